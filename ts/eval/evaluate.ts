@@ -19,7 +19,7 @@ import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles, 
 import { generationRecord, PARAGRAPH_OVERLAPS, type ParagraphOverlap } from './itemScores.js';
 import { summarize, type Summary } from './metrics/microAvg.js';
 import { rPrecision } from './metrics/rPrecision.js';
-import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, type PromptFormat, type PromptParts } from './prompts.js';
+import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, shotsFor, type PromptFormat, type PromptParts } from './prompts.js';
 import { DEFAULT_EVAL_BATCH_SIZE, generateAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
 import { readTaskFile, type TaskFile, type TaskItem } from './taskFile.js';
 import { aggregate, ROUGE_VARIANTS, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
@@ -104,9 +104,11 @@ function renderer(tok: Tokenizer, format: PromptFormat, task: TaskFile, shots: n
   return async (item: TaskItem, inputs = item.inputs): Promise<PromptParts> => {
     const messages = fillInputs(item.messages, inputs);
     if (format === 'chat') return chatPrompt(tok, messages);
-    // Plain format: drop shots from the end until the prompt leaves `reserve` tokens of room.
-    for (let k = Math.min(shots, task.header.shots.length); ; k--) {
-      const p = plainPrompt(task.header, messages, k);
+    // Plain format: drop shots from the end until the prompt leaves `reserve` tokens of room. MMLU items
+    // take the shots of their own subject (shotsBySubject) where the task file has them.
+    const pool = shotsFor(task.header, item);
+    for (let k = Math.min(shots, pool.length); ; k--) {
+      const p = plainPrompt(task.header, messages, k, pool);
       if (k === 0 || (await tok.encode(p.prompt, { addSpecialTokens: true })).length + reserve <= ctx) return p;
     }
   };
@@ -141,6 +143,7 @@ async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Requi
     task.items.forEach((item, i) => {
       const per = h.bothOrders ? 2 : 1;
       const r: ItemRecord = { id: item.id, gold: item.gold as string, pred: argmax(lps[i * per]!), values: {} };
+      if (h.aggregate === 'subjects') Object.assign(r, { subject: item.subject, category: item.category });
       if (h.bothOrders) {
         r.goldReversed = flip(item.gold as string);
         r.predReversed = argmax(lps[i * per + 1]!);
@@ -154,7 +157,7 @@ async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Requi
     const scores = await scoreContinuations(model, tok, items, batch);
     task.items.forEach((item, i) => records.push({ id: item.id, values: { r_precision: rPrecision(scores[i]!, item.gold as number[]) } }));
   }
-  const spec: ScoreSpec = { metric: h.metric, choiceScore: h.score, bothOrders: h.bothOrders, rouge: o.rouge };
+  const spec: ScoreSpec = { metric: h.metric, choiceScore: h.score, bothOrders: h.bothOrders, aggregate: h.aggregate, rouge: o.rouge };
   const { score, metrics } = aggregate(spec, records);
   return {
     name: h.name, group: h.group, file: task.file, kind: h.kind, spec, score, metrics, items: records.length,

@@ -6,6 +6,7 @@ import { difflibOverlap, lcsOverlap, lengthRatio, PARAGRAPH_COPY_THRESHOLD } fro
 import { chrfFromStats, chrfStats } from './metrics/chrf.js';
 import { exactMatch, maxOverGold, tokenF1 } from './metrics/qa.js';
 import { rougeN } from './metrics/rouge.js';
+import { useTaskPoints } from './metrics/useGrade.js';
 import type { ItemRecord } from './taskScores.js';
 import type { TaskHeader, TaskItem } from './taskFile.js';
 
@@ -54,6 +55,11 @@ export async function generationRecord(
       const r1 = rougeN(gen.text, ref, 1);
       const r2 = rougeN(gen.text, ref, 2);
       return { ...base, values: { rouge1_recall: r1.recall, rouge2_recall: r2.recall, rouge1_f: r1.f, rouge2_f: r2.f } };
+    }
+    case 'use_grade': {
+      // meta was checked when the task file was read (checkUseMeta).
+      const m = item.meta!;
+      return { ...base, values: { points: useTaskPoints(String(m.type), String(m.id_task), ref, gen.text), variant: Number(m.variant) } };
     }
     default:
       throw new Error(`${header.metric} is not a generation metric`);
