@@ -8,6 +8,7 @@ import { intFlag, numFlag, parse } from './args.js';
 
 export const usage = `lep eval MODEL_DIR --tasks T1,T2|all [options]      evaluate a model (Darumeru-style)
 lep eval --compare A B [C ...] [--tasks ...]         compare runs (results .json files or model dirs) with A
+lep eval convert-darumeru IN --out DIR               Darumeru datasets → task files (lep eval convert-darumeru -h)
   --tasks LIST           task files (.jsonl), built-in suites (copy_sent_en, ..., man_ext_ru), text:ru,
                          text:en, or all (every built-in suite + text metrics)
   --limit N              first N items per task             --format chat|plain (chat: zero-shot, needs a
@@ -38,6 +39,8 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
 }
 
 export async function run(argv: string[]): Promise<void> {
+  // A subcommand of its own (own flags), dispatched here so main.ts keeps one `eval` entry.
+  if (argv[0] === 'convert-darumeru') return (await import('./evalConvert.js')).run(argv.slice(1));
   const { values, positionals } = parse(
     argv,
     {
