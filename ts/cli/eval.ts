@@ -15,6 +15,7 @@ lep eval convert-darumeru IN --out DIR               Darumeru datasets → task 
   --shots N (5)          few-shot examples (plain format)     chat template; plain: few-shot for base models)
   --skip-bad-lines       leave malformed task lines out (reported) instead of failing
   --batch-size N (16)    --rouge recall|f (recall)   --paragraph-overlap paper|llmtf (paper)
+  --rouge-stem           ROUGE on stemmed words (Snowball Russian, Porter English; the reference lemmatises)
   --suites DIR (.cache/eval-suites)   --corpora DIR (.cache/corpora)   --text-max-chars N (50000)
   --json                 print the results as JSON          --out FILE   write the results JSON
   --samples N (1000)  --seed N (0)  --alpha X (0.05)       bootstrap settings for --compare
@@ -28,6 +29,7 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
     skipBadLines: values['skip-bad-lines'] === true,
     batchSize: intFlag(values['batch-size'], '--batch-size'),
     rouge: values.rouge as EvaluateOptions['rouge'],
+    rougeStem: values['rouge-stem'] === true,
     paragraphOverlap: values['paragraph-overlap'] as EvaluateOptions['paragraphOverlap'],
     suitesDir: values.suites as string | undefined,
     corporaDir: values.corpora as string | undefined,
@@ -46,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
     {
       tasks: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' },
       format: { type: 'string' }, shots: { type: 'string' }, 'skip-bad-lines': { type: 'boolean' }, 'batch-size': { type: 'string' },
-      rouge: { type: 'string' }, 'paragraph-overlap': { type: 'string' }, suites: { type: 'string' }, corpora: { type: 'string' },
+      rouge: { type: 'string' }, 'rouge-stem': { type: 'boolean' }, 'paragraph-overlap': { type: 'string' }, suites: { type: 'string' }, corpora: { type: 'string' },
       'text-max-chars': { type: 'string' }, compare: { type: 'boolean' }, samples: { type: 'string' }, seed: { type: 'string' },
       alpha: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
     },
