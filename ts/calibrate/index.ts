@@ -18,3 +18,4 @@ export { copyExamples } from './copyExamples.js';
 export { buildCalibrationSet, DEFAULT_CALIBRATION_SEED, type CalibrationSetOptions, type CalibrationSetResult, type CalibrationLine } from './buildCalibrationSet.js';
 export { readChatDataset, readChatLines, checkChatRecord, CHAT_ROLES, type ChatRecord } from './readChatDataset.js';
 export { packCalibrationSet, type PackCalibrationResult } from './packCalibrationSet.js';
+export { calibrate, DEFAULT_CALIBRATION_PROMPTS, type CalibrateOptions, type CalibrateResult } from './calibrate.js';

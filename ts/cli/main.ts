@@ -3,6 +3,7 @@
 import { LepError } from '../errors.js';
 import { setThreads } from '../runtime.js';
 import * as adapt from './adapt.js';
+import * as calibrate from './calibrate.js';
 import * as dataPack from './dataPack.js';
 import * as demo from './demo.js';
 import * as evalCmd from './eval.js';
@@ -44,6 +45,7 @@ const commands: Record<string, Command> = {
   init,
   train,
   'lora merge': loraMerge,
+  calibrate,
   propagate,
   adapt,
   eval: evalCmd,
