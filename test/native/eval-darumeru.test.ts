@@ -60,7 +60,8 @@ test('converted sets evaluate on the toy instruct model (chat zero-shot and plai
   }
 });
 
-test('lep eval convert-darumeru: converts a directory; a malformed file fails with its line', (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('lep eval convert-darumeru: converts a directory; a malformed file fails with its line', (t) => {
   const cli = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
   const out = join(dir, 'cli');
   const r = spawnSync('node', [cli, 'eval', 'convert-darumeru', FIXTURES, '--out', out, '--sets', 'parus,rcb'], { encoding: 'utf8' });
