@@ -25,6 +25,8 @@ export { fetchCorpora, CORPUS_SOURCES, CORPUS_OUTPUTS, DEFAULT_CORPUS_CACHE_DIR,
 export { readTexts, type ReadTextsOptions, type CorpusMode, type CorpusFormat, type CorpusNormalization } from './corpus/readCorpus.js';
 export { listCorpusFiles } from './corpus/listCorpusFiles.js';
 export { trainModel, latestCheckpoint, TRAIN_DEFAULTS, type TrainOptions, type TrainResult } from './train/trainModel.js';
+export { readDistributedEnv, DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, type DistributedEnv, type GradSync } from './train/distributedEnv.js';
+export { launchProcesses, freePort, type LaunchOptions, type LaunchResult } from './train/launchProcesses.js';
 export { packDocuments, writeBlocks, type PackOptions, type PackResult } from './train/packBlocks.js';
 export { packChat, renderChat, type ChatExample, type PackChatResult } from './train/packChat.js';
 export { packCorpus, type PackCorpusOptions, type PackCorpusResult } from './train/packCorpus.js';

@@ -11,6 +11,7 @@ import * as exportGguf from './exportGguf.js';
 import * as generate from './generate.js';
 import * as info from './info.js';
 import * as init from './init.js';
+import * as launch from './launch.js';
 import * as modelCreate from './modelCreate.js';
 import * as patchApply from './patchApply.js';
 import * as propagate from './propagate.js';
@@ -42,6 +43,7 @@ const commands: Record<string, Command> = {
   'data pack': dataPack,
   init,
   train,
+  launch,
   propagate,
   adapt,
   eval: evalCmd,

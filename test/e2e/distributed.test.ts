@@ -1,0 +1,209 @@
+// Data-parallel `lep train` over c10d/Gloo on 127.0.0.1, through the CLI and real processes:
+// 2 ranks with per-rank batch B/2 train exactly like 1 process with batch B (losses, final weights), for
+// embeddings-only training (dense and touched-rows gradient sync) and full training with a loss mask
+// and gradient accumulation; a killed or frozen rank stops the other within the timeout; a restart
+// resumes from the last checkpoint; bad rendezvous settings fail with messages naming the cause.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { freePort, readDistributedEnv, readSafetensors, Tokenizer } from '../../ts/index.js';
+import { writeBlocks } from '../../ts/train/packBlocks.js';
+import { corpora } from '../corpora.js';
+import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Starts `lep ARGS` with extra environment; `onStderr` sees stderr as it arrives. */
+function start(args: string[], env: Record<string, string> = {}, onStderr?: (text: string) => void) {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [LEP, ...args], { env: { ...process.env, LEP_THREADS: '1', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    onStderr?.(stderr);
+  });
+  const done = new Promise<Run>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, seconds: (Date.now() - t0) / 1000 })));
+  return { child, done };
+}
+
+const lep = (args: string[], env: Record<string, string> = {}) => start(args, env).done;
+
+/** A tiny LLaMA-3-style model and real Debian text packed into 64-token blocks. */
+async function setup(): Promise<{ model: string; data: string; dir: string }> {
+  const dir = tempDir('lep-dist-');
+  const model = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'llama', hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 128, embedStd: 0.02 });
+  const data = join(dir, 'blocks.safetensors');
+  const r = await lep(['data', 'pack', '--tokenizer', model, '--out', data, '--seq-len', '64', '--max-chars', '40000', (await corpora())['en.txt']!]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { model, data, dir };
+}
+
+const losses = (out: string) => [...readFileSync(join(out, 'train.log'), 'utf8').matchAll(/^step \d+ \| loss (\S+)/gm)].map((m) => Number(m[1]));
+const tensors = (out: string) => new Map(readSafetensors(join(out, 'model.safetensors')).map((t) => [t.name, new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength))]));
+
+function sameTraining(t: import('ava').ExecutionContext, one: string, two: string, names: RegExp): void {
+  const a = losses(one);
+  const b = losses(two);
+  t.is(b.length, a.length);
+  t.deepEqual(b, a, 'the same loss at every step (4 decimals, as logged)');
+  const wa = tensors(one);
+  const wb = tensors(two);
+  let checked = 0;
+  for (const [name, x] of wa) {
+    if (!names.test(name)) continue;
+    const { diff, at } = maxAbsDiff(x, wb.get(name)!);
+    t.true(diff < 2e-5, `${name}: worst |1 process - 2 processes| = ${diff} at ${at}`);
+    checked++;
+  }
+  t.true(checked > 0);
+}
+
+const COMMON = ['--steps', '5', '--lr', '3e-3', '--warmup-steps', '1', '--seed', '3', '--report-every', '1'];
+
+test('2 ranks with batch 2 each train the embeddings exactly like 1 process with batch 4 (touched-rows and dense sync)', async (t) => {
+  const { model, data, dir } = await setup();
+  const one = join(dir, 'one');
+  const r1 = await lep(['train', model, '--data', data, '--out', one, '--batch-size', '4', '--embeddings-only', ...COMMON]);
+  t.is(r1.code, 0, r1.stderr);
+  for (const sync of ['touched-rows', 'dense']) {
+    const two = join(dir, `two-${sync}`);
+    const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', data, '--out', two, '--batch-size', '2', '--embeddings-only', '--grad-sync', sync, ...COMMON]);
+    t.is(r2.code, 0, r2.stderr);
+    t.regex(r2.stderr, /\[rank 1\] step 5\/5/, 'rank 1 runs and its output is prefixed');
+    t.regex(r2.stdout, /\[rank 0\] .*5 steps/);
+    sameTraining(t, one, two, /embed_tokens|lm_head/);
+    t.is(JSON.parse(readFileSync(join(two, 'train-config.json'), 'utf8')).distributed.worldSize, 2);
+  }
+});
+
+test('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x accum 2 = 1 process x batch 4', async (t) => {
+  const { model, data, dir } = await setup();
+  // A loss mask that keeps a different number of target tokens in every block, so averaging the ranks'
+  // means would differ from the token-weighted mean over the global batch.
+  const st = readSafetensors(data).find((x) => x.name === 'tokens')!;
+  const [n, cols] = [st.shape[0]!, st.shape[1]!];
+  const ids = new Int32Array(st.data.buffer.slice(st.data.byteOffset, st.data.byteOffset + st.data.byteLength));
+  const blocks = Array.from({ length: n }, (_, i) => [...ids.subarray(i * cols, (i + 1) * cols)]);
+  const masks = blocks.map((b, i) => b.map((_, j) => (j >= (i * 7) % 40 ? 1 : 0)));
+  const masked = join(dir, 'masked.safetensors');
+  writeBlocks(masked, blocks, masks);
+  const one = join(dir, 'one');
+  const r1 = await lep(['train', model, '--data', masked, '--out', one, '--batch-size', '4', '--params', 'all', ...COMMON]);
+  t.is(r1.code, 0, r1.stderr);
+  const two = join(dir, 'two');
+  // Small buckets: several all-reduces start from autograd hooks while backward still runs.
+  const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', masked, '--out', two, '--batch-size', '1', '--grad-accum', '2', '--params', 'all', '--grad-bucket-mb', '0.01', ...COMMON]);
+  t.is(r2.code, 0, r2.stderr);
+  sameTraining(t, one, two, /./);
+  t.true(Tokenizer.fromDir(two) !== undefined);
+});
+
+test('a killed rank stops the other with an error; a frozen one within --dist-timeout; restarting resumes from the last checkpoint', async (t) => {
+  const { model, data, dir } = await setup();
+  const out = join(dir, 'out');
+  const port = await freePort();
+  const args = ['train', model, '--data', data, '--out', out, '--batch-size', '2', '--embeddings-only', '--steps', '400', '--checkpoint-every', '3', '--dist-timeout', '6', '--lr', '1e-3'];
+  const env = (rank: number) => ({ RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+  // Kill rank 1 once rank 0 has reported step 8 (checkpoints at 3 and 6 are written by then).
+  const rank1 = start(args, env(1));
+  let killedAt = 0;
+  const rank0 = start(args, env(0), (err) => {
+    if (!killedAt && /step 8\/400/.test(err)) {
+      killedAt = Date.now();
+      rank1.child.kill('SIGKILL');
+    }
+  });
+  const [r0, r1] = await Promise.all([rank0.done, rank1.done]);
+  t.true(killedAt > 0, r0.stderr);
+  t.is(r1.signal, 'SIGKILL');
+  t.not(r0.code, 0);
+  t.regex(r0.stderr, /rank 0 of 2: (lost contact with another rank|the other ranks did not answer within 6 s)/);
+  t.regex(r0.stderr, /HINT: restart all ranks to resume from the last checkpoint/);
+  const stoppedAfter = (Date.now() - killedAt) / 1000;
+  t.true(stoppedAfter < 6 + 5, `rank 0 stopped ${stoppedAfter.toFixed(1)} s after rank 1 was killed`);
+  const log = readFileSync(join(out, 'train.log'), 'utf8');
+  const lastStep = Math.max(...[...log.matchAll(/^step (\d+) \| loss/gm)].map((m) => Number(m[1])));
+  const lastCheckpoint = Math.floor(lastStep / 3) * 3;
+  t.true(existsSync(join(out, 'checkpoints', `step-${String(lastCheckpoint).padStart(8, '0')}`)), `checkpoint ${lastCheckpoint}`);
+
+  // A frozen rank (SIGSTOP) keeps its sockets open: only the timeout can tell, and it must.
+  const port2 = await freePort();
+  const env2 = (rank: number) => ({ ...env(rank), MASTER_PORT: String(port2) });
+  const args2 = [...args.slice(0, args.indexOf('--steps')), '--steps', '400', '--dist-timeout', '4', '--lr', '1e-3'];
+  args2[args2.indexOf('--out') + 1] = join(dir, 'frozen');
+  const frozen1 = start(args2, env2(1));
+  let frozenAt = 0;
+  const frozen0 = start(args2, env2(0), (err) => {
+    if (!frozenAt && /step 3\/400/.test(err)) {
+      frozenAt = Date.now();
+      frozen1.child.kill('SIGSTOP');
+    }
+  });
+  const f0 = await frozen0.done;
+  frozen1.child.kill('SIGKILL');
+  await frozen1.done;
+  t.true(frozenAt > 0, f0.stderr);
+  t.not(f0.code, 0);
+  t.regex(f0.stderr, /the other ranks did not answer within 4 s/);
+  const frozenFor = (Date.now() - frozenAt) / 1000;
+  t.true(frozenFor < 4 + 6, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
+
+  // Both ranks again, now through lep launch, shorter run: they resume from the checkpoint and finish.
+  const resumeArgs = [...args];
+  resumeArgs[resumeArgs.indexOf('--steps') + 1] = String(lastCheckpoint + 4);
+  const r = await lep(['launch', '--nproc', '2', '--', 'lep', ...resumeArgs]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`\\[rank 0\\] .*${lastCheckpoint + 4} steps, .*resumed from .*step-${String(lastCheckpoint).padStart(8, '0')}`));
+  t.regex(r.stdout, new RegExp(`\\[rank 1\\] .*resumed from .*step-${String(lastCheckpoint).padStart(8, '0')}`), 'every rank resumes from the same checkpoint');
+  const after = readFileSync(join(out, 'train.log'), 'utf8');
+  t.regex(after, new RegExp(`resume from .*step-${String(lastCheckpoint).padStart(8, '0')}\\nstep ${lastCheckpoint + 1} \\| loss`));
+});
+
+test('bad rendezvous settings and mismatched ranks fail with messages that name the cause', async (t) => {
+  t.is(readDistributedEnv({}), undefined);
+  t.is(readDistributedEnv({ WORLD_SIZE: '1', RANK: '0' }), undefined);
+  t.deepEqual(readDistributedEnv({ WORLD_SIZE: '2', RANK: '1', MASTER_ADDR: 'h', MASTER_PORT: '29500' }), { rank: 1, worldSize: 2, localRank: 0, masterAddr: 'h', masterPort: 29500 });
+  t.throws(() => readDistributedEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '29500' }), { message: /WORLD_SIZE is 2 but MASTER_ADDR \(the host of rank 0\) is not set\nHINT: .*lep launch/ });
+  t.throws(() => readDistributedEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'h', MASTER_PORT: '1' }), { message: /RANK 2 is not below WORLD_SIZE 2/ });
+  t.throws(() => readDistributedEnv({ RANK: '0' }), { message: /RANK is set \("0"\) but WORLD_SIZE is not/ });
+  t.throws(() => readDistributedEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_ADDR: 'h', MASTER_PORT: '70000' }), { message: /Expected an integer in 1\.\.65535 for MASTER_PORT but received "70000"/ });
+  t.throws(() => readDistributedEnv({ WORLD_SIZE: 'two' }), { message: /for WORLD_SIZE but received "two"/ });
+
+  const { model, data, dir } = await setup();
+  const cli = await lep(['train', model, '--data', data, '--out', join(dir, 'x'), '--steps', '1'], { WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1234' });
+  t.is(cli.code, 1);
+  t.regex(cli.stderr, /MASTER_ADDR .* is not set/);
+  // Ranks that disagree (here: the learning rate) stop at the start instead of training apart.
+  const port = await freePort();
+  const env = (rank: number) => ({ RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+  const base = ['train', model, '--data', data, '--out', join(dir, 'mismatch'), '--steps', '2', '--embeddings-only', '--dist-timeout', '20'];
+  const [m0, m1] = await Promise.all([lep([...base, '--lr', '1e-3'], env(0)), lep([...base, '--lr', '2e-3'], env(1))]);
+  t.is(m0.code, 1);
+  t.is(m1.code, 1);
+  t.regex(m1.stderr, /the ranks disagree on the learning rate \(from 0\.001 to 0\.002; this rank, 1, has 0\.002\)/);
+  // One block for two ranks.
+  const st = readSafetensors(data).find((x) => x.name === 'tokens')!;
+  const one = join(dir, 'one-block.safetensors');
+  writeBlocks(one, [[...new Int32Array(st.data.buffer.slice(st.data.byteOffset, st.data.byteOffset + st.shape[1]! * 4))]]);
+  const few = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', one, '--out', join(dir, 'few'), '--steps', '1']);
+  t.not(few.code, 0);
+  t.regex(few.stderr, /the training data has 1 blocks, fewer than the 2 ranks/);
+  // Nobody at the rendezvous: rank 1 gives up after the timeout and says where it looked.
+  const lonely = await lep(['train', model, '--data', data, '--out', join(dir, 'lonely'), '--steps', '1', '--dist-timeout', '2'], { ...env(1), MASTER_PORT: String(await freePort()) });
+  t.is(lonely.code, 1);
+  t.regex(lonely.stderr, /rank 1: cannot reach rank 0's rendezvous at 127\.0\.0\.1:\d+ within 2 s/);
+});
