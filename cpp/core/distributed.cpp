@@ -317,8 +317,10 @@ void GradSync::begin_step(const std::vector<torch::Tensor>& input_ids, int64_t s
 }
 
 void GradSync::mark_ready(const torch::Tensor& param) {
+  // Only for gradients autograd does not finish: a tied head is also the input embedding, whose
+  // gradient is final only after the body's backward (its hook says so).
   for (size_t k = 0; k < entries_.size(); ++k)
-    if (entries_[k].param.is_same(param)) return ready(k);
+    if (entries_[k].manual && entries_[k].param.is_same(param)) return ready(k);
 }
 
 void GradSync::ready(size_t k) {

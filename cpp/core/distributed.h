@@ -92,7 +92,8 @@ class GradSync {
   // Call before the last micro-batch's backward: from then on, a gradient that autograd finalises
   // starts its bucket's all-reduce.
   void arm() { armed_ = true; }
-  // A manual entry's gradient is final (the LM head's, computed before the body's backward).
+  // A manual entry's gradient is final (the untied LM head's, computed before the body's backward);
+  // no effect on other tensors.
   void mark_ready(const torch::Tensor& param);
   // Starts what has not started, waits for all, writes the sums into the gradients. Returns the bytes
   // this rank contributed to all-reduces this step (payload; the ring moves about 2x(W-1)/W of it).

@@ -4,7 +4,7 @@
 // and gradient accumulation; a killed or frozen rank stops the other within the timeout; a restart
 // resumes from the last checkpoint; bad rendezvous settings fail with messages naming the cause.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -43,9 +43,9 @@ function start(args: string[], env: Record<string, string> = {}, onStderr?: (tex
 const lep = (args: string[], env: Record<string, string> = {}) => start(args, env).done;
 
 /** A tiny LLaMA-3-style model and real Debian text packed into 64-token blocks. */
-async function setup(): Promise<{ model: string; data: string; dir: string }> {
+async function setup(extra: Parameters<typeof tinyModel>[0] = {}): Promise<{ model: string; data: string; dir: string }> {
   const dir = tempDir('lep-dist-');
-  const model = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'llama', hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 128, embedStd: 0.02 });
+  const model = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'llama', hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 128, embedStd: 0.02, ...extra });
   const data = join(dir, 'blocks.safetensors');
   const r = await lep(['data', 'pack', '--tokenizer', model, '--out', data, '--seq-len', '64', '--max-chars', '40000', (await corpora())['en.txt']!]);
   if (r.code !== 0) throw new Error(r.stderr);
@@ -110,6 +110,28 @@ test('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x
   t.is(r2.code, 0, r2.stderr);
   sameTraining(t, one, two, /./);
   t.true(Tokenizer.fromDir(two) !== undefined);
+});
+
+test('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same losses, eval losses and rows as 1 process', async (t) => {
+  const { model, data, dir } = await setup({ modelType: 'qwen2' });
+  const rows = join(dir, 'rows.json');
+  writeFileSync(rows, JSON.stringify(Array.from({ length: 3000 }, (_, i) => i * 2 + 1)));
+  const opts = ['--embeddings-only', '--rows', rows, '--eval-data', data, '--eval-batches', '2', '--eval-every', '2', ...COMMON];
+  const one = join(dir, 'one');
+  const r1 = await lep(['train', model, '--data', data, '--out', one, '--batch-size', '4', ...opts]);
+  t.is(r1.code, 0, r1.stderr);
+  const two = join(dir, 'two');
+  const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', data, '--out', two, '--batch-size', '2', ...opts]);
+  t.is(r2.code, 0, r2.stderr);
+  sameTraining(t, one, two, /embed_tokens/);
+  const evals = (out: string) => [...readFileSync(join(out, 'train.log'), 'utf8').matchAll(/eval_loss (\S+)/g)].map((m) => m[1]);
+  t.is(evals(one).length, 4, 'eval at steps 0, 2, 4 and 5');
+  t.deepEqual(evals(two), evals(one));
+  // Rows outside the set are untouched in both.
+  const w = tensors(two).get('model.embed_tokens.weight')!;
+  const w0 = tensors(model).get('model.embed_tokens.weight')!;
+  const hidden = w.length / readSafetensors(join(model, 'model.safetensors')).find((x) => x.name === 'model.embed_tokens.weight')!.shape[0]!;
+  t.true(w.subarray(0, hidden).every((v, i) => v === w0[i]), 'row 0 is not in the set');
 });
 
 test('a killed rank stops the other with an error; a frozen one within --dist-timeout; restarting resumes from the last checkpoint', async (t) => {
