@@ -2,9 +2,18 @@
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
+
+// Gloo needs libtorch built with it (USE_C10D_GLOO, set by libtorch's CMake targets) and gloo's headers
+// (Debian: libgloo-dev). Without them lep still builds; joining a group then fails with a message.
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/context.h>)
+#define LEP_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_NCCL
+#endif
+#if defined(LEP_HAVE_GLOO) && defined(USE_C10D_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -16,10 +25,6 @@
 #include <sstream>
 
 #include "core/error.h"
-
-#ifndef USE_C10D_GLOO
-#error "lep's distributed training needs libtorch built with Gloo (USE_C10D_GLOO) and the gloo headers (Debian: libgloo-dev)"
-#endif
 
 namespace lep {
 
@@ -81,6 +86,7 @@ struct DataParallel::Group {
 
 namespace {
 
+#ifdef LEP_HAVE_GLOO
 std::shared_ptr<::gloo::transport::Device> gloo_device(const DistConfig& c) {
   // GLOO_SOCKET_IFNAME chooses the interface as it does for torch.distributed; a loopback rendezvous
   // means all ranks are on this machine, so talk over loopback too (the hostname may resolve to an
@@ -140,6 +146,11 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
   }
   return g;
 }
+#else
+std::shared_ptr<DataParallel::Group> make_group(const DistConfig&, torch::Device) {
+  throw Error("LEP_DIST_UNAVAILABLE", "this build of lep has no c10d Gloo backend, so it cannot train on several processes\nHINT: build against a libtorch with distributed support and gloo's headers (Debian: apt-get install libgloo-dev), then rebuild lep.");
+}
+#endif
 
 }  // namespace
 
