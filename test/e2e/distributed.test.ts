@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { freePort, readDistributedEnv, readSafetensors, Tokenizer } from '../../ts/index.js';
+import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { corpora } from '../corpora.js';
 import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
@@ -134,11 +135,12 @@ test('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same l
   t.true(w.subarray(0, hidden).every((v, i) => v === w0[i]), 'row 0 is not in the set');
 });
 
-test('a killed rank stops the other with an error; a frozen one within --dist-timeout; restarting resumes from the last checkpoint', async (t) => {
+// Serial: the timing bounds below should not depend on how many other tests share the cores.
+test.serial('a killed rank stops the other with an error; a frozen one within --dist-timeout; restarting resumes from the last checkpoint', async (t) => {
   const { model, data, dir } = await setup();
   const out = join(dir, 'out');
   const port = await freePort();
-  const args = ['train', model, '--data', data, '--out', out, '--batch-size', '2', '--embeddings-only', '--steps', '400', '--checkpoint-every', '3', '--dist-timeout', '6', '--lr', '1e-3'];
+  const args = ['train', model, '--data', data, '--out', out, '--batch-size', '2', '--embeddings-only', '--steps', '400', '--checkpoint-every', '3', '--dist-timeout', '10', '--lr', '1e-3'];
   const env = (rank: number) => ({ RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
   // Kill rank 1 once rank 0 has reported step 8 (checkpoints at 3 and 6 are written by then).
   const rank1 = start(args, env(1));
@@ -153,10 +155,10 @@ test('a killed rank stops the other with an error; a frozen one within --dist-ti
   t.true(killedAt > 0, r0.stderr);
   t.is(r1.signal, 'SIGKILL');
   t.not(r0.code, 0);
-  t.regex(r0.stderr, /rank 0 of 2: (lost contact with another rank|the other ranks did not answer within 6 s)/);
+  t.regex(r0.stderr, /rank 0 of 2: (lost contact with another rank|the other ranks did not answer within 10 s)/);
   t.regex(r0.stderr, /HINT: restart all ranks to resume from the last checkpoint/);
   const stoppedAfter = (Date.now() - killedAt) / 1000;
-  t.true(stoppedAfter < 6 + 5, `rank 0 stopped ${stoppedAfter.toFixed(1)} s after rank 1 was killed`);
+  t.true(stoppedAfter < 10 + 5, `rank 0 stopped ${stoppedAfter.toFixed(1)} s after rank 1 was killed`);
   const log = readFileSync(join(out, 'train.log'), 'utf8');
   const lastStep = Math.max(...[...log.matchAll(/^step (\d+) \| loss/gm)].map((m) => Number(m[1])));
   const lastCheckpoint = Math.floor(lastStep / 3) * 3;
@@ -165,7 +167,7 @@ test('a killed rank stops the other with an error; a frozen one within --dist-ti
   // A frozen rank (SIGSTOP) keeps its sockets open: only the timeout can tell, and it must.
   const port2 = await freePort();
   const env2 = (rank: number) => ({ ...env(rank), MASTER_PORT: String(port2) });
-  const args2 = [...args.slice(0, args.indexOf('--steps')), '--steps', '400', '--dist-timeout', '4', '--lr', '1e-3'];
+  const args2 = [...args.slice(0, args.indexOf('--steps')), '--steps', '400', '--dist-timeout', '8', '--lr', '1e-3'];
   args2[args2.indexOf('--out') + 1] = join(dir, 'frozen');
   const frozen1 = start(args2, env2(1));
   let frozenAt = 0;
@@ -180,9 +182,9 @@ test('a killed rank stops the other with an error; a frozen one within --dist-ti
   await frozen1.done;
   t.true(frozenAt > 0, f0.stderr);
   t.not(f0.code, 0);
-  t.regex(f0.stderr, /the other ranks did not answer within 4 s/);
+  t.regex(f0.stderr, /the other ranks did not answer within 8 s/);
   const frozenFor = (Date.now() - frozenAt) / 1000;
-  t.true(frozenFor < 4 + 6, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
+  t.true(frozenFor >= 7 && frozenFor < 8 + 6, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
 
   // Both ranks again, now through lep launch, shorter run: they resume from the checkpoint and finish.
   const resumeArgs = [...args];
@@ -193,6 +195,32 @@ test('a killed rank stops the other with an error; a frozen one within --dist-ti
   t.regex(r.stdout, new RegExp(`\\[rank 1\\] .*resumed from .*step-${String(lastCheckpoint).padStart(8, '0')}`), 'every rank resumes from the same checkpoint');
   const after = readFileSync(join(out, 'train.log'), 'utf8');
   t.regex(after, new RegExp(`resume from .*step-${String(lastCheckpoint).padStart(8, '0')}\\nstep ${lastCheckpoint + 1} \\| loss`));
+});
+
+test('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the data and joins the training', async (t) => {
+  const files = await corpora();
+  const { model: base, data, dir } = await setup({ modelType: 'llama', numKeyValueHeads: 4, chatTemplate: TOY_CHAT_TEMPLATE });
+  const instruct = join(dir, 'instruct');
+  const ri = await lep(['train', base, '--data', data, '--out', instruct, '--steps', '2', '--batch-size', '2']);
+  t.is(ri.code, 0, ri.stderr);
+  const recipe = join(dir, 'recipe.json');
+  writeFileSync(recipe, JSON.stringify({
+    base,
+    instruct,
+    corpus: { train: files['ru.txt'], eval: files['heldout/ru.txt'], maxChars: 200_000 },
+    tokenizer: { kind: 'extend', vocabSize: 1200 },
+    train: { seqLen: 64, steps: 4, batchSize: 2, lr: 1e-3, warmupSteps: 1, evalBlocks: 4, newRowsOnly: true },
+    propagate: { methods: ['swap'] },
+  }));
+  const out = join(dir, 'adapt');
+  const r = await lep(['launch', '--nproc', '2', '--', 'lep', 'adapt', recipe, '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  const config = JSON.parse(readFileSync(join(out, 'train', 'train-config.json'), 'utf8'));
+  t.is(config.distributed.worldSize, 2);
+  t.is(readFileSync(join(out, 'train', 'train.log'), 'utf8').match(/^step \d+ \| loss/gm)?.length, 4);
+  t.true(existsSync(join(out, 'propagate-swap', 'model.safetensors')), 'rank 0 propagated');
+  t.regex(r.stdout, /\[rank 0\] .*ran tokenizer, init, data, train, propagate/);
+  t.regex(r.stdout, /\[rank 1\] .*ran train\b/, 'rank 1 trained and ran nothing else');
 });
 
 test('bad rendezvous settings and mismatched ranks fail with messages that name the cause', async (t) => {
