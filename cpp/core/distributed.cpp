@@ -271,7 +271,9 @@ GradSync::GradSync(std::shared_ptr<DataParallel> dp, std::vector<Entry> entries)
     const Entry& e = entries_[k];
     const bool rows = e.fixed_rows.defined() || (touched && e.input_embedding);
     const int64_t bytes = e.param.numel() * 4;
-    if (rows || !open || open_bytes + bytes > cap) {
+    // A manual entry (the untied head) is final before the body's backward starts: alone, its bucket
+    // can start at once instead of waiting for the layers it would share a bucket with.
+    if (rows || e.manual || !open || open_bytes + bytes > cap) {
       buckets_.push_back(std::make_unique<Bucket>());
       open = buckets_.back().get();
       open->rows = rows;
@@ -280,7 +282,7 @@ GradSync::GradSync(std::shared_ptr<DataParallel> dp, std::vector<Entry> entries)
     open->entries.push_back(k);
     open_bytes += bytes;
     bucket_of_[k] = buckets_.size() - 1;
-    if (rows) open = nullptr;  // a row-restricted entry is a bucket of its own
+    if (rows || e.manual) open = nullptr;  // a row-restricted or manual entry is a bucket of its own
   }
   for (size_t k = 0; k < entries_.size(); ++k) {
     if (entries_[k].manual || !entries_[k].param.requires_grad()) continue;
@@ -303,6 +305,7 @@ int64_t GradSync::dense_bytes() const {
 void GradSync::begin_step(const std::vector<torch::Tensor>& input_ids, int64_t step) {
   step_ = step;
   bytes_ = 0;
+  early_ = 0;
   armed_ = false;
   next_launch_ = 0;
   for (auto& b : buckets_) {
@@ -375,6 +378,7 @@ void GradSync::launch(Bucket& b) {
     b.buffer = torch::cat(flat).to(dp_->comm_device());
   }
   bytes_ += b.buffer.numel() * static_cast<int64_t>(b.buffer.element_size());
+  if (!finishing_) ++early_;
   std::vector<at::Tensor> t{b.buffer};
   b.work = dp_->group().start(t, c10d::ReduceOp::SUM, what);
   b.started = true;
@@ -384,6 +388,7 @@ int64_t GradSync::finish() {
   torch::NoGradGuard no_grad;
   const auto t0 = std::chrono::steady_clock::now();
   armed_ = true;
+  finishing_ = true;
   for (auto& b : buckets_) b->pending = 0;
   launch_ready();
   const std::string what = "the gradient all-reduce of step " + std::to_string(step_ + 1);
@@ -414,6 +419,7 @@ int64_t GradSync::finish() {
     b.work.reset();
   }
   armed_ = false;
+  finishing_ = false;
   wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return bytes_;
 }

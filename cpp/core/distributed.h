@@ -101,6 +101,7 @@ class GradSync {
 
   int64_t dense_bytes() const;  // what a dense all-reduce of every entry would send
   double last_wait_s() const { return wait_s_; }  // time finish() blocked: communication backward did not hide
+  int64_t last_early_buckets() const { return early_; }  // buckets started before finish(), i.e. during backward
 
  private:
   struct Bucket;
@@ -119,6 +120,8 @@ class GradSync {
   int64_t step_ = 0;
   int64_t bytes_ = 0;
   double wait_s_ = 0;
+  int64_t early_ = 0;
+  bool finishing_ = false;
   torch::Tensor touched_mask_;   // (V,) uint8, being all-reduced (MAX) since begin_step
   c10::intrusive_ptr<c10d::Work> touched_work_;
 };

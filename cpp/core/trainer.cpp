@@ -402,7 +402,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
                                            {"tokens", static_cast<double>(step_tokens)},
                                            {"tokens_per_s", secs > 0 ? tokens_since / secs : 0.0},
                                            {"allreduce_bytes", static_cast<double>(comm_bytes)},
-                                           {"allreduce_wait_s", sync ? sync->last_wait_s() : 0.0}}});
+                                           {"allreduce_wait_s", sync ? sync->last_wait_s() : 0.0},
+                                           {"allreduce_early_buckets", sync ? static_cast<double>(sync->last_early_buckets()) : 0.0}}});
       t0 = std::chrono::steady_clock::now();
       tokens_since = 0;
     }

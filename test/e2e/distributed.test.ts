@@ -87,6 +87,15 @@ test('2 ranks with batch 2 each train the embeddings exactly like 1 process with
     t.regex(r2.stderr, /\[rank 1\] step 5\/5/, 'rank 1 runs and its output is prefixed');
     t.regex(r2.stdout, /\[rank 0\] .*5 steps/);
     sameTraining(t, one, two, /embed_tokens|lm_head/);
+    // Each rank all-reduces both 8000 x 32 f32 matrices (dense: 2.05 MB), or the head, the used rows
+    // and an 8000-byte row mask (touched-rows).
+    const mb = [...readFileSync(join(two, 'train.log'), 'utf8').matchAll(/allreduce_mb (\S+) \| allreduce_wait_s \S+ \| early_buckets (\d+)/g)];
+    t.is(mb.length, 5);
+    for (const m of mb) {
+      if (sync === 'dense') t.is(Number(m[1]), 2.05);
+      else t.true(Number(m[1]) > 1.03 && Number(m[1]) < 1.5, `touched-rows: ${m[1]} MB`);
+      t.is(Number(m[2]), 2, 'both started from backward: the head before the body, the embedding from its autograd hook');
+    }
     t.is(JSON.parse(readFileSync(join(two, 'train-config.json'), 'utf8')).distributed.worldSize, 2);
   }
 });
@@ -110,6 +119,10 @@ test('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x
   const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', masked, '--out', two, '--batch-size', '1', '--grad-accum', '2', '--params', 'all', '--grad-bucket-mb', '0.01', ...COMMON]);
   t.is(r2.code, 0, r2.stderr);
   sameTraining(t, one, two, /./);
+  // Tiny buckets: they start from autograd hooks while backward runs, not after it.
+  const early = [...readFileSync(join(two, 'train.log'), 'utf8').matchAll(/early_buckets (\d+)/g)].map((m) => Number(m[1]));
+  t.is(early.length, 5);
+  t.true(early.every((n) => n >= 5), `buckets started during backward: ${early.join(', ')}`);
   t.true(Tokenizer.fromDir(two) !== undefined);
 });
 

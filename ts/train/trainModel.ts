@@ -195,7 +195,9 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const onEvent = (e: NativeProgress): void => {
     if (e.phase === 'train') {
       const elapsed = (Date.now() - started) / 1000;
-      appendLog(`step ${e.step} | loss ${Number(e.loss).toFixed(4)} | lr ${Number(e.lr).toExponential(2)} | grad_norm ${Number(e.grad_norm).toFixed(3)} | ${Math.round(Number(e.tokens_per_s))} tok/s | ${elapsed.toFixed(1)} s\n`);
+      // Data-parallel: what this rank all-reduced, how long it then waited, how many buckets started during backward.
+      const comm = dist ? ` | allreduce_mb ${(Number(e.allreduce_bytes) / 1e6).toFixed(2)} | allreduce_wait_s ${Number(e.allreduce_wait_s).toFixed(3)} | early_buckets ${e.allreduce_early_buckets}` : '';
+      appendLog(`step ${e.step} | loss ${Number(e.loss).toFixed(4)} | lr ${Number(e.lr).toExponential(2)} | grad_norm ${Number(e.grad_norm).toFixed(3)} | ${Math.round(Number(e.tokens_per_s))} tok/s | ${elapsed.toFixed(1)} s${comm}\n`);
     } else if (e.phase === 'eval') {
       if (bpcOf) e.bpc = bpcOf(Number(e.eval_loss));
       appendLog(`step ${e.step} | eval_loss ${Number(e.eval_loss).toFixed(4)}${bpcOf ? ` | bpc ${Number(e.bpc).toFixed(4)}` : ''}\n`);
