@@ -66,10 +66,11 @@ class DataParallel {
 
 // Turns each rank's gradient into the sum over ranks, for the trainable tensors of one job.
 //
-// Dense tensors are packed, in reverse parameter order (the order backward produces them), into
-// buckets of about bucket_mb; a bucket is all-reduced asynchronously as soon as its last gradient is
-// final, so communication overlaps the rest of backward. Buckets always start in index order so every
-// rank issues the same collectives in the same order.
+// Dense tensors are packed, in the order backward finishes them (LM head, final norm, last layer ...
+// first layer, input embedding), into buckets of about bucket_mb; a bucket is all-reduced
+// asynchronously as soon as its last gradient is final (autograd's post-accumulation hook, the one
+// c10d's DDP Reducer uses; the head is marked by hand), so communication overlaps the rest of backward.
+// Buckets always start in index order so every rank issues the same collectives in the same order.
 //
 // Row-restricted tensors all-reduce only some rows: a fixed row set (train only new tokens), and, with
 // grad_sync "touched-rows", the input embedding's rows that some rank's batch used this step (its
