@@ -47,7 +47,7 @@ export interface TrainOptions extends JobOptions {
   seed?: number;
   /** Evaluation loss every N steps (and at step 0 and the end). Defaults to `0` (start and end only). */
   evalEvery?: number;
-  /** Evaluate on at most N batches (0 = all). Defaults to `0`. */
+  /** Evaluate on at most N batches (0 = all); data-parallel, batches of batchSize × ranks. Defaults to `0`. */
   evalBatches?: number;
   /** Checkpoint every N steps; also when stopped and at the end. Defaults to `0`. */
   checkpointEvery?: number;
@@ -191,7 +191,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
     if (writer) appendFileSync(log, line);
   };
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
-  const bpcOf = evalBitsPerChar(o.evalData, o.batchSize, o.evalBatches);
+  // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
+  const bpcOf = evalBitsPerChar(o.evalData, o.batchSize * (dist?.worldSize ?? 1), o.evalBatches);
   const onEvent = (e: NativeProgress): void => {
     if (e.phase === 'train') {
       const elapsed = (Date.now() - started) / 1000;
