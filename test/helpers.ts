@@ -5,9 +5,15 @@ import { join } from 'node:path';
 
 import { createModel, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
 
+const made: string[] = [];
+// One exit handler for all of them (a handler per directory trips Node's listener-leak warning).
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'lep-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  made.push(dir);
   return dir;
 }
 

@@ -24,7 +24,12 @@ export { shrinkTokenizer, saveTokenizerDir, countTokens, ID_MAP_FILE, SHRINK_RUL
 export { fetchCorpora, CORPUS_SOURCES, CORPUS_OUTPUTS, DEFAULT_CORPUS_CACHE_DIR, type FetchCorporaOptions, type FetchCorporaResult, type CorpusManifest } from './corpus/fetchDebian.js';
 export { readTexts, type ReadTextsOptions, type CorpusMode, type CorpusFormat, type CorpusNormalization } from './corpus/readCorpus.js';
 export { listCorpusFiles } from './corpus/listCorpusFiles.js';
-export { trainModel, latestCheckpoint, TRAIN_DEFAULTS, type TrainOptions, type TrainResult } from './train/trainModel.js';
+export { trainModel, latestCheckpoint, TRAIN_DEFAULTS, ADAPTER_DIR, type TrainOptions, type TrainResult } from './train/trainModel.js';
+export { LORA_PROJECTIONS, LORA_PRESETS, resolveLora, type LoraOptions, type LoraPreset, type LoraProjection } from './lora/loraOptions.js';
+export { saveAdapter, readAdapterConfig, mergeAdapter, peftConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './lora/peftAdapter.js';
+export { saveModelDir } from './checkpoint/saveModelDir.js';
+// Calibration data (METHOD.md §5): prompts, resumable answers, filters, copy mixing, chat datasets, packing.
+export * from './calibrate/index.js';
 export { readDistributedEnv, DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, type DistributedEnv, type GradSync } from './train/distributedEnv.js';
 export { launchProcesses, freePort, type LaunchOptions, type LaunchResult } from './train/launchProcesses.js';
 export { packDocuments, writeBlocks, type PackOptions, type PackResult } from './train/packBlocks.js';
@@ -49,6 +54,11 @@ export { aggregate, ROUGE_VARIANTS, type ItemRecord, type ScoreSpec, type RougeV
 export { compareResults, pairedBootstrap, formatComparison, readEvalResult, DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_ALPHA, type Comparison, type TaskDifference, type CompareOptions } from './eval/compare.js';
 export { BUILTIN_TASKS, buildSuites, writeBuiltinSuites, ensureBuiltinSuites, DEFAULT_SUITES_DIR, DEFAULT_SUITE_ITEMS, SUITE_SEED } from './eval/builtinSuites.js';
 export { formatResults } from './eval/formatResults.js';
+export { convertDarumeru, DARUMERU_SETS, readJsonlRecords, type ConvertOptions, type ConvertReport } from './eval/convertDarumeru.js';
+export { subjectCategoryAccuracy } from './eval/metrics/subjectAccuracy.js';
+export { useTaskPoints, useGradeNorm, USE_MAX_GRADE } from './eval/metrics/useGrade.js';
+export { MMLU_CATEGORIES, mmluCategory } from './eval/mmluSubjects.js';
+export { stemmedRougeWords } from './eval/metrics/rougeStem.js';
 export { DARUMERU_GROUPS, microAverage, summarize, type Summary, type GroupWeight } from './eval/metrics/microAvg.js';
 export { PROMPT_FORMATS, DEFAULT_SHOTS, type PromptFormat } from './eval/prompts.js';
 export { writeReport, renderReport, formatTable, parseTrainLog, type ReportInput, type ReportRow, type TrainingRun, type TrainPoint } from './report/writeReport.js';

@@ -47,6 +47,10 @@ void AddonModel::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod<&AddonModel::Info>("info"),
                                      InstanceMethod<&AddonModel::Train>("train"),
                                      InstanceMethod<&AddonModel::LossAndGrads>("lossAndGrads"),
+                                     InstanceMethod<&AddonModel::AddLora>("addLora"),
+                                     InstanceMethod<&AddonModel::LoadLora>("loadLora"),
+                                     InstanceMethod<&AddonModel::SaveLora>("saveLora"),
+                                     InstanceMethod<&AddonModel::MergeLora>("mergeLora"),
                                      InstanceMethod<&AddonModel::Dispose>("dispose")});
   auto* data = new AddonData{Napi::Persistent(ctor)};
   env.SetInstanceData<AddonData>(data);
@@ -180,6 +184,9 @@ Napi::Value AddonModel::Save(const Napi::CallbackInfo& info) {
   auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
   auto work = [h, dir, shard, dtype](const lep::ProgressFn&) {
     std::lock_guard<std::mutex> lock(h->busy);
+    // Saving only the base weights of an adapted model would silently lose the adapters.
+    if (h->model->has_lora())
+      throw lep::Error("LEP_BAD_ARGUMENT", "the model has LoRA adapters: merge them (mergeLora) or save them (saveLora) first");
     return lep::write_checkpoint(dir, h->model->parameters(), shard, dtype);
   };
   auto convert = [](Napi::Env env, std::vector<std::string>& files) -> Napi::Value {
@@ -197,6 +204,9 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   int64_t n = 0;
   for (const auto& [_, p] : h->model->parameters()) n += p.numel();
   o.Set("parameters", static_cast<double>(n));
+  int64_t lora = 0;
+  for (const auto& [_, p] : h->model->lora_tensors()) lora += p.numel();
+  o.Set("loraParameters", static_cast<double>(lora));
   o.Set("device", h->model->device().str());
   o.Set("dtype", std::string(c10::toString(h->model->dtype())));
   return o;

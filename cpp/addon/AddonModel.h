@@ -28,6 +28,10 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);         // AddonTrain.cpp
   Napi::Value LossAndGrads(const Napi::CallbackInfo& info);  // AddonTrain.cpp
+  Napi::Value AddLora(const Napi::CallbackInfo& info);       // AddonLora.cpp
+  Napi::Value LoadLora(const Napi::CallbackInfo& info);
+  Napi::Value SaveLora(const Napi::CallbackInfo& info);
+  Napi::Value MergeLora(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<ModelHolder> holder(Napi::Env env);
 
@@ -35,6 +39,8 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 };
 
 torch::ScalarType dtype_arg(Napi::Env env, const std::string& s);
+// {rank, alpha, dropout, targets, layers, modulesToSave, init} -> lep::LoraConfig (AddonLora.cpp).
+lep::LoraConfig lora_from_js(const Napi::Object& o);
 
 // loadModel({config, files, device, dtype, seed?, initStd?, embedStd?}, onProgress) -> {promise, abort}
 // With no files the model is randomly initialised from `seed`.

@@ -34,6 +34,10 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
   c.resume_from = get_string(o, "resumeFrom", "");
   c.report_every = get_number(o, "reportEvery", c.report_every);
   c.activation_checkpointing = get_bool(o, "activationCheckpointing", false);
+  if (o.Get("lora").IsObject()) {
+    c.lora = lora_from_js(o.Get("lora").As<Napi::Object>());
+    c.lora_seed = static_cast<uint64_t>(get_number(o.Get("lora").As<Napi::Object>(), "seed", 0));
+  }
   if (o.Get("dist").IsObject()) {  // data-parallel: the rendezvous TS read from the environment
     Napi::Object d = o.Get("dist").As<Napi::Object>();
     c.dist.rank = get_number(d, "rank", 0);

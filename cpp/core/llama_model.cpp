@@ -62,8 +62,63 @@ LlamaModel::LlamaModel(const ModelConfig& config, torch::Device device, torch::S
 
 torch::Tensor& LlamaModel::param(const std::string& name) {
   auto it = params_.find(name);
-  if (it == params_.end()) throw Error("LEP_MISSING_TENSOR", "model has no parameter '" + name + "'");
-  return it->second;
+  if (it != params_.end()) return it->second;
+  for (const char* side : {".lora_A.weight", ".lora_B.weight"}) {
+    const std::string suffix = side;
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    auto a = lora_.find(name.substr(0, name.size() - suffix.size()));
+    if (a != lora_.end()) return suffix == ".lora_A.weight" ? a->second.a : a->second.b;
+  }
+  throw Error("LEP_MISSING_TENSOR", "model has no parameter '" + name + "'");
+}
+
+void LlamaModel::add_lora(const LoraConfig& c, uint64_t seed) {
+  if (has_lora()) throw Error("LEP_BAD_ARGUMENT", "the model already has LoRA adapters; merge them first");
+  const auto modules = lora_modules(c, config_);
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  // PEFT's default: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+  auto uniform = [&](int64_t rows, int64_t cols, double bound) {
+    return (torch::rand({rows, cols}, gen, torch::kFloat32) * (2 * bound) - bound).to(device_, dtype_);
+  };
+  for (const auto& m : modules) {
+    const auto& w = params_.at(m + ".weight");
+    const int64_t out = w.size(0), in = w.size(1);
+    LoraAdapter ad{uniform(c.rank, in, 1.0 / std::sqrt(static_cast<double>(in))), torch::Tensor(), c.scale()};
+    ad.b = c.init == "random" ? uniform(out, c.rank, 1.0 / std::sqrt(static_cast<double>(c.rank)))
+                              : torch::zeros({out, c.rank}, torch::TensorOptions().dtype(dtype_).device(device_));
+    lora_[m] = ad;
+  }
+  lora_config_ = c;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> LlamaModel::lora_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [m, ad] : lora_) {
+    out.emplace_back(m + ".lora_A.weight", ad.a);
+    out.emplace_back(m + ".lora_B.weight", ad.b);
+  }
+  return out;
+}
+
+void LlamaModel::merge_lora() {
+  torch::NoGradGuard no_grad;
+  const auto acc = acc_type(dtype_);
+  for (auto& [m, ad] : lora_) {
+    auto& w = params_.at(m + ".weight");
+    w.copy_((w.to(acc) + torch::matmul(ad.b.to(acc), ad.a.to(acc)) * ad.scale).to(w.scalar_type()));
+  }
+  drop_lora();
+}
+
+void LlamaModel::drop_lora() {
+  lora_.clear();
+  lora_config_ = LoraConfig{};
+}
+
+void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
+  training_ = on;
+  if (on) dropout_gen_ = at::detail::createCPUGenerator(dropout_seed);
 }
 
 void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights) {
@@ -144,7 +199,17 @@ torch::Tensor LlamaModel::rms_norm(const torch::Tensor& x, const torch::Tensor& 
 }
 
 torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name, bool bias) {
-  return torch::linear(x, params_.at(name + ".weight"), bias ? params_.at(name + ".bias") : torch::Tensor());
+  auto y = torch::linear(x, params_.at(name + ".weight"), bias ? params_.at(name + ".bias") : torch::Tensor());
+  auto ad = lora_.find(name);
+  if (ad == lora_.end()) return y;
+  auto in = x;
+  const double p = lora_config_.dropout;
+  if (training_ && p > 0) {
+    // Masks drawn on the CPU from our generator (device-independent, reproducible), then moved.
+    auto keep = torch::empty(x.sizes(), torch::kFloat32).bernoulli_(1 - p, dropout_gen_).to(x.device(), x.scalar_type());
+    in = x * keep / (1 - p);
+  }
+  return y + torch::linear(torch::linear(in, ad->second.a), ad->second.b) * ad->second.scale;
 }
 
 namespace {
@@ -268,6 +333,8 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
     }
     std::vector<torch::Tensor> layer_params;
     for (const auto& [name, t] : params_)
+      if (name.rfind(layer_prefix(i), 0) == 0) layer_params.push_back(t);
+    for (const auto& [name, t] : lora_tensors())
       if (name.rfind(layer_prefix(i), 0) == 0) layer_params.push_back(t);
     x = CheckpointedLayer::apply(x, cos, sin, key_mask.defined() ? c10::optional<torch::Tensor>(key_mask) : c10::nullopt,
                                  at::TensorList(layer_params), this, i);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/lora.h"
 #include "core/model_config.h"
 
 namespace lep {
@@ -28,9 +29,24 @@ class LlamaModel {
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
 
-  // Every parameter by its Hugging Face name; lm_head.weight is absent for tied models.
+  // Every parameter by its Hugging Face name; lm_head.weight is absent for tied models. LoRA adapter
+  // tensors are not among them (see lora_tensors), but param() finds them by name.
   const std::map<std::string, torch::Tensor>& parameters() const { return params_; }
   torch::Tensor& param(const std::string& name);
+
+  // LoRA adapters (lora.h) on the configured projections, initialised from `seed` on the CPU.
+  void add_lora(const LoraConfig& c, uint64_t seed);
+  bool has_lora() const { return !lora_.empty(); }
+  const LoraConfig& lora_config() const { return lora_config_; }
+  // Adapter tensors by name without PEFT's prefix ("model.layers.0.self_attn.q_proj.lora_A.weight"), sorted.
+  std::vector<std::pair<std::string, torch::Tensor>> lora_tensors() const;
+  // W += (alpha / r) · B A for every adapter, then the adapters are dropped: a plain model again.
+  void merge_lora();
+  // Removes the adapters without merging them.
+  void drop_lora();
+  // Adapter dropout is active only in training mode; its masks come from a generator of our own, reseeded
+  // by the trainer every step so that a resumed run draws the same masks as an uninterrupted one.
+  void set_training(bool on, uint64_t dropout_seed = 0);
 
   // Copy weights in (converting dtype/device). Every parameter must be present; extra names are an error
   // except rotary inv_freq buffers some checkpoints carry.
@@ -62,6 +78,10 @@ class LlamaModel {
 
   ModelConfig config_;
   bool activation_checkpointing_ = false;
+  std::map<std::string, LoraAdapter> lora_;  // by module ("model.layers.0.self_attn.q_proj")
+  LoraConfig lora_config_;
+  bool training_ = false;
+  at::Generator dropout_gen_;
   torch::Device device_;
   torch::ScalarType dtype_;
   std::map<std::string, torch::Tensor> params_;

@@ -59,8 +59,15 @@ std::vector<std::string> trainable_names(const LlamaModel& m, const std::string&
   } else if (params == "embeddings") {
     out.push_back("model.embed_tokens.weight");
     if (!m.config().tie_word_embeddings) out.push_back("lm_head.weight");
+  } else if (params == "lora") {
+    if (!m.has_lora()) throw Error("LEP_BAD_ARGUMENT", "params 'lora' needs LoRA adapters on the model");
+    for (const auto& [name, _] : m.lora_tensors()) out.push_back(name);
+    for (const auto& module : m.lora_config().modules_to_save) {
+      const auto name = module_to_save_param(module, m.config());
+      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);  // tied: one matrix
+    }
   } else {
-    throw Error("LEP_BAD_ARGUMENT", "params must be 'all' or 'embeddings', got '" + params + "'");
+    throw Error("LEP_BAD_ARGUMENT", "params must be 'all', 'embeddings' or 'lora', got '" + params + "'");
   }
   return out;
 }
@@ -223,6 +230,10 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   if (c.batch_size < 1 || c.grad_accum < 1 || c.steps < 1)
     throw Error("LEP_BAD_ARGUMENT", "batch_size, grad_accum and steps must be positive");
 
+  if (c.params == "lora" && !model.has_lora()) model.add_lora(c.lora, c.lora_seed);
+  if (c.params == "lora" && model.lora_config().dropout > 0 && c.activation_checkpointing)
+    throw Error("LEP_BAD_ARGUMENT", "LoRA dropout cannot be combined with activation checkpointing (the recomputed "
+                                    "layer would draw other dropout masks)\nHINT: set LoRA dropout to 0 or turn checkpointing off.");
   const auto names = trainable_names(model, c.params);
   const bool head_trainable =
       std::find(names.begin(), names.end(), cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") != names.end();
@@ -251,7 +262,9 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     LlamaModel& m;
     ~RestoreGrad() {
       for (auto& [_, p] : m.parameters()) const_cast<torch::Tensor&>(p).set_requires_grad(false);
+      for (auto& [_, p] : m.lora_tensors()) const_cast<torch::Tensor&>(p).set_requires_grad(false);
       m.set_activation_checkpointing(false);
+      m.set_training(false);
     }
   } restore{model};
   model.set_activation_checkpointing(c.activation_checkpointing);
@@ -352,6 +365,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     double loss_sum = 0;
     int64_t comm_bytes = 0;
     for (auto& t : ts) t.param.mutable_grad() = torch::Tensor();
+    // Dropout masks (LoRA) from a generator seeded by (seed, step): the same on resume. Each rank draws its own.
+    model.set_training(true, c.seed * 1000003ULL + static_cast<uint64_t>(step) + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ULL);
     for (size_t a = 0; a < micro.size(); ++a) {
       const bool last = a + 1 == micro.size();
       if (sync && last) sync->arm();
@@ -359,6 +374,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
                              sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr)
                       .loss_sum;
     }
+    model.set_training(false);
     if (dp) {
       comm_bytes = sync->finish();
       loss_sum = dp->sum({loss_sum}, "the loss" + at_step)[0];

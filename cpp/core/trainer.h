@@ -10,13 +10,16 @@
 #include "core/adamw.h"
 #include "core/distributed.h"
 #include "core/llama_model.h"
+#include "core/lora.h"
 #include "core/progress.h"
 
 namespace lep {
 
 struct TrainConfig {
-  std::string params = "all";      // "all" | "embeddings"
+  std::string params = "all";      // "all" | "embeddings" | "lora"
   std::vector<int64_t> rows;       // embeddings mode: only these rows train (empty = all rows)
+  LoraConfig lora;                 // lora mode: adapters added from `lora_seed` unless the model has them
+  uint64_t lora_seed = 0;
   std::string data;                // packed blocks: safetensors with "tokens" I32 (N, T+1) and optional "loss_mask" U8
   std::string eval_data;           // same layout; optional
   int64_t batch_size = 8;          // sequences per micro-batch
@@ -54,7 +57,8 @@ struct TrainReport {
 TrainReport train(LlamaModel& model, const TrainConfig& config, const ProgressFn& progress);
 
 // Loss (mean over target tokens) and gradients of the trainable selection for one batch of blocks
-// (B, T+1): used by gradient checks. Returns {loss, grads by parameter name}.
+// (B, T+1): used by gradient checks. Returns {loss, grads by parameter name}. "lora" uses the adapters
+// the model has (and no modules to save).
 std::pair<double, std::map<std::string, torch::Tensor>> loss_and_grads(LlamaModel& model, const torch::Tensor& blocks,
                                                                        const torch::Tensor& loss_mask,
                                                                        const std::string& params);

@@ -12,7 +12,7 @@ import { tempDir } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
-test('lep demo --quick: seven models in the table, report and results written, best model exported to GGUF', async (t) => {
+test('lep demo --quick: nine models in the table (two calibrated), report and results written, best model exported to GGUF', async (t) => {
   await corpora();
   const out = join(tempDir(), 'demo');
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--out', out], { maxBuffer: 64 * 1024 * 1024 });
@@ -20,7 +20,7 @@ test('lep demo --quick: seven models in the table, report and results written, b
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(
     results.rows.map((r: { vocabulary: string; method: string }) => `${r.vocabulary}/${r.method}`),
-    ['original/-', 'Extended/swap', 'Extended/overlap', 'Extended/conversion', 'BPE/swap', 'BPE/overlap', 'BPE/conversion'],
+    ['original/-', 'Extended/swap', 'Extended/overlap', 'Extended/conversion', 'Extended/swap + calibration', 'BPE/swap', 'BPE/overlap', 'BPE/conversion', 'BPE/swap + calibration'],
   );
   const original = results.rows[0];
   for (const r of results.rows.slice(1)) {

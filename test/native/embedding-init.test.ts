@@ -267,7 +267,8 @@ test('a trained model: initialised model loads, and mean-init predicts new token
   t.true(loss.mean!.newTargets < loss['global-mean']!.newTargets - 0.5, 'and better than the global mean');
 });
 
-test('CLI: lep init writes the model and says what it did; bad input fails with messages that say what to fix', async (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('CLI: lep init writes the model and says what it did; bad input fails with messages that say what to fix', async (t) => {
   const model = await mistralModel();
   const tokDir = extendedTokenizerDir(mistralTokenizerDir(), WORDS);
   const out = join(tempDir(), 'cli');

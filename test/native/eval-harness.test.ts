@@ -91,7 +91,8 @@ test('a malformed task line: error with its line number before the model loads; 
   t.deepEqual(r.tasks[0]!.badLines.map((b) => b.line), [3]);
 });
 
-test('lep eval CLI writes results and --compare prints per-task differences', async (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('lep eval CLI writes results and --compare prints per-task differences', async (t) => {
   const files = writeTasks();
   const model = await chatModel();
   const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');

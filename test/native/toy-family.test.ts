@@ -87,7 +87,8 @@ test('instruct: follows the chat template and copies held-out text far better th
   }
 });
 
-test('the family script runs end to end (--quick) and records its provenance', async (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('the family script runs end to end (--quick) and records its provenance', async (t) => {
   const { CORPORA } = await import('../corpora.js');
   await corpora();
   const out = join(tempDir(), 'family');

@@ -78,7 +78,8 @@ function compare(ours: ArrayLike<number>, ref: ArrayLike<number>): { diff: numbe
   return { diff, scale, at };
 }
 
-test('float64 loss and every gradient tensor equal PyTorch autograd, both parameter selections', async (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both parameter selections', async (t) => {
   checkTorchReference();  // fails (never skips) without python3-torch, saying to run scripts/setup.sh
   const all = await cases();
   const blocks = seededBlocks(5);
@@ -124,7 +125,8 @@ test('float64 loss and every gradient tensor equal PyTorch autograd, both parame
   }
 });
 
-test('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay) end at torch.optim.AdamW weights', async (t) => {
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay) end at torch.optim.AdamW weights', async (t) => {
   checkTorchReference();
   const all = await cases();
   const blocks = seededBlocks(9);

@@ -18,6 +18,9 @@ test('every shipped recipe loads, validates and has its paths resolved against i
     t.true(r.train.seqLen > 0, f);
   }
   t.regex(readRecipe(join(RECIPES, 'toy-ru-extended.yaml')).base, /test\/fixtures\/toy-family\/base$/);
+  const cal = readRecipe(join(RECIPES, 'toy-ru-extended.yaml')).calibrate!;
+  t.is(cal.mode, 'self');
+  t.true(isAbsolute(cal.copyText!) && isAbsolute(cal.corpora!), 'calibration paths resolved');
 });
 
 test('bad recipes name the key and the problem', (t) => {
@@ -37,6 +40,10 @@ test('bad recipes name the key and the problem', (t) => {
   bad('shrink.json', { ...ok, tokenizer: { kind: 'shrink' } }, /recipe\.tokenizer\.keep is required for kind "shrink"/);
   bad('unigram.json', { ...ok, tokenizer: { kind: 'extend', type: 'unigram' } }, /an extend donor must be "bpe"/);
   bad('methods.json', { ...ok, propagate: { methods: ['swap', 'copy'] } }, /recipe\.propagate\.methods\[1\]/);
+  bad('cal-mode.json', { ...ok, calibrate: { mode: 'judge' } }, /recipe\.calibrate\.mode: expected "self" or "data"/);
+  bad('cal-data.json', { ...ok, calibrate: { mode: 'data' } }, /recipe\.calibrate\.data is required for mode "data"/);
+  bad('cal-copy.json', { ...ok, calibrate: { mode: 'self', copyExamples: 10 } }, /recipe\.calibrate\.copyText is required with copyExamples/);
+  bad('cal-target.json', { ...ok, calibrate: { mode: 'self', lora: { targets: ['qkv'] } } }, /recipe\.calibrate\.lora\.targets\[0\]: expected "q_proj"/);
   bad('broken.yaml', null, /broken\.yaml is not valid YAML/, 'base: [unclosed\n');
   bad('list.json', null, /expected an object/, '[1, 2]');
 });

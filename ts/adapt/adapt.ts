@@ -7,6 +7,8 @@
  *   OUT/data/                 packed training and evaluation blocks
  *   OUT/train/                the base with trained embeddings (lep train --embeddings-only)
  *   OUT/propagate-<method>/   the adapted instruct model, one per method (lep propagate)
+ *   OUT/calibrate-<method>/   optional: the propagated model after LoRA calibration (lep calibrate),
+ *                             with OUT/calibration-data/ (answers, calibration set) shared by all methods
  *
  * Each stage writes `manifest.json` last (atomically), holding its options; a stage whose manifest
  * matches the current options is skipped, so an interrupted run resumes at the stage it stopped in (and
@@ -21,6 +23,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { calibrate } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
 import { initEmbeddings } from '../init/initEmbeddings.js';
 import { PROVENANCE_FILE } from '../init/provenance.js';
@@ -34,7 +37,7 @@ import { trainModel } from '../train/trainModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import type { AdaptRecipe } from './recipe.js';
 
-export const STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate'] as const;
+export const STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'] as const;
 export type StageName = (typeof STAGES)[number];
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -60,6 +63,8 @@ export interface AdaptResult {
   ran: StageName[];
   /** Output model per propagation method. */
   models: Partial<Record<PropagateMethod, string>>;
+  /** Calibrated model per propagation method (recipes with a calibrate section). */
+  calibrated: Partial<Record<PropagateMethod, string>>;
   /** Per-stage manifest contents. */
   manifests: Partial<Record<StageName, StageManifest>>;
 }
@@ -110,12 +115,14 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   mkdirSync(out, { recursive: true });
   const r = recipe;
   const methods = r.propagate?.methods ?? [...PROPAGATE_METHODS];
-  const result: AdaptResult = { out, ran: [], models: {}, manifests: {} };
+  const result: AdaptResult = { out, ran: [], models: {}, calibrated: {}, manifests: {} };
   let redoRest = false;
+  // The calibrate stage exists only for recipes that ask for it.
+  const planned = STAGES.filter((s) => s !== 'calibrate' || r.calibrate);
   const dist = readDistributedEnv();
   const follower = dist !== undefined && dist.rank !== 0;
   const report = (stage: StageName, detail: string, fraction?: number) =>
-    options.onProgress?.({ stage, index: STAGES.indexOf(stage) + 1, stages: STAGES.length, detail, ...(fraction === undefined ? {} : { fraction }) });
+    options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }) });
 
   /** Runs `body` unless the stage's manifest says it is done with these options. */
   const stage = async (name: StageName, dirs: string[], stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
@@ -254,5 +261,36 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   if (follower) return result;
   for (const [i, m] of methods.entries()) result.models[m] = propDirs[i]!;
   if (!existsSync(propDirs[0]!)) throw new LepError('LEP_ADAPT', `propagation wrote no model into ${propDirs[0]}`);
+
+  // 6. optional LoRA calibration of chosen propagated models
+  const c = r.calibrate;
+  if (c) {
+    const calMethods = c.methods ?? methods;
+    for (const m of calMethods) if (!methods.includes(m)) throw new LepError('LEP_BAD_RECIPE', `recipe.calibrate.methods: "${m}" is not among the propagation methods ${methods.join(', ')}`);
+    const calDirs = calMethods.map((m) => join(out, `calibrate-${m}`));
+    const work = join(out, 'calibration-data');
+    const { methods: _m, lora, train, ...rest } = c;
+    const files = [c.data, c.copyText, typeof c.prompts === 'string' ? c.prompts : undefined].filter((f): f is string => f !== undefined);
+    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, async () => {
+      const reports: Record<string, unknown> = {};
+      for (const [i, method] of calMethods.entries()) {
+        report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length);
+        const res = await calibrate(result.models[method]!, calDirs[i]!, {
+          ...rest,
+          original: r.instruct,
+          lora,
+          train,
+          workDir: work,
+          signal: options.signal,
+          onProgress: (e) => {
+            if (e.phase === 'train') report('calibrate', `${method}: step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(3)}`, (i + e.step / e.total) / calMethods.length);
+          },
+        });
+        reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };
+      }
+      return reports;
+    });
+    for (const [i, m] of calMethods.entries()) result.calibrated[m] = calDirs[i]!;
+  }
   return result;
 }

@@ -18,6 +18,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 
 import { parse as parseYaml } from 'yaml';
 
+import type { CalibrateOptions } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
@@ -99,6 +100,14 @@ export interface AdaptRecipe {
     solver?: 'normal' | 'qr';
     device?: string;
   };
+  /**
+   * Optional LoRA calibration of propagated models (METHOD.md §5, `lep calibrate`); one output per method
+   * in `methods`. Self-calibration answers are generated once (by the instruct model) and shared.
+   */
+  calibrate?: Pick<CalibrateOptions, 'mode' | 'prompts' | 'corpora' | 'data' | 'copyText' | 'copyExamples' | 'copyLang' | 'maxGenerated' | 'maxNewTokens' | 'seqLen' | 'preset' | 'seed' | 'lora' | 'train'> & {
+    /** Propagated models to calibrate. Defaults to every propagation method. */
+    methods?: ('swap' | 'overlap' | 'conversion')[];
+  };
 }
 
 type Check = (v: unknown, path: string) => void;
@@ -151,6 +160,27 @@ const RECIPE_FIELDS: Record<string, Check> = {
       ['seqLen'],
     ),
   propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str }),
+  calibrate: (v, p) => {
+    section(
+      v,
+      p,
+      {
+        methods: listOf(oneOf('swap', 'overlap', 'conversion')), mode: oneOf('self', 'data'),
+        prompts: (x, q) => (typeof x === 'number' ? pos(x, q) : str(x, q)), corpora: str, data: str, copyText: str, copyExamples: int,
+        copyLang: oneOf('en', 'ru'), maxGenerated: pos, maxNewTokens: pos, seqLen: pos, preset: oneOf('self', 'sft'), seed: int,
+        lora: (x, q) =>
+          section(x, q, {
+            rank: pos, alpha: num, dropout: num, targets: listOf(oneOf('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')),
+            layers: (y, r) => (Array.isArray(y) ? listOf(int)(y, r) : oneOf('all', 'first-last')(y, r)), modulesToSave: (y, r) => (Array.isArray(y) ? y.forEach((z, i) => oneOf('embed_tokens', 'lm_head')(z, `${r}[${i}]`)) : fail(r, 'a list', y)), seed: int,
+          }),
+        train: (x, q) => section(x, q, { steps: pos, batchSize: pos, lr: num, weightDecay: num, warmupSteps: int, minLrRatio: num, clip: num, seed: int, device: str, dtype: oneOf('f32', 'bf16') }),
+      },
+      ['mode'],
+    );
+    const c = v as NonNullable<AdaptRecipe['calibrate']>;
+    if (c.mode === 'data' && !c.data) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.data is required for mode "data"`);
+    if ((c.copyExamples ?? 0) > 0 && !c.copyText) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.copyText is required with copyExamples`);
+  },
 };
 
 /** Validates a parsed recipe (paths left as written). */
@@ -191,5 +221,16 @@ export function resolveRecipePaths(r: AdaptRecipe, dir: string): AdaptRecipe {
     instruct: abs(r.instruct),
     corpus: { ...r.corpus, train: all(r.corpus.train), ...(r.corpus.eval ? { eval: all(r.corpus.eval) } : {}) },
     tokenizer: { ...r.tokenizer, ...(r.tokenizer.dir ? { dir: abs(r.tokenizer.dir) } : {}) },
+    ...(r.calibrate
+      ? {
+          calibrate: {
+            ...r.calibrate,
+            ...(typeof r.calibrate.prompts === 'string' ? { prompts: abs(r.calibrate.prompts) } : {}),
+            ...(r.calibrate.corpora ? { corpora: abs(r.calibrate.corpora) } : {}),
+            ...(r.calibrate.data ? { data: abs(r.calibrate.data) } : {}),
+            ...(r.calibrate.copyText ? { copyText: abs(r.calibrate.copyText) } : {}),
+          },
+        }
+      : {}),
   };
 }

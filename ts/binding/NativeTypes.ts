@@ -111,8 +111,27 @@ export interface NativeGenerateResult {
   finishReason: 'stop' | 'length' | 'aborted';
 }
 
+/** LoRA adapters (cpp/core/lora.h): PEFT's semantics and names. */
+export interface NativeLoraOptions {
+  rank: number;
+  alpha: number;
+  dropout?: number;
+  /** Projection names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj. */
+  targets: string[];
+  /** Decoder layers that get adapters; empty = all. */
+  layers?: number[];
+  /** Fully trained modules: embed_tokens, lm_head. */
+  modulesToSave?: string[];
+  /** `peft`: B = 0, the output unchanged (default); `random`: B random too (gradient checks). */
+  init?: 'peft' | 'random';
+  /** Seed of A's (and a random B's) initialisation. */
+  seed?: number;
+}
+
 export interface NativeTrainOptions {
-  params: 'all' | 'embeddings';
+  params: 'all' | 'embeddings' | 'lora';
+  /** lora mode: the adapters to add (unless the model already has adapters). */
+  lora?: NativeLoraOptions;
   rows?: ArrayLike<number>;
   data: string;
   evalData?: string;
@@ -166,13 +185,21 @@ export interface NativeModel {
   train(options: NativeTrainOptions, onProgress: NativeProgressFn): NativeJob<NativeTrainReport>;
   /** Loss and gradients of one batch of blocks (gradient checks). */
   lossAndGrads(
-    options: { tokens: Int32Array; rows: number; cols: number; lossMask?: Uint8Array; params: 'all' | 'embeddings'; activationCheckpointing?: boolean },
+    options: { tokens: Int32Array; rows: number; cols: number; lossMask?: Uint8Array; params: 'all' | 'embeddings' | 'lora'; activationCheckpointing?: boolean },
     onProgress: NativeProgressFn,
   ): NativeJob<{ loss: number; grads: Record<string, Float64Array> }>;
   score(sequences: ArrayLike<number>[], options: NativeScoreOptions, onProgress: NativeProgressFn): NativeJob<NativeScoreResult[]>;
   generate(prompts: ArrayLike<number>[], options: NativeGenerateOptions, onProgress: NativeProgressFn): NativeJob<NativeGenerateResult[]>;
   save(options: { dir: string; dtype: NativeDtype; maxShardBytes?: number }, onProgress: NativeProgressFn): NativeJob<string[]>;
-  info(): { parameters: number; device: string; dtype: string };
+  /** Adds LoRA adapters (initialised from `seed`). */
+  addLora(options: NativeLoraOptions, onProgress: NativeProgressFn): NativeJob<void>;
+  /** Adds adapters described by `options` and fills them (and the modules to save) from a PEFT adapter_model.safetensors. */
+  loadLora(options: NativeLoraOptions & { file: string }, onProgress: NativeProgressFn): NativeJob<void>;
+  /** Writes the adapters and modules to save with PEFT's names ("base_model.model.…"), atomically. */
+  saveLora(options: { file: string; dtype: NativeDtype }, onProgress: NativeProgressFn): NativeJob<void>;
+  /** W += (alpha / r)·B·A for every adapter; the adapters are dropped. */
+  mergeLora(onProgress: NativeProgressFn): NativeJob<void>;
+  info(): { parameters: number; loraParameters: number; device: string; dtype: string };
   dispose(): void;
 }
 

@@ -8,7 +8,9 @@
  *   3. every propagated model and the original instruct model measured on held-out Russian and English
  *      text: symbols per token and bits per character (comparable across vocabularies), and a greedy
  *      Russian answer through the chat template;
- *   4. the best propagated model exported to GGUF for llama.cpp.
+ *   4. the recipes' calibration stage: the swap-propagated model of each vocabulary self-calibrated with
+ *      LoRA (answers of the original instruct model plus Russian copy examples), measured the same way;
+ *   5. the best propagated model exported to GGUF for llama.cpp.
  * Prints a table shaped like the paper's Table 3 and writes DIR/report.html (table, training curves, bars;
  * self-contained) and DIR/results.json. Resumable: finished stages are kept (see ts/adapt/adapt.ts).
  */
@@ -106,7 +108,10 @@ export async function run(argv: string[]): Promise<void> {
   let instructMeasured = false;
   for (const [vocabulary, file] of Object.entries(RECIPES)) {
     const recipe = readRecipe(join(PACKAGE_ROOT, 'recipes', file));
-    if (quick) recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
+    if (quick) {
+      recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
+      if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };
+    }
     if (!instructMeasured) {
       console.log(`\n${step++}. the original instruct model (${recipe.instruct})`);
       await measure('original', '-', recipe.instruct);
@@ -117,6 +122,7 @@ export async function run(argv: string[]): Promise<void> {
       onProgress: stageProgress,
     });
     for (const [method, dir] of Object.entries(r.models)) await measure(vocabulary, method, dir);
+    for (const [method, dir] of Object.entries(r.calibrated)) await measure(vocabulary, `${method} + calibration`, dir);
   }
 
   const training: TrainingRun[] = [];
@@ -138,7 +144,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   console.log(`\nResults on held-out Russian Debian text (${quick ? 'quick run' : 'full run'}, ${elapsed()} in all):\n`);
   console.log(formatTable(report));
-  const best = rows.filter((r) => r.method !== '-').reduce((a, b) => (b.ru.bitsPerChar < a.ru.bitsPerChar ? b : a));
+  const best = rows.filter((r) => r.method !== '-' && !r.method.includes('calibration')).reduce((a, b) => (b.ru.bitsPerChar < a.ru.bitsPerChar ? b : a));
   const gguf = join(out, `${best.vocabulary}-${best.method}.f16.gguf`);
   await exportGguf(best.model, gguf, { outType: 'f16' });
   console.log(`\nThe best by Russian bits/char (${best.vocabulary}, ${best.method}) exported for llama.cpp: ${gguf} (${(statSync(gguf).size / 1e6).toFixed(1)} MB)`);

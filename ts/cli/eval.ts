@@ -8,12 +8,14 @@ import { intFlag, numFlag, parse } from './args.js';
 
 export const usage = `lep eval MODEL_DIR --tasks T1,T2|all [options]      evaluate a model (Darumeru-style)
 lep eval --compare A B [C ...] [--tasks ...]         compare runs (results .json files or model dirs) with A
+lep eval convert-darumeru IN --out DIR               Darumeru datasets → task files (lep eval convert-darumeru -h)
   --tasks LIST           task files (.jsonl), built-in suites (copy_sent_en, ..., man_ext_ru), text:ru,
                          text:en, or all (every built-in suite + text metrics)
   --limit N              first N items per task             --format chat|plain (chat: zero-shot, needs a
   --shots N (5)          few-shot examples (plain format)     chat template; plain: few-shot for base models)
   --skip-bad-lines       leave malformed task lines out (reported) instead of failing
   --batch-size N (16)    --rouge recall|f (recall)   --paragraph-overlap paper|llmtf (paper)
+  --rouge-stem           ROUGE on stemmed words (Snowball Russian, Porter English; the reference lemmatises)
   --suites DIR (.cache/eval-suites)   --corpora DIR (.cache/corpora)   --text-max-chars N (50000)
   --json                 print the results as JSON          --out FILE   write the results JSON
   --samples N (1000)  --seed N (0)  --alpha X (0.05)       bootstrap settings for --compare
@@ -27,6 +29,7 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
     skipBadLines: values['skip-bad-lines'] === true,
     batchSize: intFlag(values['batch-size'], '--batch-size'),
     rouge: values.rouge as EvaluateOptions['rouge'],
+    rougeStem: values['rouge-stem'] === true,
     paragraphOverlap: values['paragraph-overlap'] as EvaluateOptions['paragraphOverlap'],
     suitesDir: values.suites as string | undefined,
     corporaDir: values.corpora as string | undefined,
@@ -38,12 +41,14 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
 }
 
 export async function run(argv: string[]): Promise<void> {
+  // A subcommand of its own (own flags), dispatched here so main.ts keeps one `eval` entry.
+  if (argv[0] === 'convert-darumeru') return (await import('./evalConvert.js')).run(argv.slice(1));
   const { values, positionals } = parse(
     argv,
     {
       tasks: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' },
       format: { type: 'string' }, shots: { type: 'string' }, 'skip-bad-lines': { type: 'boolean' }, 'batch-size': { type: 'string' },
-      rouge: { type: 'string' }, 'paragraph-overlap': { type: 'string' }, suites: { type: 'string' }, corpora: { type: 'string' },
+      rouge: { type: 'string' }, 'rouge-stem': { type: 'boolean' }, 'paragraph-overlap': { type: 'string' }, suites: { type: 'string' }, corpora: { type: 'string' },
       'text-max-chars': { type: 'string' }, compare: { type: 'boolean' }, samples: { type: 'string' }, seed: { type: 'string' },
       alpha: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' },
     },

@@ -3,6 +3,7 @@
 import { LepError } from '../errors.js';
 import { setThreads } from '../runtime.js';
 import * as adapt from './adapt.js';
+import * as calibrate from './calibrate.js';
 import * as dataPack from './dataPack.js';
 import * as demo from './demo.js';
 import * as evalCmd from './eval.js';
@@ -12,6 +13,7 @@ import * as generate from './generate.js';
 import * as info from './info.js';
 import * as init from './init.js';
 import * as launch from './launch.js';
+import * as loraMerge from './loraMerge.js';
 import * as modelCreate from './modelCreate.js';
 import * as patchApply from './patchApply.js';
 import * as propagate from './propagate.js';
@@ -44,6 +46,8 @@ const commands: Record<string, Command> = {
   init,
   train,
   launch,
+  'lora merge': loraMerge,
+  calibrate,
   propagate,
   adapt,
   eval: evalCmd,

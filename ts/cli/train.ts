@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { LepError } from '../errors.js';
 import { trainModel, type TrainOptions } from '../train/trainModel.js';
 import { intFlag, numFlag, parse, required } from './args.js';
+import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
 
 export const usage = `lep train MODEL_DIR --data FILE --out DIR [options]
   Trains a model on packed blocks (lep data pack); resumes from the newest checkpoint in --out.
   Writes DIR/train.log, DIR/train-config.json, DIR/checkpoints/step-N and the final model (HF layout).
   --config FILE (JSON with any of the options below in camelCase; flags override it)
-  --eval-data FILE   --params all|embeddings   --embeddings-only (= --params embeddings)
+  --eval-data FILE   --params all|embeddings|lora   --embeddings-only (= --params embeddings)
   --rows FILE (JSON array of token ids: in embeddings mode only these rows train)
   --steps N (100)   --batch-size N (8)   --grad-accum N (1)   --lr X (1e-4)   --min-lr-ratio X (0)
   --warmup-steps N   --beta1 X (0.9)   --beta2 X (0.95)   --eps X (1e-5)   --weight-decay X (0.1)
@@ -20,7 +21,10 @@ export const usage = `lep train MODEL_DIR --data FILE --out DIR [options]
   or lep launch --nproc N -- lep train ...); --batch-size is per rank, the global batch is
   batch-size x grad-accum x WORLD_SIZE.   --dist-timeout S (300: a rank waiting longer for the others fails)
   --grad-sync dense|touched-rows (touched-rows: all-reduce only the embedding rows the batches used)
-  --grad-bucket-mb X (25: dense gradients are all-reduced in buckets of this size, overlapping backward)`;
+  --grad-bucket-mb X (25: dense gradients are all-reduced in buckets of this size, overlapping backward)
+  LoRA (--params lora; unset values from the method's instruction-tuning preset: rank 32, alpha 16, every
+  projection of every layer, lm_head trained); writes DIR/adapter (PEFT layout) and the merged model:
+${LORA_USAGE}`;
 
 const NUM = ['lr', 'min-lr-ratio', 'beta1', 'beta2', 'eps', 'weight-decay', 'clip', 'dist-timeout', 'grad-bucket-mb'] as const;
 const INT = ['steps', 'batch-size', 'grad-accum', 'warmup-steps', 'seed', 'eval-every', 'eval-batches', 'checkpoint-every', 'keep-checkpoints', 'report-every'] as const;
@@ -28,7 +32,7 @@ const camel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase
 
 export async function run(argv: string[]): Promise<void> {
   const flags = Object.fromEntries([...NUM, ...INT, 'config', 'data', 'eval-data', 'out', 'params', 'rows', 'device', 'dtype', 'patch', 'grad-sync'].map((k) => [k, { type: 'string' as const }]));
-  const { values, positionals } = parse(argv, { ...flags, 'no-resume': { type: 'boolean' }, 'activation-checkpointing': { type: 'boolean' }, 'embeddings-only': { type: 'boolean' } }, usage);
+  const { values, positionals } = parse(argv, { ...flags, ...LORA_FLAGS, 'no-resume': { type: 'boolean' }, 'activation-checkpointing': { type: 'boolean' }, 'embeddings-only': { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
   let fromFile: Partial<TrainOptions> = {};
@@ -48,6 +52,8 @@ export async function run(argv: string[]): Promise<void> {
   if (values['embeddings-only']) fromFlags.params = 'embeddings';
   if (values.patch !== undefined) fromFlags.patchDir = values.patch;
   if (values['activation-checkpointing']) fromFlags.activationCheckpointing = true;
+  const lora = loraFromFlags(values);
+  if (lora) fromFlags.lora = { ...(fromFile.lora ?? {}), ...lora };
   const options = { ...fromFile, ...fromFlags } as TrainOptions;
   if (options.data === undefined) required(undefined, '--data', usage);
   const out = required(values.out as string | undefined, '--out', usage);

@@ -19,7 +19,7 @@ import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles, 
 import { generationRecord, PARAGRAPH_OVERLAPS, type ParagraphOverlap } from './itemScores.js';
 import { summarize, type Summary } from './metrics/microAvg.js';
 import { rPrecision } from './metrics/rPrecision.js';
-import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, type PromptFormat, type PromptParts } from './prompts.js';
+import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, shotsFor, type PromptFormat, type PromptParts } from './prompts.js';
 import { DEFAULT_EVAL_BATCH_SIZE, generateAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
 import { readTaskFile, type TaskFile, type TaskItem } from './taskFile.js';
 import { aggregate, ROUGE_VARIANTS, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
@@ -39,6 +39,8 @@ export interface EvaluateOptions extends JobOptions, Pick<LoadModelOptions, 'dev
   batchSize?: number;
   /** ROUGE variant of the abstractive summary score: `recall` (paper) or `f` (llmtf). Defaults to `recall`. */
   rouge?: RougeVariant;
+  /** ROUGE on stemmed words (Snowball Russian, Porter English; metrics/rougeStem.ts), nearer the reference code's lemmatised ROUGE. Defaults to `false`. */
+  rougeStem?: boolean;
   /** Paragraph copy overlap: `paper` (LCS tokens / reference tokens) or `llmtf` (difflib). Defaults to `paper`. */
   paragraphOverlap?: ParagraphOverlap;
   /** Where built-in suites live (built there from the held-out corpora when missing). Defaults to `.cache/eval-suites`. */
@@ -72,7 +74,7 @@ export interface EvalResult {
   model: string;
   format: PromptFormat;
   /** Resolved options (what ran). */
-  options: { shots: number; limit?: number; batchSize: number; rouge: RougeVariant; paragraphOverlap: ParagraphOverlap; textMaxChars: number };
+  options: { shots: number; limit?: number; batchSize: number; rouge: RougeVariant; rougeStem?: boolean; paragraphOverlap: ParagraphOverlap; textMaxChars: number };
   tasks: TaskResult[];
   summary: Summary;
   /** Bits per character and symbols per token on held-out text, per language (for `all` or `text:LANG`). */
@@ -104,15 +106,17 @@ function renderer(tok: Tokenizer, format: PromptFormat, task: TaskFile, shots: n
   return async (item: TaskItem, inputs = item.inputs): Promise<PromptParts> => {
     const messages = fillInputs(item.messages, inputs);
     if (format === 'chat') return chatPrompt(tok, messages);
-    // Plain format: drop shots from the end until the prompt leaves `reserve` tokens of room.
-    for (let k = Math.min(shots, task.header.shots.length); ; k--) {
-      const p = plainPrompt(task.header, messages, k);
+    // Plain format: drop shots from the end until the prompt leaves `reserve` tokens of room. MMLU items
+    // take the shots of their own subject (shotsBySubject) where the task file has them.
+    const pool = shotsFor(task.header, item);
+    for (let k = Math.min(shots, pool.length); ; k--) {
+      const p = plainPrompt(task.header, messages, k, pool);
       if (k === 0 || (await tok.encode(p.prompt, { addSpecialTokens: true })).length + reserve <= ctx) return p;
     }
   };
 }
 
-async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Required<Pick<EvaluateOptions, 'format' | 'shots' | 'batchSize' | 'rouge' | 'paragraphOverlap'>> & JobOptions): Promise<TaskResult> {
+async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Required<Pick<EvaluateOptions, 'format' | 'shots' | 'batchSize' | 'rouge' | 'rougeStem' | 'paragraphOverlap'>> & JobOptions): Promise<TaskResult> {
   const h = task.header;
   const ctx = model.config.maxPositionEmbeddings;
   const reserve = h.kind === 'generate' ? Math.min(h.maxNewTokens, ctx >> 2) : Math.min(64, ctx >> 3);
@@ -128,7 +132,7 @@ async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Requi
     // Plain format: an answer is one line ("answer\n\n" ends it), and base models run on past it: stop at the newline.
     const stop = o.format === 'plain' ? [...new Set([...h.stop, '\n'])] : h.stop;
     const gens = await generateAnswers(model, tok, prompts, { ...batch, maxNewTokens: h.maxNewTokens, stop });
-    for (let i = 0; i < task.items.length; i++) records.push(await generationRecord(tok, h, task.items[i]!, gens[i]!, o.paragraphOverlap));
+    for (let i = 0; i < task.items.length; i++) records.push(await generationRecord(tok, h, task.items[i]!, gens[i]!, o.paragraphOverlap, o.rougeStem));
   } else if (h.kind === 'choice') {
     const prompts: PromptParts[] = [];
     for (const item of task.items) {
@@ -141,6 +145,7 @@ async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Requi
     task.items.forEach((item, i) => {
       const per = h.bothOrders ? 2 : 1;
       const r: ItemRecord = { id: item.id, gold: item.gold as string, pred: argmax(lps[i * per]!), values: {} };
+      if (h.aggregate === 'subjects') Object.assign(r, { subject: item.subject, category: item.category });
       if (h.bothOrders) {
         r.goldReversed = flip(item.gold as string);
         r.predReversed = argmax(lps[i * per + 1]!);
@@ -154,7 +159,7 @@ async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Requi
     const scores = await scoreContinuations(model, tok, items, batch);
     task.items.forEach((item, i) => records.push({ id: item.id, values: { r_precision: rPrecision(scores[i]!, item.gold as number[]) } }));
   }
-  const spec: ScoreSpec = { metric: h.metric, choiceScore: h.score, bothOrders: h.bothOrders, rouge: o.rouge };
+  const spec: ScoreSpec = { metric: h.metric, choiceScore: h.score, bothOrders: h.bothOrders, aggregate: h.aggregate, rouge: o.rouge };
   const { score, metrics } = aggregate(spec, records);
   return {
     name: h.name, group: h.group, file: task.file, kind: h.kind, spec, score, metrics, items: records.length,
@@ -173,6 +178,8 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
   if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) throw optionError('limit', 'a positive integer', options.limit, '--limit');
   const rouge = options.rouge ?? 'recall';
   if (!ROUGE_VARIANTS.includes(rouge)) throw optionError('rouge', ROUGE_VARIANTS.join(' or '), rouge, '--rouge');
+  const rougeStem = options.rougeStem ?? false;
+  if (typeof rougeStem !== 'boolean') throw optionError('rougeStem', 'true or false', rougeStem, '--rouge-stem');
   const paragraphOverlap = options.paragraphOverlap ?? 'paper';
   if (!PARAGRAPH_OVERLAPS.includes(paragraphOverlap)) throw optionError('paragraphOverlap', PARAGRAPH_OVERLAPS.join(' or '), paragraphOverlap, '--paragraph-overlap');
   const textMaxChars = options.textMaxChars ?? DEFAULT_TEXT_MAX_CHARS;
@@ -197,7 +204,7 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
     const total = taskFiles.length + textLangs.length;
     for (const [i, t] of taskFiles.entries()) {
       options.onTask?.({ task: t.header.name, index: i, total, done: false });
-      const r = await runTask(m, tok, t, { format, shots, batchSize, rouge, paragraphOverlap, signal: options.signal });
+      const r = await runTask(m, tok, t, { format, shots, batchSize, rouge, rougeStem, paragraphOverlap, signal: options.signal });
       results.push(r);
       options.onTask?.({ task: t.header.name, index: i, total, done: true, score: r.score });
     }
@@ -209,7 +216,7 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
       options.onTask?.({ task: name, index: taskFiles.length + i, total, done: true });
     }
     return {
-      model: m.dir.dir, format, options: { shots, limit: options.limit, batchSize, rouge, paragraphOverlap, textMaxChars },
+      model: m.dir.dir, format, options: { shots, limit: options.limit, batchSize, rouge, rougeStem, paragraphOverlap, textMaxChars },
       tasks: results, summary: summarize(results), text,
     };
   } finally {

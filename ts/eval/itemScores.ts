@@ -5,7 +5,9 @@ import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { difflibOverlap, lcsOverlap, lengthRatio, PARAGRAPH_COPY_THRESHOLD } from './metrics/copy.js';
 import { chrfFromStats, chrfStats } from './metrics/chrf.js';
 import { exactMatch, maxOverGold, tokenF1 } from './metrics/qa.js';
-import { rougeN } from './metrics/rouge.js';
+import { rougeN, rougeWords } from './metrics/rouge.js';
+import { stemmedRougeWords } from './metrics/rougeStem.js';
+import { useTaskPoints } from './metrics/useGrade.js';
 import type { ItemRecord } from './taskScores.js';
 import type { TaskHeader, TaskItem } from './taskFile.js';
 
@@ -29,6 +31,7 @@ export async function generationRecord(
   item: TaskItem,
   gen: Generation,
   paragraphOverlap: ParagraphOverlap,
+  rougeStem = false,
 ): Promise<ItemRecord> {
   const base = { id: item.id, prediction: gen.text, stopped: gen.stopped };
   const ref = golds(item.gold)[0]!;
@@ -51,9 +54,15 @@ export async function generationRecord(
       return { ...base, stats, values: { chrf: chrfFromStats(stats) } };
     }
     case 'rouge': {
-      const r1 = rougeN(gen.text, ref, 1);
-      const r2 = rougeN(gen.text, ref, 2);
+      const words = rougeStem ? stemmedRougeWords : rougeWords;
+      const r1 = rougeN(gen.text, ref, 1, words);
+      const r2 = rougeN(gen.text, ref, 2, words);
       return { ...base, values: { rouge1_recall: r1.recall, rouge2_recall: r2.recall, rouge1_f: r1.f, rouge2_f: r2.f } };
+    }
+    case 'use_grade': {
+      // meta was checked when the task file was read (checkUseMeta).
+      const m = item.meta!;
+      return { ...base, values: { points: useTaskPoints(String(m.type), String(m.id_task), ref, gen.text), variant: Number(m.variant) } };
     }
     default:
       throw new Error(`${header.metric} is not a generation metric`);

@@ -10,7 +10,7 @@
  */
 import { LepError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
-import type { TaskHeader, TaskMessage } from './taskFile.js';
+import type { TaskHeader, TaskMessage, TaskShot } from './taskFile.js';
 
 export const PROMPT_FORMATS = ['chat', 'plain'] as const;
 export type PromptFormat = (typeof PROMPT_FORMATS)[number];
@@ -68,11 +68,16 @@ export function chatPrompt(tok: Tokenizer, messages: TaskMessage[]): PromptParts
   return { prompt: render(''), addSpecialTokens: false, withAnswer: render };
 }
 
-/** Renders an item in the plain few-shot format. */
-export function plainPrompt(header: TaskHeader, messages: TaskMessage[], shots: number): PromptParts {
+/** The shots an item is shown in the plain format: those of its subject where the task has them (MMLU's dev questions), else the task's. */
+export function shotsFor(header: TaskHeader, item: { subject?: string }): readonly TaskShot[] {
+  return (item.subject !== undefined && header.shotsBySubject[item.subject]) || header.shots;
+}
+
+/** Renders an item in the plain few-shot format with the first `shots` of `pool` (the header's shots, or those of the item's subject). */
+export function plainPrompt(header: TaskHeader, messages: TaskMessage[], shots: number, pool: readonly TaskShot[] = header.shots): PromptParts {
   const userText = (ms: TaskMessage[]) => ms.map((m) => `${m.content}\n`).join('');
   let head = '';
-  for (const s of header.shots.slice(0, shots)) {
+  for (const s of pool.slice(0, shots)) {
     const { turns, prefix } = splitPrefix(fillInputs(s.messages, s.inputs));
     head += `${userText(turns)}${joinAnswer(prefix, shotAnswer(s.gold, s.candidates))}\n\n`;
   }

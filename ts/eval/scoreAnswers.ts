@@ -18,7 +18,7 @@ export interface BatchOptions extends JobOptions {
   batchSize?: number;
 }
 
-/** For each prompt, the log-probability of each label's first token; the argmax label is the prediction. */
+/** For each prompt, the log-probability of each label's first token (after any tokens all labels share); the argmax label is the prediction. */
 export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: PromptParts[], labels: string[], options: BatchOptions = {}): Promise<number[][]> {
   const jobs: { context: number[]; first: number[] }[] = [];
   for (const p of prompts) {
@@ -28,10 +28,15 @@ export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: Pro
     // differing token is still what the model must put next after the shared part.
     const same = enc.every((e) => e.context.length === context.length && e.context.every((t, i) => t === context[i]));
     if (!same) throw new LepError('LEP_CHOICE_TOKENS', `the choice labels ${JSON.stringify(labels)} change how the prompt ends when tokenised\nHINT: use labels that start a new token (e.g. "A".."D" after a space or newline).`);
-    const first = enc.map((e) => e.answer[0] ?? -1);
+    // Tokens all labels start with join the context: SentencePiece and Llama-3 tokenizers write " 1" as
+    // "▁" + "1", so PARus's 1/2 first differ at their second token. The shared tokens have the same
+    // probability for every label, so the argmax over the first differing token is unchanged.
+    let shared = 0;
+    while (enc.every((e) => e.answer.length > shared + 1 && e.answer[shared] === enc[0]!.answer[shared])) shared++;
+    const first = enc.map((e) => e.answer[shared] ?? -1);
     if (new Set(first).size !== first.length || first.includes(-1))
       throw new LepError('LEP_CHOICE_TOKENS', `the choice labels ${JSON.stringify(labels)} do not start with distinct tokens\nHINT: pick labels whose first tokens differ (e.g. A, B, C, D).`);
-    jobs.push({ context, first });
+    jobs.push({ context: [...context, ...enc[0]!.answer.slice(0, shared)], first });
   }
   const out: number[][] = [];
   const bs = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;

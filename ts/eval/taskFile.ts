@@ -18,9 +18,14 @@
  *   "bothOrders": false,             // choice with 2 labels: also score each item with choice1/choice2
  *                                    //   swapped; an item counts only if right both ways (PARus rule)
  *   "score": "acc",                  // choice: acc | acc_f1 (mean of accuracy and macro-F1) | acc_mcc
- *   "shots": [ {"messages": [...], "gold": ...} ]   // few-shot examples for the plain (base) format
- * }}
- * {"id": "…", "messages": [{"role": "user", "content": "…"}], "gold": …, "inputs": {…}, "candidates": […]}
+ *   "aggregate": "items",            // choice: items (accuracy over items) | subjects (MMLU: accuracy per
+ *                                    //   subject, then mean per category, then mean over categories)
+ *   "categories": {"anatomy": "other"},  // aggregate subjects: subject → category (items may say instead)
+ *   "shots": [ {"messages": [...], "gold": ...} ],  // few-shot examples for the plain (base) format
+ *   "shotsBySubject": {"anatomy": [...]}            // plain format: shots for items of that subject
+ * }}                                                 //   (MMLU: the dev questions of the same subject)
+ * {"id": "…", "messages": [{"role": "user", "content": "…"}], "gold": …, "inputs": {…}, "candidates": […],
+ *  "subject": "anatomy", "category": "other", "meta": {…}}
  * ```
  *
  * Item fields:
@@ -31,6 +36,12 @@
  *   choice → the right label; loglik → the indices of the relevant `candidates`.
  * - `candidates` (loglik): texts each scored as the answer by mean token log-probability.
  * - `id`: optional, defaults to the line number.
+ * - `subject` (required with `aggregate: "subjects"`) and `category` (optional; else the header's
+ *   `categories[subject]`, else the subject is its own category). With unequal subject sizes the
+ *   aggregated accuracy differs from the plain mean: every category weighs the same, and within it
+ *   every subject, however many questions it has (Darumeru's MMLU rule, METHOD.md §6).
+ * - `meta` (metric `use_grade`): `{"type": "text" | "matching" | "multiple_choice…", "id_task": "16",
+ *   "variant": 3}` as in MERA's USE records; see metrics/useGrade.ts.
  *
  * A malformed line is an error naming the file and line number; with `skipBadLines` it is reported and
  * left out, and the other items are evaluated.
@@ -39,6 +50,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 import { LepError } from '../errors.js';
+import { checkUseMeta } from './metrics/useGrade.js';
 
 export const TASK_KINDS = ['generate', 'choice', 'loglik'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
@@ -50,6 +62,7 @@ export const TASK_METRICS = {
   qa: 'generate',
   chrf: 'generate',
   rouge: 'generate',
+  use_grade: 'generate',
   choice: 'choice',
   r_precision: 'loglik',
 } as const satisfies Record<string, TaskKind>;
@@ -57,6 +70,10 @@ export type TaskMetric = keyof typeof TASK_METRICS;
 
 export const CHOICE_SCORES = ['acc', 'acc_f1', 'acc_mcc'] as const;
 export type ChoiceScore = (typeof CHOICE_SCORES)[number];
+
+/** How a choice task's accuracy is averaged: over items, or per subject then category (MMLU). */
+export const CHOICE_AGGREGATES = ['items', 'subjects'] as const;
+export type ChoiceAggregate = (typeof CHOICE_AGGREGATES)[number];
 
 export interface TaskMessage {
   role: string;
@@ -67,6 +84,19 @@ export interface TaskItem {
   id: string;
   /** 1-based line in the task file. */
   line: number;
+  messages: TaskMessage[];
+  gold: string | string[] | number[];
+  inputs?: Record<string, string>;
+  candidates?: string[];
+  /** MMLU subject (`aggregate: "subjects"`). */
+  subject?: string;
+  /** Category of the subject, resolved from the item or the header's `categories`. */
+  category?: string;
+  /** Metric-specific fields (USE: type, id_task, variant). */
+  meta?: Record<string, string | number>;
+}
+
+export interface TaskShot {
   messages: TaskMessage[];
   gold: string | string[] | number[];
   inputs?: Record<string, string>;
@@ -83,7 +113,10 @@ export interface TaskHeader {
   choices: string[];
   bothOrders: boolean;
   score: ChoiceScore;
-  shots: { messages: TaskMessage[]; gold: string | string[] | number[]; inputs?: Record<string, string>; candidates?: string[] }[];
+  aggregate: ChoiceAggregate;
+  categories: Record<string, string>;
+  shots: TaskShot[];
+  shotsBySubject: Record<string, TaskShot[]>;
 }
 
 export interface TaskFile {
@@ -159,21 +192,32 @@ function parseHeader(v: unknown, file: string): TaskHeader {
   const bothOrders = t.bothOrders ?? false;
   if (typeof bothOrders !== 'boolean') throw new Error('task.bothOrders must be a boolean');
   if (bothOrders && choices.length !== 2) throw new Error('task.bothOrders needs exactly 2 choices');
+  const aggregate = t.aggregate ?? 'items';
+  if (!CHOICE_AGGREGATES.includes(aggregate as ChoiceAggregate)) throw new Error(`task.aggregate must be one of ${CHOICE_AGGREGATES.join(', ')}, got ${JSON.stringify(aggregate)}`);
+  if (aggregate !== 'items' && kind !== 'choice') throw new Error('task.aggregate "subjects" needs a choice task');
+  const categories = t.categories ?? {};
+  if (!isObj(categories) || !Object.values(categories).every((c) => typeof c === 'string' && c.length > 0)) throw new Error('task.categories must map subjects to non-empty category names');
   const name = t.name ?? basename(file).replace(/\.jsonl$/, '');
   if (typeof name !== 'string' || name.length === 0) throw new Error('task.name must be a non-empty string');
   const group = t.group ?? name;
   if (typeof group !== 'string') throw new Error('task.group must be a string');
   const header: TaskHeader = {
     name, group, kind, metric: metric as TaskMetric, maxNewTokens: maxNewTokens as number, stop: stop as string[],
-    choices: choices as string[], bothOrders, score: score as ChoiceScore, shots: [],
+    choices: choices as string[], bothOrders, score: score as ChoiceScore, aggregate: aggregate as ChoiceAggregate,
+    categories: categories as Record<string, string>, shots: [], shotsBySubject: {},
   };
-  const shots = t.shots ?? [];
-  if (!Array.isArray(shots)) throw new Error('task.shots must be an array');
-  header.shots = shots.map((s, i) => {
-    if (!isObj(s)) throw new Error(`task.shots[${i}] must be an object`);
-    const candidates = s.candidates as string[] | undefined;
-    return { messages: checkMessages(s.messages, `task.shots[${i}].messages`), gold: checkGold(s.gold, header, candidates), inputs: checkInputs(s.inputs), candidates };
-  });
+  const checkShots = (shots: unknown, what: string): TaskShot[] => {
+    if (!Array.isArray(shots)) throw new Error(`${what} must be an array`);
+    return shots.map((s, i) => {
+      if (!isObj(s)) throw new Error(`${what}[${i}] must be an object`);
+      const candidates = s.candidates as string[] | undefined;
+      return { messages: checkMessages(s.messages, `${what}[${i}].messages`), gold: checkGold(s.gold, header, candidates), inputs: checkInputs(s.inputs), candidates };
+    });
+  };
+  header.shots = checkShots(t.shots ?? [], 'task.shots');
+  const bySubject = t.shotsBySubject ?? {};
+  if (!isObj(bySubject)) throw new Error('task.shotsBySubject must map subjects to arrays of shots');
+  for (const [subject, shots] of Object.entries(bySubject)) header.shotsBySubject[subject] = checkShots(shots, `task.shotsBySubject.${subject}`);
   return header;
 }
 
@@ -190,7 +234,22 @@ function parseItem(v: unknown, header: TaskHeader, line: number): TaskItem {
   if (header.bothOrders && (inputs?.choice1 === undefined || inputs.choice2 === undefined)) throw new Error('bothOrders needs inputs.choice1 and inputs.choice2');
   const gold = checkGold(v.gold, header, candidates);
   const id = v.id === undefined ? String(line) : String(v.id);
-  return { id, line, messages, gold, inputs, candidates };
+  const item: TaskItem = { id, line, messages, gold, inputs, candidates };
+  for (const k of ['subject', 'category'] as const) {
+    if (v[k] === undefined) continue;
+    if (typeof v[k] !== 'string' || v[k].length === 0) throw new Error(`${k} must be a non-empty string`);
+    item[k] = v[k];
+  }
+  if (header.aggregate === 'subjects') {
+    if (item.subject === undefined) throw new Error('task.aggregate "subjects" needs a subject on every item');
+    item.category ??= header.categories[item.subject] ?? item.subject;
+  }
+  if (v.meta !== undefined) {
+    if (!isObj(v.meta) || !Object.values(v.meta).every((x) => typeof x === 'string' || typeof x === 'number')) throw new Error('meta must be an object of strings and numbers');
+    item.meta = v.meta as Record<string, string | number>;
+  }
+  if (header.metric === 'use_grade') checkUseMeta(item.meta);
+  return item;
 }
 
 /** Reads and validates a task file; errors name the file and the line. */

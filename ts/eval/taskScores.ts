@@ -10,12 +10,15 @@
  * | qa | exact match, token F1 (max over gold) | mean of EM and F1 (MultiQ) |
  * | chrf | sentence chrF statistics | corpus chrF / 100 |
  * | rouge | ROUGE-1/2 precision, recall, F | mean of ROUGE-1 and ROUGE-2 recall (paper) or F (`rouge: "f"`, llmtf) |
- * | choice | gold, prediction (both orders) | acc, acc_f1 or acc_mcc (header `score`); bothOrders: right in both |
+ * | choice | gold, prediction (both orders); subject, category | acc, acc_f1 or acc_mcc (header `score`); bothOrders: right in both; `aggregate: "subjects"`: acc per subject → category → mean (MMLU) |
+ * | use_grade | points, exam variant | per variant points / 34, mean over variants (MERA USE) |
  * | r_precision | R-precision of the candidates' ranking | mean |
  */
 import { accuracy, macroF1, mcc } from './metrics/classification.js';
 import { chrfFromStats } from './metrics/chrf.js';
-import type { ChoiceScore, TaskMetric } from './taskFile.js';
+import { subjectCategoryAccuracy } from './metrics/subjectAccuracy.js';
+import { useGradeNorm } from './metrics/useGrade.js';
+import type { ChoiceAggregate, ChoiceScore, TaskMetric } from './taskFile.js';
 
 export const ROUGE_VARIANTS = ['recall', 'f'] as const;
 export type RougeVariant = (typeof ROUGE_VARIANTS)[number];
@@ -25,6 +28,8 @@ export interface ScoreSpec {
   metric: TaskMetric;
   choiceScore?: ChoiceScore;
   bothOrders?: boolean;
+  /** Choice accuracy over items (default) or per subject, then category (MMLU). */
+  aggregate?: ChoiceAggregate;
   rouge?: RougeVariant;
 }
 
@@ -39,6 +44,9 @@ export type ItemRecord = {
   pred?: string;
   goldReversed?: string;
   predReversed?: string;
+  /** choice with `aggregate: "subjects"`: the item's subject and its category. */
+  subject?: string;
+  category?: string;
   /** Numeric values of the item (metric-specific). */
   values: Record<string, number>;
   /** chrF statistics. */
@@ -84,11 +92,18 @@ export function aggregate(spec: ScoreSpec, records: readonly ItemRecord[]): { sc
         }
       }
       // Both-orders rule: an item is right only if right with the options in both orders.
-      const acc = spec.bothOrders ? mean(records.map((r) => (r.gold === r.pred && r.goldReversed === r.predReversed ? 1 : 0))) : accuracy(gold, pred);
+      const right = (r: ItemRecord) => r.gold === r.pred && (!spec.bothOrders || r.goldReversed === r.predReversed);
+      const itemsAcc = spec.bothOrders ? mean(records.map((r) => (right(r) ? 1 : 0))) : accuracy(gold, pred);
+      const bySubject = spec.aggregate === 'subjects';
+      const acc = bySubject ? subjectCategoryAccuracy(records.map((r) => ({ subject: r.subject ?? '', category: r.category ?? r.subject ?? '', correct: right(r) }))) : itemsAcc;
       const f1 = macroF1(gold, pred);
       const m = mcc(gold, pred);
       const score = spec.choiceScore === 'acc_f1' ? (acc + f1) / 2 : spec.choiceScore === 'acc_mcc' ? (acc + m) / 2 : acc;
-      return { score, metrics: { acc, f1_macro: f1, mcc: m } };
+      return { score, metrics: { acc, ...(bySubject ? { acc_items: itemsAcc } : {}), f1_macro: f1, mcc: m } };
+    }
+    case 'use_grade': {
+      const grade = useGradeNorm(records.map((r) => ({ points: r.values.points ?? 0, variant: r.values.variant ?? 0 })));
+      return { score: grade, metrics: { grade_norm: grade, points: meanOf(records, 'points') } };
     }
     case 'r_precision':
       return { score: meanOf(records, 'r_precision'), metrics: { r_precision: meanOf(records, 'r_precision') } };

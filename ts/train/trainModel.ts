@@ -13,15 +13,28 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
+import { saveAdapter } from '../lora/peftAdapter.js';
 import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
+
+/** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
+export const ADAPTER_DIR = 'adapter';
 
 export interface TrainOptions extends JobOptions {
   /** Packed training blocks (see packBlocks.ts). */
   data: string;
   /** Packed held-out blocks for the evaluation loss. Defaults to none. */
   evalData?: string;
-  /** `all` parameters, or only the input/output `embeddings`. Defaults to `all`. */
-  params?: 'all' | 'embeddings';
+  /**
+   * `all` parameters, only the input/output `embeddings`, or `lora` adapters (plus `lora.modulesToSave`).
+   * Defaults to `all`.
+   */
+  params?: 'all' | 'embeddings' | 'lora';
+  /**
+   * LoRA settings (params `lora`); unset fields take the `sft` preset (METHOD.md §5). The run writes the
+   * adapter in PEFT layout to OUT/adapter and the model with the adapter merged to OUT.
+   */
+  lora?: LoraOptions;
   /** Embeddings mode: only these rows train (e.g. new tokens). Defaults to all rows. */
   rows?: number[];
   /** Sequences per micro-batch. Defaults to `8`. */
@@ -157,7 +170,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const o = { ...TRAIN_DEFAULTS, ...options };
   if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
   if (o.evalData !== undefined && !existsSync(o.evalData)) throw optionError('evalData', 'an existing packed blocks file', o.evalData, '--eval-data');
-  if (o.params !== 'all' && o.params !== 'embeddings') throw optionError('params', '"all" or "embeddings"', o.params, '--params');
+  if (o.params !== 'all' && o.params !== 'embeddings' && o.params !== 'lora') throw optionError('params', '"all", "embeddings" or "lora"', o.params, '--params');
+  if (o.lora !== undefined && o.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   for (const [k, flag] of [['batchSize', '--batch-size'], ['gradAccum', '--grad-accum'], ['steps', '--steps']] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw optionError(k, 'a positive integer', o[k], flag);
   positive(o.lr, 'lr', '--lr');
@@ -185,6 +199,13 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
+  let lora;
+  try {
+    lora = o.params === 'lora' ? resolveLora(o.lora ?? {}, model.dir.config.numHiddenLayers) : undefined;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const log = join(outDir, 'train.log');
   const started = Date.now();
   const appendLog = (line: string): void => {
@@ -211,6 +232,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
         model.native.train(
           {
             params: o.params,
+            lora,
             rows: o.rows,
             data: resolve(o.data),
             evalData: o.evalData === undefined ? undefined : resolve(o.evalData),
@@ -244,6 +266,10 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
     const result = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
+    if (lora) {
+      await saveAdapter(model, lora, join(outDir, ADAPTER_DIR), resolve(modelDir));
+      await runJob((p) => model.native.mergeLora(p), {});
+    }
     await runJob((p) => model.native.save({ dir: outDir, dtype }, p), {});
     copyTokenizerFiles(modelDir, outDir);
     for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(outDir, f));

@@ -2,7 +2,8 @@
  * ROUGE-N (Lin 2004): clipped n-gram matches between a prediction and a reference, as recall
  * (matches / reference n-grams), precision (matches / prediction n-grams) and F-measure. Words are
  * runs of Unicode letters and digits, lower-cased, so Russian works (Google's rouge_score keeps only
- * [a-z0-9] and would drop Cyrillic); no stemming or lemmatisation. Checked against the js-rouge package.
+ * [a-z0-9] and would drop Cyrillic); no stemming unless a stemming tokenizer is passed (rougeStem.ts,
+ * `--rouge-stem`). Checked against the js-rouge package.
  */
 export interface RougeScore {
   precision: number;

@@ -1,0 +1,84 @@
+// NativeModel.addLora / loadLora / saveLora / mergeLora: LoRA adapters on a loaded model (core/lora*.h).
+#include "addon/AddonJob.h"
+#include "addon/AddonModel.h"
+#include "addon/convert.h"
+#include "core/lora_io.h"
+
+namespace lep_addon {
+
+lep::LoraConfig lora_from_js(const Napi::Object& o) {
+  lep::LoraConfig c;
+  c.rank = static_cast<int64_t>(get_number(o, "rank", static_cast<double>(c.rank)));
+  c.alpha = get_number(o, "alpha", c.alpha);
+  c.dropout = get_number(o, "dropout", c.dropout);
+  if (o.Has("targets")) c.targets = get_strings(o, "targets");
+  Napi::Value layers = o.Get("layers");
+  if (layers.IsArray()) {
+    auto a = layers.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      if (!a.Get(i).IsNumber()) throw make_error(o.Env(), "LEP_BAD_ARGUMENT", "expected an array of layer numbers for layers");
+      c.layers.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+    }
+  }
+  c.modules_to_save = get_strings(o, "modulesToSave");
+  c.init = get_string(o, "init", c.init);
+  return c;
+}
+
+Napi::Value AddonModel::AddLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = holder(env);
+  Napi::Object o = obj_arg(info, 0, "LoRA options");
+  const auto c = lora_from_js(o);
+  const uint64_t seed = static_cast<uint64_t>(get_number(o, "seed", 0));
+  auto work = [h, c, seed](const lep::ProgressFn&) {
+    std::lock_guard<std::mutex> lock(h->busy);
+    h->model->add_lora(c, seed);
+    return true;
+  };
+  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonModel::LoadLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = holder(env);
+  Napi::Object o = obj_arg(info, 0, "LoRA options");
+  const auto c = lora_from_js(o);
+  const std::string file = get_string(o, "file", "");
+  if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "loadLora needs a file");
+  auto work = [h, c, file](const lep::ProgressFn&) {
+    std::lock_guard<std::mutex> lock(h->busy);
+    lep::load_lora(*h->model, c, file);
+    return true;
+  };
+  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonModel::SaveLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = holder(env);
+  Napi::Object o = obj_arg(info, 0, "save options");
+  const std::string file = get_string(o, "file", "");
+  if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "saveLora needs a file");
+  auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
+  auto work = [h, file, dtype](const lep::ProgressFn&) {
+    std::lock_guard<std::mutex> lock(h->busy);
+    lep::save_lora(*h->model, file, dtype);
+    return true;
+  };
+  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonModel::MergeLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = holder(env);
+  auto work = [h](const lep::ProgressFn&) {
+    std::lock_guard<std::mutex> lock(h->busy);
+    if (!h->model->has_lora()) throw lep::Error("LEP_BAD_ARGUMENT", "the model has no LoRA adapters to merge");
+    h->model->merge_lora();
+    return true;
+  };
+  return AddonJob<bool>::Start(env, info[0], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+}  // namespace lep_addon

@@ -1,0 +1,19 @@
+// LoRA adapters on disk in PEFT's layout: adapter_model.safetensors holds "base_model.model.<module>.lora_A.weight"
+// / ".lora_B.weight" for every adapted projection and "base_model.model.<param>" for every fully trained module
+// (PEFT strips its "modules_to_save.default" wrapper when saving). adapter_config.json is written by the caller.
+#pragma once
+#include <string>
+
+#include "core/llama_model.h"
+
+namespace lep {
+
+// Writes the model's adapters and its modules to save (in `dtype`) to `path`, atomically.
+void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dtype);
+
+// Adds adapters described by `config` to the model and fills them, and the modules to save, from `path`.
+// Every tensor the config implies must be present with its shape; a tensor the config does not describe
+// is an error (the config and the file disagree).
+void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path);
+
+}  // namespace lep

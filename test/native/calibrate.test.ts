@@ -1,0 +1,56 @@
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { calibrate, LepModel, readAdapterConfig } from '../../ts/index.js';
+import { corpora } from '../corpora.js';
+import { tempDir } from '../helpers.js';
+
+const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family');
+
+test('self-calibration end to end: answers of the original model, filter, copy mixing, LoRA (self preset); a rerun reuses every answer', async (t) => {
+  const files = await corpora();
+  const corporaDir = join(files['ru.txt']!, '..');
+  // The model to calibrate: a copy of the toy instruct model (any model with the chat template will do
+  // for the mechanics; the effect on propagated models is measured by the main job, see README).
+  const model = join(tempDir(), 'propagated');
+  cpSync(join(TOY, 'instruct'), model, { recursive: true });
+  const out = join(tempDir(), 'calibrated');
+  const options = {
+    mode: 'self' as const, original: join(TOY, 'instruct'), prompts: 10, corpora: corporaDir, maxNewTokens: 24,
+    copyText: files['ru.txt']!, copyExamples: 10, seqLen: 128, train: { lr: 2e-3, batchSize: 4 },
+  };
+  const r = await calibrate(model, out, options);
+  t.is(r.examples.generated, 10);
+  t.is(r.examples.kept + Object.values(r.examples.rejected).reduce((a, b) => a + b, 0), 10, 'every answer kept or rejected by one rule');
+  t.is(r.examples.copy, 10);
+  t.true(r.blocks > 0);
+  t.is(r.train.stepsDone, Math.ceil(r.blocks / 4), 'one epoch by default');
+  t.deepEqual(readAdapterConfig(r.adapter), { rank: 8, alpha: 1, dropout: 0, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], layers: [0, 5], modulesToSave: ['embed_tokens', 'lm_head'] });
+  const set = readFileSync(join(out, 'calibration-data', 'calibration.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { source: string; messages: { role: string }[] });
+  t.is(set.filter((x) => x.source === 'copy').length, 10);
+  t.true(set.every((x) => x.messages.at(-1)!.role === 'assistant'));
+  const m = await LepModel.load(out);
+  t.is(m.native.info().loraParameters, 0, 'the output is a plain (merged) model');
+  m.dispose();
+
+  const answers = join(out, 'calibration-data', 'answers.jsonl');
+  const before = statSync(answers).mtimeMs;
+  const again = await calibrate(model, out, options);
+  t.is(statSync(answers).mtimeMs, before, 'no prompt answered twice');
+  t.deepEqual(again.examples, r.examples);
+});
+
+test('instruction-tuning calibration reads a chat dataset; a line without an assistant turn is an error naming the line', async (t) => {
+  const data = join(tempDir(), 'chat.jsonl');
+  const line = (u: string, a?: string) => JSON.stringify({ messages: [{ role: 'user', content: u }, ...(a ? [{ role: 'assistant', content: a }] : [])] });
+  writeFileSync(data, [line('Скопируй: один', 'один'), line('Скопируй: два', 'два'), line('Скопируй: три')].join('\n') + '\n');
+  await t.throwsAsync(calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'data', data }), { message: /chat\.jsonl:3: .*assistant/ });
+  writeFileSync(data, [line('Скопируй: один', 'один'), line('Скопируй: два', 'два')].join('\n') + '\n');
+  const r = await calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'data', data, seqLen: 64, train: { steps: 2 }, lora: { rank: 4, layers: [5] } });
+  t.is(r.examples.kept, 2);
+  t.is(readAdapterConfig(r.adapter).rank, 4);
+  t.deepEqual(readAdapterConfig(r.adapter).modulesToSave, ['lm_head'], 'the sft preset trains lm_head');
+  await t.throwsAsync(calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'self' }), { message: /original/ });
+});

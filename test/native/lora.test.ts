@@ -1,0 +1,240 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { LepModel, mergeAdapter, readAdapterConfig, readSafetensors, trainModel, writeBlocks, writeSafetensors, type NativeLoraOptions } from '../../ts/index.js';
+import { runJob } from '../../ts/model/LepModel.js';
+
+const runJobForTest = <T>(start: Parameters<typeof runJob<T>>[0]) => runJob(start, {});
+import { tempDir, tinyModel } from '../helpers.js';
+
+const TOY_INSTRUCT = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
+const SEQS = [
+  [1, 500, 40, 1200, 7, 88, 3000, 12, 9, 10],
+  [1, 8000, 65, 66, 67, 900, 901, 5],
+];
+
+async function logprobs(m: LepModel): Promise<number[]> {
+  return (await m.score(SEQS)).flatMap((s) => Array.from(s.tokenLogprobs));
+}
+
+function f64(t: { data: Uint8Array }): Float64Array {
+  return new Float64Array(new Uint8Array(t.data).slice().buffer);
+}
+
+test('PEFT initialisation leaves the output unchanged; merged and unmerged adapters give the same log-probabilities', async (t) => {
+  const m = await LepModel.load(TOY_INSTRUCT);
+  const before = await logprobs(m);
+  const lora: NativeLoraOptions = { rank: 4, alpha: 16, targets: ['q_proj', 'v_proj', 'down_proj'], layers: [0, 5], modulesToSave: [], seed: 3 };
+  await runJobForTest((p) => m.native.addLora(lora, p));
+  t.true(m.native.info().loraParameters > 0);
+  t.deepEqual(await logprobs(m), before, 'B = 0 at initialisation: the output is exactly the base model output');
+  m.dispose();
+
+  const r = await LepModel.load(TOY_INSTRUCT);
+  await runJobForTest((p) => r.native.addLora({ ...lora, init: 'random' }, p));
+  const unmerged = await logprobs(r);
+  await runJobForTest((p) => r.native.mergeLora(p));
+  t.is(r.native.info().loraParameters, 0);
+  const merged = await logprobs(r);
+  const moved = Math.max(...before.map((x, i) => Math.abs(x - unmerged[i]!)));
+  t.true(moved > 1e-2, `random adapters change the output (max |Δ logprob| ${moved})`);
+  const worst = Math.max(...merged.map((x, i) => Math.abs(x - unmerged[i]!)));
+  t.true(worst < 1e-4, `merged vs unmerged: max |Δ logprob| ${worst}`);
+  r.dispose();
+});
+
+test('LoRA gradients (adapters and a fully trained lm_head) match central finite differences in float64', async (t) => {
+  const dir = await tinyModel({ dtype: 'f64', hiddenSize: 16, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1, embedStd: 0.5, seed: 5 });
+  const lora: NativeLoraOptions = { rank: 2, alpha: 3, targets: ['q_proj', 'o_proj', 'up_proj'], layers: [1], modulesToSave: ['lm_head'], init: 'random', seed: 11 };
+  const tokens = new Int32Array(SEQS[0]!.slice(0, 8).concat(SEQS[1]!.slice(0, 8)));
+  const lossMask = new Uint8Array([0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]);  // loss on "assistant" tokens only
+  const adapterFile = join(tempDir(), 'adapter.safetensors');
+  const m = await LepModel.load(dir, { dtype: 'f64' });
+  await runJobForTest((p) => m.native.addLora(lora, p));
+  await runJobForTest((p) => m.native.saveLora({ file: adapterFile, dtype: 'f64' }, p));
+  const ref = await m.native.lossAndGrads({ tokens, rows: 2, cols: 8, lossMask, params: 'lora' }, null).promise;
+  m.dispose();
+  t.deepEqual(Object.keys(ref.grads).sort(), [
+    'lm_head.weight',
+    'model.layers.1.mlp.up_proj.lora_A.weight',
+    'model.layers.1.mlp.up_proj.lora_B.weight',
+    'model.layers.1.self_attn.o_proj.lora_A.weight',
+    'model.layers.1.self_attn.o_proj.lora_B.weight',
+    'model.layers.1.self_attn.q_proj.lora_A.weight',
+    'model.layers.1.self_attn.q_proj.lora_B.weight',
+  ]);
+  const saved = readSafetensors(adapterFile);
+  const lossWith = async (name: string, index: number, delta: number) => {
+    const file = join(tempDir(), 'shifted.safetensors');
+    writeSafetensors(file, saved.map((x) => {
+      if (x.name !== `base_model.model.${name}`) return x;
+      const data = f64(x);
+      data[index] = data[index]! + delta;
+      return { ...x, data: new Uint8Array(data.buffer) };
+    }));
+    const s = await LepModel.load(dir, { dtype: 'f64' });
+    await runJobForTest((p) => s.native.loadLora({ ...lora, file }, p));
+    const r = await s.native.lossAndGrads({ tokens, rows: 2, cols: 8, lossMask, params: 'lora' }, null).promise;
+    s.dispose();
+    return r.loss;
+  };
+  const probes: [string, number][] = [
+    ['model.layers.1.self_attn.q_proj.lora_A.weight', 5],
+    ['model.layers.1.self_attn.q_proj.lora_B.weight', 3],
+    ['model.layers.1.self_attn.o_proj.lora_B.weight', 17],
+    ['model.layers.1.mlp.up_proj.lora_A.weight', 20],
+    ['model.layers.1.mlp.up_proj.lora_B.weight', 40],
+    ['lm_head.weight', 1200 * 16 + 5],
+  ];
+  for (const [name, index] of probes) {
+    const eps = 1e-5;
+    const fd = ((await lossWith(name, index, eps)) - (await lossWith(name, index, -eps))) / (2 * eps);
+    const analytic = ref.grads[name]![index]!;
+    const rel = Math.abs(fd - analytic) / Math.max(1e-8, Math.abs(fd) + Math.abs(analytic));
+    t.true(Math.abs(analytic) > 1e-9, `${name}[${index}] has a non-zero gradient`);
+    t.true(rel < 1e-5, `${name}[${index}]: analytic ${analytic} vs finite difference ${fd} (rel ${rel})`);
+  }
+});
+
+// Serial: this test forks Python, and a fork while another test's job is inside OpenBLAS deadlocks
+// (OpenBLAS's pre-fork handler joins its worker threads; seen as a hang of the whole file).
+test.serial('lep train --params lora: PEFT adapter layout field by field, merge equals lep lora merge and an independent W + (alpha/r)·B·A', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 3, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 9, embedStd: 0.02 });
+  // Chat-like blocks with a loss mask (assistant tokens): random ids, a fixed seed.
+  let s = 7;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const blocks = Array.from({ length: 16 }, () => Array.from({ length: 33 }, () => 1 + Math.floor(rnd() * 31000)));
+  const masks = blocks.map((b) => b.map((_, i) => (i >= 16 ? 1 : 0)));
+  const data = join(tempDir(), 'chat.safetensors');
+  writeBlocks(data, blocks, masks);
+  const out = join(tempDir(), 'lora-run');
+  await trainModel(dir, out, { data, params: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj'], layers: 'first-last', modulesToSave: ['embed_tokens'], seed: 1 }, steps: 4, batchSize: 4, lr: 1e-2, warmupSteps: 1 });
+
+  // adapter_config.json: PEFT's LoraConfig fields (peft docs "PEFT checkpoint format", tuners/lora/config.py)
+  const cfg = JSON.parse(readFileSync(join(out, 'adapter', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  t.is(cfg.peft_type, 'LORA');
+  t.is(cfg.task_type, 'CAUSAL_LM');
+  t.is(cfg.r, 4);
+  t.is(cfg.lora_alpha, 8);
+  t.is(cfg.lora_dropout, 0);
+  t.deepEqual(cfg.target_modules, ['q_proj', 'v_proj', 'gate_proj']);
+  t.deepEqual(cfg.layers_to_transform, [0, 2]);
+  t.is(cfg.layers_pattern, 'layers');
+  t.deepEqual(cfg.modules_to_save, ['embed_tokens']);
+  t.is(cfg.bias, 'none');
+  t.is(cfg.fan_in_fan_out, false);
+  t.is(cfg.use_rslora, false);
+  t.is(cfg.use_dora, false);
+  t.is(cfg.inference_mode, true);
+  t.is(cfg.base_model_name_or_path, dir);
+  t.deepEqual(readAdapterConfig(join(out, 'adapter')), { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'gate_proj'], layers: [0, 2], modulesToSave: ['embed_tokens'] });
+
+  // adapter_model.safetensors: "base_model.model." + module + ".lora_A.weight" (r, in) / ".lora_B.weight" (out, r)
+  const tensors = readSafetensors(join(out, 'adapter', 'adapter_model.safetensors'));
+  const shapes = Object.fromEntries(tensors.map((x) => [x.name, x.shape]));
+  const inter = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { intermediate_size: number }).intermediate_size;
+  const want: Record<string, number[]> = { 'base_model.model.model.embed_tokens.weight': [32000, 32] };
+  for (const l of [0, 2]) {
+    want[`base_model.model.model.layers.${l}.self_attn.q_proj.lora_A.weight`] = [4, 32];
+    want[`base_model.model.model.layers.${l}.self_attn.q_proj.lora_B.weight`] = [32, 4];
+    want[`base_model.model.model.layers.${l}.self_attn.v_proj.lora_A.weight`] = [4, 32];
+    want[`base_model.model.model.layers.${l}.self_attn.v_proj.lora_B.weight`] = [16, 4];
+    want[`base_model.model.model.layers.${l}.mlp.gate_proj.lora_A.weight`] = [4, 32];
+    want[`base_model.model.model.layers.${l}.mlp.gate_proj.lora_B.weight`] = [inter, 4];
+  }
+  t.deepEqual(shapes, want);
+  t.deepEqual(new Set(tensors.map((x) => x.dtype)), new Set(['F32']));
+
+  // The run's merged model = lep lora merge of the adapter onto the start model, byte for byte.
+  const merged = join(tempDir(), 'merged');
+  await mergeAdapter(dir, join(out, 'adapter'), merged);
+  const a = new Map(readSafetensors(join(out, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
+  const b = new Map(readSafetensors(join(merged, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
+  for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name}: run output vs lep lora merge`);
+  // Untargeted tensors are untouched; targeted ones moved.
+  const start = new Map(readSafetensors(join(dir, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
+  t.true(start.get('model.layers.1.self_attn.q_proj.weight')!.equals(a.get('model.layers.1.self_attn.q_proj.weight')!), 'layer 1 has no adapter');
+  t.true(start.get('model.layers.0.self_attn.k_proj.weight')!.equals(a.get('model.layers.0.self_attn.k_proj.weight')!), 'k_proj is not a target');
+  t.true(start.get('lm_head.weight')!.equals(a.get('lm_head.weight')!), 'lm_head is not trained');
+  t.false(start.get('model.layers.2.mlp.gate_proj.weight')!.equals(a.get('model.layers.2.mlp.gate_proj.weight')!));
+  t.false(start.get('model.embed_tokens.weight')!.equals(a.get('model.embed_tokens.weight')!));
+
+  // Independent merge in PyTorch from the files alone.
+  const script = `
+import sys, torch
+sys.path.insert(0, ${JSON.stringify(join(import.meta.dirname, '..', '..', '..', 'scripts'))})
+from safetensors_io import read_safetensors
+base = read_safetensors(sys.argv[1], True); ad = read_safetensors(sys.argv[2], True); out = read_safetensors(sys.argv[3], True)
+worst = 0.0
+for name, w in base.items():
+    want = w.clone()
+    mod = name[:-len('.weight')]
+    if 'base_model.model.' + mod + '.lora_A.weight' in ad:
+        A = ad['base_model.model.' + mod + '.lora_A.weight']; B = ad['base_model.model.' + mod + '.lora_B.weight']
+        want = w + (8 / 4) * (B @ A)
+    if 'base_model.model.' + name in ad:
+        want = ad['base_model.model.' + name]
+    worst = max(worst, (want - out[name]).abs().max().item())
+print(worst)
+`;
+  const worst = Number(execFileSync('/usr/bin/python3', ['-c', script, join(dir, 'model.safetensors'), join(out, 'adapter', 'adapter_model.safetensors'), join(out, 'model.safetensors')], { encoding: 'utf8' }).trim());
+  t.true(worst < 1e-6, `PyTorch merge vs lep: max |Δ| ${worst}`);
+});
+
+test('a LoRA run with dropout, aborted and resumed, ends bit-identical to an uninterrupted one', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 4, embedStd: 0.02 });
+  const blocks = Array.from({ length: 8 }, (_, i) => Array.from({ length: 17 }, (_, j) => 1 + ((i * 131 + j * 17) % 30000)));
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const opts = { data, params: 'lora' as const, lora: { rank: 2, alpha: 4, dropout: 0.3, seed: 2 }, steps: 6, batchSize: 2, lr: 1e-2, warmupSteps: 1, seed: 5 };
+  const straight = join(tempDir(), 'straight');
+  await trainModel(dir, straight, opts);
+  const interrupted = join(tempDir(), 'interrupted');
+  const ctrl = new AbortController();
+  const reason = new Error('stop');
+  await t.throwsAsync(trainModel(dir, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.step === 2) ctrl.abort(reason); } }), { is: reason });
+  const r = await trainModel(dir, interrupted, opts);
+  t.truthy(r.resumedFrom);
+  for (const f of ['model.safetensors', 'adapter/adapter_model.safetensors']) {
+    const x = new Map(readSafetensors(join(straight, f)).map((v) => [v.name, Buffer.from(v.data)]));
+    const y = new Map(readSafetensors(join(interrupted, f)).map((v) => [v.name, Buffer.from(v.data)]));
+    for (const [name, bytes] of x) t.true(bytes.equals(y.get(name)!), `${f} ${name} differs after resume`);
+  }
+});
+
+test('bad input: unknown target, rank above a projection, missing layer, adapter files that disagree with their config', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2 });
+  const m = await LepModel.load(dir);
+  const add = (o: Partial<NativeLoraOptions>) => runJobForTest((p) => m.native.addLora({ rank: 2, alpha: 4, targets: ['q_proj'], ...o }, p));
+  await t.throwsAsync(add({ targets: ['qkv_proj'] }), { message: /LoRA target 'qkv_proj' is not a projection.*\n.*HINT: targets are q_proj/s });
+  await t.throwsAsync(add({ rank: 64, targets: ['k_proj'] }), { message: /LoRA rank 64 is larger than k_proj's smaller dimension 16 \(16 x 32\)/ });
+  await t.throwsAsync(add({ layers: [2] }), { message: /LoRA layer 2 does not exist: the model has layers 0\.\.1/ });
+  t.is(m.native.info().loraParameters, 0, 'a refused config adds nothing');
+  await add({});
+  await t.throwsAsync(runJobForTest((p) => m.native.save({ dir: join(tempDir(), 'x'), dtype: 'f32' }, p)), { message: /has LoRA adapters: merge them/ });
+  const file = join(tempDir(), 'a.safetensors');
+  await runJobForTest((p) => m.native.saveLora({ file, dtype: 'f32' }, p));
+  m.dispose();
+
+  const n = await LepModel.load(dir);
+  await t.throwsAsync(runJobForTest((p) => n.native.loadLora({ rank: 2, alpha: 4, targets: ['q_proj', 'v_proj'], file }, p)), { message: /lacks 'base_model\.model\.model\.layers\.0\.self_attn\.v_proj\.lora_A\.weight'/ });
+  await t.throwsAsync(runJobForTest((p) => n.native.loadLora({ rank: 3, alpha: 4, targets: ['q_proj'], file }, p)), { message: /has shape \[2, 32\] but the model needs \[3, 32\]/ });
+  await t.throwsAsync(runJobForTest((p) => n.native.loadLora({ rank: 2, alpha: 4, targets: ['q_proj'], layers: [0], file }, p)), { message: /has tensor 'base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_A\.weight' that its adapter_config\.json does not describe/ });
+  t.is(n.native.info().loraParameters, 0, 'a refused adapter file leaves the model as it was');
+  n.dispose();
+
+  const adapterDir = join(tempDir(), 'adapter');
+  mkdirSync(adapterDir);
+  copyFileSync(file, join(adapterDir, 'adapter_model.safetensors'));
+  const config = (c: Record<string, unknown>) => writeFileSync(join(adapterDir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'], ...c }));
+  config({ use_dora: true });
+  t.throws(() => readAdapterConfig(adapterDir), { message: /use_dora = true is not supported/ });
+  config({ target_modules: '.*q_proj' });
+  t.throws(() => readAdapterConfig(adapterDir), { message: /a regular expression is not supported/ });
+  config({ peft_type: 'IA3' });
+  t.throws(() => readAdapterConfig(adapterDir), { message: /only LORA adapters are supported/ });
+  await t.throwsAsync(trainModel(dir, join(tempDir(), 'o'), { data: file, params: 'lora', lora: { rank: 0 } }), { message: /lora\.rank/ });
+});

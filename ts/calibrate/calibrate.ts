@@ -1,0 +1,166 @@
+/**
+ * `lep calibrate`: the method's optional last step (METHOD.md §5) — a short LoRA fine-tune of a propagated
+ * model, either
+ *   - self-calibration (`mode: 'self'`): the ORIGINAL instruct model answers instruction prompts
+ *     (greedy, resumable), the answers are filtered, copy-task examples are mixed in; or
+ *   - instruction-tuning calibration (`mode: 'data'`): a chat dataset, optionally with copy examples.
+ * Then LoRA training with the method's preset (`self` or `sft`; loss on assistant tokens only) writes the
+ * merged model to OUT and the adapter (PEFT layout) to OUT/adapter.
+ *
+ * Files in `workDir` (default OUT/calibration-data): answers.jsonl (+ .run.json), calibration.jsonl,
+ * blocks.safetensors. The answers file is what is expensive; it is reused and resumed, so several models
+ * can be calibrated from one set of answers (pass the same workDir).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { LepError, optionError } from '../errors.js';
+import { readTexts } from '../corpus/readCorpus.js';
+import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOptions.js';
+import type { JobOptions } from '../model/LepModel.js';
+import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { buildCalibrationSet } from './buildCalibrationSet.js';
+import { builtinCalibrationPrompts } from './calibrationPrompts.js';
+import { copyExamples } from './copyExamples.js';
+import { filterAnswers, scriptByLang, type FilterAnswersOptions } from './filterAnswers.js';
+import { generateAnswers, type CalibrationPrompt } from './generateAnswers.js';
+import { packCalibrationSet } from './packCalibrationSet.js';
+import { readChatDataset, type ChatRecord } from './readChatDataset.js';
+
+export interface CalibrateOptions extends JobOptions {
+  /** `self`: answers of `original` to prompts; `data`: the chat dataset `data`. */
+  mode: 'self' | 'data';
+  /** self: the original instruct model (the one the propagated model was made from). */
+  original?: string;
+  /** self: a chat JSONL of prompts (each line's messages end with a user turn), or a count of built-in prompts from `corpora`. Defaults to `400` built-in prompts. */
+  prompts?: string | number;
+  /** self, built-in prompts: the Debian corpora folder (fetchCorpora). Defaults to `.cache/corpora`. */
+  corpora?: string;
+  /** data: an instruction dataset (chat JSONL: {"messages": [...]} per line). */
+  data?: string;
+  /** Target-language text (a file, one text per line) for copy examples. Defaults to none. */
+  copyText?: string;
+  /** Copy examples to mix in. Defaults to `0`. */
+  copyExamples?: number;
+  /** Language of the copy prompt. Defaults to `ru`. */
+  copyLang?: 'en' | 'ru';
+  /** Generated (or dataset) examples to use at most. Defaults to all. */
+  maxGenerated?: number;
+  /** self: answer filter (see filterAnswers). Defaults to unfinished answers dropped, the answer's script checked by the prompt's `lang`, the repetition rule on. */
+  filter?: FilterAnswersOptions<ChatRecord>;
+  /** self: new tokens per answer. Defaults to `128`. */
+  maxNewTokens?: number;
+  /** Block length of the training data. Defaults to `512`, capped at the model's context. */
+  seqLen?: number;
+  /** LoRA and optimiser preset. Defaults to `self` for mode self, `sft` for mode data. */
+  preset?: LoraPreset;
+  /** LoRA settings over the preset's. */
+  lora?: LoraOptions;
+  /** Training options over the preset's (steps default: one epoch of the data). */
+  train?: Omit<Partial<TrainOptions>, 'data' | 'params' | 'lora' | 'signal' | 'onProgress'>;
+  /** Where the answers and the calibration set go. Defaults to OUT/calibration-data. */
+  workDir?: string;
+  /** Seed of the prompt choice, the copy choice and the mixing. Defaults to `1`. */
+  seed?: number;
+}
+
+export interface CalibrateResult {
+  out: string;
+  adapter: string;
+  examples: { generated: number; kept: number; rejected: Record<string, number>; copy: number };
+  blocks: number;
+  train: TrainResult;
+}
+
+export const DEFAULT_CALIBRATION_PROMPTS = 400;
+
+async function prompts(o: CalibrateOptions): Promise<CalibrationPrompt[]> {
+  if (typeof o.prompts === 'string') return readPromptLines(o.prompts);
+  const count = o.prompts ?? DEFAULT_CALIBRATION_PROMPTS;
+  return builtinCalibrationPrompts(resolve(o.corpora ?? '.cache/corpora'), { count, seed: o.seed });
+}
+
+/** A prompt file: {"messages": [..., {"role": "user", ...}], "id"?: ...} per line; ids default to the line number. */
+function readPromptLines(file: string): CalibrationPrompt[] {
+  if (!existsSync(file)) throw optionError('prompts', 'a prompt file (chat JSONL) or a count', file, '--prompts');
+  const out: CalibrationPrompt[] = [];
+  for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let v: { id?: unknown; messages?: { role?: unknown; content?: unknown }[] };
+    try {
+      v = JSON.parse(line) as typeof v;
+    } catch (e) {
+      throw new LepError('LEP_BAD_CHAT_DATA', `${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    const last = Array.isArray(v.messages) ? v.messages[v.messages.length - 1] : undefined;
+    if (!last || last.role !== 'user' || typeof last.content !== 'string')
+      throw new LepError('LEP_BAD_CHAT_DATA', `${file}:${i + 1}: a prompt needs "messages" ending with a user turn`);
+    out.push({ ...v, id: String(v.id ?? `line-${i + 1}`), messages: v.messages as CalibrationPrompt['messages'] });
+  }
+  if (out.length === 0) throw new LepError('LEP_EMPTY_CORPUS', `${file} holds no prompts`);
+  return out;
+}
+
+export async function calibrate(modelDir: string, outDir: string, options: CalibrateOptions): Promise<CalibrateResult> {
+  const o = options;
+  const out = resolve(outDir);
+  const work = resolve(o.workDir ?? join(out, 'calibration-data'));
+  mkdirSync(work, { recursive: true });
+  if (o.mode !== 'self' && o.mode !== 'data') throw optionError('mode', '"self" or "data"', o.mode, '--self / --data');
+  const seed = o.seed ?? 1;
+
+  let generated: ChatRecord[];
+  let rejected: Record<string, number> = {};
+  let before: number;
+  if (o.mode === 'self') {
+    if (o.original === undefined) throw optionError('original', 'the original instruct model directory', undefined, '--original');
+    if (!existsSync(join(o.original, 'config.json'))) throw optionError('original', 'a model directory', o.original, '--original');
+    const ps = await prompts(o);
+    const answers = join(work, 'answers.jsonl');
+    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens ?? 128, signal: o.signal });
+    const records = await readChatDataset(answers, { signal: o.signal });
+    before = records.length;
+    const f = await filterAnswers(records, o.filter ?? { language: { script: scriptByLang() } });
+    generated = f.kept;
+    rejected = f.rejected;
+  } else {
+    if (o.data === undefined) throw optionError('data', 'a chat JSONL file', undefined, '--data');
+    generated = await readChatDataset(o.data, { signal: o.signal });
+    before = generated.length;
+  }
+
+  const nCopy = o.copyExamples ?? 0;
+  let copy: ReturnType<typeof copyExamples> = [];
+  if (nCopy > 0) {
+    if (o.copyText === undefined) throw optionError('copyText', 'a text file for the copy examples', undefined, '--copy-text');
+    const texts: string[] = [];
+    for await (const line of readTexts(o.copyText, { mode: 'line' })) if (line.trim().length >= 20) texts.push(line.trim());
+    copy = copyExamples(texts, nCopy, seed, o.copyLang ?? 'ru');
+  }
+  const set = buildCalibrationSet({ generated, copy, maxGenerated: o.maxGenerated, seed, out: join(work, 'calibration.jsonl') });
+  if (set.examples === 0) throw new LepError('LEP_EMPTY_CORPUS', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: loosen the filter or add --copy-examples.');
+
+  const tok = Tokenizer.fromDir(modelDir);
+  const blocksFile = join(work, `blocks-${tok.size}.safetensors`);
+  const seqLen = o.seqLen ?? 512;
+  const packed = await packCalibrationSet(set.file, tok, seqLen, blocksFile, { signal: o.signal });
+
+  const preset = LORA_PRESETS[o.preset ?? (o.mode === 'self' ? 'self' : 'sft')];
+  const batchSize = o.train?.batchSize ?? 8;
+  const steps = o.train?.steps ?? Math.max(1, Math.ceil(packed.blocks / batchSize));  // one epoch, as the method
+  const trainOptions: TrainOptions = {
+    ...preset.train,
+    warmupSteps: Math.min(10, Math.floor(steps / 10)),
+    ...o.train,
+    batchSize,
+    steps,
+    data: blocksFile,
+    params: 'lora',
+    lora: { ...preset.lora, ...o.lora } as LoraOptions,
+    signal: o.signal,
+    onProgress: o.onProgress,
+  };
+  const train = await trainModel(modelDir, out, trainOptions);
+  return { out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
+}

@@ -1,0 +1,17 @@
+import { mergeAdapter } from '../lora/peftAdapter.js';
+import { parse, required } from './args.js';
+
+export const usage = `lep lora merge MODEL_DIR ADAPTER_DIR --out DIR [--dtype f32|bf16]
+  Merges a LoRA adapter in PEFT layout (adapter_config.json + adapter_model.safetensors, e.g. OUT/adapter
+  of lep train --params lora, or one trained with PEFT) into MODEL_DIR: W += (alpha / r)·B·A, modules to
+  save replaced. Writes a plain model directory (atomically).`;
+
+export async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { out: { type: 'string' }, dtype: { type: 'string' } }, usage);
+  if (values.help) return void console.log(usage);
+  const out = required(values.out as string | undefined, '--out', usage);
+  await mergeAdapter(required(positionals[0], 'MODEL_DIR', usage), required(positionals[1], 'ADAPTER_DIR', usage), out, {
+    dtype: values.dtype as 'f32' | 'bf16' | undefined,
+  });
+  console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged`);
+}

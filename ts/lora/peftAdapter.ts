@@ -1,0 +1,97 @@
+/**
+ * LoRA adapters in Hugging Face PEFT's directory layout: `adapter_config.json` (a LoraConfig) next to
+ * `adapter_model.safetensors` (keys "base_model.model.<module>.lora_A.weight" / ".lora_B.weight", and
+ * "base_model.model.<param>" for modules_to_save). Written so `PeftModel.from_pretrained(base, dir)` loads
+ * them; read back with the subset of LoraConfig lep can apply, refusing the rest by name.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { LepError } from '../errors.js';
+import type { NativeLoraOptions } from '../binding/NativeTypes.js';
+import { saveModelDir } from '../checkpoint/saveModelDir.js';
+import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
+import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { LORA_PROJECTIONS } from './loraOptions.js';
+
+export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
+export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
+
+/** PEFT's LoraConfig fields for an adapter lep trained (peft/tuners/lora/config.py; defaults spelled out). */
+export function peftConfig(lora: NativeLoraOptions, baseModel: string): Record<string, unknown> {
+  return {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+    revision: null,
+    r: lora.rank,
+    lora_alpha: lora.alpha,
+    lora_dropout: lora.dropout ?? 0,
+    target_modules: [...lora.targets],
+    layers_to_transform: lora.layers && lora.layers.length > 0 ? [...lora.layers] : null,
+    layers_pattern: lora.layers && lora.layers.length > 0 ? 'layers' : null,
+    modules_to_save: lora.modulesToSave && lora.modulesToSave.length > 0 ? [...lora.modulesToSave] : null,
+    bias: 'none',
+    fan_in_fan_out: false,
+    init_lora_weights: true,
+    inference_mode: true,
+    use_rslora: false,
+    use_dora: false,
+    rank_pattern: {},
+    alpha_pattern: {},
+  };
+}
+
+/** Writes the model's adapters as a PEFT adapter directory (weights in `dtype`, default f32). */
+export async function saveAdapter(model: LepModel, lora: NativeLoraOptions, dir: string, baseModel: string, options: JobOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  await runJob((p) => model.native.saveLora({ file: join(dir, ADAPTER_WEIGHTS_FILE), dtype: options.dtype ?? 'f32' }, p), options);
+  writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), peftConfig(lora, baseModel));
+}
+
+/** Reads a PEFT LoRA adapter_config.json into the native form; settings lep does not implement are errors. */
+export function readAdapterConfig(dir: string): NativeLoraOptions {
+  const file = join(dir, ADAPTER_CONFIG_FILE);
+  if (!existsSync(file) || !existsSync(join(dir, ADAPTER_WEIGHTS_FILE)))
+    throw new LepError('LEP_BAD_ADAPTER', `${dir} is not a PEFT adapter directory (needs ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE})`);
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new LepError('LEP_BAD_ADAPTER', `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  const bad = (what: string) => new LepError('LEP_BAD_ADAPTER', `${file}: ${what}`);
+  if (c.peft_type !== 'LORA') throw bad(`peft_type is ${JSON.stringify(c.peft_type)}; only LORA adapters are supported`);
+  for (const [k, off] of [['use_rslora', false], ['use_dora', false], ['fan_in_fan_out', false]] as const)
+    if (c[k] !== undefined && c[k] !== off) throw bad(`${k} = ${JSON.stringify(c[k])} is not supported`);
+  if (c.bias !== undefined && c.bias !== 'none') throw bad(`bias = ${JSON.stringify(c.bias)} is not supported (only "none")`);
+  for (const k of ['rank_pattern', 'alpha_pattern'])
+    if (c[k] && Object.keys(c[k] as object).length > 0) throw bad(`per-module ${k} is not supported`);
+  const rank = c.r ?? 8;
+  if (!Number.isInteger(rank) || (rank as number) < 1) throw bad(`r must be a positive integer, got ${JSON.stringify(c.r)}`);
+  const alpha = c.lora_alpha ?? 8;
+  if (typeof alpha !== 'number' || !(alpha > 0)) throw bad(`lora_alpha must be a positive number, got ${JSON.stringify(c.lora_alpha)}`);
+  let targets = c.target_modules;
+  if (targets === 'all-linear') targets = [...LORA_PROJECTIONS];
+  if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))
+    throw bad(`target_modules must be a list of projection names (a regular expression is not supported), got ${JSON.stringify(c.target_modules)}`);
+  const layersRaw = c.layers_to_transform;
+  const layers = layersRaw === null || layersRaw === undefined ? [] : typeof layersRaw === 'number' ? [layersRaw] : layersRaw;
+  if (!Array.isArray(layers) || layers.some((l) => !Number.isInteger(l))) throw bad(`layers_to_transform must be layer numbers, got ${JSON.stringify(layersRaw)}`);
+  const modules = c.modules_to_save ?? [];
+  if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string')) throw bad(`modules_to_save must be a list of names, got ${JSON.stringify(modules)}`);
+  return { rank: rank as number, alpha, dropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0, targets: targets as string[], layers: layers as number[], modulesToSave: modules as string[] };
+}
+
+/** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
+export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
+  const lora = readAdapterConfig(adapterDir);
+  const model = await LepModel.load(modelDir, { signal: options.signal });
+  try {
+    await runJob((p) => model.native.loadLora({ ...lora, file: join(adapterDir, ADAPTER_WEIGHTS_FILE) }, p), options);
+    await runJob((p) => model.native.mergeLora(p), options);
+    await saveModelDir(model, modelDir, outDir, options);
+  } finally {
+    model.dispose();
+  }
+}
