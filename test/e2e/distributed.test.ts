@@ -3,6 +3,10 @@
 // embeddings-only training (dense and touched-rows gradient sync) and full training with a loss mask
 // and gradient accumulation; a killed or frozen rank stops the other within the timeout; a restart
 // resumes from the last checkpoint; bad rendezvous settings fail with messages naming the cause.
+// Every test is serial: they fork (lep processes) and also run native jobs in this process (model
+// creation, safetensors), and forking while another test's job is inside OpenBLAS can deadlock
+// (OpenBLAS's pre-fork handler); serial also keeps the timing bounds of the kill test independent of
+// other tests sharing the cores.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,7 +79,7 @@ function sameTraining(t: import('ava').ExecutionContext, one: string, two: strin
 
 const COMMON = ['--steps', '5', '--lr', '3e-3', '--warmup-steps', '1', '--seed', '3', '--report-every', '1'];
 
-test('2 ranks with batch 2 each train the embeddings exactly like 1 process with batch 4 (touched-rows and dense sync)', async (t) => {
+test.serial('2 ranks with batch 2 each train the embeddings exactly like 1 process with batch 4 (touched-rows and dense sync)', async (t) => {
   const { model, data, dir } = await setup();
   const one = join(dir, 'one');
   const r1 = await lep(['train', model, '--data', data, '--out', one, '--batch-size', '4', '--embeddings-only', ...COMMON]);
@@ -100,7 +104,7 @@ test('2 ranks with batch 2 each train the embeddings exactly like 1 process with
   }
 });
 
-test('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x accum 2 = 1 process x batch 4', async (t) => {
+test.serial('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x accum 2 = 1 process x batch 4', async (t) => {
   const { model, data, dir } = await setup();
   // A loss mask that keeps a different number of target tokens in every block, so averaging the ranks'
   // means would differ from the token-weighted mean over the global batch.
@@ -126,7 +130,7 @@ test('all parameters, a loss mask and gradient accumulation: 2 ranks x batch 1 x
   t.true(Tokenizer.fromDir(two) !== undefined);
 });
 
-test('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same losses, eval losses and rows as 1 process', async (t) => {
+test.serial('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same losses, eval losses and rows as 1 process', async (t) => {
   const { model, data, dir } = await setup({ modelType: 'qwen2' });
   const rows = join(dir, 'rows.json');
   writeFileSync(rows, JSON.stringify(Array.from({ length: 3000 }, (_, i) => i * 2 + 1)));
@@ -149,7 +153,6 @@ test('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same l
   t.true(w.subarray(0, hidden).every((v, i) => v === w0[i]), 'row 0 is not in the set');
 });
 
-// Serial: the timing bounds below should not depend on how many other tests share the cores.
 test.serial('a killed rank stops the other with an error; a frozen one within --dist-timeout; restarting resumes from the last checkpoint', async (t) => {
   const { model, data, dir } = await setup();
   const out = join(dir, 'out');
@@ -211,7 +214,7 @@ test.serial('a killed rank stops the other with an error; a frozen one within --
   t.regex(after, new RegExp(`resume from .*step-${String(lastCheckpoint).padStart(8, '0')}\\nstep ${lastCheckpoint + 1} \\| loss`));
 });
 
-test('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the data and joins the training', async (t) => {
+test.serial('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the data and joins the training', async (t) => {
   const files = await corpora();
   const { model: base, data, dir } = await setup({ modelType: 'llama', numKeyValueHeads: 4, chatTemplate: TOY_CHAT_TEMPLATE });
   const instruct = join(dir, 'instruct');
@@ -237,7 +240,7 @@ test('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the data a
   t.regex(r.stdout, /\[rank 1\] .*ran train\b/, 'rank 1 trained and ran nothing else');
 });
 
-test('bad rendezvous settings and mismatched ranks fail with messages that name the cause', async (t) => {
+test.serial('bad rendezvous settings and mismatched ranks fail with messages that name the cause', async (t) => {
   t.is(readDistributedEnv({}), undefined);
   t.is(readDistributedEnv({ WORLD_SIZE: '1', RANK: '0' }), undefined);
   t.deepEqual(readDistributedEnv({ WORLD_SIZE: '2', RANK: '1', MASTER_ADDR: 'h', MASTER_PORT: '29500' }), { rank: 1, worldSize: 2, localRank: 0, masterAddr: 'h', masterPort: 29500 });
