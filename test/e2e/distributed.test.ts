@@ -130,6 +130,25 @@ test.serial('all parameters, a loss mask and gradient accumulation: 2 ranks x ba
   t.true(Tokenizer.fromDir(two) !== undefined);
 });
 
+test.serial('LoRA adapters with a trained LM head: 2 ranks = 1 process (adapter and merged model)', async (t) => {
+  const { model, data, dir } = await setup();
+  const lora = ['--params', 'lora', '--lora-rank', '4', '--lora-alpha', '8', '--lora-dropout', '0', '--lora-train-modules', 'lm_head', ...COMMON];
+  const one = join(dir, 'one');
+  const r1 = await lep(['train', model, '--data', data, '--out', one, '--batch-size', '4', ...lora]);
+  t.is(r1.code, 0, r1.stderr);
+  const two = join(dir, 'two');
+  const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', data, '--out', two, '--batch-size', '2', ...lora]);
+  t.is(r2.code, 0, r2.stderr);
+  sameTraining(t, one, two, /./);
+  const adapter = (out: string) => new Map(readSafetensors(join(out, 'adapter', 'adapter_model.safetensors')).map((x) => [x.name, new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength))]));
+  const [a, b] = [adapter(one), adapter(two)];
+  t.true(a.size > 2 && [...a.keys()].some((k) => /lora_B/.test(k)));
+  for (const [name, x] of a) {
+    const { diff } = maxAbsDiff(x, b.get(name)!);
+    t.true(diff < 2e-5, `${name}: ${diff}`);
+  }
+});
+
 test.serial('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the same losses, eval losses and rows as 1 process', async (t) => {
   const { model, data, dir } = await setup({ modelType: 'qwen2' });
   const rows = join(dir, 'rows.json');
