@@ -30,6 +30,8 @@ export { saveAdapter, readAdapterConfig, mergeAdapter, peftConfig, ADAPTER_CONFI
 export { saveModelDir } from './checkpoint/saveModelDir.js';
 // Calibration data (METHOD.md §5): prompts, resumable answers, filters, copy mixing, chat datasets, packing.
 export * from './calibrate/index.js';
+export { readDistributedEnv, DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, type DistributedEnv, type GradSync } from './train/distributedEnv.js';
+export { launchProcesses, freePort, type LaunchOptions, type LaunchResult } from './train/launchProcesses.js';
 export { packDocuments, writeBlocks, type PackOptions, type PackResult } from './train/packBlocks.js';
 export { packChat, renderChat, type ChatExample, type PackChatResult } from './train/packChat.js';
 export { packCorpus, type PackCorpusOptions, type PackCorpusResult } from './train/packCorpus.js';

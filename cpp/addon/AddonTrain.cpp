@@ -38,6 +38,16 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
     c.lora = lora_from_js(o.Get("lora").As<Napi::Object>());
     c.lora_seed = static_cast<uint64_t>(get_number(o.Get("lora").As<Napi::Object>(), "seed", 0));
   }
+  if (o.Get("dist").IsObject()) {  // data-parallel: the rendezvous TS read from the environment
+    Napi::Object d = o.Get("dist").As<Napi::Object>();
+    c.dist.rank = get_number(d, "rank", 0);
+    c.dist.world_size = get_number(d, "worldSize", 1);
+    c.dist.master_addr = get_string(d, "masterAddr", "");
+    c.dist.master_port = get_number(d, "masterPort", 0);
+    c.dist.timeout_s = get_number(d, "timeoutS", c.dist.timeout_s);
+    c.dist.grad_sync = get_string(d, "gradSync", c.dist.grad_sync);
+    c.dist.bucket_mb = get_number(d, "bucketMb", c.dist.bucket_mb);
+  }
   Napi::Value rows = o.Get("rows");
   if (rows.IsTypedArray() || rows.IsArray()) {
     Napi::Array wrap = Napi::Array::New(env, 1);

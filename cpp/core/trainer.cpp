@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <fstream>
 #include <cmath>
@@ -117,34 +118,41 @@ const torch::Tensor& head_of(LlamaModel& m) {
   return m.config().tie_word_embeddings ? m.param("model.embed_tokens.weight") : m.param("lm_head.weight");
 }
 
-// Forward + backward of one micro-batch; gradients accumulate into the model parameters' .grad.
-LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool head_trainable) {
+// Forward + backward of one micro-batch; gradients accumulate into the model parameters' .grad. The
+// head's gradient is accumulated before the body's backward and `head_done` called, so a data-parallel
+// job can all-reduce it while the body's backward runs.
+LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool head_trainable,
+                        const std::function<void()>& head_done = nullptr) {
   const int64_t B = b.ids.size(0), T = b.ids.size(1);
   auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(b.ids.device())).unsqueeze(0).expand({B, T});
   auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);  // (B, T, C)
   const int64_t C = hidden.size(-1);
   auto flat_mask = b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor();
   auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask, true, grad_scale);
-  if (hidden.requires_grad()) hidden.backward(r.grad_hidden.view({B, T, C}));
   if (head_trainable) {
     auto& head = const_cast<torch::Tensor&>(head_of(m));
     auto g = r.grad_head.to(head.scalar_type());
     if (head.grad().defined()) head.mutable_grad().add_(g);
     else head.mutable_grad() = g;
   }
+  if (head_done) head_done();
+  if (hidden.requires_grad()) hidden.backward(r.grad_hidden.view({B, T, C}));
   r.grad_hidden = torch::Tensor();
   r.grad_head = torch::Tensor();
   return r;
 }
 
-double eval_loss(LlamaModel& m, const Blocks& data, int64_t batch, int64_t max_batches) {
+// Loss sum and target-token count over the evaluation blocks: the first max_batches x batch x world
+// (0 = all), of which this rank takes every world-th from its rank on.
+std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t batch, int64_t max_batches, int64_t rank = 0,
+                                     int64_t world = 1) {
   torch::NoGradGuard no_grad;
-  const int64_t N = data.tokens.size(0);
+  const int64_t N = max_batches > 0 ? std::min(data.tokens.size(0), max_batches * batch * world) : data.tokens.size(0);
   double sum = 0;
-  int64_t count = 0, batches = 0;
-  for (int64_t start = 0; start < N && (max_batches <= 0 || batches < max_batches); start += batch, ++batches) {
+  int64_t count = 0;
+  for (int64_t start = rank; start < N; start += batch * world) {
     std::vector<int64_t> rows;
-    for (int64_t i = start; i < std::min(N, start + batch); ++i) rows.push_back(i);
+    for (int64_t i = start; i < std::min(N, start + batch * world); i += world) rows.push_back(i);
     auto b = make_batch(data, rows, m.device());
     const int64_t B = b.ids.size(0), T = b.ids.size(1);
     auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(m.device())).unsqueeze(0).expand({B, T});
@@ -154,7 +162,7 @@ double eval_loss(LlamaModel& m, const Blocks& data, int64_t batch, int64_t max_b
     sum += r.loss_sum;
     count += r.tokens;
   }
-  return count ? sum / count : 0.0;
+  return {sum, count};
 }
 
 struct Trainable {
@@ -171,12 +179,19 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   f.commit();
 }
 
-std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& ts, const AdamW& opt, int64_t step,
-                            double loss) {
+std::string checkpoint_name(int64_t step) {
   char name[32];
   std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(step));
+  return name;
+}
+
+int64_t global_batch(const TrainConfig& c) { return c.batch_size * c.grad_accum * std::max<int64_t>(1, c.dist.world_size); }
+
+std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& ts, const AdamW& opt, int64_t step,
+                            double loss) {
+  const std::string name = checkpoint_name(step);
   const fs::path final_dir = fs::path(c.checkpoint_dir) / name;
-  const fs::path tmp = fs::path(c.checkpoint_dir) / (std::string(name) + ".tmp-" + std::to_string(::getpid()));
+  const fs::path tmp = fs::path(c.checkpoint_dir) / (name + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   std::vector<std::pair<std::string, torch::Tensor>> weights;
@@ -185,7 +200,7 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   std::vector<std::pair<std::string, torch::Tensor>> state;
   for (const auto& [k, v] : opt.state()) state.emplace_back(k, v);
   write_safetensors((tmp / "optimizer.safetensors").string(), state);
-  write_json((tmp / "state.json").string(), {{"step", step}, {"loss", loss}, {"params", c.params}, {"seed", c.seed}});
+  write_json((tmp / "state.json").string(), {{"step", step}, {"loss", loss}, {"params", c.params}, {"seed", c.seed}, {"global_batch", global_batch(c)}, {"world_size", std::max<int64_t>(1, c.dist.world_size)}});
   // Fault injection for the crash test: die like a killed process with the new checkpoint fully written
   // but not yet renamed into place (the one moment a non-atomic scheme would lose the previous one).
   if (const char* f = std::getenv("LEP_FAULT_KILL_IN_CHECKPOINT"); f && std::to_string(step) == f) std::_Exit(137);
@@ -254,6 +269,20 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   } restore{model};
   model.set_activation_checkpointing(c.activation_checkpointing);
 
+  // Data-parallel (distributed.h): join the group; gradients of the trainable tensors get summed over
+  // ranks by `sync` (the LM head's by hand, the rest from autograd's hooks).
+  std::shared_ptr<DataParallel> dp;
+  std::unique_ptr<GradSync> sync;
+  if (c.dist.world_size > 1) {
+    dp = DataParallel::join(c.dist, model.device());
+    std::vector<GradSync::Entry> entries;
+    for (const auto& t : ts)
+      entries.push_back({t.name, t.param, rows_mask.defined() ? rows_mask.nonzero().reshape({-1}) : torch::Tensor(),
+                         t.name == "model.embed_tokens.weight" && !cfg.tie_word_embeddings, t.name == "lm_head.weight"});
+    sync = std::make_unique<GradSync>(dp, std::move(entries));
+  }
+  const int64_t world = dp ? dp->world() : 1, rank = dp ? dp->rank() : 0;
+
   TrainReport report;
   int64_t step = 0;
   if (!c.resume_from.empty()) {
@@ -268,17 +297,46 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
     nlohmann::json j = nlohmann::json::parse(sj);
     step = j.at("step").get<int64_t>();
+    if (j.contains("global_batch") && j.at("global_batch").get<int64_t>() != global_batch(c))
+      throw Error("LEP_RESUME_MISMATCH", "the checkpoint " + c.resume_from + " was trained with a global batch of " +
+                                             std::to_string(j.at("global_batch").get<int64_t>()) + " blocks, this run has " +
+                                             std::to_string(global_batch(c)) + " (batch size x grad accumulation x ranks)" +
+                                             "\nHINT: keep batch size x grad accumulation x number of processes as it was, or start afresh (--no-resume).");
     opt.set_steps(step);
     report.last_checkpoint = c.resume_from;
   }
   if (!c.checkpoint_dir.empty()) fs::create_directories(c.checkpoint_dir);
+  if (dp) {
+    if (data.tokens.size(0) < world)
+      throw Error("LEP_BAD_DATA", "the training data has " + std::to_string(data.tokens.size(0)) + " blocks, fewer than the " +
+                                      std::to_string(world) + " ranks\nHINT: pack more text, or run fewer processes.");
+    dp->check_same({{"the resumed step", static_cast<double>(step)},
+                    {"the number of training blocks", static_cast<double>(data.tokens.size(0))},
+                    {"the training data (sum of token ids)", data.tokens.sum(torch::kInt64).item<double>()},
+                    {"the block length", static_cast<double>(data.tokens.size(1))},
+                    {"the number of evaluation blocks", eval_data.tokens.defined() ? static_cast<double>(eval_data.tokens.size(0)) : 0.0},
+                    {"the batch size", static_cast<double>(c.batch_size)},
+                    {"gradient accumulation", static_cast<double>(c.grad_accum)},
+                    {"the number of steps", static_cast<double>(c.steps)},
+                    {"the learning rate", c.lr},
+                    {"the seed", static_cast<double>(c.seed)},
+                    {"the trainable parameters", static_cast<double>(ts.size())},
+                    {"the trainable rows", static_cast<double>(c.rows.size())}});
+  }
 
   BlockOrder order(data.tokens.size(0), c.seed);
   const int64_t T = data.tokens.size(1) - 1;
   auto send_eval = [&](int64_t at) {
     if (!eval_data.tokens.defined()) return true;
-    report.last_eval_loss = eval_loss(model, eval_data, c.batch_size, c.eval_batches);
-    return !progress || progress(ProgressEvent{"eval", at, c.steps, {{"eval_loss", report.last_eval_loss}}});
+    auto [sum, count] = eval_sums(model, eval_data, c.batch_size, c.eval_batches, rank, world);
+    if (dp) {
+      const auto v = dp->sum({sum, static_cast<double>(count)}, "the evaluation at step " + std::to_string(at));
+      sum = v[0];
+      count = static_cast<int64_t>(v[1]);
+    }
+    report.last_eval_loss = count ? sum / count : 0.0;
+    const bool go = !progress || progress(ProgressEvent{"eval", at, c.steps, {{"eval_loss", report.last_eval_loss}}});
+    return dp ? dp->all(go, "the stop check after the evaluation at step " + std::to_string(at)) : go;
   };
   if (step == 0 && !send_eval(0)) {
     report.stopped_early = true;
@@ -292,16 +350,35 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     int64_t step_tokens = 0;
     for (int64_t a = 0; a < c.grad_accum; ++a) {
       std::vector<int64_t> rows;
-      for (int64_t i = 0; i < c.batch_size; ++i) rows.push_back(order.at((step * c.grad_accum + a) * c.batch_size + i));
+      // Draw k of step s is the global batch's k-th block; rank r takes its contiguous part.
+      for (int64_t i = 0; i < c.batch_size; ++i) rows.push_back(order.at(((step * world + rank) * c.grad_accum + a) * c.batch_size + i));
       micro.push_back(make_batch(data, rows, model.device()));
       step_tokens += micro.back().mask.defined() ? micro.back().mask.sum().item<int64_t>() : micro.back().targets.numel();
     }
+    const std::string at_step = " of step " + std::to_string(step + 1);
+    if (dp) {  // the loss is a mean over the global batch's target tokens
+      step_tokens = static_cast<int64_t>(dp->sum({static_cast<double>(step_tokens)}, "the token count" + at_step)[0]);
+      std::vector<torch::Tensor> ids;
+      for (const auto& b : micro) ids.push_back(b.ids);
+      sync->begin_step(ids, step);
+    }
     double loss_sum = 0;
+    int64_t comm_bytes = 0;
     for (auto& t : ts) t.param.mutable_grad() = torch::Tensor();
-    // Dropout masks (LoRA) from a generator seeded by (seed, step): the same on resume.
-    model.set_training(true, c.seed * 1000003ULL + static_cast<uint64_t>(step));
-    for (const auto& b : micro) loss_sum += micro_step(model, b, 1.0 / std::max<int64_t>(1, step_tokens), head_trainable).loss_sum;
+    // Dropout masks (LoRA) from a generator seeded by (seed, step): the same on resume. Each rank draws its own.
+    model.set_training(true, c.seed * 1000003ULL + static_cast<uint64_t>(step) + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ULL);
+    for (size_t a = 0; a < micro.size(); ++a) {
+      const bool last = a + 1 == micro.size();
+      if (sync && last) sync->arm();
+      loss_sum += micro_step(model, micro[a], 1.0 / std::max<int64_t>(1, step_tokens), head_trainable,
+                             sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr)
+                      .loss_sum;
+    }
     model.set_training(false);
+    if (dp) {
+      comm_bytes = sync->finish();
+      loss_sum = dp->sum({loss_sum}, "the loss" + at_step)[0];
+    }
     const double loss = loss_sum / std::max<int64_t>(1, step_tokens);
     if (!std::isfinite(loss))
       throw Error("LEP_NAN_LOSS", "the training loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
@@ -339,14 +416,19 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
       keep_going = progress(ProgressEvent{"train", step, c.steps,
                                           {{"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                                            {"tokens", static_cast<double>(step_tokens)},
-                                           {"tokens_per_s", secs > 0 ? tokens_since / secs : 0.0}}});
+                                           {"tokens_per_s", secs > 0 ? tokens_since / secs : 0.0},
+                                           {"allreduce_bytes", static_cast<double>(comm_bytes)},
+                                           {"allreduce_wait_s", sync ? sync->last_wait_s() : 0.0},
+                                           {"allreduce_early_buckets", sync ? static_cast<double>(sync->last_early_buckets()) : 0.0}}});
       t0 = std::chrono::steady_clock::now();
       tokens_since = 0;
     }
+    if (dp) keep_going = dp->all(keep_going, "the stop check" + at_step);  // a stop on one rank stops all here
     if (keep_going && ((c.eval_every > 0 && step % c.eval_every == 0) || step == c.steps)) keep_going = send_eval(step);
     const bool periodic = c.checkpoint_every > 0 && step % c.checkpoint_every == 0;
     if (!c.checkpoint_dir.empty() && (periodic || !keep_going || step == c.steps))
-      report.last_checkpoint = save_checkpoint(c, ts, opt, step, loss);
+      report.last_checkpoint = rank == 0 ? save_checkpoint(c, ts, opt, step, loss)  // the ranks hold the same weights
+                                         : (fs::path(c.checkpoint_dir) / checkpoint_name(step)).string();
     if (!keep_going) {
       report.stopped_early = step < c.steps;
       break;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/adamw.h"
+#include "core/distributed.h"
 #include "core/llama_model.h"
 #include "core/lora.h"
 #include "core/progress.h"
@@ -37,6 +38,9 @@ struct TrainConfig {
   std::string resume_from;         // a checkpoint directory ("" = fresh)
   int64_t report_every = 1;
   bool activation_checkpointing = false;  // recompute layers in backward: less memory, ~1/3 more compute
+  // Data-parallel: with world_size > 1 each rank trains on its part of every step's global batch of
+  // batch_size x grad_accum x world_size blocks; the result equals one process with that batch.
+  DistConfig dist;
 };
 
 struct TrainReport {

@@ -14,9 +14,14 @@
  * matches the current options is skipped, so an interrupted run resumes at the stage it stopped in (and
  * training resumes from its last checkpoint). A stage whose options changed is redone, and so is every
  * stage after it.
+ *
+ * Data-parallel (RANK / WORLD_SIZE set, e.g. by `lep launch` or torchrun; OUT on storage every rank
+ * sees): rank 0 runs every stage; the other ranks wait for rank 0's manifests of the stages before
+ * training, join the training, and stop after it.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { calibrate } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
@@ -26,6 +31,7 @@ import { propagate, PROPAGATE_METHODS, type PropagateMethod } from '../propagate
 import { extendTokenizerDir } from '../tokenizer/extendTokenizerDir.js';
 import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
 import { trainTokenizer } from '../tokenizer/train.js';
+import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
 import { trainModel } from '../train/trainModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
@@ -113,12 +119,15 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   let redoRest = false;
   // The calibrate stage exists only for recipes that ask for it.
   const planned = STAGES.filter((s) => s !== 'calibrate' || r.calibrate);
+  const dist = readDistributedEnv();
+  const follower = dist !== undefined && dist.rank !== 0;
   const report = (stage: StageName, detail: string, fraction?: number) =>
     options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }) });
 
   /** Runs `body` unless the stage's manifest says it is done with these options. */
   const stage = async (name: StageName, dirs: string[], stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
     const dir = dirs[0]!;
+    if (follower) return follow(name, dir, stageOptions, body);
     const prev = readManifest(dir);
     if (!redoRest && prev && JSON.stringify(prev.options) === JSON.stringify(stageOptions)) {
       result.manifests[name] = prev;
@@ -139,6 +148,33 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     result.manifests[name] = manifest;
     result.ran.push(name);
     report(name, `done in ${manifest.seconds.toFixed(1)} s`, 1);
+  };
+
+  /**
+   * A rank other than 0: waits until rank 0 has finished a stage with these options (its manifest), and
+   * trains with it; it never deletes or writes stage outputs. Before training, a stale training
+   * manifest (other options) means rank 0 has yet to clear that folder: wait, so every rank resumes
+   * from the same checkpoints.
+   */
+  const follow = async (name: StageName, dir: string, stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
+    const same = (m: StageManifest | undefined) => m !== undefined && JSON.stringify(m.options) === JSON.stringify(stageOptions);
+    if (name === 'propagate') return;
+    let waited = false;
+    for (;;) {
+      const m = readManifest(dir);
+      if (same(m)) {
+        result.manifests[name] = m;
+        return report(name, 'done by rank 0', 1);
+      }
+      if (name === 'train' && m === undefined) break;
+      if (!waited) report(name, `rank ${dist!.rank}: waiting for rank 0 to finish this stage`);
+      waited = true;
+      options.signal?.throwIfAborted();
+      await sleep(1000);
+    }
+    report(name, 'started', 0);
+    await body();
+    result.ran.push(name);
   };
 
   // 1. tokenizer
@@ -222,6 +258,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     }
     return reports;
   });
+  if (follower) return result;
   for (const [i, m] of methods.entries()) result.models[m] = propDirs[i]!;
   if (!existsSync(propDirs[0]!)) throw new LepError('LEP_ADAPT', `propagation wrote no model into ${propDirs[0]}`);
 

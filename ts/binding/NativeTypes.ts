@@ -156,6 +156,20 @@ export interface NativeTrainOptions {
   reportEvery: number;
   /** Recompute each decoder layer in backward instead of storing its activations. */
   activationCheckpointing?: boolean;
+  /** Data-parallel: join this c10d group (absent = one process). */
+  dist?: NativeDistOptions;
+}
+
+export interface NativeDistOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  /** Seconds to wait for the other ranks (rendezvous and each collective). */
+  timeoutS: number;
+  gradSync: 'dense' | 'touched-rows';
+  /** Dense gradient bucket size in MiB (25 unless given). */
+  bucketMb?: number;
 }
 
 export interface NativeTrainReport {

@@ -12,6 +12,7 @@ import * as exportGguf from './exportGguf.js';
 import * as generate from './generate.js';
 import * as info from './info.js';
 import * as init from './init.js';
+import * as launch from './launch.js';
 import * as loraMerge from './loraMerge.js';
 import * as modelCreate from './modelCreate.js';
 import * as patchApply from './patchApply.js';
@@ -44,6 +45,7 @@ const commands: Record<string, Command> = {
   'data pack': dataPack,
   init,
   train,
+  launch,
   'lora merge': loraMerge,
   calibrate,
   propagate,

@@ -17,16 +17,21 @@ export const usage = `lep train MODEL_DIR --data FILE --out DIR [options]
   --keep-checkpoints N (2)   --report-every N (1)   --no-resume   --device cpu|cuda   --dtype f32|bf16
   --activation-checkpointing (recompute layers in backward: less memory, ~1/3 more compute)
   --patch DIR (embeddings mode: also write an embedding patch — the trained embeddings + tokenizer)
+  Data-parallel: run one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set (torchrun,
+  or lep launch --nproc N -- lep train ...); --batch-size is per rank, the global batch is
+  batch-size x grad-accum x WORLD_SIZE.   --dist-timeout S (300: a rank waiting longer for the others fails)
+  --grad-sync dense|touched-rows (touched-rows: all-reduce only the embedding rows the batches used)
+  --grad-bucket-mb X (25: dense gradients are all-reduced in buckets of this size, overlapping backward)
   LoRA (--params lora; unset values from the method's instruction-tuning preset: rank 32, alpha 16, every
   projection of every layer, lm_head trained); writes DIR/adapter (PEFT layout) and the merged model:
 ${LORA_USAGE}`;
 
-const NUM = ['lr', 'min-lr-ratio', 'beta1', 'beta2', 'eps', 'weight-decay', 'clip'] as const;
+const NUM = ['lr', 'min-lr-ratio', 'beta1', 'beta2', 'eps', 'weight-decay', 'clip', 'dist-timeout', 'grad-bucket-mb'] as const;
 const INT = ['steps', 'batch-size', 'grad-accum', 'warmup-steps', 'seed', 'eval-every', 'eval-batches', 'checkpoint-every', 'keep-checkpoints', 'report-every'] as const;
 const camel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 export async function run(argv: string[]): Promise<void> {
-  const flags = Object.fromEntries([...NUM, ...INT, 'config', 'data', 'eval-data', 'out', 'params', 'rows', 'device', 'dtype', 'patch'].map((k) => [k, { type: 'string' as const }]));
+  const flags = Object.fromEntries([...NUM, ...INT, 'config', 'data', 'eval-data', 'out', 'params', 'rows', 'device', 'dtype', 'patch', 'grad-sync'].map((k) => [k, { type: 'string' as const }]));
   const { values, positionals } = parse(argv, { ...flags, ...LORA_FLAGS, 'no-resume': { type: 'boolean' }, 'activation-checkpointing': { type: 'boolean' }, 'embeddings-only': { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
@@ -41,7 +46,7 @@ export async function run(argv: string[]): Promise<void> {
   const fromFlags: Record<string, unknown> = {};
   for (const k of NUM) if (values[k] !== undefined) fromFlags[camel(k)] = numFlag(values[k], `--${k}`);
   for (const k of INT) if (values[k] !== undefined) fromFlags[camel(k)] = intFlag(values[k], `--${k}`);
-  for (const k of ['data', 'eval-data', 'params', 'device', 'dtype'] as const) if (values[k] !== undefined) fromFlags[camel(k)] = values[k];
+  for (const k of ['data', 'eval-data', 'params', 'device', 'dtype', 'grad-sync'] as const) if (values[k] !== undefined) fromFlags[camel(k)] = values[k];
   if (values.rows !== undefined) fromFlags.rows = JSON.parse(readFileSync(values.rows as string, 'utf8')) as number[];
   if (values['no-resume']) fromFlags.resume = false;
   if (values['embeddings-only']) fromFlags.params = 'embeddings';

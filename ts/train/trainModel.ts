@@ -15,6 +15,7 @@ import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
+import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -59,7 +60,7 @@ export interface TrainOptions extends JobOptions {
   seed?: number;
   /** Evaluation loss every N steps (and at step 0 and the end). Defaults to `0` (start and end only). */
   evalEvery?: number;
-  /** Evaluate on at most N batches (0 = all). Defaults to `0`. */
+  /** Evaluate on at most N batches (0 = all); data-parallel, batches of batchSize × ranks. Defaults to `0`. */
   evalBatches?: number;
   /** Checkpoint every N steps; also when stopped and at the end. Defaults to `0`. */
   checkpointEvery?: number;
@@ -83,6 +84,23 @@ export interface TrainOptions extends JobOptions {
    * a few percent of a model's size; `applyEmbeddingPatch` restores the full model). Defaults to none.
    */
   patchDir?: string;
+  /**
+   * Data-parallel training across processes (c10d: Gloo on CPU, NCCL on CUDA). Each rank trains on its
+   * part of every step's global batch of batchSize × gradAccum × worldSize blocks, so the result is that
+   * of one process with that batch; rank 0 alone writes the log, checkpoints and model. `false` = one
+   * process. Defaults to the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+   * MASTER_PORT), one process when WORLD_SIZE is unset or 1.
+   */
+  distributed?: DistributedEnv | false;
+  /** Seconds a rank waits for the others before failing (rendezvous and every collective). Defaults to `300`. */
+  distTimeout?: number;
+  /**
+   * How embedding gradients are all-reduced: `dense` whole matrices, or `touched-rows` only the input
+   * embedding rows some rank's batch used (the rest are zero). Defaults to `touched-rows`.
+   */
+  gradSync?: GradSync;
+  /** Dense gradients are all-reduced in buckets of about this many MiB, each as soon as it is complete in backward. Defaults to `25`. */
+  gradBucketMb?: number;
 }
 
 export const TRAIN_DEFAULTS = {
@@ -162,15 +180,25 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
+  const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
+  const distTimeout = o.distTimeout ?? DEFAULT_DIST_TIMEOUT_S;
+  const gradSync = o.gradSync ?? DEFAULT_GRAD_SYNC;
+  positive(distTimeout, 'distTimeout', '--dist-timeout');
+  if (o.gradBucketMb !== undefined) positive(o.gradBucketMb, 'gradBucketMb', '--grad-bucket-mb');
+  if (!GRAD_SYNC_MODES.includes(gradSync)) throw optionError('gradSync', GRAD_SYNC_MODES.map((m) => `"${m}"`).join(' or '), gradSync, '--grad-sync');
+  // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
+  const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
   mkdirSync(outDir, { recursive: true });
   // A checkpoint killed mid-write is a stray step-N.tmp-PID directory: never resumed from, removed here.
   const ckpts = join(outDir, 'checkpoints');
-  if (existsSync(ckpts)) for (const n of readdirSync(ckpts)) if (/\.tmp-\d+$/.test(n)) rmSync(join(ckpts, n), { recursive: true, force: true });
+  if (writer && existsSync(ckpts)) for (const n of readdirSync(ckpts)) if (/\.tmp-\d+$/.test(n)) rmSync(join(ckpts, n), { recursive: true, force: true });
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
-  const resolved = { ...o, warmupSteps, modelDir: resolve(modelDir), signal: undefined, onProgress: undefined, resumedFrom: resumeFrom };
-  writeJsonAtomic(join(outDir, 'train-config.json'), resolved);
-  const model = await LepModel.load(modelDir, { device: o.device, dtype: o.dtype });
+  const resolved = { ...o, warmupSteps, modelDir: resolve(modelDir), signal: undefined, onProgress: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
+  if (writer) writeJsonAtomic(join(outDir, 'train-config.json'), resolved);
+  // One GPU per local rank, as torchrun expects.
+  const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
+  const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
   let lora;
   try {
     lora = o.params === 'lora' ? resolveLora(o.lora ?? {}, model.dir.config.numHiddenLayers) : undefined;
@@ -180,15 +208,21 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   }
   const log = join(outDir, 'train.log');
   const started = Date.now();
-  if (resumeFrom) appendFileSync(log, `resume from ${resumeFrom}\n`);
-  const bpcOf = evalBitsPerChar(o.evalData, o.batchSize, o.evalBatches);
+  const appendLog = (line: string): void => {
+    if (writer) appendFileSync(log, line);
+  };
+  if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
+  // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
+  const bpcOf = evalBitsPerChar(o.evalData, o.batchSize * (dist?.worldSize ?? 1), o.evalBatches);
   const onEvent = (e: NativeProgress): void => {
     if (e.phase === 'train') {
       const elapsed = (Date.now() - started) / 1000;
-      appendFileSync(log, `step ${e.step} | loss ${Number(e.loss).toFixed(4)} | lr ${Number(e.lr).toExponential(2)} | grad_norm ${Number(e.grad_norm).toFixed(3)} | ${Math.round(Number(e.tokens_per_s))} tok/s | ${elapsed.toFixed(1)} s\n`);
+      // Data-parallel: what this rank all-reduced, how long it then waited, how many buckets started during backward.
+      const comm = dist ? ` | allreduce_mb ${(Number(e.allreduce_bytes) / 1e6).toFixed(2)} | allreduce_wait_s ${Number(e.allreduce_wait_s).toFixed(3)} | early_buckets ${e.allreduce_early_buckets}` : '';
+      appendLog(`step ${e.step} | loss ${Number(e.loss).toFixed(4)} | lr ${Number(e.lr).toExponential(2)} | grad_norm ${Number(e.grad_norm).toFixed(3)} | ${Math.round(Number(e.tokens_per_s))} tok/s | ${elapsed.toFixed(1)} s${comm}\n`);
     } else if (e.phase === 'eval') {
       if (bpcOf) e.bpc = bpcOf(Number(e.eval_loss));
-      appendFileSync(log, `step ${e.step} | eval_loss ${Number(e.eval_loss).toFixed(4)}${bpcOf ? ` | bpc ${Number(e.bpc).toFixed(4)}` : ''}\n`);
+      appendLog(`step ${e.step} | eval_loss ${Number(e.eval_loss).toFixed(4)}${bpcOf ? ` | bpc ${Number(e.bpc).toFixed(4)}` : ''}\n`);
     }
     options.onProgress?.(e);
   };
@@ -222,12 +256,15 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
             resumeFrom,
             reportEvery: o.reportEvery,
             activationCheckpointing: o.activationCheckpointing ?? false,
+            ...(dist ? { dist: { ...dist, timeoutS: distTimeout, gradSync, bucketMb: o.gradBucketMb ?? 25 } } : {}),
           },
           p,
         ),
       { signal: o.signal, onProgress: onEvent },
     );
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
+    const result = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
+    if (!writer) return result;
     const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
     if (lora) {
       await saveAdapter(model, lora, join(outDir, ADAPTER_DIR), resolve(modelDir));
@@ -237,7 +274,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
     copyTokenizerFiles(modelDir, outDir);
     for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(outDir, f));
     if (o.patchDir !== undefined) writeEmbeddingPatch(outDir, o.patchDir);
-    return { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
+    return result;
   } finally {
     model.dispose();
   }
