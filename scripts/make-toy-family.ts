@@ -13,11 +13,19 @@
  * Usage: npx tsc -p tsconfig.json && node dist/scripts/make-toy-family.js
  *          [--out test/fixtures/toy-family] [--work .cache/toy-family] [--corpora .cache/corpora]
  *          [--quick] [--threads N]
+ *          [--base-from DIR] [--instruct-lr X] [--instruct-steps N] [--lm-mix F]
  * --quick: a tiny, minutes-long version of every stage (for the test that runs this script end to end).
+ * --base-from DIR: skip pretraining and fine-tune the instruct model from the base in DIR (e.g. the
+ *   committed bf16 test/fixtures/toy-family/base); written to OUT/base unchanged, recorded in provenance.
+ * --instruct-lr, --instruct-steps: the instruct stage's peak learning rate and optimizer steps.
+ * --lm-mix F: the share (0 <= F < 1) of the instruct stage's blocks that are plain pretraining text (the
+ *   base's documents, packed at the instruct block length, loss on every token) mixed into the chat
+ *   blocks, so the instruct model stays a language model close to its base, as real instruct models are.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { createModel, fetchCorpora, LepModel, lepInfo, mistralTokenizerDir, readTexts, setThreads, Tokenizer } from '../ts/index.js';
@@ -34,6 +42,10 @@ const { values } = parseArgs({
     corpora: { type: 'string', default: '.cache/corpora' },
     quick: { type: 'boolean', default: false },
     threads: { type: 'string', default: String(Math.min(2, cpus().length)) },
+    'base-from': { type: 'string' },
+    'instruct-lr': { type: 'string' },
+    'instruct-steps': { type: 'string' },
+    'lm-mix': { type: 'string', default: '0' },
   },
 });
 const quick = values.quick as boolean;
@@ -60,7 +72,23 @@ const PLAN = quick
       evalBlocks: 64,
       copyEval: 60,
     };
-const SEEDS = { model: 20261124, baseData: 1, instructData: 2, instructOrder: 3 };
+const BASE_FROM = values['base-from'] === undefined ? undefined : resolve(values['base-from']);
+const LM_MIX = Number(values['lm-mix']);
+if (!(LM_MIX >= 0 && LM_MIX < 1)) throw new Error(`--lm-mix: expected a share in [0, 1), got ${values['lm-mix']}`);
+const instructPlan = {
+  ...PLAN.instruct,
+  ...(values['instruct-lr'] === undefined ? {} : { lr: Number(values['instruct-lr']) }),
+  ...(values['instruct-steps'] === undefined ? {} : { steps: Number(values['instruct-steps']) }),
+};
+if (!(instructPlan.lr > 0) || !(Number.isInteger(instructPlan.steps) && instructPlan.steps > 0))
+  throw new Error(`--instruct-lr / --instruct-steps: expected a positive number / integer, got ${instructPlan.lr} / ${instructPlan.steps}`);
+/** Work-file suffix of a non-default instruct stage, so variants sharing a --work directory never mix. */
+const VARIANT =
+  (BASE_FROM ? '-from-base' : '') +
+  (instructPlan.lr !== PLAN.instruct.lr ? `-lr${instructPlan.lr}` : '') +
+  (instructPlan.steps !== PLAN.instruct.steps ? `-steps${instructPlan.steps}` : '') +
+  (LM_MIX > 0 ? `-lm${LM_MIX}` : '');
+const SEEDS = { model: 20261124, baseData: 1, instructData: 2, instructOrder: 3, ...(LM_MIX > 0 ? { lmMix: 4 } : {}) };
 const CORPORA = resolve(values.corpora as string);
 const started = Date.now();
 const log = (msg: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${msg}`);
@@ -163,9 +191,9 @@ async function main(): Promise<void> {
   const corpora = await fetchCorpora({ cacheDir: CORPORA });
   const file = (f: string) => join(CORPORA, f);
 
-  // --- base model, random init
+  // --- base model, random init (or the given base)
   const init = join(WORK, 'init');
-  if (!existsSync(join(init, 'model.safetensors')))
+  if (BASE_FROM === undefined && !existsSync(join(init, 'model.safetensors')))
     await createModel(init, {
       tokenizerDir: mistralTokenizerDir(),
       modelType: 'llama',
@@ -174,7 +202,7 @@ async function main(): Promise<void> {
       seed: SEEDS.model,
       chatTemplate: TOY_CHAT_TEMPLATE,
     });
-  const tok = Tokenizer.fromDir(init);
+  const tok = Tokenizer.fromDir(BASE_FROM ?? init);
 
   // --- pretraining data: English plus a smaller share of Russian, documents interleaved by a seeded shuffle
   const baseData = join(WORK, 'base-train.safetensors');
@@ -190,34 +218,45 @@ async function main(): Promise<void> {
   const entropy = unigramEntropy(packed.blocks);
   log(`base data: ${packed.result.blocks} blocks of ${PLAN.base.seqLen} (${en.length} EN + ${ru.length} RU documents); unigram entropy ${entropy.toFixed(3)} nats`);
 
-  // --- pretrain the base
-  const baseF32 = join(WORK, 'base-f32');
+  // --- pretrain the base (unless one is given)
+  const baseF32 = BASE_FROM ?? join(WORK, 'base-f32');
   const baseOpts = { data: baseData, evalData: baseEval, params: 'all', ...PLAN.base, warmupSteps: Math.ceil(PLAN.base.steps / 20), minLrRatio: 0.1, weightDecay: 0.1, seed: SEEDS.baseData, checkpointEvery: 100, evalBatches: 0 } as const;
-  await train(init, baseF32, baseOpts);
+  // A given base keeps the training record of the family it came from (its directory's parent provenance).
+  const parentProvenance = BASE_FROM && existsSync(join(dirname(BASE_FROM), 'provenance.json')) ? (JSON.parse(readFileSync(join(dirname(BASE_FROM), 'provenance.json'), 'utf8')) as { training?: { base?: unknown } }) : undefined;
+  const baseTraining = BASE_FROM
+    ? { from: values['base-from'], modelSha256: createHash('sha256').update(readFileSync(join(BASE_FROM, 'model.safetensors'))).digest('hex'), trainedAs: parentProvenance?.training?.base }
+    : undefined;
+  if (!BASE_FROM) await train(init, baseF32, baseOpts);
 
   // --- instruction data from the corpora (training splits only), rendered through the chat template
   const pairs = readFileSync(file('pairs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as HelpPair);
   const trainParas = { en: await paragraphs(file('en.txt'), tok, 8, 48, 20000), ru: await paragraphs(file('ru.txt'), tok, 8, 48, 20000) };
   const examples = buildInstructExamples(trainParas, pairs, PLAN.instruct.counts, SEEDS.instructData);
   const chat = await packChat(examples, tok, { seqLen: PLAN.instruct.seqLen });
-  const instructData = join(WORK, 'instruct-train.safetensors');
-  if (!existsSync(instructData)) writeBlocks(instructData, chat.blocks, chat.lossMask);
+  // Plain-LM blocks: the base's pretraining documents at the instruct block length, a seeded sample, loss
+  // on every token; lmMix of all blocks (the trainer draws blocks in a seeded random order).
+  const lmPacked = LM_MIX > 0 ? await packDocuments(mixed, tok, { seqLen: PLAN.instruct.seqLen }) : undefined;
+  const lmWanted = Math.round((chat.blocks.length * LM_MIX) / (1 - LM_MIX));
+  const lmBlocks = lmPacked ? shuffle(lmPacked.blocks, seededRandom(SEEDS.lmMix!)).slice(0, lmWanted) : [];
+  if (lmBlocks.length < lmWanted) throw new Error(`--lm-mix ${LM_MIX}: wanted ${lmWanted} plain blocks, the pretraining text gives ${lmBlocks.length}`);
+  const instructData = join(WORK, `instruct-train${LM_MIX > 0 ? `-lm${LM_MIX}` : ''}.safetensors`);
+  if (!existsSync(instructData)) writeBlocks(instructData, [...chat.blocks, ...lmBlocks], [...chat.lossMask, ...lmBlocks.map((b) => b.map(() => 1))]);
   const heldCopy = await paragraphs(file('heldout/en.txt'), tok, 8, 32, PLAN.copyEval);
   const heldChat = await packChat(heldCopy.map((p) => copyExample('en', p)), tok, { seqLen: PLAN.instruct.seqLen });
   const instructEval = join(WORK, 'instruct-eval.safetensors');
   if (!existsSync(instructEval)) writeBlocks(instructEval, heldChat.blocks, heldChat.lossMask);
-  log(`instruct data: ${chat.examples} examples in ${chat.blocks.length} blocks (${chat.skippedTooLong} too long), ${chat.targetTokens} assistant tokens`);
+  log(`instruct data: ${chat.examples} examples in ${chat.blocks.length} blocks (${chat.skippedTooLong} too long), ${chat.targetTokens} assistant tokens; ${lmBlocks.length} plain-text blocks`);
 
   // --- fine-tune the instruct model from the base, all parameters, loss on assistant tokens
-  const instructF32 = join(WORK, 'instruct-f32');
-  const instructOpts = { data: instructData, evalData: instructEval, params: 'all', ...PLAN.instruct, warmupSteps: Math.ceil(PLAN.instruct.steps / 20), minLrRatio: 0.1, weightDecay: 0.1, seed: SEEDS.instructOrder, checkpointEvery: 100 } as const;
+  const instructF32 = join(WORK, `instruct-f32${VARIANT}`);
+  const instructOpts = { data: instructData, evalData: instructEval, params: 'all', ...instructPlan, warmupSteps: Math.ceil(instructPlan.steps / 20), minLrRatio: 0.1, weightDecay: 0.1, seed: SEEDS.instructOrder, checkpointEvery: 100 } as const;
   const { counts: _counts, ...instructTrain } = instructOpts;
   await train(baseF32, instructF32, instructTrain);
 
   // --- committed form and measurements (on the bf16 files users get)
   const baseOut = join(OUT, 'base');
   const instructOut = join(OUT, 'instruct');
-  await saveBf16(baseF32, baseOut);
+  if (resolve(baseF32) !== resolve(baseOut)) await saveBf16(baseF32, baseOut);
   await saveBf16(instructF32, instructOut);
   const measure = async (dir: string) => {
     const m = await LepModel.load(dir);
@@ -233,7 +272,7 @@ async function main(): Promise<void> {
   const instruct = await measure(instructOut);
   const lastLoss = (dir: string) => readFileSync(join(dir, 'train.log'), 'utf8').trim().split('\n').filter((l) => l.startsWith('step') && l.includes('| loss')).pop();
   const provenance = {
-    command: `node dist/scripts/make-toy-family.js${quick ? ' --quick' : ''} --threads ${THREADS}`,
+    command: ['node dist/scripts/make-toy-family.js', ...process.argv.slice(2)].join(' '),
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
     threads: THREADS,
@@ -244,9 +283,12 @@ async function main(): Promise<void> {
     data: {
       corpora: corpora.manifest.files,
       base: { ...packed.result, targetChars: undefined, enDocuments: en.length, ruDocuments: ru.length, caps: PLAN.corpus, unigramEntropyNats: entropy },
-      instruct: { counts: PLAN.instruct.counts, examples: chat.examples, blocks: chat.blocks.length, skippedTooLong: chat.skippedTooLong, assistantTokens: chat.targetTokens },
+      instruct: {
+        counts: PLAN.instruct.counts, examples: chat.examples, blocks: chat.blocks.length, skippedTooLong: chat.skippedTooLong, assistantTokens: chat.targetTokens,
+        ...(LM_MIX > 0 ? { lmMix: LM_MIX, plainBlocks: lmBlocks.length, plainTokens: lmBlocks.length * PLAN.instruct.seqLen } : {}),
+      },
     },
-    training: { base: { ...baseOpts, lastLog: lastLoss(baseF32) }, instruct: { ...instructTrain, lastLog: lastLoss(instructF32) } },
+    training: { base: baseTraining ?? { ...baseOpts, lastLog: lastLoss(baseF32) }, instruct: { ...instructTrain, lastLog: lastLoss(instructF32) } },
     results: { base, instruct },
   };
   writeFileSync(join(OUT, 'provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
