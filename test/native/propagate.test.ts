@@ -372,6 +372,30 @@ for (const method of ['swap', 'overlap', 'conversion'] as const)
     t.deepEqual(row(outT.get(HEAD)!, 1), row(instT.get(HEAD)!, 1), '<s> row');
   });
 
+test.serial('keepOverlapRows: tokens of the old vocabulary keep the instruct rows; new tokens get the method rows', async (t) => {
+  const f = await tinyFamily();
+  const plain = join(tempDir(), 'prop-conv-plain');
+  const kept = join(tempDir(), 'prop-conv-kept');
+  await propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: plain, method: 'conversion' });
+  const res = await propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: kept, method: 'conversion', keepOverlapRows: true });
+  const report = JSON.parse(readFileSync(join(kept, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
+  t.true(Number((report.vocabulary as Json).copiedRows) >= res.vocabulary.overlapTokens, 'every overlap row copied');
+  const p = readTensors(join(plain, 'model.safetensors'));
+  const k = readTensors(join(kept, 'model.safetensors'));
+  const inst = readTensors(join(f.instruct, 'model.safetensors'));
+  const row = (t8: NativeTensorData, i: number): number[] => Array.from(asF64(t8).subarray(i * 64, (i + 1) * 64));
+  const tok = Tokenizer.fromDir(kept);
+  const oldId = tok.tokenToId('▁the')!;
+  t.true(oldId < 32000);
+  const newId = (await tok.encode(' который может')).find((id) => id >= 32000)!;
+  t.truthy(newId, 'a Russian token from the donor');
+  for (const name of [EMBED, HEAD]) {
+    t.deepEqual(row(k.get(name)!, oldId), row(inst.get(name)!, oldId), `${name}: an old token keeps the instruct row`);
+    t.notDeepEqual(row(p.get(name)!, oldId), row(inst.get(name)!, oldId), `${name}: plain conversion replaces it`);
+    t.deepEqual(row(k.get(name)!, newId), row(p.get(name)!, newId), `${name}: a new token gets the conversion row`);
+  }
+});
+
 test.serial('a sharded output (max shard bytes) holds the same tensors as a single file, with an index', async (t) => {
   const f = await tinyFamily();
   const one = join(tempDir(), 'one');

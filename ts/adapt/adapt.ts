@@ -249,11 +249,11 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   // 5. propagation into the instruct model, one output per method
   const propDirs = methods.map((m) => join(out, `propagate-${m}`));
-  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, instruct: r.instruct, files: inputs.instruct }, async () => {
+  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, instruct: r.instruct, files: inputs.instruct }, async () => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
       report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length);
-      const p = await propagate({ base: r.base, donor: trainDir, instruct: r.instruct, out: propDirs[i]!, method, solver: r.propagate?.solver, device: r.propagate?.device, signal: options.signal });
+      const p = await propagate({ base: r.base, donor: trainDir, instruct: r.instruct, out: propDirs[i]!, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal });
       reports[method] = { sides: p.sides, vocabulary: p.vocabulary, warnings: p.warnings };
     }
     return reports;

@@ -99,6 +99,8 @@ export interface AdaptRecipe {
     methods?: ('swap' | 'overlap' | 'conversion')[];
     solver?: 'normal' | 'qr';
     device?: string;
+    /** Keep the instruct model's rows for tokens the old vocabulary has (see PropagateOptions). Defaults to `false`. */
+    keepOverlapRows?: boolean;
   };
   /**
    * Optional LoRA calibration of propagated models (METHOD.md §5, `lep calibrate`); one output per method
@@ -159,7 +161,7 @@ const RECIPE_FIELDS: Record<string, Check> = {
       },
       ['seqLen'],
     ),
-  propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str }),
+  propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str, keepOverlapRows: bool }),
   calibrate: (v, p) => {
     section(
       v,

@@ -7,6 +7,8 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR --out 
   into the instruct model; float64 least squares, input and output sides separately.
   --method swap|overlap|conversion (conversion)   --solver normal|qr (normal)   --device cpu|cuda[:N] (cpu)
   --chunk-rows N (4096)   --max-shard-bytes N (5000000000; 0 = one file)   --min-correlation X (0.5)
+  --keep-overlap-rows   keep the instruct model's rows for tokens the old vocabulary has; only new tokens
+                        get the method's rows (not in the paper; helps Extended vocabularies, see README)
   Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -15,7 +17,7 @@ export async function run(argv: string[]): Promise<void> {
     {
       base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string' }, out: { type: 'string' },
       method: { type: 'string' }, solver: { type: 'string' }, device: { type: 'string' }, 'chunk-rows': { type: 'string' },
-      'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' },
+      'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' }, 'keep-overlap-rows': { type: 'boolean' },
     },
     usage,
   );
@@ -32,6 +34,7 @@ export async function run(argv: string[]): Promise<void> {
     chunkRows: intFlag(values['chunk-rows'], '--chunk-rows'),
     maxShardBytes: intFlag(values['max-shard-bytes'], '--max-shard-bytes'),
     minCorrelation: numFlag(values['min-correlation'], '--min-correlation'),
+    keepOverlapRows: Boolean(values['keep-overlap-rows']),
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {
       const label = e.phase === 'write' ? 'write' : `${e.side === 1 ? 'output' : 'input'} ${e.phase}`;
