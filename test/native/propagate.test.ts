@@ -380,6 +380,7 @@ test.serial('keepOverlapRows: tokens of the old vocabulary keep the instruct row
   const res = await propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: kept, method: 'conversion', keepOverlapRows: true });
   const report = JSON.parse(readFileSync(join(kept, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
   t.true(Number((report.vocabulary as Json).copiedRows) >= res.vocabulary.overlapTokens, 'every overlap row copied');
+  t.is((report.options as Json).keepOverlapRows, true, 'the report records the option');
   const p = readTensors(join(plain, 'model.safetensors'));
   const k = readTensors(join(kept, 'model.safetensors'));
   const inst = readTensors(join(f.instruct, 'model.safetensors'));

@@ -269,7 +269,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     for (const m of calMethods) if (!methods.includes(m)) throw new LepError('LEP_BAD_RECIPE', `recipe.calibrate.methods: "${m}" is not among the propagation methods ${methods.join(', ')}`);
     const calDirs = calMethods.map((m) => join(out, `calibrate-${m}`));
     const work = join(out, 'calibration-data');
-    const { methods: _m, lora, train, ...rest } = c;
+    const { methods: _m, ...rest } = c;
     const files = [c.data, c.copyText, typeof c.prompts === 'string' ? c.prompts : undefined].filter((f): f is string => f !== undefined);
     await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, async () => {
       const reports: Record<string, unknown> = {};
@@ -278,8 +278,6 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
         const res = await calibrate(result.models[method]!, calDirs[i]!, {
           ...rest,
           original: r.instruct,
-          lora,
-          train,
           workDir: work,
           signal: options.signal,
           onProgress: (e) => {

@@ -8,7 +8,7 @@
  * merged model to OUT and the adapter (PEFT layout) to OUT/adapter.
  *
  * Files in `workDir` (default OUT/calibration-data): answers.jsonl (+ .run.json), calibration.jsonl,
- * blocks.safetensors. The answers file is what is expensive; it is reused and resumed, so several models
+ * blocks-<vocabulary size>.safetensors (one per tokenizer, so models of two vocabularies can share it). The answers file is what is expensive; it is reused and resumed, so several models
  * can be calibrated from one set of answers (pass the same workDir).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ export interface CalibrateOptions extends JobOptions {
   filter?: FilterAnswersOptions<ChatRecord>;
   /** self: new tokens per answer. Defaults to `128`. */
   maxNewTokens?: number;
-  /** Block length of the training data. Defaults to `512`, capped at the model's context. */
+  /** Block length of the training data (at most the model's max_position_embeddings). Defaults to `512`. */
   seqLen?: number;
   /** LoRA and optimiser preset. Defaults to `self` for mode self, `sft` for mode data. */
   preset?: LoraPreset;

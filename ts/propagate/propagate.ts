@@ -239,7 +239,7 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
   };
   writeJsonAtomic(join(o.out, PROPAGATE_REPORT_FILE), {
     inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(options.instruct) },
-    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation },
+    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false },
     ...result,
   });
   return result;
