@@ -54,7 +54,7 @@ check "the README's runtime line is the one the error prints" bash -c 'sed "s/su
 
 # 3. Exactly that line (as root: no sudo), then lep works.
 check "runtime line installs" bash -c "$runtime_line"
-sed -n 's/^\([0-9]* newly installed\).*/    runtime packages: \1/p; s/^After this operation, \(.*\) of additional disk space.*/    runtime packages: \1 on disk/p' "$log"
+sed -n 's/^[0-9]* upgraded, \([0-9]*\) newly installed.*/    runtime packages: \1 newly installed/p; s/^After this operation, \(.*\) of additional disk space.*/    runtime packages: \1 on disk/p' "$log"
 check "lep info (OpenBLAS in use)" bash -c 'npx lep info | tee /dev/stderr | grep "^BLAS .*openblas" >/dev/null'
 
 # 4. The CLI on a small text.

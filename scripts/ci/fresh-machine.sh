@@ -20,7 +20,8 @@ echo "✔ fresh machine: release:pack"
 
 archives=${LEP_CI_CACHE:-/var/cache/lep-ci}/apt-archives-$suite
 mkdir -p "$archives/partial"
-bash scripts/ci/chroot.sh --suite "$suite" --variant minbase \
+# One run at a time uses the shared Debian package cache (apt locks it; a second apt would fail, not wait).
+flock "$archives/.lock" bash scripts/ci/chroot.sh --suite "$suite" --variant minbase \
   --bind "$repo:/src" \
   --bind "$archives:/var/cache/apt/archives" \
   -- bash /src/scripts/ci/fresh-machine-checks.sh
