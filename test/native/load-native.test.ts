@@ -110,3 +110,10 @@ test('a prebuilt whose bytes changed after release: refused by its recorded sha2
   t.true(r.out.includes(`${join(prebuilt, 'lep.node')} (prebuilt for libtorch ${FLAVOUR.torchVersion}, ${FLAVOUR.distro}): its sha256 differs`), r.out);
   t.regex(r.out, /HINT: .*reinstall lep/);
 });
+
+test('LEP_NATIVE naming nothing: only that path is tried, and the hint says so (no silent fallback to another build)', (t) => {
+  const missing = join(tempDir(), 'nowhere');
+  const r = lepInfo(LEP, { LEP_NATIVE: missing });
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`Tried:\n  ${missing}: not found\nHINT: LEP_NATIVE names no lep.node`), r.out);
+});

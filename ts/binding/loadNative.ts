@@ -115,6 +115,8 @@ function hint(file: string, failures: { candidate: Candidate; message: string }[
       (onOtherDistro ? `This machine is ${codename}, not ${flavour.codename}: if that line does not apply, ${build}.` : '')
     ).trimEnd();
   }
+  if (process.env.LEP_NATIVE && failures.length === 0)
+    return 'HINT: LEP_NATIVE names no lep.node: point it at the folder holding lep.node and lep_spm.node (or at lep.node itself), or unset it.';
   if (prebuiltFailures.length > 0)
     return `HINT: the file named above is damaged or was built against another libtorch: reinstall lep (npm install lep), or ${build}.`;
   if (failures.length > 0)
