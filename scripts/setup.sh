@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything lep needs on Debian 12 and builds it. Idempotent: a second run only checks.
-#   1. Debian packages (libtorch, OpenBLAS, SentencePiece, nlohmann-json; python3-torch as the independent
-#      PyTorch reference that tests and bench/ compare lep's training against) — skipped when present
+# Installs everything lep's development needs on Debian 12 and builds it. Idempotent: a second run only checks.
+#   scripts/setup.sh          what building and running lep needs (`npm start`)
+#   scripts/setup.sh --test   plus what only the tests use (`npm test`): python3-torch, the independent PyTorch
+#                             reference tests and bench/ compare lep's training against, and chromium, which
+#                             renders the HTML report in its test
+#   1. Debian packages (libtorch, OpenBLAS, SentencePiece, nlohmann-json, the compiler) — skipped when present
 #   2. npm packages (npm install against package-lock.json; `npm ci` refuses the lock because some of
 #      node-llama-cpp's optional platform packages are not on the registry; CUDA/Vulkan builds of llama.cpp are optional deps and are left out)
 #   3. native addons (cmake-js) and TypeScript — rebuilt only when sources changed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libtorch-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev cmake g++ make python3-torch chromium)
+APT_PACKAGES=(libtorch-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev cmake g++ make)
+if [ "${1:-}" = --test ]; then APT_PACKAGES+=(python3-torch chromium); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -141,7 +141,7 @@ test('exported metadata uses the key names and value types of llama.cpp\'s own c
   const gguf = join(dir, 'model.gguf');
   await exportGguf(dir, gguf, { outType: 'f16' });
   const ours = await readGgufFileInfo(gguf, { readTensorInfo: true });
-  const reference = await readGgufFileInfo(join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'tiny-random-llama.gguf'), { readTensorInfo: true });
+  const reference = await readGgufFileInfo(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'gguf', 'tiny-random-llama.gguf'), { readTensorInfo: true });
   const flat = (o: Record<string, unknown>, prefix = ''): Map<string, unknown> => {
     const out = new Map<string, unknown>();
     for (const [k, v] of Object.entries(o)) {

@@ -1,15 +1,25 @@
 /**
- * Finds and loads the native addons. Looks at LEP_NATIVE (a directory holding lep.node, or the file
- * itself), then the cmake-js build folders of this package. On failure one error lists every path
- * tried, what each said, and what to install.
+ * Finds and loads the native addons, in this order (the first that loads wins):
+ *   1. LEP_NATIVE (a directory holding lep.node, or the file itself): when set, the only place tried, so
+ *      a broken LEP_NATIVE is reported rather than silently replaced by another build;
+ *   2. a local source build: build/Release, build/Debug of this package (`npx lep build`, `npm run setup`);
+ *   3. the prebuilt platform packages installed with lep (ts/binding/prebuilts.ts), the one whose
+ *      libtorch is present on this machine first.
+ * On failure one error lists every path tried with what it said, and the one fix that applies: the
+ * `apt-get` line of runtime packages when a system library is missing, `npx lep build` when no
+ * prebuilt fits this platform or a file is damaged or built against another libtorch.
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LepError } from '../errors.js';
+import { checkElf } from './checkElf.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
+import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
 
 const require = createRequire(import.meta.url);
 /** The package root: dist/ts/binding -> three levels up; ts/binding (sources) -> two. */
@@ -24,35 +34,126 @@ function findPackageRoot(start: string): string {
   return resolve(start, '..', '..', '..');
 }
 
-function candidates(file: string): string[] {
-  const out: string[] = [];
+interface Candidate {
+  path: string;
+  /** The prebuilt flavour this file comes from (undefined: LEP_NATIVE or a local build). */
+  flavour?: PrebuiltFlavour;
+  /** The file's sha256 as packed (prebuilts only: release:pack records it in the package's package.json). */
+  sha256?: string;
+}
+
+/** What is wrong with a file before it is handed to dlopen (which can crash on a damaged file). */
+function problemWith(c: Candidate): string | undefined {
+  const elf = checkElf(c.path);
+  if (elf) return elf;
+  if (c.sha256 && createHash('sha256').update(readFileSync(c.path)).digest('hex') !== c.sha256)
+    return 'its sha256 differs from the one recorded at release (damaged or replaced)';
+  return undefined;
+}
+
+/** The sha256 release:pack recorded for a prebuilt file. */
+function recordedSha256(dir: string, file: string): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { lep?: { sha256?: Record<string, string> } };
+    return pkg.lep?.sha256?.[file];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The installed platform package's folder, if npm installed it (it is optional). */
+function prebuiltDir(f: PrebuiltFlavour): string | undefined {
+  try {
+    return dirname(require.resolve(`${prebuiltPackageName(f)}/package.json`));
+  } catch {
+    return undefined;
+  }
+}
+
+function candidates(file: string): { list: Candidate[]; prebuiltsHere: PrebuiltFlavour[] } {
+  const list: Candidate[] = [];
   const env = process.env.LEP_NATIVE;
-  if (env) out.push(existsSync(env) && statSync(env).isDirectory() ? join(env, file) : env.replace(/lep(_spm)?\.node$/, file));
-  for (const build of ['Release', 'Debug']) out.push(join(packageRoot, 'build', build, file));
-  return out;
+  const prebuiltsHere = flavoursForThisMachine();
+  if (env) {
+    list.push({ path: existsSync(env) && statSync(env).isDirectory() ? join(env, file) : env.replace(/lep(_spm)?\.node$/, file) });
+    return { list, prebuiltsHere };
+  }
+  for (const build of ['Release', 'Debug']) list.push({ path: join(packageRoot, 'build', build, file) });
+  for (const flavour of prebuiltsHere) {
+    const dir = prebuiltDir(flavour);
+    if (dir) list.push({ path: join(dir, file), flavour, sha256: recordedSha256(dir, file) });
+  }
+  return { list, prebuiltsHere };
+}
+
+/**
+ * dlopen with RTLD_NOW: every symbol is bound at load, so a .node built against another libtorch fails
+ * here with "undefined symbol" instead of killing the process at its first call (Node's require binds
+ * lazily).
+ */
+function dlopenNow(path: string): unknown {
+  const module = { exports: {} };
+  process.dlopen(module, path, constants.dlopen.RTLD_NOW);
+  return module.exports;
+}
+
+const MISSING_LIBRARY = /(\S+\.so[^\s:]*): cannot open shared object file/;
+
+function hint(file: string, failures: { candidate: Candidate; message: string }[], prebuiltsHere: PrebuiltFlavour[]): string {
+  const build = 'build from source with `npx lep build` (needs a compiler, cmake and libtorch; see the README, "Install")';
+  const prebuiltFailures = failures.filter((f) => f.candidate.flavour);
+  // A prebuilt's missing library first: its flavour says which packages bring it.
+  const missing = prebuiltFailures.find((f) => MISSING_LIBRARY.test(f.message)) ?? failures.find((f) => MISSING_LIBRARY.test(f.message));
+  const flavour = missing?.candidate.flavour ?? prebuiltsHere[0];
+  if (missing && flavour) {
+    const lib = MISSING_LIBRARY.exec(missing.message)![1];
+    const codename = distroCodename();
+    const onOtherDistro = codename !== '' && codename !== flavour.codename;
+    return (
+      `HINT: the system library ${lib} is missing; install the runtime packages (${flavour.distro}, libtorch ${flavour.torchVersion}):\n` +
+      `  ${aptRuntimeLine(flavour)}\n` +
+      (onOtherDistro ? `This machine is ${codename}, not ${flavour.codename}: if that line does not apply, ${build}.` : '')
+    ).trimEnd();
+  }
+  if (process.env.LEP_NATIVE && failures.length === 0)
+    return 'HINT: LEP_NATIVE names no lep.node: point it at the folder holding lep.node and lep_spm.node (or at lep.node itself), or unset it.';
+  if (prebuiltFailures.length > 0)
+    return `HINT: the file named above is damaged or was built against another libtorch: reinstall lep (npm install lep), or ${build}.`;
+  if (failures.length > 0)
+    return `HINT: the file named above is damaged or was built against another libtorch: rebuild it (\`npx lep build\`; in a clone \`npm run setup\`)${process.env.LEP_NATIVE ? ', or unset LEP_NATIVE' : ''}.`;
+  if (prebuiltsHere.length > 0)
+    return (
+      `HINT: the prebuilt package ${prebuiltsHere.map(prebuiltPackageName).join(' or ')} is not installed ` +
+      `(npm install skips optional packages with --omit=optional or --no-optional); reinstall lep, or ${build}.`
+    );
+  return `HINT: lep has no prebuilt ${file} for ${process.platform}-${process.arch}: ${build}. Set LEP_NATIVE to a lep.node built elsewhere.`;
 }
 
 function load<T>(file: string): T {
+  const { list, prebuiltsHere } = candidates(file);
   const tried: string[] = [];
-  for (const path of candidates(file)) {
-    if (!existsSync(path)) {
-      tried.push(`  ${path}: not found`);
+  const failures: { candidate: Candidate; message: string }[] = [];
+  for (const candidate of list) {
+    const label = candidate.flavour ? `${candidate.path} (prebuilt for libtorch ${candidate.flavour.torchVersion}, ${candidate.flavour.distro})` : candidate.path;
+    if (!existsSync(candidate.path)) {
+      tried.push(`  ${label}: not found`);
+      continue;
+    }
+    const problem = problemWith(candidate);
+    if (problem) {
+      tried.push(`  ${label}: ${problem}`);
+      failures.push({ candidate, message: problem });
       continue;
     }
     try {
-      return require(path) as T;
+      return dlopenNow(candidate.path) as T;
     } catch (e) {
-      tried.push(`  ${path}: ${(e as Error).message.split('\n')[0]}`);
+      const message = (e as Error).message.split('\n')[0]!;
+      tried.push(`  ${label}: ${message}`);
+      failures.push({ candidate, message });
     }
   }
-  throw new LepError(
-    'LEP_NATIVE_NOT_FOUND',
-    `cannot load the native addon ${file}. Tried:\n${tried.join('\n')}\n` +
-      'HINT: run `npm run setup` (installs libtorch-dev, OpenBLAS, SentencePiece from Debian and builds with cmake-js). ' +
-      '"libtorch*.so: cannot open shared object" means libtorch is missing: `apt-get install libtorch-dev` or set ' +
-      'LD_LIBRARY_PATH to your libtorch/lib; "undefined symbol" means the addon was built against another libtorch: ' +
-      'rebuild with `npm run build:native`. Set LEP_NATIVE to point at a lep.node built elsewhere.',
-  );
+  throw new LepError('LEP_NATIVE_NOT_FOUND', `cannot load the native addon ${file}. Tried:\n${tried.join('\n')}\n${hint(file, failures, prebuiltsHere)}`);
 }
 
 let native: NativeAddon | undefined;
@@ -60,6 +161,8 @@ let spm: NativeSpmAddon | undefined;
 
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
+  // Anything that must be settled before libtorch loads (environment read by its libraries at load
+  // time) goes right here, before load().
   native ??= load<NativeAddon>('lep.node');
   return native;
 }

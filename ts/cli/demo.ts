@@ -15,9 +15,11 @@
  * self-contained) and DIR/results.json. Resumable: finished stages are kept (see ts/adapt/adapt.ts).
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 
 import { adapt, type AdaptProgress } from '../adapt/adapt.js';
+import { LepError } from '../errors.js';
 import { readRecipe } from '../adapt/recipe.js';
 import { exportGguf } from '../checkpoint/gguf.js';
 import { fetchCorpora } from '../corpus/fetchDebian.js';
@@ -32,6 +34,23 @@ export const usage = `lep demo [--out DIR] [--quick]   the whole pipeline on bui
 
 const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const RECIPES = { Extended: 'toy-ru-extended.yaml', BPE: 'toy-ru-bpe.yaml' } as const;
+/** The npm package holding the toy family when lep is installed rather than cloned (release:pack makes it). */
+const TOY_FAMILY_PACKAGE = 'lep-toy-family';
+
+/** The toy base/instruct family: a clone's test/fixtures/toy-family, else the lep-toy-family package. */
+function toyFamilyDir(): string {
+  const clone = join(PACKAGE_ROOT, 'test', 'fixtures', 'toy-family');
+  if (existsSync(join(clone, 'base', 'config.json'))) return clone;
+  try {
+    return dirname(createRequire(import.meta.url).resolve(`${TOY_FAMILY_PACKAGE}/package.json`));
+  } catch {
+    throw new LepError(
+      'LEP_DEMO_NO_TOY_FAMILY',
+      `lep demo runs on a toy model family that is not part of the lep package (27 MB).\nHINT: npm install ${TOY_FAMILY_PACKAGE} (offline: the ${TOY_FAMILY_PACKAGE}-<version>.tgz that \`npm run release:pack\` writes into release/).`,
+    );
+  }
+}
+
 const PROMPT = 'Скопируй этот текст без изменений:\n\nОткрывает диалоговое окно для выбора файла.';
 
 interface Row {
@@ -64,6 +83,7 @@ function stageProgress(p: AdaptProgress): void {
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
+  const toyFamily = toyFamilyDir();
   const out = resolve((values.out as string | undefined) ?? 'lep-demo');
   const quick = Boolean(values.quick);
   mkdirSync(out, { recursive: true });
@@ -107,7 +127,7 @@ export async function run(argv: string[]): Promise<void> {
   let step = 2;
   let instructMeasured = false;
   for (const [vocabulary, file] of Object.entries(RECIPES)) {
-    const recipe = readRecipe(join(PACKAGE_ROOT, 'recipes', file));
+    const recipe = { ...readRecipe(join(PACKAGE_ROOT, 'recipes', file)), base: join(toyFamily, 'base'), instruct: join(toyFamily, 'instruct') };
     if (quick) {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };

@@ -3,6 +3,7 @@
 import { LepError } from '../errors.js';
 import { setThreads } from '../runtime.js';
 import * as adapt from './adapt.js';
+import * as build from './build.js';
 import * as calibrate from './calibrate.js';
 import * as dataPack from './dataPack.js';
 import * as demo from './demo.js';
@@ -51,6 +52,7 @@ const commands: Record<string, Command> = {
   propagate,
   adapt,
   eval: evalCmd,
+  build,
 };
 
 const usage = `lep — Learned Embedding Propagation

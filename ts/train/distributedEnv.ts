@@ -32,7 +32,7 @@ function envError(message: string): LepError {
   );
 }
 
-function integer(env: NodeJS.ProcessEnv, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(env: Record<string, string | undefined>, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   const n = Number(raw);
   if (raw === undefined || raw.trim() === '' || !Number.isInteger(n) || n < min || n > max)
@@ -44,7 +44,8 @@ function integer(env: NodeJS.ProcessEnv, name: string, min: number, max = Number
  * The rendezvous this process is part of, or undefined for a single process (WORLD_SIZE unset or 1).
  * Throws LEP_DIST_ENV naming the variable when the set is incomplete or inconsistent.
  */
-export function readDistributedEnv(env: NodeJS.ProcessEnv = process.env): DistributedEnv | undefined {
+// `Record` rather than NodeJS.ProcessEnv: public types must not need @types/node.
+export function readDistributedEnv(env: Record<string, string | undefined> = process.env): DistributedEnv | undefined {
   if (env.WORLD_SIZE === undefined || env.WORLD_SIZE.trim() === '') {
     // RANK alone would start N independent single-process runs writing one output directory.
     if (env.RANK !== undefined && env.RANK.trim() !== '') throw envError(`RANK is set (${JSON.stringify(env.RANK)}) but WORLD_SIZE is not`);

@@ -23,7 +23,8 @@ export interface LaunchOptions {
   /** Rank 0's rendezvous port. Defaults to a free port (single machine); required with nnodes > 1. */
   masterPort?: number;
   /** Environment for the children (the rank variables are added). Defaults to `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  // Plain types in the public signature: NodeJS.* would make consumers need @types/node.
+  env?: Record<string, string | undefined>;
   /** Receives each output line, already prefixed with `[rank N] `. Defaults to writing to this process's stdout/stderr. */
   onLine?: (line: string, stream: 'stdout' | 'stderr', rank: number) => void;
   /** Grace period between SIGTERM and SIGKILL when stopping the group, in ms. Defaults to `5000`. */
@@ -34,7 +35,7 @@ export interface LaunchResult {
   /** 0 when every rank exited with 0; otherwise the first failing rank's code (1 for a signal). */
   code: number;
   /** The first rank that failed, with how. */
-  failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
+  failed?: { rank: number; code: number | null; signal: string | null };
 }
 
 /** A TCP port free on this machine now (the children bind it moments later, as torchrun does). */

@@ -1,0 +1,119 @@
+// The native loader on broken and prebuilt addons (ts/binding/loadNative.ts): every failure is one
+// LEP_NATIVE_NOT_FOUND error naming the file and the fix, never a crash; an installed prebuilt package is
+// found and checked. Each case runs `lep info` in a child process on a doctored copy of this build's
+// lep.node (bytes edited the way a truncated download, another libtorch, or a damaged file would).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { PREBUILT_FLAVOURS, prebuiltPackageName } from '../../ts/binding/prebuilts.js';
+import { tempDir } from '../helpers.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const BUILD = join(ROOT, 'build', 'Release');
+const LEP = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
+const FLAVOUR = PREBUILT_FLAVOURS[0]!;
+
+function lepInfo(main: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { status: r.status, signal: r.signal, out: r.stdout + r.stderr };
+}
+
+/** A folder with a copy of this build's addons, lep.node passed through `edit`. */
+function doctored(edit: (b: Buffer) => Buffer): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'lep.node'), edit(readFileSync(join(BUILD, 'lep.node'))));
+  copyFileSync(join(BUILD, 'lep_spm.node'), join(dir, 'lep_spm.node'));
+  return dir;
+}
+
+/** Replaces the first NUL-terminated occurrence of `from` (a dynamic-string-table entry) with `to`, same length. */
+function renameString(b: Buffer, from: string, to: string): Buffer {
+  const at = b.indexOf(Buffer.from(`\0${from}\0`));
+  if (at < 0 || from.length !== to.length) throw new Error(`${from} not in lep.node`);
+  const out = Buffer.from(b);
+  out.write(to, at + 1, 'latin1');
+  return out;
+}
+
+test('a truncated lep.node: an error naming the file, not SIGBUS', (t) => {
+  const dir = doctored((b) => b.subarray(0, 100_000));
+  const r = lepInfo(LEP, { LEP_NATIVE: dir });
+  t.is(r.signal, null, r.out);
+  t.is(r.status, 1, r.out);
+  t.regex(r.out, /LEP_NATIVE_NOT_FOUND/);
+  t.true(r.out.includes(`${join(dir, 'lep.node')}: truncated: 100000 bytes`), r.out);
+});
+
+test('a lep.node linking a libtorch that is not here: the missing library and the apt runtime line', (t) => {
+  const other = FLAVOUR.torchSoname.replace(/\d+\.\d+$/, (v) => '9'.repeat(v.length - 2) + '.' + '9');
+  const dir = doctored((b) => renameString(b, FLAVOUR.torchSoname, other));
+  const r = lepInfo(LEP, { LEP_NATIVE: dir });
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`${join(dir, 'lep.node')}: ${other}: cannot open shared object file`), r.out);
+  t.regex(r.out, new RegExp(`HINT: the system library ${other.replace(/\./g, '\\.')} is missing`));
+  t.true(r.out.includes(`apt-get install -y --no-install-recommends ${FLAVOUR.aptPackages.join(' ')}`), r.out);
+});
+
+test('a lep.node built against another libtorch (a symbol it calls is absent): refused at load, not at the first call', (t) => {
+  // maybe_wrap_dim_slow is a function lep.node imports from libc10 and `lep info` never calls: Node's own
+  // require binds it lazily and would load this file; the loader binds every symbol up front (RTLD_NOW).
+  const symbol = '_ZN3c106detail19maybe_wrap_dim_slowEllb';
+  const dir = doctored((b) => renameString(b, symbol, `${symbol.slice(0, -1)}X`));
+  const r = lepInfo(LEP, { LEP_NATIVE: dir });
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`undefined symbol: ${symbol.slice(0, -1)}X`), r.out);
+  t.regex(r.out, /built against another libtorch/);
+});
+
+/** A project where lep is installed from the compiled dist with the prebuilt package beside it (no build/). */
+function installedLep(edit: (b: Buffer) => Buffer = (b) => b): { main: string; prebuilt: string } {
+  const modules = join(tempDir(), 'node_modules');
+  mkdirSync(modules, { recursive: true });
+  // lep's own dependencies from this checkout
+  for (const name of readdirSync(join(ROOT, 'node_modules'))) if (!name.startsWith('.')) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
+  const lep = join(modules, 'lep');
+  cpSync(join(ROOT, 'dist', 'ts'), join(lep, 'dist', 'ts'), { recursive: true });
+  for (const f of ['package.json', 'CMakeLists.txt']) copyFileSync(join(ROOT, f), join(lep, f));
+  const prebuilt = join(modules, prebuiltPackageName(FLAVOUR));
+  mkdirSync(prebuilt);
+  const sha256: Record<string, string> = {};
+  for (const f of ['lep.node', 'lep_spm.node']) {
+    const bytes = readFileSync(join(BUILD, f));
+    sha256[f] = createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(join(prebuilt, f), f === 'lep.node' ? edit(bytes) : bytes);
+  }
+  // what release:pack writes (scripts/release-pack.ts)
+  writeFileSync(join(prebuilt, 'package.json'), JSON.stringify({ name: prebuiltPackageName(FLAVOUR), version: '0.0.0', lep: { sha256 } }));
+  return { main: join(lep, 'dist', 'ts', 'cli', 'main.js'), prebuilt };
+}
+
+test('an installed lep without a build loads the prebuilt package of the libtorch present', (t) => {
+  const { main } = installedLep();
+  const r = lepInfo(main);
+  t.is(r.status, 0, r.out);
+  t.regex(r.out, new RegExp(`libtorch +${FLAVOUR.torchVersion.replace('.', '\\.')}`));
+});
+
+test('a prebuilt whose bytes changed after release: refused by its recorded sha256, naming the file', (t) => {
+  // A flipped byte deep inside the file keeps the ELF layout valid; only the digest can tell.
+  const { main, prebuilt } = installedLep((b) => {
+    const out = Buffer.from(b);
+    out[out.length - 100] = out[out.length - 100]! ^ 0xff;
+    return out;
+  });
+  const r = lepInfo(main);
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`${join(prebuilt, 'lep.node')} (prebuilt for libtorch ${FLAVOUR.torchVersion}, ${FLAVOUR.distro}): its sha256 differs`), r.out);
+  t.regex(r.out, /HINT: .*reinstall lep/);
+});
+
+test('LEP_NATIVE naming nothing: only that path is tried, and the hint says so (no silent fallback to another build)', (t) => {
+  const missing = join(tempDir(), 'nowhere');
+  const r = lepInfo(LEP, { LEP_NATIVE: missing });
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`Tried:\n  ${missing}: not found\nHINT: LEP_NATIVE names no lep.node`), r.out);
+});
