@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { readRecipe } from '../../ts/adapt/recipe.js';
 import { boundedPieces, readTexts } from '../../ts/corpus/readCorpus.js';
 import { MAX_LINE_BYTES } from '../../ts/corpus/readLineBatches.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
@@ -73,4 +74,13 @@ test('fuzz regression: a merge lacking the continuing_subword_prefix is a named 
   const e = t.throws(() => Tokenizer.fromJson(text));
   t.is(code(e), 'LEP_BAD_TOKENIZER');
   t.regex(e!.message, /merge "▁ a" does not continue with the model's continuing_subword_prefix "\.MR3nac"/);
+});
+
+test('fuzz regression: a recipe key named like an Object.prototype method is an unknown key, not a TypeError', (t) => {
+  const [kind, text] = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'fuzz', 'corpus', 'recipe', 'crash-prototype-key.input.json'), 'utf8')) as [string, string];
+  const file = join(dir, `recipe.${kind}`);
+  writeFileSync(file, text);
+  const e = t.throws(() => readRecipe(file));
+  t.is(code(e), 'LEP_BAD_RECIPE');
+  t.regex(e!.message, /recipe\.tokenizer\.valueOf: unknown key/);
 });
