@@ -51,6 +51,9 @@ void check_weights_match_config(const ModelConfig& c, const std::map<std::string
   std::set<std::string> used;
   for_each_parameter(c, [&](const std::string& name, const std::vector<Dim>& dims) {
     auto it = tensors.find(name);
+    if (it == tensors.end() && name == "lm_head.weight")
+      throw Error("LEP_MISSING_TENSOR", where + ": the checkpoint has no tensor 'lm_head.weight' but config.json says the embeddings are not tied" +
+                                            "\nHINT: set tie_word_embeddings to true in config.json if the model shares one matrix; otherwise the checkpoint is incomplete.");
     if (it == tensors.end())
       throw Error("LEP_MISSING_TENSOR", where + ": the checkpoint lacks tensor '" + name + "', which config.json implies (" +
                                             std::to_string(c.num_hidden_layers) + " layers)" + hint);
@@ -62,12 +65,16 @@ void check_weights_match_config(const ModelConfig& c, const std::map<std::string
     if (got.shape.size() != dims.size())
       throw Error("LEP_SHAPE_MISMATCH", where + ": tensor '" + name + "' has shape " + shape_text(got.shape) +
                                             " but config.json implies " + shape_text(want) + hint);
-    for (size_t d = 0; d < dims.size(); ++d)
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (got.shape[d] != dims[d].size && dims[d].field == std::string("vocab_size"))
+        throw Error("LEP_VOCAB_MISMATCH", where + ": " + name + " has " + std::to_string(got.shape[d]) +
+                                              " rows but config.json vocab_size is " + std::to_string(dims[d].size) + hint);
       if (got.shape[d] != dims[d].size)
         throw Error("LEP_SHAPE_MISMATCH", where + ": tensor '" + name + "' has shape " + shape_text(got.shape) +
                                               " but config.json implies " + shape_text(want) + ": dimension " + std::to_string(d) +
                                               " is " + std::to_string(got.shape[d]) + ", config.json " + dims[d].field + " gives " +
                                               std::to_string(dims[d].size) + hint);
+    }
     used.insert(name);
   });
   for (const auto& [name, _] : tensors) {

@@ -155,7 +155,7 @@ export class LepModel {
         if (!Number.isInteger(id) || id < 0 || id >= vocab)
           throw new LepError(
             'LEP_BAD_TOKEN',
-            `${name}[${i}][${j}]: token id ${String(id)} is ${Number.isInteger(id) ? 'outside the vocabulary' : 'not an integer'} (size ${vocab}; ids are integers from 0 to ${vocab - 1})` +
+            `${name}[${i}][${j}]: token id ${String(id)} is ${Number.isInteger(id) ? `outside the vocabulary (size ${vocab})` : `not an integer (ids are integers from 0 to ${vocab - 1})`}` +
               '\nHINT: encode text with the model\'s own tokenizer.',
           );
       }
