@@ -51,6 +51,14 @@ test('writer rejects data whose size does not match dtype x shape', (t) => {
   t.is((e as { code?: string }).code, 'LEP_SHAPE_MISMATCH');
 });
 
+test('writer rejects shapes whose byte count overflows or whose dimensions are not integers', (t) => {
+  for (const shape of [[2 ** 52, 2 ** 12], [-1], [1.5]]) {
+    const e = t.throws(() => writeSafetensors(join(dir, 'bad.safetensors'), [{ name: 'x', dtype: 'F32', shape, data: new Uint8Array(0) }]));
+    t.is((e as { code?: string }).code, 'LEP_SHAPE_MISMATCH');
+    t.regex(e!.message, /tensor 'x' has a shape whose dimensions are not non-negative integers or whose byte count overflows 64 bits/);
+  }
+});
+
 const f32x2 = bytesOf(new Float32Array([1, 2]));
 const malformed: [string, () => string, RegExp][] = [
   ['truncated below 8 bytes', () => { const p = join(dir, 'short.safetensors'); writeFileSync(p, Buffer.from([1, 2, 3])); return p; }, /shorter than the 8-byte header length/],
