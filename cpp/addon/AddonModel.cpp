@@ -55,6 +55,7 @@ void AddonModel::Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData{Napi::Persistent(ctor)};
   env.SetInstanceData<AddonData>(data);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("checkModelWeights", Napi::Function::New(env, CheckModelWeights));
 }
 
 Napi::Object AddonModel::NewInstance(Napi::Env env, std::shared_ptr<ModelHolder> holder) {
@@ -84,10 +85,13 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   const double init_std = get_number(o, "initStd", 0.02), embed_std = get_number(o, "embedStd", 0.02);
   auto work = [=](const lep::ProgressFn& progress) {
     auto holder = std::make_shared<ModelHolder>();
-    holder->model = std::make_unique<lep::LlamaModel>(config, device, dtype);
     if (files.empty()) {
+      holder->model = std::make_unique<lep::LlamaModel>(config, device, dtype);
       holder->model->init_random(init_std, embed_std, seed);
     } else {
+      // Headers against config.json before the model allocates anything (a hostile config.json can ask
+      // for 10^9 layers).
+      lep::check_weights_match_config(config, lep::checkpoint_shapes(files), files.front());
       auto weights = lep::read_checkpoint(files);
       if (!overrides.empty()) {
         for (auto& [name, t] : lep::read_checkpoint(overrides)) {
@@ -98,6 +102,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
           weights[name] = t;
         }
       }
+      holder->model = std::make_unique<lep::LlamaModel>(config, device, dtype);
       holder->model->load_weights(weights);
     }
     progress(lep::ProgressEvent{"load", 1, 1, {}});
@@ -105,6 +110,22 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   };
   auto convert = [](Napi::Env env, std::shared_ptr<ModelHolder>& h) -> Napi::Value { return AddonModel::NewInstance(env, h); };
   return AddonJob<std::shared_ptr<ModelHolder>>::Start(env, info[1], work, convert);
+}
+
+// checkModelWeights({config, files, where}): the checkpoint's headers against config.json (synchronous:
+// headers only, no tensor data is read).
+Napi::Value CheckModelWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = obj_arg(info, 0, "checkModelWeights options");
+  lep::ModelConfig config = config_from_js(o.Get("config").As<Napi::Object>());
+  auto files = get_strings(o, "files");
+  const std::string where = get_string(o, "where", files.empty() ? "" : files.front());
+  try {
+    lep::check_weights_match_config(config, lep::checkpoint_shapes(files), where);
+  } catch (const lep::Error& e) {
+    throw make_error(env, e.code(), e.what());
+  }
+  return env.Undefined();
 }
 
 Napi::Value AddonModel::Score(const Napi::CallbackInfo& info) {

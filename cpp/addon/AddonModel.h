@@ -45,5 +45,6 @@ lep::LoraConfig lora_from_js(const Napi::Object& o);
 // loadModel({config, files, device, dtype, seed?, initStd?, embedStd?}, onProgress) -> {promise, abort}
 // With no files the model is randomly initialised from `seed`.
 Napi::Value LoadModel(const Napi::CallbackInfo& info);
+Napi::Value CheckModelWeights(const Napi::CallbackInfo& info);
 
 }  // namespace lep_addon

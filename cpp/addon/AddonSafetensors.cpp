@@ -1,5 +1,7 @@
 #include "addon/AddonSafetensors.h"
 
+#include <cmath>
+
 #include "addon/convert.h"
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -91,13 +93,20 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
       const std::string dtype = get_string(t, "dtype", "");
       std::vector<int64_t> shape;
       auto s = t.Get("shape").As<Napi::Array>();
-      int64_t numel = 1;
+      int64_t numel = 1, need = 0;
+      bool bad_shape = false;
       for (uint32_t d = 0; d < s.Length(); ++d) {
-        shape.push_back(s.Get(d).As<Napi::Number>().Int64Value());
-        numel *= shape.back();
+        const double dim = s.Get(d).ToNumber().DoubleValue();
+        bad_shape |= !(dim >= 0 && dim <= 9.0e15 && dim == std::floor(dim));
+        shape.push_back(bad_shape ? 0 : static_cast<int64_t>(dim));
+        bad_shape |= __builtin_mul_overflow(numel, shape.back(), &numel);
       }
+      // A product that wraps could otherwise match the data's length (as in the reader).
+      bad_shape |= __builtin_mul_overflow(numel, lep::dtype_size(dtype), &need);
+      if (bad_shape)
+        throw lep::Error("LEP_SHAPE_MISMATCH", "tensor '" + name + "' has a shape whose dimensions are not non-negative integers "
+                                               "or whose byte count overflows 64 bits");
       auto data = t.Get("data").As<Napi::Uint8Array>();
-      const int64_t need = numel * lep::dtype_size(dtype);
       if (static_cast<int64_t>(data.ByteLength()) != need)
         throw lep::Error("LEP_SHAPE_MISMATCH", "tensor '" + name + "' has " + std::to_string(data.ByteLength()) +
                                                    " bytes but " + dtype + " x shape needs " + std::to_string(need));

@@ -2,6 +2,8 @@
 
 #include "addon/AddonJob.h"
 
+#include <cmath>
+
 namespace lep_addon {
 
 Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
@@ -77,7 +79,15 @@ std::vector<std::vector<int64_t>> get_sequences(const Napi::Value& v, const char
       }
     } else if (s.IsArray()) {
       auto arr = s.As<Napi::Array>();
-      for (uint32_t j = 0; j < arr.Length(); ++j) out[i].push_back(arr.Get(j).As<Napi::Number>().Int64Value());
+      for (uint32_t j = 0; j < arr.Length(); ++j) {
+        // Int64Value() would turn 1.5 into 1 and NaN into 0: a token id must be an integer as given.
+        Napi::Value x = arr.Get(j);
+        const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : std::nan("");
+        if (!(d >= -9.0e15 && d <= 9.0e15) || d != std::floor(d))
+          throw make_error(env, "LEP_BAD_TOKEN", std::string(what) + "[" + std::to_string(i) + "][" + std::to_string(j) +
+                                                     "] is " + x.ToString().Utf8Value() + ", not an integer token id");
+        out[i].push_back(static_cast<int64_t>(d));
+      }
     } else {
       throw make_error(env, "LEP_BAD_ARGUMENT", std::string(what) + " must hold Int32Array, Uint32Array or number[]");
     }

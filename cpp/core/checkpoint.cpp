@@ -13,8 +13,9 @@
 
 namespace lep {
 
-std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files) {
-  std::map<std::string, torch::Tensor> out;
+namespace {
+// Calls fn(file, info) for every tensor of every file; a name found in two files is an error.
+void for_each_tensor(const std::vector<std::string>& files, const std::function<void(const SafetensorsFile&, const TensorInfo&)>& fn) {
   std::map<std::string, std::string> where;
   for (const auto& f : files) {
     SafetensorsFile st(f);
@@ -22,9 +23,21 @@ std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::stri
       if (where.count(info.name))
         throw Error("LEP_DUPLICATE_TENSOR", "tensor '" + info.name + "' is in both " + where[info.name] + " and " + f);
       where[info.name] = f;
-      out[info.name] = st.tensor(info.name);
+      fn(st, info);
     }
   }
+}
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files) {
+  std::map<std::string, torch::Tensor> out;
+  for_each_tensor(files, [&](const SafetensorsFile& st, const TensorInfo& info) { out[info.name] = st.tensor(info.name); });
+  return out;
+}
+
+std::map<std::string, TensorShape> checkpoint_shapes(const std::vector<std::string>& files) {
+  std::map<std::string, TensorShape> out;
+  for_each_tensor(files, [&](const SafetensorsFile&, const TensorInfo& info) { out[info.name] = TensorShape{info.dtype, info.shape}; });
   return out;
 }
 

@@ -9,11 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "core/model_tensors.h"
+
 namespace lep {
 
 // Zero-copy views of every tensor in the given safetensors files (the mappings stay alive with the
 // tensors). A tensor name found in two files is an error.
 std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files);
+
+// Dtype and shape of every tensor in the given files, from their headers only (validated; nothing is
+// read or allocated). A tensor name found in two files is an error.
+std::map<std::string, TensorShape> checkpoint_shapes(const std::vector<std::string>& files);
 
 // Write `tensors` (sorted by name) into `dir`: model.safetensors when everything fits in
 // `max_shard_bytes` (0 = no limit), else model-0000i-of-0000n.safetensors plus model.safetensors.index.json.

@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/finite_check.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -41,8 +42,10 @@ class Copier {
  public:
   explicit Copier(const ProgressFn& progress, uint64_t total) : progress_(progress), total_(total), buf_(16 << 20) {}
 
-  void copy(const Entry& e, AtomicFile& out) {
+  // Copies one tensor into `out` (the file `path`), checking that every value is finite on the way.
+  void copy(const Entry& e, AtomicFile& out, const std::string& path) {
     if (e.file.empty()) {
+      check_finite(path, e.name, e.tensor);
       const auto* p = static_cast<const char*>(e.tensor.data_ptr());
       for (uint64_t at = 0; at < e.bytes; at += buf_.size()) {
         const uint64_t n = std::min<uint64_t>(buf_.size(), e.bytes - at);
@@ -57,14 +60,23 @@ class Copier {
       if (fd_ < 0) throw Error("LEP_FILE_NOT_FOUND", "cannot open " + e.file + ": " + std::strerror(errno));
       open_name_ = e.file;
     }
+    const int64_t elem = dtype_size(e.dtype);
+    int64_t row_length = 1;
+    for (size_t d = 1; d < e.shape.size(); ++d) row_length *= e.shape[d];
+    // The buffer is a whole number of elements and is filled completely before the check.
     for (uint64_t at = 0; at < e.bytes;) {
       const uint64_t want = std::min<uint64_t>(buf_.size(), e.bytes - at);
-      const ssize_t n = ::pread(fd_, buf_.data(), want, static_cast<off_t>(e.offset + at));
-      if (n <= 0) throw Error("LEP_IO", "cannot read tensor '" + e.name + "' from " + e.file + ": " +
-                                            (n == 0 ? std::string("file ends early") : std::strerror(errno)));
-      out.write(buf_.data(), static_cast<size_t>(n));
-      at += static_cast<uint64_t>(n);
-      advance(static_cast<uint64_t>(n));
+      for (uint64_t got = 0; got < want;) {
+        const ssize_t n = ::pread(fd_, buf_.data() + got, want - got, static_cast<off_t>(e.offset + at + got));
+        if (n <= 0) throw Error("LEP_IO", "cannot read tensor '" + e.name + "' from " + e.file + ": " +
+                                              (n == 0 ? std::string("file ends early") : std::strerror(errno)));
+        got += static_cast<uint64_t>(n);
+      }
+      check_finite(path, e.name, e.dtype, buf_.data(), static_cast<int64_t>(want) / elem, static_cast<int64_t>(at) / elem,
+                   row_length);
+      out.write(buf_.data(), want);
+      at += want;
+      advance(want);
     }
   }
   ~Copier() { close(); }
@@ -105,7 +117,7 @@ void write_file(const std::string& path, const std::vector<const Entry*>& entrie
   const uint64_t len = h.size();
   out.write(&len, 8);
   out.write(h.data(), h.size());
-  for (const Entry* e : entries) copier.copy(*e, out);
+  for (const Entry* e : entries) copier.copy(*e, out, path);
   out.commit();
 }
 

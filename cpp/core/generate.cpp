@@ -1,6 +1,7 @@
 #include "core/generate.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -50,9 +51,22 @@ std::vector<int64_t> pick(torch::Tensor logits, const std::vector<std::vector<in
 
 }  // namespace
 
+void validate(const GenerateOptions& o) {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw Error("LEP_BAD_OPTION", "generate option " + what);
+  };
+  need(o.max_new_tokens >= 1, "maxNewTokens must be at least 1, got " + std::to_string(o.max_new_tokens));
+  need(std::isfinite(o.temperature) && o.temperature >= 0, "temperature must be a finite number >= 0, got " + std::to_string(o.temperature));
+  need(o.top_k >= 0, "topK must be >= 0, got " + std::to_string(o.top_k));
+  need(o.top_p > 0 && o.top_p <= 1, "topP must be in (0, 1], got " + std::to_string(o.top_p));
+  need(std::isfinite(o.repetition_penalty) && o.repetition_penalty > 0,
+       "repetitionPenalty must be a finite number > 0, got " + std::to_string(o.repetition_penalty));
+}
+
 std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts,
                                      const GenerateOptions& o, const ProgressFn& progress) {
   torch::NoGradGuard no_grad;
+  validate(o);
   const int64_t B = static_cast<int64_t>(prompts.size());
   std::vector<GenerateResult> results(B);
   if (B == 0) return results;

@@ -25,6 +25,9 @@ struct GenerateResult {
   std::string finish_reason;    // "stop", "length" or "aborted"
 };
 
+// Throws lep::Error(LEP_BAD_OPTION) for values outside their range (top_p 2, a negative temperature, ...).
+void validate(const GenerateOptions& options);
+
 std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts,
                                      const GenerateOptions& options, const ProgressFn& progress);
 

@@ -1,9 +1,11 @@
 #include "core/gguf_writer.h"
 
+#include <cmath>
 #include <set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/finite_check.h"
 
 namespace lep {
 
@@ -28,6 +30,29 @@ class Out {
  private:
   AtomicFile& f_;
 };
+
+// The value must be representable in the key's type: a config value narrowed to uint32 (intermediate_size
+// 2^40 became 0) gives a file llama.cpp aborts on.
+void check_range(const std::string& key, GgufType t, double v) {
+  auto in = [&](double lo, double hi) { return v >= lo && v <= hi && v == std::floor(v); };
+  bool ok = true;
+  switch (t) {
+    case GgufType::UINT8: ok = in(0, 255); break;
+    case GgufType::INT8: ok = in(-128, 127); break;
+    case GgufType::UINT16: ok = in(0, 65535); break;
+    case GgufType::INT16: ok = in(-32768, 32767); break;
+    case GgufType::UINT32: ok = in(0, 4294967295.0); break;
+    case GgufType::INT32: ok = in(-2147483648.0, 2147483647.0); break;
+    case GgufType::UINT64: ok = in(0, 18446744073709549568.0); break;
+    case GgufType::INT64: ok = in(-9223372036854775808.0, 9223372036854774784.0); break;
+    case GgufType::FLOAT32: ok = std::isfinite(v) && std::fabs(v) <= 3.4028234663852886e38; break;
+    case GgufType::FLOAT64: ok = std::isfinite(v); break;
+    default: break;
+  }
+  if (!ok)
+    throw Error("LEP_BAD_GGUF", "GGUF key '" + key + "': the value " + std::to_string(v) + " does not fit its type (" +
+                                    std::to_string(static_cast<uint32_t>(t)) + ")");
+}
 
 void write_number(Out& out, GgufType t, double v) {
   switch (t) {
@@ -74,6 +99,13 @@ uint64_t write_gguf(const std::string& path, const std::vector<GgufKV>& kvs, con
     if (t.name.size() >= 64) throw Error("LEP_BAD_GGUF", "GGUF tensor name '" + t.name + "' is 64 bytes or longer");
     if (t.data.dim() < 1 || t.data.dim() > 4) throw Error("LEP_BAD_GGUF", "GGUF tensor '" + t.name + "' must have 1 to 4 dims");
   }
+  for (const auto& kv : kvs) {
+    if (kv.type == GgufType::ARRAY) {
+      for (double v : kv.numbers) check_range(kv.key, kv.item_type, v);
+    } else if (kv.type != GgufType::STRING) {
+      check_range(kv.key, kv.type, kv.number);
+    }
+  }
   AtomicFile file(path);
   Out out(file);
   out.bytes("GGUF", 4);
@@ -114,6 +146,10 @@ uint64_t write_gguf(const std::string& path, const std::vector<GgufKV>& kvs, con
     if (t.permute_heads > 0) w = permute_for_llama_rope(w, t.permute_heads);
     // bf16/f16 sources go through float32 so each conversion rounds once, to nearest even.
     w = w.to(torch::kCPU).to(torch::kFloat32).to(torch_type(t.type)).contiguous();
+    // After the conversion: a finite f32 weight beyond f16's range (65504) becomes infinite here.
+    check_finite(path, t.name, w,
+                 t.type == GgmlType::F16 ? "the weights are not finite, or exceed f16's range (65504); if the source is finite, export with --outtype bf16 or f32."
+                                         : "");
     out.bytes(w.data_ptr(), w.numel() * w.element_size());
     out.pad();
     if (progress && !progress(ProgressEvent{"gguf", ++i, static_cast<int64_t>(tensors.size()), {}}))

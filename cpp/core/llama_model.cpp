@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/model_tensors.h"
 
 namespace lep {
 
@@ -35,28 +36,11 @@ LlamaModel::LlamaModel(const ModelConfig& config, torch::Device device, torch::S
   validate(config_);
   const auto& c = config_;
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) { params_[name] = torch::zeros(shape, opts); };
-  const int64_t q_dim = c.num_attention_heads * c.head_dim, kv_dim = c.num_key_value_heads * c.head_dim;
-  add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = layer_prefix(i);
-    add(p + "input_layernorm.weight", {c.hidden_size});
-    add(p + "self_attn.q_proj.weight", {q_dim, c.hidden_size});
-    add(p + "self_attn.k_proj.weight", {kv_dim, c.hidden_size});
-    add(p + "self_attn.v_proj.weight", {kv_dim, c.hidden_size});
-    if (c.attention_bias) {
-      add(p + "self_attn.q_proj.bias", {q_dim});
-      add(p + "self_attn.k_proj.bias", {kv_dim});
-      add(p + "self_attn.v_proj.bias", {kv_dim});
-    }
-    add(p + "self_attn.o_proj.weight", {c.hidden_size, q_dim});
-    add(p + "post_attention_layernorm.weight", {c.hidden_size});
-    add(p + "mlp.gate_proj.weight", {c.intermediate_size, c.hidden_size});
-    add(p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size});
-    add(p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size});
-  }
-  add("model.norm.weight", {c.hidden_size});
-  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, c.hidden_size});
+  for_each_parameter(c, [&](const std::string& name, const std::vector<Dim>& dims) {
+    std::vector<int64_t> shape;
+    for (const auto& d : dims) shape.push_back(d.size);
+    params_[name] = torch::zeros(shape, opts);
+  });
   inv_freq_ = rope_inv_freq().to(device);
 }
 

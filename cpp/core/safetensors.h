@@ -10,15 +10,9 @@
 #include <utility>
 #include <vector>
 
-namespace lep {
+#include "core/safetensors_header.h"
 
-struct TensorInfo {
-  std::string name;
-  std::string dtype;  // safetensors dtype string: F32, F16, BF16, I64, ...
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // byte offsets relative to the start of the data section
-  uint64_t end = 0;
-};
+namespace lep {
 
 class MappedFile;  // an mmap'ed file; shared by every tensor viewing it
 

@@ -14,6 +14,12 @@ std::vector<ScoreResult> score(LlamaModel& model, const std::vector<std::vector<
   std::vector<ScoreResult> results(N);
   for (const auto& s : seqs) {
     if (s.empty()) throw Error("LEP_EMPTY_SEQUENCE", "a sequence to score has no tokens");
+    // Positions past the context were never trained (and RoPE scaling is defined only up to it).
+    if (static_cast<int64_t>(s.size()) > model.config().max_position_embeddings)
+      throw Error("LEP_SEQUENCE_TOO_LONG", "a sequence to score has " + std::to_string(s.size()) +
+                                               " tokens, more than the model's context (max_position_embeddings " +
+                                               std::to_string(model.config().max_position_embeddings) +
+                                               ")\nHINT: split the text into windows of at most the context length.");
     for (int64_t t : s)
       if (t < 0 || t >= V)
         throw Error("LEP_BAD_TOKEN", "token id " + std::to_string(t) + " is outside the vocabulary (size " +

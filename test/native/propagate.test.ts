@@ -460,9 +460,10 @@ test.serial('bad input: missing tensors', async (t) => {
   for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(f.instruct, file), join(inst, file));
   const without = (name: string) => getNative().readSafetensors(join(f.instruct, 'model.safetensors')).filter((x) => x.name !== name);
   getNative().writeSafetensors(join(inst, 'model.safetensors'), without(HEAD));
-  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: inst, out: join(tempDir(), 'x') }), 'LEP_MISSING_TENSOR', /instruct model .* lacks lm_head\.weight although config\.json has tie_word_embeddings false/);
+  // readModelDir checks the headers against config.json before propagate's own checks run.
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: inst, out: join(tempDir(), 'x') }), 'LEP_MISSING_TENSOR', /no-head: the checkpoint has no tensor 'lm_head\.weight' but config\.json says the embeddings are not tied/);
   getNative().writeSafetensors(join(inst, 'model.safetensors'), without(EMBED));
-  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: inst, out: join(tempDir(), 'x') }), 'LEP_MISSING_TENSOR', /instruct model .* lacks model\.embed_tokens\.weight[\s\S]*HINT/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: inst, out: join(tempDir(), 'x') }), 'LEP_MISSING_TENSOR', /no-head: the checkpoint lacks tensor 'model\.embed_tokens\.weight'[\s\S]*HINT/);
   // The native job checks too (a caller that skips the TS checks).
   const p = makeProblem({ dtype: 'F64', seed: 5 });
   const noHead = join(p.dir, 'nohead.safetensors');

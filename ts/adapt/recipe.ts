@@ -130,7 +130,8 @@ function section(v: unknown, path: string, fields: Record<string, Check>, requir
   const at = (k: string) => (path ? `${path}.${k}` : k);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path || '(the recipe)', 'an object', v);
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const c = fields[k];
+    // Own keys only: "valueOf" or "constructor" would otherwise find Object.prototype's (found by fuzz/recipe).
+    const c = Object.hasOwn(fields, k) ? fields[k] : undefined;
     if (!c) throw new LepError('LEP_BAD_RECIPE', `recipe.${at(k)}: unknown key\nHINT: the known keys${path ? ` of ${path}` : ''} are ${Object.keys(fields).join(', ')}`);
     c(x, at(k));
   }

@@ -237,6 +237,8 @@ export interface NativeAddon {
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;
   loadModel(options: NativeLoadOptions, onProgress: NativeProgressFn): NativeJob<NativeModel>;
+  /** Checks the checkpoint's tensor headers against the config (synchronous; no tensor data is read). */
+  checkModelWeights(options: { config: NativeModelConfig; files: string[]; where?: string }): void;
   writeGguf(options: NativeGgufOptions, onProgress: NativeProgressFn): NativeJob<{ bytes: number }>;
 }
 

@@ -97,7 +97,18 @@ export function tokenizerMetadata(tok: Tokenizer, rows: number): VocabMeta {
   if (tok.size > rows)
     throw new LepError('LEP_VOCAB_MISMATCH', `the tokenizer has ${tok.size} tokens but the model only ${rows} embedding rows`);
   const tokens: string[] = new Array<string>(rows);
-  for (const [t, id] of Object.entries(vocab)) if (id < rows) tokens[id] = t;
+  for (const [t, id] of Object.entries(vocab)) {
+    // Every token must land on its own row: an id past the rows was silently dropped and became [PAD…].
+    if (!Number.isInteger(id) || id < 0 || id >= rows)
+      throw new LepError(
+        'LEP_VOCAB_MISMATCH',
+        `token ${JSON.stringify(t)} has id ${id}, outside the model's ${rows} embedding rows` +
+          '\nHINT: the tokenizer belongs to another model; after changing the vocabulary run `lep init` to resize the embeddings.',
+      );
+    if (tokens[id] !== undefined)
+      throw new LepError('LEP_BAD_TOKENIZER', `tokens ${JSON.stringify(tokens[id])} and ${JSON.stringify(t)} share id ${id}`);
+    tokens[id] = t;
+  }
   const added = new Map<number, Json>();
   for (const a of (tok.json.added_tokens as Json[] | undefined) ?? []) added.set(a.id as number, a);
   const unk = tok.specialId('unk');
@@ -242,6 +253,32 @@ export function tensorPlan(cfg: ModelConfig, names: Set<string>, outType: GgufOu
   return plan;
 }
 
+const INT_RANGE: Partial<Record<GgufValue['type'], [number, number]>> = { u32: [0, 2 ** 32 - 1], i32: [-(2 ** 31), 2 ** 31 - 1] };
+
+/**
+ * Every value must fit its GGUF type: a config.json value narrowed to uint32 (intermediate_size 2^40
+ * became 0) gives a file llama.cpp aborts on.
+ */
+export function checkGgufValues(metadata: [string, GgufValue][]): void {
+  for (const [key, v] of metadata) {
+    const type = v.type === 'array' ? v.itemType : v.type;
+    const values: ArrayLike<unknown> = v.type === 'array' ? (v.value as ArrayLike<unknown>) : [v.value];
+    const range = INT_RANGE[type];
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i];
+      const ok = range
+        ? Number.isInteger(x) && (x as number) >= range[0] && (x as number) <= range[1]
+        : type === 'f32' ? typeof x === 'number' && Number.isFinite(x) && Math.abs(x) <= 3.4028234663852886e38 : true;
+      if (!ok)
+        throw new LepError(
+          'LEP_GGUF_OUT_OF_RANGE',
+          `GGUF key ${key}${v.type === 'array' ? `[${i}]` : ''} = ${String(x)} does not fit its type ${type}` +
+            '\nHINT: the value comes from config.json or the tokenizer; check it against the weights.',
+        );
+    }
+  }
+}
+
 /** Exports a model directory to a GGUF file that llama.cpp loads. */
 export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<{ bytes: number }> {
   const outType = options.outType ?? 'f16';
@@ -255,6 +292,7 @@ export async function exportGguf(modelDir: string, path: string, options: Export
     ...tokenizerMetadata(tok, dir.config.vocabSize).entries,
     ['general.quantization_version', u32(2)],
   ];
+  checkGgufValues(metadata);
   const tensors = tensorPlan(dir.config, names, outType);
   return runJob(
     (p: (e: NativeProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),

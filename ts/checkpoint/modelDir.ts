@@ -31,11 +31,15 @@ export interface ModelDir {
 }
 
 function readJson(path: string): Record<string, unknown> {
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new LepError('LEP_BAD_JSON', `${path} is not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new LepError('LEP_BAD_JSON', `${path} holds JSON but not an object\nHINT: the file is damaged; restore it from the model's source.`);
+  return value as Record<string, unknown>;
 }
 
 /** Which safetensors files hold the weights of `dir`. */
@@ -43,13 +47,22 @@ export function weightFilesOf(dir: string): string[] {
   const index = join(dir, 'model.safetensors.index.json');
   if (existsSync(index)) {
     const map = readJson(index).weight_map;
-    if (!map || typeof map !== 'object')
+    if (!map || typeof map !== 'object' || Array.isArray(map))
       throw new LepError('LEP_BAD_CHECKPOINT', `${index} has no weight_map object`);
-    const files = [...new Set(Object.values(map as Record<string, string>))].sort();
-    for (const f of files)
+    const files = [...new Set(Object.values(map as Record<string, unknown>))].sort();
+    for (const f of files) {
+      // Shards sit beside the index: a path ("../x", "/etc/x", "sub/x") would read outside the model directory.
+      if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || /[/\\]/.test(f) || f.includes('\0'))
+        throw new LepError(
+          'LEP_BAD_CHECKPOINT',
+          `${index}: weight_map names ${JSON.stringify(f)}, which is not a file name in ${dir}` +
+            '\nHINT: every shard must be a plain file name beside the index (model-00001-of-00002.safetensors).',
+        );
+    }
+    for (const f of files as string[])
       if (!existsSync(join(dir, f)))
         throw new LepError('LEP_BAD_CHECKPOINT', `${index} names ${f}, which is missing from ${dir}`);
-    return files.map((f) => join(dir, f));
+    return (files as string[]).map((f) => join(dir, f));
   }
   const single = join(dir, 'model.safetensors');
   if (existsSync(single)) return [single];
@@ -67,6 +80,8 @@ export function readModelDir(dir: string): ModelDir {
   const rawConfig = readJson(cfgPath);
   const config = parseConfig(rawConfig, cfgPath);
   const weightFiles = weightFilesOf(dir);
+  // Every tensor's shape against config.json, from the headers, before any stage allocates or writes.
+  callNative(() => getNative().checkModelWeights({ config, files: weightFiles, where: dir }));
   const genPath = join(dir, 'generation_config.json');
   return {
     dir,

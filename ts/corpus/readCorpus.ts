@@ -25,6 +25,7 @@ export const DEFAULT_CORPUS_FORMAT: CorpusFormat = 'auto';
 export const DEFAULT_TEXT_FIELD = 'text';
 export const DEFAULT_CORPUS_NORMALIZATION: CorpusNormalization = 'none';
 export const DEFAULT_SCRIPT_SHARE = 0.5;
+export const DEFAULT_MAX_ITEM_CHARS = 1_000_000;
 
 /** Options of `readTexts`. */
 export interface ReadTextsOptions {
@@ -58,6 +59,13 @@ export interface ReadTextsOptions {
    * the cap is yielded whole. 0 for no cap. Defaults to `0`.
    */
   maxChars?: number;
+  /**
+   * The longest item yielded, in characters (UTF-16 code units): a longer line or document is yielded as
+   * consecutive pieces of at most this size, cut at a line break or space near the limit where there is
+   * one. Bounds what one item costs downstream, and with it how far `maxChars` can be overshot.
+   * Defaults to `1_000_000`.
+   */
+  maxItemChars?: number;
   /** Aborts reading between lines with the signal's reason. Defaults to none. */
   signal?: AbortSignal;
   /** Called as each file is opened. Defaults to none. */
@@ -72,6 +80,7 @@ interface Resolved {
   filter: LineFilter | undefined;
   maxItems: number;
   maxChars: number;
+  maxItemChars: number;
 }
 
 /** Checks options once, before any file is opened; each message names the option and its CLI flag. */
@@ -101,7 +110,31 @@ export function resolveReadTextsOptions(o: ReadTextsOptions = {}): Resolved {
     filter,
     maxItems: cap(o.maxItems, 'maxItems', '--max-items'),
     maxChars: cap(o.maxChars, 'maxChars', '--max-chars'),
+    maxItemChars: itemBound(o.maxItemChars),
   };
+}
+
+function itemBound(v: number | undefined): number {
+  if (v === undefined) return DEFAULT_MAX_ITEM_CHARS;
+  if (!Number.isSafeInteger(v) || v < 2) throw optionError('maxItemChars', 'an integer >= 2', v);
+  return v;
+}
+
+/** `text` in consecutive pieces of at most `limit` characters, cut after a line break or space near the limit. */
+export function* boundedPieces(text: string, limit: number): Generator<string> {
+  let start = 0;
+  while (text.length - start > limit) {
+    let cut = start + limit;
+    const nl = text.lastIndexOf('\n', cut - 1);
+    const sp = text.lastIndexOf(' ', cut - 1);
+    const near = start + Math.floor(limit / 2);
+    if (nl >= near) cut = nl + 1;
+    else if (sp >= near) cut = sp + 1;
+    else if (/[\ud800-\udbff]/.test(text[cut - 1]!)) cut--;  // never split a surrogate pair
+    yield text.slice(start, cut);
+    start = cut;
+  }
+  if (start < text.length) yield text.slice(start);
 }
 
 /**
@@ -123,7 +156,8 @@ export async function* readTexts(spec: string | readonly string[], options: Read
     try {
       // One await per read chunk; the items of a chunk come from a synchronous generator.
       for (let b = await batches.next(); ; b = await batches.next()) {
-        for (const item of b.done ? source.end() : source.push(b.value)) {
+        for (const whole of b.done ? source.end() : source.push(b.value))
+        for (const item of boundedPieces(whole, o.maxItemChars)) {
           yield item;
           options.signal?.throwIfAborted();
           items++;
@@ -167,6 +201,7 @@ interface ItemSource {
 /** Lines or blank-line separated documents of a plain text file. */
 function textItems(o: Resolved): ItemSource {
   let doc: string[] = [];
+  let docChars = 0;
   return {
     *push({ lines }) {
       for (const raw of lines) {
@@ -176,9 +211,18 @@ function textItems(o: Resolved): ItemSource {
         } else if (raw.trim() === '') {
           if (doc.length) yield doc.join('\n');
           doc = [];
+          docChars = 0;
         } else {
           const line = prepare(raw, o);
-          if (line !== undefined) doc.push(line);
+          if (line === undefined) continue;
+          // A document without blank lines must not grow without bound: flush it at the item bound.
+          if (doc.length && docChars + line.length > o.maxItemChars) {
+            yield doc.join('\n');
+            doc = [];
+            docChars = 0;
+          }
+          doc.push(line);
+          docChars += line.length + 1;
         }
       }
     },

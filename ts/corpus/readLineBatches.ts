@@ -15,6 +15,8 @@ import { LepError } from '../errors.js';
 
 const CHUNK = 1 << 20;
 const NL = 0x0a;
+/** The longest line read, in bytes: a file without newlines must not be gathered into memory whole. */
+export const MAX_LINE_BYTES = 64 << 20;
 
 /** Opens a file as a byte stream, gunzipping `.gz`. */
 export function openBytes(file: string): Readable {
@@ -66,6 +68,12 @@ export async function* readLineBatches(file: string, signal?: AbortSignal): Asyn
       if (lastNl < 0) {
         pending.push(chunk);
         pendingBytes += chunk.length;
+        if (pendingBytes > MAX_LINE_BYTES)
+          throw new LepError(
+            'LEP_CORPUS_LINE_TOO_LONG',
+            `${file}:${lineNo + 1}: a line longer than ${MAX_LINE_BYTES} bytes (it starts at byte ${offset}${file.endsWith('.gz') ? ' of the decompressed stream' : ''})\n` +
+              'HINT: lep reads text line by line; break the file into lines (or JSONL records) of at most 64 MiB.',
+          );
         continue;
       }
       const head = chunk.subarray(0, lastNl);

@@ -80,6 +80,20 @@ export async function runJob<T>(
   }
 }
 
+/** Sampling options in range (validated once, before the native job; messages name the CLI flags). */
+export function checkSampling(o: GenerateOptions): void {
+  const { temperature, topK, topP, repetitionPenalty, seed, stopTokens } = o;
+  if (temperature !== undefined && !(Number.isFinite(temperature) && temperature >= 0))
+    throw optionError('temperature', 'a finite number >= 0 (0 = greedy)', temperature, '--temperature');
+  if (topK !== undefined && !(Number.isSafeInteger(topK) && topK >= 0)) throw optionError('topK', 'an integer >= 0 (0 = off)', topK, '--top-k');
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw optionError('topP', 'a number in (0, 1] (1 = off)', topP, '--top-p');
+  if (repetitionPenalty !== undefined && !(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0))
+    throw optionError('repetitionPenalty', 'a finite number > 0 (1 = off)', repetitionPenalty, '--repetition-penalty');
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw optionError('seed', 'a non-negative integer', seed, '--seed');
+  if (stopTokens !== undefined && !(Array.isArray(stopTokens) && stopTokens.every((t) => Number.isInteger(t) && t >= 0)))
+    throw optionError('stopTokens', 'an array of token ids', stopTokens);
+}
+
 export class LepModel {
   readonly dir: ModelDir;
   readonly tokenizer: Tokenizer | undefined;
@@ -120,9 +134,40 @@ export class LepModel {
     return this.tokenizer;
   }
 
+  /**
+   * Checks token sequences before native code sees them: each non-empty, at most `maxLength` tokens, and
+   * every id an integer inside the vocabulary (1.5 or NaN would otherwise be truncated to a valid id).
+   */
+  private checkSequences(sequences: ArrayLike<number>[], name: string, maxLength: number): void {
+    if (!Array.isArray(sequences)) throw optionError(name, 'an array of token id arrays', sequences);
+    const vocab = this.config.vocabSize;
+    sequences.forEach((seq, i) => {
+      if (!seq || typeof seq.length !== 'number') throw optionError(`${name}[${i}]`, 'an array of token ids', seq);
+      if (seq.length === 0) throw optionError(`${name}[${i}]`, 'at least one token', []);
+      if (seq.length > maxLength)
+        throw new LepError(
+          'LEP_SEQUENCE_TOO_LONG',
+          `${name}[${i}] has ${seq.length} tokens, more than the ${maxLength} the model's context allows (max_position_embeddings ${this.config.maxPositionEmbeddings})` +
+            '\nHINT: split the text into windows no longer than the context.',
+        );
+      for (let j = 0; j < seq.length; j++) {
+        const id = seq[j]!;
+        if (!Number.isInteger(id) || id < 0 || id >= vocab)
+          throw new LepError(
+            'LEP_BAD_TOKEN',
+            `${name}[${i}][${j}]: token id ${String(id)} is ${Number.isInteger(id) ? `outside the vocabulary (size ${vocab})` : `not an integer (ids are integers from 0 to ${vocab - 1})`}` +
+              '\nHINT: encode text with the model\'s own tokenizer.',
+          );
+      }
+    });
+  }
+
   /** Per-token log-probabilities of each sequence (teacher forcing). */
   async score(sequences: ArrayLike<number>[], options: ScoreOptions = {}): Promise<NativeScoreResult[]> {
+    this.checkSequences(sequences, 'sequences', this.config.maxPositionEmbeddings);
     const { maxBatchTokens, lastLogprobs } = options;
+    if (maxBatchTokens !== undefined && (!Number.isSafeInteger(maxBatchTokens) || maxBatchTokens < 1))
+      throw optionError('maxBatchTokens', 'a positive integer', maxBatchTokens);
     return runJob((p) => this.native.score(sequences, { maxBatchTokens, lastLogprobs }, p), options);
   }
 
@@ -130,7 +175,9 @@ export class LepModel {
   async generateTokens(prompts: ArrayLike<number>[], options: GenerateOptions = {}): Promise<NativeGenerateResult[]> {
     const max = options.maxNewTokens ?? 64;
     if (!Number.isInteger(max) || max < 1) throw optionError('maxNewTokens', 'a positive integer', max, '--max-new-tokens');
-    const longest = Math.max(0, ...prompts.map((p) => p.length));
+    this.checkSequences(prompts, 'prompts', this.config.maxPositionEmbeddings);
+    checkSampling(options);
+    const longest = prompts.reduce((m, p) => Math.max(m, p.length), 0);
     if (longest + max > this.config.maxPositionEmbeddings)
       throw optionError(
         'maxNewTokens',

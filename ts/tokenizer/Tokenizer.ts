@@ -23,6 +23,61 @@ function tokenString(v: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * `tokenizers` (0.23) strips a BPE's continuing_subword_prefix from the second part of every merge without
+ * checking that it is there, and panics, which aborts the whole process (found by fuzz/tokenizer_json).
+ * Refuse such a file with a named error first.
+ */
+function checkSubwordPrefix(json: Json, file: string): void {
+  const model = json.model as Json | undefined;
+  const prefix = model?.continuing_subword_prefix;
+  if (!model || model.type !== 'BPE' || typeof prefix !== 'string' || prefix === '' || !Array.isArray(model.merges)) return;
+  for (const m of model.merges as unknown[]) {
+    const second = Array.isArray(m) ? m[1] : typeof m === 'string' ? m.split(' ')[1] : undefined;
+    if (typeof second === 'string' && !second.startsWith(prefix))
+      throw new LepError(
+        'LEP_BAD_TOKENIZER',
+        `${file}: merge ${JSON.stringify(m)} does not continue with the model's continuing_subword_prefix ${JSON.stringify(prefix)}` +
+          '\nHINT: the tokenizer.json is damaged or hand-edited; re-save it with tokenizer.save_pretrained().',
+      );
+  }
+}
+
+/**
+ * The ids must be 0 .. n-1 without gaps: stages size embedding matrices by the highest id, or (as
+ * `tokenizers`' vocabulary size does) by the count, and a token beyond the count would be dropped; one
+ * added token with id 10^9 would make `lep init` write 10^9 rows.
+ */
+function checkIds(hf: HfTokenizer, json: Json, file: string): void {
+  const size = hf.getVocabSize(true);
+  if (size === 0)
+    throw new LepError('LEP_BAD_TOKENIZER', `${file} has an empty vocabulary\nHINT: the file is damaged or was saved without its model; re-save the tokenizer.`);
+  // `tokenizers` quietly renumbers an added token whose id does not follow the vocabulary; lep's stages
+  // read the ids from the JSON, so both must agree.
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as unknown[]) : [];
+  for (const a of added) {
+    const { id, content } = (a ?? {}) as Json;
+    const actual = typeof content === 'string' ? hf.tokenToId(content) : undefined;
+    if (actual !== id)
+      throw new LepError(
+        'LEP_BAD_TOKENIZER',
+        `${file}: added token ${JSON.stringify(content)} has id ${JSON.stringify(id)}, but the tokenizer gives it id ${actual}; ` +
+          'token ids must run from 0 without gaps\nHINT: give added tokens the ids right after the vocabulary.',
+      );
+  }
+  const vocab = hf.getVocab(true);
+  const ids = new Set(Object.values(vocab));  // one entry per token: never sized by a hostile id
+  const [maxToken, maxId] = Object.entries(vocab).reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (maxId + 1 === ids.size) return;
+  let missing = 0;
+  while (ids.has(missing)) missing++;
+  throw new LepError(
+    'LEP_BAD_TOKENIZER',
+    `${file}: token ${JSON.stringify(maxToken)} has id ${maxId} but only ${ids.size} ids are used (the first unused one is ${missing}); ` +
+      'token ids must run from 0 without gaps\nHINT: give added tokens the ids right after the vocabulary.',
+  );
+}
+
 export class Tokenizer {
   /** Parsed tokenizer.json. */
   readonly json: Json;
@@ -53,12 +108,14 @@ export class Tokenizer {
     } catch (e) {
       throw new LepError('LEP_BAD_TOKENIZER', `${file} is not valid JSON: ${(e as Error).message}`);
     }
+    checkSubwordPrefix(json, file);
     let hf: HfTokenizer;
     try {
       hf = HfTokenizer.fromString(text);
     } catch (e) {
       throw new LepError('LEP_BAD_TOKENIZER', `${file} cannot be loaded by Hugging Face tokenizers: ${(e as Error).message}`);
     }
+    checkIds(hf, json, file);
     return new Tokenizer(json, config, hf);
   }
 
@@ -129,7 +186,8 @@ export class Tokenizer {
     const t = this.config.chat_template;
     if (typeof t === 'string') return t;
     if (Array.isArray(t)) {
-      const d = t.find((x) => (x as Json).name === 'default') as Json | undefined;
+      // Entries are {name, template}; anything else in a hand-edited file is skipped, not dereferenced.
+      const d = t.find((x) => !!x && typeof x === 'object' && (x as Json).name === 'default') as Json | undefined;
       return typeof d?.template === 'string' ? d.template : undefined;
     }
     return undefined;
