@@ -1,5 +1,5 @@
-import { optionError } from '../errors.js';
-import { TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
+import { LepError, optionError } from '../errors.js';
+import { checkpointStep, latestCheckpoint, TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { deviceFlag, intFlag, numFlag, parse, readJsonFlag, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
@@ -34,6 +34,18 @@ const INT = ['steps', 'batch-size', 'grad-accum', 'warmup-steps', 'seed', 'eval-
 const camel = (s: string) => s.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 export const stopsOnSignal = true;
+
+/** Where an interrupted run stands: the trainer checkpointed at the step boundary where it stopped. */
+function stoppedAt(out: string, steps: number, cause: unknown): LepError {
+  const last = latestCheckpoint(out);
+  return new LepError(
+    'LEP_ABORTED',
+    last
+      ? `training stopped at step ${checkpointStep(last)} of ${steps}; checkpoint ${last}\nHINT: run the same command again to resume from it.`
+      : 'training stopped before its first step; nothing to resume\nHINT: run the same command again to start it.',
+    { cause },
+  );
+}
 
 export async function run(argv: string[]): Promise<void> {
   const flags = Object.fromEntries([...NUM, ...INT, 'config', 'data', 'eval-data', 'out', 'params', 'rows', 'device', 'dtype', 'patch', 'grad-sync'].map((k) => [k, { type: 'string' as const }]));
@@ -71,6 +83,8 @@ export async function run(argv: string[]): Promise<void> {
       if (e.phase === 'train') process.stderr.write(`step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(4)} lr ${Number(e.lr).toExponential(2)} ${Math.round(Number(e.tokens_per_s))} tok/s\n`);
       else if (e.phase === 'eval') process.stderr.write(`step ${e.step} eval_loss ${Number(e.eval_loss).toFixed(4)}\n`);
     },
+  }).catch((e: unknown) => {
+    throw interruptSignal.aborted ? stoppedAt(out, options.steps ?? TRAIN_DEFAULTS.steps, e) : e;
   });
   console.log(`${r.outDir}: ${r.stepsDone} steps, loss ${r.lastLoss.toFixed(4)}${r.lastEvalLoss !== undefined ? `, eval loss ${r.lastEvalLoss.toFixed(4)}` : ''}${r.resumedFrom ? ` (resumed from ${r.resumedFrom})` : ''}`);
 }

@@ -380,18 +380,7 @@ async function trainLocked(
           p,
         ),
       { signal: o.signal, onProgress: onEvent },
-    ).catch((e: unknown) => {
-      // Stopped through the signal: the trainer checkpointed at the step boundary where it stopped.
-      if (!o.signal?.aborted) throw e;
-      const last = latestCheckpoint(outDir);
-      throw new LepError(
-        'LEP_ABORTED',
-        last
-          ? `training stopped at step ${checkpointStep(last)} of ${o.steps}; checkpoint ${last}\nHINT: run the same command again to resume from it.`
-          : `training stopped before its first step; nothing to resume\nHINT: run the same command again to start it.`,
-        { cause: e },
-      );
-    });
+    );
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
     const result = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;

@@ -12,8 +12,11 @@ function ioError(flag: string, dir: string, what: string): LepError {
   return new LepError('LEP_BAD_OUTPUT', `cannot create ${flag} ${dir}: ${what}\nHINT: choose a directory on a writable disk for ${flag}.`);
 }
 
-/** Creates `dir` and its missing parents; `flag` names the option the directory came from. */
-export function makeDirs(dir: string, flag: string): void {
+/**
+ * Creates `dir` and its missing parents; `flag` names the option the path came from, `shown` the path the
+ * user gave (when `dir` is its parent).
+ */
+export function makeDirs(dir: string, flag: string, shown = dir): void {
   const missing: string[] = [];
   let at = resolve(dir);
   for (;;) {
@@ -22,12 +25,12 @@ export function makeDirs(dir: string, flag: string): void {
       isDir = statSync(at).isDirectory();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw ioError(flag, dir, `${at}: ${code}`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError(flag, shown, `${at}: ${code}`);
       // A symbolic link to nowhere: mkdir would fail on it with a confusing EEXIST.
-      if (lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) throw ioError(flag, dir, `${at} is a symbolic link to a path that does not exist`);
+      if (code === 'ENOENT' && lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) throw ioError(flag, shown, `${at} is a symbolic link to a path that does not exist`);
     }
     if (isDir === true) break;
-    if (isDir === false) throw ioError(flag, dir, `${at} exists and is not a directory`);
+    if (isDir === false) throw ioError(flag, shown, `${at} exists and is not a directory`);
     missing.push(at);
     const up = dirname(at);
     if (up === at) break;
@@ -38,7 +41,7 @@ export function makeDirs(dir: string, flag: string): void {
       mkdirSync(d);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw ioError(flag, dir, `mkdir ${d} failed with ${code}`);
+      if (code !== 'EEXIST') throw ioError(flag, shown, `mkdir ${d} failed with ${code}`);
     }
   }
 }

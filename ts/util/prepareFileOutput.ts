@@ -10,7 +10,7 @@ import { removeOrphanTemps, tempPathFor, trackTemp } from './tempPaths.js';
 
 export function prepareFileOutput(out: string, flag: string): void {
   const path = resolve(out);
-  makeDirs(dirname(path), flag);
+  makeDirs(dirname(path), flag, out);
   removeOrphanTemps(dirname(path), `${basename(path)}.`);
   trackTemp(tempPathFor(path));
 }

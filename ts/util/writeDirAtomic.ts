@@ -11,7 +11,7 @@ import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPa
 
 /** A fresh temporary directory for `outDir`, after removing the ones dead processes left. */
 function begin(outDir: string, flag: string): string {
-  makeDirs(dirname(outDir), flag);
+  makeDirs(dirname(outDir), flag, outDir);
   removeOrphanTemps(dirname(outDir), `${basename(outDir)}.`);
   const tmp = tempPathFor(outDir);
   trackTemp(tmp);
