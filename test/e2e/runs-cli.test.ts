@@ -169,7 +169,7 @@ test.serial('lep tokenizer train: SIGTERM and SIGINT leave no corpus copy, no ou
     // --verbose: SentencePiece's log shows that training started (the corpus copy is then complete).
     const r = await lepInterrupted(['tokenizer', 'train', '--corpus', ru, '--out', out, '--vocab-size', '4000', '--tmp-dir', spmTmp, '--verbose'], /Loaded all \d+ sentences|trainer_interface/, signal);
     t.is(r.code, code, r.stderr);
-    t.regex(r.stderr, new RegExp(`lep tokenizer train: interrupted by ${signal}; its output was not written`));
+    t.regex(r.stderr, new RegExp(`lep tokenizer train: interrupted by ${signal}; its temporary files were removed and no output was left half-written`));
     t.deepEqual(readdirSync(spmTmp), [], 'no lep-spm-* left');
     t.false(existsSync(out));
     t.deepEqual(tempsIn(dir), []);

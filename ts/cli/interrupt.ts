@@ -28,7 +28,7 @@ export function exitCodeOf(signal: HandledSignal): number {
 
 /** What an interrupted command prints when it has nothing more specific to say. */
 export function interruptedMessage(command: string, signal: HandledSignal): string {
-  return `lep ${command}: interrupted by ${signal}; its output was not written (an output appears only when complete) and its temporary files were removed\nHINT: run the same command again; train, calibrate and adapt continue from where they stopped.`;
+  return `lep ${command}: interrupted by ${signal}; its temporary files were removed and no output was left half-written (outputs appear only when complete)\nHINT: run the same command again; train, calibrate and adapt continue from where they stopped.`;
 }
 
 /** Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`. */
