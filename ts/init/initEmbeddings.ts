@@ -8,12 +8,12 @@
  * ids averaged) and `manifest.json` (inputs with hashes, resolved options, counts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { getNative } from '../binding/loadNative.js';
 import type { NativeInitResult } from '../binding/NativeTypes.js';
-import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir, TOKENIZER_FILES } from '../checkpoint/modelDir.js';
+import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
 import { runJob, type JobOptions } from '../model/LepModel.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
