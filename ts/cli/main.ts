@@ -86,7 +86,15 @@ function ioMessage(e: NodeJS.ErrnoException): string {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    // A command that finished its own way after a signal (lep launch, whose ranks stopped) still says so.
+    const signal = interruptedBy();
+    if (signal) {
+      console.error(interruptedMessage(running, signal));
+      process.exit(exitCodeOf(signal));
+    }
+    process.exit(code);
+  },
   (e: unknown) => {
     const signal = interruptedBy();
     if (signal) {
