@@ -166,12 +166,10 @@ export function checkpointStep(checkpoint: string): number {
   try {
     step = (JSON.parse(readFileSync(file, 'utf8')) as { step?: unknown }).step;
   } catch (e) {
-    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read the checkpoint state ${file}: ${(e as Error).message}
-HINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
+    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read the checkpoint state ${file}: ${(e as Error).message}\nHINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
   }
   if (!Number.isSafeInteger(step) || (step as number) < 0)
-    throw new LepError('LEP_BAD_CHECKPOINT', `the checkpoint state ${file} has no valid "step" (found ${JSON.stringify(step)})
-HINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
+    throw new LepError('LEP_BAD_CHECKPOINT', `the checkpoint state ${file} has no valid "step" (found ${JSON.stringify(step)})\nHINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
   return step as number;
 }
 
@@ -182,16 +180,14 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
   try {
     then = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}
-HINT: start afresh with --no-resume, or choose another --out.`);
+    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
   }
   const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
   const diffs = TRAIN_RESUME_KEYS.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(then[k])} then, ${show(now[k])} now`);
   if (diffs.length > 0)
     throw new LepError(
       'LEP_RESUME_MISMATCH',
-      `the checkpoint ${checkpoint} was made by a run with other options: ${diffs.join('; ')}
-` +
+      `the checkpoint ${checkpoint} was made by a run with other options: ${diffs.join('; ')}\n` +
         'HINT: run with the options of that run to resume it, start afresh with --no-resume (removes its checkpoints), or choose another --out.',
     );
 }
