@@ -41,9 +41,9 @@ test('model create -> generate -> export gguf through the CLI', async (t) => {
   t.regex(r.stderr, /\(5 tokens, finish: length\)/);
   const again = await lep('generate', dir, '--prompt', 'Hello', '--max-new-tokens', '5');
   t.is(again.stdout, r.stdout, 'greedy generation is deterministic');
-  r = await lep('export', 'gguf', dir, '--out', join(dir, 'm.gguf'), '--outtype', 'bf16');
+  r = await lep('export', 'gguf', dir, '--out', `${dir}.gguf`, '--outtype', 'bf16');
   t.is(r.code, 0, r.stderr);
-  t.true(existsSync(join(dir, 'm.gguf')));
+  t.true(existsSync(`${dir}.gguf`));
 });
 
 test('CLI errors name the problem and exit non-zero', async (t) => {

@@ -222,15 +222,25 @@ test.serial('a killed rank stops the other with an error; a frozen one within --
   const frozenFor = (Date.now() - frozenAt) / 1000;
   t.true(frozenFor >= 7 && frozenFor < 8 + 6, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
 
-  // Both ranks again, now through lep launch, shorter run: they resume from the checkpoint and finish.
-  const resumeArgs = [...args];
-  resumeArgs[resumeArgs.indexOf('--steps') + 1] = String(lastCheckpoint + 4);
-  const r = await lep(['launch', '--nproc', '2', '--', 'lep', ...resumeArgs]);
-  t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, new RegExp(`\\[rank 0\\] .*${lastCheckpoint + 4} steps, .*resumed from .*step-${String(lastCheckpoint).padStart(8, '0')}`));
-  t.regex(r.stdout, new RegExp(`\\[rank 1\\] .*resumed from .*step-${String(lastCheckpoint).padStart(8, '0')}`), 'every rank resumes from the same checkpoint');
+  // Both ranks again, now through lep launch, with the same options (other ones are refused): they resume
+  // from the checkpoint; Ctrl-C to the launcher reaches both, and they stop at a step with a checkpoint.
+  const at = String(lastCheckpoint).padStart(8, '0');
+  let sent = false;
+  const resumed = start(['launch', '--nproc', '2', '--', 'lep', ...args], {}, (err) => {
+    if (!sent && new RegExp(`\\[rank 0\\] step ${lastCheckpoint + 2}/400`).test(err)) {
+      sent = true;
+      resumed.child.kill('SIGINT');
+    }
+  });
+  const r = await resumed.done;
+  t.is(r.code, 130, r.stderr);
+  for (const rank of [0, 1]) t.regex(r.stderr, new RegExp(`\\[rank ${rank}\\] lep train: resuming from .*step-${at} \\(step ${lastCheckpoint} of 400\\)`), 'every rank resumes from the same checkpoint');
+  const stopped = /\[rank 0\] lep train: training stopped at step (\d+) of 400; checkpoint (\S+)/.exec(r.stderr);
+  t.truthy(stopped, r.stderr);
+  t.true(existsSync(join(stopped![2]!, 'state.json')));
+  t.regex(r.stderr, /lep launch: interrupted by SIGINT/);
   const after = readFileSync(join(out, 'train.log'), 'utf8');
-  t.regex(after, new RegExp(`resume from .*step-${String(lastCheckpoint).padStart(8, '0')}\\nstep ${lastCheckpoint + 1} \\| loss`));
+  t.regex(after, new RegExp(`resume from .*step-${at}\\nstep ${lastCheckpoint + 1} \\| loss`));
 });
 
 test.serial('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the data and joins the training', async (t) => {

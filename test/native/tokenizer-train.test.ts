@@ -3,7 +3,7 @@
 // .cache/corpora holds the full corpus and must not be rebuilt with one source). The reference for every
 // id comparison is SentencePiece itself — its library through the addon, and Debian's `spm_encode` CLI.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -233,6 +233,8 @@ test('bad input: each a LepError that names the problem and the fix', async (t) 
 
   const e6 = await t.throwsAsync(trainTokenizer(file, out, { type: 'wordpiece' as never }), { instanceOf: LepError });
   t.is(e6!.message, 'Expected "bpe" or "unigram" for type (--type) but received "wordpiece"');
-  const e7 = await t.throwsAsync(trainTokenizer(file, out, { like: dir }), { instanceOf: LepError });
+  const noTokenizer = join(dir, 'no-tokenizer');
+  mkdirSync(noTokenizer);
+  const e7 = await t.throwsAsync(trainTokenizer(file, out, { like: noTokenizer }), { instanceOf: LepError });
   t.regex(e7!.message, /like \(--like\): .* has no tokenizer\.json/);
 });

@@ -1,12 +1,16 @@
 import { adapt, STAGES } from '../adapt/adapt.js';
 import { readRecipe } from '../adapt/recipe.js';
 import { parse, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   The whole method from a recipe: tokenizer -> init -> data -> embedding training -> propagation into
   the instruct model (one output per method). Each stage writes DIR/<stage>/manifest.json; running the
   same command again resumes at the first unfinished stage (training from its last checkpoint).
   See ts/adapt/recipe.ts for the recipe keys, and recipes/ for shipped examples.`;
+
+export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' } }, usage);
@@ -15,7 +19,9 @@ export async function run(argv: string[]): Promise<void> {
   const out = required(values.out as string | undefined, '--out', usage);
   const tty = process.stderr.isTTY;
   let last = '';
+  checkOutputPath(out, '--out', { RECIPE: positionals[0] });
   const r = await adapt(recipe, out, {
+    signal: interruptSignal,
     onProgress: (p) => {
       const line = `[${p.index}/${STAGES.length} ${p.stage}] ${p.detail}`;
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 ? '\n' : ''}`);

@@ -1,4 +1,5 @@
 /** Shared CLI argument helpers over node:util parseArgs. */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { LepError, optionError } from '../errors.js';
@@ -47,4 +48,26 @@ export function progressLine(label: string): (e: { step: number; total: number }
     const bar = '#'.repeat(Math.round(done * width)).padEnd(width, '.');
     process.stderr.write(`\r${label} [${bar}] ${e.step}/${e.total}${done >= 1 ? '\n' : ''}`);
   };
+}
+
+/** `--device`: cpu, cuda or cuda:N (checked here, before a model is loaded). */
+export function deviceFlag(v: unknown, flag = '--device'): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(v)) throw optionError(flag.replace(/^--/, ''), 'cpu, cuda or cuda:N', v, flag);
+  return v;
+}
+
+/** The parsed JSON file a flag names, or a LepError that names both. */
+export function readJsonFlag(file: string, flag: string, expected: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LepError('LEP_BAD_OPTION', `cannot read ${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\nHINT: ${flag} takes a file holding ${expected}.`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new LepError('LEP_BAD_OPTION', `${flag} ${file} is not valid JSON: ${(e as Error).message}\nHINT: ${flag} takes a file holding ${expected}.`);
+  }
 }

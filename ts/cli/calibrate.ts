@@ -3,6 +3,8 @@ import { LepError } from '../errors.js';
 import type { LoraPreset } from '../lora/loraOptions.js';
 import { intFlag, numFlag, parse, required } from './args.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTRUCT_DIR | --data FILE.jsonl) [options]
   LoRA calibration of a propagated model (METHOD.md §5); writes the merged model to DIR and the adapter
@@ -19,6 +21,8 @@ export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTR
   --steps N (one epoch)   --batch-size N (8)   --lr X   --weight-decay X   --warmup-steps N
 ${LORA_USAGE}`;
 
+export const stopsOnSignal = true;
+
 export async function run(argv: string[]): Promise<void> {
   const str = (k: string) => [k, { type: 'string' as const }];
   const flags = Object.fromEntries(['out', 'original', 'prompts', 'corpora', 'max-new-tokens', 'work', 'data', 'copy-text', 'copy-examples', 'copy-lang', 'max-generated', 'seq-len', 'seed', 'preset', 'steps', 'batch-size', 'lr', 'weight-decay', 'warmup-steps'].map(str));
@@ -34,7 +38,9 @@ export async function run(argv: string[]): Promise<void> {
   if (values['warmup-steps'] !== undefined) train.warmupSteps = intFlag(values['warmup-steps'], '--warmup-steps');
   if (values.lr !== undefined) train.lr = numFlag(values.lr, '--lr');
   if (values['weight-decay'] !== undefined) train.weightDecay = numFlag(values['weight-decay'], '--weight-decay');
+  checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': values.original as string | undefined, '--data': values.data as string | undefined, '--prompts': prompts !== undefined && !/^\d+$/.test(prompts) ? prompts : undefined, '--corpora': values.corpora as string | undefined, '--copy-text': values['copy-text'] as string | undefined });
   const r = await calibrate(model, out, {
+    signal: interruptSignal,
     mode: values.self ? 'self' : 'data',
     original: values.original as string | undefined,
     prompts: prompts === undefined ? undefined : /^\d+$/.test(prompts) ? Number(prompts) : prompts,

@@ -1,11 +1,16 @@
 import { packCorpus } from '../train/packCorpus.js';
 import { intFlag, parse, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { prepareFileOutput } from '../util/prepareFileOutput.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep data pack --tokenizer DIR --out FILE --seq-len N CORPUS... [options]
   Tokenises a corpus into the trainer's blocks file (safetensors "tokens", plus "loss_mask" for chat).
   CORPUS: files, globs, directories; .jsonl (text field) and .gz are read too.
   --kind text|chat (chat: JSONL of {"messages": [...]}, loss on assistant tokens only)
   --max-blocks N   --max-chars N   --normalize none|NFC|NFKC   --script NAME (e.g. Cyrillic)   --text-field F`;
+
+export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -19,7 +24,12 @@ export async function run(argv: string[]): Promise<void> {
   );
   if (values.help) return void console.log(usage);
   if (positionals.length === 0) required(undefined, 'CORPUS', usage);
-  const r = await packCorpus(positionals, required(values.tokenizer as string | undefined, '--tokenizer', usage), required(values.out as string | undefined, '--out', usage), {
+  const tokenizer = required(values.tokenizer as string | undefined, '--tokenizer', usage);
+  const out = required(values.out as string | undefined, '--out', usage);
+  checkOutputPath(out, '--out', { CORPUS: positionals, '--tokenizer': tokenizer });
+  prepareFileOutput(out, '--out');
+  const r = await packCorpus(positionals, tokenizer, out, {
+    signal: interruptSignal,
     seqLen: intFlag(required(values['seq-len'] as string | undefined, '--seq-len', usage), '--seq-len')!,
     kind: values.kind as 'text' | 'chat' | undefined,
     maxBlocks: intFlag(values['max-blocks'], '--max-blocks'),

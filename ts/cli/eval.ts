@@ -1,10 +1,12 @@
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 
 import { LepError } from '../errors.js';
 import { compareResults, formatComparison, readEvalResult } from '../eval/compare.js';
 import { evaluate, type EvaluateOptions, type EvalResult } from '../eval/evaluate.js';
 import { formatResults } from '../eval/formatResults.js';
-import { intFlag, numFlag, parse } from './args.js';
+import { deviceFlag, intFlag, numFlag, parse } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 
 export const usage = `lep eval MODEL_DIR --tasks T1,T2|all [options]      evaluate a model (Darumeru-style)
 lep eval --compare A B [C ...] [--tasks ...]         compare runs (results .json files or model dirs) with A
@@ -34,7 +36,7 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
     suitesDir: values.suites as string | undefined,
     corporaDir: values.corpora as string | undefined,
     textMaxChars: intFlag(values['text-max-chars'], '--text-max-chars'),
-    device: values.device as string | undefined,
+    device: deviceFlag(values.device),
     dtype: values.dtype as EvaluateOptions['dtype'],
     onTask: process.stderr.isTTY ? (e) => process.stderr.write(e.done ? ` ${e.score?.toFixed(3) ?? 'done'}\n` : `[${e.index + 1}/${e.total}] ${e.task} ...`) : undefined,
   };
@@ -68,14 +70,16 @@ export async function run(argv: string[]): Promise<void> {
     }
     const cmp = { samples: intFlag(values.samples, '--samples'), seed: intFlag(values.seed, '--seed'), alpha: numFlag(values.alpha, '--alpha') };
     const comparisons = runs.slice(1).map((r) => compareResults(runs[0]!, r, cmp));
-    if (values.out) writeFileSync(values.out as string, JSON.stringify(comparisons, null, 2) + '\n');
+    if (values.out) checkOutputPath(values.out as string, '--out', { RUN: positionals, '--tasks': tasks });
+    if (values.out) writeFileAtomic(values.out as string, JSON.stringify(comparisons, null, 2) + '\n');
     if (values.json) console.log(JSON.stringify(comparisons, null, 2));
     else console.log(comparisons.map((c) => formatComparison(c, cmp.alpha)).join('\n\n'));
     return;
   }
   const model = positionals[0];
   if (!model || !tasks) throw new LepError('LEP_BAD_OPTION', `lep eval needs MODEL_DIR and --tasks\n\n${usage}`);
+  if (values.out) checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks });
   const result = await evaluate(model, tasks, opts);
-  if (values.out) writeFileSync(values.out as string, JSON.stringify(result) + '\n');
+  if (values.out) writeFileAtomic(values.out as string, JSON.stringify(result) + '\n');
   console.log(values.json ? JSON.stringify(result, null, 2) : formatResults(result));
 }

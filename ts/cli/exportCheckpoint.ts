@@ -1,15 +1,23 @@
 import { exportCheckpoint } from '../train/exportCheckpoint.js';
 import { parse, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep export checkpoint MODEL_DIR CHECKPOINT_DIR --out DIR [--dtype f32|bf16]
   Writes a training checkpoint (OUT/checkpoints/step-N of lep train) as a full model directory:
   MODEL_DIR (the model the run started from) with the checkpoint's trained tensors.`;
 
+export const stopsOnSignal = true;
+
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' }, dtype: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
   const out = required(values.out as string | undefined, '--out', usage);
-  const r = await exportCheckpoint(required(positionals[0], 'MODEL_DIR', usage), required(positionals[1], 'CHECKPOINT_DIR', usage), out, {
+  const model = required(positionals[0], 'MODEL_DIR', usage);
+  const checkpoint = required(positionals[1], 'CHECKPOINT_DIR', usage);
+  checkOutputPath(out, '--out', { MODEL_DIR: model, CHECKPOINT_DIR: checkpoint });
+  const r = await exportCheckpoint(model, checkpoint, out, {
+    signal: interruptSignal,
     dtype: values.dtype as 'f32' | 'bf16' | undefined,
   });
   console.log(`${out}: the model at step ${r.step}`);

@@ -1,5 +1,5 @@
 import { LepModel } from '../model/LepModel.js';
-import { intFlag, numFlag, parse, required } from './args.js';
+import { deviceFlag, intFlag, numFlag, parse, required } from './args.js';
 
 export const usage = `lep generate MODEL_DIR --prompt TEXT [options]
   --max-new-tokens N (64)   --temperature X (0 = greedy)   --top-k N   --top-p X
@@ -19,7 +19,7 @@ export async function run(argv: string[]): Promise<void> {
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
   let prompt = required(values.prompt as string | undefined, '--prompt', usage);
-  const model = await LepModel.load(dir, { device: values.device as string | undefined, dtype: values.dtype as 'f32' | 'bf16' | undefined });
+  const model = await LepModel.load(dir, { device: deviceFlag(values.device), dtype: values.dtype as 'f32' | 'bf16' | undefined });
   try {
     if (values.chat) prompt = model.tokenizer!.applyChatTemplate([{ role: 'user', content: prompt }]);
     const r = await model.generate(prompt, {

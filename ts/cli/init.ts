@@ -2,6 +2,7 @@ import { LepError } from '../errors.js';
 import type { InitRule, OutputRule } from '../init/buildInitPlan.js';
 import { initEmbeddings } from '../init/initEmbeddings.js';
 import { intFlag, parse, progressLine, required } from './args.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
   Resize MODEL_DIR's embeddings to the tokenizer in DIR (BPE, Unigram, Extended, or Optimized with its
@@ -14,6 +15,8 @@ export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
   --id-map FILE | --no-id-map       Optimized id map (default: DIR/id_map.json when present)
   --copy-row NEW=OLD                the new token NEW takes the old token OLD's row (repeatable)
   --old-tokenizer DIR               the model's own tokenizer, if not in MODEL_DIR`;
+
+export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -45,6 +48,7 @@ export async function run(argv: string[]): Promise<void> {
     copyRows,
     oldTokenizerDir: values['old-tokenizer'] as string | undefined,
     onProgress: (e) => bar(e),
+    signal: interruptSignal,
   });
   const counts = Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
   const zero = r.output ? `${r.input.zeroRows}/${r.output.zeroRows}` : `${r.input.zeroRows}`;

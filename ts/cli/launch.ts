@@ -14,6 +14,9 @@ export const usage = `lep launch --nproc N [--nnodes M --node-rank K --master-ad
 
 const MAIN = join(import.meta.dirname, 'main.js');
 
+/** The ranks get the signal (launchProcesses forwards it) and stop by themselves. */
+export const stopsOnSignal = true;
+
 export async function run(argv: string[]): Promise<void> {
   const dash = argv.indexOf('--');
   const own = dash >= 0 ? argv.slice(0, dash) : argv;

@@ -1,5 +1,6 @@
 import { mergeAdapter } from '../lora/peftAdapter.js';
 import { parse, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep lora merge MODEL_DIR ADAPTER_DIR --out DIR [--dtype f32|bf16]
   Merges a LoRA adapter in PEFT layout (adapter_config.json + adapter_model.safetensors, e.g. OUT/adapter
@@ -10,7 +11,10 @@ export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' }, dtype: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
   const out = required(values.out as string | undefined, '--out', usage);
-  await mergeAdapter(required(positionals[0], 'MODEL_DIR', usage), required(positionals[1], 'ADAPTER_DIR', usage), out, {
+  const model = required(positionals[0], 'MODEL_DIR', usage);
+  const adapter = required(positionals[1], 'ADAPTER_DIR', usage);
+  checkOutputPath(out, '--out', { MODEL_DIR: model, ADAPTER_DIR: adapter });
+  await mergeAdapter(model, adapter, out, {
     dtype: values.dtype as 'f32' | 'bf16' | undefined,
   });
   console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged`);

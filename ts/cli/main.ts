@@ -2,6 +2,7 @@
 /** The `lep` command: each subcommand is a thin wrapper over an exported TS function. */
 import { LepError } from '../errors.js';
 import { setThreads } from '../runtime.js';
+import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage } from './interrupt.js';
 import * as adapt from './adapt.js';
 import * as build from './build.js';
 import * as calibrate from './calibrate.js';
@@ -28,6 +29,8 @@ import * as train from './train.js';
 interface Command {
   usage: string;
   run(argv: string[]): Promise<void> | void;
+  /** The command passes `interruptSignal` to its job and stops by itself at a safe point. */
+  stopsOnSignal?: boolean;
 }
 
 const commands: Record<string, Command> = {
@@ -61,6 +64,8 @@ Usage: lep [--threads N] <command> [options]   (lep <command> --help for details
 
 ${Object.values(commands).map((c) => c.usage.split('\n')[0]).join('\n')}`;
 
+let running = '';
+
 export async function main(argv: string[]): Promise<number> {
   const args = [...argv];
   const threadsAt = args.indexOf('--threads');
@@ -71,14 +76,37 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return args.length === 0 || args[0] === '--help' || args[0] === '-h' ? 0 : 2;
   }
+  running = key;
+  handleInterrupts(key, commands[key]!.stopsOnSignal ?? false);
   await commands[key]!.run(args.slice(key.split(' ').length));
   return 0;
 }
 
+/** A file-system error (it names its path) as a message for people. */
+function ioMessage(e: NodeJS.ErrnoException): string {
+  return `cannot ${e.syscall ?? 'access'} ${e.path}: ${e.code}\nHINT: check that the path exists, is writable and is on a real disk.`;
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    // A command that finished its own way after a signal (lep launch, whose ranks stopped) still says so.
+    const signal = interruptedBy();
+    if (signal) {
+      console.error(interruptedMessage(running, signal));
+      process.exit(exitCodeOf(signal));
+    }
+    process.exit(code);
+  },
   (e: unknown) => {
-    if (e instanceof LepError) {
+    const signal = interruptedBy();
+    if (signal) {
+      console.error(e instanceof LepError && e.code === 'LEP_ABORTED' ? `lep ${running}: ${e.message}` : interruptedMessage(running, signal));
+      process.exit(exitCodeOf(signal));
+    }
+    if (e instanceof Error && typeof (e as NodeJS.ErrnoException).path === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string') {
+      console.error(`lep: ${ioMessage(e)}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
+      console.error(`(code LEP_IO_${(e as NodeJS.ErrnoException).code})`);
+    } else if (e instanceof LepError) {
       console.error(`lep: ${e.message}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
       console.error(`(code ${e.code})`);
     } else {

@@ -1,5 +1,6 @@
 import { createModel } from '../model/createModel.js';
 import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep model create --tokenizer DIR --out DIR [options]
   Writes a randomly initialised LLaMA-family model (Hugging Face layout) with the given tokenizer.
@@ -22,8 +23,10 @@ export async function run(argv: string[]): Promise<void> {
   );
   if (values.help) return void console.log(usage);
   const out = required(values.out as string | undefined, '--out', usage);
+  const tokenizerDir = required(values.tokenizer as string | undefined, '--tokenizer', usage);
+  checkOutputPath(out, '--out', { '--tokenizer': tokenizerDir });
   const cfg = await createModel(out, {
-    tokenizerDir: required(values.tokenizer as string | undefined, '--tokenizer', usage),
+    tokenizerDir,
     modelType: values.arch as 'llama' | 'mistral' | 'qwen2' | undefined,
     hiddenSize: intFlag(values['hidden-size'], '--hidden-size'),
     intermediateSize: intFlag(values['intermediate-size'], '--intermediate-size'),

@@ -1,5 +1,6 @@
 import { applyEmbeddingPatch } from '../init/embeddingPatch.js';
 import { parse, required } from './args.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep patch apply PATCH_DIR BASE_DIR --out DIR
   Applies an embedding patch (lep train --embeddings-only --patch) to the model it was trained from:
@@ -8,6 +9,10 @@ export const usage = `lep patch apply PATCH_DIR BASE_DIR --out DIR
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
-  const r = applyEmbeddingPatch(required(positionals[0], 'PATCH_DIR', usage), required(positionals[1], 'BASE_DIR', usage), required(values.out as string | undefined, '--out', usage));
+  const patch = required(positionals[0], 'PATCH_DIR', usage);
+  const base = required(positionals[1], 'BASE_DIR', usage);
+  const out = required(values.out as string | undefined, '--out', usage);
+  checkOutputPath(out, '--out', { PATCH_DIR: patch, BASE_DIR: base });
+  const r = applyEmbeddingPatch(patch, base, out);
   console.log(`${r.outDir}: ${r.files.join(', ')}`);
 }

@@ -1,6 +1,7 @@
 import type { NativeProgress } from '../binding/NativeTypes.js';
 import { propagate, PROPAGATE_REPORT_FILE, type LstsqSolverName, type PropagateMethod } from '../propagate/propagate.js';
 import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep propagate --base DIR --donor DIR --instruct DIR --out DIR [options]
   Learned Embedding Propagation: carry the donor's embeddings (trained on the base with a new vocabulary)
@@ -10,6 +11,8 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR --out 
   --keep-overlap-rows   keep the instruct model's rows for tokens the old vocabulary has; only new tokens
                         get the method's rows (not in the paper; helps Extended vocabularies, see README)
   Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
+
+export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
@@ -35,6 +38,7 @@ export async function run(argv: string[]): Promise<void> {
     maxShardBytes: intFlag(values['max-shard-bytes'], '--max-shard-bytes'),
     minCorrelation: numFlag(values['min-correlation'], '--min-correlation'),
     keepOverlapRows: Boolean(values['keep-overlap-rows']),
+    signal: interruptSignal,
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {
       const label = e.phase === 'write' ? 'write' : `${e.side === 1 ? 'output' : 'input'} ${e.phase}`;

@@ -8,17 +8,19 @@
  * ids averaged) and `manifest.json` (inputs with hashes, resolved options, counts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { getNative } from '../binding/loadNative.js';
 import type { NativeInitResult } from '../binding/NativeTypes.js';
-import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir, TOKENIZER_FILES } from '../checkpoint/modelDir.js';
+import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
 import { runJob, type JobOptions } from '../model/LepModel.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { buildInitPlan, INIT_RULES, OUTPUT_RULES, planArrays, type InitRule, type OutputRule, type RowSource } from './buildInitPlan.js';
 import { PROVENANCE_FILE, provenanceEntries, writeProvenance } from './provenance.js';
 
@@ -139,7 +141,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
   modelDir = resolve(modelDir);
   tokenizerDir = resolve(tokenizerDir);
   outDir = resolve(outDir);
-  if (outDir === modelDir) throw optionError('outDir', 'a directory other than the model directory', outDir, '--out');
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--tokenizer': tokenizerDir, '--old-tokenizer': options.oldTokenizerDir, '--id-map': typeof options.idMap === 'string' ? options.idMap : undefined });
   const model = readModelDir(modelDir);
   const oldTokDir = resolve(options.oldTokenizerDir ?? modelDir);
   const oldTok = Tokenizer.fromDir(oldTokDir);
@@ -150,89 +152,85 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
   const rows = Math.ceil(plan.newSize / o.padToMultipleOf) * o.padToMultipleOf;
   const tied = model.config.tieWordEmbeddings;
 
-  mkdirSync(outDir, { recursive: true });
-  const outFiles = model.weightFiles.map((f) => join(outDir, basename(f)));
-  const arrays = planArrays(plan);
-  const report: NativeInitResult = await runJob(
-    (p) =>
-      getNative().initEmbeddings(
-        { files: model.weightFiles, outFiles, tied, oldTokens: plan.oldSize, newTokens: plan.newSize, newRows: rows, ...arrays, outputFirst: o.outputRule === 'first', seed: o.seed },
-        p,
-      ),
-    options,
-  );
+  // Built aside and renamed into place: a killed init leaves no directory that looks finished.
+  return writeDirAtomic(outDir, '--out', async (dir) => {
+    const outFiles = model.weightFiles.map((f) => join(dir, basename(f)));
+    const arrays = planArrays(plan);
+    const report: NativeInitResult = await runJob(
+      (p) =>
+        getNative().initEmbeddings(
+          { files: model.weightFiles, outFiles, tied, oldTokens: plan.oldSize, newTokens: plan.newSize, newRows: rows, ...arrays, outputFirst: o.outputRule === 'first', seed: o.seed },
+          p,
+        ),
+      options,
+    );
 
-  // Weights layout: the old one. Index rebuilt from what was written; stale weight files removed.
-  const written = new Set(outFiles.map((f) => basename(f)));
-  const indexPath = join(outDir, 'model.safetensors.index.json');
-  if (existsSync(join(modelDir, 'model.safetensors.index.json'))) {
-    const weightMap: Record<string, string> = {};
-    let total = 0;
-    for (const f of outFiles)
-      for (const t of callNative(() => getNative().inspectSafetensors(f)).tensors) {
-        weightMap[t.name] = basename(f);
-        total += t.end - t.begin;
-      }
-    const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    writeJsonAtomic(indexPath, { metadata: { total_size: total }, weight_map: sorted });
-    written.add(basename(indexPath));
-  }
-  for (const n of readdirSync(outDir))
-    if ((/^model.*\.safetensors$/.test(n) || n === 'model.safetensors.index.json') && !written.has(n)) rmSync(join(outDir, n));
+    // Weights layout: the old one; the index rebuilt from what was written.
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    if (existsSync(join(modelDir, 'model.safetensors.index.json'))) {
+      const weightMap: Record<string, string> = {};
+      let total = 0;
+      for (const f of outFiles)
+        for (const t of callNative(() => getNative().inspectSafetensors(f)).tensors) {
+          weightMap[t.name] = basename(f);
+          total += t.end - t.begin;
+        }
+      const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      writeJsonAtomic(indexPath, { metadata: { total_size: total }, weight_map: sorted });
+    }
+    // Tokenizer files: the new tokenizer's only (the directory starts empty, so no stale tokenizer.model of the old one).
+    copyTokenizerFiles(tokenizerDir, dir);
 
-  // Tokenizer files: the new tokenizer's only (a stale tokenizer.model of the old one would contradict it).
-  for (const f of TOKENIZER_FILES) if (!existsSync(join(tokenizerDir, f))) rmSync(join(outDir, f), { force: true });
-  copyTokenizerFiles(tokenizerDir, outDir);
+    const dropped: string[] = [];
+    const oldToNew = (id: number): number | undefined => {
+      const t = oldTok.idToToken(id);
+      return t === undefined ? undefined : newTok.tokenToId(t);
+    };
+    const own = (kind: 'bos' | 'eos' | 'pad'): number | undefined => newTok.specialId(kind);
+    writeJsonAtomic(join(dir, 'config.json'), { ...remapSpecialIds(model.rawConfig, oldToNew, own, 'config.json', dropped), vocab_size: rows });
+    if (model.generationConfig)
+      writeJsonAtomic(join(dir, 'generation_config.json'), remapSpecialIds(model.generationConfig, oldToNew, own, 'generation_config.json', dropped));
 
-  const dropped: string[] = [];
-  const oldToNew = (id: number): number | undefined => {
-    const t = oldTok.idToToken(id);
-    return t === undefined ? undefined : newTok.tokenToId(t);
-  };
-  const own = (kind: 'bos' | 'eos' | 'pad'): number | undefined => newTok.specialId(kind);
-  writeJsonAtomic(join(outDir, 'config.json'), { ...remapSpecialIds(model.rawConfig, oldToNew, own, 'config.json', dropped), vocab_size: rows });
-  if (model.generationConfig)
-    writeJsonAtomic(join(outDir, 'generation_config.json'), remapSpecialIds(model.generationConfig, oldToNew, own, 'generation_config.json', dropped));
+    const header = {
+      format: 'lep-init-provenance/1',
+      model: modelDir,
+      old_tokenizer: oldTokDir,
+      new_tokenizer: tokenizerDir,
+      rule: o.rule,
+      output_rule: o.outputRule,
+      old_size: plan.oldSize,
+      new_size: plan.newSize,
+      rows,
+      zero_rows: { input: Array.from(report.input.zeroRows), ...(report.output ? { output: Array.from(report.output.zeroRows) } : {}) },
+    };
+    const provenanceFile = join(outDir, PROVENANCE_FILE);
+    writeProvenance(join(dir, PROVENANCE_FILE), header, provenanceEntries(plan, (id) => newTok.idToToken(id), report, o.outputRule));
 
-  const header = {
-    format: 'lep-init-provenance/1',
-    model: modelDir,
-    old_tokenizer: oldTokDir,
-    new_tokenizer: tokenizerDir,
-    rule: o.rule,
-    output_rule: o.outputRule,
-    old_size: plan.oldSize,
-    new_size: plan.newSize,
-    rows,
-    zero_rows: { input: Array.from(report.input.zeroRows), ...(report.output ? { output: Array.from(report.output.zeroRows) } : {}) },
-  };
-  const provenanceFile = join(outDir, PROVENANCE_FILE);
-  writeProvenance(provenanceFile, header, provenanceEntries(plan, (id) => newTok.idToToken(id), report, o.outputRule));
-
-  const side = (s: NativeInitResult['input']): InitSideSummary => ({ zeroRows: s.zeroRows.length, fallbackRows: s.fallbackRows.length, oldStd: s.oldStd });
-  const result: InitEmbeddingsResult = {
-    outDir,
-    oldSize: plan.oldSize,
-    newSize: plan.newSize,
-    rows,
-    counts: plan.counts,
-    input: side(report.input),
-    ...(report.output ? { output: side(report.output) } : {}),
-    droppedSpecialIds: dropped,
-    provenanceFile,
-    seconds: (Date.now() - started) / 1000,
-  };
-  const hashed = (dir: string, names: readonly string[]): Record<string, string> =>
-    Object.fromEntries(names.filter((n) => existsSync(join(dir, n))).map((n) => [n, sha256(join(dir, n))]));
-  writeJsonAtomic(join(outDir, 'manifest.json'), {
-    stage: 'init',
-    inputs: {
-      model: { dir: modelDir, files: hashed(modelDir, ['config.json']), weights: Object.fromEntries(model.weightFiles.map((f) => [basename(f), statSync(f).size])) },
-      oldTokenizer: { dir: oldTokDir, files: hashed(oldTokDir, ['tokenizer.json', 'tokenizer_config.json']) },
-      newTokenizer: { dir: tokenizerDir, files: hashed(tokenizerDir, ['tokenizer.json', 'tokenizer_config.json', ID_MAP_FILE]) },
-    },
-    options: { ...o, idMap: idMap ? true : false, copyRows: options.copyRows ?? {}, tied },
-    result: { ...result, outDir: undefined, provenanceFile: PROVENANCE_FILE, dtype: report.dtype, hiddenSize: report.hiddenSize, bytesWritten: report.bytesWritten },
+    const side = (s: NativeInitResult['input']): InitSideSummary => ({ zeroRows: s.zeroRows.length, fallbackRows: s.fallbackRows.length, oldStd: s.oldStd });
+    const result: InitEmbeddingsResult = {
+      outDir,
+      oldSize: plan.oldSize,
+      newSize: plan.newSize,
+      rows,
+      counts: plan.counts,
+      input: side(report.input),
+      ...(report.output ? { output: side(report.output) } : {}),
+      droppedSpecialIds: dropped,
+      provenanceFile,
+      seconds: (Date.now() - started) / 1000,
+    };
+    const hashed = (from: string, names: readonly string[]): Record<string, string> =>
+      Object.fromEntries(names.filter((n) => existsSync(join(from, n))).map((n) => [n, sha256(join(from, n))]));
+    writeJsonAtomic(join(dir, 'manifest.json'), {
+      stage: 'init',
+      inputs: {
+        model: { dir: modelDir, files: hashed(modelDir, ['config.json']), weights: Object.fromEntries(model.weightFiles.map((f) => [basename(f), statSync(f).size])) },
+        oldTokenizer: { dir: oldTokDir, files: hashed(oldTokDir, ['tokenizer.json', 'tokenizer_config.json']) },
+        newTokenizer: { dir: tokenizerDir, files: hashed(tokenizerDir, ['tokenizer.json', 'tokenizer_config.json', ID_MAP_FILE]) },
+      },
+      options: { ...o, idMap: idMap ? true : false, copyRows: options.copyRows ?? {}, tied },
+      result: { ...result, outDir: undefined, provenanceFile: PROVENANCE_FILE, dtype: report.dtype, hiddenSize: report.hiddenSize, bytesWritten: report.bytesWritten },
+    });
+    return result;
   });
-  return result;
 }

@@ -11,13 +11,15 @@
  *      rewritten with them (cpp/core/propagate.h);
  *   5. config.json (new vocab_size), tokenizer files, and `propagate_report.json` beside the weights.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import type { NativePropagateReport, NativePropagateSide } from '../binding/NativeTypes.js';
 import { runJob, type JobOptions } from '../model/LepModel.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
@@ -118,8 +120,7 @@ function resolveOptions(o: PropagateOptions) {
   for (const [name, flag] of [['base', '--base'], ['donor', '--donor'], ['instruct', '--instruct'], ['out', '--out']] as const)
     if (typeof o[name] !== 'string' || o[name] === '') throw optionError(name, 'a directory path', o[name], flag);
   const out = resolve(o.out);
-  for (const [name, flag] of [['base', '--base'], ['donor', '--donor'], ['instruct', '--instruct']] as const)
-    if (resolve(o[name]) === out) throw optionError('out', `a directory other than ${name} (${flag})`, o.out, '--out');
+  checkOutputPath(out, '--out', { '--base': o.base, '--donor': o.donor, '--instruct': o.instruct });
   return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, out };
 }
 
@@ -147,100 +148,100 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
   const copyFrom = Int32Array.from(copyPairs.map(([, from]) => from));
   const t1 = performance.now();
 
-  mkdirSync(o.out, { recursive: true });
-  const report: NativePropagateReport = await runJob(
-    (p) =>
-      getNative().propagate(
-        {
-          method: o.method,
-          solver: o.solver,
-          baseFiles: base.weightFiles,
-          donorFiles: donor.weightFiles,
-          instructFiles: instruct.weightFiles,
-          ...(o.method === 'conversion' ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
-          overlapNew: map.overlap.newIds,
-          overlapOld: map.overlap.oldIds,
-          copyTo,
-          copyFrom,
-          outRows: rows,
-          outDir: o.out,
-          maxShardBytes: o.maxShardBytes,
-          chunkRows: o.chunkRows,
-          device: o.device,
-        },
-        p,
-      ),
-    options,
-  );
-  const t2 = performance.now();
-
-  const warnings: string[] = [];
-  const warn = (m: string): string => {
-    warnings.push(m);
-    options.onWarning?.(m);
-    return m;
-  };
-  const sides: PropagateSideResult[] = report.sides.map((s) => {
-    const w: string[] = [];
-    if (s.baseInstructCorrelation < o.minCorrelation)
-      w.push(
-        warn(
-          `the base and instruct ${s.tensor} correlate at only ${s.baseInstructCorrelation.toFixed(3)} (below ${o.minCorrelation}): ` +
-            `the instruct model ${options.instruct} looks unrelated to the base ${options.base}, and propagation assumes it was fine-tuned from it` +
-            '\nHINT: pass the base the instruct model was derived from (--base), or lower --min-correlation if this is intended.',
+  // Built aside and renamed into place: a killed propagate leaves no directory that looks finished.
+  return writeDirAtomic(o.out, '--out', async (dir) => {
+    const report: NativePropagateReport = await runJob(
+      (p) =>
+        getNative().propagate(
+          {
+            method: o.method,
+            solver: o.solver,
+            baseFiles: base.weightFiles,
+            donorFiles: donor.weightFiles,
+            instructFiles: instruct.weightFiles,
+            ...(o.method === 'conversion' ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
+            overlapNew: map.overlap.newIds,
+            overlapOld: map.overlap.oldIds,
+            copyTo,
+            copyFrom,
+            outRows: rows,
+            outDir: dir,
+            maxShardBytes: o.maxShardBytes,
+            chunkRows: o.chunkRows,
+            device: o.device,
+          },
+          p,
         ),
-      );
-    if (s.solverFellBack) w.push(warn(`the ${s.side} least-squares system is rank-deficient; it was solved with a rank-revealing lstsq`));
-    return { ...s, warnings: w };
-  });
+      options,
+    );
+    const t2 = performance.now();
 
-  // Model directory files around the weights: config.json, tokenizer, generation config.
-  writeJsonAtomic(join(o.out, 'config.json'), { ...instruct.model!.rawConfig, vocab_size: rows });
-  writeJsonAtomic(join(o.out, 'tokenizer.json'), final.json);
-  writeJsonAtomic(join(o.out, 'tokenizer_config.json'), final.config);
-  for (const f of ['special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'])
-    if (existsSync(join(options.instruct, f))) copyFileSync(join(options.instruct, f), join(o.out, f));
-  // tokenizer.model (SentencePiece) must describe the final vocabulary: the donor's, if it has one.
-  if (existsSync(join(options.donor, 'tokenizer.model'))) copyFileSync(join(options.donor, 'tokenizer.model'), join(o.out, 'tokenizer.model'));
-  else rmSync(join(o.out, 'tokenizer.model'), { force: true });
-  rmSync(join(o.out, 'added_tokens.json'), { force: true });  // stale slow-tokenizer file: tokenizer.json holds the added tokens
-  const t3 = performance.now();
+    const warnings: string[] = [];
+    const warn = (m: string): string => {
+      warnings.push(m);
+      options.onWarning?.(m);
+      return m;
+    };
+    const sides: PropagateSideResult[] = report.sides.map((s) => {
+      const w: string[] = [];
+      if (s.baseInstructCorrelation < o.minCorrelation)
+        w.push(
+          warn(
+            `the base and instruct ${s.tensor} correlate at only ${s.baseInstructCorrelation.toFixed(3)} (below ${o.minCorrelation}): ` +
+              `the instruct model ${options.instruct} looks unrelated to the base ${options.base}, and propagation assumes it was fine-tuned from it` +
+              '\nHINT: pass the base the instruct model was derived from (--base), or lower --min-correlation if this is intended.',
+          ),
+        );
+      if (s.solverFellBack) w.push(warn(`the ${s.side} least-squares system is rank-deficient; it was solved with a rank-revealing lstsq`));
+      return { ...s, warnings: w };
+    });
 
-  const result: PropagateResult = {
-    out: o.out,
-    method: o.method,
-    solver: o.solver,
-    sides,
-    vocabulary: {
-      oldSize: base.tokenizer.size,
-      donorSize: donor.tokenizer.size,
-      finalSize: final.size,
-      rows,
-      overlapTokens: map.overlap.newIds.length,
-      averaging: {
-        identityRows: map.averaging.identityRows,
-        averagedRows: map.averaging.averagedRows,
-        emptyRows: map.averaging.emptyRows,
-        entries: map.averaging.indices.length,
+    // Model directory files around the weights: config.json, tokenizer, generation config.
+    writeJsonAtomic(join(dir, 'config.json'), { ...instruct.model!.rawConfig, vocab_size: rows });
+    writeJsonAtomic(join(dir, 'tokenizer.json'), final.json);
+    writeJsonAtomic(join(dir, 'tokenizer_config.json'), final.config);
+    for (const f of ['special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'])
+      if (existsSync(join(options.instruct, f))) copyFileSync(join(options.instruct, f), join(dir, f));
+    // tokenizer.model (SentencePiece) must describe the final vocabulary: the donor's, if it has one.
+    if (existsSync(join(options.donor, 'tokenizer.model'))) copyFileSync(join(options.donor, 'tokenizer.model'), join(dir, 'tokenizer.model'));
+    const t3 = performance.now();
+
+    const result: PropagateResult = {
+      out: o.out,
+      method: o.method,
+      solver: o.solver,
+      sides,
+      vocabulary: {
+        oldSize: base.tokenizer.size,
+        donorSize: donor.tokenizer.size,
+        finalSize: final.size,
+        rows,
+        overlapTokens: map.overlap.newIds.length,
+        averaging: {
+          identityRows: map.averaging.identityRows,
+          averagedRows: map.averaging.averagedRows,
+          emptyRows: map.averaging.emptyRows,
+          entries: map.averaging.indices.length,
+        },
+        copiedRows: copyPairs.length,
+        appendedTokens: final.appended,
       },
-      copiedRows: copyPairs.length,
-      appendedTokens: final.appended,
-    },
-    hiddenSize: report.hiddenSize,
-    dtype: report.dtype,
-    warnings,
-    timings: {
-      prepareSeconds: (t1 - t0) / 1000,
-      nativeSeconds: (t2 - t1) / 1000,
-      writeSeconds: report.writeSeconds,
-      totalSeconds: (t3 - t0) / 1000,
-    },
-    files: [...report.files, 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
-  };
-  writeJsonAtomic(join(o.out, PROPAGATE_REPORT_FILE), {
-    inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(options.instruct) },
-    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false },
-    ...result,
+      hiddenSize: report.hiddenSize,
+      dtype: report.dtype,
+      warnings,
+      timings: {
+        prepareSeconds: (t1 - t0) / 1000,
+        nativeSeconds: (t2 - t1) / 1000,
+        writeSeconds: report.writeSeconds,
+        totalSeconds: (t3 - t0) / 1000,
+      },
+      files: [...report.files, 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    };
+    writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
+      inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(options.instruct) },
+      options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false },
+      ...result,
+    });
+    return result;
   });
-  return result;
 }

@@ -3,7 +3,7 @@
  * encoder), plus `tokenizer_config.json` for special tokens and the chat template.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
@@ -84,11 +84,14 @@ export class Tokenizer {
   /** Parsed tokenizer_config.json ({} when absent). */
   readonly config: Json;
   private readonly hf: HfTokenizer;
+  /** tokenizer.json's path, for messages. */
+  private readonly file: string;
 
-  private constructor(json: Json, config: Json, hf: HfTokenizer) {
+  private constructor(json: Json, config: Json, hf: HfTokenizer, file: string) {
     this.json = json;
     this.config = config;
     this.hf = hf;
+    this.file = file;
   }
 
   /** Loads `dir/tokenizer.json` (required) and `dir/tokenizer_config.json` (optional). */
@@ -97,7 +100,16 @@ export class Tokenizer {
     if (!existsSync(file))
       throw new LepError('LEP_NO_TOKENIZER', `${dir} has no tokenizer.json\nHINT: lep reads Hugging Face "fast" tokenizers; save one with tokenizer.save_pretrained().`);
     const cfgFile = join(dir, 'tokenizer_config.json');
-    const config = existsSync(cfgFile) ? (JSON.parse(readFileSync(cfgFile, 'utf8')) as Json) : {};
+    let config: Json = {};
+    if (existsSync(cfgFile)) {
+      try {
+        config = JSON.parse(readFileSync(cfgFile, 'utf8')) as Json;
+      } catch (e) {
+        throw new LepError('LEP_BAD_TOKENIZER', `${cfgFile} is not valid JSON: ${(e as Error).message}\nHINT: restore the file from the model it came from, or delete it (lep then uses no special tokens and no chat template).`);
+      }
+      if (config === null || typeof config !== 'object' || Array.isArray(config))
+        throw new LepError('LEP_BAD_TOKENIZER', `${cfgFile} holds ${Array.isArray(config) ? 'an array' : String(config)}, not a JSON object\nHINT: restore the file from the model it came from.`);
+    }
     return Tokenizer.fromJson(readFileSync(file, 'utf8'), config, file);
   }
 
@@ -116,7 +128,7 @@ export class Tokenizer {
       throw new LepError('LEP_BAD_TOKENIZER', `${file} cannot be loaded by Hugging Face tokenizers: ${(e as Error).message}`);
     }
     checkIds(hf, json, file);
-    return new Tokenizer(json, config, hf);
+    return new Tokenizer(json, config, hf, file);
   }
 
   /** Model kind of tokenizer.json: BPE, Unigram, WordPiece, WordLevel. */
@@ -198,7 +210,14 @@ export class Tokenizer {
     const tpl = this.chatTemplate;
     if (!tpl)
       throw new LepError('LEP_NO_CHAT_TEMPLATE', 'the tokenizer has no chat_template in tokenizer_config.json\nHINT: use a plain prompt, or copy the chat template from the instruct model.');
-    return new Template(tpl).render({
+    const where = join(dirname(this.file), 'tokenizer_config.json');
+    let template: Template;
+    try {
+      template = new Template(tpl);
+    } catch (e) {
+      throw new LepError('LEP_BAD_CHAT_TEMPLATE', `the chat_template in ${where} is not a valid Jinja template: ${(e as Error).message}\nHINT: fix chat_template there, or copy it from the instruct model.`);
+    }
+    return template.render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: this.specialToken('bos') ?? '',

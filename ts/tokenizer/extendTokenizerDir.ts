@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { LepError } from '../errors.js';
 import { DEFAULT_MERGE_ORDER, DEFAULT_PAD_TO_MULTIPLE_OF, DEFAULT_RESERVED_TOKEN, extendTokenizer, type ExtendOptions, type ExtendStats, type Json } from './extend.js';
 import { saveTokenizerDir } from './shrink.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import { Tokenizer } from './Tokenizer.js';
 
 /** File written next to a tokenizer that lep made: the operation, its inputs, resolved options and stats. */
@@ -40,25 +42,28 @@ export interface ExtendTokenizerDirResult {
  * `extendTokenizer` for what is kept and added) and writes the result to `outDir`.
  */
 export function extendTokenizerDir(originalDir: string, donorDir: string, outDir: string, options: ExtendOptions = {}): ExtendTokenizerDirResult {
+  checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': donorDir });
   const original = Tokenizer.fromDir(originalDir);
   const donor = Tokenizer.fromDir(donorDir);
   const r = extendTokenizer(original, donor, options);
   checkIdsKept(original, r.json, r.config);
-  saveTokenizerDir(outDir, r.json, r.config, {
-    [RUN_FILE]: {
-      operation: 'extend',
-      original: resolve(originalDir),
-      donor: resolve(donorDir),
-      options: {
-        mergeOrder: options.mergeOrder ?? DEFAULT_MERGE_ORDER,
-        ignoreMerges: (r.json.model as Json).ignore_merges,
-        maxNewTokens: options.maxNewTokens ?? null,
-        padToMultipleOf: options.padToMultipleOf ?? DEFAULT_PAD_TO_MULTIPLE_OF,
-        reservedToken: options.reservedToken ?? DEFAULT_RESERVED_TOKEN,
-        maxSize: options.maxSize ?? null,
+  writeDirAtomicSync(outDir, '--out', (tmp) =>
+    saveTokenizerDir(tmp, r.json, r.config, {
+      [RUN_FILE]: {
+        operation: 'extend',
+        original: resolve(originalDir),
+        donor: resolve(donorDir),
+        options: {
+          mergeOrder: options.mergeOrder ?? DEFAULT_MERGE_ORDER,
+          ignoreMerges: (r.json.model as Json).ignore_merges,
+          maxNewTokens: options.maxNewTokens ?? null,
+          padToMultipleOf: options.padToMultipleOf ?? DEFAULT_PAD_TO_MULTIPLE_OF,
+          reservedToken: options.reservedToken ?? DEFAULT_RESERVED_TOKEN,
+          maxSize: options.maxSize ?? null,
+        },
+        stats: r.stats,
       },
-      stats: r.stats,
-    },
-  });
+    }),
+  );
   return { outDir, stats: r.stats };
 }

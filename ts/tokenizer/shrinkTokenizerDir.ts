@@ -10,6 +10,8 @@ import { readTexts, type ReadTextsOptions } from '../corpus/readCorpus.js';
 import { optionError } from '../errors.js';
 import { DEFAULT_MERGE_ORDER, extendTokenizer, type ExtendOptions, type ExtendStats } from './extend.js';
 import { checkIdsKept, RUN_FILE } from './extendTokenizerDir.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import { DEFAULT_SHRINK_RULE, ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer, type IdMap, type ShrinkOptions, type ShrinkStats } from './shrink.js';
 import { Tokenizer } from './Tokenizer.js';
 
@@ -50,6 +52,7 @@ async function* counted(texts: AsyncIterable<string>, every: number, onProgress?
 
 /** Shrinks (and, with `donorDir`, extends) the tokenizer in `originalDir` into `outDir`; see the module doc. */
 export async function shrinkTokenizerDir(originalDir: string, outDir: string, options: ShrinkTokenizerDirOptions): Promise<ShrinkTokenizerDirResult> {
+  checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': options.donorDir, '--corpus': options.corpus });
   const rule = options.rule ?? DEFAULT_SHRINK_RULE;
   if (rule === 'frequency' && (options.corpus === undefined || options.corpus.length === 0))
     throw optionError('corpus', 'a target-language corpus when rule is "frequency"', options.corpus, '--corpus');
@@ -66,21 +69,23 @@ export async function shrinkTokenizerDir(originalDir: string, outDir: string, op
     extendStats = ext.stats;
   }
   const written = checkIdsKept(original, json, config, oldToNew);
-  saveTokenizerDir(outDir, json, config, {
-    [ID_MAP_FILE]: shrunk.idMap,
-    [RUN_FILE]: {
-      operation: donor ? 'shrink+extend' : 'shrink',
-      original: resolve(originalDir),
-      donor: options.donorDir === undefined ? null : resolve(options.donorDir),
-      corpus: options.corpus ?? null,
-      options: {
-        keep: options.keep,
-        rule,
-        read: options.read ?? {},
-        extend: donor ? { mergeOrder: DEFAULT_MERGE_ORDER, ...options.extend } : null,
+  writeDirAtomicSync(outDir, '--out', (tmp) =>
+    saveTokenizerDir(tmp, json, config, {
+      [ID_MAP_FILE]: shrunk.idMap,
+      [RUN_FILE]: {
+        operation: donor ? 'shrink+extend' : 'shrink',
+        original: resolve(originalDir),
+        donor: options.donorDir === undefined ? null : resolve(options.donorDir),
+        corpus: options.corpus ?? null,
+        options: {
+          keep: options.keep,
+          rule,
+          read: options.read ?? {},
+          extend: donor ? { mergeOrder: DEFAULT_MERGE_ORDER, ...options.extend } : null,
+        },
+        stats: { shrink: shrunk.stats, extend: extendStats ?? null },
       },
-      stats: { shrink: shrunk.stats, extend: extendStats ?? null },
-    },
-  });
+    }),
+  );
   return { outDir, shrink: shrunk.stats, extend: extendStats, idMap: shrunk.idMap, size: written.size };
 }

@@ -28,6 +28,9 @@ import type { ReadTextsOptions } from '../corpus/readCorpus.js';
 import { LepError, callNative, optionError } from '../errors.js';
 import { runJob } from '../model/LepModel.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { trackTemp, untrackTemp } from '../util/tempPaths.js';
+import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import type { AddedToken, Json } from './extend.js';
 import { RUN_FILE } from './extendTokenizerDir.js';
 import { sentencePieceToTokenizerJson } from './fromSentencePiece.js';
@@ -188,6 +191,7 @@ export function resolveTrainOptions(o: TrainTokenizerOptions): Resolved {
  */
 export async function trainTokenizer(corpus: string | readonly string[], outDir: string, options: TrainTokenizerOptions = {}): Promise<TrainTokenizerResult> {
   const o = resolveTrainOptions(options);
+  checkOutputPath(outDir, '--out', { '--corpus': corpus, '--like': options.like });
   const plan = planSpecials(options.like, o.userDefinedSymbols, o.byteFallback);
   const metaCount = plan.metaPieces.length + (o.byteFallback ? 256 : 0);
   if (o.vocabSize <= metaCount)
@@ -198,6 +202,8 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
     );
   const spm = getSpmNative();
   const work = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'lep-spm-'));
+  // Tracked so that an interrupted `lep tokenizer train` removes the corpus copy before it exits.
+  trackTemp(work);
   try {
     const t0 = performance.now();
     const input = join(work, 'corpus.txt');
@@ -245,20 +251,23 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
       readSeconds: (t1 - t0) / 1000,
       trainSeconds: (t2 - t1) / 1000,
     };
-    saveTokenizerDir(outDir, json, config, {
-      [RUN_FILE]: {
-        operation: 'train',
-        corpus: typeof corpus === 'string' ? [corpus] : [...corpus],
-        like: options.like === undefined ? null : resolve(options.like),
-        options: { ...o, corpus: options.corpus ?? {} },
-        sentencepiece: Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'input' && k !== 'model_prefix')),
-        stats,
-      },
+    writeDirAtomicSync(outDir, '--out', (tmp) => {
+      saveTokenizerDir(tmp, json, config, {
+        [RUN_FILE]: {
+          operation: 'train',
+          corpus: typeof corpus === 'string' ? [corpus] : [...corpus],
+          like: options.like === undefined ? null : resolve(options.like),
+          options: { ...o, corpus: options.corpus ?? {} },
+          sentencepiece: Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'input' && k !== 'model_prefix')),
+          stats,
+        },
+      });
+      writeFileAtomic(join(tmp, SPM_MODEL_FILE), readFileSync(modelFile));
     });
-    writeFileAtomic(join(outDir, SPM_MODEL_FILE), readFileSync(modelFile));
     return { outDir, stats, log: trained.log };
   } finally {
     rmSync(work, { recursive: true, force: true });
+    untrackTemp(work);
   }
 }
 

@@ -88,7 +88,10 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }, options.killAfterMs ?? 5000).unref();
   };
+  // A signal to the launcher goes to every rank, and their exits are then not failures: each rank stops at
+  // its own safe point (training: the next step, with a checkpoint) instead of being terminated mid-write.
   const forward = (signal: NodeJS.Signals) => () => {
+    stopping = true;
     for (const c of children) c.kill(signal);
   };
   const onInt = forward('SIGINT');

@@ -3,7 +3,7 @@
  * Writes into the output directory: checkpoints/step-N (atomic), train.log (one greppable line per
  * report step), train-config.json (the resolved options), and the final model in HF layout.
  */
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
@@ -13,6 +13,9 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { makeDirs } from '../util/makeDirs.js';
+import { lockOutputDir } from '../util/outputLock.js';
+import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
 import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
@@ -62,12 +65,24 @@ export interface TrainOptions extends JobOptions {
   evalEvery?: number;
   /** Evaluate on at most N batches (0 = all); data-parallel, batches of batchSize × ranks. Defaults to `0`. */
   evalBatches?: number;
-  /** Checkpoint every N steps; also when stopped and at the end. Defaults to `0`. */
+  /**
+   * Checkpoint every N steps (0: only when stopped and at the end). A stopped run (AbortSignal, Ctrl-C)
+   * always checkpoints at the step boundary where it stops, so only a killed one (kill -9, power loss)
+   * loses work: at most the steps since the last periodic checkpoint. Counted in steps, not minutes, so
+   * that checkpoints fall on the same steps in every run and can be compared across runs. Defaults to a
+   * tenth of the run, `ceil(steps / 10)`.
+   */
   checkpointEvery?: number;
   /** Checkpoints kept. Defaults to `2`. */
   keepCheckpoints?: number;
-  /** Resume from the newest checkpoint in the output directory, if any. Defaults to `true`. */
+  /**
+   * Resume from the newest checkpoint in the output directory, if any; refused when that run had other
+   * options (TRAIN_RESUME_KEYS). `false` starts afresh and removes the directory's old checkpoints.
+   * Defaults to `true`.
+   */
   resume?: boolean;
+  /** Called before training when the run resumes, with the checkpoint and its step. Defaults to none. */
+  onResume?: (checkpoint: string, step: number) => void;
   /** `cpu` or `cuda[:N]`. Defaults to `cpu`. */
   device?: string;
   /** Compute dtype (`bf16` keeps f32 master weights). Defaults to `f32`. */
@@ -118,7 +133,6 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
   evalEvery: 0,
   evalBatches: 0,
-  checkpointEvery: 0,
   keepCheckpoints: 2,
   reportEvery: 1,
 } as const;
@@ -131,6 +145,51 @@ export interface TrainResult {
   /** Bits per character of the last evaluation (text evaluation data packed by lep). */
   lastEvalBpc?: number;
   resumedFrom?: string;
+}
+
+/**
+ * Options whose change makes a checkpoint's run a different run: resuming it with other values would give
+ * a model that neither run describes. (Evaluation, reporting, checkpoint and thread settings may change.)
+ */
+export const TRAIN_RESUME_KEYS = [
+  'modelDir', 'data', 'params', 'lora', 'rows', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrRatio', 'warmupSteps',
+  'beta1', 'beta2', 'eps', 'weightDecay', 'clip', 'seed', 'dtype',
+] as const;
+
+/** Where the resolved options of the run that writes `outDir` are kept. */
+export const TRAIN_CONFIG_FILE = 'train-config.json';
+
+/** The step of a checkpoint, from its state.json (a LepError naming the file when it is unreadable). */
+export function checkpointStep(checkpoint: string): number {
+  const file = join(checkpoint, 'state.json');
+  let step: unknown;
+  try {
+    step = (JSON.parse(readFileSync(file, 'utf8')) as { step?: unknown }).step;
+  } catch (e) {
+    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read the checkpoint state ${file}: ${(e as Error).message}\nHINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
+  }
+  if (!Number.isSafeInteger(step) || (step as number) < 0)
+    throw new LepError('LEP_BAD_CHECKPOINT', `the checkpoint state ${file} has no valid "step" (found ${JSON.stringify(step)})\nHINT: delete ${checkpoint} to resume from the checkpoint before it, or start afresh with --no-resume.`);
+  return step as number;
+}
+
+/** Refuses to resume `checkpoint` when the run that wrote `configFile` had other TRAIN_RESUME_KEYS values. */
+function checkSameRun(configFile: string, checkpoint: string, now: Record<string, unknown>): void {
+  if (!existsSync(configFile)) return;
+  let then: Record<string, unknown>;
+  try {
+    then = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
+  }
+  const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
+  const diffs = TRAIN_RESUME_KEYS.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(then[k])} then, ${show(now[k])} now`);
+  if (diffs.length > 0)
+    throw new LepError(
+      'LEP_RESUME_MISMATCH',
+      `the checkpoint ${checkpoint} was made by a run with other options: ${diffs.join('; ')}\n` +
+        'HINT: run with the options of that run to resume it, start afresh with --no-resume (removes its checkpoints), or choose another --out.',
+    );
 }
 
 /** Newest complete checkpoint directory in `outDir/checkpoints`, if any. */
@@ -166,6 +225,29 @@ function positive(v: number, name: string, flag: string, allowZero = false): num
   return v;
 }
 
+/**
+ * The final model goes into the output directory next to the run's checkpoints and log, so it cannot be
+ * renamed in as one directory: it is written aside, and its files are moved in with config.json (the
+ * file every reader opens first) removed first and put back last — a model without config.json is never
+ * mistaken for a finished one.
+ */
+async function writeFinalModel(outDir: string, write: (dir: string) => Promise<void>): Promise<void> {
+  const tmp = tempPathFor(join(outDir, 'final-model'));
+  trackTemp(tmp);
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    await write(tmp);
+    rmSync(join(outDir, 'config.json'), { force: true });
+    const names = readdirSync(tmp).filter((n) => n !== 'config.json');
+    for (const n of names) renameSync(join(tmp, n), join(outDir, n));
+    if (existsSync(join(tmp, 'config.json'))) renameSync(join(tmp, 'config.json'), join(outDir, 'config.json'));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    untrackTemp(tmp);
+  }
+}
+
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
   const o = { ...TRAIN_DEFAULTS, ...options };
   if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
@@ -180,6 +262,10 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
+  if (o.device !== undefined && !/^(cpu|cuda(:\d+)?)$/.test(o.device)) throw optionError('device', 'cpu, cuda or cuda:N', o.device, '--device');
+  if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'bf16') throw optionError('dtype', 'f32 or bf16', o.dtype, '--dtype');
+  const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw optionError('checkpointEvery', 'an integer >= 0', checkpointEvery, '--checkpoint-every');
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
   const distTimeout = o.distTimeout ?? DEFAULT_DIST_TIMEOUT_S;
   const gradSync = o.gradSync ?? DEFAULT_GRAD_SYNC;
@@ -189,13 +275,42 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
-  mkdirSync(outDir, { recursive: true });
-  // A checkpoint killed mid-write is a stray step-N.tmp-PID directory: never resumed from, removed here.
+  makeDirs(outDir, '--out');
+  // Two runs writing one directory would interleave checkpoints and logs: the second is refused.
+  const unlock = writer ? lockOutputDir(outDir, '--out', 'lep train') : () => {};
+  try {
+    return await trainLocked(modelDir, outDir, o, { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer });
+  } finally {
+    unlock();
+  }
+}
+
+type ResolvedTrainOptions = TrainOptions & Required<Pick<TrainOptions, Exclude<keyof typeof TRAIN_DEFAULTS, 'params'>>> & { params: NonNullable<TrainOptions['params']> };
+
+async function trainLocked(
+  modelDir: string,
+  outDir: string,
+  o: ResolvedTrainOptions,
+  r: { warmupSteps: number; checkpointEvery: number; dist: DistributedEnv | undefined; distTimeout: number; gradSync: GradSync; writer: boolean },
+): Promise<TrainResult> {
+  const options = o;
+  const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer } = r;
+  // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
   const ckpts = join(outDir, 'checkpoints');
-  if (writer && existsSync(ckpts)) for (const n of readdirSync(ckpts)) if (/\.tmp-\d+$/.test(n)) rmSync(join(ckpts, n), { recursive: true, force: true });
+  if (writer) {
+    removeOrphanTemps(ckpts);
+    removeOrphanTemps(outDir);
+  }
+  if (writer && o.resume === false && existsSync(ckpts)) rmSync(ckpts, { recursive: true, force: true });
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
-  const resolved = { ...o, warmupSteps, modelDir: resolve(modelDir), signal: undefined, onProgress: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
-  if (writer) writeJsonAtomic(join(outDir, 'train-config.json'), resolved);
+  const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data), signal: undefined, onProgress: undefined, onResume: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
+  const configFile = join(outDir, TRAIN_CONFIG_FILE);
+  if (resumeFrom) {
+    const step = checkpointStep(resumeFrom);
+    checkSameRun(configFile, resumeFrom, resolved);
+    o.onResume?.(resumeFrom, step);
+  }
+  if (writer) writeJsonAtomic(configFile, resolved);
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
@@ -250,7 +365,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
             seed: o.seed,
             evalEvery: o.evalEvery,
             evalBatches: o.evalBatches,
-            checkpointEvery: o.checkpointEvery,
+            checkpointEvery,
             checkpointDir: join(outDir, 'checkpoints'),
             keepCheckpoints: o.keepCheckpoints,
             resumeFrom,
@@ -270,9 +385,11 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
       await saveAdapter(model, lora, join(outDir, ADAPTER_DIR), resolve(modelDir));
       await runJob((p) => model.native.mergeLora(p), {});
     }
-    await runJob((p) => model.native.save({ dir: outDir, dtype }, p), {});
-    copyTokenizerFiles(modelDir, outDir);
-    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(outDir, f));
+    await writeFinalModel(outDir, async (dir) => {
+      await runJob((p) => model.native.save({ dir, dtype }, p), {});
+      copyTokenizerFiles(modelDir, dir);
+      for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(dir, f));
+    });
     if (o.patchDir !== undefined) writeEmbeddingPatch(outDir, o.patchDir);
     return result;
   } finally {

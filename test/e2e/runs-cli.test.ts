@@ -1,0 +1,265 @@
+// Runs and outputs through the real CLI on the toy family: Ctrl-C/SIGTERM, the output lock, resuming,
+// outputs that appear whole, outputs that would overwrite inputs, and named errors for hostile input.
+// Serial: the tests spawn lep processes (see README, "Known hazard"), and each is a training run on 2 cores.
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+
+import { corpora } from '../corpora.js';
+import { tempDir } from '../helpers.js';
+
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family');
+const BASE = join(FIXTURES, 'base');
+const INSTRUCT = join(FIXTURES, 'instruct');
+const ENV = { ...process.env, LEP_THREADS: '1' };
+
+interface Ran {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+async function lep(...args: string[]): Promise<Ran> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [LEP, ...args], { env: ENV });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const x = e as { stdout: string; stderr: string; code: number | null };
+    return { stdout: x.stdout, stderr: x.stderr, code: x.code ?? -1 };
+  }
+}
+
+/** Starts lep, sends `signal` once stderr matches `when`, and resolves with what it printed and its exit code. */
+function lepInterrupted(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<Ran & { pid: number }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [LEP, ...args], { env: ENV });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!sent && when.test(stderr)) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ stdout, stderr, code: code ?? -1, pid: child.pid! }));
+  });
+}
+
+/** The id of a process that has exited (for stale locks and orphaned temporaries). */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '']).pid!;
+}
+
+const tempsIn = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((n) => /\.tmp-\d+/.test(n)) : []);
+
+let blocks: Promise<string> | undefined;
+/** Training blocks of the toy tokenizer, packed once through the CLI. */
+function packed(): Promise<string> {
+  blocks ??= (async () => {
+    const out = join(tempDir(), 'blocks.safetensors');
+    const r = await lep('data', 'pack', '--tokenizer', BASE, '--out', out, '--seq-len', '32', '--max-chars', '20000', (await corpora())['en.txt']!);
+    if (r.code !== 0) throw new Error(r.stderr);
+    return out;
+  })();
+  return blocks;
+}
+
+const trainArgs = (data: string, out: string, ...more: string[]): string[] => ['train', BASE, '--data', data, '--out', out, '--embeddings-only', '--batch-size', '1', ...more];
+
+test.serial('lep train: Ctrl-C stops at a step with a checkpoint and exit 130, says how to resume; the rerun says it resumes and finishes', async (t) => {
+  const data = await packed();
+  const out = join(tempDir(), 'run');
+  const r = await lepInterrupted(trainArgs(data, out, '--steps', '30'), /^step 2\/30/m, 'SIGINT');
+  t.is(r.code, 130, r.stderr);
+  t.regex(r.stderr, /SIGINT received, stopping at the next safe point/);
+  const m = /training stopped at step (\d+) of 30; checkpoint (\S+)\nHINT: run the same command again to resume from it\./.exec(r.stderr);
+  t.truthy(m, r.stderr);
+  const step = Number(m![1]);
+  t.true(step >= 2 && step < 30);
+  t.true(existsSync(join(m![2]!, 'state.json')));
+  t.false(existsSync(join(out, 'config.json')), 'no final model');
+  t.false(existsSync(join(out, 'lep.lock')), 'the lock is released');
+  t.deepEqual(tempsIn(out), []);
+
+  const again = await lep(...trainArgs(data, out, '--steps', '30'));
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, new RegExp(`^lep train: resuming from .*step-0*${step} \\(step ${step} of 30\\)`, 'm'));
+  t.regex(again.stdout, /30 steps, loss \d.*\(resumed from /);
+  t.true(existsSync(join(out, 'config.json')));
+  t.deepEqual(tempsIn(out), []);
+});
+
+test.serial('lep train checkpoints by default, every tenth of the run', async (t) => {
+  const data = await packed();
+  const out = join(tempDir(), 'run');
+  const r = await lep(...trainArgs(data, out, '--steps', '10', '--keep-checkpoints', '20'));
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), Array.from({ length: 10 }, (_, i) => `step-${String(i + 1).padStart(8, '0')}`));
+  t.is(JSON.parse(readFileSync(join(out, 'train-config.json'), 'utf8')).checkpointEvery, 1);
+});
+
+test.serial('two lep train on one --out: the second is refused naming the holder; a stale lock is taken over', async (t) => {
+  const data = await packed();
+  const out = join(tempDir(), 'run');
+  let second: Ran | undefined;
+  const first = await new Promise<Ran & { pid: number }>((done) => {
+    const child = spawn(process.execPath, [LEP, ...trainArgs(data, out, '--steps', '200')], { env: ENV });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (second === undefined && /^step 1\/200/m.test(stderr)) {
+        second = { stdout: '', stderr: '', code: -2 };
+        void lep(...trainArgs(data, out, '--steps', '200')).then((r) => {
+          second = r;
+          child.kill('SIGTERM');
+        });
+      }
+    });
+    child.on('close', (code) => done({ stdout: '', stderr, code: code ?? -1, pid: child.pid! }));
+  });
+  t.is(second!.code, 1);
+  t.regex(second!.stderr, new RegExp(`--out ${out} is in use by lep train \\(pid ${first.pid} on `));
+  t.regex(second!.stderr, /\(code LEP_OUTPUT_LOCKED\)/);
+  t.is(first.code, 143, first.stderr);
+  t.regex(first.stderr, /SIGTERM received/);
+
+  // A lock whose process is gone (kill -9, reboot) does not block the directory.
+  writeFileSync(join(out, 'lep.lock'), JSON.stringify({ pid: deadPid(), host: (await import('node:os')).hostname(), command: 'lep train', since: '2026-01-01' }));
+  // (other options: --no-resume starts afresh and drops the stopped run's checkpoints)
+  const third = await lep(...trainArgs(data, out, '--steps', '2', '--no-resume'));
+  t.is(third.code, 0, third.stderr);
+  t.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['step-00000001', 'step-00000002']);
+  t.false(existsSync(join(out, 'lep.lock')));
+});
+
+test.serial('resume refuses a checkpoint made with other options, and a broken state.json is named', async (t) => {
+  const data = await packed();
+  const out = join(tempDir(), 'run');
+  t.is((await lep(...trainArgs(data, out, '--steps', '3'))).code, 0);
+  let r = await lep(...trainArgs(data, out, '--steps', '3', '--lr', '2e-4', '--seed', '5'));
+  t.is(r.code, 1);
+  t.regex(r.stderr, /the checkpoint \S+step-00000003 was made by a run with other options: lr 0\.0001 then, 0\.0002 now; seed 0 then, 5 now\nHINT: .*--no-resume/);
+  t.regex(r.stderr, /\(code LEP_RESUME_MISMATCH\)/);
+  r = await lep(...trainArgs(data, out, '--steps', '3', '--eval-every', '1'));
+  t.is(r.code, 0, `evaluation settings may change: ${r.stderr}`);
+  const state = join(out, 'checkpoints', 'step-00000003', 'state.json');
+  writeFileSync(state, '{"step": 3, "loss": ');
+  r = await lep(...trainArgs(data, out, '--steps', '3'));
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`cannot read the checkpoint state ${state}: .*\nHINT: delete .*step-00000003 to resume from the checkpoint before it, or start afresh with --no-resume`));
+  t.regex(r.stderr, /\(code LEP_BAD_CHECKPOINT\)/);
+  t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
+});
+
+test.serial('lep tokenizer train: SIGTERM and SIGINT leave no corpus copy, no output and no temporary file', async (t) => {
+  const dir = tempDir();
+  const spmTmp = join(dir, 'spm-tmp');
+  mkdirSync(spmTmp);
+  const ru = (await corpora())['ru.txt']!;
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    const out = join(dir, `tok-${signal}`);
+    // --verbose: SentencePiece's log shows that training started (the corpus copy is then complete).
+    const r = await lepInterrupted(['tokenizer', 'train', '--corpus', ru, '--out', out, '--vocab-size', '4000', '--tmp-dir', spmTmp, '--verbose'], /Loaded all \d+ sentences|trainer_interface/, signal);
+    t.is(r.code, code, r.stderr);
+    t.regex(r.stderr, new RegExp(`lep tokenizer train: interrupted by ${signal}; its temporary files were removed and no output was left half-written`));
+    t.deepEqual(readdirSync(spmTmp), [], 'no lep-spm-* left');
+    t.false(existsSync(out));
+    t.deepEqual(tempsIn(dir), []);
+  }
+});
+
+test.serial('init: the output appears whole, replacing the old one; temporaries of dead processes are removed', async (t) => {
+  const dir = tempDir();
+  const out = join(dir, 'resized');
+  mkdirSync(out);
+  writeFileSync(join(out, 'stale.safetensors'), 'left from an older run');
+  const orphan = join(dir, `resized.tmp-${deadPid()}`);
+  mkdirSync(orphan);
+  writeFileSync(join(orphan, 'config.json'), '{}');
+  const live = join(dir, `resized.tmp-${process.pid}`);
+  mkdirSync(live);
+  const r = await lep('init', BASE, '--tokenizer', INSTRUCT, '--out', out);
+  t.is(r.code, 0, r.stderr);
+  t.false(existsSync(orphan), 'a dead process\'s temporary directory is removed');
+  t.true(existsSync(live), 'a running process\'s temporary directory is left alone');
+  rmSync(live, { recursive: true });
+  t.false(existsSync(join(out, 'stale.safetensors')));
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json']) t.true(existsSync(join(out, f)), f);
+  t.deepEqual(readdirSync(dir).sort(), ['resized']);
+});
+
+test.serial('every command refuses an output that is, is inside, or contains one of its inputs', async (t) => {
+  const dir = tempDir();
+  const model = join(dir, 'model');
+  cpSync(BASE, model, { recursive: true });
+  const corpus = join(dir, 'corpus');
+  mkdirSync(corpus);
+  writeFileSync(join(corpus, 'a.txt'), readFileSync((await corpora())['en.txt']!, 'utf8').slice(0, 20000));
+  const weights = readFileSync(join(model, 'model.safetensors'));
+  const cases: [string[], RegExp][] = [
+    [['export', 'gguf', model, '--out', join(model, 'model.safetensors')], /--out \S+model.safetensors is inside the input MODEL_DIR/],
+    [['data', 'pack', '--tokenizer', model, '--out', join(corpus, 'blocks.safetensors'), '--seq-len', '32', corpus], /is inside the input CORPUS/],
+    [['data', 'pack', '--tokenizer', model, '--out', join(corpus, 'a.txt'), '--seq-len', '32', join(corpus, '*.txt')], /is inside the input CORPUS/],
+    [['tokenizer', 'train', '--corpus', join(corpus, 'a.txt'), '--out', corpus, '--vocab-size', '300'], /--out \S+corpus contains the input --corpus/],
+    [['init', model, '--tokenizer', model, '--out', join(model, 'resized')], /is inside the input MODEL_DIR/],
+    [['propagate', '--base', model, '--donor', model, '--instruct', INSTRUCT, '--out', dir], /contains the input --base/],
+    [['train', model, '--data', join(corpus, 'a.txt'), '--out', corpus], /contains the input --data/],
+    [['export', 'checkpoint', model, join(dir, 'ckpt'), '--out', model], /--out \S+model is the input MODEL_DIR/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await lep(...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+    t.regex(r.stderr, /\(code LEP_OUTPUT_OVER_INPUT\)/);
+  }
+  t.true(readFileSync(join(model, 'model.safetensors')).equals(weights), 'the model is untouched');
+  t.deepEqual(readdirSync(corpus), ['a.txt']);
+});
+
+test.serial('hostile input gives a named error (code, file or flag, hint), never a stack trace or a hang', async (t) => {
+  const dir = tempDir();
+  const data = await packed();
+  const broken = join(dir, 'broken');
+  cpSync(INSTRUCT, broken, { recursive: true });
+  const cfg = join(broken, 'tokenizer_config.json');
+  const goodCfg = JSON.parse(readFileSync(cfg, 'utf8'));
+  writeFileSync(cfg, JSON.stringify({ ...goodCfg, chat_template: '{% for m in messages %}{{ m.content }' }));
+  const jinja = await lep('generate', broken, '--prompt', 'hi', '--chat', '--max-new-tokens', '1');
+  writeFileSync(cfg, '{"bos_token": "<s>",');
+  const badCfg = await lep('generate', broken, '--prompt', 'hi', '--max-new-tokens', '1');
+  const rows = join(dir, 'rows.json');
+  writeFileSync(rows, 'not json');
+  const dangling = join(dir, 'dangling');
+  symlinkSync(join(dir, 'nowhere', 'x'), dangling);
+  const noConfig = join(dir, 'no-tokenizer-config');
+  cpSync(INSTRUCT, noConfig, { recursive: true });
+  rmSync(join(noConfig, 'tokenizer_config.json'));
+  const cases: [Ran, RegExp, string][] = [
+    [jinja, new RegExp(`the chat_template in ${cfg} is not a valid Jinja template: .*\nHINT: `), 'LEP_BAD_CHAT_TEMPLATE'],
+    [badCfg, new RegExp(`${cfg} is not valid JSON: .*\nHINT: `), 'LEP_BAD_TOKENIZER'],
+    [await lep(...trainArgs(data, join(dir, 'o1'), '--device', 'tpu')), /Expected cpu, cuda or cuda:N for device \(--device\) but received "tpu"/, 'LEP_BAD_OPTION'],
+    [await lep('generate', INSTRUCT, '--prompt', 'hi', '--device', 'tpu'), /for device \(--device\) but received "tpu"/, 'LEP_BAD_OPTION'],
+    [await lep(...trainArgs(data, join(dir, 'o2'), '--rows', rows)), new RegExp(`--rows ${rows} is not valid JSON: .*\nHINT: --rows takes a file holding a JSON array of token ids`), 'LEP_BAD_OPTION'],
+    [await lep(...trainArgs(data, dangling)), new RegExp(`--out ${dangling} is a symbolic link to a path that does not exist\nHINT: `), 'LEP_BAD_OUTPUT'],
+    [await lep('init', BASE, '--tokenizer', INSTRUCT, '--out', dangling), /is a symbolic link to a path that does not exist/, 'LEP_BAD_OUTPUT'],
+    // Node's recursive mkdir spins forever on /proc: this returns at once.
+    [await lep(...trainArgs(data, '/proc/lep-test/run')), /cannot create --out \/proc\/lep-test\/run: mkdir \/proc\/lep-test failed with ENOENT\nHINT: /, 'LEP_BAD_OUTPUT'],
+    [await lep('init', BASE, '--tokenizer', INSTRUCT, '--out', '/proc/lep-test/x'), /cannot create --out \/proc\/lep-test\/x: mkdir \/proc\/lep-test failed with ENOENT/, 'LEP_BAD_OUTPUT'],
+    [await lep('export', 'gguf', noConfig, '--out', join(dir, 'x.gguf')), new RegExp(`MODEL_DIR ${noConfig} has tokenizer.json but no tokenizer_config.json.*\nHINT: `), 'LEP_INCOMPLETE_MODEL_DIR'],
+  ];
+  for (const [r, message, code] of cases) {
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, message);
+    t.true(r.stderr.includes(`(code ${code})`), r.stderr);
+    t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
+  }
+  t.false(existsSync(join(dir, 'x.gguf')));
+});

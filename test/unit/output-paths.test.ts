@@ -1,0 +1,116 @@
+// The shared output helpers (ts/util): the output-over-input check, the output lock, orphaned temporaries,
+// directories written aside and renamed, and mkdir -p that fails with a named error.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { LepError } from '../../ts/errors.js';
+import { checkOutputPath } from '../../ts/util/checkOutputPath.js';
+import { makeDirs } from '../../ts/util/makeDirs.js';
+import { LOCK_FILE, lockOutputDir } from '../../ts/util/outputLock.js';
+import { removeOrphanTemps, removeTrackedTemps, trackTemp } from '../../ts/util/tempPaths.js';
+import { writeDirAtomic, writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
+import { tempDir } from '../helpers.js';
+
+const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+const code = (e: unknown): string | undefined => (e instanceof LepError ? e.code : undefined);
+
+test('checkOutputPath: an output that is, is inside, or contains an input is refused, through links and globs', (t) => {
+  const dir = tempDir();
+  const model = join(dir, 'model');
+  mkdirSync(model);
+  writeFileSync(join(model, 'config.json'), '{}');
+  symlinkSync(model, join(dir, 'alias'));
+  const refused: [string, Record<string, string | string[]>, RegExp][] = [
+    [model, { MODEL_DIR: model }, /--out \S+ is the input MODEL_DIR/],
+    [join(model, 'config.json'), { MODEL_DIR: model }, /is inside the input MODEL_DIR/],
+    [join(dir, 'alias', 'x.gguf'), { MODEL_DIR: model }, /is inside the input MODEL_DIR/],
+    [join(model, 'new', 'deeper'), { MODEL_DIR: join(dir, 'alias') }, /is inside the input MODEL_DIR/],
+    [dir, { '--data': join(model, 'config.json') }, /contains the input --data/],
+    [join(model, 'a.txt'), { CORPUS: [join(dir, 'other.txt'), join(model, '*.txt')] }, /is inside the input CORPUS/],
+  ];
+  for (const [out, inputs, message] of refused) {
+    const e = t.throws(() => checkOutputPath(out, '--out', inputs));
+    t.regex(e!.message, message);
+    t.regex(e!.message, /\nHINT: /);
+    t.is(code(e), 'LEP_OUTPUT_OVER_INPUT');
+  }
+  t.notThrows(() => checkOutputPath(join(dir, 'model-out'), '--out', { MODEL_DIR: model, CORPUS: [join(dir, 'c', '*.txt')] }));
+  t.notThrows(() => checkOutputPath(`${model}.gguf`, '--out', { MODEL_DIR: model }));
+  symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+  const e = t.throws(() => checkOutputPath(join(dir, 'dangling'), '--out', {}));
+  t.regex(e!.message, /--out \S+dangling is a symbolic link to a path that does not exist/);
+});
+
+test('lockOutputDir: a live holder is named and refused; a dead or half-written one is taken over; release removes only ours', async (t) => {
+  const dir = tempDir();
+  const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+  t.teardown(() => sleeper.kill());
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: sleeper.pid, host: hostname(), command: 'lep train', since: 'then' }));
+  const e = t.throws(() => lockOutputDir(dir, '--out', 'lep train'));
+  t.regex(e!.message, new RegExp(`--out ${dir} is in use by lep train \\(pid ${sleeper.pid} on ${hostname()}, since then\\)`));
+  t.is(code(e), 'LEP_OUTPUT_LOCKED');
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: sleeper.pid, host: 'another-machine', command: 'lep train', since: 'then' }));
+  t.regex(t.throws(() => lockOutputDir(dir, '--out', 'lep train'))!.message, /if it no longer runs, delete \S+lep\.lock/);
+
+  for (const stale of [JSON.stringify({ pid: deadPid(), host: hostname(), command: 'lep train', since: 'then' }), '{"pid": 12']) {
+    writeFileSync(join(dir, LOCK_FILE), stale);
+    const release = lockOutputDir(dir, '--out', 'lep train');
+    t.is(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).pid, process.pid);
+    release();
+    t.false(existsSync(join(dir, LOCK_FILE)));
+  }
+  const release = lockOutputDir(dir, '--out', 'lep train');
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: sleeper.pid, host: hostname() }));
+  release();
+  t.true(existsSync(join(dir, LOCK_FILE)), 'a lock another process took is not removed');
+});
+
+test('removeOrphanTemps removes dead processes\' *.tmp-PID only; tracked temporaries go on exit', (t) => {
+  const dir = tempDir();
+  const dead = deadPid();
+  for (const n of [`out.tmp-${dead}`, `out.old.tmp-${dead}`, `out.tmp-${process.pid}`, `other.tmp-${dead}`, 'out', 'out.tmp-x']) mkdirSync(join(dir, n));
+  t.deepEqual(removeOrphanTemps(dir, 'out.').sort(), [join(dir, `out.old.tmp-${dead}`), join(dir, `out.tmp-${dead}`)]);
+  t.deepEqual(readdirSync(dir).sort(), ['other.tmp-' + dead, 'out', `out.tmp-${process.pid}`, 'out.tmp-x'].sort());
+  trackTemp(join(dir, `out.tmp-${process.pid}`));
+  removeTrackedTemps();
+  t.false(existsSync(join(dir, `out.tmp-${process.pid}`)));
+});
+
+test('writeDirAtomic: the output appears whole and replaces the old one; a failed build leaves the old one and no temporary', async (t) => {
+  const dir = tempDir();
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  writeFileSync(join(out, 'old.txt'), 'old');
+  await t.throwsAsync(
+    writeDirAtomic(out, '--out', async (tmp) => {
+      writeFileSync(join(tmp, 'config.json'), '{}');
+      t.false(existsSync(join(out, 'config.json')), 'nothing is visible while the directory is built');
+      throw new Error('killed half-way');
+    }),
+    { message: 'killed half-way' },
+  );
+  t.deepEqual(readdirSync(dir), ['out']);
+  t.deepEqual(readdirSync(out), ['old.txt']);
+  const r = writeDirAtomicSync(out, '--out', (tmp) => {
+    writeFileSync(join(tmp, 'config.json'), '{}');
+    return 7;
+  });
+  t.is(r, 7);
+  t.deepEqual(readdirSync(out), ['config.json']);
+  t.deepEqual(readdirSync(dir), ['out']);
+});
+
+test('makeDirs fails with a named error where Node\'s recursive mkdir would spin (/proc) or a file is in the way', (t) => {
+  const e = t.throws(() => makeDirs('/proc/lep-unit/a/b', '--out'));
+  t.is(e!.message.split('\n')[0], 'cannot create --out /proc/lep-unit/a/b: mkdir /proc/lep-unit failed with ENOENT');
+  t.is(code(e), 'LEP_BAD_OUTPUT');
+  const dir = tempDir();
+  writeFileSync(join(dir, 'file'), '');
+  t.regex(t.throws(() => makeDirs(join(dir, 'file', 'sub'), '--out'))!.message, /\S+file exists and is not a directory/);
+  makeDirs(join(dir, 'a', 'b', 'c'), '--out');
+  t.true(existsSync(join(dir, 'a', 'b', 'c')));
+});

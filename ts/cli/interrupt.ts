@@ -1,0 +1,48 @@
+/**
+ * SIGINT (Ctrl-C) and SIGTERM for the `lep` command. Commands that pass `interruptSignal` to their job
+ * (`stopsOnSignal`) stop at the job's next safe point — training at a step boundary, where it writes a
+ * checkpoint — and exit through the normal error path. Any other command, and a second signal, exits at
+ * once. Either way every temporary output this process was writing is removed first (a `process.on('exit')`
+ * hook), and the exit code is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
+ */
+import { LepError } from '../errors.js';
+import { removeTrackedTemps } from '../util/tempPaths.js';
+
+const controller = new AbortController();
+
+/** Aborted by the first SIGINT/SIGTERM; pass it to the command's job. */
+export const interruptSignal: AbortSignal = controller.signal;
+
+const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+type HandledSignal = keyof typeof EXIT_CODES;
+let received: HandledSignal | undefined;
+
+/** The signal that interrupted this command, if one did. */
+export function interruptedBy(): HandledSignal | undefined {
+  return received;
+}
+
+export function exitCodeOf(signal: HandledSignal): number {
+  return EXIT_CODES[signal];
+}
+
+/** What an interrupted command prints when it has nothing more specific to say. */
+export function interruptedMessage(command: string, signal: HandledSignal): string {
+  return `lep ${command}: interrupted by ${signal}; its temporary files were removed and no output was left half-written (outputs appear only when complete)\nHINT: run the same command again; train, calibrate and adapt continue from where they stopped.`;
+}
+
+/** Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`. */
+export function handleInterrupts(command: string, stopsOnSignal: boolean): void {
+  process.on('exit', () => void removeTrackedTemps());
+  for (const sig of Object.keys(EXIT_CODES) as HandledSignal[])
+    process.on(sig, () => {
+      if (received !== undefined || !stopsOnSignal) {
+        received ??= sig;
+        console.error(interruptedMessage(command, sig));
+        process.exit(exitCodeOf(received));
+      }
+      received = sig;
+      console.error(`lep ${command}: ${sig} received, stopping at the next safe point (send it again to quit at once)`);
+      controller.abort(new LepError('LEP_INTERRUPTED', `lep ${command} was interrupted by ${sig}`));
+    });
+}

@@ -1,0 +1,68 @@
+/**
+ * The one check every command runs on its output path before it writes anything: the output must not be
+ * a dangling symbolic link, and must not be, lie inside, or contain any of the command's inputs (a
+ * directory output is replaced as a whole, so an input inside it would be deleted; a file output inside
+ * an input directory would be read back as input by the next run).
+ */
+import { lstatSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+
+import { LepError } from '../errors.js';
+
+/** Input paths of a command by the flag (or positional name) they came from; globs are cut at the first wildcard. */
+export type CommandInputs = Record<string, string | readonly string[] | undefined>;
+
+/** The real path of `p` (symbolic links resolved), for paths that do not exist yet too. */
+function realPath(p: string): string {
+  const abs = resolve(p);
+  const rest: string[] = [];
+  let at = abs;
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...rest.reverse());
+    } catch {
+      const up = dirname(at);
+      if (up === at) return abs;
+      rest.push(basename(at));
+      at = up;
+    }
+  }
+}
+
+/** The fixed directory part of a glob (`data/*.txt` -> `data`). */
+function globRoot(spec: string): string {
+  const at = spec.search(/[*?[{]/);
+  if (at < 0) return spec;
+  const head = spec.slice(0, at);
+  return head.endsWith('/') ? head : dirname(head) || '.';
+}
+
+const inside = (child: string, parent: string): boolean => {
+  const r = relative(parent, child);
+  return r !== '' && !r.startsWith('..') && !r.startsWith(sep) && r !== '..';
+};
+
+/** Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an input. */
+export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs): void {
+  const link = lstatSync(out, { throwIfNoEntry: false });
+  if (link?.isSymbolicLink()) {
+    try {
+      realpathSync(out);
+    } catch {
+      throw new LepError('LEP_BAD_OUTPUT', `${outFlag} ${out} is a symbolic link to a path that does not exist\nHINT: remove the link, or pass the directory it should point to.`);
+    }
+  }
+  const realOut = realPath(out);
+  for (const [flag, value] of Object.entries(inputs)) {
+    for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : value) {
+      const realIn = realPath(globRoot(input));
+      const how = realOut === realIn ? 'is' : inside(realOut, realIn) ? 'is inside' : inside(realIn, realOut) ? 'contains' : undefined;
+      if (how)
+        throw new LepError(
+          'LEP_OUTPUT_OVER_INPUT',
+          `${outFlag} ${out} ${how} the input ${flag} ${input}: writing it would overwrite or mix with what the command reads\n` +
+            `HINT: choose an ${outFlag} that is outside every input and contains none of them.`,
+        );
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Temporary outputs (`NAME.tmp-PID`): the ones this process is writing are tracked so that an interrupted
+ * command can remove them before it exits; ones left by a killed process (its PID no longer running) are
+ * removed by the next command that writes next to them.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const live = new Set<string>();
+
+/** The temporary name lep writes `path` under before renaming it into place. */
+export function tempPathFor(path: string): string {
+  return `${path}.tmp-${process.pid}`;
+}
+
+export function trackTemp(path: string): void {
+  live.add(path);
+}
+
+export function untrackTemp(path: string): void {
+  live.delete(path);
+}
+
+/** Removes every temporary output this process still has (synchronous: safe in an `exit` handler). */
+export function removeTrackedTemps(): string[] {
+  const removed = [...live];
+  for (const p of removed) rmSync(p, { recursive: true, force: true });
+  live.clear();
+  return removed;
+}
+
+/** Whether a process with this id runs on this machine (EPERM: it runs as another user). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const TEMP_NAME = /\.tmp-(\d+)$/;
+
+/**
+ * Removes the `*.tmp-PID` entries of `dir` whose PID is dead (another lep's, or this one's earlier life
+ * when the PID was reused, is left alone), optionally only those whose name starts with `prefix`.
+ * Returns the removed paths.
+ */
+export function removeOrphanTemps(dir: string, prefix = ''): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = TEMP_NAME.exec(n);
+    if (!m || !n.startsWith(prefix) || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    rmSync(join(dir, n), { recursive: true, force: true });
+    removed.push(join(dir, n));
+  }
+  return removed;
+}
