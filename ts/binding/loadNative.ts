@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LepError } from '../errors.js';
+import { selectBlasCore } from './blasCore.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 
 const require = createRequire(import.meta.url);
@@ -60,6 +61,7 @@ let spm: NativeSpmAddon | undefined;
 
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
+  if (!native) selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
   native ??= load<NativeAddon>('lep.node');
   return native;
 }
