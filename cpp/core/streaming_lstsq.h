@@ -5,8 +5,9 @@
 // Two solvers:
 //  - kNormal (default): accumulates G = AᵀA and H = AᵀB and solves G·P = H by Cholesky. G is symmetric,
 //    so only its upper triangle is accumulated (a blocked rank-k update, what BLAS syrk does: libtorch has
-//    no syrk), in one gemm per row block of [G | H]: about n·d·(d+2k) flops instead of 2·n·d·(d+k), 23%
-//    fewer at k = d and measured <fill> faster at LLaMa-3 size (bench/README.md). Its error grows with cond(A)². Measured against a direct gelsy solve
+//    no syrk), in one gemm per 256-row block of [G | H]: about n·d·(0.53·d + k) multiply-adds instead of
+//    n·d·(d + k), 23% fewer at k = d (with the reused buffers of propagate.cpp the solve ran 1.3-1.4x
+//    faster, bench/README.md). Its error grows with cond(A)². Measured against a direct gelsy solve
 //    (torch.linalg.lstsq, float64, 20000 × 1024, B = A·M + noise, singular values log-spaced): max
 //    relative error of F·P 5e-15 / 3e-13 / 2e-11 / 2e-9 / 1e-7 at cond(A) 1e1 / 1e2 / 1e3 / 1e4 / 1e5,
 //    residuals equal to 6 digits throughout. The result is stored in bf16/f16/f32 (relative rounding
