@@ -16,13 +16,19 @@
  * fits this machine (else the prediction is reported). Peak RSS is /usr/bin/time -v's maximum resident
  * set size of the child process.
  *
+ * With `--baseline DIR` (a folder holding another build's lep.node, e.g. the previous commit's
+ * build/Release), each scale runs lep with that addon and with this one alternately, `--reps N` times
+ * each, checks that both wrote the same rows (to bf16 rounding) and reports the time ratio: on a shared
+ * machine only side-by-side ratios mean anything. `--no-naive` skips the naive script.
+ *
  * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|both] [--keep]
+ *        [--baseline DIR] [--reps N] [--no-naive]
  * Appends JSON lines to bench/results/propagate-scale.jsonl. Deletes the synthetic files unless --keep.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync, appendFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { getNative } from '../ts/binding/loadNative.js';
@@ -93,8 +99,8 @@ function config(vocab: number, d: number): object {
   };
 }
 
-function run(cmd: string, args: string[]): { stdout: string; seconds: number; maxRssKiB: number } {
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env: process.env });
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { stdout: string; seconds: number; maxRssKiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr.slice(-4000)}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
@@ -139,6 +145,52 @@ async function writeT(dir: string): Promise<string> {
   return path;
 }
 
+/** max |a − b| / max |b| over two bf16 checkpoints' common tensors. */
+function maxRelDiff(fileA: string, fileB: string): number {
+  const a = new Map(getNative().readSafetensors(fileA).map((t) => [t.name, t]));
+  let worst = 0;
+  for (const t of getNative().readSafetensors(fileB)) {
+    const x = bf16ToF64(a.get(t.name)!);
+    const y = bf16ToF64(t);
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < y.length; i++) {
+      diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+      scale = Math.max(scale, Math.abs(y[i]!));
+    }
+    worst = Math.max(worst, diff / scale);
+  }
+  return worst;
+}
+
+/** This build and the baseline build, alternately: time, peak RSS and phase seconds of each run. */
+function compareBuilds(s: Scale, dir: string, baseline: string, reps: number): Record<string, unknown> {
+  const builds = [['baseline', baseline], ['current', '']] as const;
+  const runs: Record<string, unknown>[] = [];
+  const outs: Record<string, string> = {};
+  for (let rep = 0; rep < reps; rep++)
+    for (const [name, native] of builds) {
+      const out = join(dir, `out-${name}`);
+      rmSync(out, { recursive: true, force: true });
+      const env = { ...process.env, ...(native ? { LEP_NATIVE: native } : {}) };
+      const load = loadavg()[0]!;
+      const r = run(process.execPath, [CLI, 'propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--instruct', join(dir, 'instruct'), '--out', out, '--method', 'conversion'], env);
+      const report = JSON.parse(readFileSync(join(out, 'propagate_report.json'), 'utf8'));
+      runs.push({ build: name, rep, seconds: r.seconds, maxRssBytes: r.maxRssKiB * 1024, load1: load,
+        sides: report.sides.map((x: { side: string; solveSeconds: number; applySeconds: number; residual: number }) => ({ side: x.side, solveSeconds: x.solveSeconds, applySeconds: x.applySeconds, residual: x.residual })) });
+      console.log(`${s.name} ${name} rep ${rep}: ${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssKiB / 2 ** 20).toFixed(2)} GiB, load ${load.toFixed(1)}; ` +
+        report.sides.map((x: { side: string; solveSeconds: number; applySeconds: number }) => `${x.side} solve ${x.solveSeconds.toFixed(1)} s apply ${x.applySeconds.toFixed(1)} s`).join(', '));
+      outs[name] = join(out, 'model.safetensors');
+    }
+  // Correctness before timing: both builds wrote the same rows, to bf16 rounding.
+  const agreement = maxRelDiff(outs.current!, outs.baseline!);
+  const sum = (b: string, f: (r: Record<string, unknown>) => number): number => runs.filter((r) => r.build === b).reduce((a, r) => a + f(r), 0);
+  const ratio = sum('baseline', (r) => r.seconds as number) / sum('current', (r) => r.seconds as number);
+  console.log(`${s.name}: baseline / current time ${ratio.toFixed(2)}x; outputs agree to ${agreement.toExponential(1)} (max relative)`);
+  for (const name of Object.keys(outs)) rmSync(dirname(outs[name]!), { recursive: true, force: true });
+  return { baseline, runs, ratio, agreement };
+}
+
 function bf16ToF64(t: { data: Uint8Array }): Float64Array {
   const u16 = new Uint16Array(t.data.slice().buffer);
   const f32 = new Float32Array(new Uint32Array(Array.from(u16, (x) => x << 16)).buffer);
@@ -146,20 +198,28 @@ function bf16ToF64(t: { data: Uint8Array }): Float64Array {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false },
+    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false } } });
   const scales = values.scale === 'both' ? ['small', 'full'] : [values.scale!];
   const info = getNative().info();
   for (const name of scales) {
     const s = SCALES[name]!;
     const dir = join(CACHE, `${s.name}-${s.old}-${s.new}-${s.d}`);
     synthesize(s, dir);
+    const machine = { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
+    if (values.baseline) {
+      const comparison = compareBuilds(s, dir, values.baseline, Number(values.reps));
+      appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-scale-compare', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...comparison })}\n`);
+      if (!values.keep) rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     const out = join(dir, 'out-lep');
     const lep = run(process.execPath, [CLI, 'propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--instruct', join(dir, 'instruct'), '--out', out, '--method', 'conversion']);
     const report = JSON.parse(readFileSync(join(out, 'propagate_report.json'), 'utf8'));
     console.log(`${s.name}: lep ${lep.seconds.toFixed(1)} s, peak RSS ${(lep.maxRssKiB / 2 ** 20).toFixed(2)} GiB; residuals ${report.sides.map((x: { residual: number }) => x.residual.toFixed(6)).join(' / ')}`);
     const predicted = naivePredictedBytes(s);
     let naive: Record<string, unknown> = { predictedBytes: predicted, ran: false };
-    if (predicted < 0.8 * totalmem()) {
+    if (!values['no-naive'] && predicted < 0.8 * totalmem()) {
       const tpath = await writeT(dir);
       const nout = join(dir, 'out-naive.safetensors');
       const n = run(PYTHON, [HELPER, 'naive', dir, tpath, nout]);
@@ -188,7 +248,7 @@ async function main(): Promise<void> {
     }
     const record = {
       bench: 'propagate-scale', date: new Date().toISOString(), scale: s, method: 'conversion', solver: report.options.solver,
-      machine: { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasThreads: info.blasThreads },
+      machine,
       lep: { seconds: lep.seconds, maxRssBytes: lep.maxRssKiB * 1024, sides: report.sides, timings: report.timings, vocabulary: report.vocabulary },
       naive,
     };

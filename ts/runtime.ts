@@ -1,7 +1,8 @@
 /** Runtime facts and thread settings of the native core. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { blasCoreChoice, describeFeatures, parseCpuinfo } from './binding/blasCore.js';
 import { getNative, packageRoot } from './binding/loadNative.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { optionError } from './errors.js';
@@ -9,15 +10,26 @@ import { optionError } from './errors.js';
 export interface LepInfo extends NativeRuntimeInfo {
   lepVersion: string;
   nodeVersion: string;
+  /** CPU model and the instruction sets that matter for matmul kernels ("AVX2, FMA, AVX-512, AVX-512 BF16"). */
+  cpu: { model: string; features: string };
+  /** Why the BLAS core in use (`blasCore`) is the one: chosen by lep, kept, or set by the user. */
+  blasCoreReason: string;
 }
 
 export function lepVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** Versions, BLAS in use, thread settings and CUDA availability. */
+/** Versions, CPU features, BLAS in use (and why that core), thread settings and CUDA availability. */
 export function lepInfo(): LepInfo {
-  return { lepVersion: lepVersion(), nodeVersion: process.version, ...getNative().info() };
+  const native = getNative().info();  // loads the addon first, which makes the BLAS core choice
+  let cpu = { model: 'unknown', features: 'unknown (no /proc/cpuinfo)' };
+  if (existsSync('/proc/cpuinfo')) {
+    const f = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+    cpu = { model: f.model, features: describeFeatures(f) };
+  }
+  const blasCoreReason = blasCoreChoice()?.reason ?? 'the addon was loaded before lep could choose';
+  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, ...native };
 }
 
 /**

@@ -19,12 +19,23 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("torchVersion", r.torch_version);
   o.Set("blas", r.blas);
+  o.Set("blasPath", r.blas_path);
+  o.Set("blasCore", r.blas_core);
+  o.Set("blasConfig", r.blas_config);
   o.Set("blasThreads", r.blas_threads);
   o.Set("intraOpThreads", r.intra_op_threads);
   o.Set("interOpThreads", r.inter_op_threads);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
   o.Set("parallelInfo", r.parallel_info);
+  return o;
+}
+
+Napi::Value BlasSelfCheck(const Napi::CallbackInfo& info) {
+  auto c = lep::blas_self_check();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("f32Error", c.f32_error);
+  o.Set("f64Error", c.f64_error);
   return o;
 }
 
@@ -38,6 +49,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::set_threads(0);
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("blasSelfCheck", Napi::Function::New(env, BlasSelfCheck));
   InitSafetensors(env, exports);
   AddonModel::Init(env, exports);
   InitGguf(env, exports);

@@ -13,9 +13,15 @@ struct LmLossResult {
   torch::Tensor grad_head;    // (V, C) d(loss_sum * scale)/d W, when gradients were asked for
 };
 
+// Which gradients lm_loss_chunked computes: the head's costs as much as the logits themselves (V·N·C
+// multiply-adds), so a job whose head is frozen asks for the hidden states' gradient only.
+enum class LmLossGrads { kNone, kHidden, kHiddenAndHead };
+
 // hidden (N, C), head W (V, C), targets (N) int64, mask (N) bool or undefined (= all).
-// With `with_grad`, also returns gradients of (loss_sum * grad_scale).
+// With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows so that one
+// (rows, V) float32 chunk stays under glibc's mmap threshold (32 MiB, set in runtime.cpp): freed chunks
+// are then reused from the heap instead of mapped fresh and page-faulted in on every chunk of every step.
 LmLossResult lm_loss_chunked(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
-                             const torch::Tensor& mask, bool with_grad, double grad_scale, int64_t chunk_rows = 1024);
+                             const torch::Tensor& mask, LmLossGrads grads, double grad_scale, int64_t chunk_rows = 0);
 
 }  // namespace lep

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -82,15 +83,49 @@ struct Side {
   torch::Tensor base, donor, inst;  // mmap'd views, (rows, d) in their file dtypes
 };
 
+// Reused per side: big fresh buffers cost a page fault per 4 KiB, which here is slower than the arithmetic
+// done on them (ARCHITECTURE.md, "Fresh memory is slow"), so every chunk-sized tensor lives in one of these.
+class Buffers {
+ public:
+  Buffers(int64_t rows, int64_t d, torch::Device dev) : rows_(rows), d_(d), dev_(dev) {}
+  // (n, d) scratch of `dtype` on `where`, n ≤ rows; slot tells apart buffers used at the same time.
+  torch::Tensor get(int slot, int64_t n, torch::ScalarType dtype, torch::Device where) {
+    auto& t = slots_[slot];
+    if (!t.defined() || t.scalar_type() != dtype || t.device() != where)
+      t = torch::empty({rows_, d_}, torch::TensorOptions().dtype(dtype).device(where));
+    return t.narrow(0, 0, n);
+  }
+  torch::Tensor f64(int slot, int64_t n) { return get(slot, n, torch::kFloat64, dev_); }
+
+ private:
+  int64_t rows_, d_;
+  torch::Device dev_;
+  std::map<int, torch::Tensor> slots_;
+};
+
+// Rows [r0, r1) of a mapped matrix converted into a reused float64 buffer on the job's device.
+torch::Tensor rows_f64(Buffers& buf, int slot, const torch::Tensor& m, int64_t r0, int64_t r1) {
+  auto x = buf.f64(slot, r1 - r0);
+  x.copy_(m.slice(0, r0, r1));
+  return x;
+}
+
+// Rows `idx` of a mapped matrix, gathered in its file dtype, into `dst` (float64, (n, d)).
+void gather_into(Buffers& buf, const torch::Tensor& m, const torch::Tensor& idx, const torch::Tensor& dst) {
+  auto src = buf.get(10 + static_cast<int>(m.scalar_type()), idx.size(0), m.scalar_type(), torch::kCPU);
+  torch::index_select_out(src, m, 0, idx);
+  dst.copy_(src);
+}
+
 // Pearson correlation of E_base and E_inst over their first `rows` rows, all elements pooled. An instruct
 // model fine-tuned from the base keeps its embeddings close (≥ 0.9 in practice); unrelated models give ≈ 0.
-double correlation(const Side& s, int64_t rows, int64_t chunk, torch::Device dev, const ProgressFn& progress, int side) {
+double correlation(const Side& s, int64_t rows, int64_t chunk, Buffers& buf, const ProgressFn& progress, int side) {
   double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = std::min(rows, r0 + chunk);
-    auto x = s.base.slice(0, r0, r1).to(dev, torch::kFloat64);
-    auto y = s.inst.slice(0, r0, r1).to(dev, torch::kFloat64);
-    auto sums = torch::stack({x.sum(), y.sum(), x.square().sum(), y.square().sum(), (x * y).sum()}).cpu();
+    auto x = rows_f64(buf, 0, s.base, r0, r1).view(-1);
+    auto y = rows_f64(buf, 1, s.inst, r0, r1).view(-1);
+    auto sums = torch::stack({x.sum(), y.sum(), x.dot(x), y.dot(y), x.dot(y)}).cpu();  // dot: no temporaries
     auto a = sums.accessor<double, 1>();
     sx += a[0], sy += a[1], sxx += a[2], syy += a[3], sxy += a[4];
     release_mapped_pages(s.base.slice(0, r0, r1));
@@ -102,46 +137,49 @@ double correlation(const Side& s, int64_t rows, int64_t chunk, torch::Device dev
   return den > 0 ? (n * sxy - sx * sy) / den : 0;
 }
 
-// Rows `ids` of a mapped matrix as float64 on `dev`: (ids, d).
-torch::Tensor gather(const torch::Tensor& m, const torch::Tensor& idx, torch::Device dev) {
-  return m.index_select(0, idx).to(dev, torch::kFloat64);
-}
-
 // Builds and solves the side's least-squares system; returns P (d, d) and fills the report.
-torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev, const ProgressFn& progress, int side,
-                    PropagateSideReport& rep) {
+torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev, Buffers& buf, const ProgressFn& progress,
+                    int side, PropagateSideReport& rep) {
   const int64_t d = s.base.size(1);
-  StreamingLstsq ls(d, d, o.solver, dev);
+  StreamingLstsq ls(d, d, o.solver, dev, o.chunk_rows);
   if (o.method == PropagateMethod::kOverlap) {
     const int64_t n = static_cast<int64_t>(o.overlap_old.size());
     for (int64_t j0 = 0; j0 < n; j0 += o.chunk_rows) {
       const int64_t j1 = std::min(n, j0 + o.chunk_rows);
       auto idx = ids(o.overlap_old, j0, j1);
-      ls.add(gather(s.base, idx, dev), gather(s.inst, idx, dev));  // E_base[C] (c, d), E_inst[C] (c, d)
+      auto [a, b] = ls.chunk(j1 - j0);
+      gather_into(buf, s.base, idx, a);  // E_base[C] (c, d)
+      gather_into(buf, s.inst, idx, b);  // E_inst[C] (c, d)
+      ls.add_chunk(j1 - j0);
       step(progress, "solve", j1, n, side);
     }
   } else {  // conversion: rows of T·E_base and T·E_inst, a chunk of new tokens at a time
     const int64_t n = static_cast<int64_t>(o.t_offsets.size()) - 1;
     for (int64_t r0 = 0, chunks = 0; r0 < n; r0 += o.chunk_rows, ++chunks) {
       const int64_t r1 = std::min(n, r0 + o.chunk_rows);
-      const int64_t k0 = o.t_offsets[r0], k1 = o.t_offsets[r1];
-      if (k1 > k0) {
+      auto [a, b] = ls.chunk(r1 - r0);
+      a.zero_();  // empty T rows stay zero rows of both sides: they change neither AᵀA nor AᵀB
+      b.zero_();
+      // T's entries of these rows, at most chunk_rows at a time (a row of T averages several old rows).
+      for (int64_t k0 = o.t_offsets[r0], kend = o.t_offsets[r1]; k0 < kend; k0 += o.chunk_rows) {
+        const int64_t k1 = std::min(kend, k0 + o.chunk_rows);
         std::vector<int64_t> row_of(k1 - k0);
         std::vector<double> weight(k1 - k0);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t k = o.t_offsets[r]; k < o.t_offsets[r + 1]; ++k) {
-            row_of[k - k0] = r - r0;
-            weight[k - k0] = 1.0 / static_cast<double>(o.t_offsets[r + 1] - o.t_offsets[r]);
-          }
+        for (int64_t k = k0, r = std::upper_bound(o.t_offsets.begin(), o.t_offsets.end(), k0) - o.t_offsets.begin() - 1; k < k1; ++k) {
+          while (o.t_offsets[r + 1] <= k) ++r;
+          row_of[k - k0] = r - r0;
+          weight[k - k0] = 1.0 / static_cast<double>(o.t_offsets[r + 1] - o.t_offsets[r]);
+        }
         auto idx = ids(o.t_indices, k0, k1);
         auto rows = torch::tensor(row_of, torch::kInt64).to(dev);
         auto w = torch::tensor(weight, torch::kFloat64).to(dev).unsqueeze(1);  // (nnz, 1)
-        auto a = torch::zeros({r1 - r0, d}, torch::TensorOptions().dtype(torch::kFloat64).device(dev));
-        auto b = torch::zeros_like(a);
-        a.index_add_(0, rows, gather(s.base, idx, dev) * w);  // (c, d) = T[r0:r1] · E_base
-        b.index_add_(0, rows, gather(s.inst, idx, dev) * w);  // (c, d) = T[r0:r1] · E_inst
-        ls.add(a, b);  // empty T rows are zero rows of both sides: they change neither AᵀA nor AᵀB
+        for (auto [m, dst] : {std::pair{&s.base, &a}, std::pair{&s.inst, &b}}) {
+          auto x = buf.f64(0, k1 - k0);
+          gather_into(buf, *m, idx, x);
+          dst->index_add_(0, rows, x.mul_(w));  // (c, d) += T[r0:r1, entries] · E[entries]
+        }
       }
+      ls.add_chunk(r1 - r0);
       if (chunks % 16 == 15) {  // gathers jump around the old vocabulary: drop the pages now and then
         release_mapped_pages(s.base);
         release_mapped_pages(s.inst);
@@ -166,19 +204,35 @@ torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev,
   return sol.p;
 }
 
+// The dtype F·P is computed in. P is solved in float64; applying it in float32 to a bf16/f16 output costs
+// at most ~d·2⁻²⁴ relative (4096 · 6e-8 = 2.4e-4 in the worst case, ~1e-6 typically), far below the
+// output's own rounding (2⁻⁹ = 2e-3 for bf16, 2⁻¹² for f16; test/native/propagate.test.ts checks it on
+// bf16 rows against the float64 reference), and float32 gemm runs about twice as fast. A float32 or
+// float64 output keeps the float64 product.
+torch::ScalarType apply_dtype(torch::ScalarType out) {
+  return out == torch::kBFloat16 || out == torch::kHalf ? torch::kFloat32 : torch::kFloat64;
+}
+
 // The side's new matrix (out_rows, d) in the instruct dtype: donor rows mapped by P (or copied for swap),
 // then the copied rows from the instruct model.
-torch::Tensor apply(const PropagateOptions& o, const Side& s, const torch::Tensor& p, torch::Device dev,
+torch::Tensor apply(const PropagateOptions& o, const Side& s, const torch::Tensor& p, torch::Device dev, Buffers& buf,
                     const ProgressFn& progress, int side) {
   const int64_t nd = s.donor.size(0), d = s.donor.size(1);
   auto out = torch::empty({o.out_rows, d}, torch::TensorOptions().dtype(s.inst.scalar_type()));
+  const auto dt = apply_dtype(out.scalar_type());
+  auto pc = p.defined() ? p.to(dev, dt) : p;  // (d, d)
   for (int64_t r0 = 0; r0 < nd; r0 += o.chunk_rows) {
     const int64_t r1 = std::min(nd, r0 + o.chunk_rows);
     auto f = s.donor.slice(0, r0, r1);
-    if (p.defined())
-      out.slice(0, r0, r1).copy_(f.to(dev, torch::kFloat64).mm(p).to(torch::kCPU, out.scalar_type()));  // (c, d)·(d, d)
-    else
+    if (pc.defined()) {
+      auto x = buf.get(0, r1 - r0, dt, dev);
+      x.copy_(f);
+      auto y = buf.get(1, r1 - r0, dt, dev);
+      torch::mm_out(y, x, pc);            // (c, d)·(d, d)
+      out.slice(0, r0, r1).copy_(y);      // rounds to the output dtype
+    } else {
       out.slice(0, r0, r1).copy_(f);  // swap: exact when donor and instruct share a dtype
+    }
     release_mapped_pages(f);
     step(progress, "apply", r1, nd, side);
   }
@@ -282,12 +336,13 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
     rep.side = s.name;
     rep.tensor = s.tensor;
     auto t0 = Clock::now();
-    rep.base_instruct_correlation = correlation(s, std::min(s.base.size(0), s.inst.size(0)), o.chunk_rows, dev, progress, si);
+    Buffers buf(o.chunk_rows, s.base.size(1), dev);
+    rep.base_instruct_correlation = correlation(s, std::min(s.base.size(0), s.inst.size(0)), o.chunk_rows, buf, progress, si);
     torch::Tensor p;
-    if (o.method != PropagateMethod::kSwap) p = solve(o, s, dev, progress, si, rep);
+    if (o.method != PropagateMethod::kSwap) p = solve(o, s, dev, buf, progress, si, rep);
     rep.solve_seconds = since(t0);
     t0 = Clock::now();
-    auto out = apply(o, s, p, dev, progress, si);
+    auto out = apply(o, s, p, dev, buf, progress, si);
     rep.overlap_cosine = overlap_cosine(o, s, out, rep.overlap_rows);
     rep.apply_seconds = since(t0);
     replace[s.tensor] = out;

@@ -4,7 +4,9 @@
 #include <malloc.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <thread>
 
@@ -17,26 +19,77 @@ namespace {
 using SetThreadsFn = void (*)(int);
 SetThreadsFn openblas_setter() { return reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
 
-std::string loaded_blas() {
+// Full path of the BLAS library mapped into this process (libtorch resolves it at load time).
+std::string loaded_blas_path() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   for (const char* lib : {"libopenblas", "libmkl", "libblis", "libblas"}) {
     maps.clear();
     maps.seekg(0);
-    while (std::getline(maps, line)) {
-      auto at = line.find(lib);
-      if (at != std::string::npos) return line.substr(line.rfind('/') + 1);
+    while (std::getline(maps, line))
+      if (line.find(lib) != std::string::npos && line.find('/') != std::string::npos) return line.substr(line.find('/'));
+  }
+  return "";
+}
+
+std::string openblas_string(const char* fn) {
+  using StringFn = char* (*)();
+  auto f = reinterpret_cast<StringFn>(dlsym(RTLD_DEFAULT, fn));
+  const char* s = f ? f() : nullptr;
+  return s ? std::string(s) : std::string();
+}
+
+// max |C − C_ref| / (|op(A)|·|op(B)|) elementwise, C = op(A)·op(B) computed by libtorch (so by its BLAS) in
+// `dtype`, C_ref by a plain float64 loop over the same (rounded) values.
+double product_error(int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b, torch::ScalarType dtype) {
+  auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(m * 1000003 + k * 1009 + n));
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  // Stored transposed when the product reads the operand transposed, so BLAS sees 'T' for it.
+  auto a_store = torch::randn(trans_a ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k}, gen, f64).to(dtype);
+  auto b_store = torch::randn(trans_b ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n}, gen, f64).to(dtype);
+  auto a_op = trans_a ? a_store.t() : a_store;  // (m, k)
+  auto b_op = trans_b ? b_store.t() : b_store;  // (k, n)
+  auto c = (n == 1 ? torch::mv(a_op, b_op.squeeze(1)).unsqueeze(1) : torch::mm(a_op, b_op)).to(torch::kFloat64).contiguous();
+  auto a = a_op.to(torch::kFloat64).contiguous(), b = b_op.to(torch::kFloat64).contiguous();
+  const double *pa = a.data_ptr<double>(), *pb = b.data_ptr<double>(), *pc = c.data_ptr<double>();
+  double worst = 0;
+  std::vector<double> ref(n), scale(n);
+  for (int64_t i = 0; i < m; ++i) {
+    std::fill(ref.begin(), ref.end(), 0.0);
+    std::fill(scale.begin(), scale.end(), 0.0);
+    for (int64_t p = 0; p < k; ++p) {
+      const double x = pa[i * k + p];
+      for (int64_t j = 0; j < n; ++j) ref[j] += x * pb[p * n + j], scale[j] += std::abs(x * pb[p * n + j]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const double e = std::abs(pc[i * n + j] - ref[j]) / std::max(scale[j], 1e-300);
+      if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;  // NaN from a broken kernel counts as infinite
     }
   }
-  return "unknown";
+  return worst;
 }
 
 }  // namespace
 
+BlasCheck blas_self_check() {
+  BlasCheck check;
+  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    // Sizes off the usual block sizes (edges) and big enough that OpenBLAS splits them over threads;
+    // the transposed cases are the ones propagation (AᵀA) and training (X·Wᵀ) use; n = 1 is gemv.
+    const double e = std::max({product_error(260, 300, 200, false, false, dtype), product_error(200, 260, 150, true, false, dtype),
+                               product_error(67, 129, 45, false, true, dtype), product_error(1000, 300, 1, false, false, dtype)});
+    (dtype == torch::kFloat32 ? check.f32_error : check.f64_error) = e;
+  }
+  return check;
+}
+
 RuntimeInfo runtime_info() {
   RuntimeInfo info;
   info.torch_version = TORCH_VERSION;
-  info.blas = loaded_blas();
+  info.blas_path = loaded_blas_path();
+  info.blas = info.blas_path.empty() ? "unknown" : info.blas_path.substr(info.blas_path.rfind('/') + 1);
+  info.blas_core = openblas_string("openblas_get_corename");
+  info.blas_config = openblas_string("openblas_get_config");
   using GetThreadsFn = int (*)();
   if (auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) info.blas_threads = get();
   info.intra_op_threads = at::get_num_threads();

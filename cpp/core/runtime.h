@@ -6,7 +6,10 @@ namespace lep {
 
 struct RuntimeInfo {
   std::string torch_version;
-  std::string blas;  // BLAS library libtorch resolved to at run time
+  std::string blas;  // BLAS library libtorch resolved to at run time (file name)
+  std::string blas_path;    // its full path (empty if not found)
+  std::string blas_core;    // OpenBLAS's kernel set in use (openblas_get_corename), empty for other BLAS
+  std::string blas_config;  // OpenBLAS's build line (openblas_get_config), empty for other BLAS
   int blas_threads = 0;
   int intra_op_threads = 0;
   int inter_op_threads = 0;
@@ -16,6 +19,15 @@ struct RuntimeInfo {
 };
 
 RuntimeInfo runtime_info();
+
+// Worst error of the BLAS in use on a few matrix products (f32 and f64, plain and transposed operands,
+// sizes off the kernels' block sizes, large enough to run threaded) against a float64 reference, each
+// relative to the bound scale Σ|a||b|. A correct kernel stays near k·eps (about 1e-6 for f32 here); a
+// broken one is off by O(1) or gives NaN. Used to validate a BLAS core before lep adopts it.
+struct BlasCheck {
+  double f32_error = 0, f64_error = 0;
+};
+BlasCheck blas_self_check();
 // Intra-op threads for libtorch and OpenBLAS together (never both pools at full size: oversubscription
 // made steps 5-9x slower on 2 cores). n <= 0 picks the default (number of cores).
 void set_threads(int n);

@@ -128,7 +128,8 @@ LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool h
   auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);  // (B, T, C)
   const int64_t C = hidden.size(-1);
   auto flat_mask = b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor();
-  auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask, true, grad_scale);
+  auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask,
+                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale);
   if (head_trainable) {
     auto& head = const_cast<torch::Tensor&>(head_of(m));
     auto g = r.grad_head.to(head.scalar_type());
@@ -158,7 +159,7 @@ std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t 
     auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(m.device())).unsqueeze(0).expand({B, T});
     auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);
     auto r = lm_loss_chunked(hidden.reshape({-1, hidden.size(-1)}), head_of(m), b.targets.reshape({-1}),
-                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), false, 1.0);
+                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), LmLossGrads::kNone, 1.0);
     sum += r.loss_sum;
     count += r.tokens;
   }

@@ -67,6 +67,10 @@ function bf16(name: string, rows: number, d: number, data: Float64Array): Native
 function asF64(t: NativeTensorData): Float64Array {
   if (t.dtype === 'F64') return new Float64Array(t.data.slice().buffer);
   if (t.dtype === 'F32') return Float64Array.from(new Float32Array(t.data.slice().buffer));
+  if (t.dtype === 'BF16') {
+    const u = new Uint16Array(t.data.slice().buffer);
+    return Float64Array.from(new Float32Array(Uint32Array.from(u, (x) => x << 16).buffer));
+  }
   throw new Error(`unexpected dtype ${t.dtype}`);
 }
 
@@ -211,6 +215,29 @@ test.serial('swap copies the donor rows bit for bit (bf16) and the special rows 
     t.deepEqual(out.subarray(2 * D, NEW * D), f.subarray(2 * D, NEW * D), 'donor rows unchanged');
     t.deepEqual(out.subarray(0, 2 * D), e.subarray(0, 2 * D), 'rows 0, 1 copied from the instruct model');
     t.deepEqual(out.subarray(170 * D, 171 * D), e.subarray(120 * D, 121 * D), 'the appended added token copied');
+  }
+});
+
+test.serial('bf16 output: F·P applied in float32 stays within bf16 rounding of the float64 reference', async (t) => {
+  if (!hasReference) return t.fail(`${PYTHON} lacks torch/numpy: install python3-torch (scripts/setup.sh does)`);
+  const p = makeProblem({ dtype: 'BF16', seed: 6 });
+  for (const method of ['conversion', 'overlap'] as const) {
+    const mine = await runNative(p, method, 'normal', 'bf16');
+    const ref = runReference(p, method);  // float64, unrounded
+    for (const name of [EMBED, HEAD]) {
+      const out = asF64(mine.tensors.get(name)!);
+      const exact = asF64(ref.tensors.get(name)!);
+      // bf16 keeps 8 significant bits: rounding the exact value moves it by at most half a unit in the last
+      // place, 2^(e−8) for |x| in [2^e, 2^(e+1)). float32 arithmetic may add only a sliver to that.
+      let worst = 0;
+      for (let i = 0; i < exact.length; i++) {
+        const x = exact[i]!;
+        const halfUlp = x === 0 ? 0 : 2 ** (Math.floor(Math.log2(Math.abs(x))) - 8);
+        worst = Math.max(worst, Math.abs(out[i]! - x) / Math.max(halfUlp, 1e-30));
+      }
+      t.log(`${method} ${name}: worst |lep − exact| = ${worst.toFixed(4)} half-ulps of bf16`);
+      t.true(worst <= 1.01, `${method} ${name}: ${worst} half-ulps`);
+    }
   }
 });
 

@@ -22,7 +22,13 @@ export type NativeProgressFn = ((event: NativeProgress) => boolean | void) | nul
 
 export interface NativeRuntimeInfo {
   torchVersion: string;
+  /** File name of the BLAS library libtorch uses ("unknown" if none was found mapped). */
   blas: string;
+  blasPath: string;
+  /** OpenBLAS's kernel set in use (`openblas_get_corename`, e.g. "SkylakeX"); "" for another BLAS. */
+  blasCore: string;
+  /** OpenBLAS's build line (`openblas_get_config`: version, DYNAMIC_ARCH, ...); "" for another BLAS. */
+  blasConfig: string;
   blasThreads: number;
   intraOpThreads: number;
   interOpThreads: number;
@@ -233,6 +239,8 @@ export interface NativeGgufOptions {
 export interface NativeAddon {
   info(): NativeRuntimeInfo;
   setThreads(threads: number): void;
+  /** Worst relative error of a few f32/f64 BLAS products against a float64 loop (runtime.h: blas_self_check). */
+  blasSelfCheck(): { f32Error: number; f64Error: number };
   inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> };
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;

@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { LepError } from '../errors.js';
+import { selectBlasCore } from './blasCore.js';
 import { checkElf } from './checkElf.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
@@ -161,8 +162,7 @@ let spm: NativeSpmAddon | undefined;
 
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
-  // Anything that must be settled before libtorch loads (environment read by its libraries at load
-  // time) goes right here, before load().
+  if (!native) selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
   native ??= load<NativeAddon>('lep.node');
   return native;
 }

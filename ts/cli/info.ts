@@ -1,6 +1,6 @@
 import { lepInfo } from '../runtime.js';
 
-export const usage = 'lep info [--json]   print lep, libtorch, BLAS, thread and CUDA facts';
+export const usage = 'lep info [--json]   print lep, libtorch, CPU features, BLAS (and its kernel choice), thread and CUDA facts';
 
 export function run(argv: string[]): void {
   const info = lepInfo();
@@ -10,7 +10,9 @@ export function run(argv: string[]): void {
   }
   console.log(`lep           ${info.lepVersion} (node ${info.nodeVersion})`);
   console.log(`libtorch      ${info.torchVersion}`);
-  console.log(`BLAS          ${info.blas} (${info.blasThreads} threads)`);
+  console.log(`CPU           ${info.cpu.model}: ${info.cpu.features}`);
+  console.log(`BLAS          ${info.blas} (${info.blasThreads} threads)${info.blasConfig ? `, ${info.blasConfig}` : ''}`);
+  if (info.blasCore) console.log(`BLAS core     ${info.blasCore}: ${info.blasCoreReason}`);
   console.log(`torch threads intra-op ${info.intraOpThreads}, inter-op ${info.interOpThreads}`);
   console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
 }

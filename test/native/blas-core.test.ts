@@ -1,0 +1,109 @@
+/**
+ * BLAS core choice (ts/binding/blasCore.ts): the rule on this machine's real OpenBLAS, through real probe
+ * children (no mocks): a generic default (Prescott, forced as Debian 12's OpenBLAS picks it on new Xeons)
+ * is replaced by the CPU's best core after that core passes the matmul check; a probe that cannot load is
+ * rejected with its reason; the user's OPENBLAS_CORETYPE wins; the cached choice is applied before
+ * libtorch loads OpenBLAS; `lep info` reports CPU features, the core and why.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+
+import {
+  BLAS_CHECK_TOLERANCE, coreForLevel, coreLevel, cpuLevel, decideBlasCore, parseCpuinfo, runBlasProbe,
+} from '../../ts/binding/blasCore.js';
+import { tempDir } from '../helpers.js';
+
+const run = promisify(execFile);
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+const cpu = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+const best = coreForLevel(cpuLevel(cpu));
+
+test('cpuinfo flags map to instruction-set levels and cores', (t) => {
+  const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${flags}\n`;
+  const skx = parseCpuinfo(line('fpu sse3 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile'));
+  t.is(skx.model, 'Test CPU');
+  t.true(skx.avx512bf16 && skx.amx);
+  t.is(coreForLevel(cpuLevel(skx)), 'SKYLAKEX');
+  t.is(coreForLevel(cpuLevel(parseCpuinfo(line('avx avx2 fma avx512f')))), 'HASWELL', 'AVX-512 F alone is not what SkylakeX kernels need');
+  t.is(coreForLevel(cpuLevel(parseCpuinfo(line('sse3 avx')))), 'SANDYBRIDGE');
+  t.is(coreForLevel(cpuLevel(parseCpuinfo(line('sse3 ssse3')))), undefined);
+  t.is(coreLevel('Prescott'), 0);
+  t.is(coreLevel('Zen'), 2);
+  t.is(coreLevel('Cooperlake'), 3);
+  t.is(coreLevel('SomeFutureCore'), 3, 'an unknown core is never replaced');
+});
+
+test('a generic library default is replaced by the best core, which the probe loads and checks', (t) => {
+  if (!best) return t.pass('this CPU has no AVX: nothing to choose');
+  const prescott = runBlasProbe('PRESCOTT');  // what Debian 12's OpenBLAS picks by itself on Sapphire-Rapids-class Xeons
+  t.is(prescott.core, 'Prescott', prescott.failed);
+  t.true(prescott.f32Error < BLAS_CHECK_TOLERANCE.f32 && prescott.f64Error < BLAS_CHECK_TOLERANCE.f64);
+  const tried: string[] = [];
+  const choice = decideBlasCore(cpu, prescott, (core) => {
+    tried.push(core);
+    return runBlasProbe(core);
+  });
+  t.deepEqual(tried, [best]);
+  t.is(choice.chosen, best, choice.reason);
+  t.is(choice.libraryDefault, 'Prescott');
+  t.regex(choice.reason, new RegExp(`generic Prescott.*OPENBLAS_CORETYPE=${best}.*passed the matmul check`));
+});
+
+test('a core that fails to load, loads as another core or computes wrongly is rejected and the default kept', (t) => {
+  if (!best) return t.pass('this CPU has no AVX: nothing to choose');
+  const prescott = runBlasProbe('PRESCOTT');
+  // A child that dies before reporting (as one hit by SIGILL would): preloading a missing module.
+  const missing = join(tempDir(), 'missing.cjs');
+  const broken = runBlasProbe(best, { NODE_OPTIONS: `--require ${missing}` });
+  t.regex(broken.failed ?? '', /^probe exit status 1/);
+  const crashed = decideBlasCore(cpu, prescott, () => broken);
+  t.is(crashed.chosen, undefined);
+  t.regex(crashed.reason, new RegExp(`${best} was tried and rejected: probe exit status 1.*kept Prescott`));
+  const wrong = decideBlasCore(cpu, prescott, (core) => ({ ...runBlasProbe(core), f32Error: 0.3 }));
+  t.is(wrong.chosen, undefined);
+  t.regex(wrong.reason, /matmul check failed \(relative error f32 3\.0e-1/);
+  const other = decideBlasCore(cpu, prescott, () => runBlasProbe('NEHALEM'));
+  t.is(other.chosen, undefined);
+  t.regex(other.reason, /loaded Nehalem for it/);
+});
+
+test('the library default is kept when it already uses the best instruction set', (t) => {
+  const own = runBlasProbe(undefined);
+  t.falsy(own.failed);
+  const choice = decideBlasCore(cpu, { ...own, core: 'SkylakeX' }, () => t.fail('no second probe') as never);
+  t.is(choice.chosen, undefined);
+  t.regex(choice.reason, /already uses this CPU's best instruction set; kept/);
+});
+
+test('lep info: the cached choice is applied before OpenBLAS loads; the user setting wins; a fresh cache probes', async (t) => {
+  const cache = tempDir();
+  mkdirSync(join(cache, 'lep'));
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache };
+  delete env.OPENBLAS_CORETYPE;
+  type Info = { blasCore: string; blasCoreReason: string; blasPath: string; cpu: { features: string } };
+  const info = async (extra: Record<string, string> = {}): Promise<Info> =>
+    JSON.parse((await run('node', [LEP, 'info', '--json'], { env: { ...env, ...extra } })).stdout) as Info;
+
+  const fresh = await info();  // no cache: probes, writes the cache, keeps or chooses by the rule
+  const written = JSON.parse(readFileSync(join(cache, 'lep', 'blas-core.json'), 'utf8')) as { key: string; blasPath: string; blasStamp: string };
+  t.is(written.blasPath, fresh.blasPath);
+  t.truthy(fresh.blasCore);
+  t.regex(fresh.blasCoreReason, /OpenBLAS/);
+  t.regex(fresh.cpu.features, /AVX|none/);
+
+  // A cached decision for a machine whose OpenBLAS picked Prescott: lep sets the core before loading.
+  writeFileSync(join(cache, 'lep', 'blas-core.json'), JSON.stringify({
+    ...written, choice: { chosen: 'NEHALEM', libraryDefault: 'Prescott', reason: 'chosen for this test' },
+  }));
+  const chosen = await info();
+  t.is(chosen.blasCore, 'Nehalem');
+  t.is(chosen.blasCoreReason, 'chosen for this test');
+
+  const user = await info({ OPENBLAS_CORETYPE: 'SANDYBRIDGE' });
+  t.is(user.blasCore, 'Sandybridge');
+  t.regex(user.blasCoreReason, /OPENBLAS_CORETYPE=SANDYBRIDGE is set in the environment/);
+});
