@@ -233,6 +233,8 @@ export interface NativeGgufOptions {
 export interface NativeAddon {
   info(): NativeRuntimeInfo;
   setThreads(threads: number): void;
+  /** Jobs of lep.node started and not yet settled (their promise resolved or rejected). */
+  runningJobs(): number;
   inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> };
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;
