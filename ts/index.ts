@@ -1,6 +1,7 @@
 /** lep's public API: re-exports only. */
 export { LepError, optionError } from './errors.js';
 export { lepInfo, lepVersion, setThreads, type LepInfo } from './runtime.js';
+export { forkWhenIdle } from './binding/forkWhenIdle.js';
 export type * from './binding/NativeTypes.js';
 export { parseConfig, toHfConfig, SUPPORTED_MODEL_TYPES, type ModelConfig } from './checkpoint/config.js';
 export { readModelDir, checkVocab, weightFilesOf, copyTokenizerFiles, type ModelDir } from './checkpoint/modelDir.js';

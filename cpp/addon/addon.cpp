@@ -4,6 +4,7 @@
 #include "addon/AddonModel.h"
 #include "addon/AddonSafetensors.h"
 #include "addon/convert.h"
+#include "common/NodeJob.h"
 #include "core/runtime.h"
 
 namespace lep_addon {
@@ -44,12 +45,15 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lep_node::running_jobs().load()); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::tune_allocator();
   lep::set_threads(0);
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("blasSelfCheck", Napi::Function::New(env, BlasSelfCheck));
+  exports.Set("runningJobs", Napi::Function::New(env, RunningJobs));
   InitSafetensors(env, exports);
   AddonModel::Init(env, exports);
   InitGguf(env, exports);

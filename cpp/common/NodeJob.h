@@ -36,6 +36,15 @@ struct JobFailure {
   std::string code, message;
 };
 
+// Jobs of this addon started and not yet settled (each .node has its own count). lep.node exports it:
+// lep starts child processes only while it is 0, because Node forks to start them and OpenBLAS's
+// pre-fork handler shuts its thread pool down, so a job inside a multithreaded BLAS call at that
+// moment waits forever for work the pool lost (ts/binding/forkWhenIdle.ts).
+inline std::atomic<int>& running_jobs() {
+  static std::atomic<int> n{0};
+  return n;
+}
+
 template <class R, class Traits>
 class NodeJob {
  public:
@@ -47,6 +56,7 @@ class NodeJob {
 
   static Napi::Value Start(Napi::Env env, Napi::Value on_progress, Work work, Convert convert) {
     auto* job = new NodeJob(env, on_progress, std::move(work), std::move(convert));
+    ++running_jobs();  // down again when the promise settles, on this (the main) thread
     Napi::Object handle = Napi::Object::New(env);
     handle.Set("promise", job->deferred_.Promise());
     auto abort = job->abort_;
@@ -133,6 +143,7 @@ class NodeJob {
         deferred_.Reject(Traits::MakeError(env, "LEP_NATIVE", e.what()).Value());
       }
     }
+    --running_jobs();  // after settling: code awaiting the promise sees the job over, then 0 here
     delete this;  // last item: the thread has finished with the job
   }
 

@@ -41,6 +41,9 @@ std::string seconds(double s) {
   return o.str();
 }
 
+// Gloo and the TCPStore say "Timed out ..." / "timeout" when a peer did not answer in time.
+bool says_timeout(const std::string& m) { return m.find("imed out") != std::string::npos || m.find("imeout") != std::string::npos; }
+
 }  // namespace
 
 // The store and the process group, with the backend's type erased: ProcessGroupGloo and
@@ -72,7 +75,7 @@ struct DataParallel::Group {
   // What the user sees on the surviving ranks when another one died or hangs.
   [[noreturn]] void fail(const std::exception& e, const std::string& what) const {
     const std::string m = e.what();
-    const bool timeout = m.find("imed out") != std::string::npos || m.find("imeout") != std::string::npos;
+    const bool timeout = says_timeout(m);
     const std::string me = "rank " + std::to_string(config.rank) + " of " + std::to_string(config.world_size);
     if (timeout)
       throw Error("LEP_DIST_TIMEOUT", me + ": the other ranks did not answer within " + seconds(config.timeout_s) + " during " + what +
@@ -87,6 +90,43 @@ struct DataParallel::Group {
 namespace {
 
 #ifdef LEP_HAVE_GLOO
+// libtorch 2.4+ has TCPStoreOptions::useLibUV and defaults it to true, but builds without libuv (Debian's)
+// then refuse to create any store ("use_libuv was requested but PyTorch was build without libuv
+// support"). The classic socket store exists in every version; 1.13 has no such field. The int/long
+// overloads pick the first one where `o.useLibUV` compiles.
+template <typename Options>
+auto without_libuv(Options& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <typename Options>
+void without_libuv(Options&, long) {}
+
+// Why joining failed. A timeout means ranks are missing; anything earlier has its own cause (port taken,
+// unknown host, a libtorch refusing the store) and must not be reported as missing ranks. `store`: the
+// TCPStore could not be made (else the process group: with libtorch 1.13 a lonely rank 0 gets its store
+// and times out here).
+[[noreturn]] void join_failed(const DistConfig& c, const std::exception& e, double waited_s, bool store) {
+  const std::string m = first_line(e.what());
+  const std::string where = c.master_addr + ":" + std::to_string(c.master_port);
+  const std::string me = "rank " + std::to_string(c.rank);
+  const bool timeout = says_timeout(m) || waited_s >= c.timeout_s;
+  if (timeout && (c.rank == 0 || !store))
+    throw Error("LEP_DIST_RENDEZVOUS", me + ": not all " + std::to_string(c.world_size) + " ranks joined the rendezvous at " + where + " within " +
+                                           seconds(c.timeout_s) + " (" + m +
+                                           ")\nHINT: start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE.");
+  if (timeout)
+    throw Error("LEP_DIST_RENDEZVOUS", me + ": cannot reach rank 0's rendezvous at " + where + " within " + seconds(c.timeout_s) + " (" + m +
+                                           ")\nHINT: rank 0 must be running; MASTER_ADDR must be its address as seen from this host.");
+  if (!store)
+    throw Error("LEP_DIST_RENDEZVOUS", me + ": connecting the " + std::to_string(c.world_size) + " ranks failed (" + m +
+                                           ")\nHINT: set GLOO_SOCKET_IFNAME to the network interface the ranks share.");
+  if (c.rank == 0)
+    throw Error("LEP_DIST_RENDEZVOUS", me + ": cannot open the rendezvous at " + where + ": " + m +
+                                           "\nHINT: check that the port is free on this host (or choose another MASTER_PORT) and that MASTER_ADDR is this host's address.");
+  throw Error("LEP_DIST_RENDEZVOUS", me + ": cannot reach rank 0's rendezvous at " + where + ": " + m +
+                                         "\nHINT: MASTER_ADDR must be rank 0's address as seen from this host.");
+}
+
 std::shared_ptr<::gloo::transport::Device> gloo_device(const DistConfig& c) {
   // GLOO_SOCKET_IFNAME chooses the interface as it does for torch.distributed; a loopback rendezvous
   // means all ranks are on this machine, so talk over loopback too (the hostname may resolve to an
@@ -111,18 +151,15 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
   so.numWorkers = static_cast<size_t>(c.world_size);
   so.waitWorkers = true;
   so.timeout = timeout;
-  const std::string where = c.master_addr + ":" + std::to_string(c.master_port);
+  without_libuv(so, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  const auto waited = [&t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   try {
     g->store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, so);
   } catch (const std::exception& e) {
-    const std::string m = first_line(e.what());
-    if (c.rank == 0)
-      throw Error("LEP_DIST_RENDEZVOUS", "rank 0: rendezvous at " + where + " failed: not all " + std::to_string(c.world_size) +
-                                             " ranks joined within " + seconds(c.timeout_s) + " (" + m +
-                                             ")\nHINT: start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE; check that the port is free on rank 0's host.");
-    throw Error("LEP_DIST_RENDEZVOUS", "rank " + std::to_string(c.rank) + ": cannot reach rank 0's rendezvous at " + where + " within " +
-                                           seconds(c.timeout_s) + " (" + m + ")\nHINT: rank 0 must be running; MASTER_ADDR must be its address as seen from this host.");
+    join_failed(c, e, waited(), true);
   }
+  t0 = std::chrono::steady_clock::now();
   try {
 #ifdef USE_C10D_NCCL
     if (device.is_cuda()) {
@@ -138,11 +175,8 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
     o->threads = 2;
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, static_cast<int>(c.rank), static_cast<int>(c.world_size), o);
     g->allreduce = [pg](std::vector<at::Tensor>& t, const c10d::AllreduceOptions& ao) { return pg->allreduce(t, ao); };
-  } catch (const lep::Error&) {
-    throw;
   } catch (const std::exception& e) {
-    throw Error("LEP_DIST_RENDEZVOUS", "rank " + std::to_string(c.rank) + ": connecting the " + std::to_string(c.world_size) +
-                                           " ranks failed (" + first_line(e.what()) + ")");
+    join_failed(c, e, waited(), false);
   }
   return g;
 }

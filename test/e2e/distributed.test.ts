@@ -2,13 +2,15 @@
 // 2 ranks with per-rank batch B/2 train exactly like 1 process with batch B (losses, final weights), for
 // embeddings-only training (dense and touched-rows gradient sync) and full training with a loss mask
 // and gradient accumulation; a killed or frozen rank stops the other within the timeout; a restart
-// resumes from the last checkpoint; bad rendezvous settings fail with messages naming the cause.
+// resumes from the last checkpoint; bad rendezvous settings fail with messages naming the cause (a
+// taken port at once, not as missing ranks).
 // Every test is serial: they fork (lep processes) and also run native jobs in this process (model
 // creation, safetensors), and forking while another test's job is inside OpenBLAS can deadlock
 // (OpenBLAS's pre-fork handler); serial also keeps the timing bounds of the kill test independent of
 // other tests sharing the cores.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -302,4 +304,18 @@ test.serial('bad rendezvous settings and mismatched ranks fail with messages tha
   const lonely = await lep(['train', model, '--data', data, '--out', join(dir, 'lonely'), '--steps', '1', '--dist-timeout', '2'], { ...env(1), MASTER_PORT: String(await freePort()) });
   t.is(lonely.code, 1);
   t.regex(lonely.stderr, /rank 1: cannot reach rank 0's rendezvous at 127\.0\.0\.1:\d+ within 2 s/);
+  // ... and a lonely rank 0 says that ranks are missing.
+  const alone = await lep(['train', model, '--data', data, '--out', join(dir, 'alone'), '--steps', '1', '--dist-timeout', '2'], { ...env(0), MASTER_PORT: String(await freePort()) });
+  t.is(alone.code, 1);
+  t.regex(alone.stderr, /rank 0: not all 2 ranks joined the rendezvous at 127\.0\.0\.1:\d+ within 2 s/);
+  // A rank 0 whose port is taken fails at once with that cause, not with missing ranks after the
+  // timeout (the message a libtorch refusing to make the store, as 2.4+ without libuv did, also got).
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, resolve));
+  const takenPort = (taken.address() as AddressInfo).port;
+  const busy = await lep(['train', model, '--data', data, '--out', join(dir, 'busy'), '--steps', '1', '--dist-timeout', '300'], { ...env(0), MASTER_PORT: String(takenPort) });
+  taken.close();
+  t.is(busy.code, 1);
+  t.regex(busy.stderr, new RegExp(`rank 0: cannot open the rendezvous at 127\\.0\\.0\\.1:${takenPort}: .*\nHINT: check that the port is free`));
+  t.notRegex(busy.stderr, /ranks joined/);
 });

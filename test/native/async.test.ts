@@ -1,6 +1,12 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
 import test from 'ava';
 
+import { loadedNative } from '../../ts/binding/loadNative.js';
+import { debInfo } from '../../ts/corpus/debianPackages.js';
 import { LepModel } from '../../ts/index.js';
+import { corpora, CORPORA } from '../corpora.js';
 import { tinyModel } from '../helpers.js';
 
 async function biggerModel(): Promise<LepModel> {
@@ -62,5 +68,26 @@ test('a throwing progress callback stops the job and rejects with that error', a
   );
   t.is(e, boom);
   t.true(calls < 50);
+  m.dispose();
+});
+
+// Serial, so no other test's job runs meanwhile. Node starts a child with fork(), and a fork while a job
+// is inside a multithreaded OpenBLAS call hung that job for good (OpenBLAS's pre-fork handler): lep's
+// own child processes (here dpkg-deb, as the corpus fetch runs it) wait until no job runs.
+test.serial('a child process lep starts during a job waits for the job to settle (a fork inside OpenBLAS hangs the job)', async (t) => {
+  await corpora();
+  const deb = readdirSync(join(CORPORA, 'debs')).find((f) => f.startsWith('fortunes-ru_'))!;
+  const m = await biggerModel();
+  let settled = false;
+  const generating = m.generateTokens([[1, 415, 2936]], { maxNewTokens: 60, stopTokens: [] }).then((r) => {
+    settled = true;
+    return r;
+  });
+  t.is(loadedNative()!.runningJobs(), 1);
+  const info = await debInfo(join(CORPORA, 'debs', deb));
+  t.true(settled, 'dpkg-deb started only after the job had settled');
+  t.is(info.package, 'fortunes-ru');
+  t.is((await generating)[0]!.tokens.length, 60);
+  t.is(loadedNative()!.runningJobs(), 0);
   m.dispose();
 });

@@ -241,6 +241,8 @@ export interface NativeAddon {
   setThreads(threads: number): void;
   /** Worst relative error of a few f32/f64 BLAS products against a float64 loop (runtime.h: blas_self_check). */
   blasSelfCheck(): { f32Error: number; f64Error: number };
+  /** Jobs of lep.node started and not yet settled (their promise resolved or rejected). */
+  runningJobs(): number;
   inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> };
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;

@@ -167,6 +167,11 @@ export function getNative(): NativeAddon {
   return native;
 }
 
+/** The libtorch addon if something loaded it already, without loading it. */
+export function loadedNative(): NativeAddon | undefined {
+  return native;
+}
+
 /** The SentencePiece addon, loaded on first use (a separate .node: protobuf symbol clash). */
 export function getSpmNative(): NativeSpmAddon {
   spm ??= load<NativeSpmAddon>('lep_spm.node');

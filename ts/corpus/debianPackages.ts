@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { forkWhenIdle } from '../binding/forkWhenIdle.js';
 import { LepError } from '../errors.js';
 
 const run = promisify(execFile);
@@ -23,7 +24,7 @@ export interface DebInfo {
 
 async function tool(cmd: string, args: string[], cwd?: string): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await run(cmd, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } });
+    return await forkWhenIdle(() => run(cmd, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: 'C' } }));
   } catch (e) {
     const x = e as NodeJS.ErrnoException & { stderr?: string; stdout?: string };
     if (x.code === 'ENOENT') {
