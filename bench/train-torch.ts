@@ -9,7 +9,7 @@
  *   - torch: scripts/torch_reference.py `time` (Debian's PyTorch 1.13 on the same OpenBLAS): the HF
  *            LLaMA definition in eager PyTorch, full logits + F.cross_entropy, loss.backward(),
  *            clip_grad_norm_, torch.optim.AdamW; per-step wall clock after one untimed warm-up step.
- *            Same allocator setting as lep (glibc mmap/trim thresholds raised, ARCHITECTURE.md).
+ *            Same allocator setting as lep (glibc mmap/trim thresholds raised, docs/architecture.md).
  *   - peak:  the machine's f32 matmul rate: the best of 5 square 2048 x 2048 torch.mm in the reference
  *            process, with the same BLAS threads (measured in every round; the best round counts).
  *   - fraction of peak: a step's FLOPs / step time / peak. A step's FLOPs are counted as
@@ -18,7 +18,7 @@
  *            per token, backward twice that; both sides compute the full T x T scores, no causal skip).
  *            Embedding lookups, norms, RoPE, softmax and the optimizer are not counted.
  * Threads: lep's `setThreads(n)`: OpenBLAS n threads, libtorch's OpenMP pool 1 (two full pools
- * oversubscribe 2 cores, ARCHITECTURE.md). PyTorch gets exactly the same: torch.set_num_threads(1) and
+ * oversubscribe 2 cores, docs/architecture.md). PyTorch gets exactly the same: torch.set_num_threads(1) and
  * openblas_set_num_threads(n) (torch.set_num_threads does not reach OpenBLAS in PyTorch 1.13).
  * Correctness first: 2 steps on one fixed batch on both sides; the losses must agree (printed).
  *

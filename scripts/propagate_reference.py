@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent float64 reference for propagation (METHOD.md §4), used by test/native/propagate.test.ts.
+"""Independent float64 reference for propagation (docs/method.md §4), used by test/native/propagate.test.ts.
 
 Computes the formulas directly and densely, the way the paper's code does (torch.linalg.lstsq, driver
 gelsy, float64), with none of lep's chunking, streaming or normal equations:

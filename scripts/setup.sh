@@ -3,7 +3,8 @@
 #   scripts/setup.sh          what building and running lep needs (`npm start`)
 #   scripts/setup.sh --test   plus what only the tests use (`npm test`): python3-torch, the independent PyTorch
 #                             reference tests and bench/ compare lep's training against, and chromium, which
-#                             renders the HTML report in its test
+#                             renders the HTML report in its test; debootstrap for the fresh-machine and libtorch-2.6
+#                             chroots (scripts/ci/); clang with its sanitizer runtime for the C++ fuzz targets (fuzz/)
 #   1. Debian packages (libtorch, OpenBLAS, SentencePiece, nlohmann-json, the compiler) — skipped when present
 #   2. npm packages (npm install against package-lock.json; `npm ci` refuses the lock because some of
 #      node-llama-cpp's optional platform packages are not on the registry; CUDA/Vulkan builds of llama.cpp are optional deps and are left out)
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libtorch-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev cmake g++ make)
-if [ "${1:-}" = --test ]; then APT_PACKAGES+=(python3-torch chromium); fi
+if [ "${1:-}" = --test ]; then APT_PACKAGES+=(python3-torch chromium debootstrap ccache clang-14 libclang-rt-14-dev); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,6 +39,12 @@ fi
 if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] ||
    [ -n "$(find cpp CMakeLists.txt -newer build/Release/lep.node -print -quit)" ]; then
   echo "setup: building native addons (a few minutes the first time)"
+  # ccache, where installed, makes rebuilds in other clones and after a clean take seconds; the
+  # precompiled torch header needs the sloppiness below, or ccache refuses every call.
+  if command -v ccache >/dev/null; then
+    export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-ccache}
+    export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
+  fi
   mkdir -p build
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npx cmake-js compile --out build >build/cmake-js.log 2>&1 || {
     tail -50 build/cmake-js.log; echo "setup: native build failed; full log in build/cmake-js.log"; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The vocabulary results table (issue 3, METHOD.md §1): symbols per token (characters / tokens, no
+ * The vocabulary results table (issue 3, docs/method.md §1): symbols per token (characters / tokens, no
  * special tokens) on Russian held-out text from Debian, for the original tokenizers (Mistral, LLaMa-3),
  * Extended and Optimized vocabularies at several sizes, and, given trained Russian donors, BPE/Unigram.
  * Each row also gives tokens per word, the byte-fallback rate, and the share of English held-out lines

@@ -42,7 +42,7 @@ from safetensors_io import read_safetensors, write_safetensors
 
 def tune_allocator():
     # glibc returns large freed blocks to the OS; the next step then page-faults on fresh memory
-    # (measured 3.3x slower eager steps here, ARCHITECTURE.md). Same thresholds as lep's tune_allocator.
+    # (measured 3.3x slower eager steps here, docs/architecture.md). Same thresholds as lep's tune_allocator.
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD

@@ -29,7 +29,7 @@ export { trainModel, latestCheckpoint, TRAIN_DEFAULTS, ADAPTER_DIR, type TrainOp
 export { LORA_PROJECTIONS, LORA_PRESETS, resolveLora, type LoraOptions, type LoraPreset, type LoraProjection } from './lora/loraOptions.js';
 export { saveAdapter, readAdapterConfig, mergeAdapter, peftConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from './lora/peftAdapter.js';
 export { saveModelDir } from './checkpoint/saveModelDir.js';
-// Calibration data (METHOD.md §5): prompts, resumable answers, filters, copy mixing, chat datasets, packing.
+// Calibration data (docs/method.md §5): prompts, resumable answers, filters, copy mixing, chat datasets, packing.
 export * from './calibrate/index.js';
 export { readDistributedEnv, DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, type DistributedEnv, type GradSync } from './train/distributedEnv.js';
 export { launchProcesses, freePort, type LaunchOptions, type LaunchResult } from './train/launchProcesses.js';

@@ -45,7 +45,7 @@ void plan_rows(const torch::Tensor& old, const EmbeddingInitPlan& plan, bool fir
           continue;
         }
         if (kind != InitKind::kMean) continue;  // global-mean and random rows are filled by the caller
-        // Sum the usable sub-rows in order, then divide: (1/K) Σ row(o_j) in float32, as METHOD.md §2.
+        // Sum the usable sub-rows in order, then divide: (1/K) Σ row(o_j) in float32, as docs/method.md §2.
         std::fill(row, row + d, 0.0f);
         int64_t used = 0;
         for (int64_t j = 0; j < count; ++j) {

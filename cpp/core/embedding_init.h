@@ -1,4 +1,4 @@
-// Embedding initialisation (METHOD.md §2), the tensor half: given a plan from TS (for every new token the
+// Embedding initialisation (docs/method.md §2), the tensor half: given a plan from TS (for every new token the
 // old ids whose rows it averages, CSR-style), compute the new input and output embedding matrices in
 // float32 and write the new checkpoint, every other tensor copied through from the old one.
 //

@@ -17,7 +17,7 @@ struct LoraConfig {
   int64_t rank = 8;
   double alpha = 16;
   double dropout = 0.0;
-  // Projection names as in HF checkpoints; METHOD.md §5's instruction-tuning calibration uses all seven.
+  // Projection names as in HF checkpoints; docs/method.md §5's instruction-tuning calibration uses all seven.
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
   std::vector<int64_t> layers;                // decoder layers that get adapters; empty = all
   std::vector<std::string> modules_to_save;   // fully trained modules: "embed_tokens", "lm_head"

@@ -84,7 +84,7 @@ struct Side {
 };
 
 // Reused per side: big fresh buffers cost a page fault per 4 KiB, which here is slower than the arithmetic
-// done on them (ARCHITECTURE.md, "Fresh memory is slow"), so every chunk-sized tensor lives in one of these.
+// done on them (docs/architecture.md, "Fresh memory is slow"), so every chunk-sized tensor lives in one of these.
 class Buffers {
  public:
   Buffers(int64_t rows, int64_t d, torch::Device dev) : rows_(rows), d_(d), dev_(dev) {}

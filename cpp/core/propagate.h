@@ -1,4 +1,4 @@
-// Learned Embedding Propagation (METHOD.md §4): carry embeddings trained on a base model (the donor,
+// Learned Embedding Propagation (docs/method.md §4): carry embeddings trained on a base model (the donor,
 // rows of a new vocabulary) into an instruct model derived from that base, with a float64 linear map.
 //
 //   swap        new = F

@@ -123,7 +123,7 @@ void apply_threads() {
 
 void tune_allocator() {
   // Freed blocks below the mmap threshold stay in glibc's heap and are reused: page faults on fresh
-  // memory ran at 0.25 GB/s here against 34 GB/s for touched memory (ARCHITECTURE.md). 32 MiB is the
+  // memory ran at 0.25 GB/s here against 34 GB/s for touched memory (docs/architecture.md). 32 MiB is the
   // largest mmap threshold glibc accepts on 64-bit; the trim threshold keeps the heap from shrinking.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);

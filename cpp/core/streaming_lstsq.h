@@ -1,5 +1,5 @@
 // Least squares min_P ‖A·P − B‖_F for a tall A (n×d) and B (n×k) that arrive in row chunks, in float64,
-// with memory proportional to (d+k)², never n·d. Used by propagation (METHOD.md §4), where n is a
+// with memory proportional to (d+k)², never n·d. Used by propagation (docs/method.md §4), where n is a
 // vocabulary (up to ~175k rows) and d the hidden size (up to 8192).
 //
 // Two solvers:

@@ -1,5 +1,5 @@
 // lep_spm.node: SentencePiece training glue, in its own addon because libsentencepiece's bundled
-// protobuf symbols clash with libtorch's when both are linked into one .node (ARCHITECTURE.md).
+// protobuf symbols clash with libtorch's when both are linked into one .node (docs/architecture.md).
 // Exports: version(), train(options, onProgress), readModel(path), encode(path, texts, onProgress).
 #include <napi.h>
 

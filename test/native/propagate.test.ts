@@ -1,5 +1,5 @@
 /**
- * Propagation (METHOD.md §4, cpp/core/propagate.h, ts/propagate/):
+ * Propagation (docs/method.md §4, cpp/core/propagate.h, ts/propagate/):
  * - numerics on small random matrices against an independent dense float64 computation of the formulas
  *   (scripts/propagate_reference.py: PyTorch, torch.linalg.lstsq with gelsy), within 1e-8 relative, for
  *   both least-squares solvers; swap is bit-exact; instruct == base returns the donor;

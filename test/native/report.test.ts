@@ -246,7 +246,7 @@ test('a report from a real training run renders in headless Chromium: every tabl
   t.deepEqual(training[1]!.points.filter((p) => p.loss !== undefined).map((p) => p.step), Array.from({ length: 20 }, (_, i) => i + 1));
 
   // Held-out Russian measured on the three real models; group and task scores are the paper's numbers for
-  // OpenChat-3.5 (METHOD.md "Results to beat"), which the tiny models cannot earn.
+  // OpenChat-3.5 (docs/method.md, "The paper's results"), which the tiny models cannot earn.
   const ru = files['heldout/ru.txt']!;
   const [orig, a, b] = [await heldOut(model, ru), await heldOut(runA, ru), await heldOut(runB, ru)];
   const rows: ReportRow[] = [

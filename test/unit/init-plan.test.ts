@@ -1,5 +1,5 @@
 /**
- * The initialisation plan (ts/init/buildInitPlan.ts, METHOD.md §2) on real tokenizers, without the addon:
+ * The initialisation plan (ts/init/buildInitPlan.ts, docs/method.md §2) on real tokenizers, without the addon:
  * Mistral's SentencePiece-style BPE (byte fallback) and the byte-level LLaMa-3 fixture, in both directions
  * and as Extended / Optimized vocabularies. Expected sub-tokens come from the old tokenizer's own encoder
  * on the plain word (which adds the prefix space once), not from the code under test.

@@ -1,6 +1,6 @@
 /**
  * `lep adapt`: the whole method from a recipe — tokenizer → init → data → embedding training →
- * propagation (METHOD.md §1–4) — into one output folder, a sub-folder per stage:
+ * propagation (docs/method.md §1–4) — into one output folder, a sub-folder per stage:
  *
  *   OUT/tokenizer/            the new tokenizer (and OUT/tokenizer-donor/ for Extended/Optimized)
  *   OUT/init/                 the base model resized to it, new rows initialised (lep init)

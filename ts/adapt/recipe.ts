@@ -62,7 +62,7 @@ export interface AdaptRecipe {
     seed?: number;
   };
   init?: {
-    /** Defaults to `mean` (METHOD.md §2). */
+    /** Defaults to `mean` (docs/method.md §2). */
     rule?: 'mean' | 'random' | 'global-mean';
     /** Defaults to `mean`. */
     outputRule?: 'mean' | 'first';
@@ -103,7 +103,7 @@ export interface AdaptRecipe {
     keepOverlapRows?: boolean;
   };
   /**
-   * Optional LoRA calibration of propagated models (METHOD.md §5, `lep calibrate`); one output per method
+   * Optional LoRA calibration of propagated models (docs/method.md §5, `lep calibrate`); one output per method
    * in `methods`. Self-calibration answers are generated once (by the instruct model) and shared.
    */
   calibrate?: Pick<CalibrateOptions, 'mode' | 'prompts' | 'corpora' | 'data' | 'copyText' | 'copyExamples' | 'copyLang' | 'maxGenerated' | 'maxNewTokens' | 'seqLen' | 'preset' | 'seed' | 'lora' | 'train'> & {

@@ -4,7 +4,7 @@
  * OpenBLAS built with DYNAMIC_ARCH (Debian's is) picks its kernels from the CPU's model number at load
  * time. A version older than the CPU does not know the model and falls back to a generic core: Debian
  * 12's 0.3.21 runs `Prescott` (SSE3 kernels) on Sapphire-Rapids-class Xeons, 26.6 GFLOP/s per core in f32
- * against 140.7 with `OPENBLAS_CORETYPE=SKYLAKEX` (ARCHITECTURE.md, measured 2026-12-02). The model number
+ * against 140.7 with `OPENBLAS_CORETYPE=SKYLAKEX` (docs/architecture.md, measured 2026-12-02). The model number
  * says nothing reliable to us either, so the rule works from instruction-set flags:
  *
  * 1. The user's own `OPENBLAS_CORETYPE` always wins; lep then does nothing.

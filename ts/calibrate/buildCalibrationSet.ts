@@ -1,5 +1,5 @@
 /**
- * The calibration set (METHOD.md §5): generated (or instruction-dataset) conversations mixed with copy-task
+ * The calibration set (docs/method.md §5): generated (or instruction-dataset) conversations mixed with copy-task
  * examples, shuffled by a seed and written as chat JSONL, one `{"messages": [...], "source": ...}` a line,
  * the format `readChatDataset` reads and `packCalibrationSet` packs. The paper's self-calibration uses all
  * its judged answers plus 10000 copy examples; instruction-tuning calibration the whole dataset plus an

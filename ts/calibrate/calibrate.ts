@@ -1,5 +1,5 @@
 /**
- * `lep calibrate`: the method's optional last step (METHOD.md §5) — a short LoRA fine-tune of a propagated
+ * `lep calibrate`: the method's optional last step (docs/method.md §5) — a short LoRA fine-tune of a propagated
  * model, either
  *   - self-calibration (`mode: 'self'`): the ORIGINAL instruct model answers instruction prompts
  *     (greedy, resumable), the answers are filtered, copy-task examples are mixed in; or

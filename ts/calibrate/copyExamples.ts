@@ -1,5 +1,5 @@
 /**
- * Copy-task examples for calibration (METHOD.md §5: the paper adds 10000 "repeat this Wikipedia article"
+ * Copy-task examples for calibration (docs/method.md §5: the paper adds 10000 "repeat this Wikipedia article"
  * examples to self-calibration and optionally 2000 to instruction-tuning calibration): the user turn asks
  * to copy a target-language text exactly, the assistant turn is the text. The prompt wording is the one
  * the toy instruct model was tuned with (`copyExample`, ts/train/instructData.ts), so the calibrated model

@@ -1,5 +1,5 @@
 /**
- * Filters generated answers before calibration (METHOD.md §5: the paper keeps 13531 judged pairs). Cheap
+ * Filters generated answers before calibration (docs/method.md §5: the paper keeps 13531 judged pairs). Cheap
  * rules first, then an optional judge; each rejected answer is counted under the first rule it fails, in
  * this order, so the counts add up to the number rejected:
  *

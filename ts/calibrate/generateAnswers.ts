@@ -1,5 +1,5 @@
 /**
- * Self-calibration answers (METHOD.md §5): the *original* instruct model answers instruction prompts
+ * Self-calibration answers (docs/method.md §5): the *original* instruct model answers instruction prompts
  * greedily through its chat template. The decoding is the evaluation harness's (`generateAnswers` in
  * ts/eval/scoreAnswers.ts: batched, EOS and stop strings, a max-token bound), so an answer here is what
  * `lep eval` would have seen from the same model.

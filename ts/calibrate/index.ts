@@ -1,5 +1,5 @@
 /**
- * The data side of calibration (METHOD.md §5), one file a step:
+ * The data side of calibration (docs/method.md §5), one file a step:
  *
  *   1. prompts      calibrationPrompts.ts   instruction prompts from the training corpora (built-in case);
  *   2. answers      generateAnswers.ts      the original instruct model answers them greedily, resumably;

@@ -1,5 +1,5 @@
 /**
- * Reads a chat dataset for calibration (`lep calibrate --data FILE.jsonl`, METHOD.md §5): one JSON object
+ * Reads a chat dataset for calibration (`lep calibrate --data FILE.jsonl`, docs/method.md §5): one JSON object
  * a line, `{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}, ...]}`.
  * Other fields of a line (an id, a source, `stopped` from self-calibration) are kept as they are. Blank
  * lines are skipped; plain or gzip (`.gz`), streamed through the corpus reader's line batches, so a large

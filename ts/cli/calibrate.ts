@@ -7,7 +7,7 @@ import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTRUCT_DIR | --data FILE.jsonl) [options]
-  LoRA calibration of a propagated model (METHOD.md §5); writes the merged model to DIR and the adapter
+  LoRA calibration of a propagated model (docs/method.md §5); writes the merged model to DIR and the adapter
   (PEFT layout) to DIR/adapter. Resumable: answers, data and training pick up where they stopped.
   --self --original DIR     self-calibration: DIR (the original instruct model) answers the prompts
   --prompts FILE|N          prompts (chat JSONL ending with a user turn) or N built-in ones (${DEFAULT_CALIBRATION_PROMPTS})

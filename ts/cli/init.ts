@@ -7,7 +7,7 @@ import { interruptSignal } from './interrupt.js';
 export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
   Resize MODEL_DIR's embeddings to the tokenizer in DIR (BPE, Unigram, Extended, or Optimized with its
   id_map.json): each new token's input and output rows are the mean of its old sub-tokens' rows
-  (METHOD.md §2); common tokens and specials are copied. Writes init_provenance.json and manifest.json.
+  (docs/method.md §2); common tokens and specials are copied. Writes init_provenance.json and manifest.json.
   --rule mean|random|global-mean    rows of new tokens (default mean)
   --output-rule mean|first          lm_head rows of new tokens: mean, or the first sub-token's row (default mean)
   --seed N                          seed of --rule random (default 0)

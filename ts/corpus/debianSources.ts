@@ -1,5 +1,5 @@
 /**
- * Readers of the unpacked Debian packages (DATA.md): each turns one package layout into documents of
+ * Readers of the unpacked Debian packages: each turns one package layout into documents of
  * clean paragraphs, keyed by a stable name for the held-out split.
  *
  * - fortunes-ru: `usr/share/games/fortunes/ru/*` (not `*.dat` indexes nor `*.u8` links); one item, one

@@ -1,5 +1,5 @@
 /**
- * Training and evaluation corpora from Debian packages (DATA.md), fetched without installing anything.
+ * Training and evaluation corpora from Debian packages, fetched without installing anything.
  *
  *   1. download the packages the requested outputs need (`apt-get download`, cached in `debs/`);
  *   2. unpack them (`dpkg -x`, cached in `extract/PKG_VERSION/`);

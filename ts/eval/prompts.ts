@@ -1,5 +1,5 @@
 /**
- * How a task item becomes model input (METHOD.md §6):
+ * How a task item becomes model input (docs/method.md §6):
  *   - `chat`: zero-shot through the model's chat template (instruct models); the template's text already
  *     carries BOS, so it is encoded without special tokens;
  *   - `plain`: Darumeru's few-shot format for base models: each shot as "user text\n" + "answer\n\n",

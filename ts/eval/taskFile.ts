@@ -39,7 +39,7 @@
  * - `subject` (required with `aggregate: "subjects"`) and `category` (optional; else the header's
  *   `categories[subject]`, else the subject is its own category). With unequal subject sizes the
  *   aggregated accuracy differs from the plain mean: every category weighs the same, and within it
- *   every subject, however many questions it has (Darumeru's MMLU rule, METHOD.md §6).
+ *   every subject, however many questions it has (Darumeru's MMLU rule, docs/method.md §6).
  * - `meta` (metric `use_grade`): `{"type": "text" | "matching" | "multiple_choice…", "id_task": "16",
  *   "variant": 3}` as in MERA's USE records; see metrics/useGrade.ts.
  *

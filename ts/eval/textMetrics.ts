@@ -1,7 +1,7 @@
 /**
  * Language-modelling metrics of a model on held-out text, comparable across vocabularies:
  *   - bits per character = Σ −log₂ p(token) over every predicted token / Σ characters;
- *   - symbols per token  = Σ characters / Σ tokens (METHOD.md §1: no special tokens).
+ *   - symbols per token  = Σ characters / Σ tokens (docs/method.md §1: no special tokens).
  * Each text (a line, or a document) is scored on its own as `BOS + tokens`, so the first real token is
  * predicted too and nothing leaks across texts; texts longer than the model's context are cut into
  * windows (each window starts with BOS), which costs a little context at window starts. Characters are

@@ -1,5 +1,5 @@
 /**
- * The initialisation plan (METHOD.md §2): for every id of the new tokenizer, which old ids its input and
+ * The initialisation plan (docs/method.md §2): for every id of the new tokenizer, which old ids its input and
  * output rows are made from, and how. Pure TS over two tokenizers; the rows are computed natively
  * (cpp/core/embedding_init.*) from this plan.
  *
@@ -35,7 +35,7 @@ import { SurfaceEncoder } from './surfaceEncoder.js';
 /** How rows of re-tokenised (merged, new) tokens are made. */
 export type InitRule = 'mean' | 'random' | 'global-mean';
 export const INIT_RULES: readonly InitRule[] = ['mean', 'random', 'global-mean'];
-/** Output-side rows of re-tokenised tokens: the mean (METHOD.md §2), or the first sub-token's row. */
+/** Output-side rows of re-tokenised tokens: the mean (docs/method.md §2), or the first sub-token's row. */
 export type OutputRule = 'mean' | 'first';
 export const OUTPUT_RULES: readonly OutputRule[] = ['mean', 'first'];
 

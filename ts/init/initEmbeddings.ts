@@ -1,6 +1,6 @@
 /**
  * `lep init`: a model directory resized to a new tokenizer, every new embedding row initialised by
- * METHOD.md §2 (the plan: `buildInitPlan.ts`; the rows: cpp/core/embedding_init.*).
+ * docs/method.md §2 (the plan: `buildInitPlan.ts`; the rows: cpp/core/embedding_init.*).
  *
  * Writes into `outDir`: the checkpoint with the same file layout as the old one (other tensors copied
  * through), config.json with `vocab_size` = rows and special-token ids remapped by string,
@@ -32,7 +32,7 @@ export const INIT_DEFAULTS = {
 } as const satisfies { rule: InitRule; outputRule: OutputRule; seed: number; padToMultipleOf: number };
 
 export interface InitEmbeddingsOptions extends JobOptions {
-  /** How rows of new (re-tokenised) tokens are made: `mean` of their old sub-token rows (METHOD.md §2), `random` (seeded normal with the old rows' std) or `global-mean`. Tokens common to both vocabularies and specials are copied under every rule. Defaults to `mean`. */
+  /** How rows of new (re-tokenised) tokens are made: `mean` of their old sub-token rows (docs/method.md §2), `random` (seeded normal with the old rows' std) or `global-mean`. Tokens common to both vocabularies and specials are copied under every rule. Defaults to `mean`. */
   rule?: InitRule;
   /** Output (lm_head) rows of new tokens: the `mean` like the input side, or the `first` sub-token's row (some vocabulary-expansion methods). Defaults to `mean`. */
   outputRule?: OutputRule;

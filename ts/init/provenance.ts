@@ -1,5 +1,5 @@
 /**
- * The provenance file of `lep init` (METHOD.md §2, "record, per new token, which old ids were averaged";
+ * The provenance file of `lep init` (docs/method.md §2, "record, per new token, which old ids were averaged";
  * the reference code writes a JSON log). One JSON object; `tokens` has one line per new id so the file
  * stays greppable at 175k tokens:
  *

@@ -1,5 +1,5 @@
 /**
- * Surface strings for embedding initialisation (METHOD.md §2): what text a new token stands for, and how
+ * Surface strings for embedding initialisation (docs/method.md §2): what text a new token stands for, and how
  * that text is spelled as one piece of the old vocabulary.
  *
  * A token's surface is kept as **bytes**, not text: a byte-fallback piece `<0xD0>` or a byte-level piece
@@ -16,7 +16,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** The surface of a base-vocabulary piece: the bytes it stands for, and whether it is a byte-fallback piece. */
 export interface Surface {
   bytes: Uint8Array;
-  /** `<0xNN>` piece of a SentencePiece-style vocabulary (maps to the old `<0xNN>` first, METHOD.md §2). */
+  /** `<0xNN>` piece of a SentencePiece-style vocabulary (maps to the old `<0xNN>` first, docs/method.md §2). */
   byteFallback: boolean;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The old tokenizer as METHOD.md §2 runs it on a new token's surface string: "the old tokenizer's
+ * The old tokenizer as docs/method.md §2 runs it on a new token's surface string: "the old tokenizer's
  * pre-tokenizer and model only (no BOS, no extra prefix space)".
  *
  * Hugging Face `tokenizers` is still the encoder (it is the reference for every model type lep reads);

@@ -1,5 +1,5 @@
 /**
- * LoRA settings as users give them, the method's two presets (METHOD.md §5), and their resolution into the
+ * LoRA settings as users give them, the method's two presets (docs/method.md §5), and their resolution into the
  * native form for a given model (layers by name, e.g. "first-last").
  */
 import { optionError } from '../errors.js';
@@ -27,7 +27,7 @@ export interface LoraOptions {
 }
 
 /**
- * METHOD.md §5. `self`: self-calibration (rank 8, alpha 1, first and last layers, embed_tokens and lm_head
+ * docs/method.md §5. `self`: self-calibration (rank 8, alpha 1, first and last layers, embed_tokens and lm_head
  * trained, lr 2.5e-5, weight decay 0.1). `sft`: instruction-tuning calibration (rank 32, alpha 16, every
  * projection of every layer, lm_head trained, lr 5e-5, weight decay 0.05, 10 warm-up steps). The method
  * does not name q/k/v/o/gate/up/down for `self`; its code adapts all seven, as here.

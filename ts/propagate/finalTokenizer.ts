@@ -1,5 +1,5 @@
 /**
- * The propagated model's tokenizer (METHOD.md §4): the donor's tokenizer.json (its vocabulary, merges,
+ * The propagated model's tokenizer (docs/method.md §4): the donor's tokenizer.json (its vocabulary, merges,
  * normalizer, pre-tokenizer) plus the instruct model's added tokens, special-token map and chat template.
  *
  * - An instruct added token the donor already has (as an added token or a vocabulary piece of the same

@@ -1,5 +1,5 @@
 /**
- * Learned Embedding Propagation (METHOD.md §4): carries the donor's embeddings (trained on the base model
+ * Learned Embedding Propagation (docs/method.md §4): carries the donor's embeddings (trained on the base model
  * with a new vocabulary) into an instruct model derived from that base.
  *
  *   1. read and check the three models (`checkInputs.ts`): architectures, hidden sizes, tensors, tokenizers;

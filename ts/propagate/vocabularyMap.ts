@@ -1,5 +1,5 @@
 /**
- * How the donor's (new) vocabulary relates to the base's (old) one, by decoded string (METHOD.md §2, §4):
+ * How the donor's (new) vocabulary relates to the base's (old) one, by decoded string (docs/method.md §2, §4):
  *
  * - the **averaging map T** (|V_new| × |V_old|, CSR): row i has 1/K at each of the K old ids that new token
  *   i's surface string splits into under the old tokenizer (a repeated id counts twice). A token present
@@ -8,7 +8,7 @@
  * - the **overlap set C**: base-vocabulary tokens (added tokens left out) of both vocabularies with the same
  *   surface string (`surfaceKey`: "▁мир", "ĠÐ¼Ð¸ÑĢ" and " мир" are one string).
  *
- * Both come from `lep init`'s plan (ts/init/buildInitPlan.ts, METHOD.md §2), so initialisation and
+ * Both come from `lep init`'s plan (ts/init/buildInitPlan.ts, docs/method.md §2), so initialisation and
  * propagation split new tokens into old ones the same way: by the decoded surface string, with the old
  * tokenizer's pre-tokenizer and model only (no BOS, no prefix space), `<0xNN>` bytes to the old byte
  * pieces, old unknown-token ids dropped. Rows `lep init` fills with the global mean (a special without an

@@ -1,6 +1,6 @@
 /**
  * What a report shows: the results table (rows shaped like the paper's Table 3: vocabulary x method,
- * METHOD.md §6), training-loss curves, and per-task scores. `results.json` is this object as JSON.
+ * docs/method.md §6), training-loss curves, and per-task scores. `results.json` is this object as JSON.
  */
 
 /** One point of a training run; a step may carry a training loss, an evaluation loss, or both. */
@@ -22,7 +22,7 @@ export interface ReportRow {
   method: string;
   /** Group scores in column order of first appearance, e.g. `{ 'Copy-EN': 0.9, QA: 0.3 }`; may be empty. */
   groups: Record<string, number>;
-  /** The benchmark's weighted mean over datasets (METHOD.md §6). */
+  /** The benchmark's weighted mean over datasets (docs/method.md §6). */
   microAvg?: number;
   /** Characters per token on held-out Russian text (higher: fewer tokens per character). */
   symbolsPerToken: number;

@@ -1,5 +1,5 @@
 /**
- * The results table, shaped like the paper's Table 3 (METHOD.md §6): one row per model (vocabulary x
+ * The results table, shaped like the paper's Table 3 (docs/method.md §6): one row per model (vocabulary x
  * method), columns group scores, Micro-Avg, symbols per token and bits per character on held-out
  * Russian, the best value of each column highlighted. Rendered as markdown for the terminal and as HTML
  * for the report, from the same columns so the two never disagree.

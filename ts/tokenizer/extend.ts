@@ -1,5 +1,5 @@
 /**
- * Extended vocabulary (METHOD.md §1, "Extended"): merge a target-language BPE (the donor) into an
+ * Extended vocabulary (docs/method.md §1, "Extended"): merge a target-language BPE (the donor) into an
  * original BPE tokenizer so that every original token, added token and special token keeps its id.
  *
  * The steps, in order:
@@ -434,7 +434,7 @@ function clash(message: string): LepError {
 }
 
 /**
- * Merges `donor`'s vocabulary into `original` (METHOD.md §1, "Extended"); the steps are in this module's
+ * Merges `donor`'s vocabulary into `original` (docs/method.md §1, "Extended"); the steps are in this module's
  * doc. `original` is a tokenizer.json + tokenizer_config.json (a loaded `Tokenizer` will do); `donor` is a
  * BPE tokenizer.json (or a `Tokenizer`), usually a SentencePiece-style BPE trained on the target language.
  */

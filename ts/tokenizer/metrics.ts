@@ -3,7 +3,7 @@
  * comparison between two tokenizers. Definitions (every count excludes special tokens that the
  * post-processor would add: texts are encoded with `addSpecialTokens: false`):
  *
- * - **symbols per token** (METHOD.md §1): total characters / total tokens. A character is a Unicode code
+ * - **symbols per token** (docs/method.md §1): total characters / total tokens. A character is a Unicode code
  *   point of the text as read (line mode: one line, without its newline); spaces count. The "▁" a
  *   SentencePiece normaliser prepends is not a character of the text and does not count.
  * - **tokens per word**: tokens / words, a word being a maximal run of non-whitespace (`\S+`).

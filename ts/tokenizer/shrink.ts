@@ -1,5 +1,5 @@
 /**
- * Shrunk vocabulary, the first half of "Optimized" (METHOD.md §1): keep N base tokens of an original BPE
+ * Shrunk vocabulary, the first half of "Optimized" (docs/method.md §1): keep N base tokens of an original BPE
  * tokenizer, closed under merges, re-pack ids densely, and return the map old id -> new id that the
  * embedding stages need. `extendTokenizer` then adds the target-language tokens (Optimized = shrink + extend).
  *

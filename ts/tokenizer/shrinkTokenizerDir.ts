@@ -1,5 +1,5 @@
 /**
- * Optimized vocabulary on model directories (METHOD.md §1): shrink the original in `originalDir` to
+ * Optimized vocabulary on model directories (docs/method.md §1): shrink the original in `originalDir` to
  * `keep` base tokens (`shrinkTokenizer`), then, given a donor, extend the result (`extendTokenizer`).
  * Writes `tokenizer.json`, `tokenizer_config.json`, the id map (`ID_MAP_FILE`: old id -> new id of every
  * kept original token; ids from `new_size` up are the donor's new tokens) and the resolved run (`RUN_FILE`).

@@ -1,5 +1,5 @@
 /**
- * Tokenizer training through SentencePiece (METHOD.md §1: the BPE and Unigram variants), written as a
+ * Tokenizer training through SentencePiece (docs/method.md §1: the BPE and Unigram variants), written as a
  * Hugging Face tokenizer directory in the layout of Llama-2/Mistral tokenizers.
  *
  *   1. options checked; special tokens planned (`trainSpecials.ts`, optionally imitating `like`);
@@ -70,7 +70,7 @@ export interface TokenizerTrainProgress {
 }
 
 export interface TrainTokenizerOptions {
-  /** SentencePiece model: `bpe` or `unigram` (METHOD.md's BPE and Unigram variants). Defaults to `'bpe'`. */
+  /** SentencePiece model: `bpe` or `unigram` (docs/method.md's BPE and Unigram variants). Defaults to `'bpe'`. */
   type?: TokenizerTrainType;
   /** Pieces in the vocabulary, special, byte-fallback and user-defined pieces included. Defaults to `32000`. */
   vocabSize?: number;

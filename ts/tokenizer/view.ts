@@ -1,5 +1,5 @@
 /**
- * A typed, read-only view of the parts of a `tokenizer.json` that the method edits (METHOD.md §1): the
+ * A typed, read-only view of the parts of a `tokenizer.json` that the method edits (docs/method.md §1): the
  * model type, its vocabulary and merges, added and special tokens, and which piece spelling the
  * pipeline uses. Metrics, `stats` and `compare` read tokenizers through it; extend and shrink read the
  * same BPE fields through `readBpe` (extend.ts), which this view reuses for BPE models.

@@ -1,5 +1,5 @@
 /**
- * Data packing for causal-LM training (METHOD.md §3): each document is `bos + text + eos`, tokenised
+ * Data packing for causal-LM training (docs/method.md §3): each document is `bos + text + eos`, tokenised
  * paragraph by paragraph and concatenated; the stream is cut into blocks of exactly `seqLen` tokens,
  * each starting at a document start or right after a paragraph boundary. The tail of a block's region
  * up to the next boundary is dropped; nothing is padded. Blocks are written as safetensors

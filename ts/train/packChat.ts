@@ -1,5 +1,5 @@
 /**
- * Chat-formatted training examples (METHOD.md §3, the instruct stage): each conversation is rendered
+ * Chat-formatted training examples (docs/method.md §3, the instruct stage): each conversation is rendered
  * through the tokenizer's chat template and tokenised; the loss mask is 1 on assistant tokens only
  * (each assistant turn's text and the end-of-turn tokens the template puts after it), 0 on the system and
  * user turns and on the template's own markup before an answer. Examples are packed whole, one after

@@ -34,7 +34,7 @@ export interface TrainOptions extends JobOptions {
    */
   params?: 'all' | 'embeddings' | 'lora';
   /**
-   * LoRA settings (params `lora`); unset fields take the `sft` preset (METHOD.md §5). The run writes the
+   * LoRA settings (params `lora`); unset fields take the `sft` preset (docs/method.md §5). The run writes the
    * adapter in PEFT layout to OUT/adapter and the model with the adapter merged to OUT.
    */
   lora?: LoraOptions;

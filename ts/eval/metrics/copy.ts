@@ -1,5 +1,5 @@
 /**
- * DaruCopy metrics (METHOD.md §6).
+ * DaruCopy metrics (docs/method.md §6).
  *
  * Sentence copy: `min(pred/ref, ref/pred)` of the lengths in tokens, the reference capped at the task's
  * max new tokens (128 in Darumeru), so a model that spells the copy with shorter old tokens scores below 1.

@@ -1,5 +1,5 @@
 /**
- * Darumeru's summary numbers (METHOD.md §6): a group score is the mean of its datasets' scores, and
+ * Darumeru's summary numbers (docs/method.md §6): a group score is the mean of its datasets' scores, and
  * Micro-Avg is the mean over all datasets, i.e. the group scores weighted by their dataset counts:
  * (3·MMLU + 8·MERA + 2·Sum + 2·CopyEN + 2·CopyRU) / 17.
  */

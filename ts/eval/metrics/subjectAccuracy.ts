@@ -1,5 +1,5 @@
 /**
- * MMLU's accuracy as Darumeru computes it (METHOD.md §6): accuracy per subject, then the mean of the
+ * MMLU's accuracy as Darumeru computes it (docs/method.md §6): accuracy per subject, then the mean of the
  * subjects' accuracies within each category, then the mean over categories. Every category weighs the
  * same and, within it, every subject, however many questions it has; so with unequal subject sizes
  * the result differs from the plain accuracy over items.
