@@ -195,13 +195,20 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   const fs::path tmp = fs::path(c.checkpoint_dir) / (name + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (const auto& t : ts) weights.emplace_back(t.name, t.master);
-  write_safetensors((tmp / "trainable.safetensors").string(), weights);
-  std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (const auto& [k, v] : opt.state()) state.emplace_back(k, v);
-  write_safetensors((tmp / "optimizer.safetensors").string(), state);
-  write_json((tmp / "state.json").string(), {{"step", step}, {"loss", loss}, {"params", c.params}, {"seed", c.seed}, {"global_batch", global_batch(c)}, {"world_size", std::max<int64_t>(1, c.dist.world_size)}});
+  try {
+    std::vector<std::pair<std::string, torch::Tensor>> weights;
+    for (const auto& t : ts) weights.emplace_back(t.name, t.master);
+    write_safetensors((tmp / "trainable.safetensors").string(), weights);
+    std::vector<std::pair<std::string, torch::Tensor>> state;
+    for (const auto& [k, v] : opt.state()) state.emplace_back(k, v);
+    write_safetensors((tmp / "optimizer.safetensors").string(), state);
+    write_json((tmp / "state.json").string(), {{"step", step}, {"loss", loss}, {"params", c.params}, {"seed", c.seed}, {"global_batch", global_batch(c)}, {"world_size", std::max<int64_t>(1, c.dist.world_size)}});
+  } catch (...) {
+    // A refused or failed write (non-finite weights, a full disk) leaves no half checkpoint behind.
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw;
+  }
   // Fault injection for the crash test: die like a killed process with the new checkpoint fully written
   // but not yet renamed into place (the one moment a non-atomic scheme would lose the previous one).
   if (const char* f = std::getenv("LEP_FAULT_KILL_IN_CHECKPOINT"); f && std::to_string(step) == f) std::_Exit(137);
@@ -427,9 +434,22 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     if (dp) keep_going = dp->all(keep_going, "the stop check" + at_step);  // a stop on one rank stops all here
     if (keep_going && ((c.eval_every > 0 && step % c.eval_every == 0) || step == c.steps)) keep_going = send_eval(step);
     const bool periodic = c.checkpoint_every > 0 && step % c.checkpoint_every == 0;
-    if (!c.checkpoint_dir.empty() && (periodic || !keep_going || step == c.steps))
-      report.last_checkpoint = rank == 0 ? save_checkpoint(c, ts, opt, step, loss)  // the ranks hold the same weights
-                                         : (fs::path(c.checkpoint_dir) / checkpoint_name(step)).string();
+    if (!c.checkpoint_dir.empty() && (periodic || !keep_going || step == c.steps)) {
+      try {
+        report.last_checkpoint = rank == 0 ? save_checkpoint(c, ts, opt, step, loss)  // the ranks hold the same weights
+                                           : (fs::path(c.checkpoint_dir) / checkpoint_name(step)).string();
+      } catch (const Error& e) {
+        // The writer refuses non-finite weights (finite_check.h). Here that means this step's update blew
+        // the weights up before the loss showed it: say so as the loss check does, naming the last good
+        // checkpoint to resume from, which stays the newest one.
+        if (e.code() != "LEP_NON_FINITE") throw;
+        const std::string what = e.what();
+        throw Error("LEP_NAN_WEIGHTS", "the weights became non-finite in the update of step " + std::to_string(step) +
+                                           " (" + what.substr(0, what.find("\nHINT")) + ")" +
+                                           (report.last_checkpoint.empty() ? "" : "; the last good checkpoint is " + report.last_checkpoint) +
+                                           "\nHINT: lower the learning rate, or use f32 instead of bf16.");
+      }
+    }
     if (!keep_going) {
       report.stopped_early = step < c.steps;
       break;

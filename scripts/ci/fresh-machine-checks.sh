@@ -127,8 +127,12 @@ toy_demo() {
   done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   cat demo.log
+  # Its corpora go to the user's cache folder, never into the installed package.
+  if [ -e node_modules/lep/.cache ] || [ ! -d "${XDG_CACHE_HOME:-$HOME/.cache}/lep/corpora" ]; then
+    echo "lep demo wrote its cache into node_modules/lep, or not into ~/.cache/lep"; found=1
+  fi
   return "$found"
 }
-check "lep demo with lep-toy-family installed finds the toy family" toy_demo
+check "lep demo with lep-toy-family installed finds the toy family and caches in ~/.cache/lep" toy_demo
 
 exit "$failed"

@@ -30,9 +30,9 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { userCacheDir } from '../util/userCacheDir.js';
 
 /** What a probe child reports (blasProbe.ts), or why it failed. */
 export interface BlasProbe {
@@ -180,8 +180,7 @@ interface CacheEntry {
 }
 
 function cachePath(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'lep', 'blas-core.json');
+  return join(userCacheDir(), 'blas-core.json');
 }
 
 function stamp(path: string): string {

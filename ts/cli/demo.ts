@@ -27,6 +27,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { LepModel } from '../model/LepModel.js';
 import { lepInfo } from '../runtime.js';
 import { formatTable, parseTrainLog, writeReport, type ReportInput, type TrainingRun } from '../report/writeReport.js';
+import { userCacheDir } from '../util/userCacheDir.js';
 import { parse } from './args.js';
 
 export const usage = `lep demo [--out DIR] [--quick]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
@@ -36,6 +37,15 @@ const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const RECIPES = { Extended: 'toy-ru-extended.yaml', BPE: 'toy-ru-bpe.yaml' } as const;
 /** The npm package holding the toy family when lep is installed rather than cloned (release:pack makes it). */
 const TOY_FAMILY_PACKAGE = 'lep-toy-family';
+
+/**
+ * Where the demo keeps its corpora and evaluation suites: a clone's own .cache (shared with the tests,
+ * which fetch the same corpora), else the user's cache folder: an installed package's folder is not ours
+ * to write.
+ */
+function demoCacheDir(): string {
+  return existsSync(join(PACKAGE_ROOT, 'test', 'fixtures')) ? join(PACKAGE_ROOT, '.cache') : userCacheDir();
+}
 
 /** The toy base/instruct family: a clone's test/fixtures/toy-family, else the lep-toy-family package. */
 function toyFamilyDir(): string {
@@ -93,7 +103,7 @@ export async function run(argv: string[]): Promise<void> {
   console.log(`lep ${info.lepVersion} on libtorch ${info.torchVersion}, ${info.blas} (${info.blasThreads} threads), CUDA ${info.cudaAvailable ? 'yes' : 'no'}`);
 
   console.log('\n1. corpora (Debian packages, cached)');
-  const corpora = await fetchCorpora({ cacheDir: join(PACKAGE_ROOT, '.cache', 'corpora') });
+  const corpora = await fetchCorpora({ cacheDir: join(demoCacheDir(), 'corpora') });
   console.log(`   ${Object.keys(corpora.files).join(', ')}${corpora.cached ? ' (cached)' : ''}`);
 
   const rows: Row[] = [];
@@ -106,8 +116,8 @@ export async function run(argv: string[]): Promise<void> {
       const e = await evaluate(m, ['all'], {
         limit: quick ? 12 : undefined,
         textMaxChars: quick ? 20_000 : 100_000,
-        suitesDir: join(PACKAGE_ROOT, '.cache', 'eval-suites'),
-        corporaDir: join(PACKAGE_ROOT, '.cache', 'corpora'),
+        suitesDir: join(demoCacheDir(), 'eval-suites'),
+        corporaDir: join(demoCacheDir(), 'corpora'),
       });
       const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: PROMPT }]);
       const answer = (await m.generate(prompt, { maxNewTokens: 32, addSpecialTokens: false })).text;
