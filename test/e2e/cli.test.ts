@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -57,7 +57,30 @@ test('CLI errors name the problem and exit non-zero', async (t) => {
   t.regex(r.stderr, /Expected f32, f16, bf16 for outType \(--outtype\) but received "q4"/);
   r = await lep('model', 'create', '--bogus');
   t.regex(r.stderr, /Unknown option '--bogus'/);
+});
+
+test('lep --version and -V print the package version and exit 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await lep(flag);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, `lep ${version}\n`);
+  }
+});
+
+test('an unknown command says so on stderr with the nearest command, exits 2 and prints no help', async (t) => {
+  let r = await lep('genrate', 'x');
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^lep: unknown command 'genrate'\nHINT: did you mean 'generate'\?/);
+  t.regex(r.stderr, /\(code LEP_UNKNOWN_COMMAND\)/);
+  r = await lep('tokenizer', 'trian');
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown command 'tokenizer trian'\nHINT: did you mean 'tokenizer train'\?/);
+  r = await lep('tokenizer');
+  t.regex(r.stderr, /'tokenizer' takes a subcommand: 'tokenizer train', 'tokenizer extend'/);
   r = await lep('frobnicate');
   t.is(r.code, 2);
-  t.regex(r.stdout, /Usage: lep/);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /unknown command 'frobnicate'\nHINT: lep --help lists the commands/);
 });
