@@ -84,3 +84,22 @@ test('an unknown command says so on stderr with the nearest command, exits 2 and
   t.is(r.stdout, '');
   t.regex(r.stderr, /unknown command 'frobnicate'\nHINT: lep --help lists the commands/);
 });
+
+test('sampling without --seed draws a seed, prints it, and --seed repeats the run', async (t) => {
+  const dir = join(tempDir(), 'm');
+  let r = await lep('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', dir, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3', '--embed-std', '1');
+  t.is(r.code, 0, r.stderr);
+  const sample = ['generate', dir, '--prompt', 'Hello', '--max-new-tokens', '8', '--temperature', '1'];
+  const seedOf = (stderr: string): string => /lep generate: sampling with seed (\d+) \(pass --seed \1 to repeat\)/.exec(stderr)?.[1] ?? 'none';
+  const first = await lep(...sample);
+  t.is(first.code, 0, first.stderr);
+  const second = await lep(...sample);
+  t.not(seedOf(first.stderr), 'none', first.stderr);
+  t.not(seedOf(second.stderr), seedOf(first.stderr), 'each unseeded run draws its own seed');
+  r = await lep(...sample, '--seed', seedOf(first.stderr));
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, first.stdout, 'the printed seed repeats the run');
+  t.notRegex(r.stderr, /sampling with seed/, 'a given seed is not announced');
+  r = await lep('generate', dir, '--prompt', 'Hello', '--max-new-tokens', '2');
+  t.notRegex(r.stderr, /sampling with seed/, 'greedy decoding needs no seed');
+});
