@@ -77,6 +77,11 @@ test('an unknown command says so on stderr with the nearest command, exits 2 and
   r = await lep('tokenizer', 'trian');
   t.is(r.code, 2);
   t.regex(r.stderr, /unknown command 'tokenizer trian'\nHINT: did you mean 'tokenizer train'\?/);
+  r = await lep('exprot', 'gguf', 'M');
+  t.regex(r.stderr, /unknown command 'exprot'\nHINT: did you mean 'export gguf'\?/);
+  r = await lep('--bogus');
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown option '--bogus' before the command/);
   r = await lep('tokenizer');
   t.regex(r.stderr, /'tokenizer' takes a subcommand: 'tokenizer train', 'tokenizer extend'/);
   r = await lep('frobnicate');
