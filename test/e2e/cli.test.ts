@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -57,7 +57,54 @@ test('CLI errors name the problem and exit non-zero', async (t) => {
   t.regex(r.stderr, /Expected f32, f16, bf16 for outType \(--outtype\) but received "q4"/);
   r = await lep('model', 'create', '--bogus');
   t.regex(r.stderr, /Unknown option '--bogus'/);
+});
+
+test('lep --version and -V print the package version and exit 0', async (t) => {
+  const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await lep(flag);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, `lep ${version}\n`);
+  }
+});
+
+test('an unknown command says so on stderr with the nearest command, exits 2 and prints no help', async (t) => {
+  let r = await lep('genrate', 'x');
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^lep: unknown command 'genrate'\nHINT: did you mean 'generate'\?/);
+  t.regex(r.stderr, /\(code LEP_UNKNOWN_COMMAND\)/);
+  r = await lep('tokenizer', 'trian');
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown command 'tokenizer trian'\nHINT: did you mean 'tokenizer train'\?/);
+  r = await lep('exprot', 'gguf', 'M');
+  t.regex(r.stderr, /unknown command 'exprot'\nHINT: did you mean 'export gguf'\?/);
+  r = await lep('--bogus');
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown option '--bogus' before the command/);
+  r = await lep('tokenizer');
+  t.regex(r.stderr, /'tokenizer' takes a subcommand: 'tokenizer train', 'tokenizer extend'/);
   r = await lep('frobnicate');
   t.is(r.code, 2);
-  t.regex(r.stdout, /Usage: lep/);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /unknown command 'frobnicate'\nHINT: lep --help lists the commands/);
+});
+
+test('sampling without --seed draws a seed, prints it, and --seed repeats the run', async (t) => {
+  const dir = join(tempDir(), 'm');
+  let r = await lep('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', dir, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3', '--embed-std', '1');
+  t.is(r.code, 0, r.stderr);
+  const sample = ['generate', dir, '--prompt', 'Hello', '--max-new-tokens', '8', '--temperature', '1'];
+  const seedOf = (stderr: string): string => /lep generate: sampling with seed (\d+) \(pass --seed \1 to repeat\)/.exec(stderr)?.[1] ?? 'none';
+  const first = await lep(...sample);
+  t.is(first.code, 0, first.stderr);
+  const second = await lep(...sample);
+  t.not(seedOf(first.stderr), 'none', first.stderr);
+  t.not(seedOf(second.stderr), seedOf(first.stderr), 'each unseeded run draws its own seed');
+  r = await lep(...sample, '--seed', seedOf(first.stderr));
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, first.stdout, 'the printed seed repeats the run');
+  t.notRegex(r.stderr, /sampling with seed/, 'a given seed is not announced');
+  r = await lep('generate', dir, '--prompt', 'Hello', '--max-new-tokens', '2');
+  t.notRegex(r.stderr, /sampling with seed/, 'greedy decoding needs no seed');
 });

@@ -1,9 +1,11 @@
+import { randomInt } from 'node:crypto';
+
 import { LepModel } from '../model/LepModel.js';
 import { deviceFlag, intFlag, numFlag, parse, required } from './args.js';
 
 export const usage = `lep generate MODEL_DIR --prompt TEXT [options]
   --max-new-tokens N (64)   --temperature X (0 = greedy)   --top-k N   --top-p X
-  --repetition-penalty X   --seed N   --chat (wrap the prompt in the chat template)
+  --repetition-penalty X   --seed N (sampling: random, printed)   --chat (wrap the prompt in the chat template)
   --device cpu|cuda   --dtype f32|bf16`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -19,16 +21,24 @@ export async function run(argv: string[]): Promise<void> {
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
   let prompt = required(values.prompt as string | undefined, '--prompt', usage);
+  const temperature = numFlag(values.temperature, '--temperature');
+  let seed = intFlag(values.seed, '--seed');
+  // The library's seed defaults to 0 (reproducible calls); a person asking to sample expects a fresh draw,
+  // so the CLI draws one and prints it, so that the run can be repeated.
+  if (seed === undefined && temperature !== undefined && temperature > 0) {
+    seed = randomInt(2 ** 31);
+    console.error(`lep generate: sampling with seed ${seed} (pass --seed ${seed} to repeat)`);
+  }
   const model = await LepModel.load(dir, { device: deviceFlag(values.device), dtype: values.dtype as 'f32' | 'bf16' | undefined });
   try {
     if (values.chat) prompt = model.tokenizer!.applyChatTemplate([{ role: 'user', content: prompt }]);
     const r = await model.generate(prompt, {
       maxNewTokens: intFlag(values['max-new-tokens'], '--max-new-tokens'),
-      temperature: numFlag(values.temperature, '--temperature'),
+      temperature,
       topK: intFlag(values['top-k'], '--top-k'),
       topP: numFlag(values['top-p'], '--top-p'),
       repetitionPenalty: numFlag(values['repetition-penalty'], '--repetition-penalty'),
-      seed: intFlag(values.seed, '--seed'),
+      seed,
       addSpecialTokens: !values.chat,
     });
     console.log(r.text);

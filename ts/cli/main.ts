@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `lep` command: each subcommand is a thin wrapper over an exported TS function. */
 import { LepError } from '../errors.js';
-import { setThreads } from '../runtime.js';
+import { lepVersion, setThreads } from '../runtime.js';
 import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage } from './interrupt.js';
 import * as adapt from './adapt.js';
 import * as build from './build.js';
@@ -25,6 +25,7 @@ import * as tokenizerShrink from './tokenizerShrink.js';
 import * as tokenizerStats from './tokenizerStats.js';
 import * as tokenizerTrain from './tokenizerTrain.js';
 import * as train from './train.js';
+import { unknownCommand } from './unknownCommand.js';
 
 interface Command {
   usage: string;
@@ -60,7 +61,7 @@ const commands: Record<string, Command> = {
 
 const usage = `lep — Learned Embedding Propagation
 
-Usage: lep [--threads N] <command> [options]   (lep <command> --help for details)
+Usage: lep [--threads N] <command> [options]   (lep <command> --help for details; lep --version)
 
 ${Object.values(commands).map((c) => c.usage.split('\n')[0]).join('\n')}`;
 
@@ -72,9 +73,20 @@ export async function main(argv: string[]): Promise<number> {
   const threads = threadsAt >= 0 ? args.splice(threadsAt, 2)[1] : process.env.LEP_THREADS;
   if (threads !== undefined) setThreads(Number(threads));
   const key = [args.slice(0, 2).join(' '), args[0] ?? ''].find((k) => k in commands);
-  if (!key) {
+  if (args[0] === '--version' || args[0] === '-V') {
+    console.log(`lep ${lepVersion()}`);
+    return 0;
+  }
+  if (args.length === 0 || args[0] === '--help' || args[0] === '-h') {
     console.log(usage);
-    return args.length === 0 || args[0] === '--help' || args[0] === '-h' ? 0 : 2;
+    return 0;
+  }
+  if (!key) {
+    // A usage error: stderr only and exit 2 (as for a bad flag in git or npm), so stdout stays clean for pipes.
+    const e = unknownCommand(args, Object.keys(commands));
+    console.error(`lep: ${e.message}`);
+    console.error(`(code ${e.code})`);
+    return 2;
   }
   running = key;
   handleInterrupts(key, commands[key]!.stopsOnSignal ?? false);

@@ -44,7 +44,11 @@ export interface GenerateOptions extends JobOptions {
   repetitionPenalty?: number;
   /** Token ids that end a sequence. Defaults to the tokenizer's EOS. */
   stopTokens?: number[];
-  /** Sampling seed. Defaults to `0`. */
+  /**
+   * Sampling seed: the same seed, prompt and options give the same tokens. The library does not draw one
+   * (calls stay reproducible); `lep generate` draws a random seed when sampling without `--seed` and prints it.
+   * Defaults to `0`.
+   */
   seed?: number;
 }
 
