@@ -65,7 +65,12 @@ mounted=()
 cleanup() {
   local i
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" || true; done
-  rm -rf "$run"
+  # Never remove through a mount that is still attached: the bind mounts include this checkout and /dev.
+  if grep -qF " $run/" /proc/self/mounts; then
+    echo "chroot.sh: $run still has mounts; left in place" >&2
+  else
+    rm -rf --one-file-system "$run"
+  fi
 }
 trap cleanup EXIT
 mount -t overlay overlay -o "lowerdir=$pristine,upperdir=$run/upper,workdir=$run/work" "$root"

@@ -180,6 +180,7 @@ test.serial('init: the output appears whole, replacing the old one; temporaries 
   const dir = tempDir();
   const out = join(dir, 'resized');
   mkdirSync(out);
+  writeFileSync(join(out, 'config.json'), '{}'); // an older lep output, replaced as a whole
   writeFileSync(join(out, 'stale.safetensors'), 'left from an older run');
   const orphan = join(dir, `resized.tmp-${deadPid()}`);
   mkdirSync(orphan);

@@ -84,6 +84,7 @@ test('writeDirAtomic: the output appears whole and replaces the old one; a faile
   const dir = tempDir();
   const out = join(dir, 'out');
   mkdirSync(out);
+  writeFileSync(join(out, 'tokenizer.json'), 'old'); // an earlier lep output
   writeFileSync(join(out, 'old.txt'), 'old');
   await t.throwsAsync(
     writeDirAtomic(out, '--out', async (tmp) => {
@@ -94,7 +95,7 @@ test('writeDirAtomic: the output appears whole and replaces the old one; a faile
     { message: 'killed half-way' },
   );
   t.deepEqual(readdirSync(dir), ['out']);
-  t.deepEqual(readdirSync(out), ['old.txt']);
+  t.deepEqual(readdirSync(out).sort(), ['old.txt', 'tokenizer.json']);
   const r = writeDirAtomicSync(out, '--out', (tmp) => {
     writeFileSync(join(tmp, 'config.json'), '{}');
     return 7;
@@ -102,6 +103,41 @@ test('writeDirAtomic: the output appears whole and replaces the old one; a faile
   t.is(r, 7);
   t.deepEqual(readdirSync(out), ['config.json']);
   t.deepEqual(readdirSync(dir), ['out']);
+});
+
+test('writeDirAtomic never replaces what no lep run wrote, and puts back an output a killed run had moved aside', (t) => {
+  const dir = tempDir();
+  const build = (tmp: string) => writeFileSync(join(tmp, 'config.json'), '{}');
+  // A folder of other files (a home, a project) is refused and left as it was.
+  const mine = join(dir, 'mine');
+  mkdirSync(mine);
+  writeFileSync(join(mine, 'notes.txt'), 'keep me');
+  const e1 = t.throws(() => writeDirAtomicSync(mine, '--out', build));
+  t.is(code(e1), 'LEP_OUTPUT_NOT_EMPTY');
+  t.regex(e1!.message, /--out \S+mine holds files that no lep run wrote \(notes\.txt\)[^]*\nHINT: /);
+  t.deepEqual(readdirSync(mine), ['notes.txt']);
+  // A file is not replaced by a directory.
+  writeFileSync(join(dir, 'file'), 'x');
+  t.is(code(t.throws(() => writeDirAtomicSync(join(dir, 'file'), '--out', build))), 'LEP_OUTPUT_NOT_DIR');
+  t.is(readFileSync(join(dir, 'file'), 'utf8'), 'x');
+  // The current directory is never replaced, even when it looks like an output.
+  t.is(code(t.throws(() => writeDirAtomicSync(process.cwd(), '--out', build))), 'LEP_OUTPUT_NOT_EMPTY');
+  // Killed between the two renames: OUT is gone and OUT.old.tmp-DEADPID holds the previous output. The next
+  // run restores it before removing orphans, and a failing build then leaves it in place.
+  const out = join(dir, 'out');
+  const aside = join(dir, `out.old.tmp-${deadPid()}`);
+  mkdirSync(aside);
+  writeFileSync(join(aside, 'config.json'), 'previous');
+  t.throws(() => writeDirAtomicSync(out, '--out', () => { throw new Error('fails'); }), { message: 'fails' });
+  t.is(readFileSync(join(out, 'config.json'), 'utf8'), 'previous');
+  t.false(existsSync(aside));
+});
+
+test('checkOutputPath: a name starting with two dots inside an input is inside it', (t) => {
+  const dir = tempDir();
+  const e = t.throws(() => checkOutputPath(join(dir, 'in', '..cache'), '--out', { MODEL_DIR: join(dir, 'in') }));
+  t.is(code(e), 'LEP_OUTPUT_OVER_INPUT');
+  t.notThrows(() => checkOutputPath(join(dir, 'in-out'), '--out', { MODEL_DIR: join(dir, 'in') }));
 });
 
 test('makeDirs fails with a named error where Node\'s recursive mkdir would spin (/proc) or a file is in the way', (t) => {

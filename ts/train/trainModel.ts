@@ -301,7 +301,6 @@ async function trainLocked(
     removeOrphanTemps(ckpts);
     removeOrphanTemps(outDir);
   }
-  if (writer && o.resume === false && existsSync(ckpts)) rmSync(ckpts, { recursive: true, force: true });
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
   const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data), signal: undefined, onProgress: undefined, onResume: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
   const configFile = join(outDir, TRAIN_CONFIG_FILE);
@@ -314,6 +313,9 @@ async function trainLocked(
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
+  // --no-resume drops the old checkpoints only once the model has loaded: a wrong model or device then
+  // fails with the old run intact.
+  if (writer && o.resume === false && existsSync(ckpts)) rmSync(ckpts, { recursive: true, force: true });
   let lora;
   try {
     lora = o.params === 'lora' ? resolveLora(o.lora ?? {}, model.dir.config.numHiddenLayers) : undefined;

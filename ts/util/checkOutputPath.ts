@@ -5,7 +5,7 @@
  * an input directory would be read back as input by the next run).
  */
 import { lstatSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import { LepError } from '../errors.js';
 
@@ -39,7 +39,8 @@ function globRoot(spec: string): string {
 
 const inside = (child: string, parent: string): boolean => {
   const r = relative(parent, child);
-  return r !== '' && !r.startsWith('..') && !r.startsWith(sep) && r !== '..';
+  // `..x` is a name inside parent; only `..` itself or `../...` leaves it.
+  return r !== '' && r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);
 };
 
 /** Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an input. */

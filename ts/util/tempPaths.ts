@@ -24,7 +24,15 @@ export function untrackTemp(path: string): void {
 /** Removes every temporary output this process still has (synchronous: safe in an `exit` handler). */
 export function removeTrackedTemps(): string[] {
   const removed = [...live];
-  for (const p of removed) rmSync(p, { recursive: true, force: true });
+  for (const p of removed) {
+    try {
+      // A native job may still be writing into it as the process exits: retry, and never throw from here
+      // (this runs in an `exit` handler, where a throw would replace the exit code).
+      rmSync(p, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // left for the next run's orphan removal
+    }
+  }
   live.clear();
   return removed;
 }

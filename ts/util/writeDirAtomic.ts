@@ -3,15 +3,64 @@
  * place, so a killed command leaves either the previous `OUT` or the new one, never a half-written one
  * that looks finished (plus a `*.tmp-PID` that the next run removes).
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join, parse, resolve } from 'node:path';
 
+import { LepError } from '../errors.js';
 import { makeDirs } from './makeDirs.js';
-import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
+import { pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
+
+/**
+ * Files one of lep's output directories holds (a model, a tokenizer, a stage's record). An existing OUT is
+ * replaced as a whole only when it holds one of these: a folder of anything else (a home, a project) is
+ * refused rather than deleted.
+ */
+const LEP_OUTPUT_MARKERS = [
+  'config.json', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json', 'model.safetensors',
+  'model.safetensors.index.json', 'adapter_config.json', 'init_provenance.json', 'propagate_report.json',
+  'lep_tokenizer_run.json', 'tokenizer.model',
+];
+
+function checkReplaceable(outDir: string, flag: string): void {
+  let st;
+  try {
+    st = lstatSync(outDir);
+  } catch {
+    return; // nothing there yet
+  }
+  const hint = `\nHINT: give ${flag} a new or empty directory, or one an earlier lep run wrote (it is replaced as a whole).`;
+  if (!st.isDirectory()) throw new LepError('LEP_OUTPUT_NOT_DIR', `${flag} ${outDir} exists and is not a directory${hint}`);
+  const special = [parse(outDir).root, homedir(), process.cwd()].map((p) => resolve(p));
+  if (special.includes(outDir))
+    throw new LepError('LEP_OUTPUT_NOT_EMPTY', `${flag} ${outDir} is the root, home or current directory, which lep would replace as a whole${hint}`);
+  const names = readdirSync(outDir);
+  if (names.length > 0 && !names.some((n) => LEP_OUTPUT_MARKERS.includes(n)))
+    throw new LepError('LEP_OUTPUT_NOT_EMPTY', `${flag} ${outDir} holds files that no lep run wrote (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}), and lep replaces its output directory as a whole${hint}`);
+}
+
+/**
+ * A process killed between finish()'s two renames leaves no OUT and the previous output at
+ * OUT.old.tmp-PID: put it back before anything removes orphans, so that output is never lost.
+ */
+function restoreOld(outDir: string): void {
+  if (existsSync(outDir)) return;
+  const prefix = `${basename(outDir)}.old.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(outDir));
+  } catch {
+    return;
+  }
+  const left = names.find((n) => n.startsWith(prefix) && !pidAlive(Number(n.slice(prefix.length))));
+  if (left) renameSync(join(dirname(outDir), left), outDir);
+}
 
 /** A fresh temporary directory for `outDir`, after removing the ones dead processes left. */
 function begin(outDir: string, flag: string): string {
   makeDirs(dirname(outDir), flag, outDir);
+  restoreOld(outDir);
+  checkReplaceable(outDir, flag);
   removeOrphanTemps(dirname(outDir), `${basename(outDir)}.`);
   const tmp = tempPathFor(outDir);
   trackTemp(tmp);
@@ -23,12 +72,18 @@ function begin(outDir: string, flag: string): string {
 /** Puts the finished `tmp` at `outDir`, replacing what was there. */
 function finish(tmp: string, outDir: string): void {
   // rename(2) cannot replace a non-empty directory: move the old one aside first. Killed between the two
-  // renames, OUT is missing and OUT.old.tmp-PID holds the previous output until the next run removes it.
+  // renames, OUT is missing and OUT.old.tmp-PID holds the previous output; the next run puts it back.
   const old = tempPathFor(`${outDir}.old`);
   trackTemp(old);
   try {
-    if (existsSync(outDir)) renameSync(outDir, old);
-    renameSync(tmp, outDir);
+    const hadOld = existsSync(outDir);
+    if (hadOld) renameSync(outDir, old);
+    try {
+      renameSync(tmp, outDir);
+    } catch (e) {
+      if (hadOld) renameSync(old, outDir); // the previous output stays
+      throw e;
+    }
     rmSync(old, { recursive: true, force: true });
   } finally {
     untrackTemp(old);
