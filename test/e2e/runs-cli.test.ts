@@ -109,15 +109,17 @@ test.serial('lep train checkpoints by default, every tenth of the run', async (t
 test.serial('two lep train on one --out: the second is refused naming the holder; a stale lock is taken over', async (t) => {
   const data = await packed();
   const out = join(tempDir(), 'run');
+  // 5000 steps: the first run must still be training when the second has loaded libtorch, however busy the
+  // machine is; it is stopped with SIGTERM once the second has been refused.
   let second: Ran | undefined;
   const first = await new Promise<Ran & { pid: number }>((done) => {
-    const child = spawn(process.execPath, [LEP, ...trainArgs(data, out, '--steps', '200')], { env: ENV });
+    const child = spawn(process.execPath, [LEP, ...trainArgs(data, out, '--steps', '5000')], { env: ENV });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (second === undefined && /^step 1\/200/m.test(stderr)) {
+      if (second === undefined && /^step 1\/5000/m.test(stderr)) {
         second = { stdout: '', stderr: '', code: -2 };
-        void lep(...trainArgs(data, out, '--steps', '200')).then((r) => {
+        void lep(...trainArgs(data, out, '--steps', '5000')).then((r) => {
           second = r;
           child.kill('SIGTERM');
         });
