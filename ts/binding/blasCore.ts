@@ -29,9 +29,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { userCacheDir } from '../util/userCacheDir.js';
 
 /** What a probe child reports (blasProbe.ts), or why it failed. */
@@ -206,9 +207,7 @@ function writeCache(entry: CacheEntry): void {
   try {
     const path = cachePath();
     mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(entry, null, 2));
-    renameSync(tmp, path);
+    writeJsonAtomic(path, entry);
   } catch {
     /* a read-only home only costs the probes again next time */
   }
