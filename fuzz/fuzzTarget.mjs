@@ -4,6 +4,9 @@
 // fuzz/corpus/<target>/ are replayed first; a failing input is written to build/fuzz/crashes/<target>/.
 // Hangs are caught by fuzz/run.sh, which runs each target under `timeout`; an input that aborts the
 // process is left in build/fuzz/last-<target>, which run.sh then keeps.
+// FUZZ_SEED (an integer; run.sh passes 1 by default, like its libFuzzer targets) fixes fast-check's seed, so
+// a CI run explores the same inputs each time and a failure there reproduces here; FUZZ_SEED=random draws
+// one (for long exploratory runs) and prints it.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -56,6 +59,9 @@ export async function fuzz(name, arbitrary, check) {
     }
   };
   for (const s of seeds) await run(s);
+  const seedText = process.env.FUZZ_SEED ?? '1';
+  const seed = seedText === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(seedText);
+  if (!Number.isSafeInteger(seed)) throw new Error(`FUZZ_SEED=${seedText}: expected an integer or "random"`);
   let runs = 0;
   const started = Date.now();
   await fc.assert(
@@ -63,9 +69,9 @@ export async function fuzz(name, arbitrary, check) {
       runs++;
       await run(input);
     }),
-    { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, endOnFailure: true },
+    { seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, endOnFailure: true },
   );
-  console.log(`${runs + seeds.length} runs, ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(`${runs + seeds.length} runs, ${Math.round((Date.now() - started) / 1000)} s, seed ${seed}`);
 }
 
 /** Arbitrary JSON text: valid JSON of any shape, or JSON with one character changed, or any string. */

@@ -4,9 +4,10 @@
 # TS targets (fuzz/*.fuzz.mjs, property tests with fast-check over the compiled dist/: run `npx tsc` first)
 # run under node.
 #   fuzz/run.sh [SECONDS] [TARGET...]     default: 30 s per target, every target
-# libFuzzer runs with FUZZ_SEED (default 1), so a short CI run explores the same sequence of inputs each
-# time, as far as the machine's speed allows (set another seed for long runs); its per-input timeout is
-# 30 s, as ASan on two busy cores is slow.
+# Every target runs with FUZZ_SEED (default 1; libFuzzer's -seed, fast-check's seed; FUZZ_SEED=random for
+# the TS targets draws one and prints it), so a short CI run explores the same sequence of inputs each time,
+# as far as the machine's speed allows (set another seed for long runs); libFuzzer's per-input timeout is
+# 30 s, as ASan on two busy cores is slow. A failure prints the end of its log, so CI's output alone says why.
 # Prints one line per target: "✔ fuzz <target> (<runs> runs, <s> s)" or "✘ fuzz <target>: <why>", and
 # exits non-zero if any target failed. A crashing input is kept in build/fuzz/crashes/<target>/; add it to
 # fuzz/corpus/<target>/ once fixed, so every later run replays it first.
@@ -36,15 +37,18 @@ for t in $targets; do
       echo "✔ fuzz $t (${runs:-?} runs, ${secs} s)"
     else
       echo "✘ fuzz $t: crash or hang, input kept in $out/crashes/$t/ (log: $out/$t.log)"; failed=1
+      tail -n 30 "$out/$t.log" | sed 's/^/    | /'
     fi
   else
     # A hang shows as the timeout killing node.
-    if timeout $((secs + 120)) node "fuzz/$t.fuzz.mjs" "$secs" > "$out/$t.log" 2>&1; then
+    if FUZZ_SEED=${FUZZ_SEED:-1} timeout $((secs + 120)) node "fuzz/$t.fuzz.mjs" "$secs" > "$out/$t.log" 2>&1; then
       echo "✔ fuzz $t ($(tail -1 "$out/$t.log"))"
     else
       # A native abort or a hang leaves the input in flight behind.
       [ -f "$out/last-$t" ] && cp "$out/last-$t" "$out/crashes/$t/last-input"
       echo "✘ fuzz $t: property failed, crash or hang (log: $out/$t.log; input kept in $out/crashes/$t/)"; failed=1
+      tail -n 30 "$out/$t.log" | cut -c1-400 | sed 's/^/    | /'
+      [ -f "$out/last-$t" ] && { echo "    | input in flight (first 2000 bytes):"; head -c 2000 "$out/last-$t" | sed 's/^/    | /'; echo; }
     fi
   fi
 done
