@@ -8,6 +8,8 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 
+import { tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
+
 export interface CorpusFileStats {
   bytes: number;
   sha256: string;
@@ -31,7 +33,9 @@ export class CorpusFileWriter {
   private chars = 0;
 
   constructor(readonly path: string) {
-    this.tmp = `${path}.tmp-${process.pid}`;
+    // The shared temporary name: an interrupted command removes it, a later one removes it as an orphan.
+    this.tmp = tempPathFor(path);
+    trackTemp(this.tmp);
     this.fd = openSync(this.tmp, 'w');
   }
 
@@ -81,6 +85,7 @@ export class CorpusFileWriter {
     closeSync(this.fd);
     this.fd = -1;
     renameSync(this.tmp, this.path);
+    untrackTemp(this.tmp);
     return { bytes: this.bytes, sha256: this.hash.digest('hex'), documents: this.documents, paragraphs: this.paragraphs, chars: this.chars };
   }
 
@@ -89,6 +94,7 @@ export class CorpusFileWriter {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     rmSync(this.tmp, { force: true });
+    untrackTemp(this.tmp);
   }
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { forkWhenIdle } from '../binding/forkWhenIdle.js';
+import { tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { LepError } from '../errors.js';
 
 const run = promisify(execFile);
@@ -106,12 +107,14 @@ export async function extractDeb(deb: DebInfo, extractDir: string): Promise<stri
   const dest = join(extractDir, `${deb.package}_${deb.version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
   if (existsSync(dest)) return dest;
   mkdirSync(extractDir, { recursive: true });
-  const tmp = `${dest}.tmp-${process.pid}`;
+  const tmp = tempPathFor(dest);
   rmSync(tmp, { recursive: true, force: true });
+  trackTemp(tmp);
   try {
     await tool('dpkg', ['-x', deb.file, tmp]);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    untrackTemp(tmp);
     throw new LepError('LEP_CORPUS_FETCH', `dpkg -x ${deb.file} failed: ${(e as Error).message}\nHINT: delete the file and run again to download it afresh`, { cause: e });
   }
   try {
@@ -120,6 +123,8 @@ export async function extractDeb(deb: DebInfo, extractDir: string): Promise<stri
     // Another process unpacked the same package meanwhile: keep its copy.
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(dest)) throw e;
+  } finally {
+    untrackTemp(tmp);
   }
   return dest;
 }
