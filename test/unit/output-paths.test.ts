@@ -69,6 +69,47 @@ test('lockOutputDir: a live holder is named and refused; a dead or half-written 
   t.true(existsSync(join(dir, LOCK_FILE)), 'a lock another process took is not removed');
 });
 
+test('lockOutputDir: commands taking over stale locks at the same moments: never two holders at once', async (t) => {
+  const dir = tempDir();
+  const lock = join(dir, LOCK_FILE);
+  const dead = deadPid();
+  const staleLock = JSON.stringify({ pid: dead, host: hostname(), command: 'lep train', since: 'then' });
+  writeFileSync(lock, staleLock);
+  const lockJs = new URL('../../ts/util/outputLock.js', import.meta.url).href;
+  // Four commands contend for 3 s from the same instant. A winner holds the lock for 2 ms, checks the lock
+  // file still names it, then "dies": it turns its lock into a stale one (a dead pid), which the others
+  // race to take over. A lock that changed hands while held is counted as stolen.
+  const at = Date.now() + 2000;
+  const script = `import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+    const { lockOutputDir } = await import(${JSON.stringify(lockJs)});
+    const lock = ${JSON.stringify(lock)};
+    let got = 0, stolen = 0, other = '';
+    while (Date.now() < ${at});
+    while (Date.now() < ${at + 3000}) {
+      try { lockOutputDir(${JSON.stringify(dir)}, '--out', 'lep train'); } catch (e) { if (e.code !== 'LEP_OUTPUT_LOCKED') other = e.message; continue; }
+      got++;
+      const t0 = Date.now(); while (Date.now() - t0 < 2);
+      let holder; try { holder = JSON.parse(readFileSync(lock, 'utf8')).pid; } catch {}
+      if (holder !== process.pid) { stolen++; continue; }
+      writeFileSync(lock + '.x' + process.pid, ${JSON.stringify(staleLock)}); renameSync(lock + '.x' + process.pid, lock);
+    }
+    console.log(JSON.stringify({ got, stolen, other }));`;
+  const results = await Promise.all(
+    Array.from({ length: 4 }, () => new Promise<{ got: number; stolen: number; other: string }>((resolve, reject) => {
+      const c = spawn(process.execPath, ['--input-type=module', '-e', script]);
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d));
+      c.stderr.on('data', (d: Buffer) => (out += d));
+      c.on('close', () => { try { resolve(JSON.parse(out)); } catch { reject(new Error(out)); } });
+    })),
+  );
+  t.log(results.map((r) => `${r.got} taken, ${r.stolen} stolen`).join('; '));
+  t.true(results.reduce((n, r) => n + r.got, 0) > 10, 'the commands did contend');
+  t.deepEqual(results.map((r) => r.stolen), [0, 0, 0, 0], 'a lock was taken over while its holder ran');
+  t.deepEqual(results.map((r) => r.other), ['', '', '', '']);
+  t.deepEqual(readdirSync(dir), [LOCK_FILE], 'no temporary or aside file is left');
+});
+
 test('removeOrphanTemps removes dead processes\' *.tmp-PID only; tracked temporaries go on exit', (t) => {
   const dir = tempDir();
   const dead = deadPid();

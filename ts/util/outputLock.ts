@@ -4,11 +4,11 @@
  * a process that no longer runs (killed, machine rebooted) is taken over.
  */
 import { hostname } from 'node:os';
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
-import { pidAlive } from './tempPaths.js';
+import { pidAlive, tempPathFor } from './tempPaths.js';
 
 /** The lock file inside the output directory. */
 export const LOCK_FILE = 'lep.lock';
@@ -28,34 +28,67 @@ function readHolder(file: string): Holder | undefined {
   }
 }
 
+const sameHolder = (a: Holder | undefined, b: Holder | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : a.pid === b.pid && a.host === b.host && a.since === b.since;
+
+/** Creates `file` holding `me` all at once (written to a temporary name, then hard-linked: fails with EEXIST). */
+function createLock(file: string, me: Holder): boolean {
+  const tmp = tempPathFor(file);
+  writeFileSync(tmp, JSON.stringify(me));
+  try {
+    linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** Sleeps synchronously (lockOutputDir is synchronous; the wait is a few milliseconds). */
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
  * Takes the lock on `dir` (which must exist) for `command`; returns the function that releases it.
  * `flag` names the option the directory came from.
+ *
+ * The lock file appears with its content (a hard link of a complete temporary file), so a reader never
+ * sees it half-written. Only the holder of a second lock, `lep.lock.takeover` (taken the same way), may
+ * remove a stale lock: when several commands find the same stale lock at once, one removes it and the
+ * others then find a live one, so two commands never hold the lock together. (A takeover lock whose
+ * process died within its few microseconds is itself removed as stale.)
  */
 export function lockOutputDir(dir: string, flag: string, command: string): () => void {
   const file = join(dir, LOCK_FILE);
+  const takeover = `${file}.takeover`;
   const me: Holder = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(file, 'wx');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-      const h = readHolder(file);
-      // Another machine's process cannot be checked from here: refused, the user decides.
-      if (h && (h.host !== me.host || (h.pid !== process.pid && pidAlive(h.pid))))
-        throw new LepError(
-          'LEP_OUTPUT_LOCKED',
-          `${flag} ${dir} is in use by ${h.command} (pid ${h.pid} on ${h.host}, since ${h.since}); two runs writing one directory would mix their checkpoints and logs\n` +
-            `HINT: wait for that run to finish or stop it, or choose another ${flag}${h.host !== me.host ? `; if it no longer runs, delete ${file}` : ''}.`,
-        );
-      rmSync(file, { force: true }); // stale: its process is gone
+  const live = (h: Holder | undefined): h is Holder => !!h && (h.host !== me.host || (h.pid !== process.pid && pidAlive(h.pid)));
+  const ours = (f: string): boolean => sameHolder(readHolder(f), me);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    if (createLock(file, me)) return () => ours(file) && rmSync(file, { force: true });
+    const h = readHolder(file);
+    // Another machine's process cannot be checked from here: refused, the user decides.
+    if (live(h))
+      throw new LepError(
+        'LEP_OUTPUT_LOCKED',
+        `${flag} ${dir} is in use by ${h.command} (pid ${h.pid} on ${h.host}, since ${h.since}); two runs writing one directory would mix their checkpoints and logs\n` +
+          `HINT: wait for that run to finish or stop it, or choose another ${flag}${h.host !== me.host ? `; if it no longer runs, delete ${file}` : ''}.`,
+      );
+    if (!createLock(takeover, me)) {
+      if (!live(readHolder(takeover))) rmSync(takeover, { force: true });
+      else sleepMs(5); // another command is taking the stale lock over: see what it leaves
       continue;
     }
-    writeSync(fd, JSON.stringify(me));
-    closeSync(fd);
-    return () => {
-      if (readHolder(file)?.pid === process.pid) rmSync(file, { force: true });
-    };
+    try {
+      // Nobody else removes or replaces a stale lock now; a new one can appear only where the file is gone,
+      // so only a file that is there and stale is removed.
+      if (existsSync(file) && !live(readHolder(file))) rmSync(file, { force: true });
+    } finally {
+      if (ours(takeover)) rmSync(takeover, { force: true });
+    }
   }
+  throw new LepError('LEP_OUTPUT_LOCKED', `${flag} ${dir}: could not take ${file}\nHINT: run one command per output directory.`);
 }
