@@ -31,9 +31,21 @@ export function interruptedMessage(command: string, signal: HandledSignal): stri
   return `lep ${command}: interrupted by ${signal}; its temporary files were removed and no output was left half-written (outputs appear only when complete)\nHINT: run the same command again; train, calibrate and adapt continue from where they stopped.`;
 }
 
-/** Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`. */
+/**
+ * Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`.
+ * A rank of `lep launch` (LEP_LAUNCHER_PID names its launcher, which runs it in a process group of its
+ * own) also stops, as on SIGTERM, when its launcher is gone: killed with SIGKILL, it forwards nothing.
+ */
 export function handleInterrupts(command: string, stopsOnSignal: boolean): void {
   process.on('exit', () => void removeTrackedTemps());
+  const launcher = Number(process.env.LEP_LAUNCHER_PID);
+  if (launcher > 0 && launcher === process.ppid)
+    setInterval(() => {
+      if (process.ppid !== launcher && received === undefined) {
+        console.error(`lep ${command}: its launcher (pid ${launcher}) is gone`);
+        process.kill(process.pid, 'SIGTERM');
+      }
+    }, 1000).unref();
   for (const sig of Object.keys(EXIT_CODES) as HandledSignal[])
     process.on(sig, () => {
       if (received !== undefined || !stopsOnSignal) {

@@ -3,6 +3,13 @@
  * (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), prefixes every output line
  * with its rank, and stops the whole group when one member fails — a rank that died leaves the others
  * blocked in a collective until their timeout, so the launcher ends them at once instead.
+ *
+ * Signals: the ranks run in their own process group (`detached`), so a terminal's Ctrl-C, which goes to
+ * the whole foreground group, reaches the launcher alone, and the launcher passes it on once: a rank that
+ * got it twice (once from the terminal, once forwarded) would quit at once instead of stopping at its next
+ * safe point. A second Ctrl-C is forwarded again and makes the ranks quit at once, as a second signal does
+ * for any lep command. As the ranks then outlive a launcher killed with SIGKILL, each gets
+ * LEP_LAUNCHER_PID, and a lep rank stops by itself when that process is gone (ts/cli/interrupt.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -36,6 +43,11 @@ export interface LaunchResult {
   code: number;
   /** The first rank that failed, with how. */
   failed?: { rank: number; code: number | null; signal: string | null };
+  /**
+   * The signal forwarded to the ranks, when some rank then exited other than with 0 (it stopped before
+   * its work was done); absent when every rank finished although a signal came.
+   */
+  interrupted?: 'SIGINT' | 'SIGTERM';
 }
 
 /** A TCP port free on this machine now (the children bind it moments later, as torchrun does). */
@@ -80,6 +92,8 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
   const children: ChildProcess[] = [];
   let failed: LaunchResult['failed'];
   let stopping = false;
+  let forwarded: 'SIGINT' | 'SIGTERM' | undefined;
+  let unfinished = false;
   const stopAll = (): void => {
     if (stopping) return;
     stopping = true;
@@ -90,9 +104,10 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
   };
   // A signal to the launcher goes to every rank, and their exits are then not failures: each rank stops at
   // its own safe point (training: the next step, with a checkpoint) instead of being terminated mid-write.
-  const forward = (signal: NodeJS.Signals) => () => {
+  const forward = (signal: 'SIGINT' | 'SIGTERM') => () => {
     stopping = true;
-    for (const c of children) c.kill(signal);
+    forwarded ??= signal;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
   };
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');
@@ -103,7 +118,9 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
       const rank = nodeRank * options.nproc + localRank;
       const child = spawn(command[0]!, command.slice(1), {
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
         env: {
+          LEP_LAUNCHER_PID: String(process.pid),
           ...env,
           RANK: String(rank),
           WORLD_SIZE: String(worldSize),
@@ -125,6 +142,7 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
           resolve();
         });
         child.once('close', (code, signal) => {
+          if (code !== 0 || signal !== null) unfinished = true;
           if ((code !== 0 || signal !== null) && !stopping) {
             failed ??= { rank, code, signal };
             onLine(`[rank ${rank}] exited with ${signal ?? `code ${code}`}; stopping the other ranks`, 'stderr', rank);
@@ -139,6 +157,7 @@ export async function launchProcesses(command: string[], options: LaunchOptions)
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
-  if (!failed) return { code: 0 };
-  return { code: failed.code !== null && failed.code !== 0 ? failed.code : 1, failed };
+  const interrupted = forwarded && unfinished ? { interrupted: forwarded } : {};
+  if (!failed) return { code: 0, ...interrupted };
+  return { code: failed.code !== null && failed.code !== 0 ? failed.code : 1, failed, ...interrupted };
 }
