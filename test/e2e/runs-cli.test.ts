@@ -2,7 +2,7 @@
 // outputs that appear whole, outputs that would overwrite inputs, and named errors for hostile input.
 // Serial: the tests spawn lep processes (see README, "Known hazard"), and each is a training run on 2 cores.
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -140,6 +140,27 @@ test.serial('two lep train on one --out: the second is refused naming the holder
   t.is(third.code, 0, third.stderr);
   t.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['step-00000001', 'step-00000002']);
   t.false(existsSync(join(out, 'lep.lock')));
+});
+
+test.serial('resume accepts the same data under another path (a moved project) and refuses data rewritten in place', async (t) => {
+  const data = await packed();
+  const dir = tempDir();
+  const out = join(dir, 'run');
+  const moved = join(dir, 'moved-blocks.safetensors');
+  copyFileSync(data, moved);
+  t.is((await lep(...trainArgs(moved, out, '--steps', '2'))).code, 0);
+  const elsewhere = join(dir, 'elsewhere.safetensors');
+  renameSync(moved, elsewhere);
+  let r = await lep(...trainArgs(elsewhere, out, '--steps', '2'));
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /resuming from \S+step-00000002 \(step 2 of 2\)/);
+  // The data rewritten in place (one byte changed at the end): refused, both fingerprints shown.
+  const bytes = readFileSync(elsewhere);
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+  writeFileSync(elsewhere, bytes);
+  r = await lep(...trainArgs(elsewhere, out, '--steps', '2'));
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /was made by a run with other options: data "\S+elsewhere\.safetensors" then, "\S+elsewhere\.safetensors" now \(\d+ bytes, sha256 [0-9a-f]{16} then, \d+ bytes, sha256 [0-9a-f]{16} now\)/);
 });
 
 test.serial('resume refuses a checkpoint made with other options, and a broken state.json is named', async (t) => {

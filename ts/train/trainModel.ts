@@ -18,6 +18,7 @@ import { lockOutputDir } from '../util/outputLock.js';
 import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
+import { fileFingerprint, modelFingerprint } from './inputFingerprint.js';
 import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
@@ -183,7 +184,13 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
     throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
   }
   const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
-  const diffs = TRAIN_RESUME_KEYS.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(then[k])} then, ${show(now[k])} now`);
+  // The model and the data are the same when their fingerprints are, wherever they now lie (a moved
+  // project), and a file rewritten in place is another one; a run recorded before fingerprints: its paths.
+  const moved = { modelDir: 'modelFingerprint', data: 'dataFingerprint' } as Record<string, string>;
+  const same = (k: string): boolean =>
+    k in moved && then[moved[k]!] !== undefined ? then[moved[k]!] === now[moved[k]!] : JSON.stringify(then[k]) === JSON.stringify(now[k]);
+  const diffs = TRAIN_RESUME_KEYS.filter((k) => !same(k)).map((k) =>
+    `${k} ${show(then[k])} then, ${show(now[k])} now${k in moved && then[moved[k]!] !== undefined ? ` (${then[moved[k]!]} then, ${now[moved[k]!]} now)` : ''}`);
   if (diffs.length > 0)
     throw new LepError(
       'LEP_RESUME_MISMATCH',
@@ -302,7 +309,8 @@ async function trainLocked(
     removeOrphanTemps(outDir);
   }
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
-  const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data), signal: undefined, onProgress: undefined, onResume: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
+  const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data),
+    modelFingerprint: modelFingerprint(modelDir), dataFingerprint: fileFingerprint(o.data), signal: undefined, onProgress: undefined, onResume: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
   const configFile = join(outDir, TRAIN_CONFIG_FILE);
   if (resumeFrom) {
     const step = checkpointStep(resumeFrom);
