@@ -6,7 +6,7 @@
  * libtorch loads OpenBLAS; `lep info` reports CPU features, the core and why.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -79,7 +79,7 @@ test('the library default is kept when it already uses the best instruction set'
   t.regex(choice.reason, /already uses this CPU's best instruction set; kept/);
 });
 
-test('lep info: the cached choice is applied before OpenBLAS loads; the user setting wins; a fresh cache probes', async (t) => {
+test('lep info: the cached choice is applied before OpenBLAS loads; the user setting wins; a fresh cache, another addon or a rebuilt one probes', async (t) => {
   const cache = tempDir();
   mkdirSync(join(cache, 'lep'));
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache };
@@ -102,6 +102,21 @@ test('lep info: the cached choice is applied before OpenBLAS loads; the user set
   const chosen = await info();
   t.is(chosen.blasCore, 'Nehalem');
   t.is(chosen.blasCoreReason, 'chosen for this test');
+
+  // Another addon (a copy of the one in use, through LEP_NATIVE) is another key: probed afresh.
+  const { addonCandidatePaths } = await import('../../ts/binding/loadNative.js');
+  const copy = join(cache, 'addon');
+  mkdirSync(copy);
+  copyFileSync(addonCandidatePaths().find((p) => existsSync(p))!, join(copy, 'lep.node'));
+  const other = await info({ LEP_NATIVE: copy });
+  t.not(other.blasCoreReason, 'chosen for this test');
+  t.is(other.blasPath, fresh.blasPath);
+  // ... and the same addon rebuilt (its size or time changes) probes again instead of using the cache.
+  const forCopy = JSON.parse(readFileSync(join(cache, 'lep', 'blas-core.json'), 'utf8')) as typeof written;
+  writeFileSync(join(cache, 'lep', 'blas-core.json'), JSON.stringify({ ...forCopy, choice: { reason: 'cached for the copy' } }));
+  t.is((await info({ LEP_NATIVE: copy })).blasCoreReason, 'cached for the copy');
+  utimesSync(join(copy, 'lep.node'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+  t.not((await info({ LEP_NATIVE: copy })).blasCoreReason, 'cached for the copy');
 
   const user = await info({ OPENBLAS_CORETYPE: 'SANDYBRIDGE' });
   t.is(user.blasCore, 'Sandybridge');

@@ -23,8 +23,11 @@
  *    cores on some processors).
  *
  * The probes cost two addon loads (about 2 s) once per machine: the result is cached in
- * `$XDG_CACHE_HOME/lep/blas-core.json` (else `~/.cache/lep/`), keyed by the CPU's model and flags and the
- * BLAS library's path, size and modification time, so an OpenBLAS upgrade probes again.
+ * `$XDG_CACHE_HOME/lep/blas-core.json` (else `~/.cache/lep/`), keyed by the CPU's model and flags, the
+ * addon files the loader would try (path, size, modification time: a rebuild or reinstall probes again)
+ * and the BLAS library's path, size and modification time, so an OpenBLAS upgrade probes again. Every
+ * decision is cached (a BLAS that is not OpenBLAS too) except a probe that could not load the addon: that
+ * is fixed by installing something, after which lep must probe again.
  * `lep info` prints the core in use and `blasCoreChoice().reason`.
  */
 import { spawnSync } from 'node:child_process';
@@ -33,6 +36,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { addonCandidatePaths } from './loadNative.js';
 import { userCacheDir } from '../util/userCacheDir.js';
 
 /** What a probe child reports (blasProbe.ts), or why it failed. */
@@ -185,6 +189,7 @@ function cachePath(): string {
 }
 
 function stamp(path: string): string {
+  if (!path) return 'none';
   try {
     const s = statSync(path);
     return `${s.size}:${s.mtimeMs}`;
@@ -196,7 +201,7 @@ function stamp(path: string): string {
 function readCache(key: string): BlasCoreChoice | undefined {
   try {
     const e = JSON.parse(readFileSync(cachePath(), 'utf8')) as CacheEntry;
-    if (e.key === key && e.blasPath && stamp(e.blasPath) === e.blasStamp) return e.choice;
+    if (e.key === key && stamp(e.blasPath) === e.blasStamp) return e.choice;
   } catch {
     /* no cache yet, or unreadable: probe */
   }
@@ -238,11 +243,12 @@ function choose(): BlasCoreChoice {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const cpu = parseCpuinfo(cpuinfo);
   const flagsLine = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
-  const key = createHash('sha256').update(`${cpu.model}\n${flagsLine}\n${process.env.LEP_NATIVE ?? ''}`).digest('hex').slice(0, 16);
+  const addons = addonCandidatePaths().map((p) => `${p} ${stamp(p)}`).join('\n');
+  const key = createHash('sha256').update(`${cpu.model}\n${flagsLine}\n${addons}`).digest('hex').slice(0, 16);
   const cached = readCache(key);
   if (cached) return cached;
   const own = runBlasProbe(undefined);
   const choice = decideBlasCore(cpu, own, (core) => runBlasProbe(core));
-  if (own.blasPath) writeCache({ key, blasPath: own.blasPath, blasStamp: stamp(own.blasPath), choice });
+  if (!own.failed) writeCache({ key, blasPath: own.blasPath, blasStamp: stamp(own.blasPath), choice });
   return choice;
 }

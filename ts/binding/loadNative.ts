@@ -87,6 +87,11 @@ function candidates(file: string): { list: Candidate[]; prebuiltsHere: PrebuiltF
   return { list, prebuiltsHere };
 }
 
+/** The lep.node files the loader would try, in its order (for caches that depend on which one loads). */
+export function addonCandidatePaths(): string[] {
+  return candidates('lep.node').list.map((c) => c.path);
+}
+
 /**
  * dlopen with RTLD_NOW: every symbol is bound at load, so a .node built against another libtorch fails
  * here with "undefined symbol" instead of killing the process at its first call (Node's require binds
