@@ -18,6 +18,11 @@ Napi::Object progress_to_js(Napi::Env env, const lep::ProgressEvent& ev) {
   o.Set("step", static_cast<double>(ev.step));
   o.Set("total", static_cast<double>(ev.total));
   for (const auto& [k, v] : ev.values) o.Set(k, v);
+  if (!ev.tokens.empty()) {
+    Napi::Array tokens = Napi::Array::New(env, ev.tokens.size());
+    for (size_t i = 0; i < ev.tokens.size(); ++i) tokens.Set(static_cast<uint32_t>(i), static_cast<double>(ev.tokens[i]));
+    o.Set("tokens", tokens);
+  }
   return o;
 }
 

@@ -109,8 +109,10 @@ std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::v
     auto picked = pick(last, seen, o, gen);
     auto step_ids = torch::zeros({B, 1}, torch::kInt64);
     auto step_pos = torch::zeros({B, 1}, torch::kInt64);
+    std::vector<int64_t> step_tokens(B, -1);
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;  // finished rows keep decoding a masked dummy token; cheaper than re-batching
+      step_tokens[b] = picked[b];
       results[b].tokens.push_back(picked[b]);
       seen[b].push_back(picked[b]);
       step_ids[b][0] = picked[b];
@@ -122,7 +124,7 @@ std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::v
       }
     }
     if (progress) {
-      ProgressEvent ev{"generate", step + 1, o.max_new_tokens, {{"active", static_cast<double>(active)}}};
+      ProgressEvent ev{"generate", step + 1, o.max_new_tokens, {{"active", static_cast<double>(active)}}, std::move(step_tokens)};
       if (!progress(ev)) {
         for (int64_t b = 0; b < B; ++b)
           if (!done[b]) results[b].finish_reason = "aborted";

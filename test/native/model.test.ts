@@ -169,3 +169,39 @@ test('generation rejects a prompt plus max tokens beyond max_position_embeddings
   t.regex(bad!.message, /token id 99999 is outside the vocabulary \(size 32000\)/);
   m.dispose();
 });
+
+test('streaming: per-step tokens, text pieces and model.stream() add up to the returned result; closing a stream stops the job', async (t) => {
+  // The toy family's base model (it continues text): Mistral's SentencePiece tokenizer with byte fallback, so Russian text
+  // can arrive as partial UTF-8 bytes, which must not be passed on as U+FFFD.
+  const m = await LepModel.load(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base'));
+  t.teardown(() => m.dispose());
+  const tok = m.tokenizer!;
+  const prompts = [await tok.encode('Файл - Свойства', { addSpecialTokens: true }), await tok.encode('Tools - Options', { addSpecialTokens: true })];
+  const steps: number[][] = [];
+  const results = await m.generateTokens(prompts, { maxNewTokens: 24, onTokens: (s) => steps.push(s) });
+  for (const [b, r] of results.entries()) {
+    const streamed = steps.map((s) => s[b]!).filter((x) => x >= 0);
+    t.deepEqual(streamed, Array.from(r.tokens), `prompt ${b}: the streamed tokens are the result's`);
+  }
+
+  for (const prompt of ['Файл - Свойства', 'Tools - Options - LibreOffice']) {
+    const pieces: string[] = [];
+    const r = await m.generate(prompt, { maxNewTokens: 40, onText: (p) => pieces.push(p) });
+    t.is(pieces.join(''), r.text, prompt);
+    t.true(pieces.length > 1, `${prompt}: the text came in ${pieces.length} piece(s)`);
+    if (!r.text.includes('\uFFFD')) t.false(pieces.some((p) => p.includes('\uFFFD')), 'no partial character passed on');
+    const iterated: string[] = [];
+    for await (const p of m.stream(prompt, { maxNewTokens: 40 })) iterated.push(p);
+    t.deepEqual(iterated, pieces, 'stream() yields the same pieces');
+  }
+
+  // A consumer that stops after the first piece stops the generation: far fewer than the 400 steps run.
+  let ran = 0;
+  for await (const p of m.stream('Tools - Options', { maxNewTokens: 400, stopTokens: [], onProgress: () => void ran++ })) {
+    t.true(p.length > 0);
+    break;
+  }
+  t.true(ran < 400, `${ran} steps ran after the stream was closed`);
+  const after = await m.generate('Tools', { maxNewTokens: 2 });
+  t.is(after.tokens.length, 2, 'the model is free again');
+});

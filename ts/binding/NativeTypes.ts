@@ -14,7 +14,9 @@ export interface NativeProgress {
   phase: string;
   step: number;
   total: number;
-  [value: string]: number | string;
+  /** `generate`: the token each sequence got at this step (-1: it had stopped before). */
+  tokens?: number[];
+  [value: string]: number | string | number[] | undefined;
 }
 
 /** Progress callback; return false to stop the job. */

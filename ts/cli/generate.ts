@@ -40,8 +40,10 @@ export async function run(argv: string[]): Promise<void> {
       repetitionPenalty: numFlag(values['repetition-penalty'], '--repetition-penalty'),
       seed,
       addSpecialTokens: !values.chat,
+      // The text is printed as it comes.
+      onText: (piece) => process.stdout.write(piece),
     });
-    console.log(r.text);
+    process.stdout.write('\n');
     console.error(`(${r.tokens.length} tokens, finish: ${r.finishReason})`);
   } finally {
     model.dispose();

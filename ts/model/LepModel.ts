@@ -50,6 +50,8 @@ export interface GenerateOptions extends JobOptions {
    * Defaults to `0`.
    */
   seed?: number;
+  /** Called at each step with the token every prompt got (-1: that prompt had stopped), as they come. */
+  onTokens?: (tokens: number[]) => void;
 }
 
 export interface ScoreOptions extends JobOptions {
@@ -191,24 +193,96 @@ export class LepModel {
       );
     const eos = this.tokenizer?.specialId('eos');
     const stopTokens = options.stopTokens ?? (eos === undefined ? [] : [eos]);
-    const { temperature, topK, topP, repetitionPenalty, seed } = options;
+    const { temperature, topK, topP, repetitionPenalty, seed, onTokens } = options;
+    const onProgress = onTokens
+      ? (e: NativeProgress): void => {
+          if (e.tokens) onTokens(e.tokens);
+          options.onProgress?.(e);
+        }
+      : options.onProgress;
     return runJob(
       (p) => this.native.generate(prompts, { maxNewTokens: max, temperature, topK, topP, repetitionPenalty, stopTokens, seed }, p),
-      options,
+      { ...options, onProgress },
     );
   }
 
-  /** Encodes a text prompt (BOS added as the tokenizer says), generates, decodes the new text. */
-  async generate(prompt: string, options: GenerateOptions & { addSpecialTokens?: boolean } = {}): Promise<{ text: string; tokens: number[]; finishReason: string }> {
+  /**
+   * Encodes a text prompt (BOS added as the tokenizer says), generates, decodes the new text. `onText`
+   * receives the text as it comes, in pieces whose concatenation is the returned `text`.
+   */
+  async generate(
+    prompt: string,
+    options: GenerateOptions & { addSpecialTokens?: boolean; onText?: (piece: string) => void } = {},
+  ): Promise<{ text: string; tokens: number[]; finishReason: string }> {
     const tok = this.needTokenizer();
     // A prompt rendered by the chat template already carries BOS: pass addSpecialTokens false for it.
     const ids = await tok.encode(prompt, { addSpecialTokens: options.addSpecialTokens ?? true });
-    const [r] = await this.generateTokens([ids], options);
+    const stop = new Set([...(options.stopTokens ?? []), ...[tok.specialId('eos')].filter((t) => t !== undefined)]);
+    const { onText } = options;
+    let streamed = Promise.resolve();
+    let emitted = '';
+    const sofar: number[] = [];
+    // Each step decodes everything so far and passes on what is new; text that ends in a partial UTF-8
+    // character (byte-fallback pieces) waits for the next token. Decoding is async: steps are chained.
+    const flush = async (final: boolean): Promise<void> => {
+      const text = await tok.decode(sofar, { skipSpecialTokens: true });
+      if ((final || !text.endsWith('\uFFFD')) && text.startsWith(emitted) && text.length > emitted.length) {
+        onText!(text.slice(emitted.length));
+        emitted = text;
+      }
+    };
+    const onTokens = onText
+      ? (step: number[]): void => {
+          const t = step[0]!;
+          if (t < 0 || stop.has(t)) return;
+          sofar.push(t);
+          streamed = streamed.then(() => flush(false));
+        }
+      : undefined;
+    const [r] = await this.generateTokens([ids], { ...options, onTokens: onTokens ?? options.onTokens });
     if (!r) throw new LepError('LEP_NATIVE', 'generate returned no result');
     const tokens = Array.from(r.tokens);
-    const stop = new Set(options.stopTokens ?? []);
-    const shown = tokens.filter((t, i) => !(i === tokens.length - 1 && (stop.has(t) || t === tok.specialId('eos'))));
-    return { text: await tok.decode(shown, { skipSpecialTokens: true }), tokens, finishReason: r.finishReason };
+    const shown = tokens.filter((t, i) => !(i === tokens.length - 1 && stop.has(t)));
+    const text = await tok.decode(shown, { skipSpecialTokens: true });
+    if (onText) {
+      await streamed;
+      if (text.startsWith(emitted) && text.length > emitted.length) onText(text.slice(emitted.length));
+    }
+    return { text, tokens, finishReason: r.finishReason };
+  }
+
+  /**
+   * `generate` as an async iterable of text pieces, as they come:
+   * `for await (const piece of model.stream(prompt)) process.stdout.write(piece)`.
+   */
+  async *stream(prompt: string, options: GenerateOptions & { addSpecialTokens?: boolean } = {}): AsyncGenerator<string, { text: string; tokens: number[]; finishReason: string }> {
+    const pieces: string[] = [];
+    let wake: (() => void) | undefined;
+    // A consumer that stops iterating (break, return, a throw) stops the generation too.
+    const closed = new AbortController();
+    const onOuterAbort = (): void => closed.abort(options.signal!.reason);
+    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (options.signal?.aborted) onOuterAbort();
+    const done = this.generate(prompt, { ...options, signal: closed.signal, onText: (p) => { pieces.push(p); wake?.(); } });
+    let finished = false;
+    const result = done.finally(() => { finished = true; wake?.(); });
+    result.catch(() => {}); // rethrown below, at the await
+    try {
+      for (;;) {
+        while (pieces.length) yield pieces.shift()!;
+        if (finished) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      while (pieces.length) yield pieces.shift()!;
+      return await result;
+    } finally {
+      options.signal?.removeEventListener('abort', onOuterAbort);
+      if (!finished) {
+        closed.abort(new LepError('LEP_ABORTED', 'the stream was closed before the generation finished'));
+        await result.catch(() => {});
+      }
+    }
   }
 
   dispose(): void {
