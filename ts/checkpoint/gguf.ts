@@ -117,7 +117,10 @@ export function tokenizerMetadata(tok: Tokenizer, rows: number): VocabMeta {
   if (tok.modelType !== 'BPE')
     throw new LepError(
       'LEP_GGUF_UNSUPPORTED_TOKENIZER',
-      `GGUF export supports BPE tokenizers (SentencePiece-style with byte fallback, or byte-level); this one is ${tok.modelType}`,
+      `GGUF export supports BPE tokenizers (SentencePiece-style with byte fallback, or byte-level); this one is ${tok.modelType}` +
+        (tok.modelType === 'Unigram'
+          ? "\nHINT: llama.cpp's Unigram tokenizer (\"t5\") has no byte fallback (unknown characters become <unk>, not bytes) and needs SentencePiece's compiled normaliser, so it would tokenise lep's Unigram vocabularies differently; train a BPE for models meant for llama.cpp (lep tokenizer train --type bpe)."
+          : ''),
     );
   const byteLevel = tok.byteLevel;
   if (!byteLevel && model.byte_fallback !== true)
