@@ -53,6 +53,33 @@ function lepInterrupted(args: string[], when: RegExp, signal: NodeJS.Signals): P
   });
 }
 
+/**
+ * Starts lep and sends `signal` as soon as its temporary output directory `OUT.tmp-PID` exists (the command
+ * is then writing: init and propagate print no progress when stderr is not a terminal).
+ */
+function lepInterruptedWhileWriting(args: string[], out: string, signal: NodeJS.Signals): Promise<Ran & { sawTemp: boolean }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [LEP, ...args], { env: ENV });
+    let stdout = '';
+    let stderr = '';
+    let sawTemp = false;
+    const poll = setInterval(() => {
+      if (existsSync(`${out}.tmp-${child.pid}`)) {
+        sawTemp = true;
+        clearInterval(poll);
+        child.kill(signal);
+      }
+    }, 5);
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearInterval(poll);
+      done({ stdout, stderr, code: code ?? -1, sawTemp });
+    });
+  });
+}
+
 /** The id of a process that has exited (for stale locks and orphaned temporaries). */
 function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '']).pid!;
@@ -265,4 +292,23 @@ test.serial('hostile input gives a named error (code, file or flag, hint), never
     t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
   }
   t.false(existsSync(join(dir, 'x.gguf')));
+});
+
+test.serial('lep init and lep propagate: SIGINT and SIGTERM while writing exit 130/143, remove the temporary output, leave no OUT and say how to go on', async (t) => {
+  const dir = tempDir();
+  const commands: [string, (out: string) => string[]][] = [
+    ['init', (out) => ['init', BASE, '--tokenizer', INSTRUCT, '--out', out]],
+    ['propagate', (out) => ['propagate', '--base', BASE, '--donor', BASE, '--instruct', INSTRUCT, '--out', out]],
+  ];
+  for (const [command, args] of commands)
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      const out = join(dir, `${command}-${signal}`);
+      const r = await lepInterruptedWhileWriting(args(out), out, signal);
+      t.true(r.sawTemp, `${command}: the temporary output appeared`);
+      t.is(r.code, code, `${command} ${signal}: ${r.stderr}`);
+      t.regex(r.stderr, new RegExp(`lep ${command}: ${signal} received, stopping at the next safe point`));
+      t.regex(r.stderr, /HINT: run the same command again/, `${command} ${signal}: the resume hint`);
+      t.false(existsSync(out), `${command} ${signal}: no OUT`);
+      t.deepEqual(tempsIn(dir), [], `${command} ${signal}: no temporary file or directory`);
+    }
 });
