@@ -33,49 +33,30 @@ async function lep(...args: string[]): Promise<Ran> {
   }
 }
 
-/** Starts lep, sends `signal` once stderr matches `when`, and resolves with what it printed and its exit code. */
-function lepInterrupted(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<Ran & { pid: number }> {
+/**
+ * Starts lep, sends `signal` once stderr matches `when` (or, for a function, once it returns true for the
+ * child's pid, polled every 5 ms), and resolves with what it printed and its exit code.
+ */
+function lepInterrupted(args: string[], when: RegExp | ((pid: number) => boolean), signal: NodeJS.Signals): Promise<Ran & { pid: number; sent: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [LEP, ...args], { env: ENV });
     let stdout = '';
     let stderr = '';
     let sent = false;
+    const send = (): void => {
+      sent = true;
+      child.kill(signal);
+    };
+    const poll = typeof when === 'function' ? setInterval(() => !sent && when(child.pid!) && send(), 5) : undefined;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (!sent && when.test(stderr)) {
-        sent = true;
-        child.kill(signal);
-      }
+      if (!sent && when instanceof RegExp && when.test(stderr)) send();
     });
-    child.on('error', fail);
-    child.on('close', (code) => done({ stdout, stderr, code: code ?? -1, pid: child.pid! }));
-  });
-}
-
-/**
- * Starts lep and sends `signal` as soon as its temporary output directory `OUT.tmp-PID` exists (the command
- * is then writing: init and propagate print no progress when stderr is not a terminal).
- */
-function lepInterruptedWhileWriting(args: string[], out: string, signal: NodeJS.Signals): Promise<Ran & { sawTemp: boolean }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [LEP, ...args], { env: ENV });
-    let stdout = '';
-    let stderr = '';
-    let sawTemp = false;
-    const poll = setInterval(() => {
-      if (existsSync(`${out}.tmp-${child.pid}`)) {
-        sawTemp = true;
-        clearInterval(poll);
-        child.kill(signal);
-      }
-    }, 5);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', fail);
     child.on('close', (code) => {
       clearInterval(poll);
-      done({ stdout, stderr, code: code ?? -1, sawTemp });
+      done({ stdout, stderr, code: code ?? -1, pid: child.pid!, sent });
     });
   });
 }
@@ -303,8 +284,9 @@ test.serial('lep init and lep propagate: SIGINT and SIGTERM while writing exit 1
   for (const [command, args] of commands)
     for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const out = join(dir, `${command}-${signal}`);
-      const r = await lepInterruptedWhileWriting(args(out), out, signal);
-      t.true(r.sawTemp, `${command}: the temporary output appeared`);
+      // Sent once OUT.tmp-PID exists: the command is writing (init and propagate print no progress off a terminal).
+      const r = await lepInterrupted(args(out), (pid) => existsSync(`${out}.tmp-${pid}`), signal);
+      t.true(r.sent, `${command}: the temporary output appeared`);
       t.is(r.code, code, `${command} ${signal}: ${r.stderr}`);
       t.regex(r.stderr, new RegExp(`lep ${command}: ${signal} received, stopping at the next safe point`));
       t.regex(r.stderr, /HINT: run the same command again/, `${command} ${signal}: the resume hint`);
