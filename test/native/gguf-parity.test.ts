@@ -3,7 +3,8 @@
  * exported by lep load there, tokenise to the same ids, give the same next-token log-probabilities and
  * the same greedy continuation.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -26,6 +27,7 @@ import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { corpora } from '../corpora.js';
 import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 const TEXTS = [
   'Hello world',
@@ -290,6 +292,19 @@ for (const kind of kinds) {
       t.is(e?.code, 'LEP_GGUF_TOKENIZER_MISMATCH');
       t.regex(e!.message, /English \d+\.\d% of \d+ lines, Russian \d+\.\d% of \d+ lines|differently/);
       t.log(e!.message.split('\n')[0]!.slice(0, 400));
+      // The CLI: refused with the code and nothing written; --force with --check-text warns with the user's lines measured.
+      const cli = (...args: string[]) => spawnSync(process.execPath, [LEP, 'export', 'gguf', dir, ...args], { encoding: 'utf8' });
+      const cliGguf = join(tempDir(), 'cli.gguf');
+      const refused = cli('--out', cliGguf);
+      t.is(refused.status, 1);
+      t.regex(refused.stderr, /\(code LEP_GGUF_TOKENIZER_MISMATCH\)/);
+      t.false(existsSync(cliGguf));
+      const checkText = join(tempDir(), 'heldout-ru.txt');
+      writeFileSync(checkText, ru.join('\n'));
+      const forced = cli('--out', cliGguf, '--outtype', 'f32', '--force', '--check-text', checkText);
+      t.is(forced.status, 0, forced.stderr);
+      t.regex(forced.stderr, new RegExp(`lep: warning: .*--check-text \\d+\\.\\d% of ${ru.length} lines.*written anyway \\(--force\\)`));
+      t.regex(forced.stdout, /tokenizer: llama\.cpp tokenises differently/);
     } else t.is(r.warning, undefined);
   });
 }
