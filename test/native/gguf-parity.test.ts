@@ -3,9 +3,10 @@
  * exported by lep load there, tokenise to the same ids, give the same next-token log-probabilities and
  * the same greedy continuation.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import test from 'ava';
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type ControlledEvaluateInputItem, type Llama, type Token } from 'node-llama-cpp';
@@ -293,15 +294,20 @@ for (const kind of kinds) {
       t.regex(e!.message, /English \d+\.\d% of \d+ lines, Russian \d+\.\d% of \d+ lines|differently/);
       t.log(e!.message.split('\n')[0]!.slice(0, 400));
       // The CLI: refused with the code and nothing written; --force with --check-text warns with the user's lines measured.
-      const cli = (...args: string[]) => spawnSync(process.execPath, [LEP, 'export', 'gguf', dir, ...args], { encoding: 'utf8' });
+      // Asynchronous: the other tests of this file keep running while the CLI works.
+      const cli = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
+        promisify(execFile)(process.execPath, [LEP, 'export', 'gguf', dir, ...args]).then(
+          ({ stdout, stderr }) => ({ status: 0, stdout, stderr }),
+          (e: { code: number; stdout: string; stderr: string }) => ({ status: e.code, stdout: e.stdout, stderr: e.stderr }),
+        );
       const cliGguf = join(tempDir(), 'cli.gguf');
-      const refused = cli('--out', cliGguf);
+      const refused = await cli('--out', cliGguf);
       t.is(refused.status, 1);
       t.regex(refused.stderr, /\(code LEP_GGUF_TOKENIZER_MISMATCH\)/);
       t.false(existsSync(cliGguf));
       const checkText = join(tempDir(), 'heldout-ru.txt');
       writeFileSync(checkText, ru.join('\n'));
-      const forced = cli('--out', cliGguf, '--outtype', 'f32', '--force', '--check-text', checkText);
+      const forced = await cli('--out', cliGguf, '--outtype', 'f32', '--force', '--check-text', checkText);
       t.is(forced.status, 0, forced.stderr);
       t.regex(forced.stderr, new RegExp(`lep: warning: .*--check-text \\d+\\.\\d% of ${ru.length} lines.*written anyway \\(--force\\)`));
       t.regex(forced.stdout, /tokenizer: llama\.cpp tokenises differently/);
