@@ -44,6 +44,11 @@ test('model create -> generate -> export gguf through the CLI', async (t) => {
   r = await lep('export', 'gguf', dir, '--out', `${dir}.gguf`, '--outtype', 'bf16');
   t.is(r.code, 0, r.stderr);
   t.true(existsSync(`${dir}.gguf`));
+  t.regex(r.stdout, /tokenizer: llama\.cpp tokenises exactly as lep/);
+  r = await lep('export', 'gguf', dir, '--out', `${dir}-2.gguf`, '--check-text', join(dir, 'missing.txt'));
+  t.is(r.code, 1);
+  t.regex(r.stderr, /--check-text .*missing\.txt cannot be read \(ENOENT\)/);
+  t.false(existsSync(`${dir}-2.gguf`));
 });
 
 test('CLI errors name the problem and exit non-zero', async (t) => {

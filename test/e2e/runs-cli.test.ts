@@ -33,23 +33,31 @@ async function lep(...args: string[]): Promise<Ran> {
   }
 }
 
-/** Starts lep, sends `signal` once stderr matches `when`, and resolves with what it printed and its exit code. */
-function lepInterrupted(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<Ran & { pid: number }> {
+/**
+ * Starts lep, sends `signal` once stderr matches `when` (or, for a function, once it returns true for the
+ * child's pid, polled every 5 ms), and resolves with what it printed and its exit code.
+ */
+function lepInterrupted(args: string[], when: RegExp | ((pid: number) => boolean), signal: NodeJS.Signals): Promise<Ran & { pid: number; sent: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [LEP, ...args], { env: ENV });
     let stdout = '';
     let stderr = '';
     let sent = false;
+    const send = (): void => {
+      sent = true;
+      child.kill(signal);
+    };
+    const poll = typeof when === 'function' ? setInterval(() => !sent && when(child.pid!) && send(), 5) : undefined;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (!sent && when.test(stderr)) {
-        sent = true;
-        child.kill(signal);
-      }
+      if (!sent && when instanceof RegExp && when.test(stderr)) send();
     });
     child.on('error', fail);
-    child.on('close', (code) => done({ stdout, stderr, code: code ?? -1, pid: child.pid! }));
+    child.on('close', (code) => {
+      clearInterval(poll);
+      done({ stdout, stderr, code: code ?? -1, pid: child.pid!, sent });
+    });
   });
 }
 
@@ -286,4 +294,24 @@ test.serial('hostile input gives a named error (code, file or flag, hint), never
     t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
   }
   t.false(existsSync(join(dir, 'x.gguf')));
+});
+
+test.serial('lep init and lep propagate: SIGINT and SIGTERM while writing exit 130/143, remove the temporary output, leave no OUT and say how to go on', async (t) => {
+  const dir = tempDir();
+  const commands: [string, (out: string) => string[]][] = [
+    ['init', (out) => ['init', BASE, '--tokenizer', INSTRUCT, '--out', out]],
+    ['propagate', (out) => ['propagate', '--base', BASE, '--donor', BASE, '--instruct', INSTRUCT, '--out', out]],
+  ];
+  for (const [command, args] of commands)
+    for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+      const out = join(dir, `${command}-${signal}`);
+      // Sent once OUT.tmp-PID exists: the command is writing (init and propagate print no progress off a terminal).
+      const r = await lepInterrupted(args(out), (pid) => existsSync(`${out}.tmp-${pid}`), signal);
+      t.true(r.sent, `${command}: the temporary output appeared`);
+      t.is(r.code, code, `${command} ${signal}: ${r.stderr}`);
+      t.regex(r.stderr, new RegExp(`lep ${command}: ${signal} received, stopping at the next safe point`));
+      t.regex(r.stderr, /HINT: run the same command again/, `${command} ${signal}: the resume hint`);
+      t.false(existsSync(out), `${command} ${signal}: no OUT`);
+      t.deepEqual(tempsIn(dir), [], `${command} ${signal}: no temporary file or directory`);
+    }
 });

@@ -3,15 +3,32 @@
  * exported by lep load there, tokenise to the same ids, give the same next-token log-probabilities and
  * the same greedy continuation.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import test from 'ava';
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type ControlledEvaluateInputItem, type Llama, type Token } from 'node-llama-cpp';
 
-import { exportGguf, LepModel, type CreateModelOptions } from '../../ts/index.js';
-import { maxAbsDiff, tinyModel } from '../helpers.js';
+import {
+  createModel,
+  exportGguf,
+  extendTokenizerDir,
+  LepError,
+  LepModel,
+  mistralTokenizerDir,
+  shrinkTokenizerDir,
+  trainTokenizer,
+  type CreateModelOptions,
+} from '../../ts/index.js';
+import { tokenizerMetadata } from '../../ts/checkpoint/gguf.js';
+import { llamaSpmTokenize, type SpmVocab } from '../../ts/checkpoint/ggufTokenizerParity.js';
+import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
+import { corpora } from '../corpora.js';
+import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 const TEXTS = [
   'Hello world',
@@ -168,4 +185,140 @@ test('exported metadata uses the key names and value types of llama.cpp\'s own c
   t.deepEqual(tokens.slice(0, 259), refTokens.slice(0, 259));
   const types = mine.get('tokenizer.ggml.token_type') as number[];
   t.deepEqual(Array.from(types.slice(0, 259)), Array.from((theirs.get('tokenizer.ggml.token_type') as number[]).slice(0, 259)));
+});
+
+// ---- Tokenizer parity on every kind of vocabulary lep writes (issue 15, item 10) ----------------------
+
+/** Held-out lines per language: the first ones of the corpora's held-out files (no tokenizer here trained on them). */
+const HELD_OUT_LINES = 200;
+
+let texts: Promise<{ train: string; en: string[]; ru: string[] }> | undefined;
+function heldOut(): Promise<{ train: string; en: string[]; ru: string[] }> {
+  const lines = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(0, HELD_OUT_LINES);
+  texts ??= corpora().then((files) => ({ train: files['ru.txt']!, en: lines(files['heldout/en.txt']!), ru: lines(files['heldout/ru.txt']!) }));
+  return texts;
+}
+
+/** Small SentencePiece vocabularies trained by lep on the Russian training text (about a second each). */
+const trained = new Map<string, Promise<string>>();
+function trainedTokenizer(type: 'bpe' | 'unigram', vocabSize: number): Promise<string> {
+  const key = `${type}-${vocabSize}`;
+  if (!trained.has(key))
+    trained.set(
+      key,
+      heldOut().then(async ({ train }) => {
+        const dir = join(tempDir(), key);
+        await trainTokenizer(train, dir, { type, vocabSize, corpus: { maxChars: 600_000 }, threads: 2 });
+        return dir;
+      }),
+    );
+  return trained.get(key)!;
+}
+
+interface VocabularyKind {
+  title: string;
+  tokenizerDir: () => Promise<string>;
+}
+
+const out = (name: string): string => join(tempDir(), name);
+const kinds: VocabularyKind[] = [
+  { title: 'SentencePiece-style: Mistral (original)', tokenizerDir: async () => mistralTokenizerDir() },
+  { title: 'SentencePiece-style: BPE trained by lep', tokenizerDir: () => trainedTokenizer('bpe', 2000) },
+  {
+    title: 'SentencePiece-style: Extended (Mistral + trained BPE, new-first)',
+    tokenizerDir: async () => extendTokenizerDir(mistralTokenizerDir(), await trainedTokenizer('bpe', 2000), out('ext')).outDir,
+  },
+  {
+    title: 'SentencePiece-style: Extended (Mistral + trained BPE, original-first)',
+    tokenizerDir: async () => extendTokenizerDir(mistralTokenizerDir(), await trainedTokenizer('bpe', 2000), out('ext'), { mergeOrder: 'original-first' }).outDir,
+  },
+  {
+    title: 'SentencePiece-style: Optimized (Mistral shrunk to 8000 by frequency, then extended)',
+    tokenizerDir: async () =>
+      (await shrinkTokenizerDir(mistralTokenizerDir(), out('opt'), { keep: 8000, corpus: (await heldOut()).train, read: { maxChars: 300_000 }, donorDir: await trainedTokenizer('bpe', 2000) })).outDir,
+  },
+  { title: 'byte-level: LLaMa-3 8k (original)', tokenizerDir: async () => LLAMA3_8K },
+  {
+    title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, new-first)',
+    tokenizerDir: async () => extendTokenizerDir(LLAMA3_8K, await trainedTokenizer('bpe', 2000), out('ext')).outDir,
+  },
+  {
+    title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, original-first)',
+    tokenizerDir: async () => extendTokenizerDir(LLAMA3_8K, await trainedTokenizer('bpe', 2000), out('ext'), { mergeOrder: 'original-first' }).outDir,
+  },
+  {
+    title: 'byte-level: Optimized (LLaMa-3 8k shrunk to 3000 by frequency, then extended)',
+    tokenizerDir: async () =>
+      (await shrinkTokenizerDir(LLAMA3_8K, out('opt'), { keep: 3000, corpus: (await heldOut()).train, read: { maxChars: 300_000 }, donorDir: await trainedTokenizer('bpe', 2000) })).outDir,
+  },
+];
+
+const pct = (n: number, of: number): string => `${((100 * n) / of).toFixed(1)}%`;
+const same = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.from(a).every((x, i) => x === b[i]);
+
+for (const kind of kinds) {
+  test(`llama.cpp tokenises like lep: ${kind.title}`, async (t) => {
+    const { en, ru } = await heldOut();
+    const tokDir = await kind.tokenizerDir();
+    const dir = out('model');
+    await createModel(dir, { tokenizerDir: tokDir, modelType: 'llama', hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, seed: 3 });
+    const gguf = join(dir, 'model.gguf');
+    const r = await exportGguf(dir, gguf, { outType: 'f32', force: true });
+    const tok = Tokenizer.fromDir(dir);
+    const { parity } = tokenizerMetadata(tok, tok.size);
+    const lm = await llama.loadModel({ modelPath: gguf, vocabOnly: true });
+    try {
+      for (const [language, lines] of [['English', en], ['Russian', ru]] as const) {
+        const ours = await tok.encodeBatch(lines);
+        const theirs = lines.map((l) => Array.from(lm.tokenize(l, false)));
+        const identical = lines.filter((_, i) => same(ours[i]!, theirs[i]!)).length;
+        t.log(`${language}: ${pct(identical, lines.length)} of ${lines.length} held-out lines identical (exact claimed: ${r.tokenizer.exact})`);
+        if (r.tokenizer.exact) {
+          const first = lines.findIndex((_, i) => !same(ours[i]!, theirs[i]!));
+          t.is(identical, lines.length, first < 0 ? '' : `${JSON.stringify(lines[first])}: lep ${ours[first]!.join(' ')} / llama.cpp ${theirs[first]!.join(' ')}`);
+        }
+        // lep's implementation of llama.cpp's SPM algorithm (what export measures with) is llama.cpp's.
+        if (parity.kind === 'spm') {
+          const vocab: SpmVocab = parity.vocab;
+          const simulated = lines.filter((l, i) => same(llamaSpmTokenize(vocab, l), theirs[i]!)).length;
+          t.is(simulated, lines.length, `${language}: the simulation matches llama.cpp on ${simulated} of ${lines.length} lines`);
+        }
+      }
+    } finally {
+      await lm.dispose();
+    }
+    if (!r.tokenizer.exact) {
+      t.truthy(r.warning, '--force warns');
+      const e = await t.throwsAsync(exportGguf(dir, join(dir, 'refused.gguf'), { outType: 'f32' }), { instanceOf: LepError });
+      t.is(e?.code, 'LEP_GGUF_TOKENIZER_MISMATCH');
+      t.regex(e!.message, /English \d+\.\d% of \d+ lines, Russian \d+\.\d% of \d+ lines|differently/);
+      t.log(e!.message.split('\n')[0]!.slice(0, 400));
+      // The CLI: refused with the code and nothing written; --force with --check-text warns with the user's lines measured.
+      // Asynchronous: the other tests of this file keep running while the CLI works.
+      const cli = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
+        promisify(execFile)(process.execPath, [LEP, 'export', 'gguf', dir, ...args]).then(
+          ({ stdout, stderr }) => ({ status: 0, stdout, stderr }),
+          (e: { code: number; stdout: string; stderr: string }) => ({ status: e.code, stdout: e.stdout, stderr: e.stderr }),
+        );
+      const cliGguf = join(tempDir(), 'cli.gguf');
+      const refused = await cli('--out', cliGguf);
+      t.is(refused.status, 1);
+      t.regex(refused.stderr, /\(code LEP_GGUF_TOKENIZER_MISMATCH\)/);
+      t.false(existsSync(cliGguf));
+      const checkText = join(tempDir(), 'heldout-ru.txt');
+      writeFileSync(checkText, ru.join('\n'));
+      const forced = await cli('--out', cliGguf, '--outtype', 'f32', '--force', '--check-text', checkText);
+      t.is(forced.status, 0, forced.stderr);
+      t.regex(forced.stderr, new RegExp(`lep: warning: .*--check-text \\d+\\.\\d% of ${ru.length} lines.*written anyway \\(--force\\)`));
+      t.regex(forced.stdout, /tokenizer: llama\.cpp tokenises differently/);
+    } else t.is(r.warning, undefined);
+  });
+}
+
+test('a Unigram vocabulary (lep tokenizer train --type unigram) is refused: llama.cpp\'s Unigram tokenizer has no byte fallback', async (t) => {
+  const dir = out('model');
+  await createModel(dir, { tokenizerDir: await trainedTokenizer('unigram', 2000), modelType: 'llama', hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, seed: 3 });
+  const e = await t.throwsAsync(exportGguf(dir, join(dir, 'model.gguf'), { force: true }), { instanceOf: LepError });
+  t.is(e?.code, 'LEP_GGUF_UNSUPPORTED_TOKENIZER');
+  t.regex(e!.message, /no byte fallback/);
 });

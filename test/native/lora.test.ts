@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 
-import { LepModel, mergeAdapter, readAdapterConfig, readSafetensors, trainModel, writeBlocks, writeSafetensors, type NativeLoraOptions } from '../../ts/index.js';
+import { ADAPTER_WEIGHTS_FILE, LepModel, mergeAdapter, readAdapterConfig, readSafetensors, saveAdapter, trainModel, writeBlocks, writeSafetensors, type NativeLoraOptions } from '../../ts/index.js';
 import { runJob } from '../../ts/model/LepModel.js';
 
 const runJobForTest = <T>(start: Parameters<typeof runJob<T>>[0]) => runJob(start, {});
@@ -237,4 +237,22 @@ test('bad input: unknown target, rank above a projection, missing layer, adapter
   config({ peft_type: 'IA3' });
   t.throws(() => readAdapterConfig(adapterDir), { message: /only LORA adapters are supported/ });
   await t.throwsAsync(trainModel(dir, join(tempDir(), 'o'), { data: file, params: 'lora', lora: { rank: 0 } }), { message: /lora\.rank/ });
+});
+
+test('an adapter directory is replaced whole: a save that fails after the weights leaves the previous adapter untouched', async (t) => {
+  const lora: NativeLoraOptions = { rank: 2, alpha: 4, targets: ['q_proj'], layers: [0], modulesToSave: [], seed: 3 };
+  const dir = join(tempDir(), 'adapter');
+  const a = await LepModel.load(TOY_INSTRUCT);
+  await runJobForTest((p) => a.native.addLora({ ...lora, init: 'random' }, p));
+  await saveAdapter(a, lora, dir, TOY_INSTRUCT);
+  a.dispose();
+  const before = readFileSync(join(dir, ADAPTER_WEIGHTS_FILE));
+  const b = await LepModel.load(TOY_INSTRUCT);
+  await runJobForTest((p) => b.native.addLora({ ...lora, seed: 4, init: 'random' }, p));
+  // The config fails after the native save wrote other weights: before the fix they sat next to the old config.
+  await t.throwsAsync(saveAdapter(b, { ...lora, targets: undefined as never }, dir, TOY_INSTRUCT));
+  b.dispose();
+  t.true(readFileSync(join(dir, ADAPTER_WEIGHTS_FILE)).equals(before), 'the previous adapter is untouched');
+  t.deepEqual(readdirSync(join(dir, '..')), ['adapter'], 'no temporary directory left');
+  t.is(readAdapterConfig(dir).rank, 2);
 });

@@ -19,6 +19,19 @@ test('model create writes a Hugging Face directory that loads back', async (t) =
   m.dispose();
 });
 
+test('model create appears all at once: a failed create leaves no OUT, a second create replaces the first whole', async (t) => {
+  const out = join(tempDir(), 'model');
+  // Fails in the native save, after the weights were made: before the fix OUT was left behind, empty.
+  await t.throwsAsync(createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 16, numAttentionHeads: 2, numHiddenLayers: 1, dtype: 'q4' as never }));
+  t.false(existsSync(out), 'no half-written OUT');
+  t.deepEqual(readdirSync(join(out, '..')), [], 'no temporary directory left');
+  await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 16, numAttentionHeads: 2, numHiddenLayers: 1, maxShardBytes: 100_000 });
+  t.true(readdirSync(out).some((f) => f.startsWith('model-00001-of-')), 'sharded');
+  await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 16, numAttentionHeads: 2, numHiddenLayers: 1 });
+  t.false(readdirSync(out).some((f) => f.startsWith('model-0')), 'the old shards went with the old model');
+  t.true(existsSync(join(out, 'model.safetensors')));
+});
+
 test('model create is seeded: same seed same bytes, other seed other bytes', async (t) => {
   const a = await tinyModel({ seed: 3 });
   const b = await tinyModel({ seed: 3 });

@@ -1,9 +1,10 @@
 /**
  * GGUF export (llama.cpp's format). This module decides every key, type and tensor mapping; the native
  * writer streams tensors from the checkpoint. The rules follow llama.cpp's convert_hf_to_gguf.py, with
- * one deliberate difference: SentencePiece-style BPE vocabularies from tokenizer.json get
- * score = -(rank of the merge producing the token), not the converter's flat -1000, because llama.cpp's
- * SPM tokenizer picks merges by score and a flat score tokenises whitespace runs differently from HF.
+ * one deliberate difference: SentencePiece-style BPE vocabularies get score = -(rank of the first merge
+ * producing the token), not the converter's flat -1000, because llama.cpp's SPM tokenizer picks merges by
+ * score. Whether llama.cpp then tokenises exactly as lep is checked before anything is written
+ * (`ggufTokenizerParity.ts`); a vocabulary the format cannot express is refused unless `force`.
  */
 import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
@@ -11,6 +12,19 @@ import type { GgufValue, NativeGgufTensor, NativeProgress } from '../binding/Nat
 import { runJob, type JobOptions } from '../model/LepModel.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import type { ModelConfig } from './config.js';
+import {
+  byteLevelInexpressible,
+  describeAgreement,
+  describeInexpressible,
+  inexpressibleCount,
+  measureSpmAgreement,
+  readCheckText,
+  spmInexpressible,
+  spmScores,
+  TokenType,
+  type GgufTokenizerParity,
+  type SpmVocab,
+} from './ggufTokenizerParity.js';
 import { inspectWeights, readModelDir } from './modelDir.js';
 
 export type GgufOutType = 'f32' | 'f16' | 'bf16';
@@ -18,14 +32,25 @@ export const GGUF_OUT_TYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16'];
 /** llama.cpp's general.file_type for each output type (LlamaFileType). */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, bf16: 32 };
 
-/** llama.cpp token types. */
-export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export { TokenType } from './ggufTokenizerParity.js';
 
 export interface ExportGgufOptions extends JobOptions {
   /** Storage type of matrices (norms and biases stay f32, as llama.cpp's converter does). Defaults to `f16`. */
   outType?: GgufOutType;
   /** general.name. Defaults to the directory name. */
   name?: string;
+  /** Write a GGUF even when llama.cpp cannot tokenise like lep (a warning names the agreement). CLI `--force`. */
+  force?: boolean;
+  /** A text file of held-out lines measured besides the built-in sample when the format is not exact. CLI `--check-text`. */
+  checkText?: string;
+}
+
+export interface ExportGgufResult {
+  bytes: number;
+  /** How llama.cpp's tokenizer agrees with lep's on this GGUF. */
+  tokenizer: GgufTokenizerParity;
+  /** Set when `force` wrote a GGUF that llama.cpp tokenises differently. */
+  warning?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -80,6 +105,10 @@ function mergeStrings(model: Json): string[] {
 
 interface VocabMeta {
   entries: [string, GgufValue][];
+  /** What the parity check needs. */
+  parity:
+    | { kind: 'spm'; vocab: SpmVocab; merges: string[]; ignoreMerges: boolean }
+    | { kind: 'byte-level'; tokens: string[]; types: Int32Array; merges: string[]; ignoreMerges: boolean; pre: string };
 }
 
 /** Tokenizer keys: tokens, scores or merges, token types, special ids, flags, chat template. */
@@ -88,7 +117,10 @@ export function tokenizerMetadata(tok: Tokenizer, rows: number): VocabMeta {
   if (tok.modelType !== 'BPE')
     throw new LepError(
       'LEP_GGUF_UNSUPPORTED_TOKENIZER',
-      `GGUF export supports BPE tokenizers (SentencePiece-style with byte fallback, or byte-level); this one is ${tok.modelType}`,
+      `GGUF export supports BPE tokenizers (SentencePiece-style with byte fallback, or byte-level); this one is ${tok.modelType}` +
+        (tok.modelType === 'Unigram'
+          ? "\nHINT: llama.cpp's Unigram tokenizer (\"t5\") has no byte fallback (unknown characters become <unk>, not bytes) and needs SentencePiece's compiled normaliser, so it would tokenise lep's Unigram vocabularies differently; train a BPE for models meant for llama.cpp (lep tokenizer train --type bpe)."
+          : ''),
     );
   const byteLevel = tok.byteLevel;
   if (!byteLevel && model.byte_fallback !== true)
@@ -126,31 +158,25 @@ export function tokenizerMetadata(tok: Tokenizer, rows: number): VocabMeta {
   }
   const entries: [string, GgufValue][] = [];
   const merges = mergeStrings(model);
+  const ignoreMerges = model.ignore_merges === true;
+  let parity: VocabMeta['parity'];
   if (byteLevel) {
-    entries.push(['tokenizer.ggml.model', str('gpt2')], ['tokenizer.ggml.pre', str(byteLevelPre(tok.json))]);
+    const pre = byteLevelPre(tok.json);
+    entries.push(['tokenizer.ggml.model', str('gpt2')], ['tokenizer.ggml.pre', str(pre)]);
     entries.push(['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokens }]);
     entries.push(['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', value: types }]);
     entries.push(['tokenizer.ggml.merges', { type: 'array', itemType: 'string', value: merges }]);
+    parity = { kind: 'byte-level', tokens, types, merges, ignoreMerges, pre };
   } else {
-    // score = -rank of the first merge producing the token: llama.cpp's SPM tokenizer then merges in HF's order.
-    const scores = new Float32Array(rows);
-    const rank = new Map<string, number>();
-    merges.forEach((m, i) => {
-      const sp = m.indexOf(' ', 1);
-      const joined = m.slice(0, sp) + m.slice(sp + 1);
-      if (!rank.has(joined)) rank.set(joined, i);
-    });
-    for (let id = 0; id < rows; id++) {
-      const t = tokens[id]!;
-      const r = rank.get(t);
-      if (r !== undefined) scores[id] = -r;
-      else if (types[id] === TokenType.NORMAL && [...t].length > 1) scores[id] = -1e9;  // never built by merges
-    }
+    // score = -rank of the first merge producing the token: llama.cpp's SPM tokenizer then merges in lep's order.
+    const scores = spmScores(tokens, merges);
+    const addSpacePrefix = addsSpacePrefix(tok.json);
     entries.push(['tokenizer.ggml.model', str('llama')], ['tokenizer.ggml.pre', str('default')]);
     entries.push(['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokens }]);
     entries.push(['tokenizer.ggml.scores', { type: 'array', itemType: 'f32', value: scores }]);
     entries.push(['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', value: types }]);
-    entries.push(['tokenizer.ggml.add_space_prefix', bool(addsSpacePrefix(tok.json))]);
+    entries.push(['tokenizer.ggml.add_space_prefix', bool(addSpacePrefix)]);
+    parity = { kind: 'spm', vocab: { tokens, scores, types, addSpacePrefix }, merges, ignoreMerges };
   }
   for (const [kind, key] of [['bos', 'bos_token_id'], ['eos', 'eos_token_id'], ['unk', 'unknown_token_id'], ['pad', 'padding_token_id']] as const) {
     const id = tok.specialId(kind);
@@ -161,7 +187,28 @@ export function tokenizerMetadata(tok: Tokenizer, rows: number): VocabMeta {
   entries.push(['tokenizer.ggml.add_eos_token', bool(cfg.add_eos_token === true)]);
   const template = tok.chatTemplate;
   if (template) entries.push(['tokenizer.chat_template', str(template)]);
-  return { entries };
+  return { entries, parity };
+}
+
+/**
+ * Whether llama.cpp tokenises the GGUF exactly as lep: checked from the vocabulary and merges; when not,
+ * measured on the built-in English and Russian sample and `checkText` lines (SentencePiece-style).
+ */
+export async function ggufTokenizerParity(tok: Tokenizer, meta: VocabMeta, checkText?: readonly string[]): Promise<GgufTokenizerParity> {
+  const p = meta.parity;
+  const inexpressible =
+    p.kind === 'spm' ? spmInexpressible(p.vocab, p.merges, p.ignoreMerges) : byteLevelInexpressible(p.tokens, p.types, p.merges, p.ignoreMerges, p.pre);
+  const exact = inexpressibleCount(inexpressible) === 0;
+  const samples = !exact && p.kind === 'spm' ? await measureSpmAgreement(tok, p.vocab, checkText) : [];
+  return { exact, inexpressible, samples };
+}
+
+/** The refusal (or, with `force`, the warning) for a vocabulary the GGUF format cannot express. */
+function parityMessage(p: GgufTokenizerParity): string {
+  const measured = p.samples.length
+    ? `llama.cpp would tokenise ${describeAgreement(p.samples)} exactly as lep`
+    : 'llama.cpp would tokenise some text differently from lep';
+  return `${measured}: the GGUF format cannot express this vocabulary (${describeInexpressible(p.inexpressible)})`;
 }
 
 /** SentencePiece-style tokenizers that prepend "▁" to the text (Prepend normalizer or Metaspace). */
@@ -280,22 +327,37 @@ export function checkGgufValues(metadata: [string, GgufValue][]): void {
 }
 
 /** Exports a model directory to a GGUF file that llama.cpp loads. */
-export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<{ bytes: number }> {
+export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<ExportGgufResult> {
   const outType = options.outType ?? 'f16';
   if (!GGUF_OUT_TYPES.includes(outType)) throw optionError('outType', GGUF_OUT_TYPES.join(', '), outType, '--outtype');
   const dir = readModelDir(modelDir);
   const tok = Tokenizer.fromDir(modelDir);
   const names = new Set(inspectWeights(dir).keys());
   const name = options.name ?? modelDir.replace(/\/+$/, '').split('/').pop() ?? 'model';
+  if (options.force !== undefined && typeof options.force !== 'boolean') throw optionError('force', 'a boolean', options.force, '--force');
+  const checkText = options.checkText === undefined ? undefined : readCheckText(options.checkText);
+  const vocabMeta = tokenizerMetadata(tok, dir.config.vocabSize);
   const metadata: [string, GgufValue][] = [
     ...modelMetadata(dir.config, outType, name),
-    ...tokenizerMetadata(tok, dir.config.vocabSize).entries,
+    ...vocabMeta.entries,
     ['general.quantization_version', u32(2)],
   ];
   checkGgufValues(metadata);
   const tensors = tensorPlan(dir.config, names, outType);
-  return runJob(
+  const parity = await ggufTokenizerParity(tok, vocabMeta, checkText);
+  let warning: string | undefined;
+  if (!parity.exact) {
+    if (!options.force)
+      throw new LepError(
+        'LEP_GGUF_TOKENIZER_MISMATCH',
+        `${modelDir}: ${parityMessage(parity)}` +
+          '\nHINT: pass --force to write it anyway (prompts may be tokenised differently in llama.cpp than in training); --check-text FILE measures your own held-out lines.',
+      );
+    warning = `${parityMessage(parity)}; written anyway (--force)`;
+  }
+  const r = await runJob(
     (p: (e: NativeProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),
     options,
   );
+  return { bytes: r.bytes, tokenizer: parity, ...(warning ? { warning } : {}) };
 }

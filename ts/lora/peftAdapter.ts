@@ -4,7 +4,7 @@
  * "base_model.model.<param>" for modules_to_save). Written so `PeftModel.from_pretrained(base, dir)` loads
  * them; read back with the subset of LoraConfig lep can apply, refusing the rest by name.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
@@ -12,6 +12,7 @@ import type { NativeLoraOptions } from '../binding/NativeTypes.js';
 import { saveModelDir } from '../checkpoint/saveModelDir.js';
 import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { LORA_PROJECTIONS } from './loraOptions.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -44,9 +45,12 @@ export function peftConfig(lora: NativeLoraOptions, baseModel: string): Record<s
 
 /** Writes the model's adapters as a PEFT adapter directory (weights in `dtype`, default f32). */
 export async function saveAdapter(model: LepModel, lora: NativeLoraOptions, dir: string, baseModel: string, options: JobOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  await runJob((p) => model.native.saveLora({ file: join(dir, ADAPTER_WEIGHTS_FILE), dtype: options.dtype ?? 'f32' }, p), options);
-  writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), peftConfig(lora, baseModel));
+  // Built as DIR.tmp-PID and renamed: a run killed while saving never leaves weights from one adapter next
+  // to the config of another (an earlier save in the same OUT).
+  await writeDirAtomic(dir, 'adapter directory', async (tmp) => {
+    await runJob((p) => model.native.saveLora({ file: join(tmp, ADAPTER_WEIGHTS_FILE), dtype: options.dtype ?? 'f32' }, p), options);
+    writeJsonAtomic(join(tmp, ADAPTER_CONFIG_FILE), peftConfig(lora, baseModel));
+  });
 }
 
 /** Reads a PEFT LoRA adapter_config.json into the native form; settings lep does not implement are errors. */

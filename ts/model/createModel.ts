@@ -2,7 +2,7 @@
  * The model factory: a randomly initialised LLaMA-family model of a given shape and tokenizer, written
  * in Hugging Face layout. Seeded, so the same options give the same bytes.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { optionError } from '../errors.js';
@@ -12,6 +12,7 @@ import { type ModelConfig, toHfConfig } from '../checkpoint/config.js';
 import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { runJob, type JobOptions } from './LepModel.js';
 
 export interface CreateModelOptions extends JobOptions {
@@ -88,46 +89,48 @@ export async function createModel(outDir: string, options: CreateModelOptions): 
     tieWordEmbeddings: options.tieWordEmbeddings ?? modelType === 'qwen2',
     attentionBias: modelType === 'qwen2',
   };
-  mkdirSync(outDir, { recursive: true });
-  const native = await runJob(
-    (p) =>
-      getNative().loadModel(
-        {
-          config,
-          files: [],
-          device: 'cpu',
-          dtype: 'f32',
-          seed: options.seed ?? 0,
-          initStd: options.initStd ?? 0.02,
-          embedStd: options.embedStd ?? 0.02,
-        },
-        p,
-      ),
-    options,
-  );
-  try {
-    await runJob((p) => native.save({ dir: outDir, dtype: options.dtype ?? 'f32', maxShardBytes: options.maxShardBytes ?? 0 }, p), options);
-  } finally {
-    native.dispose();
-  }
-  copyTokenizerFiles(options.tokenizerDir, outDir);
-  if (options.chatTemplate !== undefined) {
-    writeJsonAtomic(join(outDir, 'tokenizer_config.json'), { ...tok.config, chat_template: options.chatTemplate });
-  }
-  const bos = tok.specialId('bos');
-  const eos = tok.specialId('eos');
-  const torchDtype = { f32: 'float32', bf16: 'bfloat16', f16: 'float16', f64: 'float64' }[options.dtype ?? 'f32'];
-  writeJsonAtomic(join(outDir, 'config.json'), {
-    ...toHfConfig(config),
-    ...(bos !== undefined ? { bos_token_id: bos } : {}),
-    ...(eos !== undefined ? { eos_token_id: eos } : {}),
-    torch_dtype: torchDtype,
+  // Built in OUT.tmp-PID and renamed into place: a killed run never leaves weights without config.json.
+  await writeDirAtomic(outDir, '--out', async (dir) => {
+    const native = await runJob(
+      (p) =>
+        getNative().loadModel(
+          {
+            config,
+            files: [],
+            device: 'cpu',
+            dtype: 'f32',
+            seed: options.seed ?? 0,
+            initStd: options.initStd ?? 0.02,
+            embedStd: options.embedStd ?? 0.02,
+          },
+          p,
+        ),
+      options,
+    );
+    try {
+      await runJob((p) => native.save({ dir, dtype: options.dtype ?? 'f32', maxShardBytes: options.maxShardBytes ?? 0 }, p), options);
+    } finally {
+      native.dispose();
+    }
+    copyTokenizerFiles(options.tokenizerDir, dir);
+    if (options.chatTemplate !== undefined) {
+      writeJsonAtomic(join(dir, 'tokenizer_config.json'), { ...tok.config, chat_template: options.chatTemplate });
+    }
+    const bos = tok.specialId('bos');
+    const eos = tok.specialId('eos');
+    const torchDtype = { f32: 'float32', bf16: 'bfloat16', f16: 'float16', f64: 'float64' }[options.dtype ?? 'f32'];
+    writeJsonAtomic(join(dir, 'config.json'), {
+      ...toHfConfig(config),
+      ...(bos !== undefined ? { bos_token_id: bos } : {}),
+      ...(eos !== undefined ? { eos_token_id: eos } : {}),
+      torch_dtype: torchDtype,
+    });
+    writeJsonAtomic(join(dir, 'generation_config.json'), {
+      ...(bos !== undefined ? { bos_token_id: bos } : {}),
+      ...(eos !== undefined ? { eos_token_id: eos } : {}),
+      do_sample: false,
+    });
+    if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error('tokenizer.json was not copied');
   });
-  writeJsonAtomic(join(outDir, 'generation_config.json'), {
-    ...(bos !== undefined ? { bos_token_id: bos } : {}),
-    ...(eos !== undefined ? { eos_token_id: eos } : {}),
-    do_sample: false,
-  });
-  if (!existsSync(join(outDir, 'tokenizer.json'))) throw new Error('tokenizer.json was not copied');
   return config;
 }
