@@ -224,9 +224,11 @@ export class LepModel {
     const sofar: number[] = [];
     // Each step decodes everything so far and passes on what is new; text that ends in a partial UTF-8
     // character (byte-fallback pieces) waits for the next token. Decoding is async: steps are chained.
-    const flush = async (final: boolean): Promise<void> => {
-      const text = await tok.decode(sofar, { skipSpecialTokens: true });
-      if ((final || !text.endsWith('\uFFFD')) && text.startsWith(emitted) && text.length > emitted.length) {
+    // Each step's piece is decoded from the tokens up to that step (not whatever has come meanwhile), so
+    // the pieces are the same however busy the machine is.
+    const flush = async (upTo: number): Promise<void> => {
+      const text = await tok.decode(sofar.slice(0, upTo), { skipSpecialTokens: true });
+      if (!text.endsWith('\uFFFD') && text.startsWith(emitted) && text.length > emitted.length) {
         onText!(text.slice(emitted.length));
         emitted = text;
       }
@@ -235,8 +237,8 @@ export class LepModel {
       ? (step: number[]): void => {
           const t = step[0]!;
           if (t < 0 || stop.has(t)) return;
-          sofar.push(t);
-          streamed = streamed.then(() => flush(false));
+          const upTo = sofar.push(t);
+          streamed = streamed.then(() => flush(upTo));
         }
       : undefined;
     const [r] = await this.generateTokens([ids], { ...options, onTokens: onTokens ?? options.onTokens });
