@@ -75,14 +75,21 @@ interface Build {
  */
 function flavourOfBuild(dir: string, expected?: PrebuiltFlavour): PrebuiltFlavour {
   const lepNode = join(dir, 'lep.node');
-  const found = linkedFlavours(lepNode);
+  const linked = (file: string) => {
+    try {
+      return linkedFlavours(file);
+    } catch (e) {
+      return fail(`cannot read the libraries ${file} links (readelf: ${(e as Error).message.split('\n')[0]}): rebuild it`);
+    }
+  };
+  const found = linked(lepNode);
   const sonames = PREBUILT_FLAVOURS.map((x) => x.torchSoname).join(', ');
   if (found.length !== 1)
     fail(`${lepNode} links ${found.length === 0 ? 'none' : found.map((x) => x.torchSoname).join(' and ')} of the libtorch flavours in ts/binding/prebuilts.ts (${sonames}); add its flavour there`);
   const f = found[0]!;
   if (expected && f !== expected)
     fail(`${lepNode} links ${f.torchSoname}, not ${expected.torchSoname}: it is a libtorch ${f.torchVersion} build in the folder of the libtorch ${expected.torchVersion} flavour; ${howToBuild(expected)}`);
-  const spm = linkedFlavours(join(dir, 'lep_spm.node'));
+  const spm = linked(join(dir, 'lep_spm.node'));
   if (spm.some((x) => x !== f)) fail(`${join(dir, 'lep_spm.node')} links ${spm.map((x) => x.torchSoname).join(', ')}, but lep.node beside it links ${f.torchSoname}: rebuild ${dir}`);
   return f;
 }

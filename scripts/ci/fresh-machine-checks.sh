@@ -37,10 +37,11 @@ check "no compiler or cmake on the machine" bash -c '! command -v cc && ! comman
 install() {
   npm init -y >/dev/null && npm pkg set type=module >/dev/null &&
     npm install --no-audit --no-fund "$main_tgz" "${prebuilt_tgz[@]}" &&
-    test ! -e node_modules/lep/build && du -sk node_modules | awk '{printf "node_modules: %.1f MB\n", $1 / 1024}'
+    test ! -e node_modules/lep/build && du -sk node_modules node_modules/lep node_modules/lep-linux-x64-* |
+    awk '{printf "node_modules: %s %.1f MB\n", $2, $1 / 1024}'
 }
 check "npm install of release/ (main + ${#prebuilt_tgz[@]} prebuilt flavours)" install
-sed -n 's/^node_modules: /    installed: node_modules /p' "$log"
+sed -n 's/^node_modules: /    installed: /p' "$log"
 
 # 2. Before the runtime libraries: the first call fails with one error naming the apt line.
 # (Output is matched with `grep PATTERN >/dev/null`, never `grep -q` behind a pipe: -q exits at the first

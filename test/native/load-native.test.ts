@@ -13,11 +13,11 @@ import test from 'ava';
 
 import { PREBUILT_FLAVOURS, prebuiltPackageName, type PrebuiltFlavour } from '../../ts/binding/prebuilts.js';
 import { linkedFlavours } from '../../scripts/linkedFlavour.js';
-import { tempDir } from '../helpers.js';
+import { nativeBuildDir, tempDir } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
-const { LEP_NATIVE, ...ENV } = process.env;
-const BUILD = LEP_NATIVE ? LEP_NATIVE.replace(/\/lep(_spm)?\.node$/, '') : join(ROOT, 'build', 'Release');
+const { LEP_NATIVE: _, ...ENV } = process.env;
+const BUILD = nativeBuildDir();
 const LEP = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
 const FLAVOUR = ((linked) => {
   if (linked.length !== 1) throw new Error(`${BUILD}/lep.node links ${linked.length} libtorch flavours of ts/binding/prebuilts.ts, not 1`);
@@ -69,7 +69,10 @@ test('a lep.node linking a libtorch that is not here: the missing library and th
 test('a lep.node built against another libtorch (a symbol it calls is absent): refused at load, not at the first call', (t) => {
   // maybe_wrap_dim_slow is a function lep.node imports from libc10 and `lep info` never calls: Node's own
   // require binds it lazily and would load this file; the loader binds every symbol up front (RTLD_NOW).
-  const symbol = '_ZN3c106detail19maybe_wrap_dim_slowEllb';
+  // Its mangled name: a plain function in 1.13, a template instance (<long>) in 2.x.
+  const bytes = readFileSync(join(BUILD, 'lep.node'));
+  const symbol = ['_ZN3c106detail19maybe_wrap_dim_slowEllb', '_ZN3c106detail19maybe_wrap_dim_slowIlEET_S2_S2_b'].find((s) => bytes.includes(`\0${s}\0`));
+  if (!symbol) return t.fail(`${BUILD}/lep.node imports no maybe_wrap_dim_slow`);
   const dir = doctored((b) => renameString(b, symbol, `${symbol.slice(0, -1)}X`));
   const r = lepInfo(LEP, { LEP_NATIVE: dir });
   t.is(r.status, 1, r.out);
