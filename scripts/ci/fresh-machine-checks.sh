@@ -37,7 +37,9 @@ check "no compiler or cmake on the machine" bash -c '! command -v cc && ! comman
 install() {
   npm init -y >/dev/null && npm pkg set type=module >/dev/null &&
     npm install --no-audit --no-fund "$main_tgz" "${prebuilt_tgz[@]}" &&
-    test ! -e node_modules/lep/build && du -sk node_modules node_modules/lep node_modules/lep-linux-x64-* |
+    test ! -e node_modules/lep/build &&
+    # one du per folder: du counts a folder inside an earlier argument zero times
+    for d in node_modules node_modules/lep node_modules/lep-linux-x64-*; do du -sk "$d"; done |
     awk '{printf "node_modules: %s %.1f MB\n", $2, $1 / 1024}'
 }
 check "npm install of release/ (main + ${#prebuilt_tgz[@]} prebuilt flavours)" install
@@ -60,14 +62,16 @@ check "the README's runtime line is the one the error prints" bash -c 'sed "s/su
 # 3. Exactly that line (as root: no sudo), then lep works.
 check "runtime line installs" bash -c "$runtime_line"
 sed -n 's/^[0-9]* upgraded, \([0-9]*\) newly installed.*/    runtime packages: \1 newly installed/p; s/^After this operation, \(.*\) of additional disk space.*/    runtime packages: \1 on disk/p' "$log"
-check "lep info (OpenBLAS in use)" bash -c 'npx lep info | tee /dev/stderr | grep "^BLAS .*openblas" >/dev/null'
-# The prebuilt in use is the one of the libtorch that line installed (its soname, read from the disk).
+check "lep info (OpenBLAS in use)" bash -c 'npx lep info | tee /tmp/lep-info.txt | grep "^BLAS .*openblas" >/dev/null'
+# The prebuilt in use (the lep info above) is the one of the libtorch that line installed (its soname,
+# read from the disk).
 flavour_in_use() {
   local torch
   torch=$(ls /usr/lib/x86_64-linux-gnu/ | sed -n 's/^libtorch_cpu\.so\.\([0-9]*\.[0-9]*\)$/\1/p')
   echo "libtorch on this machine: ${torch:-none}"
-  npx lep info | tee /dev/stderr | grep -E "^addon .*/node_modules/lep-linux-x64-libtorch${torch//./\\.}/lep\.node \(prebuilt for libtorch ${torch//./\\.}," >/dev/null &&
-    npx lep info | grep -E "^libtorch +${torch//./\\.}\." >/dev/null
+  cat /tmp/lep-info.txt &&
+    grep -E "^addon .*/node_modules/lep-linux-x64-libtorch${torch//./\\.}/lep\.node \(prebuilt for libtorch ${torch//./\\.}," /tmp/lep-info.txt >/dev/null &&
+    grep -E "^libtorch +${torch//./\\.}\." /tmp/lep-info.txt >/dev/null
 }
 check "lep info: the prebuilt of this distribution's libtorch is the one loaded" flavour_in_use
 
