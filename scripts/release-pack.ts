@@ -186,8 +186,10 @@ function main(): void {
   try {
     const results: [string, Packed][] = [['main', npmPack(ROOT, out)]];
     if (results[0]![1].size > MAX_MAIN_BYTES) fail(`${results[0]![1].filename} is ${results[0]![1].size} bytes packed, over the ${MAX_MAIN_BYTES}-byte limit: check "files" in package.json`);
-    for (const { dir, flavour } of builds.values())
+    for (const flavour of PREBUILT_FLAVOURS.filter((f) => builds.has(f))) {
+      const { dir } = builds.get(flavour)!;
       results.push([`prebuilt (libtorch ${flavour.torchVersion}, ${flavour.distro}) from ${dir}`, npmPack(platformPackage(flavour, dir, pkg.version, stage), out)]);
+    }
     results.push(['toy family (lep demo)', npmPack(toyFamilyPackage(pkg.version, stage), out)]);
     const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
     for (const [what, r] of results) console.log(`${join(out, r.filename)}  ${mb(r.size)} packed, ${mb(r.unpackedSize)} unpacked, ${r.entryCount} files  (${what})`);
