@@ -1,13 +1,20 @@
 #!/usr/bin/env node
 /**
- * `npm run release:pack [-- --native DIR] [--out DIR]`: writes into release/ every tarball a user installs.
+ * `npm run release:pack [-- --native DIR]... [--partial] [--out DIR]`: writes into release/ every tarball a
+ * user installs.
  *   1. lep-<version>.tgz: the main package (compiled JS with .d.ts, recipes, README, LICENSE and what
  *      `npx lep build` needs: cpp/ and CMakeLists.txt); its "files" list in package.json keeps tests,
  *      benches, fixtures and scripts out. Refused above 3 MB.
- *   2. lep-<os>-<cpu>-<flavour>-<version>.tgz: the prebuilt lep.node and lep_spm.node from DIR (default
- *      build/Release), for the libtorch flavour they link (ts/binding/prebuilts.ts); npm installs it
- *      only on a matching os/cpu/libc. A flavour built elsewhere (another distribution's chroot) is
- *      packed with --native pointing at that build.
+ *   2. lep-<os>-<cpu>-<flavour>-<version>.tgz, one per libtorch flavour in ts/binding/prebuilts.ts: the
+ *      prebuilt lep.node and lep_spm.node; npm installs them only on a matching os/cpu/libc, and the loader
+ *      uses the one whose libtorch is present. Each flavour's build is looked for in the --native DIRs,
+ *      then build-<id>/Release (scripts/ci/libtorch26.sh builds the Debian 13 one into
+ *      build-libtorch2.6/Release), then build/Release (this machine's build); a build is packed only as the
+ *      flavour whose libtorch soname its lep.node links (DT_NEEDED), and one in build-<id>/ that links
+ *      another is refused.
+ *      A release is complete or not made: the main package names every flavour in optionalDependencies, so
+ *      a missing build fails, naming the command that makes it. --partial packs the flavours that were
+ *      built and only warns (for trying the packages locally, never for publishing).
  *   3. lep-toy-family-<version>.tgz: the toy base/instruct family `lep demo` runs on (27 MB), kept out of
  *      the main package.
  * Run after the build (`npm run setup`); prints each tarball's packed and unpacked size.
@@ -20,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { PREBUILT_FLAVOURS, aptRuntimeLine, prebuiltPackageName, type PrebuiltFlavour } from '../ts/binding/prebuilts.js';
+import { linkedFlavours } from './linkedFlavour.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The main package's packed-size limit (issue 12). */
@@ -47,12 +55,65 @@ function npmPack(dir: string, out: string): Packed {
   return r!;
 }
 
-/** The flavour whose libtorch soname the built lep.node names (its DT_NEEDED string). */
-function flavourOf(lepNode: string): PrebuiltFlavour {
-  const bytes = readFileSync(lepNode);
-  const f = PREBUILT_FLAVOURS.find((x) => x.os === process.platform && x.cpu === process.arch && bytes.includes(`${x.torchSoname}\0`));
-  if (!f) fail(`${lepNode} links none of the libtorch flavours in ts/binding/prebuilts.ts (${PREBUILT_FLAVOURS.map((x) => x.torchSoname).join(', ')}); add its flavour there`);
+/** The CI jobs that build a flavour in its distribution's chroot (the others are built by `npm run setup` on their distribution). */
+const CHROOT_BUILDS: Record<string, string> = { 'libtorch2.6': 'sudo bash scripts/ci/libtorch26.sh' };
+
+function howToBuild(f: PrebuiltFlavour): string {
+  const command = CHROOT_BUILDS[f.id] ?? `npm run setup (on ${f.distro})`;
+  return `build it with \`${command}\`, or build it on ${f.distro} and pass --native DIR`;
+}
+
+interface Build {
+  dir: string;
+  flavour: PrebuiltFlavour;
+}
+
+/**
+ * The flavour a build folder holds, from the libtorch its lep.node links; fails when the folder is meant
+ * for another flavour (build-<id>/), links no known or several flavours, or lep_spm.node links a
+ * different libtorch.
+ */
+function flavourOfBuild(dir: string, expected?: PrebuiltFlavour): PrebuiltFlavour {
+  const lepNode = join(dir, 'lep.node');
+  const linked = (file: string) => {
+    try {
+      return linkedFlavours(file);
+    } catch (e) {
+      return fail(`cannot read the libraries ${file} links (readelf: ${(e as Error).message.split('\n')[0]}): rebuild it`);
+    }
+  };
+  const found = linked(lepNode);
+  const sonames = PREBUILT_FLAVOURS.map((x) => x.torchSoname).join(', ');
+  if (found.length !== 1)
+    fail(`${lepNode} links ${found.length === 0 ? 'none' : found.map((x) => x.torchSoname).join(' and ')} of the libtorch flavours in ts/binding/prebuilts.ts (${sonames}); add its flavour there`);
+  const f = found[0]!;
+  if (expected && f !== expected)
+    fail(`${lepNode} links ${f.torchSoname}, not ${expected.torchSoname}: it is a libtorch ${f.torchVersion} build in the folder of the libtorch ${expected.torchVersion} flavour; ${howToBuild(expected)}`);
+  const spm = linked(join(dir, 'lep_spm.node'));
+  if (spm.some((x) => x !== f)) fail(`${join(dir, 'lep_spm.node')} links ${spm.map((x) => x.torchSoname).join(', ')}, but lep.node beside it links ${f.torchSoname}: rebuild ${dir}`);
   return f;
+}
+
+/** The build to pack for each flavour: the first of --native DIRs, build-<id>/Release, build/Release. */
+function findBuilds(natives: string[]): Map<PrebuiltFlavour, Build> {
+  const hasAddons = (dir: string) => ADDONS.every((a) => existsSync(join(dir, a)));
+  const builds = new Map<PrebuiltFlavour, Build>();
+  const take = (dir: string, flavour: PrebuiltFlavour) => {
+    const first = builds.get(flavour);
+    if (first) console.log(`release:pack: ${dir} is also a libtorch ${flavour.torchVersion} build; packing ${first.dir}`);
+    else builds.set(flavour, { dir, flavour });
+  };
+  for (const dir of natives) {
+    for (const a of ADDONS) if (!existsSync(join(dir, a))) fail(`--native ${dir}: ${join(dir, a)} is missing`);
+    take(dir, flavourOfBuild(dir));
+  }
+  for (const f of PREBUILT_FLAVOURS) {
+    const dir = join(ROOT, `build-${f.id}`, 'Release');
+    if (hasAddons(dir)) take(dir, flavourOfBuild(dir, f));
+  }
+  const local = join(ROOT, 'build', 'Release');
+  if (hasAddons(local)) take(local, flavourOfBuild(local));
+  return builds;
 }
 
 function sha256(file: string): string {
@@ -102,23 +163,33 @@ function toyFamilyPackage(version: string, stage: string): string {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { native: { type: 'string' }, out: { type: 'string' } } });
-  const nativeDir = resolve(values.native ?? join(ROOT, 'build', 'Release'));
+  const { values } = parseArgs({ options: { native: { type: 'string', multiple: true }, partial: { type: 'boolean' }, out: { type: 'string' } } });
   const out = resolve(values.out ?? join(ROOT, 'release'));
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; optionalDependencies?: Record<string, string> };
   if (!existsSync(join(ROOT, 'dist', 'ts', 'index.js'))) fail('dist/ts/index.js is missing: build first (npm run setup)');
-  for (const a of ADDONS) if (!existsSync(join(nativeDir, a))) fail(`${join(nativeDir, a)} is missing: build first (npm run setup), or pass --native DIR`);
-  const flavour = flavourOf(join(nativeDir, 'lep.node'));
-  const name = prebuiltPackageName(flavour);
-  if (pkg.optionalDependencies?.[name] !== pkg.version)
-    fail(`package.json's optionalDependencies must list "${name}": "${pkg.version}" or npm will never install the prebuilt`);
+  for (const f of PREBUILT_FLAVOURS)
+    if (pkg.optionalDependencies?.[prebuiltPackageName(f)] !== pkg.version)
+      fail(`package.json's optionalDependencies must list "${prebuiltPackageName(f)}": "${pkg.version}" or npm will never install the prebuilt`);
+  const builds = findBuilds((values.native ?? []).map((d) => resolve(d)));
+  for (const f of PREBUILT_FLAVOURS.filter((x) => !builds.has(x))) {
+    const message =
+      `no libtorch ${f.torchVersion} (${f.distro}) build of lep.node and lep_spm.node in ${join('build-' + f.id, 'Release')} or build/Release, ` +
+      `so ${prebuiltPackageName(f)} cannot be packed: ${howToBuild(f)}`;
+    if (!values.partial) fail(`${message}. (--partial packs the other flavours; such a release is incomplete: lep's package.json names every flavour.)`);
+    console.warn(`release:pack: WARNING: ${message}. Packing without it (--partial).`);
+  }
 
   mkdirSync(out, { recursive: true });
+  // A flavour not packed this time must not leave an older tarball behind that would be installed with this release.
+  for (const f of PREBUILT_FLAVOURS) if (!builds.has(f)) rmSync(join(out, `${prebuiltPackageName(f)}-${pkg.version}.tgz`), { force: true });
   const stage = mkdtempSync(join(tmpdir(), 'lep-release-'));
   try {
     const results: [string, Packed][] = [['main', npmPack(ROOT, out)]];
     if (results[0]![1].size > MAX_MAIN_BYTES) fail(`${results[0]![1].filename} is ${results[0]![1].size} bytes packed, over the ${MAX_MAIN_BYTES}-byte limit: check "files" in package.json`);
-    results.push([`prebuilt (libtorch ${flavour.torchVersion})`, npmPack(platformPackage(flavour, nativeDir, pkg.version, stage), out)]);
+    for (const flavour of PREBUILT_FLAVOURS.filter((f) => builds.has(f))) {
+      const { dir } = builds.get(flavour)!;
+      results.push([`prebuilt (libtorch ${flavour.torchVersion}, ${flavour.distro}) from ${dir}`, npmPack(platformPackage(flavour, dir, pkg.version, stage), out)]);
+    }
     results.push(['toy family (lep demo)', npmPack(toyFamilyPackage(pkg.version, stage), out)]);
     const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
     for (const [what, r] of results) console.log(`${join(out, r.filename)}  ${mb(r.size)} packed, ${mb(r.unpackedSize)} unpacked, ${r.entryCount} files  (${what})`);

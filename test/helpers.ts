@@ -48,3 +48,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: 
   }
   return { diff, at };
 }
+
+/**
+ * The folder of the addons under test: LEP_NATIVE's (a folder, or lep.node itself) when set, as
+ * scripts/ci/libtorch26.sh sets it to its libtorch 2.6 build, else this checkout's build/Release.
+ */
+export function nativeBuildDir(): string {
+  const env = process.env.LEP_NATIVE;
+  return env ? env.replace(/\/lep(_spm)?\.node$/, '') : join(import.meta.dirname, '..', '..', 'build', 'Release');
+}

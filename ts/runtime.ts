@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { blasCoreChoice, describeFeatures, parseCpuinfo } from './binding/blasCore.js';
-import { getNative, packageRoot } from './binding/loadNative.js';
+import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { optionError } from './errors.js';
 
@@ -14,6 +14,8 @@ export interface LepInfo extends NativeRuntimeInfo {
   cpu: { model: string; features: string };
   /** Why the BLAS core in use (`blasCore`) is the one: chosen by lep, kept, or set by the user. */
   blasCoreReason: string;
+  /** The lep.node in use: LEP_NATIVE, a local build, or a prebuilt package with its libtorch flavour. */
+  nativeAddon: string;
 }
 
 export function lepVersion(): string {
@@ -29,7 +31,7 @@ export function lepInfo(): LepInfo {
     cpu = { model: f.model, features: describeFeatures(f) };
   }
   const blasCoreReason = blasCoreChoice()?.reason ?? 'the addon was loaded before lep could choose';
-  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, ...native };
+  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), ...native };
 }
 
 /**

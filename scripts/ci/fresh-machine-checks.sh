@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs inside the fresh chroot (scripts/ci/fresh-machine.sh): the repository is at /src (read only by
 # convention: the user's project is /root/app), the tarballs at /src/release. One ✔/✘ line per check.
+#   fresh-machine-checks.sh SUITE     (the suite names the check lines)
 set -uo pipefail
+suite=${1:?usage: fresh-machine-checks.sh SUITE}
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 src=/src
 app=/root/app
@@ -14,17 +16,19 @@ check() {
   local name=$1; shift
   local t0=$SECONDS
   if "$@" >"$log" 2>&1; then
-    echo "✔ fresh machine: $name ($((SECONDS - t0)) s)"
+    echo "✔ fresh machine ($suite): $name ($((SECONDS - t0)) s)"
   else
-    echo "✘ fresh machine: $name"
+    echo "✘ fresh machine ($suite): $name"
     tail -25 "$log" | sed 's/^/    /'
     failed=1
   fi
 }
 
 main_tgz=$(ls "$src"/release/lep-[0-9]*.tgz)
-prebuilt_tgz=$(ls "$src"/release/lep-linux-x64-*.tgz)
-echo "fresh machine: $(. /etc/os-release; echo "$PRETTY_NAME"), node $(node --version), npm $(npm --version);" \
+# Every flavour's platform package, as `npm install lep` brings every optional dependency that fits
+# os/cpu/libc: the loader must pick the one of the libtorch this distribution has.
+prebuilt_tgz=("$src"/release/lep-linux-x64-*.tgz)
+echo "fresh machine ($suite): $(. /etc/os-release; echo "$PRETTY_NAME"), node $(node --version), npm $(npm --version);" \
   "compilers: $(command -v cc gcc g++ c++ cmake | tr '\n' ' ')none expected"
 
 check "no compiler or cmake on the machine" bash -c '! command -v cc && ! command -v c++ && ! command -v cmake && ! dpkg-query -W -f="\${Package}\n" | grep -- "-dev$"'
@@ -32,11 +36,14 @@ check "no compiler or cmake on the machine" bash -c '! command -v cc && ! comman
 # 1. npm install of the released tarballs (the registry serves lep's JS dependencies).
 install() {
   npm init -y >/dev/null && npm pkg set type=module >/dev/null &&
-    npm install --no-audit --no-fund "$main_tgz" "$prebuilt_tgz" &&
-    test ! -e node_modules/lep/build && du -sk node_modules | awk '{printf "node_modules: %.1f MB\n", $1 / 1024}'
+    npm install --no-audit --no-fund "$main_tgz" "${prebuilt_tgz[@]}" &&
+    test ! -e node_modules/lep/build &&
+    # one du per folder: du counts a folder inside an earlier argument zero times
+    for d in node_modules node_modules/lep node_modules/lep-linux-x64-*; do du -sk "$d"; done |
+    awk '{printf "node_modules: %s %.1f MB\n", $2, $1 / 1024}'
 }
-check "npm install of release/ (main + prebuilt)" install
-sed -n 's/^node_modules: /    installed: node_modules /p' "$log"
+check "npm install of release/ (main + ${#prebuilt_tgz[@]} prebuilt flavours)" install
+sed -n 's/^node_modules: /    installed: /p' "$log"
 
 # 2. Before the runtime libraries: the first call fails with one error naming the apt line.
 # (Output is matched with `grep PATTERN >/dev/null`, never `grep -q` behind a pipe: -q exits at the first
@@ -55,7 +62,18 @@ check "the README's runtime line is the one the error prints" bash -c 'sed "s/su
 # 3. Exactly that line (as root: no sudo), then lep works.
 check "runtime line installs" bash -c "$runtime_line"
 sed -n 's/^[0-9]* upgraded, \([0-9]*\) newly installed.*/    runtime packages: \1 newly installed/p; s/^After this operation, \(.*\) of additional disk space.*/    runtime packages: \1 on disk/p' "$log"
-check "lep info (OpenBLAS in use)" bash -c 'npx lep info | tee /dev/stderr | grep "^BLAS .*openblas" >/dev/null'
+check "lep info (OpenBLAS in use)" bash -c 'npx lep info | tee /tmp/lep-info.txt | grep "^BLAS .*openblas" >/dev/null'
+# The prebuilt in use (the lep info above) is the one of the libtorch that line installed (its soname,
+# read from the disk).
+flavour_in_use() {
+  local torch
+  torch=$(ls /usr/lib/x86_64-linux-gnu/ | sed -n 's/^libtorch_cpu\.so\.\([0-9]*\.[0-9]*\)$/\1/p')
+  echo "libtorch on this machine: ${torch:-none}"
+  cat /tmp/lep-info.txt &&
+    grep -E "^addon .*/node_modules/lep-linux-x64-libtorch${torch//./\\.}/lep\.node \(prebuilt for libtorch ${torch//./\\.}," /tmp/lep-info.txt >/dev/null &&
+    grep -E "^libtorch +${torch//./\\.}\." /tmp/lep-info.txt >/dev/null
+}
+check "lep info: the prebuilt of this distribution's libtorch is the one loaded" flavour_in_use
 
 # 4. The CLI on a small text.
 find "$app/node_modules" -name README.md -size +4k | head -60 | xargs cat >corpus.txt
@@ -90,7 +108,7 @@ check "CommonJS require('lep') (require(esm), node >= 20.19)" bash -c 'node cons
 typescript() {
   mkdir -p ts-consumer && cd ts-consumer || return 1
   npm init -y >/dev/null && npm pkg set type=module >/dev/null &&
-    npm install --no-audit --no-fund "$main_tgz" "$prebuilt_tgz" typescript@5 >/dev/null &&
+    npm install --no-audit --no-fund "$main_tgz" "${prebuilt_tgz[@]}" typescript@5 >/dev/null &&
     test ! -e node_modules/@types/node &&
     cat >tsconfig.json <<'JSON' &&
 { "compilerOptions": { "strict": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2022", "noEmit": true } }

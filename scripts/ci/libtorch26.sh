@@ -13,7 +13,8 @@
 #   rebuild takes minutes (a cold build ~12 minutes on 2 cores).
 # - The tests load the 2.6 addons through LEP_NATIVE; PyTorch references run on trixie's python3-torch.
 #   ava's own lines go to stdout (`✔`/`✘` per test), which .ci/run counts.
-# Default tests: dist/test/native/*.test.js (but report.test.js, which needs Chromium) and
+# Default tests: dist/test/native/*.test.js (but report.test.js, which needs Chromium; load-native.test.js
+# checks the loader with this build as the libtorch-2.6 prebuilt package) and
 # dist/test/e2e/distributed.test.js.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,11 +52,10 @@ echo "libtorch26.sh: built in $(($(date +%s) - t0)) s${hits:+ (ccache${hits})}"
 
 tests=("$@")
 if ! ((${#tests[@]})); then
-  # Left out: report.test.js renders HTML in Chromium (not installed here, and not about libtorch);
-  # load-native.test.js checks the loader against the host's libtorch-1.13 build and prebuilt flavour (a
-  # libtorch-2.6 prebuilt flavour does not exist yet).
+  # Left out: report.test.js renders HTML in Chromium (not installed here, and not about libtorch).
+  # load-native.test.js runs on this build (LEP_NATIVE) as the libtorch 2.6 prebuilt flavour.
   for f in dist/test/native/*.test.js dist/test/e2e/distributed.test.js; do
-    case "$f" in dist/test/native/report.test.js|dist/test/native/load-native.test.js) ;; *) tests+=("$f") ;; esac
+    case "$f" in dist/test/native/report.test.js) ;; *) tests+=("$f") ;; esac
   done
 fi
 t0=$(date +%s)

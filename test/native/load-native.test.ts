@@ -2,6 +2,8 @@
 // LEP_NATIVE_NOT_FOUND error naming the file and the fix, never a crash; an installed prebuilt package is
 // found and checked. Each case runs `lep info` in a child process on a doctored copy of this build's
 // lep.node (bytes edited the way a truncated download, another libtorch, or a damaged file would).
+// The build is LEP_NATIVE's when set (scripts/ci/libtorch26.sh runs this file on its libtorch 2.6 build),
+// else build/Release; the fake prebuilt package is the flavour that build links.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -9,16 +11,22 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { PREBUILT_FLAVOURS, prebuiltPackageName } from '../../ts/binding/prebuilts.js';
-import { tempDir } from '../helpers.js';
+import { PREBUILT_FLAVOURS, prebuiltPackageName, type PrebuiltFlavour } from '../../ts/binding/prebuilts.js';
+import { linkedFlavours } from '../../scripts/linkedFlavour.js';
+import { nativeBuildDir, tempDir } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
-const BUILD = join(ROOT, 'build', 'Release');
+const { LEP_NATIVE: _, ...ENV } = process.env;
+const BUILD = nativeBuildDir();
 const LEP = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
-const FLAVOUR = PREBUILT_FLAVOURS[0]!;
+const FLAVOUR = ((linked) => {
+  if (linked.length !== 1) throw new Error(`${BUILD}/lep.node links ${linked.length} libtorch flavours of ts/binding/prebuilts.ts, not 1`);
+  return linked[0]!;
+})(linkedFlavours(join(BUILD, 'lep.node')));
 
+/** `lep info` in a child process; LEP_NATIVE only when `env` sets it (the installed-package cases must not see this run's). */
 function lepInfo(main: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', env: { ...ENV, ...env } });
   return { status: r.status, signal: r.signal, out: r.stdout + r.stderr };
 }
 
@@ -61,7 +69,10 @@ test('a lep.node linking a libtorch that is not here: the missing library and th
 test('a lep.node built against another libtorch (a symbol it calls is absent): refused at load, not at the first call', (t) => {
   // maybe_wrap_dim_slow is a function lep.node imports from libc10 and `lep info` never calls: Node's own
   // require binds it lazily and would load this file; the loader binds every symbol up front (RTLD_NOW).
-  const symbol = '_ZN3c106detail19maybe_wrap_dim_slowEllb';
+  // Its mangled name: a plain function in 1.13, a template instance (<long>) in 2.x.
+  const bytes = readFileSync(join(BUILD, 'lep.node'));
+  const symbol = ['_ZN3c106detail19maybe_wrap_dim_slowEllb', '_ZN3c106detail19maybe_wrap_dim_slowIlEET_S2_S2_b'].find((s) => bytes.includes(`\0${s}\0`));
+  if (!symbol) return t.fail(`${BUILD}/lep.node imports no maybe_wrap_dim_slow`);
   const dir = doctored((b) => renameString(b, symbol, `${symbol.slice(0, -1)}X`));
   const r = lepInfo(LEP, { LEP_NATIVE: dir });
   t.is(r.status, 1, r.out);
@@ -69,8 +80,12 @@ test('a lep.node built against another libtorch (a symbol it calls is absent): r
   t.regex(r.out, /built against another libtorch/);
 });
 
-/** A project where lep is installed from the compiled dist with the prebuilt package beside it (no build/). */
-function installedLep(edit: (b: Buffer) => Buffer = (b) => b): { main: string; prebuilt: string } {
+/**
+ * A project where lep is installed from the compiled dist with prebuilt packages beside it (no build/):
+ * one per flavour in `flavours`, each holding this build's addons (lep.node through `edit`) and the
+ * manifest release:pack writes.
+ */
+function installedLep(edit: (b: Buffer) => Buffer = (b) => b, flavours: readonly PrebuiltFlavour[] = [FLAVOUR]): { main: string; prebuilt: string } {
   const modules = join(tempDir(), 'node_modules');
   mkdirSync(modules, { recursive: true });
   // lep's own dependencies from this checkout
@@ -78,24 +93,37 @@ function installedLep(edit: (b: Buffer) => Buffer = (b) => b): { main: string; p
   const lep = join(modules, 'lep');
   cpSync(join(ROOT, 'dist', 'ts'), join(lep, 'dist', 'ts'), { recursive: true });
   for (const f of ['package.json', 'CMakeLists.txt']) copyFileSync(join(ROOT, f), join(lep, f));
-  const prebuilt = join(modules, prebuiltPackageName(FLAVOUR));
-  mkdirSync(prebuilt);
-  const sha256: Record<string, string> = {};
-  for (const f of ['lep.node', 'lep_spm.node']) {
-    const bytes = readFileSync(join(BUILD, f));
-    sha256[f] = createHash('sha256').update(bytes).digest('hex');
-    writeFileSync(join(prebuilt, f), f === 'lep.node' ? edit(bytes) : bytes);
+  for (const flavour of flavours) {
+    const prebuilt = join(modules, prebuiltPackageName(flavour));
+    mkdirSync(prebuilt);
+    const sha256: Record<string, string> = {};
+    for (const f of ['lep.node', 'lep_spm.node']) {
+      const bytes = readFileSync(join(BUILD, f));
+      sha256[f] = createHash('sha256').update(bytes).digest('hex');
+      writeFileSync(join(prebuilt, f), f === 'lep.node' ? edit(bytes) : bytes);
+    }
+    // what release:pack writes (scripts/release-pack.ts)
+    writeFileSync(join(prebuilt, 'package.json'), JSON.stringify({ name: prebuiltPackageName(flavour), version: '0.0.0', lep: { sha256 } }));
   }
-  // what release:pack writes (scripts/release-pack.ts)
-  writeFileSync(join(prebuilt, 'package.json'), JSON.stringify({ name: prebuiltPackageName(FLAVOUR), version: '0.0.0', lep: { sha256 } }));
-  return { main: join(lep, 'dist', 'ts', 'cli', 'main.js'), prebuilt };
+  return { main: join(lep, 'dist', 'ts', 'cli', 'main.js'), prebuilt: join(modules, prebuiltPackageName(FLAVOUR)) };
 }
 
 test('an installed lep without a build loads the prebuilt package of the libtorch present', (t) => {
-  const { main } = installedLep();
+  const { main, prebuilt } = installedLep();
   const r = lepInfo(main);
   t.is(r.status, 0, r.out);
   t.regex(r.out, new RegExp(`libtorch +${FLAVOUR.torchVersion.replace('.', '\\.')}`));
+  t.true(r.out.includes(`addon         ${join(prebuilt, 'lep.node')} (prebuilt for libtorch ${FLAVOUR.torchVersion}, ${FLAVOUR.distro})`), r.out);
+});
+
+test('with every flavour installed (as npm install lep does), the one whose libtorch is present is used, whatever its place in the list', (t) => {
+  // Every package holds this build, so any of them would load: only the loader's choice decides which one
+  // lep info names. On libtorch 2.6 (scripts/ci/libtorch26.sh) the right one is not the first listed.
+  t.true(PREBUILT_FLAVOURS.length > 1);
+  const { main, prebuilt } = installedLep(undefined, PREBUILT_FLAVOURS);
+  const r = lepInfo(main);
+  t.is(r.status, 0, r.out);
+  t.true(r.out.includes(`addon         ${join(prebuilt, 'lep.node')} (prebuilt for libtorch ${FLAVOUR.torchVersion}, ${FLAVOUR.distro})`), r.out);
 });
 
 test('a prebuilt whose bytes changed after release: refused by its recorded sha256, naming the file', (t) => {

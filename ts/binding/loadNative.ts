@@ -135,12 +135,19 @@ function hint(file: string, failures: { candidate: Candidate; message: string }[
   return `HINT: lep has no prebuilt ${file} for ${process.platform}-${process.arch}: ${build}. Set LEP_NATIVE to a lep.node built elsewhere.`;
 }
 
+/** Where each addon was loaded from (lep info prints it: which prebuilt flavour or build is in use). */
+const loadedFrom = new Map<string, string>();
+
+function describe(candidate: Candidate): string {
+  return candidate.flavour ? `${candidate.path} (prebuilt for libtorch ${candidate.flavour.torchVersion}, ${candidate.flavour.distro})` : candidate.path;
+}
+
 function load<T>(file: string): T {
   const { list, prebuiltsHere } = candidates(file);
   const tried: string[] = [];
   const failures: { candidate: Candidate; message: string }[] = [];
   for (const candidate of list) {
-    const label = candidate.flavour ? `${candidate.path} (prebuilt for libtorch ${candidate.flavour.torchVersion}, ${candidate.flavour.distro})` : candidate.path;
+    const label = describe(candidate);
     if (!existsSync(candidate.path)) {
       tried.push(`  ${label}: not found`);
       continue;
@@ -152,7 +159,9 @@ function load<T>(file: string): T {
       continue;
     }
     try {
-      return dlopenNow(candidate.path) as T;
+      const exports = dlopenNow(candidate.path) as T;
+      loadedFrom.set(file, label);
+      return exports;
     } catch (e) {
       const message = (e as Error).message.split('\n')[0]!;
       tried.push(`  ${label}: ${message}`);
@@ -170,6 +179,11 @@ export function getNative(): NativeAddon {
   if (!native) selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
   native ??= load<NativeAddon>('lep.node');
   return native;
+}
+
+/** The file lep.node was loaded from, with its prebuilt flavour ("" before it is loaded). */
+export function nativeAddonPath(): string {
+  return loadedFrom.get('lep.node') ?? '';
 }
 
 /** The libtorch addon if something loaded it already, without loading it. */

@@ -3,7 +3,8 @@
  * install by npm (optionalDependencies with os/cpu/libc, as sharp and node-llama-cpp do) and at load
  * time by the libtorch present (ts/binding/loadNative.ts). Adding a flavour is adding an entry here
  * and the matching line in package.json's optionalDependencies (a unit test checks they agree);
- * `npm run release:pack` packs the flavour the local build links.
+ * `npm run release:pack` packs every flavour, each from a build that links that flavour's libtorch
+ * (build-<id>/Release, build/Release or --native DIR).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +46,19 @@ export const PREBUILT_FLAVOURS: readonly PrebuiltFlavour[] = [
     codename: 'bookworm',
     aptPackages: ['libtorch1.13', 'libopenblas0-pthread', 'libsentencepiece0'],
   },
+  {
+    // Built in a Debian 13 chroot by scripts/ci/libtorch26.sh (into build-libtorch2.6/Release). Debian 13's
+    // glibc is newer than 12's, so this build loads on Debian 13 (and later) only.
+    id: 'libtorch2.6',
+    os: 'linux',
+    cpu: 'x64',
+    libc: 'glibc',
+    torchSoname: 'libtorch_cpu.so.2.6',
+    torchVersion: '2.6',
+    distro: 'Debian 13',
+    codename: 'trixie',
+    aptPackages: ['libtorch2.6', 'libopenblas0-pthread', 'libsentencepiece0'],
+  },
 ];
 
 /** The npm package holding a flavour's `lep.node` and `lep_spm.node`. */
@@ -79,10 +93,33 @@ export function distroCodename(): string {
   }
 }
 
+/** What decides which flavours fit a machine (flavoursForThisMachine reads them from this one). */
+export interface MachineFacts {
+  platform: string;
+  arch: string;
+  /** VERSION_CODENAME of /etc/os-release ('' when unknown). */
+  codename: string;
+  /** Whether the dynamic loader finds this flavour's libtorch. */
+  hasTorch: (f: PrebuiltFlavour) => boolean;
+}
+
+/**
+ * The flavours for a platform in the order the loader tries them: those whose libtorch is present first,
+ * then the one built for this distribution (its apt line is the one to print when nothing loads), then
+ * the rest in PREBUILT_FLAVOURS order.
+ */
+export function rankFlavours(flavours: readonly PrebuiltFlavour[], m: MachineFacts): PrebuiltFlavour[] {
+  const here = flavours.filter((f) => f.os === m.platform && f.cpu === m.arch);
+  const rank = (f: PrebuiltFlavour) => (m.hasTorch(f) ? 0 : f.codename === m.codename ? 1 : 2);
+  return [...here].sort((a, b) => rank(a) - rank(b));
+}
+
 /** The flavours for this platform, those whose libtorch is present first, then this distribution's. */
 export function flavoursForThisMachine(): PrebuiltFlavour[] {
-  const here = PREBUILT_FLAVOURS.filter((f) => f.os === process.platform && f.cpu === process.arch);
-  const codename = distroCodename();
-  const rank = (f: PrebuiltFlavour) => (findTorchLibrary(f) ? 0 : f.codename === codename ? 1 : 2);
-  return [...here].sort((a, b) => rank(a) - rank(b));
+  return rankFlavours(PREBUILT_FLAVOURS, {
+    platform: process.platform,
+    arch: process.arch,
+    codename: distroCodename(),
+    hasTorch: (f) => findTorchLibrary(f) !== undefined,
+  });
 }

@@ -1,6 +1,6 @@
 import { lepInfo } from '../runtime.js';
 
-export const usage = 'lep info [--json]   print lep, libtorch, CPU features, BLAS (and its kernel choice), thread and CUDA facts';
+export const usage = 'lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts';
 
 export function run(argv: string[]): void {
   const info = lepInfo();
@@ -10,6 +10,7 @@ export function run(argv: string[]): void {
   }
   console.log(`lep           ${info.lepVersion} (node ${info.nodeVersion})`);
   console.log(`libtorch      ${info.torchVersion}`);
+  console.log(`addon         ${info.nativeAddon}`);
   console.log(`CPU           ${info.cpu.model}: ${info.cpu.features}`);
   console.log(`BLAS          ${info.blas} (${info.blasThreads} threads)${info.blasConfig ? `, ${info.blasConfig}` : ''}`);
   if (info.blasCore) console.log(`BLAS core     ${info.blasCore}: ${info.blasCoreReason}`);
