@@ -21,8 +21,13 @@
  * each, checks that both wrote the same rows (to bf16 rounding) and reports the time ratio: on a shared
  * machine only side-by-side ratios mean anything. `--no-naive` skips the naive script.
  *
- * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|both] [--keep]
- *        [--baseline DIR] [--reps N] [--no-naive]
+ * With `--instructs 2`, each scale instead times one donor into two instruct models (a second fine-tune of
+ * the same base, `instruct2`): two `lep propagate` calls against one call with both (`--instruct A
+ * --instruct B`), alternately `--reps N` times, after checking that the one call wrote the same bytes as
+ * the two. The `d1024` scale (8016 / 10926 / 1024) is small enough to run on a busy machine.
+ *
+ * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|d1024|both] [--keep]
+ *        [--baseline DIR] [--reps N] [--no-naive] [--instructs 2]
  * Appends JSON lines to bench/results/propagate-scale.jsonl. Deletes the synthetic files unless --keep.
  */
 import { spawnSync } from 'node:child_process';
@@ -47,6 +52,7 @@ interface Scale { name: string; old: number; new: number; d: number }
 const SCALES: Record<string, Scale> = {
   full: { name: 'full', old: 128256, new: 174816, d: 4096 },
   small: { name: 'small', old: 128256 / 16, new: 174816 / 16, d: 4096 },
+  d1024: { name: 'd1024', old: 128256 / 16, new: 174816 / 16, d: 1024 },
 };
 const SPECIALS = 256;  // LLaMa-3: <|begin_of_text|> ... <|reserved_special_token_250|> at the end of the old ids
 
@@ -191,6 +197,35 @@ function compareBuilds(s: Scale, dir: string, baseline: string, reps: number): R
   return { baseline, runs, ratio, agreement };
 }
 
+/** One donor into two instruct models: two calls against one call with both (see the module doc). */
+function compareMany(s: Scale, dir: string, reps: number): Record<string, unknown> {
+  if (!existsSync(join(dir, 'instruct2', 'model.safetensors'))) {
+    const r = spawnSync(PYTHON, [HELPER, 'instruct2', dir, String(s.old), String(s.d), '1'], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('synthesis of instruct2 failed');
+  }
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) writeFileSync(join(dir, 'instruct2', f), readFileSync(join(dir, 'instruct', f)));
+  const common = ['propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--method', 'conversion'];
+  const insts = [join(dir, 'instruct'), join(dir, 'instruct2')];
+  const singles = insts.map((_, i) => join(dir, `out-single-${i}`));
+  const many = insts.map((_, i) => join(dir, `out-many-${i}`));
+  const rounds: { twoCalls: number[]; oneCall: number; oneCallRssBytes: number; twoCallsRssBytes: number[] }[] = [];
+  for (let k = 0; k < reps; k++) {
+    const two = insts.map((inst, i) => run(process.execPath, [CLI, ...common, '--instruct', inst, '--out', singles[i]!]));
+    const one = run(process.execPath, [CLI, ...common, ...insts.flatMap((inst, i) => ['--instruct', inst, '--out', many[i]!])]);
+    rounds.push({ twoCalls: two.map((x) => x.seconds), oneCall: one.seconds, oneCallRssBytes: one.maxRssKiB * 1024, twoCallsRssBytes: two.map((x) => x.maxRssKiB * 1024) });
+    const r = rounds.at(-1)!;
+    console.log(`${s.name} round ${k + 1}: two calls ${r.twoCalls.map((x) => x.toFixed(1)).join(' + ')} s, one call ${r.oneCall.toFixed(1)} s, ratio ${((r.twoCalls[0]! + r.twoCalls[1]!) / r.oneCall).toFixed(2)}`);
+  }
+  // Correctness before timing counts: the one call wrote exactly what the two calls wrote.
+  const identical = insts.map((_, i) => readFileSync(join(singles[i]!, 'model.safetensors')).equals(readFileSync(join(many[i]!, 'model.safetensors'))));
+  if (!identical.every(Boolean)) throw new Error(`one call and two calls wrote different checkpoints: ${identical.join(', ')}`);
+  const reports = many.map((o) => JSON.parse(readFileSync(join(o, 'propagate_report.json'), 'utf8')) as { sides: { residual: number; overlapCosine: number; solveSeconds: number; applySeconds: number }[] });
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const ratio = sum(rounds.map((r) => sum(r.twoCalls))) / sum(rounds.map((r) => r.oneCall));
+  for (const o of [...singles, ...many]) rmSync(o, { recursive: true, force: true });
+  return { rounds, ratio, identical, sides: reports.map((r) => r.sides) };
+}
+
 function bf16ToF64(t: { data: Uint8Array }): Float64Array {
   const u16 = new Uint16Array(t.data.slice().buffer);
   const f32 = new Float32Array(new Uint32Array(Array.from(u16, (x) => x << 16)).buffer);
@@ -199,7 +234,7 @@ function bf16ToF64(t: { data: Uint8Array }): Float64Array {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false },
-    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false } } });
+    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false }, instructs: { type: 'string', default: '1' } } });
   const scales = values.scale === 'both' ? ['small', 'full'] : [values.scale!];
   const info = getNative().info();
   for (const name of scales) {
@@ -207,6 +242,13 @@ async function main(): Promise<void> {
     const dir = join(CACHE, `${s.name}-${s.old}-${s.new}-${s.d}`);
     synthesize(s, dir);
     const machine = { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
+    if (values.instructs === '2') {
+      const many = compareMany(s, dir, Number(values.reps));
+      appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-many', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...many })}\n`);
+      console.log(`${s.name}: two instruct models, two calls / one call = ${(many.ratio as number).toFixed(2)}`);
+      if (!values.keep) rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     if (values.baseline) {
       const comparison = compareBuilds(s, dir, values.baseline, Number(values.reps));
       appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-scale-compare', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...comparison })}\n`);

@@ -6,16 +6,18 @@
  * - end to end on tiny models with Mistral's tokenizer and an Extended donor vocabulary: the output loads
  *   with LepModel and generates through the instruct model's chat template;
  * - bad input: other architecture or hidden size, a donor whose tokenizer does not match its rows, an
- *   unrelated instruct model (warning), missing tensors.
+ *   unrelated instruct model (warning), missing tensors;
+ * - several instruct models in one call: each output equals the single-instruct call bit for bit (every
+ *   method and solver), a failed target leaves the others complete, bad layouts are refused up front.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import test from 'ava';
 
 import { getNative } from '../../ts/binding/loadNative.js';
-import type { NativePropagateOptions, NativeTensorData } from '../../ts/binding/NativeTypes.js';
+import type { NativePropagateOptions, NativePropagateSide, NativePropagateTarget, NativeTensorData } from '../../ts/binding/NativeTypes.js';
 import { LepError } from '../../ts/errors.js';
 import { LepModel, runJob } from '../../ts/model/LepModel.js';
 import { PROPAGATE_REPORT_FILE, propagate, type PropagateMethod } from '../../ts/propagate/propagate.js';
@@ -505,4 +507,122 @@ test.serial('bad options name the flag', async (t) => {
   const f = await tinyFamily();
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: join(tempDir(), 'x'), method: 'blend' as PropagateMethod }), 'LEP_BAD_OPTION', /method \(--method\)/);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: f.instruct }), 'LEP_OUTPUT_OVER_INPUT', /--out \S+ is the input --instruct/);
+});
+
+// ---- several instruct models in one call ----------------------------------------------------------------
+
+/** Every file of an output directory, by name (propagate_report.json left out: it holds timings and paths). */
+function outputFiles(dir: string): Map<string, Buffer> {
+  return new Map(readdirSync(dir).filter((f) => f !== PROPAGATE_REPORT_FILE).sort().map((f) => [f, readFileSync(join(dir, f))]));
+}
+
+/** A report's per-side numbers without wall times. */
+const sideNumbers = (sides: NativePropagateSide[]) => sides.map(({ solveSeconds: _s, applySeconds: _a, ...rest }) => rest);
+
+test.serial('native: several targets share the base side; each equals its single-target job bit for bit; a failed target leaves the others', async (t) => {
+  const p = makeProblem({ dtype: 'F64', seed: 8 });
+  // A second fine-tune of the same base: the first instruct model, perturbed.
+  const r = seededRandom(21);
+  const inst2 = join(p.dir, 'instruct2.safetensors');
+  getNative().writeSafetensors(inst2, getNative().readSafetensors(p.instruct).map((x) => {
+    const v = asF64(x);
+    const z = normals(v.length, r);
+    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
+  }));
+  const { copyTo, copyFrom, outRows, ...shared } = p.spec;
+  for (const method of ['conversion', 'overlap', 'swap'] as const)
+    for (const solver of method === 'swap' ? (['normal'] as const) : (['normal', 'qr'] as const)) {
+      const tag = `${method}-${solver}`;
+      const target = (instruct: string, outDir: string): NativePropagateTarget => ({ instructFiles: [instruct], copyTo, copyFrom, outRows, outDir });
+      // The second target's output is a file, not a directory: its checkpoint cannot be written.
+      const outs = [join(p.dir, `m1-${tag}`), join(p.dir, `m2-${tag}`), join(p.dir, `m3-${tag}`)];
+      writeFileSync(outs[1]!, 'not a directory');
+      const many = await runJob((cb) =>
+        getNative().propagate({ ...shared, method, solver, baseFiles: [p.base], donorFiles: [p.donor], chunkRows: 37, targets: [target(p.instruct, outs[0]!), target(inst2, outs[1]!), target(inst2, outs[2]!)] }, cb),
+      );
+      t.is(many.targets.length, 3);
+      t.is(many.targets[0]!.error, null);
+      t.truthy(many.targets[1]!.error, `${tag}: the second target fails`);
+      t.regex(many.targets[1]!.error!.message, new RegExp(`m2-${tag}`));
+      t.is(many.targets[2]!.error, null, `${tag}: the third target is still written`);
+      t.false(existsSync(join(outs[1]!, 'model.safetensors')));
+      for (const [i, inst] of [[0, p.instruct], [2, inst2]] as const) {
+        const single = await runNative({ ...p, instruct: inst }, method, solver, `single-${i}`);
+        const mine = readFileSync(join(outs[i]!, 'model.safetensors'));
+        t.true(mine.equals(readFileSync(join(p.dir, `out-${method}-${solver}-single-${i}`, 'model.safetensors'))), `${tag} target ${i + 1}: bit for bit`);
+        t.deepEqual(sideNumbers(many.targets[i]!.sides), sideNumbers(single.report.sides), `${tag} target ${i + 1}: same residuals, cosines, correlations`);
+      }
+      if (method !== 'swap')
+        t.not(many.targets[0]!.sides[0]!.residual, many.targets[2]!.sides[0]!.residual, 'each target has its own residual');
+      t.log(`${tag}: input residuals ${many.targets.map((x) => x.sides[0]?.residual ?? '-').join(' / ')}; second target: ${many.targets[1]!.error!.code}`);
+    }
+});
+
+/** Two fine-tunes of the tiny family's base under distinct folder names (chat, code), for the --out DIR layout. */
+async function twoInstructs() {
+  const f = await tinyFamily();
+  const dir = tempDir();
+  symlinkSync(f.instruct, join(dir, 'chat'));
+  symlinkSync(deriveInstruct(f.base, 9), join(dir, 'code'));
+  return { f, chat: join(dir, 'chat'), code: join(dir, 'code') };
+}
+
+test.serial('several instruct models: outputs DIR/<name>, each equal to the single-instruct call bit for bit, with its own report', async (t) => {
+  const { f, chat, code } = await twoInstructs();
+  for (const [method, solver] of [['conversion', 'normal'], ['overlap', 'qr'], ['swap', 'normal']] as const) {
+    const dir = join(tempDir(), 'many');
+    const phases = new Set<string>();
+    const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: dir, method, solver, onProgress: (e) => void phases.add(`${e.phase}:${e.target ?? '-'}`) });
+    t.deepEqual(res.results.map((r) => r.out), [join(dir, 'chat'), join(dir, 'code')]);
+    t.true(phases.has('apply:0') && phases.has('apply:1') && phases.has('write:1'), [...phases].join(' '));
+    t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'nothing else (no temporary directories) beside the outputs');
+    for (const [i, inst] of [chat, code].entries()) {
+      const one = join(tempDir(), `one-${i}`);
+      const single = await propagate({ base: f.base, donor: f.donor, instruct: inst, out: one, method, solver });
+      const a = outputFiles(res.results[i]!.out);
+      const b = outputFiles(one);
+      t.deepEqual([...a.keys()], [...b.keys()]);
+      for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${method}/${solver} ${basename(inst)}: ${name} bit for bit`);
+      t.deepEqual(sideNumbers(res.results[i]!.sides), sideNumbers(single.sides));
+      const report = JSON.parse(readFileSync(join(res.results[i]!.out, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
+      t.is((report.inputs as Json).instruct, inst);
+      t.deepEqual((report.batch as Json[]).map((x) => x.instruct), [chat, code]);
+    }
+    if (method !== 'swap') t.not(res.results[0]!.sides[0]!.residual, res.results[1]!.sides[0]!.residual);
+    t.log(`${method}/${solver}: ${res.results.map((r) => `${basename(r.instruct)} residual ${r.sides.map((s) => s.residual?.toFixed(4) ?? '-').join('/')} cosine ${r.sides.map((s) => s.overlapCosine.toFixed(4)).join('/')} correlation ${r.sides[0]!.baseInstructCorrelation.toFixed(4)}`).join('; ')}`);
+  }
+  // Pairs: one --out per --instruct.
+  const pairs = [join(tempDir(), 'p1'), join(tempDir(), 'p2')];
+  const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: pairs, method: 'conversion' });
+  t.deepEqual(res.results.map((r) => r.out), pairs);
+  t.true(existsSync(join(pairs[1]!, 'model.safetensors')));
+});
+
+test.serial('several instruct models: a target that fails leaves the others complete and the error says which were written', async (t) => {
+  const { f, chat, code } = await twoInstructs();
+  // A third fine-tune whose special_tokens_map.json is a directory: copying it beside its output fails.
+  const broken = join(dirname(chat), 'broken');
+  symlinkSync(deriveInstruct(f.base, 13), broken);
+  mkdirSync(join(broken, 'special_tokens_map.json'));
+  const dir = join(tempDir(), 'many');
+  const err = await t.throwsAsync(propagate({ base: f.base, donor: f.donor, instruct: [chat, broken, code], out: dir, method: 'conversion' }));
+  t.regex(err!.message, /propagate wrote 2 of 3 instruct models \(complete: .*chat -> .*many\/chat, .*code -> .*many\/code\); not written:\n  .*broken -> .*many\/broken: .*special_tokens_map\.json[\s\S]*HINT/);
+  t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'the failed one left nothing behind');
+  for (const name of ['chat', 'code']) {
+    t.true(existsSync(join(dir, name, PROPAGATE_REPORT_FILE)), `${name} is complete`);
+    const m = await LepModel.load(join(dir, name));
+    m.dispose();
+  }
+});
+
+test.serial('several instruct models: bad layouts are refused before any work', async (t) => {
+  const f = await tinyFamily();
+  const other = deriveInstruct(f.base, 9);  // also a folder named "instruct"
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: join(tempDir(), 'x') }), 'LEP_BAD_OPTION', /folder name "instruct"[\s\S]*HINT: give one --out per --instruct/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: [join(tempDir(), 'x')] }), 'LEP_BAD_OPTION', /one directory .* or 2 directories/);
+  const wide = await tinyModel({ seed: 7, hiddenSize: 32 });
+  const outs = [join(tempDir(), 'a'), join(tempDir(), 'b')];
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, wide], out: outs }), 'LEP_MODEL_MISMATCH', /hiddenSize: base 64, instruct 32/);
+  t.false(existsSync(outs[0]!), 'the first model was not written either: inputs are checked first');
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: [join(tempDir(), 'y'), f.instruct] }), 'LEP_OUTPUT_OVER_INPUT', /is the input --instruct/);
 });

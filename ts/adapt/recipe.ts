@@ -26,8 +26,11 @@ export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 export interface AdaptRecipe {
   /** Base model directory (Hugging Face layout). */
   base: string;
-  /** Instruct model derived from the base. */
-  instruct: string;
+  /**
+   * Instruct model derived from the base, or several: each propagation method then writes
+   * `OUT/propagate-<method>/<instruct folder name>/` (the names must differ), in one job per method.
+   */
+  instruct: string | string[];
   corpus: {
     /** Target-language training text (files, globs, directories, JSONL, gzip). */
     train: string | string[];
@@ -140,7 +143,7 @@ function section(v: unknown, path: string, fields: Record<string, Check>, requir
 
 const RECIPE_FIELDS: Record<string, Check> = {
   base: str,
-  instruct: str,
+  instruct: (v, p) => (Array.isArray(v) ? listOf(str)(v, p) : str(v, p)),
   corpus: (v, p) => section(v, p, { train: strs, eval: strs, maxChars: int, normalize: oneOf('none', 'NFC', 'NFKC'), script: str }, ['train']),
   tokenizer: (v, p) => {
     section(v, p, { kind: oneOf('existing', 'train', 'extend', 'shrink'), dir: str, type: oneOf('bpe', 'unigram'), vocabSize: pos, inputSentenceSize: int, keep: pos, mergeOrder: oneOf('new-first', 'original-first'), seed: int }, ['kind']);
@@ -221,7 +224,7 @@ export function resolveRecipePaths(r: AdaptRecipe, dir: string): AdaptRecipe {
   return {
     ...r,
     base: abs(r.base),
-    instruct: abs(r.instruct),
+    instruct: all(r.instruct),
     corpus: { ...r.corpus, train: all(r.corpus.train), ...(r.corpus.eval ? { eval: all(r.corpus.eval) } : {}) },
     tokenizer: { ...r.tokenizer, ...(r.tokenizer.dir ? { dir: abs(r.tokenizer.dir) } : {}) },
     ...(r.calibrate
