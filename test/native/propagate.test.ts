@@ -8,7 +8,8 @@
  * - bad input: other architecture or hidden size, a donor whose tokenizer does not match its rows, an
  *   unrelated instruct model (warning), missing tensors;
  * - several instruct models in one call: each output equals the single-instruct call bit for bit (every
- *   method and solver), a failed target leaves the others complete, bad layouts are refused up front.
+ *   method and solver), a failed target leaves the others complete, bad layouts are refused up front;
+ * - a LoRA donor: the adapter's body merged into each output with alpha / S, against float64 PyTorch.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { extendTokenizer, type Json } from '../../ts/tokenizer/extend.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { seededRandom } from '../../ts/train/instructData.js';
 import { createModel, mistralTokenizerDir } from '../../ts/index.js';
+import { saveAdapter } from '../../ts/lora/peftAdapter.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 const PYTHON = '/usr/bin/python3';  // Debian's python3-torch (the pyenv python3 on PATH has no torch)
@@ -625,4 +627,73 @@ test.serial('several instruct models: bad layouts are refused before any work', 
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, wide], out: outs }), 'LEP_MODEL_MISMATCH', /hiddenSize: base 64, instruct 32/);
   t.false(existsSync(outs[0]!), 'the first model was not written either: inputs are checked first');
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: [join(tempDir(), 'y'), f.instruct] }), 'LEP_OUTPUT_OVER_INPUT', /is the input --instruct/);
+});
+
+// ---- a LoRA donor: continued pretraining with LoRA + embeddings, propagated ---------------------------
+
+/** float64 PyTorch: every adapted W of `merged` against W of `plain` + (alpha / S) / r · B·A; prints JSON. */
+const MERGE_REFERENCE = String.raw`
+import json, struct, sys
+import numpy as np, torch
+def read(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
+    dt = {"F32": np.float32, "F64": np.float64}
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        a, b = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dt[v["dtype"]]).reshape(v["shape"]).astype(np.float64))
+    return out
+plain, merged, adapter, scale = read(sys.argv[1]), read(sys.argv[2]), read(sys.argv[3]), float(sys.argv[4])
+worst, adapted = 0.0, 0
+for k, w in plain.items():
+    key = "base_model.model." + k[:-len(".weight")]
+    if key + ".lora_A.weight" in adapter:
+        adapted += 1
+        want = w + scale * (adapter[key + ".lora_B.weight"] @ adapter[key + ".lora_A.weight"])
+        worst = max(worst, float((merged[k] - want).abs().max() / want.abs().max()))
+    elif not torch.equal(merged[k], w):
+        print(json.dumps({"error": "changed without an adapter: " + k})); sys.exit(0)
+print(json.dumps({"worst": worst, "adapted": adapted}))
+`;
+
+test.serial('LoRA donor: the body LoRA is merged into each propagated model with alpha / S (float64 PyTorch reference)', async (t) => {
+  if (!hasReference) return t.fail(`${PYTHON} lacks torch/numpy: install python3-torch (scripts/setup.sh does)`);
+  const { f, chat, code } = await twoInstructs();
+  // A CPT adapter on the donor as lep train --params lora writes it: every projection, A and B non-zero
+  // (as after training), embed_tokens and lm_head trained in full.
+  const adapter = join(tempDir(), 'adapter');
+  const lora = { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], layers: [], modulesToSave: ['embed_tokens', 'lm_head'] };
+  const donorModel = await LepModel.load(f.donor);
+  try {
+    await runJob((p) => donorModel.native.addLora({ ...lora, init: 'random', seed: 3 }, p));
+    await saveAdapter(donorModel, lora, adapter, f.donor);
+  } finally {
+    donorModel.dispose();
+  }
+  const plain = join(tempDir(), 'plain');
+  const merged = join(tempDir(), 'merged');
+  const S = 2;
+  const p0 = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: plain, method: 'conversion' });
+  const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: merged, method: 'conversion', lora: adapter, alphaScale: S });
+  for (const [i, r] of res.results.entries()) {
+    t.deepEqual(sideNumbers(r.sides), sideNumbers(p0.results[i]!.sides), 'the propagation itself is unchanged');
+    t.is(r.lora?.mergedScale, lora.alpha / S / lora.rank);
+    const ref = spawnSync(PYTHON, ['-c', MERGE_REFERENCE, join(p0.results[i]!.out, 'model.safetensors'), join(r.out, 'model.safetensors'), join(adapter, 'adapter_model.safetensors'), String(lora.alpha / S / lora.rank)], { encoding: 'utf8' });
+    t.is(ref.status, 0, ref.stderr);
+    const out = JSON.parse(ref.stdout) as { worst?: number; adapted?: number; error?: string };
+    t.is(out.error, undefined, 'embeddings, head, norms: exactly the plain propagation');
+    t.is(out.adapted, 2 * 7, 'every projection of both layers');
+    t.true(out.worst! <= 1e-6, `${basename(r.instruct)}: worst relative difference ${out.worst}`);
+    t.log(`${basename(r.instruct)}: ${out.adapted} projections, W + (alpha/S)/r·B·A within ${out.worst!.toExponential(2)} of float64 PyTorch`);
+    const report = JSON.parse(readFileSync(join(r.out, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
+    t.is((report.options as Json).alphaScale, S);
+    const m = await LepModel.load(r.out);
+    m.dispose();
+  }
+  t.deepEqual(readdirSync(merged).sort(), ['chat', 'code']);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), alphaScale: 2 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: f.donor }), 'LEP_BAD_ADAPTER', /not a PEFT adapter directory/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: adapter, alphaScale: 0 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);
 });

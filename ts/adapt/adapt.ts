@@ -35,7 +35,7 @@ import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
 import { trainTokenizer } from '../tokenizer/train.js';
 import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
-import { trainModel } from '../train/trainModel.js';
+import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import type { AdaptRecipe } from './recipe.js';
 
@@ -245,7 +245,9 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       ...trainOptions,
       data: trainData,
       evalData,
-      params: 'embeddings',
+      // With train.lora: LoRA + embeddings and head (modules to save) in one run, as the authors' later CPT.
+      params: trainOptions.lora ? 'lora' : 'embeddings',
+      ...(trainOptions.lora ? { lora: { modulesToSave: ['embed_tokens', 'lm_head'], ...trainOptions.lora } } : {}),
       ...(newRowsOnly ? { rows: newRows(initDir) } : {}),
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       signal: options.signal,
@@ -259,11 +261,14 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   // 5. propagation into the instruct model, one output per method
   const propDirs = methods.map((m) => join(out, `propagate-${m}`));
-  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, instruct: r.instruct, files: inputs.instruct }, async () => {
+  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, async () => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
       report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length);
-      const common = { base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal };
+      const common = {
+        base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal,
+        ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
+      };
       const results = many ? (await propagate({ ...common, instruct: instructs, out: propDirs[i]! })).results : [await propagate({ ...common, instruct: instructs[0]!, out: propDirs[i]! })];
       const summary = (p: PropagateResult) => ({ sides: p.sides, vocabulary: p.vocabulary, warnings: p.warnings });
       reports[method] = many ? Object.fromEntries(results.map((p) => [p.instruct, summary(p)])) : summary(results[0]!);

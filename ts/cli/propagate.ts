@@ -13,6 +13,10 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--ins
   --chunk-rows N (4096)   --max-shard-bytes N (5000000000; 0 = one file)   --min-correlation X (0.5)
   --keep-overlap-rows   keep the instruct model's rows for tokens the old vocabulary has; only new tokens
                         get the method's rows (not in the paper; helps Extended vocabularies, see README)
+  --lora ADAPTER_DIR    a PEFT LoRA trained with the embeddings in continued pretraining (DONOR/adapter of
+                        lep train --params lora): its body adapters are merged into each output,
+                        W += (alpha / S) / r · B·A; its modules to save are not (LEP carries those rows)
+  --alpha-scale S (1)   divide the adapter's lora_alpha by S when merging
   Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
 
 export const stopsOnSignal = true;
@@ -24,6 +28,7 @@ export async function run(argv: string[]): Promise<void> {
       base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true },
       method: { type: 'string' }, solver: { type: 'string' }, device: { type: 'string' }, 'chunk-rows': { type: 'string' },
       'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' }, 'keep-overlap-rows': { type: 'boolean' },
+      lora: { type: 'string' }, 'alpha-scale': { type: 'string' },
     },
     usage,
   );
@@ -46,6 +51,8 @@ export async function run(argv: string[]): Promise<void> {
     maxShardBytes: intFlag(values['max-shard-bytes'], '--max-shard-bytes'),
     minCorrelation: numFlag(values['min-correlation'], '--min-correlation'),
     keepOverlapRows: Boolean(values['keep-overlap-rows']),
+    lora: values.lora as string | undefined,
+    alphaScale: numFlag(values['alpha-scale'], '--alpha-scale'),
     signal: interruptSignal,
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {

@@ -18,13 +18,14 @@
  * correlation and report, and its own output directory, put in place as a whole; a target that fails
  * leaves the ones written before it in place, and the error says which were written.
  */
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { LepError, optionError, withCallerStack } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import type { NativePropagateManyOptions, NativePropagateManyReport, NativePropagateSide, NativePropagateTarget, NativePropagateTargetReport } from '../binding/NativeTypes.js';
-import type { JobOptions } from '../model/LepModel.js';
+import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
+import { checkAlphaScale, mergeAdapterInto, readAdapterConfig } from '../lora/peftAdapter.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
@@ -85,6 +86,16 @@ export interface PropagateOptions extends JobOptions {
    * on the toy family: Extended/swap sentence copy EN/RU 0.50/0.46 -> 0.93/0.91). Defaults to `false`.
    */
   keepOverlapRows?: boolean;
+  /**
+   * A PEFT LoRA adapter trained with the embeddings during continued pretraining of the resized base
+   * (`--lora`; e.g. DONOR/adapter of `lep train --params lora --lora-train-modules embed_tokens,lm_head`).
+   * The embeddings still come from the donor through LEP; the adapter's body LoRA is merged into each
+   * propagated model with its alpha divided by `alphaScale`: W += (alpha / S) / r · B·A. Its modules to
+   * save are not applied (the propagated rows stand for them). Defaults to none.
+   */
+  lora?: string;
+  /** Divide the adapter's lora_alpha by this when merging (`--alpha-scale`; only with `lora`). Defaults to `1`. */
+  alphaScale?: number;
   /** Called with each warning as it arises (they are also in the result). Defaults to none. */
   onWarning?: (message: string) => void;
 }
@@ -115,6 +126,8 @@ export interface PropagateResult {
   hiddenSize: number;
   dtype: string;
   warnings: string[];
+  /** The body LoRA merged into this model (PropagateOptions.lora): adapter, rank, alpha, alpha scale, merged scale (alpha / S / r). */
+  lora?: Record<string, unknown>;
   /**
    * prepareSeconds: reading and checking the models, tokenizer maps (shared by every instruct model of a
    * call); nativeSeconds: the whole native job; writeSeconds: writing this model's checkpoint.
@@ -189,10 +202,14 @@ function resolveOptions(o: PropagateOptions) {
   if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw optionError('device', 'cpu or cuda[:N]', o.device, '--device');
   for (const [name, flag] of [['base', '--base'], ['donor', '--donor']] as const)
     if (typeof o[name] !== 'string' || o[name] === '') throw optionError(name, 'a directory path', o[name], flag);
+  if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
+  const alphaScale = checkAlphaScale(o.alphaScale);
+  if (o.lora !== undefined && (typeof o.lora !== 'string' || o.lora === '')) throw optionError('lora', 'a PEFT adapter directory', o.lora, '--lora');
+  const lora = o.lora === undefined ? undefined : readAdapterConfig(o.lora);  // a bad adapter fails before any work
   const targets = resolveTargets(o);
   const instructs = targets.map((t) => t.instruct);
-  for (const t of targets) checkOutputPath(t.out, t.outFlag, { '--base': o.base, '--donor': o.donor, '--instruct': instructs });
-  return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, targets };
+  for (const t of targets) checkOutputPath(t.out, t.outFlag, { '--base': o.base, '--donor': o.donor, '--instruct': instructs, '--lora': o.lora });
+  return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, targets, lora, alphaScale };
 }
 
 /** One instruct model's share of the job: its tokenizer, copied rows, output rows. */
@@ -272,7 +289,7 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
       }
       try {
         const ctx = { options, o, t, base, donor, instruct: instructs[i]!, map, plan: plans[i]!, all: o.targets, times: { t0, t1, t2 } };
-        results.push(finishTarget(ctx, native, report, pending[i]!.dir));
+        results.push(await finishTarget(ctx, native, report, pending[i]!.dir));
         pending[i]!.commit();
       } catch (e) {
         failures.push({ index: i, code: (e as LepError).code ?? 'LEP_WRITE_FAILED', message: (e as Error).message });
@@ -349,8 +366,30 @@ interface TargetContext {
   times: { t0: number; t1: number; t2: number };
 }
 
+/**
+ * Merges the body LoRA of `options.lora` into the propagated model in `dir` (see PropagateOptions.lora):
+ * loads it, merges with alpha / S, and puts the merged weights in place of the written ones. Returns the
+ * weight files now in `dir` and the merged adapter's settings.
+ */
+async function mergeLoraInto(dir: string, oldFiles: string[], c: TargetContext): Promise<{ files: string[]; lora: Record<string, unknown> }> {
+  const model = await LepModel.load(dir, { signal: c.options.signal });
+  try {
+    const scaled = await mergeAdapterInto(model, c.options.lora!, { alphaScale: c.o.alphaScale, skipModulesToSave: true, signal: c.options.signal });
+    const sub = join(dir, 'lora-merged');  // inside the temporary output: removed with it if anything fails
+    const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
+    const files = await runJob((p) => model.native.save({ dir: sub, dtype, maxShardBytes: c.o.maxShardBytes }, p), { signal: c.options.signal });
+    for (const f of oldFiles) rmSync(join(dir, f), { force: true });
+    for (const f of files) renameSync(join(sub, f), join(dir, f));
+    rmSync(sub, { recursive: true, force: true });
+    const l = c.o.lora!;
+    return { files, lora: { adapter: resolve(c.options.lora!), rank: l.rank, alpha: l.alpha, alphaScale: c.o.alphaScale, mergedScale: scaled.alpha / l.rank, targets: l.targets, layers: l.layers, modulesToSaveSkipped: l.modulesToSave } };
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Writes config, tokenizer and report files beside one target's checkpoint in `dir`; returns its result. */
-function finishTarget(c: TargetContext, native: NativePropagateTargetReport, report: NativePropagateManyReport, dir: string): PropagateResult {
+async function finishTarget(c: TargetContext, native: NativePropagateTargetReport, report: NativePropagateManyReport, dir: string): Promise<PropagateResult> {
   const { options, o, t, instruct, map, plan } = c;
   const warnings: string[] = [];
   const warn = (m: string): string => {
@@ -380,6 +419,7 @@ function finishTarget(c: TargetContext, native: NativePropagateTargetReport, rep
     if (existsSync(join(t.instruct, f))) copyFileSync(join(t.instruct, f), join(dir, f));
   // tokenizer.model (SentencePiece) must describe the final vocabulary: the donor's, if it has one.
   if (existsSync(join(options.donor, 'tokenizer.model'))) copyFileSync(join(options.donor, 'tokenizer.model'), join(dir, 'tokenizer.model'));
+  const merged = c.o.lora ? await mergeLoraInto(dir, native.files, c) : undefined;
   const t3 = performance.now();
 
   const result: PropagateResult = {
@@ -412,11 +452,12 @@ function finishTarget(c: TargetContext, native: NativePropagateTargetReport, rep
       writeSeconds: native.writeSeconds,
       totalSeconds: (t3 - c.times.t0) / 1000,
     },
-    files: [...native.files, 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    files: [...(merged?.files ?? native.files), 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    ...(merged ? { lora: merged.lora } : {}),
   };
   writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
     inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(t.instruct) },
-    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false },
+    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) },
     // The other instruct models of the same call (their base side was solved together with this one's).
     ...(c.all.length > 1 ? { batch: c.all.map((x) => ({ instruct: resolve(x.instruct), out: x.out })) } : {}),
     ...result,
