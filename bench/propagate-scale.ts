@@ -81,28 +81,52 @@ function tokenizers(s: Scale): { base: object; donor: object } {
   const vocab: Record<string, number> = {};
   BYTE_TO_CHAR.forEach((c, i) => (vocab[c] = i));
   for (let id = 256; id < s.old - SPECIALS; id++) vocab[piece()] = id;
-  const added = Array.from({ length: SPECIALS }, (_, k) => ({
-    id: s.old - SPECIALS + k, content: k === 0 ? '<|begin_of_text|>' : k === 9 ? '<|eot_id|>' : `<|reserved_special_token_${k}|>`,
+  const added = (size: number) => Array.from({ length: SPECIALS }, (_, k) => ({
+    id: size - SPECIALS + k, content: k === 0 ? '<|begin_of_text|>' : k === 9 ? '<|eot_id|>' : `<|reserved_special_token_${k}|>`,
     single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
-  const json = (v: Record<string, number>) => ({
-    version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null,
+  const json = (v: Record<string, number>, size: number) => ({
+    version: '1.0', truncation: null, padding: null, added_tokens: added(size), normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: true, vocab: v, merges: [] },
   });
+  // The donor's new pieces follow the base's pieces and its added tokens come last (lep's tokenizers
+  // number added tokens after the model vocabulary, without gaps).
   const donorVocab = { ...vocab };
-  for (let id = s.old; id < s.new; id++) donorVocab[piece()] = id;
-  return { base: json(vocab), donor: json(donorVocab) };
+  for (let id = s.old - SPECIALS; id < s.new - SPECIALS; id++) donorVocab[piece()] = id;
+  return { base: json(vocab, s.old), donor: json(donorVocab, s.new) };
 }
 
 function config(vocab: number, d: number): object {
   return {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: vocab, hidden_size: d, intermediate_size: 14336,
-    num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: vocab, hidden_size: d, intermediate_size: LAYER_FFN,
+    num_hidden_layers: 1, num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
     rope_theta: 500000, tie_word_embeddings: false, hidden_act: 'silu', torch_dtype: 'bfloat16', bos_token_id: vocab - SPECIALS, eos_token_id: vocab - SPECIALS + 9,
   };
+}
+
+/**
+ * The one decoder layer and final norm the config names (LAYER_FFN wide, zeros), in layers.safetensors
+ * beside the embeddings, with an index: lep checks a checkpoint against its config before propagating,
+ * and propagation never reads these.
+ */
+const LAYER_FFN = 256;
+function writeLayers(modelDir: string, d: number): void {
+  const heads = 32;
+  const kv = 8;
+  const hd = d / heads;
+  const shapes: [string, number[]][] = [
+    ['model.norm.weight', [d]], ['model.layers.0.input_layernorm.weight', [d]], ['model.layers.0.post_attention_layernorm.weight', [d]],
+    ['model.layers.0.self_attn.q_proj.weight', [heads * hd, d]], ['model.layers.0.self_attn.k_proj.weight', [kv * hd, d]],
+    ['model.layers.0.self_attn.v_proj.weight', [kv * hd, d]], ['model.layers.0.self_attn.o_proj.weight', [d, heads * hd]],
+    ['model.layers.0.mlp.gate_proj.weight', [LAYER_FFN, d]], ['model.layers.0.mlp.up_proj.weight', [LAYER_FFN, d]], ['model.layers.0.mlp.down_proj.weight', [d, LAYER_FFN]],
+  ];
+  getNative().writeSafetensors(join(modelDir, 'layers.safetensors'), shapes.map(([name, shape]) => ({ name, dtype: 'BF16', shape, data: new Uint8Array(2 * shape.reduce((a, b) => a * b, 1)) })), { format: 'pt' });
+  const weightMap: Record<string, string> = { 'model.embed_tokens.weight': 'model.safetensors', 'lm_head.weight': 'model.safetensors' };
+  for (const [name] of shapes) weightMap[name] = 'layers.safetensors';
+  writeFileSync(join(modelDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { stdout: string; seconds: number; maxRssKiB: number } {
@@ -137,6 +161,7 @@ function synthesize(s: Scale, dir: string): void {
     if (r.status !== 0) throw new Error('synthesis failed');
     console.log(`${s.name}: synthetic bf16 checkpoints written in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
+  for (const m of ['base', 'instruct', 'donor']) writeLayers(join(dir, m), s.d);
 }
 
 async function writeT(dir: string): Promise<string> {
@@ -203,7 +228,8 @@ function compareMany(s: Scale, dir: string, reps: number): Record<string, unknow
     const r = spawnSync(PYTHON, [HELPER, 'instruct2', dir, String(s.old), String(s.d), '1'], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('synthesis of instruct2 failed');
   }
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) writeFileSync(join(dir, 'instruct2', f), readFileSync(join(dir, 'instruct', f)));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'layers.safetensors', 'model.safetensors.index.json'])
+    writeFileSync(join(dir, 'instruct2', f), readFileSync(join(dir, 'instruct', f)));
   const common = ['propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--method', 'conversion'];
   const insts = [join(dir, 'instruct'), join(dir, 'instruct2')];
   const singles = insts.map((_, i) => join(dir, `out-single-${i}`));
