@@ -21,8 +21,13 @@
  * each, checks that both wrote the same rows (to bf16 rounding) and reports the time ratio: on a shared
  * machine only side-by-side ratios mean anything. `--no-naive` skips the naive script.
  *
- * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|both] [--keep]
- *        [--baseline DIR] [--reps N] [--no-naive]
+ * With `--instructs 2`, each scale instead times one donor into two instruct models (a second fine-tune of
+ * the same base, `instruct2`): two `lep propagate` calls against one call with both (`--instruct A
+ * --instruct B`), alternately `--reps N` times, after checking that the one call wrote the same bytes as
+ * the two. The `d1024` scale (8016 / 10926 / 1024) is small enough to run on a busy machine.
+ *
+ * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|d1024|both] [--keep]
+ *        [--baseline DIR] [--reps N] [--no-naive] [--instructs 2]
  * Appends JSON lines to bench/results/propagate-scale.jsonl. Deletes the synthetic files unless --keep.
  */
 import { spawnSync } from 'node:child_process';
@@ -47,6 +52,7 @@ interface Scale { name: string; old: number; new: number; d: number }
 const SCALES: Record<string, Scale> = {
   full: { name: 'full', old: 128256, new: 174816, d: 4096 },
   small: { name: 'small', old: 128256 / 16, new: 174816 / 16, d: 4096 },
+  d1024: { name: 'd1024', old: 128256 / 16, new: 174816 / 16, d: 1024 },
 };
 const SPECIALS = 256;  // LLaMa-3: <|begin_of_text|> ... <|reserved_special_token_250|> at the end of the old ids
 
@@ -75,28 +81,52 @@ function tokenizers(s: Scale): { base: object; donor: object } {
   const vocab: Record<string, number> = {};
   BYTE_TO_CHAR.forEach((c, i) => (vocab[c] = i));
   for (let id = 256; id < s.old - SPECIALS; id++) vocab[piece()] = id;
-  const added = Array.from({ length: SPECIALS }, (_, k) => ({
-    id: s.old - SPECIALS + k, content: k === 0 ? '<|begin_of_text|>' : k === 9 ? '<|eot_id|>' : `<|reserved_special_token_${k}|>`,
+  const added = (size: number) => Array.from({ length: SPECIALS }, (_, k) => ({
+    id: size - SPECIALS + k, content: k === 0 ? '<|begin_of_text|>' : k === 9 ? '<|eot_id|>' : `<|reserved_special_token_${k}|>`,
     single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
   }));
-  const json = (v: Record<string, number>) => ({
-    version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null,
+  const json = (v: Record<string, number>, size: number) => ({
+    version: '1.0', truncation: null, padding: null, added_tokens: added(size), normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: true, vocab: v, merges: [] },
   });
+  // The donor's new pieces follow the base's pieces and its added tokens come last (lep's tokenizers
+  // number added tokens after the model vocabulary, without gaps).
   const donorVocab = { ...vocab };
-  for (let id = s.old; id < s.new; id++) donorVocab[piece()] = id;
-  return { base: json(vocab), donor: json(donorVocab) };
+  for (let id = s.old - SPECIALS; id < s.new - SPECIALS; id++) donorVocab[piece()] = id;
+  return { base: json(vocab, s.old), donor: json(donorVocab, s.new) };
 }
 
 function config(vocab: number, d: number): object {
   return {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: vocab, hidden_size: d, intermediate_size: 14336,
-    num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: vocab, hidden_size: d, intermediate_size: LAYER_FFN,
+    num_hidden_layers: 1, num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
     rope_theta: 500000, tie_word_embeddings: false, hidden_act: 'silu', torch_dtype: 'bfloat16', bos_token_id: vocab - SPECIALS, eos_token_id: vocab - SPECIALS + 9,
   };
+}
+
+/**
+ * The one decoder layer and final norm the config names (LAYER_FFN wide, zeros), in layers.safetensors
+ * beside the embeddings, with an index: lep checks a checkpoint against its config before propagating,
+ * and propagation never reads these.
+ */
+const LAYER_FFN = 256;
+function writeLayers(modelDir: string, d: number): void {
+  const heads = 32;
+  const kv = 8;
+  const hd = d / heads;
+  const shapes: [string, number[]][] = [
+    ['model.norm.weight', [d]], ['model.layers.0.input_layernorm.weight', [d]], ['model.layers.0.post_attention_layernorm.weight', [d]],
+    ['model.layers.0.self_attn.q_proj.weight', [heads * hd, d]], ['model.layers.0.self_attn.k_proj.weight', [kv * hd, d]],
+    ['model.layers.0.self_attn.v_proj.weight', [kv * hd, d]], ['model.layers.0.self_attn.o_proj.weight', [d, heads * hd]],
+    ['model.layers.0.mlp.gate_proj.weight', [LAYER_FFN, d]], ['model.layers.0.mlp.up_proj.weight', [LAYER_FFN, d]], ['model.layers.0.mlp.down_proj.weight', [d, LAYER_FFN]],
+  ];
+  getNative().writeSafetensors(join(modelDir, 'layers.safetensors'), shapes.map(([name, shape]) => ({ name, dtype: 'BF16', shape, data: new Uint8Array(2 * shape.reduce((a, b) => a * b, 1)) })), { format: 'pt' });
+  const weightMap: Record<string, string> = { 'model.embed_tokens.weight': 'model.safetensors', 'lm_head.weight': 'model.safetensors' };
+  for (const [name] of shapes) weightMap[name] = 'layers.safetensors';
+  writeFileSync(join(modelDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { stdout: string; seconds: number; maxRssKiB: number } {
@@ -131,6 +161,7 @@ function synthesize(s: Scale, dir: string): void {
     if (r.status !== 0) throw new Error('synthesis failed');
     console.log(`${s.name}: synthetic bf16 checkpoints written in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
+  for (const m of ['base', 'instruct', 'donor']) writeLayers(join(dir, m), s.d);
 }
 
 async function writeT(dir: string): Promise<string> {
@@ -191,6 +222,36 @@ function compareBuilds(s: Scale, dir: string, baseline: string, reps: number): R
   return { baseline, runs, ratio, agreement };
 }
 
+/** One donor into two instruct models: two calls against one call with both (see the module doc). */
+function compareMany(s: Scale, dir: string, reps: number): Record<string, unknown> {
+  if (!existsSync(join(dir, 'instruct2', 'model.safetensors'))) {
+    const r = spawnSync(PYTHON, [HELPER, 'instruct2', dir, String(s.old), String(s.d), '1'], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('synthesis of instruct2 failed');
+  }
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'layers.safetensors', 'model.safetensors.index.json'])
+    writeFileSync(join(dir, 'instruct2', f), readFileSync(join(dir, 'instruct', f)));
+  const common = ['propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--method', 'conversion'];
+  const insts = [join(dir, 'instruct'), join(dir, 'instruct2')];
+  const singles = insts.map((_, i) => join(dir, `out-single-${i}`));
+  const many = insts.map((_, i) => join(dir, `out-many-${i}`));
+  const rounds: { twoCalls: number[]; oneCall: number; oneCallRssBytes: number; twoCallsRssBytes: number[] }[] = [];
+  for (let k = 0; k < reps; k++) {
+    const two = insts.map((inst, i) => run(process.execPath, [CLI, ...common, '--instruct', inst, '--out', singles[i]!]));
+    const one = run(process.execPath, [CLI, ...common, ...insts.flatMap((inst, i) => ['--instruct', inst, '--out', many[i]!])]);
+    rounds.push({ twoCalls: two.map((x) => x.seconds), oneCall: one.seconds, oneCallRssBytes: one.maxRssKiB * 1024, twoCallsRssBytes: two.map((x) => x.maxRssKiB * 1024) });
+    const r = rounds.at(-1)!;
+    console.log(`${s.name} round ${k + 1}: two calls ${r.twoCalls.map((x) => x.toFixed(1)).join(' + ')} s, one call ${r.oneCall.toFixed(1)} s, ratio ${((r.twoCalls[0]! + r.twoCalls[1]!) / r.oneCall).toFixed(2)}`);
+  }
+  // Correctness before timing counts: the one call wrote exactly what the two calls wrote.
+  const identical = insts.map((_, i) => readFileSync(join(singles[i]!, 'model.safetensors')).equals(readFileSync(join(many[i]!, 'model.safetensors'))));
+  if (!identical.every(Boolean)) throw new Error(`one call and two calls wrote different checkpoints: ${identical.join(', ')}`);
+  const reports = many.map((o) => JSON.parse(readFileSync(join(o, 'propagate_report.json'), 'utf8')) as { sides: { residual: number; overlapCosine: number; solveSeconds: number; applySeconds: number }[] });
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const ratio = sum(rounds.map((r) => sum(r.twoCalls))) / sum(rounds.map((r) => r.oneCall));
+  for (const o of [...singles, ...many]) rmSync(o, { recursive: true, force: true });
+  return { rounds, ratio, identical, sides: reports.map((r) => r.sides) };
+}
+
 function bf16ToF64(t: { data: Uint8Array }): Float64Array {
   const u16 = new Uint16Array(t.data.slice().buffer);
   const f32 = new Float32Array(new Uint32Array(Array.from(u16, (x) => x << 16)).buffer);
@@ -199,7 +260,7 @@ function bf16ToF64(t: { data: Uint8Array }): Float64Array {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false },
-    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false } } });
+    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false }, instructs: { type: 'string', default: '1' } } });
   const scales = values.scale === 'both' ? ['small', 'full'] : [values.scale!];
   const info = getNative().info();
   for (const name of scales) {
@@ -207,6 +268,13 @@ async function main(): Promise<void> {
     const dir = join(CACHE, `${s.name}-${s.old}-${s.new}-${s.d}`);
     synthesize(s, dir);
     const machine = { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
+    if (values.instructs === '2') {
+      const many = compareMany(s, dir, Number(values.reps));
+      appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-many', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...many })}\n`);
+      console.log(`${s.name}: two instruct models, two calls / one call = ${(many.ratio as number).toFixed(2)}`);
+      if (!values.keep) rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     if (values.baseline) {
       const comparison = compareBuilds(s, dir, values.baseline, Number(values.reps));
       appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-scale-compare', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...comparison })}\n`);

@@ -5,6 +5,8 @@
                              and lm_head.weight, base E ~ N(0, 0.02); instruct = E + N(0, 0.005) (an instruct
                              model stays near its base); donor = E + N(0, 0.002) on old ids, N(0, 0.02) on new.
                              Written a chunk of rows at a time (memory: one chunk).
+  instruct2 DIR OLD D SEED   writes DIR/instruct2/model.safetensors: a second fine-tune of the same base,
+                             base E + N(0, 0.005) with other noise than DIR/instruct (for `--instructs 2`).
   naive DIR T.bin OUT        the naive propagation (--method conversion): all three embedding pairs loaded as
                              float64 at once, T·E dense-by-gather, torch.linalg.lstsq (gelsy) per side, like the
                              reference code. Writes OUT (float64 new matrices) and prints timings as JSON.
@@ -37,10 +39,10 @@ def write_bf16(path, rows, d, make_chunk, chunk=8192):
                 f.write(t.view(torch.int16).numpy().tobytes())
 
 
-def synth(out, old, new, d, seed):
+def synth(out, old, new, d, seed, instruct2_only=False):
     import os
 
-    for m in ("base", "instruct", "donor"):
+    for m in ("instruct2",) if instruct2_only else ("base", "instruct", "donor"):
         os.makedirs(f"{out}/{m}", exist_ok=True)
 
     def base_rows(side, r0, r1):
@@ -60,6 +62,9 @@ def synth(out, old, new, d, seed):
 
         return f
 
+    if instruct2_only:
+        write_bf16(f"{out}/instruct2/model.safetensors", old, d, noisy(0.005, 43))
+        return
     write_bf16(f"{out}/base/model.safetensors", old, d, base_rows)
     write_bf16(f"{out}/instruct/model.safetensors", old, d, noisy(0.005, 17))
     # Donor chunks must not straddle the old/new boundary differently from base chunks: same chunking.
@@ -119,6 +124,8 @@ def naive(d, tpath, out):
 if __name__ == "__main__":
     if sys.argv[1] == "synth":
         synth(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+    elif sys.argv[1] == "instruct2":
+        synth(sys.argv[2], int(sys.argv[3]), 0, int(sys.argv[4]), int(sys.argv[5]), instruct2_only=True)
     elif sys.argv[1] == "naive":
         naive(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -46,9 +46,10 @@ Napi::Value AddonModel::LoadLora(const Napi::CallbackInfo& info) {
   const auto c = lora_from_js(o);
   const std::string file = get_string(o, "file", "");
   if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "loadLora needs a file");
-  auto work = [h, c, file](const lep::ProgressFn&) {
+  const bool skip = o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value();
+  auto work = [h, c, file, skip](const lep::ProgressFn&) {
     std::lock_guard<std::mutex> lock(h->busy);
-    lep::load_lora(*h->model, c, file);
+    lep::load_lora(*h->model, c, file, skip);
     return true;
   };
   return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });

@@ -1,6 +1,11 @@
 // propagate(options, onProgress): the propagation job (core/propagate.h). TS builds the averaging map,
 // the overlap set and the copied rows from tokenizers; this glue copies them off the JS heap, runs the
 // core on the job thread and returns the report.
+//
+// Two shapes: with `targets` (an array of {instructFiles, copyTo, copyFrom, outRows, outDir}) the report
+// has one entry per target, each with its error if it was not written; without it, the top-level
+// instructFiles/copyTo/copyFrom/outRows/outDir are the one target, the report is that target's (sides,
+// files, dtype at the top level) and a failure rejects the job.
 #include "addon/AddonJob.h"
 #include "addon/convert.h"
 #include "core/propagate.h"
@@ -49,25 +54,45 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   }
   opt.base_files = get_strings(o, "baseFiles");
   opt.donor_files = get_strings(o, "donorFiles");
-  opt.instruct_files = get_strings(o, "instructFiles");
   opt.t_offsets = get_ids(o, "tOffsets");
   opt.t_indices = get_ids(o, "tIndices");
   opt.overlap_new = get_ids(o, "overlapNew");
   opt.overlap_old = get_ids(o, "overlapOld");
-  opt.copy_to = get_ids(o, "copyTo");
-  opt.copy_from = get_ids(o, "copyFrom");
-  opt.out_rows = static_cast<int64_t>(get_number(o, "outRows", 0));
-  opt.out_dir = get_string(o, "outDir", "");
   opt.max_shard_bytes = static_cast<uint64_t>(get_number(o, "maxShardBytes", 0));
   opt.chunk_rows = static_cast<int64_t>(get_number(o, "chunkRows", 4096));
   opt.device = get_string(o, "device", "cpu");
-  if (opt.out_dir.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate needs outDir");
-  auto work = [opt](const lep::ProgressFn& progress) { return lep::propagate(opt, progress); };
-  auto convert = [](Napi::Env env, lep::PropagateReport& r) -> Napi::Value {
-    Napi::Object out = Napi::Object::New(env);
-    Napi::Array sides = Napi::Array::New(env, r.sides.size());
-    for (size_t i = 0; i < r.sides.size(); ++i) {
-      const auto& s = r.sides[i];
+  const bool multi = o.Has("targets") && !o.Get("targets").IsUndefined();
+  const auto read_target = [&env](const Napi::Object& t) {
+    lep::PropagateTarget tg;
+    tg.instruct_files = get_strings(t, "instructFiles");
+    tg.copy_to = get_ids(t, "copyTo");
+    tg.copy_from = get_ids(t, "copyFrom");
+    tg.out_rows = static_cast<int64_t>(get_number(t, "outRows", 0));
+    tg.out_dir = get_string(t, "outDir", "");
+    if (tg.out_dir.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate needs outDir");
+    return tg;
+  };
+  if (multi) {
+    if (!o.Get("targets").IsArray()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate: targets must be an array");
+    auto arr = o.Get("targets").As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      if (!arr.Get(i).IsObject()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate: each target must be an object");
+      opt.targets.push_back(read_target(arr.Get(i).As<Napi::Object>()));
+    }
+    if (opt.targets.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate needs at least one target");
+  } else {
+    opt.targets.push_back(read_target(o));
+  }
+  auto work = [opt, multi](const lep::ProgressFn& progress) {
+    auto r = lep::propagate(opt, progress);
+    // The single-target shape keeps the job's old contract: a failure rejects it.
+    if (!multi && !r.targets[0].error_code.empty()) throw lep::Error(r.targets[0].error_code, r.targets[0].error_message);
+    return r;
+  };
+  const auto side_to_js = [](Napi::Env env, const std::vector<lep::PropagateSideReport>& ss) {
+    Napi::Array sides = Napi::Array::New(env, ss.size());
+    for (size_t i = 0; i < ss.size(); ++i) {
+      const auto& s = ss[i];
       Napi::Object j = Napi::Object::New(env);
       j.Set("side", s.side);
       j.Set("tensor", s.tensor);
@@ -81,16 +106,43 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
       j.Set("applySeconds", s.apply_seconds);
       sides.Set(i, j);
     }
-    out.Set("sides", sides);
-    Napi::Array files = Napi::Array::New(env, r.files.size());
-    for (size_t i = 0; i < r.files.size(); ++i) files.Set(i, r.files[i]);
+    return sides;
+  };
+  // A target's fields, onto `out` (the target object, or the top level in the single-target shape).
+  const auto target_to_js = [side_to_js](Napi::Env env, const lep::PropagateTargetReport& t, Napi::Object out) {
+    out.Set("sides", side_to_js(env, t.sides));
+    Napi::Array files = Napi::Array::New(env, t.files.size());
+    for (size_t i = 0; i < t.files.size(); ++i) files.Set(i, t.files[i]);
     out.Set("files", files);
+    out.Set("outRows", static_cast<double>(t.out_rows));
+    out.Set("dtype", t.dtype);
+    out.Set("writeSeconds", t.write_seconds);
+    if (t.error_code.empty()) {
+      out.Set("error", env.Null());
+    } else {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("code", t.error_code);
+      e.Set("message", t.error_message);
+      out.Set("error", e);
+    }
+  };
+  auto convert = [multi, target_to_js](Napi::Env env, lep::PropagateReport& r) -> Napi::Value {
+    Napi::Object out = Napi::Object::New(env);
+    if (multi) {
+      Napi::Array targets = Napi::Array::New(env, r.targets.size());
+      for (size_t i = 0; i < r.targets.size(); ++i) {
+        Napi::Object t = Napi::Object::New(env);
+        target_to_js(env, r.targets[i], t);
+        targets.Set(i, t);
+      }
+      out.Set("targets", targets);
+    } else {
+      target_to_js(env, r.targets[0], out);
+    }
     out.Set("hiddenSize", static_cast<double>(r.hidden_size));
     out.Set("oldRows", static_cast<double>(r.old_rows));
     out.Set("donorRows", static_cast<double>(r.donor_rows));
-    out.Set("outRows", static_cast<double>(r.out_rows));
-    out.Set("dtype", r.dtype);
-    out.Set("writeSeconds", r.write_seconds);
+    out.Set("sharedSeconds", r.shared_seconds);
     out.Set("totalSeconds", r.total_seconds);
     return out;
   };

@@ -19,10 +19,14 @@ void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dty
   write_safetensors(path, out, {{"format", "pt"}});
 }
 
-void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path) {
+void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save) {
   SafetensorsFile file(path);
   LoraConfig c = config;
   c.init = "peft";
+  // Skipped modules to save: the file's tensors for them are accounted for (not "unexpected") but not
+  // loaded, and the model does not train them.
+  std::vector<std::string> skipped;
+  if (skip_modules_to_save) skipped.swap(c.modules_to_save);
   model.add_lora(c, 0);
   // Everything is checked before anything is copied: a bad file leaves the model as it was.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (model tensor, file tensor)
@@ -41,6 +45,7 @@ void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& p
   try {
     for (const auto& [name, _] : model.lora_tensors()) plan(name);
     for (const auto& module : c.modules_to_save) plan(module_to_save_param(module, model.config()));
+    for (const auto& module : skipped) expected.insert(kPeftPrefix + module_to_save_param(module, model.config()));
     for (const auto& info : file.tensors())
       if (!expected.count(info.name))
         throw Error("LEP_UNEXPECTED_TENSOR", path + " has tensor '" + info.name + "' that its adapter_config.json does not describe");

@@ -13,7 +13,9 @@ void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dty
 
 // Adds adapters described by `config` to the model and fills them, and the modules to save, from `path`.
 // Every tensor the config implies must be present with its shape; a tensor the config does not describe
-// is an error (the config and the file disagree).
-void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path);
+// is an error (the config and the file disagree). skip_modules_to_save: load only the adapters and leave
+// the model's own modules to save (a CPT adapter merged into a propagated model whose embeddings and head
+// came through LEP instead).
+void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save = false);
 
 }  // namespace lep

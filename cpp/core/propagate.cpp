@@ -80,8 +80,19 @@ void step(const ProgressFn& progress, const std::string& phase, int64_t done, in
 
 struct Side {
   std::string name, tensor;
-  torch::Tensor base, donor, inst;  // mmap'd views, (rows, d) in their file dtypes
+  torch::Tensor base, donor;        // mmap'd views, (rows, d) in their file dtypes
+  std::vector<torch::Tensor> inst;  // one per target, likewise
 };
+
+// Reports a chunk of a target's phase, with the target's index among the events' values.
+ProgressFn for_target(const ProgressFn& progress, size_t target) {
+  if (!progress) return progress;
+  return [progress, target](const ProgressEvent& e) {
+    ProgressEvent ev = e;
+    ev.values["target"] = static_cast<double>(target);
+    return progress(ev);
+  };
+}
 
 // Reused per side: big fresh buffers cost a page fault per 4 KiB, which here is slower than the arithmetic
 // done on them (docs/architecture.md, "Fresh memory is slow"), so every chunk-sized tensor lives in one of these.
@@ -119,37 +130,40 @@ void gather_into(Buffers& buf, const torch::Tensor& m, const torch::Tensor& idx,
 
 // Pearson correlation of E_base and E_inst over their first `rows` rows, all elements pooled. An instruct
 // model fine-tuned from the base keeps its embeddings close (≥ 0.9 in practice); unrelated models give ≈ 0.
-double correlation(const Side& s, int64_t rows, int64_t chunk, Buffers& buf, const ProgressFn& progress, int side) {
+double correlation(const torch::Tensor& base, const torch::Tensor& inst, int64_t chunk, Buffers& buf, const ProgressFn& progress, int side) {
+  const int64_t rows = std::min(base.size(0), inst.size(0));
   double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = std::min(rows, r0 + chunk);
-    auto x = rows_f64(buf, 0, s.base, r0, r1).view(-1);
-    auto y = rows_f64(buf, 1, s.inst, r0, r1).view(-1);
+    auto x = rows_f64(buf, 0, base, r0, r1).view(-1);
+    auto y = rows_f64(buf, 1, inst, r0, r1).view(-1);
     auto sums = torch::stack({x.sum(), y.sum(), x.dot(x), y.dot(y), x.dot(y)}).cpu();  // dot: no temporaries
     auto a = sums.accessor<double, 1>();
     sx += a[0], sy += a[1], sxx += a[2], syy += a[3], sxy += a[4];
-    release_mapped_pages(s.base.slice(0, r0, r1));
-    release_mapped_pages(s.inst.slice(0, r0, r1));
+    release_mapped_pages(base.slice(0, r0, r1));
+    release_mapped_pages(inst.slice(0, r0, r1));
     step(progress, "correlation", r1, rows, side);
   }
-  const double n = static_cast<double>(rows) * s.base.size(1);
+  const double n = static_cast<double>(rows) * base.size(1);
   const double den = std::sqrt(std::max(0.0, n * sxx - sx * sx)) * std::sqrt(std::max(0.0, n * syy - sy * sy));
   return den > 0 ? (n * sxy - sx * sy) / den : 0;
 }
 
-// Builds and solves the side's least-squares system; returns P (d, d) and fills the report.
-torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev, Buffers& buf, const ProgressFn& progress,
-                    int side, PropagateSideReport& rep) {
+// Builds and solves the side's least-squares systems, one per target over a shared base side A; returns
+// P_t (d, d) per target and fills each target's report.
+std::vector<torch::Tensor> solve(const PropagateOptions& o, const Side& s, torch::Device dev, Buffers& buf, const ProgressFn& progress,
+                                 int side, std::vector<PropagateSideReport>& reps) {
   const int64_t d = s.base.size(1);
-  StreamingLstsq ls(d, d, o.solver, dev, o.chunk_rows);
+  const size_t m = s.inst.size();
+  StreamingLstsq ls(d, d, o.solver, dev, o.chunk_rows, static_cast<int64_t>(m));
+  int64_t system_rows = 0;
   if (o.method == PropagateMethod::kOverlap) {
     const int64_t n = static_cast<int64_t>(o.overlap_old.size());
     for (int64_t j0 = 0; j0 < n; j0 += o.chunk_rows) {
       const int64_t j1 = std::min(n, j0 + o.chunk_rows);
       auto idx = ids(o.overlap_old, j0, j1);
-      auto [a, b] = ls.chunk(j1 - j0);
-      gather_into(buf, s.base, idx, a);  // E_base[C] (c, d)
-      gather_into(buf, s.inst, idx, b);  // E_inst[C] (c, d)
+      gather_into(buf, s.base, idx, ls.chunk_a(j1 - j0));  // E_base[C] (c, d)
+      for (size_t t = 0; t < m; ++t) gather_into(buf, s.inst[t], idx, ls.chunk_b(t, j1 - j0));  // E_inst[C] (c, d)
       ls.add_chunk(j1 - j0);
       step(progress, "solve", j1, n, side);
     }
@@ -157,9 +171,10 @@ torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev,
     const int64_t n = static_cast<int64_t>(o.t_offsets.size()) - 1;
     for (int64_t r0 = 0, chunks = 0; r0 < n; r0 += o.chunk_rows, ++chunks) {
       const int64_t r1 = std::min(n, r0 + o.chunk_rows);
-      auto [a, b] = ls.chunk(r1 - r0);
-      a.zero_();  // empty T rows stay zero rows of both sides: they change neither AᵀA nor AᵀB
-      b.zero_();
+      // (matrix, its rows of the system): the base into A, each instruct model into its B_t.
+      std::vector<std::pair<const torch::Tensor*, torch::Tensor>> dsts{{&s.base, ls.chunk_a(r1 - r0)}};
+      for (size_t t = 0; t < m; ++t) dsts.emplace_back(&s.inst[t], ls.chunk_b(t, r1 - r0));
+      for (auto& [src, dst] : dsts) dst.zero_();  // empty T rows stay zero rows of both sides: they change neither AᵀA nor AᵀB
       // T's entries of these rows, at most chunk_rows at a time (a row of T averages several old rows).
       for (int64_t k0 = o.t_offsets[r0], kend = o.t_offsets[r1]; k0 < kend; k0 += o.chunk_rows) {
         const int64_t k1 = std::min(kend, k0 + o.chunk_rows);
@@ -173,35 +188,36 @@ torch::Tensor solve(const PropagateOptions& o, const Side& s, torch::Device dev,
         auto idx = ids(o.t_indices, k0, k1);
         auto rows = torch::tensor(row_of, torch::kInt64).to(dev);
         auto w = torch::tensor(weight, torch::kFloat64).to(dev).unsqueeze(1);  // (nnz, 1)
-        for (auto [m, dst] : {std::pair{&s.base, &a}, std::pair{&s.inst, &b}}) {
+        for (auto& [src, dst] : dsts) {
           auto x = buf.f64(0, k1 - k0);
-          gather_into(buf, *m, idx, x);
-          dst->index_add_(0, rows, x.mul_(w));  // (c, d) += T[r0:r1, entries] · E[entries]
+          gather_into(buf, *src, idx, x);
+          dst.index_add_(0, rows, x.mul_(w));  // (c, d) += T[r0:r1, entries] · E[entries]
         }
       }
       ls.add_chunk(r1 - r0);
-      if (chunks % 16 == 15) {  // gathers jump around the old vocabulary: drop the pages now and then
-        release_mapped_pages(s.base);
-        release_mapped_pages(s.inst);
-      }
+      if (chunks % 16 == 15)  // gathers jump around the old vocabulary: drop the pages now and then
+        for (auto& [src, dst] : dsts) release_mapped_pages(*src);
       step(progress, "solve", r1, n, side);
     }
-    int64_t used = 0;
-    for (int64_t r = 0; r < n; ++r) used += o.t_offsets[r + 1] > o.t_offsets[r];
-    rep.system_rows = used;
+    for (int64_t r = 0; r < n; ++r) system_rows += o.t_offsets[r + 1] > o.t_offsets[r];
   }
   release_mapped_pages(s.base);
-  release_mapped_pages(s.inst);
-  auto sol = ls.solve();
-  if (o.method == PropagateMethod::kOverlap) rep.system_rows = sol.rows;
-  if (rep.system_rows < d)
+  for (const auto& inst : s.inst) release_mapped_pages(inst);
+  auto sols = ls.solve_all();
+  if (o.method == PropagateMethod::kOverlap) system_rows = ls.rows();
+  if (system_rows < d)
     throw Error("LEP_TOO_FEW_ROWS", "the " + std::string(o.method == PropagateMethod::kOverlap ? "overlap" : "conversion") +
-                                        " system has " + std::to_string(rep.system_rows) + " rows, fewer than the hidden size " +
+                                        " system has " + std::to_string(system_rows) + " rows, fewer than the hidden size " +
                                         std::to_string(d) + ": the map is not determined" +
                                         "\nHINT: the donor and base vocabularies share too few tokens; check that the donor tokenizer was made from the base tokenizer.");
-  rep.residual = sol.b_norm > 0 ? sol.residual / sol.b_norm : 0;
-  rep.solver_fell_back = sol.fell_back;
-  return sol.p;
+  std::vector<torch::Tensor> ps;
+  for (size_t t = 0; t < m; ++t) {
+    reps[t].system_rows = system_rows;
+    reps[t].residual = sols[t].b_norm > 0 ? sols[t].residual / sols[t].b_norm : 0;
+    reps[t].solver_fell_back = sols[t].fell_back;
+    ps.push_back(sols[t].p);
+  }
+  return ps;
 }
 
 // The dtype F·P is computed in. P is solved in float64; applying it in float32 to a bf16/f16 output costs
@@ -214,11 +230,11 @@ torch::ScalarType apply_dtype(torch::ScalarType out) {
 }
 
 // The side's new matrix (out_rows, d) in the instruct dtype: donor rows mapped by P (or copied for swap),
-// then the copied rows from the instruct model.
-torch::Tensor apply(const PropagateOptions& o, const Side& s, const torch::Tensor& p, torch::Device dev, Buffers& buf,
-                    const ProgressFn& progress, int side) {
+// then the copied rows from the target's instruct model `inst`.
+torch::Tensor apply(const PropagateOptions& o, const PropagateTarget& tg, const Side& s, const torch::Tensor& inst, const torch::Tensor& p,
+                    torch::Device dev, Buffers& buf, const ProgressFn& progress, int side) {
   const int64_t nd = s.donor.size(0), d = s.donor.size(1);
-  auto out = torch::empty({o.out_rows, d}, torch::TensorOptions().dtype(s.inst.scalar_type()));
+  auto out = torch::empty({tg.out_rows, d}, torch::TensorOptions().dtype(inst.scalar_type()));
   const auto dt = apply_dtype(out.scalar_type());
   auto pc = p.defined() ? p.to(dev, dt) : p;  // (d, d)
   for (int64_t r0 = 0; r0 < nd; r0 += o.chunk_rows) {
@@ -236,44 +252,50 @@ torch::Tensor apply(const PropagateOptions& o, const Side& s, const torch::Tenso
     release_mapped_pages(f);
     step(progress, "apply", r1, nd, side);
   }
-  if (!o.copy_to.empty()) {
-    auto to = ids(o.copy_to, 0, o.copy_to.size());
-    out.index_copy_(0, to, s.inst.index_select(0, ids(o.copy_from, 0, o.copy_from.size())).to(out.scalar_type()));
+  if (!tg.copy_to.empty()) {
+    auto to = ids(tg.copy_to, 0, tg.copy_to.size());
+    out.index_copy_(0, to, inst.index_select(0, ids(tg.copy_from, 0, tg.copy_from.size())).to(out.scalar_type()));
   }
   return out;
 }
 
 // Mean cosine between the final rows of overlap tokens and the instruct model's own rows for them.
-double overlap_cosine(const PropagateOptions& o, const Side& s, const torch::Tensor& out, int64_t& pairs) {
+double overlap_cosine(const PropagateOptions& o, const torch::Tensor& inst, const torch::Tensor& out, int64_t& pairs) {
   pairs = static_cast<int64_t>(o.overlap_new.size());
   if (pairs == 0) return 0;
   double sum = 0;
   for (int64_t j0 = 0; j0 < pairs; j0 += o.chunk_rows) {
     const int64_t j1 = std::min(pairs, j0 + o.chunk_rows);
     auto x = out.index_select(0, ids(o.overlap_new, j0, j1)).to(torch::kFloat64);
-    auto y = s.inst.index_select(0, ids(o.overlap_old, j0, j1)).to(torch::kFloat64);
+    auto y = inst.index_select(0, ids(o.overlap_old, j0, j1)).to(torch::kFloat64);
     auto den = (x.norm(2, 1) * y.norm(2, 1)).clamp_min(1e-300);
     sum += ((x * y).sum(1) / den).sum().item<double>();
   }
-  release_mapped_pages(s.inst);
+  release_mapped_pages(inst);
   return sum / static_cast<double>(pairs);
+}
+
+// Which target's model a message is about, when there are several.
+std::string target_name(const PropagateOptions& o, size_t t) {
+  return o.targets.size() > 1 ? " (target " + std::to_string(t + 1) + " of " + std::to_string(o.targets.size()) + ", " + o.targets[t].out_dir + ")" : "";
 }
 
 void validate(const PropagateOptions& o, const std::vector<Side>& sides) {
   const Side& s0 = sides[0];
   const int64_t d = s0.base.size(1);
-  for (const Side& s : sides) {
-    if (s.inst.size(1) != d || s.donor.size(1) != d || s.base.size(1) != d)
-      throw Error("LEP_SHAPE_MISMATCH", "hidden sizes differ in '" + s.tensor + "': base " + std::to_string(s.base.size(1)) +
-                                            ", donor " + std::to_string(s.donor.size(1)) + ", instruct " +
-                                            std::to_string(s.inst.size(1)) +
-                                            "\nHINT: the instruct model must be derived from the base, and the donor trained from that base.");
-    if (s.base.size(0) != s0.base.size(0) || s.inst.size(0) != s0.inst.size(0) || s.donor.size(0) != s0.donor.size(0))
-      throw Error("LEP_SHAPE_MISMATCH", "'" + s.tensor + "' and '" + s0.tensor + "' have different row counts in one model");
-  }
-  const int64_t old_rows = std::min(s0.base.size(0), s0.inst.size(0)), nd = s0.donor.size(0);
-  if (o.out_rows < nd)
-    throw Error("LEP_BAD_ARGUMENT", "out_rows " + std::to_string(o.out_rows) + " is below the donor's " + std::to_string(nd) + " rows");
+  for (const Side& s : sides)
+    for (size_t t = 0; t < o.targets.size(); ++t) {
+      if (s.inst[t].size(1) != d || s.donor.size(1) != d || s.base.size(1) != d)
+        throw Error("LEP_SHAPE_MISMATCH", "hidden sizes differ in '" + s.tensor + "': base " + std::to_string(s.base.size(1)) +
+                                              ", donor " + std::to_string(s.donor.size(1)) + ", instruct " +
+                                              std::to_string(s.inst[t].size(1)) + target_name(o, t) +
+                                              "\nHINT: the instruct model must be derived from the base, and the donor trained from that base.");
+      if (s.base.size(0) != s0.base.size(0) || s.inst[t].size(0) != s0.inst[t].size(0) || s.donor.size(0) != s0.donor.size(0))
+        throw Error("LEP_SHAPE_MISMATCH", "'" + s.tensor + "' and '" + s0.tensor + "' have different row counts in one model" + target_name(o, t));
+    }
+  const int64_t nd = s0.donor.size(0);
+  int64_t old_rows = s0.base.size(0);
+  for (const auto& inst : s0.inst) old_rows = std::min(old_rows, inst.size(0));
   if (o.method == PropagateMethod::kConversion) {
     if (o.t_offsets.empty() || static_cast<int64_t>(o.t_offsets.size()) > nd + 1 || o.t_offsets[0] != 0 ||
         o.t_offsets.back() != static_cast<int64_t>(o.t_indices.size()))
@@ -285,16 +307,41 @@ void validate(const PropagateOptions& o, const std::vector<Side>& sides) {
   if (o.overlap_new.size() != o.overlap_old.size()) throw Error("LEP_BAD_ARGUMENT", "overlap id lists differ in length");
   check_range(o.overlap_new, nd, "the overlap set (donor ids)");
   check_range(o.overlap_old, old_rows, "the overlap set (old ids)");
-  if (o.copy_to.size() != o.copy_from.size()) throw Error("LEP_BAD_ARGUMENT", "copied-row id lists differ in length");
-  check_range(o.copy_to, o.out_rows, "the copied rows (output ids)");
-  check_range(o.copy_from, s0.inst.size(0), "the copied rows (instruct ids)");
-  std::vector<bool> covered(o.out_rows - nd, false);
-  for (int64_t r : o.copy_to)
-    if (r >= nd) covered[r - nd] = true;
-  for (size_t i = 0; i < covered.size(); ++i)
-    if (!covered[i])
-      throw Error("LEP_BAD_ARGUMENT", "output row " + std::to_string(nd + i) + " is past the donor's rows but is not copied from the instruct model");
+  for (size_t t = 0; t < o.targets.size(); ++t) {
+    const PropagateTarget& tg = o.targets[t];
+    if (tg.out_dir.empty()) throw Error("LEP_BAD_ARGUMENT", "propagate needs an output directory per target" + target_name(o, t));
+    if (tg.out_rows < nd)
+      throw Error("LEP_BAD_ARGUMENT", "out_rows " + std::to_string(tg.out_rows) + " is below the donor's " + std::to_string(nd) + " rows" + target_name(o, t));
+    if (tg.copy_to.size() != tg.copy_from.size()) throw Error("LEP_BAD_ARGUMENT", "copied-row id lists differ in length" + target_name(o, t));
+    check_range(tg.copy_to, tg.out_rows, "the copied rows (output ids)" + target_name(o, t));
+    check_range(tg.copy_from, s0.inst[t].size(0), "the copied rows (instruct ids)" + target_name(o, t));
+    std::vector<bool> covered(tg.out_rows - nd, false);
+    for (int64_t r : tg.copy_to)
+      if (r >= nd) covered[r - nd] = true;
+    for (size_t i = 0; i < covered.size(); ++i)
+      if (!covered[i])
+        throw Error("LEP_BAD_ARGUMENT", "output row " + std::to_string(nd + i) + " is past the donor's rows but is not copied from the instruct model" + target_name(o, t));
+  }
   if (o.chunk_rows <= 0) throw Error("LEP_BAD_ARGUMENT", "chunk_rows must be positive");
+}
+
+// Writes one target: F·P_t per side, overlap cosines, the rewritten checkpoint.
+void write_target(const PropagateOptions& o, size_t t, const std::vector<Side>& sides, const std::vector<std::vector<torch::Tensor>>& ps,
+                  torch::Device dev, const ProgressFn& progress, PropagateTargetReport& rep) {
+  const PropagateTarget& tg = o.targets[t];
+  std::map<std::string, torch::Tensor> replace;
+  for (size_t i = 0; i < sides.size(); ++i) {
+    const Side& s = sides[i];
+    auto t0 = Clock::now();
+    Buffers buf(o.chunk_rows, s.base.size(1), dev);
+    auto out = apply(o, tg, s, s.inst[t], ps[i][t], dev, buf, progress, static_cast<int>(i));
+    rep.sides[i].overlap_cosine = overlap_cosine(o, s.inst[t], out, rep.sides[i].overlap_rows);
+    rep.sides[i].apply_seconds = since(t0);
+    replace[s.tensor] = out;
+  }
+  const auto t_write = Clock::now();
+  rep.files = rewrite_checkpoint(tg.instruct_files, replace, tg.out_dir, o.max_shard_bytes, progress);
+  rep.write_seconds = since(t_write);
 }
 
 }  // namespace
@@ -304,53 +351,88 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
   torch::Device dev(o.device);
   if (dev.is_cuda() && !torch::cuda::is_available())
     throw Error("LEP_NO_CUDA", "device '" + o.device + "' requested but this libtorch has no CUDA device\nHINT: use --device cpu");
+  if (o.targets.empty()) throw Error("LEP_BAD_ARGUMENT", "propagate needs at least one instruct model (target)");
   const Weights base = read_checkpoint(o.base_files);  // zero-copy views; only embeddings are touched
   const Weights donor = read_checkpoint(o.donor_files);
-  const Weights inst = read_checkpoint(o.instruct_files);
+  std::vector<Weights> inst;
+  for (const auto& tg : o.targets) inst.push_back(read_checkpoint(tg.instruct_files));
 
   std::vector<Side> sides;
-  sides.push_back({"input", kEmbed, need(base, kEmbed, "base", o.base_files), need(donor, kEmbed, "donor", o.donor_files),
-                   need(inst, kEmbed, "instruct", o.instruct_files)});
-  const bool untied = find(inst, kHead) != nullptr;
+  sides.push_back({"input", kEmbed, need(base, kEmbed, "base", o.base_files), need(donor, kEmbed, "donor", o.donor_files), {}});
+  for (size_t t = 0; t < inst.size(); ++t) sides[0].inst.push_back(need(inst[t], kEmbed, "instruct", o.targets[t].instruct_files));
+  const bool untied = find(inst[0], kHead) != nullptr;
   const auto tie_word = [](bool has) { return has ? "an lm_head.weight (untied)" : "no lm_head.weight (tied)"; };
+  for (size_t t = 1; t < inst.size(); ++t)
+    if ((find(inst[t], kHead) != nullptr) != untied)
+      throw Error("LEP_MODEL_MISMATCH", std::string("the first instruct model has ") + tie_word(untied) + " but" + target_name(o, t) +
+                                            " has " + tie_word(!untied) + "\nHINT: all models must share one architecture.");
   if ((find(base, kHead) != nullptr) != untied || (find(donor, kHead) != nullptr) != untied)
     throw Error("LEP_MODEL_MISMATCH", std::string("the instruct model has ") + tie_word(untied) + " but the " +
                                           ((find(base, kHead) != nullptr) != untied ? "base" : "donor") + " has " +
                                           tie_word(!untied) + "\nHINT: all three models must share one architecture; a tied model propagates its one matrix.");
-  if (untied)
-    sides.push_back({"output", kHead, need(base, kHead, "base", o.base_files), need(donor, kHead, "donor", o.donor_files),
-                     need(inst, kHead, "instruct", o.instruct_files)});
+  if (untied) {
+    sides.push_back({"output", kHead, need(base, kHead, "base", o.base_files), need(donor, kHead, "donor", o.donor_files), {}});
+    for (size_t t = 0; t < inst.size(); ++t) sides[1].inst.push_back(need(inst[t], kHead, "instruct", o.targets[t].instruct_files));
+  }
   validate(o, sides);
 
   PropagateReport report;
   report.hidden_size = sides[0].base.size(1);
   report.old_rows = sides[0].base.size(0);
   report.donor_rows = sides[0].donor.size(0);
-  report.out_rows = o.out_rows;
-  report.dtype = dtype_to_safetensors(sides[0].inst.scalar_type());
-  std::map<std::string, torch::Tensor> replace;
+  report.targets.resize(o.targets.size());
+  for (size_t t = 0; t < o.targets.size(); ++t) {
+    report.targets[t].out_rows = o.targets[t].out_rows;
+    report.targets[t].dtype = dtype_to_safetensors(sides[0].inst[t].scalar_type());
+  }
+  // Shared: every target's system, solved over one base side per matrix.
+  std::vector<std::vector<torch::Tensor>> ps(sides.size());  // [side][target]
   for (size_t i = 0; i < sides.size(); ++i) {
     const Side& s = sides[i];
     const int si = static_cast<int>(i);
-    PropagateSideReport rep;
-    rep.side = s.name;
-    rep.tensor = s.tensor;
+    std::vector<PropagateSideReport> reps(o.targets.size());
     auto t0 = Clock::now();
     Buffers buf(o.chunk_rows, s.base.size(1), dev);
-    rep.base_instruct_correlation = correlation(s, std::min(s.base.size(0), s.inst.size(0)), o.chunk_rows, buf, progress, si);
-    torch::Tensor p;
-    if (o.method != PropagateMethod::kSwap) p = solve(o, s, dev, buf, progress, si, rep);
-    rep.solve_seconds = since(t0);
-    t0 = Clock::now();
-    auto out = apply(o, s, p, dev, buf, progress, si);
-    rep.overlap_cosine = overlap_cosine(o, s, out, rep.overlap_rows);
-    rep.apply_seconds = since(t0);
-    replace[s.tensor] = out;
-    report.sides.push_back(rep);
+    for (size_t t = 0; t < o.targets.size(); ++t) {
+      reps[t].side = s.name;
+      reps[t].tensor = s.tensor;
+      reps[t].base_instruct_correlation = correlation(s.base, s.inst[t], o.chunk_rows, buf, for_target(progress, t), si);
+    }
+    if (o.method != PropagateMethod::kSwap)
+      ps[i] = solve(o, s, dev, buf, progress, si, reps);
+    else
+      ps[i].resize(o.targets.size());
+    const double seconds = since(t0);
+    for (size_t t = 0; t < o.targets.size(); ++t) {
+      reps[t].solve_seconds = seconds;
+      report.targets[t].sides.push_back(reps[t]);
+    }
   }
-  const auto t_write = Clock::now();
-  report.files = rewrite_checkpoint(o.instruct_files, replace, o.out_dir, o.max_shard_bytes, progress);
-  report.write_seconds = since(t_write);
+  report.shared_seconds = since(t_start);
+  // Per target, one after another: a failure leaves the targets written before it complete; an abort
+  // also stops the ones after it.
+  bool aborted = false;
+  for (size_t t = 0; t < o.targets.size(); ++t) {
+    auto& rep = report.targets[t];
+    if (aborted) {
+      rep.error_code = "LEP_NOT_RUN";
+      rep.error_message = "not written: the job was aborted before this target";
+      continue;
+    }
+    try {
+      write_target(o, t, sides, ps, dev, for_target(progress, t), rep);
+    } catch (const Error& e) {
+      rep.error_code = e.code();
+      rep.error_message = e.what();
+      aborted = e.code() == "LEP_ABORTED";
+    } catch (const c10::Error& e) {
+      rep.error_code = "LEP_TORCH";
+      rep.error_message = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      rep.error_code = "LEP_NATIVE";
+      rep.error_message = e.what();
+    }
+  }
   report.total_seconds = since(t_start);
   return report;
 }

@@ -10,6 +10,12 @@
 // mmap views, converted to float64 a chunk of rows at a time), the least squares keep memory ∝ d²
 // (streaming_lstsq.h), and the instruct model's other tensors are copied file to file
 // (checkpoint_rewrite.h). TS builds T, C and the rows to copy from tokenizers and passes index lists.
+//
+// One job may write several instruct models derived from the same base (targets): the base and donor are
+// mapped once, the base side of each system (T·E_base or E_base[C], its Gram AᵀA and Cholesky factor) is
+// built once, and only what depends on an instruct model (AᵀB, the solve, F·P, the checkpoint) is per
+// target. Targets are written one after another; a failure while writing one is recorded in its report
+// and the job goes on with the next (an abort stops it), so finished targets are kept.
 #pragma once
 #include <torch/torch.h>
 
@@ -24,9 +30,21 @@ namespace lep {
 enum class PropagateMethod { kSwap, kOverlap, kConversion };
 PropagateMethod propagate_method_from_string(const std::string& s);  // throws lep::Error
 
+// One instruct model to propagate into, and where its checkpoint goes.
+struct PropagateTarget {
+  std::vector<std::string> instruct_files;  // its safetensors files
+  // Rows copied unprojected from this instruct model: output row copy_to[j] = instruct row copy_from[j]
+  // (special and added tokens, matched by string in TS).
+  std::vector<int64_t> copy_to, copy_from;
+  // Rows of the output matrices (≥ donor rows); rows past the donor's must all be copied rows.
+  int64_t out_rows = 0;
+  std::string out_dir;
+};
+
 struct PropagateOptions {
   PropagateMethod method = PropagateMethod::kConversion;
-  std::vector<std::string> base_files, donor_files, instruct_files;  // safetensors files of each model
+  std::vector<std::string> base_files, donor_files;  // safetensors files of each model
+  std::vector<PropagateTarget> targets;              // at least one
   // Conversion: T in CSR form over donor rows. Row i (t_offsets[i] .. t_offsets[i+1]) lists the old ids
   // whose mean is new token i's row (a repeated id counts twice); an empty row leaves token i out of the
   // system. t_offsets has donor-rows + 1 entries (or fewer: missing trailing rows are empty).
@@ -34,12 +52,6 @@ struct PropagateOptions {
   // Tokens of both vocabularies (matched by decoded string): donor id overlap_new[j] is old id overlap_old[j].
   // Overlap solves over them; every method reports the cosine of the propagated rows against E_inst there.
   std::vector<int64_t> overlap_new, overlap_old;
-  // Rows copied unprojected from the instruct model: output row copy_to[j] = instruct row copy_from[j]
-  // (special and added tokens, matched by string in TS).
-  std::vector<int64_t> copy_to, copy_from;
-  // Rows of the output matrices (≥ donor rows); rows past the donor's must all be copied rows.
-  int64_t out_rows = 0;
-  std::string out_dir;
   uint64_t max_shard_bytes = 0;
   int64_t chunk_rows = 4096;  // rows converted to float64 at a time
   LstsqSolver solver = LstsqSolver::kNormal;
@@ -55,15 +67,27 @@ struct PropagateSideReport {
   int64_t overlap_rows = 0;
   double overlap_cosine = 0;       // mean cosine(new row, instruct row) over the overlap pairs
   double base_instruct_correlation = 0;  // Pearson correlation of E_base and E_inst over their shared rows
+  // solve: the correlation pass and the side's solve, which with several targets is shared (the same
+  // wall time in each target's report); apply: F·P and the overlap cosines of this target.
   double solve_seconds = 0, apply_seconds = 0;
 };
 
-struct PropagateReport {
+struct PropagateTargetReport {
   std::vector<PropagateSideReport> sides;
   std::vector<std::string> files;  // written into out_dir
-  int64_t hidden_size = 0, old_rows = 0, donor_rows = 0, out_rows = 0;
+  int64_t out_rows = 0;
   std::string dtype;               // dtype of the written embedding matrices (the instruct model's)
-  double write_seconds = 0, total_seconds = 0;
+  double write_seconds = 0;
+  // Empty when the target was written; otherwise why not (a lep::Error code, LEP_TORCH or LEP_NATIVE,
+  // or LEP_NOT_RUN for targets after an abort).
+  std::string error_code, error_message;
+};
+
+struct PropagateReport {
+  std::vector<PropagateTargetReport> targets;
+  int64_t hidden_size = 0, old_rows = 0, donor_rows = 0;
+  double shared_seconds = 0;       // mapping the models and solving the systems of every target
+  double total_seconds = 0;
 };
 
 PropagateReport propagate(const PropagateOptions& options, const ProgressFn& progress);

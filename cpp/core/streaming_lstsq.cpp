@@ -19,27 +19,41 @@ namespace {
 constexpr int64_t kGramBlock = 256;
 }  // namespace
 
-StreamingLstsq::StreamingLstsq(int64_t d, int64_t k, LstsqSolver solver, torch::Device device, int64_t max_chunk)
+StreamingLstsq::StreamingLstsq(int64_t d, int64_t k, LstsqSolver solver, torch::Device device, int64_t max_chunk, int64_t targets)
     : d_(d), k_(k), solver_(solver), device_(device) {
+  TORCH_CHECK(targets >= 1, "StreamingLstsq: targets must be >= 1, got ", targets);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  if (solver_ == LstsqSolver::kNormal)
-    gh_ = torch::zeros({d, d + k}, f64);
-  else
-    r_ = torch::zeros({0, d + k}, f64);
-  ab_ = torch::empty({std::max<int64_t>(1, max_chunk), d + k}, f64);
+  const int64_t c = std::max<int64_t>(1, max_chunk);
+  a_ = torch::empty({c, d}, f64);
+  if (solver_ == LstsqSolver::kNormal) g_ = torch::zeros({d, d}, f64);
+  bb_.assign(targets, 0.0);
+  for (int64_t t = 0; t < targets; ++t) {
+    b_.push_back(torch::empty({c, k}, f64));
+    if (solver_ == LstsqSolver::kNormal)
+      h_.push_back(torch::zeros({d, k}, f64));
+    else
+      r_.push_back(torch::zeros({0, d + k}, f64));
+  }
 }
 
-std::pair<torch::Tensor, torch::Tensor> StreamingLstsq::chunk(int64_t rows) {
-  TORCH_CHECK(rows >= 0 && rows <= ab_.size(0), "StreamingLstsq::chunk: ", rows, " rows exceed the buffer's ", ab_.size(0));
-  auto ab = ab_.narrow(0, 0, rows);
-  return {ab.narrow(1, 0, d_), ab.narrow(1, d_, k_)};
+torch::Tensor StreamingLstsq::chunk_a(int64_t rows) {
+  TORCH_CHECK(rows >= 0 && rows <= a_.size(0), "StreamingLstsq::chunk: ", rows, " rows exceed the buffer's ", a_.size(0));
+  return a_.narrow(0, 0, rows);
 }
+
+torch::Tensor StreamingLstsq::chunk_b(int64_t target, int64_t rows) {
+  TORCH_CHECK(rows >= 0 && rows <= a_.size(0), "StreamingLstsq::chunk: ", rows, " rows exceed the buffer's ", a_.size(0));
+  return b_.at(target).narrow(0, 0, rows);
+}
+
+std::pair<torch::Tensor, torch::Tensor> StreamingLstsq::chunk(int64_t rows) { return {chunk_a(rows), chunk_b(0, rows)}; }
 
 void StreamingLstsq::add(const torch::Tensor& a, const torch::Tensor& b) {
+  TORCH_CHECK(targets() == 1, "StreamingLstsq::add: only for a single target");
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && a.size(1) == d_ && b.size(1) == k_,
               "StreamingLstsq::add: shapes ", a.sizes(), " and ", b.sizes(), " do not fit d=", d_, " k=", k_);
-  for (int64_t r0 = 0; r0 < a.size(0); r0 += ab_.size(0)) {
-    const int64_t c = std::min(ab_.size(0), a.size(0) - r0);
+  for (int64_t r0 = 0; r0 < a.size(0); r0 += a_.size(0)) {
+    const int64_t c = std::min(a_.size(0), a.size(0) - r0);
     auto [ca, cb] = chunk(c);
     ca.copy_(a.narrow(0, r0, c));
     cb.copy_(b.narrow(0, r0, c));
@@ -49,33 +63,44 @@ void StreamingLstsq::add(const torch::Tensor& a, const torch::Tensor& b) {
 
 void StreamingLstsq::add_chunk(int64_t rows) {
   if (rows == 0) return;
-  auto ab = ab_.narrow(0, 0, rows);  // (c, d + k) = [A_c | B_c]
+  auto a = a_.narrow(0, 0, rows);  // (c, d)
   rows_ += rows;
-  const double b_norm = ab.narrow(1, d_, k_).norm().item<double>();  // syncs a GPU once per chunk of thousands of rows
-  bb_ += b_norm * b_norm;
-  if (solver_ == LstsqSolver::kNormal) {
-    // Row block [i0, i1) of [G | H] from column i0 on: A[:, i0:i1]ᵀ · [A[:, i0:] | B]. The blocks left of
-    // the diagonal are G's lower triangle, never computed; solve() mirrors the upper one.
+  if (solver_ == LstsqSolver::kNormal)
+    // Row block [i0, i1) of G from column i0 on: A[:, i0:i1]ᵀ · A[:, i0:]. The blocks left of the diagonal
+    // are G's lower triangle, never computed; solve_all() mirrors the upper one. Shared by every target.
     for (int64_t i0 = 0; i0 < d_; i0 += kGramBlock) {
       const int64_t i1 = std::min(d_, i0 + kGramBlock);
-      gh_.slice(0, i0, i1).slice(1, i0).addmm_(ab.slice(1, i0, i1).t(), ab.slice(1, i0));
+      g_.slice(0, i0, i1).slice(1, i0).addmm_(a.slice(1, i0, i1).t(), a.slice(1, i0));
     }
-  } else {
-    auto m = torch::cat({r_, ab}, 0);                    // (rows(R) + c, d + k)
-    r_ = std::get<1>(torch::linalg_qr(m, "r"));          // (min(rows, d+k), d + k)
+  for (size_t t = 0; t < b_.size(); ++t) {
+    auto b = b_[t].narrow(0, 0, rows);  // (c, k)
+    const double b_norm = b.norm().item<double>();  // syncs a GPU once per chunk of thousands of rows
+    bb_[t] += b_norm * b_norm;
+    if (solver_ == LstsqSolver::kNormal) {
+      h_[t].addmm_(a.t(), b);
+    } else {
+      auto m = torch::cat({r_[t], torch::cat({a, b}, 1)}, 0);  // (rows(R) + c, d + k)
+      r_[t] = std::get<1>(torch::linalg_qr(m, "r"));          // (min(rows, d+k), d + k)
+    }
   }
 }
 
-LstsqSolution StreamingLstsq::solve() const {
-  LstsqSolution s;
-  s.rows = rows_;
-  s.b_norm = std::sqrt(bb_);
-  if (solver_ == LstsqSolver::kNormal) {
-    auto upper = gh_.narrow(1, 0, d_).triu();
-    auto g = upper + upper.triu(1).t();  // (d, d) AᵀA, symmetric
-    auto h = gh_.narrow(1, d_, k_);      // (d, k) AᵀB
-    auto [l, info] = torch::linalg_cholesky_ex(g);
-    if (info.item<int64_t>() == 0) {
+std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
+  std::vector<LstsqSolution> out;
+  if (solver_ == LstsqSolver::kQR) {
+    for (int64_t t = 0; t < targets(); ++t) out.push_back(solve_qr(t));
+    return out;
+  }
+  auto upper = g_.triu();
+  auto g = upper + upper.triu(1).t();  // (d, d) AᵀA, symmetric
+  auto [l, info] = torch::linalg_cholesky_ex(g);  // once for every target
+  const bool fell_back = info.item<int64_t>() != 0;
+  for (int64_t t = 0; t < targets(); ++t) {
+    LstsqSolution s;
+    s.rows = rows_;
+    s.b_norm = std::sqrt(bb_[t]);
+    const auto& h = h_[t];  // (d, k) AᵀB_t
+    if (!fell_back) {
       s.p = torch::cholesky_solve(h, l);
     } else {
       // A is rank-deficient: G is only semi-definite. lstsq on G (gelsy on CPU) picks a solution of the
@@ -85,11 +110,18 @@ LstsqSolution StreamingLstsq::solve() const {
     }
     // ‖AP − B‖² = ‖B‖² − 2·tr(PᵀH) + tr(PᵀGP); cancellation limits this to about 1e-8·‖B‖ absolute,
     // far below the residuals that matter here (0.01–1 relative).
-    const double r2 = bb_ - 2 * (s.p * h).sum().item<double>() + (s.p * g.mm(s.p)).sum().item<double>();
+    const double r2 = bb_[t] - 2 * (s.p * h).sum().item<double>() + (s.p * g.mm(s.p)).sum().item<double>();
     s.residual = std::sqrt(std::max(0.0, r2));
-    return s;
+    out.push_back(std::move(s));
   }
-  auto r = r_;
+  return out;
+}
+
+LstsqSolution StreamingLstsq::solve_qr(int64_t t) const {
+  LstsqSolution s;
+  s.rows = rows_;
+  s.b_norm = std::sqrt(bb_[t]);
+  auto r = r_[t];
   if (r.size(0) < d_ + k_) r = torch::cat({r, torch::zeros({d_ + k_ - r.size(0), d_ + k_}, r.options())}, 0);
   auto r11 = r.slice(0, 0, d_).slice(1, 0, d_);
   auto r12 = r.slice(0, 0, d_).slice(1, d_);

@@ -5,7 +5,7 @@
 // Two solvers:
 //  - kNormal (default): accumulates G = AᵀA and H = AᵀB and solves G·P = H by Cholesky. G is symmetric,
 //    so only its upper triangle is accumulated (a blocked rank-k update, what BLAS syrk does: libtorch has
-//    no syrk), in one gemm per 256-row block of [G | H]: about n·d·(0.53·d + k) multiply-adds instead of
+//    no syrk), one gemm per 256-row block of G, and H in one gemm per target: about n·d·(0.53·d + k) multiply-adds instead of
 //    n·d·(d + k), 23% fewer at k = d (with the reused buffers of propagate.cpp the solve ran 1.3-1.4x
 //    faster, bench/README.md). Its error grows with cond(A)². Measured against a direct gelsy solve
 //    (torch.linalg.lstsq, float64, 20000 × 1024, B = A·M + noise, singular values log-spaced): max
@@ -17,10 +17,18 @@
 //  - kQR: a streaming (TSQR-style) QR of [A | B]: R ← qr_r([R; A_c | B_c]). Error grows with cond(A)
 //    only (same runs: 2e-15 … 8e-12) and the residual is exact (‖R22‖_F), but each chunk is a QR of a
 //    (d+k+c)×(d+k) matrix: several times the flops of kNormal at LLaMa-3 sizes. For ill-conditioned inputs.
+//
+// Several right-hand sides B_1 … B_m against one A (one donor propagated into m instruct models, where A
+// is the base side): kNormal accumulates G = AᵀA and factors it once, and only H_t = AᵀB_t and the
+// triangular solves are per target; kQR factors [A | B_t] per target (a joint QR of [A | B_1 | … | B_m]
+// would cost more than m separate ones), sharing only the chunk of A. Each target's arithmetic has the
+// same shapes and order whatever m is, so target t's solution is bit for bit the one a single-target
+// accumulator gives (test/native/propagate.test.ts checks it end to end).
 #pragma once
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace lep {
 
@@ -38,27 +46,39 @@ struct LstsqSolution {
 
 class StreamingLstsq {
  public:
-  // max_chunk: the most rows one chunk holds (sizes the reused float64 chunk buffer).
-  StreamingLstsq(int64_t d, int64_t k, LstsqSolver solver, torch::Device device, int64_t max_chunk = 4096);
+  // max_chunk: the most rows one chunk holds (sizes the reused float64 chunk buffers); targets: how many
+  // right-hand sides B_t (each (n, k)) share A.
+  StreamingLstsq(int64_t d, int64_t k, LstsqSolver solver, torch::Device device, int64_t max_chunk = 4096, int64_t targets = 1);
   // a: (c, d), b: (c, k); any floating dtype and device (converted to float64 on the accumulator's device).
+  // Single-target accumulators only.
   void add(const torch::Tensor& a, const torch::Tensor& b);
-  // The chunk buffer, to be filled in place with `rows` ≤ max_chunk rows of A and B, then add_chunk(rows):
-  // views (rows, d) and (rows, k) of one float64 buffer reused for every chunk (fresh big buffers cost a
-  // page fault per 4 KiB, slower here than the arithmetic on them). Contents are undefined until filled.
+  // The chunk buffers, to be filled in place with `rows` ≤ max_chunk rows of A and of each B_t, then
+  // add_chunk(rows): views (rows, d) and (rows, k) of float64 buffers reused for every chunk (fresh big
+  // buffers cost a page fault per 4 KiB, slower here than the arithmetic on them). Contents are undefined
+  // until filled. chunk() is {A, B_0}.
   std::pair<torch::Tensor, torch::Tensor> chunk(int64_t rows);
+  torch::Tensor chunk_a(int64_t rows);
+  torch::Tensor chunk_b(int64_t target, int64_t rows);
   void add_chunk(int64_t rows);
-  LstsqSolution solve() const;
+  // One solution per target; G is factored once.
+  std::vector<LstsqSolution> solve_all() const;
+  LstsqSolution solve() const { return solve_all()[0]; }
   int64_t rows() const { return rows_; }
+  int64_t targets() const { return static_cast<int64_t>(b_.size()); }
 
  private:
+  LstsqSolution solve_qr(int64_t t) const;
+
   int64_t d_, k_;
   LstsqSolver solver_;
   torch::Device device_;
   int64_t rows_ = 0;
-  double bb_ = 0;     // ‖B‖², accumulated (kNormal; kQR reads it from R too but keeps this for ‖B‖)
-  torch::Tensor gh_;  // kNormal: [AᵀA | AᵀB] (d, d + k); of AᵀA only the upper triangle is accumulated
-  torch::Tensor ab_;  // the chunk buffer [A | B] (max_chunk, d + k), float64
-  torch::Tensor r_;   // kQR: upper-triangular R of [A | B] so far, (≤ d+k, d+k)
+  std::vector<double> bb_;        // ‖B_t‖², accumulated
+  torch::Tensor g_;               // kNormal: AᵀA (d, d); only the upper triangle is accumulated
+  std::vector<torch::Tensor> h_;  // kNormal: AᵀB_t (d, k)
+  torch::Tensor a_;               // the chunk buffer of A (max_chunk, d), float64
+  std::vector<torch::Tensor> b_;  // the chunk buffers of B_t (max_chunk, k), float64
+  std::vector<torch::Tensor> r_;  // kQR: upper-triangular R of [A | B_t] so far, (≤ d+k, d+k)
 };
 
 }  // namespace lep

@@ -3,7 +3,7 @@
 // vocabulary: every stage runs, every method writes a model that loads and speaks through the chat
 // template; a second run resumes (nothing redone); a changed training option redoes training and
 // propagation only.
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -15,7 +15,7 @@ import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { corpora } from '../corpora.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
-async function family(): Promise<{ base: string; instruct: string }> {
+async function family(): Promise<{ base: string; instruct: string; data: string }> {
   const base = await tinyModel({ modelType: 'llama', hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4, maxPositionEmbeddings: 128, embedStd: 0.02, chatTemplate: TOY_CHAT_TEMPLATE });
   const tok = Tokenizer.fromDir(base);
   const docs: string[][] = [];
@@ -25,7 +25,7 @@ async function family(): Promise<{ base: string; instruct: string }> {
   writeBlocks(data, blocks);
   const instruct = join(tempDir(), 'instruct');
   await trainModel(base, instruct, { data, steps: 4, batchSize: 4, lr: 1e-3, warmupSteps: 1 });
-  return { base, instruct };
+  return { base, instruct, data };
 }
 
 test('lep adapt: all stages, three propagated models, resume, and a changed option redoes only what follows it', async (t) => {
@@ -75,4 +75,39 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   utimesSync(weights, new Date(), new Date(Date.now() + 5000));
   const touched = await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out);
   t.deepEqual(touched.ran, ['propagate']);
+});
+
+test('lep adapt: two instruct models and LoRA + embeddings CPT, merged with alpha / alphaScale into each', async (t) => {
+  const files = await corpora();
+  const { base, instruct, data } = await family();
+  const dir = tempDir();
+  // A second fine-tune of the same base; both under distinct folder names (OUT/propagate-<method>/<name>).
+  await trainModel(base, join(dir, 'code'), { data, steps: 4, batchSize: 4, lr: 2e-3, warmupSteps: 1, seed: 5 });
+  symlinkSync(instruct, join(dir, 'chat'));
+  const recipe = resolveRecipePaths(
+    validateRecipe({
+      base,
+      instruct: ['chat', 'code'],
+      corpus: { train: files['ru.txt'], maxChars: 200_000 },
+      tokenizer: { kind: 'extend', vocabSize: 1200 },
+      train: { seqLen: 64, steps: 3, batchSize: 4, lr: 1e-3, warmupSteps: 1, evalBlocks: 2, lora: { rank: 2, alpha: 4 } },
+      propagate: { methods: ['conversion'], alphaScale: 2 },
+    }),
+    dir,
+  );
+  const out = join(dir, 'adapt');
+  const r = await adapt(recipe, out);
+  t.true(existsSync(join(out, 'train', 'adapter', 'adapter_config.json')), 'the CPT stage trained a LoRA');
+  const adapter = JSON.parse(readFileSync(join(out, 'train', 'adapter', 'adapter_config.json'), 'utf8'));
+  t.deepEqual(adapter.modules_to_save, ['embed_tokens', 'lm_head'], 'embeddings and head trained with it');
+  t.deepEqual(r.targets.conversion!.map((x) => x.out), [join(out, 'propagate-conversion', 'chat'), join(out, 'propagate-conversion', 'code')]);
+  for (const { out: model } of r.targets.conversion!) {
+    const report = JSON.parse(readFileSync(join(model, 'propagate_report.json'), 'utf8'));
+    t.is(report.options.alphaScale, 2);
+    t.is(report.lora.mergedScale, 4 / 2 / 2);
+    const m = await LepModel.load(model);
+    m.dispose();
+  }
+  t.deepEqual((await adapt(recipe, out)).ran, [], 'resumes: nothing redone');
+  t.throws(() => validateRecipe({ ...recipe, propagate: { alphaScale: 2 }, train: { seqLen: 64 } }), { message: /alphaScale needs train\.lora/ });
 });

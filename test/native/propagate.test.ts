@@ -6,16 +6,19 @@
  * - end to end on tiny models with Mistral's tokenizer and an Extended donor vocabulary: the output loads
  *   with LepModel and generates through the instruct model's chat template;
  * - bad input: other architecture or hidden size, a donor whose tokenizer does not match its rows, an
- *   unrelated instruct model (warning), missing tensors.
+ *   unrelated instruct model (warning), missing tensors;
+ * - several instruct models in one call: each output equals the single-instruct call bit for bit (every
+ *   method and solver), a failed target leaves the others complete, bad layouts are refused up front;
+ * - a LoRA donor: the adapter's body merged into each output with alpha / S, against float64 PyTorch.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import test from 'ava';
 
 import { getNative } from '../../ts/binding/loadNative.js';
-import type { NativePropagateOptions, NativeTensorData } from '../../ts/binding/NativeTypes.js';
+import type { NativePropagateOptions, NativePropagateSide, NativePropagateTarget, NativeTensorData } from '../../ts/binding/NativeTypes.js';
 import { LepError } from '../../ts/errors.js';
 import { LepModel, runJob } from '../../ts/model/LepModel.js';
 import { PROPAGATE_REPORT_FILE, propagate, type PropagateMethod } from '../../ts/propagate/propagate.js';
@@ -23,6 +26,7 @@ import { extendTokenizer, type Json } from '../../ts/tokenizer/extend.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { seededRandom } from '../../ts/train/instructData.js';
 import { createModel, mistralTokenizerDir } from '../../ts/index.js';
+import { saveAdapter } from '../../ts/lora/peftAdapter.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 const PYTHON = '/usr/bin/python3';  // Debian's python3-torch (the pyenv python3 on PATH has no torch)
@@ -505,4 +509,191 @@ test.serial('bad options name the flag', async (t) => {
   const f = await tinyFamily();
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: join(tempDir(), 'x'), method: 'blend' as PropagateMethod }), 'LEP_BAD_OPTION', /method \(--method\)/);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: f.instruct, out: f.instruct }), 'LEP_OUTPUT_OVER_INPUT', /--out \S+ is the input --instruct/);
+});
+
+// ---- several instruct models in one call ----------------------------------------------------------------
+
+/** Every file of an output directory, by name (propagate_report.json left out: it holds timings and paths). */
+function outputFiles(dir: string): Map<string, Buffer> {
+  return new Map(readdirSync(dir).filter((f) => f !== PROPAGATE_REPORT_FILE).sort().map((f) => [f, readFileSync(join(dir, f))]));
+}
+
+/** A report's per-side numbers without wall times. */
+const sideNumbers = (sides: NativePropagateSide[]) => sides.map(({ solveSeconds: _s, applySeconds: _a, ...rest }) => rest);
+
+test.serial('native: several targets share the base side; each equals its single-target job bit for bit; a failed target leaves the others', async (t) => {
+  const p = makeProblem({ dtype: 'F64', seed: 8 });
+  // A second fine-tune of the same base: the first instruct model, perturbed.
+  const r = seededRandom(21);
+  const inst2 = join(p.dir, 'instruct2.safetensors');
+  getNative().writeSafetensors(inst2, getNative().readSafetensors(p.instruct).map((x) => {
+    const v = asF64(x);
+    const z = normals(v.length, r);
+    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
+  }));
+  const { copyTo, copyFrom, outRows, ...shared } = p.spec;
+  for (const method of ['conversion', 'overlap', 'swap'] as const)
+    for (const solver of method === 'swap' ? (['normal'] as const) : (['normal', 'qr'] as const)) {
+      const tag = `${method}-${solver}`;
+      const target = (instruct: string, outDir: string): NativePropagateTarget => ({ instructFiles: [instruct], copyTo, copyFrom, outRows, outDir });
+      // The second target's output is a file, not a directory: its checkpoint cannot be written.
+      const outs = [join(p.dir, `m1-${tag}`), join(p.dir, `m2-${tag}`), join(p.dir, `m3-${tag}`)];
+      writeFileSync(outs[1]!, 'not a directory');
+      const many = await runJob((cb) =>
+        getNative().propagate({ ...shared, method, solver, baseFiles: [p.base], donorFiles: [p.donor], chunkRows: 37, targets: [target(p.instruct, outs[0]!), target(inst2, outs[1]!), target(inst2, outs[2]!)] }, cb),
+      );
+      t.is(many.targets.length, 3);
+      t.is(many.targets[0]!.error, null);
+      t.truthy(many.targets[1]!.error, `${tag}: the second target fails`);
+      t.regex(many.targets[1]!.error!.message, new RegExp(`m2-${tag}`));
+      t.is(many.targets[2]!.error, null, `${tag}: the third target is still written`);
+      t.false(existsSync(join(outs[1]!, 'model.safetensors')));
+      for (const [i, inst] of [[0, p.instruct], [2, inst2]] as const) {
+        const single = await runNative({ ...p, instruct: inst }, method, solver, `single-${i}`);
+        const mine = readFileSync(join(outs[i]!, 'model.safetensors'));
+        t.true(mine.equals(readFileSync(join(p.dir, `out-${method}-${solver}-single-${i}`, 'model.safetensors'))), `${tag} target ${i + 1}: bit for bit`);
+        t.deepEqual(sideNumbers(many.targets[i]!.sides), sideNumbers(single.report.sides), `${tag} target ${i + 1}: same residuals, cosines, correlations`);
+      }
+      if (method !== 'swap')
+        t.not(many.targets[0]!.sides[0]!.residual, many.targets[2]!.sides[0]!.residual, 'each target has its own residual');
+      t.log(`${tag}: input residuals ${many.targets.map((x) => x.sides[0]?.residual ?? '-').join(' / ')}; second target: ${many.targets[1]!.error!.code}`);
+    }
+});
+
+/** Two fine-tunes of the tiny family's base under distinct folder names (chat, code), for the --out DIR layout. */
+async function twoInstructs() {
+  const f = await tinyFamily();
+  const dir = tempDir();
+  symlinkSync(f.instruct, join(dir, 'chat'));
+  symlinkSync(deriveInstruct(f.base, 9), join(dir, 'code'));
+  return { f, chat: join(dir, 'chat'), code: join(dir, 'code') };
+}
+
+test.serial('several instruct models: outputs DIR/<name>, each equal to the single-instruct call bit for bit, with its own report', async (t) => {
+  const { f, chat, code } = await twoInstructs();
+  for (const [method, solver] of [['conversion', 'normal'], ['overlap', 'qr'], ['swap', 'normal']] as const) {
+    const dir = join(tempDir(), 'many');
+    const phases = new Set<string>();
+    const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: dir, method, solver, onProgress: (e) => void phases.add(`${e.phase}:${e.target ?? '-'}`) });
+    t.deepEqual(res.results.map((r) => r.out), [join(dir, 'chat'), join(dir, 'code')]);
+    t.true(phases.has('apply:0') && phases.has('apply:1') && phases.has('write:1'), [...phases].join(' '));
+    t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'nothing else (no temporary directories) beside the outputs');
+    for (const [i, inst] of [chat, code].entries()) {
+      const one = join(tempDir(), `one-${i}`);
+      const single = await propagate({ base: f.base, donor: f.donor, instruct: inst, out: one, method, solver });
+      const a = outputFiles(res.results[i]!.out);
+      const b = outputFiles(one);
+      t.deepEqual([...a.keys()], [...b.keys()]);
+      for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${method}/${solver} ${basename(inst)}: ${name} bit for bit`);
+      t.deepEqual(sideNumbers(res.results[i]!.sides), sideNumbers(single.sides));
+      const report = JSON.parse(readFileSync(join(res.results[i]!.out, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
+      t.is((report.inputs as Json).instruct, inst);
+      t.deepEqual((report.batch as Json[]).map((x) => x.instruct), [chat, code]);
+    }
+    if (method !== 'swap') t.not(res.results[0]!.sides[0]!.residual, res.results[1]!.sides[0]!.residual);
+    t.log(`${method}/${solver}: ${res.results.map((r) => `${basename(r.instruct)} residual ${r.sides.map((s) => s.residual?.toFixed(4) ?? '-').join('/')} cosine ${r.sides.map((s) => s.overlapCosine.toFixed(4)).join('/')} correlation ${r.sides[0]!.baseInstructCorrelation.toFixed(4)}`).join('; ')}`);
+  }
+  // Pairs: one --out per --instruct.
+  const pairs = [join(tempDir(), 'p1'), join(tempDir(), 'p2')];
+  const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: pairs, method: 'conversion' });
+  t.deepEqual(res.results.map((r) => r.out), pairs);
+  t.true(existsSync(join(pairs[1]!, 'model.safetensors')));
+});
+
+test.serial('several instruct models: a target that fails leaves the others complete and the error says which were written', async (t) => {
+  const { f, chat, code } = await twoInstructs();
+  // A third fine-tune whose special_tokens_map.json is a directory: copying it beside its output fails.
+  const broken = join(dirname(chat), 'broken');
+  symlinkSync(deriveInstruct(f.base, 13), broken);
+  mkdirSync(join(broken, 'special_tokens_map.json'));
+  const dir = join(tempDir(), 'many');
+  const err = await t.throwsAsync(propagate({ base: f.base, donor: f.donor, instruct: [chat, broken, code], out: dir, method: 'conversion' }));
+  t.regex(err!.message, /propagate wrote 2 of 3 instruct models \(complete: .*chat -> .*many\/chat, .*code -> .*many\/code\); not written:\n  .*broken -> .*many\/broken: .*special_tokens_map\.json[\s\S]*HINT/);
+  t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'the failed one left nothing behind');
+  for (const name of ['chat', 'code']) {
+    t.true(existsSync(join(dir, name, PROPAGATE_REPORT_FILE)), `${name} is complete`);
+    const m = await LepModel.load(join(dir, name));
+    m.dispose();
+  }
+});
+
+test.serial('several instruct models: bad layouts are refused before any work', async (t) => {
+  const f = await tinyFamily();
+  const other = deriveInstruct(f.base, 9);  // also a folder named "instruct"
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: join(tempDir(), 'x') }), 'LEP_BAD_OPTION', /folder name "instruct"[\s\S]*HINT: give one --out per --instruct/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: [join(tempDir(), 'x')] }), 'LEP_BAD_OPTION', /one directory .* or 2 directories/);
+  const wide = await tinyModel({ seed: 7, hiddenSize: 32 });
+  const outs = [join(tempDir(), 'a'), join(tempDir(), 'b')];
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, wide], out: outs }), 'LEP_MODEL_MISMATCH', /hiddenSize: base 64, instruct 32/);
+  t.false(existsSync(outs[0]!), 'the first model was not written either: inputs are checked first');
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: [f.instruct, other], out: [join(tempDir(), 'y'), f.instruct] }), 'LEP_OUTPUT_OVER_INPUT', /is the input --instruct/);
+});
+
+// ---- a LoRA donor: continued pretraining with LoRA + embeddings, propagated ---------------------------
+
+/** float64 PyTorch: every adapted W of `merged` against W of `plain` + (alpha / S) / r · B·A; prints JSON. */
+const MERGE_REFERENCE = String.raw`
+import json, struct, sys
+import numpy as np, torch
+def read(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
+    dt = {"F32": np.float32, "F64": np.float64}
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        a, b = v["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=dt[v["dtype"]]).reshape(v["shape"]).astype(np.float64))
+    return out
+plain, merged, adapter, scale = read(sys.argv[1]), read(sys.argv[2]), read(sys.argv[3]), float(sys.argv[4])
+worst, adapted = 0.0, 0
+for k, w in plain.items():
+    key = "base_model.model." + k[:-len(".weight")]
+    if key + ".lora_A.weight" in adapter:
+        adapted += 1
+        want = w + scale * (adapter[key + ".lora_B.weight"] @ adapter[key + ".lora_A.weight"])
+        worst = max(worst, float((merged[k] - want).abs().max() / want.abs().max()))
+    elif not torch.equal(merged[k], w):
+        print(json.dumps({"error": "changed without an adapter: " + k})); sys.exit(0)
+print(json.dumps({"worst": worst, "adapted": adapted}))
+`;
+
+test.serial('LoRA donor: the body LoRA is merged into each propagated model with alpha / S (float64 PyTorch reference)', async (t) => {
+  if (!hasReference) return t.fail(`${PYTHON} lacks torch/numpy: install python3-torch (scripts/setup.sh does)`);
+  const { f, chat, code } = await twoInstructs();
+  // A CPT adapter on the donor as lep train --params lora writes it: every projection, A and B non-zero
+  // (as after training), embed_tokens and lm_head trained in full.
+  const adapter = join(tempDir(), 'adapter');
+  const lora = { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], layers: [], modulesToSave: ['embed_tokens', 'lm_head'] };
+  const donorModel = await LepModel.load(f.donor);
+  try {
+    await runJob((p) => donorModel.native.addLora({ ...lora, init: 'random', seed: 3 }, p));
+    await saveAdapter(donorModel, lora, adapter, f.donor);
+  } finally {
+    donorModel.dispose();
+  }
+  const plain = join(tempDir(), 'plain');
+  const merged = join(tempDir(), 'merged');
+  const S = 2;
+  const p0 = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: plain, method: 'conversion' });
+  const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: merged, method: 'conversion', lora: adapter, alphaScale: S });
+  for (const [i, r] of res.results.entries()) {
+    t.deepEqual(sideNumbers(r.sides), sideNumbers(p0.results[i]!.sides), 'the propagation itself is unchanged');
+    t.is(r.lora?.mergedScale, lora.alpha / S / lora.rank);
+    const ref = spawnSync(PYTHON, ['-c', MERGE_REFERENCE, join(p0.results[i]!.out, 'model.safetensors'), join(r.out, 'model.safetensors'), join(adapter, 'adapter_model.safetensors'), String(lora.alpha / S / lora.rank)], { encoding: 'utf8' });
+    t.is(ref.status, 0, ref.stderr);
+    const out = JSON.parse(ref.stdout) as { worst?: number; adapted?: number; error?: string };
+    t.is(out.error, undefined, 'embeddings, head, norms: exactly the plain propagation');
+    t.is(out.adapted, 2 * 7, 'every projection of both layers');
+    t.true(out.worst! <= 1e-6, `${basename(r.instruct)}: worst relative difference ${out.worst}`);
+    t.log(`${basename(r.instruct)}: ${out.adapted} projections, W + (alpha/S)/r·B·A within ${out.worst!.toExponential(2)} of float64 PyTorch`);
+    const report = JSON.parse(readFileSync(join(r.out, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
+    t.is((report.options as Json).alphaScale, S);
+    const m = await LepModel.load(r.out);
+    m.dispose();
+  }
+  t.deepEqual(readdirSync(merged).sort(), ['chat', 'code']);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), alphaScale: 2 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: f.donor }), 'LEP_BAD_ADAPTER', /not a PEFT adapter directory/);
+  await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: adapter, alphaScale: 0 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);
 });

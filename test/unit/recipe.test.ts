@@ -13,7 +13,7 @@ test('every shipped recipe loads, validates and has its paths resolved against i
   t.true(files.length >= 3);
   for (const f of files) {
     const r = readRecipe(join(RECIPES, f));
-    t.true(isAbsolute(r.base) && isAbsolute(r.instruct), f);
+    t.true(isAbsolute(r.base) && [r.instruct].flat().every(isAbsolute), f);
     t.true([r.corpus.train].flat().every(isAbsolute), f);
     t.true(r.train.seqLen > 0, f);
   }

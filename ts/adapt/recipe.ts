@@ -19,6 +19,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
+import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
@@ -26,8 +27,11 @@ export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 export interface AdaptRecipe {
   /** Base model directory (Hugging Face layout). */
   base: string;
-  /** Instruct model derived from the base. */
-  instruct: string;
+  /**
+   * Instruct model derived from the base, or several: each propagation method then writes
+   * `OUT/propagate-<method>/<instruct folder name>/` (the names must differ), in one job per method.
+   */
+  instruct: string | string[];
   corpus: {
     /** Target-language training text (files, globs, directories, JSONL, gzip). */
     train: string | string[];
@@ -74,6 +78,14 @@ export interface AdaptRecipe {
     seqLen: number;
     /** Train only the rows of new tokens (those not copied from the base). Defaults to `false`. */
     newRowsOnly?: boolean;
+    /**
+     * Continued pretraining with LoRA as well (the authors' later pipeline): LoRA adapters on the resized
+     * base trained together with the embeddings (`lep train --params lora`; modulesToSave defaults to
+     * embed_tokens and lm_head here). The propagation stage then merges the body LoRA into each propagated
+     * model with alpha / `propagate.alphaScale`. Unset fields take the `sft` preset. Defaults to none
+     * (embeddings only).
+     */
+    lora?: LoraOptions;
     /** Evaluation blocks at most. Defaults to `64`. */
     evalBlocks?: number;
     steps?: number;
@@ -101,6 +113,8 @@ export interface AdaptRecipe {
     device?: string;
     /** Keep the instruct model's rows for tokens the old vocabulary has (see PropagateOptions). Defaults to `false`. */
     keepOverlapRows?: boolean;
+    /** With `train.lora`: divide the adapter's alpha by this when merging it into the propagated models. Defaults to `1`. */
+    alphaScale?: number;
   };
   /**
    * Optional LoRA calibration of propagated models (docs/method.md §5, `lep calibrate`); one output per method
@@ -138,9 +152,15 @@ function section(v: unknown, path: string, fields: Record<string, Check>, requir
   for (const k of required) if ((v as Record<string, unknown>)[k] === undefined) throw new LepError('LEP_BAD_RECIPE', `recipe.${at(k)} is required`);
 }
 
+const loraSection: Check = (x, q) =>
+  section(x, q, {
+    rank: pos, alpha: num, dropout: num, targets: listOf(oneOf('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')),
+    layers: (y, r) => (Array.isArray(y) ? listOf(int)(y, r) : oneOf('all', 'first-last')(y, r)), modulesToSave: (y, r) => (Array.isArray(y) ? y.forEach((z, i) => oneOf('embed_tokens', 'lm_head')(z, `${r}[${i}]`)) : fail(r, 'a list', y)), seed: int,
+  });
+
 const RECIPE_FIELDS: Record<string, Check> = {
   base: str,
-  instruct: str,
+  instruct: (v, p) => (Array.isArray(v) ? listOf(str)(v, p) : str(v, p)),
   corpus: (v, p) => section(v, p, { train: strs, eval: strs, maxChars: int, normalize: oneOf('none', 'NFC', 'NFKC'), script: str }, ['train']),
   tokenizer: (v, p) => {
     section(v, p, { kind: oneOf('existing', 'train', 'extend', 'shrink'), dir: str, type: oneOf('bpe', 'unigram'), vocabSize: pos, inputSentenceSize: int, keep: pos, mergeOrder: oneOf('new-first', 'original-first'), seed: int }, ['kind']);
@@ -158,11 +178,11 @@ const RECIPE_FIELDS: Record<string, Check> = {
       {
         seqLen: pos, newRowsOnly: bool, evalBlocks: pos, steps: pos, batchSize: pos, gradAccum: pos, lr: num, minLrRatio: num, warmupSteps: int,
         beta1: num, beta2: num, eps: num, weightDecay: num, clip: num, seed: int, evalEvery: int, checkpointEvery: int, activationCheckpointing: bool,
-        device: str, dtype: oneOf('f32', 'bf16'),
+        device: str, dtype: oneOf('f32', 'bf16'), lora: loraSection,
       },
       ['seqLen'],
     ),
-  propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str, keepOverlapRows: bool }),
+  propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str, keepOverlapRows: bool, alphaScale: (x, q) => (typeof x === 'number' && x > 0 ? 0 : fail(q, 'a positive number', x)) }),
   calibrate: (v, p) => {
     section(
       v,
@@ -171,11 +191,7 @@ const RECIPE_FIELDS: Record<string, Check> = {
         methods: listOf(oneOf('swap', 'overlap', 'conversion')), mode: oneOf('self', 'data'),
         prompts: (x, q) => (typeof x === 'number' ? pos(x, q) : str(x, q)), corpora: str, data: str, copyText: str, copyExamples: int,
         copyLang: oneOf('en', 'ru'), maxGenerated: pos, maxNewTokens: pos, seqLen: pos, preset: oneOf('self', 'sft'), seed: int,
-        lora: (x, q) =>
-          section(x, q, {
-            rank: pos, alpha: num, dropout: num, targets: listOf(oneOf('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')),
-            layers: (y, r) => (Array.isArray(y) ? listOf(int)(y, r) : oneOf('all', 'first-last')(y, r)), modulesToSave: (y, r) => (Array.isArray(y) ? y.forEach((z, i) => oneOf('embed_tokens', 'lm_head')(z, `${r}[${i}]`)) : fail(r, 'a list', y)), seed: int,
-          }),
+        lora: loraSection,
         train: (x, q) => section(x, q, { steps: pos, batchSize: pos, lr: num, weightDecay: num, warmupSteps: int, minLrRatio: num, clip: num, seed: int, device: str, dtype: oneOf('f32', 'bf16') }),
       },
       ['mode'],
@@ -189,7 +205,10 @@ const RECIPE_FIELDS: Record<string, Check> = {
 /** Validates a parsed recipe (paths left as written). */
 export function validateRecipe(v: unknown): AdaptRecipe {
   section(v, '', RECIPE_FIELDS, ['base', 'instruct', 'corpus', 'tokenizer', 'train']);
-  return v as AdaptRecipe;
+  const r = v as AdaptRecipe;
+  if (r.train.lora && r.train.newRowsOnly) throw new LepError('LEP_BAD_RECIPE', 'recipe.train: newRowsOnly trains embedding rows only and cannot be combined with lora');
+  if (r.propagate?.alphaScale !== undefined && !r.train.lora) throw new LepError('LEP_BAD_RECIPE', 'recipe.propagate.alphaScale needs train.lora (a LoRA to merge)');
+  return r;
 }
 
 /** Reads a recipe file (`.json`, `.yaml`/`.yml`), validates it and resolves its paths against its folder. */
@@ -221,7 +240,7 @@ export function resolveRecipePaths(r: AdaptRecipe, dir: string): AdaptRecipe {
   return {
     ...r,
     base: abs(r.base),
-    instruct: abs(r.instruct),
+    instruct: all(r.instruct),
     corpus: { ...r.corpus, train: all(r.corpus.train), ...(r.corpus.eval ? { eval: all(r.corpus.eval) } : {}) },
     tokenizer: { ...r.tokenizer, ...(r.tokenizer.dir ? { dir: abs(r.tokenizer.dir) } : {}) },
     ...(r.calibrate

@@ -201,8 +201,11 @@ export interface NativeModel {
   save(options: { dir: string; dtype: NativeDtype; maxShardBytes?: number }, onProgress: NativeProgressFn): NativeJob<string[]>;
   /** Adds LoRA adapters (initialised from `seed`). */
   addLora(options: NativeLoraOptions, onProgress: NativeProgressFn): NativeJob<void>;
-  /** Adds adapters described by `options` and fills them (and the modules to save) from a PEFT adapter_model.safetensors. */
-  loadLora(options: NativeLoraOptions & { file: string }, onProgress: NativeProgressFn): NativeJob<void>;
+  /**
+   * Adds adapters described by `options` and fills them (and the modules to save) from a PEFT adapter_model.safetensors.
+   * `skipModulesToSave`: leave the model's own modules to save (their tensors in the file are not loaded).
+   */
+  loadLora(options: NativeLoraOptions & { file: string; skipModulesToSave?: boolean }, onProgress: NativeProgressFn): NativeJob<void>;
   /** Writes the adapters and modules to save with PEFT's names ("base_model.model.…"), atomically. */
   saveLora(options: { file: string; dtype: NativeDtype }, onProgress: NativeProgressFn): NativeJob<void>;
   /** W += (alpha / r)·B·A for every adapter; the adapters are dropped. */
@@ -342,7 +345,21 @@ export interface NativeAddon {
 
 // ---- propagation (ts/propagate/, cpp/addon/AddonPropagate.cpp) ----------------------------------------
 
-/** One propagation job; see cpp/core/propagate.h. Id lists are copied before the job starts. */
+/** One instruct model of a propagation job and where its checkpoint goes. */
+export interface NativePropagateTarget {
+  instructFiles: string[];
+  /** Rows copied unprojected from the instruct model: output id, instruct id. */
+  copyTo?: Int32Array;
+  copyFrom?: Int32Array;
+  /** Rows of the written matrices (≥ donor rows; the extra ones must all be copied rows). */
+  outRows: number;
+  outDir: string;
+}
+
+/**
+ * One propagation job; see cpp/core/propagate.h. Id lists are copied before the job starts. The single
+ * target's fields (instructFiles … outDir) sit at the top level; NativePropagateManyOptions has `targets` instead.
+ */
 export interface NativePropagateOptions {
   method: 'swap' | 'overlap' | 'conversion';
   /** `normal` (AᵀA/AᵀB accumulated, Cholesky) or `qr` (streaming QR of [A | B]). */
@@ -381,19 +398,37 @@ export interface NativePropagateSide {
   applySeconds: number;
 }
 
-export interface NativePropagateReport {
+export interface NativePropagateTargetReport {
   sides: NativePropagateSide[];
   files: string[];
-  hiddenSize: number;
-  oldRows: number;
-  donorRows: number;
   outRows: number;
   dtype: SafetensorsDtype;
   writeSeconds: number;
+  /** Why this target was not written (LEP_NOT_RUN: an abort came first); null when it was. */
+  error: { code: string; message: string } | null;
+}
+
+interface NativePropagateShared {
+  hiddenSize: number;
+  oldRows: number;
+  donorRows: number;
+  /** Mapping the models and solving every target's systems. */
+  sharedSeconds: number;
   totalSeconds: number;
+}
+
+export type NativePropagateReport = NativePropagateTargetReport & NativePropagateShared;
+
+/** Several instruct models in one job: the base side is built and factored once (cpp/core/propagate.h). */
+export type NativePropagateManyOptions = Omit<NativePropagateOptions, keyof NativePropagateTarget> & { targets: NativePropagateTarget[] };
+
+export interface NativePropagateManyReport extends NativePropagateShared {
+  /** One per target, in order; a target that failed has `error` set and the job still resolves. */
+  targets: NativePropagateTargetReport[];
 }
 
 export interface NativeAddon {
   /** Propagates donor embeddings into the instruct model and writes its checkpoint into outDir (one job). */
   propagate(options: NativePropagateOptions, onProgress: NativeProgressFn): NativeJob<NativePropagateReport>;
+  propagate(options: NativePropagateManyOptions, onProgress: NativeProgressFn): NativeJob<NativePropagateManyReport>;
 }

@@ -3,13 +3,20 @@ import { propagate, PROPAGATE_REPORT_FILE, type LstsqSolverName, type PropagateM
 import { intFlag, numFlag, parse, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 
-export const usage = `lep propagate --base DIR --donor DIR --instruct DIR --out DIR [options]
+export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--instruct DIR ...] --out DIR [--out DIR ...] [options]
   Learned Embedding Propagation: carry the donor's embeddings (trained on the base with a new vocabulary)
   into the instruct model; float64 least squares, input and output sides separately.
+  Several --instruct (models derived from the same base): one job, the base side solved once; outputs
+  OUT/<instruct folder name> with one --out, or one --out per --instruct in the same order. A model that
+  fails leaves the ones written before it complete.
   --method swap|overlap|conversion (conversion)   --solver normal|qr (normal)   --device cpu|cuda[:N] (cpu)
   --chunk-rows N (4096)   --max-shard-bytes N (5000000000; 0 = one file)   --min-correlation X (0.5)
   --keep-overlap-rows   keep the instruct model's rows for tokens the old vocabulary has; only new tokens
                         get the method's rows (not in the paper; helps Extended vocabularies, see README)
+  --lora ADAPTER_DIR    a PEFT LoRA trained with the embeddings in continued pretraining (DONOR/adapter of
+                        lep train --params lora): its body adapters are merged into each output,
+                        W += (alpha / S) / r · B·A; its modules to save are not (LEP carries those rows)
+  --alpha-scale S (1)   divide the adapter's lora_alpha by S when merging
   Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
 
 export const stopsOnSignal = true;
@@ -18,19 +25,25 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
     {
-      base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string' }, out: { type: 'string' },
+      base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true },
       method: { type: 'string' }, solver: { type: 'string' }, device: { type: 'string' }, 'chunk-rows': { type: 'string' },
       'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' }, 'keep-overlap-rows': { type: 'boolean' },
+      lora: { type: 'string' }, 'alpha-scale': { type: 'string' },
     },
     usage,
   );
   if (values.help) return void console.log(usage);
   const bars = new Map<string, (e: NativeProgress) => void>();
+  const instructs = (values.instruct as string[] | undefined) ?? [];
+  const outs = (values.out as string[] | undefined) ?? [];
+  required(instructs[0], '--instruct', usage);
+  required(outs[0], '--out', usage);
+  const many = instructs.length > 1;
   const res = await propagate({
     base: required(values.base as string | undefined, '--base', usage),
     donor: required(values.donor as string | undefined, '--donor', usage),
-    instruct: required(values.instruct as string | undefined, '--instruct', usage),
-    out: required(values.out as string | undefined, '--out', usage),
+    instruct: many ? instructs : instructs[0]!,
+    out: outs.length === 1 ? outs[0]! : outs,
     method: values.method as PropagateMethod | undefined,
     solver: values.solver as LstsqSolverName | undefined,
     device: values.device as string | undefined,
@@ -38,21 +51,29 @@ export async function run(argv: string[]): Promise<void> {
     maxShardBytes: intFlag(values['max-shard-bytes'], '--max-shard-bytes'),
     minCorrelation: numFlag(values['min-correlation'], '--min-correlation'),
     keepOverlapRows: Boolean(values['keep-overlap-rows']),
+    lora: values.lora as string | undefined,
+    alphaScale: numFlag(values['alpha-scale'], '--alpha-scale'),
     signal: interruptSignal,
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {
-      const label = e.phase === 'write' ? 'write' : `${e.side === 1 ? 'output' : 'input'} ${e.phase}`;
+      const target = many && e.target !== undefined ? `#${Number(e.target) + 1} ` : '';
+      const label = target + (e.phase === 'write' ? 'write' : `${e.side === 1 ? 'output' : 'input'} ${e.phase}`);
       if (!bars.has(label)) bars.set(label, progressLine(label.padEnd(18)));
       bars.get(label)!(e);
     },
   });
-  for (const s of res.sides)
+  const results = 'results' in res ? res.results : [res];
+  for (const r of results) {
+    if (many) console.log(`${r.instruct}:`);
+    for (const s of r.sides)
+      console.log(
+        `${many ? '  ' : ''}${s.side} (${s.tensor}): residual ${s.residual === null ? '-' : s.residual.toFixed(4)}, overlap cosine ${s.overlapCosine.toFixed(4)} over ${s.overlapRows} tokens, ` +
+          `base/instruct correlation ${s.baseInstructCorrelation.toFixed(3)}`,
+      );
     console.log(
-      `${s.side} (${s.tensor}): residual ${s.residual === null ? '-' : s.residual.toFixed(4)}, overlap cosine ${s.overlapCosine.toFixed(4)} over ${s.overlapRows} tokens, ` +
-        `base/instruct correlation ${s.baseInstructCorrelation.toFixed(3)}`,
+      `${many ? '  ' : ''}wrote ${r.out}: ${r.method}, vocabulary ${r.vocabulary.oldSize} -> ${r.vocabulary.finalSize} tokens (${r.vocabulary.rows} rows, ${r.dtype}), ` +
+        `${r.vocabulary.copiedRows} rows copied from the instruct model, ${r.timings.totalSeconds.toFixed(1)} s`,
     );
-  console.log(
-    `wrote ${res.out}: ${res.method}, vocabulary ${res.vocabulary.oldSize} -> ${res.vocabulary.finalSize} tokens (${res.vocabulary.rows} rows, ${res.dtype}), ` +
-      `${res.vocabulary.copiedRows} rows copied from the instruct model, ${res.timings.totalSeconds.toFixed(1)} s`,
-  );
+  }
+  if ('results' in res) console.log(`${results.length} instruct models in ${res.timings.totalSeconds.toFixed(1)} s (shared solve ${res.timings.sharedSeconds.toFixed(1)} s)`);
 }

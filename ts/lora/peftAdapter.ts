@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { LepError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 import type { NativeLoraOptions } from '../binding/NativeTypes.js';
 import { saveModelDir } from '../checkpoint/saveModelDir.js';
 import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
@@ -87,13 +87,44 @@ export function readAdapterConfig(dir: string): NativeLoraOptions {
   return { rank: rank as number, alpha, dropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0, targets: targets as string[], layers: layers as number[], modulesToSave: modules as string[] };
 }
 
-/** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
-export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
+export interface MergeOptions {
+  /**
+   * Divide the adapter's lora_alpha by this (`--alpha-scale`): W += (alpha / S) / r · B·A. The ruadapt
+   * recipe merges a LoRA trained during continued pretraining of the base into an instruct model this
+   * way, with S > 1 so the instruct model keeps more of its own behaviour. Defaults to `1`.
+   */
+  alphaScale?: number;
+  /**
+   * Merge only the adapters, leaving the model's own modules to save (`--skip-modules-to-save`): for a
+   * propagated model, whose embeddings and head came through LEP from the adapter's trained ones.
+   * Defaults to `false` (the adapter's modules to save replace the model's, unscaled).
+   */
+  skipModulesToSave?: boolean;
+}
+
+/** The alpha scale, checked; `flag` names where it came from. */
+export function checkAlphaScale(s: number | undefined, flag = '--alpha-scale'): number {
+  const v = s ?? 1;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw optionError('alphaScale', 'a positive number', s, flag);
+  return v;
+}
+
+/** Loads the adapter at `adapterDir` into `model` (alpha divided by the scale) and merges it. */
+export async function mergeAdapterInto(model: LepModel, adapterDir: string, options: JobOptions & MergeOptions = {}): Promise<NativeLoraOptions> {
   const lora = readAdapterConfig(adapterDir);
+  const scaled = { ...lora, alpha: lora.alpha / checkAlphaScale(options.alphaScale) };
+  await runJob((p) => model.native.loadLora({ ...scaled, file: join(adapterDir, ADAPTER_WEIGHTS_FILE), skipModulesToSave: options.skipModulesToSave ?? false }, p), options);
+  await runJob((p) => model.native.mergeLora(p), options);
+  return scaled;
+}
+
+/** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
+export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & MergeOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
+  checkAlphaScale(options.alphaScale);
+  readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
   const model = await LepModel.load(modelDir, { signal: options.signal });
   try {
-    await runJob((p) => model.native.loadLora({ ...lora, file: join(adapterDir, ADAPTER_WEIGHTS_FILE) }, p), options);
-    await runJob((p) => model.native.mergeLora(p), options);
+    await mergeAdapterInto(model, adapterDir, options);
     await saveModelDir(model, modelDir, outDir, options);
   } finally {
     model.dispose();

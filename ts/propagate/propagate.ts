@@ -10,18 +10,26 @@
  *   4. one native job: float64 least squares per side, new embedding rows, the instruct checkpoint
  *      rewritten with them (cpp/core/propagate.h);
  *   5. config.json (new vocab_size), tokenizer files, and `propagate_report.json` beside the weights.
+ *
+ * Several instruct models derived from the same base (`instruct: [A, B, …]`) go through one job: the
+ * models are read and checked once, the vocabulary map is built once, and the native job builds the base
+ * side of every system (and, with the normal-equations solver, its Gram matrix and Cholesky factor) once
+ * (cpp/core/propagate.h). Each instruct model gets its own final tokenizer, residuals, overlap cosines,
+ * correlation and report, and its own output directory, put in place as a whole; a target that fails
+ * leaves the ones written before it in place, and the error says which were written.
  */
-import { copyFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 
-import { optionError } from '../errors.js';
+import { LepError, optionError, withCallerStack } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
-import type { NativePropagateReport, NativePropagateSide } from '../binding/NativeTypes.js';
-import { runJob, type JobOptions } from '../model/LepModel.js';
+import type { NativePropagateManyOptions, NativePropagateManyReport, NativePropagateSide, NativePropagateTarget, NativePropagateTargetReport } from '../binding/NativeTypes.js';
+import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
+import { checkAlphaScale, mergeAdapterInto, readAdapterConfig } from '../lora/peftAdapter.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
-import { writeDirAtomic } from '../util/writeDirAtomic.js';
+import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
-import { checkFamily, readPropagateModel } from './checkInputs.js';
+import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
 import { buildVocabularyMap } from './vocabularyMap.js';
 
@@ -47,10 +55,17 @@ export interface PropagateOptions extends JobOptions {
   base: string;
   /** The donor: the base after `lep init` + embedding training, with its tokenizer (`--donor`). */
   donor: string;
-  /** The instruct model derived from the base (`--instruct`). */
-  instruct: string;
-  /** Output model directory (`--out`); must differ from the inputs. */
-  out: string;
+  /**
+   * The instruct model derived from the base (`--instruct`), or several (repeat `--instruct`): one job
+   * reads the base and donor and solves the base side once for all of them.
+   */
+  instruct: string | readonly string[];
+  /**
+   * Output model directory (`--out`); must differ from the inputs. With several instruct models: one
+   * directory `DIR`, written as `DIR/<instruct folder name>` per model (the names must differ), or one
+   * directory per instruct model, in the same order (repeat `--out`).
+   */
+  out: string | readonly string[];
   /** `swap`, `overlap` or `conversion` (`--method`). Defaults to `'conversion'`. */
   method?: PropagateMethod;
   /** Least-squares solver (`--solver`): `normal` (AᵀA, fast) or `qr` (streaming QR, for ill-conditioned systems). Defaults to `'normal'`. */
@@ -71,6 +86,16 @@ export interface PropagateOptions extends JobOptions {
    * on the toy family: Extended/swap sentence copy EN/RU 0.50/0.46 -> 0.93/0.91). Defaults to `false`.
    */
   keepOverlapRows?: boolean;
+  /**
+   * A PEFT LoRA adapter trained with the embeddings during continued pretraining of the resized base
+   * (`--lora`; e.g. DONOR/adapter of `lep train --params lora --lora-train-modules embed_tokens,lm_head`).
+   * The embeddings still come from the donor through LEP; the adapter's body LoRA is merged into each
+   * propagated model with its alpha divided by `alphaScale`: W += (alpha / S) / r · B·A. Its modules to
+   * save are not applied (the propagated rows stand for them). Defaults to none.
+   */
+  lora?: string;
+  /** Divide the adapter's lora_alpha by this when merging (`--alpha-scale`; only with `lora`). Defaults to `1`. */
+  alphaScale?: number;
   /** Called with each warning as it arises (they are also in the result). Defaults to none. */
   onWarning?: (message: string) => void;
 }
@@ -82,6 +107,8 @@ export interface PropagateSideResult extends NativePropagateSide {
 
 export interface PropagateResult {
   out: string;
+  /** The instruct model this output was propagated into. */
+  instruct: string;
   method: PropagateMethod;
   solver: LstsqSolverName;
   sides: PropagateSideResult[];
@@ -99,8 +126,64 @@ export interface PropagateResult {
   hiddenSize: number;
   dtype: string;
   warnings: string[];
+  /** The body LoRA merged into this model (PropagateOptions.lora): adapter, rank, alpha, alpha scale, merged scale (alpha / S / r). */
+  lora?: Record<string, unknown>;
+  /**
+   * prepareSeconds: reading and checking the models, tokenizer maps (shared by every instruct model of a
+   * call); nativeSeconds: the whole native job; writeSeconds: writing this model's checkpoint.
+   */
   timings: { prepareSeconds: number; nativeSeconds: number; writeSeconds: number; totalSeconds: number };
   files: string[];
+}
+
+/** `propagate` with several instruct models: one result per model, in the order given. */
+export interface PropagateManyResult {
+  results: PropagateResult[];
+  timings: {
+    prepareSeconds: number;
+    /** The native job's shared part: mapping the models, every correlation pass and least-squares solve. */
+    sharedSeconds: number;
+    nativeSeconds: number;
+    totalSeconds: number;
+  };
+}
+
+interface Target {
+  instruct: string;
+  out: string;
+  /** The flag the output came from, for errors. */
+  outFlag: string;
+}
+
+/** Pairs each instruct model with its output directory (see PropagateOptions.out). */
+function resolveTargets(o: PropagateOptions): Target[] {
+  const list = typeof o.instruct === 'string' ? [o.instruct] : o.instruct;
+  if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || x === ''))
+    throw optionError('instruct', 'a directory path or a non-empty list of them', o.instruct, '--instruct');
+  if (typeof o.instruct === 'string') {
+    if (typeof o.out !== 'string' || o.out === '') throw optionError('out', 'a directory path', o.out, '--out');
+    return [{ instruct: o.instruct, out: resolve(o.out), outFlag: '--out' }];
+  }
+  let targets: Target[];
+  if (typeof o.out === 'string' && o.out !== '') {
+    targets = list.map((instruct) => ({ instruct, out: resolve(o.out as string, basename(resolve(instruct))), outFlag: '--out' }));
+    const names = targets.map((t) => basename(t.out));
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined)
+      throw new LepError(
+        'LEP_BAD_OPTION',
+        `two instruct models (--instruct) have the folder name "${dup}", so --out ${o.out} would hold both as ${join(o.out, dup)}` +
+          '\nHINT: give one --out per --instruct, in the same order (each is that model\'s output directory).',
+      );
+  } else if (Array.isArray(o.out) && o.out.length === list.length && o.out.every((x) => typeof x === 'string' && x !== '')) {
+    targets = list.map((instruct, i) => ({ instruct, out: resolve(o.out[i] as string), outFlag: `--out (#${i + 1})` }));
+    const outs = targets.map((t) => t.out);
+    const dup = outs.find((x, i) => outs.indexOf(x) !== i);
+    if (dup !== undefined) throw new LepError('LEP_BAD_OPTION', `two instruct models would be written to ${dup}\nHINT: give each --instruct its own --out.`);
+  } else {
+    throw optionError('out', `one directory (outputs DIR/<instruct name>) or ${list.length} directories, one per instruct model`, o.out, '--out');
+  }
+  return targets;
 }
 
 function resolveOptions(o: PropagateOptions) {
@@ -117,131 +200,267 @@ function resolveOptions(o: PropagateOptions) {
     throw optionError('minCorrelation', 'a number in [-1, 1]', o.minCorrelation, '--min-correlation');
   const device = o.device ?? 'cpu';
   if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw optionError('device', 'cpu or cuda[:N]', o.device, '--device');
-  for (const [name, flag] of [['base', '--base'], ['donor', '--donor'], ['instruct', '--instruct'], ['out', '--out']] as const)
+  for (const [name, flag] of [['base', '--base'], ['donor', '--donor']] as const)
     if (typeof o[name] !== 'string' || o[name] === '') throw optionError(name, 'a directory path', o[name], flag);
-  const out = resolve(o.out);
-  checkOutputPath(out, '--out', { '--base': o.base, '--donor': o.donor, '--instruct': o.instruct });
-  return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, out };
+  if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
+  const alphaScale = checkAlphaScale(o.alphaScale);
+  if (o.lora !== undefined && (typeof o.lora !== 'string' || o.lora === '')) throw optionError('lora', 'a PEFT adapter directory', o.lora, '--lora');
+  const lora = o.lora === undefined ? undefined : readAdapterConfig(o.lora);  // a bad adapter fails before any work
+  const targets = resolveTargets(o);
+  const instructs = targets.map((t) => t.instruct);
+  for (const t of targets) checkOutputPath(t.out, t.outFlag, { '--base': o.base, '--donor': o.donor, '--instruct': instructs, '--lora': o.lora });
+  return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, targets, lora, alphaScale };
 }
 
-/** Propagates `donor`'s embeddings into `instruct` and writes the result to `out` (see the module doc). */
-export async function propagate(options: PropagateOptions): Promise<PropagateResult> {
-  const t0 = performance.now();
-  const o = resolveOptions(options);
-  const base = readPropagateModel('base', options.base);
-  const donor = readPropagateModel('donor', options.donor);
-  const instruct = readPropagateModel('instruct', options.instruct);
-  checkFamily(base, donor, instruct);
-
-  const map = await buildVocabularyMap(base.tokenizer, donor.tokenizer);
+/** One instruct model's share of the job: its tokenizer, copied rows, output rows. */
+function planTarget(instruct: PropagateModel, donor: PropagateModel, map: Awaited<ReturnType<typeof buildVocabularyMap>>, keepOverlapRows: boolean) {
   const final = buildFinalTokenizer(donor.tokenizer, instruct.tokenizer);
   const rows = Math.max(donor.rows, final.size);
   // Rows copied unprojected from the instruct model: added/special tokens by string, and with
   // keepOverlapRows every overlap token (its old id is the instruct model's id for the same piece).
   const copyPairs: [number, number][] = [...final.copyRows];
-  if (options.keepOverlapRows) {
+  if (keepOverlapRows) {
     const taken = new Set(copyPairs.map(([to]) => to));
     for (let i = 0; i < map.overlap.newIds.length; i++)
       if (!taken.has(map.overlap.newIds[i]!) && map.overlap.oldIds[i]! < instruct.rows) copyPairs.push([map.overlap.newIds[i]!, map.overlap.oldIds[i]!]);
   }
-  const copyTo = Int32Array.from(copyPairs.map(([to]) => to));
-  const copyFrom = Int32Array.from(copyPairs.map(([, from]) => from));
+  return { final, rows, copyPairs };
+}
+
+/**
+ * Propagates `donor`'s embeddings into `instruct` and writes the result to `out` (see the module doc).
+ * With a list of instruct models, writes one output per model and returns their results together.
+ */
+export async function propagate(options: PropagateOptions & { instruct: string }): Promise<PropagateResult>;
+export async function propagate(options: PropagateOptions & { instruct: readonly string[] }): Promise<PropagateManyResult>;
+export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult>;
+export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult> {
+  const t0 = performance.now();
+  const o = resolveOptions(options);
+  const single = typeof options.instruct === 'string';
+  const base = readPropagateModel('base', options.base);
+  const donor = readPropagateModel('donor', options.donor);
+  // Every instruct model is read and checked before any work: a bad second model fails the call at once.
+  const instructs = o.targets.map((t) => readPropagateModel('instruct', t.instruct));
+  for (const inst of instructs) checkFamily(base, donor, inst);
+
+  const map = await buildVocabularyMap(base.tokenizer, donor.tokenizer);
+  const plans = instructs.map((inst) => planTarget(inst, donor, map, options.keepOverlapRows ?? false));
   const t1 = performance.now();
 
-  // Built aside and renamed into place: a killed propagate leaves no directory that looks finished.
-  return writeDirAtomic(o.out, '--out', async (dir) => {
-    const report: NativePropagateReport = await runJob(
-      (p) =>
-        getNative().propagate(
-          {
-            method: o.method,
-            solver: o.solver,
-            baseFiles: base.weightFiles,
-            donorFiles: donor.weightFiles,
-            instructFiles: instruct.weightFiles,
-            ...(o.method === 'conversion' ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
-            overlapNew: map.overlap.newIds,
-            overlapOld: map.overlap.oldIds,
-            copyTo,
-            copyFrom,
-            outRows: rows,
-            outDir: dir,
-            maxShardBytes: o.maxShardBytes,
-            chunkRows: o.chunkRows,
-            device: o.device,
-          },
-          p,
-        ),
+  // Each output is built aside and renamed into place: a killed propagate leaves no directory that looks finished.
+  const pending: PendingDir[] = [];
+  try {
+    for (const t of o.targets) pending.push(openDirAtomic(t.out, t.outFlag));
+    const nativeTargets: NativePropagateTarget[] = plans.map((p, i) => ({
+      instructFiles: instructs[i]!.weightFiles,
+      copyTo: Int32Array.from(p.copyPairs.map(([to]) => to)),
+      copyFrom: Int32Array.from(p.copyPairs.map(([, from]) => from)),
+      outRows: p.rows,
+      outDir: pending[i]!.dir,
+    }));
+    const report = await runPropagateJob(
+      {
+        method: o.method,
+        solver: o.solver,
+        baseFiles: base.weightFiles,
+        donorFiles: donor.weightFiles,
+        ...(o.method === 'conversion' ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
+        overlapNew: map.overlap.newIds,
+        overlapOld: map.overlap.oldIds,
+        maxShardBytes: o.maxShardBytes,
+        chunkRows: o.chunkRows,
+        device: o.device,
+        targets: nativeTargets,
+      },
       options,
     );
     const t2 = performance.now();
 
-    const warnings: string[] = [];
-    const warn = (m: string): string => {
-      warnings.push(m);
-      options.onWarning?.(m);
-      return m;
+    // Finish and put in place each target the job wrote; one that fails here leaves the others.
+    const results: (PropagateResult | undefined)[] = [];
+    const failures: { index: number; code: string; message: string }[] = [];
+    for (const [i, t] of o.targets.entries()) {
+      const native = report.targets[i]!;
+      if (native.error) {
+        failures.push({ index: i, ...native.error });
+        results.push(undefined);
+        continue;
+      }
+      try {
+        const ctx = { options, o, t, base, donor, instruct: instructs[i]!, map, plan: plans[i]!, all: o.targets, times: { t0, t1, t2 } };
+        results.push(await finishTarget(ctx, native, report, pending[i]!.dir));
+        pending[i]!.commit();
+      } catch (e) {
+        failures.push({ index: i, code: (e as LepError).code ?? 'LEP_WRITE_FAILED', message: (e as Error).message });
+        results.push(undefined);
+      }
+    }
+    if (failures.length) throw partialFailure(o.targets, results, failures, single, options.signal);
+    const done = results as PropagateResult[];
+    if (single) return done[0]!;
+    return {
+      results: done,
+      timings: { prepareSeconds: (t1 - t0) / 1000, sharedSeconds: report.sharedSeconds, nativeSeconds: (t2 - t1) / 1000, totalSeconds: (performance.now() - t0) / 1000 },
     };
-    const sides: PropagateSideResult[] = report.sides.map((s) => {
-      const w: string[] = [];
-      if (s.baseInstructCorrelation < o.minCorrelation)
-        w.push(
-          warn(
-            `the base and instruct ${s.tensor} correlate at only ${s.baseInstructCorrelation.toFixed(3)} (below ${o.minCorrelation}): ` +
-              `the instruct model ${options.instruct} looks unrelated to the base ${options.base}, and propagation assumes it was fine-tuned from it` +
-              '\nHINT: pass the base the instruct model was derived from (--base), or lower --min-correlation if this is intended.',
-          ),
-        );
-      if (s.solverFellBack) w.push(warn(`the ${s.side} least-squares system is rank-deficient; it was solved with a rank-revealing lstsq`));
-      return { ...s, warnings: w };
-    });
+  } finally {
+    for (const p of pending) p.abandon();
+  }
+}
 
-    // Model directory files around the weights: config.json, tokenizer, generation config.
-    writeJsonAtomic(join(dir, 'config.json'), { ...instruct.model!.rawConfig, vocab_size: rows });
-    writeJsonAtomic(join(dir, 'tokenizer.json'), final.json);
-    writeJsonAtomic(join(dir, 'tokenizer_config.json'), final.config);
-    for (const f of ['special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'])
-      if (existsSync(join(options.instruct, f))) copyFileSync(join(options.instruct, f), join(dir, f));
-    // tokenizer.model (SentencePiece) must describe the final vocabulary: the donor's, if it has one.
-    if (existsSync(join(options.donor, 'tokenizer.model'))) copyFileSync(join(options.donor, 'tokenizer.model'), join(dir, 'tokenizer.model'));
-    const t3 = performance.now();
-
-    const result: PropagateResult = {
-      out: o.out,
-      method: o.method,
-      solver: o.solver,
-      sides,
-      vocabulary: {
-        oldSize: base.tokenizer.size,
-        donorSize: donor.tokenizer.size,
-        finalSize: final.size,
-        rows,
-        overlapTokens: map.overlap.newIds.length,
-        averaging: {
-          identityRows: map.averaging.identityRows,
-          averagedRows: map.averaging.averagedRows,
-          emptyRows: map.averaging.emptyRows,
-          entries: map.averaging.indices.length,
-        },
-        copiedRows: copyPairs.length,
-        appendedTokens: final.appended,
-      },
-      hiddenSize: report.hiddenSize,
-      dtype: report.dtype,
-      warnings,
-      timings: {
-        prepareSeconds: (t1 - t0) / 1000,
-        nativeSeconds: (t2 - t1) / 1000,
-        writeSeconds: report.writeSeconds,
-        totalSeconds: (t3 - t0) / 1000,
-      },
-      files: [...report.files, 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
-    };
-    writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
-      inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(options.instruct) },
-      options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false },
-      ...result,
-    });
-    return result;
+/**
+ * Runs the native job. Unlike runJob, an abort does not discard the report: targets written before the
+ * abort are kept (their reports say so), the rest carry LEP_ABORTED / LEP_NOT_RUN.
+ */
+async function runPropagateJob(spec: NativePropagateManyOptions, options: JobOptions): Promise<NativePropagateManyReport> {
+  const { signal, onProgress } = options;
+  signal?.throwIfAborted();
+  const job = getNative().propagate(spec, (e) => {
+    onProgress?.(e);
+    return !signal?.aborted;
   });
+  const onAbort = (): void => job.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await withCallerStack(job.promise);
+  } catch (e) {
+    signal?.throwIfAborted();
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The error for a call where some targets were not written: names those written, and why the others were not. */
+function partialFailure(
+  targets: Target[],
+  results: (PropagateResult | undefined)[],
+  failures: { index: number; code: string; message: string }[],
+  single: boolean,
+  signal: AbortSignal | undefined,
+): unknown {
+  if (single) return signal?.aborted ? signal.reason : new LepError(failures[0]!.code, failures[0]!.message);
+  const written = results.flatMap((r, i) => (r ? [`${targets[i]!.instruct} -> ${r.out}`] : []));
+  const first = failures.find((f) => f.code !== 'LEP_NOT_RUN') ?? failures[0]!;
+  const lines = failures.map((f) => `  ${targets[f.index]!.instruct} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
+  return new LepError(
+    first.code,
+    `propagate wrote ${written.length} of ${targets.length} instruct models` +
+      (written.length ? ` (complete: ${written.join(', ')})` : '') +
+      `; not written:\n${lines.join('\n')}` +
+      `\nHINT: the written outputs are complete; fix the cause and run again with only the instruct models that were not written.`,
+    signal?.aborted ? { cause: signal.reason } : undefined,
+  );
+}
+
+interface TargetContext {
+  options: PropagateOptions;
+  o: ReturnType<typeof resolveOptions>;
+  t: Target;
+  base: PropagateModel;
+  donor: PropagateModel;
+  instruct: PropagateModel;
+  map: Awaited<ReturnType<typeof buildVocabularyMap>>;
+  plan: ReturnType<typeof planTarget>;
+  all: Target[];
+  times: { t0: number; t1: number; t2: number };
+}
+
+/**
+ * Merges the body LoRA of `options.lora` into the propagated model in `dir` (see PropagateOptions.lora):
+ * loads it, merges with alpha / S, and puts the merged weights in place of the written ones. Returns the
+ * weight files now in `dir` and the merged adapter's settings.
+ */
+async function mergeLoraInto(dir: string, oldFiles: string[], c: TargetContext): Promise<{ files: string[]; lora: Record<string, unknown> }> {
+  const model = await LepModel.load(dir, { signal: c.options.signal });
+  try {
+    const scaled = await mergeAdapterInto(model, c.options.lora!, { alphaScale: c.o.alphaScale, skipModulesToSave: true, signal: c.options.signal });
+    const sub = join(dir, 'lora-merged');  // inside the temporary output: removed with it if anything fails
+    const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
+    const files = await runJob((p) => model.native.save({ dir: sub, dtype, maxShardBytes: c.o.maxShardBytes }, p), { signal: c.options.signal });
+    for (const f of oldFiles) rmSync(join(dir, f), { force: true });
+    for (const f of files) renameSync(join(sub, f), join(dir, f));
+    rmSync(sub, { recursive: true, force: true });
+    const l = c.o.lora!;
+    return { files, lora: { adapter: resolve(c.options.lora!), rank: l.rank, alpha: l.alpha, alphaScale: c.o.alphaScale, mergedScale: scaled.alpha / l.rank, targets: l.targets, layers: l.layers, modulesToSaveSkipped: l.modulesToSave } };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Writes config, tokenizer and report files beside one target's checkpoint in `dir`; returns its result. */
+async function finishTarget(c: TargetContext, native: NativePropagateTargetReport, report: NativePropagateManyReport, dir: string): Promise<PropagateResult> {
+  const { options, o, t, instruct, map, plan } = c;
+  const warnings: string[] = [];
+  const warn = (m: string): string => {
+    warnings.push(m);
+    options.onWarning?.(m);
+    return m;
+  };
+  const sides: PropagateSideResult[] = native.sides.map((s) => {
+    const w: string[] = [];
+    if (s.baseInstructCorrelation < o.minCorrelation)
+      w.push(
+        warn(
+          `the base and instruct ${s.tensor} correlate at only ${s.baseInstructCorrelation.toFixed(3)} (below ${o.minCorrelation}): ` +
+            `the instruct model ${t.instruct} looks unrelated to the base ${options.base}, and propagation assumes it was fine-tuned from it` +
+            '\nHINT: pass the base the instruct model was derived from (--base), or lower --min-correlation if this is intended.',
+        ),
+      );
+    if (s.solverFellBack) w.push(warn(`the ${s.side} least-squares system is rank-deficient; it was solved with a rank-revealing lstsq`));
+    return { ...s, warnings: w };
+  });
+
+  // Model directory files around the weights: config.json, tokenizer, generation config.
+  writeJsonAtomic(join(dir, 'config.json'), { ...instruct.model!.rawConfig, vocab_size: plan.rows });
+  writeJsonAtomic(join(dir, 'tokenizer.json'), plan.final.json);
+  writeJsonAtomic(join(dir, 'tokenizer_config.json'), plan.final.config);
+  for (const f of ['special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'])
+    if (existsSync(join(t.instruct, f))) copyFileSync(join(t.instruct, f), join(dir, f));
+  // tokenizer.model (SentencePiece) must describe the final vocabulary: the donor's, if it has one.
+  if (existsSync(join(options.donor, 'tokenizer.model'))) copyFileSync(join(options.donor, 'tokenizer.model'), join(dir, 'tokenizer.model'));
+  const merged = c.o.lora ? await mergeLoraInto(dir, native.files, c) : undefined;
+  const t3 = performance.now();
+
+  const result: PropagateResult = {
+    out: t.out,
+    instruct: t.instruct,
+    method: o.method,
+    solver: o.solver,
+    sides,
+    vocabulary: {
+      oldSize: c.base.tokenizer.size,
+      donorSize: c.donor.tokenizer.size,
+      finalSize: plan.final.size,
+      rows: plan.rows,
+      overlapTokens: map.overlap.newIds.length,
+      averaging: {
+        identityRows: map.averaging.identityRows,
+        averagedRows: map.averaging.averagedRows,
+        emptyRows: map.averaging.emptyRows,
+        entries: map.averaging.indices.length,
+      },
+      copiedRows: plan.copyPairs.length,
+      appendedTokens: plan.final.appended,
+    },
+    hiddenSize: report.hiddenSize,
+    dtype: native.dtype,
+    warnings,
+    timings: {
+      prepareSeconds: (c.times.t1 - c.times.t0) / 1000,
+      nativeSeconds: (c.times.t2 - c.times.t1) / 1000,
+      writeSeconds: native.writeSeconds,
+      totalSeconds: (t3 - c.times.t0) / 1000,
+    },
+    files: [...(merged?.files ?? native.files), 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    ...(merged ? { lora: merged.lora } : {}),
+  };
+  writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
+    inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(t.instruct) },
+    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) },
+    // The other instruct models of the same call (their base side was solved together with this one's).
+    ...(c.all.length > 1 ? { batch: c.all.map((x) => ({ instruct: resolve(x.instruct), out: x.out })) } : {}),
+    ...result,
+  });
+  return result;
 }

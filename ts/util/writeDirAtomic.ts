@@ -123,3 +123,26 @@ export function writeDirAtomicSync<T>(outDir: string, flag: string, build: (tmp:
     abandon(tmp);
   }
 }
+
+/** An output directory being built aside (`dir`), put in place by `commit()` or dropped by `abandon()`. */
+export interface PendingDir {
+  /** Where the output resolves to. */
+  out: string;
+  /** The temporary directory to fill. */
+  dir: string;
+  /** Puts `dir` at `out`, replacing what was there. */
+  commit(): void;
+  /** Removes `dir` (after commit: nothing left to remove). */
+  abandon(): void;
+}
+
+/**
+ * `writeDirAtomic` split open, for a job that builds several outputs at once and keeps the ones that
+ * finished when a later one fails (`lep propagate` with several instruct models). The caller must call
+ * `abandon()` in a finally block.
+ */
+export function openDirAtomic(outDir: string, flag: string): PendingDir {
+  const out = resolve(outDir);
+  const tmp = begin(out, flag);
+  return { out, dir: tmp, commit: () => finish(tmp, out), abandon: () => abandon(tmp) };
+}
