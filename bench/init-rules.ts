@@ -100,7 +100,8 @@ async function main(): Promise<void> {
   const donorSteps = positiveInt(values['donor-steps'] ?? 300, 'donor-steps');
   const ompK = positiveInt(values['omp-k'] ?? 64, 'omp-k');
   const evalLines = positiveInt(values['eval-lines'] ?? 300, 'eval-lines');
-  const rules = (values.rules ?? INIT_RULES.join(',')).split(',') as InitRule[];
+  // The default first, then the donor rules, then the baselines (a run cut short still compares the first ones).
+  const rules = (values.rules ?? 'mean,omp,focus,random,global-mean').split(',') as InitRule[];
   for (const r of rules) if (!INIT_RULES.includes(r)) throw optionError('rules', INIT_RULES.join(', '), r, '--rules');
   const work = resolve(values.work ?? join(packageRoot, '.cache', 'init-rules'));
   const threads = positiveInt(values.threads ?? availableParallelism(), 'threads');

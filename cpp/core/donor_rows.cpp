@@ -56,7 +56,7 @@ torch::Tensor donor_rows(const torch::Tensor& old, const torch::Tensor& donor, c
   }
   const int64_t T = static_cast<int64_t>(target_donor.size());
   const int64_t d = old.size(1);
-  auto out = torch::empty({T, d}, torch::kFloat32);
+  auto out = torch::empty({T, d}, torch::TensorOptions().dtype(plan.dtype));
   report.offsets.assign(1, 0);
   if (T == 0) return out;
   const int64_t k = std::min<int64_t>(plan.k, report.atoms);
@@ -78,7 +78,7 @@ torch::Tensor donor_rows(const torch::Tensor& old, const torch::Tensor& donor, c
     SparseCode code = plan.method == DonorMethod::kOmp ? omp_code(y, atoms, k, rel_eps) : focus_code(y, atoms);
     // (B, m, d) rows of the chosen shared tokens, weighted: the same coefficients in the old model's space.
     auto rows = torch::bmm(code.coeffs.unsqueeze(1), old_atoms.index({code.indices})).squeeze(1);
-    out.narrow(0, b0, b1 - b0).copy_(rows.to(torch::kCPU, torch::kFloat32));
+    out.narrow(0, b0, b1 - b0).copy_(rows.to(torch::kCPU));
     if (plan.method == DonorMethod::kOmp) {
       auto approx = torch::bmm(code.coeffs.unsqueeze(1), atoms.index({code.indices})).squeeze(1);
       auto rel = ((y - approx).norm(2, 1) / y.norm(2, 1)).to(torch::kCPU, torch::kFloat64).contiguous();

@@ -45,7 +45,7 @@ struct DonorSideReport {
 };
 
 // `old` (V_old, d), `donor` (V_donor, d_donor) of any float dtype; `old_zero` marks the old rows that are
-// all zero. Returns (report.rows.size(), d) float32 rows.
+// all zero. Returns (report.rows.size(), d) rows in the solve dtype, on the CPU.
 torch::Tensor donor_rows(const torch::Tensor& old, const torch::Tensor& donor, const std::vector<uint8_t>& old_zero,
                          const DonorPlan& plan, DonorSideReport& report, const ProgressFn& progress, const std::string& phase);
 

@@ -194,8 +194,10 @@ torch::Tensor init_matrix(const torch::Tensor& old_in, const EmbeddingInitPlan& 
   }
   if (plan.has_donor) {
     if (!donor.defined()) throw Error("LEP_BAD_ARGUMENT", "embedding init: a donor plan without the donor's " + phase + " matrix");
+    // A float64 checkpoint keeps float64 donor rows (its mean rows are still float32 sums, as the method's).
+    if (old.scalar_type() == torch::kFloat64) out = out.to(torch::kFloat64);
     auto rows = donor_rows(old, donor, zero, plan.donor, report.donor, progress, phase);
-    if (!report.donor.rows.empty()) out.index_copy_(0, torch::tensor(report.donor.rows, torch::kInt64), rows);
+    if (!report.donor.rows.empty()) out.index_copy_(0, torch::tensor(report.donor.rows, torch::kInt64), rows.to(out.scalar_type()));
     // Only a kDonor row that kept its mean (its donor row is all zero) can still be a global-mean fallback.
     std::vector<uint8_t> from_donor(plan.new_tokens, 0);
     for (int64_t i : report.donor.rows) from_donor[i] = 1;

@@ -74,7 +74,8 @@ struct EmbeddingInitResult {
 EmbeddingInitResult run_embedding_init(const EmbeddingInitJob& job, const ProgressFn& progress);
 
 // The rows themselves, for one matrix (used by run_embedding_init; exposed for tests without files).
-// `old` is (V_old_rows, d) of any float dtype; returns (new_rows, d) float32.
+// `old` is (V_old_rows, d) of any float dtype; returns (new_rows, d) float32 (float64 when `old` is float64
+// and there is a donor: its rows keep the solve's precision).
 // `donor` is the donor's matching matrix (kDonor rows), or undefined without a donor.
 torch::Tensor init_matrix(const torch::Tensor& old, const EmbeddingInitPlan& plan, bool first_only,
                           uint64_t seed, EmbeddingSideReport& report, const ProgressFn& progress, const std::string& phase,
