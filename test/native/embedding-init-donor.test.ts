@@ -192,6 +192,11 @@ test.serial('option errors name the flag and say what to do; the CLI prints the 
   t.regex(stdout, /omp \d+/);
   t.regex(stdout, /input side: \d+ rows from the auxiliary model over 8005 shared tokens, relative residual in its space mean 0\.\d+ max/);
   t.regex(stdout, /output side: \d+ rows from the auxiliary model over 8005 shared tokens/);
+  t.deepEqual((await initEmbeddings(model, tokDir, x(), { rule: 'omp', auxModel: donor, ompK: 23 })).warnings, []);
+  const seen: string[] = [];
+  const wide = await initEmbeddings(model, tokDir, x(), { rule: 'omp', auxModel: donor, ompK: 24, onWarning: (w) => seen.push(w) });
+  t.deepEqual(wide.warnings, seen);
+  t.regex(seen[0] ?? '', /ompK 24 \(--omp-k\) is not below the auxiliary model's hidden size 24[\s\S]*HINT: use --omp-k well below/);
   const bad = await t.throwsAsync(promisify(execFile)('node', [CLI, 'init', model, '--tokenizer', tokDir, '--out', x(), '--rule', 'omp']));
   t.regex((bad as unknown as { stderr: string }).stderr, /needs an auxiliary model[\s\S]*HINT: pass --aux-model DIR/);
 });

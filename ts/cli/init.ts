@@ -60,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
     copyRows,
     oldTokenizerDir: values['old-tokenizer'] as string | undefined,
     onProgress: (e) => bar(e),
+    onWarning: (w) => console.error(`lep init: warning: ${w}`),
     signal: interruptSignal,
   });
   const counts = Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
