@@ -132,7 +132,10 @@ type ResolvedInitOptions = Required<Pick<InitEmbeddingsOptions, 'rule' | 'output
 /** Validates options once, before anything is read; messages name the option and its CLI flag. */
 export function resolveInitOptions(o: InitEmbeddingsOptions): ResolvedInitOptions {
   const r = { ...INIT_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as InitEmbeddingsOptions & ResolvedInitOptions;
-  if (!INIT_RULES.includes(r.rule)) throw optionError('rule', INIT_RULES.map((x) => `"${x}"`).join(', '), o.rule, '--rule');
+  if (!INIT_RULES.includes(r.rule)) {
+    const e = optionError('rule', INIT_RULES.map((x) => `"${x}"`).join(', '), o.rule, '--rule');
+    throw new LepError(e.code, `${e.message}\nHINT: mean is the paper's rule and the default; omp and focus also need --aux-model DIR (docs/method.md §2).`);
+  }
   if (!OUTPUT_RULES.includes(r.outputRule)) throw optionError('outputRule', OUTPUT_RULES.map((x) => `"${x}"`).join(', '), o.outputRule, '--output-rule');
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw optionError('seed', 'a non-negative integer', o.seed, '--seed');
   if (!Number.isInteger(r.padToMultipleOf) || r.padToMultipleOf < 1) throw optionError('padToMultipleOf', 'a positive integer', o.padToMultipleOf, '--pad-to-multiple-of');
