@@ -45,8 +45,8 @@ export { trainTokenizer, resolveTrainOptions, TOKENIZER_TRAIN_DEFAULTS, TOKENIZE
 export { sentencePieceToTokenizerJson, PIECE_TYPE, type SentencePieceModel, type FromSentencePieceOptions } from './tokenizer/fromSentencePiece.js';
 export { exportCheckpoint, type ExportCheckpointOptions } from './train/exportCheckpoint.js';
 export { propagate, PROPAGATE_METHODS, DEFAULT_PROPAGATE_METHOD, LSTSQ_SOLVERS, DEFAULT_LSTSQ_SOLVER, DEFAULT_PROPAGATE_CHUNK_ROWS, DEFAULT_PROPAGATE_MAX_SHARD_BYTES, DEFAULT_MIN_CORRELATION, PROPAGATE_REPORT_FILE, type PropagateOptions, type PropagateResult, type PropagateManyResult, type PropagateSideResult, type PropagateMethod, type LstsqSolverName } from './propagate/propagate.js';
-export { initEmbeddings, resolveInitOptions, INIT_DEFAULTS, type InitEmbeddingsOptions, type InitEmbeddingsResult, type InitSideSummary } from './init/initEmbeddings.js';
-export { buildInitPlan, planArrays, INIT_RULES, OUTPUT_RULES, ROW_KIND, type InitPlan, type PlanRow, type RowSource, type InitRule, type OutputRule, type BuildInitPlanOptions } from './init/buildInitPlan.js';
+export { initEmbeddings, resolveInitOptions, INIT_DEFAULTS, type SolveDtype, type InitEmbeddingsOptions, type InitEmbeddingsResult, type InitSideSummary } from './init/initEmbeddings.js';
+export { buildInitPlan, planArrays, INIT_RULES, DONOR_RULES, OUTPUT_RULES, ROW_KIND, type InitPlan, type PlanRow, type RowSource, type InitRule, type OutputRule, type BuildInitPlanOptions } from './init/buildInitPlan.js';
 export { PROVENANCE_FILE, type ProvenanceEntry } from './init/provenance.js';
 export { textMetrics, type TextMetrics, type TextMetricsOptions } from './eval/textMetrics.js';
 export { writeEmbeddingPatch, applyEmbeddingPatch, PATCH_FILE, PATCH_TENSORS_FILE } from './init/embeddingPatch.js';

@@ -24,8 +24,6 @@ torch::ScalarType dtype_arg(Napi::Env env, const std::string& s) {
   throw make_error(env, "LEP_BAD_ARGUMENT", "dtype must be f32, bf16 or f16, got '" + s + "'");
 }
 
-namespace {
-
 torch::Device device_arg(Napi::Env env, const std::string& s) {
   if (s == "cpu") return torch::kCPU;
   if (s.rfind("cuda", 0) == 0) {
@@ -36,8 +34,6 @@ torch::Device device_arg(Napi::Env env, const std::string& s) {
   }
   throw make_error(env, "LEP_BAD_ARGUMENT", "device must be cpu or cuda[:N], got '" + s + "'");
 }
-
-}  // namespace
 
 void AddonModel::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeModel",

@@ -39,6 +39,8 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 };
 
 torch::ScalarType dtype_arg(Napi::Env env, const std::string& s);
+// "cpu", "cuda" or "cuda:N"; LEP_NO_CUDA when this libtorch has no CUDA device.
+torch::Device device_arg(Napi::Env env, const std::string& s);
 // {rank, alpha, dropout, targets, layers, modulesToSave, init} -> lep::LoraConfig (AddonLora.cpp).
 lep::LoraConfig lora_from_js(const Napi::Object& o);
 

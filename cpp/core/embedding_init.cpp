@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -44,7 +45,8 @@ void plan_rows(const torch::Tensor& old, const EmbeddingInitPlan& plan, bool fir
           for (int64_t k = 0; k < d; ++k) row[k] = src.at(ids[0], k);
           continue;
         }
-        if (kind != InitKind::kMean) continue;  // global-mean and random rows are filled by the caller
+        // global-mean and random rows are filled by the caller; donor rows start as the mean (their fallback)
+        if (kind != InitKind::kMean && kind != InitKind::kDonor) continue;
         // Sum the usable sub-rows in order, then divide: (1/K) Σ row(o_j) in float32, as docs/method.md §2.
         std::fill(row, row + d, 0.0f);
         int64_t used = 0;
@@ -139,7 +141,10 @@ void check_plan(const EmbeddingInitPlan& p, int64_t old_rows) {
   for (int64_t i = 0; i < p.new_tokens; ++i) {
     const int64_t n = p.offsets[i + 1] - p.offsets[i];
     if (n < 0) throw bad("offsets decrease at row " + std::to_string(i));
-    if (p.kinds[i] > static_cast<uint8_t>(InitKind::kRandom)) throw bad("unknown kind at row " + std::to_string(i));
+    if (p.kinds[i] > static_cast<uint8_t>(InitKind::kDonor)) throw bad("unknown kind at row " + std::to_string(i));
+    if (static_cast<InitKind>(p.kinds[i]) == InitKind::kDonor &&
+        (!p.has_donor || static_cast<int64_t>(p.donor.row_donor.size()) != p.new_tokens || p.donor.row_donor[i] < 0))
+      throw bad("donor row " + std::to_string(i) + " without a donor id");
     if (static_cast<InitKind>(p.kinds[i]) == InitKind::kCopy && n != 1)
       throw bad("copy row " + std::to_string(i) + " lists " + std::to_string(n) + " ids, not 1");
   }
@@ -150,7 +155,8 @@ void check_plan(const EmbeddingInitPlan& p, int64_t old_rows) {
 }  // namespace
 
 torch::Tensor init_matrix(const torch::Tensor& old_in, const EmbeddingInitPlan& plan, bool first_only, uint64_t seed,
-                          EmbeddingSideReport& report, const ProgressFn& progress, const std::string& phase) {
+                          EmbeddingSideReport& report, const ProgressFn& progress, const std::string& phase,
+                          const torch::Tensor& donor) {
   if (old_in.dim() != 2) throw Error("LEP_BAD_CHECKPOINT", "embedding matrix is not 2-D");
   check_plan(plan, old_in.size(0));
   const torch::Tensor old = old_in.contiguous();  // a no-op for safetensors views
@@ -186,6 +192,18 @@ torch::Tensor init_matrix(const torch::Tensor& old_in, const EmbeddingInitPlan& 
     auto noise = at::randn({static_cast<int64_t>(random_rows.size()), d}, gen, torch::kFloat32) * stddev;
     out.index_copy_(0, torch::tensor(random_rows, torch::kInt64), noise);
   }
+  if (plan.has_donor) {
+    if (!donor.defined()) throw Error("LEP_BAD_ARGUMENT", "embedding init: a donor plan without the donor's " + phase + " matrix");
+    // A float64 checkpoint keeps float64 donor rows (its mean rows are still float32 sums, as the method's).
+    if (old.scalar_type() == torch::kFloat64) out = out.to(torch::kFloat64);
+    auto rows = donor_rows(old, donor, zero, plan.donor, report.donor, progress, phase);
+    if (!report.donor.rows.empty()) out.index_copy_(0, torch::tensor(report.donor.rows, torch::kInt64), rows.to(out.scalar_type()));
+    // Only a kDonor row that kept its mean (its donor row is all zero) can still be a global-mean fallback.
+    std::vector<uint8_t> from_donor(plan.new_tokens, 0);
+    for (int64_t i : report.donor.rows) from_donor[i] = 1;
+    auto& fb = report.fallback_rows;
+    fb.erase(std::remove_if(fb.begin(), fb.end(), [&](int64_t i) { return from_donor[i] != 0; }), fb.end());
+  }
   if (plan.new_rows > plan.new_tokens) out.narrow(0, plan.new_tokens, plan.new_rows - plan.new_tokens).copy_(global_t.expand({plan.new_rows - plan.new_tokens, d}));
   return out;
 }
@@ -209,19 +227,40 @@ EmbeddingInitResult run_embedding_init(const EmbeddingInitJob& job, const Progre
                                           "' but config.json says the embeddings are not tied (tie_word_embeddings false)"
                                           "\nHINT: set tie_word_embeddings to true in config.json if the model shares one matrix.");
 
+  // The donor (rules omp and focus): its embed_tokens for the input side, its lm_head (or embed_tokens
+  // when tied) for the output side.
+  std::vector<std::unique_ptr<SafetensorsFile>> donor_inputs;
+  torch::Tensor donor_embed, donor_head;
+  if (job.plan.has_donor) {
+    for (const auto& f : job.plan.donor.files) {
+      donor_inputs.push_back(std::make_unique<SafetensorsFile>(f));
+      if (donor_inputs.back()->has(job.embed_name)) donor_embed = donor_inputs.back()->tensor(job.embed_name);
+      if (donor_inputs.back()->has(job.head_name)) donor_head = donor_inputs.back()->tensor(job.head_name);
+    }
+    if (!donor_embed.defined())
+      throw Error("LEP_MISSING_TENSOR", "the donor checkpoint has no tensor '" + job.embed_name +
+                                            "'\nHINT: --donor takes a LLaMA-family model directory in Hugging Face layout.");
+    if (job.plan.donor.tied || !donor_head.defined()) {
+      if (!job.plan.donor.tied)
+        throw Error("LEP_MISSING_TENSOR", "the donor checkpoint has no tensor '" + job.head_name +
+                                              "' but its config.json says the embeddings are not tied\nHINT: set tie_word_embeddings in the donor's config.json.");
+      donor_head = donor_embed;
+    }
+  }
+
   EmbeddingInitResult result;
   const torch::Tensor old_embed = embed_file->tensor(job.embed_name);
   result.dtype = embed_file->info(job.embed_name).dtype;
   result.hidden_size = old_embed.dim() == 2 ? old_embed.size(1) : 0;
   const torch::Tensor new_embed =
-      init_matrix(old_embed, job.plan, false, job.plan.seed, result.input, progress, "input").to(old_embed.scalar_type());
+      init_matrix(old_embed, job.plan, false, job.plan.seed, result.input, progress, "input", donor_embed).to(old_embed.scalar_type());
   torch::Tensor new_head;
   if (!job.tied) {
     const torch::Tensor old_head = head_file->tensor(job.head_name);
     if (old_head.dim() != 2 || old_head.size(0) != old_embed.size(0) || old_head.size(1) != old_embed.size(1))
       throw Error("LEP_BAD_CHECKPOINT", "lm_head.weight has shape " + c10::str(old_head.sizes()) + " but model.embed_tokens.weight has " +
                                             c10::str(old_embed.sizes()) + "\nHINT: the checkpoint is damaged or not a LLaMA-family model.");
-    new_head = init_matrix(old_head, job.plan, job.plan.output_first, job.plan.seed + 1, result.output, progress, "output")
+    new_head = init_matrix(old_head, job.plan, job.plan.output_first, job.plan.seed + 1, result.output, progress, "output", donor_head)
                    .to(old_head.scalar_type());
     result.has_output = true;
   }

@@ -8,7 +8,9 @@
 //     mean and of the global mean; they are still copied when a plan row names one id with kind kCopy;
 //   - a mean row whose usable sub-rows are all gone, or whose norm is below 1e-12, becomes the global
 //     mean (of the old tokenizer's usable rows, per side);
-//   - the input and output sides are computed separately from the same plan (their zero rows can differ).
+//   - the input and output sides are computed separately from the same plan (their zero rows can differ);
+//   - kDonor rows (rules omp and focus) are first the mean like kMean rows, then replaced by the donor
+//     solve (core/donor_rows.h) unless the donor's row of that token is all zero.
 #pragma once
 #include <torch/torch.h>
 
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/donor_rows.h"
 #include "core/progress.h"
 
 namespace lep {
@@ -26,6 +29,7 @@ enum class InitKind : uint8_t {
   kCopy = 1,        // the one listed old row, bit-exact, even when it is all zero
   kGlobalMean = 2,  // mean of all usable old rows
   kRandom = 3,      // seeded normal(0, std of the usable old rows)
+  kDonor = 4,       // a combination of shared tokens' rows found in the donor's space (plan.donor)
 };
 
 struct EmbeddingInitPlan {
@@ -37,6 +41,8 @@ struct EmbeddingInitPlan {
   std::vector<uint8_t> kinds;    // InitKind per row
   bool output_first = false;     // output side, kMean rows: the first usable sub-row instead of the mean
   uint64_t seed = 0;             // kRandom rows
+  bool has_donor = false;        // kDonor rows need it
+  DonorPlan donor;
 };
 
 struct EmbeddingInitJob {
@@ -53,6 +59,7 @@ struct EmbeddingSideReport {
   std::vector<int64_t> zero_rows;     // old ids (< old_tokens) whose row is all zero
   std::vector<int64_t> fallback_rows; // new ids of kMean rows that became the global mean
   double old_std = 0;                 // std of the usable old rows' elements (kRandom's scale)
+  DonorSideReport donor;              // kDonor rows (empty without a donor)
 };
 
 struct EmbeddingInitResult {
@@ -67,8 +74,11 @@ struct EmbeddingInitResult {
 EmbeddingInitResult run_embedding_init(const EmbeddingInitJob& job, const ProgressFn& progress);
 
 // The rows themselves, for one matrix (used by run_embedding_init; exposed for tests without files).
-// `old` is (V_old_rows, d) of any float dtype; returns (new_rows, d) float32.
+// `old` is (V_old_rows, d) of any float dtype; returns (new_rows, d) float32 (float64 when `old` is float64
+// and there is a donor: its rows keep the solve's precision).
+// `donor` is the donor's matching matrix (kDonor rows), or undefined without a donor.
 torch::Tensor init_matrix(const torch::Tensor& old, const EmbeddingInitPlan& plan, bool first_only,
-                          uint64_t seed, EmbeddingSideReport& report, const ProgressFn& progress, const std::string& phase);
+                          uint64_t seed, EmbeddingSideReport& report, const ProgressFn& progress, const std::string& phase,
+                          const torch::Tensor& donor = {});
 
 }  // namespace lep

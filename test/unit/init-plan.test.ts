@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { mistralTokenizerDir } from '../../ts/data/builtinTokenizers.js';
-import { buildInitPlan, type InitPlan } from '../../ts/init/buildInitPlan.js';
+import { buildInitPlan, planArrays, type InitPlan } from '../../ts/init/buildInitPlan.js';
 import { oldSpellings, pieceSurface, splitSurface } from '../../ts/init/surface.js';
 import { SurfaceEncoder } from '../../ts/init/surfaceEncoder.js';
 import { extendTokenizer } from '../../ts/tokenizer/extend.js';
@@ -134,4 +134,32 @@ test('rules and overrides: random / global-mean replace only re-tokenised rows; 
   t.like(entry(o, ext, 'ĠÐ¿ÑĢÐ¸Ð²ÐµÑĤ'), { source: 'override', ids: [8004] });
   const bad = await t.throwsAsync(buildInitPlan(llama3, ext, { copyRows: { 'ĠÐ¿ÑĢÐ¸Ð²ÐµÑĤ': '<nope>' } }));
   t.regex(bad!.message, /Expected a token of the old tokenizer for copyRows\["ĠÐ¿ÑĢÐ¸Ð²ÐµÑĤ"\] \(--copy-row\) but received "<nope>"/);
+});
+
+test('donor rules: new tokens the donor has (by surface) become omp/focus rows with their donor id and the mean ids as fallback; the rest stay mean', async (t) => {
+  const ext = extended(llama3);
+  // A SentencePiece-style donor that knows two of the four words (and, as Mistral's vocabulary, "▁the" etc.).
+  const donor = extended(mistral, ['▁привет', '▁мир']);
+  const plan = await buildInitPlan(llama3, ext, { rule: 'omp', donor });
+  const mean = await buildInitPlan(llama3, ext);
+  const hello = entry(plan, ext, 'ĠÐ¿ÑĢÐ¸Ð²ÐµÑĤ');
+  t.like(hello, { source: 'omp', kind: 4, donorId: donor.tokenToId('▁привет') });
+  t.deepEqual(hello.ids, entry(mean, ext, 'ĠÐ¿ÑĢÐ¸Ð²ÐµÑĤ').ids, 'the mean ids stay as the fallback');
+  t.like(entry(plan, ext, 'ĠÑĩÐµÐ»Ð¾Ð²ÐµÐº'), { source: 'omp', donorId: mistral.tokenToId('▁человек') }, 'a word Mistral itself has');
+  t.is(entry(plan, ext, 'ĠÑĩÐµÐ»').source, 'mean', 'a piece the donor lacks (" чел") keeps the mean');
+  t.is(plan.counts.omp + plan.counts.mean, mean.counts.mean);
+  // Shared tokens: old ids paired with the donor id of the same surface, across spelling styles.
+  const shared = new Map(plan.shared!.old.map((o, i) => [o, plan.shared!.donor[i]!]));
+  t.is(shared.get(llama3.tokenToId('Ġthe')!), donor.tokenToId('▁the'));
+  t.is(shared.get(llama3.tokenToId('Ċ')!), donor.tokenToId('<0x0A>'));
+  t.is(new Set(plan.shared!.donor).size, plan.shared!.donor.length, 'each donor id once');
+  t.true(plan.shared!.old.length > 4000, `${plan.shared!.old.length} shared tokens`);
+  const focus = await buildInitPlan(llama3, ext, { rule: 'focus', donor });
+  t.is(entry(focus, ext, 'ĠÐ¼Ð¸ÑĢ').source, 'focus');
+  const arrays = planArrays(plan);
+  t.is(arrays.rowDonor[hello.id], hello.donorId);
+  t.is(arrays.rowDonor[0], -1);
+  t.deepEqual(Array.from(arrays.ids.subarray(arrays.offsets[hello.id], arrays.offsets[hello.id + 1])), hello.ids);
+  const e = await t.throwsAsync(buildInitPlan(llama3, ext, { rule: 'omp' }));
+  t.regex(e!.message, /rule "omp" needs donor tokenizer/);
 });

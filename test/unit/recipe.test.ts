@@ -47,3 +47,13 @@ test('bad recipes name the key and the problem', (t) => {
   bad('broken.yaml', null, /broken\.yaml is not valid YAML/, 'base: [unclosed\n');
   bad('list.json', null, /expected an object/, '[1, 2]');
 });
+
+test('init: rules omp/focus with an auxiliary model, its path resolved against the recipe folder', (t) => {
+  const dir = tempDir();
+  const f = join(dir, 'r.json');
+  const recipe = { base: 'b', instruct: 'i', corpus: { train: 'ru.txt' }, tokenizer: { kind: 'extend', vocabSize: 8000 }, train: { seqLen: 128 } };
+  writeFileSync(f, JSON.stringify({ ...recipe, init: { rule: 'omp', auxModel: 'aux', ompK: 32, solveDtype: 'float64' } }));
+  t.like(readRecipe(f).init, { rule: 'omp', auxModel: join(dir, 'aux'), ompK: 32, solveDtype: 'float64' });
+  writeFileSync(f, JSON.stringify({ ...recipe, init: { rule: 'median' } }));
+  t.throws(() => readRecipe(f), { message: /recipe.init.rule.*"mean" or "random" or "global-mean" or "omp" or "focus"/ });
+});

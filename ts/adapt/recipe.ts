@@ -21,6 +21,8 @@ import { parse as parseYaml } from 'yaml';
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
 import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
+import { INIT_RULES, type InitRule } from '../init/buildInitPlan.js';
+import type { SolveDtype } from '../init/initEmbeddings.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 
@@ -66,8 +68,14 @@ export interface AdaptRecipe {
     seed?: number;
   };
   init?: {
-    /** Defaults to `mean` (docs/method.md §2). */
-    rule?: 'mean' | 'random' | 'global-mean';
+    /** Defaults to `mean` (docs/method.md §2); `omp` and `focus` need `auxModel`. */
+    rule?: InitRule;
+    /** Rules omp/focus: a model directory whose tokenizer has the new tokens (`lep init --aux-model`). */
+    auxModel?: string;
+    /** Rule omp: shared tokens per new token. Defaults to `64`. */
+    ompK?: number;
+    /** Rules omp/focus: dtype of the solve. Defaults to `float32`. */
+    solveDtype?: SolveDtype;
     /** Defaults to `mean`. */
     outputRule?: 'mean' | 'first';
     seed?: number;
@@ -170,7 +178,8 @@ const RECIPE_FIELDS: Record<string, Check> = {
     if ((t.kind === 'extend' || t.kind === 'shrink') && t.type === 'unigram')
       throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.type: an ${t.kind} donor must be "bpe" (its merges extend the base's)`);
   },
-  init: (v, p) => section(v, p, { rule: oneOf('mean', 'random', 'global-mean'), outputRule: oneOf('mean', 'first'), seed: int, padToMultipleOf: pos }),
+  init: (v, p) =>
+    section(v, p, { rule: oneOf(...INIT_RULES), outputRule: oneOf('mean', 'first'), seed: int, padToMultipleOf: pos, auxModel: str, ompK: pos, solveDtype: oneOf('float32', 'float64') }),
   train: (v, p) =>
     section(
       v,
@@ -243,6 +252,7 @@ export function resolveRecipePaths(r: AdaptRecipe, dir: string): AdaptRecipe {
     instruct: all(r.instruct),
     corpus: { ...r.corpus, train: all(r.corpus.train), ...(r.corpus.eval ? { eval: all(r.corpus.eval) } : {}) },
     tokenizer: { ...r.tokenizer, ...(r.tokenizer.dir ? { dir: abs(r.tokenizer.dir) } : {}) },
+    ...(r.init?.auxModel ? { init: { ...r.init, auxModel: abs(r.init.auxModel) } } : {}),
     ...(r.calibrate
       ? {
           calibrate: {

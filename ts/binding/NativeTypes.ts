@@ -316,6 +316,42 @@ export interface NativeInitOptions {
   outputFirst: boolean;
   /** Seed of random rows (the output side uses seed + 1). */
   seed: number;
+  /** Rows of kind 4 (rules omp and focus) are solved in this donor's space; see cpp/core/donor_rows.h. */
+  donor?: NativeDonorPlan;
+}
+
+/** The donor of rules omp/focus: its checkpoint, the token pairs it shares with the old model, and per new row its donor id. */
+export interface NativeDonorPlan {
+  files: string[];
+  /** The donor shares one matrix: its output side is embed_tokens. */
+  tied: boolean;
+  method: 'omp' | 'focus';
+  /** omp: shared tokens per new token. */
+  k: number;
+  dtype: 'float32' | 'float64';
+  device: string;
+  /** Pairs of the same token: old id, donor id. */
+  sharedOld: Int32Array;
+  sharedDonor: Int32Array;
+  /** Per new row: its donor id (kind-4 rows), else -1. */
+  rowDonor: Int32Array;
+}
+
+/** What a donor solve did on one side (cpp/core/donor_rows.h DonorSideReport). */
+export interface NativeDonorSide {
+  /** New ids built from the donor, ascending. */
+  rows: Int32Array;
+  /** CSR over rows: oldIds/weights[offsets[i] .. offsets[i+1]) of rows[i]. */
+  offsets: Int32Array;
+  oldIds: Int32Array;
+  weights: Float64Array;
+  /** New ids whose donor row is all zero: they kept the mean. */
+  keptMean: Int32Array;
+  /** Shared pairs usable on this side. */
+  atoms: number;
+  /** omp: relative residual |donor row - approximation| / |donor row| (0 for focus). */
+  meanResidual: number;
+  maxResidual: number;
 }
 
 /** What one side (input or output matrix) of an init job found. */
@@ -326,6 +362,8 @@ export interface NativeInitSide {
   fallbackRows: Int32Array;
   /** Std of the usable old rows' elements (the scale of random rows). */
   oldStd: number;
+  /** Present when the plan had a donor. */
+  donor?: NativeDonorSide;
 }
 
 export interface NativeInitResult {
@@ -341,6 +379,15 @@ export interface NativeInitResult {
 export interface NativeAddon {
   /** Computes the new embedding rows by the plan and writes the new checkpoint files (one job). */
   initEmbeddings(options: NativeInitOptions, onProgress: NativeProgressFn): NativeJob<NativeInitResult>;
+  /**
+   * The donor-space solve alone (cpp/core/sparse_code.h), synchronous: row-major targets (B x dim) and atoms
+   * (N x dim); returns (B x width) atom indices and coefficients (focus: zero weights past a row's support).
+   */
+  sparseCode(options: { method: 'omp' | 'focus'; targets: Float64Array; atoms: Float64Array; dim: number; k?: number; dtype?: 'float32' | 'float64'; device?: string }): {
+    indices: Int32Array;
+    coeffs: Float64Array;
+    width: number;
+  };
 }
 
 // ---- propagation (ts/propagate/, cpp/addon/AddonPropagate.cpp) ----------------------------------------

@@ -1,14 +1,21 @@
 import { LepError } from '../errors.js';
 import type { InitRule, OutputRule } from '../init/buildInitPlan.js';
-import { initEmbeddings } from '../init/initEmbeddings.js';
-import { intFlag, parse, progressLine, required } from './args.js';
+import { initEmbeddings, type SolveDtype } from '../init/initEmbeddings.js';
+import { deviceFlag, intFlag, parse, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
   Resize MODEL_DIR's embeddings to the tokenizer in DIR (BPE, Unigram, Extended, or Optimized with its
   id_map.json): each new token's input and output rows are the mean of its old sub-tokens' rows
   (docs/method.md §2); common tokens and specials are copied. Writes init_provenance.json and manifest.json.
-  --rule mean|random|global-mean    rows of new tokens (default mean)
+  --rule mean|random|global-mean|omp|focus
+                                    rows of new tokens (default mean); omp and focus need --aux-model
+  --aux-model DIR                   omp/focus: a model whose tokenizer has the new tokens (mergekit's
+                                    "donor"); each new row combines shared tokens' rows with weights
+                                    found in its embedding space
+  --omp-k N                         omp: shared tokens per new token (default 64)
+  --solve-dtype float32|float64     omp/focus: dtype of the donor-space solve (default float32)
+  --device cpu|cuda[:N]             omp/focus: where the solve runs (default cpu)
   --output-rule mean|first          lm_head rows of new tokens: mean, or the first sub-token's row (default mean)
   --seed N                          seed of --rule random (default 0)
   --pad-to-multiple-of N            pad rows and config vocab_size to a multiple of N (default 1)
@@ -25,6 +32,7 @@ export async function run(argv: string[]): Promise<void> {
       tokenizer: { type: 'string' }, out: { type: 'string' }, rule: { type: 'string' }, 'output-rule': { type: 'string' },
       seed: { type: 'string' }, 'pad-to-multiple-of': { type: 'string' }, 'id-map': { type: 'string' }, 'no-id-map': { type: 'boolean' },
       'copy-row': { type: 'string', multiple: true }, 'old-tokenizer': { type: 'string' },
+      'aux-model': { type: 'string' }, 'omp-k': { type: 'string' }, 'solve-dtype': { type: 'string' }, device: { type: 'string' },
     },
     usage,
   );
@@ -41,6 +49,10 @@ export async function run(argv: string[]): Promise<void> {
   const bar = progressLine('init');
   const r = await initEmbeddings(model, tokenizer, out, {
     rule: values.rule as InitRule | undefined,
+    auxModel: values['aux-model'] as string | undefined,
+    ompK: intFlag(values['omp-k'], '--omp-k'),
+    solveDtype: values['solve-dtype'] as SolveDtype | undefined,
+    device: deviceFlag(values.device),
     outputRule: values['output-rule'] as OutputRule | undefined,
     seed: intFlag(values.seed, '--seed'),
     padToMultipleOf: intFlag(values['pad-to-multiple-of'], '--pad-to-multiple-of'),
@@ -48,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
     copyRows,
     oldTokenizerDir: values['old-tokenizer'] as string | undefined,
     onProgress: (e) => bar(e),
+    onWarning: (w) => console.error(`lep init: warning: ${w}`),
     signal: interruptSignal,
   });
   const counts = Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
@@ -57,5 +70,12 @@ export async function run(argv: string[]): Promise<void> {
       `never-trained old rows (input/output) ${zero}, fell back to the global mean ${r.input.fallbackRows}${r.output ? `/${r.output.fallbackRows}` : ''}; ` +
       `provenance in init_provenance.json; ${r.seconds.toFixed(1)} s`,
   );
+  for (const [name, s] of [['input', r.input], ['output', r.output]] as const)
+    if (s?.donor)
+      console.log(
+        `${name} side: ${s.donor.rows} rows from the auxiliary model over ${s.donor.atoms} shared tokens` +
+          (values.rule === 'omp' ? `, relative residual in its space mean ${s.donor.meanResidual.toFixed(3)} max ${s.donor.maxResidual.toFixed(3)}` : '') +
+          (s.donor.keptMean ? `; ${s.donor.keptMean} kept the mean (their row there is all zero)` : ''),
+      );
   for (const d of r.droppedSpecialIds) console.error(`lep init: warning: ${d} is not in the new tokenizer; removed`);
 }

@@ -19,7 +19,10 @@
  *    (`SurfaceEncoder`); the row is the mean of the sub-token rows, a repeated sub-token counting twice.
  *    Stray bytes of a surface that is not whole UTF-8 map to the old piece of that byte. The old unknown
  *    token carries nothing about the text and is left out. With `rule` `random` or `global-mean`, these
- *    tokens get that instead (copies and specials above stay copies).
+ *    tokens get that instead (copies and specials above stay copies). With `rule` `omp` or `focus` and a
+ *    donor tokenizer, a token the donor has (by surface string, or by content for added tokens) is `omp` /
+ *    `focus`: its row is solved natively in the donor's space (cpp/core/donor_rows.h) and its sub-token
+ *    ids are kept as the fallback mean; a token the donor lacks stays `mean`.
  * 6. `empty`: nothing usable is left (an empty surface, only unknown pieces): the global mean.
  *
  * Old rows that are all zero (never trained) are found natively and left out of every mean; a mean with
@@ -33,16 +36,19 @@ import { oldSpellings, pieceSurface, splitSurface } from './surface.js';
 import { SurfaceEncoder } from './surfaceEncoder.js';
 
 /** How rows of re-tokenised (merged, new) tokens are made. */
-export type InitRule = 'mean' | 'random' | 'global-mean';
-export const INIT_RULES: readonly InitRule[] = ['mean', 'random', 'global-mean'];
+export type InitRule = 'mean' | 'random' | 'global-mean' | 'omp' | 'focus';
+export const INIT_RULES: readonly InitRule[] = ['mean', 'random', 'global-mean', 'omp', 'focus'];
+/** Rules whose rows come from a donor's embedding space. */
+export const DONOR_RULES: readonly InitRule[] = ['omp', 'focus'];
 /** Output-side rows of re-tokenised tokens: the mean (docs/method.md §2), or the first sub-token's row. */
 export type OutputRule = 'mean' | 'first';
 export const OUTPUT_RULES: readonly OutputRule[] = ['mean', 'first'];
 
-export type RowSource = 'id-map' | 'override' | 'special' | 'special-mean' | 'copy' | 'mean' | 'random' | 'global-mean' | 'empty';
+export type RowSource = 'id-map' | 'override' | 'special' | 'special-mean' | 'copy' | 'mean' | 'random' | 'global-mean' | 'omp' | 'focus' | 'empty';
+const ROW_SOURCES: readonly RowSource[] = ['id-map', 'override', 'special', 'special-mean', 'copy', 'mean', 'random', 'global-mean', 'omp', 'focus', 'empty'];
 
 /** Native row kinds (cpp/core/embedding_init.h InitKind). */
-export const ROW_KIND = { mean: 0, copy: 1, globalMean: 2, random: 3 } as const;
+export const ROW_KIND = { mean: 0, copy: 1, globalMean: 2, random: 3, donor: 4 } as const;
 
 export interface PlanRow {
   source: RowSource;
@@ -51,6 +57,8 @@ export interface PlanRow {
   kind: (typeof ROW_KIND)[keyof typeof ROW_KIND];
   /** Old unknown-token ids dropped from a re-tokenised surface. */
   droppedUnknown?: number;
+  /** Rows of kind `donor`: the token's id in the donor tokenizer. */
+  donorId?: number;
 }
 
 export interface InitPlan {
@@ -59,6 +67,8 @@ export interface InitPlan {
   rows: PlanRow[];
   /** Rows per source. */
   counts: Record<RowSource, number>;
+  /** With a donor: the tokens old model and donor share (same surface string), as id pairs. */
+  shared?: { old: number[]; donor: number[] };
 }
 
 export interface BuildInitPlanOptions {
@@ -68,6 +78,27 @@ export interface BuildInitPlanOptions {
   idMap?: IdMap;
   /** New token string -> old token string whose row it copies. Defaults to none. */
   copyRows?: Record<string, string>;
+  /** Rules `omp` / `focus`: the donor's tokenizer (required by them, refused by the others). */
+  donor?: Tokenizer;
+}
+
+/**
+ * The tokens of the old model the donor also has: old base pieces by surface bytes (spelled the donor's
+ * way), added tokens by content. Each donor id is paired once (the first old id that spells it).
+ */
+function sharedTokens(oldView: TokenizerView, oldAdded: Set<string>, donorFind: (surface: ReturnType<typeof pieceSurface>) => number | undefined, donorAll: Record<string, number>): { old: number[]; donor: number[] } {
+  const old: number[] = [];
+  const donor: number[] = [];
+  const used = new Set<number>();
+  const pair = (o: number, d: number | undefined): void => {
+    if (d === undefined || used.has(d)) return;
+    used.add(d);
+    old.push(o);
+    donor.push(d);
+  };
+  for (const [t, o] of [...oldView.vocab].sort((a, b) => a[1] - b[1])) if (!oldAdded.has(t)) pair(o, donorFind(pieceSurface(t, oldView.style)));
+  for (const a of oldView.added) pair(a.id, donorAll[a.content]);
+  return { old, donor };
 }
 
 function checkIdMap(idMap: IdMap, oldTok: Tokenizer, newTok: Tokenizer): void {
@@ -98,6 +129,10 @@ function usedSpecials(newTok: Tokenizer, specials: string[]): Set<string> {
 
 export async function buildInitPlan(oldTok: Tokenizer, newTok: Tokenizer, options: BuildInitPlanOptions = {}): Promise<InitPlan> {
   const rule = options.rule ?? 'mean';
+  const donorRule = DONOR_RULES.includes(rule);
+  // initEmbeddings checks the options with messages for users (resolveInitOptions); this guards direct calls.
+  if (donorRule !== (options.donor !== undefined))
+    throw new LepError('LEP_BAD_OPTION', `buildInitPlan: rule "${rule}" ${donorRule ? 'needs' : 'takes no'} donor tokenizer\nHINT: rules ${DONOR_RULES.join(' and ')} take options.donor; the others do not.`);
   const oldView: TokenizerView = readTokenizerView(oldTok, 'the old tokenizer');
   const newView: TokenizerView = readTokenizerView(newTok, 'the new tokenizer');
   const oldSize = oldTok.size;
@@ -110,6 +145,17 @@ export async function buildInitPlan(oldTok: Tokenizer, newTok: Tokenizer, option
   const set = (id: number, source: RowSource, ids: number[], kind: PlanRow['kind']): void => {
     rows[id] = { source, ids, kind };
   };
+
+  // The donor: which of its ids spells a surface (base pieces) or names an added token.
+  const donorView = options.donor ? readTokenizerView(options.donor, 'the donor tokenizer') : undefined;
+  const donorAll = options.donor?.vocab() ?? {};
+  const donorBase = new Map<string, number>();
+  if (donorView) {
+    const donorAdded = new Set(donorView.added.map((a) => a.content));
+    for (const [t, id] of donorView.vocab) if (!donorAdded.has(t)) donorBase.set(t, id);
+  }
+  const donorFind = (surface: ReturnType<typeof pieceSurface>): number | undefined =>
+    donorView ? oldSpellings(surface, donorView.style).map((x) => donorBase.get(x)).find((d) => d !== undefined) : undefined;
 
   // 1. id map (Optimized).
   if (options.idMap) {
@@ -143,12 +189,12 @@ export async function buildInitPlan(oldTok: Tokenizer, newTok: Tokenizer, option
   // 4. pieces present in both vocabularies; the rest are collected for re-tokenisation.
   const oldBase = new Map<string, number>();
   for (const [t, id] of oldView.vocab) if (!oldAdded.has(t)) oldBase.set(t, id);
-  const pending: { id: number; parts: ReturnType<typeof splitSurface> }[] = [];
+  const pending: { id: number; parts: ReturnType<typeof splitSurface>; donorId?: number }[] = [];
   for (let id = 0; id < newSize; id++) {
     if (rows[id]) continue;
     const text = addedText.get(id);
     if (text !== undefined) {
-      pending.push({ id, parts: text ? [{ text }] : [] });
+      pending.push({ id, parts: text ? [{ text }] : [], donorId: donorAll[text] });
       continue;
     }
     const piece = newTok.idToToken(id);
@@ -159,7 +205,7 @@ export async function buildInitPlan(oldTok: Tokenizer, newTok: Tokenizer, option
     const surface = pieceSurface(piece, newView.style);
     const same = oldSpellings(surface, oldView.style).map((s) => oldBase.get(s)).find((o) => o !== undefined);
     if (same !== undefined) set(id, 'copy', [same], ROW_KIND.copy);
-    else pending.push({ id, parts: splitSurface(surface.bytes) });
+    else pending.push({ id, parts: splitSurface(surface.bytes), donorId: donorFind(surface) });
   }
 
   // 5. re-tokenise the rest with the old tokenizer's pre-tokenizer and model only.
@@ -186,31 +232,38 @@ export async function buildInitPlan(oldTok: Tokenizer, newTok: Tokenizer, option
     if (usable.length === 0) row = { source: 'empty', ids: [], kind: ROW_KIND.globalMean };
     else if (rule === 'random') row = { source: 'random', ids: usable, kind: ROW_KIND.random };
     else if (rule === 'global-mean') row = { source: 'global-mean', ids: usable, kind: ROW_KIND.globalMean };
+    else if (donorRule && p.donorId !== undefined) row = { source: rule, ids: usable, kind: ROW_KIND.donor, donorId: p.donorId };
     else row = { source: 'mean', ids: usable, kind: ROW_KIND.mean };
     if (droppedUnknown) row.droppedUnknown = droppedUnknown;
     rows[p.id] = row;
   }
 
-  const counts = Object.fromEntries(
-    (['id-map', 'override', 'special', 'special-mean', 'copy', 'mean', 'random', 'global-mean', 'empty'] as RowSource[]).map((s) => [s, 0]),
-  ) as Record<RowSource, number>;
+  const counts = Object.fromEntries(ROW_SOURCES.map((s) => [s, 0])) as Record<RowSource, number>;
   for (const r of rows) counts[r!.source]++;
-  return { oldSize, newSize, rows: rows as PlanRow[], counts };
+  const plan: InitPlan = { oldSize, newSize, rows: rows as PlanRow[], counts };
+  if (donorView) plan.shared = sharedTokens(oldView, oldAdded, donorFind, donorAll);
+  return plan;
 }
 
-/** The plan as the native job takes it: CSR offsets/ids and one kind per row. Random/global-mean rows carry no ids natively. */
-export function planArrays(plan: InitPlan): { offsets: Int32Array; ids: Int32Array; kinds: Uint8Array } {
+/**
+ * The plan as the native job takes it: CSR offsets/ids and one kind per row (random/global-mean rows carry
+ * no ids natively; donor rows carry their fallback mean's), and per row its donor id or -1.
+ */
+export function planArrays(plan: InitPlan): { offsets: Int32Array; ids: Int32Array; kinds: Uint8Array; rowDonor: Int32Array } {
+  const listed = (r: PlanRow): boolean => r.kind === ROW_KIND.mean || r.kind === ROW_KIND.copy || r.kind === ROW_KIND.donor;
   const offsets = new Int32Array(plan.newSize + 1);
   let total = 0;
   plan.rows.forEach((r, i) => {
-    if (r.kind === ROW_KIND.mean || r.kind === ROW_KIND.copy) total += r.ids.length;
+    if (listed(r)) total += r.ids.length;
     offsets[i + 1] = total;
   });
   const ids = new Int32Array(total);
   const kinds = new Uint8Array(plan.newSize);
+  const rowDonor = new Int32Array(plan.newSize).fill(-1);
   plan.rows.forEach((r, i) => {
     kinds[i] = r.kind;
-    if (r.kind === ROW_KIND.mean || r.kind === ROW_KIND.copy) ids.set(r.ids, offsets[i]!);
+    if (listed(r)) ids.set(r.ids, offsets[i]!);
+    if (r.donorId !== undefined) rowDonor[i] = r.donorId;
   });
-  return { offsets, ids, kinds };
+  return { offsets, ids, kinds, rowDonor };
 }

@@ -6,13 +6,16 @@
  * through), config.json with `vocab_size` = rows and special-token ids remapped by string,
  * generation_config.json likewise, the new tokenizer's files, `init_provenance.json` (per new id the old
  * ids averaged) and `manifest.json` (inputs with hashes, resolved options, counts).
+ *
+ * Rules `omp` and `focus` read an auxiliary model (`auxModel`, mergekit-tokensurgeon's "donor"; not the
+ * donor of `lep propagate`): see docs/method.md §2, "Rules with an auxiliary model".
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { getNative } from '../binding/loadNative.js';
-import type { NativeInitResult } from '../binding/NativeTypes.js';
+import type { NativeDonorPlan, NativeInitResult } from '../binding/NativeTypes.js';
 import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
 import { runJob, type JobOptions } from '../model/LepModel.js';
@@ -21,7 +24,7 @@ import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
-import { buildInitPlan, INIT_RULES, OUTPUT_RULES, planArrays, type InitRule, type OutputRule, type RowSource } from './buildInitPlan.js';
+import { buildInitPlan, DONOR_RULES, INIT_RULES, OUTPUT_RULES, planArrays, type InitRule, type OutputRule, type RowSource } from './buildInitPlan.js';
 import { PROVENANCE_FILE, provenanceEntries, writeProvenance } from './provenance.js';
 
 export const INIT_DEFAULTS = {
@@ -29,11 +32,36 @@ export const INIT_DEFAULTS = {
   outputRule: 'mean',
   seed: 0,
   padToMultipleOf: 1,
-} as const satisfies { rule: InitRule; outputRule: OutputRule; seed: number; padToMultipleOf: number };
+  ompK: 64,
+  solveDtype: 'float32',
+  device: 'cpu',
+} as const satisfies { rule: InitRule; outputRule: OutputRule; seed: number; padToMultipleOf: number; ompK: number; solveDtype: SolveDtype; device: string };
+
+/** Dtype of the donor-space solve of rules omp/focus. */
+export type SolveDtype = 'float32' | 'float64';
+const SOLVE_DTYPES: readonly SolveDtype[] = ['float32', 'float64'];
 
 export interface InitEmbeddingsOptions extends JobOptions {
-  /** How rows of new (re-tokenised) tokens are made: `mean` of their old sub-token rows (docs/method.md §2), `random` (seeded normal with the old rows' std) or `global-mean`. Tokens common to both vocabularies and specials are copied under every rule. Defaults to `mean`. */
+  /**
+   * How rows of new (re-tokenised) tokens are made: `mean` of their old sub-token rows (docs/method.md §2),
+   * `random` (seeded normal with the old rows' std), `global-mean`, or from a donor's embedding space:
+   * `omp` (mergekit-tokensurgeon's Orthogonal Matching Pursuit over shared tokens) or `focus` (sparsemax of
+   * cosine similarities to shared tokens, Dobler & de Melo 2023). Tokens common to both vocabularies and
+   * specials are copied under every rule. Defaults to `mean`.
+   */
   rule?: InitRule;
+  /**
+   * Rules `omp`/`focus`: an auxiliary model directory (safetensors + tokenizer) whose tokenizer has the new
+   * tokens and shares tokens with the model; the weights are found in its embedding space (mergekit calls it
+   * the donor). Required by them, refused by the other rules.
+   */
+  auxModel?: string;
+  /** Rule `omp`: shared tokens per new token (clamped to the shared tokens available). Defaults to `64`, mergekit's recommendation. */
+  ompK?: number;
+  /** Rules `omp`/`focus`: dtype of the donor-space solve. Defaults to `float32`. */
+  solveDtype?: SolveDtype;
+  /** Rules `omp`/`focus`: where the solve runs, `cpu`, `cuda` or `cuda:N`. Defaults to `cpu`. */
+  device?: string;
   /** Output (lm_head) rows of new tokens: the `mean` like the input side, or the `first` sub-token's row (some vocabulary-expansion methods). Defaults to `mean`. */
   outputRule?: OutputRule;
   /** Seed of `random` rows. Defaults to `0`. */
@@ -46,6 +74,8 @@ export interface InitEmbeddingsOptions extends JobOptions {
   copyRows?: Record<string, string>;
   /** Directory of the old model's tokenizer. Defaults to `modelDir`. */
   oldTokenizerDir?: string;
+  /** Called with each warning before the work starts (they are also in the result). Defaults to none. */
+  onWarning?: (message: string) => void;
 }
 
 export interface InitSideSummary {
@@ -55,6 +85,8 @@ export interface InitSideSummary {
   fallbackRows: number;
   /** Std of the usable old rows (the scale of random rows). */
   oldStd: number;
+  /** Rules omp/focus: rows built in the auxiliary model's space, rows that kept the mean (its row is all zero), shared tokens used, and omp's relative residual in that space. */
+  donor?: { rows: number; keptMean: number; atoms: number; meanResidual: number; maxResidual: number };
 }
 
 export interface InitEmbeddingsResult {
@@ -72,6 +104,8 @@ export interface InitEmbeddingsResult {
   droppedSpecialIds: string[];
   provenanceFile: string;
   seconds: number;
+  /** Things that ran but may not be what was meant (e.g. omp's k not below the auxiliary model's width). */
+  warnings: string[];
 }
 
 function sha256(path: string): string {
@@ -93,16 +127,38 @@ function readIdMap(o: InitEmbeddingsOptions['idMap'], tokenizerDir: string): IdM
   }
 }
 
+type ResolvedInitOptions = Required<Pick<InitEmbeddingsOptions, 'rule' | 'outputRule' | 'seed' | 'padToMultipleOf' | 'ompK' | 'solveDtype' | 'device'>>;
+
 /** Validates options once, before anything is read; messages name the option and its CLI flag. */
-export function resolveInitOptions(o: InitEmbeddingsOptions): Required<Pick<InitEmbeddingsOptions, 'rule' | 'outputRule' | 'seed' | 'padToMultipleOf'>> {
-  const r = { ...INIT_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as typeof INIT_DEFAULTS & InitEmbeddingsOptions;
-  if (!INIT_RULES.includes(r.rule)) throw optionError('rule', INIT_RULES.map((x) => `"${x}"`).join(', '), o.rule, '--rule');
+export function resolveInitOptions(o: InitEmbeddingsOptions): ResolvedInitOptions {
+  const r = { ...INIT_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as InitEmbeddingsOptions & ResolvedInitOptions;
+  if (!INIT_RULES.includes(r.rule)) {
+    const e = optionError('rule', INIT_RULES.map((x) => `"${x}"`).join(', '), o.rule, '--rule');
+    throw new LepError(e.code, `${e.message}\nHINT: mean is the paper's rule and the default; omp and focus also need --aux-model DIR (docs/method.md §2).`);
+  }
   if (!OUTPUT_RULES.includes(r.outputRule)) throw optionError('outputRule', OUTPUT_RULES.map((x) => `"${x}"`).join(', '), o.outputRule, '--output-rule');
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw optionError('seed', 'a non-negative integer', o.seed, '--seed');
   if (!Number.isInteger(r.padToMultipleOf) || r.padToMultipleOf < 1) throw optionError('padToMultipleOf', 'a positive integer', o.padToMultipleOf, '--pad-to-multiple-of');
+  const donorRule = DONOR_RULES.includes(r.rule);
+  const onlyDonor = (name: string, flag: string): LepError =>
+    new LepError('LEP_BAD_OPTION', `${name} (${flag}) applies to the rules ${DONOR_RULES.map((x) => `"${x}"`).join(', ')} but the rule is "${r.rule}"\nHINT: add --rule omp (or focus) --aux-model DIR, or drop ${flag}.`);
+  if (donorRule && (typeof o.auxModel !== 'string' || o.auxModel === ''))
+    throw new LepError(
+      'LEP_BAD_OPTION',
+      `rule "${r.rule}" (--rule ${r.rule}) needs an auxiliary model (auxModel, --aux-model) but ${o.auxModel === undefined ? 'none was given' : `received ${JSON.stringify(o.auxModel)}`}\n` +
+        'HINT: pass --aux-model DIR, a model directory whose tokenizer has the new tokens and shares tokens with the model (docs/method.md §2); without one, keep --rule mean.',
+    );
+  if (!donorRule && o.auxModel !== undefined) throw onlyDonor('auxModel', '--aux-model');
+  if (o.ompK !== undefined && r.rule !== 'omp')
+    throw new LepError('LEP_BAD_OPTION', `ompK (--omp-k) applies to the rule "omp" but the rule is "${r.rule}"\nHINT: drop --omp-k, or use --rule omp.`);
+  if (!Number.isSafeInteger(r.ompK) || r.ompK < 1) throw optionError('ompK', 'a positive integer', o.ompK, '--omp-k');
+  if (!donorRule && o.solveDtype !== undefined) throw onlyDonor('solveDtype', '--solve-dtype');
+  if (!SOLVE_DTYPES.includes(r.solveDtype)) throw optionError('solveDtype', SOLVE_DTYPES.map((x) => `"${x}"`).join(', '), o.solveDtype, '--solve-dtype');
+  if (!donorRule && o.device !== undefined) throw onlyDonor('device', '--device');
+  if (typeof r.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(r.device)) throw optionError('device', 'cpu, cuda or cuda:N', o.device, '--device');
   if (o.copyRows !== undefined && (typeof o.copyRows !== 'object' || o.copyRows === null || Object.values(o.copyRows).some((v) => typeof v !== 'string')))
     throw optionError('copyRows', 'an object of new token -> old token strings', o.copyRows, '--copy-row');
-  return { rule: r.rule, outputRule: r.outputRule, seed: r.seed, padToMultipleOf: r.padToMultipleOf };
+  return { rule: r.rule, outputRule: r.outputRule, seed: r.seed, padToMultipleOf: r.padToMultipleOf, ompK: r.ompK, solveDtype: r.solveDtype, device: r.device };
 }
 
 /**
@@ -141,25 +197,59 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
   modelDir = resolve(modelDir);
   tokenizerDir = resolve(tokenizerDir);
   outDir = resolve(outDir);
-  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--tokenizer': tokenizerDir, '--old-tokenizer': options.oldTokenizerDir, '--id-map': typeof options.idMap === 'string' ? options.idMap : undefined });
+  checkOutputPath(outDir, '--out', {
+    MODEL_DIR: modelDir,
+    '--tokenizer': tokenizerDir,
+    '--old-tokenizer': options.oldTokenizerDir,
+    '--id-map': typeof options.idMap === 'string' ? options.idMap : undefined,
+    '--aux-model': options.auxModel,
+  });
   const model = readModelDir(modelDir);
   const oldTokDir = resolve(options.oldTokenizerDir ?? modelDir);
   const oldTok = Tokenizer.fromDir(oldTokDir);
   checkVocab(model, oldTok.size);
   const newTok = Tokenizer.fromDir(tokenizerDir);
   const idMap = readIdMap(options.idMap, tokenizerDir);
-  const plan = await buildInitPlan(oldTok, newTok, { rule: o.rule, idMap, copyRows: options.copyRows });
+  const donorDir = options.auxModel === undefined ? undefined : resolve(options.auxModel);
+  const donorModel = donorDir === undefined ? undefined : readModelDir(donorDir);
+  const donorTok = donorDir === undefined ? undefined : Tokenizer.fromDir(donorDir);
+  if (donorModel && donorTok) checkVocab(donorModel, donorTok.size);
+  const warnings: string[] = [];
+  // k rows of a d-dimensional space span all of it once k >= d: every new token is then fitted exactly
+  // (residual ~0) by an ill-conditioned combination. Measured on the toy family (bench/README.md): k 64
+  // with a width-64 auxiliary model was worse than the mean rule on every metric.
+  if (o.rule === 'omp' && donorModel && o.ompK >= donorModel.config.hiddenSize)
+    warnings.push(
+      `ompK ${o.ompK} (--omp-k) is not below the auxiliary model's hidden size ${donorModel.config.hiddenSize}: OMP fits every new token exactly with an ill-conditioned combination of shared rows\n` +
+        'HINT: use --omp-k well below the auxiliary model\'s hidden size (mergekit\'s default 64 is meant for donor LLMs thousands wide).',
+    );
+  for (const w of warnings) options.onWarning?.(w);
+  const plan = await buildInitPlan(oldTok, newTok, { rule: o.rule, idMap, copyRows: options.copyRows, donor: donorTok });
   const rows = Math.ceil(plan.newSize / o.padToMultipleOf) * o.padToMultipleOf;
   const tied = model.config.tieWordEmbeddings;
 
   // Built aside and renamed into place: a killed init leaves no directory that looks finished.
   return writeDirAtomic(outDir, '--out', async (dir) => {
     const outFiles = model.weightFiles.map((f) => join(dir, basename(f)));
-    const arrays = planArrays(plan);
+    const { rowDonor, ...arrays } = planArrays(plan);
+    const donor: NativeDonorPlan | undefined =
+      donorModel && plan.shared
+        ? {
+            files: donorModel.weightFiles,
+            tied: donorModel.config.tieWordEmbeddings,
+            method: o.rule as NativeDonorPlan['method'],
+            k: o.ompK,
+            dtype: o.solveDtype,
+            device: o.device,
+            sharedOld: Int32Array.from(plan.shared.old),
+            sharedDonor: Int32Array.from(plan.shared.donor),
+            rowDonor,
+          }
+        : undefined;
     const report: NativeInitResult = await runJob(
       (p) =>
         getNative().initEmbeddings(
-          { files: model.weightFiles, outFiles, tied, oldTokens: plan.oldSize, newTokens: plan.newSize, newRows: rows, ...arrays, outputFirst: o.outputRule === 'first', seed: o.seed },
+          { files: model.weightFiles, outFiles, tied, oldTokens: plan.oldSize, newTokens: plan.newSize, newRows: rows, ...arrays, outputFirst: o.outputRule === 'first', seed: o.seed, ...(donor ? { donor } : {}) },
           p,
         ),
       options,
@@ -198,6 +288,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
       new_tokenizer: tokenizerDir,
       rule: o.rule,
       output_rule: o.outputRule,
+      ...(donorDir ? { aux_model: donorDir, omp_k: o.rule === 'omp' ? o.ompK : undefined, solve_dtype: o.solveDtype } : {}),
       old_size: plan.oldSize,
       new_size: plan.newSize,
       rows,
@@ -206,7 +297,14 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
     const provenanceFile = join(outDir, PROVENANCE_FILE);
     writeProvenance(join(dir, PROVENANCE_FILE), header, provenanceEntries(plan, (id) => newTok.idToToken(id), report, o.outputRule));
 
-    const side = (s: NativeInitResult['input']): InitSideSummary => ({ zeroRows: s.zeroRows.length, fallbackRows: s.fallbackRows.length, oldStd: s.oldStd });
+    const side = (s: NativeInitResult['input']): InitSideSummary => ({
+      zeroRows: s.zeroRows.length,
+      fallbackRows: s.fallbackRows.length,
+      oldStd: s.oldStd,
+      ...(s.donor
+        ? { donor: { rows: s.donor.rows.length, keptMean: s.donor.keptMean.length, atoms: s.donor.atoms, meanResidual: s.donor.meanResidual, maxResidual: s.donor.maxResidual } }
+        : {}),
+    });
     const result: InitEmbeddingsResult = {
       outDir,
       oldSize: plan.oldSize,
@@ -218,6 +316,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
       droppedSpecialIds: dropped,
       provenanceFile,
       seconds: (Date.now() - started) / 1000,
+      warnings,
     };
     const hashed = (from: string, names: readonly string[]): Record<string, string> =>
       Object.fromEntries(names.filter((n) => existsSync(join(from, n))).map((n) => [n, sha256(join(from, n))]));
@@ -227,6 +326,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
         model: { dir: modelDir, files: hashed(modelDir, ['config.json']), weights: Object.fromEntries(model.weightFiles.map((f) => [basename(f), statSync(f).size])) },
         oldTokenizer: { dir: oldTokDir, files: hashed(oldTokDir, ['tokenizer.json', 'tokenizer_config.json']) },
         newTokenizer: { dir: tokenizerDir, files: hashed(tokenizerDir, ['tokenizer.json', 'tokenizer_config.json', ID_MAP_FILE]) },
+        ...(donorDir ? { auxModel: { dir: donorDir, files: hashed(donorDir, ['config.json', 'tokenizer.json', 'tokenizer_config.json']) } } : {}),
       },
       options: { ...o, idMap: idMap ? true : false, copyRows: options.copyRows ?? {}, tied },
       result: { ...result, outDir: undefined, provenanceFile: PROVENANCE_FILE, dtype: report.dtype, hiddenSize: report.hiddenSize, bytesWritten: report.bytesWritten },

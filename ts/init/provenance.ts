@@ -7,9 +7,12 @@
  *
  * `old` are the old ids whose input rows were averaged (never-trained all-zero rows already left out);
  * `old_output` appears where the output side used other ids (its own zero rows, or output rule `first`);
- * `fallback` lists the sides whose row became the global mean instead.
+ * `fallback` lists the sides whose row became the global mean instead. Rows of the donor rules (omp, focus)
+ * list the shared tokens' old ids in `old` with their coefficients in `weights` (and `old_output` /
+ * `weights_output` for lm_head, solved in the donor's lm_head); a donor row that kept the mean (the
+ * donor's row was all zero) has `donor_kept_mean` and its mean's ids.
  */
-import type { NativeInitResult } from '../binding/NativeTypes.js';
+import type { NativeDonorSide, NativeInitResult } from '../binding/NativeTypes.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { ROW_KIND, type InitPlan, type OutputRule } from './buildInitPlan.js';
 
@@ -23,6 +26,9 @@ export interface ProvenanceEntry {
   old: number[];
   old_output?: number[];
   fallback?: ('input' | 'output')[];
+  weights?: number[];
+  weights_output?: number[];
+  donor_kept_mean?: ('input' | 'output')[];
   dropped_unknown?: number;
 }
 
@@ -37,27 +43,54 @@ export function provenanceEntries(
   const zeroOut = new Set(report.output?.zeroRows ?? []);
   const fbIn = new Set(report.input.fallbackRows);
   const fbOut = new Set(report.output?.fallbackRows ?? []);
+  const donorIn = donorCodes(report.input.donor);
+  const donorOut = donorCodes(report.output?.donor);
   return plan.rows.map((r, id) => {
     const e: ProvenanceEntry = { id, token: tokenOf(id) ?? null, source: r.source, old: [] };
     const fallback: ('input' | 'output')[] = [];
     if (r.kind === ROW_KIND.copy) e.old = [...r.ids];
-    if (r.kind === ROW_KIND.mean) {
-      e.old = fbIn.has(id) ? [] : r.ids.filter((o) => !zeroIn.has(o));
-      if (fbIn.has(id)) fallback.push('input');
-      if (report.output) {
+    const codeIn = donorIn.get(id);
+    const codeOut = donorOut.get(id);
+    if (r.kind === ROW_KIND.donor) {
+      const kept: ('input' | 'output')[] = [];
+      if (codeIn) [e.old, e.weights] = codeIn;
+      else kept.push('input');
+      if (report.output && codeOut) [e.old_output, e.weights_output] = codeOut;
+      else if (report.output) kept.push('output');
+      if (kept.length) e.donor_kept_mean = kept;
+    }
+    // A donor row that kept the mean is recorded like a mean row on that side.
+    if (r.kind === ROW_KIND.mean || (r.kind === ROW_KIND.donor && e.donor_kept_mean)) {
+      const meanIn = r.kind === ROW_KIND.mean || !codeIn;
+      const meanOut = r.kind === ROW_KIND.mean || !codeOut;
+      if (meanIn) e.old = fbIn.has(id) ? [] : r.ids.filter((o) => !zeroIn.has(o));
+      if (meanIn && fbIn.has(id)) fallback.push('input');
+      if (report.output && meanOut) {
         let out = r.ids.filter((o) => !zeroOut.has(o));
         if (outputRule === 'first') out = out.slice(0, 1);
         if (fbOut.has(id)) {
           out = [];
           fallback.push('output');
         }
-        if (out.length !== e.old.length || out.some((o, i) => o !== e.old[i])) e.old_output = out;
+        if (!meanIn || out.length !== e.old.length || out.some((o, i) => o !== e.old[i])) e.old_output = out;
       }
     }
     if (fallback.length) e.fallback = fallback;
     if (r.droppedUnknown) e.dropped_unknown = r.droppedUnknown;
     return e;
   });
+}
+
+/** new id -> [old ids, weights] of one side's donor solve. */
+function donorCodes(d: NativeDonorSide | undefined): Map<number, [number[], number[]]> {
+  const m = new Map<number, [number[], number[]]>();
+  if (!d) return m;
+  d.rows.forEach((id, i) => {
+    const a = d.offsets[i]!;
+    const b = d.offsets[i + 1]!;
+    m.set(id, [Array.from(d.oldIds.subarray(a, b)), Array.from(d.weights.subarray(a, b))]);
+  });
+  return m;
 }
 
 /** Writes the provenance file atomically; `header` holds the run's inputs and rules. */
