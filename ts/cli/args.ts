@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { LepError, optionError } from '../errors.js';
+import { checkDevice } from '../util/device.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -53,8 +54,7 @@ export function progressLine(label: string): (e: { step: number; total: number }
 /** `--device`: cpu, cuda or cuda:N (checked here, before a model is loaded). */
 export function deviceFlag(v: unknown, flag = '--device'): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(v)) throw optionError(flag.replace(/^--/, ''), 'cpu, cuda or cuda:N', v, flag);
-  return v;
+  return checkDevice(v, flag.replace(/^--/, ''), flag);
 }
 
 /** The parsed JSON file a flag names, or a LepError that names both. */

@@ -26,6 +26,7 @@ import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { buildInitPlan, DONOR_RULES, INIT_RULES, OUTPUT_RULES, planArrays, type InitRule, type OutputRule, type RowSource } from './buildInitPlan.js';
 import { PROVENANCE_FILE, provenanceEntries, writeProvenance } from './provenance.js';
+import { checkDevice } from '../util/device.js';
 
 export const INIT_DEFAULTS = {
   rule: 'mean',
@@ -155,7 +156,7 @@ export function resolveInitOptions(o: InitEmbeddingsOptions): ResolvedInitOption
   if (!donorRule && o.solveDtype !== undefined) throw onlyDonor('solveDtype', '--solve-dtype');
   if (!SOLVE_DTYPES.includes(r.solveDtype)) throw optionError('solveDtype', SOLVE_DTYPES.map((x) => `"${x}"`).join(', '), o.solveDtype, '--solve-dtype');
   if (!donorRule && o.device !== undefined) throw onlyDonor('device', '--device');
-  if (typeof r.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(r.device)) throw optionError('device', 'cpu, cuda or cuda:N', o.device, '--device');
+  checkDevice(r.device);
   if (o.copyRows !== undefined && (typeof o.copyRows !== 'object' || o.copyRows === null || Object.values(o.copyRows).some((v) => typeof v !== 'string')))
     throw optionError('copyRows', 'an object of new token -> old token strings', o.copyRows, '--copy-row');
   return { rule: r.rule, outputRule: r.outputRule, seed: r.seed, padToMultipleOf: r.padToMultipleOf, ompK: r.ompK, solveDtype: r.solveDtype, device: r.device };

@@ -32,6 +32,7 @@ import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
 import { buildVocabularyMap } from './vocabularyMap.js';
+import { checkDevice } from '../util/device.js';
 
 export type PropagateMethod = 'swap' | 'overlap' | 'conversion';
 export const PROPAGATE_METHODS: readonly PropagateMethod[] = ['swap', 'overlap', 'conversion'];
@@ -199,7 +200,7 @@ function resolveOptions(o: PropagateOptions) {
   if (typeof minCorrelation !== 'number' || !(minCorrelation >= -1 && minCorrelation <= 1))
     throw optionError('minCorrelation', 'a number in [-1, 1]', o.minCorrelation, '--min-correlation');
   const device = o.device ?? 'cpu';
-  if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw optionError('device', 'cpu or cuda[:N]', o.device, '--device');
+  checkDevice(device);
   for (const [name, flag] of [['base', '--base'], ['donor', '--donor']] as const)
     if (typeof o[name] !== 'string' || o[name] === '') throw optionError(name, 'a directory path', o[name], flag);
   if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');

@@ -20,6 +20,7 @@ import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
 import { fileFingerprint, modelFingerprint } from './inputFingerprint.js';
 import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
+import { checkDevice } from '../util/device.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -269,7 +270,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
-  if (o.device !== undefined && !/^(cpu|cuda(:\d+)?)$/.test(o.device)) throw optionError('device', 'cpu, cuda or cuda:N', o.device, '--device');
+  if (o.device !== undefined) checkDevice(o.device);
   if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'bf16') throw optionError('dtype', 'f32 or bf16', o.dtype, '--dtype');
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
   if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw optionError('checkpointEvery', 'an integer >= 0', checkpointEvery, '--checkpoint-every');
