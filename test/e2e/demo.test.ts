@@ -21,6 +21,7 @@ test('lep demo --quick: every vocabulary x method in the table (swap calibrated)
   const out = join(tempDir(), 'demo');
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--out', out], { maxBuffer: 64 * 1024 * 1024 });
   t.regex(stdout, /\| vocabulary \| method \|.*Micro-Avg \| symbols\/token \| bits\/char \|/);
+  t.log(stdout.slice(stdout.indexOf('Results on held-out')));
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(
     results.rows.map((r: { vocabulary: string; method: string }) => `${r.vocabulary}/${r.method}`),
