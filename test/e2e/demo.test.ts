@@ -17,6 +17,9 @@ const LLAMA3_FAMILY = existsSync(join(import.meta.dirname, '..', '..', '..', 'te
 const rowsOf = (v: string) => [`${v}/swap`, `${v}/overlap`, `${v}/conversion`, `${v}/swap + calibration`];
 
 test('lep demo --quick: every vocabulary x method in the table (swap calibrated), progress with ETA, report and results written, best model exported to GGUF', async (t) => {
+  // The whole quick demo is one test: on a busy 2-core machine it outlasts ava's 10-minute default
+  // (measured: about 21 minutes under load 15-17 with two vocabularies).
+  t.timeout(60 * 60_000);
   await corpora();
   const out = join(tempDir(), 'demo');
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--out', out], { maxBuffer: 64 * 1024 * 1024 });
