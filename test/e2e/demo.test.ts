@@ -1,5 +1,7 @@
-// The main job end to end (`lep demo --quick`: fewer training steps and evaluation items): both
-// vocabularies x three methods are adapted, evaluated, reported and exported.
+// The main job end to end (`lep demo --quick`: fewer training steps and evaluation items): every
+// vocabulary x three methods is adapted, evaluated, reported and exported, with progress (percentage and
+// ETA) on the way and the report's path on the last line. The Optimized rows need the LLaMa-3 toy family
+// (test/fixtures/toy-family-llama3); without it the demo says it skipped them.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,29 +13,37 @@ import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+const LLAMA3_FAMILY = existsSync(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family-llama3', 'base', 'config.json'));
+const rowsOf = (v: string) => [`${v}/swap`, `${v}/overlap`, `${v}/conversion`, `${v}/swap + calibration`];
 
-test('lep demo --quick: nine models in the table (two calibrated), report and results written, best model exported to GGUF', async (t) => {
+test('lep demo --quick: every vocabulary x method in the table (swap calibrated), progress with ETA, report and results written, best model exported to GGUF', async (t) => {
+  // The whole quick demo is one test: on a busy 2-core machine it outlasts ava's 10-minute default
+  // (measured: about 21 minutes under load 15-17 with two vocabularies).
+  t.timeout(60 * 60_000);
   await corpora();
   const out = join(tempDir(), 'demo');
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--out', out], { maxBuffer: 64 * 1024 * 1024 });
   t.regex(stdout, /\| vocabulary \| method \|.*Micro-Avg \| symbols\/token \| bits\/char \|/);
+  t.log(stdout.slice(stdout.indexOf('Results on held-out')));
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.deepEqual(
     results.rows.map((r: { vocabulary: string; method: string }) => `${r.vocabulary}/${r.method}`),
-    ['original/-', 'Extended/swap', 'Extended/overlap', 'Extended/conversion', 'Extended/swap + calibration', 'BPE/swap', 'BPE/overlap', 'BPE/conversion', 'BPE/swap + calibration'],
+    ['original/-', ...rowsOf('Extended'), ...rowsOf('BPE'), ...(LLAMA3_FAMILY ? ['original (LLaMa-3 tok.)/-', ...rowsOf('Optimized')] : [])],
   );
-  const original = results.rows[0];
-  for (const r of results.rows.slice(1)) {
-    t.true(r.symbolsPerToken > original.symbolsPerToken * 1.3, `${r.vocabulary}/${r.method} uses markedly fewer tokens on Russian`);
+  if (!LLAMA3_FAMILY) t.regex(stdout, /Optimized: skipped, the llama3 toy family is not there/);
+  // Every new vocabulary reads Russian with markedly fewer tokens than its family's original. (How well
+  // the propagated models answer is the README's measured table, not a claim of this quick run.)
+  const originals = new Map<string, { symbolsPerToken: number }>([['Extended', results.rows[0]], ['BPE', results.rows[0]]]);
+  if (LLAMA3_FAMILY) originals.set('Optimized', results.rows[5 + 4]);
+  for (const r of results.rows.filter((x: { method: string }) => x.method !== '-')) {
+    t.true(r.symbolsPerToken > originals.get(r.vocabulary)!.symbolsPerToken * 1.3, `${r.vocabulary}/${r.method} uses markedly fewer tokens on Russian`);
     t.true(Number.isFinite(r.bitsPerChar) && Number.isFinite(r.microAvg));
   }
-  // Issue 5's claim on the Extended vocabulary (its recipe keeps the old rows): every method's propagated
-  // model still copies Russian through the chat template nearly as well as the original and reads held-out
-  // Russian with a better bits per character (quick run: 0.45-0.46 vs 0.49; 3.02-3.03 vs 3.15).
-  for (const r of results.rows.filter((x: { vocabulary: string; method: string }) => x.vocabulary === 'Extended' && !x.method.includes('calibration'))) {
-    t.true(r.groups['Copy (RU)'] > 0.8 * original.groups['Copy (RU)'], `Extended/${r.method} copies Russian: ${r.groups['Copy (RU)']} vs ${original.groups['Copy (RU)']}`);
-    t.true(r.bitsPerChar < original.bitsPerChar, `Extended/${r.method} bits/char ${r.bitsPerChar} vs ${original.bitsPerChar}`);
-  }
+  // Progress: percentages with an ETA (training steps, evaluation items), tokens per new row, the report's path last.
+  t.regex(stdout, /\[\d\/\d+ train\] .* \d+% \(.*, ETA /);
+  t.regex(stdout, /evaluating .* \d+% \(.*, ETA /);
+  t.regex(stdout, /embedding training: \d+ tokens seen for \d+ new rows/);
+  t.regex(stdout.trim().split('\n').pop()!, /^Done in \d+ s\. Report: .*report\.html/);
   t.true(existsSync(join(out, 'report.html')));
   t.true(readdirSync(out).some((f) => f.endsWith('.f16.gguf')));
   t.is(results.training.length, 2, 'a loss curve per vocabulary');

@@ -301,8 +301,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
           original: instructs[0]!,
           workDir: work,
           signal: options.signal,
+          // Half the stage for the original model's answers, half for training (progress and ETA only).
+          onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length),
           onProgress: (e) => {
-            if (e.phase === 'train') report('calibrate', `${method}: step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(3)}`, (i + e.step / e.total) / calMethods.length);
+            if (e.phase === 'train') report('calibrate', `${method}: step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(3)}`, (i + 0.5 + (0.5 * e.step) / e.total) / calMethods.length);
           },
         });
         reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };

@@ -24,11 +24,13 @@ import { buildCalibrationSet } from './buildCalibrationSet.js';
 import { builtinCalibrationPrompts } from './calibrationPrompts.js';
 import { copyExamples } from './copyExamples.js';
 import { filterAnswers, scriptByLang, type FilterAnswersOptions } from './filterAnswers.js';
-import { generateAnswers, type CalibrationPrompt } from './generateAnswers.js';
+import { generateAnswers, type CalibrationPrompt, type GenerateAnswersOptions } from './generateAnswers.js';
 import { packCalibrationSet } from './packCalibrationSet.js';
 import { readChatDataset, type ChatRecord } from './readChatDataset.js';
 
 export interface CalibrateOptions extends JobOptions {
+  /** Called as the original model's answers are generated (self mode): prompts answered of all. */
+  onAnswers?: GenerateAnswersOptions['onAnswers'];
   /** `self`: answers of `original` to prompts; `data`: the chat dataset `data`. */
   mode: 'self' | 'data';
   /** self: the original instruct model (the one the propagated model was made from). */
@@ -118,7 +120,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     if (!existsSync(join(o.original, 'config.json'))) throw optionError('original', 'a model directory', o.original, '--original');
     const ps = await prompts(o);
     const answers = join(work, 'answers.jsonl');
-    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens ?? 128, signal: o.signal });
+    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens ?? 128, signal: o.signal, onAnswers: o.onAnswers });
     const records = await readChatDataset(answers, { signal: o.signal });
     before = records.length;
     const f = await filterAnswers(records, o.filter ?? { language: { script: scriptByLang() } });

@@ -1,10 +1,12 @@
 /**
  * The main job (`npm start`): the whole method on built-in defaults, on this machine's CPU.
  *   1. the Debian corpora (fetched once, cached);
- *   2. `lep adapt` with the shipped toy recipes (recipes/toy-ru-extended.yaml: Extended vocabulary;
- *      recipes/toy-ru-bpe.yaml: a full Russian BPE replacement) on the committed toy base/instruct family:
- *      tokenizer, init, embedding training on the base, propagation into the instruct model by swap,
- *      overlap and conversion;
+ *   2. `lep adapt` with the shipped toy recipes, the paper's methods as written (every row propagated, the
+ *      same hyper-parameters for every vocabulary): recipes/toy-ru-extended.yaml (Extended) and
+ *      recipes/toy-ru-bpe.yaml (a full Russian BPE replacement) on the Mistral-tokenizer toy family, and
+ *      recipes/toy-llama3-ru-optimized.yaml (Optimized: the byte-level vocabulary shrunk to its most used
+ *      tokens, then extended) on the LLaMa-3-tokenizer toy family: tokenizer, init, embedding training on
+ *      the base, propagation into the instruct model by swap, overlap and conversion;
  *   3. every propagated model and the original instruct model measured on held-out Russian and English
  *      text: symbols per token and bits per character (comparable across vocabularies), and a greedy
  *      Russian answer through the chat template;
@@ -13,12 +15,14 @@
  *   5. the best propagated model exported to GGUF for llama.cpp.
  * Prints a table shaped like the paper's Table 3 and writes DIR/report.html (table, training curves, bars;
  * self-contained) and DIR/results.json. Resumable: finished stages are kept (see ts/adapt/adapt.ts).
+ * Every stage shows a percentage and an ETA (a log gets a line at least every 15 s: progressLine.ts); the
+ * last line says where the report is.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
-import { adapt, type AdaptProgress } from '../adapt/adapt.js';
+import { adapt, type AdaptProgress, type AdaptResult } from '../adapt/adapt.js';
 import { LepError } from '../errors.js';
 import { readRecipe } from '../adapt/recipe.js';
 import { exportGguf } from '../checkpoint/gguf.js';
@@ -27,6 +31,8 @@ import { evaluate } from '../eval/evaluate.js';
 import { LepModel } from '../model/LepModel.js';
 import { lepInfo } from '../runtime.js';
 import { formatTable, parseTrainLog, writeReport, type ReportInput, type TrainingRun } from '../report/writeReport.js';
+import type { RowSource } from '../init/buildInitPlan.js';
+import { ProgressLine } from './progressLine.js';
 import { userCacheDir } from '../util/userCacheDir.js';
 import { parse } from './args.js';
 
@@ -34,9 +40,22 @@ export const usage = `lep demo [--out DIR] [--quick]   the whole pipeline on bui
   --quick: fewer training steps and less evaluation text (minutes instead of ~20 minutes on 2 cores)`;
 
 const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const RECIPES = { Extended: 'toy-ru-extended.yaml', BPE: 'toy-ru-bpe.yaml' } as const;
+/** The toy families: the fixture folder in a clone, and the folder inside the lep-toy-family package. */
+const FAMILIES = {
+  mistral: { label: 'original', fixture: 'toy-family', packageDir: '.' },
+  llama3: { label: 'original (LLaMa-3 tok.)', fixture: 'toy-family-llama3', packageDir: 'llama3' },
+} as const;
+type FamilyName = keyof typeof FAMILIES;
+/** The rows of the main job: vocabulary name, recipe, family. */
+const RECIPES: { vocabulary: string; file: string; family: FamilyName }[] = [
+  { vocabulary: 'Extended', file: 'toy-ru-extended.yaml', family: 'mistral' },
+  { vocabulary: 'BPE', file: 'toy-ru-bpe.yaml', family: 'mistral' },
+  { vocabulary: 'Optimized', file: 'toy-llama3-ru-optimized.yaml', family: 'llama3' },
+];
 /** The npm package holding the toy family when lep is installed rather than cloned (release:pack makes it). */
 const TOY_FAMILY_PACKAGE = 'lep-toy-family';
+/** Init row sources of tokens the base did not have (the rows embedding training must teach). */
+const NEW_ROW_SOURCES: readonly RowSource[] = ['mean', 'special-mean', 'random', 'global-mean', 'empty'];
 
 /**
  * Where the demo keeps its corpora and evaluation suites: a clone's own .cache (shared with the tests,
@@ -47,12 +66,18 @@ function demoCacheDir(): string {
   return existsSync(join(PACKAGE_ROOT, 'test', 'fixtures')) ? join(PACKAGE_ROOT, '.cache') : userCacheDir();
 }
 
-/** The toy base/instruct family: a clone's test/fixtures/toy-family, else the lep-toy-family package. */
-function toyFamilyDir(): string {
-  const clone = join(PACKAGE_ROOT, 'test', 'fixtures', 'toy-family');
+/**
+ * A toy base/instruct family: a clone's test/fixtures/<fixture>, else its folder in the lep-toy-family
+ * package; undefined when that package is there but lacks this family (an older package).
+ */
+function toyFamilyDir(family: FamilyName): string | undefined {
+  const f = FAMILIES[family];
+  const clone = join(PACKAGE_ROOT, 'test', 'fixtures', f.fixture);
   if (existsSync(join(clone, 'base', 'config.json'))) return clone;
+  if (existsSync(join(PACKAGE_ROOT, 'test', 'fixtures'))) return undefined;
   try {
-    return dirname(createRequire(import.meta.url).resolve(`${TOY_FAMILY_PACKAGE}/package.json`));
+    const dir = join(dirname(createRequire(import.meta.url).resolve(`${TOY_FAMILY_PACKAGE}/package.json`)), f.packageDir);
+    return existsSync(join(dir, 'base', 'config.json')) ? dir : undefined;
   } catch {
     throw new LepError(
       'LEP_DEMO_NO_TOY_FAMILY',
@@ -75,25 +100,32 @@ interface Row {
   answer: string;
 }
 
-/**
- * Progress across stages: on a terminal one line rewritten in place (stage, step, bar); otherwise only
- * the lines worth keeping in a log (a stage starting or finishing, evaluation results).
- */
-function stageProgress(p: AdaptProgress): void {
-  const label = `   [${p.index}/${p.stages} ${p.stage}] ${p.detail}`;
-  const keep = p.fraction === 0 || p.fraction === 1 || /eval|packing/.test(p.detail);
-  if (!process.stdout.isTTY) {
-    if (keep) console.log(label);
-    return;
-  }
-  const bar = p.fraction === undefined ? '' : ` [${'#'.repeat(Math.round(p.fraction * 20)).padEnd(20, '.')}]`;
-  process.stdout.write(`\r\x1b[K${label}${bar}${keep ? '\n' : ''}`);
+/** Adapt's stage events as progress lines: a stage starting or finishing and evaluation losses are kept. */
+function stageProgress(progress: ProgressLine, vocabulary: string): (p: AdaptProgress) => void {
+  return (p) => {
+    const keep = p.fraction === 0 || p.fraction === 1 || /eval|packing/.test(p.detail);
+    progress.update(`${vocabulary}/${p.stage}`, `   [${p.index}/${p.stages} ${p.stage}] ${p.detail}`, p.fraction, keep);
+    if (p.fraction === 1) progress.done();
+  };
+}
+
+/** What the embedding training saw: tokens read (steps x batch x sequence) per row the base lacked. */
+function tokensPerNewRow(r: AdaptResult): { newRows: number; tokensSeen: number; perNewRow: number } | undefined {
+  const init = r.manifests.init?.result as { counts?: Partial<Record<RowSource, number>> } | undefined;
+  const train = (r.manifests.train?.options as { train?: { steps?: number; batchSize?: number; gradAccum?: number; seqLen: number } } | undefined)?.train;
+  if (!init?.counts || !train) return undefined;
+  const newRows = NEW_ROW_SOURCES.reduce((n, k) => n + (init.counts![k] ?? 0), 0);
+  // trainModel's defaults where the recipe leaves them out (steps 100: adapt's; batch 8, accumulation 1).
+  const tokensSeen = (train.steps ?? 100) * (train.batchSize ?? 8) * (train.gradAccum ?? 1) * train.seqLen;
+  return { newRows, tokensSeen, perNewRow: tokensSeen / Math.max(1, newRows) };
 }
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
-  const toyFamily = toyFamilyDir();
+  const families = { mistral: toyFamilyDir('mistral'), llama3: toyFamilyDir('llama3') };
+  if (families.mistral === undefined)
+    throw new LepError('LEP_DEMO_NO_TOY_FAMILY', `lep demo: the toy family is missing from ${join(PACKAGE_ROOT, 'test', 'fixtures', 'toy-family')}\nHINT: restore it (git checkout test/fixtures) or make it: node dist/scripts/make-toy-family.js`);
   const out = resolve((values.out as string | undefined) ?? 'lep-demo');
   const quick = Boolean(values.quick);
   mkdirSync(out, { recursive: true });
@@ -107,8 +139,10 @@ export async function run(argv: string[]): Promise<void> {
   console.log(`   ${Object.keys(corpora.files).join(', ')}${corpora.cached ? ' (cached)' : ''}`);
 
   const rows: Row[] = [];
-  const heldOut = { ru: corpora.files['heldout/ru.txt']!, en: corpora.files['heldout/en.txt']! };
+  const progress = new ProgressLine();
   const measure = async (vocabulary: string, method: string, dir: string) => {
+    const phase = `eval ${vocabulary}/${method}`;
+    progress.update(phase, `   evaluating ${vocabulary}/${method}: loading`, 0);
     const m = await LepModel.load(dir);
     try {
       // The built-in Darumeru-style suites (held-out Debian material) through the chat template, and bits
@@ -118,7 +152,11 @@ export async function run(argv: string[]): Promise<void> {
         textMaxChars: quick ? 20_000 : 100_000,
         suitesDir: join(demoCacheDir(), 'eval-suites'),
         corporaDir: join(demoCacheDir(), 'corpora'),
+        onTask: (x) => progress.update(phase, `   evaluating ${vocabulary}/${method}: ${x.task} (${x.index + 1}/${x.total})`, (x.index + (x.done ? 1 : 0)) / x.total),
+        onItems: (x) => progress.update(phase, `   evaluating ${vocabulary}/${method}: ${x.task} ${x.done}/${x.of} (task ${x.index + 1}/${x.total})`, (x.index + x.done / x.of) / x.total),
       });
+      progress.update(phase, `   evaluating ${vocabulary}/${method}: done`, 1, true);
+      progress.done();
       const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: PROMPT }]);
       const answer = (await m.generate(prompt, { maxNewTokens: 32, addSpecialTokens: false })).text;
       const r: Row = {
@@ -135,28 +173,39 @@ export async function run(argv: string[]): Promise<void> {
   const pick = (x: { symbolsPerToken: number; bitsPerChar: number }) => ({ symbolsPerToken: x.symbolsPerToken, bitsPerChar: x.bitsPerChar });
 
   let step = 2;
-  let instructMeasured = false;
-  for (const [vocabulary, file] of Object.entries(RECIPES)) {
+  const measuredFamilies = new Set<FamilyName>();
+  const embeddingTraining: Record<string, ReturnType<typeof tokensPerNewRow>> = {};
+  const skipped: string[] = [];
+  for (const { vocabulary, file, family } of RECIPES) {
+    const toyFamily = families[family];
+    if (toyFamily === undefined) {
+      // Only a clone whose fixture has not been generated yet, or an older lep-toy-family package.
+      skipped.push(`${vocabulary} (recipes/${file}): the ${family} toy family is not there (make it: node dist/scripts/make-toy-family.js --family ${family})`);
+      console.log(`\n${step++}. ${vocabulary}: skipped, the ${family} toy family is not there (node dist/scripts/make-toy-family.js --family ${family})`);
+      continue;
+    }
     const recipe = { ...readRecipe(join(PACKAGE_ROOT, 'recipes', file)), base: join(toyFamily, 'base'), instruct: join(toyFamily, 'instruct') };
     if (quick) {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };
     }
-    if (!instructMeasured) {
+    if (!measuredFamilies.has(family)) {
       console.log(`\n${step++}. the original instruct model (${recipe.instruct})`);
-      await measure('original', '-', recipe.instruct);
-      instructMeasured = true;
+      await measure(FAMILIES[family].label, '-', recipe.instruct);
+      measuredFamilies.add(family);
     }
     console.log(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
-    const r = await adapt(recipe, join(out, vocabulary), {
-      onProgress: stageProgress,
-    });
+    const r = await adapt(recipe, join(out, vocabulary), { onProgress: stageProgress(progress, vocabulary) });
+    progress.done();
+    const seen = tokensPerNewRow(r);
+    embeddingTraining[vocabulary] = seen;
+    if (seen) console.log(`   embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
     for (const [method, dir] of Object.entries(r.models)) await measure(vocabulary, method, dir);
     for (const [method, dir] of Object.entries(r.calibrated)) await measure(vocabulary, `${method} + calibration`, dir);
   }
 
   const training: TrainingRun[] = [];
-  for (const vocabulary of Object.keys(RECIPES)) {
+  for (const { vocabulary } of RECIPES) {
     const log = join(out, vocabulary, 'train', 'train.log');
     if (existsSync(log)) training.push({ label: `${vocabulary}: embedding training of the base`, points: parseTrainLog(readFileSync(log, 'utf8')) });
   }
@@ -169,6 +218,9 @@ export async function run(argv: string[]): Promise<void> {
     training,
     notes: [
       'Group scores: the built-in Darumeru-style suites (copy, translation, FAQ, dictionary choice, man-page summary) built from held-out Debian material, zero-shot through each model\'s chat template. Symbols per token and bits per character: held-out Russian Debian text (never trained on).',
+      'Every row propagated as the paper writes it (no rows kept from the instruct model beyond its special tokens); the same hyper-parameters for every vocabulary.',
+      ...Object.entries(embeddingTraining).flatMap(([v, x]) => (x ? [`${v}: embedding training saw ${x.tokensSeen} tokens for ${x.newRows} new rows (${x.perNewRow.toFixed(0)} tokens per new row).`] : [])),
+      ...skipped.map((x) => `Not run: ${x}.`),
       ...rows.map((r) => `${r.vocabulary}/${r.method}: English held-out ${r.en.bitsPerChar.toFixed(3)} bits/char; answer to ${JSON.stringify(PROMPT)}: ${JSON.stringify(r.answer)}`),
     ],
   };
@@ -184,5 +236,6 @@ export async function run(argv: string[]): Promise<void> {
   console.log(`\nA Russian copy request through each model's chat template: ${JSON.stringify(PROMPT)}`);
   for (const r of rows) console.log(`   ${r.vocabulary}/${r.method}: ${JSON.stringify(r.answer)}`);
   const written = writeReport({ ...report, seconds: (Date.now() - t0) / 1000 }, out);
-  console.log(`\nwrote ${written.html} and ${written.json}`);
+  progress.close();
+  console.log(`\nDone in ${elapsed()}. Report: ${written.html} (results: ${written.json})`);
 }

@@ -51,6 +51,8 @@ export interface EvaluateOptions extends JobOptions, Pick<LoadModelOptions, 'dev
   textMaxChars?: number;
   /** Called when a task starts and ends. */
   onTask?: (event: { task: string; index: number; total: number; done: boolean; score?: number }) => void;
+  /** Called after each native batch inside a task: items (or scored sequences) done of the task's total. */
+  onItems?: (event: { task: string; index: number; total: number; done: number; of: number }) => void;
 }
 
 export const DEFAULT_TEXT_MAX_CHARS = 50_000;
@@ -116,12 +118,17 @@ function renderer(tok: Tokenizer, format: PromptFormat, task: TaskFile, shots: n
   };
 }
 
-async function runTask(model: LepModel, tok: Tokenizer, task: TaskFile, o: Required<Pick<EvaluateOptions, 'format' | 'shots' | 'batchSize' | 'rouge' | 'rougeStem' | 'paragraphOverlap'>> & JobOptions): Promise<TaskResult> {
+async function runTask(
+  model: LepModel,
+  tok: Tokenizer,
+  task: TaskFile,
+  o: Required<Pick<EvaluateOptions, 'format' | 'shots' | 'batchSize' | 'rouge' | 'rougeStem' | 'paragraphOverlap'>> & JobOptions & { onItems?: (done: number, of: number) => void },
+): Promise<TaskResult> {
   const h = task.header;
   const ctx = model.config.maxPositionEmbeddings;
   const reserve = h.kind === 'generate' ? Math.min(h.maxNewTokens, ctx >> 2) : Math.min(64, ctx >> 3);
   const render = renderer(tok, o.format, task, o.shots, ctx, reserve);
-  const batch = { batchSize: o.batchSize, signal: o.signal };
+  const batch = { batchSize: o.batchSize, signal: o.signal, onItems: o.onItems };
   const records: ItemRecord[] = [];
   if (h.kind === 'generate') {
     const prompts: number[][] = [];
@@ -204,7 +211,8 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
     const total = taskFiles.length + textLangs.length;
     for (const [i, t] of taskFiles.entries()) {
       options.onTask?.({ task: t.header.name, index: i, total, done: false });
-      const r = await runTask(m, tok, t, { format, shots, batchSize, rouge, rougeStem, paragraphOverlap, signal: options.signal });
+      const onItems = options.onItems && ((done: number, of: number) => options.onItems!({ task: t.header.name, index: i, total, done, of }));
+      const r = await runTask(m, tok, t, { format, shots, batchSize, rouge, rougeStem, paragraphOverlap, signal: options.signal, onItems });
       results.push(r);
       options.onTask?.({ task: t.header.name, index: i, total, done: true, score: r.score });
     }

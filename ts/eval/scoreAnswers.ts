@@ -16,6 +16,8 @@ export const DEFAULT_EVAL_BATCH_SIZE = 16;
 
 export interface BatchOptions extends JobOptions {
   batchSize?: number;
+  /** Called after each native batch with the items done and the items in all (for progress and ETA). */
+  onItems?: (done: number, total: number) => void;
 }
 
 /** For each prompt, the log-probability of each label's first token (after any tokens all labels share); the argmax label is the prediction. */
@@ -44,6 +46,7 @@ export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: Pro
     const batch = jobs.slice(i, i + bs);
     const res = await model.score(batch.map((j) => j.context), { lastLogprobs: true, signal: options.signal });
     res.forEach((r, k) => out.push(batch[k]!.first.map((t) => r.lastLogprobs![t]!)));
+    options.onItems?.(out.length, jobs.length);
   }
   return out;
 }
@@ -68,6 +71,7 @@ export async function scoreContinuations(model: LepModel, tok: Tokenizer, items:
       for (let j = lp.length - n; j < lp.length; j++) sum += lp[j]!;
       means.push(n === 0 ? -Infinity : sum / n);
     });
+    options.onItems?.(means.length, seqs.length);
   }
   const out: number[][] = [];
   let at = 0;
@@ -151,6 +155,7 @@ export async function generateAnswers(model: LepModel, tok: Tokenizer, prompts: 
       const n = cut < full.length ? await tokensCovering(tok, tokens, cut) : tokens.length;
       out[batch[k]!.i] = { text: full.slice(0, cut).trim(), tokens: n, stopped: eos || cut < full.length };
     }
+    options.onItems?.(Math.min(s + bs, order.length), order.length);
   }
   return out;
 }

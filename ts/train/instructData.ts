@@ -95,10 +95,26 @@ export function buildInstructExamples(
 }
 
 /**
- * The chat template of the toy family: Mistral-Instruct's [INST] markup, with one space between
+ * The chat template of the toy family v1: Mistral-Instruct's [INST] markup, with one space between
  * `[/INST]` and the answer written by the template (so the generation prompt ends at `[/INST]` and the
- * answer's first token is a word-initial "▁" piece, as when the model generates it).
+ * answer's first token is a word-initial "▁" piece, as when the model generates it). Text markup: a new
+ * vocabulary spells `[INST]` with pieces the instruct model never saw, so v2 marks turns with special tokens.
  */
 export const TOY_CHAT_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}" +
   "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}";
+
+/**
+ * ChatML (Qwen, OpenHermes): every turn is `<|im_start|>ROLE\nTEXT<|im_end|>\n`, the two markers being
+ * special added tokens, so they stay single tokens under any new vocabulary. Toy family v2 (Mistral
+ * tokenizer) keeps `{{ bos_token }}` in front because its base was pretrained on blocks that start with it.
+ */
+export const CHATML_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/** Meta-Llama-3-8B-Instruct's chat template, verbatim: header tokens around the role, `<|eot_id|>` closing each turn. */
+export const LLAMA3_CHAT_TEMPLATE =
+  "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}" +
+  "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
