@@ -71,8 +71,11 @@ const cases: Case[] = [
   { title: 'llama with byte-level LLaMa-3 tokenizer', model: { modelType: 'llama', numKeyValueHeads: 2, tokenizerDir: LLAMA3_8K } },
 ];
 
+// The tests that evaluate in llama.cpp run one at a time: each context's threads spin-wait at their
+// barriers, and several contexts beside this file's other tests on a 2-core machine starved each other past
+// ava's 10-minute timeout in CI.
 for (const c of cases) {
-  test(`llama.cpp parity: ${c.title}`, async (t) => {
+  test.serial(`llama.cpp parity: ${c.title}`, async (t) => {
     const dir = await tinyModel({ ...c.model, hiddenSize: 64, numAttentionHeads: 4, seed: 21 });
     if (c.config) {
       const path = join(dir, 'config.json');
@@ -126,7 +129,7 @@ for (const c of cases) {
   });
 }
 
-test('f16 and bf16 exports load in llama.cpp and agree on the greedy continuation', async (t) => {
+test.serial('f16 and bf16 exports load in llama.cpp and agree on the greedy continuation', async (t) => {
   const dir = await tinyModel({ modelType: 'mistral', seed: 22 });
   const lep = await LepModel.load(dir);
   const prompt = [1, ...(await lep.tokenizer!.encode('Once upon a time'))];
