@@ -71,9 +71,10 @@ const cases: Case[] = [
   { title: 'llama with byte-level LLaMa-3 tokenizer', model: { modelType: 'llama', numKeyValueHeads: 2, tokenizerDir: LLAMA3_8K } },
 ];
 
-// The tests that evaluate in llama.cpp run one at a time: each context's threads spin-wait at their
-// barriers, and several contexts beside this file's other tests on a 2-core machine starved each other past
-// ava's 10-minute timeout in CI.
+// Every test of this file runs on its own (test.serial), and llama.cpp contexts use one thread: llama.cpp's
+// threads spin-wait at their barriers, and several contexts beside this file's other tests (and libtorch's
+// OpenMP threads) on a 2-core machine starved each other past ava's 10-minute timeout in CI, on libtorch
+// 1.13 and 2.6 alike.
 for (const c of cases) {
   test.serial(`llama.cpp parity: ${c.title}`, async (t) => {
     const dir = await tinyModel({ ...c.model, hiddenSize: 64, numAttentionHeads: 4, seed: 21 });
@@ -85,7 +86,7 @@ for (const c of cases) {
     await exportGguf(dir, gguf, { outType: 'f32' });
     const lep = await LepModel.load(dir);
     const lm = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });
-    const ctx = await lm.createContext({ contextSize: 256, threads: 2 });
+    const ctx = await lm.createContext({ contextSize: 256, threads: 1 });
     const seq = ctx.getSequence();
     const tok = lep.tokenizer!;
     try {
@@ -143,7 +144,7 @@ test.serial('f16 and bf16 exports load in llama.cpp and agree on the greedy cont
     t.is(types.get('blk.0.attn_norm.weight'), 0, 'norms stay f32');
     t.is(types.get('token_embd.weight'), outType === 'f16' ? 1 : 30);
     const lm = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });
-    const ctx = await lm.createContext({ contextSize: 256, threads: 2 });
+    const ctx = await lm.createContext({ contextSize: 256, threads: 1 });
     const seq = ctx.getSequence();
     const theirs: number[] = [];
     for await (const id of seq.evaluate(prompt as Token[], { temperature: 0, yieldEogToken: true })) {
@@ -156,7 +157,7 @@ test.serial('f16 and bf16 exports load in llama.cpp and agree on the greedy cont
   }
 });
 
-test('exported metadata uses the key names and value types of llama.cpp\'s own converter', async (t) => {
+test.serial('exported metadata uses the key names and value types of llama.cpp\'s own converter', async (t) => {
   const dir = await tinyModel({ modelType: 'llama', chatTemplate: '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}' });
   const gguf = join(dir, 'model.gguf');
   await exportGguf(dir, gguf, { outType: 'f16' });
@@ -260,7 +261,7 @@ const pct = (n: number, of: number): string => `${((100 * n) / of).toFixed(1)}%`
 const same = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.from(a).every((x, i) => x === b[i]);
 
 for (const kind of kinds) {
-  test(`llama.cpp tokenises like lep: ${kind.title}`, async (t) => {
+  test.serial(`llama.cpp tokenises like lep: ${kind.title}`, async (t) => {
     const { en, ru } = await heldOut();
     const tokDir = await kind.tokenizerDir();
     const dir = out('model');
@@ -318,7 +319,7 @@ for (const kind of kinds) {
   });
 }
 
-test('a Unigram vocabulary (lep tokenizer train --type unigram) is refused: llama.cpp\'s Unigram tokenizer has no byte fallback', async (t) => {
+test.serial('a Unigram vocabulary (lep tokenizer train --type unigram) is refused: llama.cpp\'s Unigram tokenizer has no byte fallback', async (t) => {
   const dir = out('model');
   await createModel(dir, { tokenizerDir: await trainedTokenizer('unigram', 2000), modelType: 'llama', hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, intermediateSize: 64, seed: 3 });
   const e = await t.throwsAsync(exportGguf(dir, join(dir, 'model.gguf'), { force: true }), { instanceOf: LepError });
