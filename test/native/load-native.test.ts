@@ -145,3 +145,15 @@ test('LEP_NATIVE naming nothing: only that path is tried, and the hint says so (
   t.is(r.status, 1, r.out);
   t.true(r.out.includes(`Tried:\n  ${missing}: not found\nHINT: LEP_NATIVE names no lep.node`), r.out);
 });
+
+test('UCX memory hooks are off in a process that loaded lep.node, unless the user set them', (t) => {
+  // Debian 13's libtorch pulls in UCX, whose hooks crashed V8 while lep.node registered (loadNative.ts).
+  const code = "const { getNative } = await import(process.argv[1]); getNative().info(); console.log(process.env.UCX_MEM_MMAP_HOOK_MODE + ' ' + process.env.UCX_MEM_MALLOC_HOOKS)";
+  const loader = new URL('../../ts/binding/loadNative.js', import.meta.url).href;
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', code, loader], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const { UCX_MEM_MMAP_HOOK_MODE: _a, UCX_MEM_MALLOC_HOOKS: _b, ...clean } = process.env;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code, loader], { encoding: 'utf8', env: clean });
+  t.is(r.stdout.trim(), 'none no', r.stderr);
+  t.is(run({ UCX_MEM_MMAP_HOOK_MODE: 'reloc', UCX_MEM_MALLOC_HOOKS: 'yes' }).stdout.trim(), 'reloc yes');
+});

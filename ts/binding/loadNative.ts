@@ -174,9 +174,24 @@ function load<T>(file: string): T {
 let native: NativeAddon | undefined;
 let spm: NativeSpmAddon | undefined;
 
+/**
+ * Debian 13's libtorch links OpenMPI and with it UCX, whose memory hooks patch mmap and malloc in every
+ * process that loads libucs; on a fresh Debian 13 lep.node crashed in V8's heap allocator while it
+ * registered (SIGSEGV, UCX's handler printing the backtrace), in about one run of three. lep uses Gloo,
+ * never UCX, so the hooks are switched off before the first load (UCX reads these when it loads), unless
+ * the user has set them.
+ */
+export function disableUcxMemoryHooks(): void {
+  process.env.UCX_MEM_MMAP_HOOK_MODE ??= 'none';
+  process.env.UCX_MEM_MALLOC_HOOKS ??= 'no';
+}
+
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
-  if (!native) selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
+  if (!native) {
+    disableUcxMemoryHooks();  // first: the BLAS probes' children inherit it
+    selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
+  }
   native ??= load<NativeAddon>('lep.node');
   return native;
 }
