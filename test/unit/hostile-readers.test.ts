@@ -76,6 +76,14 @@ test('fuzz regression: a merge lacking the continuing_subword_prefix is a named 
   t.regex(e!.message, /merge "▁ a" does not continue with the model's continuing_subword_prefix "\.MR3nac"/);
 });
 
+test('fuzz regression: a BPE model without "type" gets the same check (tokenizers reads it as BPE and would abort)', (t) => {
+  const [text] = JSON.parse(readFileSync(join(seeds, 'crash-untyped-bpe-prefix-panic.input.json'), 'utf8')) as [string];
+  t.is((JSON.parse(text) as { model: { type?: string } }).model.type, undefined);
+  const e = t.throws(() => Tokenizer.fromJson(text));
+  t.is(code(e), 'LEP_BAD_TOKENIZER');
+  t.regex(e!.message, /does not continue with the model's continuing_subword_prefix "\}OFlz\]"/);
+});
+
 test('fuzz regression: a recipe key named like an Object.prototype method is an unknown key, not a TypeError', (t) => {
   const [kind, text] = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'fuzz', 'corpus', 'recipe', 'crash-prototype-key.input.json'), 'utf8')) as [string, string];
   const file = join(dir, `recipe.${kind}`);

@@ -31,7 +31,8 @@ function tokenString(v: unknown): string | undefined {
 function checkSubwordPrefix(json: Json, file: string): void {
   const model = json.model as Json | undefined;
   const prefix = model?.continuing_subword_prefix;
-  if (!model || model.type !== 'BPE' || typeof prefix !== 'string' || prefix === '' || !Array.isArray(model.merges)) return;
+  // A model without "type" is read as BPE too (tokenizers tries each model kind in turn).
+  if (!model || (model.type !== 'BPE' && model.type !== undefined) || typeof prefix !== 'string' || prefix === '' || !Array.isArray(model.merges)) return;
   for (const m of model.merges as unknown[]) {
     const second = Array.isArray(m) ? m[1] : typeof m === 'string' ? m.split(' ')[1] : undefined;
     if (typeof second === 'string' && !second.startsWith(prefix))
