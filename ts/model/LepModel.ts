@@ -222,10 +222,9 @@ export class LepModel {
     let streamed = Promise.resolve();
     let emitted = '';
     const sofar: number[] = [];
-    // Each step decodes everything so far and passes on what is new; text that ends in a partial UTF-8
+    // Each step decodes the tokens up to that step (not whatever has come meanwhile, so the pieces are the
+    // same however busy the machine is) and passes on what is new; text that ends in a partial UTF-8
     // character (byte-fallback pieces) waits for the next token. Decoding is async: steps are chained.
-    // Each step's piece is decoded from the tokens up to that step (not whatever has come meanwhile), so
-    // the pieces are the same however busy the machine is.
     const flush = async (upTo: number): Promise<void> => {
       const text = await tok.decode(sofar.slice(0, upTo), { skipSpecialTokens: true });
       if (!text.endsWith('\uFFFD') && text.startsWith(emitted) && text.length > emitted.length) {
@@ -235,6 +234,7 @@ export class LepModel {
     };
     const onTokens = onText
       ? (step: number[]): void => {
+          options.onTokens?.(step);
           const t = step[0]!;
           if (t < 0 || stop.has(t)) return;
           const upTo = sofar.push(t);
