@@ -69,7 +69,7 @@ export interface TaskResult {
   items: number;
   /** Generations that hit max tokens without a stop token or stop string. */
   unstopped: number;
-  /** Items whose prompt was cut in the middle to fit the model's context (fitContext.ts). */
+  /** Sequences cut in the middle to fit the model's context (fitContext.ts): prompts, both orders of a choice item, or each candidate's. */
   truncated: number;
   badLines: { line: number; message: string }[];
   records: ItemRecord[];

@@ -26,6 +26,7 @@ export interface BatchOptions extends JobOptions {
 /** For each prompt, the log-probability of each label's first token (after any tokens all labels share); the argmax label is the prediction. */
 export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: PromptParts[], labels: string[], options: BatchOptions = {}): Promise<number[][]> {
   const jobs: { context: number[]; first: number[] }[] = [];
+  let cut = 0;
   for (const p of prompts) {
     const enc = await Promise.all(labels.map((l) => encodeAnswer(tok, p, l)));
     const context = enc[0]!.context;
@@ -41,12 +42,9 @@ export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: Pro
     const first = enc.map((e) => e.answer[shared] ?? -1);
     if (new Set(first).size !== first.length || first.includes(-1))
       throw new LepError('LEP_CHOICE_TOKENS', `the choice labels ${JSON.stringify(labels)} do not start with distinct tokens\nHINT: pick labels whose first tokens differ (e.g. A, B, C, D).`);
-    jobs.push({ context: [...context, ...enc[0]!.answer.slice(0, shared)], first });
-  }
-  let cut = 0;
-  for (const j of jobs) {
-    const f = fitContext(j.context, model.config.maxPositionEmbeddings);
-    (j.context = f.ids), (cut += Number(f.cut));
+    const f = fitContext([...context, ...enc[0]!.answer.slice(0, shared)], model.config.maxPositionEmbeddings);
+    cut += Number(f.cut);
+    jobs.push({ context: f.ids, first });
   }
   if (cut > 0) options.onTruncated?.(cut);
   const out: number[][] = [];
