@@ -65,12 +65,12 @@ async function worker(model: string, data: string, out: string, batch: number, s
     gradSync,
     onProgress: (e) => {
       if (e.phase !== 'train') return;
-      if (e.step === 1) firstLoss = Number(e.loss);
-      if (e.step <= WARMUP) return;
-      tokensPerStep = Number(e.tokens);
-      times.push(Number(e.tokens) / Number(e.tokens_per_s));
-      bytes.push(Number(e.allreduce_bytes));
-      waits.push(Number(e.allreduce_wait_s));
+      if (e.done === 1) firstLoss = e.loss;
+      if (e.done <= WARMUP) return;
+      tokensPerStep = e.tokens;
+      times.push(e.tokens / e.tokensPerS);
+      bytes.push(e.allreduceBytes);
+      waits.push(e.allreduceWaitS);
     },
   });
   const m: Measured = { stepSeconds: median(times), tokensPerStep, allreduceBytes: median(bytes), waitSeconds: median(waits), firstLoss };

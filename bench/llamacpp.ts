@@ -7,7 +7,7 @@
  *              lep: `generateTokens(prompt, {maxNewTokens: 1})` (prefill + one greedy pick);
  *              llama.cpp: `evaluateWithoutGeneratingNewTokens(prompt)`.
  *   - score:   lep only: `score([prompt])`, teacher forcing with log-probabilities at all 256 positions
- *              (what lep's evaluation uses). It also runs the 32000-wide LM head and a log-softmax on every
+ *              (what lep's evaluation uses). It also runs the 32000-wide LM head and a log-sum-exp on every
  *              position, so its ratio against llama.cpp's pp shows what that extra work costs.
  *   - tg:      generation, 64 greedy tokens after a 32-token prompt, end to end (prefill included).
  *   - decode:  the per-token decode rate inside tg: 63 / (t(64 new) - t(1 new)), both on the same 32-token
@@ -22,7 +22,7 @@
  * Caveats:
  *   - Both compute in f32: llama.cpp gets an f32 GGUF here (its usual quantised formats would be faster,
  *     and are not what lep computes); lep runs libtorch 1.13 eagerly on OpenBLAS (one native call per job,
- *     but each decoded token is ~25 small eager ops per layer, and its one-row matmuls go through sgemm).
+ *     each decoded token a few dozen small eager ops per layer; its one-row projections go through gemv).
  *     llama.cpp keeps its default f16 KV cache (`--kv f32` for an f32 one: its decoding measured 1.7x
  *     slower with it on 2 cores, so f16 is the fairer opponent); lep's KV cache is f32.
  *   - Threads: lep's BLAS gets the thread count (libtorch's own pool stays at 1 with OpenBLAS, see

@@ -21,13 +21,17 @@
  * each, checks that both wrote the same rows (to bf16 rounding) and reports the time ratio: on a shared
  * machine only side-by-side ratios mean anything. `--no-naive` skips the naive script.
  *
+ * With `--gram blocked` (or `full`, or `full,blocked`), each scale instead runs lep with those ways of
+ * accumulating AᵀA (LEP_PROPAGATE_GRAM, cpp/core/gram_update.h) and with the BLAS dsyrk, alternately, the
+ * same way: old path against new path in one bench run.
+ *
  * With `--instructs 2`, each scale instead times one donor into two instruct models (a second fine-tune of
  * the same base, `instruct2`): two `lep propagate` calls against one call with both (`--instruct A
  * --instruct B`), alternately `--reps N` times, after checking that the one call wrote the same bytes as
  * the two. The `d1024` scale (8016 / 10926 / 1024) is small enough to run on a busy machine.
  *
  * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|d1024|both] [--keep]
- *        [--baseline DIR] [--reps N] [--no-naive] [--instructs 2]
+ *        [--baseline DIR] [--gram blocked|full] [--reps N] [--no-naive] [--instructs 2]
  * Appends JSON lines to bench/results/propagate-scale.jsonl. Deletes the synthetic files unless --keep.
  */
 import { spawnSync } from 'node:child_process';
@@ -176,11 +180,12 @@ async function writeT(dir: string): Promise<string> {
   return path;
 }
 
-/** max |a − b| / max |b| over two bf16 checkpoints' common tensors. */
+/** max |a − b| / max |b| over the embedding matrices of two bf16 checkpoints (the other tensors are copied zeros). */
 function maxRelDiff(fileA: string, fileB: string): number {
   const a = new Map(getNative().readSafetensors(fileA).map((t) => [t.name, t]));
   let worst = 0;
   for (const t of getNative().readSafetensors(fileB)) {
+    if (t.name !== 'model.embed_tokens.weight' && t.name !== 'lm_head.weight') continue;
     const x = bf16ToF64(a.get(t.name)!);
     const y = bf16ToF64(t);
     let diff = 0;
@@ -194,32 +199,37 @@ function maxRelDiff(fileA: string, fileB: string): number {
   return worst;
 }
 
-/** This build and the baseline build, alternately: time, peak RSS and phase seconds of each run. */
-function compareBuilds(s: Scale, dir: string, baseline: string, reps: number): Record<string, unknown> {
-  const builds = [['baseline', baseline], ['current', '']] as const;
+/**
+ * Variants of lep run alternately on the same inputs, `reps` times each: another build (`LEP_NATIVE`) or
+ * another Gram path (`LEP_PROPAGATE_GRAM`), the first variant being the old one. Time, peak RSS and phase
+ * seconds of each run; the ratio is first / last.
+ */
+function compareVariants(s: Scale, dir: string, variants: [string, NodeJS.ProcessEnv][], reps: number): Record<string, unknown> {
   const runs: Record<string, unknown>[] = [];
   const outs: Record<string, string> = {};
   for (let rep = 0; rep < reps; rep++)
-    for (const [name, native] of builds) {
+    for (const [name, extra] of variants) {
       const out = join(dir, `out-${name}`);
       rmSync(out, { recursive: true, force: true });
-      const env = { ...process.env, ...(native ? { LEP_NATIVE: native } : {}) };
+      const env = { ...process.env, ...extra };
       const load = loadavg()[0]!;
       const r = run(process.execPath, [CLI, 'propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--instruct', join(dir, 'instruct'), '--out', out, '--method', 'conversion'], env);
       const report = JSON.parse(readFileSync(join(out, 'propagate_report.json'), 'utf8'));
-      runs.push({ build: name, rep, seconds: r.seconds, maxRssBytes: r.maxRssKiB * 1024, load1: load,
-        sides: report.sides.map((x: { side: string; solveSeconds: number; applySeconds: number; residual: number }) => ({ side: x.side, solveSeconds: x.solveSeconds, applySeconds: x.applySeconds, residual: x.residual })) });
+      type SideJson = { side: string; solveSeconds: number; applySeconds: number; residual: number; gram?: string };
+      runs.push({ variant: name, rep, seconds: r.seconds, maxRssBytes: r.maxRssKiB * 1024, load1: load,
+        sides: report.sides.map((x: SideJson) => ({ side: x.side, gram: x.gram, solveSeconds: x.solveSeconds, applySeconds: x.applySeconds, residual: x.residual })) });
       console.log(`${s.name} ${name} rep ${rep}: ${r.seconds.toFixed(1)} s, peak RSS ${(r.maxRssKiB / 2 ** 20).toFixed(2)} GiB, load ${load.toFixed(1)}; ` +
-        report.sides.map((x: { side: string; solveSeconds: number; applySeconds: number }) => `${x.side} solve ${x.solveSeconds.toFixed(1)} s apply ${x.applySeconds.toFixed(1)} s`).join(', '));
+        report.sides.map((x: SideJson) => `${x.side} solve ${x.solveSeconds.toFixed(1)} s apply ${x.applySeconds.toFixed(1)} s (gram ${x.gram ?? '?'}, residual ${x.residual})`).join(', '));
       outs[name] = join(out, 'model.safetensors');
     }
-  // Correctness before timing: both builds wrote the same rows, to bf16 rounding.
-  const agreement = maxRelDiff(outs.current!, outs.baseline!);
-  const sum = (b: string, f: (r: Record<string, unknown>) => number): number => runs.filter((r) => r.build === b).reduce((a, r) => a + f(r), 0);
-  const ratio = sum('baseline', (r) => r.seconds as number) / sum('current', (r) => r.seconds as number);
-  console.log(`${s.name}: baseline / current time ${ratio.toFixed(2)}x; outputs agree to ${agreement.toExponential(1)} (max relative)`);
+  // Correctness before timing: the first and last variants wrote the same rows, to bf16 rounding.
+  const first = variants[0]![0], last = variants.at(-1)![0];
+  const agreement = maxRelDiff(outs[last]!, outs[first]!);
+  const sum = (b: string, f: (r: Record<string, unknown>) => number): number => runs.filter((r) => r.variant === b).reduce((a, r) => a + f(r), 0);
+  const ratio = sum(first, (r) => r.seconds as number) / sum(last, (r) => r.seconds as number);
+  console.log(`${s.name}: ${first} / ${last} time ${ratio.toFixed(2)}x; outputs agree to ${agreement.toExponential(1)} (max relative)`);
   for (const name of Object.keys(outs)) rmSync(dirname(outs[name]!), { recursive: true, force: true });
-  return { baseline, runs, ratio, agreement };
+  return { variants: variants.map(([name, env]) => ({ name, env })), runs, ratio, agreement };
 }
 
 /** One donor into two instruct models: two calls against one call with both (see the module doc). */
@@ -260,7 +270,8 @@ function bf16ToF64(t: { data: Uint8Array }): Float64Array {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false },
-    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false }, instructs: { type: 'string', default: '1' } } });
+    baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false }, instructs: { type: 'string', default: '1' },
+    gram: { type: 'string' } } });
   const scales = values.scale === 'both' ? ['small', 'full'] : [values.scale!];
   const info = getNative().info();
   for (const name of scales) {
@@ -275,8 +286,11 @@ async function main(): Promise<void> {
       if (!values.keep) rmSync(dir, { recursive: true, force: true });
       continue;
     }
-    if (values.baseline) {
-      const comparison = compareBuilds(s, dir, values.baseline, Number(values.reps));
+    if (values.baseline || values.gram) {
+      const variants: [string, NodeJS.ProcessEnv][] = values.baseline
+        ? [['baseline', { LEP_NATIVE: values.baseline }], ['current', {}]]
+        : [...values.gram!.split(','), 'syrk'].map((g) => [`gram-${g}`, { LEP_PROPAGATE_GRAM: g }]);
+      const comparison = compareVariants(s, dir, variants, Number(values.reps));
       appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-scale-compare', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...comparison })}\n`);
       if (!values.keep) rmSync(dir, { recursive: true, force: true });
       continue;

@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   writeBlocks(checkData, seededBlocks(BATCH, config.vocabSize, 3));
   setThreads(Math.max(...opts.threads));
   const lepLosses: number[] = [];
-  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(Number(e.loss)); } });
+  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(e.loss); } });
   const ref = await runTorchReference<{ losses: number[] }>({ task: 'train', model, blocks: checkData, out: join(work, 'check-torch.safetensors'), steps: 2, lr: train.lr, warmup_steps: 0, weight_decay: train.weightDecay, clip: train.clip, blas_threads: Math.max(...opts.threads) });
   const checkRel = Math.max(...lepLosses.map((l, i) => Math.abs(l - ref.losses[i]!) / ref.losses[i]!));
   console.error(`check: losses lep ${lepLosses.map((l) => l.toFixed(6)).join(', ')} vs torch ${ref.losses.map((l) => l.toFixed(6)).join(', ')} (worst rel ${checkRel.toExponential(1)})`);
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   const lepStep = async (): Promise<number[]> => {
     const secs: number[] = [];
     const out = join(work, `lep-out-${Date.now()}`);
-    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, ...train, onProgress: (e) => { if (e.phase === 'train') secs.push(Number(e.tokens) / Number(e.tokens_per_s)); } });
+    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, ...train, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };

@@ -24,6 +24,10 @@ or `tokens` (a list of rows) with an optional `loss_mask` (same shape; 1 = the t
   {"task": "time", "steps": N, "warmup": 1, "batch_size": B, "threads": n, "blas_threads": n, ...}
       -> {"step_seconds": [...], "tokens_per_step": B*T}: the "train" step (all parameters, f32)
          on blocks taken in file order, wall-clock per step after `warmup` untimed steps
+  {"task": "logprobs"}  (with `tokens`: rows of one length)
+      -> {"token_logprobs": [[log p(x_i | x_<i), i = 1..T-1] per row], "last_logprobs": [[V values] per row],
+          "argmax": [[most likely next token after each position] per row]}: log_softmax over the whole
+         head, what lep's score returns, and what greedy decoding picks
   {"task": "matmul_peak", "size": 2048, "reps": 5, "blas_threads": n}
       -> {"gflops": best over reps of a size x size float32 torch.mm}
 """
@@ -253,6 +257,16 @@ def task_time(req):
             "threads": torch.get_num_threads(), "blas_threads": ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads()}
 
 
+def task_logprobs(req):
+    c, W, tokens, _ = load(req)
+    with torch.no_grad():
+        hidden = forward_hidden(c, W, tokens)
+        head = W["model.embed_tokens.weight"] if c.tied else W["lm_head.weight"]
+        lp = torch.log_softmax(F.linear(hidden, head).to(upcast(hidden.dtype)), dim=-1)  # (B, T, V)
+        tok = lp[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    return {"token_logprobs": tok.tolist(), "last_logprobs": lp[:, -1].tolist(), "argmax": lp.argmax(-1).tolist()}
+
+
 def task_matmul_peak(req):
     n, best = req.get("size", 2048), 0.0
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -265,7 +279,8 @@ def task_matmul_peak(req):
     return {"gflops": best, "size": n}
 
 
-TASKS = {"grads": task_grads, "train": task_train, "time": task_time, "matmul_peak": task_matmul_peak}
+TASKS = {"grads": task_grads, "train": task_train, "time": task_time, "logprobs": task_logprobs,
+         "matmul_peak": task_matmul_peak}
 
 
 def main():

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { createModel, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
+import type { ExecutionContext } from 'ava';
+
+import { createModel, LepError, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
 
 const made: string[] = [];
 // One exit handler for all of them (a handler per directory trips Node's listener-leak warning).
@@ -56,4 +58,12 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: 
 export function nativeBuildDir(): string {
   const env = process.env.LEP_NATIVE;
   return env ? env.replace(/\/lep(_spm)?\.node$/, '') : join(import.meta.dirname, '..', '..', 'build', 'Release');
+}
+
+/** The abort rule (ts/binding/runJob.ts): the promise rejects with LEP_ABORTED whose cause is `reason`. */
+export async function rejectsAborted(t: ExecutionContext, promise: Promise<unknown>, reason?: unknown): Promise<LepError> {
+  const e = await t.throwsAsync(promise, { instanceOf: LepError });
+  t.is(e.code, 'LEP_ABORTED', e.message);
+  if (reason !== undefined) t.is(e.cause, reason);
+  return e;
 }

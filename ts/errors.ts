@@ -1,10 +1,14 @@
+import { isErrorCode, type ErrorCode } from './errorCodes.js';
+
+export { ERROR_CODES, type ErrorCode } from './errorCodes.js';
+
 /**
  * Errors lep raises. Every error has a stable `code` for programs and a message for people; where the
  * user can fix the cause, the message ends with a `HINT:` line.
  */
 export class LepError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'LepError';
     this.code = code;
@@ -36,7 +40,9 @@ function describe(v: unknown): string {
  */
 export function fromNative(e: unknown, site: Error): unknown {
   if (e instanceof Error && !(e instanceof LepError) && typeof (e as { code?: unknown }).code === 'string') {
-    const err = new LepError((e as unknown as { code: string }).code, e.message);
+    const code = (e as unknown as { code: string }).code;
+    // A code outside the union would be a native code missing from errorCodes.ts (its test says which).
+    const err = new LepError(isErrorCode(code) ? code : 'LEP_NATIVE', isErrorCode(code) ? e.message : `${code}: ${e.message}`);
     err.stack = `${err.name} [${err.code}]: ${e.message}\n${site.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     return err;
   }

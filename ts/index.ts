@@ -2,14 +2,15 @@
 export { LepError, optionError } from './errors.js';
 export { lepInfo, lepVersion, setThreads, type LepInfo } from './runtime.js';
 export { forkWhenIdle } from './binding/forkWhenIdle.js';
-export type * from './binding/NativeTypes.js';
+export type * from './binding/progress.js';
 export { parseConfig, toHfConfig, SUPPORTED_MODEL_TYPES, type ModelConfig } from './checkpoint/config.js';
 export { readModelDir, checkVocab, weightFilesOf, copyTokenizerFiles, type ModelDir } from './checkpoint/modelDir.js';
-export { inspectSafetensors, readSafetensors, writeSafetensors } from './checkpoint/safetensors.js';
+export { inspectSafetensors, readSafetensors, writeSafetensors, type TensorData, type TensorInfo } from './checkpoint/safetensors.js';
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult, type GgufOutType } from './checkpoint/gguf.js';
 export { llamaSpmTokenize, type GgufTokenizerParity } from './checkpoint/ggufTokenizerParity.js';
 export { Tokenizer, type ChatMessage } from './tokenizer/Tokenizer.js';
-export { LepModel, type LoadModelOptions, type GenerateOptions, type ScoreOptions, type JobOptions } from './model/LepModel.js';
+export { LepModel, type LoadModelOptions, type GenerateOptions, type ScoreOptions, type ScoreResult, type GenerateResult, type Dtype } from './model/LepModel.js';
+export type { JobOptions } from './binding/runJob.js';
 export { createModel, type CreateModelOptions } from './model/createModel.js';
 export { mistralTokenizerDir } from './data/builtinTokenizers.js';
 export {

@@ -108,6 +108,6 @@ Napi::Value WriteGguf(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitGguf(Napi::Env env, Napi::Object exports) { exports.Set("writeGguf", Napi::Function::New(env, WriteGguf)); }
+void InitGguf(Napi::Env env, Napi::Object exports) { exports.Set("writeGguf", Napi::Function::New(env, Sync<WriteGguf>)); }
 
 }  // namespace lep_addon

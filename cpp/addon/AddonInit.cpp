@@ -80,12 +80,7 @@ Napi::Value SparseCode(const Napi::CallbackInfo& info) {
   const auto opts = torch::TensorOptions().dtype(solve_dtype(env, get_string(o, "dtype", "float64"))).device(device_arg(env, get_string(o, "device", "cpu")));
   auto y = torch::from_blob(ys.data(), {static_cast<int64_t>(ys.size()) / dim, dim}, torch::kFloat64).to(opts);
   auto a = torch::from_blob(as.data(), {n, dim}, torch::kFloat64).to(opts);
-  lep::SparseCode code;
-  try {
-    code = method == lep::DonorMethod::kOmp ? lep::omp_code(y, a, k, y.scalar_type() == torch::kFloat64 ? 1e-12 : 1e-6) : lep::focus_code(y, a);
-  } catch (const c10::Error& e) {
-    throw make_error(env, "LEP_TORCH", e.what_without_backtrace());
-  }
+  const lep::SparseCode code = method == lep::DonorMethod::kOmp ? lep::omp_code(y, a, k, y.scalar_type() == torch::kFloat64 ? 1e-12 : 1e-6) : lep::focus_code(y, a);
   auto idx = code.indices.to(torch::kCPU, torch::kInt32).contiguous();
   auto w = code.coeffs.to(torch::kCPU, torch::kFloat64).contiguous();
   auto ji = Napi::Int32Array::New(env, idx.numel());
@@ -149,8 +144,8 @@ Napi::Value InitEmbeddings(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitEmbeddingInit(Napi::Env env, Napi::Object exports) {
-  exports.Set("initEmbeddings", Napi::Function::New(env, InitEmbeddings));
-  exports.Set("sparseCode", Napi::Function::New(env, SparseCode));
+  exports.Set("initEmbeddings", Napi::Function::New(env, Sync<InitEmbeddings>));
+  exports.Set("sparseCode", Napi::Function::New(env, Sync<SparseCode>));
 }
 
 }  // namespace lep_addon

@@ -1,6 +1,7 @@
 // The libtorch addon's job runner: common/NodeJob.h (one thread per job, progress and result through one
 // queue, {promise, abort}) with what is torch-specific here: thread settings applied on the job's thread,
-// lep::Error and c10::Error as rejections, lep::ProgressEvent as the progress event.
+// c10::Error as LEP_TORCH (common/JsError.h does the rest), lep::ProgressEvent as the progress event.
+// The traits also guard the addon's synchronous calls (Sync below).
 #pragma once
 #include <napi.h>
 
@@ -30,22 +31,22 @@ struct TorchJobTraits {
   static std::optional<lep_node::JobFailure> Describe(std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
-    } catch (const lep::Error& e) {
-      return lep_node::JobFailure{e.code(), e.what()};
     } catch (const c10::Error& e) {  // no C++ backtrace in the message
       return lep_node::JobFailure{"LEP_TORCH", e.what_without_backtrace()};
     } catch (...) {
       return std::nullopt;
     }
   }
-
-  static Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
-    return make_error(env, code, message);
-  }
 };
 
 // AddonJob<R>::Start(env, onProgress, work, convert); work takes a const lep::ProgressFn&.
 template <class R>
 using AddonJob = lep_node::NodeJob<R, TorchJobTraits>;
+
+// A synchronous module function of lep.node, its exceptions turned into JS errors as a job's would be.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  return lep_node::Sync<TorchJobTraits, F>(info);
+}
 
 }  // namespace lep_addon

@@ -32,7 +32,7 @@ Napi::Value AddonModel::AddLora(const Napi::CallbackInfo& info) {
   const auto c = lora_from_js(o);
   const uint64_t seed = static_cast<uint64_t>(get_number(o, "seed", 0));
   auto work = [h, c, seed](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     h->model->add_lora(c, seed);
     return true;
   };
@@ -48,7 +48,7 @@ Napi::Value AddonModel::LoadLora(const Napi::CallbackInfo& info) {
   if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "loadLora needs a file");
   const bool skip = o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value();
   auto work = [h, c, file, skip](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     lep::load_lora(*h->model, c, file, skip);
     return true;
   };
@@ -63,7 +63,7 @@ Napi::Value AddonModel::SaveLora(const Napi::CallbackInfo& info) {
   if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "saveLora needs a file");
   auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
   auto work = [h, file, dtype](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     lep::save_lora(*h->model, file, dtype);
     return true;
   };
@@ -74,7 +74,7 @@ Napi::Value AddonModel::MergeLora(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto h = holder(env);
   auto work = [h](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     if (!h->model->has_lora()) throw lep::Error("LEP_BAD_ARGUMENT", "the model has no LoRA adapters to merge");
     h->model->merge_lora();
     return true;

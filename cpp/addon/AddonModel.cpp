@@ -35,23 +35,28 @@ torch::Device device_arg(Napi::Env env, const std::string& s) {
   throw make_error(env, "LEP_BAD_ARGUMENT", "device must be cpu or cuda[:N], got '" + s + "'");
 }
 
+template <Napi::Value (AddonModel::*M)(const Napi::CallbackInfo&)>
+Napi::Value AddonModel::Guarded(const Napi::CallbackInfo& info) {
+  return lep_node::Guard<TorchJobTraits>(info.Env(), [&] { return (this->*M)(info); });
+}
+
 void AddonModel::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeModel",
-                                    {InstanceMethod<&AddonModel::Score>("score"),
-                                     InstanceMethod<&AddonModel::Generate>("generate"),
-                                     InstanceMethod<&AddonModel::Save>("save"),
-                                     InstanceMethod<&AddonModel::Info>("info"),
-                                     InstanceMethod<&AddonModel::Train>("train"),
-                                     InstanceMethod<&AddonModel::LossAndGrads>("lossAndGrads"),
-                                     InstanceMethod<&AddonModel::AddLora>("addLora"),
-                                     InstanceMethod<&AddonModel::LoadLora>("loadLora"),
-                                     InstanceMethod<&AddonModel::SaveLora>("saveLora"),
-                                     InstanceMethod<&AddonModel::MergeLora>("mergeLora"),
+                                    {InstanceMethod<&AddonModel::Guarded<&AddonModel::Score>>("score"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::Generate>>("generate"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::Save>>("save"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::Info>>("info"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::Train>>("train"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::LossAndGrads>>("lossAndGrads"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::AddLora>>("addLora"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::LoadLora>>("loadLora"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::SaveLora>>("saveLora"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::MergeLora>>("mergeLora"),
                                      InstanceMethod<&AddonModel::Dispose>("dispose")});
   auto* data = new AddonData{Napi::Persistent(ctor)};
   env.SetInstanceData<AddonData>(data);
-  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
-  exports.Set("checkModelWeights", Napi::Function::New(env, CheckModelWeights));
+  exports.Set("loadModel", Napi::Function::New(env, Sync<LoadModel>));
+  exports.Set("checkModelWeights", Napi::Function::New(env, Sync<CheckModelWeights>));
 }
 
 Napi::Object AddonModel::NewInstance(Napi::Env env, std::shared_ptr<ModelHolder> holder) {
@@ -101,6 +106,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       holder->model = std::make_unique<lep::LlamaModel>(config, device, dtype);
       holder->model->load_weights(weights);
     }
+    holder->refresh_info();
     progress(lep::ProgressEvent{"load", 1, 1, {}});
     return holder;
   };
@@ -116,11 +122,7 @@ Napi::Value CheckModelWeights(const Napi::CallbackInfo& info) {
   lep::ModelConfig config = config_from_js(o.Get("config").As<Napi::Object>());
   auto files = get_strings(o, "files");
   const std::string where = get_string(o, "where", files.empty() ? "" : files.front());
-  try {
-    lep::check_weights_match_config(config, lep::checkpoint_shapes(files), where);
-  } catch (const lep::Error& e) {
-    throw make_error(env, e.code(), e.what());
-  }
+  lep::check_weights_match_config(config, lep::checkpoint_shapes(files), where);
   return env.Undefined();
 }
 
@@ -133,7 +135,7 @@ Napi::Value AddonModel::Score(const Napi::CallbackInfo& info) {
   opts.max_batch_tokens = get_number(o, "maxBatchTokens", opts.max_batch_tokens);
   opts.last_logprobs = get_bool(o, "lastLogprobs", false);
   auto work = [h, seqs, opts](const lep::ProgressFn& progress) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     return lep::score(*h->model, seqs, opts, progress);
   };
   auto convert = [](Napi::Env env, std::vector<lep::ScoreResult>& rs) -> Napi::Value {
@@ -173,7 +175,7 @@ Napi::Value AddonModel::Generate(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < a.Length(); ++i) opts.stop_tokens.insert(a.Get(i).As<Napi::Number>().Int64Value());
   }
   auto work = [h, prompts, opts](const lep::ProgressFn& progress) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     return lep::generate(*h->model, prompts, opts, progress);
   };
   auto convert = [](Napi::Env env, std::vector<lep::GenerateResult>& rs) -> Napi::Value {
@@ -200,7 +202,7 @@ Napi::Value AddonModel::Save(const Napi::CallbackInfo& info) {
   const uint64_t shard = get_number(o, "maxShardBytes", 0);
   auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
   auto work = [h, dir, shard, dtype](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     // Saving only the base weights of an adapted model would silently lose the adapters.
     if (h->model->has_lora())
       throw lep::Error("LEP_BAD_ARGUMENT", "the model has LoRA adapters: merge them (mergeLora) or save them (saveLora) first");
@@ -214,18 +216,25 @@ Napi::Value AddonModel::Save(const Napi::CallbackInfo& info) {
   return AddonJob<std::vector<std::string>>::Start(env, info[1], work, convert);
 }
 
+void ModelHolder::refresh_info() {
+  ModelInfo i;
+  for (const auto& [_, p] : model->parameters()) i.parameters += p.numel();
+  for (const auto& [_, p] : model->lora_tensors()) i.lora_parameters += p.numel();
+  i.device = model->device().str();
+  i.dtype = std::string(c10::toString(model->dtype()));
+  std::lock_guard<std::mutex> lock(info_lock_);
+  info_ = std::move(i);
+}
+
+// A snapshot: safe beside a running job (ModelHolder::info).
 Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto h = holder(env);
+  const ModelInfo i = holder(env)->info();
   Napi::Object o = Napi::Object::New(env);
-  int64_t n = 0;
-  for (const auto& [_, p] : h->model->parameters()) n += p.numel();
-  o.Set("parameters", static_cast<double>(n));
-  int64_t lora = 0;
-  for (const auto& [_, p] : h->model->lora_tensors()) lora += p.numel();
-  o.Set("loraParameters", static_cast<double>(lora));
-  o.Set("device", h->model->device().str());
-  o.Set("dtype", std::string(c10::toString(h->model->dtype())));
+  o.Set("parameters", static_cast<double>(i.parameters));
+  o.Set("loraParameters", static_cast<double>(i.lora_parameters));
+  o.Set("device", i.device);
+  o.Set("dtype", i.dtype);
   return o;
 }
 

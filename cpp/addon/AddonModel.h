@@ -5,14 +5,54 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "core/llama_model.h"
 
 namespace lep_addon {
 
+// What info() reports about a model.
+struct ModelInfo {
+  int64_t parameters = 0, lora_parameters = 0;
+  std::string device, dtype;
+};
+
 struct ModelHolder {
   std::unique_ptr<lep::LlamaModel> model;
-  std::mutex busy;
+  std::mutex busy;  // one job at a time on the model
+
+  // info() runs on the main thread: it must neither walk the LoRA map while a job changes it (addLora,
+  // mergeLora, train with LoRA) nor wait for `busy` (a training job holds it for minutes). It reads this
+  // snapshot, which each job refreshes when it lets go of the model (ModelLock).
+  ModelInfo info() const {
+    std::lock_guard<std::mutex> lock(info_lock_);
+    return info_;
+  }
+  void refresh_info();  // with `busy` held (or before any job can see the model)
+
+ private:
+  mutable std::mutex info_lock_;
+  ModelInfo info_;
+};
+
+// A job's hold on the model: `busy` for the job's length, then the info() snapshot refreshed.
+class ModelLock {
+ public:
+  explicit ModelLock(ModelHolder& h) : h_(h), lock_(h.busy) {}
+  // Runs while `busy` is still held (members are destroyed after the body). A failed refresh (it only
+  // reads shapes) keeps the previous snapshot rather than throwing from a destructor.
+  ~ModelLock() {
+    try {
+      h_.refresh_info();
+    } catch (...) {
+    }
+  }
+  ModelLock(const ModelLock&) = delete;
+  ModelLock& operator=(const ModelLock&) = delete;
+
+ private:
+  ModelHolder& h_;
+  std::lock_guard<std::mutex> lock_;
 };
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
@@ -34,6 +74,9 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value MergeLora(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<ModelHolder> holder(Napi::Env env);
+  // A method as registered: its exceptions become JS errors as a job's would (common/JsError.h).
+  template <Napi::Value (AddonModel::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelHolder> holder_;
 };

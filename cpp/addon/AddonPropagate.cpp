@@ -46,12 +46,8 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = obj_arg(info, 0, "propagate options");
   lep::PropagateOptions opt;
-  try {
-    opt.method = lep::propagate_method_from_string(get_string(o, "method", ""));
-    opt.solver = lep::lstsq_solver_from_string(get_string(o, "solver", "normal"));
-  } catch (const lep::Error& e) {
-    throw make_error(env, e.code(), e.what());
-  }
+  opt.method = lep::propagate_method_from_string(get_string(o, "method", ""));
+  opt.solver = lep::lstsq_solver_from_string(get_string(o, "solver", "normal"));
   opt.base_files = get_strings(o, "baseFiles");
   opt.donor_files = get_strings(o, "donorFiles");
   opt.t_offsets = get_ids(o, "tOffsets");
@@ -99,11 +95,13 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
       j.Set("systemRows", static_cast<double>(s.system_rows));
       j.Set("residual", s.residual < 0 ? env.Null() : Napi::Number::New(env, s.residual));
       j.Set("solverFellBack", s.solver_fell_back);
+      j.Set("gram", s.gram);
       j.Set("overlapRows", static_cast<double>(s.overlap_rows));
       j.Set("overlapCosine", s.overlap_cosine);
       j.Set("baseInstructCorrelation", s.base_instruct_correlation);
       j.Set("solveSeconds", s.solve_seconds);
       j.Set("applySeconds", s.apply_seconds);
+      j.Set("cosineSeconds", s.cosine_seconds);
       sides.Set(i, j);
     }
     return sides;
@@ -151,6 +149,6 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitPropagate(Napi::Env env, Napi::Object exports) { exports.Set("propagate", Napi::Function::New(env, Propagate)); }
+void InitPropagate(Napi::Env env, Napi::Object exports) { exports.Set("propagate", Napi::Function::New(env, Sync<Propagate>)); }
 
 }  // namespace lep_addon

@@ -55,7 +55,7 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
     c.rows = get_sequences(wrap, "rows")[0];
   }
   auto work = [h, c](const lep::ProgressFn& progress) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     return lep::train(*h->model, c, progress);
   };
   auto convert = [](Napi::Env env, lep::TrainReport& r) -> Napi::Value {
@@ -87,7 +87,7 @@ Napi::Value AddonModel::LossAndGrads(const Napi::CallbackInfo& info) {
   const std::string params = get_string(o, "params", "all");
   const bool checkpointing = get_bool(o, "activationCheckpointing", false);
   auto work = [h, blocks, mask, params, checkpointing](const lep::ProgressFn&) {
-    std::lock_guard<std::mutex> lock(h->busy);
+    ModelLock lock(*h);
     h->model->set_activation_checkpointing(checkpointing);
     auto r = lep::loss_and_grads(*h->model, blocks, mask, params);
     h->model->set_activation_checkpointing(false);

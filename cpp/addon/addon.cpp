@@ -1,6 +1,7 @@
 // Module entry of lep.node: registers the native surface declared in ts/binding/NativeTypes.ts.
 #include <napi.h>
 
+#include "addon/AddonJob.h"
 #include "addon/AddonModel.h"
 #include "addon/AddonSafetensors.h"
 #include "addon/convert.h"
@@ -50,10 +51,10 @@ Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::N
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::tune_allocator();
   lep::set_threads(0);
-  exports.Set("info", Napi::Function::New(env, Info));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("blasSelfCheck", Napi::Function::New(env, BlasSelfCheck));
-  exports.Set("runningJobs", Napi::Function::New(env, RunningJobs));
+  exports.Set("info", Napi::Function::New(env, Sync<Info>));
+  exports.Set("setThreads", Napi::Function::New(env, Sync<SetThreads>));
+  exports.Set("blasSelfCheck", Napi::Function::New(env, Sync<BlasSelfCheck>));
+  exports.Set("runningJobs", Napi::Function::New(env, Sync<RunningJobs>));
   InitSafetensors(env, exports);
   AddonModel::Init(env, exports);
   InitGguf(env, exports);

@@ -2,27 +2,49 @@
 
 #include "addon/AddonJob.h"
 
+#include <cctype>
 #include <cmath>
 
 namespace lep_addon {
 
 Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  return err;
+  return lep_node::MakeError(env, code, message);
 }
 
+namespace {
+
+// The core names its values in snake_case ("grad_norm"); JS sees camelCase ("gradNorm").
+std::string camel_case(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '_' && i + 1 < s.size()) {
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(s[++i])));
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// The JS progress event, typed as JobProgress in ts/binding/progress.ts: `phase` (the discriminant),
+// `done` of `total`, the phase's values in camelCase, and `tokens` for generate. `step` and the snake_case
+// value names are the 0.1.0 spelling, kept for one minor release (docs/migration.md).
 Napi::Object progress_to_js(Napi::Env env, const lep::ProgressEvent& ev) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("phase", ev.phase);
-  o.Set("step", static_cast<double>(ev.step));
+  o.Set("done", static_cast<double>(ev.step));
   o.Set("total", static_cast<double>(ev.total));
-  for (const auto& [k, v] : ev.values) o.Set(k, v);
+  for (const auto& [k, v] : ev.values) o.Set(camel_case(k), v);
   if (!ev.tokens.empty()) {
     Napi::Array tokens = Napi::Array::New(env, ev.tokens.size());
     for (size_t i = 0; i < ev.tokens.size(); ++i) tokens.Set(static_cast<uint32_t>(i), static_cast<double>(ev.tokens[i]));
     o.Set("tokens", tokens);
   }
+  o.Set("step", static_cast<double>(ev.step));
+  for (const auto& [k, v] : ev.values)
+    if (k.find('_') != std::string::npos) o.Set(k, v);
   return o;
 }
 

@@ -15,9 +15,7 @@
 //   static void OnThreadStart();            runs first on the job's thread
 //   static Napi::Value EventToJs(Napi::Env, const Event&);
 //   static std::optional<JobFailure> Describe(std::exception_ptr);   the addon's own exception types as
-//                                           (code, message); nullopt for the rest, which fall back to
-//                                           std::exception -> LEP_NATIVE
-//   static Napi::Error MakeError(Napi::Env, const std::string& code, const std::string& message);
+//                                           (code, message); nullopt for the rest (common/JsError.h)
 #pragma once
 #include <napi.h>
 
@@ -29,12 +27,9 @@
 #include <string>
 #include <thread>
 
-namespace lep_node {
+#include "common/JsError.h"
 
-// A failed job as JS sees it: an Error with a stable `code` and a message for people.
-struct JobFailure {
-  std::string code, message;
-};
+namespace lep_node {
 
 // Jobs of this addon started and not yet settled (each .node has its own count). lep.node exports it:
 // lep starts child processes only while it is 0, because Node forks to start them and OpenBLAS's
@@ -88,7 +83,7 @@ class NodeJob {
         return !abort_->load();
       }));
     } catch (...) {
-      JobFailure f = Describe(std::current_exception());
+      JobFailure f = lep_node::Describe<Traits>(std::current_exception());
       *final_item = Item{Item::kFail, {}, std::move(f.code), std::move(f.message)};
     }
     // The main thread deletes the job when it handles the final item, possibly before BlockingCall
@@ -96,18 +91,6 @@ class NodeJob {
     Napi::ThreadSafeFunction tsfn = tsfn_;
     tsfn.BlockingCall(final_item, Deliver(this));
     tsfn.Release();
-  }
-
-  // The addon's own exception types first (they derive from std::exception), then the generic ones.
-  static JobFailure Describe(std::exception_ptr ep) {
-    if (std::optional<JobFailure> own = Traits::Describe(ep)) return *std::move(own);
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      return {"LEP_NATIVE", e.what()};
-    } catch (...) {
-      return {"LEP_NATIVE", "unknown native error"};
-    }
   }
 
   static auto Deliver(NodeJob* job) {
@@ -133,14 +116,15 @@ class NodeJob {
     if (callback_error_) {
       deferred_.Reject(callback_error_.Value());
     } else if (item.kind == Item::kFail) {
-      deferred_.Reject(Traits::MakeError(env, item.code, item.message).Value());
+      deferred_.Reject(MakeError(env, item.code, item.message).Value());
     } else {
       try {
         deferred_.Resolve(convert_(env, *result_));
       } catch (const Napi::Error& e) {
         deferred_.Reject(e.Value());
-      } catch (const std::exception& e) {
-        deferred_.Reject(Traits::MakeError(env, "LEP_NATIVE", e.what()).Value());
+      } catch (...) {
+        const JobFailure f = lep_node::Describe<Traits>(std::current_exception());
+        deferred_.Reject(MakeError(env, f.code, f.message).Value());
       }
     }
     --running_jobs();  // after settling: code awaiting the promise sees the job over, then 0 here

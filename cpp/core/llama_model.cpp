@@ -176,14 +176,29 @@ torch::Tensor LlamaModel::rope_inv_freq() const {
 }
 
 torch::Tensor LlamaModel::rms_norm(const torch::Tensor& x, const torch::Tensor& w) const {
-  // In float32 as HF does, then back to the model dtype before the weight multiply.
+  // In float32 as HF does, then back to the model dtype before the weight multiply. The in-place steps
+  // only touch fresh intermediates none of whose values autograd keeps, so they are safe under training
+  // too, and spare a decoded token three allocations per norm.
   auto xf = x.to(acc_type(x.scalar_type()));
-  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps);
-  return w * xf.to(x.scalar_type());
+  auto r = xf.square().mean(-1, true).add_(config_.rms_norm_eps).rsqrt_();
+  return (xf * r).to(x.scalar_type()).mul_(w);
 }
 
+namespace {
+// x (…, in) · wᵀ (+ b). One row (a decoded token of a batch of one) goes through the matrix–vector
+// product: BLAS's gemm on a one-row operand still packs the whole weight matrix first, which costs
+// about as much as the product itself, while gemv streams the weight once.
+torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (x.dim() == 0 || x.numel() != x.size(-1) || torch::GradMode::is_enabled()) return torch::linear(x, w, b);
+  auto shape = x.sizes().vec();
+  shape.back() = w.size(0);
+  auto v = x.reshape({-1});
+  return (b.defined() ? torch::addmv(b, w, v) : torch::mv(w, v)).view(shape);
+}
+}  // namespace
+
 torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name, bool bias) {
-  auto y = torch::linear(x, params_.at(name + ".weight"), bias ? params_.at(name + ".bias") : torch::Tensor());
+  auto y = project(x, params_.at(name + ".weight"), bias ? params_.at(name + ".bias") : torch::Tensor());
   auto ad = lora_.find(name);
   if (ad == lora_.end()) return y;
   auto in = x;
@@ -197,22 +212,41 @@ torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name
 }
 
 namespace {
-torch::Tensor rotate_half(const torch::Tensor& x) {
+// HF's x·cos + rotate_half(x)·sin with rotate_half's negation folded into the table: `sin_signed` is
+// [-sin, sin] over the two halves of head_dim, so rotate_half(x)·sin = [x₂, x₁]·sin_signed exactly
+// (negation is exact). Four kernels instead of seven per projection, same products and sums.
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) {
   auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
+  return (x * cos).add_(torch::cat({halves[1], halves[0]}, -1).mul_(sin_signed));
+}
+
+// The (query, key) pairs attention must not see, true = blocked, (B or 1, 1, T, S) with S = past + T:
+// keys after their query (causal) and keys the key mask excludes (left padding). Undefined when nothing
+// is blocked (one new token, no padding), so the layers skip masking. Built once per forward pass, not
+// once per layer.
+torch::Tensor blocked_pairs(const torch::Tensor& key_mask, int64_t B, int64_t T, int64_t past, torch::Device device) {
+  const int64_t S = past + T;
+  torch::Tensor allowed;
+  if (T > 1) allowed = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(device)).tril(past).view({1, 1, T, S});
+  if (key_mask.defined()) {
+    if (!allowed.defined() && key_mask.all().item<bool>()) return {};
+    auto keys = key_mask.view({B, 1, 1, S});
+    allowed = allowed.defined() ? allowed.logical_and(keys) : keys;
+  }
+  return allowed.defined() ? allowed.logical_not() : torch::Tensor();
 }
 }  // namespace
 
 torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const torch::Tensor& cos,
-                                    const torch::Tensor& sin, const torch::Tensor& key_mask, KVCache* cache) {
+                                    const torch::Tensor& sin_signed, const torch::Tensor& blocked, KVCache* cache) {
   const auto& c = config_;
   const std::string p = layer_prefix(layer) + "self_attn.";
   const int64_t B = x.size(0), T = x.size(1), H = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim;
   auto q = linear(x, p + "q_proj", c.attention_bias).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
   auto k = linear(x, p + "k_proj", c.attention_bias).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
   auto v = linear(x, p + "v_proj", c.attention_bias).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
+  q = apply_rotary(q, cos, sin_signed);
+  k = apply_rotary(k, cos, sin_signed);
   int64_t past = 0;
   if (cache) {
     past = cache->length;
@@ -222,31 +256,29 @@ torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const
     k = cache->k[layer].narrow(2, 0, past + T);
     v = cache->v[layer].narrow(2, 0, past + T);
   }
-  const int64_t S = past + T;
-  if (Hkv != H) {  // grouped-query attention: query head h reads key/value head h / (H / Hkv)
-    k = k.repeat_interleave(H / Hkv, 1);
-    v = v.repeat_interleave(H / Hkv, 1);
-  }
-  // Scores in float32: (B, H, T, S).
+  const int64_t S = past + T, G = H / Hkv;
+  // Grouped-query attention: query head h reads key/value head h / G. The G query heads of one key head
+  // are stacked as G·T query rows against it, so keys and values are never copied G times (a decoded
+  // token would otherwise copy the whole cache, twice, in every layer).
   const auto acc = acc_type(q.scalar_type());
-  auto scores = torch::matmul(q.to(acc), k.to(acc).transpose(-2, -1)) / std::sqrt((double)D);
-  auto allowed = torch::ones({T, S}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril(past);
-  allowed = allowed.view({1, 1, T, S});
-  if (key_mask.defined()) allowed = allowed.logical_and(key_mask.view({B, 1, 1, S}));
+  auto scores = torch::matmul(q.reshape({B, Hkv, G * T, D}).to(acc), k.to(acc).transpose(-2, -1)).view({B, H, T, S});
+  scores.div_(std::sqrt((double)D));  // scores in float32: (B, H, T, S)
   // A large finite negative rather than -inf keeps fully masked rows (left padding) free of NaN.
-  scores = scores.masked_fill(allowed.logical_not(), -1e30);
-  auto probs = torch::softmax(scores, -1).to(v.scalar_type());
-  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H * D});  // (B, T, H*D)
+  if (blocked.defined()) scores.masked_fill_(blocked, -1e30);
+  auto probs = torch::softmax(scores, -1).to(v.scalar_type()).view({B, Hkv, G * T, S});
+  auto out = torch::matmul(probs, v).view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});  // (B, T, H*D)
   return linear(out, p + "o_proj", false);
 }
 
-torch::Tensor LlamaModel::layer_forward(int64_t i, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const torch::Tensor& key_mask, KVCache* cache) {
+torch::Tensor LlamaModel::layer_forward(int64_t i, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed,
+                                        const torch::Tensor& blocked, KVCache* cache) {
   const std::string p = layer_prefix(i);
-  auto y = x + attention(i, rms_norm(x, params_.at(p + "input_layernorm.weight")), cos, sin, key_mask, cache);
+  auto y = x + attention(i, rms_norm(x, params_.at(p + "input_layernorm.weight")), cos, sin_signed, blocked, cache);
   auto h = rms_norm(y, params_.at(p + "post_attention_layernorm.weight"));
-  return y + linear(torch::silu(linear(h, p + "mlp.gate_proj", false)) * linear(h, p + "mlp.up_proj", false),
-                    p + "mlp.down_proj", false);
+  auto gate = linear(h, p + "mlp.gate_proj", false), up = linear(h, p + "mlp.up_proj", false);
+  // In place when nothing is recorded for backward (SiLU's backward needs its input).
+  auto act = torch::GradMode::is_enabled() ? torch::silu(gate) * up : torch::silu_(gate).mul_(up);
+  return y + linear(act, p + "mlp.down_proj", false);
 }
 
 namespace {
@@ -256,20 +288,20 @@ namespace {
 // node so their gradients reach them; frozen ones (embeddings-only training) get none.
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos,
-                               const torch::Tensor& sin, const c10::optional<torch::Tensor>& key_mask,
+                               const torch::Tensor& sin, const c10::optional<torch::Tensor>& blocked,
                                at::TensorList params, LlamaModel* model, int64_t layer) {
-    // Undefined tensors cannot be saved or be autograd inputs: the key mask (absent in training) goes in
+    // Undefined tensors cannot be saved or be autograd inputs: the attention mask (blocked_pairs) goes in
     // as an optional and is saved only when present.
-    const bool has_mask = key_mask.has_value() && key_mask->defined();
+    const bool has_mask = blocked.has_value() && blocked->defined();
     std::vector<torch::Tensor> saved{x, cos, sin};
-    if (has_mask) saved.push_back(*key_mask);
+    if (has_mask) saved.push_back(*blocked);
     saved.insert(saved.end(), params.begin(), params.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["has_mask"] = has_mask;
     torch::NoGradGuard no_grad;
-    return model->layer_forward(layer, x, cos, sin, has_mask ? *key_mask : torch::Tensor(), nullptr);
+    return model->layer_forward(layer, x, cos, sin, has_mask ? *blocked : torch::Tensor(), nullptr);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
@@ -277,7 +309,7 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     auto* model = reinterpret_cast<LlamaModel*>(ctx->saved_data["model"].toInt());
     const int64_t layer = ctx->saved_data["layer"].toInt();
     const bool has_mask = ctx->saved_data["has_mask"].toBool();
-    const torch::Tensor key_mask = has_mask ? saved[3] : torch::Tensor();
+    const torch::Tensor blocked = has_mask ? saved[3] : torch::Tensor();
     auto x = saved[0].detach().requires_grad_(saved[0].requires_grad());
     std::vector<torch::Tensor> wrt, params(saved.begin() + (has_mask ? 4 : 3), saved.end());
     if (x.requires_grad()) wrt.push_back(x);
@@ -286,11 +318,11 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad_on(true);
-      y = model->layer_forward(layer, x, saved[1], saved[2], key_mask, nullptr);
+      y = model->layer_forward(layer, x, saved[1], saved[2], blocked, nullptr);
     }
     auto grads = wrt.empty() ? torch::autograd::variable_list{}
                              : torch::autograd::grad({y}, wrt, {grad_out[0]}, false, false, true);
-    // One gradient per forward argument: x, cos, sin, key_mask, each parameter, model, layer.
+    // One gradient per forward argument: x, cos, sin, blocked, each parameter, model, layer.
     torch::autograd::variable_list out{x.requires_grad() ? grads[0] : torch::Tensor(), {}, {}, {}};
     size_t k = x.requires_grad() ? 1 : 0;
     for (const auto& p : params) out.push_back(p.requires_grad() ? grads[k++] : torch::Tensor());
@@ -305,14 +337,18 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
                                          const torch::Tensor& key_mask, KVCache* cache) {
   const auto& c = config_;
   auto x = torch::embedding(params_.at("model.embed_tokens.weight"), input_ids);  // (B, T, C)
-  // RoPE tables for these positions: (B, 1, T, D), float32 then model dtype, as HF does.
+  // RoPE tables for these positions: (B, 1, T, D), float32 then model dtype, as HF does; the sine with
+  // its first half negated (apply_rotary).
   auto freqs = positions.to(acc_type(dtype_)).unsqueeze(-1) * inv_freq_.to(acc_type(dtype_)).view({1, 1, -1});
-  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);
-  auto cos = emb.cos().to(dtype_), sin = emb.sin().to(dtype_);
+  auto cos = torch::cat({freqs, freqs}, -1).unsqueeze(1).cos().to(dtype_);
+  auto half_sin = freqs.sin();
+  auto sin_signed = torch::cat({-half_sin, half_sin}, -1).unsqueeze(1).to(dtype_);
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  const auto blocked = blocked_pairs(key_mask, B, T, cache ? cache->length : 0, x.device());
   const bool checkpoint = activation_checkpointing_ && !cache && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     if (!checkpoint) {
-      x = layer_forward(i, x, cos, sin, key_mask, cache);
+      x = layer_forward(i, x, cos, sin_signed, blocked, cache);
       continue;
     }
     std::vector<torch::Tensor> layer_params;
@@ -320,7 +356,7 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
       if (name.rfind(layer_prefix(i), 0) == 0) layer_params.push_back(t);
     for (const auto& [name, t] : lora_tensors())
       if (name.rfind(layer_prefix(i), 0) == 0) layer_params.push_back(t);
-    x = CheckpointedLayer::apply(x, cos, sin, key_mask.defined() ? c10::optional<torch::Tensor>(key_mask) : c10::nullopt,
+    x = CheckpointedLayer::apply(x, cos, sin_signed, blocked.defined() ? c10::optional<torch::Tensor>(blocked) : c10::nullopt,
                                  at::TensorList(layer_params), this, i);
   }
   if (cache) cache->length += input_ids.size(1);
@@ -329,7 +365,7 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
 
 torch::Tensor LlamaModel::logits(const torch::Tensor& hidden) {
   const auto& w = config_.tie_word_embeddings ? params_.at("model.embed_tokens.weight") : params_.at("lm_head.weight");
-  return torch::linear(hidden, w).to(acc_type(hidden.scalar_type()));
+  return project(hidden, w, torch::Tensor()).to(acc_type(hidden.scalar_type()));
 }
 
 }  // namespace lep

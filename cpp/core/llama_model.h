@@ -61,9 +61,11 @@ class LlamaModel {
   // Returns final hidden states (B, T, C) after the last norm.
   torch::Tensor forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                const torch::Tensor& key_mask, KVCache* cache);
-  // One decoder layer (attention + MLP with residuals) on x (B, T, C).
-  torch::Tensor layer_forward(int64_t layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                              const torch::Tensor& key_mask, KVCache* cache);
+  // One decoder layer (attention + MLP with residuals) on x (B, T, C). cos and sin_signed are the RoPE
+  // tables (the sine's first half negated), blocked the (query, key) pairs attention skips (undefined:
+  // none); forward_hidden builds all three once for every layer.
+  torch::Tensor layer_forward(int64_t layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed,
+                              const torch::Tensor& blocked, KVCache* cache);
   // Recompute each layer in backward instead of storing its activations (training only).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
   // lm_head projection in float32: (B, T, C) -> (B, T, V).
@@ -73,8 +75,8 @@ class LlamaModel {
   torch::Tensor rope_inv_freq() const;  // (head_dim/2,) float32, with llama3 scaling applied
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
   torch::Tensor linear(const torch::Tensor& x, const std::string& prefix, bool bias) ;
-  torch::Tensor attention(int64_t layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                          const torch::Tensor& key_mask, KVCache* cache);
+  torch::Tensor attention(int64_t layer, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed,
+                          const torch::Tensor& blocked, KVCache* cache);
 
   ModelConfig config_;
   bool activation_checkpointing_ = false;

@@ -215,6 +215,7 @@ std::vector<torch::Tensor> solve(const PropagateOptions& o, const Side& s, torch
     reps[t].system_rows = system_rows;
     reps[t].residual = sols[t].b_norm > 0 ? sols[t].residual / sols[t].b_norm : 0;
     reps[t].solver_fell_back = sols[t].fell_back;
+    if (o.solver == LstsqSolver::kNormal) reps[t].gram = gram_path_name(ls.gram_path());
     ps.push_back(sols[t].p);
   }
   return ps;
@@ -259,17 +260,23 @@ torch::Tensor apply(const PropagateOptions& o, const PropagateTarget& tg, const 
   return out;
 }
 
-// Mean cosine between the final rows of overlap tokens and the instruct model's own rows for them.
-double overlap_cosine(const PropagateOptions& o, const torch::Tensor& inst, const torch::Tensor& out, int64_t& pairs) {
+// Mean cosine between the final rows of overlap tokens and the instruct model's own rows for them. Its
+// chunks live in reused buffers: at LLaMa-3 sizes the pass gathers 128000 rows, and fresh float64 chunks
+// (five 134 MB tensors per chunk) cost more in page faults than the arithmetic.
+double overlap_cosine(const PropagateOptions& o, const torch::Tensor& inst, const torch::Tensor& out, Buffers& buf, int64_t& pairs) {
   pairs = static_cast<int64_t>(o.overlap_new.size());
   if (pairs == 0) return 0;
   double sum = 0;
   for (int64_t j0 = 0; j0 < pairs; j0 += o.chunk_rows) {
     const int64_t j1 = std::min(pairs, j0 + o.chunk_rows);
-    auto x = out.index_select(0, ids(o.overlap_new, j0, j1)).to(torch::kFloat64);
-    auto y = inst.index_select(0, ids(o.overlap_old, j0, j1)).to(torch::kFloat64);
+    auto x = buf.get(0, j1 - j0, torch::kFloat64, torch::kCPU);
+    auto y = buf.get(1, j1 - j0, torch::kFloat64, torch::kCPU);
+    gather_into(buf, out, ids(o.overlap_new, j0, j1), x);
+    gather_into(buf, inst, ids(o.overlap_old, j0, j1), y);
     auto den = (x.norm(2, 1) * y.norm(2, 1)).clamp_min(1e-300);
-    sum += ((x * y).sum(1) / den).sum().item<double>();
+    auto xy = buf.get(2, j1 - j0, torch::kFloat64, torch::kCPU);
+    torch::mul_out(xy, x, y);
+    sum += (xy.sum(1) / den).sum().item<double>();
   }
   release_mapped_pages(inst);
   return sum / static_cast<double>(pairs);
@@ -335,7 +342,10 @@ void write_target(const PropagateOptions& o, size_t t, const std::vector<Side>& 
     auto t0 = Clock::now();
     Buffers buf(o.chunk_rows, s.base.size(1), dev);
     auto out = apply(o, tg, s, s.inst[t], ps[i][t], dev, buf, progress, static_cast<int>(i));
-    rep.sides[i].overlap_cosine = overlap_cosine(o, s.inst[t], out, rep.sides[i].overlap_rows);
+    const auto t_cosine = Clock::now();
+    Buffers cpu_buf(o.chunk_rows, s.base.size(1), torch::kCPU);  // `out` is on the CPU; allocated only when used
+    rep.sides[i].overlap_cosine = overlap_cosine(o, s.inst[t], out, dev.is_cpu() ? buf : cpu_buf, rep.sides[i].overlap_rows);
+    rep.sides[i].cosine_seconds = since(t_cosine);
     rep.sides[i].apply_seconds = since(t0);
     replace[s.tensor] = out;
   }

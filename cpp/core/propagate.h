@@ -64,12 +64,14 @@ struct PropagateSideReport {
   int64_t system_rows = 0;         // rows of the least-squares system (0 for swap)
   double residual = -1;            // ‖AP − B‖_F / ‖B‖_F (-1 for swap: no system)
   bool solver_fell_back = false;   // rank-deficient system solved by lstsq
+  std::string gram;                // how AᵀA was accumulated (gram_update.h): syrk | blocked | full; empty without one
   int64_t overlap_rows = 0;
   double overlap_cosine = 0;       // mean cosine(new row, instruct row) over the overlap pairs
   double base_instruct_correlation = 0;  // Pearson correlation of E_base and E_inst over their shared rows
   // solve: the correlation pass and the side's solve, which with several targets is shared (the same
-  // wall time in each target's report); apply: F·P and the overlap cosines of this target.
-  double solve_seconds = 0, apply_seconds = 0;
+  // wall time in each target's report); apply: F·P and the overlap cosines of this target, of which
+  // cosine is the overlap cosines.
+  double solve_seconds = 0, apply_seconds = 0, cosine_seconds = 0;
 };
 
 struct PropagateTargetReport {

@@ -7,6 +7,24 @@
 
 namespace lep {
 
+namespace {
+// A sequence's LM head runs in row blocks of at most this many logits (256 MiB in float32): memory stays
+// bounded for long sequences and wide vocabularies, and each block is still one large matmul.
+constexpr int64_t kMaxLogitsPerBlock = int64_t(1) << 26;
+// exp() of a logit more than 87 nats under its row's maximum is a denormal float, which x86 CPUs compute
+// through a slow microcode path: on a peaked model that made the log-softmax cost 5x its normal time, as
+// much as the head's matmul. Each such term is below 2^-125 and the row's sum is at least 1, so raising
+// them to this floor cannot change the float sum.
+constexpr double kExpFloor = -87.0;
+
+// log Σ exp of each row of `logits` (rows, V), as (rows,); overwrites `logits`, so no second rows × V
+// matrix is allocated: the log-probabilities needed are one gathered logit minus this, per row.
+torch::Tensor logsumexp_rows_(torch::Tensor& logits) {
+  auto m = logits.amax(-1, true);
+  return logits.sub_(m).clamp_min_(kExpFloor).exp_().sum(-1).log_().add_(m.squeeze(-1));
+}
+}  // namespace
+
 std::vector<ScoreResult> score(LlamaModel& model, const std::vector<std::vector<int64_t>>& seqs,
                                const ScoreOptions& o, const ProgressFn& progress) {
   torch::NoGradGuard no_grad;
@@ -47,16 +65,24 @@ std::vector<ScoreResult> score(LlamaModel& model, const std::vector<std::vector<
       const auto& s = seqs[order[start + b]];
       const int64_t n = s.size();
       auto& r = results[order[start + b]];
-      // Logits for one sequence at a time bound memory at n x V floats.
-      auto lp = torch::log_softmax(model.logits(hidden[b].narrow(0, 0, n)), -1);  // (n, V)
-      if (n > 1) {
-        auto target = ids[b].narrow(0, 1, n - 1).to(dev).unsqueeze(-1);
-        auto got = lp.narrow(0, 0, n - 1).gather(-1, target).squeeze(-1).to(torch::kCPU).contiguous();
-        r.token_logprobs.assign(got.data_ptr<float>(), got.data_ptr<float>() + n - 1);
-      }
-      if (o.last_logprobs) {
-        auto last = lp[n - 1].to(torch::kCPU).contiguous();
-        r.last_logprobs.assign(last.data_ptr<float>(), last.data_ptr<float>() + V);
+      if (n > 1) r.token_logprobs.resize(n - 1);
+      const auto targets = ids[b].narrow(0, 1, n - 1).to(dev);
+      const int64_t block = std::max<int64_t>(1, kMaxLogitsPerBlock / V);
+      for (int64_t r0 = 0; r0 < n; r0 += block) {
+        const int64_t rows = std::min(block, n - r0), scored = std::min(rows, n - 1 - r0);  // rows with a next token
+        auto logits = model.logits(hidden[b].narrow(0, r0, rows));                          // (rows, V)
+        torch::Tensor picked, last;
+        if (scored > 0) picked = logits.narrow(0, 0, scored).gather(-1, targets.narrow(0, r0, scored).unsqueeze(-1)).squeeze(-1);
+        if (o.last_logprobs && r0 + rows == n) last = logits[rows - 1].clone();
+        const auto lse = logsumexp_rows_(logits);
+        if (scored > 0) {
+          auto got = (picked - lse.narrow(0, 0, scored)).to(torch::kCPU, torch::kFloat32).contiguous();
+          std::copy(got.data_ptr<float>(), got.data_ptr<float>() + scored, r.token_logprobs.begin() + r0);
+        }
+        if (last.defined()) {
+          last = last.sub_(lse[rows - 1]).to(torch::kCPU, torch::kFloat32).contiguous();
+          r.last_logprobs.assign(last.data_ptr<float>(), last.data_ptr<float>() + V);
+        }
       }
     }
     done += B;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/gram_update.h"
 
 namespace lep {
 
@@ -13,19 +14,16 @@ LstsqSolver lstsq_solver_from_string(const std::string& s) {
   throw Error("LEP_BAD_ARGUMENT", "least-squares solver must be 'normal' or 'qr', got '" + s + "'");
 }
 
-namespace {
-// Row-block height of the upper-triangular update: 16 blocks at d = 4096 do 53% of the full product's
-// work on G, and each gemm (256 × c × ≥ 256) is still large enough to run at the kernel's speed.
-constexpr int64_t kGramBlock = 256;
-}  // namespace
-
 StreamingLstsq::StreamingLstsq(int64_t d, int64_t k, LstsqSolver solver, torch::Device device, int64_t max_chunk, int64_t targets)
     : d_(d), k_(k), solver_(solver), device_(device) {
   TORCH_CHECK(targets >= 1, "StreamingLstsq: targets must be >= 1, got ", targets);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
   const int64_t c = std::max<int64_t>(1, max_chunk);
   a_ = torch::empty({c, d}, f64);
-  if (solver_ == LstsqSolver::kNormal) g_ = torch::zeros({d, d}, f64);
+  if (solver_ == LstsqSolver::kNormal) {
+    g_ = torch::zeros({d, d}, f64);
+    gram_path_ = choose_gram_path(device);
+  }
   bb_.assign(targets, 0.0);
   for (int64_t t = 0; t < targets; ++t) {
     b_.push_back(torch::empty({c, k}, f64));
@@ -65,13 +63,8 @@ void StreamingLstsq::add_chunk(int64_t rows) {
   if (rows == 0) return;
   auto a = a_.narrow(0, 0, rows);  // (c, d)
   rows_ += rows;
-  if (solver_ == LstsqSolver::kNormal)
-    // Row block [i0, i1) of G from column i0 on: A[:, i0:i1]ᵀ · A[:, i0:]. The blocks left of the diagonal
-    // are G's lower triangle, never computed; solve_all() mirrors the upper one. Shared by every target.
-    for (int64_t i0 = 0; i0 < d_; i0 += kGramBlock) {
-      const int64_t i1 = std::min(d_, i0 + kGramBlock);
-      g_.slice(0, i0, i1).slice(1, i0).addmm_(a.slice(1, i0, i1).t(), a.slice(1, i0));
-    }
+  // G's upper triangle (solve_all() mirrors it), shared by every target.
+  if (solver_ == LstsqSolver::kNormal) gram_update(gram_path_, g_, a);
   for (size_t t = 0; t < b_.size(); ++t) {
     auto b = b_[t].narrow(0, 0, rows);  // (c, k)
     const double b_norm = b.norm().item<double>();  // syncs a GPU once per chunk of thousands of rows

@@ -4,10 +4,10 @@
 //
 // Two solvers:
 //  - kNormal (default): accumulates G = AᵀA and H = AᵀB and solves G·P = H by Cholesky. G is symmetric,
-//    so only its upper triangle is accumulated (a blocked rank-k update, what BLAS syrk does: libtorch has
-//    no syrk), one gemm per 256-row block of G, and H in one gemm per target: about n·d·(0.53·d + k) multiply-adds instead of
-//    n·d·(d + k), 23% fewer at k = d (with the reused buffers of propagate.cpp the solve ran 1.3-1.4x
-//    faster, bench/README.md). Its error grows with cond(A)². Measured against a direct gelsy solve
+//    so only its upper triangle is accumulated (gram_update.h: the BLAS's dsyrk where libtorch's BLAS has
+//    one, else one gemm per 256-row block of G), and H in one gemm per target: about n·d·(d/2 + k)
+//    multiply-adds instead of n·d·(d + k) (bench/README.md has the measured speedups). Its error grows
+//    with cond(A)². Measured against a direct gelsy solve
 //    (torch.linalg.lstsq, float64, 20000 × 1024, B = A·M + noise, singular values log-spaced): max
 //    relative error of F·P 5e-15 / 3e-13 / 2e-11 / 2e-9 / 1e-7 at cond(A) 1e1 / 1e2 / 1e3 / 1e4 / 1e5,
 //    residuals equal to 6 digits throughout. The result is stored in bf16/f16/f32 (relative rounding
@@ -29,6 +29,8 @@
 
 #include <string>
 #include <vector>
+
+#include "core/gram_update.h"
 
 namespace lep {
 
@@ -65,12 +67,15 @@ class StreamingLstsq {
   LstsqSolution solve() const { return solve_all()[0]; }
   int64_t rows() const { return rows_; }
   int64_t targets() const { return static_cast<int64_t>(b_.size()); }
+  // How AᵀA is accumulated (kNormal only).
+  GramPath gram_path() const { return gram_path_; }
 
  private:
   LstsqSolution solve_qr(int64_t t) const;
 
   int64_t d_, k_;
   LstsqSolver solver_;
+  GramPath gram_path_ = GramPath::kBlocked;
   torch::Device device_;
   int64_t rows_ = 0;
   std::vector<double> bb_;        // ‖B_t‖², accumulated

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/JsError.h"
 #include "core/error.h"
 
 namespace lep_spm {
@@ -12,10 +13,6 @@ namespace lep_spm {
 // The core's error type: it is plain C++ (no libtorch), so this addon can share it.
 using SpmError = lep::Error;
 
-inline Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  return err;
-}
+using lep_node::MakeError;
 
 }  // namespace lep_spm

@@ -1,5 +1,5 @@
 // The SentencePiece addon's job runner: common/NodeJob.h (one thread per job, progress and result through
-// one queue, {promise, abort}) with SpmError as rejections and a progress event of its own. No libtorch
+// one queue, {promise, abort}) with a progress event of its own; errors as common/JsError.h makes them. No libtorch
 // here or in anything this includes: lep_spm.node must not pull in torch (protobuf symbol clash).
 #pragma once
 #include <napi.h>
@@ -32,29 +32,26 @@ struct SpmJobTraits {
 
   static Napi::Value EventToJs(Napi::Env env, const Event& event) {
     Napi::Object ev = Napi::Object::New(env);
+    // As lep.node's events (addon/convert.cpp): `done` of `total`; `step` is the 0.1.0 name of `done`.
     ev.Set("phase", event.phase);
-    ev.Set("step", Napi::Number::New(env, static_cast<double>(event.step)));
+    ev.Set("done", Napi::Number::New(env, static_cast<double>(event.step)));
     ev.Set("total", Napi::Number::New(env, static_cast<double>(event.total)));
+    ev.Set("step", Napi::Number::New(env, static_cast<double>(event.step)));
     return ev;
   }
 
-  static std::optional<lep_node::JobFailure> Describe(std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const SpmError& e) {
-      return lep_node::JobFailure{e.code(), e.what()};
-    } catch (...) {
-      return std::nullopt;
-    }
-  }
-
-  static Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
-    return lep_spm::MakeError(env, code, message);
-  }
+  // SpmError is lep::Error, which common/JsError.h describes itself.
+  static std::optional<lep_node::JobFailure> Describe(std::exception_ptr) { return std::nullopt; }
 };
 
 // SpmJob<R>::Start(env, onProgress, work, convert); work takes a const ProgressFn&.
 template <class R>
 using SpmJob = lep_node::NodeJob<R, SpmJobTraits>;
+
+// A synchronous module function of lep_spm.node, its exceptions turned into JS errors as a job's would be.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  return lep_node::Sync<SpmJobTraits, F>(info);
+}
 
 }  // namespace lep_spm

@@ -47,7 +47,7 @@ Napi::Value ReadModel(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw MakeError(env, "LEP_BAD_ARGUMENT", "readModel(path): path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   SpmModelInfo m;
-  try {
+  {
     std::string bytes = ReadFile(path);
     sentencepiece::SentencePieceProcessor sp;
     LoadProcessor(sp, path, bytes);
@@ -58,8 +58,6 @@ Napi::Value ReadModel(const Napi::CallbackInfo& info) {
     for (int i = 0; i < sp.GetPieceSize(); i++)
       if (sp.IdToPiece(i) != m.pieces[i] || sp.GetScore(i) != m.scores[i])
         throw SpmError("LEP_SPM_MODEL", path + ": piece " + std::to_string(i) + " differs between the wire reader and SentencePiece");
-  } catch (const SpmError& e) {
-    throw MakeError(env, e.code(), e.what());
   }
   Napi::Object out = Napi::Object::New(env);
   Napi::Array pieces = Napi::Array::New(env, m.pieces.size());

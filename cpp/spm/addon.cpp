@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "spm/SpmExports.h"
+#include "spm/SpmJob.h"
 
 namespace {
 
@@ -14,9 +15,9 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version));
-  exports.Set("train", Napi::Function::New(env, lep_spm::Train));
-  exports.Set("readModel", Napi::Function::New(env, lep_spm::ReadModel));
-  exports.Set("encode", Napi::Function::New(env, lep_spm::Encode));
+  exports.Set("train", Napi::Function::New(env, lep_spm::Sync<lep_spm::Train>));
+  exports.Set("readModel", Napi::Function::New(env, lep_spm::Sync<lep_spm::ReadModel>));
+  exports.Set("encode", Napi::Function::New(env, lep_spm::Sync<lep_spm::Encode>));
   return exports;
 }
 

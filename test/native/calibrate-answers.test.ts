@@ -14,7 +14,7 @@ import { packCalibrationSet } from '../../ts/calibrate/packCalibrationSet.js';
 import { readChatDataset } from '../../ts/calibrate/readChatDataset.js';
 import { LepModel, readSafetensors } from '../../ts/index.js';
 import { COPY_PROMPT, FAQ_PROMPT, TRANSLATE_PROMPT } from '../../ts/train/instructData.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, rejectsAborted } from '../helpers.js';
 
 const INSTRUCT = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
 const DIR = tempDir();
@@ -88,15 +88,12 @@ test('answers every prompt once through the chat template, greedily, with progre
   t.like(r, { generated: 0, reused: 10, repairedTornLine: false });
 });
 
-test('an abort between batches rejects with the reason, keeps whole batches, and a restart finishes the rest', async (t) => {
+test('an abort between batches rejects with LEP_ABORTED, keeps whole batches, and a restart finishes the rest', async (t) => {
   const { lines: ref } = await uninterrupted();
   const file = freshFile();
   const ctl = new AbortController();
   const reason = new Error('stop after the second batch');
-  await t.throwsAsync(
-    generateAnswers(await model(), PROMPTS, file, { ...OPTS, signal: ctl.signal, onAnswers: (e) => e.done >= 6 && ctl.abort(reason) }),
-    { is: reason },
-  );
+  await rejectsAborted(t, generateAnswers(await model(), PROMPTS, file, { ...OPTS, signal: ctl.signal, onAnswers: (e) => e.done >= 6 && ctl.abort(reason) }), reason);
   t.is(readLines(file).length, 6);
   const events: AnswersProgress[] = [];
   const r = await generateAnswers(await model(), PROMPTS, file, { ...OPTS, onAnswers: (e) => events.push(e) });
@@ -105,14 +102,14 @@ test('an abort between batches rejects with the reason, keeps whole batches, and
   sameAsReference(t, file, ref);
 });
 
-test('an abort during a native generation rejects with the reason and writes no part of that batch', async (t) => {
+test('an abort during a native generation rejects with LEP_ABORTED and writes no part of that batch', async (t) => {
   const { lines: ref } = await uninterrupted();
   const file = freshFile();
   const ctl = new AbortController();
   const reason = new Error('stop mid-batch');
   // Abort from a timer right after the first batch is saved: it fires while the second batch generates.
   const p = generateAnswers(await model(), PROMPTS, file, { ...OPTS, signal: ctl.signal, onAnswers: (e) => e.done === 3 && setTimeout(() => ctl.abort(reason), 0) });
-  await t.throwsAsync(p, { is: reason });
+  await rejectsAborted(t, p, reason);
   const n = readLines(file).length;
   t.true(n % 3 === 0 && n < 10, `whole batches only, not all: ${n}`);
   await generateAnswers(await model(), PROMPTS, file, OPTS);

@@ -17,7 +17,7 @@ import { weightFilesOf } from '../../ts/checkpoint/modelDir.js';
 import { initEmbeddings } from '../../ts/init/initEmbeddings.js';
 import type { ProvenanceEntry } from '../../ts/init/provenance.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
-import { seededRandom } from '../../ts/train/instructData.js';
+import { seededRandom } from '../../ts/util/random.js';
 import { tempDir, tinyModel } from '../helpers.js';
 import { extendedTokenizerDir, LLAMA3_DIR } from '../initHelpers.js';
 

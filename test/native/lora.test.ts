@@ -4,11 +4,12 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { ADAPTER_WEIGHTS_FILE, LepModel, mergeAdapter, readAdapterConfig, readSafetensors, saveAdapter, trainModel, writeBlocks, writeSafetensors, type NativeLoraOptions } from '../../ts/index.js';
-import { runJob } from '../../ts/model/LepModel.js';
+import { ADAPTER_WEIGHTS_FILE, LepModel, mergeAdapter, readAdapterConfig, readSafetensors, saveAdapter, trainModel, writeBlocks, writeSafetensors } from '../../ts/index.js';
+import type { NativeLoraOptions } from '../../ts/binding/NativeTypes.js';
+import { runJob } from '../../ts/binding/runJob.js';
 
 const runJobForTest = <T>(start: Parameters<typeof runJob<T>>[0]) => runJob(start, {});
-import { tempDir, tinyModel } from '../helpers.js';
+import { tempDir, tinyModel, rejectsAborted } from '../helpers.js';
 
 const TOY_INSTRUCT = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
 const SEQS = [
@@ -195,7 +196,7 @@ test('a LoRA run with dropout, aborted and resumed, ends bit-identical to an uni
   const interrupted = join(tempDir(), 'interrupted');
   const ctrl = new AbortController();
   const reason = new Error('stop');
-  await t.throwsAsync(trainModel(dir, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.step === 2) ctrl.abort(reason); } }), { is: reason });
+  await rejectsAborted(t, trainModel(dir, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.done === 2) ctrl.abort(reason); } }), reason);
   const r = await trainModel(dir, interrupted, opts);
   t.truthy(r.resumedFrom);
   for (const f of ['model.safetensors', 'adapter/adapter_model.safetensors']) {
@@ -255,4 +256,38 @@ test('an adapter directory is replaced whole: a save that fails after the weight
   t.true(readFileSync(join(dir, ADAPTER_WEIGHTS_FILE)).equals(before), 'the previous adapter is untouched');
   t.deepEqual(readdirSync(join(dir, '..')), ['adapter'], 'no temporary directory left');
   t.is(readAdapterConfig(dir).rank, 2);
+});
+
+test('info() beside running LoRA jobs reads a whole snapshot (before or after each job), never a map being changed', async (t) => {
+  const m = await LepModel.load(await tinyModel({ hiddenSize: 64, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2 }));
+  const lora: NativeLoraOptions = { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], modulesToSave: [], init: 'random', seed: 1 };
+  const base = m.native.info();
+  await runJobForTest((p) => m.native.addLora(lora, p));
+  const withLora = m.native.info().loraParameters;
+  t.true(withLora > 0);
+  await runJobForTest((p) => m.native.mergeLora(p));
+  t.is(m.native.info().loraParameters, 0, 'the snapshot is refreshed before the job settles');
+  const seen = new Set<number>();
+  let reads = 0;
+  let running = true;
+  // info() from the event loop as often as it turns, while jobs add and merge adapters on their thread.
+  const poll = (async () => {
+    while (running) {
+      const i = m.native.info();
+      seen.add(i.loraParameters);
+      t.is(i.parameters, base.parameters);
+      reads++;
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  for (let k = 0; k < 20; k++) {
+    await runJobForTest((p) => m.native.addLora({ ...lora, seed: k }, p));
+    t.is(m.native.info().loraParameters, withLora);
+    await runJobForTest((p) => m.native.mergeLora(p));
+  }
+  running = false;
+  await poll;
+  t.true(reads > 20, `${reads} reads`);
+  t.deepEqual([...seen].filter((n) => n !== 0 && n !== withLora), [], 'only the counts before and after a job');
+  m.dispose();
 });

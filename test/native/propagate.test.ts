@@ -20,11 +20,13 @@ import test from 'ava';
 import { getNative } from '../../ts/binding/loadNative.js';
 import type { NativePropagateOptions, NativePropagateSide, NativePropagateTarget, NativeTensorData } from '../../ts/binding/NativeTypes.js';
 import { LepError } from '../../ts/errors.js';
-import { LepModel, runJob } from '../../ts/model/LepModel.js';
+import { LepModel } from '../../ts/model/LepModel.js';
+import { runJob } from '../../ts/binding/runJob.js';
+import type { ErrorCode } from '../../ts/errorCodes.js';
 import { PROPAGATE_REPORT_FILE, propagate, type PropagateMethod } from '../../ts/propagate/propagate.js';
 import { extendTokenizer, type Json } from '../../ts/tokenizer/extend.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
-import { seededRandom } from '../../ts/train/instructData.js';
+import { seededRandom } from '../../ts/util/random.js';
 import { createModel, mistralTokenizerDir } from '../../ts/index.js';
 import { saveAdapter } from '../../ts/lora/peftAdapter.js';
 import { tempDir, tinyModel } from '../helpers.js';
@@ -200,6 +202,7 @@ for (const method of ['conversion', 'overlap', 'swap'] as const)
         if (method === 'swap') t.is(side.residual, null);
         else t.true(Math.abs(side.residual! - r.residual!) <= 1e-8 * r.residual!, `residual ${side.residual} vs ${r.residual}`);
         t.true(Math.abs(side.overlapCosine - r.overlapCosine!) <= 1e-8, `cosine ${side.overlapCosine} vs ${r.overlapCosine}`);
+        t.true(side.cosineSeconds >= 0 && side.cosineSeconds <= side.applySeconds, `cosine pass ${side.cosineSeconds} s of apply ${side.applySeconds} s`);
         t.log(`${side.side}: residual ${side.residual} (reference ${r.residual}), overlap cosine ${side.overlapCosine.toFixed(6)}, correlation ${side.baseInstructCorrelation.toFixed(3)}`);
       }
       t.true(mine.report.sides[0]!.residual === null || mine.report.sides[0]!.residual! > 0.01, 'the noisy system has a visible residual');
@@ -242,6 +245,48 @@ test.serial('bf16 output: F·P applied in float32 stays within bf16 rounding of 
       t.log(`${method} ${name}: worst |lep − exact| = ${worst.toFixed(4)} half-ulps of bf16`);
       t.true(worst <= 1.01, `${method} ${name}: ${worst} half-ulps`);
     }
+  }
+});
+
+test.serial('AᵀA by the BLAS dsyrk, by blocked gemms or by one gemm (LEP_PROPAGATE_GRAM): the same maps to float64 rounding', async (t) => {
+  const p = makeProblem({ dtype: 'F64', seed: 7 });
+  const run = async (gram: string | undefined, method: 'conversion' | 'overlap') => {
+    if (gram === undefined) delete process.env.LEP_PROPAGATE_GRAM;
+    else process.env.LEP_PROPAGATE_GRAM = gram;
+    try {
+      return await runNative(p, method, 'normal', `gram-${gram ?? 'default'}`);
+    } finally {
+      delete process.env.LEP_PROPAGATE_GRAM;
+    }
+  };
+  for (const method of ['conversion', 'overlap'] as const) {
+    const byDefault = await run(undefined, method);
+    const syrk = await run('syrk', method);
+    // syrk wherever libtorch's BLAS exports dsyrk_ (Debian's OpenBLAS does); blocked gemms otherwise.
+    t.true(['syrk', 'blocked'].includes(byDefault.report.sides[0]!.gram), byDefault.report.sides[0]!.gram);
+    t.is(syrk.report.sides[0]!.gram, byDefault.report.sides[0]!.gram, 'unset means the fastest path');
+    t.log(`${method}: default path ${byDefault.report.sides[0]!.gram}`);
+    for (const old of ['blocked', 'full'] as const) {
+      const o = await run(old, method);
+      for (const side of o.report.sides) t.is(side.gram, old);
+      for (const name of [EMBED, HEAD]) {
+        const err = relErr(asF64(byDefault.tensors.get(name)!), asF64(o.tensors.get(name)!));
+        t.log(`${method} ${name}: ${byDefault.report.sides[0]!.gram} vs ${old}: max relative difference ${err.toExponential(2)}`);
+        t.true(err <= 1e-12, `${method} ${name}: ${err}`);
+      }
+      for (const [i, side] of o.report.sides.entries())
+        t.true(Math.abs(side.residual! - byDefault.report.sides[i]!.residual!) <= 1e-12, `residual ${side.residual} vs ${byDefault.report.sides[i]!.residual}`);
+    }
+  }
+  const qr = await runNative(p, 'conversion', 'qr', 'gram-qr');
+  t.is(qr.report.sides[0]!.gram, '', 'the QR solver forms no AᵀA');
+  process.env.LEP_PROPAGATE_GRAM = 'dgemm';
+  try {
+    const err = await t.throwsAsync(runNative(p, 'conversion', 'normal', 'gram-bad'));
+    t.is((err as LepError).code, 'LEP_BAD_ARGUMENT');
+    t.regex(err!.message, /LEP_PROPAGATE_GRAM.*syrk, blocked or full/);
+  } finally {
+    delete process.env.LEP_PROPAGATE_GRAM;
   }
 });
 
@@ -447,7 +492,7 @@ test.serial('a sharded output (max shard bytes) holds the same tensors as a sing
 
 // ---- bad input -----------------------------------------------------------------------------------------
 
-async function expectError(t: import('ava').ExecutionContext, run: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+async function expectError(t: import('ava').ExecutionContext, run: Promise<unknown>, code: ErrorCode, message: RegExp): Promise<void> {
   const err = await t.throwsAsync(run);
   t.is((err as LepError).code, code, err?.message);
   t.regex(err!.message, message);
@@ -519,7 +564,7 @@ function outputFiles(dir: string): Map<string, Buffer> {
 }
 
 /** A report's per-side numbers without wall times. */
-const sideNumbers = (sides: NativePropagateSide[]) => sides.map(({ solveSeconds: _s, applySeconds: _a, ...rest }) => rest);
+const sideNumbers = (sides: NativePropagateSide[]) => sides.map(({ solveSeconds: _s, applySeconds: _a, cosineSeconds: _c, ...rest }) => rest);
 
 test.serial('native: several targets share the base side; each equals its single-target job bit for bit; a failed target leaves the others', async (t) => {
   const p = makeProblem({ dtype: 'F64', seed: 8 });
@@ -574,7 +619,7 @@ test.serial('several instruct models: outputs DIR/<name>, each equal to the sing
   for (const [method, solver] of [['conversion', 'normal'], ['overlap', 'qr'], ['swap', 'normal']] as const) {
     const dir = join(tempDir(), 'many');
     const phases = new Set<string>();
-    const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: dir, method, solver, onProgress: (e) => void phases.add(`${e.phase}:${e.target ?? '-'}`) });
+    const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: dir, method, solver, onProgress: (e) => void phases.add(`${e.phase}:${'target' in e ? e.target ?? '-' : '-'}`) });
     t.deepEqual(res.results.map((r) => r.out), [join(dir, 'chat'), join(dir, 'code')]);
     t.true(phases.has('apply:0') && phases.has('apply:1') && phases.has('write:1'), [...phases].join(' '));
     t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'nothing else (no temporary directories) beside the outputs');

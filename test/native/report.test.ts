@@ -232,7 +232,7 @@ test('a report from a real training run renders in headless Chromium: every tabl
   await trainModel(model, runA, { ...train, steps: 30 });
   const runB = join(dir, 'b');
   const ctrl = new AbortController();
-  await t.throwsAsync(trainModel(model, runB, { ...train, steps: 20, lr: 1e-3, signal: ctrl.signal, onProgress: (e) => void (e.phase === 'train' && e.step === 6 && ctrl.abort(new Error('stop'))) }));
+  await t.throwsAsync(trainModel(model, runB, { ...train, steps: 20, lr: 1e-3, signal: ctrl.signal, onProgress: (e) => void (e.phase === 'train' && e.done === 6 && ctrl.abort(new Error('stop'))) }));
   await trainModel(model, runB, { ...train, steps: 20, lr: 1e-3 });
   const logB = readFileSync(join(runB, 'train.log'), 'utf8');
   t.regex(logB, /^resume from .*step-\d{8}$/m);

@@ -59,7 +59,7 @@ function differing(a: number[][], b: number[][]): number[] {
 }
 
 test('BPE: tokenizer.json in Mistral layout loads in HF tokenizers and encodes held-out text to SentencePiece\'s ids', async (t) => {
-  const events: { phase: string; step: number; total: number }[] = [];
+  const events: { phase: string; done: number; total: number }[] = [];
   let ticks = 0;
   const timer = setInterval(() => ticks++, 5);
   const { dir, tok, stats } = await train('bpe', { type: 'bpe', vocabSize: 4000, onProgress: (e) => events.push(e) });
@@ -81,7 +81,7 @@ test('BPE: tokenizer.json in Mistral layout loads in HF tokenizers and encodes h
   // Progress: corpus, load, merging steps in order, save; the event loop kept turning meanwhile.
   const phases = [...new Set(events.map((e) => e.phase))];
   t.deepEqual(phases, ['corpus', 'load', 'bpe', 'save']);
-  const steps = events.filter((e) => e.phase === 'bpe').map((e) => e.step);
+  const steps = events.filter((e) => e.phase === 'bpe').map((e) => e.done);
   t.true(steps.length > 10 && steps.every((s, i) => i === 0 || s > steps[i - 1]!), `bpe steps ${steps.slice(0, 5)}…`);
   t.true(ticks > 0, `timer ticks during training: ${ticks}`);
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { LepModel, readSafetensors, type NativeTensorData } from '../../ts/index.js';
+import { LepModel, readSafetensors, type TensorData as NativeTensorData } from '../../ts/index.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { checkTorchReference, runTorchReference } from '../../scripts/torchReference.js';
@@ -142,7 +142,7 @@ test.serial('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay
   );
   for (const [i, r] of runs.entries()) {
     const events: { loss: number; lr: number; gradNorm: number }[] = [];
-    await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, onProgress: (e) => { if (e.phase === 'train') events.push({ loss: Number(e.loss), lr: Number(e.lr), gradNorm: Number(e.grad_norm) }); } });
+    await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, onProgress: (e) => { if (e.phase === 'train') events.push({ loss: e.loss, lr: e.lr, gradNorm: e.gradNorm }); } });
     const ref = answers[i]!;
     t.is(events.length, opts.steps);
     for (const [s, e] of events.entries()) {

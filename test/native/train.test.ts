@@ -7,7 +7,7 @@ import { LepModel, readSafetensors, readTexts, Tokenizer, writeSafetensors } fro
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { corpora } from '../corpora.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { tempDir, tinyModel, rejectsAborted } from '../helpers.js';
 
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 /** Real English text from Debian (man pages, LibreOffice help): the first documents, paragraphs by line. */
@@ -113,7 +113,7 @@ test('an aborted run resumed from its checkpoint ends bit-identical to an uninte
   const interrupted = join(tempDir(), 'interrupted');
   const ctrl = new AbortController();
   const reason = new Error('stop at 3');
-  await t.throwsAsync(trainModel(model, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.step === 3) ctrl.abort(reason); } }), { is: reason });
+  await rejectsAborted(t, trainModel(model, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.done === 3) ctrl.abort(reason); } }), reason);
   // Abort is asynchronous (progress events reach JS after the step), so the job stops at the first step
   // boundary after step 3: exactly one checkpoint, mid-way.
   const left = readdirSync(join(interrupted, 'checkpoints'));

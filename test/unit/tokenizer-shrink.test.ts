@@ -156,7 +156,7 @@ test('bad input: keep out of range, unknown rule, empty corpus, unsupported mode
     message: 'Expected "frequency" or "first-ids" for rule (--rule) but received "top"',
   });
   const e = await t.throwsAsync(shrinkTokenizer(llama3, ['', ''], { keep: 1000 }), { instanceOf: LepError });
-  t.is(e.code, 'LEP_EMPTY_CORPUS');
+  t.is(e.code, 'LEP_CORPUS_EMPTY');
   t.is(e.message, 'shrink: the corpus gave no tokens (2 texts)\nHINT: pass target-language text, or use rule "first-ids" (--rule first-ids), which needs no corpus.');
   const unigram = { json: { ...mistral.json, model: { type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0]] } } };
   await t.throwsAsync(shrinkTokenizer(unigram, RU_CORPUS, { keep: 10 }), {

@@ -22,6 +22,7 @@
  * training, join the training, and stop after it.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { throwIfAborted } from '../binding/runJob.js';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -148,7 +149,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     // checkpoints only when it is being resumed with the same options.
     if (prev) for (const d of dirs) rmSync(d, { recursive: true, force: true });
     redoRest = true;
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     const t0 = Date.now();
     report(name, 'started', 0);
     const res = await body();
@@ -179,7 +180,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       if (name === 'train' && m === undefined) break;
       if (!waited) report(name, `rank ${dist!.rank}: waiting for rank 0 to finish this stage`);
       waited = true;
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       await sleep(1000);
     }
     report(name, 'started', 0);
@@ -198,7 +199,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     seed: t.seed ?? 0,
     corpus: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
     signal: options.signal,
-    onProgress: (e: { phase: string; step: number; total: number }) => report('tokenizer', `${e.phase} ${e.step}/${e.total}`, e.total ? e.step / e.total : undefined),
+    onProgress: (e: { phase: string; done: number; total: number }) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined),
   } as const;
   const inputs = { base: fingerprint(r.base), instruct: fingerprint(r.instruct), corpus: fingerprint(r.corpus.train), eval: fingerprint(r.corpus.eval) };
   await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: t, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, async () => {
@@ -219,7 +220,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // 2. init: the base resized to the new tokenizer
   const initDir = join(out, 'init');
   await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, async () => {
-    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.step}/${e.total}`) });
+    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`) });
     return { oldSize: res.oldSize, newSize: res.newSize, rows: res.rows, counts: res.counts, seconds: res.seconds };
   });
 
@@ -252,8 +253,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       signal: options.signal,
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', `step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(3)}`, e.step / e.total);
-        if (e.phase === 'eval') report('train', `step ${e.step} eval loss ${Number(e.eval_loss).toFixed(3)}${e.bpc !== undefined ? ` bpc ${Number(e.bpc).toFixed(3)}` : ''}`);
+        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total);
+        if (e.phase === 'eval') report('train', `step ${e.done} eval loss ${e.evalLoss.toFixed(3)}${e.bpc !== undefined ? ` bpc ${Number(e.bpc).toFixed(3)}` : ''}`);
       },
     });
     return res;
@@ -304,7 +305,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
           // Half the stage for the original model's answers, half for training (progress and ETA only).
           onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length),
           onProgress: (e) => {
-            if (e.phase === 'train') report('calibrate', `${method}: step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(3)}`, (i + 0.5 + (0.5 * e.step) / e.total) / calMethods.length);
+            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length);
           },
         });
         reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };

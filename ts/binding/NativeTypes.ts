@@ -2,6 +2,7 @@
  * The one typed declaration of lep's native surface (lep.node and lep_spm.node). Everything else in TS
  * imports these types; nothing else touches the addon objects untyped.
  */
+import type { JobProgress, SpmProgress } from './progress.js';
 
 /** A job running on its own native thread. `abort()` stops it at the next step boundary. */
 export interface NativeJob<T> {
@@ -9,18 +10,8 @@ export interface NativeJob<T> {
   abort(): void;
 }
 
-/** A progress event from a native job; `phase`-specific numbers ride along as extra fields. */
-export interface NativeProgress {
-  phase: string;
-  step: number;
-  total: number;
-  /** `generate`: the token each sequence got at this step (-1: it had stopped before). */
-  tokens?: number[];
-  [value: string]: number | string | number[] | undefined;
-}
-
-/** Progress callback; return false to stop the job. */
-export type NativeProgressFn = ((event: NativeProgress) => boolean | void) | null | undefined;
+/** Progress callback; return false to stop the job. Events: ./progress.ts. */
+export type NativeProgressFn<E = JobProgress> = ((event: E) => boolean | void) | null | undefined;
 
 export interface NativeRuntimeInfo {
   torchVersion: string;
@@ -284,11 +275,11 @@ export interface NativeSpmModel {
 export interface NativeSpmAddon {
   version(): string;
   /** Trains on a worker thread; progress phases `load`, `bpe` or `unigram`, `save`, parsed from SentencePiece's log. */
-  train(options: NativeSpmTrainOptions, onProgress: NativeProgressFn): NativeJob<{ log: string[] }>;
+  train(options: NativeSpmTrainOptions, onProgress: NativeProgressFn<SpmProgress>): NativeJob<{ log: string[] }>;
   /** Pieces, scores and types of a `.model` file (synchronous, milliseconds). */
   readModel(path: string): NativeSpmModel;
   /** SentencePiece's own ids for each text (the reference for parity checks). */
-  encode(path: string, texts: string[], onProgress: NativeProgressFn): NativeJob<Int32Array[]>;
+  encode(path: string, texts: string[], onProgress: NativeProgressFn<SpmProgress>): NativeJob<Int32Array[]>;
 }
 
 // ---- embedding initialisation (ts/init/, cpp/addon/AddonInit.cpp) ----------------------------------
@@ -438,11 +429,15 @@ export interface NativePropagateSide {
   /** ‖AP − B‖/‖B‖; null for swap. */
   residual: number | null;
   solverFellBack: boolean;
+  /** How AᵀA was accumulated with the normal equations (cpp/core/gram_update.h); '' for swap and the QR solver. */
+  gram: '' | 'syrk' | 'blocked' | 'full';
   overlapRows: number;
   overlapCosine: number;
   baseInstructCorrelation: number;
   solveSeconds: number;
   applySeconds: number;
+  /** The part of applySeconds spent on the overlap cosines. */
+  cosineSeconds: number;
 }
 
 export interface NativePropagateTargetReport {

@@ -6,7 +6,7 @@
  * optional 2000 copy examples, so the mix is given in counts, not shares.
  */
 import { optionError } from '../errors.js';
-import { seededRandom, shuffle } from '../train/instructData.js';
+import { seededRandom, shuffle } from '../util/random.js';
 import type { ChatExample } from '../train/packChat.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 

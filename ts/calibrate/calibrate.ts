@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { LepError, optionError } from '../errors.js';
 import { readTexts } from '../corpus/readCorpus.js';
 import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOptions.js';
-import type { JobOptions } from '../model/LepModel.js';
+import type { JobOptions } from '../binding/runJob.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { buildCalibrationSet } from './buildCalibrationSet.js';
@@ -100,7 +100,7 @@ function readPromptLines(file: string): CalibrationPrompt[] {
       throw new LepError('LEP_BAD_CHAT_DATA', `${file}:${i + 1}: a prompt needs "messages" ending with a user turn`);
     out.push({ ...v, id: String(v.id ?? `line-${i + 1}`), messages: v.messages as CalibrationPrompt['messages'] });
   }
-  if (out.length === 0) throw new LepError('LEP_EMPTY_CORPUS', `${file} holds no prompts`);
+  if (out.length === 0) throw new LepError('LEP_CORPUS_EMPTY', `${file} holds no prompts`);
   return out;
 }
 
@@ -141,7 +141,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     copy = copyExamples(texts, nCopy, seed, o.copyLang ?? 'ru');
   }
   const set = buildCalibrationSet({ generated, copy, maxGenerated: o.maxGenerated, seed, out: join(work, 'calibration.jsonl') });
-  if (set.examples === 0) throw new LepError('LEP_EMPTY_CORPUS', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: loosen the filter or add --copy-examples.');
+  if (set.examples === 0) throw new LepError('LEP_CORPUS_EMPTY', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: loosen the filter or add --copy-examples.');
 
   const tok = Tokenizer.fromDir(modelDir);
   const blocksFile = join(work, `blocks-${tok.size}.safetensors`);

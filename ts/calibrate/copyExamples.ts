@@ -6,7 +6,8 @@
  * is taught the skill in the words the evaluation's copy tasks use.
  */
 import { LepError, optionError } from '../errors.js';
-import { copyExample, seededRandom, shuffle } from '../train/instructData.js';
+import { copyExample } from '../train/instructData.js';
+import { seededRandom, shuffle } from '../util/random.js';
 import type { ChatExample } from '../train/packChat.js';
 
 /**

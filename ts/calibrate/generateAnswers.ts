@@ -1,6 +1,6 @@
 /**
  * Self-calibration answers (docs/method.md §5): the *original* instruct model answers instruction prompts
- * greedily through its chat template. The decoding is the evaluation harness's (`generateAnswers` in
+ * greedily through its chat template. The decoding is the evaluation harness's (`generateEvalAnswers` in
  * ts/eval/scoreAnswers.ts: batched, EOS and stop strings, a max-token bound), so an answer here is what
  * `lep eval` would have seen from the same model.
  *
@@ -23,8 +23,9 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync,
 import { resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
-import { generateAnswers as generateBatch, DEFAULT_EVAL_BATCH_SIZE } from '../eval/scoreAnswers.js';
-import { LepModel, type JobOptions, type LoadModelOptions } from '../model/LepModel.js';
+import { generateEvalAnswers as generateBatch, DEFAULT_EVAL_BATCH_SIZE } from '../eval/scoreAnswers.js';
+import { LepModel, type LoadModelOptions } from '../model/LepModel.js';
+import { throwIfAborted, type JobOptions } from '../binding/runJob.js';
 import type { ChatMessage } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 
@@ -216,7 +217,7 @@ export async function generateAnswers(model: string | LepModel, prompts: readonl
       result.generated += lines.length;
       answered += lines.length;
       options.onAnswers?.({ done: answered, total, reused });
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
     }
     return result;
   } finally {

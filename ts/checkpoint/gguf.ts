@@ -8,8 +8,9 @@
  */
 import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
-import type { GgufValue, NativeGgufTensor, NativeProgress } from '../binding/NativeTypes.js';
-import { runJob, type JobOptions } from '../model/LepModel.js';
+import type { GgufValue, NativeGgufTensor } from '../binding/NativeTypes.js';
+import type { JobProgress } from '../binding/progress.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import type { ModelConfig } from './config.js';
 import {
@@ -356,7 +357,7 @@ export async function exportGguf(modelDir: string, path: string, options: Export
     warning = `${parityMessage(parity)}; written anyway (--force)`;
   }
   const r = await runJob(
-    (p: (e: NativeProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),
+    (p: (e: JobProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),
     options,
   );
   return { bytes: r.bytes, tokenizer: parity, ...(warning ? { warning } : {}) };

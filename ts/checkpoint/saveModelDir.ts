@@ -3,7 +3,8 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { copyTokenizerFiles } from './modelDir.js';
-import { runJob, type JobOptions, type LepModel } from '../model/LepModel.js';
+import type { LepModel } from '../model/LepModel.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
 
 /**

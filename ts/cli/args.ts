@@ -41,13 +41,13 @@ export function required(v: string | undefined, flag: string, usage: string): st
 }
 
 /** A terminal progress line (stderr), or nothing when stderr is not a TTY. */
-export function progressLine(label: string): (e: { step: number; total: number }) => void {
+export function progressLine(label: string): (e: { done: number; total: number }) => void {
   if (!process.stderr.isTTY) return () => {};
   return (e) => {
     const width = 30;
-    const done = e.total > 0 ? Math.min(1, e.step / e.total) : 0;
+    const done = e.total > 0 ? Math.min(1, e.done / e.total) : 0;
     const bar = '#'.repeat(Math.round(done * width)).padEnd(width, '.');
-    process.stderr.write(`\r${label} [${bar}] ${e.step}/${e.total}${done >= 1 ? '\n' : ''}`);
+    process.stderr.write(`\r${label} [${bar}] ${e.done}/${e.total}${done >= 1 ? '\n' : ''}`);
   };
 }
 

@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<void> {
     train,
     workDir: values.work as string | undefined,
     onProgress: (e) => {
-      if (e.phase === 'train') process.stderr.write(`step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(4)}\n`);
+      if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}\n`);
     },
   });
   const rej = Object.entries(r.examples.rejected).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');

@@ -49,8 +49,8 @@ export async function corpusProgress(label: string, specs: string[]): Promise<{ 
   return {
     onProgress: (e) => {
       last = Math.min(total - 1, Math.round(e.bytes / 1024));
-      line({ step: last, total });
+      line({ done: last, total });
     },
-    done: () => line({ step: total, total }),
+    done: () => line({ done: total, total }),
   };
 }

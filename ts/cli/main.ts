@@ -109,7 +109,10 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     const signal = interruptedBy();
     if (signal) {
-      console.error(e instanceof LepError && e.code === 'LEP_ABORTED' ? `lep ${running}: ${e.message}` : interruptedMessage(running, signal));
+      // Every aborted job rejects with LEP_ABORTED (binding/runJob.ts); a stage that knows how to resume
+      // says so in a HINT (train: the checkpoint), the others get the generic message.
+      const own = e instanceof LepError && e.code === 'LEP_ABORTED' && e.message.includes('\nHINT:');
+      console.error(own ? `lep ${running}: ${e.message}` : interruptedMessage(running, signal));
       process.exit(exitCodeOf(signal));
     }
     if (e instanceof Error && typeof (e as NodeJS.ErrnoException).path === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string') {

@@ -1,4 +1,4 @@
-import type { NativeProgress } from '../binding/NativeTypes.js';
+import type { JobProgress } from '../binding/progress.js';
 import { propagate, PROPAGATE_REPORT_FILE, type LstsqSolverName, type PropagateMethod } from '../propagate/propagate.js';
 import { intFlag, numFlag, parse, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<void> {
     usage,
   );
   if (values.help) return void console.log(usage);
-  const bars = new Map<string, (e: NativeProgress) => void>();
+  const bars = new Map<string, (e: JobProgress) => void>();
   const instructs = (values.instruct as string[] | undefined) ?? [];
   const outs = (values.out as string[] | undefined) ?? [];
   required(instructs[0], '--instruct', usage);
@@ -56,8 +56,8 @@ export async function run(argv: string[]): Promise<void> {
     signal: interruptSignal,
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {
-      const target = many && e.target !== undefined ? `#${Number(e.target) + 1} ` : '';
-      const label = target + (e.phase === 'write' ? 'write' : `${e.side === 1 ? 'output' : 'input'} ${e.phase}`);
+      const target = many && 'target' in e && e.target !== undefined ? `#${e.target + 1} ` : '';
+      const label = target + (e.phase === 'write' ? 'write' : `${'side' in e && e.side === 1 ? 'output' : 'input'} ${e.phase}`);
       if (!bars.has(label)) bars.set(label, progressLine(label.padEnd(18)));
       bars.get(label)!(e);
     },

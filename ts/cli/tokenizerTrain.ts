@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<void> {
   const { mode, ...corpus } = readOptions(values);
   if (mode !== undefined && mode !== 'line')
     throw new LepError('LEP_BAD_OPTION', `--mode ${mode}: SentencePiece trains on lines, so tokenizer training always reads lines\nHINT: drop --mode`);
-  const bars = new Map<string, (e: { step: number; total: number }) => void>();
+  const bars = new Map<string, (e: { done: number; total: number }) => void>();
   const { stats } = await trainTokenizer(specs, out, {
     type: values.type as TokenizerTrainType | undefined,
     vocabSize: intFlag(values['vocab-size'], '--vocab-size'),

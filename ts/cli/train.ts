@@ -80,8 +80,8 @@ export async function run(argv: string[]): Promise<void> {
     signal: interruptSignal,
     onResume: (checkpoint, step) => console.error(`lep train: resuming from ${checkpoint} (step ${step} of ${options.steps ?? TRAIN_DEFAULTS.steps})`),
     onProgress: (e) => {
-      if (e.phase === 'train') process.stderr.write(`step ${e.step}/${e.total} loss ${Number(e.loss).toFixed(4)} lr ${Number(e.lr).toExponential(2)} ${Math.round(Number(e.tokens_per_s))} tok/s\n`);
-      else if (e.phase === 'eval') process.stderr.write(`step ${e.step} eval_loss ${Number(e.eval_loss).toFixed(4)}\n`);
+      if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${Math.round(e.tokensPerS)} tok/s\n`);
+      else if (e.phase === 'eval') process.stderr.write(`step ${e.done} eval_loss ${e.evalLoss.toFixed(4)}\n`);
     },
   }).catch((e: unknown) => {
     throw interruptSignal.aborted ? stoppedAt(out, options.steps ?? TRAIN_DEFAULTS.steps, e) : e;

@@ -23,7 +23,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
-import { COPY_PROMPT, FAQ_PROMPT, seededRandom, shuffle, TRANSLATE_PROMPT, type HelpPair } from '../train/instructData.js';
+import { COPY_PROMPT, FAQ_PROMPT, TRANSLATE_PROMPT, type HelpPair } from '../train/instructData.js';
+import { seededRandom, shuffle } from '../util/random.js';
 import { rougeN } from './metrics/rouge.js';
 import type { TaskHeader } from './taskFile.js';
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 
 import { LepError } from '../errors.js';
-import { seededRandom } from '../train/instructData.js';
+import { seededRandom } from '../util/random.js';
 import type { EvalResult, TaskResult } from './evaluate.js';
 import { aggregate, type ItemRecord } from './taskScores.js';
 

@@ -13,14 +13,15 @@
 import { existsSync } from 'node:fs';
 
 import { LepError, optionError } from '../errors.js';
-import { LepModel, type JobOptions, type LoadModelOptions } from '../model/LepModel.js';
+import { LepModel, type LoadModelOptions } from '../model/LepModel.js';
+import type { JobOptions } from '../binding/runJob.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles, DEFAULT_SUITES_DIR } from './builtinSuites.js';
 import { generationRecord, PARAGRAPH_OVERLAPS, type ParagraphOverlap } from './itemScores.js';
 import { summarize, type Summary } from './metrics/microAvg.js';
 import { rPrecision } from './metrics/rPrecision.js';
 import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, shotsFor, type PromptFormat, type PromptParts } from './prompts.js';
-import { DEFAULT_EVAL_BATCH_SIZE, generateAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
+import { DEFAULT_EVAL_BATCH_SIZE, generateEvalAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
 import { readTaskFile, type TaskFile, type TaskItem } from './taskFile.js';
 import { aggregate, ROUGE_VARIANTS, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
 import { textMetrics, type TextMetrics } from './textMetrics.js';
@@ -145,7 +146,7 @@ async function runTask(
     }
     // Plain format: an answer is one line ("answer\n\n" ends it), and base models run on past it: stop at the newline.
     const stop = o.format === 'plain' ? [...new Set([...h.stop, '\n'])] : h.stop;
-    const gens = await generateAnswers(model, tok, prompts, { ...batch, maxNewTokens: h.maxNewTokens, stop });
+    const gens = await generateEvalAnswers(model, tok, prompts, { ...batch, maxNewTokens: h.maxNewTokens, stop });
     for (let i = 0; i < task.items.length; i++) records.push(await generationRecord(tok, h, task.items[i]!, gens[i]!, o.paragraphOverlap, o.rougeStem));
   } else if (h.kind === 'choice') {
     const prompts: PromptParts[] = [];

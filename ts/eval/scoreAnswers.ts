@@ -6,7 +6,8 @@
  *   - greedy generation with stop tokens (EOS), stop strings (cut afterwards) and a max-token bound.
  */
 import { LepError } from '../errors.js';
-import type { JobOptions, LepModel } from '../model/LepModel.js';
+import type { LepModel } from '../model/LepModel.js';
+import type { JobOptions } from '../binding/runJob.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { encodeAnswer, type PromptParts } from './prompts.js';
 import type { Generation } from './itemScores.js';
@@ -122,7 +123,7 @@ export const DEFAULT_STOP_CHECK_TOKENS = 32;
  * native generator stops on token ids only): checked every `stopCheckTokens` tokens and cut after; a
  * generation never runs past EOS or `maxNewTokens`.
  */
-export async function generateAnswers(model: LepModel, tok: Tokenizer, prompts: number[][], options: GenerateBatchOptions): Promise<Generation[]> {
+export async function generateEvalAnswers(model: LepModel, tok: Tokenizer, prompts: number[][], options: GenerateBatchOptions): Promise<Generation[]> {
   const eos = tok.specialId('eos');
   const stopTokens = eos === undefined ? [] : [eos];
   const ctx = model.config.maxPositionEmbeddings;

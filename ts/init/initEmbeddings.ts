@@ -18,7 +18,7 @@ import { getNative } from '../binding/loadNative.js';
 import type { NativeDonorPlan, NativeInitResult } from '../binding/NativeTypes.js';
 import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
-import { runJob, type JobOptions } from '../model/LepModel.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';

@@ -2,18 +2,23 @@
  * A loaded model: the native LLaMA-family decoder plus its tokenizer. `score` and `generate` run on a
  * native thread; the event loop keeps turning; `signal` aborts them.
  */
-import { LepError, optionError, withCallerStack } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
+import type { JobProgress } from '../binding/progress.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 import type {
   NativeDtype,
   NativeGenerateResult,
-  NativeJob,
   NativeModel,
-  NativeProgress,
   NativeScoreResult,
 } from '../binding/NativeTypes.js';
 import { checkVocab, readModelDir, type ModelDir } from '../checkpoint/modelDir.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
+
+// The native result types under public names (the native surface itself is internal: binding/NativeTypes.ts).
+export type ScoreResult = NativeScoreResult;
+export type GenerateResult = NativeGenerateResult;
+export type Dtype = NativeDtype;
 
 export interface LoadModelOptions {
   /** `cpu` or `cuda[:N]`. Defaults to `cpu`. */
@@ -22,13 +27,6 @@ export interface LoadModelOptions {
   dtype?: NativeDtype;
   /** safetensors files whose tensors replace the model's same-named ones (e.g. a training checkpoint). */
   overrides?: string[];
-}
-
-export interface JobOptions {
-  /** Progress events from the native job. */
-  onProgress?: (event: NativeProgress) => void;
-  /** Aborts the job; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
 }
 
 export interface GenerateOptions extends JobOptions {
@@ -61,30 +59,9 @@ export interface ScoreOptions extends JobOptions {
   lastLogprobs?: boolean;
 }
 
-/** Runs a native job with AbortSignal and progress wiring, rejecting with the signal's reason on abort. */
-export async function runJob<T>(
-  start: (onProgress: (e: NativeProgress) => boolean) => NativeJob<T>,
-  options: JobOptions = {},
-): Promise<T> {
-  const { signal, onProgress } = options;
-  signal?.throwIfAborted();
-  const job = start((e) => {
-    onProgress?.(e);
-    return !signal?.aborted;
-  });
-  const onAbort = (): void => job.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    const result = await withCallerStack(job.promise);
-    signal?.throwIfAborted();
-    return result;
-  } catch (e) {
-    signal?.throwIfAborted();
-    throw e;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
+// The runner lives in binding/runJob.ts; this re-export remains only for scripts/make-toy-family.ts, which is
+// being regenerated elsewhere: drop it once that script imports from binding/runJob.js.
+export { runJob } from '../binding/runJob.js';
 
 /** Sampling options in range (validated once, before the native job; messages name the CLI flags). */
 export function checkSampling(o: GenerateOptions): void {
@@ -195,8 +172,8 @@ export class LepModel {
     const stopTokens = options.stopTokens ?? (eos === undefined ? [] : [eos]);
     const { temperature, topK, topP, repetitionPenalty, seed, onTokens } = options;
     const onProgress = onTokens
-      ? (e: NativeProgress): void => {
-          if (e.tokens) onTokens(e.tokens);
+      ? (e: JobProgress): void => {
+          if (e.phase === 'generate') onTokens(e.tokens);
           options.onProgress?.(e);
         }
       : options.onProgress;

@@ -13,7 +13,7 @@ import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
-import { runJob, type JobOptions } from './LepModel.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 
 export interface CreateModelOptions extends JobOptions {
   /** Directory with tokenizer.json (+ tokenizer_config.json) to carry into the model. */

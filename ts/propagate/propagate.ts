@@ -21,10 +21,12 @@
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
-import { LepError, optionError, withCallerStack } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
+import { asErrorCode } from '../errorCodes.js';
 import { getNative } from '../binding/loadNative.js';
 import type { NativePropagateManyOptions, NativePropagateManyReport, NativePropagateSide, NativePropagateTarget, NativePropagateTargetReport } from '../binding/NativeTypes.js';
-import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
+import { LepModel } from '../model/LepModel.js';
+import { abortedError, runJob, type JobOptions } from '../binding/runJob.js';
 import { checkAlphaScale, mergeAdapterInto, readAdapterConfig } from '../lora/peftAdapter.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
@@ -310,26 +312,12 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
 }
 
 /**
- * Runs the native job. Unlike runJob, an abort does not discard the report: targets written before the
- * abort are kept (their reports say so), the rest carry LEP_ABORTED / LEP_NOT_RUN.
+ * Runs the native job. An abort does not discard the report (runJob's keepPartial): targets written before
+ * the abort are kept (their reports say so), the rest carry LEP_ABORTED / LEP_NOT_RUN; partialFailure then
+ * rejects with LEP_ABORTED.
  */
-async function runPropagateJob(spec: NativePropagateManyOptions, options: JobOptions): Promise<NativePropagateManyReport> {
-  const { signal, onProgress } = options;
-  signal?.throwIfAborted();
-  const job = getNative().propagate(spec, (e) => {
-    onProgress?.(e);
-    return !signal?.aborted;
-  });
-  const onAbort = (): void => job.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await withCallerStack(job.promise);
-  } catch (e) {
-    signal?.throwIfAborted();
-    throw e;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
+function runPropagateJob(spec: NativePropagateManyOptions, options: JobOptions): Promise<NativePropagateManyReport> {
+  return runJob((p) => getNative().propagate(spec, p), options, true);
 }
 
 /** The error for a call where some targets were not written: names those written, and why the others were not. */
@@ -340,12 +328,15 @@ function partialFailure(
   single: boolean,
   signal: AbortSignal | undefined,
 ): unknown {
-  if (single) return signal?.aborted ? signal.reason : new LepError(failures[0]!.code, failures[0]!.message);
+  if (single) {
+    const err = new LepError(asErrorCode(failures[0]!.code), failures[0]!.message);
+    return signal?.aborted ? abortedError(signal, err) : err;
+  }
   const written = results.flatMap((r, i) => (r ? [`${targets[i]!.instruct} -> ${r.out}`] : []));
   const first = failures.find((f) => f.code !== 'LEP_NOT_RUN') ?? failures[0]!;
   const lines = failures.map((f) => `  ${targets[f.index]!.instruct} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
   return new LepError(
-    first.code,
+    signal?.aborted ? 'LEP_ABORTED' : asErrorCode(first.code),
     `propagate wrote ${written.length} of ${targets.length} instruct models` +
       (written.length ? ` (complete: ${written.join(', ')})` : '') +
       `; not written:\n${lines.join('\n')}` +

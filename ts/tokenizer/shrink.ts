@@ -251,7 +251,7 @@ export async function shrinkTokenizer(
     corpusTokens = counted.tokens;
     if (corpusTokens === 0)
       throw new LepError(
-        'LEP_EMPTY_CORPUS',
+        'LEP_CORPUS_EMPTY',
         `shrink: the corpus gave no tokens (${corpusTexts} texts)\nHINT: pass target-language text, or use rule "first-ids" (--rule first-ids), which needs no corpus.`,
       );
     const count = (id: number): number => counted.counts.get(id) ?? 0;

@@ -26,7 +26,8 @@ import { join, resolve } from 'node:path';
 import { getSpmNative } from '../binding/loadNative.js';
 import type { ReadTextsOptions } from '../corpus/readCorpus.js';
 import { LepError, callNative, optionError } from '../errors.js';
-import { runJob } from '../model/LepModel.js';
+import type { SpmProgress } from '../binding/progress.js';
+import { runJob } from '../binding/runJob.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { trackTemp, untrackTemp } from '../util/tempPaths.js';
@@ -65,8 +66,10 @@ export type TrainCorpusOptions = Omit<ReadTextsOptions, 'mode' | 'signal'>;
 export interface TokenizerTrainProgress {
   /** `corpus` (lines written), `load` (sentences SentencePiece kept), `bpe`/`unigram` (training), `save`. */
   phase: string;
-  step: number;
+  done: number;
   total: number;
+  /** @deprecated the 0.1.0 name of `done` (docs/migration.md). */
+  step: number;
 }
 
 export interface TrainTokenizerOptions {
@@ -213,9 +216,9 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
       shuffle: o.shuffleInputSentence,
       seed: o.seed,
       maxLineBytes: o.maxSentenceLength,
-      onLines: (lines) => options.onProgress?.({ phase: 'corpus', step: lines, total: 0 }),
+      onLines: (lines) => options.onProgress?.({ phase: 'corpus', done: lines, total: 0, step: lines }),
     });
-    options.onProgress?.({ phase: 'corpus', step: written.lines, total: written.lines });
+    options.onProgress?.({ phase: 'corpus', done: written.lines, total: written.lines, step: written.lines });
     if (written.lines === 0)
       throw new LepError(
         'LEP_CORPUS_EMPTY',
@@ -226,9 +229,9 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
     const args = spmArgs(o, plan, input, prefix);
     let trained: { log: string[] };
     try {
-      trained = await runJob((onProgress) => spm.train({ args, seed: o.seed, echo: options.verbose ?? false }, onProgress), {
+      trained = await runJob<{ log: string[] }, SpmProgress>((onProgress) => spm.train({ args, seed: o.seed, echo: options.verbose ?? false }, onProgress), {
         signal: options.signal,
-        onProgress: (e) => options.onProgress?.({ phase: e.phase, step: e.step, total: e.total }),
+        onProgress: (e) => options.onProgress?.({ phase: e.phase, done: e.done, total: e.total, step: e.done }),
       });
     } catch (e) {
       throw explainTrainError(e, o, plan);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
 import { saveModelDir } from '../checkpoint/saveModelDir.js';
-import { LepModel, type JobOptions } from '../model/LepModel.js';
+import { LepModel } from '../model/LepModel.js';
+import type { JobOptions } from '../binding/runJob.js';
 
 export interface ExportCheckpointOptions extends JobOptions {
   /** Storage dtype of the written weights. Defaults to the source model's `torch_dtype` (bf16 or f32). */

@@ -4,6 +4,7 @@
  * question (the page's heading as the question, one of its paragraphs as the answer), in English and
  * Russian. Deterministic: a seeded shuffle, no sampling at run time.
  */
+import { seededRandom, shuffle } from '../util/random.js';
 import type { ChatExample } from './packChat.js';
 
 export interface HelpPair {
@@ -17,26 +18,8 @@ export const COPY_PROMPT = { en: 'Copy this text exactly:\n\n', ru: 'Скопи�
 export const TRANSLATE_PROMPT = { en: 'Translate this paragraph into Russian:\n\n', ru: 'Переведи этот абзац на английский:\n\n' } as const;
 export const FAQ_PROMPT = { en: (h: string) => `What does the help page "${h}" say?`, ru: (h: string) => `Что говорится на странице справки «${h}»?` } as const;
 
-/** Mulberry32: a tiny seeded PRNG, so the data is the same on every machine and Node version. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function shuffle<T>(xs: T[], rand: () => number): T[] {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
+// The PRNG lives in util/random.ts; re-exported for scripts/make-toy-family.ts, which imports it from here.
+export { seededRandom, shuffle };
 
 const chat = (user: string, assistant: string): ChatExample => ({
   messages: [

@@ -105,7 +105,7 @@ export async function packDocuments(
  */
 export function writeBlocks(path: string, blocks: number[][], lossMask?: number[][], targetChars?: number[]): void {
   if (blocks.length === 0)
-    throw new LepError('LEP_EMPTY_CORPUS', `no complete block to write to ${path}\nHINT: the corpus is shorter than one block; add text or lower --seq-len.`);
+    throw new LepError('LEP_CORPUS_EMPTY', `no complete block to write to ${path}\nHINT: the corpus is shorter than one block; add text or lower --seq-len.`);
   const seqLen = blocks[0]!.length;
   const tokens = new Int32Array(blocks.length * seqLen);
   blocks.forEach((b, i) => tokens.set(b, i * seqLen));

@@ -7,11 +7,12 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readF
 import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
-import type { NativeProgress } from '../binding/NativeTypes.js';
+import type { JobProgress } from '../binding/progress.js';
 import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
 import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
-import { LepModel, runJob, type JobOptions } from '../model/LepModel.js';
+import { LepModel } from '../model/LepModel.js';
+import { runJob, type JobOptions } from '../binding/runJob.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
 import { lockOutputDir } from '../util/outputLock.js';
@@ -340,15 +341,16 @@ async function trainLocked(
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
   // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
   const bpcOf = evalBitsPerChar(o.evalData, o.batchSize * (dist?.worldSize ?? 1), o.evalBatches);
-  const onEvent = (e: NativeProgress): void => {
+  const onEvent = (e: JobProgress): void => {
+    // train.log keeps its 0.1.0 line format (report/parseTrainLog.ts reads it).
     if (e.phase === 'train') {
       const elapsed = (Date.now() - started) / 1000;
       // Data-parallel: what this rank all-reduced, how long it then waited, how many buckets started during backward.
-      const comm = dist ? ` | allreduce_mb ${(Number(e.allreduce_bytes) / 1e6).toFixed(2)} | allreduce_wait_s ${Number(e.allreduce_wait_s).toFixed(3)} | early_buckets ${e.allreduce_early_buckets}` : '';
-      appendLog(`step ${e.step} | loss ${Number(e.loss).toFixed(4)} | lr ${Number(e.lr).toExponential(2)} | grad_norm ${Number(e.grad_norm).toFixed(3)} | ${Math.round(Number(e.tokens_per_s))} tok/s | ${elapsed.toFixed(1)} s${comm}\n`);
+      const comm = dist ? ` | allreduce_mb ${(e.allreduceBytes / 1e6).toFixed(2)} | allreduce_wait_s ${e.allreduceWaitS.toFixed(3)} | early_buckets ${e.allreduceEarlyBuckets}` : '';
+      appendLog(`step ${e.done} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad_norm ${e.gradNorm.toFixed(3)} | ${Math.round(e.tokensPerS)} tok/s | ${elapsed.toFixed(1)} s${comm}\n`);
     } else if (e.phase === 'eval') {
-      if (bpcOf) e.bpc = bpcOf(Number(e.eval_loss));
-      appendLog(`step ${e.step} | eval_loss ${Number(e.eval_loss).toFixed(4)}${bpcOf ? ` | bpc ${Number(e.bpc).toFixed(4)}` : ''}\n`);
+      if (bpcOf) e.bpc = bpcOf(e.evalLoss);
+      appendLog(`step ${e.done} | eval_loss ${e.evalLoss.toFixed(4)}${e.bpc !== undefined ? ` | bpc ${e.bpc.toFixed(4)}` : ''}\n`);
     }
     options.onProgress?.(e);
   };
@@ -387,7 +389,17 @@ async function trainLocked(
           p,
         ),
       { signal: o.signal, onProgress: onEvent },
-    );
+    ).catch((e: unknown) => {
+      // The abort rule (binding/runJob.ts) with what a caller needs to resume: the trainer checkpointed
+      // at the step boundary where it stopped.
+      if (!(e instanceof LepError && e.code === 'LEP_ABORTED')) throw e;
+      const last = latestCheckpoint(outDir);
+      throw new LepError(
+        'LEP_ABORTED',
+        last ? `training stopped at step ${checkpointStep(last)}; run again to resume from ${last}` : 'training stopped before its first step; nothing to resume',
+        { cause: e.cause },
+      );
+    });
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
     const result = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
