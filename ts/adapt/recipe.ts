@@ -138,7 +138,7 @@ export interface AdaptRecipe {
 }
 
 // Each section's keys as option specs (options/optionSpec.ts): the validation below and the JSON Schema
-// editors read (recipes/recipe.schema.json, scripts/write-recipe-schema.ts) both derive from them. The
+// editors read (recipes/recipe.schema.json, written by scripts/write-generated.ts) both derive from them. The
 // train section is lep train's own spec (TRAIN_SPEC's recipe keys) plus the keys only adapt has.
 const text = Type.String({ minLength: 1 });
 const paths = Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a path or a list of paths' });
@@ -243,9 +243,8 @@ export function recipeSchema(): Record<string, unknown> {
   for (const [name, s] of Object.entries(RECIPE_SECTIONS)) properties[name] = sectionSchema(s.spec, { doc: s.doc });
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'https://github.com/lep/lep/recipes/recipe.schema.json',
     title: 'lep adapt recipe',
-    description: 'A `lep adapt` recipe: the models, the corpus and each stage\'s options. Generated from the option specs by scripts/write-recipe-schema.ts.',
+    description: 'A `lep adapt` recipe: the models, the corpus and each stage\'s options. Generated from the option specs by scripts/write-generated.ts.',
     type: 'object',
     additionalProperties: false,
     required: ['base', 'instruct', ...Object.entries(RECIPE_SECTIONS).filter(([, s]) => s.required).map(([n]) => n)],

@@ -163,7 +163,7 @@ export interface NativeTrainOptions {
   resumeFrom?: string;
   reportEvery: number;
   /** Recompute each decoder layer in backward instead of storing its activations. */
-  activationCheckpointing?: boolean;
+  activationCheckpointing: boolean;
   /** Data-parallel: join this c10d group (absent = one process). */
   dist?: NativeDistOptions;
 }
@@ -176,8 +176,8 @@ export interface NativeDistOptions {
   /** Seconds to wait for the other ranks (rendezvous and each collective). */
   timeoutS: number;
   gradSync: 'dense' | 'touched-rows';
-  /** Dense gradient bucket size in MiB (25 unless given). */
-  bucketMb?: number;
+  /** Dense gradient bucket size in MiB. */
+  bucketMb: number;
 }
 
 export interface NativeTrainReport {

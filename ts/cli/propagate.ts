@@ -1,6 +1,6 @@
 import type { NativeProgress } from '../binding/NativeTypes.js';
 import { propagate, PROPAGATE_REPORT_FILE, type LstsqSolverName, type PropagateMethod } from '../propagate/propagate.js';
-import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { intFlag, numFlag, parse, printJson, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--instruct DIR ...] --out DIR [--out DIR ...] [options]
@@ -17,14 +17,16 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--ins
                         lep train --params lora): its body adapters are merged into each output,
                         W += (alpha / S) / r · B·A; its modules to save are not (LEP carries those rows)
   --alpha-scale S (1)   divide the adapter's lora_alpha by S when merging
-  Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
+  Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep propagate --base base --donor trained --instruct instruct --out propagated`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true },
       method: { type: 'string' }, solver: { type: 'string' }, device: { type: 'string' }, 'chunk-rows': { type: 'string' },
       'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' }, 'keep-overlap-rows': { type: 'boolean' },
@@ -62,6 +64,7 @@ export async function run(argv: string[]): Promise<void> {
       bars.get(label)!(e);
     },
   });
+  if (values.json) return printJson(res);
   const results = 'results' in res ? res.results : [res];
   for (const r of results) {
     if (many) console.log(`${r.instruct}:`);
