@@ -47,8 +47,10 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   Napi::Object o = obj_arg(info, 0, "propagate options");
   lep::PropagateOptions opt;
   try {
-    opt.method = lep::propagate_method_from_string(get_string(o, "method", ""));
-    opt.solver = lep::lstsq_solver_from_string(get_string(o, "solver", "normal"));
+    // The options arrive resolved (ts/propagate/propagateOptions.ts holds the defaults): need_* fails on
+    // a missing one instead of defaulting here.
+    opt.method = lep::propagate_method_from_string(need_string(o, "method"));
+    opt.solver = lep::lstsq_solver_from_string(need_string(o, "solver"));
   } catch (const lep::Error& e) {
     throw make_error(env, e.code(), e.what());
   }
@@ -58,9 +60,9 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   opt.t_indices = get_ids(o, "tIndices");
   opt.overlap_new = get_ids(o, "overlapNew");
   opt.overlap_old = get_ids(o, "overlapOld");
-  opt.max_shard_bytes = static_cast<uint64_t>(get_number(o, "maxShardBytes", 0));
-  opt.chunk_rows = static_cast<int64_t>(get_number(o, "chunkRows", 4096));
-  opt.device = get_string(o, "device", "cpu");
+  opt.max_shard_bytes = static_cast<uint64_t>(need_number(o, "maxShardBytes"));
+  opt.chunk_rows = static_cast<int64_t>(need_number(o, "chunkRows"));
+  opt.device = need_string(o, "device");
   const bool multi = o.Has("targets") && !o.Get("targets").IsUndefined();
   const auto read_target = [&env](const Napi::Object& t) {
     lep::PropagateTarget tg;

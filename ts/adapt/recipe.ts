@@ -25,7 +25,8 @@ import { LepError } from '../errors.js';
 import { INIT_RULES, type InitRule } from '../init/buildInitPlan.js';
 import type { SolveDtype } from '../init/initEmbeddings.js';
 import { checkOptions, defineOptions, oneOf, pickSchema, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
-import { DEVICE_SCHEMA, LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
+import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 
@@ -188,13 +189,11 @@ const ADAPT_TRAIN_SPEC = all(defineOptions({
 }));
 const TRAIN_SECTION_SPEC = { ...ADAPT_TRAIN_SPEC, ...TRAIN_SPEC };
 
-const PROPAGATE_SPEC = all(defineOptions({
-  methods: { schema: METHODS, defaultDoc: 'all three', doc: 'Propagation methods.' },
-  solver: { schema: oneOf('normal', 'qr'), doc: 'Least-squares solver.' },
-  device: { schema: DEVICE_SCHEMA, doc: 'Device of the solve.' },
-  keepOverlapRows: { schema: Type.Boolean(), default: false, doc: "Keep the instruct model's rows for tokens the old vocabulary has." },
-  alphaScale: { schema: Type.Number({ exclusiveMinimum: 0 }), default: 1, doc: "With train.lora: divide the adapter's alpha by this when merging it into the propagated models." },
-}));
+/** The propagate section: the methods to run (adapt's own key), then lep propagate's recipe keys. */
+const PROPAGATE_SECTION_SPEC = {
+  ...all(defineOptions({ methods: { schema: METHODS, defaultDoc: 'all three', doc: 'Propagation methods.' } })),
+  ...PROPAGATE_SPEC,
+};
 
 const CALIBRATE_SPEC = all(defineOptions({
   methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' },
@@ -223,7 +222,7 @@ export const RECIPE_SECTIONS = {
   tokenizer: { spec: TOKENIZER_SPEC, required: true, doc: 'Step 1: the new tokenizer.' },
   init: { spec: INIT_SPEC, required: false, doc: 'Step 2: initialisation of the new embedding rows (lep init).' },
   train: { spec: TRAIN_SECTION_SPEC, required: true, doc: 'Step 3: embedding training of the resized base (lep train).' },
-  propagate: { spec: PROPAGATE_SPEC, required: false, doc: 'Step 5: propagation to the instruct models (lep propagate).' },
+  propagate: { spec: PROPAGATE_SECTION_SPEC, required: false, doc: 'Step 5: propagation to the instruct models (lep propagate).' },
   calibrate: { spec: CALIBRATE_SPEC, required: false, doc: 'Step 6: optional LoRA calibration of the propagated models (lep calibrate).' },
 } as const;
 

@@ -410,7 +410,7 @@ export interface NativePropagateTarget {
 export interface NativePropagateOptions {
   method: 'swap' | 'overlap' | 'conversion';
   /** `normal` (AᵀA/AᵀB accumulated, Cholesky) or `qr` (streaming QR of [A | B]). */
-  solver?: 'normal' | 'qr';
+  solver: 'normal' | 'qr';
   baseFiles: string[];
   donorFiles: string[];
   instructFiles: string[];
@@ -426,9 +426,10 @@ export interface NativePropagateOptions {
   /** Rows of the written matrices (≥ donor rows; the extra ones must all be copied rows). */
   outRows: number;
   outDir: string;
-  maxShardBytes?: number;
-  chunkRows?: number;
-  device?: string;
+  /** Resolved by TS (propagate/propagateOptions.ts); the glue has no defaults of its own. */
+  maxShardBytes: number;
+  chunkRows: number;
+  device: string;
 }
 
 export interface NativePropagateSide {
