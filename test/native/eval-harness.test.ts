@@ -38,8 +38,8 @@ function writeTasks(): string[] {
   });
 }
 
-async function chatModel(): Promise<string> {
-  const m = await tinyModel();
+async function chatModel(options: Parameters<typeof tinyModel>[0] = {}): Promise<string> {
+  const m = await tinyModel(options);
   const cfgFile = join(m, 'tokenizer_config.json');
   writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, 'utf8')), chat_template: TOY_CHAT_TEMPLATE }));
   return m;
@@ -70,6 +70,37 @@ test('a generation that never stops is bounded by max tokens', async (t) => {
   // A random model does not emit EOS or "\n\n" within 12 tokens here: all bounded by maxNewTokens.
   t.is(task.unstopped, 3);
   for (const rec of task.records) t.true(rec.values.pred_tokens! <= 12 && rec.values.pred_tokens! > 0, JSON.stringify(rec.values));
+});
+
+test('prompts longer than the context are cut in the middle, counted per task, and every task kind still runs', async (t) => {
+  // A 64-position model and items of ~200 tokens: before, score/generate refused with LEP_SEQUENCE_TOO_LONG.
+  const long = 'The quick brown fox jumps over the lazy dog. '.repeat(20);
+  const copy = [
+    JSON.stringify({ task: { name: 'copy', group: 'Copy', metric: 'copy_sentence', maxNewTokens: 12 } }),
+    JSON.stringify({ id: 'c0', messages: user(`Copy this text exactly:\n\n${long}`), gold: 'x' }),
+    JSON.stringify({ id: 'c1', messages: user('Copy: short.'), gold: 'short.' }),
+  ];
+  const pick = [
+    JSON.stringify({ task: { name: 'pick', group: 'Choice', metric: 'choice', choices: ['A', 'B'] } }),
+    JSON.stringify({ id: 'p0', messages: user(`${long}\nA. {choice1}\nB. {choice2}`), inputs: { choice1: 'fox', choice2: 'dog' }, gold: 'A' }),
+  ];
+  const ext = [
+    JSON.stringify({ task: { name: 'ext', group: 'Sum', metric: 'r_precision' } }),
+    JSON.stringify({ id: 'e0', messages: user(long), candidates: ['The fox.', 'A dog.'], gold: [0] }),
+  ];
+  const files = ([['copy', copy], ['pick', pick], ['ext', ext]] as const).map(([n, lines]) => {
+    const f = join(dir, `long-${n}.jsonl`);
+    writeFileSync(f, lines.join('\n') + '\n');
+    return f;
+  });
+  const model = await LepModel.load(await chatModel({ maxPositionEmbeddings: 64 }));
+  try {
+    const r = await evaluate(model, files, { batchSize: 2 });
+    t.deepEqual(r.tasks.map((x) => [x.name, x.items, x.truncated]), [['copy', 2, 1], ['pick', 1, 1], ['ext', 1, 2]]);
+    for (const x of r.tasks) t.true(Number.isFinite(x.score), `${x.name}: ${x.score}`);
+  } finally {
+    model.dispose();
+  }
 });
 
 test('no chat template: a clear error, or the plain few-shot format when asked', async (t) => {

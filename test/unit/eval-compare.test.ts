@@ -7,7 +7,7 @@ import type { EvalResult, TaskResult } from '../../ts/eval/evaluate.js';
 function run(name: string, correct: number[]): TaskResult {
   return {
     name, group: 'G', file: `${name}.jsonl`, kind: 'choice', spec: { metric: 'r_precision' }, score: 0, metrics: {}, items: correct.length,
-    unstopped: 0, badLines: [], records: correct.map((c, i) => ({ id: String(i), values: { r_precision: c } })),
+    unstopped: 0, truncated: 0, badLines: [], records: correct.map((c, i) => ({ id: String(i), values: { r_precision: c } })),
   };
 }
 

@@ -25,6 +25,7 @@ import { readTaskFile, type TaskFile, type TaskItem } from './taskFile.js';
 import { aggregate, ROUGE_VARIANTS, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
 import { textMetrics, type TextMetrics } from './textMetrics.js';
 import { DEFAULT_CORPUS_CACHE_DIR } from '../corpus/fetchDebian.js';
+import { fitContext } from './fitContext.js';
 
 export interface EvaluateOptions extends JobOptions, Pick<LoadModelOptions, 'device' | 'dtype'> {
   /** `chat` (zero-shot through the chat template, instruct models) or `plain` (few-shot, base models). Defaults to `chat`. */
@@ -68,6 +69,8 @@ export interface TaskResult {
   items: number;
   /** Generations that hit max tokens without a stop token or stop string. */
   unstopped: number;
+  /** Items whose prompt was cut in the middle to fit the model's context (fitContext.ts). */
+  truncated: number;
   badLines: { line: number; message: string }[];
   records: ItemRecord[];
 }
@@ -128,13 +131,17 @@ async function runTask(
   const ctx = model.config.maxPositionEmbeddings;
   const reserve = h.kind === 'generate' ? Math.min(h.maxNewTokens, ctx >> 2) : Math.min(64, ctx >> 3);
   const render = renderer(tok, o.format, task, o.shots, ctx, reserve);
-  const batch = { batchSize: o.batchSize, signal: o.signal, onItems: o.onItems };
+  let truncated = 0;
+  const batch = { batchSize: o.batchSize, signal: o.signal, onItems: o.onItems, onTruncated: (n: number) => void (truncated += n) };
   const records: ItemRecord[] = [];
   if (h.kind === 'generate') {
     const prompts: number[][] = [];
     for (const item of task.items) {
       const p = await render(item);
-      prompts.push(await tok.encode(p.prompt, { addSpecialTokens: p.addSpecialTokens }));
+      // A prompt longer than the context leaves `reserve` tokens to answer in (fitContext.ts).
+      const f = fitContext(await tok.encode(p.prompt, { addSpecialTokens: p.addSpecialTokens }), ctx - reserve);
+      prompts.push(f.ids);
+      truncated += Number(f.cut);
     }
     // Plain format: an answer is one line ("answer\n\n" ends it), and base models run on past it: stop at the newline.
     const stop = o.format === 'plain' ? [...new Set([...h.stop, '\n'])] : h.stop;
@@ -170,7 +177,7 @@ async function runTask(
   const { score, metrics } = aggregate(spec, records);
   return {
     name: h.name, group: h.group, file: task.file, kind: h.kind, spec, score, metrics, items: records.length,
-    unstopped: records.filter((r) => r.stopped === false).length, badLines: task.badLines, records,
+    unstopped: records.filter((r) => r.stopped === false).length, truncated, badLines: task.badLines, records,
   };
 }
 

@@ -14,7 +14,7 @@ export function formatResults(r: EvalResult): string {
     const rows = [['task', 'group', 'score', 'items', 'metrics']];
     for (const t of r.tasks) {
       const m = Object.entries(t.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
-      const notes = [t.unstopped ? `${t.unstopped} hit max tokens` : '', t.badLines.length ? `${t.badLines.length} bad lines skipped` : ''].filter(Boolean).join('; ');
+      const notes = [t.unstopped ? `${t.unstopped} hit max tokens` : '', t.truncated ? `${t.truncated} prompts cut to fit the context` : '', t.badLines.length ? `${t.badLines.length} bad lines skipped` : ''].filter(Boolean).join('; ');
       rows.push([t.name, t.group, t.score.toFixed(3), String(t.items), m + (notes ? ` (${notes})` : '')]);
     }
     out.push(table(rows));

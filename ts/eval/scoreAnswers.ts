@@ -10,6 +10,7 @@ import type { JobOptions, LepModel } from '../model/LepModel.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { encodeAnswer, type PromptParts } from './prompts.js';
 import type { Generation } from './itemScores.js';
+import { fitContext } from './fitContext.js';
 
 /** Sequences per native call. */
 export const DEFAULT_EVAL_BATCH_SIZE = 16;
@@ -18,6 +19,8 @@ export interface BatchOptions extends JobOptions {
   batchSize?: number;
   /** Called after each native batch with the items done and the items in all (for progress and ETA). */
   onItems?: (done: number, total: number) => void;
+  /** Called once with the number of sequences cut to fit the model's context (fitContext.ts), if any. */
+  onTruncated?: (count: number) => void;
 }
 
 /** For each prompt, the log-probability of each label's first token (after any tokens all labels share); the argmax label is the prediction. */
@@ -40,6 +43,12 @@ export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: Pro
       throw new LepError('LEP_CHOICE_TOKENS', `the choice labels ${JSON.stringify(labels)} do not start with distinct tokens\nHINT: pick labels whose first tokens differ (e.g. A, B, C, D).`);
     jobs.push({ context: [...context, ...enc[0]!.answer.slice(0, shared)], first });
   }
+  let cut = 0;
+  for (const j of jobs) {
+    const f = fitContext(j.context, model.config.maxPositionEmbeddings);
+    (j.context = f.ids), (cut += Number(f.cut));
+  }
+  if (cut > 0) options.onTruncated?.(cut);
   const out: number[][] = [];
   const bs = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
   for (let i = 0; i < jobs.length; i += bs) {
@@ -54,11 +63,18 @@ export async function scoreChoices(model: LepModel, tok: Tokenizer, prompts: Pro
 /** Mean token log-probability of each candidate as the answer to each prompt. */
 export async function scoreContinuations(model: LepModel, tok: Tokenizer, items: { prompt: PromptParts; candidates: string[] }[], options: BatchOptions = {}): Promise<number[][]> {
   const seqs: { ids: number[]; n: number }[] = [];
+  const ctx = model.config.maxPositionEmbeddings;
+  let cut = 0;
   for (const it of items)
     for (const c of it.candidates) {
       const e = await encodeAnswer(tok, it.prompt, c);
-      seqs.push({ ids: [...e.context, ...e.answer], n: e.answer.length });
+      // The answer is what is scored: it stays whole (up to the context), the prompt is cut to make room.
+      const answer = e.answer.slice(0, ctx - 1);
+      const f = fitContext(e.context, ctx - answer.length);
+      cut += Number(f.cut || answer.length < e.answer.length);
+      seqs.push({ ids: [...f.ids, ...answer], n: answer.length });
     }
+  if (cut > 0) options.onTruncated?.(cut);
   const means: number[] = [];
   const bs = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
   for (let i = 0; i < seqs.length; i += bs) {
