@@ -1,8 +1,8 @@
+import { Type } from '@sinclair/typebox';
+
 import { LepError, optionError } from '../errors.js';
 import { checkpointStep, latestCheckpoint, TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
-import { Type } from '@sinclair/typebox';
-
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
 import { parse, printJson, readJsonFlag, required, type Parsed } from './args.js';
