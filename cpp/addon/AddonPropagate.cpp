@@ -46,17 +46,19 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = obj_arg(info, 0, "propagate options");
   lep::PropagateOptions opt;
-  opt.method = lep::propagate_method_from_string(get_string(o, "method", ""));
-  opt.solver = lep::lstsq_solver_from_string(get_string(o, "solver", "normal"));
+  // The options arrive resolved (ts/propagate/propagateOptions.ts holds the defaults): need_* fails on
+  // a missing one instead of defaulting here. A lep::Error from the parsers becomes a JS error in Sync.
+  opt.method = lep::propagate_method_from_string(need_string(o, "method"));
+  opt.solver = lep::lstsq_solver_from_string(need_string(o, "solver"));
   opt.base_files = get_strings(o, "baseFiles");
   opt.donor_files = get_strings(o, "donorFiles");
   opt.t_offsets = get_ids(o, "tOffsets");
   opt.t_indices = get_ids(o, "tIndices");
   opt.overlap_new = get_ids(o, "overlapNew");
   opt.overlap_old = get_ids(o, "overlapOld");
-  opt.max_shard_bytes = static_cast<uint64_t>(get_number(o, "maxShardBytes", 0));
-  opt.chunk_rows = static_cast<int64_t>(get_number(o, "chunkRows", 4096));
-  opt.device = get_string(o, "device", "cpu");
+  opt.max_shard_bytes = static_cast<uint64_t>(need_number(o, "maxShardBytes"));
+  opt.chunk_rows = static_cast<int64_t>(need_number(o, "chunkRows"));
+  opt.device = need_string(o, "device");
   const bool multi = o.Has("targets") && !o.Get("targets").IsUndefined();
   const auto read_target = [&env](const Napi::Object& t) {
     lep::PropagateTarget tg;

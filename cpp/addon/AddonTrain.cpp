@@ -10,43 +10,46 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto h = holder(env);
   Napi::Object o = obj_arg(info, 0, "train options");
+  // Every option arrives resolved (ts/train/trainOptions.ts holds the defaults): need_* fails on a missing
+  // one. Only the optional inputs (evaluation data, checkpoints, resume, LoRA, data-parallel, rows) may
+  // be absent, and absent means "none".
   lep::TrainConfig c;
-  c.params = get_string(o, "params", c.params);
-  c.data = get_string(o, "data", "");
+  c.params = need_string(o, "params");
+  c.data = need_string(o, "data");
   c.eval_data = get_string(o, "evalData", "");
-  c.batch_size = get_number(o, "batchSize", c.batch_size);
-  c.grad_accum = get_number(o, "gradAccum", c.grad_accum);
-  c.steps = get_number(o, "steps", c.steps);
-  c.lr = get_number(o, "lr", c.lr);
-  c.min_lr_ratio = get_number(o, "minLrRatio", c.min_lr_ratio);
-  c.warmup_steps = get_number(o, "warmupSteps", c.warmup_steps);
-  c.adamw.beta1 = get_number(o, "beta1", c.adamw.beta1);
-  c.adamw.beta2 = get_number(o, "beta2", c.adamw.beta2);
-  c.adamw.eps = get_number(o, "eps", c.adamw.eps);
-  c.adamw.weight_decay = get_number(o, "weightDecay", c.adamw.weight_decay);
-  c.clip = get_number(o, "clip", c.clip);
-  c.seed = get_number(o, "seed", 0);
-  c.eval_every = get_number(o, "evalEvery", c.eval_every);
-  c.eval_batches = get_number(o, "evalBatches", c.eval_batches);
-  c.checkpoint_every = get_number(o, "checkpointEvery", c.checkpoint_every);
+  c.batch_size = need_number(o, "batchSize");
+  c.grad_accum = need_number(o, "gradAccum");
+  c.steps = need_number(o, "steps");
+  c.lr = need_number(o, "lr");
+  c.min_lr_ratio = need_number(o, "minLrRatio");
+  c.warmup_steps = need_number(o, "warmupSteps");
+  c.adamw.beta1 = need_number(o, "beta1");
+  c.adamw.beta2 = need_number(o, "beta2");
+  c.adamw.eps = need_number(o, "eps");
+  c.adamw.weight_decay = need_number(o, "weightDecay");
+  c.clip = need_number(o, "clip");
+  c.seed = need_number(o, "seed");
+  c.eval_every = need_number(o, "evalEvery");
+  c.eval_batches = need_number(o, "evalBatches");
+  c.checkpoint_every = need_number(o, "checkpointEvery");
   c.checkpoint_dir = get_string(o, "checkpointDir", "");
-  c.keep_checkpoints = get_number(o, "keepCheckpoints", c.keep_checkpoints);
+  c.keep_checkpoints = need_number(o, "keepCheckpoints");
   c.resume_from = get_string(o, "resumeFrom", "");
-  c.report_every = get_number(o, "reportEvery", c.report_every);
-  c.activation_checkpointing = get_bool(o, "activationCheckpointing", false);
+  c.report_every = need_number(o, "reportEvery");
+  c.activation_checkpointing = need_bool(o, "activationCheckpointing");
   if (o.Get("lora").IsObject()) {
     c.lora = lora_from_js(o.Get("lora").As<Napi::Object>());
-    c.lora_seed = static_cast<uint64_t>(get_number(o.Get("lora").As<Napi::Object>(), "seed", 0));
+    c.lora_seed = static_cast<uint64_t>(need_number(o.Get("lora").As<Napi::Object>(), "seed"));
   }
   if (o.Get("dist").IsObject()) {  // data-parallel: the rendezvous TS read from the environment
     Napi::Object d = o.Get("dist").As<Napi::Object>();
-    c.dist.rank = get_number(d, "rank", 0);
-    c.dist.world_size = get_number(d, "worldSize", 1);
-    c.dist.master_addr = get_string(d, "masterAddr", "");
-    c.dist.master_port = get_number(d, "masterPort", 0);
-    c.dist.timeout_s = get_number(d, "timeoutS", c.dist.timeout_s);
-    c.dist.grad_sync = get_string(d, "gradSync", c.dist.grad_sync);
-    c.dist.bucket_mb = get_number(d, "bucketMb", c.dist.bucket_mb);
+    c.dist.rank = need_number(d, "rank");
+    c.dist.world_size = need_number(d, "worldSize");
+    c.dist.master_addr = need_string(d, "masterAddr");
+    c.dist.master_port = need_number(d, "masterPort");
+    c.dist.timeout_s = need_number(d, "timeoutS");
+    c.dist.grad_sync = need_string(d, "gradSync");
+    c.dist.bucket_mb = need_number(d, "bucketMb");
   }
   Napi::Value rows = o.Get("rows");
   if (rows.IsTypedArray() || rows.IsArray()) {

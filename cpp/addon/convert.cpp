@@ -75,6 +75,27 @@ bool get_bool(const Napi::Object& o, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
+static void need(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull())
+    throw make_error(o.Env(), "LEP_INTERNAL", std::string("the native options lack \"") + key + "\" (TS resolves every option before a native call; this is a bug in lep)");
+}
+
+std::string need_string(const Napi::Object& o, const char* key) {
+  need(o, key);
+  return get_string(o, key, "");
+}
+
+double need_number(const Napi::Object& o, const char* key) {
+  need(o, key);
+  return get_number(o, key, 0);
+}
+
+bool need_bool(const Napi::Object& o, const char* key) {
+  need(o, key);
+  return get_bool(o, key, false);
+}
+
 std::vector<std::string> get_strings(const Napi::Object& o, const char* key) {
   std::vector<std::string> out;
   Napi::Value v = o.Get(key);

@@ -141,6 +141,8 @@ function makeProblem(opts: { dtype: 'F64' | 'BF16'; instructIsBase?: boolean; se
       overlapNew: Int32Array.from(overlap), overlapOld: Int32Array.from(overlap),
       copyTo: Int32Array.from(copy.copyTo), copyFrom: Int32Array.from(copy.copyFrom),
       outRows: opts.instructIsBase ? NEW : OUT,
+      // The native side has no defaults: every option arrives resolved.
+      solver: 'normal', maxShardBytes: 0, chunkRows: 4096, device: 'cpu',
     },
   };
 }

@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
+import { Type } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
@@ -23,6 +24,9 @@ import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
 import { INIT_RULES, type InitRule } from '../init/buildInitPlan.js';
 import type { SolveDtype } from '../init/initEmbeddings.js';
+import { checkOptions, defineOptions, oneOf, pickSchema, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
+import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 
@@ -134,87 +138,145 @@ export interface AdaptRecipe {
   };
 }
 
-type Check = (v: unknown, path: string) => void;
-const fail = (path: string, want: string, v: unknown): never => {
-  throw new LepError('LEP_BAD_RECIPE', `recipe.${path}: expected ${want}, got ${JSON.stringify(v)}`);
-};
-const str: Check = (v, p) => void (typeof v === 'string' && v !== '' ? 0 : fail(p, 'a non-empty string', v));
-const strs: Check = (v, p) => void (typeof v === 'string' || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) ? 0 : fail(p, 'a path or a list of paths', v));
-const num: Check = (v, p) => void (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? 0 : fail(p, 'a non-negative number', v));
-const int: Check = (v, p) => void (Number.isSafeInteger(v) && (v as number) >= 0 ? 0 : fail(p, 'a non-negative integer', v));
-const pos: Check = (v, p) => void (Number.isSafeInteger(v) && (v as number) >= 1 ? 0 : fail(p, 'a positive integer', v));
-const bool: Check = (v, p) => void (typeof v === 'boolean' ? 0 : fail(p, 'true or false', v));
-const oneOf = (...xs: string[]): Check => (v, p) => void (xs.includes(v as string) ? 0 : fail(p, xs.map((x) => `"${x}"`).join(' or '), v));
-const listOf = (c: Check): Check => (v, p) => void (Array.isArray(v) && v.length > 0 ? v.forEach((x, i) => c(x, `${p}[${i}]`)) : fail(p, 'a non-empty list', v));
+// Each section's keys as option specs (options/optionSpec.ts): the validation below and the JSON Schema
+// editors read (recipes/recipe.schema.json, written by scripts/write-generated.ts) both derive from them. The
+// train section is lep train's own spec (TRAIN_SPEC's recipe keys) plus the keys only adapt has.
+const text = Type.String({ minLength: 1 });
+const paths = Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a path or a list of paths' });
+const posInt = Type.Integer({ minimum: 1 });
+const natInt = Type.Integer({ minimum: 0 });
+const METHODS = Type.Array(oneOf('swap', 'overlap', 'conversion'), { minItems: 1 });
+const all = <T extends OptionSpecs>(specs: T): T => Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, { ...v, recipe: true }])) as T;
 
-/** Checks an object's keys against `fields`; `path` is '' for the recipe itself. */
-function section(v: unknown, path: string, fields: Record<string, Check>, required: string[] = []): void {
-  const at = (k: string) => (path ? `${path}.${k}` : k);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path || '(the recipe)', 'an object', v);
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    // Own keys only: "valueOf" or "constructor" would otherwise find Object.prototype's (found by fuzz/recipe).
-    const c = Object.hasOwn(fields, k) ? fields[k] : undefined;
-    if (!c) throw new LepError('LEP_BAD_RECIPE', `recipe.${at(k)}: unknown key\nHINT: the known keys${path ? ` of ${path}` : ''} are ${Object.keys(fields).join(', ')}`);
-    c(x, at(k));
-  }
-  for (const k of required) if ((v as Record<string, unknown>)[k] === undefined) throw new LepError('LEP_BAD_RECIPE', `recipe.${at(k)} is required`);
+const CORPUS_SPEC = all(defineOptions({
+  train: { schema: paths, required: true, doc: 'Target-language training text (files, globs, directories, JSONL, gzip).' },
+  eval: { schema: paths, doc: 'Held-out target-language text for the evaluation loss and bits per character.' },
+  maxChars: { schema: natInt, default: 0, doc: 'Cap on training characters read (0 = all).' },
+  normalize: { schema: oneOf('none', 'NFC', 'NFKC'), default: 'none', doc: 'Unicode normalisation of the text.' },
+  script: { schema: text, doc: 'Keep only lines mostly in this script (e.g. Cyrillic); no filter when unset.' },
+}));
+
+const TOKENIZER_SPEC = all(defineOptions({
+  kind: {
+    schema: oneOf('existing', 'train', 'extend', 'shrink'),
+    required: true,
+    doc: "existing: use dir. train: a new SentencePiece tokenizer replacing the base's. extend: train a BPE donor and extend the base's vocabulary (Extended). shrink: keep `keep` base tokens, then extend (Optimized).",
+  },
+  dir: { schema: text, doc: 'kind existing: the tokenizer directory.' },
+  type: { schema: oneOf('bpe', 'unigram'), default: 'bpe', doc: 'Trained tokenizer type (only bpe for extend/shrink donors).' },
+  vocabSize: { schema: posInt, default: 32000, doc: 'Vocabulary size of the trained tokenizer or donor.' },
+  inputSentenceSize: { schema: natInt, default: 0, doc: 'Training sentences sampled (0 = all).' },
+  keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
+  mergeOrder: { schema: oneOf('new-first', 'original-first'), default: 'new-first', doc: "Extended/Optimized merge order (new-first is the paper's)." },
+  seed: { schema: natInt, default: 0, doc: 'Seed of the input sampling.' },
+}));
+
+const INIT_SPEC = all(defineOptions({
+  rule: { schema: oneOf(...(INIT_RULES as InitRule[])), default: 'mean', doc: 'Initialisation rule of the new rows (docs/method.md §2); omp and focus need auxModel.' },
+  outputRule: { schema: oneOf('mean', 'first'), default: 'mean', doc: 'Rule of the output-embedding rows.' },
+  seed: { schema: natInt, doc: 'Seed of the random rule.' },
+  padToMultipleOf: { schema: posInt, doc: 'Pad the vocabulary to a multiple of N.' },
+  auxModel: { schema: text, doc: 'Rules omp/focus: a model directory whose tokenizer has the new tokens.' },
+  ompK: { schema: posInt, default: 64, doc: 'Rule omp: shared tokens per new token.' },
+  solveDtype: { schema: oneOf('float32', 'float64'), default: 'float32', doc: 'Rules omp/focus: dtype of the solve.' },
+}));
+
+/** The train section's keys that only `lep adapt` has. */
+const ADAPT_TRAIN_SPEC = all(defineOptions({
+  seqLen: { schema: posInt, required: true, doc: 'Tokens per training block.' },
+  newRowsOnly: { schema: Type.Boolean(), default: false, doc: 'Train only the rows of new tokens (those not copied from the base).' },
+  evalBlocks: { schema: posInt, default: 64, doc: 'Evaluation blocks at most.' },
+}));
+const TRAIN_SECTION_SPEC = { ...ADAPT_TRAIN_SPEC, ...TRAIN_SPEC };
+
+/** The propagate section: the methods to run (adapt's own key), then lep propagate's recipe keys. */
+const PROPAGATE_SECTION_SPEC = {
+  ...all(defineOptions({ methods: { schema: METHODS, defaultDoc: 'all three', doc: 'Propagation methods.' } })),
+  ...PROPAGATE_SPEC,
+};
+
+const CALIBRATE_SPEC = all(defineOptions({
+  methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' },
+  mode: { schema: oneOf('self', 'data'), required: true, doc: "self: the instruct model's answers to prompts; data: the chat dataset `data`." },
+  prompts: { schema: Type.Union([posInt, text], { title: 'a positive integer or a non-empty string' }), default: 400, doc: 'self: a chat JSONL of prompts, or a count of built-in prompts.' },
+  corpora: { schema: text, doc: 'self, built-in prompts: the Debian corpora folder.' },
+  data: { schema: text, doc: 'mode data: the chat dataset (JSONL).' },
+  copyText: { schema: text, doc: 'Text for copy examples.' },
+  copyExamples: { schema: natInt, doc: 'Copy examples added (needs copyText).' },
+  copyLang: { schema: oneOf('en', 'ru'), doc: 'Language of the copy instructions.' },
+  maxGenerated: { schema: posInt, doc: 'Self mode: answers generated at most.' },
+  maxNewTokens: { schema: posInt, doc: 'Self mode: tokens per answer at most.' },
+  seqLen: { schema: posInt, default: 512, doc: 'Block length of the training data.' },
+  preset: { schema: oneOf('self', 'sft'), defaultDoc: 'self for mode self, sft for mode data', doc: 'LoRA and optimiser preset.' },
+  seed: { schema: natInt, doc: 'Seed of prompt sampling and generation.' },
+  lora: { schema: LORA_SCHEMA, doc: "LoRA settings over the preset's." },
+  train: {
+    schema: pickSchema(TRAIN_SPEC, ['steps', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'minLrRatio', 'clip', 'seed', 'device', 'dtype']),
+    doc: "Training options over the preset's (steps default: one epoch of the data).",
+  },
+}));
+
+/** Every section, in recipe order. */
+export const RECIPE_SECTIONS = {
+  corpus: { spec: CORPUS_SPEC, required: true, doc: 'The target-language text.' },
+  tokenizer: { spec: TOKENIZER_SPEC, required: true, doc: 'Step 1: the new tokenizer.' },
+  init: { spec: INIT_SPEC, required: false, doc: 'Step 2: initialisation of the new embedding rows (lep init).' },
+  train: { spec: TRAIN_SECTION_SPEC, required: true, doc: 'Step 3: embedding training of the resized base (lep train).' },
+  propagate: { spec: PROPAGATE_SECTION_SPEC, required: false, doc: 'Step 5: propagation to the instruct models (lep propagate).' },
+  calibrate: { spec: CALIBRATE_SPEC, required: false, doc: 'Step 6: optional LoRA calibration of the propagated models (lep calibrate).' },
+} as const;
+
+const TOP_SPEC = all(defineOptions({
+  base: { schema: text, required: true, doc: 'Base model directory (Hugging Face layout).' },
+  instruct: {
+    schema: Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a non-empty string or a non-empty list of them' }),
+    required: true,
+    doc: 'Instruct model derived from the base, or several (their folder names must differ).',
+  },
+}));
+
+/** The JSON Schema of a recipe (what recipes/recipe.schema.json holds). */
+export function recipeSchema(): Record<string, unknown> {
+  const top = sectionSchema(TOP_SPEC);
+  const properties: Record<string, unknown> = { ...(top.properties as object) };
+  for (const [name, s] of Object.entries(RECIPE_SECTIONS)) properties[name] = sectionSchema(s.spec, { doc: s.doc });
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'lep adapt recipe',
+    description: 'A `lep adapt` recipe: the models, the corpus and each stage\'s options. Generated from the option specs by scripts/write-generated.ts.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['base', 'instruct', ...Object.entries(RECIPE_SECTIONS).filter(([, s]) => s.required).map(([n]) => n)],
+    properties,
+  };
 }
-
-const loraSection: Check = (x, q) =>
-  section(x, q, {
-    rank: pos, alpha: num, dropout: num, targets: listOf(oneOf('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')),
-    layers: (y, r) => (Array.isArray(y) ? listOf(int)(y, r) : oneOf('all', 'first-last')(y, r)), modulesToSave: (y, r) => (Array.isArray(y) ? y.forEach((z, i) => oneOf('embed_tokens', 'lm_head')(z, `${r}[${i}]`)) : fail(r, 'a list', y)), seed: int,
-  });
-
-const RECIPE_FIELDS: Record<string, Check> = {
-  base: str,
-  instruct: (v, p) => (Array.isArray(v) ? listOf(str)(v, p) : str(v, p)),
-  corpus: (v, p) => section(v, p, { train: strs, eval: strs, maxChars: int, normalize: oneOf('none', 'NFC', 'NFKC'), script: str }, ['train']),
-  tokenizer: (v, p) => {
-    section(v, p, { kind: oneOf('existing', 'train', 'extend', 'shrink'), dir: str, type: oneOf('bpe', 'unigram'), vocabSize: pos, inputSentenceSize: int, keep: pos, mergeOrder: oneOf('new-first', 'original-first'), seed: int }, ['kind']);
-    const t = v as AdaptRecipe['tokenizer'];
-    if (t.kind === 'existing' && !t.dir) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.dir is required for kind "existing"`);
-    if (t.kind === 'shrink' && !t.keep) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.keep is required for kind "shrink"`);
-    if ((t.kind === 'extend' || t.kind === 'shrink') && t.type === 'unigram')
-      throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.type: an ${t.kind} donor must be "bpe" (its merges extend the base's)`);
-  },
-  init: (v, p) =>
-    section(v, p, { rule: oneOf(...INIT_RULES), outputRule: oneOf('mean', 'first'), seed: int, padToMultipleOf: pos, auxModel: str, ompK: pos, solveDtype: oneOf('float32', 'float64') }),
-  train: (v, p) =>
-    section(
-      v,
-      p,
-      {
-        seqLen: pos, newRowsOnly: bool, evalBlocks: pos, steps: pos, batchSize: pos, gradAccum: pos, lr: num, minLrRatio: num, warmupSteps: int,
-        beta1: num, beta2: num, eps: num, weightDecay: num, clip: num, seed: int, evalEvery: int, checkpointEvery: int, activationCheckpointing: bool,
-        device: str, dtype: oneOf('f32', 'bf16'), lora: loraSection,
-      },
-      ['seqLen'],
-    ),
-  propagate: (v, p) => section(v, p, { methods: listOf(oneOf('swap', 'overlap', 'conversion')), solver: oneOf('normal', 'qr'), device: str, keepOverlapRows: bool, alphaScale: (x, q) => (typeof x === 'number' && x > 0 ? 0 : fail(q, 'a positive number', x)) }),
-  calibrate: (v, p) => {
-    section(
-      v,
-      p,
-      {
-        methods: listOf(oneOf('swap', 'overlap', 'conversion')), mode: oneOf('self', 'data'),
-        prompts: (x, q) => (typeof x === 'number' ? pos(x, q) : str(x, q)), corpora: str, data: str, copyText: str, copyExamples: int,
-        copyLang: oneOf('en', 'ru'), maxGenerated: pos, maxNewTokens: pos, seqLen: pos, preset: oneOf('self', 'sft'), seed: int,
-        lora: loraSection,
-        train: (x, q) => section(x, q, { steps: pos, batchSize: pos, lr: num, weightDecay: num, warmupSteps: int, minLrRatio: num, clip: num, seed: int, device: str, dtype: oneOf('f32', 'bf16') }),
-      },
-      ['mode'],
-    );
-    const c = v as NonNullable<AdaptRecipe['calibrate']>;
-    if (c.mode === 'data' && !c.data) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.data is required for mode "data"`);
-    if ((c.copyExamples ?? 0) > 0 && !c.copyText) throw new LepError('LEP_BAD_RECIPE', `recipe.${p}.copyText is required with copyExamples`);
-  },
-};
 
 /** Validates a parsed recipe (paths left as written). */
 export function validateRecipe(v: unknown): AdaptRecipe {
-  section(v, '', RECIPE_FIELDS, ['base', 'instruct', 'corpus', 'tokenizer', 'train']);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LepError('LEP_BAD_RECIPE', `recipe: expected an object, got ${JSON.stringify(v)}`);
+  const o = v as Record<string, unknown>;
+  const known = [...Object.keys(TOP_SPEC), ...Object.keys(RECIPE_SECTIONS)];
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw new LepError('LEP_BAD_RECIPE', `recipe.${k}: unknown key\nHINT: the known keys are ${known.join(', ')}`);
+  checkOptions(TOP_SPEC, Object.fromEntries(Object.keys(TOP_SPEC).map((k) => [k, o[k]])), { kind: 'recipe', section: '' });
+  for (const [name, s] of Object.entries(RECIPE_SECTIONS)) {
+    const x = o[name];
+    if (x === undefined) {
+      if (s.required) throw new LepError('LEP_BAD_RECIPE', `recipe.${name} is required`);
+      continue;
+    }
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new LepError('LEP_BAD_RECIPE', `recipe.${name}: expected an object, got ${JSON.stringify(x)}`);
+    checkOptions(s.spec, x, { kind: 'recipe', section: name });
+  }
   const r = v as AdaptRecipe;
+  const t = r.tokenizer;
+  if (t.kind === 'existing' && !t.dir) throw new LepError('LEP_BAD_RECIPE', 'recipe.tokenizer.dir is required for kind "existing"');
+  if (t.kind === 'shrink' && !t.keep) throw new LepError('LEP_BAD_RECIPE', 'recipe.tokenizer.keep is required for kind "shrink"');
+  if ((t.kind === 'extend' || t.kind === 'shrink') && t.type === 'unigram')
+    throw new LepError('LEP_BAD_RECIPE', `recipe.tokenizer.type: an ${t.kind} donor must be "bpe" (its merges extend the base's)`);
+  const c = r.calibrate;
+  if (c?.mode === 'data' && !c.data) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.data is required for mode "data"');
+  if (c && (c.copyExamples ?? 0) > 0 && !c.copyText) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.copyText is required with copyExamples');
   if (r.train.lora && r.train.newRowsOnly) throw new LepError('LEP_BAD_RECIPE', 'recipe.train: newRowsOnly trains embedding rows only and cannot be combined with lora');
   if (r.propagate?.alphaScale !== undefined && !r.train.lora) throw new LepError('LEP_BAD_RECIPE', 'recipe.propagate.alphaScale needs train.lora (a LoRA to merge)');
   return r;

@@ -154,7 +154,7 @@ export interface NativeTrainOptions {
   resumeFrom?: string;
   reportEvery: number;
   /** Recompute each decoder layer in backward instead of storing its activations. */
-  activationCheckpointing?: boolean;
+  activationCheckpointing: boolean;
   /** Data-parallel: join this c10d group (absent = one process). */
   dist?: NativeDistOptions;
 }
@@ -167,8 +167,8 @@ export interface NativeDistOptions {
   /** Seconds to wait for the other ranks (rendezvous and each collective). */
   timeoutS: number;
   gradSync: 'dense' | 'touched-rows';
-  /** Dense gradient bucket size in MiB (25 unless given). */
-  bucketMb?: number;
+  /** Dense gradient bucket size in MiB. */
+  bucketMb: number;
 }
 
 export interface NativeTrainReport {
@@ -401,7 +401,7 @@ export interface NativePropagateTarget {
 export interface NativePropagateOptions {
   method: 'swap' | 'overlap' | 'conversion';
   /** `normal` (AᵀA/AᵀB accumulated, Cholesky) or `qr` (streaming QR of [A | B]). */
-  solver?: 'normal' | 'qr';
+  solver: 'normal' | 'qr';
   baseFiles: string[];
   donorFiles: string[];
   instructFiles: string[];
@@ -417,9 +417,10 @@ export interface NativePropagateOptions {
   /** Rows of the written matrices (≥ donor rows; the extra ones must all be copied rows). */
   outRows: number;
   outDir: string;
-  maxShardBytes?: number;
-  chunkRows?: number;
-  device?: string;
+  /** Resolved by TS (propagate/propagateOptions.ts); the glue has no defaults of its own. */
+  maxShardBytes: number;
+  chunkRows: number;
+  device: string;
 }
 
 export interface NativePropagateSide {

@@ -1,6 +1,6 @@
 import { adapt, STAGES } from '../adapt/adapt.js';
 import { readRecipe } from '../adapt/recipe.js';
-import { parse, required } from './args.js';
+import { parse, printJson, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
 
@@ -8,12 +8,14 @@ export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   The whole method from a recipe: tokenizer -> init -> data -> embedding training -> propagation into
   the instruct model (one output per method). Each stage writes DIR/<stage>/manifest.json; running the
   same command again resumes at the first unfinished stage (training from its last checkpoint).
-  See ts/adapt/recipe.ts for the recipe keys, and recipes/ for shipped examples.`;
+  The recipe keys: docs/cli.md and recipes/recipe.schema.json (editors validate YAML recipes with it); recipes/ has shipped examples.
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep adapt recipes/toy-ru-extended.yaml --out runs/toy-ru`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' } }, usage);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, out: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
   const recipe = readRecipe(required(positionals[0], 'RECIPE', usage));
   const out = required(values.out as string | undefined, '--out', usage);
@@ -29,6 +31,7 @@ export async function run(argv: string[]): Promise<void> {
       last = line;
     },
   });
+  if (values.json) return printJson(r);
   console.log(`${r.out}: ran ${r.ran.length ? r.ran.join(', ') : 'nothing (all stages done before)'}`);
   for (const [m, dir] of Object.entries(r.models)) console.log(`  ${m}: ${dir}`);
 }

@@ -1,5 +1,4 @@
 /** Shared CLI argument helpers over node:util parseArgs. */
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { LepError, optionError } from '../errors.js';
@@ -57,17 +56,9 @@ export function deviceFlag(v: unknown, flag = '--device'): string | undefined {
   return checkDevice(v, flag.replace(/^--/, ''), flag);
 }
 
-/** The parsed JSON file a flag names, or a LepError that names both. */
-export function readJsonFlag(file: string, flag: string, expected: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new LepError('LEP_BAD_OPTION', `cannot read ${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\nHINT: ${flag} takes a file holding ${expected}.`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new LepError('LEP_BAD_OPTION', `${flag} ${file} is not valid JSON: ${(e as Error).message}\nHINT: ${flag} takes a file holding ${expected}.`);
-  }
+export { readJsonFlag } from '../util/readJsonFile.js';
+
+/** `--json`: the command's result as one JSON document on stdout (progress and notes stay on stderr). */
+export function printJson(result: unknown): void {
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

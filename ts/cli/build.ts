@@ -20,7 +20,8 @@ export const BUILD_APT_PACKAGES = ['cmake', 'g++', 'make', 'libtorch-dev', 'libo
 export const usage = `lep build [--libtorch DIR] [--debug]   build the native addons from source (where no prebuilt fits)
   Runs cmake-js on lep's C++ sources; writes <lep>/build/Release (or Debug), loaded before any prebuilt.
   --libtorch DIR  an unpacked libtorch (official 2.x, CUDA); default: $LIBTORCH, else the system's
-  Needs on Debian: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`;
+  Needs on Debian: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}
+Example: lep build --libtorch /opt/libtorch`;
 
 function hasTool(tool: string): boolean {
   try {

@@ -1,7 +1,7 @@
 import { calibrate, DEFAULT_CALIBRATION_PROMPTS, type CalibrateOptions } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
 import type { LoraPreset } from '../lora/loraOptions.js';
-import { intFlag, numFlag, parse, required } from './args.js';
+import { intFlag, numFlag, parse, printJson, required } from './args.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
@@ -19,14 +19,16 @@ export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTR
   --preset self|sft (self: rank 8, alpha 1, first+last layers, embed_tokens+lm_head, lr 2.5e-5, wd 0.1;
                      sft: rank 32, alpha 16, all layers, lm_head, lr 5e-5, wd 0.05, 10 warm-up steps)
   --steps N (one epoch)   --batch-size N (8)   --lr X   --weight-decay X   --warmup-steps N
-${LORA_USAGE}`;
+${LORA_USAGE}
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep calibrate runs/toy-ru/propagate-swap --self --original instruct --out calibrated`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const str = (k: string) => [k, { type: 'string' as const }];
   const flags = Object.fromEntries(['out', 'original', 'prompts', 'corpora', 'max-new-tokens', 'work', 'data', 'copy-text', 'copy-examples', 'copy-lang', 'max-generated', 'seq-len', 'seed', 'preset', 'steps', 'batch-size', 'lr', 'weight-decay', 'warmup-steps'].map(str));
-  const { values, positionals } = parse(argv, { ...flags, ...LORA_FLAGS, self: { type: 'boolean' } }, usage);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...flags, ...LORA_FLAGS, self: { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
   const model = required(positionals[0], 'MODEL_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
@@ -62,5 +64,6 @@ export async function run(argv: string[]): Promise<void> {
     },
   });
   const rej = Object.entries(r.examples.rejected).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
+  if (values.json) return printJson(r);
   console.log(`${r.out}: ${r.examples.kept} of ${r.examples.generated} examples kept${rej ? ` (rejected: ${rej})` : ''}, ${r.examples.copy} copy examples, ${r.blocks} blocks, ${r.train.stepsDone} steps, loss ${r.train.lastLoss.toFixed(4)}; adapter in ${r.adapter}`);
 }

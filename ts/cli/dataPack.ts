@@ -1,5 +1,5 @@
 import { packCorpus } from '../train/packCorpus.js';
-import { intFlag, parse, required } from './args.js';
+import { intFlag, parse, printJson, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { interruptSignal } from './interrupt.js';
@@ -8,14 +8,16 @@ export const usage = `lep data pack --tokenizer DIR --out FILE --seq-len N CORPU
   Tokenises a corpus into the trainer's blocks file (safetensors "tokens", plus "loss_mask" for chat).
   CORPUS: files, globs, directories; .jsonl (text field) and .gz are read too.
   --kind text|chat (chat: JSONL of {"messages": [...]}, loss on assistant tokens only)
-  --max-blocks N   --max-chars N   --normalize none|NFC|NFKC   --script NAME (e.g. Cyrillic)   --text-field F`;
+  --max-blocks N   --max-chars N   --normalize none|NFC|NFKC   --script NAME (e.g. Cyrillic)   --text-field F
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep data pack --tokenizer runs/toy-ru/init --seq-len 128 --out train.safetensors ru.txt`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       tokenizer: { type: 'string' }, out: { type: 'string' }, 'seq-len': { type: 'string' }, kind: { type: 'string' },
       'max-blocks': { type: 'string' }, 'max-chars': { type: 'string' }, normalize: { type: 'string' },
       script: { type: 'string' }, 'text-field': { type: 'string' },
@@ -38,6 +40,7 @@ export async function run(argv: string[]): Promise<void> {
     script: values.script as string | undefined,
     textField: values['text-field'] as string | undefined,
   });
+  if (values.json) return printJson(r);
   console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${values.kind === 'chat' ? 'conversations' : 'documents'}` +
     (r.skippedTooLong ? ` (${r.skippedTooLong} longer than a block skipped)` : ''));
 }

@@ -37,7 +37,8 @@ import { userCacheDir } from '../util/userCacheDir.js';
 import { parse } from './args.js';
 
 export const usage = `lep demo [--out DIR] [--quick]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
-  --quick: fewer training steps and less evaluation text (minutes instead of ~20 minutes on 2 cores)`;
+  --quick: fewer training steps and less evaluation text (minutes instead of ~20 minutes on 2 cores)
+Example: lep demo --quick --out lep-demo`;
 
 const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 /** The toy families: the fixture folder in a clone, and the folder inside the lep-toy-family package. */

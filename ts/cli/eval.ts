@@ -21,7 +21,8 @@ lep eval convert-darumeru IN --out DIR               Darumeru datasets → task 
   --suites DIR (.cache/eval-suites)   --corpora DIR (.cache/corpora)   --text-max-chars N (50000)
   --json                 print the results as JSON          --out FILE   write the results JSON
   --samples N (1000)  --seed N (0)  --alpha X (0.05)       bootstrap settings for --compare
-  --device cpu|cuda   --dtype f32|bf16`;
+  --device cpu|cuda   --dtype f32|bf16
+Example: lep eval model --tasks all --json`;
 
 function options(values: Record<string, string | boolean | undefined>): EvaluateOptions {
   return {

@@ -8,7 +8,8 @@ export const usage = `lep eval convert-darumeru IN --out DIR [--sets S1,S2]    D
 lep eval convert-darumeru FILE.jsonl --set S [--prompt P.jsonl] --out DIR    one set's file
   IN       directory with SET/test.jsonl or data/SET/test.jsonl (and prompt.jsonl for few-shot examples)
   sets     ${Object.keys(DARUMERU_SETS).join(', ')}
-  then     lep eval MODEL --tasks DIR/rummlu.jsonl,DIR/parus.jsonl,...   (Micro-Avg over the 17 = the paper's)`;
+  then     lep eval MODEL --tasks DIR/rummlu.jsonl,DIR/parus.jsonl,...   (Micro-Avg over the 17 = the paper's)
+Example: lep eval convert-darumeru darumeru-snapshot --out tasks`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { out: { type: 'string' }, sets: { type: 'string' }, set: { type: 'string' }, prompt: { type: 'string' } }, usage);

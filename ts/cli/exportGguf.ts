@@ -11,7 +11,8 @@ export const usage = `lep export gguf MODEL_DIR --out FILE.gguf [--outtype f16|b
   Writes llama.cpp's GGUF format: weights, hyper-parameters, tokenizer and chat template.
   A vocabulary llama.cpp cannot tokenise exactly as lep (docs/reliability.md) is refused with the agreement
   measured on a built-in English and Russian sample (and on --check-text FILE, one text per line);
-  --force writes it anyway with a warning.`;
+  --force writes it anyway with a warning.
+Example: lep export gguf model --out model.gguf --outtype f16`;
 
 /**
  * A model directory that a killed writer (an older lep, or another tool) left half-made exports without its

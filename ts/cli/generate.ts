@@ -1,12 +1,14 @@
 import { randomInt } from 'node:crypto';
 
 import { LepModel } from '../model/LepModel.js';
-import { deviceFlag, intFlag, numFlag, parse, required } from './args.js';
+import { deviceFlag, intFlag, numFlag, parse, printJson, required } from './args.js';
 
 export const usage = `lep generate MODEL_DIR --prompt TEXT [options]
   --max-new-tokens N (64)   --temperature X (0 = greedy)   --top-k N   --top-p X
   --repetition-penalty X   --seed N (sampling: random, printed)   --chat (wrap the prompt in the chat template)
-  --device cpu|cuda   --dtype f32|bf16`;
+  --device cpu|cuda   --dtype f32|bf16
+  --json (no streaming: print {text, tokens, finishReason, seed} as one JSON document on stdout)
+Example: lep generate model --prompt "Привет" --max-new-tokens 32 --seed 1`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -14,7 +16,7 @@ export async function run(argv: string[]): Promise<void> {
     {
       prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' },
       'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
-      seed: { type: 'string' }, chat: { type: 'boolean' }, device: { type: 'string' }, dtype: { type: 'string' },
+      seed: { type: 'string' }, chat: { type: 'boolean' }, json: { type: 'boolean' }, device: { type: 'string' }, dtype: { type: 'string' },
     },
     usage,
   );
@@ -40,9 +42,10 @@ export async function run(argv: string[]): Promise<void> {
       repetitionPenalty: numFlag(values['repetition-penalty'], '--repetition-penalty'),
       seed,
       addSpecialTokens: !values.chat,
-      // The text is printed as it comes.
-      onText: (piece) => process.stdout.write(piece),
+      // The text is printed as it comes (with --json, once, in the result).
+      onText: values.json ? undefined : (piece) => process.stdout.write(piece),
     });
+    if (values.json) return printJson({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(seed !== undefined ? { seed } : {}) });
     process.stdout.write('\n');
     console.error(`(${r.tokens.length} tokens, finish: ${r.finishReason})`);
   } finally {

@@ -1,6 +1,7 @@
 import { lepInfo } from '../runtime.js';
 
-export const usage = 'lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts';
+export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts
+Example: lep info --json`;
 
 export function run(argv: string[]): void {
   const info = lepInfo();

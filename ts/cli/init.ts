@@ -1,7 +1,7 @@
 import { LepError } from '../errors.js';
 import type { InitRule, OutputRule } from '../init/buildInitPlan.js';
 import { initEmbeddings, type SolveDtype } from '../init/initEmbeddings.js';
-import { deviceFlag, intFlag, parse, progressLine, required } from './args.js';
+import { deviceFlag, intFlag, parse, printJson, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
@@ -21,14 +21,16 @@ export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
   --pad-to-multiple-of N            pad rows and config vocab_size to a multiple of N (default 1)
   --id-map FILE | --no-id-map       Optimized id map (default: DIR/id_map.json when present)
   --copy-row NEW=OLD                the new token NEW takes the old token OLD's row (repeatable)
-  --old-tokenizer DIR               the model's own tokenizer, if not in MODEL_DIR`;
+  --old-tokenizer DIR               the model's own tokenizer, if not in MODEL_DIR
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep init base --tokenizer extended-tokenizer --out initialised`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       tokenizer: { type: 'string' }, out: { type: 'string' }, rule: { type: 'string' }, 'output-rule': { type: 'string' },
       seed: { type: 'string' }, 'pad-to-multiple-of': { type: 'string' }, 'id-map': { type: 'string' }, 'no-id-map': { type: 'boolean' },
       'copy-row': { type: 'string', multiple: true }, 'old-tokenizer': { type: 'string' },
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<void> {
     onWarning: (w) => console.error(`lep init: warning: ${w}`),
     signal: interruptSignal,
   });
+  if (values.json) return printJson(r);
   const counts = Object.entries(r.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
   const zero = r.output ? `${r.input.zeroRows}/${r.output.zeroRows}` : `${r.input.zeroRows}`;
   console.log(

@@ -3,61 +3,8 @@
 import { LepError } from '../errors.js';
 import { lepVersion, setThreads } from '../runtime.js';
 import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage } from './interrupt.js';
-import * as adapt from './adapt.js';
-import * as build from './build.js';
-import * as calibrate from './calibrate.js';
-import * as dataPack from './dataPack.js';
-import * as demo from './demo.js';
-import * as evalCmd from './eval.js';
-import * as exportCheckpoint from './exportCheckpoint.js';
-import * as exportGguf from './exportGguf.js';
-import * as generate from './generate.js';
-import * as info from './info.js';
-import * as init from './init.js';
-import * as launch from './launch.js';
-import * as loraMerge from './loraMerge.js';
-import * as modelCreate from './modelCreate.js';
-import * as patchApply from './patchApply.js';
-import * as propagate from './propagate.js';
-import * as tokenizerCompare from './tokenizerCompare.js';
-import * as tokenizerExtend from './tokenizerExtend.js';
-import * as tokenizerShrink from './tokenizerShrink.js';
-import * as tokenizerStats from './tokenizerStats.js';
-import * as tokenizerTrain from './tokenizerTrain.js';
-import * as train from './train.js';
+import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
-
-interface Command {
-  usage: string;
-  run(argv: string[]): Promise<void> | void;
-  /** The command passes `interruptSignal` to its job and stops by itself at a safe point. */
-  stopsOnSignal?: boolean;
-}
-
-const commands: Record<string, Command> = {
-  info,
-  demo,
-  generate,
-  'model create': modelCreate,
-  'export gguf': exportGguf,
-  'export checkpoint': exportCheckpoint,
-  'patch apply': patchApply,
-  'tokenizer train': tokenizerTrain,
-  'tokenizer extend': tokenizerExtend,
-  'tokenizer shrink': tokenizerShrink,
-  'tokenizer stats': tokenizerStats,
-  'tokenizer compare': tokenizerCompare,
-  'data pack': dataPack,
-  init,
-  train,
-  launch,
-  'lora merge': loraMerge,
-  calibrate,
-  propagate,
-  adapt,
-  eval: evalCmd,
-  build,
-};
 
 const usage = `lep — Learned Embedding Propagation
 

@@ -1,17 +1,19 @@
 import { createModel } from '../model/createModel.js';
-import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { intFlag, numFlag, parse, printJson, progressLine, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep model create --tokenizer DIR --out DIR [options]
   Writes a randomly initialised LLaMA-family model (Hugging Face layout) with the given tokenizer.
   --arch llama|mistral|qwen2   --hidden-size N   --intermediate-size N   --layers N
   --heads N   --kv-heads N   --max-positions N   --vocab-size N   --tie   --seed N
-  --init-std X   --embed-std X   --dtype f32|bf16|f16   --shard-bytes N`;
+  --init-std X   --embed-std X   --dtype f32|bf16|f16   --shard-bytes N
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep model create --tokenizer tokenizer --out tiny --layers 2 --hidden-size 64`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       tokenizer: { type: 'string' }, out: { type: 'string' }, arch: { type: 'string' },
       'hidden-size': { type: 'string' }, 'intermediate-size': { type: 'string' }, layers: { type: 'string' },
       heads: { type: 'string' }, 'kv-heads': { type: 'string' }, 'max-positions': { type: 'string' },
@@ -43,5 +45,6 @@ export async function run(argv: string[]): Promise<void> {
     maxShardBytes: intFlag(values['shard-bytes'], '--shard-bytes'),
     onProgress: progressLine('create'),
   });
+  if (values.json) return printJson({ out, config: cfg });
   console.log(`wrote ${out}: ${cfg.modelType}, ${cfg.numHiddenLayers} layers, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize}`);
 }

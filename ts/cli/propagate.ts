@@ -1,6 +1,8 @@
 import type { JobProgress } from '../binding/progress.js';
-import { propagate, PROPAGATE_REPORT_FILE, type LstsqSolverName, type PropagateMethod } from '../propagate/propagate.js';
-import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { cliFlags, fromFlags, helpLines } from '../options/optionSpec.js';
+import { propagate, PROPAGATE_REPORT_FILE, type PropagateOptions } from '../propagate/propagate.js';
+import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import { parse, printJson, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--instruct DIR ...] --out DIR [--out DIR ...] [options]
@@ -9,27 +11,19 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--ins
   Several --instruct (models derived from the same base): one job, the base side solved once; outputs
   OUT/<instruct folder name> with one --out, or one --out per --instruct in the same order. A model that
   fails leaves the ones written before it complete.
-  --method swap|overlap|conversion (conversion)   --solver normal|qr (normal)   --device cpu|cuda[:N] (cpu)
-  --chunk-rows N (4096)   --max-shard-bytes N (5000000000; 0 = one file)   --min-correlation X (0.5)
-  --keep-overlap-rows   keep the instruct model's rows for tokens the old vocabulary has; only new tokens
-                        get the method's rows (not in the paper; helps Extended vocabularies, see README)
-  --lora ADAPTER_DIR    a PEFT LoRA trained with the embeddings in continued pretraining (DONOR/adapter of
-                        lep train --params lora): its body adapters are merged into each output,
-                        W += (alpha / S) / r · B·A; its modules to save are not (LEP carries those rows)
-  --alpha-scale S (1)   divide the adapter's lora_alpha by S when merging
-  Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.`;
+  --instruct DIR              (required, repeatable) An instruct model derived from the base.
+  --out DIR                   (required, repeatable) Output directory, or one per --instruct.
+${helpLines(PROPAGATE_SPEC).join('\n')}
+  Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep propagate --base base --donor trained --instruct instruct --out propagated`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    {
-      base: { type: 'string' }, donor: { type: 'string' }, instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true },
-      method: { type: 'string' }, solver: { type: 'string' }, device: { type: 'string' }, 'chunk-rows': { type: 'string' },
-      'max-shard-bytes': { type: 'string' }, 'min-correlation': { type: 'string' }, 'keep-overlap-rows': { type: 'boolean' },
-      lora: { type: 'string' }, 'alpha-scale': { type: 'string' },
-    },
+    { json: { type: 'boolean' }, ...cliFlags(PROPAGATE_SPEC), instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true } },
     usage,
   );
   if (values.help) return void console.log(usage);
@@ -40,19 +34,9 @@ export async function run(argv: string[]): Promise<void> {
   required(outs[0], '--out', usage);
   const many = instructs.length > 1;
   const res = await propagate({
-    base: required(values.base as string | undefined, '--base', usage),
-    donor: required(values.donor as string | undefined, '--donor', usage),
+    ...(fromFlags(PROPAGATE_SPEC, values) as Omit<PropagateOptions, 'instruct' | 'out'>),
     instruct: many ? instructs : instructs[0]!,
     out: outs.length === 1 ? outs[0]! : outs,
-    method: values.method as PropagateMethod | undefined,
-    solver: values.solver as LstsqSolverName | undefined,
-    device: values.device as string | undefined,
-    chunkRows: intFlag(values['chunk-rows'], '--chunk-rows'),
-    maxShardBytes: intFlag(values['max-shard-bytes'], '--max-shard-bytes'),
-    minCorrelation: numFlag(values['min-correlation'], '--min-correlation'),
-    keepOverlapRows: Boolean(values['keep-overlap-rows']),
-    lora: values.lora as string | undefined,
-    alphaScale: numFlag(values['alpha-scale'], '--alpha-scale'),
     signal: interruptSignal,
     onWarning: (w) => console.error(`lep: warning: ${w}`),
     onProgress: (e) => {
@@ -62,6 +46,7 @@ export async function run(argv: string[]): Promise<void> {
       bars.get(label)!(e);
     },
   });
+  if (values.json) return printJson(res);
   const results = 'results' in res ? res.results : [res];
   for (const r of results) {
     if (many) console.log(`${r.instruct}:`);

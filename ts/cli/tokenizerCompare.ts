@@ -7,7 +7,8 @@ import { corpusOptions, corpusProgress, corpusSpecs, corpusUsage, readOptions } 
 export const usage = `lep tokenizer compare DIR_A DIR_B --corpus SPEC [--json] [options]
   Vocabulary overlap (by surface string, so "▁the" and "Ġthe" match), the share of corpus texts whose
   segmentation differs (run it on original-language text for Extended/Optimized), symbols/token of each.
-${corpusUsage}`;
+${corpusUsage}
+Example: lep tokenizer compare base-tokenizer extended-tokenizer --corpus ru.txt --json`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { ...corpusOptions, json: { type: 'boolean' } }, usage);

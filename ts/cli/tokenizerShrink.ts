@@ -2,7 +2,7 @@ import { optionError } from '../errors.js';
 import type { MergeOrder } from '../tokenizer/extend.js';
 import type { ShrinkRule } from '../tokenizer/shrink.js';
 import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
-import { intFlag, parse, required } from './args.js';
+import { intFlag, parse, printJson, required } from './args.js';
 import { corpusOptions, corpusProgress, corpusSpecs, corpusUsage, readOptions } from './corpusFlags.js';
 
 export const usage = `lep tokenizer shrink ORIGINAL_DIR --keep N --out DIR [--corpus SPEC] [options]
@@ -10,12 +10,14 @@ export const usage = `lep tokenizer shrink ORIGINAL_DIR --keep N --out DIR [--co
   ids (id_map.json), then extend with --donor DIR if given.
   --rule frequency|first-ids (frequency: most used on --corpus, the paper; first-ids: the reference code)
   --donor DIR   --merge-order new-first|original-first   --max-new-tokens N   --pad-to-multiple-of N   --max-size N
-${corpusUsage}`;
+${corpusUsage}
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep tokenizer shrink base --keep 16000 --corpus ru.txt --out shrunk`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       ...corpusOptions,
       out: { type: 'string' }, keep: { type: 'string' }, rule: { type: 'string' }, donor: { type: 'string' },
       'merge-order': { type: 'string' }, 'max-new-tokens': { type: 'string' }, 'pad-to-multiple-of': { type: 'string' },
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
     onProgress: progress?.onProgress,
   });
   progress?.done();
+  if (values.json) return printJson({ out, ...r });
   const s = r.shrink;
   console.log(
     `wrote ${out}: kept ${s.baseAfter} of ${s.baseBefore} base tokens (rule ${s.rule}, ${s.closureParts} pulled in by closure) + ${s.addedTokens} added tokens = ${s.size}` +

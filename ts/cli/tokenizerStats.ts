@@ -9,7 +9,8 @@ import { corpusOptions, corpusProgress, corpusSpecs, corpusUsage, readOptions } 
 export const usage = `lep tokenizer stats TOKENIZER_DIR [TOKENIZER_DIR...] --corpus SPEC [--json] [options]
   Symbols per token (characters / tokens, no special tokens), tokens per word, bytes per token,
   byte-fallback and unknown-token rates of each tokenizer on the corpus (read once).
-${corpusUsage}`;
+${corpusUsage}
+Example: lep tokenizer stats base extended --corpus ru.txt --json`;
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 

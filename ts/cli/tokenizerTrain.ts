@@ -1,6 +1,6 @@
 import { TOKENIZER_TRAIN_DEFAULTS as D, trainTokenizer, type TokenizerTrainType } from '../tokenizer/train.js';
 import { LepError } from '../errors.js';
-import { intFlag, numFlag, parse, progressLine, required } from './args.js';
+import { intFlag, numFlag, parse, printJson, progressLine, required } from './args.js';
 import { corpusOptions, corpusSpecs, corpusUsage, readOptions } from './corpusFlags.js';
 
 export const usage = `lep tokenizer train --corpus SPEC --out DIR [options]
@@ -11,12 +11,14 @@ export const usage = `lep tokenizer train --corpus SPEC --out DIR [options]
   --input-sentence-size N (${D.inputSentenceSize} = all)   --no-shuffle   --seed N (${D.seed})   --spm-threads N (one per core)
   --max-sentence-length BYTES (${D.maxSentenceLength})   --max-piece-length N (${D.maxPieceLength})
   --like MODEL_DIR (carry that model's special tokens and chat template)   --tmp-dir DIR   --verbose
-${corpusUsage}`;
+${corpusUsage}
+  --json (print the result as one JSON document on stdout; progress stays on stderr)
+Example: lep tokenizer train --corpus ru.txt --vocab-size 8000 --out donor`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    {
+    { json: { type: 'boolean' },
       ...corpusOptions,
       out: { type: 'string' }, type: { type: 'string' }, 'vocab-size': { type: 'string' },
       'character-coverage': { type: 'string' }, 'no-byte-fallback': { type: 'boolean' }, 'no-split-digits': { type: 'boolean' },
@@ -58,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
       bars.get(e.phase)!(e);
     },
   });
+  if (values.json) return printJson({ out, stats });
   console.log(
     `wrote ${out}: ${values.type ?? D.type}, ${stats.vocabSize} pieces${stats.merges !== undefined ? `, ${stats.merges} merges` : ''}; ` +
       `${stats.lines} lines (${stats.chars} characters) read in ${stats.readSeconds.toFixed(1)} s, trained in ${stats.trainSeconds.toFixed(1)} s` +

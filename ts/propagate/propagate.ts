@@ -34,74 +34,36 @@ import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
 import { buildVocabularyMap } from './vocabularyMap.js';
-import { checkDevice } from '../util/device.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { PROPAGATE_SPEC } from './propagateOptions.js';
 
-export type PropagateMethod = 'swap' | 'overlap' | 'conversion';
-export const PROPAGATE_METHODS: readonly PropagateMethod[] = ['swap', 'overlap', 'conversion'];
+export { PROPAGATE_METHODS, LSTSQ_SOLVERS, type PropagateMethod, type LstsqSolverName } from './propagateOptions.js';
+import type { LstsqSolverName, PropagateMethod } from './propagateOptions.js';
 /** The paper's best method. */
-export const DEFAULT_PROPAGATE_METHOD: PropagateMethod = 'conversion';
-export type LstsqSolverName = 'normal' | 'qr';
-export const LSTSQ_SOLVERS: readonly LstsqSolverName[] = ['normal', 'qr'];
-export const DEFAULT_LSTSQ_SOLVER: LstsqSolverName = 'normal';
-export const DEFAULT_PROPAGATE_CHUNK_ROWS = 4096;
-/** Hugging Face's default `max_shard_size` ("5GB"). */
-export const DEFAULT_PROPAGATE_MAX_SHARD_BYTES = 5_000_000_000;
-/**
- * Below this Pearson correlation between the base and instruct embeddings the instruct model is probably
- * not derived from the base (fine-tuning keeps them above 0.9; unrelated models give about 0).
- */
-export const DEFAULT_MIN_CORRELATION = 0.5;
+export const DEFAULT_PROPAGATE_METHOD = PROPAGATE_SPEC.method.default;
+export const DEFAULT_LSTSQ_SOLVER = PROPAGATE_SPEC.solver.default;
+export const DEFAULT_PROPAGATE_CHUNK_ROWS = PROPAGATE_SPEC.chunkRows.default;
+export const DEFAULT_PROPAGATE_MAX_SHARD_BYTES = PROPAGATE_SPEC.maxShardBytes.default;
+export const DEFAULT_MIN_CORRELATION = PROPAGATE_SPEC.minCorrelation.default;
 export const PROPAGATE_REPORT_FILE = 'propagate_report.json';
 
-export interface PropagateOptions extends JobOptions {
-  /** The base model directory the donor was trained from (`--base`). */
-  base: string;
-  /** The donor: the base after `lep init` + embedding training, with its tokenizer (`--donor`). */
-  donor: string;
-  /**
-   * The instruct model derived from the base (`--instruct`), or several (repeat `--instruct`): one job
-   * reads the base and donor and solves the base side once for all of them.
-   */
-  instruct: string | readonly string[];
-  /**
-   * Output model directory (`--out`); must differ from the inputs. With several instruct models: one
-   * directory `DIR`, written as `DIR/<instruct folder name>` per model (the names must differ), or one
-   * directory per instruct model, in the same order (repeat `--out`).
-   */
-  out: string | readonly string[];
-  /** `swap`, `overlap` or `conversion` (`--method`). Defaults to `'conversion'`. */
-  method?: PropagateMethod;
-  /** Least-squares solver (`--solver`): `normal` (AᵀA, fast) or `qr` (streaming QR, for ill-conditioned systems). Defaults to `'normal'`. */
-  solver?: LstsqSolverName;
-  /** Rows converted to float64 at a time (`--chunk-rows`). Defaults to `4096`. */
-  chunkRows?: number;
-  /** Shard the written checkpoint above this many bytes (`--max-shard-bytes`; 0 = one file). Defaults to `5e9`. */
-  maxShardBytes?: number;
-  /** Where the float64 products run (`--device`): `cpu` or `cuda[:N]`. Defaults to `'cpu'`. */
-  device?: string;
-  /** Warn below this base/instruct embedding correlation (`--min-correlation`). Defaults to `0.5`. */
-  minCorrelation?: number;
-  /**
-   * Keep the instruct model's own rows for every token the old vocabulary already has (the overlap set,
-   * matched by decoded string) and take only the new tokens' rows from the method (`--keep-overlap-rows`).
-   * Not one of the paper's methods: for Extended/Optimized vocabularies it leaves the instruct model's
-   * handling of its old tokens untouched, which embedding training of all rows otherwise drifts (measured
-   * on the toy family: Extended/swap sentence copy EN/RU 0.50/0.46 -> 0.93/0.91). Defaults to `false`.
-   */
-  keepOverlapRows?: boolean;
-  /**
-   * A PEFT LoRA adapter trained with the embeddings during continued pretraining of the resized base
-   * (`--lora`; e.g. DONOR/adapter of `lep train --params lora --lora-train-modules embed_tokens,lm_head`).
-   * The embeddings still come from the donor through LEP; the adapter's body LoRA is merged into each
-   * propagated model with its alpha divided by `alphaScale`: W += (alpha / S) / r · B·A. Its modules to
-   * save are not applied (the propagated rows stand for them). Defaults to none.
-   */
-  lora?: string;
-  /** Divide the adapter's lora_alpha by this when merging (`--alpha-scale`; only with `lora`). Defaults to `1`. */
-  alphaScale?: number;
-  /** Called with each warning as it arises (they are also in the result). Defaults to none. */
-  onWarning?: (message: string) => void;
-}
+/** The propagation options: PROPAGATE_SPEC (propagateOptions.ts) gives each one's type, bounds, default and doc. */
+export type PropagateOptions = OptionsOf<typeof PROPAGATE_SPEC> &
+  JobOptions & {
+    /**
+     * The instruct model derived from the base (`--instruct`), or several (repeat `--instruct`): one job
+     * reads the base and donor and solves the base side once for all of them.
+     */
+    instruct: string | readonly string[];
+    /**
+     * Output model directory (`--out`); must differ from the inputs. With several instruct models: one
+     * directory `DIR`, written as `DIR/<instruct folder name>` per model (the names must differ), or one
+     * directory per instruct model, in the same order (repeat `--out`).
+     */
+    out: string | readonly string[];
+    /** Called with each warning as it arises (they are also in the result). Defaults to none. */
+    onWarning?: (message: string) => void;
+  };
 
 export interface PropagateSideResult extends NativePropagateSide {
   /** Warnings about this side (low base/instruct correlation, rank-deficient system). */
@@ -189,22 +151,10 @@ function resolveTargets(o: PropagateOptions): Target[] {
   return targets;
 }
 
-function resolveOptions(o: PropagateOptions) {
-  const method = o.method ?? DEFAULT_PROPAGATE_METHOD;
-  if (!PROPAGATE_METHODS.includes(method)) throw optionError('method', 'swap, overlap or conversion', o.method, '--method');
-  const solver = o.solver ?? DEFAULT_LSTSQ_SOLVER;
-  if (!LSTSQ_SOLVERS.includes(solver)) throw optionError('solver', 'normal or qr', o.solver, '--solver');
-  const chunkRows = o.chunkRows ?? DEFAULT_PROPAGATE_CHUNK_ROWS;
-  if (!Number.isInteger(chunkRows) || chunkRows <= 0) throw optionError('chunkRows', 'a positive integer', o.chunkRows, '--chunk-rows');
-  const maxShardBytes = o.maxShardBytes ?? DEFAULT_PROPAGATE_MAX_SHARD_BYTES;
-  if (!Number.isInteger(maxShardBytes) || maxShardBytes < 0) throw optionError('maxShardBytes', 'a non-negative integer', o.maxShardBytes, '--max-shard-bytes');
-  const minCorrelation = o.minCorrelation ?? DEFAULT_MIN_CORRELATION;
-  if (typeof minCorrelation !== 'number' || !(minCorrelation >= -1 && minCorrelation <= 1))
-    throw optionError('minCorrelation', 'a number in [-1, 1]', o.minCorrelation, '--min-correlation');
-  const device = o.device ?? 'cpu';
-  checkDevice(device);
-  for (const [name, flag] of [['base', '--base'], ['donor', '--donor']] as const)
-    if (typeof o[name] !== 'string' || o[name] === '') throw optionError(name, 'a directory path', o[name], flag);
+function resolveOptions(options: PropagateOptions) {
+  checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress']);
+  const o = withDefaults(PROPAGATE_SPEC, options);
+  const { method, solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
   if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
   const alphaScale = checkAlphaScale(o.alphaScale);
   if (o.lora !== undefined && (typeof o.lora !== 'string' || o.lora === '')) throw optionError('lora', 'a PEFT adapter directory', o.lora, '--lora');

@@ -20,125 +20,37 @@ import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from '../util/
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
 import { fileFingerprint, modelFingerprint } from './inputFingerprint.js';
-import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES, readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
-import { checkDevice } from '../util/device.js';
+import { readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { TRAIN_SPEC } from './trainOptions.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
 
-export interface TrainOptions extends JobOptions {
-  /** Packed training blocks (see packBlocks.ts). */
-  data: string;
-  /** Packed held-out blocks for the evaluation loss. Defaults to none. */
-  evalData?: string;
-  /**
-   * `all` parameters, only the input/output `embeddings`, or `lora` adapters (plus `lora.modulesToSave`).
-   * Defaults to `all`.
-   */
-  params?: 'all' | 'embeddings' | 'lora';
-  /**
-   * LoRA settings (params `lora`); unset fields take the `sft` preset (docs/method.md §5). The run writes the
-   * adapter in PEFT layout to OUT/adapter and the model with the adapter merged to OUT.
-   */
-  lora?: LoraOptions;
-  /** Embeddings mode: only these rows train (e.g. new tokens). Defaults to all rows. */
-  rows?: number[];
-  /** Sequences per micro-batch. Defaults to `8`. */
-  batchSize?: number;
-  /** Micro-batches per optimizer step. Defaults to `1`. */
-  gradAccum?: number;
-  /** Optimizer steps. Defaults to `100`. */
-  steps?: number;
-  /** Peak learning rate. Defaults to `1e-4` (the method's Mistral value). */
-  lr?: number;
-  /** Cosine floor as a fraction of lr. Defaults to `0`. */
-  minLrRatio?: number;
-  /** Linear warm-up steps. Defaults to `100` capped at a tenth of the steps. */
-  warmupSteps?: number;
-  /** AdamW. Defaults to `0.9`, `0.95`, `1e-5`, `0.1` (the method's values). */
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** Gradient-norm clip (0 = off). Defaults to `1.0`. */
-  clip?: number;
-  /** Data-order seed. Defaults to `0`. */
-  seed?: number;
-  /** Evaluation loss every N steps (and at step 0 and the end). Defaults to `0` (start and end only). */
-  evalEvery?: number;
-  /** Evaluate on at most N batches (0 = all); data-parallel, batches of batchSize × ranks. Defaults to `0`. */
-  evalBatches?: number;
-  /**
-   * Checkpoint every N steps (0: only when stopped and at the end). A stopped run (AbortSignal, Ctrl-C)
-   * always checkpoints at the step boundary where it stops, so only a killed one (kill -9, power loss)
-   * loses work: at most the steps since the last periodic checkpoint. Counted in steps, not minutes, so
-   * that checkpoints fall on the same steps in every run and can be compared across runs. Defaults to a
-   * tenth of the run, `ceil(steps / 10)`.
-   */
-  checkpointEvery?: number;
-  /** Checkpoints kept. Defaults to `2`. */
-  keepCheckpoints?: number;
-  /**
-   * Resume from the newest checkpoint in the output directory, if any; refused when that run had other
-   * options (TRAIN_RESUME_KEYS). `false` starts afresh and removes the directory's old checkpoints.
-   * Defaults to `true`.
-   */
-  resume?: boolean;
-  /** Called before training when the run resumes, with the checkpoint and its step. Defaults to none. */
-  onResume?: (checkpoint: string, step: number) => void;
-  /** `cpu` or `cuda[:N]`. Defaults to `cpu`. */
-  device?: string;
-  /** Compute dtype (`bf16` keeps f32 master weights). Defaults to `f32`. */
-  dtype?: 'f32' | 'bf16';
-  /** Progress event every N steps. Defaults to `1`. */
-  reportEvery?: number;
-  /**
-   * Recompute each decoder layer in backward instead of storing its activations: activation memory
-   * drops from all layers to one, for about a third more compute. Defaults to `false`.
-   */
-  activationCheckpointing?: boolean;
-  /**
-   * Embeddings mode: also write an embedding patch here (the trained embedding matrices + tokenizer,
-   * a few percent of a model's size; `applyEmbeddingPatch` restores the full model). Defaults to none.
-   */
-  patchDir?: string;
-  /**
-   * Data-parallel training across processes (c10d: Gloo on CPU, NCCL on CUDA). Each rank trains on its
-   * part of every step's global batch of batchSize × gradAccum × worldSize blocks, so the result is that
-   * of one process with that batch; rank 0 alone writes the log, checkpoints and model. `false` = one
-   * process. Defaults to the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-   * MASTER_PORT), one process when WORLD_SIZE is unset or 1.
-   */
-  distributed?: DistributedEnv | false;
-  /** Seconds a rank waits for the others before failing (rendezvous and every collective). Defaults to `300`. */
-  distTimeout?: number;
-  /**
-   * How embedding gradients are all-reduced: `dense` whole matrices, or `touched-rows` only the input
-   * embedding rows some rank's batch used (the rest are zero). Defaults to `touched-rows`.
-   */
-  gradSync?: GradSync;
-  /** Dense gradients are all-reduced in buckets of about this many MiB, each as soon as it is complete in backward. Defaults to `25`. */
-  gradBucketMb?: number;
-}
+/**
+ * The training options: TRAIN_SPEC (trainOptions.ts) gives each one's type, bounds, default and doc; the
+ * fields here are the ones no file or flag can hold.
+ */
+export type TrainOptions = Omit<OptionsOf<typeof TRAIN_SPEC>, 'lora'> &
+  JobOptions & {
+    /** LoRA settings (params `lora`); unset fields take the `sft` preset (docs/method.md §5). */
+    lora?: LoraOptions;
+    /** Called before training when the run resumes, with the checkpoint and its step. Defaults to none. */
+    onResume?: (checkpoint: string, step: number) => void;
+    /**
+     * Data-parallel training across processes (c10d: Gloo on CPU, NCCL on CUDA). Each rank trains on its
+     * part of every step's global batch of batchSize × gradAccum × worldSize blocks, so the result is that
+     * of one process with that batch; rank 0 alone writes the log, checkpoints and model. `false` = one
+     * process. Defaults to the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+     * MASTER_PORT), one process when WORLD_SIZE is unset or 1.
+     */
+    distributed?: DistributedEnv | false;
+  };
 
-export const TRAIN_DEFAULTS = {
-  params: 'all',
-  batchSize: 8,
-  gradAccum: 1,
-  steps: 100,
-  lr: 1e-4,
-  minLrRatio: 0,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-5,
-  weightDecay: 0.1,
-  clip: 1.0,
-  seed: 0,
-  evalEvery: 0,
-  evalBatches: 0,
-  keepCheckpoints: 2,
-  reportEvery: 1,
-} as const;
+/** The options that are not options of the spec: callbacks, the signal, the rendezvous. */
+const TRAIN_NON_SPEC_KEYS = ['signal', 'onProgress', 'onResume', 'distributed'] as const;
+
+export const TRAIN_DEFAULTS = defaultsOf(TRAIN_SPEC);
 
 export interface TrainResult {
   outDir: string;
@@ -181,7 +93,8 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
   if (!existsSync(configFile)) return;
   let then: Record<string, unknown>;
   try {
-    then = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    // A record written before an option had a default in the spec ran with that default.
+    then = { ...TRAIN_DEFAULTS, ...(JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) };
   } catch (e) {
     throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
   }
@@ -229,11 +142,6 @@ function evalBitsPerChar(evalData: string | undefined, batchSize: number, evalBa
   return total > 0 ? (loss) => (loss * predicted) / (total * Math.LN2) : undefined;
 }
 
-function positive(v: number, name: string, flag: string, allowZero = false): number {
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw optionError(name, allowZero ? 'a number >= 0' : 'a positive number', v, flag);
-  return v;
-}
-
 /**
  * The final model goes into the output directory next to the run's checkpoints and log, so it cannot be
  * renamed in as one directory: it is written aside, and its files are moved in with config.json (the
@@ -258,29 +166,18 @@ async function writeFinalModel(outDir: string, write: (dir: string) => Promise<v
 }
 
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
-  const o = { ...TRAIN_DEFAULTS, ...options };
+  checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
+  const o = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
   if (o.evalData !== undefined && !existsSync(o.evalData)) throw optionError('evalData', 'an existing packed blocks file', o.evalData, '--eval-data');
-  if (o.params !== 'all' && o.params !== 'embeddings' && o.params !== 'lora') throw optionError('params', '"all", "embeddings" or "lora"', o.params, '--params');
   if (o.lora !== undefined && o.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
-  for (const [k, flag] of [['batchSize', '--batch-size'], ['gradAccum', '--grad-accum'], ['steps', '--steps']] as const)
-    if (!Number.isInteger(o[k]) || o[k] < 1) throw optionError(k, 'a positive integer', o[k], flag);
-  positive(o.lr, 'lr', '--lr');
-  positive(o.clip, 'clip', '--clip', true);
-  positive(o.weightDecay, 'weightDecay', '--weight-decay', true);
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
+  // The two defaults that depend on another option.
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
-  if (o.device !== undefined) checkDevice(o.device);
-  if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'bf16') throw optionError('dtype', 'f32 or bf16', o.dtype, '--dtype');
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
-  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 0) throw optionError('checkpointEvery', 'an integer >= 0', checkpointEvery, '--checkpoint-every');
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
-  const distTimeout = o.distTimeout ?? DEFAULT_DIST_TIMEOUT_S;
-  const gradSync = o.gradSync ?? DEFAULT_GRAD_SYNC;
-  positive(distTimeout, 'distTimeout', '--dist-timeout');
-  if (o.gradBucketMb !== undefined) positive(o.gradBucketMb, 'gradBucketMb', '--grad-bucket-mb');
-  if (!GRAD_SYNC_MODES.includes(gradSync)) throw optionError('gradSync', GRAD_SYNC_MODES.map((m) => `"${m}"`).join(' or '), gradSync, '--grad-sync');
+  const { distTimeout, gradSync } = o;
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
@@ -294,7 +191,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   }
 }
 
-type ResolvedTrainOptions = TrainOptions & Required<Pick<TrainOptions, Exclude<keyof typeof TRAIN_DEFAULTS, 'params'>>> & { params: NonNullable<TrainOptions['params']> };
+type ResolvedTrainOptions = TrainOptions & typeof TRAIN_DEFAULTS;
 
 async function trainLocked(
   modelDir: string,
@@ -383,8 +280,8 @@ async function trainLocked(
             keepCheckpoints: o.keepCheckpoints,
             resumeFrom,
             reportEvery: o.reportEvery,
-            activationCheckpointing: o.activationCheckpointing ?? false,
-            ...(dist ? { dist: { ...dist, timeoutS: distTimeout, gradSync, bucketMb: o.gradBucketMb ?? 25 } } : {}),
+            activationCheckpointing: o.activationCheckpointing,
+            ...(dist ? { dist: { ...dist, timeoutS: distTimeout, gradSync, bucketMb: o.gradBucketMb } } : {}),
           },
           p,
         ),
