@@ -16,16 +16,16 @@ const path = Type.String({ minLength: 1 });
 /** The one device syntax (util/device.ts checks the same). */
 export const DEVICE_SCHEMA = Type.String({ pattern: '^(cpu|cuda(:[0-9]+)?)$', title: 'cpu, cuda or cuda:N' });
 
-/** LoRA settings as a recipe or a --config file gives them; unset fields come from a preset (lora/loraOptions.ts). */
+/** LoRA settings as a recipe or a --config file gives them; every field optional: unset ones come from a preset (lora/loraOptions.ts). */
 export const LORA_SCHEMA: TSchema = Type.Object(
   {
-    rank: Type.Integer({ minimum: 1, description: 'Adapter rank r.' }),
-    alpha: Type.Number({ exclusiveMinimum: 0, description: 'Scale numerator: the update is (alpha / r)·B·A.' }),
-    dropout: Type.Number({ minimum: 0, exclusiveMaximum: 1, description: "Dropout on the adapters' input (training only)." }),
-    targets: Type.Array(oneOf(...LORA_PROJECTIONS), { minItems: 1, description: 'Adapted projections.' }),
-    layers: Type.Union([oneOf('all', 'first-last'), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })], { description: 'Decoder layers with adapters: all, first-last, or layer numbers.' }),
-    modulesToSave: Type.Array(oneOf(...LORA_MODULES_TO_SAVE), { description: 'Modules trained in full next to the adapters.' }),
-    seed: Type.Integer({ minimum: 0, description: "Seed of the adapters' initialisation." }),
+    rank: Type.Optional(Type.Integer({ minimum: 1, description: 'Adapter rank r.' })),
+    alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Scale numerator: the update is (alpha / r)·B·A.' })),
+    dropout: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: "Dropout on the adapters' input (training only)." })),
+    targets: Type.Optional(Type.Array(oneOf(...LORA_PROJECTIONS), { minItems: 1, description: 'Adapted projections.' })),
+    layers: Type.Optional(Type.Union([oneOf('all', 'first-last'), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })], { description: 'Decoder layers with adapters: all, first-last, or layer numbers.' })),
+    modulesToSave: Type.Optional(Type.Array(oneOf(...LORA_MODULES_TO_SAVE), { description: 'Modules trained in full next to the adapters.' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, description: "Seed of the adapters' initialisation." })),
   },
   { additionalProperties: false },
 );
