@@ -240,7 +240,9 @@ async function saveBf16(from: string, to: string, eosToken?: string): Promise<vo
   renameSync(tmp, to);
 }
 
-async function train(modelDir: string, outDir: string, options: TrainOptions): Promise<void> {
+// The plan's seqLen is the packing length, recorded in provenance; trainModel reads the block length from
+// the data file and refuses options it does not know, so it is left out here.
+async function train(modelDir: string, outDir: string, { seqLen: _packedLength, ...options }: TrainOptions & { seqLen?: number }): Promise<void> {
   if (existsSync(join(outDir, 'model.safetensors'))) return log(`${outDir}: done before, kept`);
   await trainModel(modelDir, outDir, {
     ...options,

@@ -106,7 +106,7 @@ function dlopenNow(path: string): unknown {
 const MISSING_LIBRARY = /(\S+\.so[^\s:]*): cannot open shared object file/;
 
 function hint(file: string, failures: { candidate: Candidate; message: string }[], prebuiltsHere: PrebuiltFlavour[]): string {
-  const build = 'build from source with `npx lep build` (needs a compiler, cmake and libtorch; see the README, "Install")';
+  const build = 'build from source with `npx lep build` (needs a compiler, cmake and libtorch; see docs/install.md, "Other platforms")';
   const prebuiltFailures = failures.filter((f) => f.candidate.flavour);
   // A prebuilt's missing library first: its flavour says which packages bring it.
   const missing = prebuiltFailures.find((f) => MISSING_LIBRARY.test(f.message)) ?? failures.find((f) => MISSING_LIBRARY.test(f.message));

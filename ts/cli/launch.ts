@@ -10,7 +10,7 @@ export const usage = `lep launch --nproc N [--nnodes M --node-rank K --master-ad
   when one rank fails the others are stopped and lep launch exits with its code.
 Example: lep launch --nproc 2 -- lep train MODEL --data blocks.safetensors --out run --embeddings-only
   Several machines: run it on each with the same --nnodes, --master-addr, --master-port and its own
-  --node-rank (or use torchrun / Slurm / Kubernetes: see README, "Training on several processes").`;
+  --node-rank (or use torchrun / Slurm / Kubernetes: see docs/guide.md, "Training on several processes").`;
 
 const MAIN = join(import.meta.dirname, 'main.js');
 
