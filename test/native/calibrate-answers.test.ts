@@ -70,10 +70,12 @@ test('answers every prompt once through the chat template, greedily, with progre
     t.true(l.tokens >= 0 && l.tokens <= OPTS.maxNewTokens);
     t.is(typeof l.stopped, 'boolean');
   }
-  // The toy instruct model copies short texts exactly and closes with </s>: the chat template was applied.
+  // The toy instruct model copies this short text exactly and closes its turn with its EOS: the chat
+  // template was applied. (The v2 family answers 'Открыть файл' with another Russian UI phrase; it copies
+  // less exactly than v1 did, see test/fixtures/toy-family/README.md.)
   t.is(a.get('copy-en-0')!.messages[1]!.content, 'Standard C library (libc, -lc)');
   t.true(a.get('copy-en-0')!.stopped);
-  t.is(a.get('copy-ru-0')!.messages[1]!.content, 'Открыть файл');
+  t.regex(a.get('copy-ru-0')!.messages[1]!.content, /^[\p{Script=Cyrillic}\s.,]+$/u);
   // One event before the first batch, then one per batch of 3 (10 prompts: 3, 6, 9, 10).
   t.deepEqual(events.map((e) => e.done), [0, 3, 6, 9, 10]);
   t.true(events.every((e) => e.total === 10 && e.reused === 0));
@@ -179,9 +181,11 @@ test('the data side end to end: answers → filter → mix with copy examples �
   const ids = new Int32Array(tensors.get('tokens')!.data.slice().buffer);
   const mask = tensors.get('loss_mask')!.data;
   t.is(mask.reduce((a, b) => a + b, 0), r.targetTokens);
-  // The masked tokens decode to exactly the assistant answers, each closed by </s>.
+  // The masked tokens decode to exactly the assistant answers, each closed by the model's end of turn (EOS).
+  const eos = tok.specialToken('eos')!;
+  t.is(eos, '<|im_end|>');
   const masked = await tok.decode(Array.from(ids).filter((_, i) => mask[i] === 1));
-  const answersText = (await readChatDataset(set)).map((l) => `${l.messages.at(-1)!.content}</s>`);
+  const answersText = (await readChatDataset(set)).map((l) => `${l.messages.at(-1)!.content}${eos}`);
   t.is(masked.replace(/\s+/g, ''), answersText.join('').replace(/\s+/g, ''));
   // A bad line in the set fails with its file and line, before any block is written.
   writeFileSync(set, `${readFileSync(set, 'utf8')}{"messages": [{"role": "user", "content": "no answer"}]}\n`);
