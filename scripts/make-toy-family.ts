@@ -44,13 +44,14 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { createModel, fetchCorpora, LepModel, lepInfo, mistralTokenizerDir, readTexts, setThreads, Tokenizer } from '../ts/index.js';
-import { runJob } from '../ts/model/LepModel.js';
+import { runJob } from '../ts/binding/runJob.js';
 import { propagate } from '../ts/propagate/propagate.js';
 import { writeChatTokenizer } from '../ts/train/chatTokens.js';
-import { buildInstructExamples, CHATML_TEMPLATE, copyExample, COPY_PROMPT, LLAMA3_CHAT_TEMPLATE, seededRandom, shuffle, type HelpPair } from '../ts/train/instructData.js';
+import { buildInstructExamples, CHATML_TEMPLATE, copyExample, COPY_PROMPT, LLAMA3_CHAT_TEMPLATE, type HelpPair } from '../ts/train/instructData.js';
 import { packChat } from '../ts/train/packChat.js';
 import { packDocuments, writeBlocks } from '../ts/train/packBlocks.js';
 import { trainModel, type TrainOptions } from '../ts/train/trainModel.js';
+import { seededRandom, shuffle } from '../ts/util/random.js';
 
 const { values } = parseArgs({
   options: {

@@ -59,9 +59,6 @@ export interface ScoreOptions extends JobOptions {
   lastLogprobs?: boolean;
 }
 
-// The runner lives in binding/runJob.ts; this re-export remains only for scripts/make-toy-family.ts, which is
-// being regenerated elsewhere: drop it once that script imports from binding/runJob.js.
-export { runJob } from '../binding/runJob.js';
 
 /** Sampling options in range (validated once, before the native job; messages name the CLI flags). */
 export function checkSampling(o: GenerateOptions): void {

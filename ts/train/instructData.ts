@@ -18,8 +18,6 @@ export const COPY_PROMPT = { en: 'Copy this text exactly:\n\n', ru: 'Скопи�
 export const TRANSLATE_PROMPT = { en: 'Translate this paragraph into Russian:\n\n', ru: 'Переведи этот абзац на английский:\n\n' } as const;
 export const FAQ_PROMPT = { en: (h: string) => `What does the help page "${h}" say?`, ru: (h: string) => `Что говорится на странице справки «${h}»?` } as const;
 
-// The PRNG lives in util/random.ts; re-exported for scripts/make-toy-family.ts, which imports it from here.
-export { seededRandom, shuffle };
 
 const chat = (user: string, assistant: string): ChatExample => ({
   messages: [
