@@ -44,7 +44,10 @@ test('generate (finishes natively with a partial result) and score (stops with i
   const reason = new Error('stop generating');
   await rejectsAborted(t, m.generateTokens([[1, 415]], { maxNewTokens: 50, stopTokens: [], ...abortOnFirstEvent(reason) }), reason);
   const r2 = new Error('stop scoring');
-  const seqs = Array.from({ length: 8 }, () => Array.from({ length: 32 }, (_, i) => 100 + i));
+  // Enough batches (one sequence each) that the native loop is still running when the abort, set by the
+  // first progress event on the JS thread, reaches it: with 8 it could finish first on a fast machine, and
+  // the rejection was then the runner's generic one, not the native message this test checks.
+  const seqs = Array.from({ length: 1024 }, () => Array.from({ length: 32 }, (_, i) => 100 + i));
   const e = await rejectsAborted(t, m.score(seqs, { maxBatchTokens: 32, ...abortOnFirstEvent(r2) }), r2);
   t.regex(e.message, /scoring aborted/, 'the native message says where it stopped');
   // A tiny model is saved without a progress event: a signal aborted before the call.
