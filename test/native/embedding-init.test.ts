@@ -279,7 +279,7 @@ test.serial('CLI: lep init writes the model and says what it did; bad input fail
   t.true(existsSync(join(out, 'model.safetensors')));
 
   const badRule = await t.throwsAsync(run('node', [CLI, 'init', model, '--tokenizer', tokDir, '--out', join(tempDir(), 'x'), '--rule', 'median'], { env }));
-  t.regex((badRule as unknown as { stderr: string }).stderr, /Expected "mean", "random", "global-mean", "omp", "focus" for rule \(--rule\) but received "median"/);
+  t.regex((badRule as unknown as { stderr: string }).stderr, /Expected "mean" or "random" or "global-mean" or "omp" or "focus" for rule \(--rule\) but received "median"/);
 
   // The model's tokenizer is bigger than its embedding matrix: the tokenizer is not the model's.
   const e1 = await t.throwsAsync(initEmbeddings(await llamaModel(), tokDir, join(tempDir(), 'x'), { oldTokenizerDir: mistralTokenizerDir() }));

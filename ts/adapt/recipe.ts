@@ -22,8 +22,8 @@ import { parse as parseYaml } from 'yaml';
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
 import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
-import { INIT_RULES, type InitRule } from '../init/buildInitPlan.js';
-import type { SolveDtype } from '../init/initEmbeddings.js';
+import type { InitEmbeddingsOptions } from '../init/initEmbeddings.js';
+import { checkInitCombination, INIT_SPEC } from '../init/initOptions.js';
 import { checkOptions, defineOptions, oneOf, pickSchema, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
 import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
@@ -71,20 +71,8 @@ export interface AdaptRecipe {
     /** Seed of the input sampling. Defaults to `0`. */
     seed?: number;
   };
-  init?: {
-    /** Defaults to `mean` (docs/method.md §2); `omp` and `focus` need `auxModel`. */
-    rule?: InitRule;
-    /** Rules omp/focus: a model directory whose tokenizer has the new tokens (`lep init --aux-model`). */
-    auxModel?: string;
-    /** Rule omp: shared tokens per new token. Defaults to `64`. */
-    ompK?: number;
-    /** Rules omp/focus: dtype of the solve. Defaults to `float32`. */
-    solveDtype?: SolveDtype;
-    /** Defaults to `mean`. */
-    outputRule?: 'mean' | 'first';
-    seed?: number;
-    padToMultipleOf?: number;
-  };
+  /** lep init's recipe keys (INIT_SPEC, init/initOptions.ts). */
+  init?: Pick<InitEmbeddingsOptions, 'rule' | 'auxModel' | 'ompK' | 'solveDtype' | 'outputRule' | 'seed' | 'padToMultipleOf'>;
   train: {
     /** Tokens per training block. Required. */
     seqLen: number;
@@ -169,16 +157,6 @@ const TOKENIZER_SPEC = all(defineOptions({
   keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
   mergeOrder: { schema: oneOf('new-first', 'original-first'), default: 'new-first', doc: "Extended/Optimized merge order (new-first is the paper's)." },
   seed: { schema: natInt, default: 0, doc: 'Seed of the input sampling.' },
-}));
-
-const INIT_SPEC = all(defineOptions({
-  rule: { schema: oneOf(...(INIT_RULES as InitRule[])), default: 'mean', doc: 'Initialisation rule of the new rows (docs/method.md §2); omp and focus need auxModel.' },
-  outputRule: { schema: oneOf('mean', 'first'), default: 'mean', doc: 'Rule of the output-embedding rows.' },
-  seed: { schema: natInt, doc: 'Seed of the random rule.' },
-  padToMultipleOf: { schema: posInt, doc: 'Pad the vocabulary to a multiple of N.' },
-  auxModel: { schema: text, doc: 'Rules omp/focus: a model directory whose tokenizer has the new tokens.' },
-  ompK: { schema: posInt, default: 64, doc: 'Rule omp: shared tokens per new token.' },
-  solveDtype: { schema: oneOf('float32', 'float64'), default: 'float32', doc: 'Rules omp/focus: dtype of the solve.' },
 }));
 
 /** The train section's keys that only `lep adapt` has. */
@@ -274,6 +252,7 @@ export function validateRecipe(v: unknown): AdaptRecipe {
   if (t.kind === 'shrink' && !t.keep) throw new LepError('LEP_BAD_RECIPE', 'recipe.tokenizer.keep is required for kind "shrink"');
   if ((t.kind === 'extend' || t.kind === 'shrink') && t.type === 'unigram')
     throw new LepError('LEP_BAD_RECIPE', `recipe.tokenizer.type: an ${t.kind} donor must be "bpe" (its merges extend the base's)`);
+  if (r.init) checkInitCombination(r.init, { kind: 'recipe', section: 'init' });
   const c = r.calibrate;
   if (c?.mode === 'data' && !c.data) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.data is required for mode "data"');
   if (c && (c.copyExamples ?? 0) > 0 && !c.copyText) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.copyText is required with copyExamples');

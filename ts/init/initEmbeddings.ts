@@ -18,66 +18,35 @@ import { getNative } from '../binding/loadNative.js';
 import type { NativeDonorPlan, NativeInitResult } from '../binding/NativeTypes.js';
 import { checkVocab, copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
-import { buildInitPlan, DONOR_RULES, INIT_RULES, OUTPUT_RULES, planArrays, type InitRule, type OutputRule, type RowSource } from './buildInitPlan.js';
+import { buildInitPlan, planArrays, type RowSource } from './buildInitPlan.js';
+import { checkInitCombination, INIT_SPEC } from './initOptions.js';
 import { PROVENANCE_FILE, provenanceEntries, writeProvenance } from './provenance.js';
-import { checkDevice } from '../util/device.js';
 
-export const INIT_DEFAULTS = {
-  rule: 'mean',
-  outputRule: 'mean',
-  seed: 0,
-  padToMultipleOf: 1,
-  ompK: 64,
-  solveDtype: 'float32',
-  device: 'cpu',
-} as const satisfies { rule: InitRule; outputRule: OutputRule; seed: number; padToMultipleOf: number; ompK: number; solveDtype: SolveDtype; device: string };
+/** The defaults of INIT_SPEC (initOptions.ts). */
+export const INIT_DEFAULTS = defaultsOf(INIT_SPEC);
 
-/** Dtype of the donor-space solve of rules omp/focus. */
-export type SolveDtype = 'float32' | 'float64';
-const SOLVE_DTYPES: readonly SolveDtype[] = ['float32', 'float64'];
+export type { SolveDtype } from './initOptions.js';
 
-export interface InitEmbeddingsOptions extends JobOptions {
-  /**
-   * How rows of new (re-tokenised) tokens are made: `mean` of their old sub-token rows (docs/method.md §2),
-   * `random` (seeded normal with the old rows' std), `global-mean`, or from a donor's embedding space:
-   * `omp` (mergekit-tokensurgeon's Orthogonal Matching Pursuit over shared tokens) or `focus` (sparsemax of
-   * cosine similarities to shared tokens, Dobler & de Melo 2023). Tokens common to both vocabularies and
-   * specials are copied under every rule. Defaults to `mean`.
-   */
-  rule?: InitRule;
-  /**
-   * Rules `omp`/`focus`: an auxiliary model directory (safetensors + tokenizer) whose tokenizer has the new
-   * tokens and shares tokens with the model; the weights are found in its embedding space (mergekit calls it
-   * the donor). Required by them, refused by the other rules.
-   */
-  auxModel?: string;
-  /** Rule `omp`: shared tokens per new token (clamped to the shared tokens available). Defaults to `64`, mergekit's recommendation. */
-  ompK?: number;
-  /** Rules `omp`/`focus`: dtype of the donor-space solve. Defaults to `float32`. */
-  solveDtype?: SolveDtype;
-  /** Rules `omp`/`focus`: where the solve runs, `cpu`, `cuda` or `cuda:N`. Defaults to `cpu`. */
-  device?: string;
-  /** Output (lm_head) rows of new tokens: the `mean` like the input side, or the `first` sub-token's row (some vocabulary-expansion methods). Defaults to `mean`. */
-  outputRule?: OutputRule;
-  /** Seed of `random` rows. Defaults to `0`. */
-  seed?: number;
-  /** Pad the embedding rows (and config.json `vocab_size`) up to a multiple of this; padding rows get the global mean. Defaults to `1` (rows = new tokenizer size). */
-  padToMultipleOf?: number;
-  /** Optimized tokenizer: its id map (a path, or the object); `false` ignores one. Defaults to `<tokenizerDir>/id_map.json` when that file exists. */
-  idMap?: string | IdMap | false;
-  /** New token string -> old token string whose row it copies (e.g. a reserved token a new chat template uses). Defaults to none. */
-  copyRows?: Record<string, string>;
-  /** Directory of the old model's tokenizer. Defaults to `modelDir`. */
-  oldTokenizerDir?: string;
-  /** Called with each warning before the work starts (they are also in the result). Defaults to none. */
-  onWarning?: (message: string) => void;
-}
+/** The init options: INIT_SPEC (initOptions.ts) gives each one's type, bounds, default and doc. */
+export type InitEmbeddingsOptions = Omit<OptionsOf<typeof INIT_SPEC>, 'idMap' | 'copyRows'> &
+  JobOptions & {
+    /** Optimized tokenizer: its id map (a path, or the object); `false` ignores one. Defaults to `<tokenizerDir>/id_map.json` when that file exists. */
+    idMap?: string | IdMap | false;
+    /** New token string -> old token string whose row it copies (e.g. a reserved token a new chat template uses). Defaults to none. */
+    copyRows?: Record<string, string>;
+    /** Called with each warning before the work starts (they are also in the result). Defaults to none. */
+    onWarning?: (message: string) => void;
+  };
+
+/** The keys of InitEmbeddingsOptions that are not options of the spec. */
+const INIT_NON_SPEC_KEYS = ['onWarning', 'signal', 'onProgress'];
 
 export interface InitSideSummary {
   /** Old rows that were all zero (never trained), left out of means. */
@@ -128,38 +97,15 @@ function readIdMap(o: InitEmbeddingsOptions['idMap'], tokenizerDir: string): IdM
   }
 }
 
-type ResolvedInitOptions = Required<Pick<InitEmbeddingsOptions, 'rule' | 'outputRule' | 'seed' | 'padToMultipleOf' | 'ompK' | 'solveDtype' | 'device'>>;
+/** The options with a default, resolved: what manifest.json records (with idMap and copyRows). */
+type ResolvedInitOptions = typeof INIT_DEFAULTS;
 
-/** Validates options once, before anything is read; messages name the option and its CLI flag. */
-export function resolveInitOptions(o: InitEmbeddingsOptions): ResolvedInitOptions {
-  const r = { ...INIT_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as InitEmbeddingsOptions & ResolvedInitOptions;
-  if (!INIT_RULES.includes(r.rule)) {
-    const e = optionError('rule', INIT_RULES.map((x) => `"${x}"`).join(', '), o.rule, '--rule');
-    throw new LepError(e.code, `${e.message}\nHINT: mean is the paper's rule and the default; omp and focus also need --aux-model DIR (docs/method.md §2).`);
-  }
-  if (!OUTPUT_RULES.includes(r.outputRule)) throw optionError('outputRule', OUTPUT_RULES.map((x) => `"${x}"`).join(', '), o.outputRule, '--output-rule');
-  if (!Number.isSafeInteger(r.seed) || r.seed < 0) throw optionError('seed', 'a non-negative integer', o.seed, '--seed');
-  if (!Number.isInteger(r.padToMultipleOf) || r.padToMultipleOf < 1) throw optionError('padToMultipleOf', 'a positive integer', o.padToMultipleOf, '--pad-to-multiple-of');
-  const donorRule = DONOR_RULES.includes(r.rule);
-  const onlyDonor = (name: string, flag: string): LepError =>
-    new LepError('LEP_BAD_OPTION', `${name} (${flag}) applies to the rules ${DONOR_RULES.map((x) => `"${x}"`).join(', ')} but the rule is "${r.rule}"\nHINT: add --rule omp (or focus) --aux-model DIR, or drop ${flag}.`);
-  if (donorRule && (typeof o.auxModel !== 'string' || o.auxModel === ''))
-    throw new LepError(
-      'LEP_BAD_OPTION',
-      `rule "${r.rule}" (--rule ${r.rule}) needs an auxiliary model (auxModel, --aux-model) but ${o.auxModel === undefined ? 'none was given' : `received ${JSON.stringify(o.auxModel)}`}\n` +
-        'HINT: pass --aux-model DIR, a model directory whose tokenizer has the new tokens and shares tokens with the model (docs/method.md §2); without one, keep --rule mean.',
-    );
-  if (!donorRule && o.auxModel !== undefined) throw onlyDonor('auxModel', '--aux-model');
-  if (o.ompK !== undefined && r.rule !== 'omp')
-    throw new LepError('LEP_BAD_OPTION', `ompK (--omp-k) applies to the rule "omp" but the rule is "${r.rule}"\nHINT: drop --omp-k, or use --rule omp.`);
-  if (!Number.isSafeInteger(r.ompK) || r.ompK < 1) throw optionError('ompK', 'a positive integer', o.ompK, '--omp-k');
-  if (!donorRule && o.solveDtype !== undefined) throw onlyDonor('solveDtype', '--solve-dtype');
-  if (!SOLVE_DTYPES.includes(r.solveDtype)) throw optionError('solveDtype', SOLVE_DTYPES.map((x) => `"${x}"`).join(', '), o.solveDtype, '--solve-dtype');
-  if (!donorRule && o.device !== undefined) throw onlyDonor('device', '--device');
-  checkDevice(r.device);
-  if (o.copyRows !== undefined && (typeof o.copyRows !== 'object' || o.copyRows === null || Object.values(o.copyRows).some((v) => typeof v !== 'string')))
-    throw optionError('copyRows', 'an object of new token -> old token strings', o.copyRows, '--copy-row');
-  return { rule: r.rule, outputRule: r.outputRule, seed: r.seed, padToMultipleOf: r.padToMultipleOf, ompK: r.ompK, solveDtype: r.solveDtype, device: r.device };
+/** Validates options once, before anything is read (INIT_SPEC and checkInitCombination); messages name the option and its CLI flag. */
+export function resolveInitOptions(options: InitEmbeddingsOptions): ResolvedInitOptions {
+  checkOptions(INIT_SPEC, options, { kind: 'options' }, INIT_NON_SPEC_KEYS);
+  checkInitCombination(options, { kind: 'options' });
+  const o = withDefaults(INIT_SPEC, options);
+  return Object.fromEntries(Object.keys(INIT_DEFAULTS).map((k) => [k, o[k as keyof typeof o]])) as ResolvedInitOptions;
 }
 
 /**

@@ -165,7 +165,8 @@ export function checkValue(schema: TSchema, v: unknown, path: string, h: CheckHa
   if (ok) return;
   if (schema.type === 'array' && Array.isArray(v) && v.length >= ((schema.minItems as number | undefined) ?? 0)) {
     v.forEach((x, i) => checkValue(schema.items as TSchema, x, `${path}[${i}]`, h));
-  } else if (schema.type === 'object' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+  } else if (schema.type === 'object' && schema.properties && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    // (A record, with no named properties, is judged whole: its keys are the caller's, not unknown ones.)
     const props = (schema.properties ?? {}) as Record<string, TSchema>;
     for (const [k, x] of Object.entries(v)) {
       // Own keys only: "valueOf" or "constructor" would otherwise find Object.prototype's.
@@ -218,6 +219,21 @@ export function checkOptions(specs: OptionSpecs, given: object, source: Source, 
     const flag = flagOf(k, spec);
     throw new LepError('LEP_BAD_OPTION', `missing ${k}${flag ? ` (${flag})` : ''}\n${hintOf(k, spec)}`);
   }
+}
+
+/**
+ * How a message names an option: `recipe.init.ompK` in a recipe, `ompK (--omp-k)` elsewhere. For the checks
+ * that involve several options at once (the spec checks one value at a time).
+ */
+export function nameIn(source: Source, key: string, spec: OptionSpec): string {
+  if (source.kind === 'recipe') return `recipe.${source.section ? `${source.section}.` : ''}${key}`;
+  const flag = flagOf(key, spec);
+  return `${key}${flag ? ` (${flag})` : ''}`;
+}
+
+/** An error about a combination of options: LEP_BAD_RECIPE in a recipe, LEP_BAD_OPTION elsewhere. */
+export function combinationError(source: Source, message: string, hint: string): LepError {
+  return new LepError(source.kind === 'recipe' ? 'LEP_BAD_RECIPE' : 'LEP_BAD_OPTION', `${message}\nHINT: ${hint}`);
 }
 
 // ---- the command line ---------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+// The option specs of lep init, lep eval and lep tokenizer train (the train and propagate specs are in
+// option-spec.test.ts): one table per stage gives the API's and the recipe's validation alike, the CLI's
+// flags and --help (with the defaults), and the resolved options.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { readRecipe } from '../../ts/adapt/recipe.js';
+import { run as initCli, usage as initUsage } from '../../ts/cli/init.js';
+import { LepError } from '../../ts/errors.js';
+import { INIT_DEFAULTS, initEmbeddings, resolveInitOptions } from '../../ts/init/initEmbeddings.js';
+import { INIT_SPEC } from '../../ts/init/initOptions.js';
+import { kebab, type OptionSpecs } from '../../ts/options/optionSpec.js';
+import { tempDir } from '../helpers.js';
+
+const OK_RECIPE = { base: 'b', instruct: 'i', corpus: { train: 'ru.txt' }, tokenizer: { kind: 'extend', vocabSize: 8000 }, train: { seqLen: 128 } };
+
+function writeRecipe(recipe: unknown): string {
+  const f = join(tempDir(), 'r.json');
+  writeFileSync(f, JSON.stringify(recipe));
+  return f;
+}
+
+/** Every defaulted option with a flag has a help line ending in its default. */
+function helpShowsDefaults(t: { truthy(v: unknown, m?: string): void; regex(s: string, r: RegExp, m?: string): void }, usage: string, specs: OptionSpecs): void {
+  for (const [k, s] of Object.entries(specs)) {
+    if (s.default === undefined || typeof s.default === 'boolean' || s.flag === false) continue;
+    const line = usage.split('\n').find((l) => l.startsWith(`  --${s.flag ?? kebab(k)} `));
+    t.truthy(line, k);
+    t.regex(line!, /\(default [^)]+\)$/, k);
+  }
+}
+
+test('init: a recipe that names omp without an auxiliary model, or ompK under another rule, is refused when it is read (it was accepted, and init failed after the tokenizer stage)', (t) => {
+  const noAux = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, init: { rule: 'omp' } })), { instanceOf: LepError });
+  t.is(noAux.code, 'LEP_BAD_RECIPE');
+  t.regex(noAux.message, /recipe\.init\.rule: "omp" needs an auxiliary model \(recipe\.init\.auxModel\) but none was given\nHINT: set auxModel to a model directory/);
+  const ompK = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, init: { rule: 'focus', auxModel: 'aux', ompK: 8 } })), { instanceOf: LepError });
+  t.regex(ompK.message, /recipe\.init\.ompK applies to the rule "omp" but the rule is "focus"\nHINT: drop ompK/);
+  const aux = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, init: { auxModel: 'aux' } })), { instanceOf: LepError });
+  t.regex(aux.message, /recipe\.init\.auxModel applies to the rules "omp", "focus" but the rule is "mean"/);
+  t.like(readRecipe(writeRecipe({ ...OK_RECIPE, init: { rule: 'omp', auxModel: 'aux', ompK: 8 } })).init, { rule: 'omp', ompK: 8 });
+  // device is lep init's, not a recipe key.
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, init: { device: 'cpu' } })), { message: /recipe\.init\.device: unknown key/ });
+});
+
+test('init: resolved options are the spec defaults; unknown options are refused before anything is read (they were ignored)', async (t) => {
+  t.deepEqual(resolveInitOptions({}), INIT_DEFAULTS);
+  t.deepEqual(INIT_DEFAULTS, { rule: 'mean', ompK: 64, solveDtype: 'float32', device: 'cpu', outputRule: 'mean', seed: 0, padToMultipleOf: 1 });
+  t.like(resolveInitOptions({ rule: 'omp', auxModel: 'a', ompK: 3 }), { rule: 'omp', ompK: 3 });
+  const typo = await t.throwsAsync(initEmbeddings('/nonexistent/model', '/nonexistent/tok', join(tempDir(), 'o'), { padToMultipleof: 64 } as never), { instanceOf: LepError });
+  t.is(typo.code, 'LEP_BAD_OPTION');
+  t.regex(typo.message, /unknown option padToMultipleof\nHINT: the known options are rule, auxModel, ompK/);
+  t.throws(() => resolveInitOptions({ copyRows: { '<x>': 3 } as never }), { message: /Expected an object of new token -> old token strings for copyRows/ });
+  t.throws(() => resolveInitOptions({ device: 'cuda', rule: 'mean' }), { message: /device \(--device\) applies to the rules "omp", "focus" but the rule is "mean"\nHINT: add --rule omp/ });
+});
+
+test('init: the CLI reads its flags from the spec; --help shows every default and an example', async (t) => {
+  helpShowsDefaults(t, initUsage, INIT_SPEC);
+  t.regex(initUsage, /--omp-k N +Rule omp: shared tokens per new token.*\(default 64\)/);
+  t.regex(initUsage, /--id-map FILE .*\(default DIR\/id_map\.json when present\)/);
+  t.regex(initUsage, /\nExample: lep init /);
+  const out = join(tempDir(), 'o');
+  const k = await t.throwsAsync(initCli(['m', '--tokenizer', 't', '--out', out, '--rule', 'omp', '--aux-model', 'a', '--omp-k', 'many']), { instanceOf: LepError });
+  t.regex(k.message, /Expected a positive integer for ompK \(--omp-k\) but received "many"\nHINT: ompK \(--omp-k\): Rule omp/);
+  const pad = await t.throwsAsync(initCli(['m', '--tokenizer', 't', '--out', out, '--pad-to-multiple-of', '0']), { instanceOf: LepError });
+  t.regex(pad.message, /Expected a positive integer for padToMultipleOf \(--pad-to-multiple-of\) but received 0/);
+  const row = await t.throwsAsync(initCli(['m', '--tokenizer', 't', '--out', out, '--copy-row', 'x']), { instanceOf: LepError });
+  t.regex(row.message, /Expected NEW=OLD for --copy-row but received "x"\nHINT: /);
+});
