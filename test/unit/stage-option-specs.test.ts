@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { readRecipe } from '../../ts/adapt/recipe.js';
+import { run as evalCli, usage as evalUsage } from '../../ts/cli/eval.js';
 import { run as initCli, usage as initUsage } from '../../ts/cli/init.js';
+import { compareResults } from '../../ts/eval/compare.js';
+import { evaluate, type EvalResult } from '../../ts/eval/evaluate.js';
+import { COMPARE_SPEC, EVAL_SPEC } from '../../ts/eval/evalOptions.js';
 import { LepError } from '../../ts/errors.js';
 import { INIT_DEFAULTS, initEmbeddings, resolveInitOptions } from '../../ts/init/initEmbeddings.js';
 import { INIT_SPEC } from '../../ts/init/initOptions.js';
@@ -69,3 +73,35 @@ test('init: the CLI reads its flags from the spec; --help shows every default an
   const row = await t.throwsAsync(initCli(['m', '--tokenizer', 't', '--out', out, '--copy-row', 'x']), { instanceOf: LepError });
   t.regex(row.message, /Expected NEW=OLD for --copy-row but received "x"\nHINT: /);
 });
+
+test('eval: options are checked against the spec before any task or model is read; unknown ones are refused (they were ignored)', async (t) => {
+  const typo = await t.throwsAsync(evaluate('/nonexistent/model', ['all'], { limt: 5 } as never), { instanceOf: LepError });
+  t.is(typo.code, 'LEP_BAD_OPTION');
+  t.regex(typo.message, /unknown option limt\nHINT: the known options are format, shots, limit/);
+  const shots = await t.throwsAsync(evaluate('/nonexistent/model', ['all'], { shots: -1 }), { instanceOf: LepError });
+  t.regex(shots.message, /Expected a non-negative integer for shots \(--shots\) but received -1\nHINT: shots \(--shots\): Few-shot examples .* Defaults to 5\./);
+  // textMaxChars went unchecked to the corpus reader, whose message named its own flag (--max-chars).
+  const chars = await t.throwsAsync(evaluate('/nonexistent/model', ['all'], { textMaxChars: -1 }), { instanceOf: LepError });
+  t.regex(chars.message, /Expected a non-negative integer for textMaxChars \(--text-max-chars\)/);
+});
+
+test('eval --compare: bootstrap settings out of range are refused (samples 0 gave NaN p-values, alpha 1 called every difference significant)', async (t) => {
+  const run = { model: 'a', tasks: [] } as unknown as EvalResult;
+  t.throws(() => compareResults(run, run, { samples: 0 }), { message: /Expected a positive integer for samples \(--samples\) but received 0/ });
+  t.throws(() => compareResults(run, run, { alpha: 1 }), { message: /Expected a number in \(0, 1\) for alpha \(--alpha\) but received 1/ });
+  t.deepEqual(compareResults(run, run), { base: 'a', other: 'a', tasks: [], unmatched: [] });
+  const cli = await t.throwsAsync(evalCli(['--compare', 'a.json', 'b.json', '--alpha', '1.5']), { instanceOf: LepError });
+  t.regex(cli.message, /for alpha \(--alpha\) but received 1\.5/);
+});
+
+test('eval: --help shows every default of the spec and an example; a wrong flag value names the flag', async (t) => {
+  helpShowsDefaults(t, evalUsage, { ...EVAL_SPEC, ...COMPARE_SPEC });
+  t.regex(evalUsage, /--batch-size N +Sequences per native call\. \(default 16\)/);
+  t.regex(evalUsage, /--limit N +Items per task at most \(the first N\)\. \(default all\)/);
+  t.regex(evalUsage, /\nExample: lep eval /);
+  const bs = await t.throwsAsync(evalCli(['/nonexistent/model', '--tasks', 'all', '--batch-size', 'x']), { instanceOf: LepError });
+  t.regex(bs.message, /Expected a positive integer for batchSize \(--batch-size\) but received "x"/);
+  const fmt = await t.throwsAsync(evalCli(['/nonexistent/model', '--tasks', 'all', '--format', 'few-shot']), { instanceOf: LepError });
+  t.regex(fmt.message, /Expected "chat" or "plain" for format \(--format\)/);
+});
+

@@ -9,23 +9,19 @@ import { readFileSync } from 'node:fs';
 
 import { LepError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { COMPARE_SPEC } from './evalOptions.js';
 import type { EvalResult, TaskResult } from './evaluate.js';
 import { aggregate, type ItemRecord } from './taskScores.js';
 
 /** Bootstrap resamples. */
-export const DEFAULT_BOOTSTRAP_SAMPLES = 1000;
-export const DEFAULT_BOOTSTRAP_SEED = 0;
+export const DEFAULT_BOOTSTRAP_SAMPLES: number = COMPARE_SPEC.samples.default;
+export const DEFAULT_BOOTSTRAP_SEED: number = COMPARE_SPEC.seed.default;
 /** Significance level. */
-export const DEFAULT_ALPHA = 0.05;
+export const DEFAULT_ALPHA: number = COMPARE_SPEC.alpha.default;
 
-export interface CompareOptions {
-  /** Resamples. Defaults to `1000`. */
-  samples?: number;
-  /** PRNG seed. Defaults to `0`. */
-  seed?: number;
-  /** Significance level. Defaults to `0.05`. */
-  alpha?: number;
-}
+/** The bootstrap's options: COMPARE_SPEC (evalOptions.ts) gives each one's type, bounds, default and doc. */
+export type CompareOptions = OptionsOf<typeof COMPARE_SPEC>;
 
 export interface TaskDifference {
   task: string;
@@ -43,9 +39,9 @@ export interface TaskDifference {
 
 /** Paired bootstrap of one task's score difference. */
 export function pairedBootstrap(a: TaskResult, b: TaskResult, options: CompareOptions = {}): TaskDifference {
-  const samples = options.samples ?? DEFAULT_BOOTSTRAP_SAMPLES;
-  const alpha = options.alpha ?? DEFAULT_ALPHA;
-  const rand = seededRandom(options.seed ?? DEFAULT_BOOTSTRAP_SEED);
+  checkOptions(COMPARE_SPEC, options, { kind: 'options' });
+  const { samples, alpha, seed } = withDefaults(COMPARE_SPEC, options);
+  const rand = seededRandom(seed);
   const bById = new Map(b.records.map((r) => [r.id, r]));
   const pairs: [ItemRecord, ItemRecord][] = [];
   for (const r of a.records) {
@@ -90,6 +86,7 @@ export interface Comparison {
 
 /** Compares run B with run A, task by task (tasks matched by name). */
 export function compareResults(a: EvalResult, b: EvalResult, options: CompareOptions = {}): Comparison {
+  checkOptions(COMPARE_SPEC, options, { kind: 'options' });
   const bByName = new Map(b.tasks.map((t) => [t.name, t]));
   const tasks: TaskDifference[] = [];
   const unmatched: string[] = [];

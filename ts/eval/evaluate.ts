@@ -13,51 +13,35 @@
 import { existsSync } from 'node:fs';
 
 import { LepError, optionError } from '../errors.js';
-import { LepModel, type LoadModelOptions } from '../model/LepModel.js';
+import { LepModel } from '../model/LepModel.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import type { JobOptions } from '../binding/runJob.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
-import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles, DEFAULT_SUITES_DIR } from './builtinSuites.js';
-import { generationRecord, PARAGRAPH_OVERLAPS, type ParagraphOverlap } from './itemScores.js';
+import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles } from './builtinSuites.js';
+import { EVAL_SPEC } from './evalOptions.js';
+import { generationRecord, type ParagraphOverlap } from './itemScores.js';
 import { summarize, type Summary } from './metrics/microAvg.js';
 import { rPrecision } from './metrics/rPrecision.js';
-import { chatPrompt, DEFAULT_SHOTS, fillInputs, plainPrompt, PROMPT_FORMATS, shotsFor, type PromptFormat, type PromptParts } from './prompts.js';
-import { DEFAULT_EVAL_BATCH_SIZE, generateEvalAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
+import { chatPrompt, fillInputs, plainPrompt, shotsFor, type PromptFormat, type PromptParts } from './prompts.js';
+import { generateEvalAnswers, scoreChoices, scoreContinuations } from './scoreAnswers.js';
 import { readTaskFile, type TaskFile, type TaskItem } from './taskFile.js';
-import { aggregate, ROUGE_VARIANTS, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
+import { aggregate, type ItemRecord, type RougeVariant, type ScoreSpec } from './taskScores.js';
 import { textMetrics, type TextMetrics } from './textMetrics.js';
-import { DEFAULT_CORPUS_CACHE_DIR } from '../corpus/fetchDebian.js';
 import { fitContext } from './fitContext.js';
 
-export interface EvaluateOptions extends JobOptions, Pick<LoadModelOptions, 'device' | 'dtype'> {
-  /** `chat` (zero-shot through the chat template, instruct models) or `plain` (few-shot, base models). Defaults to `chat`. */
-  format?: PromptFormat;
-  /** Few-shot examples per item in the plain format (fewer where the context is short). Defaults to `5`. */
-  shots?: number;
-  /** Items per task at most (the first N). Defaults to all. */
-  limit?: number;
-  /** Leave malformed task-file lines out (reported) instead of failing. Defaults to `false`. */
-  skipBadLines?: boolean;
-  /** Sequences per native call. Defaults to `16`. */
-  batchSize?: number;
-  /** ROUGE variant of the abstractive summary score: `recall` (paper) or `f` (llmtf). Defaults to `recall`. */
-  rouge?: RougeVariant;
-  /** ROUGE on stemmed words (Snowball Russian, Porter English; metrics/rougeStem.ts), nearer the reference code's lemmatised ROUGE. Defaults to `false`. */
-  rougeStem?: boolean;
-  /** Paragraph copy overlap: `paper` (LCS tokens / reference tokens) or `llmtf` (difflib). Defaults to `paper`. */
-  paragraphOverlap?: ParagraphOverlap;
-  /** Where built-in suites live (built there from the held-out corpora when missing). Defaults to `.cache/eval-suites`. */
-  suitesDir?: string;
-  /** Corpora cache with heldout/ (for building suites and text metrics). Defaults to `.cache/corpora`. */
-  corporaDir?: string;
-  /** Characters of held-out text per language for bits per character / symbols per token. Defaults to `50000`. */
-  textMaxChars?: number;
-  /** Called when a task starts and ends. */
-  onTask?: (event: { task: string; index: number; total: number; done: boolean; score?: number }) => void;
-  /** Called after each native batch inside a task: items (or scored sequences) done of the task's total. */
-  onItems?: (event: { task: string; index: number; total: number; done: number; of: number }) => void;
-}
+/** The evaluation options: EVAL_SPEC (evalOptions.ts) gives each one's type, bounds, default and doc. */
+export type EvaluateOptions = OptionsOf<typeof EVAL_SPEC> &
+  JobOptions & {
+    /** Called when a task starts and ends. */
+    onTask?: (event: { task: string; index: number; total: number; done: boolean; score?: number }) => void;
+    /** Called after each native batch inside a task: items (or scored sequences) done of the task's total. */
+    onItems?: (event: { task: string; index: number; total: number; done: number; of: number }) => void;
+  };
 
-export const DEFAULT_TEXT_MAX_CHARS = 50_000;
+/** The keys of EvaluateOptions that are not options of the spec. */
+const EVAL_NON_SPEC_KEYS = ['onTask', 'onItems', 'signal', 'onProgress'];
+
+export const DEFAULT_TEXT_MAX_CHARS: number = EVAL_SPEC.textMaxChars.default;
 
 export interface TaskResult {
   name: string;
@@ -184,33 +168,19 @@ async function runTask(
 
 /** Evaluates a model (a directory or a loaded LepModel) on tasks; see the module comment. */
 export async function evaluate(model: string | LepModel, tasks: readonly string[], options: EvaluateOptions = {}): Promise<EvalResult> {
-  const format = options.format ?? 'chat';
-  if (!PROMPT_FORMATS.includes(format)) throw optionError('format', PROMPT_FORMATS.join(' or '), format, '--format');
-  const shots = options.shots ?? DEFAULT_SHOTS;
-  if (!Number.isInteger(shots) || shots < 0) throw optionError('shots', 'a non-negative integer', shots, '--shots');
-  const batchSize = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw optionError('batchSize', 'a positive integer', batchSize, '--batch-size');
-  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 1)) throw optionError('limit', 'a positive integer', options.limit, '--limit');
-  const rouge = options.rouge ?? 'recall';
-  if (!ROUGE_VARIANTS.includes(rouge)) throw optionError('rouge', ROUGE_VARIANTS.join(' or '), rouge, '--rouge');
-  const rougeStem = options.rougeStem ?? false;
-  if (typeof rougeStem !== 'boolean') throw optionError('rougeStem', 'true or false', rougeStem, '--rouge-stem');
-  const paragraphOverlap = options.paragraphOverlap ?? 'paper';
-  if (!PARAGRAPH_OVERLAPS.includes(paragraphOverlap)) throw optionError('paragraphOverlap', PARAGRAPH_OVERLAPS.join(' or '), paragraphOverlap, '--paragraph-overlap');
-  const textMaxChars = options.textMaxChars ?? DEFAULT_TEXT_MAX_CHARS;
+  checkOptions(EVAL_SPEC, options, { kind: 'options' }, EVAL_NON_SPEC_KEYS);
+  const { format, shots, batchSize, rouge, rougeStem, paragraphOverlap, textMaxChars, suitesDir, corporaDir, skipBadLines, device, dtype } = withDefaults(EVAL_SPEC, options);
   if (tasks.length === 0) throw optionError('tasks', 'at least one task', [], '--tasks');
-  const suitesDir = options.suitesDir ?? DEFAULT_SUITES_DIR;
-  const corporaDir = options.corporaDir ?? DEFAULT_CORPUS_CACHE_DIR;
   const { files, textLangs } = resolveTasks(tasks, suitesDir, corporaDir);
   // Read every task file before loading the model, so a bad file fails fast.
-  const taskFiles = files.map((f) => readTaskFile(f, { skipBadLines: options.skipBadLines, limit: options.limit }));
+  const taskFiles = files.map((f) => readTaskFile(f, { skipBadLines, limit: options.limit }));
   const names = new Set<string>();
   for (const t of taskFiles) {
     if (names.has(t.header.name)) throw new LepError('LEP_TASK_FILE', `two task files are both named ${t.header.name}\nHINT: give each task file a distinct task.name.`);
     names.add(t.header.name);
   }
   const owned = typeof model === 'string';
-  const m = owned ? await LepModel.load(model, { device: options.device, dtype: options.dtype, signal: options.signal }) : model;
+  const m = owned ? await LepModel.load(model, { device, dtype, signal: options.signal }) : model;
   try {
     const tok = m.tokenizer;
     if (!tok) throw new LepError('LEP_NO_TOKENIZER', `${m.dir.dir} has no tokenizer.json\nHINT: evaluation needs the model's tokenizer next to its weights.`);
