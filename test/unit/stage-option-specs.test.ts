@@ -9,6 +9,9 @@ import test from 'ava';
 import { readRecipe } from '../../ts/adapt/recipe.js';
 import { run as evalCli, usage as evalUsage } from '../../ts/cli/eval.js';
 import { run as initCli, usage as initUsage } from '../../ts/cli/init.js';
+import { run as tokenizerTrainCli, usage as tokenizerTrainUsage } from '../../ts/cli/tokenizerTrain.js';
+import { resolveTrainOptions, TOKENIZER_TRAIN_DEFAULTS, trainTokenizer } from '../../ts/tokenizer/train.js';
+import { TOKENIZER_TRAIN_SPEC } from '../../ts/tokenizer/trainTokenizerOptions.js';
 import { compareResults } from '../../ts/eval/compare.js';
 import { evaluate, type EvalResult } from '../../ts/eval/evaluate.js';
 import { COMPARE_SPEC, EVAL_SPEC } from '../../ts/eval/evalOptions.js';
@@ -105,3 +108,36 @@ test('eval: --help shows every default of the spec and an example; a wrong flag 
   t.regex(fmt.message, /Expected "chat" or "plain" for format \(--format\)/);
 });
 
+test('tokenizer train: a recipe value trainTokenizer refuses is refused when the recipe is read (the recipe accepted any seed and vocabSize)', async (t) => {
+  const seed = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', seed: 2 ** 32 - 1 } })), { instanceOf: LepError });
+  t.is(seed.code, 'LEP_BAD_RECIPE');
+  t.regex(seed.message, /recipe\.tokenizer\.seed: expected an integer in \[0, 4294967294\], got 4294967295\nHINT: seed \(--seed\): Seed of the input sample/);
+  const api = await t.throwsAsync(trainTokenizer('/nonexistent/corpus.txt', join(tempDir(), 'o'), { seed: 2 ** 32 - 1 }), { instanceOf: LepError });
+  t.regex(api.message, /Expected an integer in \[0, 4294967294\] for seed \(--seed\) but received 4294967295/);
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'train', vocabSize: 2 ** 31 } })), { message: /recipe\.tokenizer\.vocabSize: expected an integer in \[1, 2147483647\]/ });
+  // lep tokenizer train's own options that are not recipe keys stay refused there.
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'train', characterCoverage: 1 } })), { message: /recipe\.tokenizer\.characterCoverage: unknown key\nHINT: the known keys of tokenizer are kind, dir, type, vocabSize, inputSentenceSize, seed, keep, mergeOrder/ });
+  t.like(readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'train', type: 'unigram', vocabSize: 1000, seed: 7 } })).tokenizer, { type: 'unigram', vocabSize: 1000, seed: 7 });
+});
+
+test('tokenizer train: resolved options are the spec defaults; unknown options are refused (they were ignored)', (t) => {
+  const r = resolveTrainOptions({});
+  t.like(r, { type: 'bpe', vocabSize: 32000, characterCoverage: 0.9995, byteFallback: true, splitDigits: true, userDefinedSymbols: [], inputSentenceSize: 0, shuffleInputSentence: true, seed: 0, maxSentenceLength: 4192, maxPieceLength: 16 });
+  t.true(r.threads >= 1);
+  t.is(TOKENIZER_TRAIN_DEFAULTS.vocabSize, 32000);
+  const typo = t.throws(() => resolveTrainOptions({ vocab_size: 8000 } as never), { instanceOf: LepError });
+  t.regex(typo.message, /unknown option vocab_size\nHINT: the known options are type, vocabSize/);
+  t.throws(() => resolveTrainOptions({ characterCoverage: 0 }), { message: /Expected a number in \(0, 1\] for characterCoverage \(--character-coverage\) but received 0/ });
+});
+
+test('tokenizer train: --help shows every default and an example; flags are typed by the spec', async (t) => {
+  helpShowsDefaults(t, tokenizerTrainUsage, TOKENIZER_TRAIN_SPEC);
+  t.regex(tokenizerTrainUsage, /--vocab-size N +Pieces in the vocabulary.*\(default 32000\)/);
+  t.regex(tokenizerTrainUsage, /--spm-threads N .*\(default one per core\)/);
+  t.regex(tokenizerTrainUsage, /\nExample: lep tokenizer train /);
+  const out = join(tempDir(), 'o');
+  const piece = await t.throwsAsync(tokenizerTrainCli(['--corpus', 'c.txt', '--out', out, '--max-piece-length', '513']), { instanceOf: LepError });
+  t.regex(piece.message, /Expected an integer in \[1, 512\] for maxPieceLength \(--max-piece-length\) but received 513/);
+  const cov = await t.throwsAsync(tokenizerTrainCli(['--corpus', 'c.txt', '--out', out, '--character-coverage', 'all']), { instanceOf: LepError });
+  t.regex(cov.message, /Expected a number in \(0, 1\] for characterCoverage \(--character-coverage\) but received "all"/);
+});

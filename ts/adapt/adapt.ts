@@ -193,10 +193,11 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const donorDir = join(out, 'tokenizer-donor');
   const t = r.tokenizer;
   const spm = {
-    type: t.type ?? 'bpe',
-    vocabSize: t.vocabSize ?? 32000,
-    inputSentenceSize: t.inputSentenceSize ?? 0,
-    seed: t.seed ?? 0,
+    // Unset keys take trainTokenizer's defaults (TOKENIZER_TRAIN_SPEC).
+    type: t.type,
+    vocabSize: t.vocabSize,
+    inputSentenceSize: t.inputSentenceSize,
+    seed: t.seed,
     corpus: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
     signal: options.signal,
     onProgress: (e: { phase: string; done: number; total: number }) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined),

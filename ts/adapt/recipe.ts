@@ -26,6 +26,8 @@ import type { InitEmbeddingsOptions } from '../init/initEmbeddings.js';
 import { checkInitCombination, INIT_SPEC } from '../init/initOptions.js';
 import { checkOptions, defineOptions, oneOf, pickSchema, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import type { TrainTokenizerOptions } from '../tokenizer/train.js';
+import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
 import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
@@ -58,19 +60,11 @@ export interface AdaptRecipe {
      */
     kind: TokenizerKind;
     dir?: string;
-    /** Trained tokenizer: `bpe` or `unigram` (only `bpe` for extend/shrink donors). Defaults to `bpe`. */
-    type?: 'bpe' | 'unigram';
-    /** Vocabulary size of the trained tokenizer or donor. Defaults to `32000`. */
-    vocabSize?: number;
-    /** Training sentences sampled (0 = all). Defaults to `0`. */
-    inputSentenceSize?: number;
     /** Optimized: base tokens kept. Required for `shrink`. */
     keep?: number;
     /** Extended/Optimized merge order. Defaults to `new-first` (the paper's). */
     mergeOrder?: 'new-first' | 'original-first';
-    /** Seed of the input sampling. Defaults to `0`. */
-    seed?: number;
-  };
+  } & Pick<TrainTokenizerOptions, 'type' | 'vocabSize' | 'inputSentenceSize' | 'seed'>; // lep tokenizer train's recipe keys (TOKENIZER_TRAIN_SPEC)
   /** lep init's recipe keys (INIT_SPEC, init/initOptions.ts). */
   init?: Pick<InitEmbeddingsOptions, 'rule' | 'auxModel' | 'ompK' | 'solveDtype' | 'outputRule' | 'seed' | 'padToMultipleOf'>;
   train: {
@@ -144,20 +138,22 @@ const CORPUS_SPEC = all(defineOptions({
   script: { schema: text, doc: 'Keep only lines mostly in this script (e.g. Cyrillic); no filter when unset.' },
 }));
 
-const TOKENIZER_SPEC = all(defineOptions({
-  kind: {
-    schema: oneOf('existing', 'train', 'extend', 'shrink'),
-    required: true,
-    doc: "existing: use dir. train: a new SentencePiece tokenizer replacing the base's. extend: train a BPE donor and extend the base's vocabulary (Extended). shrink: keep `keep` base tokens, then extend (Optimized).",
-  },
-  dir: { schema: text, doc: 'kind existing: the tokenizer directory.' },
-  type: { schema: oneOf('bpe', 'unigram'), default: 'bpe', doc: 'Trained tokenizer type (only bpe for extend/shrink donors).' },
-  vocabSize: { schema: posInt, default: 32000, doc: 'Vocabulary size of the trained tokenizer or donor.' },
-  inputSentenceSize: { schema: natInt, default: 0, doc: 'Training sentences sampled (0 = all).' },
-  keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
-  mergeOrder: { schema: oneOf('new-first', 'original-first'), default: 'new-first', doc: "Extended/Optimized merge order (new-first is the paper's)." },
-  seed: { schema: natInt, default: 0, doc: 'Seed of the input sampling.' },
-}));
+/** The tokenizer section: the kind (adapt's own keys), lep tokenizer train's recipe keys, then Extended/Optimized's. */
+const TOKENIZER_SPEC = {
+  ...all(defineOptions({
+    kind: {
+      schema: oneOf('existing', 'train', 'extend', 'shrink'),
+      required: true,
+      doc: "existing: use dir. train: a new SentencePiece tokenizer replacing the base's. extend: train a BPE donor and extend the base's vocabulary (Extended). shrink: keep `keep` base tokens, then extend (Optimized).",
+    },
+    dir: { schema: text, doc: 'kind existing: the tokenizer directory.' },
+  })),
+  ...TOKENIZER_TRAIN_SPEC,
+  ...all(defineOptions({
+    keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
+    mergeOrder: { schema: oneOf('new-first', 'original-first'), default: 'new-first', doc: "Extended/Optimized merge order (new-first is the paper's)." },
+  })),
+};
 
 /** The train section's keys that only `lep adapt` has. */
 const ADAPT_TRAIN_SPEC = all(defineOptions({

@@ -1,32 +1,29 @@
-import { TOKENIZER_TRAIN_DEFAULTS as D, trainTokenizer, type TokenizerTrainType } from '../tokenizer/train.js';
+import { Type } from '@sinclair/typebox';
+
+import { cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
+import { TOKENIZER_TRAIN_DEFAULTS as D, trainTokenizer, type TrainTokenizerOptions } from '../tokenizer/train.js';
+import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
 import { LepError } from '../errors.js';
-import { intFlag, numFlag, parse, printJson, progressLine, required } from './args.js';
+import { parse, printJson, progressLine, required } from './args.js';
 import { corpusOptions, corpusSpecs, corpusUsage, readOptions } from './corpusFlags.js';
+
+/** The flags of the command itself (not options of trainTokenizer). */
+const CLI_ONLY = defineOptions({
+  out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'Output tokenizer directory.' },
+  json: JSON_FLAG,
+});
 
 export const usage = `lep tokenizer train --corpus SPEC --out DIR [options]
   Trains a SentencePiece BPE or Unigram tokenizer and writes it as a Llama/Mistral-style Hugging Face
   tokenizer (tokenizer.json, tokenizer_config.json, tokenizer.model).
-  --type bpe|unigram (${D.type})   --vocab-size N (${D.vocabSize})   --character-coverage X (${D.characterCoverage})
-  --no-byte-fallback   --no-split-digits   --user-defined-symbol S (repeatable)
-  --input-sentence-size N (${D.inputSentenceSize} = all)   --no-shuffle   --seed N (${D.seed})   --spm-threads N (one per core)
-  --max-sentence-length BYTES (${D.maxSentenceLength})   --max-piece-length N (${D.maxPieceLength})
-  --like MODEL_DIR (carry that model's special tokens and chat template)   --tmp-dir DIR   --verbose
+${helpLines({ ...CLI_ONLY, ...TOKENIZER_TRAIN_SPEC }).join('\n')}
 ${corpusUsage}
-  --json (print the result as one JSON document on stdout; progress stays on stderr)
 Example: lep tokenizer train --corpus ru.txt --vocab-size 8000 --out donor`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    { json: { type: 'boolean' },
-      ...corpusOptions,
-      out: { type: 'string' }, type: { type: 'string' }, 'vocab-size': { type: 'string' },
-      'character-coverage': { type: 'string' }, 'no-byte-fallback': { type: 'boolean' }, 'no-split-digits': { type: 'boolean' },
-      'user-defined-symbol': { type: 'string', multiple: true }, 'input-sentence-size': { type: 'string' },
-      'no-shuffle': { type: 'boolean' }, seed: { type: 'string' }, 'spm-threads': { type: 'string' },
-      'max-sentence-length': { type: 'string' }, 'max-piece-length': { type: 'string' }, like: { type: 'string' },
-      'tmp-dir': { type: 'string' }, verbose: { type: 'boolean' },
-    },
+    { ...corpusOptions, ...cliFlags(CLI_ONLY), ...cliFlags(TOKENIZER_TRAIN_SPEC), 'user-defined-symbol': { type: 'string', multiple: true } },
     usage,
   );
   if (values.help) return void console.log(usage);
@@ -38,21 +35,7 @@ export async function run(argv: string[]): Promise<void> {
     throw new LepError('LEP_BAD_OPTION', `--mode ${mode}: SentencePiece trains on lines, so tokenizer training always reads lines\nHINT: drop --mode`);
   const bars = new Map<string, (e: { done: number; total: number }) => void>();
   const { stats } = await trainTokenizer(specs, out, {
-    type: values.type as TokenizerTrainType | undefined,
-    vocabSize: intFlag(values['vocab-size'], '--vocab-size'),
-    characterCoverage: numFlag(values['character-coverage'], '--character-coverage'),
-    byteFallback: values['no-byte-fallback'] ? false : undefined,
-    splitDigits: values['no-split-digits'] ? false : undefined,
-    userDefinedSymbols: values['user-defined-symbol'] as unknown as string[] | undefined,
-    inputSentenceSize: intFlag(values['input-sentence-size'], '--input-sentence-size'),
-    shuffleInputSentence: values['no-shuffle'] ? false : undefined,
-    seed: intFlag(values.seed, '--seed'),
-    threads: intFlag(values['spm-threads'], '--spm-threads'),
-    maxSentenceLength: intFlag(values['max-sentence-length'], '--max-sentence-length'),
-    maxPieceLength: intFlag(values['max-piece-length'], '--max-piece-length'),
-    like: values.like as string | undefined,
-    tmpDir: values['tmp-dir'] as string | undefined,
-    verbose: values.verbose as boolean | undefined,
+    ...(fromFlags(TOKENIZER_TRAIN_SPEC, values) as TrainTokenizerOptions),
     corpus,
     onProgress: (e) => {
       if (e.phase !== 'bpe' && e.phase !== 'unigram') return;

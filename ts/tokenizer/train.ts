@@ -25,7 +25,8 @@ import { join, resolve } from 'node:path';
 
 import { getSpmNative } from '../binding/loadNative.js';
 import type { ReadTextsOptions } from '../corpus/readCorpus.js';
-import { LepError, callNative, optionError } from '../errors.js';
+import { LepError, callNative } from '../errors.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import type { SpmProgress } from '../binding/progress.js';
 import { runJob } from '../binding/runJob.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
@@ -39,23 +40,12 @@ import { saveTokenizerDir } from './shrink.js';
 import { Tokenizer } from './Tokenizer.js';
 import { planSpecials, trainedConfig, type SpecialsPlan } from './trainSpecials.js';
 import { writeTrainingText } from './writeTrainingText.js';
+import { TOKENIZER_TRAIN_SPEC } from './trainTokenizerOptions.js';
 
-export type TokenizerTrainType = 'bpe' | 'unigram';
-export const TOKENIZER_TRAIN_TYPES: readonly TokenizerTrainType[] = ['bpe', 'unigram'];
+export { TOKENIZER_TRAIN_TYPES, type TokenizerTrainType } from './trainTokenizerOptions.js';
 
-/** Defaults of `trainTokenizer`; the method's authors used SentencePiece's defaults plus split digits and byte fallback. */
-export const TOKENIZER_TRAIN_DEFAULTS = {
-  type: 'bpe' as TokenizerTrainType,
-  vocabSize: 32000,
-  characterCoverage: 0.9995,
-  byteFallback: true,
-  splitDigits: true,
-  inputSentenceSize: 0,
-  shuffleInputSentence: true,
-  seed: 0,
-  maxSentenceLength: 4192,
-  maxPieceLength: 16,
-} as const;
+/** Defaults of `trainTokenizer`: TOKENIZER_TRAIN_SPEC's (trainTokenizerOptions.ts). */
+export const TOKENIZER_TRAIN_DEFAULTS = defaultsOf(TOKENIZER_TRAIN_SPEC);
 
 /** SentencePiece's model file in the output directory (the name Llama/Mistral checkpoints use). */
 export const SPM_MODEL_FILE = 'tokenizer.model';
@@ -72,46 +62,17 @@ export interface TokenizerTrainProgress {
   step: number;
 }
 
-export interface TrainTokenizerOptions {
-  /** SentencePiece model: `bpe` or `unigram` (docs/method.md's BPE and Unigram variants). Defaults to `'bpe'`. */
-  type?: TokenizerTrainType;
-  /** Pieces in the vocabulary, special, byte-fallback and user-defined pieces included. Defaults to `32000`. */
-  vocabSize?: number;
-  /** Share of the corpus characters that get a piece of their own; the rarest rest fall back to bytes (or unk). Defaults to `0.9995`. */
-  characterCoverage?: number;
-  /** 256 `<0xNN>` pieces so that no character is unknown. Defaults to `true`. */
-  byteFallback?: boolean;
-  /** Never join digits into multi-digit pieces. Defaults to `true`. */
-  splitDigits?: boolean;
-  /** Strings that always stay one token (non-special added tokens); none may equal a special token. Defaults to none. */
-  userDefinedSymbols?: readonly string[];
-  /**
-   * Lines SentencePiece trains on (0 = all), SentencePiece's `input_sentence_size`; the sample is held in
-   * memory while the corpus is read. Defaults to `0`.
-   */
-  inputSentenceSize?: number;
-  /** With `inputSentenceSize`, sample lines at random (reservoir) rather than take the first ones. Defaults to `true`. */
-  shuffleInputSentence?: boolean;
-  /** Seed of that sample (lep's own sampler: SentencePiece 0.1.97 samples with a fixed seed). Defaults to `0`. */
-  seed?: number;
-  /** SentencePiece training threads. Defaults to one per core. */
-  threads?: number;
-  /** Lines longer than this many UTF-8 bytes are left out (counted in the stats), as SentencePiece would. Defaults to `4192`. */
-  maxSentenceLength?: number;
-  /** Longest piece in characters. Defaults to `16`. */
-  maxPieceLength?: number;
-  /** A model directory whose special tokens and chat template the new tokenizer carries. Defaults to none. */
-  like?: string;
+/** The training options: TOKENIZER_TRAIN_SPEC (trainTokenizerOptions.ts) gives each one's type, bounds, default and doc. */
+export type TrainTokenizerOptions = OptionsOf<typeof TOKENIZER_TRAIN_SPEC> & {
   /** How the corpus is read (format, text field, normalisation, script filter, caps). Defaults to `readTexts`' defaults. */
   corpus?: TrainCorpusOptions;
-  /** Folder for the temporary corpus file (as large as the text read). Defaults to the system temp folder. */
-  tmpDir?: string;
-  /** Also print SentencePiece's own log to stderr. Defaults to `false`. */
-  verbose?: boolean;
   onProgress?: (event: TokenizerTrainProgress) => void;
   /** Aborts reading the corpus; during SentencePiece training it takes effect when training returns. */
   signal?: AbortSignal;
-}
+};
+
+/** The keys of TrainTokenizerOptions that are not options of the spec. */
+const NON_SPEC_KEYS = ['corpus', 'onProgress', 'signal'];
 
 export interface TrainTokenizerStats {
   /** Lines written for SentencePiece and their characters (UTF-16 units). */
@@ -138,54 +99,22 @@ export interface TrainTokenizerResult {
   log: string[];
 }
 
-interface Resolved {
-  type: TokenizerTrainType;
-  vocabSize: number;
-  characterCoverage: number;
-  byteFallback: boolean;
-  splitDigits: boolean;
-  userDefinedSymbols: string[];
-  inputSentenceSize: number;
-  shuffleInputSentence: boolean;
-  seed: number;
-  threads: number;
-  maxSentenceLength: number;
-  maxPieceLength: number;
+/** The resolved training run, as lep_tokenizer_run.json records it (with the corpus options). */
+type Resolved = ReturnType<typeof resolved>;
+
+function resolved(options: TrainTokenizerOptions) {
+  const o = withDefaults(TOKENIZER_TRAIN_SPEC, options);
+  const { type, vocabSize, characterCoverage, byteFallback, splitDigits, inputSentenceSize, shuffleInputSentence, seed, maxSentenceLength, maxPieceLength } = o;
+  return {
+    type, vocabSize, characterCoverage, byteFallback, splitDigits, userDefinedSymbols: [...(o.userDefinedSymbols ?? [])],
+    inputSentenceSize, shuffleInputSentence, seed, threads: o.threads ?? availableParallelism(), maxSentenceLength, maxPieceLength,
+  };
 }
 
-/** Checks options once, before anything is read; messages name the option and its CLI flag. */
-export function resolveTrainOptions(o: TrainTokenizerOptions): Resolved {
-  const d = TOKENIZER_TRAIN_DEFAULTS;
-  const type = o.type ?? d.type;
-  if (!TOKENIZER_TRAIN_TYPES.includes(type)) throw optionError('type', '"bpe" or "unigram"', type, '--type');
-  const int = (v: number | undefined, dflt: number, name: string, flag: string, min: number, max = 2 ** 31 - 1) => {
-    const x = v ?? dflt;
-    if (!Number.isSafeInteger(x) || x < min || x > max) throw optionError(name, `an integer from ${min} to ${max}`, v, flag);
-    return x;
-  };
-  const bool = (v: boolean | undefined, dflt: boolean, name: string, flag: string) => {
-    if (v !== undefined && typeof v !== 'boolean') throw optionError(name, 'true or false', v, flag);
-    return v ?? dflt;
-  };
-  const characterCoverage = o.characterCoverage ?? d.characterCoverage;
-  if (typeof characterCoverage !== 'number' || !(characterCoverage > 0 && characterCoverage <= 1))
-    throw optionError('characterCoverage', 'a number in (0, 1]', o.characterCoverage, '--character-coverage');
-  const uds = o.userDefinedSymbols ?? [];
-  if (!Array.isArray(uds)) throw optionError('userDefinedSymbols', 'an array of strings', uds, '--user-defined-symbol');
-  return {
-    type,
-    vocabSize: int(o.vocabSize, d.vocabSize, 'vocabSize', '--vocab-size', 1),
-    characterCoverage,
-    byteFallback: bool(o.byteFallback, d.byteFallback, 'byteFallback', '--no-byte-fallback'),
-    splitDigits: bool(o.splitDigits, d.splitDigits, 'splitDigits', '--no-split-digits'),
-    userDefinedSymbols: [...uds],
-    inputSentenceSize: int(o.inputSentenceSize, d.inputSentenceSize, 'inputSentenceSize', '--input-sentence-size', 0, Number.MAX_SAFE_INTEGER),
-    shuffleInputSentence: bool(o.shuffleInputSentence, d.shuffleInputSentence, 'shuffleInputSentence', '--no-shuffle'),
-    seed: int(o.seed, d.seed, 'seed', '--seed', 0, 2 ** 32 - 2),
-    threads: int(o.threads, availableParallelism(), 'threads', '--spm-threads', 1, 1024),
-    maxSentenceLength: int(o.maxSentenceLength, d.maxSentenceLength, 'maxSentenceLength', '--max-sentence-length', 1),
-    maxPieceLength: int(o.maxPieceLength, d.maxPieceLength, 'maxPieceLength', '--max-piece-length', 1, 512),
-  };
+/** Checks options once, before anything is read (TOKENIZER_TRAIN_SPEC); messages name the option and its CLI flag. */
+export function resolveTrainOptions(options: TrainTokenizerOptions): Resolved {
+  checkOptions(TOKENIZER_TRAIN_SPEC, options, { kind: 'options' }, NON_SPEC_KEYS);
+  return resolved(options);
 }
 
 /**
@@ -229,7 +158,7 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
     const args = spmArgs(o, plan, input, prefix);
     let trained: { log: string[] };
     try {
-      trained = await runJob<{ log: string[] }, SpmProgress>((onProgress) => spm.train({ args, seed: o.seed, echo: options.verbose ?? false }, onProgress), {
+      trained = await runJob<{ log: string[] }, SpmProgress>((onProgress) => spm.train({ args, seed: o.seed, echo: options.verbose ?? TOKENIZER_TRAIN_DEFAULTS.verbose }, onProgress), {
         signal: options.signal,
         onProgress: (e) => options.onProgress?.({ phase: e.phase, done: e.done, total: e.total, step: e.done }),
       });
