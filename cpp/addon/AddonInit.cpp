@@ -102,13 +102,15 @@ Napi::Value InitEmbeddings(const Napi::CallbackInfo& info) {
   job.out_files = get_strings(o, "outFiles");
   job.embed_name = get_string(o, "embedName", job.embed_name);
   job.head_name = get_string(o, "headName", job.head_name);
-  job.tied = get_bool(o, "tied", false);
+  // The options arrive resolved (ts/init/initOptions.ts holds the defaults, initEmbeddings.ts the plan):
+  // need_* fails on a missing one (LEP_INTERNAL) instead of defaulting here.
+  job.tied = need_bool(o, "tied");
   auto& p = job.plan;
-  p.old_tokens = static_cast<int64_t>(get_number(o, "oldTokens", 0));
-  p.new_tokens = static_cast<int64_t>(get_number(o, "newTokens", 0));
-  p.new_rows = static_cast<int64_t>(get_number(o, "newRows", 0));
-  p.output_first = get_bool(o, "outputFirst", false);
-  p.seed = static_cast<uint64_t>(get_number(o, "seed", 0));
+  p.old_tokens = static_cast<int64_t>(need_number(o, "oldTokens"));
+  p.new_tokens = static_cast<int64_t>(need_number(o, "newTokens"));
+  p.new_rows = static_cast<int64_t>(need_number(o, "newRows"));
+  p.output_first = need_bool(o, "outputFirst");
+  p.seed = static_cast<uint64_t>(need_number(o, "seed"));
   for (int32_t v : copy_array<Napi::Int32Array, int32_t>(o, "offsets", napi_int32_array, "an Int32Array")) p.offsets.push_back(v);
   for (int32_t v : copy_array<Napi::Int32Array, int32_t>(o, "ids", napi_int32_array, "an Int32Array")) p.ids.push_back(v);
   p.kinds = copy_array<Napi::Uint8Array, uint8_t>(o, "kinds", napi_uint8_array, "a Uint8Array");
@@ -117,11 +119,11 @@ Napi::Value InitEmbeddings(const Napi::CallbackInfo& info) {
     Napi::Object d = dv.As<Napi::Object>();
     p.has_donor = true;
     p.donor.files = get_strings(d, "files");
-    p.donor.tied = get_bool(d, "tied", false);
-    p.donor.method = donor_method(env, get_string(d, "method", "omp"));
-    p.donor.k = static_cast<int64_t>(get_number(d, "k", 64));
-    p.donor.dtype = solve_dtype(env, get_string(d, "dtype", "float32"));
-    p.donor.device = device_arg(env, get_string(d, "device", "cpu"));
+    p.donor.tied = need_bool(d, "tied");
+    p.donor.method = donor_method(env, need_string(d, "method"));
+    p.donor.k = static_cast<int64_t>(need_number(d, "k"));
+    p.donor.dtype = solve_dtype(env, need_string(d, "dtype"));
+    p.donor.device = device_arg(env, need_string(d, "device"));
     for (int32_t v : copy_array<Napi::Int32Array, int32_t>(d, "sharedOld", napi_int32_array, "an Int32Array")) p.donor.shared_old.push_back(v);
     for (int32_t v : copy_array<Napi::Int32Array, int32_t>(d, "sharedDonor", napi_int32_array, "an Int32Array")) p.donor.shared_donor.push_back(v);
     for (int32_t v : copy_array<Napi::Int32Array, int32_t>(d, "rowDonor", napi_int32_array, "an Int32Array")) p.donor.row_donor.push_back(v);

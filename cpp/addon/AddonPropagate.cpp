@@ -65,8 +65,9 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
     tg.instruct_files = get_strings(t, "instructFiles");
     tg.copy_to = get_ids(t, "copyTo");
     tg.copy_from = get_ids(t, "copyFrom");
-    tg.out_rows = static_cast<int64_t>(get_number(t, "outRows", 0));
-    tg.out_dir = get_string(t, "outDir", "");
+    // Resolved by propagate.ts like the options above: a missing one is LEP_INTERNAL, not a default.
+    tg.out_rows = static_cast<int64_t>(need_number(t, "outRows"));
+    tg.out_dir = need_string(t, "outDir");
     if (tg.out_dir.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "propagate needs outDir");
     return tg;
   };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { getNative } from '../../ts/binding/loadNative.js';
-import type { NativeTrainOptions } from '../../ts/binding/NativeTypes.js';
+import type { NativeDonorPlan, NativeInitOptions, NativeTrainOptions } from '../../ts/binding/NativeTypes.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { propagate } from '../../ts/propagate/propagate.js';
 import { tempDir, tinyModel } from '../helpers.js';
@@ -36,6 +36,40 @@ test('native propagate refuses options without solver, chunkRows, maxShardBytes 
     const { [key]: _left, ...partial } = spec;
     const e = t.throws(() => getNative().propagate(partial as never, null), undefined, key);
     t.is((e as { code?: string }).code, 'LEP_INTERNAL', key);
+  }
+});
+
+test('native propagate refuses a target without outRows or outDir, single or one of several', (t) => {
+  const shared = { method: 'swap', solver: 'normal', baseFiles: [], donorFiles: [], maxShardBytes: 0, chunkRows: 4096, device: 'cpu' } as const;
+  const target = { instructFiles: [], outRows: 1, outDir: tempDir() };
+  for (const key of ['outRows', 'outDir'] as const) {
+    const { [key]: _left, ...partial } = target;
+    for (const options of [{ ...shared, ...partial }, { ...shared, targets: [target, partial] }]) {
+      const e = t.throws(() => getNative().propagate(options as never, null), undefined, key);
+      t.is((e as { code?: string }).code, 'LEP_INTERNAL', key);
+      t.true(e!.message.includes(`"${key}"`), e!.message);
+    }
+  }
+});
+
+test('native init refuses options or a donor plan with a key left out (LEP_INTERNAL, naming it)', (t) => {
+  const full: NativeInitOptions = {
+    files: [], outFiles: [], tied: true, oldTokens: 1, newTokens: 1, newRows: 1, offsets: Int32Array.of(0, 1), ids: Int32Array.of(0), kinds: Uint8Array.of(1),
+    outputFirst: false, seed: 0,
+  };
+  const donor: NativeDonorPlan = { files: [], tied: true, method: 'omp', k: 64, dtype: 'float32', device: 'cpu', sharedOld: Int32Array.of(0), sharedDonor: Int32Array.of(0), rowDonor: Int32Array.of(-1) };
+  const refuses = (options: unknown, key: string) => {
+    const e = t.throws(() => getNative().initEmbeddings(options as NativeInitOptions, () => true), undefined, key);
+    t.is((e as { code?: string }).code, 'LEP_INTERNAL', key);
+    t.true(e!.message.includes(`"${key}"`), e!.message);
+  };
+  for (const key of ['tied', 'newRows', 'outputFirst', 'seed'] as const) {
+    const { [key]: _left, ...partial } = full;
+    refuses(partial, key);
+  }
+  for (const key of ['method', 'k', 'dtype', 'device'] as const) {
+    const { [key]: _left, ...partial } = donor;
+    refuses({ ...full, donor: partial }, key);
   }
 });
 
