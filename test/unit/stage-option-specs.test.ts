@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { readRecipe } from '../../ts/adapt/recipe.js';
+import { calibrate } from '../../ts/calibrate/calibrate.js';
+import { CALIBRATE_SPEC } from '../../ts/calibrate/calibrateOptions.js';
+import { run as calibrateCli, usage as calibrateUsage } from '../../ts/cli/calibrate.js';
 import { run as evalCli, usage as evalUsage } from '../../ts/cli/eval.js';
 import { run as initCli, usage as initUsage } from '../../ts/cli/init.js';
 import { run as tokenizerTrainCli, usage as tokenizerTrainUsage } from '../../ts/cli/tokenizerTrain.js';
@@ -140,4 +143,40 @@ test('tokenizer train: --help shows every default and an example; flags are type
   t.regex(piece.message, /Expected an integer in \[1, 512\] for maxPieceLength \(--max-piece-length\) but received 513/);
   const cov = await t.throwsAsync(tokenizerTrainCli(['--corpus', 'c.txt', '--out', out, '--character-coverage', 'all']), { instanceOf: LepError });
   t.regex(cov.message, /Expected a number in \(0, 1\] for characterCoverage \(--character-coverage\) but received "all"/);
+});
+
+test('calibrate: the recipe section is lep calibrate\'s spec: its train key takes what calibrate takes (gradAccum was refused) and refuses what it refuses', (t) => {
+  const withCal = (calibrate: unknown) => writeRecipe({ ...OK_RECIPE, calibrate });
+  // lep calibrate takes train.gradAccum (one of lep train's options over the preset's); the recipe refused it.
+  t.like(readRecipe(withCal({ mode: 'self', train: { gradAccum: 4, steps: 10 } })).calibrate, { train: { gradAccum: 4, steps: 10 } });
+  t.throws(() => readRecipe(withCal({ mode: 'self', train: { steps: 0 } })), { message: /recipe\.calibrate\.train\.steps: expected a positive integer, got 0/ });
+  t.throws(() => readRecipe(withCal({ mode: 'self', train: { data: 'x' } })), { message: /recipe\.calibrate\.train\.data: unknown key/ });
+  t.throws(() => readRecipe(withCal({ mode: 'self', original: 'x' })), { message: /recipe\.calibrate\.original: unknown key/ });
+  t.throws(() => readRecipe(withCal({ mode: 'data', copyExamples: 3, data: 'd' })), { code: 'LEP_BAD_RECIPE', message: /recipe\.calibrate\.copyText is required with copyExamples\nHINT: / });
+});
+
+test('calibrate: options are checked against the spec before anything is read or written (a typo, a missing dataset)', async (t) => {
+  const out = join(tempDir(), 'o');
+  const typo = await t.throwsAsync(calibrate('/nonexistent/model', out, { mode: 'data', data: 'd', seqlen: 64 } as never), { instanceOf: LepError });
+  t.regex(typo.message, /unknown option seqlen\nHINT: the known options are mode, original, prompts/);
+  const data = await t.throwsAsync(calibrate('/nonexistent/model', out, { mode: 'data' }), { instanceOf: LepError });
+  t.is(data.code, 'LEP_BAD_OPTION');
+  t.regex(data.message, /data \(--data\) is required for mode "data"\nHINT: /);
+  const self = await t.throwsAsync(calibrate('/nonexistent/model', out, { mode: 'self' }), { instanceOf: LepError });
+  t.regex(self.message, /original \(--original\) is required for mode "self"/);
+  const train = await t.throwsAsync(calibrate('/nonexistent/model', out, { mode: 'data', data: 'd', train: { stpes: 3 } as never }), { instanceOf: LepError });
+  t.regex(train.message, /unknown option train\.stpes\nHINT: the known keys of train are steps, batchSize, gradAccum/);
+});
+
+test('calibrate: --help shows every default and an example; the train flags name themselves in errors', async (t) => {
+  helpShowsDefaults(t, calibrateUsage, CALIBRATE_SPEC);
+  t.regex(calibrateUsage, /--steps N +Optimizer steps\. \(default one epoch of the data\)/);
+  t.regex(calibrateUsage, /--lr X +Peak learning rate\. \(default the preset's\)/);
+  t.regex(calibrateUsage, /\nExample: lep calibrate /);
+  const out = join(tempDir(), 'o');
+  // --steps 0 reached trainModel only after the answers were generated.
+  const steps = await t.throwsAsync(calibrateCli(['m', '--out', out, '--data', 'd.jsonl', '--steps', '0']), { instanceOf: LepError });
+  t.regex(steps.message, /Expected a positive integer for steps \(--steps\) but received 0/);
+  const lang = await t.throwsAsync(calibrateCli(['m', '--out', out, '--data', 'd.jsonl', '--copy-lang', 'de']), { instanceOf: LepError });
+  t.regex(lang.message, /Expected "en" or "ru" for copyLang \(--copy-lang\) but received "de"/);
 });

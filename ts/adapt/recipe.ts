@@ -20,15 +20,16 @@ import { Type } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
+import { CALIBRATE_SPEC, checkCalibrateCombination } from '../calibrate/calibrateOptions.js';
 import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
 import type { InitEmbeddingsOptions } from '../init/initEmbeddings.js';
 import { checkInitCombination, INIT_SPEC } from '../init/initOptions.js';
-import { checkOptions, defineOptions, oneOf, pickSchema, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
+import { checkOptions, defineOptions, oneOf, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
 import type { TrainTokenizerOptions } from '../tokenizer/train.js';
 import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
-import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
+import { TRAIN_SPEC } from '../train/trainOptions.js';
 
 export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
 
@@ -169,26 +170,11 @@ const PROPAGATE_SECTION_SPEC = {
   ...PROPAGATE_SPEC,
 };
 
-const CALIBRATE_SPEC = all(defineOptions({
-  methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' },
-  mode: { schema: oneOf('self', 'data'), required: true, doc: "self: the instruct model's answers to prompts; data: the chat dataset `data`." },
-  prompts: { schema: Type.Union([posInt, text], { title: 'a positive integer or a non-empty string' }), default: 400, doc: 'self: a chat JSONL of prompts, or a count of built-in prompts.' },
-  corpora: { schema: text, doc: 'self, built-in prompts: the Debian corpora folder.' },
-  data: { schema: text, doc: 'mode data: the chat dataset (JSONL).' },
-  copyText: { schema: text, doc: 'Text for copy examples.' },
-  copyExamples: { schema: natInt, doc: 'Copy examples added (needs copyText).' },
-  copyLang: { schema: oneOf('en', 'ru'), doc: 'Language of the copy instructions.' },
-  maxGenerated: { schema: posInt, doc: 'Self mode: answers generated at most.' },
-  maxNewTokens: { schema: posInt, doc: 'Self mode: tokens per answer at most.' },
-  seqLen: { schema: posInt, default: 512, doc: 'Block length of the training data.' },
-  preset: { schema: oneOf('self', 'sft'), defaultDoc: 'self for mode self, sft for mode data', doc: 'LoRA and optimiser preset.' },
-  seed: { schema: natInt, doc: 'Seed of prompt sampling and generation.' },
-  lora: { schema: LORA_SCHEMA, doc: "LoRA settings over the preset's." },
-  train: {
-    schema: pickSchema(TRAIN_SPEC, ['steps', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'minLrRatio', 'clip', 'seed', 'device', 'dtype']),
-    doc: "Training options over the preset's (steps default: one epoch of the data).",
-  },
-}));
+/** The calibrate section: the propagated models to calibrate (adapt's own key), then lep calibrate's recipe keys. */
+const CALIBRATE_SECTION_SPEC = {
+  ...all(defineOptions({ methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' } })),
+  ...CALIBRATE_SPEC,
+};
 
 /** Every section, in recipe order. */
 export const RECIPE_SECTIONS = {
@@ -197,7 +183,7 @@ export const RECIPE_SECTIONS = {
   init: { spec: INIT_SPEC, required: false, doc: 'Step 2: initialisation of the new embedding rows (lep init).' },
   train: { spec: TRAIN_SECTION_SPEC, required: true, doc: 'Step 3: embedding training of the resized base (lep train).' },
   propagate: { spec: PROPAGATE_SECTION_SPEC, required: false, doc: 'Step 5: propagation to the instruct models (lep propagate).' },
-  calibrate: { spec: CALIBRATE_SPEC, required: false, doc: 'Step 6: optional LoRA calibration of the propagated models (lep calibrate).' },
+  calibrate: { spec: CALIBRATE_SECTION_SPEC, required: false, doc: 'Step 6: optional LoRA calibration of the propagated models (lep calibrate).' },
 } as const;
 
 const TOP_SPEC = all(defineOptions({
@@ -249,9 +235,7 @@ export function validateRecipe(v: unknown): AdaptRecipe {
   if ((t.kind === 'extend' || t.kind === 'shrink') && t.type === 'unigram')
     throw new LepError('LEP_BAD_RECIPE', `recipe.tokenizer.type: an ${t.kind} donor must be "bpe" (its merges extend the base's)`);
   if (r.init) checkInitCombination(r.init, { kind: 'recipe', section: 'init' });
-  const c = r.calibrate;
-  if (c?.mode === 'data' && !c.data) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.data is required for mode "data"');
-  if (c && (c.copyExamples ?? 0) > 0 && !c.copyText) throw new LepError('LEP_BAD_RECIPE', 'recipe.calibrate.copyText is required with copyExamples');
+  if (r.calibrate) checkCalibrateCombination(r.calibrate, { kind: 'recipe', section: 'calibrate' });
   if (r.train.lora && r.train.newRowsOnly) throw new LepError('LEP_BAD_RECIPE', 'recipe.train: newRowsOnly trains embedding rows only and cannot be combined with lora');
   if (r.propagate?.alphaScale !== undefined && !r.train.lora) throw new LepError('LEP_BAD_RECIPE', 'recipe.propagate.alphaScale needs train.lora (a LoRA to merge)');
   return r;

@@ -19,7 +19,9 @@ import { readTexts } from '../corpus/readCorpus.js';
 import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOptions.js';
 import type { JobOptions } from '../binding/runJob.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
-import { trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { CALIBRATE_SPEC, checkCalibrateCombination, type CALIBRATE_TRAIN_KEYS } from './calibrateOptions.js';
 import { buildCalibrationSet } from './buildCalibrationSet.js';
 import { builtinCalibrationPrompts } from './calibrationPrompts.js';
 import { copyExamples } from './copyExamples.js';
@@ -28,44 +30,21 @@ import { generateAnswers, type CalibrationPrompt, type GenerateAnswersOptions } 
 import { packCalibrationSet } from './packCalibrationSet.js';
 import { readChatDataset, type ChatRecord } from './readChatDataset.js';
 
-export interface CalibrateOptions extends JobOptions {
-  /** Called as the original model's answers are generated (self mode): prompts answered of all. */
-  onAnswers?: GenerateAnswersOptions['onAnswers'];
-  /** `self`: answers of `original` to prompts; `data`: the chat dataset `data`. */
-  mode: 'self' | 'data';
-  /** self: the original instruct model (the one the propagated model was made from). */
-  original?: string;
-  /** self: a chat JSONL of prompts (each line's messages end with a user turn), or a count of built-in prompts from `corpora`. Defaults to `400` built-in prompts. */
-  prompts?: string | number;
-  /** self, built-in prompts: the Debian corpora folder (fetchCorpora). Defaults to `.cache/corpora`. */
-  corpora?: string;
-  /** data: an instruction dataset (chat JSONL: {"messages": [...]} per line). */
-  data?: string;
-  /** Target-language text (a file, one text per line) for copy examples. Defaults to none. */
-  copyText?: string;
-  /** Copy examples to mix in. Defaults to `0`. */
-  copyExamples?: number;
-  /** Language of the copy prompt. Defaults to `ru`. */
-  copyLang?: 'en' | 'ru';
-  /** Generated (or dataset) examples to use at most. Defaults to all. */
-  maxGenerated?: number;
-  /** self: answer filter (see filterAnswers). Defaults to unfinished answers dropped, the answer's script checked by the prompt's `lang`, the repetition rule on. */
-  filter?: FilterAnswersOptions<ChatRecord>;
-  /** self: new tokens per answer. Defaults to `128`. */
-  maxNewTokens?: number;
-  /** Block length of the training data (at most the model's max_position_embeddings). Defaults to `512`. */
-  seqLen?: number;
-  /** LoRA and optimiser preset. Defaults to `self` for mode self, `sft` for mode data. */
-  preset?: LoraPreset;
-  /** LoRA settings over the preset's. */
-  lora?: LoraOptions;
-  /** Training options over the preset's (steps default: one epoch of the data). */
-  train?: Omit<Partial<TrainOptions>, 'data' | 'params' | 'lora' | 'signal' | 'onProgress'>;
-  /** Where the answers and the calibration set go. Defaults to OUT/calibration-data. */
-  workDir?: string;
-  /** Seed of the prompt choice, the copy choice and the mixing. Defaults to `1`. */
-  seed?: number;
-}
+/** The calibration options: CALIBRATE_SPEC (calibrateOptions.ts) gives each one's type, bounds, default and doc. */
+export type CalibrateOptions = Omit<OptionsOf<typeof CALIBRATE_SPEC>, 'lora' | 'train'> &
+  JobOptions & {
+    /** LoRA settings over the preset's. */
+    lora?: LoraOptions;
+    /** lep train's options over the preset's (steps default: one epoch of the data). */
+    train?: Pick<Partial<TrainOptions>, (typeof CALIBRATE_TRAIN_KEYS)[number]>;
+    /** Called as the original model's answers are generated (self mode): prompts answered of all. */
+    onAnswers?: GenerateAnswersOptions['onAnswers'];
+    /** self: answer filter (see filterAnswers). Defaults to unfinished answers dropped, the answer's script checked by the prompt's `lang`, the repetition rule on. */
+    filter?: FilterAnswersOptions<ChatRecord>;
+  };
+
+/** The keys of CalibrateOptions that are not options of the spec. */
+const CALIBRATE_NON_SPEC_KEYS = ['onAnswers', 'filter', 'signal', 'onProgress'];
 
 export interface CalibrateResult {
   out: string;
@@ -75,12 +54,11 @@ export interface CalibrateResult {
   train: TrainResult;
 }
 
-export const DEFAULT_CALIBRATION_PROMPTS = 400;
+export const DEFAULT_CALIBRATION_PROMPTS: number = CALIBRATE_SPEC.prompts.default;
 
-async function prompts(o: CalibrateOptions): Promise<CalibrationPrompt[]> {
+async function prompts(o: CalibrateOptions & { prompts: string | number; corpora: string; seed: number }): Promise<CalibrationPrompt[]> {
   if (typeof o.prompts === 'string') return readPromptLines(o.prompts);
-  const count = o.prompts ?? DEFAULT_CALIBRATION_PROMPTS;
-  return builtinCalibrationPrompts(resolve(o.corpora ?? '.cache/corpora'), { count, seed: o.seed });
+  return builtinCalibrationPrompts(resolve(o.corpora), { count: o.prompts, seed: o.seed });
 }
 
 /** A prompt file: {"messages": [..., {"role": "user", ...}], "id"?: ...} per line; ids default to the line number. */
@@ -105,51 +83,51 @@ function readPromptLines(file: string): CalibrationPrompt[] {
 }
 
 export async function calibrate(modelDir: string, outDir: string, options: CalibrateOptions): Promise<CalibrateResult> {
-  const o = options;
+  checkOptions(CALIBRATE_SPEC, options, { kind: 'options' }, CALIBRATE_NON_SPEC_KEYS);
+  checkCalibrateCombination(options, { kind: 'options' });
+  const o = withDefaults(CALIBRATE_SPEC, options);
   const out = resolve(outDir);
   const work = resolve(o.workDir ?? join(out, 'calibration-data'));
   mkdirSync(work, { recursive: true });
-  if (o.mode !== 'self' && o.mode !== 'data') throw optionError('mode', '"self" or "data"', o.mode, '--self / --data');
-  const seed = o.seed ?? 1;
+  const seed = o.seed;
 
   let generated: ChatRecord[];
   let rejected: Record<string, number> = {};
   let before: number;
   if (o.mode === 'self') {
-    if (o.original === undefined) throw optionError('original', 'the original instruct model directory', undefined, '--original');
+    if (o.original === undefined) throw new LepError('LEP_INTERNAL', 'calibrate: mode self without original passed checkCalibrateCombination');
     if (!existsSync(join(o.original, 'config.json'))) throw optionError('original', 'a model directory', o.original, '--original');
     const ps = await prompts(o);
     const answers = join(work, 'answers.jsonl');
-    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens ?? 128, signal: o.signal, onAnswers: o.onAnswers });
+    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens, signal: o.signal, onAnswers: o.onAnswers });
     const records = await readChatDataset(answers, { signal: o.signal });
     before = records.length;
     const f = await filterAnswers(records, o.filter ?? { language: { script: scriptByLang() } });
     generated = f.kept;
     rejected = f.rejected;
   } else {
-    if (o.data === undefined) throw optionError('data', 'a chat JSONL file', undefined, '--data');
+    if (o.data === undefined) throw new LepError('LEP_INTERNAL', 'calibrate: mode data without data passed checkCalibrateCombination');
     generated = await readChatDataset(o.data, { signal: o.signal });
     before = generated.length;
   }
 
-  const nCopy = o.copyExamples ?? 0;
+  const nCopy = o.copyExamples;
   let copy: ReturnType<typeof copyExamples> = [];
-  if (nCopy > 0) {
-    if (o.copyText === undefined) throw optionError('copyText', 'a text file for the copy examples', undefined, '--copy-text');
+  if (nCopy > 0 && o.copyText !== undefined) {
     const texts: string[] = [];
     for await (const line of readTexts(o.copyText, { mode: 'line' })) if (line.trim().length >= 20) texts.push(line.trim());
-    copy = copyExamples(texts, nCopy, seed, o.copyLang ?? 'ru');
+    copy = copyExamples(texts, nCopy, seed, o.copyLang);
   }
   const set = buildCalibrationSet({ generated, copy, maxGenerated: o.maxGenerated, seed, out: join(work, 'calibration.jsonl') });
   if (set.examples === 0) throw new LepError('LEP_CORPUS_EMPTY', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: loosen the filter or add --copy-examples.');
 
   const tok = Tokenizer.fromDir(modelDir);
   const blocksFile = join(work, `blocks-${tok.size}.safetensors`);
-  const seqLen = o.seqLen ?? 512;
+  const seqLen = o.seqLen;
   const packed = await packCalibrationSet(set.file, tok, seqLen, blocksFile, { signal: o.signal });
 
   const preset = LORA_PRESETS[o.preset ?? (o.mode === 'self' ? 'self' : 'sft')];
-  const batchSize = o.train?.batchSize ?? 8;
+  const batchSize = o.train?.batchSize ?? TRAIN_DEFAULTS.batchSize;
   const steps = o.train?.steps ?? Math.max(1, Math.ceil(packed.blocks / batchSize));  // one epoch, as the method
   const trainOptions: TrainOptions = {
     ...preset.train,

@@ -1,64 +1,48 @@
-import { calibrate, DEFAULT_CALIBRATION_PROMPTS, type CalibrateOptions } from '../calibrate/calibrate.js';
+import { Type } from '@sinclair/typebox';
+
+import { calibrate, type CalibrateOptions } from '../calibrate/calibrate.js';
+import { CALIBRATE_SPEC, CALIBRATE_TRAIN_FLAGS } from '../calibrate/calibrateOptions.js';
 import { LepError } from '../errors.js';
-import type { LoraPreset } from '../lora/loraOptions.js';
-import { intFlag, numFlag, parse, printJson, required } from './args.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
+import { parse, printJson, required } from './args.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
 
+/** The flags of the command itself (not options of calibrate). */
+const CLI_ONLY = defineOptions({
+  out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'Output directory: the merged model, and the adapter (PEFT layout) in DIR/adapter.' },
+  self: { schema: Type.Boolean(), doc: 'Self-calibration (mode self): --original answers the prompts.' },
+  json: JSON_FLAG,
+});
+
 export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTRUCT_DIR | --data FILE.jsonl) [options]
   LoRA calibration of a propagated model (docs/method.md §5); writes the merged model to DIR and the adapter
   (PEFT layout) to DIR/adapter. Resumable: answers, data and training pick up where they stopped.
-  --self --original DIR     self-calibration: DIR (the original instruct model) answers the prompts
-  --prompts FILE|N          prompts (chat JSONL ending with a user turn) or N built-in ones (${DEFAULT_CALIBRATION_PROMPTS})
-  --corpora DIR             built-in prompts come from these corpora (.cache/corpora)
-  --max-new-tokens N (128)  --work DIR (answers and data; DIR/calibration-data)
-  --data FILE.jsonl         instruction-tuning calibration on a chat dataset ({"messages": [...]} per line)
-  --copy-text FILE --copy-examples N [--copy-lang ru|en]   mix in "copy this text" examples
-  --max-generated N   --seq-len N (512)   --seed N (1)
-  --preset self|sft (self: rank 8, alpha 1, first+last layers, embed_tokens+lm_head, lr 2.5e-5, wd 0.1;
-                     sft: rank 32, alpha 16, all layers, lm_head, lr 5e-5, wd 0.05, 10 warm-up steps)
-  --steps N (one epoch)   --batch-size N (8)   --lr X   --weight-decay X   --warmup-steps N
+${helpLines({ ...CLI_ONLY, ...CALIBRATE_SPEC, ...CALIBRATE_TRAIN_FLAGS }).join('\n')}
 ${LORA_USAGE}
-  --json (print the result as one JSON document on stdout; progress stays on stderr)
 Example: lep calibrate runs/toy-ru/propagate-swap --self --original instruct --out calibrated`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
-  const str = (k: string) => [k, { type: 'string' as const }];
-  const flags = Object.fromEntries(['out', 'original', 'prompts', 'corpora', 'max-new-tokens', 'work', 'data', 'copy-text', 'copy-examples', 'copy-lang', 'max-generated', 'seq-len', 'seed', 'preset', 'steps', 'batch-size', 'lr', 'weight-decay', 'warmup-steps'].map(str));
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...flags, ...LORA_FLAGS, self: { type: 'boolean' } }, usage);
+  const { values, positionals } = parse(argv, { ...cliFlags(CLI_ONLY), ...cliFlags(CALIBRATE_SPEC), ...cliFlags(CALIBRATE_TRAIN_FLAGS), ...LORA_FLAGS }, usage);
   if (values.help) return void console.log(usage);
   const model = required(positionals[0], 'MODEL_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
   if (Boolean(values.self) === (values.data !== undefined)) throw new LepError('LEP_BAD_OPTION', `give exactly one of --self and --data\n\n${usage}`);
-  const prompts = values.prompts as string | undefined;
-  const train: NonNullable<CalibrateOptions['train']> = {};
-  if (values.steps !== undefined) train.steps = intFlag(values.steps, '--steps');
-  if (values['batch-size'] !== undefined) train.batchSize = intFlag(values['batch-size'], '--batch-size');
-  if (values['warmup-steps'] !== undefined) train.warmupSteps = intFlag(values['warmup-steps'], '--warmup-steps');
-  if (values.lr !== undefined) train.lr = numFlag(values.lr, '--lr');
-  if (values['weight-decay'] !== undefined) train.weightDecay = numFlag(values['weight-decay'], '--weight-decay');
-  checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': values.original as string | undefined, '--data': values.data as string | undefined, '--prompts': prompts !== undefined && !/^\d+$/.test(prompts) ? prompts : undefined, '--corpora': values.corpora as string | undefined, '--copy-text': values['copy-text'] as string | undefined });
+  const options = fromFlags(CALIBRATE_SPEC, values) as Omit<CalibrateOptions, 'mode'>;
+  // Checked here so that a wrong value names its flag (calibrate() names the train option, train.steps).
+  const train = fromFlags(CALIBRATE_TRAIN_FLAGS, values);
+  checkOptions(CALIBRATE_TRAIN_FLAGS, train, { kind: 'options' });
+  const prompts = options.prompts;
+  checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': options.original, '--data': options.data, '--prompts': typeof prompts === 'string' ? prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
   const r = await calibrate(model, out, {
+    ...options,
     signal: interruptSignal,
     mode: values.self ? 'self' : 'data',
-    original: values.original as string | undefined,
-    prompts: prompts === undefined ? undefined : /^\d+$/.test(prompts) ? Number(prompts) : prompts,
-    corpora: values.corpora as string | undefined,
-    data: values.data as string | undefined,
-    copyText: values['copy-text'] as string | undefined,
-    copyExamples: intFlag(values['copy-examples'], '--copy-examples'),
-    copyLang: values['copy-lang'] as 'en' | 'ru' | undefined,
-    maxGenerated: intFlag(values['max-generated'], '--max-generated'),
-    maxNewTokens: intFlag(values['max-new-tokens'], '--max-new-tokens'),
-    seqLen: intFlag(values['seq-len'], '--seq-len'),
-    seed: intFlag(values.seed, '--seed'),
-    preset: values.preset as LoraPreset | undefined,
     lora: loraFromFlags(values),
     train,
-    workDir: values.work as string | undefined,
     onProgress: (e) => {
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}\n`);
     },
