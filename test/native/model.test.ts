@@ -208,6 +208,17 @@ test('streaming: per-step tokens, text pieces and model.stream() add up to the r
     t.deepEqual(iterated, pieces, 'stream() yields the same pieces');
   }
 
+  // The new text is decoded after the prompt (as Hugging Face's pipeline does): prompt + text is what the
+  // prompt's and the new tokens decode to together. Decoded alone, "choose" + "▁Tools" lost its space.
+  for (const prompt of ['To open a file, choose', 'Tools - Options - LibreOffice', 'Файл - Свойства']) {
+    const ids = await tok.encode(prompt, { addSpecialTokens: true });
+    const r = await m.generate(prompt, { maxNewTokens: 12 });
+    const together = await tok.decode([...ids, ...r.tokens.filter((x) => x !== tok.specialId('eos'))], { skipSpecialTokens: true });
+    t.is(prompt + r.text, together, prompt);
+  }
+  const choose = await m.generate('To open a file, choose', { maxNewTokens: 4 });
+  t.regex(choose.text, /^ \S/, 'the first new word keeps its leading space');
+
   // A consumer that stops after the first piece stops the generation: far fewer than the 400 steps run.
   let ran = 0;
   for await (const p of m.stream('Tools - Options', { maxNewTokens: 400, stopTokens: [], onProgress: () => void ran++ })) {
