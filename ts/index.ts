@@ -21,8 +21,8 @@ export {
   type ExtendResult,
   type ExtendStats,
   type MergeOrder,
-  type TokenizerFiles,
 } from './tokenizer/extend.js';
+export type { TokenizerFiles } from './tokenizer/bpeJson.js';
 export { shrinkTokenizer, saveTokenizerDir, countTokens, ID_MAP_FILE, SHRINK_RULES, type ShrinkOptions, type ShrinkResult, type ShrinkRule, type IdMap } from './tokenizer/shrink.js';
 export { fetchCorpora, CORPUS_SOURCES, CORPUS_OUTPUTS, DEFAULT_CORPUS_CACHE_DIR, type FetchCorporaOptions, type FetchCorporaResult, type CorpusManifest } from './corpus/fetchDebian.js';
 export { readTexts, type ReadTextsOptions, type CorpusMode, type CorpusFormat, type CorpusNormalization } from './corpus/readCorpus.js';
