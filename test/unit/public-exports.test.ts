@@ -122,3 +122,17 @@ test('TypeScript consumers resolve the types of the root and every subpath (Node
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('docs/api.md names every subpath, and each name the migration table moves is exported by its subpath', async (t) => {
+  const api = readFileSync(join(ROOT, 'docs', 'api.md'), 'utf8');
+  for (const [sub] of entries) t.true(api.includes(`\`${specifier(sub)}\``), `docs/api.md describes ${specifier(sub)}`);
+  const migration = readFileSync(join(ROOT, 'docs', 'migration.md'), 'utf8');
+  const rows = [...migration.matchAll(/^\| `(lep\/[a-z]+)` \| (.+) \|$/gm)];
+  t.true(rows.length > 0, 'migration.md has the table of moved names');
+  for (const [, spec, names] of rows) {
+    const entry = entries.find(([sub]) => specifier(sub) === spec);
+    t.truthy(entry, `${spec} is a subpath export`);
+    const exported = new Set(declaredExports(join(ROOT, entry![1].types)).map((e) => e.name));
+    for (const [, name] of names!.matchAll(/`(\w+)`/g)) t.true(exported.has(name!), `${spec} exports ${name}`);
+  }
+});
