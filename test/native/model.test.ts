@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { createModel, LepModel, mistralTokenizerDir, readModelDir, readSafetensors } from '../../ts/index.js';
+import { createModel, LepModel, mistralTokenizerDir } from '../../ts/index.js';
+import { readModelDir, readSafetensors } from '../../ts/checkpoint/index.js';
 import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
 test('model create writes a Hugging Face directory that loads back', async (t) => {
