@@ -1,7 +1,7 @@
 /** What the side-by-side benchmarks share: their common flags, and the median of repeated runs. */
 import { cpus } from 'node:os';
 
-import { optionError } from '../ts/index.js';
+import { optionError } from '../ts/errors.js';
 
 /** Threads measured by default: 1 and one per core (just 1 on a one-core machine), because on small
  *  machines one thread per core can hurt single-token work. */

@@ -29,7 +29,8 @@ import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { createModel, fetchCorpora, lepInfo, mistralTokenizerDir, readSafetensors, readTexts, Tokenizer } from '../ts/index.js';
+import { createModel, fetchCorpora, lepInfo, mistralTokenizerDir, readTexts, Tokenizer } from '../ts/index.js';
+import { readSafetensors } from '../ts/checkpoint/index.js';
 import { launchProcesses } from '../ts/train/launchProcesses.js';
 import { packDocuments, writeBlocks } from '../ts/train/packBlocks.js';
 import { trainModel } from '../ts/train/trainModel.js';

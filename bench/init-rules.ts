@@ -35,18 +35,16 @@ import {
   extendTokenizerDir,
   fetchCorpora,
   initEmbeddings,
-  INIT_RULES,
   LepModel,
   lepInfo,
-  packDocuments,
   propagate,
   setThreads,
   Tokenizer,
   trainModel,
   trainTokenizer,
-  writeBlocks,
-  type InitRule,
 } from '../ts/index.js';
+import { INIT_RULES, type InitRule } from '../ts/init/index.js';
+import { packDocuments, writeBlocks } from '../ts/train/index.js';
 import { optionError } from '../ts/errors.js';
 import { positiveInt } from './benchArgs.js';
 

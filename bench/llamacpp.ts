@@ -48,7 +48,8 @@ import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type LlamaContext, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 
 import { DEFAULT_THREADS, median, parseSize, parseThreadList, positiveInt } from './benchArgs.js';
-import { createModel, exportGguf, LepModel, lepInfo, mistralTokenizerDir, optionError, setThreads, type CreateModelOptions } from '../ts/index.js';
+import { createModel, exportGguf, LepModel, lepInfo, mistralTokenizerDir, setThreads, type CreateModelOptions } from '../ts/index.js';
+import { optionError } from '../ts/errors.js';
 
 /** Model shapes. medium is the default: big enough that matmuls dominate, small enough for 2 cores. */
 export const SIZES = {

@@ -25,7 +25,8 @@ import { parseArgs } from 'node:util';
 
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 
-import { mistralTokenizerDir, optionError, Tokenizer } from '../ts/index.js';
+import { mistralTokenizerDir, Tokenizer } from '../ts/index.js';
+import { optionError } from '../ts/errors.js';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..', '..');
 const { values } = parseArgs({

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { mistralTokenizerDir } from '../ts/data/builtinTokenizers.js';
-import type { Json } from '../ts/tokenizer/extend.js';
+import type { Json } from '../ts/tokenizer/bpeJson.js';
 
 const LLAMA3_DIR = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'llama3-8k');
 const readJson = (p: string): Json => JSON.parse(readFileSync(p, 'utf8')) as Json;

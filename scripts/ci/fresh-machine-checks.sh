@@ -104,7 +104,7 @@ LepModel.load('base').then(async (m) => {
 JS
 check "CommonJS require('lep') (require(esm), node >= 20.19)" bash -c 'node consumer.cjs 2>&1 | tee /dev/stderr | grep "require(esm): lep" >/dev/null'
 
-# 7. A strict TypeScript consumer, module nodenext, no @types/node.
+# 7. A strict TypeScript consumer, module nodenext, no @types/node: the root and two subpath exports.
 typescript() {
   mkdir -p ts-consumer && cd ts-consumer || return 1
   npm init -y >/dev/null && npm pkg set type=module >/dev/null &&
@@ -115,6 +115,9 @@ typescript() {
 JSON
     cat >main.ts <<'TS' &&
 import { LepModel, trainTokenizer, propagate, lepInfo, type LepInfo, type PropagateOptions } from 'lep';
+import { readSafetensors, type TensorData } from 'lep/checkpoint';
+import { compareResults } from 'lep/eval';
+export const subpaths: [typeof readSafetensors, typeof compareResults, TensorData | undefined] = [readSafetensors, compareResults, undefined];
 const info: LepInfo = lepInfo();
 const options: PropagateOptions = { base: 'b', donor: 'd', instruct: 'i', out: 'o', method: 'conversion' };
 export async function adapt(dir: string): Promise<string> {

@@ -62,6 +62,14 @@ test('CLI errors name the problem and exit non-zero', async (t) => {
   t.regex(r.stderr, /Expected f32, f16, bf16 for outType \(--outtype\) but received "q4"/);
   r = await lep('model', 'create', '--bogus');
   t.regex(r.stderr, /Unknown option '--bogus'/);
+  // The demo checks --vocab before it fetches, trains or writes anything.
+  const out = join(tempDir(), 'demo-never-written');
+  r = await lep('demo', '--vocab', 'Extended,Klingon', '--out', out);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /--vocab: unknown vocabulary 'Klingon'\nHINT: choose from Extended, BPE, Optimized/);
+  t.false(existsSync(out));
+  r = await lep('demo', '--vocab', ' , ', '--out', out);
+  t.regex(r.stderr, /--vocab is empty/);
 });
 
 test('lep --version and -V print the package version and exit 0', async (t) => {

@@ -15,7 +15,9 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { freePort, readDistributedEnv, readSafetensors, Tokenizer } from '../../ts/index.js';
+import { Tokenizer } from '../../ts/index.js';
+import { readSafetensors } from '../../ts/checkpoint/index.js';
+import { freePort, readDistributedEnv } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { corpora } from '../corpora.js';

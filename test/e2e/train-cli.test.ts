@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { readSafetensors } from '../../ts/index.js';
+import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { corpora } from '../corpora.js';
 import { tempDir, tinyModel } from '../helpers.js';
 

@@ -10,7 +10,8 @@ import test from 'ava';
 
 import { adapt, STAGES, type AdaptProgress } from '../../ts/adapt/adapt.js';
 import { resolveRecipePaths, validateRecipe } from '../../ts/adapt/recipe.js';
-import { LepModel, packDocuments, readTexts, Tokenizer, trainModel, writeBlocks } from '../../ts/index.js';
+import { LepModel, readTexts, Tokenizer, trainModel } from '../../ts/index.js';
+import { packDocuments, writeBlocks } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { corpora } from '../corpora.js';
 import { tempDir, tinyModel } from '../helpers.js';

@@ -12,7 +12,8 @@ import { filterAnswers } from '../../ts/calibrate/filterAnswers.js';
 import { generateAnswers, runFile, type AnswersProgress, type CalibrationAnswer, type CalibrationPrompt } from '../../ts/calibrate/generateAnswers.js';
 import { packCalibrationSet } from '../../ts/calibrate/packCalibrationSet.js';
 import { readChatDataset } from '../../ts/calibrate/readChatDataset.js';
-import { LepModel, readSafetensors } from '../../ts/index.js';
+import { LepModel } from '../../ts/index.js';
+import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { COPY_PROMPT, FAQ_PROMPT, TRANSLATE_PROMPT } from '../../ts/train/instructData.js';
 import { tempDir, rejectsAborted } from '../helpers.js';
 

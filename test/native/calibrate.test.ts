@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { calibrate, LepModel, readAdapterConfig } from '../../ts/index.js';
+import { calibrate, LepModel } from '../../ts/index.js';
+import { readAdapterConfig } from '../../ts/lora/index.js';
 import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';
 

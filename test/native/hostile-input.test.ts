@@ -9,7 +9,8 @@ import test from 'ava';
 import { getNative } from '../../ts/binding/loadNative.js';
 import type { NativeTensorData } from '../../ts/binding/NativeTypes.js';
 import { checkGgufValues, modelMetadata } from '../../ts/checkpoint/gguf.js';
-import { exportGguf, initEmbeddings, LepModel, propagate, readModelDir, Tokenizer } from '../../ts/index.js';
+import { exportGguf, initEmbeddings, LepModel, propagate, Tokenizer } from '../../ts/index.js';
+import { readModelDir } from '../../ts/checkpoint/index.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 type Json = Record<string, unknown>;

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { ADAPTER_WEIGHTS_FILE, LepModel, mergeAdapter, readAdapterConfig, readSafetensors, saveAdapter, trainModel, writeBlocks, writeSafetensors } from '../../ts/index.js';
+import { LepModel, mergeAdapter, trainModel } from '../../ts/index.js';
+import { readSafetensors, writeSafetensors } from '../../ts/checkpoint/index.js';
+import { ADAPTER_WEIGHTS_FILE, readAdapterConfig, saveAdapter } from '../../ts/lora/index.js';
+import { writeBlocks } from '../../ts/train/index.js';
 import type { NativeLoraOptions } from '../../ts/binding/NativeTypes.js';
 import { runJob } from '../../ts/binding/runJob.js';
 

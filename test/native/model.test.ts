@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { createModel, LepModel, mistralTokenizerDir, readModelDir, readSafetensors } from '../../ts/index.js';
+import { createModel, LepModel, mistralTokenizerDir } from '../../ts/index.js';
+import { readModelDir, readSafetensors } from '../../ts/checkpoint/index.js';
 import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
 test('model create writes a Hugging Face directory that loads back', async (t) => {
@@ -207,6 +208,17 @@ test('streaming: per-step tokens, text pieces and model.stream() add up to the r
     for await (const p of m.stream(prompt, { maxNewTokens: 40 })) iterated.push(p);
     t.deepEqual(iterated, pieces, 'stream() yields the same pieces');
   }
+
+  // The new text is decoded after the prompt (as Hugging Face's pipeline does): prompt + text is what the
+  // prompt's and the new tokens decode to together. Decoded alone, "choose" + "▁Tools" lost its space.
+  for (const prompt of ['To open a file, choose', 'Tools - Options - LibreOffice', 'Файл - Свойства']) {
+    const ids = await tok.encode(prompt, { addSpecialTokens: true });
+    const r = await m.generate(prompt, { maxNewTokens: 12 });
+    const together = await tok.decode([...ids, ...r.tokens.filter((x) => x !== tok.specialId('eos'))], { skipSpecialTokens: true });
+    t.is(prompt + r.text, together, prompt);
+  }
+  const choose = await m.generate('To open a file, choose', { maxNewTokens: 4 });
+  t.regex(choose.text, /^ \S/, 'the first new word keeps its leading space');
 
   // A consumer that stops after the first piece stops the generation: far fewer than the 400 steps run.
   let ran = 0;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { inspectSafetensors, readSafetensors, writeSafetensors, type TensorData } from '../../ts/index.js';
+import { inspectSafetensors, readSafetensors, writeSafetensors, type TensorData } from '../../ts/checkpoint/index.js';
 import { tempDir } from '../helpers.js';
 
 const dir = tempDir();

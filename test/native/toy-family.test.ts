@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { LepModel, mistralTokenizerDir, packDocuments, readTexts, Tokenizer } from '../../ts/index.js';
+import { LepModel, mistralTokenizerDir, readTexts, Tokenizer } from '../../ts/index.js';
+import { packDocuments } from '../../ts/train/index.js';
 import { evaluate } from '../../ts/eval/evaluate.js';
 import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';

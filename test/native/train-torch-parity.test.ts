@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { LepModel, readSafetensors, type TensorData as NativeTensorData } from '../../ts/index.js';
+import { LepModel } from '../../ts/index.js';
+import { readSafetensors, type TensorData as NativeTensorData } from '../../ts/checkpoint/index.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { checkTorchReference, runTorchReference } from '../../scripts/torchReference.js';

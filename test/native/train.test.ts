@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { LepModel, readSafetensors, readTexts, Tokenizer, writeSafetensors } from '../../ts/index.js';
+import { LepModel, readTexts, Tokenizer } from '../../ts/index.js';
+import { readSafetensors, writeSafetensors } from '../../ts/checkpoint/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { corpora } from '../corpora.js';

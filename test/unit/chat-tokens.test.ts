@@ -6,7 +6,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { extendTokenizerDir, mistralTokenizerDir, renderChat, shrinkTokenizerDir, Tokenizer, trainTokenizer } from '../../ts/index.js';
+import { extendTokenizerDir, mistralTokenizerDir, shrinkTokenizerDir, Tokenizer, trainTokenizer } from '../../ts/index.js';
+import { renderChat } from '../../ts/train/index.js';
 import { writeChatTokenizer } from '../../ts/train/chatTokens.js';
 import { CHATML_TEMPLATE, LLAMA3_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { corpora } from '../corpora.js';

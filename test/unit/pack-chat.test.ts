@@ -1,6 +1,7 @@
 import test from 'ava';
 
-import { mistralTokenizerDir, packChat, renderChat, Tokenizer } from '../../ts/index.js';
+import { mistralTokenizerDir, Tokenizer } from '../../ts/index.js';
+import { packChat, renderChat } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 
 function tokenizer(template = TOY_CHAT_TEMPLATE): Tokenizer {

@@ -13,7 +13,8 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { LepError } from '../../ts/errors.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { textToByteLevel } from '../../ts/tokenizer/byteLevel.js';
-import { extendTokenizer, type ExtendOptions, type Json } from '../../ts/tokenizer/extend.js';
+import type { Json } from '../../ts/tokenizer/bpeJson.js';
+import { extendTokenizer, type ExtendOptions } from '../../ts/tokenizer/extend.js';
 import { shrinkTokenizer } from '../../ts/tokenizer/shrink.js';
 import { closureProblems, llama3, mistral } from '../tokenizerChecks.js';
 

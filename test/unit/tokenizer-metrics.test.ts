@@ -15,7 +15,8 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 
 import { LepError } from '../../ts/errors.js';
 import { BYTE_TO_CHAR, textToByteLevel } from '../../ts/tokenizer/byteLevel.js';
-import { extendTokenizer, type Json } from '../../ts/tokenizer/extend.js';
+import type { Json } from '../../ts/tokenizer/bpeJson.js';
+import { extendTokenizer } from '../../ts/tokenizer/extend.js';
 import { compareTokenizers, measureTokenizer, measureTokenizers, surfaceKey, vocabularyOverlap } from '../../ts/tokenizer/metrics.js';
 import { shrinkTokenizer } from '../../ts/tokenizer/shrink.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';

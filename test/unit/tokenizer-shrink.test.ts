@@ -14,7 +14,7 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 import { LepError } from '../../ts/errors.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { BYTE_TO_CHAR } from '../../ts/tokenizer/byteLevel.js';
-import type { Json } from '../../ts/tokenizer/extend.js';
+import type { Json } from '../../ts/tokenizer/bpeJson.js';
 import { ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer, type IdMap, type ShrinkResult } from '../../ts/tokenizer/shrink.js';
 import { closureProblems, llama3, mistral } from '../tokenizerChecks.js';
 

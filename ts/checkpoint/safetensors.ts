@@ -3,7 +3,10 @@ import { getNative } from '../binding/loadNative.js';
 import type { NativeTensorData, NativeTensorInfo } from '../binding/NativeTypes.js';
 import { callNative } from '../errors.js';
 
-export type { NativeTensorData as TensorData, NativeTensorInfo as TensorInfo };
+/** A tensor's dtype, shape and raw bytes. */
+export type TensorData = NativeTensorData;
+/** A tensor's entry in a safetensors header: dtype, shape, byte offsets. */
+export type TensorInfo = NativeTensorInfo;
 
 /** Reads and validates the header of a safetensors file. */
 export function inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> } {

@@ -36,9 +36,13 @@ import { ProgressLine } from './progressLine.js';
 import { userCacheDir } from '../util/userCacheDir.js';
 import { parse } from './args.js';
 
-export const usage = `lep demo [--out DIR] [--quick]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
-  --quick: fewer training steps and less evaluation text (minutes instead of ~20 minutes on 2 cores)
-Example: lep demo --quick --out lep-demo`;
+export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
+  --vocab LIST: the vocabularies to run, comma-separated, of Extended, BPE, Optimized
+                (default: all three; with --quick: Optimized, or Extended without the LLaMa-3 toy family)
+  --quick: one vocabulary, fewer training steps and evaluation items: about 5 minutes on a quiet 2-core
+           machine, against about 20+ for the full run (docs/main-job.md has the measured figures)
+Example: lep demo --quick --out lep-demo
+Example: lep demo --vocab Extended,Optimized --out lep-demo`;
 
 const PACKAGE_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 /** The toy families: the fixture folder in a clone, and the folder inside the lep-toy-family package. */
@@ -48,7 +52,7 @@ const FAMILIES = {
 } as const;
 type FamilyName = keyof typeof FAMILIES;
 /** The rows of the main job: vocabulary name, recipe, family. */
-const RECIPES: { vocabulary: string; file: string; family: FamilyName }[] = [
+const RECIPES: readonly { vocabulary: string; file: string; family: FamilyName }[] = [
   { vocabulary: 'Extended', file: 'toy-ru-extended.yaml', family: 'mistral' },
   { vocabulary: 'BPE', file: 'toy-ru-bpe.yaml', family: 'mistral' },
   { vocabulary: 'Optimized', file: 'toy-llama3-ru-optimized.yaml', family: 'llama3' },
@@ -57,6 +61,25 @@ const RECIPES: { vocabulary: string; file: string; family: FamilyName }[] = [
 const TOY_FAMILY_PACKAGE = 'lep-toy-family';
 /** Init row sources of tokens the base did not have (the rows embedding training must teach). */
 const NEW_ROW_SOURCES: readonly RowSource[] = ['mean', 'special-mean', 'random', 'global-mean', 'empty'];
+
+/**
+ * `--vocab`: the main job's rows to run, in the table's order. --quick runs one vocabulary by default, so
+ * that the whole pipeline (tokenizer to GGUF) shows in minutes: Optimized, the paper's LLaMa-3 arm and the
+ * one whose propagated models keep the original's scores here; Extended where the LLaMa-3 family is absent.
+ */
+export function demoVocabularies(flag: string | undefined, quick: boolean, llama3Present: boolean): string[] {
+  const names = RECIPES.map((r) => r.vocabulary);
+  if (flag === undefined) return quick ? [llama3Present ? 'Optimized' : 'Extended'] : names;
+  const asked = flag.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const canonical = asked.map((x) => {
+    const hit = names.find((n) => n.toLowerCase() === x.toLowerCase());
+    if (hit === undefined)
+      throw new LepError('LEP_BAD_OPTION', `--vocab: unknown vocabulary '${x}'\nHINT: choose from ${names.join(', ')} (comma-separated), e.g. --vocab ${names.join(',')}`);
+    return hit;
+  });
+  if (canonical.length === 0) throw new LepError('LEP_BAD_OPTION', `--vocab is empty\nHINT: choose from ${names.join(', ')} (comma-separated)`);
+  return names.filter((n) => canonical.includes(n));
+}
 
 /**
  * Where the demo keeps its corpora and evaluation suites: a clone's own .cache (shared with the tests,
@@ -122,13 +145,17 @@ function tokensPerNewRow(r: AdaptResult): { newRows: number; tokensSeen: number;
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' } }, usage);
+  const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' }, vocab: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
   const families = { mistral: toyFamilyDir('mistral'), llama3: toyFamilyDir('llama3') };
   if (families.mistral === undefined)
     throw new LepError('LEP_DEMO_NO_TOY_FAMILY', `lep demo: the toy family is missing from ${join(PACKAGE_ROOT, 'test', 'fixtures', 'toy-family')}\nHINT: restore it (git checkout test/fixtures) or make it: node dist/scripts/make-toy-family.js`);
   const out = resolve((values.out as string | undefined) ?? 'lep-demo');
   const quick = Boolean(values.quick);
+  const vocabularies = demoVocabularies(values.vocab as string | undefined, quick, families.llama3 !== undefined);
+  for (const r of RECIPES)
+    if (values.vocab !== undefined && vocabularies.includes(r.vocabulary) && families[r.family] === undefined)
+      throw new LepError('LEP_DEMO_NO_TOY_FAMILY', `lep demo --vocab ${r.vocabulary}: the ${r.family} toy family it runs on is not there\nHINT: make it (node dist/scripts/make-toy-family.js --family ${r.family}), or leave ${r.vocabulary} out of --vocab`);
   mkdirSync(out, { recursive: true });
   const t0 = Date.now();
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
@@ -177,7 +204,7 @@ export async function run(argv: string[]): Promise<void> {
   const measuredFamilies = new Set<FamilyName>();
   const embeddingTraining: Record<string, ReturnType<typeof tokensPerNewRow>> = {};
   const skipped: string[] = [];
-  for (const { vocabulary, file, family } of RECIPES) {
+  for (const { vocabulary, file, family } of RECIPES.filter((r) => vocabularies.includes(r.vocabulary))) {
     const toyFamily = families[family];
     if (toyFamily === undefined) {
       // Only a clone whose fixture has not been generated yet, or an older lep-toy-family package.
@@ -206,7 +233,7 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   const training: TrainingRun[] = [];
-  for (const { vocabulary } of RECIPES) {
+  for (const vocabulary of vocabularies) {
     const log = join(out, vocabulary, 'train', 'train.log');
     if (existsSync(log)) training.push({ label: `${vocabulary}: embedding training of the base`, points: parseTrainLog(readFileSync(log, 'utf8')) });
   }

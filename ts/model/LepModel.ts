@@ -183,6 +183,9 @@ export class LepModel {
   /**
    * Encodes a text prompt (BOS added as the tokenizer says), generates, decodes the new text. `onText`
    * receives the text as it comes, in pieces whose concatenation is the returned `text`.
+   * The new text is decoded after the prompt, as Hugging Face's text-generation pipeline does: a
+   * SentencePiece decoder drops the leading space of a sequence's first piece, so decoding the new tokens
+   * alone would turn "choose" + "▁Tools" into "chooseTools"; `prompt + text` reads as the model wrote it.
    */
   async generate(
     prompt: string,
@@ -193,6 +196,15 @@ export class LepModel {
     const ids = await tok.encode(prompt, { addSpecialTokens: options.addSpecialTokens ?? true });
     const stop = new Set([...(options.stopTokens ?? []), ...[tok.specialId('eos')].filter((t) => t !== undefined)]);
     const { onText } = options;
+    // The prompt's tail as decoding context: 8 tokens cover any piece boundary (and a partial UTF-8
+    // character) while the cost per streamed step stays independent of the prompt's length.
+    const context = ids.slice(-8);
+    const contextText = await tok.decode(context, { skipSpecialTokens: true });
+    const decodeNew = async (newIds: number[]): Promise<string> => {
+      const all = await tok.decode([...context, ...newIds], { skipSpecialTokens: true });
+      // A decoder that rewrites across the boundary (cleanup of " ." and the like): the new tokens alone.
+      return all.startsWith(contextText) ? all.slice(contextText.length) : tok.decode(newIds, { skipSpecialTokens: true });
+    };
     let streamed = Promise.resolve();
     let emitted = '';
     const sofar: number[] = [];
@@ -200,7 +212,7 @@ export class LepModel {
     // same however busy the machine is) and passes on what is new; text that ends in a partial UTF-8
     // character (byte-fallback pieces) waits for the next token. Decoding is async: steps are chained.
     const flush = async (upTo: number): Promise<void> => {
-      const text = await tok.decode(sofar.slice(0, upTo), { skipSpecialTokens: true });
+      const text = await decodeNew(sofar.slice(0, upTo));
       if (!text.endsWith('\uFFFD') && text.startsWith(emitted) && text.length > emitted.length) {
         onText!(text.slice(emitted.length));
         emitted = text;
@@ -219,7 +231,7 @@ export class LepModel {
     if (!r) throw new LepError('LEP_NATIVE', 'generate returned no result');
     const tokens = Array.from(r.tokens);
     const shown = tokens.filter((t, i) => !(i === tokens.length - 1 && stop.has(t)));
-    const text = await tok.decode(shown, { skipSpecialTokens: true });
+    const text = await decodeNew(shown);
     if (onText) {
       await streamed;
       if (text.startsWith(emitted) && text.length > emitted.length) onText(text.slice(emitted.length));

@@ -10,7 +10,7 @@
  * - `copyRows`: every added token of the final tokenizer that the instruct model also has, by string —
  *   those embedding rows are copied unprojected from the instruct model.
  */
-import type { AddedToken } from '../tokenizer/extend.js';
+import type { AddedToken } from '../tokenizer/bpeJson.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 
 type Json = Record<string, unknown>;

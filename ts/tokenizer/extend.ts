@@ -4,7 +4,7 @@
  *
  * The steps, in order:
  *
- * 1. Read both `tokenizer.json` BPE models (`readBpe`); anything but BPE is refused.
+ * 1. Read both `tokenizer.json` BPE models (`readBpe`, `bpeJson.ts`); anything but BPE is refused.
  * 2. Donor added tokens: one whose string is an original added token with the other `special` flag is a
  *    clash (error), and so is a plain donor piece spelled like an original added token; donor specials
  *    are never carried (the original's specials stay); donor non-special added tokens (SentencePiece
@@ -13,7 +13,7 @@
  *    frequency), minus `<0xNN>` byte-fallback pieces and added tokens, converted to the original's
  *    spelling: as-is for a SentencePiece-style original, "▁" → space → UTF-8 → GPT-2 byte characters
  *    for a byte-level one (`byteLevel.ts`). Merges are converted part by part.
- * 4. Selection closed under merges (`selectClosed`): a new token is added together with every part it
+ * 4. Selection closed under merges (`selectClosed`, `mergeClosure.ts`): a new token is added together with every part it
  *    needs to be built by a merge, recursively ("closure by adding parts"); a piece that no chain of
  *    donor merges can build from single characters is dropped. In a byte-level result a multi-byte
  *    character the original lacks (for example "Ð¶" = "ж") is built byte by byte with synthesised merges
@@ -33,296 +33,20 @@
  */
 import { LepError, optionError } from '../errors.js';
 import {
-  BYTE_TO_CHAR,
-  byteLevelToSentencePiece,
-  isByteFallbackPiece,
-  isByteLevel,
-  isWithinOneUtf8Char,
-  sentencePieceToByteLevel,
-} from './byteLevel.js';
-
-export type Json = Record<string, unknown>;
-
-/** A tokenizer.json object with its tokenizer_config.json; a loaded `Tokenizer` fits this shape. */
-export interface TokenizerFiles {
-  json: Json;
-  config?: Json;
-}
-
-/** One entry of tokenizer.json `added_tokens`. */
-export interface AddedToken {
-  id: number;
-  content: string;
-  special?: boolean;
-  single_word?: boolean;
-  lstrip?: boolean;
-  rstrip?: boolean;
-  normalized?: boolean;
-  [key: string]: unknown;
-}
-
-/** A BPE merge: left part, right part; the result is their concatenation. */
-export type Merge = readonly [string, string];
-
-// ---- shared BPE reading (used by extend and shrink) ------------------------------------------------
-
-/** The parts of a tokenizer.json BPE model that vocabulary edits touch. */
-export interface BpeView {
-  json: Json;
-  model: Json;
-  /** model.vocab: token -> id. */
-  vocab: Map<string, number>;
-  merges: Merge[];
-  /** Whether model.merges is written as `[a, b]` arrays (newer tokenizers) rather than "a b" strings. */
-  mergesAsArrays: boolean;
-  added: AddedToken[];
-  addedByContent: Map<string, AddedToken>;
-  byteLevel: boolean;
-  unkToken: string | undefined;
-}
-
-/** Parses one merge entry, "a b" or ["a", "b"]. */
-export function parseMerge(m: unknown, where: string): Merge {
-  if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];
-  if (typeof m === 'string') {
-    const parts = m.split(' ');
-    if (parts.length === 2) return [parts[0]!, parts[1]!];
-  }
-  throw new LepError('LEP_BAD_TOKENIZER', `${where}: merge ${JSON.stringify(m)} is neither "a b" nor ["a", "b"]`);
-}
-
-/** Writes merges in the original's form; arrays are forced when a part contains a space. */
-export function formatMerges(merges: readonly Merge[], asArrays: boolean): unknown[] {
-  const arrays = asArrays || merges.some(([a, b]) => a.includes(' ') || b.includes(' '));
-  return merges.map(([a, b]) => (arrays ? [a, b] : `${a} ${b}`));
-}
-
-/** A key for a merge that cannot collide: length of the left part, then both parts. */
-export function mergeKey([a, b]: Merge): string {
-  return `${a.length}:${a}${b}`;
-}
-
-/**
- * Reads a tokenizer.json BPE model; `op` and `role` name the caller in error messages.
- * Throws LEP_UNSUPPORTED_TOKENIZER for Unigram, WordPiece, WordLevel or a BPE with word-piece affixes.
- */
-export function readBpe(json: Json, role: 'original' | 'donor', op: 'extend' | 'shrink'): BpeView {
-  const model = json.model as Json | undefined;
-  const type = model && typeof model === 'object' ? String(model.type ?? (model.merges ? 'BPE' : 'unknown')) : 'missing';
-  if (!model || type !== 'BPE') {
-    const hint = type === 'Unigram'
-      ? 'a Unigram vocabulary has no merges to extend or keep closed; use a BPE tokenizer (lep tokenizer train --type bpe), or the Unigram variant on its own.'
-      : 'use a BPE tokenizer: SentencePiece-style with "▁" (Llama-2, Mistral) or byte-level (LLaMa-3, Qwen).';
-    throw new LepError(
-      'LEP_UNSUPPORTED_TOKENIZER',
-      `${op}: the ${role} tokenizer.json has model type ${type}; lep can ${op} only BPE vocabularies\nHINT: ${hint}`,
-    );
-  }
-  for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'])
-    if (typeof model[key] === 'string' && model[key] !== '')
-      throw new LepError(
-        'LEP_UNSUPPORTED_TOKENIZER',
-        `${op}: the ${role} BPE uses ${key} ${JSON.stringify(model[key])}; lep can ${op} only BPEs whose merges concatenate parts plainly (SentencePiece-style or byte-level)`,
-      );
-  const rawVocab = model.vocab;
-  if (!rawVocab || typeof rawVocab !== 'object' || Array.isArray(rawVocab))
-    throw new LepError('LEP_BAD_TOKENIZER', `${op}: the ${role} tokenizer.json has no model.vocab object`);
-  const vocab = new Map<string, number>();
-  for (const [t, id] of Object.entries(rawVocab as Record<string, unknown>)) {
-    if (!Number.isInteger(id) || (id as number) < 0)
-      throw new LepError('LEP_BAD_TOKENIZER', `${op}: the ${role} vocabulary gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}`);
-    vocab.set(t, id as number);
-  }
-  const rawMerges = (model.merges as unknown[] | undefined) ?? [];
-  const merges = rawMerges.map((m) => parseMerge(m, `${op}: the ${role} tokenizer.json`));
-  const added = ((json.added_tokens as AddedToken[] | undefined) ?? []).map((a) => ({ ...a }));
-  const addedByContent = new Map(added.map((a) => [a.content, a]));
-  return {
-    json,
-    model,
-    vocab,
-    merges,
-    mergesAsArrays: Array.isArray(rawMerges[0]),
-    added,
-    addedByContent,
-    byteLevel: isByteLevel(json),
-    unkToken: typeof model.unk_token === 'string' ? model.unk_token : undefined,
-  };
-}
-
-/** Highest id used by the vocabulary or the added tokens; -1 when empty. */
-export function highestId(view: BpeView): number {
-  let max = -1;
-  for (const id of view.vocab.values()) if (id > max) max = id;
-  for (const a of view.added) if (a.id > max) max = a.id;
-  return max;
-}
-
-/**
- * Makes Hugging Face `tokenizers` give every added token the id written for it. On load, HF resolves an
- * added token through `model.vocab` when it is there, and otherwise hands out ids counting up from the
- * size of `model.vocab` in `added_tokens` order, ignoring the written id. So an added token that is not
- * in `model.vocab` keeps its id only when the vocabulary is exactly 0..V-1 and such tokens come in order
- * at V, V+1, ...; any other added token is also put into `vocab` under its id (the Mistral layout, where
- * `<s>` is both in the vocabulary and an added token). Sorts `added` by id; returns how many were put in.
- */
-export function placeAddedTokens(vocab: Map<string, number>, added: AddedToken[]): number {
-  added.sort((a, b) => a.id - b.id);
-  let inserted = 0;
-  for (;;) {
-    let next = vocab.size;
-    let misplaced: AddedToken | undefined;
-    for (const a of added) {
-      if (vocab.has(a.content)) continue;
-      if (a.id === next) next++;
-      else {
-        misplaced = a;
-        break;
-      }
-    }
-    if (!misplaced) return inserted;
-    vocab.set(misplaced.content, misplaced.id);
-    inserted++;
-  }
-}
-
-/** model.vocab as a JSON object, in id order (`Object.fromEntries` keeps a token named `__proto__` an own key). */
-export function vocabObject(vocab: Map<string, number>): Record<string, number> {
-  return Object.fromEntries([...vocab].sort((x, y) => x[1] - y[1]));
-}
-
-/** Copies tokenizer.json with a new model and added tokens, keeping the key order of the original. */
-export function withModel(json: Json, model: Json, addedTokens: AddedToken[]): Json {
-  const out: Json = {};
-  for (const key of Object.keys(json)) {
-    if (key === 'model') out.model = model;
-    else if (key === 'added_tokens') out.added_tokens = addedTokens;
-    else out[key] = structuredClone(json[key]);
-  }
-  if (!('added_tokens' in out)) out.added_tokens = addedTokens;
-  if (!('model' in out)) out.model = model;
-  return out;
-}
-
-// ---- closure under merges (used by extend and shrink) ---------------------------------------------
-
-/** How tokens are built: leaves are what BPE starts from; producers are the merges that build a token. */
-export interface MergeGraph {
-  /** A token BPE starts from without merges: one character (SentencePiece-style), one byte character (byte-level), or `<0xNN>`. */
-  isLeaf(token: string): boolean;
-  /** The merges whose result is `token`, best (earliest) first. */
-  producers(token: string): readonly Merge[];
-}
-
-/** Leaves of a SentencePiece-style vocabulary: single characters and `<0xNN>` pieces. */
-export function isSentencePieceLeaf(token: string): boolean {
-  return isByteFallbackPiece(token) || [...token].length === 1;
-}
-
-const BYTE_CHARS = new Set(BYTE_TO_CHAR);
-/** Leaves of a byte-level vocabulary: the 256 byte characters. */
-export function isByteLevelLeaf(token: string): boolean {
-  return BYTE_CHARS.has(token);
-}
-
-/**
- * Tokens of `universe` that can be built: leaves, tokens `given` as available (an original vocabulary
- * being extended), and results of a producer whose two parts can be built (the least fixed point, by a
- * work list over merges indexed by part; linear in the number of merges).
- */
-export function reachableTokens(universe: Iterable<string>, graph: MergeGraph, given: ReadonlySet<string> = new Set()): Set<string> {
-  const inUniverse = new Set(universe);
-  const byPart = new Map<string, [string, Merge][]>();
-  const reach = new Set<string>();
-  const queue: string[] = [];
-  for (const t of inUniverse) {
-    if (graph.isLeaf(t) || given.has(t)) {
-      reach.add(t);
-      queue.push(t);
-    }
-    for (const m of graph.producers(t)) {
-      for (const part of new Set(m)) {
-        let list = byPart.get(part);
-        if (!list) byPart.set(part, (list = []));
-        list.push([t, m]);
-      }
-    }
-  }
-  while (queue.length) {
-    const u = queue.pop()!;
-    for (const [t, [a, b]] of byPart.get(u) ?? []) {
-      if (!reach.has(t) && reach.has(a) && reach.has(b)) {
-        reach.add(t);
-        queue.push(t);
-      }
-    }
-  }
-  return reach;
-}
-
-/**
- * The tokens to add so that `token` can be built, parts before the tokens they build (post-order).
- * Per token: a producer whose parts are already selected if there is one, else the earliest producer
- * whose parts are reachable, recursively. `reachable` must come from `reachableTokens` on the same graph.
- */
-export function partsNeeded(token: string, selected: ReadonlySet<string>, graph: MergeGraph, reachable: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  const taken = new Set<string>();
-  const have = (t: string): boolean => selected.has(t) || taken.has(t);
-  const visit = (t: string): void => {
-    if (have(t)) return;
-    if (!graph.isLeaf(t)) {
-      const usable = graph.producers(t).filter(([a, b]) => reachable.has(a) && reachable.has(b));
-      const [a, b] = usable.find(([x, y]) => have(x) && have(y)) ?? usable[0]!;
-      visit(a);
-      visit(b);
-    }
-    taken.add(t);
-    out.push(t);
-  };
-  visit(token);
-  return out;
-}
-
-/**
- * Adds tokens from `candidates` (in priority order) to `selected`, each with the parts it needs
- * (`partsNeeded`), while at most `budget` tokens are added in all; unreachable candidates are skipped.
- * A candidate whose parts do not fit the remaining budget is skipped and tried again in a later pass
- * (parts added meanwhile may make it cheaper); passes repeat until the budget is spent or a pass adds
- * nothing. If unselected reachable tokens remain, the shortest of them always costs one slot (its
- * parts are shorter, hence selected), so a budget no larger than the reachable candidates is filled
- * exactly. Returns the added tokens in the order they were added; `selected` is updated.
- */
-export function selectClosed(
-  candidates: readonly string[],
-  selected: Set<string>,
-  budget: number,
-  graph: MergeGraph,
-  reachable: ReadonlySet<string>,
-): string[] {
-  const added: string[] = [];
-  let pending = candidates.filter((t) => !selected.has(t) && reachable.has(t));
-  while (pending.length && added.length < budget) {
-    const skipped: string[] = [];
-    const before = added.length;
-    for (const t of pending) {
-      if (selected.has(t)) continue;
-      if (added.length >= budget) break;
-      const need = partsNeeded(t, selected, graph, reachable);
-      if (need.length <= budget - added.length) {
-        for (const n of need) {
-          selected.add(n);
-          added.push(n);
-        }
-      } else skipped.push(t);
-    }
-    if (added.length === before) break;
-    pending = skipped;
-  }
-  return added;
-}
-
-// ---- extend ----------------------------------------------------------------------------------------
+  formatMerges,
+  highestId,
+  mergeKey,
+  placeAddedTokens,
+  readBpe,
+  vocabObject,
+  withModel,
+  type AddedToken,
+  type Json,
+  type Merge,
+  type TokenizerFiles,
+} from './bpeJson.js';
+import { byteLevelToSentencePiece, isByteFallbackPiece, isWithinOneUtf8Char, sentencePieceToByteLevel } from './byteLevel.js';
+import { isByteLevelLeaf, isSentencePieceLeaf, reachableTokens, selectClosed, type MergeGraph } from './mergeClosure.js';
 
 /** Where the new merges go: before the original ones (the paper) or after them. */
 export type MergeOrder = 'new-first' | 'original-first';

@@ -6,7 +6,8 @@
 import { resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
-import { DEFAULT_MERGE_ORDER, DEFAULT_PAD_TO_MULTIPLE_OF, DEFAULT_RESERVED_TOKEN, extendTokenizer, type ExtendOptions, type ExtendStats, type Json } from './extend.js';
+import { DEFAULT_MERGE_ORDER, DEFAULT_PAD_TO_MULTIPLE_OF, DEFAULT_RESERVED_TOKEN, extendTokenizer, type ExtendOptions, type ExtendStats } from './extend.js';
+import type { Json } from './bpeJson.js';
 import { saveTokenizerDir } from './shrink.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';

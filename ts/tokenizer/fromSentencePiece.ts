@@ -33,7 +33,7 @@
 import type { NativeSpmModel } from '../binding/NativeTypes.js';
 import { LepError } from '../errors.js';
 import { SPM_SPACE } from './byteLevel.js';
-import { formatMerges, type AddedToken, type Json, type Merge } from './extend.js';
+import { formatMerges, type AddedToken, type Json, type Merge } from './bpeJson.js';
 
 /** SentencePiece's piece types (ModelProto.SentencePiece.Type). */
 export const PIECE_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;

@@ -35,23 +35,8 @@ import { basename, join } from 'node:path';
 import { LepError, optionError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicWrite.js';
 import { BYTE_TO_CHAR, isByteFallbackPiece, SPM_SPACE } from './byteLevel.js';
-import {
-  formatMerges,
-  isByteLevelLeaf,
-  isSentencePieceLeaf,
-  mergeKey,
-  placeAddedTokens,
-  readBpe,
-  reachableTokens,
-  selectClosed,
-  vocabObject,
-  withModel,
-  type AddedToken,
-  type Json,
-  type Merge,
-  type MergeGraph,
-  type TokenizerFiles,
-} from './extend.js';
+import { formatMerges, mergeKey, placeAddedTokens, readBpe, vocabObject, withModel, type AddedToken, type Json, type Merge, type TokenizerFiles } from './bpeJson.js';
+import { isByteLevelLeaf, isSentencePieceLeaf, reachableTokens, selectClosed, type MergeGraph } from './mergeClosure.js';
 import { Tokenizer } from './Tokenizer.js';
 
 /** `frequency`: the N base tokens most used on the corpus (the paper); `first-ids`: the N lowest ids (the reference code). */

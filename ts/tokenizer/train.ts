@@ -33,7 +33,7 @@ import { writeFileAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
-import type { AddedToken, Json } from './extend.js';
+import type { AddedToken, Json } from './bpeJson.js';
 import { RUN_FILE } from './extendTokenizerDir.js';
 import { sentencePieceToTokenizerJson } from './fromSentencePiece.js';
 import { saveTokenizerDir } from './shrink.js';

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
-import type { AddedToken, Json } from './extend.js';
+import type { AddedToken, Json } from './bpeJson.js';
 
 /** A token string from tokenizer_config.json: a string or an AddedToken object with `content`. */
 function tokenString(v: unknown): string | undefined {

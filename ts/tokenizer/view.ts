@@ -14,9 +14,9 @@
  */
 import { LepError } from '../errors.js';
 import { isByteLevel, SPM_SPACE } from './byteLevel.js';
-import { readBpe, type AddedToken, type Json, type Merge, type TokenizerFiles } from './extend.js';
+import { readBpe, type AddedToken, type Json, type Merge, type TokenizerFiles } from './bpeJson.js';
 
-export type { AddedToken, Merge } from './extend.js';
+export type { AddedToken, Merge } from './bpeJson.js';
 
 /** The model types lep reads. */
 export type ModelKind = 'BPE' | 'Unigram';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
-import type { AddedToken, Json } from '../tokenizer/extend.js';
+import type { AddedToken, Json } from '../tokenizer/bpeJson.js';
 import { saveTokenizerDir } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 

@@ -1,0 +1,2 @@
+/** `lep/propagate`: step 5 of the method, learned embedding propagation and its options. Re-exports only. */
+export { propagate, PROPAGATE_METHODS, DEFAULT_PROPAGATE_METHOD, LSTSQ_SOLVERS, DEFAULT_LSTSQ_SOLVER, DEFAULT_PROPAGATE_CHUNK_ROWS, DEFAULT_PROPAGATE_MAX_SHARD_BYTES, DEFAULT_MIN_CORRELATION, PROPAGATE_REPORT_FILE, type PropagateOptions, type PropagateResult, type PropagateManyResult, type PropagateSideResult, type PropagateMethod, type LstsqSolverName } from './propagate.js';
