@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { Value } from '@sinclair/typebox/value';
 import test from 'ava';
 
 import { readRecipe } from '../../ts/adapt/recipe.js';
@@ -41,6 +42,12 @@ function helpShowsDefaults(t: { truthy(v: unknown, m?: string): void; regex(s: s
     t.regex(line!, /\(default [^)]+\)$/, k);
   }
 }
+
+test('every default of these specs fits its own schema', (t) => {
+  const specs: Record<string, OptionSpecs> = { init: INIT_SPEC, eval: EVAL_SPEC, compare: COMPARE_SPEC, tokenizerTrain: TOKENIZER_TRAIN_SPEC, calibrate: CALIBRATE_SPEC };
+  for (const [name, spec] of Object.entries(specs))
+    for (const [k, s] of Object.entries(spec)) if (s.default !== undefined) t.true(Value.Check(s.schema, s.default), `${name}.${k} default ${JSON.stringify(s.default)}`);
+});
 
 test('init: a recipe that names omp without an auxiliary model, or ompK under another rule, is refused when it is read (it was accepted, and init failed after the tokenizer stage)', (t) => {
   const noAux = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, init: { rule: 'omp' } })), { instanceOf: LepError });
