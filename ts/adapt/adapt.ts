@@ -38,7 +38,7 @@ import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
 import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
-import type { AdaptRecipe } from './recipe.js';
+import { ADAPT_TRAIN_DEFAULTS, type AdaptRecipe } from './recipe.js';
 
 export const STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -229,12 +229,12 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const dataDir = join(out, 'data');
   const trainData = join(dataDir, 'train.safetensors');
   const evalData = r.corpus.eval ? join(dataDir, 'eval.safetensors') : undefined;
-  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks: r.train.evalBlocks ?? 64, files: [inputs.corpus, inputs.eval] }, async () => {
+  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, files: [inputs.corpus, inputs.eval] }, async () => {
     mkdirSync(dataDir, { recursive: true });
     const read = { normalize: r.corpus.normalize, script: r.corpus.script, signal: options.signal };
     report('data', 'packing training text');
     const tr = await packCorpus(r.corpus.train, initDir, trainData, { seqLen: r.train.seqLen, maxChars: r.corpus.maxChars, ...read });
-    const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: r.train.evalBlocks ?? 64, ...read }) : undefined;
+    const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, ...read }) : undefined;
     return { train: tr, eval: ev };
   });
 

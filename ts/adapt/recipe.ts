@@ -25,7 +25,7 @@ import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
 import type { InitEmbeddingsOptions } from '../init/initEmbeddings.js';
 import { checkInitCombination, INIT_SPEC } from '../init/initOptions.js';
-import { checkOptions, defineOptions, oneOf, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
+import { checkOptions, defaultsOf, defineOptions, oneOf, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
 import type { TrainTokenizerOptions } from '../tokenizer/train.js';
 import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
@@ -163,6 +163,8 @@ const ADAPT_TRAIN_SPEC = all(defineOptions({
   evalBlocks: { schema: posInt, default: 64, doc: 'Evaluation blocks at most.' },
 }));
 const TRAIN_SECTION_SPEC = { ...ADAPT_TRAIN_SPEC, ...TRAIN_SPEC };
+/** The defaults of the train section's adapt-only keys (evalBlocks, newRowsOnly). */
+export const ADAPT_TRAIN_DEFAULTS = defaultsOf(ADAPT_TRAIN_SPEC);
 
 /** The propagate section: the methods to run (adapt's own key), then lep propagate's recipe keys. */
 const PROPAGATE_SECTION_SPEC = {
