@@ -39,8 +39,8 @@ import { parse } from './args.js';
 export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
   --vocab LIST: the vocabularies to run, comma-separated, of Extended, BPE, Optimized
                 (default: all three; with --quick: Optimized, or Extended without the LLaMa-3 toy family)
-  --quick: one vocabulary, fewer training steps and evaluation items: about 5 minutes on a quiet 2-core
-           machine, against about 20+ for the full run (docs/main-job.md has the measured figures)
+  --quick: one vocabulary, 60 training steps, 10 evaluation items per task: 4 minutes on 2 quiet cores
+           (the full run: an estimated 45-50; docs/main-job.md)
 Example: lep demo --quick --out lep-demo
 Example: lep demo --vocab Extended,Optimized --out lep-demo`;
 
@@ -176,8 +176,10 @@ export async function run(argv: string[]): Promise<void> {
       // The built-in Darumeru-style suites (held-out Debian material) through the chat template, and bits
       // per character / symbols per token on held-out text.
       const e = await evaluate(m, ['all'], {
-        limit: quick ? 12 : undefined,
-        textMaxChars: quick ? 20_000 : 100_000,
+        // --quick: 10 items per task and 12 000 characters of held-out text per language, so that one
+        // vocabulary's whole pipeline fits 5 minutes on 2 quiet cores (12 items and 20 000: 5 min 25 s).
+        limit: quick ? 10 : undefined,
+        textMaxChars: quick ? 12_000 : 100_000,
         suitesDir: join(demoCacheDir(), 'eval-suites'),
         corporaDir: join(demoCacheDir(), 'corpora'),
         onTask: (x) => progress.update(phase, `   evaluating ${vocabulary}/${method}: ${x.task} (${x.index + 1}/${x.total})`, (x.index + (x.done ? 1 : 0)) / x.total),
