@@ -49,6 +49,33 @@ test('packing: blocks have the exact length and start at a document or paragraph
   t.is(result.documents, docs.length);
 });
 
+test('packing in batches: a maxBlocks run is the prefix of the full run and counts only the documents it used', async (t) => {
+  // packDocuments tokenises 512 paragraphs per call, two calls in flight, reading ahead of maxBlocks:
+  // what it reports must still be exactly the documents cut, one at a time, in order.
+  const tok = Tokenizer.fromDir(LLAMA3_8K);
+  const docs = await documents(200_000);
+  t.true(docs.reduce((n, d) => n + d.length, 0) > 3 * 512, 'several tokenizer batches');
+  const all = await packDocuments(docs, tok, { seqLen: 48 });
+  const perDoc: number[] = [];
+  for (const d of docs) {
+    const texts = d.filter((p) => p.length > 0);
+    if (texts.length === 0) continue;
+    let n = 2; // BOS and EOS
+    for (const [i, p] of texts.entries()) n += (await tok.encode(i < texts.length - 1 ? `${p}\n` : p)).length;
+    perDoc.push(n);
+  }
+  t.is(all.result.documents, perDoc.length);
+  t.is(all.result.tokens, perDoc.reduce((a, b) => a + b, 0));
+  for (const k of [1, 7, all.blocks.length - 3]) {
+    const some = await packDocuments(docs, tok, { seqLen: 48, maxBlocks: k });
+    t.deepEqual(some.blocks, all.blocks.slice(0, k), `maxBlocks ${k}`);
+    t.is(some.result.tokens, perDoc.slice(0, some.result.documents).reduce((a, b) => a + b, 0), `maxBlocks ${k}: tokens of the documents counted`);
+    // The last document counted is the one that completed block k: without it there were fewer blocks.
+    const fewer = await packDocuments(docs.filter((d) => d.some((p) => p.length > 0)).slice(0, some.result.documents - 1), tok, { seqLen: 48 });
+    t.true(fewer.blocks.length < k, `maxBlocks ${k}`);
+  }
+});
+
 test('loss falls on real text; training log, config and model are written', async (t) => {
   const model = await smallModel();
   const data = await packed(64);
