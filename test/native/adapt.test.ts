@@ -49,6 +49,10 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   t.deepEqual(r.ran, STAGES.filter((s) => s !== 'calibrate'), 'no calibrate stage without a calibrate section');
   t.deepEqual(Object.keys(r.models).sort(), ['conversion', 'overlap', 'swap']);
   t.deepEqual([...new Set(events.map((e) => e.stage))], STAGES.filter((s) => s !== 'calibrate'), 'progress covers every stage in order');
+  // Packing reports how far through the corpus it is (a fraction, so the CLI shows a percentage and ETA).
+  const packing = events.filter((e) => e.stage === 'data' && /^packing training text: [\d.]+ of [\d.]+ MB$/.test(e.detail));
+  t.true(packing.length >= 2, `${packing.length} packing progress events`);
+  t.true(packing.every((e, i) => e.fraction! > 0 && e.fraction! < 1 && (i === 0 || e.fraction! >= packing[i - 1]!.fraction!)), 'rising fractions below 1');
   for (const s of ['tokenizer', 'init', 'data', 'train']) t.true(existsSync(join(out, s, 'manifest.json')), s);
 
   // New rows only: rows copied from the base (every original Mistral token) did not move in training.

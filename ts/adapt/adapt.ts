@@ -98,6 +98,20 @@ function fingerprint(paths: string | readonly string[] | undefined): [string, nu
   return out;
 }
 
+/**
+ * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's). A script
+ * filter or maxChars ends a stage short of 1; the stage's own end reports 1.
+ */
+function readFraction(bytes: number, files: [string, number, number][]): number | undefined {
+  const total = files.reduce((n, [, size]) => n + size, 0);
+  return total > 0 ? Math.min(0.99, bytes / total) : undefined;
+}
+
+function readMb(bytes: number, files: [string, number, number][]): string {
+  const total = files.reduce((n, [, size]) => n + size, 0);
+  return `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+}
+
 function readManifest(dir: string): StageManifest | undefined {
   const f = join(dir, MANIFEST_FILE);
   if (!existsSync(f)) return undefined;
@@ -214,6 +228,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder: t.mergeOrder },
+      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
     });
     return { shrink: s.shrink, extend: s.extend, size: s.size };
   });
@@ -233,7 +248,12 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     mkdirSync(dataDir, { recursive: true });
     const read = { normalize: r.corpus.normalize, script: r.corpus.script, signal: options.signal };
     report('data', 'packing training text');
-    const tr = await packCorpus(r.corpus.train, initDir, trainData, { seqLen: r.train.seqLen, maxChars: r.corpus.maxChars, ...read });
+    const tr = await packCorpus(r.corpus.train, initDir, trainData, {
+      seqLen: r.train.seqLen,
+      maxChars: r.corpus.maxChars,
+      ...read,
+      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+    });
     const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, ...read }) : undefined;
     return { train: tr, eval: ev };
   });

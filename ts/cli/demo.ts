@@ -127,7 +127,7 @@ interface Row {
 /** Adapt's stage events as progress lines: a stage starting or finishing and evaluation losses are kept. */
 function stageProgress(progress: ProgressLine, vocabulary: string): (p: AdaptProgress) => void {
   return (p) => {
-    const keep = p.fraction === 0 || p.fraction === 1 || /eval|packing/.test(p.detail);
+    const keep = p.fraction === 0 || p.fraction === 1 || /eval|^packing training text$/.test(p.detail);
     progress.update(`${vocabulary}/${p.stage}`, `   [${p.index}/${p.stages} ${p.stage}] ${p.detail}`, p.fraction, keep);
     if (p.fraction === 1) progress.done();
   };

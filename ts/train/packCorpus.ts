@@ -21,6 +21,8 @@ export interface PackCorpusOptions extends Pick<ReadTextsOptions, 'normalize' | 
   kind?: 'text' | 'chat';
   /** Stop after this many blocks (0 = no limit). Defaults to `0`. */
   maxBlocks?: number;
+  /** Text kind: called every 256 documents and at the end with the documents and UTF-8 bytes read so far. */
+  onProgress?: (event: { documents: number; bytes: number }) => void;
 }
 
 export interface PackCorpusResult {
@@ -63,9 +65,16 @@ export async function packCorpus(corpus: string | readonly string[], tokenizerDi
     writeBlocks(out, r.blocks.slice(0, n), r.lossMask.slice(0, n));
     return { out, blocks: n, seqLen, tokens: r.targetTokens, documents: r.examples, skippedTooLong: r.skippedTooLong };
   }
-  const { normalize, script, textField, maxChars, signal } = options;
+  const { normalize, script, textField, maxChars, signal, onProgress } = options;
   async function* docs(): AsyncGenerator<string[]> {
-    for await (const d of readTexts(corpus, { mode: 'document', normalize, script, textField, maxChars, signal })) yield d.split('\n');
+    let n = 0;
+    let bytes = 0;
+    for await (const d of readTexts(corpus, { mode: 'document', normalize, script, textField, maxChars, signal })) {
+      bytes += Buffer.byteLength(d, 'utf8');
+      if (onProgress && ++n % 256 === 0) onProgress({ documents: n, bytes });
+      yield d.split('\n');
+    }
+    onProgress?.({ documents: n, bytes });
   }
   const { blocks, result } = await packDocuments(docs(), tok, { seqLen, maxBlocks });
   writeBlocks(out, blocks, undefined, result.targetChars);
