@@ -36,3 +36,22 @@ test('the suites are byte-identical across builds, valid, and drawn from held-ou
     for (const i of tf.items) t.true(text.includes(i.gold as string), `${name} ${i.id}`);
   }
 });
+
+test("Debian 13's Russian man pages (NAME section headed НАИМЕНОВАНИЕ) make the same man-page tasks", async (t) => {
+  // manpages-ru 4.27 (Debian 13) heads the NAME section НАИМЕНОВАНИЕ where Debian 12's has ИМЯ or
+  // НАЗВАНИЕ; a fresh Debian 13 machine built man_sum_ru with no items and lep demo stopped on it.
+  await corpora();
+  const heldout = {
+    en: readFileSync(join(CORPORA, 'heldout', 'en.txt'), 'utf8'),
+    ru: readFileSync(join(CORPORA, 'heldout', 'ru.txt'), 'utf8'),
+    pairs: readFileSync(join(CORPORA, 'heldout', 'pairs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+  };
+  const trixie = { ...heldout, ru: heldout.ru.replace(/^(ИМЯ|НАЗВАНИЕ)$/gmu, 'НАИМЕНОВАНИЕ') };
+  t.not(trixie.ru, heldout.ru);
+  const [a, b] = [buildSuites(heldout), buildSuites(trixie)];
+  for (const name of ['man_sum_ru', 'man_ext_ru']) {
+    const items = (m: Map<string, string>) => m.get(name)!.trim().split('\n').length - 1;
+    t.true(items(b) >= 25, `${name}: ${items(b)} items`);
+    t.is(items(b), items(a), name);
+  }
+});

@@ -214,7 +214,16 @@ export async function run(argv: string[]): Promise<void> {
       console.log(`\n${step++}. ${vocabulary}: skipped, the ${family} toy family is not there (node dist/scripts/make-toy-family.js --family ${family})`);
       continue;
     }
-    const recipe = { ...readRecipe(join(PACKAGE_ROOT, 'recipes', file)), base: join(toyFamily, 'base'), instruct: join(toyFamily, 'instruct') };
+    // The shipped recipes name a clone's paths (test/fixtures, .cache/corpora); the demo runs them on the
+    // family it found and the corpora it fetched, which an installed package keeps in the user's cache.
+    const shipped = readRecipe(join(PACKAGE_ROOT, 'recipes', file));
+    const recipe = {
+      ...shipped,
+      base: join(toyFamily, 'base'),
+      instruct: join(toyFamily, 'instruct'),
+      corpus: { ...shipped.corpus, train: corpora.files['ru.txt']!, eval: corpora.files['heldout/ru.txt']! },
+      ...(shipped.calibrate ? { calibrate: { ...shipped.calibrate, corpora: corpora.cacheDir, copyText: corpora.files['ru.txt']! } } : {}),
+    };
     if (quick) {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };

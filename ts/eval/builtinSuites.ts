@@ -99,7 +99,9 @@ interface ManPage {
 
 function manPages(docs: string[][], lang: 'en' | 'ru'): ManPage[] {
   const out: ManPage[] = [];
-  const nameHead = lang === 'en' ? ['NAME'] : ['ИМЯ', 'НАЗВАНИЕ'];
+  // Russian man pages name the NAME section differently across manpages-l10n releases: ИМЯ / НАЗВАНИЕ
+  // (Debian 12), НАИМЕНОВАНИЕ (Debian 13's 4.27).
+  const nameHead = lang === 'en' ? ['NAME'] : ['ИМЯ', 'НАЗВАНИЕ', 'НАИМЕНОВАНИЕ'];
   const descHead = lang === 'en' ? 'DESCRIPTION' : 'ОПИСАНИЕ';
   for (const d of docs) {
     if (!nameHead.includes(d[0]!) || !d[1]) continue;
