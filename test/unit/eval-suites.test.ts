@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { LepError } from '../../ts/errors.js';
 import { BUILTIN_TASKS, buildSuites, writeBuiltinSuites } from '../../ts/eval/builtinSuites.js';
 import { readTaskFile } from '../../ts/eval/taskFile.js';
 import { corpora, CORPORA } from '../corpora.js';
@@ -54,4 +55,16 @@ test("Debian 13's Russian man pages (NAME section headed НАИМЕНОВАНИ�
     t.true(items(b) >= 25, `${name}: ${items(b)} items`);
     t.is(items(b), items(a), name);
   }
+});
+
+test('a held-out text without what a task is built from is refused when the suites are built, naming the task', async (t) => {
+  await corpora();
+  const heldout = {
+    en: readFileSync(join(CORPORA, 'heldout', 'en.txt'), 'utf8'),
+    ru: readFileSync(join(CORPORA, 'heldout', 'ru.txt'), 'utf8').replace(/^(ИМЯ|НАЗВАНИЕ)$/gmu, 'NOMEN'),
+    pairs: readFileSync(join(CORPORA, 'heldout', 'pairs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+  };
+  const e = t.throws(() => buildSuites(heldout), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_CORPUS_EMPTY');
+  t.regex(e!.message, /the built-in task man_sum_ru found no items .*\nHINT: .*NAME line/);
 });

@@ -231,7 +231,16 @@ export function buildSuites(heldout: { en: string; ru: string; pairs: HelpPair[]
     );
   }
   const out = new Map<string, string>();
-  for (const t of tasks) out.set(t.header.name, [JSON.stringify({ task: t.header }), ...t.items.map((i) => JSON.stringify(i))].join('\n') + '\n');
+  for (const t of tasks) {
+    // A task with no items is a corpus this builder cannot read (Debian 13 renamed a man-page heading once):
+    // say so here, not later as a task file evaluation refuses.
+    if (t.items.length === 0)
+      throw new LepError(
+        'LEP_CORPUS_EMPTY',
+        `the built-in task ${t.header.name} found no items in the held-out corpora (heldout/en.txt, heldout/ru.txt, heldout/pairs.jsonl)\nHINT: the text lacks what the task is built from (man_* tasks: man pages with a NAME line "name - summary" and a DESCRIPTION section); remove the corpora folder to fetch it again, and if it persists on this Debian release, report it.`,
+      );
+    out.set(t.header.name, [JSON.stringify({ task: t.header }), ...t.items.map((i) => JSON.stringify(i))].join('\n') + '\n');
+  }
   return out;
 }
 
