@@ -193,9 +193,9 @@ test('score and generate refuse token ids that are not integers in the vocabular
 test('generate refuses sampling values out of range, naming the CLI flag', async (t) => {
   const m = await LepModel.load(await copyOfTiny());
   const cases: [Json, RegExp][] = [
-    [{ topP: 2 }, /Expected a number in \(0, 1\] \(1 = off\) for topP \(--top-p\) but received 2/],
+    [{ topP: 2 }, /Expected a number in \(0, 1\] for topP \(--top-p\) but received 2\nHINT: topP \(--top-p\): Nucleus sampling.* Defaults to 1\./],
     [{ topP: 0 }, /for topP \(--top-p\) but received 0/],
-    [{ temperature: -1 }, /Expected a finite number >= 0 \(0 = greedy\) for temperature \(--temperature\) but received -1/],
+    [{ temperature: -1 }, /Expected a non-negative number for temperature \(--temperature\) but received -1/],
     [{ temperature: Number.POSITIVE_INFINITY }, /for temperature \(--temperature\)/],
     [{ topK: -3 }, /for topK \(--top-k\) but received -3/],
     [{ repetitionPenalty: 0 }, /for repetitionPenalty \(--repetition-penalty\) but received 0/],
@@ -205,10 +205,16 @@ test('generate refuses sampling values out of range, naming the CLI flag', async
     t.is(code(e), 'LEP_BAD_OPTION');
     t.regex(e!.message, why);
   }
-  // And natively, for callers of the native model.
-  const ne = await t.throwsAsync(m.native.generate([[1]], { maxNewTokens: 1, topP: 2 }, () => true).promise);
+  // And natively, for callers of the native model (which get every option resolved: one missing is a bug in lep).
+  const resolved = { maxNewTokens: 1, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stopTokens: [], seed: 0 };
+  const ne = await t.throwsAsync(m.native.generate([[1]], { ...resolved, topP: 2 }, () => true).promise);
   t.is(code(ne), 'LEP_BAD_OPTION');
   t.regex(ne!.message, /topP must be in \(0, 1\], got 2/);
+  const { temperature: _t, ...noTemperature } = resolved;
+  // (Thrown as the call reads its options, before a job starts.)
+  const missing = t.throws(() => m.native.generate([[1]], noTemperature as never, () => true));
+  t.is(code(missing), 'LEP_INTERNAL');
+  t.regex(missing!.message, /the native options lack "temperature"/);
   m.dispose();
 });
 

@@ -95,14 +95,15 @@ export interface NativeScoreResult {
   lastLogprobs?: Float32Array;
 }
 
+/** Fully resolved by LepModel.generateTokens (GENERATE_SPEC holds the defaults; the addon has none). */
 export interface NativeGenerateOptions {
-  maxNewTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  stopTokens?: number[];
-  seed?: number;
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  stopTokens: number[];
+  seed: number;
 }
 
 export interface NativeGenerateResult {
