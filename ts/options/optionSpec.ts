@@ -67,6 +67,11 @@ export function inRecipe<const T extends OptionSpecs>(specs: T): { [K in keyof T
   return Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, { ...v, recipe: true }])) as never;
 }
 
+/** Some of a spec's options (a command that takes only part of a library function's options). */
+export function pickOptions<const T extends OptionSpecs, const K extends readonly (keyof T & string)[]>(specs: T, keys: K): Pick<T, K[number]> {
+  return Object.fromEntries(keys.map((k) => [k, specs[k]])) as never;
+}
+
 /** The options with every default filled in. */
 export type ResolvedOf<T extends OptionSpecs> = OptionsOf<T> & { [K in DefaultedKeys<T>]-?: Static<T[K]['schema']> };
 
