@@ -22,10 +22,11 @@ import { COMPARE_SPEC, EVAL_SPEC } from '../../ts/eval/evalOptions.js';
 import { LepError } from '../../ts/errors.js';
 import { INIT_DEFAULTS, initEmbeddings, resolveInitOptions } from '../../ts/init/initEmbeddings.js';
 import { INIT_SPEC } from '../../ts/init/initOptions.js';
-import { kebab, type OptionSpecs } from '../../ts/options/optionSpec.js';
+import type { OptionSpecs } from '../../ts/options/optionSpec.js';
 import { READ_TEXTS_SPEC } from '../../ts/corpus/readTextsOptions.js';
 import { EXTEND_SPEC } from '../../ts/tokenizer/extendOptions.js';
 import { tempDir } from '../helpers.js';
+import { helpShowsDefaults } from '../optionSpecChecks.js';
 
 const OK_RECIPE = { base: 'b', instruct: 'i', corpus: { train: 'ru.txt' }, tokenizer: { kind: 'extend', vocabSize: 8000 }, train: { seqLen: 128 } };
 
@@ -33,16 +34,6 @@ function writeRecipe(recipe: unknown): string {
   const f = join(tempDir(), 'r.json');
   writeFileSync(f, JSON.stringify(recipe));
   return f;
-}
-
-/** Every defaulted option with a flag has a help line ending in its default. */
-function helpShowsDefaults(t: { truthy(v: unknown, m?: string): void; regex(s: string, r: RegExp, m?: string): void }, usage: string, specs: OptionSpecs): void {
-  for (const [k, s] of Object.entries(specs)) {
-    if (s.default === undefined || typeof s.default === 'boolean' || s.flag === false) continue;
-    const line = usage.split('\n').find((l) => l.startsWith(`  --${s.flag ?? kebab(k)} `));
-    t.truthy(line, k);
-    t.regex(line!, /\(default [^)]+\)$/, k);
-  }
 }
 
 test('every default of these specs fits its own schema', (t) => {

@@ -34,7 +34,7 @@ export const READ_TEXTS_SPEC = defineOptions({
     arg: 'NAME',
     recipe: true,
     defaultDoc: 'no filter',
-    doc: 'Keep only lines whose letters are mostly in this Unicode script (e.g. Cyrillic, as in \\p{Script=...}); lines without letters are dropped, and so is a document left empty.',
+    doc: 'Keep only lines whose letters are mostly in this Unicode script (e.g. Cyrillic); lines without letters are dropped, and so is a document left empty.',
   },
   scriptShare: { schema: Type.Number({ exclusiveMinimum: 0, maximum: 1 }), default: 0.5, flag: false, doc: 'The share of a line\'s letters that must be in the script for it to be kept.' },
   maxItems: { schema: cap, default: 0, flag: 'max-lines', doc: 'Stop after this many texts (lines or documents; 0 = no cap).' },

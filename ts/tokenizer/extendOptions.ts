@@ -16,7 +16,7 @@ export const EXTEND_SPEC = defineOptions({
     schema: oneOf(...MERGE_ORDERS),
     default: 'new-first',
     recipe: true,
-    doc: "new-first (the paper's): the donor's merges, then the original ones that are not duplicates; original-first: the original merges, then the new ones (original-language text then encodes as before unless a new merge joins two of its tokens).",
+    doc: "Where the donor's merges go: before the original ones (new-first, the paper's) or after them (original-first: original-language text then encodes as before unless a new merge joins two of its tokens).",
   },
   ignoreMerges: {
     schema: Type.Boolean(),

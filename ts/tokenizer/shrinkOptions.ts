@@ -15,7 +15,7 @@ export const SHRINK_SPEC = defineOptions({
   keep: {
     schema: Type.Integer({ minimum: 1 }),
     required: true,
-    doc: 'N, the base tokens kept (the alphabet included, added tokens not counted; at least the alphabet, at most the original base vocabulary).',
+    doc: 'Base tokens kept, the alphabet included (added tokens are kept on top).',
   },
   rule: {
     schema: oneOf(...SHRINK_RULES),
