@@ -24,12 +24,6 @@ export type CorpusNormalization = (typeof CORPUS_NORMALIZATIONS)[number];
 
 /** The defaults of READ_TEXTS_SPEC (readTextsOptions.ts). */
 export const READ_TEXTS_DEFAULTS = defaultsOf(READ_TEXTS_SPEC);
-export const DEFAULT_CORPUS_MODE: CorpusMode = READ_TEXTS_DEFAULTS.mode;
-export const DEFAULT_CORPUS_FORMAT: CorpusFormat = READ_TEXTS_DEFAULTS.format;
-export const DEFAULT_TEXT_FIELD = READ_TEXTS_DEFAULTS.textField;
-export const DEFAULT_CORPUS_NORMALIZATION: CorpusNormalization = READ_TEXTS_DEFAULTS.normalize;
-export const DEFAULT_SCRIPT_SHARE = READ_TEXTS_DEFAULTS.scriptShare;
-export const DEFAULT_MAX_ITEM_CHARS = READ_TEXTS_DEFAULTS.maxItemChars;
 
 /** Options of `readTexts`: READ_TEXTS_SPEC (readTextsOptions.ts) gives each one's type, bounds, default and doc. */
 export type ReadTextsOptions = OptionsOf<typeof READ_TEXTS_SPEC> & {

@@ -54,10 +54,6 @@ export { MERGE_ORDERS, type MergeOrder } from './extendOptions.js';
 /** The defaults of EXTEND_SPEC (extendOptions.ts). */
 export const EXTEND_DEFAULTS = defaultsOf(EXTEND_SPEC);
 export const DEFAULT_MERGE_ORDER: MergeOrder = EXTEND_DEFAULTS.mergeOrder;
-/** Reserved padding token spelling; `{k}` is replaced by 0, 1, 2, ... (skipping strings already in use). */
-export const DEFAULT_RESERVED_TOKEN = EXTEND_DEFAULTS.reservedToken;
-/** No padding. */
-export const DEFAULT_PAD_TO_MULTIPLE_OF = EXTEND_DEFAULTS.padToMultipleOf;
 
 /** The extend options: EXTEND_SPEC (extendOptions.ts) gives each one's type, bounds, default and doc. */
 export type ExtendOptions = OptionsOf<typeof EXTEND_SPEC>;

@@ -45,7 +45,6 @@ import { SHRINK_SPEC, type ShrinkRule } from './shrinkOptions.js';
 export { SHRINK_RULES, type ShrinkRule } from './shrinkOptions.js';
 /** The defaults of SHRINK_SPEC (shrinkOptions.ts). */
 export const SHRINK_DEFAULTS = defaultsOf(SHRINK_SPEC);
-export const DEFAULT_SHRINK_RULE: ShrinkRule = SHRINK_DEFAULTS.rule;
 /** Texts encoded per `encodeBatch` call while counting. */
 export const DEFAULT_SHRINK_BATCH_SIZE = SHRINK_DEFAULTS.batchSize;
 /** File name of the id map written next to a shrunk tokenizer. */
