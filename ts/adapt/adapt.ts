@@ -99,17 +99,15 @@ function fingerprint(paths: string | readonly string[] | undefined): [string, nu
 }
 
 /**
- * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's). A script
- * filter or maxChars ends a stage short of 1; the stage's own end reports 1.
+ * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's), as a label and
+ * a fraction. A script filter or maxChars ends a stage short of 1; the stage's own end reports 1.
  */
-function readFraction(bytes: number, files: [string, number, number][]): number | undefined {
+function corpusRead(bytes: number, files: [string, number, number][]): { label: string; fraction: number | undefined } {
   const total = files.reduce((n, [, size]) => n + size, 0);
-  return total > 0 ? Math.min(0.99, bytes / total) : undefined;
-}
-
-function readMb(bytes: number, files: [string, number, number][]): string {
-  const total = files.reduce((n, [, size]) => n + size, 0);
-  return `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+  return {
+    label: `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`,
+    fraction: total > 0 ? Math.min(0.99, bytes / total) : undefined,
+  };
 }
 
 function readManifest(dir: string): StageManifest | undefined {
@@ -228,7 +226,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder: t.mergeOrder },
-      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus);
+        report('tokenizer', `shrink: base tokens counted on ${at.label}`, at.fraction);
+      },
     });
     return { shrink: s.shrink, extend: s.extend, size: s.size };
   });
@@ -252,7 +253,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       seqLen: r.train.seqLen,
       maxChars: r.corpus.maxChars,
       ...read,
-      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus);
+        report('data', `packing training text: ${at.label}`, at.fraction);
+      },
     });
     const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, ...read }) : undefined;
     return { train: tr, eval: ev };
