@@ -79,11 +79,13 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   auto files = get_strings(o, "files");
   // Tensors in `overrides` (e.g. a training checkpoint's trainable.safetensors) replace same-named ones.
   auto overrides = o.Has("overrides") ? get_strings(o, "overrides") : std::vector<std::string>{};
-  auto device = device_arg(env, get_string(o, "device", "cpu"));
-  auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
+  // Resolved in full by TS (LepModel.load; createModel's CREATE_MODEL_SPEC for a random model's init).
+  auto device = device_arg(env, need_string(o, "device"));
+  auto dtype = dtype_arg(env, need_string(o, "dtype"));
   if (dtype == torch::kFloat16 && device.is_cpu()) dtype = torch::kFloat32;  // no CPU half matmul in 1.13
-  const uint64_t seed = get_number(o, "seed", 0);
-  const double init_std = get_number(o, "initStd", 0.02), embed_std = get_number(o, "embedStd", 0.02);
+  const bool random = files.empty();
+  const uint64_t seed = random ? need_number(o, "seed") : 0;
+  const double init_std = random ? need_number(o, "initStd") : 0, embed_std = random ? need_number(o, "embedStd") : 0;
   auto work = [=](const lep::ProgressFn& progress) {
     auto holder = std::make_shared<ModelHolder>();
     if (files.empty()) {

@@ -97,6 +97,20 @@ test('num_hidden_layers 1e9 is refused from the headers, before anything is allo
   t.is(code(ne), 'LEP_MISSING_TENSOR');
 });
 
+test('the native loader takes its options resolved: a random init without seed or std, or a load without device, is a bug in lep (LEP_INTERNAL), not a silent default', async (t) => {
+  const config = readModelDirConfig(await copyOfTiny());
+  const random = { config, files: [], device: 'cpu', dtype: 'f32' as const, seed: 1, initStd: 0.02, embedStd: 0.02 };
+  for (const key of ['seed', 'initStd', 'embedStd', 'device'] as const) {
+    const { [key]: _dropped, ...rest } = random;
+    const e = t.throws(() => getNative().loadModel(rest as never, () => true));
+    t.is(code(e), 'LEP_INTERNAL', key);
+    t.regex(e!.message, new RegExp(`the native options lack "${key}"`));
+  }
+  // Loading weights needs no init options.
+  const m = await getNative().loadModel({ config, files: [join(await copyOfTiny(), 'model.safetensors')], device: 'cpu', dtype: 'f32' }, () => true).promise;
+  m.dispose();
+});
+
 function readModelDirConfig(dir: string) {
   return readModelDir(dir).config;
 }

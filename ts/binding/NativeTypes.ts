@@ -80,6 +80,7 @@ export interface NativeLoadOptions {
   overrides?: string[];
   device: string;
   dtype: NativeDtype;
+  /** Random initialisation (no `files`): required, resolved by createModel (CREATE_MODEL_SPEC); the addon has no defaults. */
   seed?: number;
   initStd?: number;
   embedStd?: number;
