@@ -145,6 +145,8 @@ test('tokenizer extend and shrink: flags, defaults and an example from the specs
   t.regex(lines.message, /for maxItems \(--max-lines\) but received -1/);
   const order = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--donor', 'd', '--merge-order', 'paper', '--rule', 'first-ids']), { instanceOf: LepError });
   t.regex(order.message, /Expected "new-first" or "original-first" for mergeOrder \(--merge-order\) but received "paper"/);
+  const noDonor = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--rule', 'first-ids', '--max-size', '100']), { instanceOf: LepError });
+  t.regex(noDonor.message, /for donor \(--donor\) but received undefined\nHINT: pass --donor DIR .*, or drop --max-size\./);
   t.false(existsSync(out));
 });
 

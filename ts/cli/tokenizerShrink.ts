@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 
-import { optionError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 import { checkOptions, cliFlags, defineOptions, flagOf, fromFlags, helpLines, JSON_FLAG, pickOptions } from '../options/optionSpec.js';
 import type { ExtendOptions } from '../tokenizer/extend.js';
 import { EXTEND_SPEC } from '../tokenizer/extendOptions.js';
@@ -38,7 +38,10 @@ export async function run(argv: string[]): Promise<void> {
   const extend = fromFlags(EXTEND_FLAGS_SPEC, values) as ExtendOptions;
   const extendFlags = Object.keys(extend).map((k) => flagOf(k, EXTEND_FLAGS_SPEC[k as keyof typeof EXTEND_FLAGS_SPEC]));
   if (extendFlags.length && options.donorDir === undefined)
-    throw optionError('donor', `a donor tokenizer directory when extend options (${extendFlags.join(', ')}) are given`, undefined, '--donor');
+    throw new LepError(
+      'LEP_BAD_OPTION',
+      `${optionError('donor', `a donor tokenizer directory when extend options (${extendFlags.join(', ')}) are given`, undefined, '--donor').message}\nHINT: pass --donor DIR (the tokenizer to extend with), or drop ${extendFlags.join(', ')}.`,
+    );
   const specs = corpusSpecs(values);
   const read = readOptions(values);
   // Every option is checked before the corpus is listed for the progress line.
