@@ -6,8 +6,10 @@ import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   The whole method from a recipe: tokenizer -> init -> data -> embedding training -> propagation into
-  the instruct model (one output per method). Each stage writes DIR/<stage>/manifest.json; running the
-  same command again resumes at the first unfinished stage (training from its last checkpoint).
+  the instruct model (one output per method). Each stage folder holds that stage's record
+  (DIR/<stage>/lep-stage.json) and DIR/stages/<stage>.json notes what it ran with; running the same
+  command again resumes at the first unfinished stage (training from its last checkpoint). The run's
+  own record, DIR/lep-stage.json, is written last.
   The recipe keys: docs/cli.md and recipes/recipe.schema.json (editors validate YAML recipes with it); recipes/ has shipped examples.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
 Example: lep adapt recipes/toy-ru-extended.yaml --out runs/toy-ru`;
