@@ -5,12 +5,14 @@
 // propagation only. Each stage folder holds the stage's own record, adapt's notes live in OUT/stages, and
 // init's manifest.json stays init's.
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import test from 'ava';
 
 import { adapt, MANIFEST_FILE, STAGE_NOTES_DIR, STAGES, type AdaptProgress } from '../../ts/adapt/adapt.js';
 import { readStageRecord, STAGE_RECORD_FILE } from '../../ts/stage/stageRecord.js';
+import type { StageProgress } from '../../ts/stage/stageProgress.js';
 import { resolveRecipePaths, validateRecipe } from '../../ts/adapt/recipe.js';
 import { LepModel, readTexts, Tokenizer, trainModel } from '../../ts/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/index.js';
@@ -149,4 +151,35 @@ test('lep adapt: two instruct models and LoRA + embeddings CPT, merged with alph
   for (const f of records) rmSync(join(out, f));
   t.deepEqual((await adapt(recipe, out)).ran, [], 'a 0.1.0 run resumes: nothing redone');
   t.throws(() => validateRecipe({ ...recipe, propagate: { alphaScale: 2 }, train: { seqLen: 64 } }), { message: /alphaScale needs train\.lora/ });
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (docs/architecture.md, fork hazard).
+test.serial('lep adapt --progress json: one stage progress object a line on stderr, counts and ETAs included', async (t) => {
+  const files = await corpora();
+  const { base, instruct } = await family();
+  const dir = tempDir();
+  const recipe = join(dir, 'recipe.json');
+  writeFileSync(recipe, JSON.stringify({
+    base, instruct,
+    corpus: { train: files['ru.txt'], maxChars: 100_000 },
+    tokenizer: { kind: 'extend', vocabSize: 1200 },
+    train: { seqLen: 64, steps: 3, batchSize: 4, lr: 1e-3, warmupSteps: 1 },
+    propagate: { methods: ['swap'] },
+  }));
+  const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+  const r = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'json'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as StageProgress);
+  t.true(events.every((e) => typeof e.stage === 'string' && typeof e.phase === 'string' && typeof e.done === 'number' && typeof e.total === 'number'));
+  t.deepEqual([...new Set(events.map((e) => e.stage))], ['tokenizer', 'init', 'data', 'train', 'propagate']);
+  const steps = events.filter((e) => e.stage === 'train' && e.phase === 'train');
+  t.deepEqual(steps.map((e) => [e.done, e.total]), [[1, 3], [2, 3], [3, 3]]);
+  t.true(steps.every((e) => typeof e.etaSeconds === 'number' && e.etaSeconds >= 0), JSON.stringify(steps));
+  t.is(steps.at(-1)!.etaSeconds, 0);
+  t.regex(steps[0]!.detail!, /^step 1\/3 loss \d+\.\d{3}$/);
+  t.true(events.some((e) => e.stage === 'data' && e.phase === 'packing' && e.total > 0 && e.done > 0), 'packing counts bytes of the corpus');
+  t.deepEqual(events.filter((e) => e.phase === 'stage' && e.done === 1).map((e) => e.stage), ['tokenizer', 'init', 'data', 'train', 'propagate'], 'each stage ends with done 1 of 1');
+  const bad = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'xml'], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /Expected text or json for --progress but received "xml"\nHINT: --progress json prints one JSON object a line/);
 });

@@ -65,7 +65,13 @@ export interface AdaptProgress {
   detail: string;
   /** Fraction of the stage done, when known. */
   fraction?: number;
+  /** The step inside the stage and its units done of total (0: unknown), where the stage counts them (see stage/stageProgress.ts). */
+  phase?: string;
+  done?: number;
+  total?: number;
 }
+
+type Counts = { phase: string; done: number; total: number };
 
 export interface AdaptOptions {
   onProgress?: (p: AdaptProgress) => void;
@@ -111,17 +117,19 @@ function fingerprint(paths: string | readonly string[] | undefined): [string, nu
   return out;
 }
 
+const totalBytes = (files: [string, number, number][]): number => files.reduce((n, [, size]) => n + size, 0);
+
 /**
  * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's). A script
  * filter or maxChars ends a stage short of 1; the stage's own end reports 1.
  */
 function readFraction(bytes: number, files: [string, number, number][]): number | undefined {
-  const total = files.reduce((n, [, size]) => n + size, 0);
+  const total = totalBytes(files);
   return total > 0 ? Math.min(0.99, bytes / total) : undefined;
 }
 
 function readMb(bytes: number, files: [string, number, number][]): string {
-  const total = files.reduce((n, [, size]) => n + size, 0);
+  const total = totalBytes(files);
   return `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
 }
 
@@ -182,8 +190,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const follower = dist !== undefined && dist.rank !== 0;
   // The run's own record says it finished: an earlier run's goes until this one has.
   if (!follower) rmSync(join(out, STAGE_RECORD_FILE), { force: true });
-  const report = (stage: StageName, detail: string, fraction?: number) =>
-    options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }) });
+  const report = (stage: StageName, detail: string, fraction?: number, counts?: Counts) =>
+    options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }), ...counts });
 
   /**
    * Runs `body` unless the stage's note says it is done with these options and the folders in `records`
@@ -255,7 +263,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     seed: t.seed,
     corpus: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
     signal: options.signal,
-    onProgress: (e: { phase: string; done: number; total: number }) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined),
+    onProgress: (e: Counts) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined, { phase: e.phase, done: e.done, total: e.total }),
   } as const;
   const inputs = { base: fingerprint(r.base), instruct: fingerprint(r.instruct), corpus: fingerprint(r.corpus.train), eval: fingerprint(r.corpus.eval) };
   // The folder that holds a tokenizer stage record: the trained tokenizer, or the donor that Extended and Optimized train first.
@@ -271,7 +279,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder: t.mergeOrder },
-      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus), { phase: 'shrink', done: e.bytes, total: totalBytes(inputs.corpus) }),
     });
     return { shrink: s.shrink, extend: s.extend, size: s.size };
   });
@@ -279,7 +287,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // 2. init: the base resized to the new tokenizer
   const initDir = join(out, 'init');
   await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, { dirs: [initDir], stage: 'init' }, async () => {
-    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`) });
+    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`, undefined, { phase: e.phase, done: e.done, total: e.total }) });
     return { oldSize: res.oldSize, newSize: res.newSize, rows: res.rows, counts: res.counts, seconds: res.seconds };
   });
 
@@ -297,7 +305,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       seqLen: r.train.seqLen,
       maxChars: r.corpus.maxChars,
       ...read,
-      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus), { phase: 'packing', done: e.bytes, total: totalBytes(inputs.corpus) }),
     });
     const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: evalBlocks, ...read }) : undefined;
     // Packing has no command of its own: adapt records this stage itself.
@@ -325,7 +333,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       signal: options.signal,
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total);
+        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total, { phase: 'train', done: e.done, total: e.total });
         if (e.phase === 'eval') report('train', `step ${e.done} eval loss ${e.evalLoss.toFixed(3)}${e.bpc !== undefined ? ` bpc ${Number(e.bpc).toFixed(3)}` : ''}`);
       },
     });
@@ -339,7 +347,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, propRecords, async () => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
-      report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length);
+      report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length, { phase: 'methods', done: i, total: methods.length });
       const common = {
         base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal,
         ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
@@ -370,16 +378,16 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, { dirs: calDirs, stage: 'calibrate' }, async () => {
       const reports: Record<string, unknown> = {};
       for (const [i, method] of calMethods.entries()) {
-        report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length);
+        report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length, { phase: 'methods', done: i, total: calMethods.length });
         const res = await calibrate(result.models[method]!, calDirs[i]!, {
           ...rest,
           original: instructs[0]!,
           workDir: work,
           signal: options.signal,
           // Half the stage for the original model's answers, half for training (progress and ETA only).
-          onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length),
+          onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length, { phase: 'answers', done: e.done, total: e.total }),
           onProgress: (e) => {
-            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length);
+            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length, { phase: 'train', done: e.done, total: e.total });
           },
         });
         reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };
