@@ -117,20 +117,18 @@ function fingerprint(paths: string | readonly string[] | undefined): [string, nu
   return out;
 }
 
-const totalBytes = (files: [string, number, number][]): number => files.reduce((n, [, size]) => n + size, 0);
-
 /**
- * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's). A script
- * filter or maxChars ends a stage short of 1; the stage's own end reports 1.
+ * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's), as a label, a
+ * fraction and the counts of `phase`. A script filter or maxChars ends a stage short of 1; the stage's
+ * own end reports 1.
  */
-function readFraction(bytes: number, files: [string, number, number][]): number | undefined {
-  const total = totalBytes(files);
-  return total > 0 ? Math.min(0.99, bytes / total) : undefined;
-}
-
-function readMb(bytes: number, files: [string, number, number][]): string {
-  const total = totalBytes(files);
-  return `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+function corpusRead(bytes: number, files: [string, number, number][], phase: string): { label: string; fraction: number | undefined; counts: Counts } {
+  const total = files.reduce((n, [, size]) => n + size, 0);
+  return {
+    label: `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`,
+    fraction: total > 0 ? Math.min(0.99, bytes / total) : undefined,
+    counts: { phase, done: bytes, total },
+  };
 }
 
 function readJson(f: string): unknown {
@@ -279,7 +277,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder: t.mergeOrder },
-      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus), { phase: 'shrink', done: e.bytes, total: totalBytes(inputs.corpus) }),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus, 'shrink');
+        report('tokenizer', `shrink: base tokens counted on ${at.label}`, at.fraction, at.counts);
+      },
     });
     return { shrink: s.shrink, extend: s.extend, size: s.size };
   });
@@ -305,7 +306,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       seqLen: r.train.seqLen,
       maxChars: r.corpus.maxChars,
       ...read,
-      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus), { phase: 'packing', done: e.bytes, total: totalBytes(inputs.corpus) }),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus, 'packing');
+        report('data', `packing training text: ${at.label}`, at.fraction, at.counts);
+      },
     });
     const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: evalBlocks, ...read }) : undefined;
     // Packing has no command of its own: adapt records this stage itself.
