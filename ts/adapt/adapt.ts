@@ -43,6 +43,7 @@ import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
 import { beginStage, corpusInputs, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord, type RecordedStage, type StageInput } from '../stage/stageRecord.js';
 import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
+import { TRAIN_SPEC } from '../train/trainOptions.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { ADAPT_TRAIN_DEFAULTS, type AdaptRecipe } from './recipe.js';
 
@@ -325,7 +326,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const trainDir = join(out, 'train');
   const { seqLen: _seqLen, newRowsOnly, evalBlocks: _evalBlocks, ...trainOptions } = r.train;
   await stage('train', [trainDir], { train: r.train }, { dirs: [trainDir], stage: 'train' }, async () => {
-    const steps = trainOptions.steps ?? 100;
+    const steps = trainOptions.steps ?? TRAIN_SPEC.steps.default;  // the spec's default: one source
     const res = await trainModel(initDir, trainDir, {
       ...trainOptions,
       data: trainData,
