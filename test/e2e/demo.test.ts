@@ -24,10 +24,15 @@ test('lep demo --quick --vocab BPE,Optimized: each vocabulary x method in the ta
   t.timeout(60 * 60_000);
   await corpora();
   const out = join(tempDir(), 'demo');
-  const { stdout } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--vocab', LLAMA3_FAMILY ? 'BPE,Optimized' : 'BPE', '--out', out], { maxBuffer: 64 * 1024 * 1024 });
-  t.regex(stdout, /\| vocabulary \| method \|.*Micro-Avg \| symbols\/token \| bits\/char \|/);
-  t.log(stdout.slice(stdout.indexOf('Results on held-out')));
+  // --json: the results as one document on stdout, everything for people (table, progress) on stderr.
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [LEP, 'demo', '--quick', '--vocab', LLAMA3_FAMILY ? 'BPE,Optimized' : 'BPE', '--out', out, '--json'], { maxBuffer: 64 * 1024 * 1024 });
+  t.regex(stderr, /\| vocabulary \| method \|.*Micro-Avg \| symbols\/token \| bits\/char \|/);
+  t.log(stderr.slice(stderr.indexOf('Results on held-out')));
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  const printed = JSON.parse(stdout);
+  t.deepEqual({ ...printed, files: undefined }, { ...results, files: undefined }, 'stdout holds what results.json holds');
+  t.is(printed.files.results, join(out, 'results.json'));
+  t.true(existsSync(printed.files.gguf) && existsSync(printed.files.report));
   t.deepEqual(
     results.rows.map((r: { vocabulary: string; method: string }) => `${r.vocabulary}/${r.method}`),
     ['original/-', ...rowsOf('BPE'), ...(LLAMA3_FAMILY ? ['original (LLaMa-3 tok.)/-', ...rowsOf('Optimized')] : [])],
@@ -41,10 +46,10 @@ test('lep demo --quick --vocab BPE,Optimized: each vocabulary x method in the ta
     t.true(Number.isFinite(r.bitsPerChar) && Number.isFinite(r.microAvg));
   }
   // Progress: percentages with an ETA (training steps, evaluation items), tokens per new row, the report's path last.
-  t.regex(stdout, /\[\d\/\d+ train\] .* \d+% \(.*, ETA /);
-  t.regex(stdout, /evaluating .* \d+% \(.*, ETA /);
-  t.regex(stdout, /embedding training: \d+ tokens seen for \d+ new rows/);
-  t.regex(stdout.trim().split('\n').pop()!, /^Done in \d+ s\. Report: .*report\.html/);
+  t.regex(stderr, /\[\d\/\d+ train\] .* \d+% \(.*, ETA /);
+  t.regex(stderr, /evaluating .* \d+% \(.*, ETA /);
+  t.regex(stderr, /embedding training: \d+ tokens seen for \d+ new rows/);
+  t.regex(stderr.trim().split('\n').pop()!, /^Done in \d+ s\. Report: .*report\.html/);
   t.true(existsSync(join(out, 'report.html')));
   t.true(readdirSync(out).some((f) => f.endsWith('.f16.gguf')));
   t.is(results.training.length, LLAMA3_FAMILY ? 2 : 1, 'a loss curve per vocabulary');

@@ -34,13 +34,15 @@ import { formatTable, parseTrainLog, writeReport, type ReportInput, type Trainin
 import type { RowSource } from '../init/buildInitPlan.js';
 import { ProgressLine } from './progressLine.js';
 import { userCacheDir } from '../util/userCacheDir.js';
-import { parse } from './args.js';
+import { parse, printJson } from './args.js';
 
-export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
+export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST] [--json]   the whole pipeline on built-in defaults (default DIR: ./lep-demo)
   --vocab LIST: the vocabularies to run, comma-separated, of Extended, BPE, Optimized
                 (default: all three; with --quick: Optimized, or Extended without the LLaMa-3 toy family)
   --quick: one vocabulary, 60 training steps, 10 evaluation items per task: 3 minutes on 2 quiet cores
            (the full run: an estimated 45-50; docs/main-job.md)
+  --json: print the results (what DIR/results.json holds, plus the files written) as one JSON document on
+          stdout; the table, progress and notes go to stderr
 Example: lep demo --quick --out lep-demo
 Example: lep demo --vocab Extended,Optimized --out lep-demo`;
 
@@ -152,8 +154,11 @@ function tokensPerNewRow(r: AdaptResult): { newRows: number; tokensSeen: number;
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' }, vocab: { type: 'string' } }, usage);
+  const { values } = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' }, vocab: { type: 'string' }, json: { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
+  // With --json, stdout carries only the results document; everything for people goes to stderr.
+  const json = Boolean(values.json);
+  const say = (line: string): void => void (json ? console.error(line) : console.log(line));
   const families = { mistral: toyFamilyDir('mistral'), llama3: toyFamilyDir('llama3') };
   if (families.mistral === undefined)
     throw new LepError('LEP_DEMO_NO_TOY_FAMILY', `lep demo: the toy family is missing from ${join(PACKAGE_ROOT, 'test', 'fixtures', 'toy-family')}\nHINT: restore it (git checkout test/fixtures) or make it: node dist/scripts/make-toy-family.js`);
@@ -167,14 +172,14 @@ export async function run(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
   const info = lepInfo();
-  console.log(`lep ${info.lepVersion} on libtorch ${info.torchVersion}, ${info.blas} (${info.blasThreads} threads), CUDA ${info.cudaAvailable ? 'yes' : 'no'}`);
+  say(`lep ${info.lepVersion} on libtorch ${info.torchVersion}, ${info.blas} (${info.blasThreads} threads), CUDA ${info.cudaAvailable ? 'yes' : 'no'}`);
 
-  console.log('\n1. corpora (Debian packages, cached)');
+  say('\n1. corpora (Debian packages, cached)');
   const corpora = await fetchCorpora({ cacheDir: join(demoCacheDir(), 'corpora') });
-  console.log(`   ${Object.keys(corpora.files).join(', ')}${corpora.cached ? ' (cached)' : ''}`);
+  say(`   ${Object.keys(corpora.files).join(', ')}${corpora.cached ? ' (cached)' : ''}`);
 
   const rows: Row[] = [];
-  const progress = new ProgressLine();
+  const progress = new ProgressLine(json ? { stream: process.stderr } : {});
   /** One model's evaluation; `report` gets its progress (a label and a fraction of this model). */
   const measure = async ({ vocabulary, method, dir }: Candidate, report: (label: string, fraction: number) => void): Promise<Row> => {
     report('loading', 0);
@@ -262,7 +267,7 @@ export async function run(argv: string[]): Promise<void> {
   const originals = runFamilies.map((f) => ({ vocabulary: FAMILIES[f].label, method: '-', dir: join(families[f]!, 'instruct') }));
   const originalRows = new Map<FamilyName, Row>();
   if (originals.length > 0) {
-    console.log(`\n${step++}. the original instruct model${originals.length > 1 ? 's' : ''} (${originals.map((o) => o.dir).join(', ')})`);
+    say(`\n${step++}. the original instruct model${originals.length > 1 ? 's' : ''} (${originals.map((o) => o.dir).join(', ')})`);
     (await measureAll(originals)).forEach((r, i) => originalRows.set(runFamilies[i]!, r));
   }
   const embeddingTraining: Record<string, ReturnType<typeof tokensPerNewRow>> = {};
@@ -272,7 +277,7 @@ export async function run(argv: string[]): Promise<void> {
     if (toyFamily === undefined) {
       // Only a clone whose fixture has not been generated yet, or an older lep-toy-family package.
       skipped.push(`${vocabulary} (recipes/${file}): the ${family} toy family is not there (make it: node dist/scripts/make-toy-family.js --family ${family})`);
-      console.log(`\n${step++}. ${vocabulary}: skipped, the ${family} toy family is not there (node dist/scripts/make-toy-family.js --family ${family})`);
+      say(`\n${step++}. ${vocabulary}: skipped, the ${family} toy family is not there (node dist/scripts/make-toy-family.js --family ${family})`);
       continue;
     }
     // The shipped recipes name a clone's paths (test/fixtures, .cache/corpora); the demo runs them on the
@@ -289,12 +294,12 @@ export async function run(argv: string[]): Promise<void> {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };
     }
-    console.log(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
+    say(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
     const r = await adapt(recipe, join(out, vocabulary), { onProgress: stageProgress(progress, vocabulary) });
     progress.done();
     const seen = tokensPerNewRow(r);
     embeddingTraining[vocabulary] = seen;
-    if (seen) console.log(`   embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
+    if (seen) say(`   embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
     const original = originalRows.get(family);
     if (original !== undefined && !rows.includes(original)) rows.push(original);
     rows.push(...await measureAll([
@@ -323,18 +328,19 @@ export async function run(argv: string[]): Promise<void> {
       ...rows.map((r) => `${r.vocabulary}/${r.method}: English held-out ${r.en.bitsPerChar.toFixed(3)} bits/char; answer to ${JSON.stringify(PROMPT)}: ${JSON.stringify(r.answer)}`),
     ],
   };
-  console.log(`\nResults on held-out Russian Debian text (${quick ? 'quick run' : 'full run'}, ${elapsed()} in all):\n`);
-  console.log(formatTable(report));
+  say(`\nResults on held-out Russian Debian text (${quick ? 'quick run' : 'full run'}, ${elapsed()} in all):\n`);
+  say(formatTable(report));
   const best = rows.filter((r) => r.method !== '-' && !r.method.includes('calibration')).reduce((a, b) => (b.ru.bitsPerChar < a.ru.bitsPerChar ? b : a));
   const gguf = join(out, `${best.vocabulary}-${best.method}.f16.gguf`);
   // The demo always exports its best model; an Extended or Optimized Mistral vocabulary is one llama.cpp
   // tokenises differently (docs/reliability.md), so it is written with --force and the measured agreement shown.
   const exported = await exportGguf(best.model, gguf, { outType: 'f16', force: true });
-  console.log(`\nThe best by Russian bits/char (${best.vocabulary}, ${best.method}) exported for llama.cpp: ${gguf} (${(statSync(gguf).size / 1e6).toFixed(1)} MB)`);
-  if (exported.warning) console.log(`  warning: ${exported.warning}`);
-  console.log(`\nA Russian copy request through each model's chat template: ${JSON.stringify(PROMPT)}`);
-  for (const r of rows) console.log(`   ${r.vocabulary}/${r.method}: ${JSON.stringify(r.answer)}`);
+  say(`\nThe best by Russian bits/char (${best.vocabulary}, ${best.method}) exported for llama.cpp: ${gguf} (${(statSync(gguf).size / 1e6).toFixed(1)} MB)`);
+  if (exported.warning) say(`  warning: ${exported.warning}`);
+  say(`\nA Russian copy request through each model's chat template: ${JSON.stringify(PROMPT)}`);
+  for (const r of rows) say(`   ${r.vocabulary}/${r.method}: ${JSON.stringify(r.answer)}`);
   const written = writeReport({ ...report, seconds: (Date.now() - t0) / 1000 }, out);
   progress.close();
-  console.log(`\nDone in ${elapsed()}. Report: ${written.html} (results: ${written.json})`);
+  say(`\nDone in ${elapsed()}. Report: ${written.html} (results: ${written.json})`);
+  if (json) printJson({ ...JSON.parse(readFileSync(written.json, 'utf8')), files: { report: written.html, results: written.json, gguf } });
 }
