@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import type { JobProgress } from '../binding/progress.js';
-import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
+import { copyTokenizerFiles, readModelDir } from '../checkpoint/modelDir.js';
 import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel } from '../model/LepModel.js';
@@ -23,6 +23,7 @@ import { fileFingerprint, modelFingerprint } from './inputFingerprint.js';
 import { readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
+import { checkTrainMemory } from './trainMemory.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -219,6 +220,7 @@ async function trainLocked(
   if (writer) writeJsonAtomic(configFile, resolved);
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
+  if (device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir);
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
   // --no-resume drops the old checkpoints only once the model has loaded: a wrong model or device then
   // fails with the old run intact.
