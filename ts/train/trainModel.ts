@@ -179,6 +179,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
   const { distTimeout, gradSync } = o;
+  // Before anything is written: a run that cannot fit in memory leaves no output directory.
+  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir);
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
@@ -220,7 +222,6 @@ async function trainLocked(
   if (writer) writeJsonAtomic(configFile, resolved);
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
-  if (device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir);
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
   // --no-resume drops the old checkpoints only once the model has loaded: a wrong model or device then
   // fails with the old run intact.
