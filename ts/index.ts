@@ -51,6 +51,9 @@ export { writeReport, type ReportInput } from './report/writeReport.js';
 // Export to llama.cpp.
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from './checkpoint/gguf.js';
 
+// What each stage records in its output (lep-stage.json).
+export { readStageRecord, STAGE_RECORD_FILE, type StageRecord, type StageInput, type RecordedStage } from './stage/stageRecord.js';
+
 // Every stage from one recipe.
 export { adapt, type AdaptOptions, type AdaptProgress, type AdaptResult } from './adapt/adapt.js';
 export { readRecipe, type AdaptRecipe } from './adapt/recipe.js';

@@ -79,11 +79,13 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   auto files = get_strings(o, "files");
   // Tensors in `overrides` (e.g. a training checkpoint's trainable.safetensors) replace same-named ones.
   auto overrides = o.Has("overrides") ? get_strings(o, "overrides") : std::vector<std::string>{};
-  auto device = device_arg(env, get_string(o, "device", "cpu"));
-  auto dtype = dtype_arg(env, get_string(o, "dtype", "f32"));
+  // Resolved in full by TS (LepModel.load; createModel's CREATE_MODEL_SPEC for a random model's init).
+  auto device = device_arg(env, need_string(o, "device"));
+  auto dtype = dtype_arg(env, need_string(o, "dtype"));
   if (dtype == torch::kFloat16 && device.is_cpu()) dtype = torch::kFloat32;  // no CPU half matmul in 1.13
-  const uint64_t seed = get_number(o, "seed", 0);
-  const double init_std = get_number(o, "initStd", 0.02), embed_std = get_number(o, "embedStd", 0.02);
+  const bool random = files.empty();
+  const uint64_t seed = random ? need_number(o, "seed") : 0;
+  const double init_std = random ? need_number(o, "initStd") : 0, embed_std = random ? need_number(o, "embedStd") : 0;
   auto work = [=](const lep::ProgressFn& progress) {
     auto holder = std::make_shared<ModelHolder>();
     if (files.empty()) {
@@ -163,17 +165,17 @@ Napi::Value AddonModel::Generate(const Napi::CallbackInfo& info) {
   auto prompts = get_sequences(info[0], "prompts");
   Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   lep::GenerateOptions opts;
-  opts.max_new_tokens = get_number(o, "maxNewTokens", opts.max_new_tokens);
-  opts.temperature = get_number(o, "temperature", opts.temperature);
-  opts.top_k = get_number(o, "topK", opts.top_k);
-  opts.top_p = get_number(o, "topP", opts.top_p);
-  opts.repetition_penalty = get_number(o, "repetitionPenalty", opts.repetition_penalty);
-  opts.seed = get_number(o, "seed", 0);
+  // Resolved in full by TS (GENERATE_SPEC holds the defaults); the core checks the ranges.
+  opts.max_new_tokens = need_number(o, "maxNewTokens");
+  opts.temperature = need_number(o, "temperature");
+  opts.top_k = need_number(o, "topK");
+  opts.top_p = need_number(o, "topP");
+  opts.repetition_penalty = need_number(o, "repetitionPenalty");
+  opts.seed = need_number(o, "seed");
   Napi::Value stops = o.Get("stopTokens");
-  if (stops.IsArray()) {
-    auto a = stops.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) opts.stop_tokens.insert(a.Get(i).As<Napi::Number>().Int64Value());
-  }
+  if (!stops.IsArray()) throw make_error(env, "LEP_INTERNAL", "the native options lack \"stopTokens\" (TS resolves every option before a native call; this is a bug in lep)");
+  auto a = stops.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) opts.stop_tokens.insert(a.Get(i).As<Napi::Number>().Int64Value());
   auto work = [h, prompts, opts](const lep::ProgressFn& progress) {
     ModelLock lock(*h);
     return lep::generate(*h->model, prompts, opts, progress);

@@ -59,7 +59,7 @@ test('CLI errors name the problem and exit non-zero', async (t) => {
   t.is(r.code, 1);
   t.regex(r.stderr, /missing --out/);
   r = await lep('export', 'gguf', mistralTokenizerDir(), '--out', '/tmp/x.gguf', '--outtype', 'q4');
-  t.regex(r.stderr, /Expected f32, f16, bf16 for outType \(--outtype\) but received "q4"/);
+  t.regex(r.stderr, /Expected "f32" or "f16" or "bf16" for outType \(--outtype\) but received "q4"\nHINT: outType \(--outtype\): Storage type/);
   r = await lep('model', 'create', '--bogus');
   t.regex(r.stderr, /Unknown option '--bogus'/);
   // The demo checks --vocab before it fetches, trains or writes anything.

@@ -17,6 +17,7 @@ import test from 'ava';
 
 import { Tokenizer } from '../../ts/index.js';
 import { readSafetensors } from '../../ts/checkpoint/index.js';
+import { readStageRecord } from '../../ts/stage/stageRecord.js';
 import { freePort, readDistributedEnv } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
@@ -267,6 +268,9 @@ test.serial('lep adapt on 2 ranks: rank 0 runs every stage, rank 1 waits for the
   t.is(r.code, 0, r.stderr);
   const config = JSON.parse(readFileSync(join(out, 'train', 'train-config.json'), 'utf8'));
   t.is(config.distributed.worldSize, 2);
+  // Rank 0 alone writes the records: the training's (which ran on both ranks) and the run's, in OUT.
+  t.like(readStageRecord(join(out, 'train'), 'train').resolved, { distributed: { worldSize: 2, rank: 0 } });
+  t.deepEqual((readStageRecord(out, 'adapt').result as { ran: string[] }).ran, ['tokenizer', 'init', 'data', 'train', 'propagate']);
   t.is(readFileSync(join(out, 'train', 'train.log'), 'utf8').match(/^step \d+ \| loss/gm)?.length, 4);
   t.true(existsSync(join(out, 'propagate-swap', 'model.safetensors')), 'rank 0 propagated');
   t.regex(r.stdout, /\[rank 0\] .*ran tokenizer, init, data, train, propagate/);

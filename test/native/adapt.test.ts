@@ -2,13 +2,17 @@
 // full training, so it is derived from it as the method needs), Russian Debian text, an Extended
 // vocabulary: every stage runs, every method writes a model that loads and speaks through the chat
 // template; a second run resumes (nothing redone); a changed training option redoes training and
-// propagation only.
-import { existsSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+// propagation only. Each stage folder holds the stage's own record, adapt's notes live in OUT/stages, and
+// init's manifest.json stays init's.
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import test from 'ava';
 
-import { adapt, STAGES, type AdaptProgress } from '../../ts/adapt/adapt.js';
+import { adapt, MANIFEST_FILE, STAGE_NOTES_DIR, STAGES, type AdaptProgress } from '../../ts/adapt/adapt.js';
+import { readStageRecord, STAGE_RECORD_FILE } from '../../ts/stage/stageRecord.js';
+import type { StageProgress } from '../../ts/stage/stageProgress.js';
 import { resolveRecipePaths, validateRecipe } from '../../ts/adapt/recipe.js';
 import { LepModel, readTexts, Tokenizer, trainModel } from '../../ts/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/index.js';
@@ -53,7 +57,24 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   const packing = events.filter((e) => e.stage === 'data' && /^packing training text: [\d.]+ of [\d.]+ MB$/.test(e.detail));
   t.true(packing.length >= 2, `${packing.length} packing progress events`);
   t.true(packing.every((e, i) => e.fraction! > 0 && e.fraction! < 1 && (i === 0 || e.fraction! >= packing[i - 1]!.fraction!)), 'rising fractions below 1');
-  for (const s of ['tokenizer', 'init', 'data', 'train']) t.true(existsSync(join(out, s, 'manifest.json')), s);
+  // Each stage's own record in its folder (Extended: the tokenizer stage's SentencePiece donor has it), adapt's notes in OUT/stages.
+  const folders = { 'tokenizer-donor': 'tokenizer', init: 'init', data: 'data', train: 'train', 'propagate-conversion': 'propagate', 'propagate-overlap': 'propagate', 'propagate-swap': 'propagate' } as const;
+  for (const [dir, stage] of Object.entries(folders)) t.is(readStageRecord(join(out, dir)).stage, stage, dir);
+  t.deepEqual(readdirSync(join(out, STAGE_NOTES_DIR)).sort(), ['data.json', 'init.json', 'propagate.json', 'tokenizer.json', 'train.json']);
+  for (const s of ['tokenizer', 'data', 'train', 'propagate-conversion']) t.false(existsSync(join(out, s, MANIFEST_FILE)), `adapt writes no ${MANIFEST_FILE} into ${s}`);
+  // init's manifest.json is lep init's own (inputs with hashes), not overwritten by adapt's note.
+  const initManifest = JSON.parse(readFileSync(join(out, 'init', MANIFEST_FILE), 'utf8'));
+  t.like(initManifest, { stage: 'init', options: { rule: 'mean' }, result: { newSize: (r.manifests.init!.result as { newSize: number }).newSize } });
+  t.regex(initManifest.inputs.newTokenizer.files['tokenizer.json'], /^[0-9a-f]{64}$/);
+  t.false('finished' in initManifest);
+  // The run's own record, written last: the recipe, its inputs, and where each stage's record is.
+  const run = readStageRecord(out, 'adapt');
+  t.deepEqual(run.inputs.map((i) => i.role), ['base', 'instruct', 'corpus', 'evalCorpus']);
+  const stages = (run.result as { stages: Record<string, { records: string[]; ran: boolean }> }).stages;
+  t.deepEqual(stages.init, { records: [join('init', STAGE_RECORD_FILE)], ran: true });
+  t.deepEqual(stages.propagate!.records, Object.keys(r.models).map((m) => join(`propagate-${m}`, STAGE_RECORD_FILE)));
+  for (const s of Object.values(stages)) for (const f of s.records) t.true(existsSync(join(out, f)), f);
+  t.like(readStageRecord(join(out, 'data'), 'data').resolved, { seqLen: 64, evalBlocks: 4, maxChars: 300_000 });
 
   // New rows only: rows copied from the base (every original Mistral token) did not move in training.
   const trained = JSON.parse(readFileSync(join(out, 'train', 'train-config.json'), 'utf8'));
@@ -72,6 +93,10 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
 
   const again = await adapt(recipe, out);
   t.deepEqual(again.ran, [], 'a finished run is not redone');
+  t.deepEqual(again.manifests, JSON.parse(JSON.stringify(r.manifests)), 'the notes of the kept stages');
+  // A stage folder without its record did not finish (killed before its last write): that stage is redone.
+  rmSync(join(out, 'propagate-swap', STAGE_RECORD_FILE));
+  t.deepEqual((await adapt(recipe, out)).ran, ['propagate']);
   const changed = await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out);
   t.deepEqual(changed.ran, ['train', 'propagate']);
   // An input changed in place (here: the instruct weights rewritten) is noticed by its fingerprint.
@@ -114,5 +139,47 @@ test('lep adapt: two instruct models and LoRA + embeddings CPT, merged with alph
     m.dispose();
   }
   t.deepEqual((await adapt(recipe, out)).ran, [], 'resumes: nothing redone');
+  t.deepEqual(readStageRecord(join(out, 'propagate-conversion', 'code'), 'propagate').resolved.instruct, join(dir, 'code'));
+  // A run lep 0.1.0 started: its notes were manifest.json inside each stage folder and no stage kept a
+  // record. It resumes too.
+  const notes = join(out, STAGE_NOTES_DIR);
+  const folderOf: Record<string, string> = { tokenizer: 'tokenizer', init: 'init', data: 'data', train: 'train', propagate: 'propagate-conversion' };
+  for (const f of readdirSync(notes)) renameSync(join(notes, f), join(out, folderOf[f.replace('.json', '')]!, MANIFEST_FILE));
+  rmSync(notes, { recursive: true });
+  const records = readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith(STAGE_RECORD_FILE));
+  t.true(records.length >= 6, records.join(' '));
+  for (const f of records) rmSync(join(out, f));
+  t.deepEqual((await adapt(recipe, out)).ran, [], 'a 0.1.0 run resumes: nothing redone');
   t.throws(() => validateRecipe({ ...recipe, propagate: { alphaScale: 2 }, train: { seqLen: 64 } }), { message: /alphaScale needs train\.lora/ });
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (docs/architecture.md, fork hazard).
+test.serial('lep adapt --progress json: one stage progress object a line on stderr, counts and ETAs included', async (t) => {
+  const files = await corpora();
+  const { base, instruct } = await family();
+  const dir = tempDir();
+  const recipe = join(dir, 'recipe.json');
+  writeFileSync(recipe, JSON.stringify({
+    base, instruct,
+    corpus: { train: files['ru.txt'], maxChars: 100_000 },
+    tokenizer: { kind: 'extend', vocabSize: 1200 },
+    train: { seqLen: 64, steps: 3, batchSize: 4, lr: 1e-3, warmupSteps: 1 },
+    propagate: { methods: ['swap'] },
+  }));
+  const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+  const r = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'json'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as StageProgress);
+  t.true(events.every((e) => typeof e.stage === 'string' && typeof e.phase === 'string' && typeof e.done === 'number' && typeof e.total === 'number'));
+  t.deepEqual([...new Set(events.map((e) => e.stage))], ['tokenizer', 'init', 'data', 'train', 'propagate']);
+  const steps = events.filter((e) => e.stage === 'train' && e.phase === 'train');
+  t.deepEqual(steps.map((e) => [e.done, e.total]), [[1, 3], [2, 3], [3, 3]]);
+  t.true(steps.every((e) => typeof e.etaSeconds === 'number' && e.etaSeconds >= 0), JSON.stringify(steps));
+  t.is(steps.at(-1)!.etaSeconds, 0);
+  t.regex(steps[0]!.detail!, /^step 1\/3 loss \d+\.\d{3}$/);
+  t.true(events.some((e) => e.stage === 'data' && e.phase === 'packing' && e.total > 0 && e.done > 0), 'packing counts bytes of the corpus');
+  t.deepEqual(events.filter((e) => e.phase === 'stage' && e.done === 1).map((e) => e.stage), ['tokenizer', 'init', 'data', 'train', 'propagate'], 'each stage ends with done 1 of 1');
+  const bad = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'xml'], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /Expected text or json for --progress but received "xml"\nHINT: --progress json prints one JSON object a line/);
 });

@@ -5,6 +5,7 @@ import test from 'ava';
 
 import { calibrate, LepModel } from '../../ts/index.js';
 import { readAdapterConfig } from '../../ts/lora/index.js';
+import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';
 
@@ -49,8 +50,15 @@ test('instruction-tuning calibration reads a chat dataset; a line without an ass
   writeFileSync(data, [line('Скопируй: один', 'один'), line('Скопируй: два', 'два'), line('Скопируй: три')].join('\n') + '\n');
   await t.throwsAsync(calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'data', data }), { message: /chat\.jsonl:3: .*assistant/ });
   writeFileSync(data, [line('Скопируй: один', 'один'), line('Скопируй: два', 'два')].join('\n') + '\n');
-  const r = await calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'data', data, seqLen: 64, train: { steps: 2 }, lora: { rank: 4, layers: [5] } });
+  const out = join(tempDir(), 'o');
+  const r = await calibrate(join(TOY, 'instruct'), out, { mode: 'data', data, seqLen: 64, train: { steps: 2 }, lora: { rank: 4, layers: [5] } });
   t.is(r.examples.kept, 2);
+  // The stage record replaces the training step's: the calibration's options as they ran (preset filled in), its inputs, its result.
+  const record = readStageRecord(out, 'calibrate');
+  t.like(record.resolved, { mode: 'data', data, seqLen: 64, copyExamples: 0, preset: 'sft', workDir: join(out, 'calibration-data'), filter: 'default' });
+  t.like(record.resolved, { lora: { rank: 4, layers: [5], modulesToSave: ['lm_head'] }, train: { steps: 2, params: 'lora', batchSize: 8 } });
+  t.deepEqual(record.inputs, [stageInput('model', join(TOY, 'instruct')), stageInput('data', data)]);
+  t.deepEqual(record.result, JSON.parse(JSON.stringify(r)));
   t.is(readAdapterConfig(r.adapter).rank, 4);
   t.deepEqual(readAdapterConfig(r.adapter).modulesToSave, ['lm_head'], 'the sft preset trains lm_head');
   await t.throwsAsync(calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'self' }), { message: /original/ });

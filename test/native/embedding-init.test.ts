@@ -16,11 +16,12 @@ import { getNative } from '../../ts/binding/loadNative.js';
 import { weightFilesOf } from '../../ts/checkpoint/modelDir.js';
 import { mistralTokenizerDir } from '../../ts/data/builtinTokenizers.js';
 import { applyEmbeddingPatch, PATCH_TENSORS_FILE, writeEmbeddingPatch } from '../../ts/init/embeddingPatch.js';
-import { initEmbeddings } from '../../ts/init/initEmbeddings.js';
+import { initEmbeddings, resolveInitOptions } from '../../ts/init/initEmbeddings.js';
 import type { ProvenanceEntry } from '../../ts/init/provenance.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { extendTokenizer } from '../../ts/tokenizer/extend.js';
 import { ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer } from '../../ts/tokenizer/shrink.js';
+import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
@@ -109,6 +110,17 @@ test('Extended, SentencePiece-style (Mistral): originals bit-identical, merged r
   t.is(manifest.stage, 'init');
   t.is(manifest.options.rule, 'mean');
   t.regex(manifest.inputs.newTokenizer.files['tokenizer.json'], /^[0-9a-f]{64}$/);
+  // The stage record: every option as it ran, both inputs with fingerprints, the counts.
+  const record = readStageRecord(out, 'init');
+  t.deepEqual(record.resolved, { ...resolveInitOptions({}), idMap: false, copyRows: {}, oldTokenizerDir: model });
+  t.deepEqual(record.inputs, [stageInput('model', model), stageInput('tokenizer', tokDir)]);
+  t.like(record.result, { oldSize: 32000, newSize: r.newSize, rows: r.rows, counts: r.counts, provenanceFile: 'init_provenance.json' });
+  // A run that fails leaves no directory, so no record: the output is there whole, with its record, or not at all.
+  const failed = join(tempDir(), 'init-aborted');
+  const ctrl = new AbortController();
+  ctrl.abort(new Error('stop'));
+  await t.throwsAsync(initEmbeddings(model, tokDir, failed, { signal: ctrl.signal }), { code: 'LEP_ABORTED' });
+  t.false(existsSync(failed));
 });
 
 test('byte-level (LLaMa-3), tied and padded: no lm_head written, rows padded to a multiple, all-zero rows kept out of every mean', async (t) => {

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 
 import test from 'ava';
 
-import { evaluate } from '../../ts/eval/evaluate.js';
+import { evalRecordFile, evaluate } from '../../ts/eval/evaluate.js';
+import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { LepModel } from '../../ts/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { tempDir, tinyModel } from '../helpers.js';
@@ -123,7 +124,7 @@ test('a malformed task line: error with its line number before the model loads; 
 });
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
-test.serial('lep eval CLI writes results and --compare prints per-task differences', async (t) => {
+test.serial('lep eval CLI writes results and its stage record, and --compare prints per-task differences', async (t) => {
   const files = writeTasks();
   const model = await chatModel();
   const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
@@ -131,6 +132,14 @@ test.serial('lep eval CLI writes results and --compare prints per-task differenc
   const r1 = spawnSync('node', [cli, 'eval', model, '--tasks', files.join(','), '--out', out], { encoding: 'utf8' });
   t.is(r1.status, 0, r1.stderr);
   t.regex(r1.stdout, /Micro-Avg/);
+  // The stage record beside the results: the options as they ran, the model and task files, the scores.
+  const results = JSON.parse(readFileSync(out, 'utf8'));
+  const record = readStageRecord(evalRecordFile(out), 'eval');
+  t.is(evalRecordFile(out), `${out}.lep-stage`);
+  t.like(record.resolved, { tasks: files, format: 'chat', shots: 5, batchSize: 16, rouge: 'recall', skipBadLines: false, device: 'cpu', dtype: 'f32' });
+  t.deepEqual(record.inputs, [stageInput('model', model), ...files.map((f, i) => stageInput(`task:${['copy', 'pick', 'ext'][i]}`, f))]);
+  t.like(record.result, { resultsFile: out, summary: results.summary });
+  t.deepEqual((record.result as { tasks: { name: string; score: number }[] }).tasks.map((x) => [x.name, x.score]), results.tasks.map((x: { name: string; score: number }) => [x.name, x.score]));
   const r2 = spawnSync('node', [cli, 'eval', '--compare', out, out], { encoding: 'utf8' });
   t.is(r2.status, 0, r2.stderr);
   t.regex(r2.stdout, /^copy\s+\S+\s+\S+\s+\+0\.000 .* 1\.000$/m);

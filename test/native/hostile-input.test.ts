@@ -97,6 +97,20 @@ test('num_hidden_layers 1e9 is refused from the headers, before anything is allo
   t.is(code(ne), 'LEP_MISSING_TENSOR');
 });
 
+test('the native loader takes its options resolved: a random init without seed or std, or a load without device, is a bug in lep (LEP_INTERNAL), not a silent default', async (t) => {
+  const config = readModelDirConfig(await copyOfTiny());
+  const random = { config, files: [], device: 'cpu', dtype: 'f32' as const, seed: 1, initStd: 0.02, embedStd: 0.02 };
+  for (const key of ['seed', 'initStd', 'embedStd', 'device'] as const) {
+    const { [key]: _dropped, ...rest } = random;
+    const e = t.throws(() => getNative().loadModel(rest as never, () => true));
+    t.is(code(e), 'LEP_INTERNAL', key);
+    t.regex(e!.message, new RegExp(`the native options lack "${key}"`));
+  }
+  // Loading weights needs no init options.
+  const m = await getNative().loadModel({ config, files: [join(await copyOfTiny(), 'model.safetensors')], device: 'cpu', dtype: 'f32' }, () => true).promise;
+  m.dispose();
+});
+
 function readModelDirConfig(dir: string) {
   return readModelDir(dir).config;
 }
@@ -193,9 +207,9 @@ test('score and generate refuse token ids that are not integers in the vocabular
 test('generate refuses sampling values out of range, naming the CLI flag', async (t) => {
   const m = await LepModel.load(await copyOfTiny());
   const cases: [Json, RegExp][] = [
-    [{ topP: 2 }, /Expected a number in \(0, 1\] \(1 = off\) for topP \(--top-p\) but received 2/],
+    [{ topP: 2 }, /Expected a number in \(0, 1\] for topP \(--top-p\) but received 2\nHINT: topP \(--top-p\): Nucleus sampling.* Defaults to 1\./],
     [{ topP: 0 }, /for topP \(--top-p\) but received 0/],
-    [{ temperature: -1 }, /Expected a finite number >= 0 \(0 = greedy\) for temperature \(--temperature\) but received -1/],
+    [{ temperature: -1 }, /Expected a non-negative number for temperature \(--temperature\) but received -1/],
     [{ temperature: Number.POSITIVE_INFINITY }, /for temperature \(--temperature\)/],
     [{ topK: -3 }, /for topK \(--top-k\) but received -3/],
     [{ repetitionPenalty: 0 }, /for repetitionPenalty \(--repetition-penalty\) but received 0/],
@@ -205,10 +219,16 @@ test('generate refuses sampling values out of range, naming the CLI flag', async
     t.is(code(e), 'LEP_BAD_OPTION');
     t.regex(e!.message, why);
   }
-  // And natively, for callers of the native model.
-  const ne = await t.throwsAsync(m.native.generate([[1]], { maxNewTokens: 1, topP: 2 }, () => true).promise);
+  // And natively, for callers of the native model (which get every option resolved: one missing is a bug in lep).
+  const resolved = { maxNewTokens: 1, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stopTokens: [], seed: 0 };
+  const ne = await t.throwsAsync(m.native.generate([[1]], { ...resolved, topP: 2 }, () => true).promise);
   t.is(code(ne), 'LEP_BAD_OPTION');
   t.regex(ne!.message, /topP must be in \(0, 1\], got 2/);
+  const { temperature: _t, ...noTemperature } = resolved;
+  // (Thrown as the call reads its options, before a job starts.)
+  const missing = t.throws(() => m.native.generate([[1]], noTemperature as never, () => true));
+  t.is(code(missing), 'LEP_INTERNAL');
+  t.regex(missing!.message, /the native options lack "temperature"/);
   m.dispose();
 });
 

@@ -24,6 +24,7 @@ import { LepModel } from '../../ts/model/LepModel.js';
 import { runJob } from '../../ts/binding/runJob.js';
 import type { ErrorCode } from '../../ts/errorCodes.js';
 import { PROPAGATE_REPORT_FILE, propagate, type PropagateMethod } from '../../ts/propagate/propagate.js';
+import { readStageRecord, STAGE_RECORD_FILE, stageInput } from '../../ts/stage/stageRecord.js';
 import type { Json } from '../../ts/tokenizer/bpeJson.js';
 import { extendTokenizer } from '../../ts/tokenizer/extend.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
@@ -561,9 +562,9 @@ test.serial('bad options name the flag', async (t) => {
 
 // ---- several instruct models in one call ----------------------------------------------------------------
 
-/** Every file of an output directory, by name (propagate_report.json left out: it holds timings and paths). */
+/** Every file of an output directory, by name (propagate_report.json and the stage record left out: they hold timings and paths). */
 function outputFiles(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).filter((f) => f !== PROPAGATE_REPORT_FILE).sort().map((f) => [f, readFileSync(join(dir, f))]));
+  return new Map(readdirSync(dir).filter((f) => f !== PROPAGATE_REPORT_FILE && f !== STAGE_RECORD_FILE).sort().map((f) => [f, readFileSync(join(dir, f))]));
 }
 
 /** A report's per-side numbers without wall times. */
@@ -637,6 +638,11 @@ test.serial('several instruct models: outputs DIR/<name>, each equal to the sing
       const report = JSON.parse(readFileSync(join(res.results[i]!.out, PROPAGATE_REPORT_FILE), 'utf8')) as Json;
       t.is((report.inputs as Json).instruct, inst);
       t.deepEqual((report.batch as Json[]).map((x) => x.instruct), [chat, code]);
+      // Each target's stage record: its own instruct model and output, the shared options, its own result.
+      const record = readStageRecord(res.results[i]!.out, 'propagate');
+      t.like(record.resolved, { base: f.base, donor: f.donor, instruct: inst, out: res.results[i]!.out, method, solver, chunkRows: 4096, keepOverlapRows: false });
+      t.deepEqual(record.inputs, [stageInput('base', f.base), stageInput('donor', f.donor), stageInput('instruct', inst)]);
+      t.deepEqual(record.result, JSON.parse(JSON.stringify(res.results[i]!)));
     }
     if (method !== 'swap') t.not(res.results[0]!.sides[0]!.residual, res.results[1]!.sides[0]!.residual);
     t.log(`${method}/${solver}: ${res.results.map((r) => `${basename(r.instruct)} residual ${r.sides.map((s) => s.residual?.toFixed(4) ?? '-').join('/')} cosine ${r.sides.map((s) => s.overlapCosine.toFixed(4)).join('/')} correlation ${r.sides[0]!.baseInstructCorrelation.toFixed(4)}`).join('; ')}`);
@@ -660,6 +666,7 @@ test.serial('several instruct models: a target that fails leaves the others comp
   t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'the failed one left nothing behind');
   for (const name of ['chat', 'code']) {
     t.true(existsSync(join(dir, name, PROPAGATE_REPORT_FILE)), `${name} is complete`);
+    t.is(readStageRecord(join(dir, name), 'propagate').resolved.instruct, name === 'chat' ? chat : code);
     const m = await LepModel.load(join(dir, name));
     m.dispose();
   }

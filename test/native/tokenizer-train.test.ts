@@ -14,7 +14,9 @@ import { fetchCorpora } from '../../ts/corpus/fetchDebian.js';
 import { mistralTokenizerDir } from '../../ts/data/builtinTokenizers.js';
 import { LepError } from '../../ts/errors.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
-import { trainTokenizer, type TrainTokenizerOptions } from '../../ts/tokenizer/train.js';
+import { resolveTrainOptions, trainTokenizer, type TrainTokenizerOptions } from '../../ts/tokenizer/train.js';
+import { filesFingerprint } from '../../ts/stage/inputFingerprint.js';
+import { readStageRecord } from '../../ts/stage/stageRecord.js';
 import { tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -84,6 +86,14 @@ test('BPE: tokenizer.json in Mistral layout loads in HF tokenizers and encodes h
   const steps = events.filter((e) => e.phase === 'bpe').map((e) => e.done);
   t.true(steps.length > 10 && steps.every((s, i) => i === 0 || s > steps[i - 1]!), `bpe steps ${steps.slice(0, 5)}…`);
   t.true(ticks > 0, `timer ticks during training: ${ticks}`);
+
+  // The stage record: the options as they ran (defaults and the thread count filled in), the corpus's fingerprint, the stats.
+  const record = readStageRecord(dir, 'tokenizer');
+  t.like(record.resolved, { ...resolveTrainOptions({ type: 'bpe', vocabSize: 4000 }), corpus: { maxChars: MAX_CHARS }, like: null });
+  t.like(record.resolved, { sentencepiece: { model_type: 'bpe', vocab_size: '4000' } });
+  const { train: file } = await fortunes();
+  t.deepEqual(record.inputs, [{ role: 'corpus', path: file, fingerprint: filesFingerprint([file]) }]);
+  t.deepEqual(record.result, { stats: JSON.parse(JSON.stringify(stats)) });
 
   // Parity on every held-out line: HF tokenizers == SentencePiece library == Debian's spm_encode.
   const hf = await tok.encodeBatch(heldout);

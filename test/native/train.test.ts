@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -7,6 +7,7 @@ import { LepModel, readTexts, Tokenizer } from '../../ts/index.js';
 import { readSafetensors, writeSafetensors } from '../../ts/checkpoint/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
+import { beginStage, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord } from '../../ts/stage/stageRecord.js';
 import { corpora } from '../corpora.js';
 import { tempDir, tinyModel, rejectsAborted } from '../helpers.js';
 
@@ -91,6 +92,12 @@ test('loss falls on real text; training log, config and model are written', asyn
   t.true(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'config.json')) && existsSync(join(out, 'tokenizer.json')));
   t.is(JSON.parse(readFileSync(join(out, 'train-config.json'), 'utf8')).lr, 3e-3);
   t.is(r.stepsDone, 40);
+  // The stage record: what ran (options with defaults filled in), on which inputs, with which result.
+  const record = readStageRecord(out, 'train');
+  t.like(record.resolved, { lr: 3e-3, steps: 40, batchSize: 4, warmupSteps: 4, evalBatches: 2, params: 'all', data: data.path, modelDir: model, checkpointEvery: 4 });
+  t.false('signal' in record.resolved || 'onProgress' in record.resolved);
+  t.deepEqual(record.inputs, [stageInput('model', model), stageInput('data', data.path), stageInput('evalData', data.path)]);
+  t.deepEqual(record.result, JSON.parse(JSON.stringify(r)));
   // Bits per character: the eval loss over the two evaluated blocks' predicted tokens and characters.
   const tok = Tokenizer.fromDir(LLAMA3_8K);
   let chars = 0;
@@ -139,6 +146,9 @@ test('an aborted run resumed from its checkpoint ends bit-identical to an uninte
   const straight = join(tempDir(), 'straight');
   await trainModel(model, straight, opts);
   const interrupted = join(tempDir(), 'interrupted');
+  // A record an earlier run left there: the new run removes it at once, so the unfinished run never looks finished.
+  mkdirSync(interrupted);
+  writeStageRecord(interrupted, beginStage('train'), { inputs: [], resolved: {}, result: { stepsDone: 99 } });
   const ctrl = new AbortController();
   const reason = new Error('stop at 3');
   await rejectsAborted(t, trainModel(model, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.done === 3) ctrl.abort(reason); } }), reason);
@@ -148,8 +158,10 @@ test('an aborted run resumed from its checkpoint ends bit-identical to an uninte
   t.is(left.length, 1);
   const stoppedAt = Number(/^step-(\d{8})$/.exec(left[0]!)?.[1]);
   t.true(stoppedAt >= 3 && stoppedAt < opts.steps, `stopped at ${left[0]}`);
+  t.false(existsSync(join(interrupted, STAGE_RECORD_FILE)), 'an aborted run leaves no stage record');
   const r = await trainModel(model, interrupted, opts);
   t.true((r.resumedFrom ?? '').endsWith(left[0]!));
+  t.like(readStageRecord(interrupted, 'train'), { resolved: { resumedFrom: r.resumedFrom, steps: 8 }, result: { stepsDone: 8, resumedFrom: r.resumedFrom } });
   const a = weights(straight);
   const b = weights(interrupted);
   for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name} differs after resume`);
@@ -267,4 +279,5 @@ test('bad input: empty corpus, sequence too long, vocabulary mismatch, NaN loss 
   t.true(['LEP_NAN_LOSS', 'LEP_NAN_WEIGHTS'].includes((e4 as { code?: string }).code ?? ''), (e4 as { code?: string }).code);
   t.is(Number(m![2]), Number(m![1]) - 1);
   t.deepEqual(readdirSync(join(out, 'checkpoints')).sort().at(-1), `step-${m![2]}`, 'no checkpoint after the failure');
+  t.false(existsSync(join(out, STAGE_RECORD_FILE)), 'a failed run writes no stage record');
 });

@@ -178,8 +178,10 @@ test('options are checked before reading, naming option and flag', async (t) => 
     [{ mode: 'para' as never }, /Expected "line" or "document" for mode \(--mode\) but received "para"/],
     [{ script: 'Klingon' }, /Expected a Unicode script name .* for script \(--script\) but received "Klingon"/],
     [{ script: 'Latin}|x' }, /for script \(--script\)/],
-    [{ script: 'Latin', scriptShare: 2 }, /for scriptShare \(--script-share\) but received 2/],
-    [{ maxItems: -1 }, /Expected a non-negative integer \(0 for no cap\) for maxItems \(--max-items\) but received -1/],
+    // scriptShare has no flag (API only); maxItems is --max-lines on the command line (the message named --max-items, which no command has).
+    [{ script: 'Latin', scriptShare: 2 }, /Expected a number in \(0, 1\] for scriptShare but received 2\nHINT: /],
+    [{ maxItems: -1 }, /Expected a non-negative integer for maxItems \(--max-lines\) but received -1\nHINT: maxItems \(--max-lines\): Stop after this many texts/],
+    [{ mode: 'line', maxChars: 1, bogus: 1 } as never, /unknown option bogus\nHINT: the known options are mode, format, textField/],
     [{ maxChars: 1.5 }, /for maxChars \(--max-chars\)/],
     [{ textField: '' }, /for textField \(--text-field\)/],
     [{ normalize: 'NFD' as never }, /for normalize \(--normalize\)/],

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { LepError } from '../../ts/errors.js';
-import { BUILTIN_TASKS, buildSuites, writeBuiltinSuites } from '../../ts/eval/builtinSuites.js';
+import { BUILTIN_TASKS, buildSuites, readHeldout, writeBuiltinSuites } from '../../ts/eval/builtinSuites.js';
 import { readTaskFile } from '../../ts/eval/taskFile.js';
 import { corpora, CORPORA } from '../corpora.js';
 import { tempDir } from '../helpers.js';
@@ -14,11 +14,7 @@ test('the suites are byte-identical across builds, valid, and drawn from held-ou
   await corpora();
   const dir = tempDir();
   const { files } = writeBuiltinSuites(dir, CORPORA);
-  const heldout = {
-    en: readFileSync(join(CORPORA, 'heldout', 'en.txt'), 'utf8'),
-    ru: readFileSync(join(CORPORA, 'heldout', 'ru.txt'), 'utf8'),
-    pairs: readFileSync(join(CORPORA, 'heldout', 'pairs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)),
-  };
+  const heldout = readHeldout(CORPORA);
   const again = buildSuites(heldout);
   t.deepEqual([...again.keys()].sort(), BUILTIN_TASKS.map((b) => b.name).sort());
   for (const f of files) {
@@ -42,11 +38,7 @@ test("Debian 13's Russian man pages (NAME section headed НАИМЕНОВАНИ�
   // manpages-ru 4.27 (Debian 13) heads the NAME section НАИМЕНОВАНИЕ where Debian 12's has ИМЯ or
   // НАЗВАНИЕ; a fresh Debian 13 machine built man_sum_ru with no items and lep demo stopped on it.
   await corpora();
-  const heldout = {
-    en: readFileSync(join(CORPORA, 'heldout', 'en.txt'), 'utf8'),
-    ru: readFileSync(join(CORPORA, 'heldout', 'ru.txt'), 'utf8'),
-    pairs: readFileSync(join(CORPORA, 'heldout', 'pairs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)),
-  };
+  const heldout = readHeldout(CORPORA);
   const trixie = { ...heldout, ru: heldout.ru.replace(/^(ИМЯ|НАЗВАНИЕ)$/gmu, 'НАИМЕНОВАНИЕ') };
   t.not(trixie.ru, heldout.ru);
   const [a, b] = [buildSuites(heldout), buildSuites(trixie)];
@@ -59,11 +51,8 @@ test("Debian 13's Russian man pages (NAME section headed НАИМЕНОВАНИ�
 
 test('a held-out text without what a task is built from is refused when the suites are built, naming the task', async (t) => {
   await corpora();
-  const heldout = {
-    en: readFileSync(join(CORPORA, 'heldout', 'en.txt'), 'utf8'),
-    ru: readFileSync(join(CORPORA, 'heldout', 'ru.txt'), 'utf8').replace(/^(ИМЯ|НАЗВАНИЕ)$/gmu, 'NOMEN'),
-    pairs: readFileSync(join(CORPORA, 'heldout', 'pairs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)),
-  };
+  const read = readHeldout(CORPORA);
+  const heldout = { ...read, ru: read.ru.replace(/^(ИМЯ|НАЗВАНИЕ)$/gmu, 'NOMEN') };
   const e = t.throws(() => buildSuites(heldout), { instanceOf: LepError });
   t.is(e!.code, 'LEP_CORPUS_EMPTY');
   t.regex(e!.message, /the built-in task man_sum_ru found no items .*\nHINT: .*NAME line/);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import test from 'ava';
 
-import { readRecipe } from '../../ts/adapt/recipe.js';
+import { readRecipe, recipeSchema, type AdaptRecipe } from '../../ts/adapt/recipe.js';
 import { calibrate } from '../../ts/calibrate/calibrate.js';
 import { CALIBRATE_SPEC } from '../../ts/calibrate/calibrateOptions.js';
 import { run as calibrateCli, usage as calibrateUsage } from '../../ts/cli/calibrate.js';
@@ -22,8 +22,11 @@ import { COMPARE_SPEC, EVAL_SPEC } from '../../ts/eval/evalOptions.js';
 import { LepError } from '../../ts/errors.js';
 import { INIT_DEFAULTS, initEmbeddings, resolveInitOptions } from '../../ts/init/initEmbeddings.js';
 import { INIT_SPEC } from '../../ts/init/initOptions.js';
-import { kebab, type OptionSpecs } from '../../ts/options/optionSpec.js';
+import type { OptionSpecs } from '../../ts/options/optionSpec.js';
+import { READ_TEXTS_SPEC } from '../../ts/corpus/readTextsOptions.js';
+import { EXTEND_SPEC } from '../../ts/tokenizer/extendOptions.js';
 import { tempDir } from '../helpers.js';
+import { helpShowsDefaults } from '../optionSpecChecks.js';
 
 const OK_RECIPE = { base: 'b', instruct: 'i', corpus: { train: 'ru.txt' }, tokenizer: { kind: 'extend', vocabSize: 8000 }, train: { seqLen: 128 } };
 
@@ -31,16 +34,6 @@ function writeRecipe(recipe: unknown): string {
   const f = join(tempDir(), 'r.json');
   writeFileSync(f, JSON.stringify(recipe));
   return f;
-}
-
-/** Every defaulted option with a flag has a help line ending in its default. */
-function helpShowsDefaults(t: { truthy(v: unknown, m?: string): void; regex(s: string, r: RegExp, m?: string): void }, usage: string, specs: OptionSpecs): void {
-  for (const [k, s] of Object.entries(specs)) {
-    if (s.default === undefined || typeof s.default === 'boolean' || s.flag === false) continue;
-    const line = usage.split('\n').find((l) => l.startsWith(`  --${s.flag ?? kebab(k)} `));
-    t.truthy(line, k);
-    t.regex(line!, /\(default [^)]+\)$/, k);
-  }
 }
 
 test('every default of these specs fits its own schema', (t) => {
@@ -186,4 +179,25 @@ test('calibrate: --help shows every default and an example; the train flags name
   t.regex(steps.message, /Expected a positive integer for steps \(--steps\) but received 0/);
   const lang = await t.throwsAsync(calibrateCli(['m', '--out', out, '--data', 'd.jsonl', '--copy-lang', 'de']), { instanceOf: LepError });
   t.regex(lang.message, /Expected "en" or "ru" for copyLang \(--copy-lang\) but received "de"/);
+});
+
+test('recipe: every section is typed and checked from the specs: corpus keys are the corpus reader\'s, tokenizer.mergeOrder is lep tokenizer extend\'s', (t) => {
+  // The TS type of a recipe is the specs' (these lines fail to compile when a key or a type drifts).
+  const typed: AdaptRecipe = { ...OK_RECIPE, tokenizer: { kind: 'shrink', keep: 100, mergeOrder: 'original-first' }, corpus: { train: 'x', normalize: 'NFC', maxChars: 10 }, train: { seqLen: 8, lr: 1e-3, lora: { rank: 4 } } };
+  // @ts-expect-error normalize takes the corpus reader's values only
+  const badNormalize: AdaptRecipe['corpus'] = { train: 'x', normalize: 'NFD' };
+  // @ts-expect-error seqLen is required
+  const noSeqLen: AdaptRecipe['train'] = { steps: 3 };
+  // @ts-expect-error device is lep init's, not a recipe key
+  const initDevice: AdaptRecipe['init'] = { device: 'cpu' };
+  void [typed, badNormalize, noSeqLen, initDevice];
+  const normalize = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, corpus: { train: 'x', normalize: 'NFD' } })), { instanceOf: LepError });
+  t.regex(normalize.message, /recipe\.corpus\.normalize: expected "none" or "NFC" or "NFKC", got "NFD"\nHINT: normalize \(--normalize\): Unicode normalisation/);
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, corpus: { train: 'x', mode: 'document' } })), { message: /recipe\.corpus\.mode: unknown key\nHINT: the known keys of corpus are train, eval, normalize, script, maxChars/ });
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', mergeOrder: 'paper' } })), { message: /recipe\.tokenizer\.mergeOrder: expected "new-first" or "original-first", got "paper"/ });
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', padToMultipleOf: 64 } })), { message: /recipe\.tokenizer\.padToMultipleOf: unknown key/ });
+  const schema = recipeSchema() as { properties: Record<string, { properties: Record<string, { default?: unknown }> }> };
+  t.is(schema.properties.corpus!.properties.normalize!.default, READ_TEXTS_SPEC.normalize.default);
+  t.is(schema.properties.tokenizer!.properties.mergeOrder!.default, EXTEND_SPEC.mergeOrder.default);
+  t.deepEqual(Object.keys(schema.properties.corpus!.properties), ['train', 'eval', 'normalize', 'script', 'maxChars']);
 });

@@ -378,5 +378,7 @@ test('unsupported model types and bad options are clear errors', (t) => {
     [{ maxSize: 1.5 }, 'Expected a positive integer for maxSize (--max-size) but received 1.5'],
     [{ reservedToken: '<r>' }, 'Expected a string containing "{k}" for reservedToken (--reserved-token) but received "<r>"'],
   ];
-  for (const [o, message] of opts) t.throws(() => extendTokenizer(mistral, donor, o), { instanceOf: LepError, message });
+  // Each message is the option spec's (extendOptions.ts): the value, the option and its flag, then a HINT with the option's doc.
+  for (const [o, message] of opts) t.throws(() => extendTokenizer(mistral, donor, o), { instanceOf: LepError, message: (m: string) => m.startsWith(`${message}\nHINT: `) });
+  t.throws(() => extendTokenizer(mistral, donor, { mergeorder: 'new-first' } as never), { message: /^unknown option mergeorder\nHINT: the known options are mergeOrder, ignoreMerges/ });
 });

@@ -153,7 +153,7 @@ test('bad input: keep out of range, unknown rule, empty corpus, unsupported mode
   });
   await t.throwsAsync(shrinkTokenizer(mistral, RU_CORPUS, { keep: 40000 }), { message: /from 257 \(the base alphabet\) to 31997 .* but received 40000/ });
   await t.throwsAsync(shrinkTokenizer(llama3, RU_CORPUS, { keep: 1000, rule: 'top' as never }), {
-    message: 'Expected "frequency" or "first-ids" for rule (--rule) but received "top"',
+    message: /^Expected "frequency" or "first-ids" for rule \(--rule\) but received "top"\nHINT: rule \(--rule\): .* Defaults to frequency\.$/,
   });
   const e = await t.throwsAsync(shrinkTokenizer(llama3, ['', ''], { keep: 1000 }), { instanceOf: LepError });
   t.is(e.code, 'LEP_CORPUS_EMPTY');

@@ -12,18 +12,23 @@
  *   OUT/calibrate-<method>/   optional: the propagated model after LoRA calibration (lep calibrate),
  *                             with OUT/calibration-data/ (answers, calibration set) shared by all methods
  *
- * Each stage writes `manifest.json` last (atomically), holding its options; a stage whose manifest
- * matches the current options is skipped, so an interrupted run resumes at the stage it stopped in (and
- * training resumes from its last checkpoint). A stage whose options changed is redone, and so is every
- * stage after it.
+ *   OUT/stages/<stage>.json   adapt's own note of each finished stage: the options it ran with (recipe
+ *                             section, input files' sizes and times), its result, seconds
+ *   OUT/lep-stage.json        the stage record of the whole run (stage `adapt`), written last
+ *
+ * Every stage folder holds that stage's own record (`lep-stage.json`, stage/stageRecord.ts; the data
+ * stage's is adapt's, as packing has no command of its own); adapt writes nothing else into them. A stage
+ * is skipped when its note matches the current options and its folders hold valid records, so an
+ * interrupted run resumes at the stage it stopped in (and training resumes from its last checkpoint). A
+ * stage whose options changed is redone, and so is every stage after it.
  *
  * Data-parallel (RANK / WORLD_SIZE set, e.g. by `lep launch` or torchrun; OUT on storage every rank
- * sees): rank 0 runs every stage; the other ranks wait for rank 0's manifests of the stages before
+ * sees): rank 0 runs every stage; the other ranks wait for rank 0's notes of the stages before
  * training, join the training, and stop after it.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { throwIfAborted } from '../binding/runJob.js';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { calibrate } from '../calibrate/calibrate.js';
@@ -36,12 +41,20 @@ import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
 import { trainTokenizer } from '../tokenizer/train.js';
 import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
+import { beginStage, corpusInputs, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord, type RecordedStage, type StageInput } from '../stage/stageRecord.js';
 import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
+import { TRAIN_SPEC } from '../train/trainOptions.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { ADAPT_TRAIN_DEFAULTS, type AdaptRecipe } from './recipe.js';
 
 export const STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'] as const;
 export type StageName = (typeof STAGES)[number];
+/** Where adapt keeps its note of each finished stage: OUT/stages/<stage>.json. */
+export const STAGE_NOTES_DIR = 'stages';
+/**
+ * @deprecated Where lep 0.1.0's adapt kept its note of a stage: inside the stage's own folder (over
+ * init's own manifest.json). Read only to resume a run that version started; see docs/migration.md.
+ */
 export const MANIFEST_FILE = 'manifest.json';
 
 export interface AdaptProgress {
@@ -53,7 +66,13 @@ export interface AdaptProgress {
   detail: string;
   /** Fraction of the stage done, when known. */
   fraction?: number;
+  /** The step inside the stage and its units done of total (0: unknown), where the stage counts them (see stage/stageProgress.ts). */
+  phase?: string;
+  done?: number;
+  total?: number;
 }
+
+type Counts = { phase: string; done: number; total: number };
 
 export interface AdaptOptions {
   onProgress?: (p: AdaptProgress) => void;
@@ -70,10 +89,11 @@ export interface AdaptResult {
   targets: Partial<Record<PropagateMethod, { instruct: string; out: string }[]>>;
   /** Calibrated model per propagation method (recipes with a calibrate section). */
   calibrated: Partial<Record<PropagateMethod, string>>;
-  /** Per-stage manifest contents. */
+  /** Per-stage notes (OUT/stages/<stage>.json): the options each stage ran with, its result, seconds. */
   manifests: Partial<Record<StageName, StageManifest>>;
 }
 
+/** Adapt's note of one finished stage (OUT/stages/<stage>.json). */
 export interface StageManifest {
   stage: StageName;
   options: unknown;
@@ -99,26 +119,46 @@ function fingerprint(paths: string | readonly string[] | undefined): [string, nu
 }
 
 /**
- * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's). A script
- * filter or maxChars ends a stage short of 1; the stage's own end reports 1.
+ * Progress through a corpus: UTF-8 bytes read against the files' sizes (a fingerprint's), as a label, a
+ * fraction and the counts of `phase`. A script filter or maxChars ends a stage short of 1; the stage's
+ * own end reports 1.
  */
-function readFraction(bytes: number, files: [string, number, number][]): number | undefined {
+function corpusRead(bytes: number, files: [string, number, number][], phase: string): { label: string; fraction: number | undefined; counts: Counts } {
   const total = files.reduce((n, [, size]) => n + size, 0);
-  return total > 0 ? Math.min(0.99, bytes / total) : undefined;
+  return {
+    label: `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`,
+    fraction: total > 0 ? Math.min(0.99, bytes / total) : undefined,
+    counts: { phase, done: bytes, total },
+  };
 }
 
-function readMb(bytes: number, files: [string, number, number][]): string {
-  const total = files.reduce((n, [, size]) => n + size, 0);
-  return `${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
-}
-
-function readManifest(dir: string): StageManifest | undefined {
-  const f = join(dir, MANIFEST_FILE);
+function readJson(f: string): unknown {
   if (!existsSync(f)) return undefined;
   try {
-    return JSON.parse(readFileSync(f, 'utf8')) as StageManifest;
+    return JSON.parse(readFileSync(f, 'utf8')) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+const noteFile = (out: string, name: StageName) => join(out, STAGE_NOTES_DIR, `${name}.json`);
+
+/** Adapt's note of a stage; `legacy` when it is lep 0.1.0's, inside the stage folder (its outputs kept no stage records). */
+function readNote(out: string, name: StageName, dir: string): { note: StageManifest; legacy: boolean } | undefined {
+  const note = readJson(noteFile(out, name)) as StageManifest | undefined;
+  if (note) return { note, legacy: false };
+  const old = readJson(join(dir, MANIFEST_FILE)) as Partial<StageManifest> | undefined;
+  // lep init's own manifest.json has a stage and options too, but no `finished`: only adapt's counts.
+  return old?.stage === name && typeof old.finished === 'string' && 'options' in old ? { note: old as StageManifest, legacy: true } : undefined;
+}
+
+/** Whether every folder holds a valid record of `stage` (a stage that finished writes it last). */
+function recorded(dirs: readonly string[], stage: RecordedStage): boolean {
+  try {
+    for (const d of dirs) readStageRecord(d, stage);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -130,6 +170,7 @@ function newRows(initDir: string): number[] {
 }
 
 export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptOptions = {}): Promise<AdaptResult> {
+  const started = beginStage('adapt');
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
   const r = recipe;
@@ -146,39 +187,46 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const planned = STAGES.filter((s) => s !== 'calibrate' || r.calibrate);
   const dist = readDistributedEnv();
   const follower = dist !== undefined && dist.rank !== 0;
-  const report = (stage: StageName, detail: string, fraction?: number) =>
-    options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }) });
+  // The run's own record says it finished: an earlier run's goes until this one has.
+  if (!follower) rmSync(join(out, STAGE_RECORD_FILE), { force: true });
+  const report = (stage: StageName, detail: string, fraction?: number, counts?: Counts) =>
+    options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }), ...counts });
 
-  /** Runs `body` unless the stage's manifest says it is done with these options. */
-  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
+  /**
+   * Runs `body` unless the stage's note says it is done with these options and the folders in `records`
+   * hold that stage's records (`records.stage`: what the stage's function records itself as).
+   */
+  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, records: { dirs: string[]; stage: RecordedStage }, body: () => Promise<unknown>): Promise<void> => {
     const dir = dirs[0]!;
     if (follower) return follow(name, dir, stageOptions, body);
-    const prev = readManifest(dir);
-    if (!redoRest && prev && JSON.stringify(prev.options) === JSON.stringify(stageOptions)) {
-      result.manifests[name] = prev;
+    const prev = readNote(out, name, dir);
+    if (!redoRest && prev && JSON.stringify(prev.note.options) === JSON.stringify(stageOptions) && (prev.legacy || recorded(records.dirs, records.stage))) {
+      result.manifests[name] = prev.note;
       report(name, 'done before, kept', 1);
       return;
     }
     // Options changed (or first run): this stage and every later one are redone. Training keeps its
-    // checkpoints only when it is being resumed with the same options.
+    // checkpoints only when it is being resumed with the same options. The note goes after the folders:
+    // a rank waiting for the training note to go then finds no stale checkpoints.
     if (prev) for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    rmSync(noteFile(out, name), { force: true });
     redoRest = true;
     throwIfAborted(options.signal);
     const t0 = Date.now();
     report(name, 'started', 0);
     const res = await body();
     const manifest: StageManifest = { stage: name, options: stageOptions, result: res, seconds: (Date.now() - t0) / 1000, finished: new Date().toISOString() };
-    mkdirSync(dir, { recursive: true });
-    writeJsonAtomic(join(dir, MANIFEST_FILE), manifest);
+    mkdirSync(join(out, STAGE_NOTES_DIR), { recursive: true });
+    writeJsonAtomic(noteFile(out, name), manifest);
     result.manifests[name] = manifest;
     result.ran.push(name);
     report(name, `done in ${manifest.seconds.toFixed(1)} s`, 1);
   };
 
   /**
-   * A rank other than 0: waits until rank 0 has finished a stage with these options (its manifest), and
+   * A rank other than 0: waits until rank 0 has finished a stage with these options (its note), and
    * trains with it; it never deletes or writes stage outputs. Before training, a stale training
-   * manifest (other options) means rank 0 has yet to clear that folder: wait, so every rank resumes
+   * note (other options) means rank 0 has yet to clear that folder: wait, so every rank resumes
    * from the same checkpoints.
    */
   const follow = async (name: StageName, dir: string, stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
@@ -186,7 +234,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     if (name === 'propagate') return;
     let waited = false;
     for (;;) {
-      const m = readManifest(dir);
+      const m = readNote(out, name, dir)?.note;
       if (same(m)) {
         result.manifests[name] = m;
         return report(name, 'done by rank 0', 1);
@@ -214,10 +262,12 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     seed: t.seed,
     corpus: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
     signal: options.signal,
-    onProgress: (e: { phase: string; done: number; total: number }) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined),
+    onProgress: (e: Counts) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined, { phase: e.phase, done: e.done, total: e.total }),
   } as const;
   const inputs = { base: fingerprint(r.base), instruct: fingerprint(r.instruct), corpus: fingerprint(r.corpus.train), eval: fingerprint(r.corpus.eval) };
-  await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: t, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, async () => {
+  // The folder that holds a tokenizer stage record: the trained tokenizer, or the donor that Extended and Optimized train first.
+  const tokRecords = { dirs: t.kind === 'existing' ? [] : [t.kind === 'train' ? tokDir : donorDir], stage: 'tokenizer' } as const;
+  await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: t, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, tokRecords, async () => {
     if (t.kind === 'existing') return { dir: tokDir };
     if (t.kind === 'train') return (await trainTokenizer(r.corpus.train, tokDir, { ...spm, like: instructs[0]! })).stats;
     await trainTokenizer(r.corpus.train, donorDir, spm);
@@ -228,15 +278,18 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder: t.mergeOrder },
-      onProgress: (e) => report('tokenizer', `shrink: base tokens counted on ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus, 'shrink');
+        report('tokenizer', `shrink: base tokens counted on ${at.label}`, at.fraction, at.counts);
+      },
     });
     return { shrink: s.shrink, extend: s.extend, size: s.size };
   });
 
   // 2. init: the base resized to the new tokenizer
   const initDir = join(out, 'init');
-  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, async () => {
-    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`) });
+  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, { dirs: [initDir], stage: 'init' }, async () => {
+    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`, undefined, { phase: e.phase, done: e.done, total: e.total }) });
     return { oldSize: res.oldSize, newSize: res.newSize, rows: res.rows, counts: res.counts, seconds: res.seconds };
   });
 
@@ -244,7 +297,9 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const dataDir = join(out, 'data');
   const trainData = join(dataDir, 'train.safetensors');
   const evalData = r.corpus.eval ? join(dataDir, 'eval.safetensors') : undefined;
-  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, files: [inputs.corpus, inputs.eval] }, async () => {
+  const evalBlocks = r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks;
+  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks, files: [inputs.corpus, inputs.eval] }, { dirs: [dataDir], stage: 'data' }, async () => {
+    const dataStage = beginStage('data');
     mkdirSync(dataDir, { recursive: true });
     const read = { normalize: r.corpus.normalize, script: r.corpus.script, signal: options.signal };
     report('data', 'packing training text');
@@ -252,17 +307,26 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       seqLen: r.train.seqLen,
       maxChars: r.corpus.maxChars,
       ...read,
-      onProgress: (e) => report('data', `packing training text: ${readMb(e.bytes, inputs.corpus)}`, readFraction(e.bytes, inputs.corpus)),
+      onProgress: (e) => {
+        const at = corpusRead(e.bytes, inputs.corpus, 'packing');
+        report('data', `packing training text: ${at.label}`, at.fraction, at.counts);
+      },
     });
-    const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks, ...read }) : undefined;
+    const ev = r.corpus.eval ? await packCorpus(r.corpus.eval, initDir, evalData!, { seqLen: r.train.seqLen, maxBlocks: evalBlocks, ...read }) : undefined;
+    // Packing has no command of its own: adapt records this stage itself.
+    writeStageRecord(dataDir, dataStage, {
+      inputs: [...(await corpusInputs('corpus', r.corpus.train)), ...(r.corpus.eval ? await corpusInputs('evalCorpus', r.corpus.eval) : []), stageInput('tokenizer', initDir)],
+      resolved: { seqLen: r.train.seqLen, evalBlocks, normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
+      result: { train: tr, eval: ev },
+    });
     return { train: tr, eval: ev };
   });
 
   // 4. embedding-only training of the resized base
   const trainDir = join(out, 'train');
   const { seqLen: _seqLen, newRowsOnly, evalBlocks: _evalBlocks, ...trainOptions } = r.train;
-  await stage('train', [trainDir], { train: r.train }, async () => {
-    const steps = trainOptions.steps ?? 100;
+  await stage('train', [trainDir], { train: r.train }, { dirs: [trainDir], stage: 'train' }, async () => {
+    const steps = trainOptions.steps ?? TRAIN_SPEC.steps.default;  // the spec's default: one source
     const res = await trainModel(initDir, trainDir, {
       ...trainOptions,
       data: trainData,
@@ -274,7 +338,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       signal: options.signal,
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total);
+        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total, { phase: 'train', done: e.done, total: e.total });
         if (e.phase === 'eval') report('train', `step ${e.done} eval loss ${e.evalLoss.toFixed(3)}${e.bpc !== undefined ? ` bpc ${Number(e.bpc).toFixed(3)}` : ''}`);
       },
     });
@@ -283,10 +347,12 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   // 5. propagation into the instruct model, one output per method
   const propDirs = methods.map((m) => join(out, `propagate-${m}`));
-  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, async () => {
+  // Each output model holds its record: OUT/propagate-<method>, or with several instruct models one folder per model in it.
+  const propRecords = { dirs: propDirs.flatMap((d) => (many ? instructs.map((i) => join(d, basename(i))) : [d])), stage: 'propagate' } as const;
+  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, propRecords, async () => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
-      report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length);
+      report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length, { phase: 'methods', done: i, total: methods.length });
       const common = {
         base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal,
         ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
@@ -314,19 +380,19 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     const work = join(out, 'calibration-data');
     const { methods: _m, ...rest } = c;
     const files = [c.data, c.copyText, typeof c.prompts === 'string' ? c.prompts : undefined].filter((f): f is string => f !== undefined);
-    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, async () => {
+    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, { dirs: calDirs, stage: 'calibrate' }, async () => {
       const reports: Record<string, unknown> = {};
       for (const [i, method] of calMethods.entries()) {
-        report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length);
+        report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length, { phase: 'methods', done: i, total: calMethods.length });
         const res = await calibrate(result.models[method]!, calDirs[i]!, {
           ...rest,
           original: instructs[0]!,
           workDir: work,
           signal: options.signal,
           // Half the stage for the original model's answers, half for training (progress and ETA only).
-          onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length),
+          onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length, { phase: 'answers', done: e.done, total: e.total }),
           onProgress: (e) => {
-            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length);
+            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length, { phase: 'train', done: e.done, total: e.total });
           },
         });
         reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };
@@ -335,5 +401,28 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     });
     for (const [i, m] of calMethods.entries()) result.calibrated[m] = calDirs[i]!;
   }
+  await writeAdaptRecord(out, started, r, { ...result, recordDirs: { tokenizer: tokRecords.dirs, init: [initDir], data: [dataDir], train: [trainDir], propagate: propRecords.dirs, calibrate: Object.values(result.calibrated) } });
   return result;
+}
+
+/**
+ * The record of the whole run (stage `adapt`) in OUT, written last: the recipe's inputs with
+ * fingerprints, the recipe, and where each stage's own record is (paths relative to OUT).
+ */
+async function writeAdaptRecord(out: string, start: ReturnType<typeof beginStage>, r: AdaptRecipe, res: AdaptResult & { recordDirs: Partial<Record<StageName, string[]>> }): Promise<void> {
+  const { recordDirs, manifests: _m, ...rest } = res;
+  const paths = (p: string | readonly string[] | undefined) => (p === undefined ? [] : typeof p === 'string' ? [p] : [...p]);
+  const inputs: StageInput[] = [
+    stageInput('base', r.base),
+    ...paths(r.instruct).map((p) => stageInput('instruct', p)),
+    ...(r.tokenizer.kind === 'existing' && r.tokenizer.dir ? [stageInput('tokenizer', r.tokenizer.dir)] : []),
+    ...(await corpusInputs('corpus', r.corpus.train)),
+    ...(r.corpus.eval ? await corpusInputs('evalCorpus', r.corpus.eval) : []),
+    ...(r.calibrate?.data ? [stageInput('calibrationData', r.calibrate.data)] : []),
+    ...(r.calibrate?.copyText ? [stageInput('copyText', r.calibrate.copyText)] : []),
+  ];
+  const stages = Object.fromEntries(
+    Object.entries(recordDirs).map(([name, dirs]) => [name, { records: dirs.map((d) => relative(out, join(d, STAGE_RECORD_FILE))), ran: rest.ran.includes(name as StageName) }]),
+  );
+  writeStageRecord(out, start, { inputs, resolved: { ...r }, result: { ...rest, stages } });
 }

@@ -21,162 +21,109 @@ import { parse as parseYaml } from 'yaml';
 
 import type { CalibrateOptions } from '../calibrate/calibrate.js';
 import { CALIBRATE_SPEC, checkCalibrateCombination } from '../calibrate/calibrateOptions.js';
-import type { LoraOptions } from '../lora/loraOptions.js';
 import { LepError } from '../errors.js';
 import type { InitEmbeddingsOptions } from '../init/initEmbeddings.js';
 import { checkInitCombination, INIT_SPEC } from '../init/initOptions.js';
-import { checkOptions, defaultsOf, defineOptions, oneOf, sectionSchema, type OptionSpecs } from '../options/optionSpec.js';
-import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import { READ_TEXTS_SPEC } from '../corpus/readTextsOptions.js';
+import { checkOptions, defaultsOf, defineOptions, inRecipe, oneOf, sectionSchema, type OptionsOf, type RecipeKeysOf, type RecipeOptionsOf } from '../options/optionSpec.js';
+import type { PropagateOptions } from '../propagate/propagate.js';
+import { PROPAGATE_METHODS, PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
+import { EXTEND_SPEC } from '../tokenizer/extendOptions.js';
 import type { TrainTokenizerOptions } from '../tokenizer/train.js';
 import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
+import type { TrainOptions } from '../train/trainModel.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
 
-export type TokenizerKind = 'existing' | 'train' | 'extend' | 'shrink';
-
-export interface AdaptRecipe {
-  /** Base model directory (Hugging Face layout). */
-  base: string;
-  /**
-   * Instruct model derived from the base, or several: each propagation method then writes
-   * `OUT/propagate-<method>/<instruct folder name>/` (the names must differ), in one job per method.
-   */
-  instruct: string | string[];
-  corpus: {
-    /** Target-language training text (files, globs, directories, JSONL, gzip). */
-    train: string | string[];
-    /** Held-out target-language text for the evaluation loss and bits per character. */
-    eval?: string | string[];
-    /** Cap on training characters read (0 = all). Defaults to `0`. */
-    maxChars?: number;
-    /** Unicode normalisation of the text. Defaults to `none`. */
-    normalize?: 'none' | 'NFC' | 'NFKC';
-    /** Keep only lines mostly in this script (e.g. `Cyrillic`). Defaults to no filter. */
-    script?: string;
-  };
-  tokenizer: {
-    /**
-     * `existing`: use `dir`. `train`: a new SentencePiece tokenizer replacing the base's (BPE or Unigram).
-     * `extend`: train a BPE donor and extend the base's vocabulary (Extended). `shrink`: keep `keep` base
-     * tokens most frequent on the corpus, then extend with a trained donor (Optimized).
-     */
-    kind: TokenizerKind;
-    dir?: string;
-    /** Optimized: base tokens kept. Required for `shrink`. */
-    keep?: number;
-    /** Extended/Optimized merge order. Defaults to `new-first` (the paper's). */
-    mergeOrder?: 'new-first' | 'original-first';
-  } & Pick<TrainTokenizerOptions, 'type' | 'vocabSize' | 'inputSentenceSize' | 'seed'>; // lep tokenizer train's recipe keys (TOKENIZER_TRAIN_SPEC)
-  /** lep init's recipe keys (INIT_SPEC, init/initOptions.ts). */
-  init?: Pick<InitEmbeddingsOptions, 'rule' | 'auxModel' | 'ompK' | 'solveDtype' | 'outputRule' | 'seed' | 'padToMultipleOf'>;
-  train: {
-    /** Tokens per training block. Required. */
-    seqLen: number;
-    /** Train only the rows of new tokens (those not copied from the base). Defaults to `false`. */
-    newRowsOnly?: boolean;
-    /**
-     * Continued pretraining with LoRA as well (the authors' later pipeline): LoRA adapters on the resized
-     * base trained together with the embeddings (`lep train --params lora`; modulesToSave defaults to
-     * embed_tokens and lm_head here). The propagation stage then merges the body LoRA into each propagated
-     * model with alpha / `propagate.alphaScale`. Unset fields take the `sft` preset. Defaults to none
-     * (embeddings only).
-     */
-    lora?: LoraOptions;
-    /** Evaluation blocks at most. Defaults to `64`. */
-    evalBlocks?: number;
-    steps?: number;
-    batchSize?: number;
-    gradAccum?: number;
-    lr?: number;
-    minLrRatio?: number;
-    warmupSteps?: number;
-    beta1?: number;
-    beta2?: number;
-    eps?: number;
-    weightDecay?: number;
-    clip?: number;
-    seed?: number;
-    evalEvery?: number;
-    checkpointEvery?: number;
-    activationCheckpointing?: boolean;
-    device?: string;
-    dtype?: 'f32' | 'bf16';
-  };
-  propagate?: {
-    /** Defaults to all three. */
-    methods?: ('swap' | 'overlap' | 'conversion')[];
-    solver?: 'normal' | 'qr';
-    device?: string;
-    /** Keep the instruct model's rows for tokens the old vocabulary has (see PropagateOptions). Defaults to `false`. */
-    keepOverlapRows?: boolean;
-    /** With `train.lora`: divide the adapter's alpha by this when merging it into the propagated models. Defaults to `1`. */
-    alphaScale?: number;
-  };
-  /**
-   * Optional LoRA calibration of propagated models (docs/method.md §5, `lep calibrate`); one output per method
-   * in `methods`. Self-calibration answers are generated once (by the instruct model) and shared.
-   */
-  calibrate?: Pick<CalibrateOptions, 'mode' | 'prompts' | 'corpora' | 'data' | 'copyText' | 'copyExamples' | 'copyLang' | 'maxGenerated' | 'maxNewTokens' | 'seqLen' | 'preset' | 'seed' | 'lora' | 'train'> & {
-    /** Propagated models to calibrate. Defaults to every propagation method. */
-    methods?: ('swap' | 'overlap' | 'conversion')[];
-  };
-}
-
-// Each section's keys as option specs (options/optionSpec.ts): the validation below and the JSON Schema
-// editors read (recipes/recipe.schema.json, written by scripts/write-generated.ts) both derive from them. The
-// train section is lep train's own spec (TRAIN_SPEC's recipe keys) plus the keys only adapt has.
+// Each section's keys as option specs (options/optionSpec.ts): the recipe's TS type (AdaptRecipe), the
+// validation below and the JSON Schema editors read (recipes/recipe.schema.json, written by
+// scripts/write-generated.ts) all derive from them. A stage's section is its own spec's recipe keys (typed
+// as the stage's options, so a recipe value is what the stage takes) plus the keys only adapt has.
 const text = Type.String({ minLength: 1 });
 const paths = Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a path or a list of paths' });
 const posInt = Type.Integer({ minimum: 1 });
-const natInt = Type.Integer({ minimum: 0 });
-const METHODS = Type.Array(oneOf('swap', 'overlap', 'conversion'), { minItems: 1 });
-const all = <T extends OptionSpecs>(specs: T): T => Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, { ...v, recipe: true }])) as T;
+const METHODS = Type.Array(oneOf(...PROPAGATE_METHODS), { minItems: 1 });
 
-const CORPUS_SPEC = all(defineOptions({
-  train: { schema: paths, required: true, doc: 'Target-language training text (files, globs, directories, JSONL, gzip).' },
-  eval: { schema: paths, doc: 'Held-out target-language text for the evaluation loss and bits per character.' },
-  maxChars: { schema: natInt, default: 0, doc: 'Cap on training characters read (0 = all).' },
-  normalize: { schema: oneOf('none', 'NFC', 'NFKC'), default: 'none', doc: 'Unicode normalisation of the text.' },
-  script: { schema: text, doc: 'Keep only lines mostly in this script (e.g. Cyrillic); no filter when unset.' },
+const TOP_SPEC = inRecipe(defineOptions({
+  base: { schema: text, required: true, doc: 'Base model directory (Hugging Face layout).' },
+  instruct: {
+    schema: Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a non-empty string or a non-empty list of them' }),
+    required: true,
+    doc: 'Instruct model derived from the base, or several: each propagation method then writes OUT/propagate-<method>/<instruct folder name>/ (their folder names must differ), in one job per method.',
+  },
 }));
 
+/** The corpus section: the training and held-out text (adapt's own keys), then the corpus reader's recipe keys. */
+const CORPUS_SPEC = {
+  ...inRecipe(defineOptions({
+    train: { schema: paths, required: true, doc: 'Target-language training text (files, globs, directories, JSONL, gzip).' },
+    eval: { schema: paths, doc: 'Held-out target-language text for the evaluation loss and bits per character.' },
+  })),
+  ...READ_TEXTS_SPEC,
+  // In a recipe the cap applies to the training text (tokenizer training and packing), not to eval.
+  maxChars: { ...READ_TEXTS_SPEC.maxChars, doc: 'Cap on training characters read (0 = all).' },
+};
+
+const TOKENIZER_KINDS = ['existing', 'train', 'extend', 'shrink'] as const;
+export type TokenizerKind = (typeof TOKENIZER_KINDS)[number];
+
 /** The tokenizer section: the kind (adapt's own keys), lep tokenizer train's recipe keys, then Extended/Optimized's. */
+const TOKENIZER_OWN_SPEC = inRecipe(defineOptions({
+  kind: {
+    schema: oneOf(...TOKENIZER_KINDS),
+    required: true,
+    doc: "existing: use dir. train: a new SentencePiece tokenizer replacing the base's (BPE or Unigram). extend: train a BPE donor and extend the base's vocabulary (Extended). shrink: keep `keep` base tokens most frequent on the corpus, then extend with a trained donor (Optimized).",
+  },
+  dir: { schema: text, doc: 'kind existing: the tokenizer directory.' },
+  keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
+}));
 const TOKENIZER_SPEC = {
-  ...all(defineOptions({
-    kind: {
-      schema: oneOf('existing', 'train', 'extend', 'shrink'),
-      required: true,
-      doc: "existing: use dir. train: a new SentencePiece tokenizer replacing the base's. extend: train a BPE donor and extend the base's vocabulary (Extended). shrink: keep `keep` base tokens, then extend (Optimized).",
-    },
-    dir: { schema: text, doc: 'kind existing: the tokenizer directory.' },
-  })),
+  kind: TOKENIZER_OWN_SPEC.kind,
+  dir: TOKENIZER_OWN_SPEC.dir,
   ...TOKENIZER_TRAIN_SPEC,
-  ...all(defineOptions({
-    keep: { schema: posInt, doc: 'kind shrink: base tokens kept (required for shrink).' },
-    mergeOrder: { schema: oneOf('new-first', 'original-first'), default: 'new-first', doc: "Extended/Optimized merge order (new-first is the paper's)." },
-  })),
+  keep: TOKENIZER_OWN_SPEC.keep,
+  ...EXTEND_SPEC,
 };
 
 /** The train section's keys that only `lep adapt` has. */
-const ADAPT_TRAIN_SPEC = all(defineOptions({
+const ADAPT_TRAIN_SPEC = inRecipe(defineOptions({
   seqLen: { schema: posInt, required: true, doc: 'Tokens per training block.' },
   newRowsOnly: { schema: Type.Boolean(), default: false, doc: 'Train only the rows of new tokens (those not copied from the base).' },
   evalBlocks: { schema: posInt, default: 64, doc: 'Evaluation blocks at most.' },
 }));
 const TRAIN_SECTION_SPEC = { ...ADAPT_TRAIN_SPEC, ...TRAIN_SPEC };
+
+/** The propagate and calibrate sections' own key: the methods to run. */
+const PROPAGATE_OWN_SPEC = inRecipe(defineOptions({ methods: { schema: METHODS, defaultDoc: 'all three', doc: 'Propagation methods.' } }));
+const CALIBRATE_OWN_SPEC = inRecipe(defineOptions({ methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' } }));
+const PROPAGATE_SECTION_SPEC = { ...PROPAGATE_OWN_SPEC, ...PROPAGATE_SPEC };
+const CALIBRATE_SECTION_SPEC = { ...CALIBRATE_OWN_SPEC, ...CALIBRATE_SPEC };
+
+/**
+ * A recipe: the models, the corpus and each stage's options, typed from the specs above. A stage's keys
+ * have the types of the stage's own options (`train.lora` is trainModel's LoraOptions).
+ */
+export type AdaptRecipe = OptionsOf<typeof TOP_SPEC> & {
+  corpus: RecipeOptionsOf<typeof CORPUS_SPEC>;
+  tokenizer: RecipeOptionsOf<typeof TOKENIZER_OWN_SPEC> & Pick<TrainTokenizerOptions, RecipeKeysOf<typeof TOKENIZER_TRAIN_SPEC>> & RecipeOptionsOf<typeof EXTEND_SPEC>;
+  /** lep init's recipe keys. */
+  init?: Pick<InitEmbeddingsOptions, RecipeKeysOf<typeof INIT_SPEC>>;
+  /**
+   * Continued pretraining of the resized base: lep train's recipe keys plus adapt's own. With `lora`, LoRA
+   * adapters train together with the embeddings (`lep train --params lora`; modulesToSave defaults to
+   * embed_tokens and lm_head here), and the propagation stage merges the body LoRA into each propagated
+   * model with alpha / `propagate.alphaScale`.
+   */
+  train: RecipeOptionsOf<typeof ADAPT_TRAIN_SPEC> & Pick<TrainOptions, RecipeKeysOf<typeof TRAIN_SPEC>>;
+  propagate?: RecipeOptionsOf<typeof PROPAGATE_OWN_SPEC> & Pick<PropagateOptions, RecipeKeysOf<typeof PROPAGATE_SPEC>>;
+  /**
+   * Optional LoRA calibration of propagated models (docs/method.md §5, `lep calibrate`); one output per method
+   * in `methods`. Self-calibration answers are generated once (by the instruct model) and shared.
+   */
+  calibrate?: RecipeOptionsOf<typeof CALIBRATE_OWN_SPEC> & Pick<CalibrateOptions, RecipeKeysOf<typeof CALIBRATE_SPEC>>;
+};
+
 /** The defaults of the train section's adapt-only keys (evalBlocks, newRowsOnly). */
 export const ADAPT_TRAIN_DEFAULTS = defaultsOf(ADAPT_TRAIN_SPEC);
-
-/** The propagate section: the methods to run (adapt's own key), then lep propagate's recipe keys. */
-const PROPAGATE_SECTION_SPEC = {
-  ...all(defineOptions({ methods: { schema: METHODS, defaultDoc: 'all three', doc: 'Propagation methods.' } })),
-  ...PROPAGATE_SPEC,
-};
-
-/** The calibrate section: the propagated models to calibrate (adapt's own key), then lep calibrate's recipe keys. */
-const CALIBRATE_SECTION_SPEC = {
-  ...all(defineOptions({ methods: { schema: METHODS, defaultDoc: 'every propagation method', doc: 'Propagated models to calibrate.' } })),
-  ...CALIBRATE_SPEC,
-};
 
 /** Every section, in recipe order. */
 export const RECIPE_SECTIONS = {
@@ -187,15 +134,6 @@ export const RECIPE_SECTIONS = {
   propagate: { spec: PROPAGATE_SECTION_SPEC, required: false, doc: 'Step 5: propagation to the instruct models (lep propagate).' },
   calibrate: { spec: CALIBRATE_SECTION_SPEC, required: false, doc: 'Step 6: optional LoRA calibration of the propagated models (lep calibrate).' },
 } as const;
-
-const TOP_SPEC = all(defineOptions({
-  base: { schema: text, required: true, doc: 'Base model directory (Hugging Face layout).' },
-  instruct: {
-    schema: Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a non-empty string or a non-empty list of them' }),
-    required: true,
-    doc: 'Instruct model derived from the base, or several (their folder names must differ).',
-  },
-}));
 
 /** The JSON Schema of a recipe (what recipes/recipe.schema.json holds). */
 export function recipeSchema(): Record<string, unknown> {

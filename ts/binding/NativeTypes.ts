@@ -80,6 +80,7 @@ export interface NativeLoadOptions {
   overrides?: string[];
   device: string;
   dtype: NativeDtype;
+  /** Random initialisation (no `files`): required, resolved by createModel (CREATE_MODEL_SPEC); the addon has no defaults. */
   seed?: number;
   initStd?: number;
   embedStd?: number;
@@ -95,14 +96,15 @@ export interface NativeScoreResult {
   lastLogprobs?: Float32Array;
 }
 
+/** Fully resolved by LepModel.generateTokens (GENERATE_SPEC holds the defaults; the addon has none). */
 export interface NativeGenerateOptions {
-  maxNewTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  stopTokens?: number[];
-  seed?: number;
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  stopTokens: number[];
+  seed: number;
 }
 
 export interface NativeGenerateResult {

@@ -5,19 +5,21 @@
  *     (greedy, resumable), the answers are filtered, copy-task examples are mixed in; or
  *   - instruction-tuning calibration (`mode: 'data'`): a chat dataset, optionally with copy examples.
  * Then LoRA training with the method's preset (`self` or `sft`; loss on assistant tokens only) writes the
- * merged model to OUT and the adapter (PEFT layout) to OUT/adapter.
+ * merged model to OUT and the adapter (PEFT layout) to OUT/adapter, and last the stage record
+ * OUT/lep-stage.json (stage/stageRecord.ts; it replaces the one the training step wrote there).
  *
  * Files in `workDir` (default OUT/calibration-data): answers.jsonl (+ .run.json), calibration.jsonl,
  * blocks-<vocabulary size>.safetensors (one per tokenizer, so models of two vocabularies can share it). The answers file is what is expensive; it is reused and resumed, so several models
  * can be calibrated from one set of answers (pass the same workDir).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import { readTexts } from '../corpus/readCorpus.js';
 import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOptions.js';
 import type { JobOptions } from '../binding/runJob.js';
+import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord } from '../stage/stageRecord.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
@@ -83,12 +85,15 @@ function readPromptLines(file: string): CalibrationPrompt[] {
 }
 
 export async function calibrate(modelDir: string, outDir: string, options: CalibrateOptions): Promise<CalibrateResult> {
+  const stage = beginStage('calibrate');
   checkOptions(CALIBRATE_SPEC, options, { kind: 'options' }, CALIBRATE_NON_SPEC_KEYS);
   checkCalibrateCombination(options, { kind: 'options' });
   const o = withDefaults(CALIBRATE_SPEC, options);
   const out = resolve(outDir);
   const work = resolve(o.workDir ?? join(out, 'calibration-data'));
   mkdirSync(work, { recursive: true });
+  // An earlier run's record would call this one finished until it is.
+  rmSync(join(out, STAGE_RECORD_FILE), { force: true });
   const seed = o.seed;
 
   let generated: ChatRecord[];
@@ -126,7 +131,8 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   const seqLen = o.seqLen;
   const packed = await packCalibrationSet(set.file, tok, seqLen, blocksFile, { signal: o.signal });
 
-  const preset = LORA_PRESETS[o.preset ?? (o.mode === 'self' ? 'self' : 'sft')];
+  const presetName = o.preset ?? (o.mode === 'self' ? 'self' : 'sft');
+  const preset = LORA_PRESETS[presetName];
   const batchSize = o.train?.batchSize ?? TRAIN_DEFAULTS.batchSize;
   const steps = o.train?.steps ?? Math.max(1, Math.ceil(packed.blocks / batchSize));  // one epoch, as the method
   const trainOptions: TrainOptions = {
@@ -142,5 +148,20 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     onProgress: o.onProgress,
   };
   const train = await trainModel(modelDir, out, trainOptions);
-  return { out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
+  const result: CalibrateResult = { out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
+  const { signal: _s, onProgress: _p, onAnswers: _a, filter, lora: _l, train: _t, ...spec } = o;
+  const { signal: _s2, onProgress: _p2, data: _d, lora, ...trained } = trainOptions;
+  writeStageRecord(out, stage, {
+    inputs: [
+      stageInput('model', modelDir),
+      ...(o.mode === 'self' && o.original !== undefined ? [stageInput('original', o.original)] : []),
+      ...(o.mode === 'data' && o.data !== undefined ? [stageInput('data', o.data)] : []),
+      ...(typeof o.prompts === 'string' ? [stageInput('prompts', o.prompts)] : []),
+      ...(o.copyText !== undefined && nCopy > 0 ? [stageInput('copyText', o.copyText)] : []),
+    ],
+    // The LoRA and training settings as they ran (the preset's, then the caller's); a custom answer filter is named, not recorded.
+    resolved: { ...spec, workDir: work, preset: presetName, lora, train: trained, filter: filter ? 'custom' : 'default' },
+    result,
+  });
+  return result;
 }

@@ -6,12 +6,14 @@
  * score. Whether llama.cpp then tokenises exactly as lep is checked before anything is written
  * (`ggufTokenizerParity.ts`); a vocabulary the format cannot express is refused unless `force`.
  */
-import { LepError, optionError } from '../errors.js';
+import { LepError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import type { GgufValue, NativeGgufTensor } from '../binding/NativeTypes.js';
 import type { JobProgress } from '../binding/progress.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { GGUF_SPEC, type GgufOutType } from './ggufOptions.js';
 import type { ModelConfig } from './config.js';
 import {
   byteLevelInexpressible,
@@ -28,23 +30,17 @@ import {
 } from './ggufTokenizerParity.js';
 import { inspectWeights, readModelDir } from './modelDir.js';
 
-export type GgufOutType = 'f32' | 'f16' | 'bf16';
-export const GGUF_OUT_TYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16'];
+export { GGUF_OUT_TYPES, type GgufOutType } from './ggufOptions.js';
 /** llama.cpp's general.file_type for each output type (LlamaFileType). */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, bf16: 32 };
 
 export { TokenType } from './ggufTokenizerParity.js';
 
-export interface ExportGgufOptions extends JobOptions {
-  /** Storage type of matrices (norms and biases stay f32, as llama.cpp's converter does). Defaults to `f16`. */
-  outType?: GgufOutType;
-  /** general.name. Defaults to the directory name. */
-  name?: string;
-  /** Write a GGUF even when llama.cpp cannot tokenise like lep (a warning names the agreement). CLI `--force`. */
-  force?: boolean;
-  /** A text file of held-out lines measured besides the built-in sample when the format is not exact. CLI `--check-text`. */
-  checkText?: string;
-}
+/** The export options: GGUF_SPEC (ggufOptions.ts) gives each one's type, default and doc. */
+export type ExportGgufOptions = OptionsOf<typeof GGUF_SPEC> & JobOptions;
+
+/** The keys of ExportGgufOptions that are not options of the spec. */
+const GGUF_NON_SPEC_KEYS = ['signal', 'onProgress'];
 
 export interface ExportGgufResult {
   bytes: number;
@@ -329,13 +325,12 @@ export function checkGgufValues(metadata: [string, GgufValue][]): void {
 
 /** Exports a model directory to a GGUF file that llama.cpp loads. */
 export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<ExportGgufResult> {
-  const outType = options.outType ?? 'f16';
-  if (!GGUF_OUT_TYPES.includes(outType)) throw optionError('outType', GGUF_OUT_TYPES.join(', '), outType, '--outtype');
+  checkOptions(GGUF_SPEC, options, { kind: 'options' }, GGUF_NON_SPEC_KEYS);
+  const { outType } = withDefaults(GGUF_SPEC, options);
   const dir = readModelDir(modelDir);
   const tok = Tokenizer.fromDir(modelDir);
   const names = new Set(inspectWeights(dir).keys());
   const name = options.name ?? modelDir.replace(/\/+$/, '').split('/').pop() ?? 'model';
-  if (options.force !== undefined && typeof options.force !== 'boolean') throw optionError('force', 'a boolean', options.force, '--force');
   const checkText = options.checkText === undefined ? undefined : readCheckText(options.checkText);
   const vocabMeta = tokenizerMetadata(tok, dir.config.vocabSize);
   const metadata: [string, GgufValue][] = [

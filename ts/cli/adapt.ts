@@ -1,4 +1,6 @@
-import { adapt, STAGES } from '../adapt/adapt.js';
+import { adapt, STAGES, type AdaptProgress } from '../adapt/adapt.js';
+import { LepError } from '../errors.js';
+import { PhaseClock, type StageProgress } from '../stage/stageProgress.js';
 import { readRecipe } from '../adapt/recipe.js';
 import { parse, printJson, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
@@ -6,17 +8,34 @@ import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   The whole method from a recipe: tokenizer -> init -> data -> embedding training -> propagation into
-  the instruct model (one output per method). Each stage writes DIR/<stage>/manifest.json; running the
-  same command again resumes at the first unfinished stage (training from its last checkpoint).
+  the instruct model (one output per method). Each stage folder holds that stage's record
+  (DIR/<stage>/lep-stage.json) and DIR/stages/<stage>.json notes what it ran with; running the same
+  command again resumes at the first unfinished stage (training from its last checkpoint). The run's
+  own record, DIR/lep-stage.json, is written last.
   The recipe keys: docs/cli.md and recipes/recipe.schema.json (editors validate YAML recipes with it); recipes/ has shipped examples.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
+  --progress text|json (progress on stderr: lines for people (default), or one JSON object a line:
+    {"stage","phase","done","total","etaSeconds","detail"})
 Example: lep adapt recipes/toy-ru-extended.yaml --out runs/toy-ru`;
 
 export const stopsOnSignal = true;
 
+/**
+ * An adapt progress report as the one stage progress event. Reports without counts (a stage starting,
+ * ending, kept from before, or waiting) have phase `stage`, done of 1 where the fraction is known.
+ */
+export function stageProgressOf(clock: PhaseClock, p: AdaptProgress): StageProgress {
+  if (p.phase !== undefined && p.done !== undefined && p.total !== undefined) return clock.event(p.stage, p.phase, p.done, p.total, p.detail);
+  return clock.event(p.stage, 'stage', p.fraction ?? 0, p.fraction === undefined ? 0 : 1, p.detail);
+}
+
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, out: { type: 'string' } }, usage);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, out: { type: 'string' }, progress: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
+  const progress = (values.progress as string | undefined) ?? 'text';
+  if (progress !== 'text' && progress !== 'json')
+    throw new LepError('LEP_BAD_OPTION', `Expected text or json for --progress but received ${JSON.stringify(progress)}\nHINT: --progress json prints one JSON object a line on stderr; text (the default) prints lines for people.`);
+  const clock = new PhaseClock();
   const recipe = readRecipe(required(positionals[0], 'RECIPE', usage));
   const out = required(values.out as string | undefined, '--out', usage);
   const tty = process.stderr.isTTY;
@@ -25,6 +44,7 @@ export async function run(argv: string[]): Promise<void> {
   const r = await adapt(recipe, out, {
     signal: interruptSignal,
     onProgress: (p) => {
+      if (progress === 'json') return void process.stderr.write(`${JSON.stringify(stageProgressOf(clock, p))}\n`);
       const line = `[${p.index}/${STAGES.length} ${p.stage}] ${p.detail}`;
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 ? '\n' : ''}`);
       else if (p.fraction === undefined || p.fraction === 0 || p.fraction === 1 || p.stage !== 'train') process.stderr.write(`${line}\n`);

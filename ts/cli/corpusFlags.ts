@@ -1,40 +1,40 @@
-/** Corpus flags shared by the tokenizer commands, mapped onto `ReadTextsOptions`, and a progress sink in kB read. */
+/**
+ * Corpus flags shared by the commands that read text: --corpus (repeatable) and the corpus reader's options
+ * (READ_TEXTS_SPEC, corpus/readTextsOptions.ts), whose flags, help lines and checks derive from the spec;
+ * and a progress sink in kB read.
+ */
 import { statSync } from 'node:fs';
+
+import { Type } from '@sinclair/typebox';
 
 import { listCorpusFiles } from '../corpus/listCorpusFiles.js';
 import type { ReadTextsOptions } from '../corpus/readCorpus.js';
-import { intFlag, progressLine, type Options, type Parsed } from './args.js';
+import { READ_TEXTS_SPEC } from '../corpus/readTextsOptions.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, pickOptions } from '../options/optionSpec.js';
+import { progressLine, type Parsed } from './args.js';
 
-export const corpusOptions: Options = {
-  corpus: { type: 'string', multiple: true },
-  mode: { type: 'string' },
-  format: { type: 'string' },
-  'text-field': { type: 'string' },
-  normalize: { type: 'string' },
-  script: { type: 'string' },
-  'max-lines': { type: 'string' },
-  'max-chars': { type: 'string' },
-};
+/** The reader's options a command line sets (scriptShare and maxItemChars are the API's only). */
+export const CORPUS_READ_FLAGS_SPEC = pickOptions(READ_TEXTS_SPEC, ['mode', 'format', 'textField', 'normalize', 'script', 'maxItems', 'maxChars']);
 
-export const corpusUsage = `  --corpus SPEC (repeatable: files, directories, globs, .jsonl, .gz)   --mode line|document (line)
-  --format auto|text|jsonl   --text-field NAME (text)   --normalize none|NFC|NFKC   --script NAME (e.g. Cyrillic)
-  --max-lines N   --max-chars N   (caps on what is read; 0 = none)`;
+export const CORPUS_FLAGS_SPEC = defineOptions({
+  corpus: { schema: Type.Array(Type.String({ minLength: 1 })), arg: 'SPEC', doc: '(repeatable) Text to read: files, directories, globs; .jsonl and .gz are read too.' },
+  ...CORPUS_READ_FLAGS_SPEC,
+});
+
+export const corpusOptions = cliFlags(CORPUS_FLAGS_SPEC);
+
+export const corpusUsage = helpLines(CORPUS_FLAGS_SPEC).join('\n');
 
 /** The corpus specs given with --corpus (empty when none). */
 export function corpusSpecs(values: Parsed['values']): string[] {
   return (values.corpus as unknown as string[] | undefined) ?? [];
 }
 
+/** The reader's options given as flags, checked against the spec (before any file is listed or read). */
 export function readOptions(values: Parsed['values']): ReadTextsOptions {
-  return {
-    mode: values.mode as ReadTextsOptions['mode'],
-    format: values.format as ReadTextsOptions['format'],
-    textField: values['text-field'] as string | undefined,
-    normalize: values.normalize as ReadTextsOptions['normalize'],
-    script: values.script as string | undefined,
-    maxItems: intFlag(values['max-lines'], '--max-lines'),
-    maxChars: intFlag(values['max-chars'], '--max-chars'),
-  };
+  const o = fromFlags(CORPUS_READ_FLAGS_SPEC, values);
+  checkOptions(CORPUS_READ_FLAGS_SPEC, o, { kind: 'options' });
+  return o as ReadTextsOptions;
 }
 
 /**

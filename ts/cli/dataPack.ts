@@ -1,46 +1,42 @@
-import { packCorpus } from '../train/packCorpus.js';
-import { intFlag, parse, printJson, required } from './args.js';
+import { Type } from '@sinclair/typebox';
+
+import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
+import { packCorpus, type PackCorpusOptions } from '../train/packCorpus.js';
+import { PACK_SPEC } from '../train/packCorpusOptions.js';
+import { parse, printJson, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { interruptSignal } from './interrupt.js';
 
+/** The flags of the command itself (not options of packCorpus). */
+const CLI_ONLY = defineOptions({
+  tokenizer: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'The tokenizer (a tokenizer or model directory).' },
+  out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'FILE', doc: 'Output blocks file (.safetensors).' },
+  json: JSON_FLAG,
+});
+
 export const usage = `lep data pack --tokenizer DIR --out FILE --seq-len N CORPUS... [options]
   Tokenises a corpus into the trainer's blocks file (safetensors "tokens", plus "loss_mask" for chat).
   CORPUS: files, globs, directories; .jsonl (text field) and .gz are read too.
-  --kind text|chat (chat: JSONL of {"messages": [...]}, loss on assistant tokens only)
-  --max-blocks N   --max-chars N   --normalize none|NFC|NFKC   --script NAME (e.g. Cyrillic)   --text-field F
-  --json (print the result as one JSON document on stdout; progress stays on stderr)
+${helpLines({ ...CLI_ONLY, ...PACK_SPEC }).join('\n')}
 Example: lep data pack --tokenizer runs/toy-ru/init --seq-len 128 --out train.safetensors ru.txt`;
 
 export const stopsOnSignal = true;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
-    argv,
-    { json: { type: 'boolean' },
-      tokenizer: { type: 'string' }, out: { type: 'string' }, 'seq-len': { type: 'string' }, kind: { type: 'string' },
-      'max-blocks': { type: 'string' }, 'max-chars': { type: 'string' }, normalize: { type: 'string' },
-      script: { type: 'string' }, 'text-field': { type: 'string' },
-    },
-    usage,
-  );
+  const { values, positionals } = parse(argv, { ...cliFlags(CLI_ONLY), ...cliFlags(PACK_SPEC) }, usage);
   if (values.help) return void console.log(usage);
   if (positionals.length === 0) required(undefined, 'CORPUS', usage);
   const tokenizer = required(values.tokenizer as string | undefined, '--tokenizer', usage);
   const out = required(values.out as string | undefined, '--out', usage);
+  required(values['seq-len'] as string | undefined, '--seq-len', usage);
+  const options = fromFlags(PACK_SPEC, values) as PackCorpusOptions;
+  // Checked before the output file is prepared (packCorpus checks the same).
+  checkOptions(PACK_SPEC, options, { kind: 'options' });
   checkOutputPath(out, '--out', { CORPUS: positionals, '--tokenizer': tokenizer });
   prepareFileOutput(out, '--out');
-  const r = await packCorpus(positionals, tokenizer, out, {
-    signal: interruptSignal,
-    seqLen: intFlag(required(values['seq-len'] as string | undefined, '--seq-len', usage), '--seq-len')!,
-    kind: values.kind as 'text' | 'chat' | undefined,
-    maxBlocks: intFlag(values['max-blocks'], '--max-blocks'),
-    maxChars: intFlag(values['max-chars'], '--max-chars'),
-    normalize: values.normalize as 'none' | 'NFC' | 'NFKC' | undefined,
-    script: values.script as string | undefined,
-    textField: values['text-field'] as string | undefined,
-  });
+  const r = await packCorpus(positionals, tokenizer, out, { ...options, signal: interruptSignal });
   if (values.json) return printJson(r);
-  console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${values.kind === 'chat' ? 'conversations' : 'documents'}` +
+  console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${options.kind === 'chat' ? 'conversations' : 'documents'}` +
     (r.skippedTooLong ? ` (${r.skippedTooLong} longer than a block skipped)` : ''));
 }

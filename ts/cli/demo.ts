@@ -29,7 +29,7 @@ import { exportGguf } from '../checkpoint/gguf.js';
 import { fetchCorpora } from '../corpus/fetchDebian.js';
 import { evaluate } from '../eval/evaluate.js';
 import { LepModel } from '../model/LepModel.js';
-import { lepInfo } from '../runtime.js';
+import { lepInfo, setThreads } from '../runtime.js';
 import { formatTable, parseTrainLog, writeReport, type ReportInput, type TrainingRun } from '../report/writeReport.js';
 import type { RowSource } from '../init/buildInitPlan.js';
 import { ProgressLine } from './progressLine.js';
@@ -112,6 +112,13 @@ function toyFamilyDir(family: FamilyName): string | undefined {
 
 const PROMPT = 'Скопируй этот текст без изменений:\n\nОткрывает диалоговое окно для выбора файла.';
 
+/** A model to evaluate and the row it makes. */
+interface Candidate {
+  vocabulary: string;
+  method: string;
+  dir: string;
+}
+
 interface Row {
   vocabulary: string;
   method: string;
@@ -168,9 +175,9 @@ export async function run(argv: string[]): Promise<void> {
 
   const rows: Row[] = [];
   const progress = new ProgressLine();
-  const measure = async (vocabulary: string, method: string, dir: string) => {
-    const phase = `eval ${vocabulary}/${method}`;
-    progress.update(phase, `   evaluating ${vocabulary}/${method}: loading`, 0);
+  /** One model's evaluation; `report` gets its progress (a label and a fraction of this model). */
+  const measure = async ({ vocabulary, method, dir }: Candidate, report: (label: string, fraction: number) => void): Promise<Row> => {
+    report('loading', 0);
     const m = await LepModel.load(dir);
     try {
       // The built-in Darumeru-style suites (held-out Debian material) through the chat template, and bits
@@ -182,28 +189,82 @@ export async function run(argv: string[]): Promise<void> {
         textMaxChars: quick ? 12_000 : 100_000,
         suitesDir: join(demoCacheDir(), 'eval-suites'),
         corporaDir: join(demoCacheDir(), 'corpora'),
-        onTask: (x) => progress.update(phase, `   evaluating ${vocabulary}/${method}: ${x.task} (${x.index + 1}/${x.total})`, (x.index + (x.done ? 1 : 0)) / x.total),
-        onItems: (x) => progress.update(phase, `   evaluating ${vocabulary}/${method}: ${x.task} ${x.done}/${x.of} (task ${x.index + 1}/${x.total})`, (x.index + x.done / x.of) / x.total),
+        onTask: (x) => report(`${x.task} (${x.index + 1}/${x.total})`, (x.index + (x.done ? 1 : 0)) / x.total),
+        onItems: (x) => report(`${x.task} ${x.done}/${x.of} (task ${x.index + 1}/${x.total})`, (x.index + x.done / x.of) / x.total),
       });
-      progress.update(phase, `   evaluating ${vocabulary}/${method}: done`, 1, true);
-      progress.done();
       const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: PROMPT }]);
       const answer = (await m.generate(prompt, { maxNewTokens: 32, addSpecialTokens: false })).text;
-      const r: Row = {
+      return {
         vocabulary, method, model: dir, groups: e.summary.groups, microAvg: e.summary.microAvg,
         tasks: Object.fromEntries(e.tasks.map((x) => [x.name, x.score])),
         ru: pick(e.text.ru!), en: pick(e.text.en!), answer,
       };
-      rows.push(r);
-      console.log(`   ${vocabulary.padEnd(9)} ${method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`);
     } finally {
       m.dispose();
     }
   };
+  /**
+   * Evaluates models side by side, one BLAS thread each, as many at once as there are threads, and returns
+   * their rows in the order given. A toy model's matmuls are too small for two BLAS threads to pay: on 2
+   * quiet cores one evaluation ran 8% faster at two threads than at one, and two evaluations at a time at
+   * one thread each took 16 s where the same two one after the other at two threads took 28 s (the same
+   * scores). With another job on the machine a two-thread evaluation ran 4x slower than a one-thread one
+   * (each OpenBLAS call waits for its descheduled second thread), so even a lone model gets one thread.
+   */
+  const measureAll = async (candidates: Candidate[]): Promise<Row[]> => {
+    const threads = info.blasThreads > 0 ? info.blasThreads : info.intraOpThreads;
+    const width = Math.max(1, Math.min(candidates.length, threads));
+    const name = (c: Candidate) => `${c.vocabulary}/${c.method}`;
+    const phase = `eval ${candidates.map(name).join(', ')}`;
+    const fractions = candidates.map(() => 0);
+    const labels = new Map<number, string>();
+    const report = (i: number) => (label: string, fraction: number) => {
+      fractions[i] = fraction;
+      labels.set(i, `${name(candidates[i]!)}: ${label}`);
+      const done = fractions.reduce((a, b) => a + b, 0) / candidates.length;
+      const of = candidates.length > 1 ? ` (${candidates.length} models, ${width} at a time)` : '';
+      progress.update(phase, `   evaluating${of} ${[...labels.values()].join('; ')}`, done);
+    };
+    const results: Row[] = [];
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && next < candidates.length) {
+        const i = next++;
+        try {
+          const r = await measure(candidates[i]!, report(i));
+          results[i] = r;
+          labels.delete(i);
+          progress.update(phase, `   ${r.vocabulary.padEnd(9)} ${r.method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`, undefined, true);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    if (threads > 1) setThreads(1);
+    try {
+      const settled = await Promise.allSettled(Array.from({ length: width }, worker));
+      const err = settled.find((x) => x.status === 'rejected');
+      if (err) throw err.reason;
+    } finally {
+      if (threads > 1) setThreads(threads);
+    }
+    progress.update(phase, `   evaluated ${candidates.map(name).join(', ')}`, 1, true);
+    progress.done();
+    return results;
+  };
   const pick = (x: { symbolsPerToken: number; bitsPerChar: number }) => ({ symbolsPerToken: x.symbolsPerToken, bitsPerChar: x.bitsPerChar });
 
   let step = 2;
-  const measuredFamilies = new Set<FamilyName>();
+  // The original instruct models first, side by side; each row goes into the table above its family's.
+  const runFamilies = [...new Set(RECIPES.filter((r) => vocabularies.includes(r.vocabulary)).map((r) => r.family))].filter((f) => families[f] !== undefined);
+  const originals = runFamilies.map((f) => ({ vocabulary: FAMILIES[f].label, method: '-', dir: join(families[f]!, 'instruct') }));
+  const originalRows = new Map<FamilyName, Row>();
+  if (originals.length > 0) {
+    console.log(`\n${step++}. the original instruct model${originals.length > 1 ? 's' : ''} (${originals.map((o) => o.dir).join(', ')})`);
+    (await measureAll(originals)).forEach((r, i) => originalRows.set(runFamilies[i]!, r));
+  }
   const embeddingTraining: Record<string, ReturnType<typeof tokensPerNewRow>> = {};
   const skipped: string[] = [];
   for (const { vocabulary, file, family } of RECIPES.filter((r) => vocabularies.includes(r.vocabulary))) {
@@ -228,19 +289,18 @@ export async function run(argv: string[]): Promise<void> {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };
     }
-    if (!measuredFamilies.has(family)) {
-      console.log(`\n${step++}. the original instruct model (${recipe.instruct})`);
-      await measure(FAMILIES[family].label, '-', recipe.instruct);
-      measuredFamilies.add(family);
-    }
     console.log(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
     const r = await adapt(recipe, join(out, vocabulary), { onProgress: stageProgress(progress, vocabulary) });
     progress.done();
     const seen = tokensPerNewRow(r);
     embeddingTraining[vocabulary] = seen;
     if (seen) console.log(`   embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
-    for (const [method, dir] of Object.entries(r.models)) await measure(vocabulary, method, dir);
-    for (const [method, dir] of Object.entries(r.calibrated)) await measure(vocabulary, `${method} + calibration`, dir);
+    const original = originalRows.get(family);
+    if (original !== undefined && !rows.includes(original)) rows.push(original);
+    rows.push(...await measureAll([
+      ...Object.entries(r.models).map(([method, dir]) => ({ vocabulary, method, dir })),
+      ...Object.entries(r.calibrated).map(([method, dir]) => ({ vocabulary, method: `${method} + calibration`, dir })),
+    ]));
   }
 
   const training: TrainingRun[] = [];

@@ -6,7 +6,8 @@ import { LepError } from '../errors.js';
 import { compareResults, formatComparison, readEvalResult, type CompareOptions } from '../eval/compare.js';
 import { COMPARE_SPEC, EVAL_SPEC } from '../eval/evalOptions.js';
 import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, withDefaults } from '../options/optionSpec.js';
-import { evaluate, type EvaluateOptions, type EvalResult } from '../eval/evaluate.js';
+import { evaluate, writeEvalRecord, type EvaluateOptions, type EvalResult } from '../eval/evaluate.js';
+import { beginStage } from '../stage/stageRecord.js';
 import { formatResults } from '../eval/formatResults.js';
 import { parse } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
@@ -19,7 +20,7 @@ const CLI_ONLY = defineOptions({
     arg: 'LIST',
     doc: 'Comma-separated: task files (.jsonl), built-in suites (copy_sent_en, ..., man_ext_ru), text:ru, text:en, or all (every built-in suite + text metrics).',
   },
-  out: { schema: Type.String({ minLength: 1 }), arg: 'FILE', doc: 'Write the results (or the comparison) as JSON to FILE.' },
+  out: { schema: Type.String({ minLength: 1 }), arg: 'FILE', doc: 'Write the results (or the comparison) as JSON to FILE; an evaluation also writes its stage record to FILE.lep-stage.' },
   json: { schema: Type.Boolean(), doc: 'Print the results as one JSON document on stdout.' },
 });
 
@@ -70,7 +71,11 @@ export async function run(argv: string[]): Promise<void> {
   const model = positionals[0];
   if (!model || !tasks) throw new LepError('LEP_BAD_OPTION', `lep eval needs MODEL_DIR and --tasks\n\n${usage}`);
   if (values.out) checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks });
+  const stage = beginStage('eval');
   const result = await evaluate(model, tasks, opts);
-  if (values.out) writeFileAtomic(values.out as string, JSON.stringify(result) + '\n');
+  if (values.out) {
+    writeFileAtomic(values.out as string, JSON.stringify(result) + '\n');
+    writeEvalRecord(values.out as string, stage, tasks, opts, result);
+  }
   console.log(values.json ? JSON.stringify(result, null, 2) : formatResults(result));
 }

@@ -1,17 +1,26 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { exportGguf, type GgufOutType } from '../checkpoint/gguf.js';
+import { Type } from '@sinclair/typebox';
+
+import { exportGguf, type ExportGgufOptions } from '../checkpoint/gguf.js';
+import { GGUF_SPEC } from '../checkpoint/ggufOptions.js';
 import { LepError } from '../errors.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines } from '../options/optionSpec.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { parse, progressLine, required } from './args.js';
 
-export const usage = `lep export gguf MODEL_DIR --out FILE.gguf [--outtype f16|bf16|f32] [--name NAME] [--check-text FILE] [--force]
+/** The flags of the command itself (not options of exportGguf). */
+const CLI_ONLY = defineOptions({
+  out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'FILE.gguf', doc: 'Output GGUF file.' },
+});
+
+export const usage = `lep export gguf MODEL_DIR --out FILE.gguf [options]
   Writes llama.cpp's GGUF format: weights, hyper-parameters, tokenizer and chat template.
   A vocabulary llama.cpp cannot tokenise exactly as lep (docs/reliability.md) is refused with the agreement
-  measured on a built-in English and Russian sample (and on --check-text FILE, one text per line);
-  --force writes it anyway with a warning.
+  measured on a built-in English and Russian sample (and on --check-text); --force writes it anyway.
+${helpLines({ ...CLI_ONLY, ...GGUF_SPEC }).join('\n')}
 Example: lep export gguf model --out model.gguf --outtype f16`;
 
 /**
@@ -28,21 +37,18 @@ function checkComplete(dir: string): void {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { out: { type: 'string' }, outtype: { type: 'string' }, name: { type: 'string' }, 'check-text': { type: 'string' }, force: { type: 'boolean' } }, usage);
+  const { values, positionals } = parse(argv, { ...cliFlags(CLI_ONLY), ...cliFlags(GGUF_SPEC) }, usage);
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
-  const checkText = values['check-text'] as string | undefined;
+  const options = fromFlags(GGUF_SPEC, values) as ExportGgufOptions;
+  // Checked before anything is read or the output prepared (exportGguf checks the same).
+  checkOptions(GGUF_SPEC, options, { kind: 'options' });
+  const { checkText } = options;
   checkOutputPath(out, '--out', { MODEL_DIR: dir, ...(checkText ? { '--check-text': checkText } : {}) });
   checkComplete(dir);
   prepareFileOutput(out, '--out');
-  const r = await exportGguf(dir, out, {
-    outType: values.outtype as GgufOutType | undefined,
-    name: values.name as string | undefined,
-    checkText,
-    force: values.force === true,
-    onProgress: progressLine('gguf'),
-  });
+  const r = await exportGguf(dir, out, { ...options, onProgress: progressLine('gguf') });
   if (r.warning) console.error(`lep: warning: ${r.warning}`);
   console.log(`wrote ${out} (${(r.bytes / 1e6).toFixed(1)} MB); tokenizer: ${r.tokenizer.exact ? 'llama.cpp tokenises exactly as lep' : 'llama.cpp tokenises differently (see the warning)'}`);
 }

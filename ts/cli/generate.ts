@@ -1,51 +1,59 @@
 import { randomInt } from 'node:crypto';
 
-import { LepModel } from '../model/LepModel.js';
-import { deviceFlag, intFlag, numFlag, parse, printJson, required } from './args.js';
+import { Type } from '@sinclair/typebox';
+
+import { GENERATE_SPEC } from '../model/generateOptions.js';
+import { checkSampling, LepModel, type GenerateOptions } from '../model/LepModel.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG, oneOf, type OptionsOf } from '../options/optionSpec.js';
+import { DEVICE_SCHEMA } from '../train/trainOptions.js';
+import { parse, printJson, required } from './args.js';
+
+/** The flags of the command itself (the prompt, how the model loads) before the sampling options. */
+const CLI_ONLY = defineOptions({
+  prompt: { schema: Type.String(), required: true, arg: 'TEXT', doc: 'The prompt.' },
+  chat: { schema: Type.Boolean(), doc: "Wrap the prompt in the model's chat template (as a user message)." },
+  device: { schema: DEVICE_SCHEMA, default: 'cpu', arg: 'cpu|cuda[:N]', doc: 'Device to run on.' },
+  dtype: { schema: oneOf('f32', 'bf16', 'f16', 'f64'), default: 'f32', doc: 'Compute dtype.' },
+  json: { ...JSON_FLAG, doc: 'No streaming: print {text, tokens, finishReason, seed} as one JSON document on stdout.' },
+});
+
+/** The sampling flags: the library's spec, except that the command draws a seed when sampling without one. */
+const SAMPLING_FLAGS = {
+  ...GENERATE_SPEC,
+  seed: { schema: GENERATE_SPEC.seed.schema, defaultDoc: 'greedy: 0; sampling: a random seed, printed', doc: 'Sampling seed: the same seed, prompt and options give the same tokens.' },
+};
 
 export const usage = `lep generate MODEL_DIR --prompt TEXT [options]
-  --max-new-tokens N (64)   --temperature X (0 = greedy)   --top-k N   --top-p X
-  --repetition-penalty X   --seed N (sampling: random, printed)   --chat (wrap the prompt in the chat template)
-  --device cpu|cuda   --dtype f32|bf16
-  --json (no streaming: print {text, tokens, finishReason, seed} as one JSON document on stdout)
-Example: lep generate model --prompt "Привет" --max-new-tokens 32 --seed 1`;
+  Generates from a prompt and prints the new text as it comes.
+${helpLines({ ...CLI_ONLY, ...SAMPLING_FLAGS }).join('\n')}
+Example: lep generate model --prompt "Привет" --max-new-tokens 32 --temperature 0.8 --seed 1`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' },
-      'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' },
-      seed: { type: 'string' }, chat: { type: 'boolean' }, json: { type: 'boolean' }, device: { type: 'string' }, dtype: { type: 'string' },
-    },
-    usage,
-  );
+  const { values, positionals } = parse(argv, { ...cliFlags(CLI_ONLY), ...cliFlags(SAMPLING_FLAGS) }, usage);
   if (values.help) return void console.log(usage);
   const dir = required(positionals[0], 'MODEL_DIR', usage);
   let prompt = required(values.prompt as string | undefined, '--prompt', usage);
-  const temperature = numFlag(values.temperature, '--temperature');
-  let seed = intFlag(values.seed, '--seed');
+  const sampling = fromFlags(SAMPLING_FLAGS, values) as GenerateOptions;
+  const load = fromFlags(CLI_ONLY, values) as OptionsOf<typeof CLI_ONLY>;
+  // Every option is checked before the model is read.
+  checkOptions(CLI_ONLY, load, { kind: 'options' });
+  checkSampling(sampling);
   // The library's seed defaults to 0 (reproducible calls); a person asking to sample expects a fresh draw,
   // so the CLI draws one and prints it, so that the run can be repeated.
-  if (seed === undefined && temperature !== undefined && temperature > 0) {
-    seed = randomInt(2 ** 31);
-    console.error(`lep generate: sampling with seed ${seed} (pass --seed ${seed} to repeat)`);
+  if (sampling.seed === undefined && sampling.temperature !== undefined && sampling.temperature > 0) {
+    sampling.seed = randomInt(2 ** 31);
+    console.error(`lep generate: sampling with seed ${sampling.seed} (pass --seed ${sampling.seed} to repeat)`);
   }
-  const model = await LepModel.load(dir, { device: deviceFlag(values.device), dtype: values.dtype as 'f32' | 'bf16' | undefined });
+  const model = await LepModel.load(dir, { device: load.device, dtype: load.dtype });
   try {
     if (values.chat) prompt = model.tokenizer!.applyChatTemplate([{ role: 'user', content: prompt }]);
     const r = await model.generate(prompt, {
-      maxNewTokens: intFlag(values['max-new-tokens'], '--max-new-tokens'),
-      temperature,
-      topK: intFlag(values['top-k'], '--top-k'),
-      topP: numFlag(values['top-p'], '--top-p'),
-      repetitionPenalty: numFlag(values['repetition-penalty'], '--repetition-penalty'),
-      seed,
+      ...sampling,
       addSpecialTokens: !values.chat,
       // The text is printed as it comes (with --json, once, in the result).
       onText: values.json ? undefined : (piece) => process.stdout.write(piece),
     });
-    if (values.json) return printJson({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(seed !== undefined ? { seed } : {}) });
+    if (values.json) return printJson({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}) });
     process.stdout.write('\n');
     console.error(`(${r.tokens.length} tokens, finish: ${r.finishReason})`);
   } finally {

@@ -3,8 +3,10 @@
  * rewritten in place; in a log (not a TTY) a line is printed when a phase starts or ends and otherwise
  * every `everyMs` (15 s), from a timer, so a slow native step still shows the job is alive. The ETA is the
  * phase's elapsed time scaled by what is left of its fraction (a straight-line estimate: it is only as
- * good as the fraction is even in time).
+ * good as the fraction is even in time: stage/stageProgress.ts, which `--progress json` uses too).
  */
+import { etaSeconds } from '../stage/stageProgress.js';
+
 export interface ProgressLineOptions {
   /** Milliseconds between log lines when nothing starts or ends. Defaults to `15000`. */
   everyMs?: number;
@@ -40,8 +42,7 @@ export class ProgressLine {
     const elapsed = (now - this.phaseStart) / 1000;
     const f = this.fraction;
     if (f === undefined) return `${this.label} (${formatDuration(elapsed)})`;
-    const eta = f > 0 ? (elapsed * (1 - f)) / f : Number.NaN;
-    return `${this.label} ${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${f >= 1 ? '0 s' : formatDuration(eta)})`;
+    return `${this.label} ${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${formatDuration(etaSeconds(elapsed, f) ?? Number.NaN)})`;
   }
 
   /**

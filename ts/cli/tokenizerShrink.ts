@@ -1,51 +1,58 @@
-import { optionError } from '../errors.js';
-import type { MergeOrder } from '../tokenizer/extend.js';
-import type { ShrinkRule } from '../tokenizer/shrink.js';
-import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
-import { intFlag, parse, printJson, required } from './args.js';
+import { Type } from '@sinclair/typebox';
+
+import { LepError, optionError } from '../errors.js';
+import { checkOptions, cliFlags, defineOptions, flagOf, fromFlags, helpLines, JSON_FLAG, pickOptions } from '../options/optionSpec.js';
+import type { ExtendOptions } from '../tokenizer/extend.js';
+import { EXTEND_SPEC } from '../tokenizer/extendOptions.js';
+import { SHRINK_DIR_SPEC } from '../tokenizer/shrinkOptions.js';
+import { shrinkTokenizerDir, type ShrinkTokenizerDirOptions } from '../tokenizer/shrinkTokenizerDir.js';
+import { parse, printJson, required } from './args.js';
 import { corpusOptions, corpusProgress, corpusSpecs, corpusUsage, readOptions } from './corpusFlags.js';
+
+/** The flags of the command itself (not options of shrinkTokenizerDir). */
+const CLI_ONLY = defineOptions({
+  out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'Output tokenizer directory.' },
+  json: JSON_FLAG,
+});
+
+/** The extend step's options this command sets (with --donor). */
+const EXTEND_FLAGS_SPEC = pickOptions(EXTEND_SPEC, ['mergeOrder', 'maxNewTokens', 'padToMultipleOf', 'maxSize']);
 
 export const usage = `lep tokenizer shrink ORIGINAL_DIR --keep N --out DIR [--corpus SPEC] [options]
   Optimized vocabulary: keep N original base tokens (closed under merges; specials kept on top), re-pack
   ids (id_map.json), then extend with --donor DIR if given.
-  --rule frequency|first-ids (frequency: most used on --corpus, the paper; first-ids: the reference code)
-  --donor DIR   --merge-order new-first|original-first   --max-new-tokens N   --pad-to-multiple-of N   --max-size N
+${helpLines({ ...CLI_ONLY, ...SHRINK_DIR_SPEC }).join('\n')}
+  With --donor, the extend step (as lep tokenizer extend):
+${helpLines(EXTEND_FLAGS_SPEC).join('\n')}
+  The corpus (rule frequency):
 ${corpusUsage}
-  --json (print the result as one JSON document on stdout; progress stays on stderr)
-Example: lep tokenizer shrink base --keep 16000 --corpus ru.txt --out shrunk`;
+Example: lep tokenizer shrink base --keep 16000 --corpus ru.txt --donor donor --out shrunk`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
-    argv,
-    { json: { type: 'boolean' },
-      ...corpusOptions,
-      out: { type: 'string' }, keep: { type: 'string' }, rule: { type: 'string' }, donor: { type: 'string' },
-      'merge-order': { type: 'string' }, 'max-new-tokens': { type: 'string' }, 'pad-to-multiple-of': { type: 'string' },
-      'max-size': { type: 'string' },
-    },
-    usage,
-  );
+  const { values, positionals } = parse(argv, { ...corpusOptions, ...cliFlags(CLI_ONLY), ...cliFlags(SHRINK_DIR_SPEC), ...cliFlags(EXTEND_FLAGS_SPEC) }, usage);
   if (values.help) return void console.log(usage);
   const original = required(positionals[0], 'ORIGINAL_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
-  const keep = intFlag(required(values.keep as string | undefined, '--keep', usage), '--keep')!;
-  const extendFlags = ['merge-order', 'max-new-tokens', 'pad-to-multiple-of', 'max-size'].filter((f) => values[f] !== undefined);
-  if (extendFlags.length && values.donor === undefined)
-    throw optionError('donor', `a donor tokenizer directory when extend options (${extendFlags.map((f) => `--${f}`).join(', ')}) are given`, undefined, '--donor');
+  required(values.keep as string | undefined, '--keep', usage);
+  const options = fromFlags(SHRINK_DIR_SPEC, values) as ShrinkTokenizerDirOptions;
+  const extend = fromFlags(EXTEND_FLAGS_SPEC, values) as ExtendOptions;
+  const extendFlags = Object.keys(extend).map((k) => flagOf(k, EXTEND_FLAGS_SPEC[k as keyof typeof EXTEND_FLAGS_SPEC]));
+  if (extendFlags.length && options.donorDir === undefined)
+    throw new LepError(
+      'LEP_BAD_OPTION',
+      `${optionError('donor', `a donor tokenizer directory when extend options (${extendFlags.join(', ')}) are given`, undefined, '--donor').message}\nHINT: pass --donor DIR (the tokenizer to extend with), or drop ${extendFlags.join(', ')}.`,
+    );
   const specs = corpusSpecs(values);
-  const progress = specs.length && values.rule !== 'first-ids' ? await corpusProgress('counting', specs) : undefined;
+  const read = readOptions(values);
+  // Every option is checked before the corpus is listed for the progress line.
+  checkOptions(SHRINK_DIR_SPEC, options, { kind: 'options' });
+  checkOptions(EXTEND_FLAGS_SPEC, extend, { kind: 'options' });
+  const progress = specs.length && options.rule !== 'first-ids' ? await corpusProgress('counting', specs) : undefined;
   const r = await shrinkTokenizerDir(original, out, {
-    keep,
-    rule: values.rule as ShrinkRule | undefined,
+    ...options,
     corpus: specs.length ? specs : undefined,
-    read: readOptions(values),
-    donorDir: values.donor as string | undefined,
-    extend: {
-      mergeOrder: values['merge-order'] as MergeOrder | undefined,
-      maxNewTokens: intFlag(values['max-new-tokens'], '--max-new-tokens'),
-      padToMultipleOf: intFlag(values['pad-to-multiple-of'], '--pad-to-multiple-of'),
-      maxSize: intFlag(values['max-size'], '--max-size'),
-    },
+    read,
+    extend,
     onProgress: progress?.onProgress,
   });
   progress?.done();

@@ -11,66 +11,27 @@
  * Nothing holds more than one read chunk (1 MiB) and one document; a multi-gigabyte corpus streams.
  * Throughput is about 60 MB/s of Russian text on one core, most of it UTF-8 decoding.
  */
-import { LepError, optionError } from '../errors.js';
+import { LepError } from '../errors.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { listCorpusFiles } from './listCorpusFiles.js';
 import { readLineBatches, type LineBatch } from './readLineBatches.js';
 import { scriptFilter, type LineFilter } from './scriptFilter.js';
+import { CORPUS_FORMATS, CORPUS_MODES, CORPUS_NORMALIZATIONS, READ_TEXTS_SPEC } from './readTextsOptions.js';
 
-export type CorpusMode = 'line' | 'document';
-export type CorpusFormat = 'auto' | 'text' | 'jsonl';
-export type CorpusNormalization = 'none' | 'NFC' | 'NFKC';
+export type CorpusMode = (typeof CORPUS_MODES)[number];
+export type CorpusFormat = (typeof CORPUS_FORMATS)[number];
+export type CorpusNormalization = (typeof CORPUS_NORMALIZATIONS)[number];
 
-export const DEFAULT_CORPUS_MODE: CorpusMode = 'line';
-export const DEFAULT_CORPUS_FORMAT: CorpusFormat = 'auto';
-export const DEFAULT_TEXT_FIELD = 'text';
-export const DEFAULT_CORPUS_NORMALIZATION: CorpusNormalization = 'none';
-export const DEFAULT_SCRIPT_SHARE = 0.5;
-export const DEFAULT_MAX_ITEM_CHARS = 1_000_000;
+/** The defaults of READ_TEXTS_SPEC (readTextsOptions.ts). */
+export const READ_TEXTS_DEFAULTS = defaultsOf(READ_TEXTS_SPEC);
 
-/** Options of `readTexts`. */
-export interface ReadTextsOptions {
-  /**
-   * What one yielded item is. `line`: each line that is not blank. `document`: each block of non-blank
-   * lines between blank lines (or file ends), its lines joined by `\n`; in JSONL, each record.
-   * Defaults to `'line'`.
-   */
-  mode?: CorpusMode;
-  /**
-   * How a file is read. `auto`: JSONL for names ending in `.jsonl` or `.ndjson` (optionally + `.gz`),
-   * plain text otherwise. Defaults to `'auto'`.
-   */
-  format?: CorpusFormat;
-  /** The JSONL field that holds the text; a dotted path (`a.b`) reaches into nested objects. Defaults to `'text'`. */
-  textField?: string;
-  /** Unicode normalisation of every line, applied before the script filter. Defaults to `'none'`. */
-  normalize?: CorpusNormalization;
-  /**
-   * Keep only lines whose letters are mostly in this Unicode script (`Cyrillic`, `Latin`, …, as in
-   * `\p{Script=…}`); lines without letters are dropped. In document mode the filter applies to each line
-   * and a document left empty is dropped. Defaults to no filter.
-   */
-  script?: string;
-  /** The share of a line's letters that must be in `script` for it to be kept. Defaults to `0.5`. */
-  scriptShare?: number;
-  /** Stop after this many items (lines or documents); 0 for no cap. Defaults to `0`. */
-  maxItems?: number;
-  /**
-   * Stop once the items yielded hold this many characters (UTF-16 code units); the item that reaches
-   * the cap is yielded whole. 0 for no cap. Defaults to `0`.
-   */
-  maxChars?: number;
-  /**
-   * The longest item yielded, in characters (UTF-16 code units): a longer line or document is yielded as
-   * consecutive pieces of at most this size, cut at a line break or space near the limit where there is
-   * one. Bounds what one item costs downstream, and with it how far `maxChars` can be overshot.
-   * Defaults to `1_000_000`.
-   */
-  maxItemChars?: number;
+/** Options of `readTexts`: READ_TEXTS_SPEC (readTextsOptions.ts) gives each one's type, bounds, default and doc. */
+export type ReadTextsOptions = OptionsOf<typeof READ_TEXTS_SPEC> & {
   /** Aborts reading between lines with the signal's reason. Defaults to none. */
   signal?: AbortSignal;
   /** Called as each file is opened. Defaults to none. */
   onFile?: (event: { file: string; index: number; files: number }) => void;
-}
+};
 
 interface Resolved {
   mode: CorpusMode;
@@ -83,41 +44,24 @@ interface Resolved {
   maxItemChars: number;
 }
 
-/** Checks options once, before any file is opened; each message names the option and its CLI flag. */
-export function resolveReadTextsOptions(o: ReadTextsOptions = {}): Resolved {
-  const mode = o.mode ?? DEFAULT_CORPUS_MODE;
-  if (mode !== 'line' && mode !== 'document') throw optionError('mode', '"line" or "document"', mode, '--mode');
-  const format = o.format ?? DEFAULT_CORPUS_FORMAT;
-  if (!['auto', 'text', 'jsonl'].includes(format)) throw optionError('format', '"auto", "text" or "jsonl"', format, '--format');
-  const textField = o.textField ?? DEFAULT_TEXT_FIELD;
-  if (typeof textField !== 'string' || textField === '' || textField.split('.').includes('')) {
-    throw optionError('textField', 'a field name such as "text"', textField, '--text-field');
-  }
-  const normalize = o.normalize ?? DEFAULT_CORPUS_NORMALIZATION;
-  if (!['none', 'NFC', 'NFKC'].includes(normalize)) throw optionError('normalize', '"none", "NFC" or "NFKC"', normalize, '--normalize');
-  const scriptShare = o.scriptShare ?? DEFAULT_SCRIPT_SHARE;
-  const filter = o.script === undefined ? undefined : scriptFilter(o.script, scriptShare);
-  const cap = (v: number | undefined, name: string, flag: string) => {
-    if (v === undefined) return 0;
-    if (!Number.isSafeInteger(v) || v < 0) throw optionError(name, 'a non-negative integer (0 for no cap)', v, flag);
-    return v;
-  };
-  return {
-    mode,
-    format,
-    textField: textField.split('.'),
-    normalize,
-    filter,
-    maxItems: cap(o.maxItems, 'maxItems', '--max-items'),
-    maxChars: cap(o.maxChars, 'maxChars', '--max-chars'),
-    maxItemChars: itemBound(o.maxItemChars),
-  };
-}
+/** The keys of ReadTextsOptions that are not options of the spec. */
+const READ_NON_SPEC_KEYS = ['signal', 'onFile'];
 
-function itemBound(v: number | undefined): number {
-  if (v === undefined) return DEFAULT_MAX_ITEM_CHARS;
-  if (!Number.isSafeInteger(v) || v < 2) throw optionError('maxItemChars', 'an integer >= 2', v);
-  return v;
+/** Checks options once, before any file is opened, against READ_TEXTS_SPEC; each message names the option and its CLI flag. */
+export function resolveReadTextsOptions(options: ReadTextsOptions = {}): Resolved {
+  checkOptions(READ_TEXTS_SPEC, options, { kind: 'options' }, READ_NON_SPEC_KEYS);
+  const o = withDefaults(READ_TEXTS_SPEC, options);
+  return {
+    mode: o.mode,
+    format: o.format,
+    textField: o.textField.split('.'),
+    normalize: o.normalize,
+    // The script name is checked by the filter (a Unicode script the regex engine knows).
+    filter: o.script === undefined ? undefined : scriptFilter(o.script, o.scriptShare),
+    maxItems: o.maxItems,
+    maxChars: o.maxChars,
+    maxItemChars: o.maxItemChars,
+  };
 }
 
 /** `text` in consecutive pieces of at most `limit` characters, cut after a line break or space near the limit. */

@@ -244,7 +244,8 @@ export function buildSuites(heldout: { en: string; ru: string; pairs: HelpPair[]
   return out;
 }
 
-function readHeldout(corporaDir: string): { en: string; ru: string; pairs: HelpPair[]; hash: string } {
+/** The held-out corpora the suites are built from, with one hash over all three files. */
+export function readHeldout(corporaDir: string): { en: string; ru: string; pairs: HelpPair[]; hash: string } {
   const files = ['en.txt', 'ru.txt', 'pairs.jsonl'].map((f) => join(corporaDir, 'heldout', f));
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0)

@@ -11,11 +11,13 @@
  * results.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import { LepModel } from '../model/LepModel.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import type { JobOptions } from '../binding/runJob.js';
+import { stageInput, writeStageRecordFile, type StageRecord, type StageStart } from '../stage/stageRecord.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { BUILTIN_TASKS, builtinTaskFile, ensureBuiltinSuites, heldoutTextFiles } from './builtinSuites.js';
 import { EVAL_SPEC } from './evalOptions.js';
@@ -208,4 +210,38 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
   } finally {
     if (owned) m.dispose();
   }
+}
+
+/**
+ * Where `lep eval --out FILE` puts the stage record: `FILE.lep-stage`, beside the results (evaluation
+ * writes a file, not a directory; the name does not end in .json, so a glob over a folder of results for
+ * `--compare` does not pick records up).
+ */
+export function evalRecordFile(resultsFile: string): string {
+  return `${resolve(resultsFile)}.lep-stage`;
+}
+
+/**
+ * Writes the stage record of an evaluation whose results went to `resultsFile` (see evalRecordFile): the
+ * model and every task file as inputs, the resolved options, and the scores (the per-item records stay
+ * in the results file).
+ */
+export function writeEvalRecord(resultsFile: string, start: StageStart, tasks: readonly string[], options: EvaluateOptions, result: EvalResult): StageRecord {
+  const o = withDefaults(EVAL_SPEC, options);
+  const { onTask: _t, onItems: _i, onProgress: _p, signal: _s, ...resolved } = o;
+  const langs = Object.keys(result.text);
+  return writeStageRecordFile(evalRecordFile(resultsFile), start, {
+    inputs: [
+      stageInput('model', result.model),
+      ...result.tasks.map((t) => stageInput(`task:${t.name}`, t.file)),
+      ...langs.map((lang) => stageInput(`text:${lang}`, heldoutTextFiles(o.corporaDir, lang))),
+    ],
+    resolved: { tasks: [...tasks], ...resolved },
+    result: {
+      resultsFile: resolve(resultsFile),
+      summary: result.summary,
+      tasks: result.tasks.map((t) => ({ name: t.name, group: t.group, score: t.score, items: t.items, unstopped: t.unstopped, truncated: t.truncated })),
+      text: result.text,
+    },
+  });
 }

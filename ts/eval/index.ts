@@ -1,7 +1,7 @@
 /** `lep/eval`: step 7 of the method, evaluation: task files, built-in suites, metrics, comparison of
  * results, the Darumeru converter. Re-exports only. */
 export { textMetrics, type TextMetrics, type TextMetricsOptions } from './textMetrics.js';
-export { evaluate, DEFAULT_TEXT_MAX_CHARS, type EvaluateOptions, type EvalResult, type TaskResult } from './evaluate.js';
+export { evaluate, evalRecordFile, DEFAULT_TEXT_MAX_CHARS, type EvaluateOptions, type EvalResult, type TaskResult } from './evaluate.js';
 export { readTaskFile, TASK_KINDS, TASK_METRICS, CHOICE_SCORES, DEFAULT_MAX_NEW_TOKENS, type TaskFile, type TaskHeader, type TaskItem, type TaskMetric, type TaskKind, type ReadTaskOptions } from './taskFile.js';
 export { aggregate, ROUGE_VARIANTS, type ItemRecord, type ScoreSpec, type RougeVariant } from './taskScores.js';
 export { compareResults, pairedBootstrap, formatComparison, readEvalResult, DEFAULT_BOOTSTRAP_SAMPLES, DEFAULT_ALPHA, type Comparison, type TaskDifference, type CompareOptions } from './compare.js';

@@ -5,7 +5,8 @@
  * Writes into `outDir`: the checkpoint with the same file layout as the old one (other tensors copied
  * through), config.json with `vocab_size` = rows and special-token ids remapped by string,
  * generation_config.json likewise, the new tokenizer's files, `init_provenance.json` (per new id the old
- * ids averaged) and `manifest.json` (inputs with hashes, resolved options, counts).
+ * ids averaged), `manifest.json` (inputs with hashes, resolved options, counts; kept for one release, see
+ * docs/migration.md) and last the stage record `lep-stage.json` (stage/stageRecord.ts).
  *
  * Rules `omp` and `focus` read an auxiliary model (`auxModel`, mergekit-tokensurgeon's "donor"; not the
  * donor of `lep propagate`): see docs/method.md §2, "Rules with an auxiliary model".
@@ -22,6 +23,7 @@ import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../optio
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { beginStage, stageInput, writeStageRecord, type StageInput } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
@@ -140,6 +142,7 @@ function remapSpecialIds(
 /** Initialises the embeddings of `modelDir` for the tokenizer in `tokenizerDir` and writes the model to `outDir`. */
 export async function initEmbeddings(modelDir: string, tokenizerDir: string, outDir: string, options: InitEmbeddingsOptions = {}): Promise<InitEmbeddingsResult> {
   const started = Date.now();
+  const stage = beginStage('init');
   const o = resolveInitOptions(options);
   modelDir = resolve(modelDir);
   tokenizerDir = resolve(tokenizerDir);
@@ -267,7 +270,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
     };
     const hashed = (from: string, names: readonly string[]): Record<string, string> =>
       Object.fromEntries(names.filter((n) => existsSync(join(from, n))).map((n) => [n, sha256(join(from, n))]));
-    writeJsonAtomic(join(dir, 'manifest.json'), {
+    const manifest = {
       stage: 'init',
       inputs: {
         model: { dir: modelDir, files: hashed(modelDir, ['config.json']), weights: Object.fromEntries(model.weightFiles.map((f) => [basename(f), statSync(f).size])) },
@@ -277,6 +280,21 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
       },
       options: { ...o, idMap: idMap ? true : false, copyRows: options.copyRows ?? {}, tied },
       result: { ...result, outDir: undefined, provenanceFile: PROVENANCE_FILE, dtype: report.dtype, hiddenSize: report.hiddenSize, bytesWritten: report.bytesWritten },
+    };
+    writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+    // Last: the stage record (the directory is then renamed into place as a whole).
+    const idMapFile = typeof options.idMap === 'string' ? resolve(options.idMap) : options.idMap === undefined && idMap ? join(tokenizerDir, ID_MAP_FILE) : undefined;
+    const inputs: StageInput[] = [
+      stageInput('model', modelDir),
+      stageInput('tokenizer', tokenizerDir),
+      ...(oldTokDir !== modelDir ? [stageInput('oldTokenizer', oldTokDir)] : []),
+      ...(idMapFile ? [stageInput('idMap', idMapFile)] : []),
+      ...(donorDir ? [stageInput('auxModel', donorDir)] : []),
+    ];
+    writeStageRecord(dir, stage, {
+      inputs,
+      resolved: { ...o, idMap: typeof options.idMap === 'object' ? options.idMap : (idMapFile ?? false), copyRows: options.copyRows ?? {}, oldTokenizerDir: oldTokDir, ...(donorDir ? { auxModel: donorDir } : {}) },
+      result: manifest.result,
     });
     return result;
   });

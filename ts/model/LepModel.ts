@@ -14,6 +14,8 @@ import type {
 } from '../binding/NativeTypes.js';
 import { checkVocab, readModelDir, type ModelDir } from '../checkpoint/modelDir.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { GENERATE_SPEC } from './generateOptions.js';
 
 // The native result types under public names (the native surface itself is internal: binding/NativeTypes.ts).
 export type ScoreResult = NativeScoreResult;
@@ -29,28 +31,15 @@ export interface LoadModelOptions {
   overrides?: string[];
 }
 
-export interface GenerateOptions extends JobOptions {
-  /** New tokens at most. Defaults to `64`. */
-  maxNewTokens?: number;
-  /** 0 = greedy. Defaults to `0`. */
-  temperature?: number;
-  /** Keep the k most likely tokens (0 = off). Defaults to `0`. */
-  topK?: number;
-  /** Nucleus sampling mass (1 = off). Defaults to `1`. */
-  topP?: number;
-  /** HF-style repetition penalty (1 = off). Defaults to `1`. */
-  repetitionPenalty?: number;
-  /** Token ids that end a sequence. Defaults to the tokenizer's EOS. */
-  stopTokens?: number[];
-  /**
-   * Sampling seed: the same seed, prompt and options give the same tokens. The library does not draw one
-   * (calls stay reproducible); `lep generate` draws a random seed when sampling without `--seed` and prints it.
-   * Defaults to `0`.
-   */
-  seed?: number;
-  /** Called at each step with the token every prompt got (-1: that prompt had stopped), as they come. */
-  onTokens?: (tokens: number[]) => void;
-}
+/** The sampling options: GENERATE_SPEC (generateOptions.ts) gives each one's type, bounds, default and doc. */
+export type GenerateOptions = OptionsOf<typeof GENERATE_SPEC> &
+  JobOptions & {
+    /** Called at each step with the token every prompt got (-1: that prompt had stopped), as they come. */
+    onTokens?: (tokens: number[]) => void;
+  };
+
+/** The keys of GenerateOptions (and of `generate`'s own options) that are not options of the spec. */
+const GENERATE_NON_SPEC_KEYS = ['signal', 'onProgress', 'onTokens', 'addSpecialTokens', 'onText'];
 
 export interface ScoreOptions extends JobOptions {
   /** Padded tokens per forward pass. Defaults to `4096`. */
@@ -60,18 +49,9 @@ export interface ScoreOptions extends JobOptions {
 }
 
 
-/** Sampling options in range (validated once, before the native job; messages name the CLI flags). */
+/** Sampling options checked against GENERATE_SPEC (once, before the native job; messages name the CLI flags). */
 export function checkSampling(o: GenerateOptions): void {
-  const { temperature, topK, topP, repetitionPenalty, seed, stopTokens } = o;
-  if (temperature !== undefined && !(Number.isFinite(temperature) && temperature >= 0))
-    throw optionError('temperature', 'a finite number >= 0 (0 = greedy)', temperature, '--temperature');
-  if (topK !== undefined && !(Number.isSafeInteger(topK) && topK >= 0)) throw optionError('topK', 'an integer >= 0 (0 = off)', topK, '--top-k');
-  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw optionError('topP', 'a number in (0, 1] (1 = off)', topP, '--top-p');
-  if (repetitionPenalty !== undefined && !(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0))
-    throw optionError('repetitionPenalty', 'a finite number > 0 (1 = off)', repetitionPenalty, '--repetition-penalty');
-  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw optionError('seed', 'a non-negative integer', seed, '--seed');
-  if (stopTokens !== undefined && !(Array.isArray(stopTokens) && stopTokens.every((t) => Number.isInteger(t) && t >= 0)))
-    throw optionError('stopTokens', 'an array of token ids', stopTokens);
+  checkOptions(GENERATE_SPEC, o, { kind: 'options' }, GENERATE_NON_SPEC_KEYS);
 }
 
 export class LepModel {
@@ -153,10 +133,10 @@ export class LepModel {
 
   /** Generates from token prompts (batched; left-padded natively). */
   async generateTokens(prompts: ArrayLike<number>[], options: GenerateOptions = {}): Promise<NativeGenerateResult[]> {
-    const max = options.maxNewTokens ?? 64;
-    if (!Number.isInteger(max) || max < 1) throw optionError('maxNewTokens', 'a positive integer', max, '--max-new-tokens');
-    this.checkSequences(prompts, 'prompts', this.config.maxPositionEmbeddings);
     checkSampling(options);
+    const o = withDefaults(GENERATE_SPEC, options);
+    const max = o.maxNewTokens;
+    this.checkSequences(prompts, 'prompts', this.config.maxPositionEmbeddings);
     const longest = prompts.reduce((m, p) => Math.max(m, p.length), 0);
     if (longest + max > this.config.maxPositionEmbeddings)
       throw optionError(
@@ -167,7 +147,8 @@ export class LepModel {
       );
     const eos = this.tokenizer?.specialId('eos');
     const stopTokens = options.stopTokens ?? (eos === undefined ? [] : [eos]);
-    const { temperature, topK, topP, repetitionPenalty, seed, onTokens } = options;
+    const { temperature, topK, topP, repetitionPenalty, seed } = o;
+    const { onTokens } = options;
     const onProgress = onTokens
       ? (e: JobProgress): void => {
           if (e.phase === 'generate') onTokens(e.tokens);

@@ -1,13 +1,20 @@
 /**
  * The files generated from the option specs, as text: the recipe JSON Schema (recipes/recipe.schema.json)
- * and the CLI reference (docs/cli.md). scripts/write-generated.ts writes them; a test checks the committed
+ * and the CLI reference (docs/cli.md); and from the stage record's schema, its JSON Schema
+ * (docs/stage-record.schema.json). scripts/write-generated.ts writes them; tests check the committed
  * copies are current.
  */
 import { recipeSchema } from '../adapt/recipe.js';
 import { commands } from '../cli/commands.js';
+import { stageRecordSchema } from '../stage/stageRecord.js';
 
 export const RECIPE_SCHEMA_FILE = 'recipes/recipe.schema.json';
 export const CLI_DOCS_FILE = 'docs/cli.md';
+export const STAGE_RECORD_SCHEMA_FILE = 'docs/stage-record.schema.json';
+
+export function stageRecordSchemaText(): string {
+  return `${JSON.stringify(stageRecordSchema(), null, 2)}\n`;
+}
 
 export function recipeSchemaText(): string {
   return `${JSON.stringify(recipeSchema(), null, 2)}\n`;

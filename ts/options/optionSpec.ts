@@ -54,6 +54,24 @@ export type OptionsOf<T extends OptionSpecs> = { [K in RequiredKeys<T>]: Static<
   [K in Exclude<keyof T, RequiredKeys<T>>]?: Static<T[K]['schema']>;
 };
 
+type RecipeKeys<T extends OptionSpecs> = { [K in keyof T]: T[K] extends { recipe: true } ? K : never }[keyof T];
+
+/** The keys of a stage's options that a recipe section takes (`recipe: true`), as a type. */
+export type RecipeKeysOf<T extends OptionSpecs> = RecipeKeys<T> & string;
+
+/** A recipe section as a type: the spec's recipe keys, required ones required. */
+export type RecipeOptionsOf<T extends OptionSpecs> = Pick<OptionsOf<T>, RecipeKeys<T> & keyof OptionsOf<T>>;
+
+/** Marks every option of a spec as a recipe key (a section that is all recipe, such as adapt's own keys). */
+export function inRecipe<const T extends OptionSpecs>(specs: T): { [K in keyof T]: T[K] & { readonly recipe: true } } {
+  return Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, { ...v, recipe: true }])) as never;
+}
+
+/** Some of a spec's options (a command that takes only part of a library function's options). */
+export function pickOptions<const T extends OptionSpecs, const K extends readonly (keyof T & string)[]>(specs: T, keys: K): Pick<T, K[number]> {
+  return Object.fromEntries(keys.map((k) => [k, specs[k]])) as never;
+}
+
 /** The options with every default filled in. */
 export type ResolvedOf<T extends OptionSpecs> = OptionsOf<T> & { [K in DefaultedKeys<T>]-?: Static<T[K]['schema']> };
 
@@ -238,14 +256,17 @@ export function combinationError(source: Source, message: string, hint: string):
 
 // ---- the command line ---------------------------------------------------------------------------------
 
-type ParseArgsOption = { type: 'string' | 'boolean' };
+type ParseArgsOption = { type: 'string' | 'boolean'; multiple?: boolean };
+
+/** A list the command line gives by repeating the flag (`--corpus a --corpus b`). */
+const repeatable = (s: OptionSpec): boolean => s.schema.type === 'array' && !s.parse;
 
 /** node:util parseArgs options for the spec's flags. */
 export function cliFlags(specs: OptionSpecs): Record<string, ParseArgsOption> {
   const out: Record<string, ParseArgsOption> = {};
   for (const [k, s] of Object.entries(specs)) {
     const flag = flagOf(k, s);
-    if (flag) out[flag.slice(2)] = { type: s.schema.type === 'boolean' && !s.parse ? 'boolean' : 'string' };
+    if (flag) out[flag.slice(2)] = repeatable(s) ? { type: 'string', multiple: true } : { type: s.schema.type === 'boolean' && !s.parse ? 'boolean' : 'string' };
   }
   return out;
 }

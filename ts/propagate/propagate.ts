@@ -9,7 +9,8 @@
  *      tokens, special-token map and chat template; which rows are copied from the instruct model;
  *   4. one native job: float64 least squares per side, new embedding rows, the instruct checkpoint
  *      rewritten with them (cpp/core/propagate.h);
- *   5. config.json (new vocab_size), tokenizer files, and `propagate_report.json` beside the weights.
+ *   5. config.json (new vocab_size), tokenizer files, `propagate_report.json` beside the weights, and last
+ *      the stage record `lep-stage.json` (stage/stageRecord.ts).
  *
  * Several instruct models derived from the same base (`instruct: [A, B, …]`) go through one job: the
  * models are read and checked once, the vocabulary map is built once, and the native job builds the base
@@ -30,6 +31,7 @@ import { abortedError, runJob, type JobOptions } from '../binding/runJob.js';
 import { checkAlphaScale, mergeAdapterInto, readAdapterConfig } from '../lora/peftAdapter.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
+import { beginStage, stageInput, writeStageRecord, type StageStart } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
@@ -189,6 +191,7 @@ export async function propagate(options: PropagateOptions & { instruct: readonly
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult>;
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult> {
   const t0 = performance.now();
+  const stage = beginStage('propagate');
   const o = resolveOptions(options);
   const single = typeof options.instruct === 'string';
   const base = readPropagateModel('base', options.base);
@@ -241,7 +244,7 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
         continue;
       }
       try {
-        const ctx = { options, o, t, base, donor, instruct: instructs[i]!, map, plan: plans[i]!, all: o.targets, times: { t0, t1, t2 } };
+        const ctx = { options, o, t, base, donor, instruct: instructs[i]!, map, plan: plans[i]!, all: o.targets, times: { t0, t1, t2 }, stage };
         results.push(await finishTarget(ctx, native, report, pending[i]!.dir));
         pending[i]!.commit();
       } catch (e) {
@@ -306,6 +309,7 @@ interface TargetContext {
   plan: ReturnType<typeof planTarget>;
   all: Target[];
   times: { t0: number; t1: number; t2: number };
+  stage: StageStart;
 }
 
 /**
@@ -397,12 +401,25 @@ async function finishTarget(c: TargetContext, native: NativePropagateTargetRepor
     files: [...(merged?.files ?? native.files), 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
     ...(merged ? { lora: merged.lora } : {}),
   };
+  const resolved = { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) };
+  // The other instruct models of the same call (their base side was solved together with this one's).
+  const batch = c.all.length > 1 ? { batch: c.all.map((x) => ({ instruct: resolve(x.instruct), out: x.out })) } : {};
   writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
     inputs: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(t.instruct) },
-    options: { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) },
-    // The other instruct models of the same call (their base side was solved together with this one's).
-    ...(c.all.length > 1 ? { batch: c.all.map((x) => ({ instruct: resolve(x.instruct), out: x.out })) } : {}),
+    options: resolved,
+    ...batch,
     ...result,
+  });
+  // Last: the stage record of this target (its directory is then renamed into place as a whole).
+  writeStageRecord(dir, c.stage, {
+    inputs: [
+      stageInput('base', options.base),
+      stageInput('donor', options.donor),
+      stageInput('instruct', t.instruct),
+      ...(options.lora !== undefined ? [stageInput('lora', options.lora)] : []),
+    ],
+    resolved: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(t.instruct), out: t.out, ...resolved, ...batch },
+    result,
   });
   return result;
 }

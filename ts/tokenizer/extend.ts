@@ -31,7 +31,7 @@
  * tokenizer_config.json is copied unchanged (chat template, special-token map), except that appended
  * added tokens also enter its `added_tokens_decoder` when it has one.
  */
-import { LepError, optionError } from '../errors.js';
+import { LepError } from '../errors.js';
 import {
   formatMerges,
   highestId,
@@ -45,44 +45,18 @@ import {
   type Merge,
   type TokenizerFiles,
 } from './bpeJson.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf, type ResolvedOf } from '../options/optionSpec.js';
+import { EXTEND_SPEC, type MergeOrder } from './extendOptions.js';
 import { byteLevelToSentencePiece, isByteFallbackPiece, isWithinOneUtf8Char, sentencePieceToByteLevel } from './byteLevel.js';
 import { isByteLevelLeaf, isSentencePieceLeaf, reachableTokens, selectClosed, type MergeGraph } from './mergeClosure.js';
 
-/** Where the new merges go: before the original ones (the paper) or after them. */
-export type MergeOrder = 'new-first' | 'original-first';
-export const MERGE_ORDERS: readonly MergeOrder[] = ['new-first', 'original-first'];
-export const DEFAULT_MERGE_ORDER: MergeOrder = 'new-first';
-/** Reserved padding token spelling; `{k}` is replaced by 0, 1, 2, ... (skipping strings already in use). */
-export const DEFAULT_RESERVED_TOKEN = '<|reserved_{k}|>';
-/** No padding. */
-export const DEFAULT_PAD_TO_MULTIPLE_OF = 1;
+export { MERGE_ORDERS, type MergeOrder } from './extendOptions.js';
+/** The defaults of EXTEND_SPEC (extendOptions.ts). */
+export const EXTEND_DEFAULTS = defaultsOf(EXTEND_SPEC);
+export const DEFAULT_MERGE_ORDER: MergeOrder = EXTEND_DEFAULTS.mergeOrder;
 
-export interface ExtendOptions {
-  /**
-   * `new-first` (the paper and the reference code): the donor's merges, then the original merges that are
-   * not duplicates. `original-first`: the original merges, then the new ones; original-language text
-   * then encodes as before unless a new merge joins two tokens of the original's final encoding.
-   * Defaults to `'new-first'`.
-   */
-  mergeOrder?: MergeOrder;
-  /**
-   * `ignore_merges` of the result's BPE model (a pre-token that is a whole vocabulary entry becomes that
-   * token without merging). Defaults to `true` under `new-first` (the reference code sets it) and to the
-   * original's own value under `original-first` (so original encodings stay the same).
-   */
-  ignoreMerges?: boolean;
-  /**
-   * At most this many new base tokens, taken in donor order; parts needed to build them count too.
-   * Defaults to no limit (every usable donor piece).
-   */
-  maxNewTokens?: number;
-  /** Pads the total size (highest id + 1) up to a multiple of this with reserved special tokens. Defaults to `1` (no padding). */
-  padToMultipleOf?: number;
-  /** Spelling of reserved padding tokens, with `{k}` for the counter. Defaults to `'<|reserved_{k}|>'`. */
-  reservedToken?: string;
-  /** The largest total size (highest id + 1, padding included) allowed; larger is an error. Defaults to no limit. */
-  maxSize?: number;
-}
+/** The extend options: EXTEND_SPEC (extendOptions.ts) gives each one's type, bounds, default and doc. */
+export type ExtendOptions = OptionsOf<typeof EXTEND_SPEC>;
 
 export interface ExtendStats {
   /** Highest original id + 1. */
@@ -116,28 +90,12 @@ export interface ExtendResult {
 }
 
 /** ExtendOptions after validation, defaults filled in. */
-interface ResolvedExtendOptions extends ExtendOptions {
-  mergeOrder: MergeOrder;
-  padToMultipleOf: number;
-  reservedToken: string;
-}
+type ResolvedExtendOptions = ResolvedOf<typeof EXTEND_SPEC>;
 
-function checkOptions(o: ExtendOptions): ResolvedExtendOptions {
-  const mergeOrder = o.mergeOrder ?? DEFAULT_MERGE_ORDER;
-  if (!MERGE_ORDERS.includes(mergeOrder)) throw optionError('mergeOrder', '"new-first" or "original-first"', o.mergeOrder, '--merge-order');
-  if (o.ignoreMerges !== undefined && typeof o.ignoreMerges !== 'boolean')
-    throw optionError('ignoreMerges', 'a boolean', o.ignoreMerges, '--ignore-merges');
-  if (o.maxNewTokens !== undefined && !(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 0))
-    throw optionError('maxNewTokens', 'a non-negative integer', o.maxNewTokens, '--max-new-tokens');
-  const padToMultipleOf = o.padToMultipleOf ?? DEFAULT_PAD_TO_MULTIPLE_OF;
-  if (!(Number.isInteger(padToMultipleOf) && padToMultipleOf >= 1))
-    throw optionError('padToMultipleOf', 'a positive integer', o.padToMultipleOf, '--pad-to-multiple-of');
-  const reservedToken = o.reservedToken ?? DEFAULT_RESERVED_TOKEN;
-  if (typeof reservedToken !== 'string' || !reservedToken.includes('{k}'))
-    throw optionError('reservedToken', 'a string containing "{k}"', o.reservedToken, '--reserved-token');
-  if (o.maxSize !== undefined && !(Number.isInteger(o.maxSize) && o.maxSize >= 1))
-    throw optionError('maxSize', 'a positive integer', o.maxSize, '--max-size');
-  return { ...o, mergeOrder, padToMultipleOf, reservedToken };
+/** ExtendOptions checked against EXTEND_SPEC, defaults filled in (what lep_tokenizer_run.json records). */
+export function resolveExtendOptions(o: ExtendOptions): ResolvedExtendOptions {
+  checkOptions(EXTEND_SPEC, o, { kind: 'options' });
+  return withDefaults(EXTEND_SPEC, o);
 }
 
 function jsonOf(t: Json | TokenizerFiles): Json {
@@ -163,7 +121,7 @@ function clash(message: string): LepError {
  * BPE tokenizer.json (or a `Tokenizer`), usually a SentencePiece-style BPE trained on the target language.
  */
 export function extendTokenizer(original: TokenizerFiles, donor: Json | TokenizerFiles, options: ExtendOptions = {}): ExtendResult {
-  const opts = checkOptions(options);
+  const opts = resolveExtendOptions(options);
   const orig = readBpe(original.json, 'original', 'extend');
   const don = readBpe(jsonOf(donor), 'donor', 'extend');
   const convert = pieceConverter(don.byteLevel, orig.byteLevel);

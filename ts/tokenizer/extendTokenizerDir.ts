@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
-import { DEFAULT_MERGE_ORDER, DEFAULT_PAD_TO_MULTIPLE_OF, DEFAULT_RESERVED_TOKEN, extendTokenizer, type ExtendOptions, type ExtendStats } from './extend.js';
+import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendStats } from './extend.js';
 import type { Json } from './bpeJson.js';
 import { saveTokenizerDir } from './shrink.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
@@ -43,6 +43,7 @@ export interface ExtendTokenizerDirResult {
  * `extendTokenizer` for what is kept and added) and writes the result to `outDir`.
  */
 export function extendTokenizerDir(originalDir: string, donorDir: string, outDir: string, options: ExtendOptions = {}): ExtendTokenizerDirResult {
+  const o = resolveExtendOptions(options);
   checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': donorDir });
   const original = Tokenizer.fromDir(originalDir);
   const donor = Tokenizer.fromDir(donorDir);
@@ -55,12 +56,12 @@ export function extendTokenizerDir(originalDir: string, donorDir: string, outDir
         original: resolve(originalDir),
         donor: resolve(donorDir),
         options: {
-          mergeOrder: options.mergeOrder ?? DEFAULT_MERGE_ORDER,
+          mergeOrder: o.mergeOrder,
           ignoreMerges: (r.json.model as Json).ignore_merges,
-          maxNewTokens: options.maxNewTokens ?? null,
-          padToMultipleOf: options.padToMultipleOf ?? DEFAULT_PAD_TO_MULTIPLE_OF,
-          reservedToken: options.reservedToken ?? DEFAULT_RESERVED_TOKEN,
-          maxSize: options.maxSize ?? null,
+          maxNewTokens: o.maxNewTokens ?? null,
+          padToMultipleOf: o.padToMultipleOf,
+          reservedToken: o.reservedToken,
+          maxSize: o.maxSize ?? null,
         },
         stats: r.stats,
       },

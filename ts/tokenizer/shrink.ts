@@ -38,24 +38,20 @@ import { BYTE_TO_CHAR, isByteFallbackPiece, SPM_SPACE } from './byteLevel.js';
 import { formatMerges, mergeKey, placeAddedTokens, readBpe, vocabObject, withModel, type AddedToken, type Json, type Merge, type TokenizerFiles } from './bpeJson.js';
 import { isByteLevelLeaf, isSentencePieceLeaf, reachableTokens, selectClosed, type MergeGraph } from './mergeClosure.js';
 import { Tokenizer } from './Tokenizer.js';
+import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { SHRINK_SPEC, type ShrinkRule } from './shrinkOptions.js';
 
 /** `frequency`: the N base tokens most used on the corpus (the paper); `first-ids`: the N lowest ids (the reference code). */
-export type ShrinkRule = 'frequency' | 'first-ids';
-export const SHRINK_RULES: readonly ShrinkRule[] = ['frequency', 'first-ids'];
-export const DEFAULT_SHRINK_RULE: ShrinkRule = 'frequency';
+export { SHRINK_RULES, type ShrinkRule } from './shrinkOptions.js';
+/** The defaults of SHRINK_SPEC (shrinkOptions.ts). */
+export const SHRINK_DEFAULTS = defaultsOf(SHRINK_SPEC);
 /** Texts encoded per `encodeBatch` call while counting. */
-export const DEFAULT_SHRINK_BATCH_SIZE = 256;
+export const DEFAULT_SHRINK_BATCH_SIZE = SHRINK_DEFAULTS.batchSize;
 /** File name of the id map written next to a shrunk tokenizer. */
 export const ID_MAP_FILE = 'id_map.json';
 
-export interface ShrinkOptions {
-  /** N, the number of base tokens kept (alphabet included, added tokens not counted; see the module doc). Required. */
-  keep: number;
-  /** Which tokens to keep. Defaults to `'frequency'`. */
-  rule?: ShrinkRule;
-  /** Texts per encode call while counting frequencies. Defaults to `256`. */
-  batchSize?: number;
-}
+/** The shrink options: SHRINK_SPEC (shrinkOptions.ts) gives each one's type, bounds, default and doc. */
+export type ShrinkOptions = OptionsOf<typeof SHRINK_SPEC>;
 
 /** The map between old and new ids, as written to id_map.json. */
 export interface IdMap {
@@ -180,10 +176,8 @@ export async function shrinkTokenizer(
   corpus: AsyncIterable<string> | Iterable<string> | null,
   options: ShrinkOptions,
 ): Promise<ShrinkResult> {
-  const rule = options.rule ?? DEFAULT_SHRINK_RULE;
-  if (!SHRINK_RULES.includes(rule)) throw optionError('rule', '"frequency" or "first-ids"', options.rule, '--rule');
-  const batchSize = options.batchSize ?? DEFAULT_SHRINK_BATCH_SIZE;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw optionError('batchSize', 'a positive integer', options.batchSize, '--batch-size');
+  checkOptions(SHRINK_SPEC, options, { kind: 'options' });
+  const { rule, batchSize } = withDefaults(SHRINK_SPEC, options);
   const view = readBpe(original.json, 'original', 'shrink');
 
   // Base tokens and the always-kept alphabet.

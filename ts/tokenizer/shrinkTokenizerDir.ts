@@ -6,27 +6,29 @@
  */
 import { resolve } from 'node:path';
 
-import { readTexts, type ReadTextsOptions } from '../corpus/readCorpus.js';
+import { readTexts, resolveReadTextsOptions, type ReadTextsOptions } from '../corpus/readCorpus.js';
 import { optionError } from '../errors.js';
-import { DEFAULT_MERGE_ORDER, extendTokenizer, type ExtendOptions, type ExtendStats } from './extend.js';
+import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendStats } from './extend.js';
 import { checkIdsKept, RUN_FILE } from './extendTokenizerDir.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
-import { DEFAULT_SHRINK_RULE, ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer, type IdMap, type ShrinkOptions, type ShrinkStats } from './shrink.js';
+import { ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer, type IdMap, type ShrinkStats } from './shrink.js';
+import { SHRINK_DIR_SPEC } from './shrinkOptions.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { Tokenizer } from './Tokenizer.js';
 
-export interface ShrinkTokenizerDirOptions extends ShrinkOptions {
-  /** Target-language corpus (files, globs, directories; see `readTexts`); required by rule `frequency`. Defaults to none. */
-  corpus?: string | readonly string[];
-  /** How the corpus is read (mode, script filter, caps ...). Defaults to `readTexts`' defaults (lines, no filter, no cap). */
+/** shrinkTokenizerDir's options: SHRINK_DIR_SPEC (shrinkOptions.ts) gives each one's type, bounds, default and doc. */
+export type ShrinkTokenizerDirOptions = OptionsOf<typeof SHRINK_DIR_SPEC> & {
+  /** How the corpus is read (mode, script filter, caps ...): READ_TEXTS_SPEC. Defaults to `readTexts`' defaults (lines, no filter, no cap). */
   read?: ReadTextsOptions;
-  /** A donor tokenizer directory: when given, the shrunk tokenizer is extended with it (Optimized). Defaults to none (shrink only). */
-  donorDir?: string;
-  /** Options of the extend step. Defaults to `extendTokenizer`'s. */
+  /** Options of the extend step: EXTEND_SPEC. Defaults to `extendTokenizer`'s. */
   extend?: ExtendOptions;
   /** Called while counting, every `batchSize` texts, with the texts and UTF-8 bytes read so far. Defaults to none. */
   onProgress?: (event: { texts: number; bytes: number }) => void;
-}
+};
+
+/** The keys of ShrinkTokenizerDirOptions that are not options of the spec (checked by their own specs). */
+const SHRINK_DIR_NON_SPEC_KEYS = ['read', 'extend', 'onProgress'];
 
 export interface ShrinkTokenizerDirResult {
   outDir: string;
@@ -52,14 +54,18 @@ async function* counted(texts: AsyncIterable<string>, every: number, onProgress?
 
 /** Shrinks (and, with `donorDir`, extends) the tokenizer in `originalDir` into `outDir`; see the module doc. */
 export async function shrinkTokenizerDir(originalDir: string, outDir: string, options: ShrinkTokenizerDirOptions): Promise<ShrinkTokenizerDirResult> {
+  // Every option is checked before anything is read: the corpus reader's and the extend step's too.
+  checkOptions(SHRINK_DIR_SPEC, options, { kind: 'options' }, SHRINK_DIR_NON_SPEC_KEYS);
+  const { keep, rule, batchSize } = withDefaults(SHRINK_DIR_SPEC, options);
+  resolveReadTextsOptions(options.read);
+  const extend = resolveExtendOptions(options.extend ?? {});
   checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': options.donorDir, '--corpus': options.corpus });
-  const rule = options.rule ?? DEFAULT_SHRINK_RULE;
   if (rule === 'frequency' && (options.corpus === undefined || options.corpus.length === 0))
     throw optionError('corpus', 'a target-language corpus when rule is "frequency"', options.corpus, '--corpus');
   const original = Tokenizer.fromDir(originalDir);
   const donor = options.donorDir === undefined ? undefined : Tokenizer.fromDir(options.donorDir);
-  const texts = rule === 'frequency' ? counted(readTexts(options.corpus!, options.read), options.batchSize ?? 256, options.onProgress) : null;
-  const shrunk = await shrinkTokenizer(original, texts, options);
+  const texts = rule === 'frequency' ? counted(readTexts(options.corpus!, options.read), batchSize, options.onProgress) : null;
+  const shrunk = await shrinkTokenizer(original, texts, { keep, rule, batchSize });
   const oldToNew = (id: number): number | undefined => shrunk.idMap.old_to_new[String(id)];
   let { json, config } = shrunk;
   let extendStats: ExtendStats | undefined;
@@ -78,10 +84,10 @@ export async function shrinkTokenizerDir(originalDir: string, outDir: string, op
         donor: options.donorDir === undefined ? null : resolve(options.donorDir),
         corpus: options.corpus ?? null,
         options: {
-          keep: options.keep,
+          keep,
           rule,
           read: options.read ?? {},
-          extend: donor ? { mergeOrder: DEFAULT_MERGE_ORDER, ...options.extend } : null,
+          extend: donor ? extend : null,
         },
         stats: { shrink: shrunk.stats, extend: extendStats ?? null },
       },

@@ -13,7 +13,8 @@
  *   4. the model's pieces, scores and types become tokenizer.json (`fromSentencePiece.ts`), checked to load
  *      in Hugging Face `tokenizers`;
  *   5. written atomically: tokenizer.json, tokenizer_config.json, tokenizer.model (SentencePiece's own
- *      model, for `spm_encode` and slow tokenizers) and the resolved run (`lep_tokenizer_run.json`).
+ *      model, for `spm_encode` and slow tokenizers), the resolved run (`lep_tokenizer_run.json`) and last
+ *      the stage record (`lep-stage.json`, stage/stageRecord.ts).
  *
  * SentencePiece itself holds the sentences it trains on in memory (`inputSentenceSize` caps them), and it
  * cannot be interrupted: an abort during training takes effect when
@@ -29,6 +30,7 @@ import { LepError, callNative } from '../errors.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import type { SpmProgress } from '../binding/progress.js';
 import { runJob } from '../binding/runJob.js';
+import { beginStage, corpusInputs, stageInput, writeStageRecord } from '../stage/stageRecord.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { trackTemp, untrackTemp } from '../util/tempPaths.js';
@@ -122,6 +124,7 @@ export function resolveTrainOptions(options: TrainTokenizerOptions): Resolved {
  * a Hugging Face tokenizer directory to `outDir`.
  */
 export async function trainTokenizer(corpus: string | readonly string[], outDir: string, options: TrainTokenizerOptions = {}): Promise<TrainTokenizerResult> {
+  const stage = beginStage('tokenizer');
   const o = resolveTrainOptions(options);
   checkOutputPath(outDir, '--out', { '--corpus': corpus, '--like': options.like });
   const plan = planSpecials(options.like, o.userDefinedSymbols, o.byteFallback);
@@ -183,6 +186,8 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
       readSeconds: (t1 - t0) / 1000,
       trainSeconds: (t2 - t1) / 1000,
     };
+    const inputs = [...(await corpusInputs('corpus', corpus)), ...(options.like === undefined ? [] : [stageInput('like', options.like)])];
+    const sentencepiece = Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'input' && k !== 'model_prefix'));
     writeDirAtomicSync(outDir, '--out', (tmp) => {
       saveTokenizerDir(tmp, json, config, {
         [RUN_FILE]: {
@@ -190,11 +195,13 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
           corpus: typeof corpus === 'string' ? [corpus] : [...corpus],
           like: options.like === undefined ? null : resolve(options.like),
           options: { ...o, corpus: options.corpus ?? {} },
-          sentencepiece: Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'input' && k !== 'model_prefix')),
+          sentencepiece,
           stats,
         },
       });
       writeFileAtomic(join(tmp, SPM_MODEL_FILE), readFileSync(modelFile));
+      // Last: the stage record (the directory is then renamed into place as a whole).
+      writeStageRecord(tmp, stage, { inputs, resolved: { ...o, corpus: options.corpus ?? {}, like: options.like === undefined ? null : resolve(options.like), sentencepiece }, result: { stats } });
     });
     return { outDir, stats, log: trained.log };
   } finally {

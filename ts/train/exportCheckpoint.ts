@@ -10,14 +10,15 @@ import { LepError } from '../errors.js';
 import { saveModelDir } from '../checkpoint/saveModelDir.js';
 import { LepModel } from '../model/LepModel.js';
 import type { JobOptions } from '../binding/runJob.js';
+import { checkOptions, type OptionsOf } from '../options/optionSpec.js';
+import { EXPORT_CHECKPOINT_SPEC } from './exportCheckpointOptions.js';
 
-export interface ExportCheckpointOptions extends JobOptions {
-  /** Storage dtype of the written weights. Defaults to the source model's `torch_dtype` (bf16 or f32). */
-  dtype?: 'f32' | 'bf16';
-}
+/** The export options: EXPORT_CHECKPOINT_SPEC (exportCheckpointOptions.ts) gives each one's type, default and doc. */
+export type ExportCheckpointOptions = OptionsOf<typeof EXPORT_CHECKPOINT_SPEC> & JobOptions;
 
 /** Writes `outDir` (atomically: built aside, then renamed) and returns the checkpoint's step. */
 export async function exportCheckpoint(modelDir: string, checkpointDir: string, outDir: string, options: ExportCheckpointOptions = {}): Promise<{ step: number }> {
+  checkOptions(EXPORT_CHECKPOINT_SPEC, options, { kind: 'options' }, ['signal', 'onProgress']);
   const weights = join(checkpointDir, 'trainable.safetensors');
   const state = join(checkpointDir, 'state.json');
   if (!existsSync(weights) || !existsSync(state))

@@ -7,23 +7,25 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { LepError, optionError } from '../errors.js';
+import { LepError } from '../errors.js';
+import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
+import { PACK_SPEC } from './packCorpusOptions.js';
 import { listCorpusFiles } from '../corpus/listCorpusFiles.js';
-import { readTexts, type ReadTextsOptions } from '../corpus/readCorpus.js';
+import { readTexts } from '../corpus/readCorpus.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { packChat, type ChatExample } from './packChat.js';
 import { packDocuments, writeBlocks } from './packBlocks.js';
 
-export interface PackCorpusOptions extends Pick<ReadTextsOptions, 'normalize' | 'script' | 'textField' | 'maxChars' | 'signal'> {
-  /** Tokens per block. Required. */
-  seqLen: number;
-  /** `text` (documents of paragraphs) or `chat` (JSONL of {"messages": [...]}). Defaults to `text`. */
-  kind?: 'text' | 'chat';
-  /** Stop after this many blocks (0 = no limit). Defaults to `0`. */
-  maxBlocks?: number;
+/** The packing options: PACK_SPEC (packCorpusOptions.ts) gives each one's type, bounds, default and doc. */
+export type PackCorpusOptions = OptionsOf<typeof PACK_SPEC> & {
+  /** Aborts reading between lines with the signal's reason. Defaults to none. */
+  signal?: AbortSignal;
   /** Text kind: called every 256 documents and at the end with the documents and UTF-8 bytes read so far. */
   onProgress?: (event: { documents: number; bytes: number }) => void;
-}
+};
+
+/** The keys of PackCorpusOptions that are not options of the spec. */
+const PACK_NON_SPEC_KEYS = ['signal', 'onProgress'];
 
 export interface PackCorpusResult {
   out: string;
@@ -56,8 +58,8 @@ async function* chatRecords(files: string[]): AsyncGenerator<ChatExample> {
 }
 
 export async function packCorpus(corpus: string | readonly string[], tokenizerDir: string, out: string, options: PackCorpusOptions): Promise<PackCorpusResult> {
-  const { seqLen, kind = 'text', maxBlocks = 0 } = options;
-  if (kind !== 'text' && kind !== 'chat') throw optionError('kind', '"text" or "chat"', kind, '--kind');
+  checkOptions(PACK_SPEC, options, { kind: 'options' }, PACK_NON_SPEC_KEYS);
+  const { seqLen, kind, maxBlocks } = withDefaults(PACK_SPEC, options);
   const tok = Tokenizer.fromDir(tokenizerDir);
   if (kind === 'chat') {
     const r = await packChat(chatRecords(await listCorpusFiles(corpus)), tok, { seqLen });

@@ -1,7 +1,8 @@
 /**
  * `lep train`: causal-LM training of a model directory over packed blocks, on the native engine.
  * Writes into the output directory: checkpoints/step-N (atomic), train.log (one greppable line per
- * report step), train-config.json (the resolved options), and the final model in HF layout.
+ * report step), train-config.json (the resolved options, read when a run resumes), the final model in HF
+ * layout, and last the stage record `lep-stage.json` (stage/stageRecord.ts), removed when a run starts.
  */
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,13 +14,14 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel } from '../model/LepModel.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
+import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
 import { lockOutputDir } from '../util/outputLock.js';
 import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
-import { fileFingerprint, modelFingerprint } from './inputFingerprint.js';
+import { fileFingerprint, modelFingerprint } from '../stage/inputFingerprint.js';
 import { readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
@@ -167,6 +169,7 @@ async function writeFinalModel(outDir: string, write: (dir: string) => Promise<v
 }
 
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
+  const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
   const o = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
@@ -188,7 +191,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // Two runs writing one directory would interleave checkpoints and logs: the second is refused.
   const unlock = writer ? lockOutputDir(outDir, '--out', 'lep train') : () => {};
   try {
-    return await trainLocked(modelDir, outDir, o, { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer });
+    return await trainLocked(modelDir, outDir, o, { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage });
   } finally {
     unlock();
   }
@@ -200,10 +203,13 @@ async function trainLocked(
   modelDir: string,
   outDir: string,
   o: ResolvedTrainOptions,
-  r: { warmupSteps: number; checkpointEvery: number; dist: DistributedEnv | undefined; distTimeout: number; gradSync: GradSync; writer: boolean },
+  r: { warmupSteps: number; checkpointEvery: number; dist: DistributedEnv | undefined; distTimeout: number; gradSync: GradSync; writer: boolean; stage: StageStart },
 ): Promise<TrainResult> {
   const options = o;
-  const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer } = r;
+  const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage } = r;
+  // A record left by an earlier run would call this unfinished run finished: it goes first, and the
+  // record is written again when the final model is in place.
+  if (writer) rmSync(join(outDir, STAGE_RECORD_FILE), { force: true });
   // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
   const ckpts = join(outDir, 'checkpoints');
   if (writer) {
@@ -314,6 +320,16 @@ async function trainLocked(
       for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(dir, f));
     });
     if (o.patchDir !== undefined) writeEmbeddingPatch(outDir, o.patchDir);
+    writeStageRecord(outDir, stage, {
+      inputs: [
+        stageInput('model', modelDir),
+        stageInput('data', o.data),
+        ...(o.evalData !== undefined ? [stageInput('evalData', o.evalData)] : []),
+      ],
+      // What train-config.json holds, with the LoRA settings as they ran (the preset filled in).
+      resolved: { ...resolved, ...(lora ? { lora } : {}) },
+      result,
+    });
     return result;
   } finally {
     model.dispose();

@@ -1,0 +1,44 @@
+// The one stage progress event (ts/stage/stageProgress.ts): counts, a straight-line ETA per phase, the
+// mapping from lep adapt's reports, and the same ETA in the CLI's progress line.
+import test from 'ava';
+
+import type { AdaptProgress } from '../../ts/adapt/adapt.js';
+import { stageProgressOf } from '../../ts/cli/adapt.js';
+import { ProgressLine } from '../../ts/cli/progressLine.js';
+import { etaSeconds, PhaseClock } from '../../ts/stage/stageProgress.js';
+
+test('the ETA scales a phase\'s elapsed time by what is left; each phase starts its own clock', (t) => {
+  t.is(etaSeconds(10, 0.25), 30);
+  t.is(etaSeconds(10, 1), 0);
+  t.is(etaSeconds(10, 0), undefined);
+  let now = 0;
+  const clock = new PhaseClock(() => now);
+  t.deepEqual(clock.event('train', 'train', 0, 100, 'step 0/100'), { stage: 'train', phase: 'train', done: 0, total: 100, detail: 'step 0/100' });
+  now = 20_000;
+  t.deepEqual(clock.event('train', 'train', 40, 100), { stage: 'train', phase: 'train', done: 40, total: 100, etaSeconds: 30 });
+  now = 25_000;
+  t.deepEqual(clock.event('train', 'eval', 1, 4), { stage: 'train', phase: 'eval', done: 1, total: 4, etaSeconds: 0 }, 'a new phase: its clock starts now');
+  t.deepEqual(clock.event('propagate', 'write', 3, 0), { stage: 'propagate', phase: 'write', done: 3, total: 0 }, 'no ETA without a total');
+});
+
+test('lep adapt reports become stage progress events: counts where the stage has them, else done of 1', (t) => {
+  const now = 0;
+  const clock = new PhaseClock(() => now);
+  const base: AdaptProgress = { stage: 'train', index: 4, stages: 5, detail: 'step 3/6 loss 2.000' };
+  t.deepEqual(stageProgressOf(clock, { ...base, fraction: 0.5, phase: 'train', done: 3, total: 6 }), { stage: 'train', phase: 'train', done: 3, total: 6, etaSeconds: 0, detail: 'step 3/6 loss 2.000' });
+  t.deepEqual(stageProgressOf(clock, { ...base, stage: 'init', detail: 'started', fraction: 0 }), { stage: 'init', phase: 'stage', done: 0, total: 1, detail: 'started' });
+  t.deepEqual(stageProgressOf(clock, { ...base, stage: 'data', detail: 'packing training text' }), { stage: 'data', phase: 'stage', done: 0, total: 0, detail: 'packing training text' });
+});
+
+test('the CLI progress line shows the same ETA', (t) => {
+  const line = new ProgressLine({ stream: { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream });
+  try {
+    const start = Date.now();
+    line.update('train', 'training', 0.25);
+    t.regex(line.line(start + 10_000), /^training  25% \(10 s, ETA 30 s\)$/);
+    line.update('train', 'training', 1);
+    t.regex(line.line(start + 10_000), /100% \(10 s, ETA 0 s\)$/);
+  } finally {
+    line.close();
+  }
+});
