@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import type { JobProgress } from '../binding/progress.js';
-import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
+import { copyTokenizerFiles, readModelDir } from '../checkpoint/modelDir.js';
 import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel } from '../model/LepModel.js';
@@ -25,6 +25,7 @@ import { fileFingerprint, modelFingerprint } from '../stage/inputFingerprint.js'
 import { readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
+import { checkTrainMemory } from './trainMemory.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -181,6 +182,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
   const { distTimeout, gradSync } = o;
+  // Before anything is written: a run that cannot fit in memory leaves no output directory.
+  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir);
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);

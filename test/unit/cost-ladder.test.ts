@@ -1,0 +1,32 @@
+/** The cost ladder's own logic (bench/cost-ladder.ts): the stage chain, and reading GNU time and errors. */
+import test from 'ava';
+
+import { errorLine, ladder, parseTime, shapes, type LadderOptions } from '../../bench/cost-ladder.js';
+
+const o: LadderOptions = { scratch: '/s', corpora: '/c', steps: 2, batchSize: 1, seqLen: 128, maxNewTokens: 4, limit: 2, textMaxChars: 300, donorVocab: 8000 };
+
+test('every stage reads only what an earlier stage made, the donor tokenizer or a fixture; frees nothing a later stage reads', (t) => {
+  for (const shape of Object.values(shapes('/llama3'))) {
+    const stages = ladder(shape, o, '/s/donor');
+    const made = new Set<string>(['/s/donor', ...(shape.base ? [shape.base, shape.instruct!] : [])]);
+    for (const [i, s] of stages.entries()) {
+      for (const n of s.needs) t.true(made.has(n), `${shape.name} ${s.name} needs ${n}`);
+      if (s.makes) made.add(s.makes);
+      const later = stages.slice(i + 1).flatMap((x) => [...x.needs, ...(x.standIn ?? [])]);
+      for (const f of s.frees ?? []) t.false(later.includes(f), `${shape.name} ${s.name} frees ${f} that a later stage reads`);
+    }
+    // The fixtures are read, never freed.
+    if (shape.base) t.false(stages.some((s) => s.frees?.includes(shape.base!)));
+  }
+});
+
+test('GNU time output: the last "seconds KiB" line, also after a signal line', (t) => {
+  t.deepEqual(parseTime('12.34 2097152\n'), { wallS: 12.34, peakRssMiB: 2048 });
+  t.deepEqual(parseTime('Command terminated by signal 9\n3.50 1048576\n'), { wallS: 3.5, peakRssMiB: 1024 });
+  t.is(parseTime(''), undefined);
+});
+
+test("a failed stage's error is the lep: line with its hint", (t) => {
+  const log = 'progress 10%\nlep: training x needs at least 33.2 GiB\nHINT: use a GPU\n(code LEP_OUT_OF_MEMORY)\n';
+  t.is(errorLine(log), 'lep: training x needs at least 33.2 GiB HINT: use a GPU');
+});

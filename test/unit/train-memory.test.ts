@@ -1,0 +1,40 @@
+import test from 'ava';
+
+import type { ModelConfig } from '../../ts/checkpoint/config.js';
+import { checkTrainMemory, parameterCounts, trainMemoryBytes } from '../../ts/train/trainMemory.js';
+
+const GIB = 2 ** 30;
+const shape = (vocabSize: number, hiddenSize: number, intermediateSize: number, numHiddenLayers: number, heads: number, kv: number): ModelConfig => ({
+  modelType: 'llama', vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads: heads, numKeyValueHeads: kv,
+  headDim: hiddenSize / heads, maxPositionEmbeddings: 8192, rmsNormEps: 1e-5, ropeTheta: 500000, tieWordEmbeddings: false, attentionBias: false,
+});
+const llama3_8b = shape(128256, 4096, 14336, 32, 32, 8);
+const tinyLlama = shape(32000, 2048, 5632, 22, 32, 4);
+
+test('parameter counts are the published ones (Meta-Llama-3-8B, TinyLlama-1.1B)', (t) => {
+  t.is(parameterCounts(llama3_8b).all, 8_030_261_248);
+  t.is(parameterCounts(tinyLlama).all, 1_100_048_384);
+  t.is(parameterCounts(llama3_8b).embeddings, 2 * 128256 * 4096);
+});
+
+test('an 8B embeddings-only run in bf16 cannot fit in 24 GiB: refused with the numbers and what it needs', (t) => {
+  // LLaMa-3-8B with an Extended vocabulary (the cost ladder's: 128256 + ~5k Russian tokens).
+  const extended = { ...llama3_8b, vocabSize: 133_500 };
+  const e = t.throws(() => checkTrainMemory(extended, 'embeddings', 'bf16', 'init', 24 * GIB));
+  t.is((e as { code?: string }).code, 'LEP_OUT_OF_MEMORY');
+  t.regex(e!.message, /training init \(8\.07 B parameters\) with --embeddings-only --dtype bf16 needs at least 33\.\d GiB: 15\.0 GiB of weights in bf16 \+ 1\.09 B trainable parameters x 18 bytes/);
+  t.regex(e!.message, /this machine has 24\.0 GiB \(RAM \+ swap\)\nHINT: the smallest run, --embeddings-only --dtype bf16, needs at least 33\.\d GiB: train on a machine with that much memory/);
+});
+
+test('a run that does not fit names the runs that do: f32 full training of 8B on 64 GiB', (t) => {
+  const e = t.throws(() => checkTrainMemory(llama3_8b, 'all', 'f32', 'base', 64 * GIB));
+  t.regex(e!.message, /HINT: --embeddings-only --dtype f32 \(at least 41\.\d GiB\), or --embeddings-only --dtype bf16 \(at least 32\.\d GiB\) fits; add --activation-checkpointing/);
+  // Full training in bf16 holds more than in f32 (an f32 master copy besides the bf16 weights).
+  t.true(trainMemoryBytes(llama3_8b, 'all', 'bf16') > trainMemoryBytes(llama3_8b, 'all', 'f32'));
+});
+
+test('runs that fit pass: TinyLlama embeddings-only in bf16 or f32 on 24 GiB; LoRA counts the weights', (t) => {
+  t.notThrows(() => checkTrainMemory(tinyLlama, 'embeddings', 'bf16', 'm', 24 * GIB));
+  t.notThrows(() => checkTrainMemory(tinyLlama, 'all', 'f32', 'm', 24 * GIB));
+  t.is(trainMemoryBytes(llama3_8b, 'lora', 'bf16'), 2 * 8_030_261_248);
+});

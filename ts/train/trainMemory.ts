@@ -1,0 +1,76 @@
+/**
+ * Training memory on the CPU, counted before the model loads: a run that cannot fit is refused with the
+ * numbers and the options that would fit, instead of being killed by the kernel minutes later (an 8B
+ * model's embeddings-only run in bf16 grew past 24 GiB while it allocated the optimizer).
+ *
+ * A lower bound: the weights in the compute dtype, plus per trainable parameter its gradient in the
+ * compute dtype, and in bf16 its f32 master copy and f32 gradient, plus AdamW's two f32 moments
+ * (cpp/core/trainer.cpp, cpp/core/adamw.cpp). Activations and temporaries are not counted, so a refusal
+ * is never wrong; a run just under the bound can still run out.
+ */
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+
+import type { ModelConfig } from '../checkpoint/config.js';
+import { LepError } from '../errors.js';
+
+export type TrainParams = 'all' | 'embeddings' | 'lora';
+export type TrainDtype = 'f32' | 'bf16';
+
+const GIB = 2 ** 30;
+
+/** Parameters of the model: embeddings, head (untied) and decoder layers. */
+export function parameterCounts(c: ModelConfig): { embeddings: number; all: number } {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const layer = c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize + (c.attentionBias ? q + 2 * kv : 0);
+  const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
+  return { embeddings, all: embeddings + c.numHiddenLayers * layer + c.hiddenSize };
+}
+
+/** Bytes a training run holds at least (see the module comment). LoRA counts the weights only. */
+export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype): number {
+  const n = parameterCounts(c);
+  const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
+  const weightBytes = dtype === 'bf16' ? 2 : 4;
+  const perTrainable = dtype === 'bf16' ? 2 + 4 + 4 + 8 : 4 + 8;
+  return n.all * weightBytes + trainable * perTrainable;
+}
+
+/** RAM plus swap, in bytes. */
+export function machineMemoryBytes(): number {
+  let swap = 0;
+  try {
+    swap = Number(/SwapTotal:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    // Not Linux: RAM only.
+  }
+  return totalmem() + swap;
+}
+
+/**
+ * Refuses a CPU training run whose lower bound exceeds `available` bytes, naming the options that fit
+ * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
+ */
+export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, available = machineMemoryBytes()): void {
+  const need = trainMemoryBytes(c, params, dtype);
+  if (need <= available) return;
+  const gib = (b: number) => `${(b / GIB).toFixed(1)} GiB`;
+  const n = parameterCounts(c);
+  const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
+  const flags = (p: TrainParams, d: TrainDtype) => [p === 'embeddings' ? '--embeddings-only' : `--params ${p}`, `--dtype ${d}`].join(' ');
+  // bf16 saves only on frozen weights (trainable ones keep an f32 master copy), so full training in bf16
+  // never fits where f32 does not: the ways around are embeddings-only, then bf16.
+  const options: [TrainParams, TrainDtype][] = [['embeddings', 'f32'], ['embeddings', 'bf16']];
+  const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d) <= available);
+  const hint = fits.length
+    ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
+    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16'))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda.`;
+  throw new LepError(
+    'LEP_OUT_OF_MEMORY',
+    `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
+      `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
+      (trainable ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 18 : 12} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)` : '') +
+      `, activations not counted; this machine has ${gib(available)} (RAM + swap)\nHINT: ${hint}`,
+  );
+}
