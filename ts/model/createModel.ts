@@ -62,17 +62,17 @@ export async function createModel(outDir: string, options: CreateModelOptions): 
             // Drawn in the stored dtype where the CPU computes in it: a bf16 model held in f32 and
             // converted at save took 3x its file size (48 GB at LLaMa-3-8B shapes). Same bytes either way
             // (each tensor is drawn in f32 and rounded once); f16 and f32 are held in f32.
-            dtype: options.dtype === 'bf16' ? 'bf16' : 'f32',
-            seed: options.seed ?? 0,
-            initStd: options.initStd ?? 0.02,
-            embedStd: options.embedStd ?? 0.02,
+            dtype: o.dtype === 'bf16' ? 'bf16' : 'f32',
+            seed: o.seed,
+            initStd: o.initStd,
+            embedStd: o.embedStd,
           },
           p,
         ),
       options,
     );
     try {
-      await runJob((p) => native.save({ dir, dtype: options.dtype ?? 'f32', maxShardBytes: options.maxShardBytes ?? 0 }, p), options);
+      await runJob((p) => native.save({ dir, dtype: o.dtype, maxShardBytes: o.maxShardBytes }, p), options);
     } finally {
       native.dispose();
     }
@@ -82,7 +82,7 @@ export async function createModel(outDir: string, options: CreateModelOptions): 
     }
     const bos = tok.specialId('bos');
     const eos = tok.specialId('eos');
-    const torchDtype = { f32: 'float32', bf16: 'bfloat16', f16: 'float16', f64: 'float64' }[options.dtype ?? 'f32'];
+    const torchDtype = { f32: 'float32', bf16: 'bfloat16', f16: 'float16', f64: 'float64' }[o.dtype];
     writeJsonAtomic(join(dir, 'config.json'), {
       ...toHfConfig(config),
       ...(bos !== undefined ? { bos_token_id: bos } : {}),
