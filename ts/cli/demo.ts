@@ -40,7 +40,7 @@ export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST] [--json]   t
   --vocab LIST: the vocabularies to run, comma-separated, of Extended, BPE, Optimized
                 (default: all three; with --quick: Optimized, or Extended without the LLaMa-3 toy family)
   --quick: one vocabulary, 60 training steps, 10 evaluation items per task: 3 minutes on 2 quiet cores
-           (the full run: an estimated 45-50; docs/main-job.md)
+           (the full run: an estimated 35-40; docs/main-job.md)
   --json: print the results (what DIR/results.json holds, plus the files written) as one JSON document on
           stdout; the table, progress and notes go to stderr
 Example: lep demo --quick --out lep-demo
@@ -189,7 +189,7 @@ export async function run(argv: string[]): Promise<void> {
       // per character / symbols per token on held-out text.
       const e = await evaluate(m, ['all'], {
         // --quick: 10 items per task and 12 000 characters of held-out text per language, so that one
-        // vocabulary's whole pipeline fits 5 minutes on 2 quiet cores (3 min 7 s; 12 items and 20 000: 5 min 25 s).
+        // vocabulary's whole pipeline fits 5 minutes on 2 quiet cores (2 min 44 s; 12 items and 20 000: 5 min 25 s).
         limit: quick ? 10 : undefined,
         textMaxChars: quick ? 12_000 : 100_000,
         suitesDir: join(demoCacheDir(), 'eval-suites'),
