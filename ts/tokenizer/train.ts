@@ -168,6 +168,8 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
     } catch (e) {
       throw explainTrainError(e, o, plan);
     }
+    // SentencePiece reports that it starts saving (save 0/1); its job resolving is the save's end.
+    options.onProgress?.({ phase: 'save', done: 1, total: 1, step: 1 });
     const t2 = performance.now();
     const modelFile = `${prefix}.model`;
     const model = callNative(() => spm.readModel(modelFile));
