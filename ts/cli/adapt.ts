@@ -1,6 +1,6 @@
 import { adapt, STAGES, type AdaptProgress } from '../adapt/adapt.js';
-import { LepError } from '../errors.js';
 import { PhaseClock, type StageProgress } from '../stage/stageProgress.js';
+import { progressMode, writeProgressJson } from './progressFlag.js';
 import { readRecipe } from '../adapt/recipe.js';
 import { parse, printJson, required } from './args.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
@@ -32,9 +32,7 @@ export function stageProgressOf(clock: PhaseClock, p: AdaptProgress): StageProgr
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' }, out: { type: 'string' }, progress: { type: 'string' } }, usage);
   if (values.help) return void console.log(usage);
-  const progress = (values.progress as string | undefined) ?? 'text';
-  if (progress !== 'text' && progress !== 'json')
-    throw new LepError('LEP_BAD_OPTION', `Expected text or json for --progress but received ${JSON.stringify(progress)}\nHINT: --progress json prints one JSON object a line on stderr; text (the default) prints lines for people.`);
+  const progress = progressMode(values.progress);
   const clock = new PhaseClock();
   const recipe = readRecipe(required(positionals[0], 'RECIPE', usage));
   const out = required(values.out as string | undefined, '--out', usage);
@@ -44,7 +42,7 @@ export async function run(argv: string[]): Promise<void> {
   const r = await adapt(recipe, out, {
     signal: interruptSignal,
     onProgress: (p) => {
-      if (progress === 'json') return void process.stderr.write(`${JSON.stringify(stageProgressOf(clock, p))}\n`);
+      if (progress === 'json') return writeProgressJson(stageProgressOf(clock, p));
       const line = `[${p.index}/${STAGES.length} ${p.stage}] ${p.detail}`;
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 ? '\n' : ''}`);
       else if (p.fraction === undefined || p.fraction === 0 || p.fraction === 1 || p.stage !== 'train') process.stderr.write(`${line}\n`);

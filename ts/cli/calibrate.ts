@@ -8,12 +8,14 @@ import { parse, printJson, required } from './args.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 
 /** The flags of the command itself (not options of calibrate). */
 const CLI_ONLY = defineOptions({
   out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'Output directory: the merged model, and the adapter (PEFT layout) in DIR/adapter.' },
   self: { schema: Type.Boolean(), doc: 'Self-calibration (mode self): --original answers the prompts.' },
   json: JSON_FLAG,
+  progress: PROGRESS_FLAG,
 });
 
 export const usage = `lep calibrate MODEL_DIR --out DIR (--self --original INSTRUCT_DIR | --data FILE.jsonl) [options]
@@ -37,13 +39,17 @@ export async function run(argv: string[]): Promise<void> {
   checkOptions(CALIBRATE_TRAIN_FLAGS, train, { kind: 'options' });
   const prompts = options.prompts;
   checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': options.original, '--data': options.data, '--prompts': typeof prompts === 'string' ? prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
+  // --progress json also reports the original model's answers, calibration's longest step.
+  const json = jsonProgress('calibrate', values.progress);
   const r = await calibrate(model, out, {
     ...options,
     signal: interruptSignal,
     mode: values.self ? 'self' : 'data',
     lora: loraFromFlags(values),
     train,
+    ...(json ? { onAnswers: (e: { done: number; total: number }) => json('answers', e.done, e.total, `answers ${e.done}/${e.total}`) } : {}),
     onProgress: (e) => {
+      if (json) return void (e.phase === 'train' && json('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}`));
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}\n`);
     },
   });

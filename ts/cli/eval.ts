@@ -10,6 +10,7 @@ import { evaluate, writeEvalRecord, type EvaluateOptions, type EvalResult } from
 import { beginStage } from '../stage/stageRecord.js';
 import { formatResults } from '../eval/formatResults.js';
 import { parse } from './args.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 
@@ -22,6 +23,7 @@ const CLI_ONLY = defineOptions({
   },
   out: { schema: Type.String({ minLength: 1 }), arg: 'FILE', doc: 'Write the results (or the comparison) as JSON to FILE; an evaluation also writes its stage record to FILE.lep-stage.' },
   json: { schema: Type.Boolean(), doc: 'Print the results as one JSON document on stdout.' },
+  progress: PROGRESS_FLAG,
 });
 
 const COMPARE_FLAG = defineOptions({
@@ -36,6 +38,14 @@ ${helpLines({ ...COMPARE_FLAG, ...COMPARE_SPEC }).join('\n')}
 Example: lep eval model --tasks all --json`;
 
 function options(values: Record<string, string | boolean | undefined>): EvaluateOptions {
+  // --progress json: each task a phase, counted in items (the text metrics report no items).
+  const json = jsonProgress('eval', values.progress);
+  if (json)
+    return {
+      ...(fromFlags(EVAL_SPEC, values) as EvaluateOptions),
+      onTask: (e) => json(e.task, e.done ? 1 : 0, 1, `task ${e.index + 1}/${e.total}${e.done && e.score !== undefined ? ` score ${e.score.toFixed(3)}` : ''}`),
+      onItems: (e) => json(e.task, e.done, e.of, `task ${e.index + 1}/${e.total}`),
+    };
   return {
     ...(fromFlags(EVAL_SPEC, values) as EvaluateOptions),
     onTask: process.stderr.isTTY ? (e) => process.stderr.write(e.done ? ` ${e.score?.toFixed(3) ?? 'done'}\n` : `[${e.index + 1}/${e.total}] ${e.task} ...`) : undefined,

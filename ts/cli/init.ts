@@ -6,6 +6,7 @@ import { INIT_SPEC } from '../init/initOptions.js';
 import { cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { parse, printJson, progressLine, required } from './args.js';
 import { interruptSignal } from './interrupt.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 
 /** The flags of the command itself (not options of initEmbeddings). */
 const CLI_ONLY = defineOptions({
@@ -15,6 +16,7 @@ const CLI_ONLY = defineOptions({
   // Repeatable: parsed below as a list (parseArgs' multiple), not through fromFlags.
   copyRow: { schema: Type.String(), arg: 'NEW=OLD', doc: "(repeatable) The new token NEW takes the old token OLD's row." },
   json: JSON_FLAG,
+  progress: PROGRESS_FLAG,
 });
 
 export const usage = `lep init MODEL_DIR --tokenizer DIR --out DIR [options]
@@ -42,12 +44,13 @@ export async function run(argv: string[]): Promise<void> {
     if (at <= 0 || at === spec.length - 1) throw new LepError('LEP_BAD_OPTION', `Expected NEW=OLD for --copy-row but received ${JSON.stringify(spec)}\nHINT: --copy-row NEW=OLD gives the new token NEW the old token OLD's row, e.g. --copy-row '<|im_start|>=<s>'.`);
     copyRows[spec.slice(0, at)] = spec.slice(at + 1);
   }
+  const json = jsonProgress('init', values.progress);
   const bar = progressLine('init');
   const r = await initEmbeddings(model, tokenizer, out, {
     ...(fromFlags(INIT_SPEC, values) as InitEmbeddingsOptions),
     ...(values['no-id-map'] ? { idMap: false } : {}),
     copyRows,
-    onProgress: (e) => bar(e),
+    onProgress: (e) => (json ? json(e.phase, e.done, e.total) : bar(e)),
     onWarning: (w) => console.error(`lep init: warning: ${w}`),
     signal: interruptSignal,
   });

@@ -3,6 +3,7 @@ import { cliFlags, fromFlags, helpLines } from '../options/optionSpec.js';
 import { propagate, PROPAGATE_REPORT_FILE, type PropagateOptions } from '../propagate/propagate.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
 import { parse, printJson, progressLine, required } from './args.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { interruptSignal } from './interrupt.js';
 
 export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--instruct DIR ...] --out DIR [--out DIR ...] [options]
@@ -16,6 +17,7 @@ export const usage = `lep propagate --base DIR --donor DIR --instruct DIR [--ins
 ${helpLines(PROPAGATE_SPEC).join('\n')}
   Writes the model and ${PROPAGATE_REPORT_FILE} (residuals, cosines, timings) into --out.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
+${helpLines({ progress: PROGRESS_FLAG }).join('\n')}
 Example: lep propagate --base base --donor trained --instruct instruct --out propagated`;
 
 export const stopsOnSignal = true;
@@ -23,11 +25,12 @@ export const stopsOnSignal = true;
 export async function run(argv: string[]): Promise<void> {
   const { values } = parse(
     argv,
-    { json: { type: 'boolean' }, ...cliFlags(PROPAGATE_SPEC), instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true } },
+    { json: { type: 'boolean' }, ...cliFlags({ progress: PROGRESS_FLAG }), ...cliFlags(PROPAGATE_SPEC), instruct: { type: 'string', multiple: true }, out: { type: 'string', multiple: true } },
     usage,
   );
   if (values.help) return void console.log(usage);
   const bars = new Map<string, (e: JobProgress) => void>();
+  const json = jsonProgress('propagate', values.progress);
   const instructs = (values.instruct as string[] | undefined) ?? [];
   const outs = (values.out as string[] | undefined) ?? [];
   required(instructs[0], '--instruct', usage);
@@ -42,6 +45,7 @@ export async function run(argv: string[]): Promise<void> {
     onProgress: (e) => {
       const target = many && 'target' in e && e.target !== undefined ? `#${e.target + 1} ` : '';
       const label = target + (e.phase === 'write' ? 'write' : `${'side' in e && e.side === 1 ? 'output' : 'input'} ${e.phase}`);
+      if (json) return json(label, e.done, e.total);
       if (!bars.has(label)) bars.set(label, progressLine(label.padEnd(18)));
       bars.get(label)!(e);
     },

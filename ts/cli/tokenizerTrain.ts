@@ -5,12 +5,14 @@ import { TOKENIZER_TRAIN_DEFAULTS as D, trainTokenizer, type TrainTokenizerOptio
 import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
 import { LepError } from '../errors.js';
 import { parse, printJson, progressLine, required } from './args.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { corpusOptions, corpusSpecs, corpusUsage, readOptions } from './corpusFlags.js';
 
 /** The flags of the command itself (not options of trainTokenizer). */
 const CLI_ONLY = defineOptions({
   out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'Output tokenizer directory.' },
   json: JSON_FLAG,
+  progress: PROGRESS_FLAG,
 });
 
 export const usage = `lep tokenizer train --corpus SPEC --out DIR [options]
@@ -34,10 +36,12 @@ export async function run(argv: string[]): Promise<void> {
   if (mode !== undefined && mode !== 'line')
     throw new LepError('LEP_BAD_OPTION', `--mode ${mode}: SentencePiece trains on lines, so tokenizer training always reads lines\nHINT: drop --mode`);
   const bars = new Map<string, (e: { done: number; total: number }) => void>();
+  const json = jsonProgress('tokenizer', values.progress);
   const { stats } = await trainTokenizer(specs, out, {
     ...(fromFlags(TOKENIZER_TRAIN_SPEC, values) as TrainTokenizerOptions),
     corpus,
     onProgress: (e) => {
+      if (json) return json(e.phase, e.done, e.total);
       if (e.phase !== 'bpe' && e.phase !== 'unigram') return;
       if (!bars.has(e.phase)) bars.set(e.phase, progressLine(e.phase === 'bpe' ? 'merging' : 'pruning'));
       bars.get(e.phase)!(e);

@@ -7,6 +7,7 @@ import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG 
 import { TRAIN_SPEC } from '../train/trainOptions.js';
 import { parse, printJson, readJsonFlag, required, type Parsed } from './args.js';
 import { interruptSignal } from './interrupt.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
 
 /** The flags of the command itself (not options of trainModel). */
@@ -15,6 +16,7 @@ const CLI_ONLY = defineOptions({
   config: { schema: Type.String({ minLength: 1 }), arg: 'FILE', doc: 'JSON with any of the options below in camelCase; flags override it.' },
   embeddingsOnly: { schema: Type.Boolean(), doc: 'Same as --params embeddings.' },
   json: JSON_FLAG,
+  progress: PROGRESS_FLAG,
 });
 
 export const usage = `lep train MODEL_DIR --data FILE --out DIR [options]
@@ -67,11 +69,17 @@ export async function run(argv: string[]): Promise<void> {
   checkOptions(TRAIN_SPEC, options, { kind: 'options' });
   checkOutputPath(out, '--out', { MODEL_DIR: dir, '--data': options.data, '--eval-data': options.evalData, '--rows': values.rows as string | undefined, '--config': values.config as string | undefined });
   const steps = options.steps ?? TRAIN_DEFAULTS.steps;
+  const json = jsonProgress('train', values.progress);
   const r = await trainModel(dir, out, {
     ...options,
     signal: interruptSignal,
     onResume: (checkpoint, step) => console.error(`lep train: resuming from ${checkpoint} (step ${step} of ${steps})`),
     onProgress: (e) => {
+      if (json) {
+        if (e.phase === 'train') json('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}`);
+        else if (e.phase === 'eval') json('eval', e.done, e.total, `step ${e.done} eval loss ${e.evalLoss.toFixed(4)}`);
+        return;
+      }
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${Math.round(e.tokensPerS)} tok/s\n`);
       else if (e.phase === 'eval') process.stderr.write(`step ${e.done} eval_loss ${e.evalLoss.toFixed(4)}\n`);
     },

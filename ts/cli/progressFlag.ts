@@ -1,0 +1,32 @@
+/**
+ * `--progress text|json` of the stage commands (tokenizer train, init, train, propagate, calibrate, eval,
+ * adapt): progress on stderr as lines for people (each command draws its own), or as the one stage
+ * progress event (ts/stage/stageProgress.ts), one JSON object a line, for programs that drive lep.
+ */
+import { LepError } from '../errors.js';
+import { oneOf, type OptionSpec } from '../options/optionSpec.js';
+import { PhaseClock, type StageProgress } from '../stage/stageProgress.js';
+
+export const PROGRESS_FLAG = {
+  schema: oneOf('text', 'json'),
+  default: 'text',
+  doc: 'Progress on stderr: text (lines for people) or json (one {"stage","phase","done","total","etaSeconds","detail"} object a line).',
+} as const satisfies OptionSpec;
+
+/** The --progress value, checked (the flag is the command's own, outside the stage's spec). */
+export function progressMode(v: unknown): 'text' | 'json' {
+  if (v === undefined || v === 'text' || v === 'json') return v ?? 'text';
+  throw new LepError('LEP_BAD_OPTION', `Expected text or json for --progress but received ${JSON.stringify(v)}\nHINT: --progress json prints one JSON object a line on stderr; text (the default) prints lines for people.`);
+}
+
+/** Writes one stage progress event as a JSON line on stderr. */
+export function writeProgressJson(e: StageProgress): void {
+  process.stderr.write(`${JSON.stringify(e)}\n`);
+}
+
+/** With --progress json, a writer of `stage`'s counted events (ETA per phase); with text, undefined. */
+export function jsonProgress(stage: string, mode: unknown): ((phase: string, done: number, total: number, detail?: string) => void) | undefined {
+  if (progressMode(mode) === 'text') return undefined;
+  const clock = new PhaseClock();
+  return (phase, done, total, detail) => writeProgressJson(clock.event(stage, phase, done, total, detail));
+}
