@@ -1,5 +1,6 @@
 // `--progress json` on the stage commands: stderr carries only stage progress events, one JSON object a
-// line ({stage, phase, done, total, etaSeconds?, detail?}), counted up to each phase's total. The stages
+// line ({stage, phase, done, total, etaSeconds?, detail?}), counted up to each phase's total, and warnings
+// as {stage, warning}. The stages
 // run on a tiny random model, so the test checks the events, not what the stages learn.
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,12 +15,14 @@ import { tempDir, tinyModel } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
-/** Runs a lep command with --progress json; returns its events (every stderr line must be one). */
-async function events(t: { fail(m: string): void }, ...args: string[]): Promise<StageProgress[]> {
+type Line = StageProgress | { stage: string; warning: string };
+
+/** Runs a lep command with --progress json; returns its stderr lines, each of which must be JSON. */
+async function lines(t: { fail(m: string): void }, ...args: string[]): Promise<Line[]> {
   const { stderr } = await promisify(execFile)(process.execPath, [LEP, ...args, '--progress', 'json'], { env: { ...process.env, LEP_THREADS: '1' }, maxBuffer: 1 << 26 });
   return stderr.split('\n').filter((l) => l !== '').map((l) => {
     try {
-      return JSON.parse(l) as StageProgress;
+      return JSON.parse(l) as Line;
     } catch {
       t.fail(`not a JSON progress line: ${l}`);
       return undefined as never;
@@ -28,7 +31,8 @@ async function events(t: { fail(m: string): void }, ...args: string[]): Promise<
 }
 
 /** Each event is well formed, every phase named shows, and each of `complete` counts up to its total. */
-function checkEvents(t: { true(v: boolean, m?: string): void; deepEqual(a: unknown, b: unknown, m?: string): void }, es: StageProgress[], stage: string, phases: string[], complete = phases): void {
+function checkEvents(t: { true(v: boolean, m?: string): void; deepEqual(a: unknown, b: unknown, m?: string): void }, all: Line[], stage: string, phases: string[], complete = phases): void {
+  const es = all.filter((e): e is StageProgress => !('warning' in e));
   t.true(es.length > 0, `${stage}: events`);
   for (const e of es) {
     t.true(e.stage === stage && typeof e.phase === 'string' && Number.isFinite(e.done) && Number.isFinite(e.total) && e.done >= 0, `${stage}: ${JSON.stringify(e)}`);
@@ -61,20 +65,26 @@ test('tokenizer train, init, data pack + train, propagate, calibrate and eval re
   writeFileSync(cfg, JSON.stringify({ ...JSON.parse(readFileSync(cfg, 'utf8')), chat_template: TOY_CHAT_TEMPLATE }));
 
   const tok = join(dir, 'tok');
-  checkEvents(t, await events(t, 'tokenizer', 'train', '--corpus', text, '--vocab-size', '200', '--no-byte-fallback', '--out', tok), 'tokenizer', ['corpus', 'bpe', 'save'], ['corpus', 'save'] /* SentencePiece's log reports merges every few */);
+  checkEvents(t, await lines(t, 'tokenizer', 'train', '--corpus', text, '--vocab-size', '200', '--no-byte-fallback', '--out', tok), 'tokenizer', ['corpus', 'bpe', 'save'], ['corpus', 'save'] /* SentencePiece's log reports merges every few */);
   const inited = join(dir, 'init');
-  checkEvents(t, await events(t, 'init', base, '--tokenizer', tok, '--out', inited), 'init', []);
+  checkEvents(t, await lines(t, 'init', base, '--tokenizer', tok, '--out', inited), 'init', []);
   const data = join(dir, 'blocks.safetensors');
   await promisify(execFile)(process.execPath, [LEP, 'data', 'pack', '--tokenizer', inited, '--out', data, '--seq-len', '32', text]);
   const trained = join(dir, 'trained');
-  checkEvents(t, await events(t, 'train', inited, '--data', data, '--eval-data', data, '--eval-every', '2', '--out', trained, '--steps', '2', '--batch-size', '2', '--embeddings-only'), 'train', ['train', 'eval']);
-  checkEvents(t, await events(t, 'propagate', '--base', base, '--donor', trained, '--instruct', instruct, '--out', join(dir, 'prop')), 'propagate', ['input correlation', 'output correlation']);
+  checkEvents(t, await lines(t, 'train', inited, '--data', data, '--eval-data', data, '--eval-every', '2', '--out', trained, '--steps', '2', '--batch-size', '2', '--embeddings-only'), 'train', ['train', 'eval']);
+  checkEvents(t, await lines(t, 'propagate', '--base', base, '--donor', trained, '--instruct', instruct, '--out', join(dir, 'prop')), 'propagate', ['input correlation', 'output correlation']);
+
+  // A warning is a JSON line too: an instruct model unrelated to the base (another seed).
+  const unrelated = await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2, seed: 8 });
+  const warned = await lines(t, 'propagate', '--base', base, '--donor', trained, '--instruct', unrelated, '--out', join(dir, 'prop-unrelated'));
+  t.true(warned.some((e) => 'warning' in e && e.stage === 'propagate' && /correlate at only/.test(e.warning)), 'the correlation warning as {stage, warning}');
+  checkEvents(t, warned, 'propagate', ['input correlation', 'output correlation']);
 
   const prompts = join(dir, 'prompts.jsonl');
   writeFileSync(prompts, ['Назови цвет неба.', 'Say hello.', 'Сколько будет два плюс два?'].map((c) => JSON.stringify({ messages: [{ role: 'user', content: c }] })).join('\n') + '\n');
-  checkEvents(t, await events(t, 'calibrate', instruct, '--self', '--original', instruct, '--prompts', prompts, '--max-new-tokens', '4', '--copy-text', text, '--copy-examples', '16', '--seq-len', '128', '--steps', '2', '--out', join(dir, 'cal')), 'calibrate', ['answers', 'train']);
+  checkEvents(t, await lines(t, 'calibrate', instruct, '--self', '--original', instruct, '--prompts', prompts, '--max-new-tokens', '4', '--copy-text', text, '--copy-examples', '16', '--seq-len', '128', '--steps', '2', '--out', join(dir, 'cal')), 'calibrate', ['answers', 'train']);
 
   const task = join(dir, 'copy.jsonl');
   writeFileSync(task, [JSON.stringify({ task: { name: 'copy', group: 'Copy', metric: 'copy_sentence', maxNewTokens: 4 } }), ...['Кошка сидела.', 'Open the file.'].map((s, i) => JSON.stringify({ id: `c${i}`, messages: [{ role: 'user', content: `Copy: ${s}` }], gold: s }))].join('\n') + '\n');
-  checkEvents(t, await events(t, 'eval', instruct, '--tasks', task), 'eval', ['copy']);
+  checkEvents(t, await lines(t, 'eval', instruct, '--tasks', task), 'eval', ['copy']);
 });

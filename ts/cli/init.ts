@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<void> {
     ...(values['no-id-map'] ? { idMap: false } : {}),
     copyRows,
     onProgress: (e) => (json ? json(e.phase, e.done, e.total) : bar(e)),
-    onWarning: (w) => console.error(`lep init: warning: ${w}`),
+    onWarning: (w) => (json ? json.warning(w) : console.error(`lep init: warning: ${w}`)),
     signal: interruptSignal,
   });
   if (values.json) return printJson(r);
@@ -69,5 +69,9 @@ export async function run(argv: string[]): Promise<void> {
           (values.rule === 'omp' ? `, relative residual in its space mean ${s.donor.meanResidual.toFixed(3)} max ${s.donor.maxResidual.toFixed(3)}` : '') +
           (s.donor.keptMean ? `; ${s.donor.keptMean} kept the mean (their row there is all zero)` : ''),
       );
-  for (const d of r.droppedSpecialIds) console.error(`lep init: warning: ${d} is not in the new tokenizer; removed`);
+  for (const d of r.droppedSpecialIds) {
+    const w = `${d} is not in the new tokenizer; removed`;
+    if (json) json.warning(w);
+    else console.error(`lep init: warning: ${w}`);
+  }
 }

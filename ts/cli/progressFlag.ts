@@ -2,6 +2,8 @@
  * `--progress text|json` of the stage commands (tokenizer train, init, train, propagate, calibrate, eval,
  * adapt): progress on stderr as lines for people (each command draws its own), or as the one stage
  * progress event (ts/stage/stageProgress.ts), one JSON object a line, for programs that drive lep.
+ * In json mode a warning or note is a line of its own kind, {"stage","warning"}, so that every stderr line
+ * before an error parses as JSON.
  */
 import { LepError } from '../errors.js';
 import { oneOf, type OptionSpec } from '../options/optionSpec.js';
@@ -24,9 +26,16 @@ export function writeProgressJson(e: StageProgress): void {
   process.stderr.write(`${JSON.stringify(e)}\n`);
 }
 
-/** With --progress json, a writer of `stage`'s counted events (ETA per phase); with text, undefined. */
-export function jsonProgress(stage: string, mode: unknown): ((phase: string, done: number, total: number, detail?: string) => void) | undefined {
+/** The --progress json writer of one stage: counted events (ETA per phase), and warnings or notes. */
+export interface JsonProgress {
+  (phase: string, done: number, total: number, detail?: string): void;
+  warning(text: string): void;
+}
+
+/** With --progress json, the writer for `stage`; with text, undefined (the command prints for people). */
+export function jsonProgress(stage: string, mode: unknown): JsonProgress | undefined {
   if (progressMode(mode) === 'text') return undefined;
   const clock = new PhaseClock();
-  return (phase, done, total, detail) => writeProgressJson(clock.event(stage, phase, done, total, detail));
+  const write = (phase: string, done: number, total: number, detail?: string) => writeProgressJson(clock.event(stage, phase, done, total, detail));
+  return Object.assign(write, { warning: (text: string) => void process.stderr.write(`${JSON.stringify({ stage, warning: text })}\n`) });
 }

@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<void> {
     instruct: many ? instructs : instructs[0]!,
     out: outs.length === 1 ? outs[0]! : outs,
     signal: interruptSignal,
-    onWarning: (w) => console.error(`lep: warning: ${w}`),
+    onWarning: (w) => (json ? json.warning(w) : console.error(`lep: warning: ${w}`)),
     onProgress: (e) => {
       const target = many && 'target' in e && e.target !== undefined ? `#${e.target + 1} ` : '';
       const label = target + (e.phase === 'write' ? 'write' : `${'side' in e && e.side === 1 ? 'output' : 'input'} ${e.phase}`);

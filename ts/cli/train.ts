@@ -73,7 +73,11 @@ export async function run(argv: string[]): Promise<void> {
   const r = await trainModel(dir, out, {
     ...options,
     signal: interruptSignal,
-    onResume: (checkpoint, step) => console.error(`lep train: resuming from ${checkpoint} (step ${step} of ${steps})`),
+    onResume: (checkpoint, step) => {
+      const note = `resuming from ${checkpoint} (step ${step} of ${steps})`;
+      if (json) json.warning(note);
+      else console.error(`lep train: ${note}`);
+    },
     onProgress: (e) => {
       if (json) {
         if (e.phase === 'train') json('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}`);
