@@ -84,6 +84,12 @@ test('tokenizer train, init, data pack + train, propagate, calibrate and eval re
   writeFileSync(prompts, ['Назови цвет неба.', 'Say hello.', 'Сколько будет два плюс два?'].map((c) => JSON.stringify({ messages: [{ role: 'user', content: c }] })).join('\n') + '\n');
   checkEvents(t, await lines(t, 'calibrate', instruct, '--self', '--original', instruct, '--prompts', prompts, '--max-new-tokens', '4', '--copy-text', text, '--copy-examples', '16', '--seq-len', '128', '--steps', '2', '--out', join(dir, 'cal')), 'calibrate', ['answers', 'train']);
 
+  // Text mode (the default) shows the same steps as lines for people: the answers, then the training steps.
+  const calArgs = ['calibrate', instruct, '--self', '--original', instruct, '--prompts', prompts, '--max-new-tokens', '4', '--copy-text', text, '--copy-examples', '16', '--seq-len', '128', '--steps', '2'];
+  const { stderr } = await promisify(execFile)(process.execPath, [LEP, ...calArgs, '--out', join(dir, 'cal-text')], { env: { ...process.env, LEP_THREADS: '1' } });
+  t.regex(stderr, /^answers 3\/3$/m);
+  t.regex(stderr, /^step 2\/2 loss /m);
+
   const task = join(dir, 'copy.jsonl');
   writeFileSync(task, [JSON.stringify({ task: { name: 'copy', group: 'Copy', metric: 'copy_sentence', maxNewTokens: 4 } }), ...['Кошка сидела.', 'Open the file.'].map((s, i) => JSON.stringify({ id: `c${i}`, messages: [{ role: 'user', content: `Copy: ${s}` }], gold: s }))].join('\n') + '\n');
   checkEvents(t, await lines(t, 'eval', instruct, '--tasks', task), 'eval', ['copy']);

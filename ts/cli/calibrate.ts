@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<void> {
   checkOptions(CALIBRATE_TRAIN_FLAGS, train, { kind: 'options' });
   const prompts = options.prompts;
   checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': options.original, '--data': options.data, '--prompts': typeof prompts === 'string' ? prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
-  // --progress json also reports the original model's answers, calibration's longest step.
+  // Progress of the original model's answers (calibration's longest step, mode self) and of training.
   const json = jsonProgress('calibrate', values.progress);
   const r = await calibrate(model, out, {
     ...options,
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<void> {
     mode: values.self ? 'self' : 'data',
     lora: loraFromFlags(values),
     train,
-    ...(json ? { onAnswers: (e: { done: number; total: number }) => json('answers', e.done, e.total, `answers ${e.done}/${e.total}`) } : {}),
+    onAnswers: (e) => (json ? json('answers', e.done, e.total, `answers ${e.done}/${e.total}`) : process.stderr.write(`answers ${e.done}/${e.total}\n`)),
     onProgress: (e) => {
       if (json) return void (e.phase === 'train' && json('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}`));
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}\n`);
