@@ -172,9 +172,7 @@ Napi::Value AddonModel::Generate(const Napi::CallbackInfo& info) {
   opts.top_p = need_number(o, "topP");
   opts.repetition_penalty = need_number(o, "repetitionPenalty");
   opts.seed = need_number(o, "seed");
-  Napi::Value stops = o.Get("stopTokens");
-  if (!stops.IsArray()) throw make_error(env, "LEP_INTERNAL", "the native options lack \"stopTokens\" (TS resolves every option before a native call; this is a bug in lep)");
-  auto a = stops.As<Napi::Array>();
+  auto a = need_array(o, "stopTokens");
   for (uint32_t i = 0; i < a.Length(); ++i) opts.stop_tokens.insert(a.Get(i).As<Napi::Number>().Int64Value());
   auto work = [h, prompts, opts](const lep::ProgressFn& progress) {
     ModelLock lock(*h);

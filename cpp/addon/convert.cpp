@@ -96,6 +96,13 @@ bool need_bool(const Napi::Object& o, const char* key) {
   return get_bool(o, key, false);
 }
 
+Napi::Array need_array(const Napi::Object& o, const char* key) {
+  need(o, key);
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) throw make_error(o.Env(), "LEP_BAD_ARGUMENT", std::string("expected an array for ") + key);
+  return v.As<Napi::Array>();
+}
+
 std::vector<std::string> get_strings(const Napi::Object& o, const char* key) {
   std::vector<std::string> out;
   Napi::Value v = o.Get(key);

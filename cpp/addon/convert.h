@@ -20,6 +20,7 @@ std::vector<std::string> get_strings(const Napi::Object& o, const char* key);
 std::string need_string(const Napi::Object& o, const char* key);
 double need_number(const Napi::Object& o, const char* key);
 bool need_bool(const Napi::Object& o, const char* key);
+Napi::Array need_array(const Napi::Object& o, const char* key);
 // Token sequences: an array of Int32Array / Uint32Array / number[].
 std::vector<std::vector<int64_t>> get_sequences(const Napi::Value& v, const char* what);
 lep::ModelConfig config_from_js(const Napi::Object& o);
