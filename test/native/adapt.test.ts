@@ -57,8 +57,8 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   const packing = events.filter((e) => e.stage === 'data' && /^packing training text: [\d.]+ of [\d.]+ MB$/.test(e.detail));
   t.true(packing.length >= 2, `${packing.length} packing progress events`);
   t.true(packing.every((e, i) => e.fraction! > 0 && e.fraction! < 1 && (i === 0 || e.fraction! >= packing[i - 1]!.fraction!)), 'rising fractions below 1');
-  // Each stage's own record in its folder (Extended: the tokenizer stage's SentencePiece donor has it), adapt's notes in OUT/stages.
-  const folders = { 'tokenizer-donor': 'tokenizer', init: 'init', data: 'data', train: 'train', 'propagate-conversion': 'propagate', 'propagate-overlap': 'propagate', 'propagate-swap': 'propagate' } as const;
+  // Each stage's own record in its folder (Extended: the tokenizer stage's SentencePiece donor, and the extended tokenizer), adapt's notes in OUT/stages.
+  const folders = { 'tokenizer-donor': 'tokenizer', tokenizer: 'extend', init: 'init', data: 'data', train: 'train', 'propagate-conversion': 'propagate', 'propagate-overlap': 'propagate', 'propagate-swap': 'propagate' } as const;
   for (const [dir, stage] of Object.entries(folders)) t.is(readStageRecord(join(out, dir)).stage, stage, dir);
   t.deepEqual(readdirSync(join(out, STAGE_NOTES_DIR)).sort(), ['data.json', 'init.json', 'propagate.json', 'tokenizer.json', 'train.json']);
   for (const s of ['tokenizer', 'data', 'train', 'propagate-conversion']) t.false(existsSync(join(out, s, MANIFEST_FILE)), `adapt writes no ${MANIFEST_FILE} into ${s}`);
@@ -72,6 +72,7 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   t.deepEqual(run.inputs.map((i) => i.role), ['base', 'instruct', 'corpus', 'evalCorpus']);
   const stages = (run.result as { stages: Record<string, { records: string[]; ran: boolean }> }).stages;
   t.deepEqual(stages.init, { records: [join('init', STAGE_RECORD_FILE)], ran: true });
+  t.deepEqual(stages.tokenizer!.records, [join('tokenizer-donor', STAGE_RECORD_FILE), join('tokenizer', STAGE_RECORD_FILE)]);
   t.deepEqual(stages.propagate!.records, Object.keys(r.models).map((m) => join(`propagate-${m}`, STAGE_RECORD_FILE)));
   for (const s of Object.values(stages)) for (const f of s.records) t.true(existsSync(join(out, f)), f);
   t.like(readStageRecord(join(out, 'data'), 'data').resolved, { seqLen: 64, evalBlocks: 4, maxChars: 300_000 });

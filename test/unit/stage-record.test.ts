@@ -1,6 +1,7 @@
 // The stage record (ts/stage/stageRecord.ts): written last and atomically, read back validated, with
 // errors that name the file and say what to do; its JSON Schema is the committed
-// docs/stage-record.schema.json, and an independent validator (Ajv) accepts what lep writes.
+// docs/stage-record.schema.json, and an independent validator (Ajv) accepts what lep writes. lep tokenizer
+// extend and shrink (no native addon needed) write theirs with every option of their specs resolved.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,7 +11,13 @@ import test from 'ava';
 import { LepError, type ErrorCode } from '../../ts/errors.js';
 import { STAGE_RECORD_SCHEMA_FILE, stageRecordSchemaText } from '../../ts/options/generated.js';
 import { lepVersion } from '../../ts/runtime.js';
-import { dirFingerprint } from '../../ts/stage/inputFingerprint.js';
+import { READ_TEXTS_SPEC } from '../../ts/corpus/readTextsOptions.js';
+import { withDefaults } from '../../ts/options/optionSpec.js';
+import { dirFingerprint, filesFingerprint } from '../../ts/stage/inputFingerprint.js';
+import { EXTEND_SPEC } from '../../ts/tokenizer/extendOptions.js';
+import { extendTokenizerDir } from '../../ts/tokenizer/extendTokenizerDir.js';
+import { SHRINK_DIR_SPEC } from '../../ts/tokenizer/shrinkOptions.js';
+import { shrinkTokenizerDir } from '../../ts/tokenizer/shrinkTokenizerDir.js';
 import {
   beginStage,
   readStageRecord,
@@ -23,6 +30,7 @@ import { writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
 import { tempDir } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
+const LLAMA3_DIR = join(ROOT, 'test', 'fixtures', 'llama3-8k');
 
 function inputDir(): string {
   const d = tempDir();
@@ -123,4 +131,62 @@ test('a folder holding only a stage record is lep output, which a stage may repl
   writeDirAtomicSync(out, '--out', (tmp) => writeFileSync(join(tmp, 'x.json'), '{}'));
   t.deepEqual(readdirSync(out), ['x.json']);
   t.false(existsSync(join(out, STAGE_RECORD_FILE)));
+});
+
+/** The fingerprint of a tokenizer directory's tokenizer files (what extend and shrink read of it). */
+const tokenizerFingerprint = (dir: string) => filesFingerprint([join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json')]);
+
+function validatesAgainstCommittedSchema(t: import('ava').ExecutionContext, dir: string): void {
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, STAGE_RECORD_SCHEMA_FILE), 'utf8')) as object);
+  t.true(validate(JSON.parse(readFileSync(join(dir, STAGE_RECORD_FILE), 'utf8'))), ajv.errorsText(validate.errors));
+}
+
+test('lep tokenizer shrink and extend write their records: the stage, the tokenizers and corpus read with fingerprints, every option resolved', async (t) => {
+  const work = tempDir();
+  const corpus = join(work, 'en.txt');
+  const line = 'The quick brown fox jumps over the lazy dog; the harbour was quiet except for the gulls above the boats.\n';
+  writeFileSync(corpus, line.repeat(40) + 'Version 2.4.1 was released on March 15, 2024, with 37 bug fixes.\n');
+
+  // Shrink by frequency on the corpus.
+  const shrunk = join(work, 'shrunk');
+  const s = await shrinkTokenizerDir(LLAMA3_DIR, shrunk, { keep: 2000, corpus, read: { maxChars: 100_000 } });
+  const sr = readStageRecord(shrunk, 'shrink');
+  t.deepEqual(sr.inputs, [
+    { role: 'original', path: LLAMA3_DIR, fingerprint: tokenizerFingerprint(LLAMA3_DIR) },
+    { role: 'corpus', path: corpus, fingerprint: filesFingerprint([corpus]) },
+  ]);
+  t.deepEqual(Object.keys(sr.resolved).sort(), [...Object.keys(SHRINK_DIR_SPEC), 'read', 'extend'].sort(), 'every option of SHRINK_DIR_SPEC, the reader\'s and the extend step\'s');
+  t.like(sr.resolved, { keep: 2000, rule: 'frequency', batchSize: 256, corpus, donorDir: null, extend: null });
+  t.deepEqual(sr.resolved.read, { ...withDefaults(READ_TEXTS_SPEC, {}), maxChars: 100_000 });
+  t.deepEqual(sr.result, JSON.parse(JSON.stringify({ shrink: s.shrink, extend: null, size: s.size })));
+  validatesAgainstCommittedSchema(t, shrunk);
+
+  // Extend the shrunk tokenizer with the full one as donor: the original's fingerprint is the shrunk tokenizer's own files.
+  const extended = join(work, 'extended');
+  const e = extendTokenizerDir(shrunk, LLAMA3_DIR, extended, { padToMultipleOf: 64 });
+  const er = readStageRecord(extended, 'extend');
+  t.deepEqual(er.inputs, [
+    { role: 'original', path: shrunk, fingerprint: tokenizerFingerprint(shrunk) },
+    { role: 'donor', path: LLAMA3_DIR, fingerprint: tokenizerFingerprint(LLAMA3_DIR) },
+  ]);
+  t.not(er.inputs[0]!.fingerprint, er.inputs[1]!.fingerprint);
+  t.deepEqual(er.resolved, { mergeOrder: 'new-first', ignoreMerges: true, maxNewTokens: null, padToMultipleOf: 64, reservedToken: '<|reserved_{k}|>', maxSize: null });
+  t.deepEqual(Object.keys(er.resolved).sort(), Object.keys(EXTEND_SPEC).sort(), 'every option of EXTEND_SPEC');
+  t.deepEqual(er.result, JSON.parse(JSON.stringify({ stats: e.stats })));
+  t.true(e.stats.newTokens > 0);
+  validatesAgainstCommittedSchema(t, extended);
+
+  // Optimized (shrink by first ids, then extend with a donor): the donor is an input, the extend step's options are resolved; no corpus read.
+  const optimized = join(work, 'optimized');
+  const o = await shrinkTokenizerDir(LLAMA3_DIR, optimized, { keep: 1000, rule: 'first-ids', donorDir: extended, extend: { mergeOrder: 'original-first', maxNewTokens: 500 } });
+  const or = readStageRecord(optimized, 'shrink');
+  t.deepEqual(or.inputs.map((i) => [i.role, i.path]), [['original', LLAMA3_DIR], ['donor', extended]]);
+  t.is(or.inputs[1]!.fingerprint, tokenizerFingerprint(extended));
+  t.like(or.resolved, { keep: 1000, rule: 'first-ids', corpus: null, donorDir: extended });
+  // ignoreMerges under original-first is the original's own (the LLaMa-3 fixture's: true).
+  t.deepEqual(or.resolved.extend, { mergeOrder: 'original-first', ignoreMerges: true, maxNewTokens: 500, padToMultipleOf: 1, reservedToken: '<|reserved_{k}|>', maxSize: null });
+  t.deepEqual(or.result, JSON.parse(JSON.stringify({ shrink: o.shrink, extend: o.extend, size: o.size })));
+  // Each output was built aside and renamed into place with its record: nothing temporary is left.
+  t.deepEqual(readdirSync(work).sort(), ['en.txt', 'extended', 'optimized', 'shrunk']);
 });

@@ -152,10 +152,16 @@ function readNote(out: string, name: StageName, dir: string): { note: StageManif
   return old?.stage === name && typeof old.finished === 'string' && 'options' in old ? { note: old as StageManifest, legacy: true } : undefined;
 }
 
-/** Whether every folder holds a valid record of `stage` (a stage that finished writes it last). */
-function recorded(dirs: readonly string[], stage: RecordedStage): boolean {
+/** Folders that hold the record of one stage (what the stage's function records itself as). */
+interface RecordSet {
+  dirs: string[];
+  stage: RecordedStage;
+}
+
+/** Whether every folder holds a valid record of its stage (a stage that finished writes it last). */
+function recorded(sets: readonly RecordSet[]): boolean {
   try {
-    for (const d of dirs) readStageRecord(d, stage);
+    for (const { dirs, stage } of sets) for (const d of dirs) readStageRecord(d, stage);
     return true;
   } catch {
     return false;
@@ -194,13 +200,13 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   /**
    * Runs `body` unless the stage's note says it is done with these options and the folders in `records`
-   * hold that stage's records (`records.stage`: what the stage's function records itself as).
+   * hold their stages' records.
    */
-  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, records: { dirs: string[]; stage: RecordedStage }, body: () => Promise<unknown>): Promise<void> => {
+  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, records: readonly RecordSet[], body: () => Promise<unknown>): Promise<void> => {
     const dir = dirs[0]!;
     if (follower) return follow(name, dir, stageOptions, body);
     const prev = readNote(out, name, dir);
-    if (!redoRest && prev && JSON.stringify(prev.note.options) === JSON.stringify(stageOptions) && (prev.legacy || recorded(records.dirs, records.stage))) {
+    if (!redoRest && prev && JSON.stringify(prev.note.options) === JSON.stringify(stageOptions) && (prev.legacy || recorded(records))) {
       result.manifests[name] = prev.note;
       report(name, 'done before, kept', 1);
       return;
@@ -265,8 +271,10 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     onProgress: (e: Counts) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined, { phase: e.phase, done: e.done, total: e.total }),
   } as const;
   const inputs = { base: fingerprint(r.base), instruct: fingerprint(r.instruct), corpus: fingerprint(r.corpus.train), eval: fingerprint(r.corpus.eval) };
-  // The folder that holds a tokenizer stage record: the trained tokenizer, or the donor that Extended and Optimized train first.
-  const tokRecords = { dirs: t.kind === 'existing' ? [] : [t.kind === 'train' ? tokDir : donorDir], stage: 'tokenizer' } as const;
+  // The folders that hold the tokenizer stage's records: the trained tokenizer; or the donor that Extended
+  // and Optimized train first, and the tokenizer that lep tokenizer extend or shrink makes with it.
+  const tokRecords: RecordSet[] =
+    t.kind === 'existing' ? [] : t.kind === 'train' ? [{ dirs: [tokDir], stage: 'tokenizer' }] : [{ dirs: [donorDir], stage: 'tokenizer' }, { dirs: [tokDir], stage: t.kind }];
   await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: t, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, tokRecords, async () => {
     if (t.kind === 'existing') return { dir: tokDir };
     if (t.kind === 'train') return (await trainTokenizer(r.corpus.train, tokDir, { ...spm, like: instructs[0]! })).stats;
@@ -288,7 +296,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   // 2. init: the base resized to the new tokenizer
   const initDir = join(out, 'init');
-  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, { dirs: [initDir], stage: 'init' }, async () => {
+  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, [{ dirs: [initDir], stage: 'init' }], async () => {
     const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`, undefined, { phase: e.phase, done: e.done, total: e.total }) });
     return { oldSize: res.oldSize, newSize: res.newSize, rows: res.rows, counts: res.counts, seconds: res.seconds };
   });
@@ -298,7 +306,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const trainData = join(dataDir, 'train.safetensors');
   const evalData = r.corpus.eval ? join(dataDir, 'eval.safetensors') : undefined;
   const evalBlocks = r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks;
-  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks, files: [inputs.corpus, inputs.eval] }, { dirs: [dataDir], stage: 'data' }, async () => {
+  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks, files: [inputs.corpus, inputs.eval] }, [{ dirs: [dataDir], stage: 'data' }], async () => {
     const dataStage = beginStage('data');
     mkdirSync(dataDir, { recursive: true });
     const read = { normalize: r.corpus.normalize, script: r.corpus.script, signal: options.signal };
@@ -325,7 +333,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // 4. embedding-only training of the resized base
   const trainDir = join(out, 'train');
   const { seqLen: _seqLen, newRowsOnly, evalBlocks: _evalBlocks, ...trainOptions } = r.train;
-  await stage('train', [trainDir], { train: r.train }, { dirs: [trainDir], stage: 'train' }, async () => {
+  await stage('train', [trainDir], { train: r.train }, [{ dirs: [trainDir], stage: 'train' }], async () => {
     const steps = trainOptions.steps ?? TRAIN_SPEC.steps.default;  // the spec's default: one source
     const res = await trainModel(initDir, trainDir, {
       ...trainOptions,
@@ -349,7 +357,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const propDirs = methods.map((m) => join(out, `propagate-${m}`));
   // Each output model holds its record: OUT/propagate-<method>, or with several instruct models one folder per model in it.
   const propRecords = { dirs: propDirs.flatMap((d) => (many ? instructs.map((i) => join(d, basename(i))) : [d])), stage: 'propagate' } as const;
-  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, propRecords, async () => {
+  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, [propRecords], async () => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
       report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length, { phase: 'methods', done: i, total: methods.length });
@@ -380,7 +388,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     const work = join(out, 'calibration-data');
     const { methods: _m, ...rest } = c;
     const files = [c.data, c.copyText, typeof c.prompts === 'string' ? c.prompts : undefined].filter((f): f is string => f !== undefined);
-    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, { dirs: calDirs, stage: 'calibrate' }, async () => {
+    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, [{ dirs: calDirs, stage: 'calibrate' }], async () => {
       const reports: Record<string, unknown> = {};
       for (const [i, method] of calMethods.entries()) {
         report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length, { phase: 'methods', done: i, total: calMethods.length });
@@ -401,7 +409,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     });
     for (const [i, m] of calMethods.entries()) result.calibrated[m] = calDirs[i]!;
   }
-  await writeAdaptRecord(out, started, r, { ...result, recordDirs: { tokenizer: tokRecords.dirs, init: [initDir], data: [dataDir], train: [trainDir], propagate: propRecords.dirs, calibrate: Object.values(result.calibrated) } });
+  await writeAdaptRecord(out, started, r, { ...result, recordDirs: { tokenizer: tokRecords.flatMap((s) => s.dirs), init: [initDir], data: [dataDir], train: [trainDir], propagate: propRecords.dirs, calibrate: Object.values(result.calibrated) } });
   return result;
 }
 

@@ -14,7 +14,8 @@ const CLI_ONLY = defineOptions({
 
 export const usage = `lep tokenizer extend ORIGINAL_DIR DONOR_DIR --out DIR [options]
   Extended vocabulary: every original token keeps its id, the donor's new pieces get ids after them.
-  Writes tokenizer.json, tokenizer_config.json and lep_tokenizer_run.json (the resolved options) into DIR.
+  Writes tokenizer.json, tokenizer_config.json, lep_tokenizer_run.json and the stage record lep-stage.json
+  (the inputs with fingerprints, the resolved options, the stats) into DIR.
 ${helpLines({ ...CLI_ONLY, ...EXTEND_SPEC }).join('\n')}
 Example: lep tokenizer extend base donor --out extended --pad-to-multiple-of 64`;
 

@@ -20,7 +20,8 @@ const EXTEND_FLAGS_SPEC = pickOptions(EXTEND_SPEC, ['mergeOrder', 'maxNewTokens'
 
 export const usage = `lep tokenizer shrink ORIGINAL_DIR --keep N --out DIR [--corpus SPEC] [options]
   Optimized vocabulary: keep N original base tokens (closed under merges; specials kept on top), re-pack
-  ids (id_map.json), then extend with --donor DIR if given.
+  ids (id_map.json), then extend with --donor DIR if given. DIR also gets lep_tokenizer_run.json and the
+  stage record lep-stage.json (the inputs with fingerprints, the resolved options, the stats).
 ${helpLines({ ...CLI_ONLY, ...SHRINK_DIR_SPEC }).join('\n')}
   With --donor, the extend step (as lep tokenizer extend):
 ${helpLines(EXTEND_FLAGS_SPEC).join('\n')}

@@ -27,8 +27,12 @@ export const STAGE_RECORD_SCHEMA = 'lep.stage-record';
 /** Raised when a field changes meaning or is removed; new optional fields keep the version. */
 export const STAGE_RECORD_VERSION = 1;
 
-/** Stages that write a record (`data` and `adapt` are `lep adapt`'s own: its packing stage and the whole run). */
-export const RECORDED_STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate', 'eval', 'adapt'] as const;
+/**
+ * Stages that write a record: `tokenizer` is lep tokenizer train, `extend` and `shrink` lep tokenizer
+ * extend and shrink (with or without a donor); `data` and `adapt` are `lep adapt`'s own: its packing stage
+ * and the whole run.
+ */
+export const RECORDED_STAGES = ['tokenizer', 'extend', 'shrink', 'init', 'data', 'train', 'propagate', 'calibrate', 'eval', 'adapt'] as const;
 export type RecordedStage = (typeof RECORDED_STAGES)[number];
 
 const StageInputSchema = Type.Object(
@@ -84,6 +88,18 @@ export function stageInput(role: string, path: string): StageInput {
   const p = resolve(path);
   const fingerprint = statSync(p).isDirectory() ? dirFingerprint(p, [STAGE_RECORD_FILE]) : fileFingerprint(p);
   return { role, path: p, fingerprint };
+}
+
+/** The tokenizer files lep reads from a tokenizer or model directory (Tokenizer.fromDir). */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
+
+/**
+ * A tokenizer directory as an input: fingerprinted over its tokenizer files only, so a model directory's
+ * weights (which a tokenizer stage does not read) neither cost reads nor change the fingerprint.
+ */
+export function tokenizerInput(role: string, dir: string): StageInput {
+  const p = resolve(dir);
+  return { role, path: p, fingerprint: filesFingerprint(TOKENIZER_FILES.map((f) => join(p, f)).filter((f) => existsSync(f))) };
 }
 
 /** A corpus as inputs: one per spec (a file, a directory or a glob), over the files it names. */

@@ -90,7 +90,7 @@ export interface ExtendResult {
 }
 
 /** ExtendOptions after validation, defaults filled in. */
-type ResolvedExtendOptions = ResolvedOf<typeof EXTEND_SPEC>;
+export type ResolvedExtendOptions = ResolvedOf<typeof EXTEND_SPEC>;
 
 /** ExtendOptions checked against EXTEND_SPEC, defaults filled in (what lep_tokenizer_run.json records). */
 export function resolveExtendOptions(o: ExtendOptions): ResolvedExtendOptions {

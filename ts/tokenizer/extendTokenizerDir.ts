@@ -1,14 +1,17 @@
 /**
  * `extendTokenizer` on model directories: read the original's and the donor's tokenizer files, extend,
  * check that Hugging Face `tokenizers` loads the result with every original id in place, and write
- * `tokenizer.json`, `tokenizer_config.json` and the resolved run (`RUN_FILE`) into the output directory.
+ * `tokenizer.json`, `tokenizer_config.json`, the resolved run (`RUN_FILE`) and last the stage record
+ * (`lep-stage.json`, stage `extend`) into the output directory, which is built aside and renamed into place.
  */
 import { resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
-import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendStats } from './extend.js';
+import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendStats, type ResolvedExtendOptions } from './extend.js';
+import { EXTEND_SPEC } from './extendOptions.js';
 import type { Json } from './bpeJson.js';
 import { saveTokenizerDir } from './shrink.js';
+import { beginStage, tokenizerInput, writeStageRecord } from '../stage/stageRecord.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import { Tokenizer } from './Tokenizer.js';
@@ -33,6 +36,21 @@ export function checkIdsKept(original: Tokenizer, json: Json, config: Json, kept
   return out;
 }
 
+/**
+ * Every EXTEND_SPEC option as the extension ran with it: defaults filled in, `ignoreMerges` as the
+ * result's BPE model has it (its default depends on the merge order and the original), no limit as null.
+ */
+export function extendResolved(o: ResolvedExtendOptions, json: Json): Record<keyof typeof EXTEND_SPEC, unknown> {
+  return {
+    mergeOrder: o.mergeOrder,
+    ignoreMerges: (json.model as Json).ignore_merges,
+    maxNewTokens: o.maxNewTokens ?? null,
+    padToMultipleOf: o.padToMultipleOf,
+    reservedToken: o.reservedToken,
+    maxSize: o.maxSize ?? null,
+  };
+}
+
 export interface ExtendTokenizerDirResult {
   outDir: string;
   stats: ExtendStats;
@@ -43,29 +61,21 @@ export interface ExtendTokenizerDirResult {
  * `extendTokenizer` for what is kept and added) and writes the result to `outDir`.
  */
 export function extendTokenizerDir(originalDir: string, donorDir: string, outDir: string, options: ExtendOptions = {}): ExtendTokenizerDirResult {
+  const stage = beginStage('extend');
   const o = resolveExtendOptions(options);
   checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': donorDir });
   const original = Tokenizer.fromDir(originalDir);
   const donor = Tokenizer.fromDir(donorDir);
   const r = extendTokenizer(original, donor, options);
   checkIdsKept(original, r.json, r.config);
-  writeDirAtomicSync(outDir, '--out', (tmp) =>
+  const resolved = extendResolved(o, r.json);
+  const inputs = [tokenizerInput('original', originalDir), tokenizerInput('donor', donorDir)];
+  writeDirAtomicSync(outDir, '--out', (tmp) => {
     saveTokenizerDir(tmp, r.json, r.config, {
-      [RUN_FILE]: {
-        operation: 'extend',
-        original: resolve(originalDir),
-        donor: resolve(donorDir),
-        options: {
-          mergeOrder: o.mergeOrder,
-          ignoreMerges: (r.json.model as Json).ignore_merges,
-          maxNewTokens: o.maxNewTokens ?? null,
-          padToMultipleOf: o.padToMultipleOf,
-          reservedToken: o.reservedToken,
-          maxSize: o.maxSize ?? null,
-        },
-        stats: r.stats,
-      },
-    }),
-  );
+      [RUN_FILE]: { operation: 'extend', original: resolve(originalDir), donor: resolve(donorDir), options: resolved, stats: r.stats },
+    });
+    // Last: the stage record (the directory is then renamed into place as a whole).
+    writeStageRecord(tmp, stage, { inputs, resolved, result: { stats: r.stats } });
+  });
   return { outDir, stats: r.stats };
 }
