@@ -1,6 +1,7 @@
 /**
  * The commands whose flags, help and checks derive from an option spec (data pack, generate, export gguf and
- * checkpoint, tokenizer extend and shrink, model create, the corpus flags): the flags each command had
+ * checkpoint, tokenizer extend and shrink, model create, the corpus flags; LepModel.load and the --device
+ * and --dtype of the commands that load a model): the flags each command had
  * before its spec are still accepted and documented, the defaults are the same and shown, and a wrong value
  * is refused naming the option and its flag before anything is read or written.
  */
@@ -15,6 +16,7 @@ import { CORPUS_FLAGS_SPEC, corpusUsage, readOptions } from '../../ts/cli/corpus
 import { run as dataPackCli, usage as dataPackUsage } from '../../ts/cli/dataPack.js';
 import { run as exportCheckpointCli, usage as exportCheckpointUsage } from '../../ts/cli/exportCheckpoint.js';
 import { run as exportGgufCli, usage as exportGgufUsage } from '../../ts/cli/exportGguf.js';
+import { usage as evalUsage } from '../../ts/cli/eval.js';
 import { run as generateCli, usage as generateUsage } from '../../ts/cli/generate.js';
 import { run as modelCreateCli, usage as modelCreateUsage } from '../../ts/cli/modelCreate.js';
 import { run as tokenizerExtendCli, usage as tokenizerExtendUsage } from '../../ts/cli/tokenizerExtend.js';
@@ -23,8 +25,11 @@ import { READ_TEXTS_DEFAULTS } from '../../ts/corpus/readCorpus.js';
 import { LepError } from '../../ts/errors.js';
 import { createModel } from '../../ts/model/createModel.js';
 import { CREATE_MODEL_SPEC } from '../../ts/model/createModelOptions.js';
+import { EVAL_SPEC } from '../../ts/eval/evalOptions.js';
 import { GENERATE_SPEC } from '../../ts/model/generateOptions.js';
-import { defaultsOf } from '../../ts/options/optionSpec.js';
+import { LepModel } from '../../ts/model/LepModel.js';
+import { LOAD_FLAGS_SPEC, LOAD_SPEC } from '../../ts/model/loadOptions.js';
+import { defaultsOf, helpLines } from '../../ts/options/optionSpec.js';
 import { EXTEND_DEFAULTS } from '../../ts/tokenizer/extend.js';
 import { EXTEND_SPEC } from '../../ts/tokenizer/extendOptions.js';
 import { SHRINK_DEFAULTS } from '../../ts/tokenizer/shrink.js';
@@ -114,6 +119,35 @@ test('export gguf and export checkpoint: flags, defaults and an example from the
   const dtype = await t.throwsAsync(exportCheckpointCli(['/nonexistent/model', '/nonexistent/ckpt', '--out', join(tempDir(), 'o'), '--dtype', 'f16']), { instanceOf: LepError });
   t.regex(dtype.message, /^Expected "f32" or "bf16" for dtype \(--dtype\) but received "f16"\nHINT: /);
   await t.throwsAsync(exportCheckpoint('/nonexistent/model', '/nonexistent/ckpt', join(tempDir(), 'o'), { dtype: 'f16' as never }), { message: /for dtype \(--dtype\) but received "f16"/ });
+});
+
+test('LepModel.load: device and dtype from LOAD_SPEC, checked before the model folder is read; lep generate and lep eval take its entries as their flags', async (t) => {
+  // The defaults the hand-written load had (options.device ?? 'cpu', options.dtype ?? 'f32').
+  t.deepEqual(defaultsOf(LOAD_SPEC), { device: 'cpu', dtype: 'f32' });
+  t.deepEqual(Object.keys(LOAD_SPEC), ['device', 'dtype', 'overrides']);
+  // The commands restate nothing: their entries are LOAD_SPEC's, and their help shows its lines.
+  for (const [k, spec] of Object.entries(LOAD_FLAGS_SPEC)) t.is(EVAL_SPEC[k as keyof typeof EVAL_SPEC], spec, `lep eval ${k}`);
+  for (const line of helpLines(LOAD_FLAGS_SPEC)) for (const [name, usage] of [['generate', generateUsage], ['eval', evalUsage]]) t.true(usage!.includes(line), `lep ${name}: ${line}`);
+  t.regex(generateUsage, /--dtype f32\|bf16\|f16\|f64 +.*\(default f32\)/);
+
+  // A model folder that does not exist: the options are refused first, each naming the option, its flag and a hint.
+  const missing = '/nonexistent/model';
+  const cases: [object, RegExp][] = [
+    [{ device: 'tpu' }, /^Expected cpu, cuda or cuda:N for device \(--device\) but received "tpu"\nHINT: device \(--device\): Device the model runs on\. Defaults to cpu\./],
+    [{ device: 'cuda:x' }, /^Expected cpu, cuda or cuda:N for device \(--device\) but received "cuda:x"\nHINT: /],
+    [{ dtype: 'f8' }, /^Expected "f32" or "bf16" or "f16" or "f64" for dtype \(--dtype\) but received "f8"\nHINT: dtype \(--dtype\): Compute dtype.* Defaults to f32\./],
+    [{ overrides: 'ckpt.safetensors' }, /for overrides but received "ckpt\.safetensors"\nHINT: overrides: safetensors files/],
+    [{ dtpye: 'bf16' }, /^unknown option dtpye\nHINT: the known options are device, dtype, overrides/],
+  ];
+  for (const [options, message] of cases) {
+    const e = await t.throwsAsync(LepModel.load(missing, options as never), { instanceOf: LepError }, JSON.stringify(options));
+    t.is(e.code, 'LEP_BAD_OPTION', e.message);
+    t.regex(e.message, message);
+  }
+  // Good values (and the job's own keys) pass the check and reach the folder, which is missing.
+  const folder = await t.throwsAsync(LepModel.load(missing, { device: 'cuda:1', dtype: 'bf16', overrides: [], signal: new AbortController().signal }), { instanceOf: LepError });
+  t.not(folder.code, 'LEP_BAD_OPTION', folder.message);
+  t.regex(folder.message, /\/nonexistent\/model/);
 });
 
 test('tokenizer extend and shrink: flags, defaults and an example from the specs; wrong values refused before a tokenizer is read', async (t) => {

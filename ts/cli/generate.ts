@@ -3,17 +3,16 @@ import { randomInt } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 
 import { GENERATE_SPEC } from '../model/generateOptions.js';
+import { LOAD_FLAGS_SPEC } from '../model/loadOptions.js';
 import { checkSampling, LepModel, type GenerateOptions } from '../model/LepModel.js';
-import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG, oneOf, type OptionsOf } from '../options/optionSpec.js';
-import { DEVICE_SCHEMA } from '../train/trainOptions.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG, type OptionsOf } from '../options/optionSpec.js';
 import { parse, printJson, required } from './args.js';
 
-/** The flags of the command itself (the prompt, how the model loads) before the sampling options. */
+/** The flags of the command itself (the prompt, how the model loads: LepModel.load's LOAD_SPEC) before the sampling options. */
 const CLI_ONLY = defineOptions({
   prompt: { schema: Type.String(), required: true, arg: 'TEXT', doc: 'The prompt.' },
   chat: { schema: Type.Boolean(), doc: "Wrap the prompt in the model's chat template (as a user message)." },
-  device: { schema: DEVICE_SCHEMA, default: 'cpu', arg: 'cpu|cuda[:N]', doc: 'Device to run on.' },
-  dtype: { schema: oneOf('f32', 'bf16', 'f16', 'f64'), default: 'f32', doc: 'Compute dtype.' },
+  ...LOAD_FLAGS_SPEC,
   json: { ...JSON_FLAG, doc: 'No streaming: print {text, tokens, finishReason, seed} as one JSON document on stdout.' },
 });
 

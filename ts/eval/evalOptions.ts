@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox';
 
 import { DEFAULT_CORPUS_CACHE_DIR } from '../corpus/fetchDebian.js';
 import { defineOptions, oneOf } from '../options/optionSpec.js';
-import { DEVICE_SCHEMA } from '../train/trainOptions.js';
+import { LOAD_FLAGS_SPEC } from '../model/loadOptions.js';
 import { DEFAULT_SUITES_DIR } from './builtinSuites.js';
 import { PARAGRAPH_OVERLAPS } from './itemScores.js';
 import { DEFAULT_SHOTS, PROMPT_FORMATS } from './prompts.js';
@@ -33,8 +33,8 @@ export const EVAL_SPEC = defineOptions({
   suitesDir: { schema: dir, flag: 'suites', arg: 'DIR', default: DEFAULT_SUITES_DIR, doc: 'Where built-in suites live (built there from the held-out corpora when missing).' },
   corporaDir: { schema: dir, flag: 'corpora', arg: 'DIR', default: DEFAULT_CORPUS_CACHE_DIR, doc: 'Corpora cache with heldout/ (for building suites and text metrics).' },
   textMaxChars: { schema: Type.Integer({ minimum: 0 }), default: 50_000, doc: 'Characters of held-out text per language for bits per character and symbols per token (0 = all).' },
-  device: { schema: DEVICE_SCHEMA, default: 'cpu', arg: 'cpu|cuda[:N]', doc: 'Device the model runs on.' },
-  dtype: { schema: oneOf('f32', 'bf16', 'f16', 'f64'), default: 'f32', doc: 'Compute dtype (f16 weights are upcast to f32 on CPU).' },
+  // How the model loads: LepModel.load's own options.
+  ...LOAD_FLAGS_SPEC,
 });
 
 /** `lep eval --compare`: the paired bootstrap (eval/compare.ts). */

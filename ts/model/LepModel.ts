@@ -16,20 +16,18 @@ import { checkVocab, readModelDir, type ModelDir } from '../checkpoint/modelDir.
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { GENERATE_SPEC } from './generateOptions.js';
+import { LOAD_SPEC } from './loadOptions.js';
 
 // The native result types under public names (the native surface itself is internal: binding/NativeTypes.ts).
 export type ScoreResult = NativeScoreResult;
 export type GenerateResult = NativeGenerateResult;
 export type Dtype = NativeDtype;
 
-export interface LoadModelOptions {
-  /** `cpu` or `cuda[:N]`. Defaults to `cpu`. */
-  device?: string;
-  /** Compute dtype; F16 weights are upcast to f32 on CPU. Defaults to `f32`. */
-  dtype?: NativeDtype;
-  /** safetensors files whose tensors replace the model's same-named ones (e.g. a training checkpoint). */
-  overrides?: string[];
-}
+/** LepModel.load's options: LOAD_SPEC (loadOptions.ts) gives each one's type, default and doc. */
+export type LoadModelOptions = OptionsOf<typeof LOAD_SPEC>;
+
+/** The keys of load's options that are not options of the spec (the job's). */
+const LOAD_NON_SPEC_KEYS = ['signal', 'onProgress'];
 
 /** The sampling options: GENERATE_SPEC (generateOptions.ts) gives each one's type, bounds, default and doc. */
 export type GenerateOptions = OptionsOf<typeof GENERATE_SPEC> &
@@ -65,8 +63,13 @@ export class LepModel {
     this.native = native;
   }
 
-  /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json if present). */
+  /**
+   * Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json if present). The
+   * options are checked against LOAD_SPEC before the folder is read.
+   */
   static async load(path: string, options: LoadModelOptions & JobOptions = {}): Promise<LepModel> {
+    checkOptions(LOAD_SPEC, options, { kind: 'options' }, LOAD_NON_SPEC_KEYS);
+    const { device, dtype } = withDefaults(LOAD_SPEC, options);
     const dir = readModelDir(path);
     let tokenizer: Tokenizer | undefined;
     try {
@@ -75,9 +78,6 @@ export class LepModel {
       if ((e as LepError).code !== 'LEP_NO_TOKENIZER') throw e;
     }
     checkVocab(dir, tokenizer?.size);
-    const device = options.device ?? 'cpu';
-    const dtype = options.dtype ?? 'f32';
-    if (!['f32', 'bf16', 'f16', 'f64'].includes(dtype)) throw optionError('dtype', 'f32, bf16, f16 or f64', dtype, '--dtype');
     const native = await runJob(
       (p) => getNative().loadModel({ config: dir.config, files: dir.weightFiles, overrides: options.overrides, device, dtype }, p),
       options,
