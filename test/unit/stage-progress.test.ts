@@ -42,3 +42,26 @@ test('the CLI progress line shows the same ETA', (t) => {
     line.close();
   }
 });
+
+test('jobs side by side report in lanes, each with its own phase clock, and a kept line names its lane only', (t) => {
+  const written: string[] = [];
+  const line = new ProgressLine({ stream: { isTTY: false, write: (s: string) => void written.push(s) } as unknown as NodeJS.WriteStream });
+  try {
+    const start = Date.now();
+    line.update('train', '   A [4/6 train] step 10/40', 0.25, false, 'A');
+    line.update('eval', '   evaluating B: text:ru', 0.5, false, 'B');
+    t.deepEqual(written, [], 'nothing printed in a log until a line is kept or the timer fires');
+    t.regex(line.line(start + 10_000), /^ {3}A \[4\/6 train\] step 10\/40 {2}25% \(10 s, ETA 30 s\) {2}\| {2}evaluating B: text:ru {2}50% \(10 s, ETA 10 s\)$/);
+    line.update('eval', '   B done', 1, true, 'B');
+    t.is(written.length, 1);
+    t.regex(written[0]!, /^ {3}B done 100% \(\d+ s, ETA 0 s\)\n$/);
+    line.done('B');
+    t.regex(line.line(start + 10_000), /^ {3}A \[4\/6 train\] step 10\/40 {2}25% \(10 s, ETA 30 s\)$/, 'one lane left: printed as labelled');
+    line.update('propagate', '   A [5/6 propagate]', 0, false, 'A');
+    t.regex(line.line(Date.now()), /0% \(0 s, ETA \?\)$/, 'a new phase in a lane restarts its clock');
+    line.note('a heading');
+    t.is(written.at(-1), 'a heading\n');
+  } finally {
+    line.close();
+  }
+});

@@ -33,6 +33,7 @@ import { lepInfo, setThreads } from '../runtime.js';
 import { formatTable, parseTrainLog, writeReport, type ReportInput, type TrainingRun } from '../report/writeReport.js';
 import type { RowSource } from '../init/buildInitPlan.js';
 import { ProgressLine } from './progressLine.js';
+import { runJobQueue, type QueuedJob } from '../util/jobQueue.js';
 import { userCacheDir } from '../util/userCacheDir.js';
 import { parse, printJson } from './args.js';
 
@@ -137,8 +138,8 @@ interface Row {
 function stageProgress(progress: ProgressLine, vocabulary: string): (p: AdaptProgress) => void {
   return (p) => {
     const keep = p.fraction === 0 || p.fraction === 1 || /eval|^packing training text$/.test(p.detail);
-    progress.update(`${vocabulary}/${p.stage}`, `   [${p.index}/${p.stages} ${p.stage}] ${p.detail}`, p.fraction, keep);
-    if (p.fraction === 1) progress.done();
+    progress.update(p.stage, `   ${vocabulary} [${p.index}/${p.stages} ${p.stage}] ${p.detail}`, p.fraction, keep, vocabulary);
+    if (p.fraction === 1) progress.done(vocabulary);
   };
 }
 
@@ -178,27 +179,28 @@ export async function run(argv: string[]): Promise<void> {
   const corpora = await fetchCorpora({ cacheDir: join(demoCacheDir(), 'corpora') });
   say(`   ${Object.keys(corpora.files).join(', ')}${corpora.cached ? ' (cached)' : ''}`);
 
-  const rows: Row[] = [];
   const progress = new ProgressLine(json ? { stream: process.stderr } : {});
+  const controller = new AbortController();
   /** One model's evaluation; `report` gets its progress (a label and a fraction of this model). */
   const measure = async ({ vocabulary, method, dir }: Candidate, report: (label: string, fraction: number) => void): Promise<Row> => {
     report('loading', 0);
-    const m = await LepModel.load(dir);
+    const m = await LepModel.load(dir, { signal: controller.signal });
     try {
       // The built-in Darumeru-style suites (held-out Debian material) through the chat template, and bits
       // per character / symbols per token on held-out text.
       const e = await evaluate(m, ['all'], {
         // --quick: 10 items per task and 12 000 characters of held-out text per language, so that one
-        // vocabulary's whole pipeline fits 5 minutes on 2 quiet cores (2 min 44 s; 12 items and 20 000: 5 min 25 s).
+        // vocabulary's whole pipeline fits 5 minutes on 2 quiet cores.
         limit: quick ? 10 : undefined,
-        textMaxChars: quick ? 12_000 : 100_000,
+        textMaxChars: quick ? 12_000 : 50_000,
         suitesDir: join(demoCacheDir(), 'eval-suites'),
         corporaDir: join(demoCacheDir(), 'corpora'),
+        signal: controller.signal,
         onTask: (x) => report(`${x.task} (${x.index + 1}/${x.total})`, (x.index + (x.done ? 1 : 0)) / x.total),
         onItems: (x) => report(`${x.task} ${x.done}/${x.of} (task ${x.index + 1}/${x.total})`, (x.index + x.done / x.of) / x.total),
       });
       const prompt = m.tokenizer!.applyChatTemplate([{ role: 'user', content: PROMPT }]);
-      const answer = (await m.generate(prompt, { maxNewTokens: 32, addSpecialTokens: false })).text;
+      const answer = (await m.generate(prompt, { maxNewTokens: 32, addSpecialTokens: false, signal: controller.signal })).text;
       return {
         vocabulary, method, model: dir, groups: e.summary.groups, microAvg: e.summary.microAvg,
         tasks: Object.fromEntries(e.tasks.map((x) => [x.name, x.score])),
@@ -208,70 +210,31 @@ export async function run(argv: string[]): Promise<void> {
       m.dispose();
     }
   };
-  /**
-   * Evaluates models side by side, one BLAS thread each, as many at once as there are threads, and returns
-   * their rows in the order given. A toy model's matmuls are too small for two BLAS threads to pay: on 2
-   * quiet cores one evaluation ran 8% faster at two threads than at one, and two evaluations at a time at
-   * one thread each took 16 s where the same two one after the other at two threads took 28 s (the same
-   * scores). With another job on the machine a two-thread evaluation ran 4x slower than a one-thread one
-   * (each OpenBLAS call waits for its descheduled second thread), so even a lone model gets one thread.
-   */
-  const measureAll = async (candidates: Candidate[]): Promise<Row[]> => {
-    const threads = info.blasThreads > 0 ? info.blasThreads : info.intraOpThreads;
-    const width = Math.max(1, Math.min(candidates.length, threads));
-    const name = (c: Candidate) => `${c.vocabulary}/${c.method}`;
-    const phase = `eval ${candidates.map(name).join(', ')}`;
-    const fractions = candidates.map(() => 0);
-    const labels = new Map<number, string>();
-    const report = (i: number) => (label: string, fraction: number) => {
-      fractions[i] = fraction;
-      labels.set(i, `${name(candidates[i]!)}: ${label}`);
-      const done = fractions.reduce((a, b) => a + b, 0) / candidates.length;
-      const of = candidates.length > 1 ? ` (${candidates.length} models, ${width} at a time)` : '';
-      progress.update(phase, `   evaluating${of} ${[...labels.values()].join('; ')}`, done);
-    };
-    const results: Row[] = [];
-    let next = 0;
-    let failed = false;
-    const worker = async (): Promise<void> => {
-      while (!failed && next < candidates.length) {
-        const i = next++;
-        try {
-          const r = await measure(candidates[i]!, report(i));
-          results[i] = r;
-          labels.delete(i);
-          progress.update(phase, `   ${r.vocabulary.padEnd(9)} ${r.method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`, undefined, true);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    };
-    if (threads > 1) setThreads(1);
-    try {
-      const settled = await Promise.allSettled(Array.from({ length: width }, worker));
-      const err = settled.find((x) => x.status === 'rejected');
-      if (err) throw err.reason;
-    } finally {
-      if (threads > 1) setThreads(threads);
-    }
-    progress.update(phase, `   evaluated ${candidates.map(name).join(', ')}`, 1, true);
-    progress.done();
-    return results;
-  };
   const pick = (x: { symbolsPerToken: number; bitsPerChar: number }) => ({ symbolsPerToken: x.symbolsPerToken, bitsPerChar: x.bitsPerChar });
+  /** A job that evaluates one model in its own progress lane and hands its row to `done`. */
+  const evaluation = (c: Candidate, done: (row: Row) => void): QueuedJob => async () => {
+    const lane = `${c.vocabulary}/${c.method}`;
+    const r = await measure(c, (label, fraction) => progress.update('eval', `   evaluating ${lane}: ${label}`, fraction, false, lane));
+    progress.update('eval', `   ${r.vocabulary.padEnd(9)} ${r.method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`, 1, true, lane);
+    progress.done(lane);
+    done(r);
+  };
 
-  let step = 2;
-  // The original instruct models first, side by side; each row goes into the table above its family's.
+  // The original instruct models and each vocabulary's pipeline (lep adapt, then its models' evaluations)
+  // run side by side, one BLAS thread each, as many at once as there are threads. A toy model's matmuls
+  // are too small for two BLAS threads to pay: on 2 quiet cores one evaluation ran 8% faster at two threads
+  // than at one, while two at a time at one thread each finished 1.7x sooner than one after the other at
+  // two (the same scores); 12 training steps ran 1.57x sooner two at a time. With another job on the
+  // machine a two-thread evaluation ran 4x slower than a one-thread one (each OpenBLAS call waits for its
+  // descheduled second thread), so even a lone job gets one thread. The adaptations are queued first:
+  // they are the longest and each queues its evaluations when it ends.
   const runFamilies = [...new Set(RECIPES.filter((r) => vocabularies.includes(r.vocabulary)).map((r) => r.family))].filter((f) => families[f] !== undefined);
-  const originals = runFamilies.map((f) => ({ vocabulary: FAMILIES[f].label, method: '-', dir: join(families[f]!, 'instruct') }));
   const originalRows = new Map<FamilyName, Row>();
-  if (originals.length > 0) {
-    say(`\n${step++}. the original instruct model${originals.length > 1 ? 's' : ''} (${originals.map((o) => o.dir).join(', ')})`);
-    (await measureAll(originals)).forEach((r, i) => originalRows.set(runFamilies[i]!, r));
-  }
+  const vocabularyRows = new Map<string, Row[]>();
   const embeddingTraining: Record<string, ReturnType<typeof tokensPerNewRow>> = {};
   const skipped: string[] = [];
+  const jobs: QueuedJob[] = [];
+  let step = 2;
   for (const { vocabulary, file, family } of RECIPES.filter((r) => vocabularies.includes(r.vocabulary))) {
     const toyFamily = families[family];
     if (toyFamily === undefined) {
@@ -294,18 +257,44 @@ export async function run(argv: string[]): Promise<void> {
       recipe.train = { ...recipe.train, steps: 60, evalEvery: 30, warmupSteps: 6 };
       if (recipe.calibrate) recipe.calibrate = { ...recipe.calibrate, prompts: 32, copyExamples: 32, maxNewTokens: 48 };
     }
-    say(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
-    const r = await adapt(recipe, join(out, vocabulary), { onProgress: stageProgress(progress, vocabulary) });
-    progress.done();
-    const seen = tokensPerNewRow(r);
-    embeddingTraining[vocabulary] = seen;
-    if (seen) say(`   embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
+    const rowsOfVocabulary: Row[] = [];
+    vocabularyRows.set(vocabulary, rowsOfVocabulary);
+    jobs.push(async (add) => {
+      progress.note(`\n${step++}. lep adapt recipes/${file} -> ${join(out, vocabulary)}`);
+      const r = await adapt(recipe, join(out, vocabulary), { onProgress: stageProgress(progress, vocabulary), signal: controller.signal });
+      progress.done(vocabulary);
+      const seen = tokensPerNewRow(r);
+      embeddingTraining[vocabulary] = seen;
+      if (seen) progress.note(`   ${vocabulary} embedding training: ${seen.tokensSeen} tokens seen for ${seen.newRows} new rows (${seen.perNewRow.toFixed(0)} tokens per new row; the paper: billions of tokens for ~10^4-10^5 rows)`);
+      const candidates = [
+        ...Object.entries(r.models).map(([method, dir]) => ({ vocabulary, method, dir })),
+        ...Object.entries(r.calibrated).map(([method, dir]) => ({ vocabulary, method: `${method} + calibration`, dir })),
+      ];
+      candidates.forEach((c, i) => add(evaluation(c, (row) => void (rowsOfVocabulary[i] = row))));
+    });
+  }
+  for (const f of runFamilies) {
+    const dir = join(families[f]!, 'instruct');
+    jobs.push(async () => {
+      progress.note(`\n${step++}. the original instruct model ${dir}`);
+      await evaluation({ vocabulary: FAMILIES[f].label, method: '-', dir }, (row) => originalRows.set(f, row))(() => {});
+    });
+  }
+  const threads = info.blasThreads > 0 ? info.blasThreads : info.intraOpThreads;
+  if (threads > 1) setThreads(1);
+  try {
+    await runJobQueue(threads, jobs, controller);
+  } finally {
+    if (threads > 1) setThreads(threads);
+    progress.close();
+  }
+  // The table: each family's original instruct model above its vocabularies' rows, in RECIPES order.
+  const rows: Row[] = [];
+  for (const { vocabulary, family } of RECIPES) {
     const original = originalRows.get(family);
+    if (!vocabularyRows.has(vocabulary)) continue;
     if (original !== undefined && !rows.includes(original)) rows.push(original);
-    rows.push(...await measureAll([
-      ...Object.entries(r.models).map(([method, dir]) => ({ vocabulary, method, dir })),
-      ...Object.entries(r.calibrated).map(([method, dir]) => ({ vocabulary, method: `${method} + calibration`, dir })),
-    ]));
+    rows.push(...vocabularyRows.get(vocabulary)!);
   }
 
   const training: TrainingRun[] = [];
@@ -340,7 +329,6 @@ export async function run(argv: string[]): Promise<void> {
   say(`\nA Russian copy request through each model's chat template: ${JSON.stringify(PROMPT)}`);
   for (const r of rows) say(`   ${r.vocabulary}/${r.method}: ${JSON.stringify(r.answer)}`);
   const written = writeReport({ ...report, seconds: (Date.now() - t0) / 1000 }, out);
-  progress.close();
   say(`\nDone in ${elapsed()}. Report: ${written.html} (results: ${written.json})`);
   if (json) printJson({ ...JSON.parse(readFileSync(written.json, 'utf8')), files: { report: written.html, results: written.json, gguf } });
 }

@@ -20,62 +20,90 @@ export function formatDuration(seconds: number): string {
   return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
 }
 
+/** One job's progress: its phase (a new one restarts the ETA clock), label and fraction. */
+interface Lane {
+  phase: string;
+  phaseStart: number;
+  label: string;
+  fraction: number | undefined;
+}
+
+/**
+ * One progress line, shared by jobs that run side by side (the main job's pipelines): each job reports in
+ * its own `lane`, with its own phase clock and ETA, and the line shows every running lane. A command with
+ * one job at a time uses the default lane and prints exactly what it printed before lanes existed.
+ */
 export class ProgressLine {
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
-  private phase: string | undefined;
-  private phaseStart = 0;
-  private label = '';
-  private fraction: number | undefined;
+  private readonly lanes = new Map<string, Lane>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: ProgressLineOptions = {}) {
     this.stream = options.stream ?? process.stdout;
     this.tty = this.stream.isTTY === true;
     // unref: the timer never keeps the process alive on its own.
-    this.timer = setInterval(() => this.print(false), options.everyMs ?? 15_000);
+    this.timer = setInterval(() => this.print(undefined, false), options.everyMs ?? 15_000);
     this.timer.unref();
   }
 
-  /** The text of the current state: label, percentage, elapsed and ETA of the phase. */
+  /** The text of one lane: label, percentage, elapsed and ETA of its phase. */
+  private laneLine(l: Lane, now: number, trim: boolean): string {
+    const label = trim ? l.label.trim() : l.label;
+    const elapsed = (now - l.phaseStart) / 1000;
+    const f = l.fraction;
+    if (f === undefined) return `${label} (${formatDuration(elapsed)})`;
+    return `${label} ${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${formatDuration(etaSeconds(elapsed, f) ?? Number.NaN)})`;
+  }
+
+  /** The text of the current state: every running lane (one: as it was labelled; several: side by side). */
   line(now = Date.now()): string {
-    const elapsed = (now - this.phaseStart) / 1000;
-    const f = this.fraction;
-    if (f === undefined) return `${this.label} (${formatDuration(elapsed)})`;
-    return `${this.label} ${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${formatDuration(etaSeconds(elapsed, f) ?? Number.NaN)})`;
+    const lanes = [...this.lanes.values()];
+    if (lanes.length === 1) return this.laneLine(lanes[0]!, now, false);
+    return `   ${lanes.map((l) => this.laneLine(l, now, true)).join('  |  ')}`;
   }
 
   /**
-   * Reports progress of `phase` (a new phase name restarts the ETA clock). `keep`: also print this as a
-   * line of its own (a phase starting or ending, a result).
+   * Reports progress of `phase` in `lane` (a new phase name restarts that lane's ETA clock). `keep`: also
+   * print this lane's state as a line of its own (a phase starting or ending, a result).
    */
-  update(phase: string, label: string, fraction?: number, keep = false): void {
-    const samePhase = phase === this.phase;
-    if (!samePhase) {
-      this.phase = phase;
-      this.phaseStart = Date.now();
+  update(phase: string, label: string, fraction?: number, keep = false, lane = ''): void {
+    let l = this.lanes.get(lane);
+    if (l === undefined || l.phase !== phase) {
+      l = { phase, phaseStart: Date.now(), label, fraction: undefined };
+      this.lanes.set(lane, l);
     }
-    this.label = label;
+    l.label = label;
     // An event without a fraction (an evaluation loss in the middle of training) keeps the phase's last one.
-    if (fraction !== undefined) this.fraction = Math.min(1, Math.max(0, fraction));
-    else if (!samePhase) this.fraction = undefined;
-    if (this.tty || keep) this.print(keep);
+    if (fraction !== undefined) l.fraction = Math.min(1, Math.max(0, fraction));
+    if (this.tty || keep) this.print(keep ? lane : undefined, keep);
   }
 
-  private print(keep: boolean): void {
-    if (this.phase === undefined) return;
-    if (this.tty) this.stream.write(`\r\x1b[K${this.line()}${keep ? '\n' : ''}`);
-    else this.stream.write(`${this.line()}\n`);
+  /** Prints `lane`'s state as a line of its own (`keep`), or the whole line. */
+  private print(lane: string | undefined, keep: boolean): void {
+    if (this.lanes.size === 0) return;
+    const now = Date.now();
+    const own = lane === undefined ? undefined : this.lanes.get(lane);
+    if (!this.tty) return void this.stream.write(`${own && this.lanes.size > 1 ? this.laneLine(own, now, false) : this.line(now)}\n`);
+    if (!keep) return void this.stream.write(`\r\x1b[K${this.line(now)}`);
+    // A kept line on a terminal: that lane's line stays, and the live line goes on below it.
+    if (this.lanes.size === 1) return void this.stream.write(`\r\x1b[K${this.line(now)}\n`);
+    this.stream.write(`\r\x1b[K${own ? this.laneLine(own, now, false) : this.line(now)}\n${this.line(now)}`);
   }
 
-  /** Ends the current phase: nothing more is printed for it until the next update. */
-  done(): void {
-    if (this.tty && this.phase !== undefined) this.stream.write('\r\x1b[K');
-    this.phase = undefined;
+  /** Prints `text` (a heading, a note) as lines of their own, above the live line on a terminal. */
+  note(text: string): void {
+    this.stream.write(this.tty && this.lanes.size > 0 ? `\r\x1b[K${text}\n${this.line()}` : `${text}\n`);
+  }
+
+  /** Ends `lane`'s current phase: nothing more is printed for it until its next update. */
+  done(lane = ''): void {
+    if (!this.lanes.delete(lane)) return;
+    if (this.tty) this.stream.write(this.lanes.size > 0 ? `\r\x1b[K${this.line()}` : '\r\x1b[K');
   }
 
   close(): void {
-    this.done();
+    for (const lane of [...this.lanes.keys()]) this.done(lane);
     clearInterval(this.timer);
     this.timer = undefined;
   }
