@@ -104,6 +104,32 @@ test('sampling: seeded, reproducible, and temperature/top-k change the output', 
   m.dispose();
 });
 
+test('greedy batches drop finished rows: every row still equals its prompt alone, and streamed steps stay on their rows', async (t) => {
+  // Rows that stop early leave the batch (cpp/core/generate.cpp); a wrong row map would give a row another
+  // prompt's cache or tokens. Stop tokens are taken from the free generations so rows stop at different steps.
+  const m = await LepModel.load(await tinyModel());
+  const tok = m.tokenizer!;
+  const texts = ['The capital of France is', 'Привет', 'one two three four five six', 'a', 'Hello world, this is', 'Москва —', 'x y', 'The'];
+  const prompts = await Promise.all(texts.map((x) => tok.encode(x, { addSpecialTokens: true })));
+  const free = await m.generateTokens(prompts, { maxNewTokens: 16, stopTokens: [] });
+  const stopTokens = [...new Set([free[0]!.tokens[2]!, free[3]!.tokens[5]!, free[5]!.tokens[9]!])];
+  const streamed: number[][] = prompts.map(() => []);
+  const batched = await m.generateTokens(prompts, {
+    maxNewTokens: 16, stopTokens,
+    onTokens: (step) => step.forEach((id, i) => void (id >= 0 && streamed[i]!.push(id))),
+  });
+  const lengths = new Set(batched.map((r) => r.tokens.length));
+  t.true(lengths.size >= 3, `rows stop at different steps (${[...lengths].join(', ')})`);
+  t.true(batched.some((r) => r.finishReason === 'length') && batched.some((r) => r.finishReason === 'stop'));
+  for (let i = 0; i < prompts.length; i++) {
+    const [single] = await m.generateTokens([prompts[i]!], { maxNewTokens: 16, stopTokens });
+    t.deepEqual(Array.from(batched[i]!.tokens), Array.from(single!.tokens), `row ${i}`);
+    t.is(batched[i]!.finishReason, single!.finishReason);
+    t.deepEqual(streamed[i], Array.from(batched[i]!.tokens), `row ${i} streamed`);
+  }
+  m.dispose();
+});
+
 test('stop tokens end a sequence and are reported', async (t) => {
   const m = await LepModel.load(await tinyModel());
   const prompt = [1, 415];
