@@ -1,7 +1,7 @@
 // `--json` on the commands that produce data: one JSON document on stdout with the stage's result, progress
 // and notes on stderr.
-import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -36,4 +36,31 @@ test('model create, generate, data pack and train print their result as one JSON
   const trained = await lepJson('train', model, '--data', data, '--out', join(dir, 'run'), '--steps', '2', '--batch-size', '2', '--embeddings-only');
   t.like(trained, { outDir: join(dir, 'run'), stepsDone: 2 });
   t.true(Number.isFinite(trained.lastLoss));
+});
+
+test('a --json document larger than a pipe buffer arrives whole when the reader is slow', async (t) => {
+  // The reader takes nothing until the command has printed its last progress line, so the 64 KiB pipe is
+  // full when the command exits: before the fix, process.exit dropped the rest of the document.
+  const dir = tempDir();
+  const model = join(dir, 'm');
+  await lepJson('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', model, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3');
+  const tasks = join(dir, 'long-ids.jsonl');
+  const header = { task: { name: 'long_ids', group: 'Copy (EN)', kind: 'generate', metric: 'copy_sentence', maxNewTokens: 1 } };
+  const items = Array.from({ length: 200 }, (_, i) => ({ id: `item-${i}-${'x'.repeat(600)}`, messages: [{ role: 'user', content: `Copy ${i}` }], gold: `Copy ${i}` }));
+  writeFileSync(tasks, [header, ...items].map((l) => JSON.stringify(l)).join('\n'));
+  // A shell pipeline, so the reader is a plain process: it waits for the evaluation's last progress event
+  // (stderr goes to a file; two minutes at most), gives the command a second to reach its exit, then reads.
+  const errFile = join(dir, 'stderr.jsonl');
+  const lep = [process.execPath, LEP, 'eval', model, '--tasks', tasks, '--format', 'plain', '--shots', '0', '--json', '--progress', 'json'];
+  const script = `"$@" 2>"$ERR" | { for _ in $(seq 1200); do grep -q '"detail":"task 1/1 score' "$ERR" 2>/dev/null && break; sleep 0.1; done; sleep 1; cat; }; exit \${PIPESTATUS[0]}`;
+  const child = spawn('bash', ['-c', script, 'reader', ...lep], { env: { ...process.env, LEP_THREADS: '1', ERR: errFile } });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => chunks.push(b));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const stdout = Buffer.concat(chunks).toString();
+  const stderr = existsSync(errFile) ? readFileSync(errFile, 'utf8') : '';
+  t.is(code, 0, stderr);
+  t.true(stdout.length > 128 * 1024, `${stdout.length} bytes`);
+  const result = JSON.parse(stdout) as { tasks: Array<{ records: unknown[] }> };
+  t.is(result.tasks[0]!.records.length, 200);
 });

@@ -51,7 +51,7 @@ main(process.argv.slice(2)).then(
     // The signal came when the job was past its last safe point, and it finished: its output is whole.
     const signal = interruptedBy();
     if (signal) console.error(`lep ${running}: ${signal} came as the work was finishing; it finished, and its output is complete`);
-    process.exit(code);
+    exitWhenFlushed(code);
   },
   (e: unknown) => {
     const signal = interruptedBy();
@@ -71,6 +71,22 @@ main(process.argv.slice(2)).then(
     } else {
       console.error(e);
     }
-    process.exit(1);
+    exitWhenFlushed(1);
   },
 );
+
+/**
+ * Exits once stdout and stderr have handed everything to the OS. On POSIX a pipe is written
+ * asynchronously, so `process.exit` right after a large `--json` document dropped what the reader had not
+ * taken yet (a 69 kB `lep eval --json` read by a slow consumer arrived cut at 64 KiB, the pipe's buffer).
+ * The exit itself stays explicit, as before, so nothing left running keeps a finished command alive.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
