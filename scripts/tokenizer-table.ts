@@ -16,8 +16,9 @@
  *   - for each `--donor LABEL=DIR` (a BPE or Unigram tokenizer trained on Russian, e.g. by
  *     `lep tokenizer train`): the donor itself, and for BPE donors Mistral Extended, LLaMa-3 Extended and
  *     LLaMa-3 Optimized with it.
- * Extended rows use the paper's merge order (new-first); `--original-first` adds a row in the other order
- * after each Extended row.
+ * Extended rows use the default merge order (keep-ascii since 2026-12-03; the table in bench/README.md was
+ * measured under new-first, the default before); `--original-first` adds a row in that order after each
+ * Extended row.
  *
  * Usage: npx tsc -p tsconfig.json && node dist/scripts/fetch-corpora.js && node dist/scripts/tokenizer-table.js
  *          [--heldout FILE]   default .cache/corpora/heldout/ru.txt (what is measured)

@@ -55,7 +55,7 @@ test.serial('extend: byte-level original + SentencePiece donor, and the reverse;
   t.is(readJson(join(out, 'tokenizer_config.json')).chat_template, readJson(join(LLAMA3, 'tokenizer_config.json')).chat_template);
   const runFile = readJson(join(out, 'lep_tokenizer_run.json'));
   t.is(runFile.operation, 'extend');
-  t.is((runFile.options as Json).mergeOrder, 'new-first');
+  t.is((runFile.options as Json).mergeOrder, 'keep-ascii');
   t.is((runFile.stats as Json).size, size);
 
   const back = join(OUT, 'mistral-ext');
@@ -182,5 +182,5 @@ test('bad input: each a clear error naming the cause', async (t) => {
   r = await lep('tokenizer', 'stats', MISTRAL);
   t.regex(r.stderr, /missing --corpus/);
   r = await lep('tokenizer', 'extend', MISTRAL, LLAMA3, '--out', join(dir, 'o'), '--merge-order', 'paper');
-  t.regex(r.stderr, /Expected "new-first" or "original-first" for mergeOrder \(--merge-order\) but received "paper"/);
+  t.regex(r.stderr, /Expected "keep-ascii" or "new-first" or "original-first" for mergeOrder \(--merge-order\) but received "paper"/);
 });

@@ -229,8 +229,12 @@ const kinds: VocabularyKind[] = [
   { title: 'SentencePiece-style: Mistral (original)', tokenizerDir: async () => mistralTokenizerDir() },
   { title: 'SentencePiece-style: BPE trained by lep', tokenizerDir: () => trainedTokenizer('bpe', 2000) },
   {
-    title: 'SentencePiece-style: Extended (Mistral + trained BPE, new-first)',
+    title: 'SentencePiece-style: Extended (Mistral + trained BPE, keep-ascii, the default)',
     tokenizerDir: async () => extendTokenizerDir(mistralTokenizerDir(), await trainedTokenizer('bpe', 2000), out('ext')).outDir,
+  },
+  {
+    title: 'SentencePiece-style: Extended (Mistral + trained BPE, new-first)',
+    tokenizerDir: async () => extendTokenizerDir(mistralTokenizerDir(), await trainedTokenizer('bpe', 2000), out('ext'), { mergeOrder: 'new-first' }).outDir,
   },
   {
     title: 'SentencePiece-style: Extended (Mistral + trained BPE, original-first)',
@@ -243,8 +247,12 @@ const kinds: VocabularyKind[] = [
   },
   { title: 'byte-level: LLaMa-3 8k (original)', tokenizerDir: async () => LLAMA3_8K },
   {
-    title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, new-first)',
+    title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, keep-ascii, the default)',
     tokenizerDir: async () => extendTokenizerDir(LLAMA3_8K, await trainedTokenizer('bpe', 2000), out('ext')).outDir,
+  },
+  {
+    title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, new-first)',
+    tokenizerDir: async () => extendTokenizerDir(LLAMA3_8K, await trainedTokenizer('bpe', 2000), out('ext'), { mergeOrder: 'new-first' }).outDir,
   },
   {
     title: 'byte-level: Extended (LLaMa-3 8k + trained BPE, original-first)',

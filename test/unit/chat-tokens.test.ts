@@ -80,3 +80,44 @@ for (const f of FAMILIES) {
     await checkMarkers(t, Tokenizer.fromDir(optimized), f.specials, 'shrink + extend');
   });
 }
+
+test('mistral + ChatML, Extended: keep-ascii (the default) encodes the chat header and English as the original does, new-first does not', async (t) => {
+  // A SentencePiece-style original has no pre-tokenizer, so with the donor's merges first (the reference
+  // code's order) `ignore_merges` never sees a whole word and a donor merge such as "▁a s" re-segments
+  // English: the toy family's generation prompt "<|im_start|>assistant" became "▁as si stant", and its
+  // instruct model, given its own rows for every old token, stopped answering (docs/main-job.md).
+  const files = await corpora();
+  const text = join(tempDir(), 'ru.txt');
+  writeFileSync(text, readFileSync(files['ru.txt']!, 'utf8').slice(0, 1_500_000));
+  const english = readFileSync(files['heldout/en.txt']!, 'utf8').split('\n').filter((l) => l.trim()).slice(0, 400);
+  const russian = readFileSync(files['heldout/ru.txt']!, 'utf8').split('\n').filter((l) => l.trim()).slice(0, 400);
+  const dir = join(tempDir(), 'tok');
+  await writeChatTokenizer(mistralTokenizerDir(), dir, { specials: FAMILIES[0]!.specials, chatTemplate: FAMILIES[0]!.template });
+  const donor = join(tempDir(), 'donor');
+  await trainTokenizer(text, donor, { type: 'bpe', vocabSize: 8000 });
+  const original = Tokenizer.fromDir(dir);
+  const header = original.applyChatTemplate([{ role: 'user', content: 'Copy this text exactly:\n\nOpens the dialog.' }], { addGenerationPrompt: true });
+  const encode = (tok: Tokenizer, texts: string[]): Promise<number[][]> => tok.encodeBatch(texts, { addSpecialTokens: false });
+  const [origHeader, origEnglish, origRussian] = [await encode(original, [header]), await encode(original, english), await encode(original, russian)];
+  const measure = async (mergeOrder: 'keep-ascii' | 'new-first' | 'original-first' | undefined) => {
+    const out = join(tempDir(), `ext-${mergeOrder ?? 'default'}`);
+    extendTokenizerDir(dir, donor, out, mergeOrder ? { mergeOrder } : {});
+    const tok = Tokenizer.fromDir(out);
+    const [h, en, ru] = [await encode(tok, [header]), await encode(tok, english), await encode(tok, russian)];
+    const tokens = (x: number[][]): number => x.reduce((s, ids) => s + ids.length, 0);
+    return {
+      headerKept: JSON.stringify(h) === JSON.stringify(origHeader),
+      englishKept: en.filter((ids, i) => JSON.stringify(ids) === JSON.stringify(origEnglish[i])).length / english.length,
+      russianGain: tokens(origRussian) / tokens(ru),
+    };
+  };
+  const [keep, newFirst, originalFirst] = [await measure(undefined), await measure('new-first'), await measure('original-first')];
+  t.log(`English lines encoded as before / Russian tokens saved (x): keep-ascii ${keep.englishKept.toFixed(3)} / ${keep.russianGain.toFixed(3)}, ` +
+    `new-first ${newFirst.englishKept.toFixed(3)} / ${newFirst.russianGain.toFixed(3)}, original-first ${originalFirst.englishKept.toFixed(3)} / ${originalFirst.russianGain.toFixed(3)}`);
+  t.true(keep.headerKept, 'keep-ascii: the chat prompt encodes to the original ids');
+  t.false(newFirst.headerKept, 'new-first re-segments the chat prompt (this test would not see a broken keep-ascii otherwise)');
+  t.true(keep.englishKept >= originalFirst.englishKept - 0.03, 'English as under original-first, within 3 points');
+  t.true(newFirst.englishKept < keep.englishKept - 0.1, 'new-first changes English much more');
+  t.true(keep.russianGain >= newFirst.russianGain * 0.98, 'Russian gains what new-first gains');
+  t.true(keep.russianGain > originalFirst.russianGain * 1.1, 'and clearly more than original-first');
+});

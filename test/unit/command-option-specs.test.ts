@@ -46,7 +46,7 @@ const CORPUS_FLAGS = ['mode', 'format', 'text-field', 'normalize', 'script', 'ma
 test('the defaults are the ones the hand-written code had (each now written once, in its spec)', (t) => {
   t.deepEqual(defaultsOf(GENERATE_SPEC), { maxNewTokens: 64, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 });
   t.deepEqual(READ_TEXTS_DEFAULTS, { mode: 'line', format: 'auto', textField: 'text', normalize: 'none', scriptShare: 0.5, maxItems: 0, maxChars: 0, maxItemChars: 1_000_000 });
-  t.deepEqual(EXTEND_DEFAULTS, { mergeOrder: 'new-first', padToMultipleOf: 1, reservedToken: '<|reserved_{k}|>' });
+  t.deepEqual(EXTEND_DEFAULTS, { mergeOrder: 'keep-ascii', padToMultipleOf: 1, reservedToken: '<|reserved_{k}|>' });
   t.deepEqual(SHRINK_DEFAULTS, { rule: 'frequency', batchSize: 256 });
   t.deepEqual(defaultsOf(PACK_SPEC), { kind: 'text', maxBlocks: 0, maxChars: 0, normalize: 'none', textField: 'text' });
   t.deepEqual(defaultsOf(GGUF_SPEC), { outType: 'f16', force: false });
@@ -153,7 +153,7 @@ test('LepModel.load: device and dtype from LOAD_SPEC, checked before the model f
 test('tokenizer extend and shrink: flags, defaults and an example from the specs; wrong values refused before a tokenizer is read', async (t) => {
   await acceptsFlags(t, tokenizerExtendCli, tokenizerExtendUsage, { string: ['out', 'merge-order', 'max-new-tokens', 'pad-to-multiple-of', 'reserved-token', 'max-size'], boolean: ['json'] });
   helpShowsDefaults(t, tokenizerExtendUsage, EXTEND_SPEC);
-  t.regex(tokenizerExtendUsage, /--merge-order new-first\|original-first .*\(default new-first\)/);
+  t.regex(tokenizerExtendUsage, /--merge-order keep-ascii\|new-first\|original-first .*\(default keep-ascii\)/);
   t.regex(tokenizerExtendUsage, /--pad-to-multiple-of N +.*\(default 1\)/);
   t.regex(tokenizerExtendUsage, /--reserved-token PATTERN +.*\(default <\|reserved_\{k\}\|>\)/);
   t.regex(tokenizerExtendUsage, /--max-new-tokens N +.*\(default all\)/);
@@ -178,7 +178,7 @@ test('tokenizer extend and shrink: flags, defaults and an example from the specs
   const lines = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--corpus', 'c.txt', '--max-lines=-1']), { instanceOf: LepError });
   t.regex(lines.message, /for maxItems \(--max-lines\) but received -1/);
   const order = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--donor', 'd', '--merge-order', 'paper', '--rule', 'first-ids']), { instanceOf: LepError });
-  t.regex(order.message, /Expected "new-first" or "original-first" for mergeOrder \(--merge-order\) but received "paper"/);
+  t.regex(order.message, /Expected "keep-ascii" or "new-first" or "original-first" for mergeOrder \(--merge-order\) but received "paper"/);
   const noDonor = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--rule', 'first-ids', '--max-size', '100']), { instanceOf: LepError });
   t.regex(noDonor.message, /for donor \(--donor\) but received undefined\nHINT: pass --donor DIR .*, or drop --max-size\./);
   t.false(existsSync(out));

@@ -194,7 +194,7 @@ test('recipe: every section is typed and checked from the specs: corpus keys are
   const normalize = t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, corpus: { train: 'x', normalize: 'NFD' } })), { instanceOf: LepError });
   t.regex(normalize.message, /recipe\.corpus\.normalize: expected "none" or "NFC" or "NFKC", got "NFD"\nHINT: normalize \(--normalize\): Unicode normalisation/);
   t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, corpus: { train: 'x', mode: 'document' } })), { message: /recipe\.corpus\.mode: unknown key\nHINT: the known keys of corpus are train, eval, normalize, script, maxChars/ });
-  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', mergeOrder: 'paper' } })), { message: /recipe\.tokenizer\.mergeOrder: expected "new-first" or "original-first", got "paper"/ });
+  t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', mergeOrder: 'paper' } })), { message: /recipe\.tokenizer\.mergeOrder: expected "keep-ascii" or "new-first" or "original-first", got "paper"/ });
   t.throws(() => readRecipe(writeRecipe({ ...OK_RECIPE, tokenizer: { kind: 'extend', padToMultipleOf: 64 } })), { message: /recipe\.tokenizer\.padToMultipleOf: unknown key/ });
   const schema = recipeSchema() as { properties: Record<string, { properties: Record<string, { default?: unknown }> }> };
   t.is(schema.properties.corpus!.properties.normalize!.default, READ_TEXTS_SPEC.normalize.default);

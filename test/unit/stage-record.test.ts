@@ -171,7 +171,7 @@ test('lep tokenizer shrink and extend write their records: the stage, the tokeni
     { role: 'donor', path: LLAMA3_DIR, fingerprint: tokenizerFingerprint(LLAMA3_DIR) },
   ]);
   t.not(er.inputs[0]!.fingerprint, er.inputs[1]!.fingerprint);
-  t.deepEqual(er.resolved, { mergeOrder: 'new-first', ignoreMerges: true, maxNewTokens: null, padToMultipleOf: 64, reservedToken: '<|reserved_{k}|>', maxSize: null });
+  t.deepEqual(er.resolved, { mergeOrder: 'keep-ascii', ignoreMerges: true, maxNewTokens: null, padToMultipleOf: 64, reservedToken: '<|reserved_{k}|>', maxSize: null });
   t.deepEqual(Object.keys(er.resolved).sort(), Object.keys(EXTEND_SPEC).sort(), 'every option of EXTEND_SPEC');
   t.deepEqual(er.result, JSON.parse(JSON.stringify({ stats: e.stats })));
   t.true(e.stats.newTokens > 0);

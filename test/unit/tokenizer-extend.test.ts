@@ -192,8 +192,8 @@ test('the Russian donor is a working SentencePiece-style BPE', async (t) => {
 
 // ---- Mistral (SentencePiece-style) -----------------------------------------------------------------------
 
-test('Mistral, paper order: ids kept, new ids dense after 32000, loads, round-trips, Russian symbols/token rises', async (t) => {
-  const res = extendTokenizer(mistral, donor);
+test('Mistral, new-first (the reference code order): ids kept, new ids dense after 32000, loads, round-trips, Russian symbols/token rises', async (t) => {
+  const res = extendTokenizer(mistral, donor, { mergeOrder: 'new-first' });
   const { stats } = res;
   t.is(stats.originalSize, 32000);
   t.true(stats.newTokens > 100, `${stats.newTokens} new tokens`);
@@ -218,7 +218,7 @@ test('Mistral, paper order: ids kept, new ids dense after 32000, loads, round-tr
   const [before, after] = [await symbolsPerToken(orig, RU_HELD_OUT), await symbolsPerToken(ext, RU_HELD_OUT)];
   t.true(after > before, `Russian symbols/token ${before.toFixed(3)} -> ${after.toFixed(3)}`);
   const [enChanged, ruChanged] = [await changedShare(orig, ext, sentences(EN)), await changedShare(orig, ext, sentences(RU_HELD_OUT))];
-  t.log(`Mistral + donor (paper order): ${stats.newTokens} new tokens, size ${stats.size}; Russian symbols/token ${before.toFixed(3)} -> ${after.toFixed(3)}; ` +
+  t.log(`Mistral + donor (new-first): ${stats.newTokens} new tokens, size ${stats.size}; Russian symbols/token ${before.toFixed(3)} -> ${after.toFixed(3)}; ` +
     `changed encodings: English ${(100 * enChanged).toFixed(0)}% of sentences, Russian ${(100 * ruChanged).toFixed(0)}%`);
   t.log(`stats ${JSON.stringify(stats)}`);
 });
@@ -239,8 +239,8 @@ test('Mistral, original-first: English encodes to identical ids; Russian still i
 
 // ---- LLaMa-3 fixture (byte-level) ------------------------------------------------------------------------
 
-test('LLaMa-3 byte-level, paper order: donor pieces in byte-level form, specials and chat template intact', async (t) => {
-  const res = extendTokenizer(llama3, donor);
+test('LLaMa-3 byte-level, new-first (the reference code order): donor pieces in byte-level form, specials and chat template intact', async (t) => {
+  const res = extendTokenizer(llama3, donor, { mergeOrder: 'new-first' });
   const { stats } = res;
   t.is(stats.originalSize, 8005, 'new ids start after the specials at 8000..8004');
   const vocab = (res.json.model as Json).vocab as Record<string, number>;
@@ -267,7 +267,7 @@ test('LLaMa-3 byte-level, paper order: donor pieces in byte-level form, specials
   const [before, after] = [await symbolsPerToken(orig, RU_HELD_OUT), await symbolsPerToken(ext, RU_HELD_OUT)];
   t.true(after > before);
   const [enChanged, ruChanged] = [await changedShare(orig, ext, sentences(EN)), await changedShare(orig, ext, sentences(RU_HELD_OUT))];
-  t.log(`LLaMa-3-8k + donor (paper order): ${stats.newTokens} new tokens (${stats.partsAdded} byte-level parts), ${stats.merges.synthesised} synthesised merges; ` +
+  t.log(`LLaMa-3-8k + donor (new-first): ${stats.newTokens} new tokens (${stats.partsAdded} byte-level parts), ${stats.merges.synthesised} synthesised merges; ` +
     `Russian symbols/token ${before.toFixed(3)} -> ${after.toFixed(3)}; changed: English ${(100 * enChanged).toFixed(0)}%, Russian ${(100 * ruChanged).toFixed(0)}%`);
 });
 
@@ -372,7 +372,7 @@ test('unsupported model types and bad options are clear errors', (t) => {
   t.throws(() => extendTokenizer({ json: wordpiece }, donor), { message: /original tokenizer.json has model type WordPiece; lep can extend only BPE/ });
   t.throws(() => extendTokenizer(mistral, unigram), { message: /the donor tokenizer.json has model type Unigram/ });
   const opts: [ExtendOptions, string][] = [
-    [{ mergeOrder: 'paper' as never }, 'Expected "new-first" or "original-first" for mergeOrder (--merge-order) but received "paper"'],
+    [{ mergeOrder: 'paper' as never }, 'Expected "keep-ascii" or "new-first" or "original-first" for mergeOrder (--merge-order) but received "paper"'],
     [{ padToMultipleOf: 0 }, 'Expected a positive integer for padToMultipleOf (--pad-to-multiple-of) but received 0'],
     [{ maxNewTokens: -1 }, 'Expected a non-negative integer for maxNewTokens (--max-new-tokens) but received -1'],
     [{ maxSize: 1.5 }, 'Expected a positive integer for maxSize (--max-size) but received 1.5'],

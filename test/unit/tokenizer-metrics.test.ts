@@ -202,7 +202,7 @@ test('changed share: 0 for a tokenizer with itself; Extended changes Russian, no
   t.deepEqual(same.a, same.b);
 
   const donor = cyrillicDonor();
-  for (const mergeOrder of ['original-first', 'new-first'] as const) {
+  for (const mergeOrder of ['original-first', 'new-first', 'keep-ascii'] as const) {
     const ext = extendTokenizer(llama3, donor, { mergeOrder });
     const extended = load(ext.json, ext.config);
     const en = await compareTokenizers(llama3, extended, EN);

@@ -41,7 +41,7 @@ export const usage = `lep demo [--out DIR] [--quick] [--vocab LIST] [--json]   t
   --vocab LIST: the vocabularies to run, comma-separated, of Extended, BPE, Optimized
                 (default: all three; with --quick: Optimized, or Extended without the LLaMa-3 toy family)
   --quick: one vocabulary, 60 training steps, 10 evaluation items per task: 2 minutes on 2 cores
-           (the full run: 28 minutes; docs/main-job.md)
+           (the full run: about 20 minutes; docs/main-job.md)
   --json: print the results (what DIR/results.json holds, plus the files written) as one JSON document on
           stdout; the table, progress and notes go to stderr
 Example: lep demo --quick --out lep-demo

@@ -22,9 +22,14 @@
  *    appended donor added tokens; then reserved padding tokens. Original added tokens that sit only in
  *    `added_tokens` below the new ids (LLaMa-3's specials) also enter `model.vocab` under their ids,
  *    because Hugging Face would otherwise renumber them on load (`placeAddedTokens`).
- * 6. Merges: the paper's order puts the donor's merges (and synthesised ones) first, then the original
- *    merges that are not duplicates, and sets `ignore_merges`; `original-first` keeps the original merges
- *    first. A donor merge is dropped when a part or its result is not in the result vocabulary (its piece
+ * 6. Merges: the reference code's order (`new-first`) puts the donor's merges (and synthesised ones) first,
+ *    then the original merges that are not duplicates, and sets `ignore_merges`, so that a word the original
+ *    has whole keeps its token. That holds for a byte-level original, whose pre-tokenizer cuts text into
+ *    words; a SentencePiece-style one (Mistral) has no pre-tokenizer, so every English word the donor's
+ *    merges reach is re-segmented (the toy family's chat header `▁assistant` became `▁as si stant`, and an
+ *    instruct model given its own rows stopped answering). `keep-ascii` (the default) therefore moves the
+ *    donor merges whose result spells ASCII text behind the original merges; `original-first` keeps all
+ *    original merges first. A donor merge is dropped when a part or its result is not in the result vocabulary (its piece
  *    was skipped or left over `maxNewTokens`): Hugging Face refuses such a merge and it could never fire,
  *    and the parts every kept new token needs were already added in step 4.
  *
@@ -47,7 +52,7 @@ import {
 } from './bpeJson.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf, type ResolvedOf } from '../options/optionSpec.js';
 import { EXTEND_SPEC, type MergeOrder } from './extendOptions.js';
-import { byteLevelToSentencePiece, isByteFallbackPiece, isWithinOneUtf8Char, sentencePieceToByteLevel } from './byteLevel.js';
+import { byteLevelToBytes, byteLevelToSentencePiece, isByteFallbackPiece, isWithinOneUtf8Char, sentencePieceToByteLevel } from './byteLevel.js';
 import { isByteLevelLeaf, isSentencePieceLeaf, reachableTokens, selectClosed, type MergeGraph } from './mergeClosure.js';
 
 export { MERGE_ORDERS, type MergeOrder } from './extendOptions.js';
@@ -100,6 +105,16 @@ export function resolveExtendOptions(o: ExtendOptions): ResolvedExtendOptions {
 
 function jsonOf(t: Json | TokenizerFiles): Json {
   return 'model' in t || !('json' in t) ? (t as Json) : ((t as TokenizerFiles).json);
+}
+
+/** Whether a piece in the original's spelling stands for ASCII text only ("▁" and byte-level "Ġ" are spaces). */
+function asciiTest(byteLevel: boolean): (piece: string) => boolean {
+  if (byteLevel)
+    return (p) => {
+      const bytes = byteLevelToBytes(p);
+      return bytes !== undefined && bytes.every((b) => b < 0x80);
+    };
+  return (p) => /^[\x00-\x7f\u2581]*$/.test(p);
 }
 
 /** Converts a donor piece to the original's spelling; undefined when it has no such spelling. */
@@ -265,11 +280,18 @@ export function extendTokenizer(original: TokenizerFiles, donor: Json | Tokenize
   let merges: Merge[];
   if (opts.mergeOrder === 'new-first') {
     merges = [...newMerges, ...orig.merges.filter((m) => !seen.has(mergeKey(m)))];
+  } else if (opts.mergeOrder === 'keep-ascii') {
+    const spellsAscii = asciiTest(orig.byteLevel);
+    const first = newMerges.filter(([a, b]) => !spellsAscii(a + b));
+    const firstKeys = new Set(first.map(mergeKey));
+    const origKeys = new Set(orig.merges.map(mergeKey));
+    const late = newMerges.filter(([a, b]) => spellsAscii(a + b) && !origKeys.has(mergeKey([a, b])));
+    merges = [...first, ...orig.merges.filter((m) => !firstKeys.has(mergeKey(m))), ...late];
   } else {
     const origKeys = new Set(orig.merges.map(mergeKey));
     merges = [...orig.merges, ...newMerges.filter((m) => !origKeys.has(mergeKey(m)))];
   }
-  const ignoreMerges = opts.ignoreMerges ?? (opts.mergeOrder === 'new-first' ? true : orig.model.ignore_merges === true);
+  const ignoreMerges = opts.ignoreMerges ?? (opts.mergeOrder === 'original-first' ? orig.model.ignore_merges === true : true);
 
   placeAddedTokens(vocab, addedTokens);
   const model: Json = { ...orig.model, ignore_merges: ignoreMerges, vocab: vocabObject(vocab), merges: formatMerges(merges, orig.mergesAsArrays) };

@@ -7,21 +7,24 @@ import { Type } from '@sinclair/typebox';
 
 import { defineOptions, oneOf } from '../options/optionSpec.js';
 
-export const MERGE_ORDERS = ['new-first', 'original-first'] as const;
-/** Where the new merges go: before the original ones (the paper) or after them. */
+export const MERGE_ORDERS = ['keep-ascii', 'new-first', 'original-first'] as const;
+/**
+ * Where the new merges go: before the original ones except on ASCII text (keep-ascii, the default), before
+ * all of them (new-first, the reference code's order) or after them (original-first).
+ */
 export type MergeOrder = (typeof MERGE_ORDERS)[number];
 
 export const EXTEND_SPEC = defineOptions({
   mergeOrder: {
     schema: oneOf(...MERGE_ORDERS),
-    default: 'new-first',
+    default: 'keep-ascii',
     recipe: true,
-    doc: "Where the donor's merges go: before the original ones (new-first, the paper's) or after them (original-first: original-language text then encodes as before unless a new merge joins two of its tokens).",
+    doc: "Where the donor's merges go: before the original ones, except merges that spell ASCII text, which follow them (keep-ascii: English words, code and the chat template's role names encode as before, the target language gets the donor's segmentation); before all of them (new-first, the paper's reference code: with a SentencePiece-style original, which has no word pre-tokenizer for ignore_merges to act on, it re-segments English, e.g. \"assistant\" as \"as si stant\"); or after them (original-first: original-language text encodes as before unless a new merge joins two of its tokens, but the target language gains less).",
   },
   ignoreMerges: {
     schema: Type.Boolean(),
     flag: false,
-    defaultDoc: "true under new-first (as the reference code), the original's own value under original-first",
+    defaultDoc: "true under keep-ascii and new-first (as the reference code), the original's own value under original-first",
     doc: "ignore_merges of the result's BPE model: a pre-token that is a whole vocabulary entry becomes that token without merging.",
   },
   maxNewTokens: {
