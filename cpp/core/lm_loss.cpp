@@ -36,11 +36,11 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     loss_acc += (masked ? tok_loss.masked_fill(m.logical_not(), 0) : tok_loss).sum().to(torch::kFloat64);
     count_acc += masked ? m.sum() : torch::full({}, n, count_acc.options());
     if (with_grad) {
-      // d(sum loss)/d logits = softmax - onehot(target), zero on masked-out rows. The row weights (mask x
-      // grad_scale) scale the two (n, C)-sized products below rather than the (n, V) chunk itself.
+      // d(sum loss)/d logits = softmax - onehot(target). The row weights (mask x grad_scale, so zero on
+      // masked-out rows) scale the two (n, C)-sized products below rather than the (n, V) chunk itself.
       auto d = logp.exp_();  // in place: the log-probabilities are not read again
       d.scatter_add_(-1, t, -torch::ones({n, 1}, d.options()));
-      auto weight = masked ? m.to(compute).mul_(grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
+      auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
       r.grad_hidden.narrow(0, start, n).copy_(torch::matmul(d, w_compute).mul_(weight));
       if (head_grad) r.grad_head.addmm_(d.t(), h.to(compute) * weight);
     }

@@ -1,6 +1,6 @@
 // `--json` on the commands that produce data: one JSON document on stdout with the stage's result, progress
 // and notes on stderr.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,18 @@ const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 async function lepJson(...args: string[]): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, ...args, '--json'], { env: { ...process.env, LEP_THREADS: '1' } });
   return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+/** A tiny model and a task file whose `lep eval --json` document is about 166 kB (200 items with long ids). */
+async function bigEvalOutput(): Promise<{ dir: string; model: string; tasks: string }> {
+  const dir = tempDir();
+  const model = join(dir, 'm');
+  await lepJson('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', model, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3');
+  const tasks = join(dir, 'long-ids.jsonl');
+  const header = { task: { name: 'long_ids', group: 'Copy (EN)', kind: 'generate', metric: 'copy_sentence', maxNewTokens: 1 } };
+  const items = Array.from({ length: 200 }, (_, i) => ({ id: `item-${i}-${'x'.repeat(600)}`, messages: [{ role: 'user', content: `Copy ${i}` }], gold: `Copy ${i}` }));
+  writeFileSync(tasks, [header, ...items].map((l) => JSON.stringify(l)).join('\n'));
+  return { dir, model, tasks };
 }
 
 test('model create, generate, data pack and train print their result as one JSON document', async (t) => {
@@ -41,13 +53,7 @@ test('model create, generate, data pack and train print their result as one JSON
 test('a --json document larger than a pipe buffer arrives whole when the reader is slow', async (t) => {
   // The reader takes nothing until the command has printed its last progress line, so the 64 KiB pipe is
   // full when the command exits: before the fix, process.exit dropped the rest of the document.
-  const dir = tempDir();
-  const model = join(dir, 'm');
-  await lepJson('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', model, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3');
-  const tasks = join(dir, 'long-ids.jsonl');
-  const header = { task: { name: 'long_ids', group: 'Copy (EN)', kind: 'generate', metric: 'copy_sentence', maxNewTokens: 1 } };
-  const items = Array.from({ length: 200 }, (_, i) => ({ id: `item-${i}-${'x'.repeat(600)}`, messages: [{ role: 'user', content: `Copy ${i}` }], gold: `Copy ${i}` }));
-  writeFileSync(tasks, [header, ...items].map((l) => JSON.stringify(l)).join('\n'));
+  const { dir, model, tasks } = await bigEvalOutput();
   // A shell pipeline, so the reader is a plain process: it waits for the evaluation's last progress event
   // (stderr goes to a file; two minutes at most), gives the command a second to reach its exit, then reads.
   const errFile = join(dir, 'stderr.jsonl');
@@ -63,4 +69,14 @@ test('a --json document larger than a pipe buffer arrives whole when the reader 
   t.true(stdout.length > 128 * 1024, `${stdout.length} bytes`);
   const result = JSON.parse(stdout) as { tasks: Array<{ records: unknown[] }> };
   t.is(result.tasks[0]!.records.length, 200);
+});
+
+test('a reader that leaves early (| head -c 10) does not make the command fail', async (t) => {
+  // stdout and stderr share the pipe that head closes: both meet EPIPE, which Node threw with a stack
+  // trace (exit 1) while the command waited for its output to flush.
+  const { dir, model, tasks } = await bigEvalOutput();
+  const lep = [process.execPath, LEP, 'eval', model, '--tasks', tasks, '--format', 'plain', '--shots', '0', '--json', '--progress', 'json', '--out', join(dir, 'results.json')];
+  const r = spawnSync('bash', ['-c', '"$@" 2>&1 | head -c 10 >/dev/null; exit ${PIPESTATUS[0]}', 'reader', ...lep], { env: { ...process.env, LEP_THREADS: '1' } });
+  t.is(r.status, 0, r.stderr.toString());
+  t.is((JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { tasks: Array<{ records: unknown[] }> }).tasks[0]!.records.length, 200, 'the results file is whole');
 });

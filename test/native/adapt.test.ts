@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { DEFAULT_MERGE_ORDER } from '../../ts/tokenizer/extend.js';
 import { adapt, MANIFEST_FILE, STAGE_NOTES_DIR, STAGES, type AdaptProgress } from '../../ts/adapt/adapt.js';
 import { readStageRecord, STAGE_RECORD_FILE } from '../../ts/stage/stageRecord.js';
 import type { StageProgress } from '../../ts/stage/stageProgress.js';
@@ -95,6 +96,9 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   const again = await adapt(recipe, out);
   t.deepEqual(again.ran, [], 'a finished run is not redone');
   t.deepEqual(again.manifests, JSON.parse(JSON.stringify(r.manifests)), 'the notes of the kept stages');
+  // The merge order is compared as resolved: naming the default changes nothing (so a changed default,
+  // new-first -> keep-ascii, redoes the tokenizer of a run that left it unset).
+  t.deepEqual((await adapt({ ...recipe, tokenizer: { ...recipe.tokenizer, mergeOrder: DEFAULT_MERGE_ORDER } }, out)).ran, [], 'the default, named');
   // A stage folder without its record did not finish (killed before its last write): that stage is redone.
   rmSync(join(out, 'propagate-swap', STAGE_RECORD_FILE));
   t.deepEqual((await adapt(recipe, out)).ran, ['propagate']);

@@ -67,3 +67,18 @@ test('width below one runs one at a time', async (t) => {
   await runJobQueue(0, [1, 2, 3].map((i) => async () => void order.push(i)));
   t.deepEqual(order, [1, 2, 3]);
 });
+
+test('an abort from outside starts no queued job and rejects with LEP_ABORTED; a width that is not a number runs one at a time', async (t) => {
+  const controller = new AbortController();
+  const ran: number[] = [];
+  const jobs = [0, 1, 2].map((i) => async () => {
+    ran.push(i);
+    if (i === 0) controller.abort('stop');
+  });
+  const e = await t.throwsAsync(runJobQueue(1, jobs, controller));
+  t.is((e as { code?: string }).code, 'LEP_ABORTED');
+  t.deepEqual(ran, [0], 'jobs 1 and 2 never started');
+  const order: number[] = [];
+  await runJobQueue(Number.NaN, [1, 2, 3].map((i) => async () => void order.push(i)));
+  t.deepEqual(order, [1, 2, 3], 'NaN ran every job (it ran none before)');
+});

@@ -65,3 +65,25 @@ test('jobs side by side report in lanes, each with its own phase clock, and a ke
     line.close();
   }
 });
+
+test('on a terminal the live line fits its width: every lane keeps its numbers, labels are cut short', (t) => {
+  // \r\x1b[K clears one screen row: a live line wider than the terminal wrapped and left rows behind.
+  const written: string[] = [];
+  const line = new ProgressLine({ stream: { isTTY: true, columns: 100, write: (s: string) => void written.push(s) } as unknown as NodeJS.WriteStream });
+  try {
+    line.update('train', `   Extended [4/6 train] step 160/300 loss 5.069 ${'x'.repeat(40)}`, 0.53, false, 'A');
+    line.update('eval', `   evaluating Optimized/overlap: copy_sent_ru 48/50 (task 3/15) ${'y'.repeat(40)}`, 0.2, false, 'B');
+    const live = written.at(-1)!;
+    t.true(live.startsWith('\r\x1b[K'));
+    const text = live.slice('\r\x1b[K'.length);
+    t.true(text.length <= 99, `${text.length} characters: ${text}`);
+    t.regex(text, /^ {3}Extended \[4\/6 train\].*… {2}53% \(\d+ s, ETA [^)]+\) {2}\| {2}evaluating Optimized.*… {2}20% \(\d+ s, ETA [^)]+\)$/);
+    // A kept line is printed whole (it stays, so wrapping is harmless), then the fitted live line.
+    line.update('eval', `   Optimized overlap Micro-Avg 0.168 ${'z'.repeat(80)}`, 1, true, 'B');
+    const [kept, after] = written.at(-1)!.slice('\r\x1b[K'.length).split('\n');
+    t.true(kept!.includes('z'.repeat(80)));
+    t.true(after!.length <= 99);
+  } finally {
+    line.close();
+  }
+});

@@ -36,6 +36,7 @@ import { LepError } from '../errors.js';
 import { initEmbeddings } from '../init/initEmbeddings.js';
 import { PROVENANCE_FILE } from '../init/provenance.js';
 import { propagate, PROPAGATE_METHODS, type PropagateMethod, type PropagateResult } from '../propagate/propagate.js';
+import { DEFAULT_MERGE_ORDER } from '../tokenizer/extend.js';
 import { extendTokenizerDir } from '../tokenizer/extendTokenizerDir.js';
 import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
 import { trainTokenizer } from '../tokenizer/train.js';
@@ -275,17 +276,21 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // and Optimized train first, and the tokenizer that lep tokenizer extend or shrink makes with it.
   const tokRecords: RecordSet[] =
     t.kind === 'existing' ? [] : t.kind === 'train' ? [{ dirs: [tokDir], stage: 'tokenizer' }] : [{ dirs: [donorDir], stage: 'tokenizer' }, { dirs: [tokDir], stage: t.kind }];
-  await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: t, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, tokRecords, async () => {
+  // The merge order as resolved, not as written: a run whose recipe left it unset was made under the
+  // default of its day, and a changed default (new-first -> keep-ascii) must redo the tokenizer.
+  const mergeOrder = t.kind === 'extend' || t.kind === 'shrink' ? (t.mergeOrder ?? DEFAULT_MERGE_ORDER) : undefined;
+  const tokOptions = mergeOrder === undefined ? t : { ...t, mergeOrder };
+  await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: tokOptions, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, tokRecords, async () => {
     if (t.kind === 'existing') return { dir: tokDir };
     if (t.kind === 'train') return (await trainTokenizer(r.corpus.train, tokDir, { ...spm, like: instructs[0]! })).stats;
     await trainTokenizer(r.corpus.train, donorDir, spm);
-    if (t.kind === 'extend') return extendTokenizerDir(r.base, donorDir, tokDir, { mergeOrder: t.mergeOrder }).stats;
+    if (t.kind === 'extend') return extendTokenizerDir(r.base, donorDir, tokDir, { mergeOrder }).stats;
     const s = await shrinkTokenizerDir(r.base, tokDir, {
       keep: t.keep!,
       corpus: r.corpus.train,
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
-      extend: { mergeOrder: t.mergeOrder },
+      extend: { mergeOrder },
       onProgress: (e) => {
         const at = corpusRead(e.bytes, inputs.corpus, 'shrink');
         report('tokenizer', `shrink: base tokens counted on ${at.label}`, at.fraction, at.counts);

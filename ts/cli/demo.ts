@@ -215,8 +215,9 @@ export async function run(argv: string[]): Promise<void> {
   const evaluation = (c: Candidate, done: (row: Row) => void): QueuedJob => async () => {
     const lane = `${c.vocabulary}/${c.method}`;
     const r = await measure(c, (label, fraction) => progress.update('eval', `   evaluating ${lane}: ${label}`, fraction, false, lane));
-    progress.update('eval', `   ${r.vocabulary.padEnd(9)} ${r.method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`, 1, true, lane);
+    // The result as a note, not a kept progress line: a finished result needs no percentage and ETA.
     progress.done(lane);
+    progress.note(`   ${r.vocabulary.padEnd(9)} ${r.method.padEnd(10)} Micro-Avg ${r.microAvg.toFixed(3)}; RU ${r.ru.symbolsPerToken.toFixed(2)} sym/tok, ${r.ru.bitsPerChar.toFixed(3)} bpc  (${elapsed()})`);
     done(r);
   };
 

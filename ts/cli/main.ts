@@ -46,6 +46,14 @@ function ioMessage(e: NodeJS.ErrnoException): string {
   return `cannot ${e.syscall ?? 'access'} ${e.path}: ${e.code}\nHINT: check that the path exists, is writable and is on a real disk.`;
 }
 
+// A reader that has gone (`lep eval --json | head -c 10`) closes the pipe: the rest of the output has
+// nowhere to go, so EPIPE is not an error. The command still finishes its work (its files stay whole) and
+// exits with its own code; without a listener Node threw the EPIPE with a stack trace, exit code 1.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+
 main(process.argv.slice(2)).then(
   (code) => {
     // The signal came when the job was past its last safe point, and it finished: its output is whole.

@@ -47,20 +47,37 @@ export class ProgressLine {
     this.timer.unref();
   }
 
-  /** The text of one lane: label, percentage, elapsed and ETA of its phase. */
-  private laneLine(l: Lane, now: number, trim: boolean): string {
+  /**
+   * The text of one lane: label, percentage, elapsed and ETA of its phase. `width`: at most this many
+   * characters, the label cut short first (the numbers are what the reader looks for).
+   */
+  private laneLine(l: Lane, now: number, trim: boolean, width = Number.POSITIVE_INFINITY): string {
     const label = trim ? l.label.trim() : l.label;
     const elapsed = (now - l.phaseStart) / 1000;
     const f = l.fraction;
-    if (f === undefined) return `${label} (${formatDuration(elapsed)})`;
-    return `${label} ${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${formatDuration(etaSeconds(elapsed, f) ?? Number.NaN)})`;
+    const stats = f === undefined ? `(${formatDuration(elapsed)})` : `${(100 * f).toFixed(0).padStart(3)}% (${formatDuration(elapsed)}, ETA ${formatDuration(etaSeconds(elapsed, f) ?? Number.NaN)})`;
+    const room = width - stats.length - 1;
+    const shown = label.length <= room ? label : room >= 2 ? `${label.slice(0, room - 1)}…` : '';
+    return `${shown} ${stats}`.slice(0, width);
   }
 
-  /** The text of the current state: every running lane (one: as it was labelled; several: side by side). */
-  line(now = Date.now()): string {
+  /**
+   * The text of the current state: every running lane (one: as it was labelled; several: side by side).
+   * `width`: fit the line in this many characters, each lane getting its share.
+   */
+  line(now = Date.now(), width = Number.POSITIVE_INFINITY): string {
     const lanes = [...this.lanes.values()];
-    if (lanes.length === 1) return this.laneLine(lanes[0]!, now, false);
-    return `   ${lanes.map((l) => this.laneLine(l, now, true)).join('  |  ')}`;
+    if (lanes.length === 1) return this.laneLine(lanes[0]!, now, false, width);
+    const share = Math.floor((width - 3 - 5 * (lanes.length - 1)) / lanes.length);
+    return `   ${lanes.map((l) => this.laneLine(l, now, true, share)).join('  |  ')}`;
+  }
+
+  /**
+   * The line rewritten in place on a terminal, narrower than the terminal: `\r\x1b[K` clears one screen
+   * row only, so a wrapped line would leave its first rows behind on every update.
+   */
+  private live(now = Date.now()): string {
+    return this.line(now, Math.max(20, (this.stream.columns || 80) - 1));
   }
 
   /**
@@ -85,21 +102,21 @@ export class ProgressLine {
     const now = Date.now();
     const own = lane === undefined ? undefined : this.lanes.get(lane);
     if (!this.tty) return void this.stream.write(`${own && this.lanes.size > 1 ? this.laneLine(own, now, false) : this.line(now)}\n`);
-    if (!keep) return void this.stream.write(`\r\x1b[K${this.line(now)}`);
-    // A kept line on a terminal: that lane's line stays, and the live line goes on below it.
+    if (!keep) return void this.stream.write(`\r\x1b[K${this.live(now)}`);
+    // A kept line on a terminal: that lane's line stays (whole: it may wrap), and the live line goes on below it.
     if (this.lanes.size === 1) return void this.stream.write(`\r\x1b[K${this.line(now)}\n`);
-    this.stream.write(`\r\x1b[K${own ? this.laneLine(own, now, false) : this.line(now)}\n${this.line(now)}`);
+    this.stream.write(`\r\x1b[K${own ? this.laneLine(own, now, false) : this.line(now)}\n${this.live(now)}`);
   }
 
   /** Prints `text` (a heading, a note) as lines of their own, above the live line on a terminal. */
   note(text: string): void {
-    this.stream.write(this.tty && this.lanes.size > 0 ? `\r\x1b[K${text}\n${this.line()}` : `${text}\n`);
+    this.stream.write(this.tty && this.lanes.size > 0 ? `\r\x1b[K${text}\n${this.live()}` : `${text}\n`);
   }
 
   /** Ends `lane`'s current phase: nothing more is printed for it until its next update. */
   done(lane = ''): void {
     if (!this.lanes.delete(lane)) return;
-    if (this.tty) this.stream.write(this.lanes.size > 0 ? `\r\x1b[K${this.line()}` : '\r\x1b[K');
+    if (this.tty) this.stream.write(this.lanes.size > 0 ? `\r\x1b[K${this.live()}` : '\r\x1b[K');
   }
 
   close(): void {

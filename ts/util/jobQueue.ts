@@ -7,6 +7,8 @@
  * still writing when the caller reports it).
  */
 
+import { abortedError } from '../binding/runJob.js';
+
 /** A queued job; `add` queues another. */
 export type QueuedJob = (add: (job: QueuedJob) => void) => Promise<void>;
 
@@ -28,7 +30,8 @@ export async function runJobQueue(width: number, jobs: readonly QueuedJob[], con
   };
   const worker = async (): Promise<void> => {
     for (;;) {
-      if (failure !== undefined) return;
+      // Aborted from outside (the caller's signal) or by a failure: no queued job starts.
+      if (failure !== undefined || controller?.signal.aborted) return;
       const job = queue.shift();
       if (job === undefined) {
         if (running === 0) return;
@@ -49,6 +52,9 @@ export async function runJobQueue(width: number, jobs: readonly QueuedJob[], con
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.floor(width)) }, worker));
+  // A width that is not a finite number (NaN from a bad thread count) runs one job at a time rather than none.
+  await Promise.all(Array.from({ length: Number.isFinite(width) ? Math.max(1, Math.floor(width)) : 1 }, worker));
   if (failure !== undefined) throw failure.error;
+  // Aborted from outside while no job ran to report it: the queued jobs did not run, which is not success.
+  if (controller?.signal.aborted) throw abortedError(controller.signal);
 }
