@@ -36,6 +36,13 @@ export function interruptedMessage(command: string, signal: HandledSignal): stri
  * A rank of `lep launch` (LEP_LAUNCHER_PID names its launcher, which runs it in a process group of its
  * own) also stops, as on SIGTERM, when its launcher is gone: killed with SIGKILL, it forwards nothing.
  */
+let finished = false;
+
+/** The command's work is done and only its output is being flushed: a signal now quits at once. */
+export function markFinished(): void {
+  finished = true;
+}
+
 export function handleInterrupts(command: string, stopsOnSignal: boolean): void {
   process.on('exit', () => void removeTrackedTemps());
   const launcher = Number(process.env.LEP_LAUNCHER_PID);
@@ -48,6 +55,10 @@ export function handleInterrupts(command: string, stopsOnSignal: boolean): void 
     }, 1000).unref();
   for (const sig of Object.keys(EXIT_CODES) as HandledSignal[])
     process.on(sig, () => {
+      if (finished) {
+        console.error(`lep ${command}: ${sig} came while its output was being printed; its work and files are complete, the printed output may be cut`);
+        process.exit(exitCodeOf(sig));
+      }
       if (received !== undefined || !stopsOnSignal) {
         received ??= sig;
         console.error(interruptedMessage(command, sig));

@@ -2,7 +2,7 @@
 /** The `lep` command: each subcommand is a thin wrapper over an exported TS function. */
 import { LepError } from '../errors.js';
 import { lepVersion, setThreads } from '../runtime.js';
-import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage } from './interrupt.js';
+import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage, markFinished } from './interrupt.js';
 import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
 
@@ -90,6 +90,8 @@ main(process.argv.slice(2)).then(
  * The exit itself stays explicit, as before, so nothing left running keeps a finished command alive.
  */
 function exitWhenFlushed(code: number): void {
+  // No safe point is left to stop at: a signal while a slow reader drains the output quits at once.
+  markFinished();
   process.exitCode = code;
   let pending = 2;
   const done = (): void => {
