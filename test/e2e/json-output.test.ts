@@ -17,8 +17,11 @@ async function lepJson(...args: string[]): Promise<Record<string, unknown>> {
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
-/** A tiny model and a task file whose `lep eval --json` document is about 166 kB (200 items with long ids). */
-async function bigEvalOutput(): Promise<{ dir: string; model: string; tasks: string }> {
+/**
+ * A tiny model, a task file whose `lep eval --json` document is about 166 kB (200 items with long ids), and
+ * the command line that evaluates it (progress as JSON lines on stderr).
+ */
+async function bigEvalOutput(): Promise<{ dir: string; lep: string[] }> {
   const dir = tempDir();
   const model = join(dir, 'm');
   await lepJson('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', model, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2', '--seed', '3');
@@ -26,9 +29,8 @@ async function bigEvalOutput(): Promise<{ dir: string; model: string; tasks: str
   const header = { task: { name: 'long_ids', group: 'Copy (EN)', kind: 'generate', metric: 'copy_sentence', maxNewTokens: 1 } };
   const items = Array.from({ length: 200 }, (_, i) => ({ id: `item-${i}-${'x'.repeat(600)}`, messages: [{ role: 'user', content: `Copy ${i}` }], gold: `Copy ${i}` }));
   writeFileSync(tasks, [header, ...items].map((l) => JSON.stringify(l)).join('\n'));
-  return { dir, model, tasks };
+  return { dir, lep: [process.execPath, LEP, 'eval', model, '--tasks', tasks, '--format', 'plain', '--shots', '0', '--json', '--progress', 'json'] };
 }
-
 test('model create, generate, data pack and train print their result as one JSON document', async (t) => {
   const dir = tempDir();
   const model = join(dir, 'm');
@@ -53,11 +55,10 @@ test('model create, generate, data pack and train print their result as one JSON
 test('a --json document larger than a pipe buffer arrives whole when the reader is slow', async (t) => {
   // The reader takes nothing until the command has printed its last progress line, so the 64 KiB pipe is
   // full when the command exits: before the fix, process.exit dropped the rest of the document.
-  const { dir, model, tasks } = await bigEvalOutput();
+  const { dir, lep } = await bigEvalOutput();
   // A shell pipeline, so the reader is a plain process: it waits for the evaluation's last progress event
   // (stderr goes to a file; two minutes at most), gives the command a second to reach its exit, then reads.
   const errFile = join(dir, 'stderr.jsonl');
-  const lep = [process.execPath, LEP, 'eval', model, '--tasks', tasks, '--format', 'plain', '--shots', '0', '--json', '--progress', 'json'];
   const script = `"$@" 2>"$ERR" | { for _ in $(seq 1200); do grep -q '"detail":"task 1/1 score' "$ERR" 2>/dev/null && break; sleep 0.1; done; sleep 1; cat; }; exit \${PIPESTATUS[0]}`;
   const child = spawn('bash', ['-c', script, 'reader', ...lep], { env: { ...process.env, LEP_THREADS: '1', ERR: errFile } });
   const chunks: Buffer[] = [];
@@ -74,9 +75,8 @@ test('a --json document larger than a pipe buffer arrives whole when the reader 
 test('a reader that leaves early (| head -c 10) does not make the command fail', async (t) => {
   // stdout and stderr share the pipe that head closes: both meet EPIPE, which Node threw with a stack
   // trace (exit 1) while the command waited for its output to flush.
-  const { dir, model, tasks } = await bigEvalOutput();
-  const lep = [process.execPath, LEP, 'eval', model, '--tasks', tasks, '--format', 'plain', '--shots', '0', '--json', '--progress', 'json', '--out', join(dir, 'results.json')];
-  const r = spawnSync('bash', ['-c', '"$@" 2>&1 | head -c 10 >/dev/null; exit ${PIPESTATUS[0]}', 'reader', ...lep], { env: { ...process.env, LEP_THREADS: '1' } });
+  const { dir, lep } = await bigEvalOutput();
+  const r = spawnSync('bash', ['-c', '"$@" 2>&1 | head -c 10 >/dev/null; exit ${PIPESTATUS[0]}', 'reader', ...lep, '--out', join(dir, 'results.json')], { env: { ...process.env, LEP_THREADS: '1' } });
   t.is(r.status, 0, r.stderr.toString());
   t.is((JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as { tasks: Array<{ records: unknown[] }> }).tasks[0]!.records.length, 200, 'the results file is whole');
 });

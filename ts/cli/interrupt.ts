@@ -31,11 +31,6 @@ export function interruptedMessage(command: string, signal: HandledSignal): stri
   return `lep ${command}: interrupted by ${signal}; its temporary files were removed and no output was left half-written (outputs appear only when complete)\nHINT: run the same command again; train, calibrate and adapt continue from where they stopped.`;
 }
 
-/**
- * Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`.
- * A rank of `lep launch` (LEP_LAUNCHER_PID names its launcher, which runs it in a process group of its
- * own) also stops, as on SIGTERM, when its launcher is gone: killed with SIGKILL, it forwards nothing.
- */
 let finished = false;
 
 /** The command's work is done and only its output is being flushed: a signal now quits at once. */
@@ -43,6 +38,11 @@ export function markFinished(): void {
   finished = true;
 }
 
+/**
+ * Installs the handlers; `stopsOnSignal`: the running command stops by itself on `interruptSignal`.
+ * A rank of `lep launch` (LEP_LAUNCHER_PID names its launcher, which runs it in a process group of its
+ * own) also stops, as on SIGTERM, when its launcher is gone: killed with SIGKILL, it forwards nothing.
+ */
 export function handleInterrupts(command: string, stopsOnSignal: boolean): void {
   process.on('exit', () => void removeTrackedTemps());
   const launcher = Number(process.env.LEP_LAUNCHER_PID);

@@ -92,7 +92,6 @@ main(process.argv.slice(2)).then(
 function exitWhenFlushed(code: number): void {
   // No safe point is left to stop at: a signal while a slow reader drains the output quits at once.
   markFinished();
-  process.exitCode = code;
   let pending = 2;
   const done = (): void => {
     if (--pending === 0) process.exit(code);

@@ -277,20 +277,15 @@ export function extendTokenizer(original: TokenizerFiles, donor: Json | Tokenize
     newMerges.push(m);
     fromDonor++;
   }
-  let merges: Merge[];
-  if (opts.mergeOrder === 'new-first') {
-    merges = [...newMerges, ...orig.merges.filter((m) => !seen.has(mergeKey(m)))];
-  } else if (opts.mergeOrder === 'keep-ascii') {
-    const spellsAscii = asciiTest(orig.byteLevel);
-    const first = newMerges.filter(([a, b]) => !spellsAscii(a + b));
-    const firstKeys = new Set(first.map(mergeKey));
-    const origKeys = new Set(orig.merges.map(mergeKey));
-    const late = newMerges.filter(([a, b]) => spellsAscii(a + b) && !origKeys.has(mergeKey([a, b])));
-    merges = [...first, ...orig.merges.filter((m) => !firstKeys.has(mergeKey(m))), ...late];
-  } else {
-    const origKeys = new Set(orig.merges.map(mergeKey));
-    merges = [...orig.merges, ...newMerges.filter((m) => !origKeys.has(mergeKey(m)))];
-  }
+  // Each order is "these new merges first, then the original merges they do not repeat, then the other new
+  // merges the original lacks": all of them (new-first), none (original-first), or those that spell
+  // non-ASCII text (keep-ascii).
+  const spellsAscii = asciiTest(orig.byteLevel);
+  const first = opts.mergeOrder === 'new-first' ? newMerges : opts.mergeOrder === 'keep-ascii' ? newMerges.filter(([a, b]) => !spellsAscii(a + b)) : [];
+  const firstKeys = new Set(first.map(mergeKey));
+  const origKeys = new Set(orig.merges.map(mergeKey));
+  const late = newMerges.filter((m) => !firstKeys.has(mergeKey(m)) && !origKeys.has(mergeKey(m)));
+  const merges: Merge[] = [...first, ...orig.merges.filter((m) => !firstKeys.has(mergeKey(m))), ...late];
   const ignoreMerges = opts.ignoreMerges ?? (opts.mergeOrder === 'original-first' ? orig.model.ignore_merges === true : true);
 
   placeAddedTokens(vocab, addedTokens);
