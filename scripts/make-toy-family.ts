@@ -25,7 +25,7 @@
  * Usage: npx tsc -p tsconfig.json && node dist/scripts/make-toy-family.js
  *          [--family mistral|llama3] [--out DIR] [--work DIR] [--corpora .cache/corpora]
  *          [--quick] [--threads N] [--base-steps N]
- *          [--base-from DIR] [--instruct-lr X] [--instruct-steps N] [--lm-mix F]
+ *          [--base-from DIR] [--instruct-lr X] [--instruct-embedding-lr X] [--instruct-steps N] [--lm-mix F]
  * --family: mistral (default; out test/fixtures/toy-family, work .cache/toy-family) or llama3 (out
  *   test/fixtures/toy-family-llama3, work .cache/toy-family-llama3).
  * --quick: a tiny, minutes-long version of every stage (for the test that runs this script end to end).
@@ -33,6 +33,8 @@
  * --base-from DIR: skip pretraining and fine-tune the instruct model from the base in DIR (e.g. the
  *   committed bf16 test/fixtures/toy-family/base); written to OUT/base unchanged, recorded in provenance.
  * --instruct-lr, --instruct-steps: the instruct stage's peak learning rate and optimizer steps.
+ * --instruct-embedding-lr: the instruct stage's peak learning rate of the embeddings and LM head (default
+ *   a tenth of --instruct-lr's default), so they stay near the base's as real instruct models' do.
  * --lm-mix F: the share (0 <= F < 1) of the instruct stage's blocks that are plain pretraining text (the
  *   base's documents, packed at the instruct block length, loss on every token) mixed into the chat
  *   blocks, so the instruct model stays a language model close to its base, as real instruct models are.
@@ -64,6 +66,7 @@ const { values } = parseArgs({
     'base-from': { type: 'string' },
     'instruct-lr': { type: 'string' },
     'instruct-steps': { type: 'string' },
+    'instruct-embedding-lr': { type: 'string' },
     'lm-mix': { type: 'string', default: '0.5' },
     'base-steps': { type: 'string' },
   },
@@ -114,7 +117,7 @@ const PLAN0 = quick
       shape: { hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 64 },
       corpus: { enChars: 200_000, ruChars: 80_000 },
       base: { seqLen: 64, batchSize: 8, steps: 20, lr: 3e-3, evalEvery: 10 },
-      instruct: { counts: { copyEn: 60, copyRu: 60, translate: 40, faq: 20 }, seqLen: 128, batchSize: 4, steps: 10, lr: 1e-3 },
+      instruct: { counts: { copyEn: 60, copyRu: 60, translate: 40, faq: 20 }, seqLen: 128, batchSize: 4, steps: 10, lr: 1e-3, embeddingLr: 1e-4 },
       evalBlocks: 8,
       copyEval: 6,
     }
@@ -123,7 +126,9 @@ const PLAN0 = quick
       corpus: { enChars: 8_000_000, ruChars: 3_000_000 },
       base: { seqLen: 128, batchSize: 16, steps: 1400, lr: 3e-3, evalEvery: 200 },
       // lr a fifth of the base's peak: with half the blocks plain text, the instruct model keeps its LM.
-      instruct: { counts: { copyEn: 8000, copyRu: 8000, translate: 2000, faq: 600 }, seqLen: 256, batchSize: 8, steps: 1500, lr: 6e-4 },
+      // The embeddings and head at a tenth of that (v3): at the full rate the instruct layers stopped
+      // working with the base's rows (copy score halved), which real families' instruct models do not.
+      instruct: { counts: { copyEn: 8000, copyRu: 8000, translate: 2000, faq: 600 }, seqLen: 256, batchSize: 8, steps: 1500, lr: 6e-4, embeddingLr: 6e-5 },
       evalBlocks: 64,
       copyEval: 60,
     };
@@ -136,14 +141,17 @@ const instructPlan = {
   ...PLAN.instruct,
   ...(values['instruct-lr'] === undefined ? {} : { lr: Number(values['instruct-lr']) }),
   ...(values['instruct-steps'] === undefined ? {} : { steps: Number(values['instruct-steps']) }),
+  ...(values['instruct-embedding-lr'] === undefined ? {} : { embeddingLr: Number(values['instruct-embedding-lr']) }),
 };
-if (!(instructPlan.lr > 0) || !(Number.isInteger(instructPlan.steps) && instructPlan.steps > 0))
-  throw new Error(`--instruct-lr / --instruct-steps: expected a positive number / integer, got ${instructPlan.lr} / ${instructPlan.steps}`);
+if (!(instructPlan.lr > 0) || !(instructPlan.embeddingLr > 0) || !(Number.isInteger(instructPlan.steps) && instructPlan.steps > 0))
+  throw new Error(`--instruct-lr / --instruct-embedding-lr / --instruct-steps: expected positive numbers / an integer, got ${instructPlan.lr} / ${instructPlan.embeddingLr} / ${instructPlan.steps}`);
 /** Work-file suffix of a non-default instruct stage, so variants sharing a --work directory never mix. */
 const VARIANT =
   (BASE_FROM ? '-from-base' : '') +
   (instructPlan.lr !== PLAN.instruct.lr ? `-lr${instructPlan.lr}` : '') +
   (instructPlan.steps !== PLAN.instruct.steps ? `-steps${instructPlan.steps}` : '') +
+  // Always named when it differs from lr: v2's cached instruct stage (all at one rate) is never reused.
+  (instructPlan.embeddingLr !== instructPlan.lr ? `-elr${instructPlan.embeddingLr}` : '') +
   (LM_MIX !== 0.5 ? `-lm${LM_MIX}` : '');
 const SEEDS = { model: 20261202, baseData: 1, instructData: 2, instructOrder: 3, lmMix: 4 };
 const CORPORA = resolve(values.corpora as string);
@@ -357,7 +365,7 @@ async function main(): Promise<void> {
   const lmLossRatio = { en: instruct.heldOutLoss.en / base.heldOutLoss.en, ru: instruct.heldOutLoss.ru / base.heldOutLoss.ru };
   const lastLoss = (dir: string) => readFileSync(join(dir, 'train.log'), 'utf8').trim().split('\n').filter((l) => l.startsWith('step') && l.includes('| loss')).pop();
   const provenance = {
-    version: 2,
+    version: 3,
     family: FAMILY_NAME,
     command: ['node dist/scripts/make-toy-family.js', ...process.argv.slice(2)].join(' '),
     date: new Date().toISOString(),

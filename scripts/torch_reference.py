@@ -17,7 +17,7 @@ or `tokens` (a list of rows) with an optional `loss_mask` (same shape; 1 = the t
 
   {"task": "grads", "params": "all" | "embeddings" | [both], "out": "g.safetensors"}
       -> {"loss": {params: loss}, "names": {params: [...]}}; gradients saved as "<params>/<name>"
-  {"task": "train", "steps": N, "lr", "warmup_steps", "min_lr_ratio", "beta1", "beta2", "eps",
+  {"task": "train", "steps": N, "lr", "embedding_lr" (optional), "warmup_steps", "min_lr_ratio", "beta1", "beta2", "eps",
    "weight_decay", "clip", "params", "batches": [[block indices] per step] (default: all blocks every
    step), "out": "w.safetensors"}
       -> {"losses": [...], "grad_norms": [...], "lrs": [...]}; trained parameters saved to `out`
@@ -215,13 +215,18 @@ def task_grads(req):
 def train_steps(req, c, W, tokens, mask, batches, on_step=None):
     names = trainable(c, W, req.get("params", "all"))
     params = [W[n].requires_grad_(True) for n in names]
-    opt = torch.optim.AdamW(params, lr=req["lr"], betas=(req.get("beta1", 0.9), req.get("beta2", 0.95)),
+    # embedding_lr: a second parameter group (input embeddings, LM head) whose lr is scaled likewise.
+    emb = {"model.embed_tokens.weight", "lm_head.weight"}
+    scale = req["embedding_lr"] / req["lr"] if req.get("embedding_lr") else 1.0
+    groups = [{"params": [W[n] for n in names if n not in emb], "scale": 1.0},
+              {"params": [W[n] for n in names if n in emb], "scale": scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=req["lr"], betas=(req.get("beta1", 0.9), req.get("beta2", 0.95)),
                             eps=req.get("eps", 1e-5), weight_decay=req.get("weight_decay", 0.1))
     losses, norms, lrs = [], [], []
     for step, rows in enumerate(batches):
         t0 = time.perf_counter()
         for g in opt.param_groups:
-            g["lr"] = lr_at(req, step)
+            g["lr"] = lr_at(req, step) * g["scale"]
         opt.zero_grad(set_to_none=True)
         idx = torch.tensor(rows, dtype=torch.int64)
         loss = lm_loss(c, W, tokens[idx], None if mask is None else mask[idx])

@@ -22,6 +22,7 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
   c.steps = need_number(o, "steps");
   c.lr = need_number(o, "lr");
   c.min_lr_ratio = need_number(o, "minLrRatio");
+  c.embedding_lr = need_number(o, "embeddingLr");
   c.warmup_steps = need_number(o, "warmupSteps");
   c.adamw.beta1 = need_number(o, "beta1");
   c.adamw.beta2 = need_number(o, "beta2");

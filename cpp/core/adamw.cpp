@@ -6,11 +6,11 @@
 
 namespace lep {
 
-void AdamW::add(const std::string& name, const torch::Tensor& master, const torch::Tensor& row_mask) {
-  slots_[name] = Slot{master, torch::zeros_like(master), torch::zeros_like(master), row_mask};
+void AdamW::add(const std::string& name, const torch::Tensor& master, const torch::Tensor& row_mask, double lr_scale) {
+  slots_[name] = Slot{master, torch::zeros_like(master), torch::zeros_like(master), row_mask, lr_scale};
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double step_lr) {
   torch::NoGradGuard no_grad;
   ++step_;
   const double bc1 = 1 - std::pow(c_.beta1, static_cast<double>(step_));
@@ -18,6 +18,7 @@ void AdamW::step(double lr) {
   for (auto& [name, s] : slots_) {
     auto g = s.param.grad();
     if (!g.defined()) continue;
+    const double lr = step_lr * s.lr_scale;
     if (s.row_mask.defined()) {
       // Only the selected rows move: gradients, moments and decay elsewhere stay exactly zero/unchanged.
       auto m = s.row_mask.view({-1, 1}).to(g.scalar_type());

@@ -18,7 +18,9 @@ class AdamW {
  public:
   explicit AdamW(AdamWConfig c) : c_(c) {}
   // `row_mask`: (rows,) bool on the parameter's device, or undefined for the whole tensor.
-  void add(const std::string& name, const torch::Tensor& master, const torch::Tensor& row_mask = {});
+  // `lr_scale`: this tensor's learning rate is `lr_scale` times the step's (a parameter group's lr,
+  // weight decay included, as torch.optim.AdamW applies a group's lr to its decay).
+  void add(const std::string& name, const torch::Tensor& master, const torch::Tensor& row_mask = {}, double lr_scale = 1.0);
   // One update with learning rate `lr`, using each master tensor's `.grad()` (float32/64).
   void step(double lr);
   int64_t steps() const { return step_; }
@@ -30,6 +32,7 @@ class AdamW {
  private:
   struct Slot {
     torch::Tensor param, exp_avg, exp_avg_sq, row_mask;
+    double lr_scale = 1.0;
   };
   AdamWConfig c_;
   std::map<std::string, Slot> slots_;

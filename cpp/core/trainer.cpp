@@ -263,7 +263,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     p.set_requires_grad(true);
     Trainable t{n, p, p.scalar_type() == master_dtype ? p : p.detach().to(master_dtype).clone(), rows_mask};
     ts.push_back(t);
-    opt.add(n, t.master, rows_mask);
+    const bool embedding = n == "model.embed_tokens.weight" || n == "lm_head.weight";
+    opt.add(n, t.master, rows_mask, embedding && c.embedding_lr > 0 ? c.embedding_lr / c.lr : 1.0);
   }
   // Frozen parameters: no gradients, so backward skips their weight-gradient matmuls.
   struct RestoreGrad {

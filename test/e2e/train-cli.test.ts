@@ -65,6 +65,34 @@ test('data pack + train: config file with flag overrides, a log line per step, r
   t.regex(bad.stderr, /cannot read --config .*missing\.json: ENOENT\nHINT: /);
 });
 
+test('--embedding-lr: the embeddings and head move by about that rate while the body moves by --lr; refused with --embeddings-only', async (t) => {
+  const { model, data, dir } = await setup();
+  const before = new Map(readSafetensors(join(model, 'model.safetensors')).map((x) => [x.name, new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength))]));
+  // Largest element move of each tensor: AdamW moves an element by at most about the lr per step.
+  const moves = (dirOut: string) =>
+    new Map(readSafetensors(join(dirOut, 'model.safetensors')).map((x) => {
+      const a = new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength));
+      const b = before.get(x.name)!;
+      let m = 0;
+      for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+      return [x.name, m] as const;
+    }));
+  const args = ['--data', data, '--steps', '4', '--batch-size', '2', '--warmup-steps', '0', '--lr', '1e-2', '--weight-decay', '0'];
+  const slow = join(dir, 'slow');
+  const r = await lep(['train', model, ...args, '--embedding-lr', '1e-4', '--out', slow]);
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(readFileSync(join(slow, 'train-config.json'), 'utf8')).embeddingLr, 1e-4);
+  const m = moves(slow);
+  for (const [name, d] of m) {
+    if (/embed_tokens|lm_head/.test(name)) t.true(d > 0 && d <= 4 * 1e-4 * 1.01, `${name} moved ${d} (at most 4 steps of 1e-4)`);
+    else if (/proj/.test(name)) t.true(d > 4 * 1e-4 * 2, `${name} moved ${d}, at the body's rate`);
+  }
+  const bad = await lep(['train', model, ...args, '--embedding-lr', '1e-4', '--embeddings-only', '--out', join(dir, 'bad')]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /--embedding-lr[\s\S]*HINT/);
+  t.false(existsSync(join(dir, 'bad')), 'nothing written');
+});
+
 test('killed while writing a checkpoint: the previous checkpoint survives and the resumed run equals an uninterrupted one', async (t) => {
   const { model, data, dir } = await setup();
   const args = ['--data', data, '--steps', '6', '--batch-size', '2', '--lr', '3e-3', '--warmup-steps', '1', '--checkpoint-every', '2', '--keep-checkpoints', '5'];

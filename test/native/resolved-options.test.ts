@@ -15,7 +15,7 @@ test('native train refuses options with a key left out (LEP_INTERNAL, naming it)
   const model = await LepModel.load(await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2 }));
   try {
     const full: NativeTrainOptions = {
-      params: 'embeddings', data: join(tempDir(), 'none.safetensors'), batchSize: 1, gradAccum: 1, steps: 1, lr: 1e-4, minLrRatio: 0, warmupSteps: 0,
+      params: 'embeddings', data: join(tempDir(), 'none.safetensors'), batchSize: 1, gradAccum: 1, steps: 1, lr: 1e-4, embeddingLr: 1e-4, minLrRatio: 0, warmupSteps: 0,
       beta1: 0.9, beta2: 0.95, eps: 1e-5, weightDecay: 0.1, clip: 1, seed: 0, evalEvery: 0, evalBatches: 0, checkpointEvery: 0, keepCheckpoints: 2,
       reportEvery: 1, activationCheckpointing: false,
     };

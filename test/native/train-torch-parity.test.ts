@@ -136,14 +136,15 @@ test.serial('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay
   // the batch, and the mean loss over all target tokens does not depend on row order.
   const opts = { steps: 5, batchSize: ROWS, gradAccum: 1, lr: 1e-2, warmupSteps: 2, minLrRatio: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-5, weightDecay: 0.1, seed: 3 };
   // A: clipped in its first 3 steps only (grad norms 2.85 .. 2.08), B: in every step (norms ~1.15).
-  const runs = all.map((c, i) => ({ ...c, params: i === 0 ? ('all' as const) : ('embeddings' as const), clip: i === 0 ? 2.5 : 0.5, data: join(work, `blocks-${i}.safetensors`), out: join(work, `trained-${i}`), ref: join(work, `torch-${i}.safetensors`) }));
+  // A trains its embeddings and head at a third of the body's learning rate (a second torch param group).
+  const runs = all.map((c, i) => ({ ...c, params: i === 0 ? ('all' as const) : ('embeddings' as const), clip: i === 0 ? 2.5 : 0.5, embeddingLr: i === 0 ? opts.lr / 3 : undefined, data: join(work, `blocks-${i}.safetensors`), out: join(work, `trained-${i}`), ref: join(work, `torch-${i}.safetensors`) }));
   for (const r of runs) writeBlocks(r.data, blocks, r.mask);
   const answers = await runTorchReference<{ losses: number[]; grad_norms: number[]; lrs: number[] }[]>(
-    runs.map((r) => ({ task: 'train', model: r.dir, dtype: 'float32', blocks: r.data, params: r.params, out: r.ref, steps: opts.steps, lr: opts.lr, warmup_steps: opts.warmupSteps, min_lr_ratio: opts.minLrRatio, beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weight_decay: opts.weightDecay, clip: r.clip })),
+    runs.map((r) => ({ task: 'train', model: r.dir, dtype: 'float32', blocks: r.data, params: r.params, out: r.ref, steps: opts.steps, lr: opts.lr, embedding_lr: r.embeddingLr, warmup_steps: opts.warmupSteps, min_lr_ratio: opts.minLrRatio, beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weight_decay: opts.weightDecay, clip: r.clip })),
   );
   for (const [i, r] of runs.entries()) {
     const events: { loss: number; lr: number; gradNorm: number }[] = [];
-    await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, onProgress: (e) => { if (e.phase === 'train') events.push({ loss: e.loss, lr: e.lr, gradNorm: e.gradNorm }); } });
+    await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, ...(r.embeddingLr ? { embeddingLr: r.embeddingLr } : {}), onProgress: (e) => { if (e.phase === 'train') events.push({ loss: e.loss, lr: e.lr, gradNorm: e.gradNorm }); } });
     const ref = answers[i]!;
     t.is(events.length, opts.steps);
     for (const [s, e] of events.entries()) {

@@ -140,6 +140,8 @@ export interface NativeTrainOptions {
   gradAccum: number;
   steps: number;
   lr: number;
+  /** Peak learning rate of the input embeddings and LM head (the same schedule); equal to lr unless set. */
+  embeddingLr: number;
   minLrRatio: number;
   warmupSteps: number;
   beta1: number;

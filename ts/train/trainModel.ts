@@ -70,8 +70,8 @@ export interface TrainResult {
  * a model that neither run describes. (Evaluation, reporting, checkpoint and thread settings may change.)
  */
 export const TRAIN_RESUME_KEYS = [
-  'modelDir', 'data', 'params', 'lora', 'rows', 'batchSize', 'gradAccum', 'steps', 'lr', 'minLrRatio', 'warmupSteps',
-  'beta1', 'beta2', 'eps', 'weightDecay', 'clip', 'seed', 'dtype',
+  'modelDir', 'data', 'params', 'lora', 'rows', 'batchSize', 'gradAccum', 'steps', 'lr', 'embeddingLr', 'minLrRatio',
+  'warmupSteps', 'beta1', 'beta2', 'eps', 'weightDecay', 'clip', 'seed', 'dtype',
 ] as const;
 
 /** Where the resolved options of the run that writes `outDir` are kept. */
@@ -177,6 +177,11 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (o.lora !== undefined && o.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
+  // With only the embeddings training, their learning rate is --lr: a second one would be ambiguous.
+  if (o.embeddingLr !== undefined && o.params === 'embeddings') {
+    const e = optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', o.embeddingLr, '--embedding-lr');
+    throw new LepError(e.code, `${e.message}\nHINT: only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.`);
+  }
   // The two defaults that depend on another option.
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
@@ -274,6 +279,7 @@ async function trainLocked(
             gradAccum: o.gradAccum,
             steps: o.steps,
             lr: o.lr,
+            embeddingLr: o.embeddingLr ?? o.lr,
             minLrRatio: o.minLrRatio,
             warmupSteps,
             beta1: o.beta1,

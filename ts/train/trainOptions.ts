@@ -44,6 +44,12 @@ export const TRAIN_SPEC = defineOptions({
   batchSize: { schema: posInt, default: 8, recipe: true, doc: 'Sequences per micro-batch (per rank when data-parallel).' },
   gradAccum: { schema: posInt, default: 1, recipe: true, doc: 'Micro-batches per optimizer step.' },
   lr: { schema: Type.Number({ exclusiveMinimum: 0 }), default: 1e-4, recipe: true, doc: 'Peak learning rate (the method\'s Mistral value).' },
+  embeddingLr: {
+    schema: Type.Number({ exclusiveMinimum: 0 }),
+    recipe: true,
+    defaultDoc: 'lr',
+    doc: 'Peak learning rate of the input embeddings and LM head when other parameters train too (params all, or lora with modulesToSave), on the same schedule: lower keeps them near the start, as an instruct stage does.',
+  },
   minLrRatio: { schema: Type.Number({ minimum: 0, maximum: 1 }), default: 0, recipe: true, doc: 'Cosine floor as a fraction of lr.' },
   warmupSteps: { schema: natInt, recipe: true, defaultDoc: '100, at most a tenth of the steps', doc: 'Linear warm-up steps.' },
   beta1: { schema: Type.Number({ minimum: 0, exclusiveMaximum: 1 }), default: 0.9, recipe: true, doc: 'AdamW beta1.' },
