@@ -71,11 +71,13 @@ test('answers every prompt once through the chat template, greedily, with progre
     t.true(l.tokens >= 0 && l.tokens <= OPTS.maxNewTokens);
     t.is(typeof l.stopped, 'boolean');
   }
-  // The toy instruct model copies this short text exactly and closes its turn with its EOS: the chat
-  // template was applied. (The v2 family answers 'Открыть файл' with another Russian UI phrase; it copies
-  // less exactly than v1 did, see test/fixtures/toy-family/README.md.)
-  t.is(a.get('copy-en-0')!.messages[1]!.content, 'Standard C library (libc, -lc)');
-  t.true(a.get('copy-en-0')!.stopped);
+  // The chat template was applied: the toy instruct model answers the English prompts in English and
+  // closes its turn with its EOS, which it learnt only inside the template. (v2 copied 'Standard C library
+  // (libc, -lc)' exactly; v3 answers these short texts with other man-page phrases, e.g. "The following
+  // functions are:"; the evaluation suites' copy scores are in test/fixtures/toy-family/README.md.)
+  const en = PROMPTS.filter((p) => p.id.startsWith('copy-en-')).map((p) => a.get(p.id)!);
+  t.true(en.filter((l) => l.stopped).length >= 2, `stopped: ${en.map((l) => `${JSON.stringify(l.messages[1]!.content)} ${l.stopped}`).join(', ')}`);
+  for (const l of en) t.regex(l.messages[1]!.content, /^[\p{Script=Latin}\p{N}\s.,:;()\-]+$/u);
   t.regex(a.get('copy-ru-0')!.messages[1]!.content, /^[\p{Script=Cyrillic}\s.,]+$/u);
   // One event before the first batch, then one per batch of 3 (10 prompts: 3, 6, 9, 10).
   t.deepEqual(events.map((e) => e.done), [0, 3, 6, 9, 10]);
