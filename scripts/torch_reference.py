@@ -216,7 +216,7 @@ def train_steps(req, c, W, tokens, mask, batches, on_step=None):
     names = trainable(c, W, req.get("params", "all"))
     params = [W[n].requires_grad_(True) for n in names]
     # embedding_lr: a second parameter group (input embeddings, LM head) whose lr is scaled likewise.
-    emb = {"model.embed_tokens.weight", "lm_head.weight"}
+    emb = set(trainable(c, W, "embeddings"))
     scale = req["embedding_lr"] / req["lr"] if req.get("embedding_lr") else 1.0
     groups = [{"params": [W[n] for n in names if n not in emb], "scale": 1.0},
               {"params": [W[n] for n in names if n in emb], "scale": scale}]

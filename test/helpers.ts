@@ -36,6 +36,11 @@ export async function tinyModel(options: Partial<CreateModelOptions> = {}): Prom
   return dir;
 }
 
+/** The values of a float32 tensor read from a safetensors file (a copy: its bytes may be unaligned). */
+export function float32Values(t: { data: Uint8Array }): Float32Array {
+  return new Float32Array(t.data.slice().buffer);
+}
+
 /** Largest absolute difference and where it is. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number } {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);

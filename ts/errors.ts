@@ -17,11 +17,11 @@ export class LepError extends Error {
 
 /**
  * The one message template for invalid options: names the option and its CLI flag.
- * "Expected {expected} for {name} (--flag) but received {actual}".
+ * "Expected {expected} for {name} (--flag) but received {actual}", then "HINT: {hint}" when given.
  */
-export function optionError(name: string, expected: string, actual: unknown, flag?: string): LepError {
+export function optionError(name: string, expected: string, actual: unknown, flag?: string, hint?: string): LepError {
   const where = flag ? `${name} (${flag})` : name;
-  return new LepError('LEP_BAD_OPTION', `Expected ${expected} for ${where} but received ${describe(actual)}`);
+  return new LepError('LEP_BAD_OPTION', `Expected ${expected} for ${where} but received ${describe(actual)}${hint ? `\nHINT: ${hint}` : ''}`);
 }
 
 function describe(v: unknown): string {

@@ -258,13 +258,14 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   const auto master_dtype = model.dtype() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   std::vector<Trainable> ts;
   AdamW opt(c.adamw);
+  const auto embeddings = trainable_names(model, "embeddings");  // they train at embedding_lr
   for (const auto& n : names) {
     auto& p = model.param(n);
     p.set_requires_grad(true);
     Trainable t{n, p, p.scalar_type() == master_dtype ? p : p.detach().to(master_dtype).clone(), rows_mask};
     ts.push_back(t);
-    const bool embedding = n == "model.embed_tokens.weight" || n == "lm_head.weight";
-    opt.add(n, t.master, rows_mask, embedding && c.embedding_lr > 0 ? c.embedding_lr / c.lr : 1.0);
+    const bool embedding = std::find(embeddings.begin(), embeddings.end(), n) != embeddings.end();
+    opt.add(n, t.master, rows_mask, embedding ? c.embedding_lr / c.lr : 1.0);
   }
   // Frozen parameters: no gradients, so backward skips their weight-gradient matmuls.
   struct RestoreGrad {

@@ -26,10 +26,10 @@ struct TrainConfig {
   int64_t grad_accum = 1;          // micro-batches per optimizer step
   int64_t steps = 100;             // optimizer steps in total
   double lr = 1e-4, min_lr_ratio = 0.0;
-  // Peak learning rate of the input embeddings and the LM head when other tensors train too (the same
-  // schedule, scaled by embedding_lr / lr); 0 = lr. Used to keep an instruct model's embeddings near its
-  // base's, or to train new rows faster than LoRA adapters.
-  double embedding_lr = 0.0;
+  // Peak learning rate of the input embeddings and the LM head (the same schedule, scaled by
+  // embedding_lr / lr): lower than lr keeps an instruct model's embeddings near its base's. Resolved by
+  // the caller (ts/train/trainOptions.ts: lr when unset).
+  double embedding_lr = 1e-4;
   int64_t warmup_steps = 0;
   AdamWConfig adamw;
   double clip = 1.0;               // max global grad norm (0 = off)

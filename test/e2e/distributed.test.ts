@@ -22,7 +22,7 @@ import { freePort, readDistributedEnv } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { corpora } from '../corpora.js';
-import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+import { float32Values, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
@@ -145,7 +145,7 @@ test.serial('LoRA adapters with a trained LM head: 2 ranks = 1 process (adapter 
   const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', data, '--out', two, '--batch-size', '2', ...lora]);
   t.is(r2.code, 0, r2.stderr);
   sameTraining(t, one, two, /./);
-  const adapter = (out: string) => new Map(readSafetensors(join(out, 'adapter', 'adapter_model.safetensors')).map((x) => [x.name, new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength))]));
+  const adapter = (out: string) => new Map(readSafetensors(join(out, 'adapter', 'adapter_model.safetensors')).map((x) => [x.name, float32Values(x)]));
   const [a, b] = [adapter(one), adapter(two)];
   t.true(a.size > 2 && [...a.keys()].some((k) => /lora_B/.test(k)));
   for (const [name, x] of a) {

@@ -9,7 +9,7 @@ import test from 'ava';
 
 import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { corpora } from '../corpora.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { float32Values, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
@@ -67,16 +67,9 @@ test('data pack + train: config file with flag overrides, a log line per step, r
 
 test('--embedding-lr: the embeddings and head move by about that rate while the body moves by --lr; refused with --embeddings-only', async (t) => {
   const { model, data, dir } = await setup();
-  const before = new Map(readSafetensors(join(model, 'model.safetensors')).map((x) => [x.name, new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength))]));
+  const before = new Map(readSafetensors(join(model, 'model.safetensors')).map((x) => [x.name, float32Values(x)]));
   // Largest element move of each tensor: AdamW moves an element by at most about the lr per step.
-  const moves = (dirOut: string) =>
-    new Map(readSafetensors(join(dirOut, 'model.safetensors')).map((x) => {
-      const a = new Float32Array(x.data.buffer.slice(x.data.byteOffset, x.data.byteOffset + x.data.byteLength));
-      const b = before.get(x.name)!;
-      let m = 0;
-      for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-      return [x.name, m] as const;
-    }));
+  const moves = (dirOut: string) => new Map(readSafetensors(join(dirOut, 'model.safetensors')).map((x) => [x.name, maxAbsDiff(float32Values(x), before.get(x.name)!).diff] as const));
   const args = ['--data', data, '--steps', '4', '--batch-size', '2', '--warmup-steps', '0', '--lr', '1e-2', '--weight-decay', '0'];
   const slow = join(dir, 'slow');
   const r = await lep(['train', model, ...args, '--embedding-lr', '1e-4', '--out', slow]);

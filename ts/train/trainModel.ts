@@ -178,10 +178,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
   if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
   // With only the embeddings training, their learning rate is --lr: a second one would be ambiguous.
-  if (o.embeddingLr !== undefined && o.params === 'embeddings') {
-    const e = optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', o.embeddingLr, '--embedding-lr');
-    throw new LepError(e.code, `${e.message}\nHINT: only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.`);
-  }
+  if (o.embeddingLr !== undefined && o.params === 'embeddings')
+    throw optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', o.embeddingLr, '--embedding-lr', 'only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.');
   // The two defaults that depend on another option.
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));
