@@ -6,8 +6,8 @@
  * run's body is merged with alpha / S for every S of `--alpha-scales`.
  *
  * Both runs are `lep adapt` with recipes/toy-ru-extended.yaml (calibration left out, conversion only);
- * the LoRA run adds `train.lora` and `propagate.alphaScale`. Stages are cached under OUT (manifests with
- * the inputs' fingerprints), so a rebuilt toy family or corpus redoes exactly what changed, and an
+ * the LoRA run adds `train.lora` and `propagate.alphaScale`. Stages are cached under OUT (stage records
+ * with the inputs' fingerprints), so a rebuilt toy family or corpus redoes exactly what changed, and an
  * interrupted run resumes. Each model (the original instruct model, embeddings-only, LoRA at each S) is
  * scored with `evaluate(model, ['all'])`: the built-in tasks' Micro-Avg and held-out bits per character.
  *

@@ -2,9 +2,11 @@
 // full training, so it is derived from it as the method needs), Russian Debian text, an Extended
 // vocabulary: every stage runs, every method writes a model that loads and speaks through the chat
 // template; a second run resumes (nothing redone); a changed training option redoes training and
-// propagation only. Each stage folder holds the stage's own record, adapt's notes live in OUT/stages, and
-// init's manifest.json stays init's.
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+// propagation only; an input whose content changed redoes what reads it, a copy with a new time does not.
+// Each stage folder holds the stage's own record, tagged with the recipe section it ran with (adapt keeps
+// no notes of its own), and init's manifest.json stays init's. Runs that earlier leps began (their notes
+// in OUT/stages, or lep 0.1.0's in the stage folders) resume.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -58,14 +60,22 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   const packing = events.filter((e) => e.stage === 'data' && /^packing training text: [\d.]+ of [\d.]+ MB$/.test(e.detail));
   t.true(packing.length >= 2, `${packing.length} packing progress events`);
   t.true(packing.every((e, i) => e.fraction! > 0 && e.fraction! < 1 && (i === 0 || e.fraction! >= packing[i - 1]!.fraction!)), 'rising fractions below 1');
-  // Each stage's own record in its folder (Extended: the tokenizer stage's SentencePiece donor, and the extended tokenizer), adapt's notes in OUT/stages.
-  const folders = { 'tokenizer-donor': 'tokenizer', tokenizer: 'extend', init: 'init', data: 'data', train: 'train', 'propagate-conversion': 'propagate', 'propagate-overlap': 'propagate', 'propagate-swap': 'propagate' } as const;
-  for (const [dir, stage] of Object.entries(folders)) t.is(readStageRecord(join(out, dir)).stage, stage, dir);
-  t.deepEqual(readdirSync(join(out, STAGE_NOTES_DIR)).sort(), ['data.json', 'init.json', 'propagate.json', 'tokenizer.json', 'train.json']);
+  // Each stage's own record in its folder (Extended: the tokenizer stage's SentencePiece donor, and the
+  // extended tokenizer), tagged with the adapt stage and its recipe section; no notes of adapt's own.
+  const folders = { 'tokenizer-donor': ['tokenizer', 'tokenizer'], tokenizer: ['extend', 'tokenizer'], init: ['init', 'init'], data: ['data', 'data'], train: ['train', 'train'], 'propagate-conversion': ['propagate', 'propagate'], 'propagate-overlap': ['propagate', 'propagate'], 'propagate-swap': ['propagate', 'propagate'] } as const;
+  for (const [dir, [stage, adaptStage]] of Object.entries(folders)) {
+    const record = readStageRecord(join(out, dir));
+    t.is(record.stage, stage, dir);
+    t.is((record.tags?.adapt as { stage: string }).stage, adaptStage, dir);
+  }
+  t.like(readStageRecord(join(out, 'train')).tags, { adapt: { options: { train: { steps: 6, newRowsOnly: true } } } });
+  t.false(existsSync(join(out, STAGE_NOTES_DIR)), 'no OUT/stages');
   for (const s of ['tokenizer', 'data', 'train', 'propagate-conversion']) t.false(existsSync(join(out, s, MANIFEST_FILE)), `adapt writes no ${MANIFEST_FILE} into ${s}`);
-  // init's manifest.json is lep init's own (inputs with hashes), not overwritten by adapt's note.
+  t.deepEqual(Object.keys(r.records), ['tokenizer', 'init', 'data', 'train', 'propagate']);
+  t.deepEqual(r.records.propagate!.map((x) => x.resolved.method), ['swap', 'overlap', 'conversion']);
+  // init's manifest.json is lep init's own (inputs with hashes), not overwritten by adapt.
   const initManifest = JSON.parse(readFileSync(join(out, 'init', MANIFEST_FILE), 'utf8'));
-  t.like(initManifest, { stage: 'init', options: { rule: 'mean' }, result: { newSize: (r.manifests.init!.result as { newSize: number }).newSize } });
+  t.like(initManifest, { stage: 'init', options: { rule: 'mean' }, result: { newSize: (r.records.init![0]!.result as { newSize: number }).newSize } });
   t.regex(initManifest.inputs.newTokenizer.files['tokenizer.json'], /^[0-9a-f]{64}$/);
   t.false('finished' in initManifest);
   // The run's own record, written last: the recipe, its inputs, and where each stage's record is.
@@ -95,7 +105,7 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
 
   const again = await adapt(recipe, out);
   t.deepEqual(again.ran, [], 'a finished run is not redone');
-  t.deepEqual(again.manifests, JSON.parse(JSON.stringify(r.manifests)), 'the notes of the kept stages');
+  t.deepEqual(again.records, r.records, 'the records of the kept stages');
   // The merge order is compared as resolved: naming the default changes nothing (so a changed default,
   // new-first -> keep-ascii, redoes the tokenizer of a run that left it unset).
   t.deepEqual((await adapt({ ...recipe, tokenizer: { ...recipe.tokenizer, mergeOrder: DEFAULT_MERGE_ORDER } }, out)).ran, [], 'the default, named');
@@ -104,10 +114,15 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   t.deepEqual((await adapt(recipe, out)).ran, ['propagate']);
   const changed = await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out);
   t.deepEqual(changed.ran, ['train', 'propagate']);
-  // An input changed in place (here: the instruct weights rewritten) is noticed by its fingerprint.
+  // Inputs are compared by content: the instruct weights rewritten as they were, with a new time, change
+  // nothing; one bit of one weight changed redoes what reads them.
   const weights = join(instruct, 'model.safetensors');
-  writeFileSync(weights, readFileSync(weights));
+  const bytes = readFileSync(weights);
+  writeFileSync(weights, bytes);
   utimesSync(weights, new Date(), new Date(Date.now() + 5000));
+  t.deepEqual((await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out)).ran, [], 'same bytes, new time');
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 4) ^ 1, bytes.length - 4);  // the lowest mantissa bit of a weight near the end (f32 or bf16)
+  writeFileSync(weights, bytes);
   const touched = await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out);
   t.deepEqual(touched.ran, ['propagate']);
 });
@@ -145,16 +160,35 @@ test('lep adapt: two instruct models and LoRA + embeddings CPT, merged with alph
   }
   t.deepEqual((await adapt(recipe, out)).ran, [], 'resumes: nothing redone');
   t.deepEqual(readStageRecord(join(out, 'propagate-conversion', 'code'), 'propagate').resolved.instruct, join(dir, 'code'));
-  // A run lep 0.1.0 started: its notes were manifest.json inside each stage folder and no stage kept a
-  // record. It resumes too.
+  // A run an earlier lep started kept notes of its own, OUT/stages/<stage>.json: the recipe section it
+  // ran with and its inputs' sizes and modification times (`files`); its records carry no tag. Such
+  // notes, made here from the tags, resume the run; a note whose file times no longer hold does not.
   const notes = join(out, STAGE_NOTES_DIR);
-  const folderOf: Record<string, string> = { tokenizer: 'tokenizer', init: 'init', data: 'data', train: 'train', propagate: 'propagate-conversion' };
-  for (const f of readdirSync(notes)) renameSync(join(notes, f), join(out, folderOf[f.replace('.json', '')]!, MANIFEST_FILE));
-  rmSync(notes, { recursive: true });
-  const records = readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith(STAGE_RECORD_FILE));
+  mkdirSync(notes);
+  const folderOf: Record<string, string> = { tokenizer: 'tokenizer', init: 'init', data: 'data', train: 'train', propagate: 'propagate-conversion/chat' };
+  const chatWeights = join(instruct, 'model.safetensors');
+  for (const [stage, folder] of Object.entries(folderOf)) {
+    const st = statSync(chatWeights);
+    const options = { ...(readStageRecord(join(out, folder)).tags!.adapt as { options: object }).options, ...(stage === 'propagate' ? { files: [[chatWeights, st.size, Math.round(st.mtimeMs)]] } : {}) };
+    writeFileSync(join(notes, `${stage}.json`), JSON.stringify({ stage, options, result: null, seconds: 1, finished: new Date().toISOString() }));
+  }
+  const records = readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith(STAGE_RECORD_FILE) && f !== STAGE_RECORD_FILE);
   t.true(records.length >= 6, records.join(' '));
+  for (const f of records) {
+    const { tags: _tags, ...untagged } = JSON.parse(readFileSync(join(out, f), 'utf8'));
+    writeFileSync(join(out, f), JSON.stringify(untagged));
+  }
+  t.deepEqual((await adapt(recipe, out)).ran, [], 'a run with notes in OUT/stages resumes: nothing redone');
+  // lep 0.1.0: the notes were manifest.json inside each stage folder, and no stage kept a record.
+  for (const [stage, folder] of Object.entries(folderOf)) renameSync(join(notes, `${stage}.json`), join(out, stage === 'propagate' ? 'propagate-conversion' : folder, MANIFEST_FILE));
+  rmSync(notes, { recursive: true });
   for (const f of records) rmSync(join(out, f));
   t.deepEqual((await adapt(recipe, out)).ran, [], 'a 0.1.0 run resumes: nothing redone');
+  // The propagate note's file times no longer hold (the instruct weights touched): propagation is redone,
+  // and the run's stages are tagged records from then on.
+  utimesSync(chatWeights, new Date(), new Date(Date.now() + 5000));
+  t.deepEqual((await adapt(recipe, out)).ran, ['propagate']);
+  t.is((readStageRecord(join(out, 'propagate-conversion', 'code')).tags?.adapt as { stage: string }).stage, 'propagate');
   t.throws(() => validateRecipe({ ...recipe, propagate: { alphaScale: 2 }, train: { seqLen: 64 } }), { message: /alphaScale needs train\.lora/ });
 });
 

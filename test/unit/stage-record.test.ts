@@ -20,9 +20,12 @@ import { SHRINK_DIR_SPEC } from '../../ts/tokenizer/shrinkOptions.js';
 import { shrinkTokenizerDir } from '../../ts/tokenizer/shrinkTokenizerDir.js';
 import {
   beginStage,
+  corpusInputs,
+  inputUnchanged,
   readStageRecord,
   STAGE_RECORD_FILE,
   stageInput,
+  tokenizerInput,
   writeStageRecord,
   type RecordedStage,
 } from '../../ts/stage/stageRecord.js';
@@ -81,6 +84,41 @@ test('an input fingerprint ignores where the input lies and the stage record in 
   writeFileSync(join(b, 'config.json'), '{"vocab_size": 9}\n');
   t.not(stageInput('model', b).fingerprint, stageInput('model', a).fingerprint);
   t.regex(stageInput('data', join(a, 'config.json')).fingerprint, /^\d+ bytes, sha256 [0-9a-f]{16}$/);
+});
+
+test('tags travel into the record unchanged, and inputUnchanged tells a changed input from a copied or touched one', async (t) => {
+  const model = inputDir();
+  const corpus = tempDir();
+  writeFileSync(join(corpus, 'a.txt'), 'один\n');
+  writeFileSync(join(corpus, 'b.txt'), 'два\n');
+  const tok = tempDir();
+  writeFileSync(join(tok, 'tokenizer.json'), '{"model": {}}');
+  writeFileSync(join(tok, 'weights.bin'), 'not read');
+  const out = tempDir();
+  const inputs = [stageInput('model', model), stageInput('config', join(model, 'config.json')), ...(await corpusInputs('corpus', [corpus, join(corpus, '*.txt')])), tokenizerInput('tokenizer', tok)];
+  const tags = { adapt: { stage: 'init', options: { init: { rule: 'mean' } } }, job: 42 };
+  writeStageRecord(out, beginStage('init'), { inputs, resolved: {}, result: null, tags });
+  const read = readStageRecord(out, 'init');
+  t.deepEqual(read.tags, tags);
+  t.false('tags' in writeStageRecord(tempDir(), beginStage('init'), { inputs: [], resolved: {}, result: null }), 'no tags, no field');
+  for (const input of read.inputs) t.true(await inputUnchanged(input), `${input.role} ${input.path}`);
+  // Touched (same bytes, new time) or holding a new stage record: unchanged. A file outside a tokenizer's files: unchanged.
+  writeFileSync(join(model, 'model.safetensors'), readFileSync(join(model, 'model.safetensors')));
+  writeStageRecord(model, beginStage('train'), { inputs: [], resolved: {}, result: null });
+  writeFileSync(join(tok, 'weights.bin'), 'changed, but not a tokenizer file');
+  for (const input of read.inputs) t.true(await inputUnchanged(input), `${input.role} after touching`);
+  // Changed content: changed; gone: changed.
+  const changed = async () => (await Promise.all(read.inputs.map(async (i) => [i.role, await inputUnchanged(i)] as const))).filter(([, same]) => !same).map(([role]) => role);
+  const big = readFileSync(join(model, 'model.safetensors'));
+  big.writeUInt8(8, big.length - 1);
+  writeFileSync(join(model, 'model.safetensors'), big);
+  t.deepEqual(await changed(), ['model']);
+  writeFileSync(join(corpus, 'c.txt'), 'три\n');
+  t.deepEqual(await changed(), ['model', 'corpus', 'corpus'], 'a file more in the corpus folder and glob');
+  writeFileSync(join(model, 'config.json'), '{"vocab_size": 9}\n');
+  writeFileSync(join(tok, 'tokenizer.json'), '{"model": {"x": 1}}');
+  t.deepEqual(await changed(), ['model', 'config', 'corpus', 'corpus', 'tokenizer']);
+  t.false(await inputUnchanged({ role: 'gone', path: join(tempDir(), 'nothing'), fingerprint: read.inputs[0]!.fingerprint }));
 });
 
 test('an invalid record is refused before anything is written, and the previous record stays whole', (t) => {

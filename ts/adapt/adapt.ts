@@ -12,21 +12,23 @@
  *   OUT/calibrate-<method>/   optional: the propagated model after LoRA calibration (lep calibrate),
  *                             with OUT/calibration-data/ (answers, calibration set) shared by all methods
  *
- *   OUT/stages/<stage>.json   adapt's own note of each finished stage: the options it ran with (recipe
- *                             section, input files' sizes and times), its result, seconds
  *   OUT/lep-stage.json        the stage record of the whole run (stage `adapt`), written last
  *
  * Every stage folder holds that stage's own record (`lep-stage.json`, stage/stageRecord.ts; the data
- * stage's is adapt's, as packing has no command of its own); adapt writes nothing else into them. A stage
- * is skipped when its note matches the current options and its folders hold valid records, so an
- * interrupted run resumes at the stage it stopped in (and training resumes from its last checkpoint). A
- * stage whose options changed is redone, and so is every stage after it.
+ * stage's is adapt's, as packing has no command of its own), and adapt keeps no notes of its own: it
+ * tags each stage's records with the recipe section the stage ran with (`tags.adapt`). A stage is skipped
+ * when every one of its folders holds a valid record with this run's tag and every input that record
+ * lists still has its fingerprint (content, not modification times), so an interrupted run resumes at
+ * the stage it stopped in (and training resumes from its last checkpoint). A stage whose options or
+ * inputs changed is redone, and so is every stage after it. Runs that an earlier lep began kept notes
+ * (OUT/stages/<stage>.json; lep 0.1.0: manifest.json in the stage folder): they are read to resume
+ * such a run, see `readLegacyNote`.
  *
  * Data-parallel (RANK / WORLD_SIZE set, e.g. by `lep launch` or torchrun; OUT on storage every rank
- * sees): rank 0 runs every stage; the other ranks wait for rank 0's notes of the stages before
+ * sees): rank 0 runs every stage; the other ranks wait for rank 0's records of the stages before
  * training, join the training, and stop after it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { throwIfAborted } from '../binding/runJob.js';
 import { basename, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,7 +44,9 @@ import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
 import { trainTokenizer } from '../tokenizer/train.js';
 import { readDistributedEnv } from '../train/distributedEnv.js';
 import { packCorpus } from '../train/packCorpus.js';
-import { beginStage, corpusInputs, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord, type RecordedStage, type StageInput } from '../stage/stageRecord.js';
+import {
+  beginStage, corpusInputs, inputUnchanged, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord, type RecordedStage, type StageInput, type StageRecord,
+} from '../stage/stageRecord.js';
 import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
@@ -50,7 +54,10 @@ import { ADAPT_TRAIN_DEFAULTS, type AdaptRecipe } from './recipe.js';
 
 export const STAGES = ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'] as const;
 export type StageName = (typeof STAGES)[number];
-/** Where adapt keeps its note of each finished stage: OUT/stages/<stage>.json. */
+/**
+ * @deprecated Where adapt kept its note of each finished stage before the stage records carried its tag
+ * (OUT/stages/<stage>.json). Read only to resume a run such a version started; see docs/migration.md.
+ */
 export const STAGE_NOTES_DIR = 'stages';
 /**
  * @deprecated Where lep 0.1.0's adapt kept its note of a stage: inside the stage's own folder (over
@@ -90,33 +97,32 @@ export interface AdaptResult {
   targets: Partial<Record<PropagateMethod, { instruct: string; out: string }[]>>;
   /** Calibrated model per propagation method (recipes with a calibrate section). */
   calibrated: Partial<Record<PropagateMethod, string>>;
-  /** Per-stage notes (OUT/stages/<stage>.json): the options each stage ran with, its result, seconds. */
-  manifests: Partial<Record<StageName, StageManifest>>;
+  /**
+   * The records of each finished stage (one per folder: the tokenizer stage's donor and tokenizer, one
+   * per propagated model, …), whether it ran now or before; empty for a stage a lep 0.1.0 run finished.
+   */
+  records: Partial<Record<StageName, StageRecord[]>>;
 }
 
-/** Adapt's note of one finished stage (OUT/stages/<stage>.json). */
-export interface StageManifest {
+/** The tag adapt gives a stage's records (`tags.adapt`): the stage and the recipe section it ran with. */
+interface AdaptTag {
   stage: StageName;
   options: unknown;
-  result: unknown;
-  seconds: number;
-  finished: string;
 }
 
-/**
- * What a stage's inputs look like on disk (name, size, modification time of each file): part of the
- * stage's options, so a model or corpus changed in place is noticed and the stage redone.
- */
-function fingerprint(paths: string | readonly string[] | undefined): [string, number, number][] {
-  const out: [string, number, number][] = [];
-  const add = (p: string) => {
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) return;
-    if (st.isDirectory()) for (const f of readdirSync(p).sort()) add(join(p, f));
-    else out.push([p, st.size, Math.round(st.mtimeMs)]);
-  };
-  for (const p of paths === undefined ? [] : typeof paths === 'string' ? [paths] : paths) add(p);
-  return out;
+/** A value as sorted-key JSON, undefined left out: two tags are the same when these are equal. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  ) ?? 'null';
+}
+
+/** Size and modification time of every file under `p` (a file or a directory): what legacy notes compared. */
+function statFiles(p: string): [string, number, number][] {
+  const st = statSync(p, { throwIfNoEntry: false });
+  if (!st) return [];
+  if (st.isDirectory()) return readdirSync(p).sort().flatMap((f) => statFiles(join(p, f)));
+  return [[p, st.size, Math.round(st.mtimeMs)]];
 }
 
 /**
@@ -144,13 +150,32 @@ function readJson(f: string): unknown {
 
 const noteFile = (out: string, name: StageName) => join(out, STAGE_NOTES_DIR, `${name}.json`);
 
-/** Adapt's note of a stage; `legacy` when it is lep 0.1.0's, inside the stage folder (its outputs kept no stage records). */
-function readNote(out: string, name: StageName, dir: string): { note: StageManifest; legacy: boolean } | undefined {
-  const note = readJson(noteFile(out, name)) as StageManifest | undefined;
-  if (note) return { note, legacy: false };
-  const old = readJson(join(dir, MANIFEST_FILE)) as Partial<StageManifest> | undefined;
+/**
+ * The note an earlier lep's adapt kept of a finished stage, when it says the stage ran with `options`:
+ * OUT/stages/<stage>.json (its folders hold stage records without adapt's tag), or lep 0.1.0's
+ * manifest.json inside the stage folder (no records: `recordless`). Those notes held the options adapt
+ * now puts in its tag, plus `files`, the inputs' sizes and modification times, which must still hold.
+ */
+function readLegacyNote(out: string, name: StageName, dir: string, options: unknown): { recordless: boolean } | undefined {
+  type Note = { stage?: unknown; options?: unknown; finished?: unknown };
+  const matches = (note: Note | undefined): boolean => {
+    if (note?.stage !== name || typeof note.finished !== 'string' || typeof note.options !== 'object' || note.options === null) return false;
+    const { files, ...rest } = note.options as { files?: unknown };
+    if (canonical(rest) !== canonical(options)) return false;
+    // `files`: [path, size, mtime] triples (nested in lists); each must still describe its file.
+    const triples: [string, number, number][] = [];
+    const walk = (v: unknown): void => {
+      if (!Array.isArray(v)) return;
+      if (v.length === 3 && typeof v[0] === 'string' && typeof v[1] === 'number' && typeof v[2] === 'number') triples.push(v as [string, number, number]);
+      else v.forEach(walk);
+    };
+    walk(files);
+    return triples.every(([p, size, mtime]) => canonical(statFiles(p)) === canonical([[p, size, mtime]]));
+  };
+  if (matches(readJson(noteFile(out, name)) as Note | undefined)) return { recordless: false };
   // lep init's own manifest.json has a stage and options too, but no `finished`: only adapt's counts.
-  return old?.stage === name && typeof old.finished === 'string' && 'options' in old ? { note: old as StageManifest, legacy: true } : undefined;
+  if (matches(readJson(join(dir, MANIFEST_FILE)) as Note | undefined)) return { recordless: true };
+  return undefined;
 }
 
 /** Folders that hold the record of one stage (what the stage's function records itself as). */
@@ -159,13 +184,40 @@ interface RecordSet {
   stage: RecordedStage;
 }
 
-/** Whether every folder holds a valid record of its stage (a stage that finished writes it last). */
-function recorded(sets: readonly RecordSet[]): boolean {
-  try {
-    for (const { dirs, stage } of sets) for (const d of dirs) readStageRecord(d, stage);
-    return true;
-  } catch {
-    return false;
+/**
+ * The records in every folder of a stage, when each is a valid record of its stage (a stage that
+ * finished writes it last) and, with `tag`, carries that tag and lists inputs that still have their
+ * fingerprints; else undefined.
+ */
+async function finishedRecords(sets: readonly RecordSet[], tag?: AdaptTag): Promise<StageRecord[] | undefined> {
+  const out: StageRecord[] = [];
+  for (const { dirs, stage } of sets)
+    for (const d of dirs) {
+      let record: StageRecord;
+      try {
+        record = readStageRecord(d, stage);
+      } catch {
+        return undefined;
+      }
+      if (tag !== undefined) {
+        if (canonical(record.tags?.adapt) !== canonical(tag)) return undefined;
+        for (const input of record.inputs) if (!(await inputUnchanged(input))) return undefined;
+      }
+      out.push(record);
+    }
+  return out;
+}
+
+/**
+ * Removes a stage's folders. Each is first renamed aside, so that a rank waiting for this stage sees
+ * either the old folder whole (its stale record) or none, never a half-removed one with checkpoints left.
+ */
+function removeDirs(dirs: readonly string[]): void {
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    const aside = `${d}.removing-${process.pid}`;
+    renameSync(d, aside);
+    rmSync(aside, { recursive: true, force: true });
   }
 }
 
@@ -182,7 +234,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   mkdirSync(out, { recursive: true });
   const r = recipe;
   const methods = r.propagate?.methods ?? [...PROPAGATE_METHODS];
-  const result: AdaptResult = { out, ran: [], models: {}, targets: {}, calibrated: {}, manifests: {} };
+  const result: AdaptResult = { out, ran: [], models: {}, targets: {}, calibrated: {}, records: {} };
   const instructs = typeof r.instruct === 'string' ? [r.instruct] : r.instruct;
   const many = typeof r.instruct !== 'string';
   if (many && new Set(instructs.map((d) => basename(d))).size !== instructs.length)
@@ -200,53 +252,59 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     options.onProgress?.({ stage, index: planned.indexOf(stage) + 1, stages: planned.length, detail, ...(fraction === undefined ? {} : { fraction }), ...counts });
 
   /**
-   * Runs `body` unless the stage's note says it is done with these options and the folders in `records`
-   * hold their stages' records.
+   * Runs `body` unless the stage is done: its folders hold records tagged with these options and inputs
+   * unchanged (or an earlier lep's note says so). `body` gets the tag to pass to the stage's function.
    */
-  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, records: readonly RecordSet[], body: () => Promise<unknown>): Promise<void> => {
+  const stage = async (name: StageName, dirs: string[], stageOptions: unknown, records: readonly RecordSet[], body: (tags: { adapt: AdaptTag }) => Promise<unknown>): Promise<void> => {
     const dir = dirs[0]!;
-    if (follower) return follow(name, dir, stageOptions, body);
-    const prev = readNote(out, name, dir);
-    if (!redoRest && prev && JSON.stringify(prev.note.options) === JSON.stringify(stageOptions) && (prev.legacy || recorded(records))) {
-      result.manifests[name] = prev.note;
+    const tag: AdaptTag = { stage: name, options: stageOptions };
+    if (follower) return follow(name, dir, tag, records, () => body({ adapt: tag }));
+    const done = redoRest ? undefined : await doneRecords(name, dir, tag, records);
+    if (done) {
+      result.records[name] = done;
       report(name, 'done before, kept', 1);
       return;
     }
-    // Options changed (or first run): this stage and every later one are redone. Training keeps its
-    // checkpoints only when it is being resumed with the same options. The note goes after the folders:
-    // a rank waiting for the training note to go then finds no stale checkpoints.
-    if (prev) for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    // Options or inputs changed (or first run): this stage and every later one are redone. An unfinished
+    // stage's folder stays: training resumes from its checkpoints (trainModel refuses ones made with
+    // other options). A finished one, or one an earlier lep's note speaks for, goes.
+    if (existsSync(join(dir, STAGE_RECORD_FILE)) || existsSync(noteFile(out, name)) || existsSync(join(dir, MANIFEST_FILE))) removeDirs(dirs);
     rmSync(noteFile(out, name), { force: true });
     redoRest = true;
     throwIfAborted(options.signal);
     const t0 = Date.now();
     report(name, 'started', 0);
-    const res = await body();
-    const manifest: StageManifest = { stage: name, options: stageOptions, result: res, seconds: (Date.now() - t0) / 1000, finished: new Date().toISOString() };
-    mkdirSync(join(out, STAGE_NOTES_DIR), { recursive: true });
-    writeJsonAtomic(noteFile(out, name), manifest);
-    result.manifests[name] = manifest;
+    await body({ adapt: tag });
+    result.records[name] = (await finishedRecords(records)) ?? [];
     result.ran.push(name);
-    report(name, `done in ${manifest.seconds.toFixed(1)} s`, 1);
+    report(name, `done in ${((Date.now() - t0) / 1000).toFixed(1)} s`, 1);
+  };
+
+  /** A finished stage's records: tagged by this lep, or kept by an earlier lep's matching note (legacy). */
+  const doneRecords = async (name: StageName, dir: string, tag: AdaptTag, records: readonly RecordSet[]): Promise<StageRecord[] | undefined> => {
+    const tagged = await finishedRecords(records, tag);
+    if (tagged) return tagged;
+    const legacy = readLegacyNote(out, name, dir, tag.options);
+    if (legacy?.recordless) return [];
+    return legacy ? finishedRecords(records) : undefined;
   };
 
   /**
-   * A rank other than 0: waits until rank 0 has finished a stage with these options (its note), and
-   * trains with it; it never deletes or writes stage outputs. Before training, a stale training
-   * note (other options) means rank 0 has yet to clear that folder: wait, so every rank resumes
-   * from the same checkpoints.
+   * A rank other than 0: waits until rank 0 has finished a stage with these options (its records), and
+   * trains with it; it never deletes or writes stage outputs. Before training, a stale training record
+   * (other options) means rank 0 has yet to move that folder away: wait, so every rank resumes from the
+   * same checkpoints.
    */
-  const follow = async (name: StageName, dir: string, stageOptions: unknown, body: () => Promise<unknown>): Promise<void> => {
-    const same = (m: StageManifest | undefined) => m !== undefined && JSON.stringify(m.options) === JSON.stringify(stageOptions);
+  const follow = async (name: StageName, dir: string, tag: AdaptTag, records: readonly RecordSet[], body: () => Promise<unknown>): Promise<void> => {
     if (name === 'propagate') return;
     let waited = false;
     for (;;) {
-      const m = readNote(out, name, dir)?.note;
-      if (same(m)) {
-        result.manifests[name] = m;
+      const done = await doneRecords(name, dir, tag, records);
+      if (done) {
+        result.records[name] = done;
         return report(name, 'done by rank 0', 1);
       }
-      if (name === 'train' && m === undefined) break;
+      if (name === 'train' && !existsSync(join(dir, STAGE_RECORD_FILE)) && !existsSync(noteFile(out, name))) break;
       if (!waited) report(name, `rank ${dist!.rank}: waiting for rank 0 to finish this stage`);
       waited = true;
       throwIfAborted(options.signal);
@@ -271,7 +329,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     signal: options.signal,
     onProgress: (e: Counts) => report('tokenizer', `${e.phase} ${e.done}/${e.total}`, e.total ? e.done / e.total : undefined, { phase: e.phase, done: e.done, total: e.total }),
   } as const;
-  const inputs = { base: fingerprint(r.base), instruct: fingerprint(r.instruct), corpus: fingerprint(r.corpus.train), eval: fingerprint(r.corpus.eval) };
+  // The corpus files' sizes: how far packing and shrinking have read (progress only).
+  const corpusFiles = (typeof r.corpus.train === 'string' ? [r.corpus.train] : r.corpus.train).flatMap(statFiles);
   // The folders that hold the tokenizer stage's records: the trained tokenizer; or the donor that Extended
   // and Optimized train first, and the tokenizer that lep tokenizer extend or shrink makes with it.
   const tokRecords: RecordSet[] =
@@ -280,19 +339,21 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // default of its day, and a changed default (new-first -> keep-ascii) must redo the tokenizer.
   const mergeOrder = t.kind === 'extend' || t.kind === 'shrink' ? (t.mergeOrder ?? DEFAULT_MERGE_ORDER) : undefined;
   const tokOptions = mergeOrder === undefined ? t : { ...t, mergeOrder };
-  await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: tokOptions, corpus: r.corpus, base: r.base, files: [inputs.base, inputs.corpus] }, tokRecords, async () => {
-    if (t.kind === 'existing') return { dir: tokDir };
-    if (t.kind === 'train') return (await trainTokenizer(r.corpus.train, tokDir, { ...spm, like: instructs[0]! })).stats;
-    await trainTokenizer(r.corpus.train, donorDir, spm);
-    if (t.kind === 'extend') return extendTokenizerDir(r.base, donorDir, tokDir, { mergeOrder }).stats;
+  // An existing tokenizer is no stage of adapt's: nothing is made, and init's record lists it as an input.
+  if (t.kind === 'existing') report('tokenizer', `the recipe's tokenizer ${tokDir}: nothing to make`, 1);
+  else await stage('tokenizer', [join(out, 'tokenizer'), donorDir], { tokenizer: tokOptions, corpus: r.corpus, base: r.base }, tokRecords, async (tags) => {
+    if (t.kind === 'train') return (await trainTokenizer(r.corpus.train, tokDir, { ...spm, like: instructs[0]!, tags })).stats;
+    await trainTokenizer(r.corpus.train, donorDir, { ...spm, tags });
+    if (t.kind === 'extend') return extendTokenizerDir(r.base, donorDir, tokDir, { mergeOrder, tags }).stats;
     const s = await shrinkTokenizerDir(r.base, tokDir, {
       keep: t.keep!,
       corpus: r.corpus.train,
       read: { normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       donorDir,
       extend: { mergeOrder },
+      tags,
       onProgress: (e) => {
-        const at = corpusRead(e.bytes, inputs.corpus, 'shrink');
+        const at = corpusRead(e.bytes, corpusFiles, 'shrink');
         report('tokenizer', `shrink: base tokens counted on ${at.label}`, at.fraction, at.counts);
       },
     });
@@ -301,8 +362,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
 
   // 2. init: the base resized to the new tokenizer
   const initDir = join(out, 'init');
-  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {}, files: inputs.base }, [{ dirs: [initDir], stage: 'init' }], async () => {
-    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`, undefined, { phase: e.phase, done: e.done, total: e.total }) });
+  await stage('init', [initDir], { tokenizer: tokDir, init: r.init ?? {} }, [{ dirs: [initDir], stage: 'init' }], async (tags) => {
+    const res = await initEmbeddings(r.base, tokDir, initDir, { ...r.init, tags, signal: options.signal, onProgress: (e) => report('init', `${e.phase} ${e.done}/${e.total}`, undefined, { phase: e.phase, done: e.done, total: e.total }) });
     return { oldSize: res.oldSize, newSize: res.newSize, rows: res.rows, counts: res.counts, seconds: res.seconds };
   });
 
@@ -311,7 +372,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const trainData = join(dataDir, 'train.safetensors');
   const evalData = r.corpus.eval ? join(dataDir, 'eval.safetensors') : undefined;
   const evalBlocks = r.train.evalBlocks ?? ADAPT_TRAIN_DEFAULTS.evalBlocks;
-  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks, files: [inputs.corpus, inputs.eval] }, [{ dirs: [dataDir], stage: 'data' }], async () => {
+  await stage('data', [dataDir], { corpus: r.corpus, seqLen: r.train.seqLen, evalBlocks }, [{ dirs: [dataDir], stage: 'data' }], async (tags) => {
     const dataStage = beginStage('data');
     mkdirSync(dataDir, { recursive: true });
     const read = { normalize: r.corpus.normalize, script: r.corpus.script, signal: options.signal };
@@ -321,7 +382,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       maxChars: r.corpus.maxChars,
       ...read,
       onProgress: (e) => {
-        const at = corpusRead(e.bytes, inputs.corpus, 'packing');
+        const at = corpusRead(e.bytes, corpusFiles, 'packing');
         report('data', `packing training text: ${at.label}`, at.fraction, at.counts);
       },
     });
@@ -331,6 +392,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       inputs: [...(await corpusInputs('corpus', r.corpus.train)), ...(r.corpus.eval ? await corpusInputs('evalCorpus', r.corpus.eval) : []), stageInput('tokenizer', initDir)],
       resolved: { seqLen: r.train.seqLen, evalBlocks, normalize: r.corpus.normalize, script: r.corpus.script, maxChars: r.corpus.maxChars },
       result: { train: tr, eval: ev },
+      tags,
     });
     return { train: tr, eval: ev };
   });
@@ -338,7 +400,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // 4. embedding-only training of the resized base
   const trainDir = join(out, 'train');
   const { seqLen: _seqLen, newRowsOnly, evalBlocks: _evalBlocks, ...trainOptions } = r.train;
-  await stage('train', [trainDir], { train: r.train }, [{ dirs: [trainDir], stage: 'train' }], async () => {
+  await stage('train', [trainDir], { train: r.train }, [{ dirs: [trainDir], stage: 'train' }], async (tags) => {
     const steps = trainOptions.steps ?? TRAIN_SPEC.steps.default;  // the spec's default: one source
     const res = await trainModel(initDir, trainDir, {
       ...trainOptions,
@@ -349,6 +411,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       ...(trainOptions.lora ? { lora: { modulesToSave: ['embed_tokens', 'lm_head'], ...trainOptions.lora } } : {}),
       ...(newRowsOnly ? { rows: newRows(initDir) } : {}),
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
+      tags,
       signal: options.signal,
       onProgress: (e) => {
         if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total, { phase: 'train', done: e.done, total: e.total });
@@ -362,12 +425,12 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const propDirs = methods.map((m) => join(out, `propagate-${m}`));
   // Each output model holds its record: OUT/propagate-<method>, or with several instruct models one folder per model in it.
   const propRecords = { dirs: propDirs.flatMap((d) => (many ? instructs.map((i) => join(d, basename(i))) : [d])), stage: 'propagate' } as const;
-  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct, files: inputs.instruct }, [propRecords], async () => {
+  await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct }, [propRecords], async (tags) => {
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
       report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length, { phase: 'methods', done: i, total: methods.length });
       const common = {
-        base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, signal: options.signal,
+        base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, tags, signal: options.signal,
         ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
       };
       const results = many ? (await propagate({ ...common, instruct: instructs, out: propDirs[i]! })).results : [await propagate({ ...common, instruct: instructs[0]!, out: propDirs[i]! })];
@@ -392,8 +455,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     const calDirs = calMethods.map((m) => join(out, `calibrate-${m}`));
     const work = join(out, 'calibration-data');
     const { methods: _m, ...rest } = c;
-    const files = [c.data, c.copyText, typeof c.prompts === 'string' ? c.prompts : undefined].filter((f): f is string => f !== undefined);
-    await stage('calibrate', calDirs, { calibrate: c, files: fingerprint(files) }, [{ dirs: calDirs, stage: 'calibrate' }], async () => {
+    await stage('calibrate', calDirs, { calibrate: c }, [{ dirs: calDirs, stage: 'calibrate' }], async (tags) => {
       const reports: Record<string, unknown> = {};
       for (const [i, method] of calMethods.entries()) {
         report('calibrate', `${method} (${i + 1}/${calMethods.length})`, i / calMethods.length, { phase: 'methods', done: i, total: calMethods.length });
@@ -401,6 +463,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
           ...rest,
           original: instructs[0]!,
           workDir: work,
+          tags,
           signal: options.signal,
           // Half the stage for the original model's answers, half for training (progress and ETA only).
           onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length, { phase: 'answers', done: e.done, total: e.total }),
@@ -414,6 +477,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
     });
     for (const [i, m] of calMethods.entries()) result.calibrated[m] = calDirs[i]!;
   }
+  // Notes an earlier lep kept (OUT/stages): gone once every stage they spoke for is redone.
+  if (existsSync(join(out, STAGE_NOTES_DIR)) && readdirSync(join(out, STAGE_NOTES_DIR)).length === 0) rmdirSync(join(out, STAGE_NOTES_DIR));
   await writeAdaptRecord(out, started, r, { ...result, recordDirs: { tokenizer: tokRecords.flatMap((s) => s.dirs), init: [initDir], data: [dataDir], train: [trainDir], propagate: propRecords.dirs, calibrate: Object.values(result.calibrated) } });
   return result;
 }
@@ -423,7 +488,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
  * fingerprints, the recipe, and where each stage's own record is (paths relative to OUT).
  */
 async function writeAdaptRecord(out: string, start: ReturnType<typeof beginStage>, r: AdaptRecipe, res: AdaptResult & { recordDirs: Partial<Record<StageName, string[]>> }): Promise<void> {
-  const { recordDirs, manifests: _m, ...rest } = res;
+  const { recordDirs, records: _r, ...rest } = res;
   const paths = (p: string | readonly string[] | undefined) => (p === undefined ? [] : typeof p === 'string' ? [p] : [...p]);
   const inputs: StageInput[] = [
     stageInput('base', r.base),

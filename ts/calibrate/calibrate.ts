@@ -19,7 +19,7 @@ import { LepError, optionError } from '../errors.js';
 import { readTexts } from '../corpus/readCorpus.js';
 import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOptions.js';
 import type { JobOptions } from '../binding/runJob.js';
-import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord } from '../stage/stageRecord.js';
+import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
@@ -34,7 +34,8 @@ import { readChatDataset, type ChatRecord } from './readChatDataset.js';
 
 /** The calibration options: CALIBRATE_SPEC (calibrateOptions.ts) gives each one's type, bounds, default and doc. */
 export type CalibrateOptions = Omit<OptionsOf<typeof CALIBRATE_SPEC>, 'lora' | 'train'> &
-  JobOptions & {
+  JobOptions &
+  StageTagOptions & {
     /** LoRA settings over the preset's. */
     lora?: LoraOptions;
     /** lep train's options over the preset's (steps default: one epoch of the data). */
@@ -46,7 +47,7 @@ export type CalibrateOptions = Omit<OptionsOf<typeof CALIBRATE_SPEC>, 'lora' | '
   };
 
 /** The keys of CalibrateOptions that are not options of the spec. */
-const CALIBRATE_NON_SPEC_KEYS = ['onAnswers', 'filter', 'signal', 'onProgress'];
+const CALIBRATE_NON_SPEC_KEYS = ['onAnswers', 'filter', 'signal', 'onProgress', 'tags'];
 
 export interface CalibrateResult {
   out: string;
@@ -149,7 +150,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   };
   const train = await trainModel(modelDir, out, trainOptions);
   const result: CalibrateResult = { out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
-  const { signal: _s, onProgress: _p, onAnswers: _a, filter, lora: _l, train: _t, ...spec } = o;
+  const { signal: _s, onProgress: _p, onAnswers: _a, filter, lora: _l, train: _t, tags, ...spec } = o;
   const { signal: _s2, onProgress: _p2, data: _d, lora, ...trained } = trainOptions;
   writeStageRecord(out, stage, {
     inputs: [
@@ -162,6 +163,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     // The LoRA and training settings as they ran (the preset's, then the caller's); a custom answer filter is named, not recorded.
     resolved: { ...spec, workDir: work, preset: presetName, lora, train: trained, filter: filter ? 'custom' : 'default' },
     result,
+    tags,
   });
   return result;
 }

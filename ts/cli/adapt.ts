@@ -9,9 +9,9 @@ import { interruptSignal } from './interrupt.js';
 export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   The whole method from a recipe: tokenizer -> init -> data -> embedding training -> propagation into
   the instruct model (one output per method). Each stage folder holds that stage's record
-  (DIR/<stage>/lep-stage.json) and DIR/stages/<stage>.json notes what it ran with; running the same
-  command again resumes at the first unfinished stage (training from its last checkpoint). The run's
-  own record, DIR/lep-stage.json, is written last.
+  (DIR/<stage>/lep-stage.json), tagged with the recipe section it ran with; running the same command
+  again resumes at the first stage whose record is missing, or whose options or inputs (by content)
+  changed (training from its last checkpoint). The run's own record, DIR/lep-stage.json, is written last.
   The recipe keys: docs/cli.md and recipes/recipe.schema.json (editors validate YAML recipes with it); recipes/ has shipped examples.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
   --progress text|json (progress on stderr: lines for people (default), or one JSON object a line:

@@ -145,12 +145,13 @@ function stageProgress(progress: ProgressLine, vocabulary: string): (p: AdaptPro
 
 /** What the embedding training saw: tokens read (steps x batch x sequence) per row the base lacked. */
 function tokensPerNewRow(r: AdaptResult): { newRows: number; tokensSeen: number; perNewRow: number } | undefined {
-  const init = r.manifests.init?.result as { counts?: Partial<Record<RowSource, number>> } | undefined;
-  const train = (r.manifests.train?.options as { train?: { steps?: number; batchSize?: number; gradAccum?: number; seqLen: number } } | undefined)?.train;
-  if (!init?.counts || !train) return undefined;
+  // What the stages recorded as they ran: init's row counts, training's resolved steps and batch, packing's block length.
+  const init = r.records.init?.[0]?.result as { counts?: Partial<Record<RowSource, number>> } | undefined;
+  const train = r.records.train?.[0]?.resolved as { steps: number; batchSize: number; gradAccum: number } | undefined;
+  const seqLen = r.records.data?.[0]?.resolved.seqLen as number | undefined;
+  if (!init?.counts || !train || seqLen === undefined) return undefined;
   const newRows = NEW_ROW_SOURCES.reduce((n, k) => n + (init.counts![k] ?? 0), 0);
-  // trainModel's defaults where the recipe leaves them out (steps 100: adapt's; batch 8, accumulation 1).
-  const tokensSeen = (train.steps ?? 100) * (train.batchSize ?? 8) * (train.gradAccum ?? 1) * train.seqLen;
+  const tokensSeen = train.steps * train.batchSize * train.gradAccum * seqLen;
   return { newRows, tokensSeen, perNewRow: tokensSeen / Math.max(1, newRows) };
 }
 

@@ -35,7 +35,7 @@ export async function run(argv: string[]): Promise<void> {
   const original = required(positionals[0], 'ORIGINAL_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
   required(values.keep as string | undefined, '--keep', usage);
-  const options = fromFlags(SHRINK_DIR_SPEC, values) as ShrinkTokenizerDirOptions;
+  const options = fromFlags(SHRINK_DIR_SPEC, values) as unknown as ShrinkTokenizerDirOptions;
   const extend = fromFlags(EXTEND_FLAGS_SPEC, values) as ExtendOptions;
   const extendFlags = Object.keys(extend).map((k) => flagOf(k, EXTEND_FLAGS_SPEC[k as keyof typeof EXTEND_FLAGS_SPEC]));
   if (extendFlags.length && options.donorDir === undefined)

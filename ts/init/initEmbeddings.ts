@@ -23,7 +23,7 @@ import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../optio
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { ID_MAP_FILE, type IdMap } from '../tokenizer/shrink.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
-import { beginStage, stageInput, writeStageRecord, type StageInput } from '../stage/stageRecord.js';
+import { beginStage, stageInput, writeStageRecord, type StageInput, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
@@ -38,7 +38,8 @@ export type { SolveDtype } from './initOptions.js';
 
 /** The init options: INIT_SPEC (initOptions.ts) gives each one's type, bounds, default and doc. */
 export type InitEmbeddingsOptions = Omit<OptionsOf<typeof INIT_SPEC>, 'idMap' | 'copyRows'> &
-  JobOptions & {
+  JobOptions &
+  StageTagOptions & {
     /** Optimized tokenizer: its id map (a path, or the object); `false` ignores one. Defaults to `<tokenizerDir>/id_map.json` when that file exists. */
     idMap?: string | IdMap | false;
     /** New token string -> old token string whose row it copies (e.g. a reserved token a new chat template uses). Defaults to none. */
@@ -48,7 +49,7 @@ export type InitEmbeddingsOptions = Omit<OptionsOf<typeof INIT_SPEC>, 'idMap' | 
   };
 
 /** The keys of InitEmbeddingsOptions that are not options of the spec. */
-const INIT_NON_SPEC_KEYS = ['onWarning', 'signal', 'onProgress'];
+const INIT_NON_SPEC_KEYS = ['onWarning', 'signal', 'onProgress', 'tags'];
 
 export interface InitSideSummary {
   /** Old rows that were all zero (never trained), left out of means. */
@@ -295,6 +296,7 @@ export async function initEmbeddings(modelDir: string, tokenizerDir: string, out
       inputs,
       resolved: { ...o, idMap: typeof options.idMap === 'object' ? options.idMap : (idMapFile ?? false), copyRows: options.copyRows ?? {}, oldTokenizerDir: oldTokDir, ...(donorDir ? { auxModel: donorDir } : {}) },
       result: manifest.result,
+      tags: options.tags,
     });
     return result;
   });

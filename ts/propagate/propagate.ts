@@ -31,7 +31,7 @@ import { abortedError, runJob, type JobOptions } from '../binding/runJob.js';
 import { checkAlphaScale, mergeAdapterInto, readAdapterConfig } from '../lora/peftAdapter.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
-import { beginStage, stageInput, writeStageRecord, type StageStart } from '../stage/stageRecord.js';
+import { beginStage, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
@@ -51,7 +51,8 @@ export const PROPAGATE_REPORT_FILE = 'propagate_report.json';
 
 /** The propagation options: PROPAGATE_SPEC (propagateOptions.ts) gives each one's type, bounds, default and doc. */
 export type PropagateOptions = OptionsOf<typeof PROPAGATE_SPEC> &
-  JobOptions & {
+  JobOptions &
+  StageTagOptions & {
     /**
      * The instruct model derived from the base (`--instruct`), or several (repeat `--instruct`): one job
      * reads the base and donor and solves the base side once for all of them.
@@ -154,7 +155,7 @@ function resolveTargets(o: PropagateOptions): Target[] {
 }
 
 function resolveOptions(options: PropagateOptions) {
-  checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress']);
+  checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress', 'tags']);
   const o = withDefaults(PROPAGATE_SPEC, options);
   const { method, solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
   if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
@@ -420,6 +421,7 @@ async function finishTarget(c: TargetContext, native: NativePropagateTargetRepor
     ],
     resolved: { base: resolve(options.base), donor: resolve(options.donor), instruct: resolve(t.instruct), out: t.out, ...resolved, ...batch },
     result,
+    tags: options.tags,
   });
   return result;
 }

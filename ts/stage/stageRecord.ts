@@ -58,6 +58,11 @@ export const StageRecordSchema = Type.Object(
     inputs: Type.Array(StageInputSchema),
     resolved: Type.Record(Type.String(), Type.Unknown(), { description: "The stage's options with every default filled in (what ran)." }),
     result: Type.Unknown({ description: "The stage's result, as its function returns it." }),
+    tags: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "What the caller attached to the run (the stage function's `tags` option): lep adapt keeps here the recipe section each stage ran with, and compares it when it resumes.",
+      }),
+    ),
   },
   {
     title: 'lep stage record',
@@ -110,6 +115,29 @@ export async function corpusInputs(role: string, specs: string | readonly string
 }
 
 /**
+ * Whether an input a record lists still has its fingerprint: the same bytes at the same path (read again
+ * the way the stage read it: a file, a directory's top-level files, a tokenizer's files, or a corpus
+ * spec's files; the record does not say which, so each way that applies is tried, and any match means
+ * the same content). A path that is gone, or names nothing now, has changed.
+ */
+export async function inputUnchanged(input: StageInput): Promise<boolean> {
+  const st = statSync(input.path, { throwIfNoEntry: false });
+  const ways: (() => Promise<string> | string)[] = st?.isFile()
+    ? [() => fileFingerprint(input.path), async () => filesFingerprint(await listCorpusFiles(input.path))]
+    : st?.isDirectory()
+      ? [() => dirFingerprint(input.path, [STAGE_RECORD_FILE]), () => tokenizerInput(input.role, input.path).fingerprint, async () => filesFingerprint(await listCorpusFiles(input.path))]
+      : [async () => filesFingerprint(await listCorpusFiles(input.path))];
+  for (const way of ways) {
+    try {
+      if ((await way()) === input.fingerprint) return true;
+    } catch {
+      // This way does not apply (no file matches the spec, a file cannot be read): try the next.
+    }
+  }
+  return false;
+}
+
+/**
  * A value as JSON keeps it, without what is not data: callbacks, AbortSignals and undefined go, typed
  * arrays become arrays, non-finite numbers become null (as JSON.stringify would).
  */
@@ -123,10 +151,21 @@ function plain(v: unknown): unknown {
   ) as unknown;
 }
 
+/**
+ * What every stage function takes besides its own options: `tags`, JSON data the caller attaches to the
+ * stage's record (a job id, a sweep's coordinates). lep adapt tags each stage with the recipe section it
+ * ran with and reads it back to decide what a resumed run can keep. Tags are not options: they change
+ * nothing the stage does.
+ */
+export interface StageTagOptions {
+  tags?: Record<string, unknown>;
+}
+
 export interface StageRecordBody {
   inputs: StageInput[];
   resolved: object;
   result: unknown;
+  tags?: Record<string, unknown>;
 }
 
 /**
@@ -149,6 +188,7 @@ export function writeStageRecordFile(file: string, start: StageStart, body: Stag
     inputs: body.inputs,
     resolved: plain(body.resolved) as Record<string, unknown>,
     result: plain(body.result),
+    ...(body.tags === undefined ? {} : { tags: plain(body.tags) as Record<string, unknown> }),
   };
   const bad = Value.Errors(StageRecordSchema, record).First();
   if (bad) throw new LepError('LEP_INTERNAL', `the ${start.stage} stage made an invalid record: ${bad.path || '/'} ${bad.message}`);

@@ -11,7 +11,7 @@ import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendS
 import { EXTEND_SPEC } from './extendOptions.js';
 import type { Json } from './bpeJson.js';
 import { saveTokenizerDir } from './shrink.js';
-import { beginStage, tokenizerInput, writeStageRecord } from '../stage/stageRecord.js';
+import { beginStage, tokenizerInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import { Tokenizer } from './Tokenizer.js';
@@ -60,13 +60,14 @@ export interface ExtendTokenizerDirResult {
  * Extends the tokenizer in `originalDir` with the donor in `donorDir` (both need `tokenizer.json`; see
  * `extendTokenizer` for what is kept and added) and writes the result to `outDir`.
  */
-export function extendTokenizerDir(originalDir: string, donorDir: string, outDir: string, options: ExtendOptions = {}): ExtendTokenizerDirResult {
+export function extendTokenizerDir(originalDir: string, donorDir: string, outDir: string, options: ExtendOptions & StageTagOptions = {}): ExtendTokenizerDirResult {
   const stage = beginStage('extend');
-  const o = resolveExtendOptions(options);
+  const { tags, ...extendOptions } = options;
+  const o = resolveExtendOptions(extendOptions);
   checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': donorDir });
   const original = Tokenizer.fromDir(originalDir);
   const donor = Tokenizer.fromDir(donorDir);
-  const r = extendTokenizer(original, donor, options);
+  const r = extendTokenizer(original, donor, extendOptions);
   checkIdsKept(original, r.json, r.config);
   const resolved = extendResolved(o, r.json);
   const inputs = [tokenizerInput('original', originalDir), tokenizerInput('donor', donorDir)];
@@ -75,7 +76,7 @@ export function extendTokenizerDir(originalDir: string, donorDir: string, outDir
       [RUN_FILE]: { operation: 'extend', original: resolve(originalDir), donor: resolve(donorDir), options: resolved, stats: r.stats },
     });
     // Last: the stage record (the directory is then renamed into place as a whole).
-    writeStageRecord(tmp, stage, { inputs, resolved, result: { stats: r.stats } });
+    writeStageRecord(tmp, stage, { inputs, resolved, result: { stats: r.stats }, tags });
   });
   return { outDir, stats: r.stats };
 }

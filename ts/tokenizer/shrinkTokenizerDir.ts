@@ -12,7 +12,7 @@ import { readTexts, resolveReadTextsOptions, type ReadTextsOptions } from '../co
 import { optionError } from '../errors.js';
 import { extendTokenizer, resolveExtendOptions, type ExtendOptions, type ExtendStats } from './extend.js';
 import { checkIdsKept, extendResolved, RUN_FILE } from './extendTokenizerDir.js';
-import { beginStage, corpusInputs, tokenizerInput, writeStageRecord } from '../stage/stageRecord.js';
+import { beginStage, corpusInputs, tokenizerInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import { ID_MAP_FILE, saveTokenizerDir, shrinkTokenizer, type IdMap, type ShrinkStats } from './shrink.js';
@@ -22,7 +22,8 @@ import { READ_TEXTS_SPEC } from '../corpus/readTextsOptions.js';
 import { Tokenizer } from './Tokenizer.js';
 
 /** shrinkTokenizerDir's options: SHRINK_DIR_SPEC (shrinkOptions.ts) gives each one's type, bounds, default and doc. */
-export type ShrinkTokenizerDirOptions = OptionsOf<typeof SHRINK_DIR_SPEC> & {
+export type ShrinkTokenizerDirOptions = OptionsOf<typeof SHRINK_DIR_SPEC> &
+  StageTagOptions & {
   /** How the corpus is read (mode, script filter, caps ...): READ_TEXTS_SPEC. Defaults to `readTexts`' defaults (lines, no filter, no cap). */
   read?: ReadTextsOptions;
   /** Options of the extend step: EXTEND_SPEC. Defaults to `extendTokenizer`'s. */
@@ -32,7 +33,7 @@ export type ShrinkTokenizerDirOptions = OptionsOf<typeof SHRINK_DIR_SPEC> & {
 };
 
 /** The keys of ShrinkTokenizerDirOptions that are not options of the spec (checked by their own specs). */
-const SHRINK_DIR_NON_SPEC_KEYS = ['read', 'extend', 'onProgress'];
+const SHRINK_DIR_NON_SPEC_KEYS = ['read', 'extend', 'onProgress', 'tags'];
 
 export interface ShrinkTokenizerDirResult {
   outDir: string;
@@ -106,7 +107,7 @@ export async function shrinkTokenizerDir(originalDir: string, outDir: string, op
       },
     });
     // Last: the stage record (the directory is then renamed into place as a whole).
-    writeStageRecord(tmp, stage, { inputs, resolved, result: { ...stats, size: written.size } });
+    writeStageRecord(tmp, stage, { inputs, resolved, result: { ...stats, size: written.size }, tags: options.tags });
   });
   return { outDir, shrink: shrunk.stats, extend: extendStats, idMap: shrunk.idMap, size: written.size };
 }

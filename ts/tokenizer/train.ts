@@ -30,7 +30,7 @@ import { LepError, callNative } from '../errors.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import type { SpmProgress } from '../binding/progress.js';
 import { runJob } from '../binding/runJob.js';
-import { beginStage, corpusInputs, stageInput, writeStageRecord } from '../stage/stageRecord.js';
+import { beginStage, corpusInputs, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { trackTemp, untrackTemp } from '../util/tempPaths.js';
@@ -65,7 +65,8 @@ export interface TokenizerTrainProgress {
 }
 
 /** The training options: TOKENIZER_TRAIN_SPEC (trainTokenizerOptions.ts) gives each one's type, bounds, default and doc. */
-export type TrainTokenizerOptions = OptionsOf<typeof TOKENIZER_TRAIN_SPEC> & {
+export type TrainTokenizerOptions = OptionsOf<typeof TOKENIZER_TRAIN_SPEC> &
+  StageTagOptions & {
   /** How the corpus is read (format, text field, normalisation, script filter, caps). Defaults to `readTexts`' defaults. */
   corpus?: TrainCorpusOptions;
   onProgress?: (event: TokenizerTrainProgress) => void;
@@ -74,7 +75,7 @@ export type TrainTokenizerOptions = OptionsOf<typeof TOKENIZER_TRAIN_SPEC> & {
 };
 
 /** The keys of TrainTokenizerOptions that are not options of the spec. */
-const NON_SPEC_KEYS = ['corpus', 'onProgress', 'signal'];
+const NON_SPEC_KEYS = ['corpus', 'onProgress', 'signal', 'tags'];
 
 export interface TrainTokenizerStats {
   /** Lines written for SentencePiece and their characters (UTF-16 units). */
@@ -203,7 +204,7 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
       });
       writeFileAtomic(join(tmp, SPM_MODEL_FILE), readFileSync(modelFile));
       // Last: the stage record (the directory is then renamed into place as a whole).
-      writeStageRecord(tmp, stage, { inputs, resolved: { ...o, corpus: options.corpus ?? {}, like: options.like === undefined ? null : resolve(options.like), sentencepiece }, result: { stats } });
+      writeStageRecord(tmp, stage, { inputs, resolved: { ...o, corpus: options.corpus ?? {}, like: options.like === undefined ? null : resolve(options.like), sentencepiece }, result: { stats }, tags: options.tags });
     });
     return { outDir, stats, log: trained.log };
   } finally {

@@ -14,7 +14,7 @@ import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { LepModel } from '../model/LepModel.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
-import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart } from '../stage/stageRecord.js';
+import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
 import { lockOutputDir } from '../util/outputLock.js';
@@ -35,7 +35,8 @@ export const ADAPTER_DIR = 'adapter';
  * fields here are the ones no file or flag can hold.
  */
 export type TrainOptions = Omit<OptionsOf<typeof TRAIN_SPEC>, 'lora'> &
-  JobOptions & {
+  JobOptions &
+  StageTagOptions & {
     /** LoRA settings (params `lora`); unset fields take the `sft` preset (docs/method.md §5). */
     lora?: LoraOptions;
     /** Called before training when the run resumes, with the checkpoint and its step. Defaults to none. */
@@ -51,7 +52,7 @@ export type TrainOptions = Omit<OptionsOf<typeof TRAIN_SPEC>, 'lora'> &
   };
 
 /** The options that are not options of the spec: callbacks, the signal, the rendezvous. */
-const TRAIN_NON_SPEC_KEYS = ['signal', 'onProgress', 'onResume', 'distributed'] as const;
+const TRAIN_NON_SPEC_KEYS = ['signal', 'onProgress', 'onResume', 'distributed', 'tags'] as const;
 
 export const TRAIN_DEFAULTS = defaultsOf(TRAIN_SPEC);
 
@@ -221,7 +222,7 @@ async function trainLocked(
   }
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
   const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data),
-    modelFingerprint: modelFingerprint(modelDir), dataFingerprint: fileFingerprint(o.data), signal: undefined, onProgress: undefined, onResume: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
+    modelFingerprint: modelFingerprint(modelDir), dataFingerprint: fileFingerprint(o.data), signal: undefined, onProgress: undefined, onResume: undefined, tags: undefined, resumedFrom: resumeFrom, distributed: dist, distTimeout, gradSync };
   const configFile = join(outDir, TRAIN_CONFIG_FILE);
   if (resumeFrom) {
     const step = checkpointStep(resumeFrom);
@@ -333,6 +334,7 @@ async function trainLocked(
       // What train-config.json holds, with the LoRA settings as they ran (the preset filled in).
       resolved: { ...resolved, ...(lora ? { lora } : {}) },
       result,
+      tags: o.tags,
     });
     return result;
   } finally {
