@@ -53,6 +53,9 @@ export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from './che
 
 // What each stage records in its output (lep-stage.json).
 export { readStageRecord, STAGE_RECORD_FILE, type StageRecord, type StageInput, type RecordedStage } from './stage/stageRecord.js';
+// Every stage under one contract: resolve(options), then run(inputs, outDir, resolved, { signal, onProgress, tags }).
+export { stages, type Stage, type StageContext } from './stage/stages.js';
+export type { StageProgress } from './stage/stageProgress.js';
 
 // Every stage from one recipe.
 export { adapt, type AdaptOptions, type AdaptProgress, type AdaptResult } from './adapt/adapt.js';
