@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
+import { commands } from '../../ts/cli/commands.js';
 import { mistralTokenizerDir } from '../../ts/index.js';
 import { tempDir } from '../helpers.js';
 
@@ -29,6 +30,20 @@ test('lep info prints versions, BLAS, threads, CUDA', async (t) => {
   t.regex(info.blas, /openblas/i);
   t.is(info.blasThreads, 1, 'LEP_THREADS=1 is applied');
   t.is(typeof info.cudaAvailable, 'boolean');
+});
+
+test('every command answers --help with its usage and an example, exit 0; an unknown flag is refused', async (t) => {
+  const names = Object.keys(commands);
+  t.true(names.length >= 20, names.join(', '));
+  const pages = await Promise.all(names.map(async (name) => [name, await lep(...name.split(' '), '--help')] as const));
+  for (const [name, r] of pages) {
+    t.is(r.code, 0, `${name}: ${r.stderr}`);
+    t.true(r.stdout.startsWith(`lep ${name}`), `${name}: ${r.stdout.slice(0, 80)}`);
+    t.regex(r.stdout, /\nExample: lep /, name);
+  }
+  const bad = await lep('info', '--jsn');
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /Unknown option '--jsn'/);
 });
 
 test('model create -> generate -> export gguf through the CLI', async (t) => {

@@ -1,4 +1,4 @@
-import { adapt, STAGES, type AdaptProgress } from '../adapt/adapt.js';
+import { adapt, type AdaptProgress } from '../adapt/adapt.js';
 import { PhaseClock, type StageProgress } from '../stage/stageProgress.js';
 import { progressMode, writeProgressJson } from './progressFlag.js';
 import { readRecipe } from '../adapt/recipe.js';
@@ -43,7 +43,7 @@ export async function run(argv: string[]): Promise<void> {
     signal: interruptSignal,
     onProgress: (p) => {
       if (progress === 'json') return writeProgressJson(stageProgressOf(clock, p));
-      const line = `[${p.index}/${STAGES.length} ${p.stage}] ${p.detail}`;
+      const line = `[${p.index}/${p.stages} ${p.stage}] ${p.detail}`;
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 ? '\n' : ''}`);
       else if (p.fraction === undefined || p.fraction === 0 || p.fraction === 1 || p.stage !== 'train') process.stderr.write(`${line}\n`);
       last = line;

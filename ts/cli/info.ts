@@ -1,11 +1,14 @@
 import { lepInfo } from '../runtime.js';
+import { parse } from './args.js';
 
 export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts
 Example: lep info --json`;
 
 export function run(argv: string[]): void {
+  const { values } = parse(argv, { json: { type: 'boolean' } }, usage);
+  if (values.help) return void console.log(usage);
   const info = lepInfo();
-  if (argv.includes('--json')) {
+  if (values.json) {
     console.log(JSON.stringify(info, null, 2));
     return;
   }
