@@ -60,6 +60,10 @@ test('model create -> generate -> export gguf through the CLI', async (t) => {
   t.is(r.code, 0, r.stderr);
   t.true(existsSync(`${dir}.gguf`));
   t.regex(r.stdout, /tokenizer: llama\.cpp tokenises exactly as lep/);
+  const asJson = await lep('export', 'gguf', dir, '--out', `${dir}-json.gguf`, '--outtype', 'bf16', '--json');
+  t.is(asJson.code, 0, asJson.stderr);
+  t.like(JSON.parse(asJson.stdout), { out: `${dir}-json.gguf`, tokenizer: { exact: true } });
+  t.is(JSON.parse(asJson.stdout).bytes, readFileSync(`${dir}.gguf`).length, '--json: the same GGUF as without it');
   r = await lep('export', 'gguf', dir, '--out', `${dir}-2.gguf`, '--check-text', join(dir, 'missing.txt'));
   t.is(r.code, 1);
   t.regex(r.stderr, /--check-text .*missing\.txt cannot be read \(ENOENT\)/);

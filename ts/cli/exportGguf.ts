@@ -6,14 +6,15 @@ import { Type } from '@sinclair/typebox';
 import { exportGguf, type ExportGgufOptions } from '../checkpoint/gguf.js';
 import { GGUF_SPEC } from '../checkpoint/ggufOptions.js';
 import { LepError } from '../errors.js';
-import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines } from '../options/optionSpec.js';
+import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { prepareFileOutput } from '../util/prepareFileOutput.js';
-import { parse, progressLine, required } from './args.js';
+import { parse, printJson, progressLine, required } from './args.js';
 
 /** The flags of the command itself (not options of exportGguf). */
 const CLI_ONLY = defineOptions({
   out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'FILE.gguf', doc: 'Output GGUF file.' },
+  json: JSON_FLAG,
 });
 
 export const usage = `lep export gguf MODEL_DIR --out FILE.gguf [options]
@@ -49,6 +50,7 @@ export async function run(argv: string[]): Promise<void> {
   checkComplete(dir);
   prepareFileOutput(out, '--out');
   const r = await exportGguf(dir, out, { ...options, onProgress: progressLine('gguf') });
+  if (values.json) return printJson({ out, ...r });
   if (r.warning) console.error(`lep: warning: ${r.warning}`);
   console.log(`wrote ${out} (${(r.bytes / 1e6).toFixed(1)} MB); tokenizer: ${r.tokenizer.exact ? 'llama.cpp tokenises exactly as lep' : 'llama.cpp tokenises differently (see the warning)'}`);
 }
