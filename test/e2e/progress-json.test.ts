@@ -54,7 +54,7 @@ function corpus(file: string): void {
   writeFileSync(file, Array.from({ length: 2000 }, () => Array.from({ length: 8 }, word).join(' ') + '.').join('\n') + '\n');
 }
 
-test('tokenizer train, init, data pack + train, propagate, calibrate and eval report --progress json events', async (t) => {
+test('tokenizer train, init, data pack, train, propagate, calibrate and eval report --progress json events', async (t) => {
   t.timeout(10 * 60_000);
   const dir = tempDir();
   const text = join(dir, 'text.txt');
@@ -69,7 +69,7 @@ test('tokenizer train, init, data pack + train, propagate, calibrate and eval re
   const inited = join(dir, 'init');
   checkEvents(t, await lines(t, 'init', base, '--tokenizer', tok, '--out', inited), 'init', []);
   const data = join(dir, 'blocks.safetensors');
-  await promisify(execFile)(process.execPath, [LEP, 'data', 'pack', '--tokenizer', inited, '--out', data, '--seq-len', '32', text]);
+  checkEvents(t, await lines(t, 'data', 'pack', '--tokenizer', inited, '--out', data, '--seq-len', '32', text), 'data', ['packing']);
   const trained = join(dir, 'trained');
   checkEvents(t, await lines(t, 'train', inited, '--data', data, '--eval-data', data, '--eval-every', '2', '--out', trained, '--steps', '2', '--batch-size', '2', '--embeddings-only'), 'train', ['train', 'eval']);
   checkEvents(t, await lines(t, 'propagate', '--base', base, '--donor', trained, '--instruct', instruct, '--out', join(dir, 'prop')), 'propagate', ['input correlation', 'output correlation']);

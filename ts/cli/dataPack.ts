@@ -1,9 +1,13 @@
+import { statSync } from 'node:fs';
+
 import { Type } from '@sinclair/typebox';
 
+import { listCorpusFiles } from '../corpus/listCorpusFiles.js';
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { packCorpus, type PackCorpusOptions } from '../train/packCorpus.js';
 import { PACK_SPEC } from '../train/packCorpusOptions.js';
-import { parse, printJson, required } from './args.js';
+import { parse, printJson, progressLine, required } from './args.js';
+import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { interruptSignal } from './interrupt.js';
@@ -13,6 +17,7 @@ const CLI_ONLY = defineOptions({
   tokenizer: { schema: Type.String({ minLength: 1 }), required: true, arg: 'DIR', doc: 'The tokenizer (a tokenizer or model directory).' },
   out: { schema: Type.String({ minLength: 1 }), required: true, arg: 'FILE', doc: 'Output blocks file (.safetensors).' },
   json: JSON_FLAG,
+  progress: PROGRESS_FLAG,
 });
 
 export const usage = `lep data pack --tokenizer DIR --out FILE --seq-len N CORPUS... [options]
@@ -35,7 +40,18 @@ export async function run(argv: string[]): Promise<void> {
   checkOptions(PACK_SPEC, options, { kind: 'options' });
   checkOutputPath(out, '--out', { CORPUS: positionals, '--tokenizer': tokenizer });
   prepareFileOutput(out, '--out');
-  const r = await packCorpus(positionals, tokenizer, out, { ...options, signal: interruptSignal });
+  // Progress: text bytes read against the corpus files' sizes (compressed or JSONL files make it a rough guide), in MB.
+  const total = (await listCorpusFiles(positionals)).reduce((n, f) => n + statSync(f).size, 0);
+  const json = jsonProgress('data', values.progress);
+  const bar = progressLine('pack (MB)');
+  const mb = (b: number) => Math.round(b / 1e6);
+  const report = (bytes: number, documents: number) => {
+    const done = Math.min(bytes, total);
+    if (json) json('packing', done, total, `${documents} documents, ${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`);
+    else bar({ done: mb(done), total: mb(total) });
+  };
+  const r = await packCorpus(positionals, tokenizer, out, { ...options, signal: interruptSignal, onProgress: (e) => report(Math.min(e.bytes, Math.max(0, total - 1)), e.documents) });
+  report(total, r.documents);
   if (values.json) return printJson(r);
   console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${options.kind === 'chat' ? 'conversations' : 'documents'}` +
     (r.skippedTooLong ? ` (${r.skippedTooLong} longer than a block skipped)` : ''));

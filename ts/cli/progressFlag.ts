@@ -1,5 +1,5 @@
 /**
- * `--progress text|json` of the stage commands (tokenizer train, init, train, propagate, calibrate, eval,
+ * `--progress text|json` of the stage commands (tokenizer train, init, data pack, train, propagate, calibrate, eval,
  * adapt): progress on stderr as lines for people (each command draws its own), or as the one stage
  * progress event (ts/stage/stageProgress.ts), one JSON object a line, for programs that drive lep.
  * In json mode a warning or note is a line of its own kind, {"stage","warning"}, so that every stderr line
