@@ -54,6 +54,7 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   const events: AdaptProgress[] = [];
   const r = await adapt(recipe, out, { onProgress: (p) => events.push(p) });
   t.deepEqual(r.ran, STAGES.filter((s) => s !== 'calibrate'), 'no calibrate stage without a calibrate section');
+  t.is(r.outDir, out);
   t.deepEqual(Object.keys(r.models).sort(), ['conversion', 'overlap', 'swap']);
   t.deepEqual([...new Set(events.map((e) => e.stage))], STAGES.filter((s) => s !== 'calibrate'), 'progress covers every stage in order');
   // Packing reports how far through the corpus it is (a fraction, so the CLI shows a percentage and ETA).

@@ -47,11 +47,14 @@ test('every stage runs under one contract: resolve, then run(inputs, outDir, res
   t.is(trained.stepsDone, 3);
   const prop = await step(stages.propagate, { base, donor: join(dir, 'train'), instruct: base }, { method: 'conversion' }, 'propagated');
   t.true('sides' in prop && prop.sides.length === 2);
+  t.is('outDir' in prop && prop.outDir, join(dir, 'propagated'), 'results name their output outDir, as every stage');
   const chat = join(dir, 'chat.jsonl');
   const line = (u: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: u }, { role: 'assistant', content: a }] });
   writeFileSync(chat, [line('Скопируй: один', 'один'), line('Скопируй: два', 'два')].join('\n') + '\n');
   const cal = await step(stages.calibrate, { model: join(dir, 'propagated'), data: chat }, { mode: 'data', seqLen: 64, train: { steps: 2 }, lora: { rank: 2, layers: [1] } }, 'calibrated');
   t.is(cal.examples.kept, 2);
+  t.is(cal.outDir, join(dir, 'calibrated'));
+  t.is(trained.outDir, join(dir, 'train'));
 
   // One event shape across stages: counts, and an ETA where the phase's total is known.
   t.deepEqual([...new Set(events.map((e) => e.stage))], ['tokenizer', 'extend', 'shrink', 'init', 'train', 'propagate', 'calibrate']);

@@ -88,6 +88,9 @@ export interface AdaptOptions {
 }
 
 export interface AdaptResult {
+  /** The run's folder (OUT). */
+  outDir: string;
+  /** @deprecated the 0.1.0 name of `outDir` (docs/migration.md). */
   out: string;
   /** Stages run now (the others were already done). */
   ran: StageName[];
@@ -234,7 +237,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   mkdirSync(out, { recursive: true });
   const r = recipe;
   const methods = r.propagate?.methods ?? [...PROPAGATE_METHODS];
-  const result: AdaptResult = { out, ran: [], models: {}, targets: {}, calibrated: {}, records: {} };
+  const result: AdaptResult = { outDir: out, out, ran: [], models: {}, targets: {}, calibrated: {}, records: {} };
   const instructs = typeof r.instruct === 'string' ? [r.instruct] : r.instruct;
   const many = typeof r.instruct !== 'string';
   if (many && new Set(instructs.map((d) => basename(d))).size !== instructs.length)

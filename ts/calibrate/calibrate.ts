@@ -50,6 +50,9 @@ export type CalibrateOptions = Omit<OptionsOf<typeof CALIBRATE_SPEC>, 'lora' | '
 const CALIBRATE_NON_SPEC_KEYS = ['onAnswers', 'filter', 'signal', 'onProgress', 'tags'];
 
 export interface CalibrateResult {
+  /** The calibrated model's directory (the merged model; its adapter in `adapter`). */
+  outDir: string;
+  /** @deprecated the 0.1.0 name of `outDir` (docs/migration.md). */
   out: string;
   adapter: string;
   examples: { generated: number; kept: number; rejected: Record<string, number>; copy: number };
@@ -149,7 +152,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     onProgress: o.onProgress,
   };
   const train = await trainModel(modelDir, out, trainOptions);
-  const result: CalibrateResult = { out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
+  const result: CalibrateResult = { outDir: out, out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
   const { signal: _s, onProgress: _p, onAnswers: _a, filter, lora: _l, train: _t, tags, ...spec } = o;
   const { signal: _s2, onProgress: _p2, data: _d, lora, ...trained } = trainOptions;
   writeStageRecord(out, stage, {

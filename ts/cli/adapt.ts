@@ -50,6 +50,6 @@ export async function run(argv: string[]): Promise<void> {
     },
   });
   if (values.json) return printJson(r);
-  console.log(`${r.out}: ran ${r.ran.length ? r.ran.join(', ') : 'nothing (all stages done before)'}`);
+  console.log(`${r.outDir}: ran ${r.ran.length ? r.ran.join(', ') : 'nothing (all stages done before)'}`);
   for (const [m, dir] of Object.entries(r.models)) console.log(`  ${m}: ${dir}`);
 }

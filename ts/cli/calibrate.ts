@@ -55,5 +55,5 @@ export async function run(argv: string[]): Promise<void> {
   });
   const rej = Object.entries(r.examples.rejected).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
   if (values.json) return printJson(r);
-  console.log(`${r.out}: ${r.examples.kept} of ${r.examples.generated} examples kept${rej ? ` (rejected: ${rej})` : ''}, ${r.examples.copy} copy examples, ${r.blocks} blocks, ${r.train.stepsDone} steps, loss ${r.train.lastLoss.toFixed(4)}; adapter in ${r.adapter}`);
+  console.log(`${r.outDir}: ${r.examples.kept} of ${r.examples.generated} examples kept${rej ? ` (rejected: ${rej})` : ''}, ${r.examples.copy} copy examples, ${r.blocks} blocks, ${r.train.stepsDone} steps, loss ${r.train.lastLoss.toFixed(4)}; adapter in ${r.adapter}`);
 }

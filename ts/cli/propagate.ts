@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<void> {
           `base/instruct correlation ${s.baseInstructCorrelation.toFixed(3)}`,
       );
     console.log(
-      `${many ? '  ' : ''}wrote ${r.out}: ${r.method}, vocabulary ${r.vocabulary.oldSize} -> ${r.vocabulary.finalSize} tokens (${r.vocabulary.rows} rows, ${r.dtype}), ` +
+      `${many ? '  ' : ''}wrote ${r.outDir}: ${r.method}, vocabulary ${r.vocabulary.oldSize} -> ${r.vocabulary.finalSize} tokens (${r.vocabulary.rows} rows, ${r.dtype}), ` +
         `${r.vocabulary.copiedRows} rows copied from the instruct model, ${r.timings.totalSeconds.toFixed(1)} s`,
     );
   }

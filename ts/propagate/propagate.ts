@@ -74,6 +74,9 @@ export interface PropagateSideResult extends NativePropagateSide {
 }
 
 export interface PropagateResult {
+  /** The propagated model's directory. */
+  outDir: string;
+  /** @deprecated the 0.1.0 name of `outDir` (docs/migration.md). */
   out: string;
   /** The instruct model this output was propagated into. */
   instruct: string;
@@ -286,7 +289,7 @@ function partialFailure(
     const err = new LepError(asErrorCode(failures[0]!.code), failures[0]!.message);
     return signal?.aborted ? abortedError(signal, err) : err;
   }
-  const written = results.flatMap((r, i) => (r ? [`${targets[i]!.instruct} -> ${r.out}`] : []));
+  const written = results.flatMap((r, i) => (r ? [`${targets[i]!.instruct} -> ${r.outDir}`] : []));
   const first = failures.find((f) => f.code !== 'LEP_NOT_RUN') ?? failures[0]!;
   const lines = failures.map((f) => `  ${targets[f.index]!.instruct} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
   return new LepError(
@@ -370,6 +373,7 @@ async function finishTarget(c: TargetContext, native: NativePropagateTargetRepor
   const t3 = performance.now();
 
   const result: PropagateResult = {
+    outDir: t.out,
     out: t.out,
     instruct: t.instruct,
     method: o.method,
