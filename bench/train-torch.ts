@@ -31,17 +31,13 @@ import { cpus, hostname, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { createModel, lepInfo, mistralTokenizerDir, setThreads, type CreateModelOptions } from '../ts/index.js';
+import { createModel, lepInfo, mistralTokenizerDir, setThreads } from '../ts/index.js';
 import { writeBlocks } from '../ts/train/packBlocks.js';
 import { trainModel } from '../ts/train/trainModel.js';
 import { runTorchReference } from '../scripts/torchReference.js';
 import { DEFAULT_THREADS, median, parseSize, parseThreadList, positiveInt } from './benchArgs.js';
+import { BATCH, SEQ, SIZES, seededBlocks } from './trainShapes.js';
 
-/** Model shapes. toy is the toy family's base shape (LLaMA layout, Mistral's 32000-token vocabulary). */
-export const SIZES = {
-  toy: { hiddenSize: 96, numHiddenLayers: 6, numAttentionHeads: 4, numKeyValueHeads: 4, intermediateSize: 256 },
-  small: { hiddenSize: 256, numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 704 },
-} as const satisfies Record<string, Partial<CreateModelOptions>>;
 type SizeName = keyof typeof SIZES;
 type Shape = (typeof SIZES)[SizeName];
 
@@ -49,8 +45,6 @@ export const DEFAULT_SIZE: SizeName = 'toy';
 export const DEFAULT_REPS = 3;
 /** Timed steps per round and side (after one warm-up step). */
 export const DEFAULT_STEPS = 3;
-export const BATCH = 16;
-export const SEQ = 128;
 const SEED = 1;
 const PEAK_SIZE = 2048;
 const RESULTS = join(import.meta.dirname, '..', '..', 'bench', 'results', 'train-torch.jsonl');
@@ -89,13 +83,6 @@ function stepFlops(c: Shape, vocab: number, tokens: number): { matmul: number; a
   const kv = c.numKeyValueHeads * headDim;
   const weights = c.numHiddenLayers * (c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize) + vocab * c.hiddenSize;
   return { matmul: 6 * weights * tokens, attention: 12 * c.numHiddenLayers * SEQ * q * tokens, weights };
-}
-
-/** Seeded token ids (a fixed LCG); throughput does not depend on the text. */
-function seededBlocks(n: number, vocab: number, seed: number): number[][] {
-  let s = seed;
-  const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % vocab;
-  return Array.from({ length: n }, () => Array.from({ length: SEQ + 1 }, next));
 }
 
 type Side = 'lep' | 'torch';

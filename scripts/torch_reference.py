@@ -18,8 +18,8 @@ or `tokens` (a list of rows) with an optional `loss_mask` (same shape; 1 = the t
   {"task": "grads", "params": "all" | "embeddings" | [both], "out": "g.safetensors"}
       -> {"loss": {params: loss}, "names": {params: [...]}}; gradients saved as "<params>/<name>"
   {"task": "train", "steps": N, "lr", "embedding_lr" (optional), "warmup_steps", "min_lr_ratio", "beta1", "beta2", "eps",
-   "weight_decay", "clip", "params", "batches": [[block indices] per step] (default: all blocks every
-   step), "out": "w.safetensors"}
+   "weight_decay", "clip", "params", "rows": [token ids] (optional, params "embeddings": only these rows
+   train), "batches": [[block indices] per step] (default: all blocks every step), "out": "w.safetensors"}
       -> {"losses": [...], "grad_norms": [...], "lrs": [...]}; trained parameters saved to `out`
   {"task": "time", "steps": N, "warmup": 1, "batch_size": B, "threads": n, "blas_threads": n, ...}
       -> {"step_seconds": [...], "tokens_per_step": B*T}: the "train" step (all parameters, f32)
@@ -214,12 +214,26 @@ def task_grads(req):
 
 def train_steps(req, c, W, tokens, mask, batches, on_step=None):
     names = trainable(c, W, req.get("params", "all"))
-    params = [W[n].requires_grad_(True) for n in names]
+    # rows (params embeddings): only these token rows train. Written the plain PyTorch way, independent of
+    # lep's gather/scatter: each matrix is a frozen copy with a (k, C) leaf parameter put into its rows,
+    # and torch.optim.AdamW (decay included) and the clipping see only those leaves.
+    rows = req.get("rows")
+    if rows is not None:
+        if req.get("params") != "embeddings":
+            raise ValueError("rows needs params 'embeddings'")
+        ridx = torch.tensor(sorted(set(rows)), dtype=torch.int64)
+        frozen = {n: W[n].detach().clone() for n in names}
+        leaves = {n: W[n].detach()[ridx].clone().requires_grad_(True) for n in names}
+        weights = lambda: {**W, **{n: frozen[n].index_put((ridx,), leaves[n]) for n in names}}
+    else:
+        leaves = {n: W[n] for n in names}
+        weights = lambda: W
+    params = [leaves[n].requires_grad_(True) for n in names]
     # embedding_lr: a second parameter group (input embeddings, LM head) whose lr is scaled likewise.
     emb = set(trainable(c, W, "embeddings"))
     scale = req["embedding_lr"] / req["lr"] if req.get("embedding_lr") else 1.0
-    groups = [{"params": [W[n] for n in names if n not in emb], "scale": 1.0},
-              {"params": [W[n] for n in names if n in emb], "scale": scale}]
+    groups = [{"params": [leaves[n] for n in names if n not in emb], "scale": 1.0},
+              {"params": [leaves[n] for n in names if n in emb], "scale": scale}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=req["lr"], betas=(req.get("beta1", 0.9), req.get("beta2", 0.95)),
                             eps=req.get("eps", 1e-5), weight_decay=req.get("weight_decay", 0.1))
     losses, norms, lrs = [], [], []
@@ -229,7 +243,7 @@ def train_steps(req, c, W, tokens, mask, batches, on_step=None):
             g["lr"] = lr_at(req, step) * g["scale"]
         opt.zero_grad(set_to_none=True)
         idx = torch.tensor(rows, dtype=torch.int64)
-        loss = lm_loss(c, W, tokens[idx], None if mask is None else mask[idx])
+        loss = lm_loss(c, weights(), tokens[idx], None if mask is None else mask[idx])
         loss.backward()
         clip = req.get("clip", 1.0)
         norm = torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0 else torch.sqrt(sum(p.grad.double().pow(2).sum() for p in params))
@@ -239,6 +253,9 @@ def train_steps(req, c, W, tokens, mask, batches, on_step=None):
         losses.append(loss.item())
         norms.append(float(norm))
         lrs.append(lr_at(req, step))
+    if rows is not None:
+        with torch.no_grad():
+            W.update({n: w.detach() for n, w in weights().items() if n in names})
     return names, losses, norms, lrs
 
 

@@ -5,7 +5,8 @@
 namespace lep {
 
 LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor& head, const torch::Tensor& targets,
-                             const torch::Tensor& mask, LmLossGrads grads, double grad_scale, int64_t chunk_rows) {
+                             const torch::Tensor& mask, LmLossGrads grads, double grad_scale, int64_t chunk_rows,
+                             const torch::Tensor& head_rows) {
   torch::NoGradGuard no_grad;
   const auto hidden = hidden_in.detach();
   const int64_t N = hidden.size(0);
@@ -17,7 +18,9 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     chunk_rows = std::clamp<int64_t>((24 << 20) / std::max<int64_t>(1, bytes_per_row), 16, 1024);
   }
   if (with_grad) r.grad_hidden = torch::zeros_like(hidden);
-  if (head_grad) r.grad_head = torch::zeros(head.sizes(), head.options().dtype(compute));
+  const bool some_rows = head_grad && head_rows.defined();
+  if (head_grad) r.grad_head = some_rows ? torch::zeros({head_rows.size(0), head.size(1)}, head.options().dtype(compute))
+                                         : torch::zeros(head.sizes(), head.options().dtype(compute));
   auto w = head.detach();
   auto w_compute = with_grad ? w.to(compute) : w;  // converted once, not per chunk
   auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(hidden.device()));
@@ -42,7 +45,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       d.scatter_add_(-1, t, -torch::ones({n, 1}, d.options()));
       auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
       r.grad_hidden.narrow(0, start, n).copy_(torch::matmul(d, w_compute).mul_(weight));
-      if (head_grad) r.grad_head.addmm_(d.t(), h.to(compute) * weight);
+      if (head_grad) r.grad_head.addmm_((some_rows ? d.index_select(1, head_rows) : d).t(), h.to(compute) * weight);
     }
   }
   r.loss_sum = loss_acc.item<double>();  // one device sync per call

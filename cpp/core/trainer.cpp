@@ -120,21 +120,28 @@ const torch::Tensor& head_of(LlamaModel& m) {
 
 // Forward + backward of one micro-batch; gradients accumulate into the model parameters' .grad. The
 // head's gradient is accumulated before the body's backward and `head_done` called, so a data-parallel
-// job can all-reduce it while the body's backward runs.
+// job can all-reduce it while the body's backward runs. With `rows` (rows-only training) the head's
+// gradient is computed for those rows only and scattered into a (V, C) gradient that is zero elsewhere.
 LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool head_trainable,
-                        const std::function<void()>& head_done = nullptr) {
+                        const std::function<void()>& head_done = nullptr, const torch::Tensor& rows = {}) {
   const int64_t B = b.ids.size(0), T = b.ids.size(1);
   auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(b.ids.device())).unsqueeze(0).expand({B, T});
   auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);  // (B, T, C)
   const int64_t C = hidden.size(-1);
   auto flat_mask = b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor();
   auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask,
-                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale);
+                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale, 0, rows);
   if (head_trainable) {
     auto& head = const_cast<torch::Tensor&>(head_of(m));
     auto g = r.grad_head.to(head.scalar_type());
-    if (head.grad().defined()) head.mutable_grad().add_(g);
-    else head.mutable_grad() = g;
+    if (rows.defined()) {
+      if (!head.grad().defined()) head.mutable_grad() = torch::zeros_like(head);
+      head.mutable_grad().index_add_(0, rows, g);
+    } else if (head.grad().defined()) {
+      head.mutable_grad().add_(g);
+    } else {
+      head.mutable_grad() = g;
+    }
   }
   if (head_done) head_done();
   if (hidden.requires_grad()) hidden.backward(r.grad_hidden.view({B, T, C}));
@@ -170,7 +177,7 @@ struct Trainable {
   std::string name;
   torch::Tensor param;   // the model's tensor (model dtype)
   torch::Tensor master;  // float32 (or float64) copy the optimizer updates; == param when dtypes agree
-  torch::Tensor row_mask;
+  torch::Tensor rows;    // (k) int64: the rows that train, or undefined for all
 };
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -245,15 +252,13 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   const auto names = trainable_names(model, c.params);
   const bool head_trainable =
       std::find(names.begin(), names.end(), cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") != names.end();
-  torch::Tensor rows_mask;
+  // The trained rows, sorted and unique (a repeated id would be updated twice by index_add).
+  torch::Tensor train_rows;
   if (!c.rows.empty()) {
     if (c.params != "embeddings") throw Error("LEP_BAD_ARGUMENT", "a row set needs params 'embeddings'");
-    rows_mask = torch::zeros({cfg.vocab_size}, torch::TensorOptions().dtype(torch::kBool));
-    for (int64_t r : c.rows) {
+    for (int64_t r : c.rows)
       if (r < 0 || r >= cfg.vocab_size) throw Error("LEP_BAD_ARGUMENT", "row " + std::to_string(r) + " is outside the vocabulary");
-      rows_mask[r] = true;
-    }
-    rows_mask = rows_mask.to(model.device());
+    train_rows = std::get<0>(torch::_unique(torch::tensor(c.rows, torch::kInt64), /*sorted=*/true)).to(model.device());
   }
   const auto master_dtype = model.dtype() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
   std::vector<Trainable> ts;
@@ -262,10 +267,10 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   for (const auto& n : names) {
     auto& p = model.param(n);
     p.set_requires_grad(true);
-    Trainable t{n, p, p.scalar_type() == master_dtype ? p : p.detach().to(master_dtype).clone(), rows_mask};
+    Trainable t{n, p, p.scalar_type() == master_dtype ? p : p.detach().to(master_dtype).clone(), train_rows};
     ts.push_back(t);
     const bool embedding = std::find(embeddings.begin(), embeddings.end(), n) != embeddings.end();
-    opt.add(n, t.master, rows_mask, embedding ? c.embedding_lr / c.lr : 1.0);
+    opt.add(n, t.master, train_rows, embedding ? c.embedding_lr / c.lr : 1.0);
   }
   // Frozen parameters: no gradients, so backward skips their weight-gradient matmuls.
   struct RestoreGrad {
@@ -287,7 +292,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     dp = DataParallel::join(c.dist, model.device());
     std::vector<GradSync::Entry> entries;
     for (const auto& t : ts)
-      entries.push_back({t.name, t.param, rows_mask.defined() ? rows_mask.nonzero().reshape({-1}) : torch::Tensor(),
+      entries.push_back({t.name, t.param, train_rows,
                          t.name == "model.embed_tokens.weight" && !cfg.tie_word_embeddings, t.name == "lm_head.weight"});
     sync = std::make_unique<GradSync>(dp, std::move(entries));
   }
@@ -381,7 +386,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
       const bool last = a + 1 == micro.size();
       if (sync && last) sync->arm();
       loss_sum += micro_step(model, micro[a], 1.0 / std::max<int64_t>(1, step_tokens), head_trainable,
-                             sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr)
+                             sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr,
+                             train_rows)
                       .loss_sum;
     }
     model.set_training(false);
@@ -395,22 +401,22 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
                                       "; parameters were not updated" +
                                       (report.last_checkpoint.empty() ? "" : "; the last good checkpoint is " + report.last_checkpoint) +
                                       "\nHINT: lower the learning rate, or use f32 instead of bf16.");
-    // Gradients in master precision, rows outside the selection zeroed, global norm clipped.
+    // Gradients in master precision (only the selected rows' of a row set), global norm clipped.
     double sq = 0;
+    std::map<std::string, torch::Tensor> grads;
     for (auto& t : ts) {
-      auto g = t.param.grad().to(t.master.scalar_type());
-      if (t.row_mask.defined()) g = g * t.row_mask.view({-1, 1}).to(g.scalar_type());
-      if (!t.master.is_same(t.param)) t.master.mutable_grad() = g;
-      else t.param.mutable_grad() = g;
+      auto g = t.rows.defined() ? t.param.grad().index_select(0, t.rows) : t.param.grad();
+      g = g.to(t.master.scalar_type());
       sq += g.pow(2).sum().item<double>();
+      grads[t.name] = g;
     }
     const double grad_norm = std::sqrt(sq);
     if (c.clip > 0 && grad_norm > c.clip) {
       const double coef = c.clip / (grad_norm + 1e-6);
-      for (auto& t : ts) t.master.mutable_grad().mul_(coef);
+      for (auto& [_, g] : grads) g.mul_(coef);
     }
     const double lr = lr_at(c, step);
-    opt.step(lr);
+    opt.step(lr, grads);
     {
       torch::NoGradGuard no_grad;
       for (auto& t : ts)

@@ -37,7 +37,7 @@ export const TRAIN_SPEC = defineOptions({
   rows: {
     schema: Type.Array(natInt),
     arg: 'FILE',
-    doc: 'Embeddings mode: only these token rows train (a JSON array of ids in FILE; all rows when unset).',
+    doc: 'Embeddings mode: only these token rows train (a JSON array of ids in FILE; all rows when unset); the head gradient and the optimizer state cover those rows only.',
     parse: (file: string, flag: string) => readJsonFlag(file, flag, 'a JSON array of token ids'),
   },
   steps: { schema: posInt, default: 100, recipe: true, doc: 'Optimizer steps.' },
