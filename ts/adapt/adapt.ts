@@ -49,6 +49,7 @@ import {
 } from '../stage/stageRecord.js';
 import { ADAPTER_DIR, trainModel } from '../train/trainModel.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
+import { trainEventDetail } from '../train/trainEventDetail.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { ADAPT_TRAIN_DEFAULTS, type AdaptRecipe } from './recipe.js';
 
@@ -417,8 +418,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       tags,
       signal: options.signal,
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, e.done / e.total, { phase: 'train', done: e.done, total: e.total });
-        if (e.phase === 'eval') report('train', `step ${e.done} eval loss ${e.evalLoss.toFixed(3)}${e.bpc !== undefined ? ` bpc ${Number(e.bpc).toFixed(3)}` : ''}`);
+        if (e.phase === 'train') report('train', trainEventDetail(e), e.done / e.total, { phase: 'train', done: e.done, total: e.total });
+        if (e.phase === 'eval') report('train', trainEventDetail(e));
       },
     });
     return res;
@@ -471,7 +472,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
           // Half the stage for the original model's answers, half for training (progress and ETA only).
           onAnswers: (e) => report('calibrate', `${method}: answers ${e.done}/${e.total}`, (i + (0.5 * e.done) / Math.max(1, e.total)) / calMethods.length, { phase: 'answers', done: e.done, total: e.total }),
           onProgress: (e) => {
-            if (e.phase === 'train') report('calibrate', `${method}: step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length, { phase: 'train', done: e.done, total: e.total });
+            if (e.phase === 'train') report('calibrate', `${method}: ${trainEventDetail(e)}`, (i + 0.5 + (0.5 * e.done) / e.total) / calMethods.length, { phase: 'train', done: e.done, total: e.total });
           },
         });
         reports[method] = { examples: res.examples, blocks: res.blocks, steps: res.train.stepsDone, lastLoss: res.train.lastLoss };

@@ -5,6 +5,7 @@ import { checkpointStep, latestCheckpoint, TRAIN_DEFAULTS, trainModel, type Trai
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
+import { trainEventDetail } from '../train/trainEventDetail.js';
 import { parse, printJson, readJsonFlag, required, type Parsed } from './args.js';
 import { interruptSignal } from './interrupt.js';
 import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
@@ -80,8 +81,7 @@ export async function run(argv: string[]): Promise<void> {
     },
     onProgress: (e) => {
       if (json) {
-        if (e.phase === 'train') json('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(4)}`);
-        else if (e.phase === 'eval') json('eval', e.done, e.total, `step ${e.done} eval loss ${e.evalLoss.toFixed(4)}`);
+        if (e.phase === 'train' || e.phase === 'eval') json(e.phase, e.done, e.total, trainEventDetail(e));
         return;
       }
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${Math.round(e.tokensPerS)} tok/s\n`);

@@ -36,6 +36,7 @@ import { trainTokenizer, type TrainTokenizerOptions, type TrainTokenizerResult }
 import { TOKENIZER_TRAIN_SPEC } from '../tokenizer/trainTokenizerOptions.js';
 import { trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
+import { trainEventDetail } from '../train/trainEventDetail.js';
 import { PhaseClock, type StageProgress } from './stageProgress.js';
 import type { RecordedStage, StageTagOptions } from './stageRecord.js';
 
@@ -177,8 +178,7 @@ const train: Stage<{ model: string; data: string; evalData?: string }, TrainStag
       tags: context?.tags,
       signal: context?.signal,
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`);
-        else if (e.phase === 'eval') report('eval', e.done, e.total, `step ${e.done} eval loss ${e.evalLoss.toFixed(3)}${e.bpc === undefined ? '' : ` bpc ${e.bpc.toFixed(3)}`}`);
+        if (e.phase === 'train' || e.phase === 'eval') report(e.phase, e.done, e.total, trainEventDetail(e));
         else report(e.phase, e.done, e.total);
       },
     });
@@ -232,7 +232,7 @@ const calibrateStage: Stage<{ model: string; original?: string; data?: string; c
       signal: context?.signal,
       onAnswers: (e) => report('answers', e.done, e.total, `answers ${e.done}/${e.total}`),
       onProgress: (e) => {
-        if (e.phase === 'train') report('train', e.done, e.total, `step ${e.done}/${e.total} loss ${e.loss.toFixed(3)}`);
+        if (e.phase === 'train') report('train', e.done, e.total, trainEventDetail(e));
       },
     });
   },
