@@ -38,3 +38,13 @@ test('runs that fit pass: TinyLlama embeddings-only in bf16 or f32 on 24 GiB; Lo
   t.notThrows(() => checkTrainMemory(tinyLlama, 'all', 'f32', 'm', 24 * GIB));
   t.is(trainMemoryBytes(llama3_8b, 'lora', 'bf16'), 2 * 8_030_261_248);
 });
+
+test('a row set keeps AdamW moments for its rows only: the bound drops by 8 bytes per untrained row element', (t) => {
+  const extended = { ...llama3_8b, vocabSize: 174_816 };
+  const rows = 46_560;
+  const all = trainMemoryBytes(extended, 'embeddings', 'bf16');
+  const some = trainMemoryBytes(extended, 'embeddings', 'bf16', rows);
+  t.is(all - some, 8 * 2 * (174_816 - rows) * 4096);
+  const e = t.throws(() => checkTrainMemory(extended, 'embeddings', 'bf16', 'init', 24 * GIB, rows));
+  t.regex(e!.message, /1\.43 B trainable parameters x 10 bytes \(gradient, f32 master weight and f32 gradient\) \+ 2\.8 GiB of AdamW moments for the 46560 trained rows/);
+});

@@ -5,7 +5,7 @@
  *
  * A lower bound: the weights in the compute dtype, plus per trainable parameter its gradient in the
  * compute dtype, and in bf16 its f32 master copy and f32 gradient, plus AdamW's two f32 moments
- * (cpp/core/trainer.cpp, cpp/core/adamw.cpp). Activations and temporaries are not counted, so a refusal
+ * (cpp/core/trainer.cpp, cpp/core/adamw.cpp), which a row set (`rows`) keeps for its rows only. Activations and temporaries are not counted, so a refusal
  * is never wrong; a run just under the bound can still run out.
  */
 import { readFileSync } from 'node:fs';
@@ -29,12 +29,17 @@ export function parameterCounts(c: ModelConfig): { embeddings: number; all: numb
 }
 
 /** Bytes a training run holds at least (see the module comment). LoRA counts the weights only. */
-export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype): number {
+export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype, rows?: number): number {
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const weightBytes = dtype === 'bf16' ? 2 : 4;
-  const perTrainable = dtype === 'bf16' ? 2 + 4 + 4 + 8 : 4 + 8;
-  return n.all * weightBytes + trainable * perTrainable;
+  const perTrainable = dtype === 'bf16' ? 2 + 4 + 4 : 4;
+  return n.all * weightBytes + trainable * perTrainable + 8 * momentParameters(c, trainable, rows);
+}
+
+/** Parameters AdamW keeps two f32 moments for: every trainable one, or a row set's rows of each matrix. */
+function momentParameters(c: ModelConfig, trainable: number, rows: number | undefined): number {
+  return rows === undefined ? trainable : rows * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
 }
 
 /** RAM plus swap, in bytes. */
@@ -52,8 +57,8 @@ export function machineMemoryBytes(): number {
  * Refuses a CPU training run whose lower bound exceeds `available` bytes, naming the options that fit
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
  */
-export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, available = machineMemoryBytes()): void {
-  const need = trainMemoryBytes(c, params, dtype);
+export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, available = machineMemoryBytes(), rows?: number): void {
+  const need = trainMemoryBytes(c, params, dtype, rows);
   if (need <= available) return;
   const gib = (b: number) => `${(b / GIB).toFixed(1)} GiB`;
   const n = parameterCounts(c);
@@ -62,15 +67,16 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   // bf16 saves only on frozen weights (trainable ones keep an f32 master copy), so full training in bf16
   // never fits where f32 does not: the ways around are embeddings-only, then bf16.
   const options: [TrainParams, TrainDtype][] = [['embeddings', 'f32'], ['embeddings', 'bf16']];
-  const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d) <= available);
+  const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d, rows) <= available);
   const hint = fits.length
-    ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
-    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16'))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda.`;
+    ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
+    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda.`;
   throw new LepError(
     'LEP_OUT_OF_MEMORY',
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
-      (trainable ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 18 : 12} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)` : '') +
+      (trainable && rows === undefined ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 18 : 12} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)` : '') +
+      (trainable && rows !== undefined ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 10 : 4} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}) + ${gib(8 * momentParameters(c, trainable, rows))} of AdamW moments for the ${rows} trained rows` : '') +
       `, activations not counted; this machine has ${gib(available)} (RAM + swap)\nHINT: ${hint}`,
   );
 }

@@ -187,7 +187,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
   const { distTimeout, gradSync } = o;
   // Before anything is written: a run that cannot fit in memory leaves no output directory.
-  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir);
+  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, o.rows === undefined ? undefined : new Set(o.rows).size);
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
