@@ -212,6 +212,11 @@ async function finishedRecords(sets: readonly RecordSet[], tag?: AdaptTag): Prom
   return out;
 }
 
+/** When the stage's record files were last written (absent ones count too): what a waiting rank polls. */
+function recordsStamp(sets: readonly RecordSet[]): string {
+  return sets.flatMap(({ dirs }) => dirs.map((d) => statSync(join(d, STAGE_RECORD_FILE), { throwIfNoEntry: false })?.mtimeMs ?? -1)).join(',');
+}
+
 /**
  * Removes a stage's folders. Each is first renamed aside, so that a rank waiting for this stage sees
  * either the old folder whole (its stale record) or none, never a half-removed one with checkpoints left.
@@ -302,12 +307,17 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   const follow = async (name: StageName, dir: string, tag: AdaptTag, records: readonly RecordSet[], body: () => Promise<unknown>): Promise<void> => {
     if (name === 'propagate') return;
     let waited = false;
+    // A record with this tag whose inputs changed stays until rank 0 reaches the stage and redoes it,
+    // maybe hours later: its inputs (a model, a corpus) are fingerprinted again only when a record changes.
+    let rejected: string | undefined;
     for (;;) {
-      const done = await doneRecords(name, dir, tag, records);
+      const stamp = recordsStamp(records);
+      const done = stamp === rejected ? undefined : await doneRecords(name, dir, tag, records);
       if (done) {
         result.records[name] = done;
         return report(name, 'done by rank 0', 1);
       }
+      rejected = stamp;
       if (name === 'train' && !existsSync(join(dir, STAGE_RECORD_FILE)) && !existsSync(noteFile(out, name))) break;
       if (!waited) report(name, `rank ${dist!.rank}: waiting for rank 0 to finish this stage`);
       waited = true;
