@@ -176,8 +176,11 @@ std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t 
 struct Trainable {
   std::string name;
   torch::Tensor param;   // the model's tensor (model dtype)
-  torch::Tensor master;  // float32 (or float64) copy the optimizer updates; == param when dtypes agree
-  torch::Tensor rows;    // (k) int64: the rows that train, or undefined for all
+  // float32 (or float64) copy the optimizer updates; == param when dtypes agree. With a row set, always a
+  // copy of those rows only (k x C): neither it, its gradient nor AdamW's moments span the whole matrix,
+  // which at 8B shapes is what decides whether rows-only training fits in memory.
+  torch::Tensor master;
+  torch::Tensor rows;    // (k) int64, sorted: the rows that train, or undefined for all
 };
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -193,6 +196,23 @@ std::string checkpoint_name(int64_t step) {
   return name;
 }
 
+// A row set's tensor from a checkpoint: the whole matrix from trainable.safetensors, its rows' master copy
+// and moments from the optimizer state. Checkpoints from before row-set state hold the whole f32 master
+// and whole-matrix moments (zero outside the rows): their rows are taken. Another row set is refused.
+void resume_rows(Trainable& t, const torch::Tensor& saved, std::map<std::string, torch::Tensor>& state) {
+  const auto dev = t.param.device();
+  const int64_t vocab = t.param.size(0), k = t.rows.size(0);
+  if (auto r = state.find(t.name + ".rows"); r != state.end() && !torch::equal(r->second.to(torch::kCPU), t.rows.to(torch::kCPU)))
+    throw Error("LEP_RESUME_MISMATCH", "the checkpoint's optimizer state of '" + t.name + "' is for another set of trained rows" +
+                                           "\nHINT: resume with the rows it was trained with, or start afresh (--no-resume).");
+  t.param.copy_(saved);
+  auto m = state.find(t.name + ".master");
+  t.master.copy_(m != state.end() ? m->second : saved.to(dev).index_select(0, t.rows));
+  for (const char* key : {".exp_avg", ".exp_avg_sq"})
+    if (auto s = state.find(t.name + key); s != state.end() && s->second.dim() == 2 && s->second.size(0) == vocab && vocab != k)
+      s->second = s->second.to(dev).index_select(0, t.rows);
+}
+
 int64_t global_batch(const TrainConfig& c) { return c.batch_size * c.grad_accum * std::max<int64_t>(1, c.dist.world_size); }
 
 std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& ts, const AdamW& opt, int64_t step,
@@ -203,11 +223,18 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
+    // trainable.safetensors holds whole tensors (lep export checkpoint lays it over the model): a row
+    // set's in the model's dtype, its rows' master copy and ids in optimizer.safetensors.
     std::vector<std::pair<std::string, torch::Tensor>> weights;
-    for (const auto& t : ts) weights.emplace_back(t.name, t.master);
+    for (const auto& t : ts) weights.emplace_back(t.name, t.rows.defined() ? t.param : t.master);
     write_safetensors((tmp / "trainable.safetensors").string(), weights);
     std::vector<std::pair<std::string, torch::Tensor>> state;
     for (const auto& [k, v] : opt.state()) state.emplace_back(k, v);
+    for (const auto& t : ts)
+      if (t.rows.defined()) {
+        state.emplace_back(t.name + ".rows", t.rows);
+        state.emplace_back(t.name + ".master", t.master);
+      }
     write_safetensors((tmp / "optimizer.safetensors").string(), state);
     write_json((tmp / "state.json").string(), {{"step", step}, {"loss", loss}, {"params", c.params}, {"seed", c.seed}, {"global_batch", global_batch(c)}, {"world_size", std::max<int64_t>(1, c.dist.world_size)}});
   } catch (...) {
@@ -267,10 +294,13 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   for (const auto& n : names) {
     auto& p = model.param(n);
     p.set_requires_grad(true);
-    Trainable t{n, p, p.scalar_type() == master_dtype ? p : p.detach().to(master_dtype).clone(), train_rows};
+    auto master = train_rows.defined()                ? p.detach().index_select(0, train_rows).to(master_dtype)
+                  : p.scalar_type() == master_dtype ? p
+                                                    : p.detach().to(master_dtype).clone();
+    Trainable t{n, p, master, train_rows};
     ts.push_back(t);
     const bool embedding = std::find(embeddings.begin(), embeddings.end(), n) != embeddings.end();
-    opt.add(n, t.master, train_rows, embedding ? c.embedding_lr / c.lr : 1.0);
+    opt.add(n, t.master, embedding ? c.embedding_lr / c.lr : 1.0);
   }
   // Frozen parameters: no gradients, so backward skips their weight-gradient matmuls.
   struct RestoreGrad {
@@ -303,11 +333,15 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   if (!c.resume_from.empty()) {
     torch::NoGradGuard no_grad;
     SafetensorsFile w((fs::path(c.resume_from) / "trainable.safetensors").string());
+    auto state = read_checkpoint({(fs::path(c.resume_from) / "optimizer.safetensors").string()});
     for (auto& t : ts) {
+      if (t.rows.defined()) {
+        resume_rows(t, w.tensor(t.name), state);
+        continue;
+      }
       t.master.copy_(w.tensor(t.name));
       if (!t.param.is_same(t.master)) t.param.copy_(t.master);
     }
-    auto state = read_checkpoint({(fs::path(c.resume_from) / "optimizer.safetensors").string()});
     opt.load_state(state);
     std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
     nlohmann::json j = nlohmann::json::parse(sj);
@@ -420,7 +454,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     {
       torch::NoGradGuard no_grad;
       for (auto& t : ts)
-        if (!t.master.is_same(t.param)) t.param.copy_(t.master);
+        if (t.rows.defined()) t.param.index_copy_(0, t.rows, t.master.to(t.param.scalar_type()));
+        else if (!t.master.is_same(t.param)) t.param.copy_(t.master);
     }
     ++step;
     tokens_since += step_tokens;

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { LepError, LepModel, readTexts, Tokenizer } from '../../ts/index.js';
 import { readSafetensors, writeSafetensors } from '../../ts/checkpoint/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
-import { trainModel } from '../../ts/train/trainModel.js';
+import { trainModel, type TrainOptions } from '../../ts/train/trainModel.js';
 import { beginStage, readStageRecord, STAGE_RECORD_FILE, stageInput, writeStageRecord } from '../../ts/stage/stageRecord.js';
 import { corpora } from '../corpora.js';
 import { tempDir, tinyModel, rejectsAborted } from '../helpers.js';
@@ -167,37 +167,62 @@ test('an aborted run resumed from its checkpoint ends bit-identical to an uninte
   for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name} differs after resume`);
 });
 
+/**
+ * The same run twice: straight through, and stopped after step `stopAt` (its checkpoint left in place).
+ * Returns both output folders and the stopped run's checkpoint folder.
+ */
+async function straightAndStopped(t: ExecutionContext, model: string, opts: TrainOptions, stopAt: number): Promise<{ straight: string; interrupted: string; ckpt: string }> {
+  const straight = join(tempDir(), 'straight');
+  await trainModel(model, straight, opts);
+  const interrupted = join(tempDir(), 'interrupted');
+  const ctrl = new AbortController();
+  const reason = new Error(`stop at ${stopAt}`);
+  await rejectsAborted(t, trainModel(model, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.done === stopAt) ctrl.abort(reason); } }), reason);
+  const [ckpt] = readdirSync(join(interrupted, 'checkpoints'));
+  return { straight, interrupted, ckpt: join(interrupted, 'checkpoints', ckpt!) };
+}
+
 test('rows-only training keeps moments for its rows only and resumes bit-identical, also from whole-matrix moments; other rows are refused', async (t) => {
   const model = await smallModel();
   const data = await packed(32);
   const rows = [301, 5, 7999, 17, 300];
   const opts = { data: data.path, params: 'embeddings' as const, rows, steps: 6, batchSize: 2, lr: 5e-3, warmupSteps: 2, seed: 4, checkpointEvery: 0 };
-  const straight = join(tempDir(), 'straight');
-  await trainModel(model, straight, opts);
-  const interrupted = join(tempDir(), 'interrupted');
-  const ctrl = new AbortController();
-  const reason = new Error('stop at 2');
-  await rejectsAborted(t, trainModel(model, interrupted, { ...opts, signal: ctrl.signal, onProgress: (e) => { if (e.phase === 'train' && e.done === 2) ctrl.abort(reason); } }), reason);
-  const [ckpt] = readdirSync(join(interrupted, 'checkpoints'));
-  const state = new Map(readSafetensors(join(interrupted, 'checkpoints', ckpt!, 'optimizer.safetensors')).map((x) => [x.name, x]));
+  const { straight, interrupted, ckpt } = await straightAndStopped(t, model, opts, 2);
+  const state = new Map(readSafetensors(join(ckpt, 'optimizer.safetensors')).map((x) => [x.name, x]));
   for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
     t.deepEqual(state.get(`${name}.exp_avg`)?.shape, [rows.length, 32], `${name}: moments for the ${rows.length} rows only`);
+    t.deepEqual(state.get(`${name}.master`)?.shape, [rows.length, 32], `${name}: a master copy of the ${rows.length} rows only`);
     t.deepEqual([...new BigInt64Array(new Uint8Array(state.get(`${name}.rows`)!.data).slice().buffer)].map(Number), [...rows].sort((a, b) => a - b));
   }
   const other = await t.throwsAsync(trainModel(model, interrupted, { ...opts, rows: [5, 17, 300, 301, 7998] }), { instanceOf: LepError });
   t.is(other.code, 'LEP_RESUME_MISMATCH', other.message);
   t.regex(other.message, /rows \[301,5,7999,17,300\] then/);
-  // A checkpoint from before row-set state (whole-matrix moments, zero outside the rows, no `.rows`)
-  // resumes the same: its rows are read.
+  // A checkpoint from before row-set state (whole-matrix moments, zero outside the rows, no `.rows` or
+  // `.master`: the master copy was the whole matrix in trainable.safetensors) resumes the same.
   const sorted = [...rows].sort((x, y) => x - y);
   const vocab = Tokenizer.fromDir(model).size;
-  const legacy = [...state.values()].filter((x) => !x.name.endsWith('.rows')).map((x) => {
+  const legacy = [...state.values()].filter((x) => /\.exp_avg(_sq)?$/.test(x.name)).map((x) => {
     const k = new Float32Array(new Uint8Array(x.data).slice().buffer);
     const full = new Float32Array(vocab * 32);
     sorted.forEach((r, i) => full.set(k.subarray(i * 32, (i + 1) * 32), r * 32));
     return { name: x.name, dtype: 'F32' as const, shape: [vocab, 32], data: new Uint8Array(full.buffer) };
   });
-  writeSafetensors(join(interrupted, 'checkpoints', ckpt!, 'optimizer.safetensors'), legacy);
+  writeSafetensors(join(ckpt, 'optimizer.safetensors'), legacy);
+  await trainModel(model, interrupted, opts);
+  const a = weights(straight);
+  const b = weights(interrupted);
+  for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name} differs after resume`);
+});
+
+test('rows-only training in bf16: an f32 master copy of the rows, and resume is bit-identical', async (t) => {
+  const model = await smallModel();
+  const data = await packed(32);
+  const rows = [5, 17, 300, 301, 7999];
+  const opts = { data: data.path, params: 'embeddings' as const, rows, dtype: 'bf16' as const, steps: 5, batchSize: 2, lr: 5e-3, warmupSteps: 1, seed: 2, checkpointEvery: 0 };
+  const { straight, interrupted, ckpt } = await straightAndStopped(t, model, opts, 2);
+  const state = new Map(readSafetensors(join(ckpt, 'optimizer.safetensors')).map((x) => [x.name, x]));
+  t.like(state.get('lm_head.weight.master'), { dtype: 'F32', shape: [rows.length, 32] });
+  t.like(readSafetensors(join(ckpt, 'trainable.safetensors')).find((x) => x.name === 'lm_head.weight'), { dtype: 'BF16', shape: [Tokenizer.fromDir(model).size, 32] });
   await trainModel(model, interrupted, opts);
   const a = weights(straight);
   const b = weights(interrupted);

@@ -5,7 +5,8 @@
  *
  * A lower bound: the weights in the compute dtype, plus per trainable parameter its gradient in the
  * compute dtype, and in bf16 its f32 master copy and f32 gradient, plus AdamW's two f32 moments
- * (cpp/core/trainer.cpp, cpp/core/adamw.cpp), which a row set (`rows`) keeps for its rows only. Activations and temporaries are not counted, so a refusal
+ * (cpp/core/trainer.cpp, cpp/core/adamw.cpp). A row set (`rows`) keeps the master copy, its gradient
+ * and the moments for its rows only; the model's own gradient stays whole. Activations and temporaries are not counted, so a refusal
  * is never wrong; a run just under the bound can still run out.
  */
 import { readFileSync } from 'node:fs';
@@ -33,13 +34,15 @@ export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: Tra
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const weightBytes = dtype === 'bf16' ? 2 : 4;
-  const perTrainable = dtype === 'bf16' ? 2 + 4 + 4 : 4;
-  return n.all * weightBytes + trainable * perTrainable + 8 * momentParameters(c, trainable, rows);
+  if (rows === undefined) return n.all * weightBytes + trainable * (dtype === 'bf16' ? 2 + 4 + 4 + 8 : 4 + 8);
+  // The gradient of each whole matrix in the compute dtype; per trained row element an f32 master copy,
+  // its f32 gradient and two moments.
+  return n.all * weightBytes + trainable * weightBytes + 16 * rowParameters(c, rows);
 }
 
-/** Parameters AdamW keeps two f32 moments for: every trainable one, or a row set's rows of each matrix. */
-function momentParameters(c: ModelConfig, trainable: number, rows: number | undefined): number {
-  return rows === undefined ? trainable : rows * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
+/** Elements of a row set's rows across the trained matrices (input, and output when untied). */
+function rowParameters(c: ModelConfig, rows: number): number {
+  return rows * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
 }
 
 /** RAM plus swap, in bytes. */
@@ -70,13 +73,15 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d, rows) <= available);
   const hint = fits.length
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
-    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda.`;
+    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
+      // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
+      (rows === undefined ? `; or train only the new tokens' rows (--rows FILE; recipe train.newRowsOnly): ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', 0))} plus 16 bytes per trained row element.` : '.');
   throw new LepError(
     'LEP_OUT_OF_MEMORY',
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
       (trainable && rows === undefined ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 18 : 12} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)` : '') +
-      (trainable && rows !== undefined ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 10 : 4} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}) + ${gib(8 * momentParameters(c, trainable, rows))} of AdamW moments for the ${rows} trained rows` : '') +
+      (trainable && rows !== undefined ? ` + ${(trainable / 1e9).toFixed(2)} B parameters of the trained matrices x ${dtype === 'bf16' ? 2 : 4} bytes (gradient) + ${gib(16 * rowParameters(c, rows))} for the ${rows} trained rows (f32 master, gradient, AdamW's two moments)` : '') +
       `, activations not counted; this machine has ${gib(available)} (RAM + swap)\nHINT: ${hint}`,
   );
 }
