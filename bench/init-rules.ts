@@ -7,7 +7,9 @@
  *   2. after N steps of embeddings-only training on Russian text (same data, seed and schedule per rule),
  *   3. after propagation (`lep propagate`, conversion) into the instruct model,
  *
- * plus the loss on all targets at each stage. Lower is better. "New-token targets" are the held-out
+ * plus the loss on all targets at each stage (lower is better), and the propagated instruct model's
+ * Darumeru-style Micro-Avg and Russian copy score from `lep eval --tasks all` (higher is better; the
+ * original instruct model's are measured in the same run, and each rule's are also given as a ratio to it). "New-token targets" are the held-out
  * positions whose next token is one the base vocabulary lacks: exactly the rows the rules differ on.
  *
  * The pipeline is lep's own: a SentencePiece BPE trained on ru.txt (`trainTokenizer`, --bpe-size pieces,
@@ -19,9 +21,9 @@
  *
  * Usage: npx tsc -p tsconfig.json && node dist/bench/init-rules.js [--base DIR] [--instruct DIR]
  *        [--steps N] [--new-tokens N] [--bpe-size N] [--donor-steps N] [--omp-k N] [--rules mean,omp,...]
- *        [--eval-lines N] [--work DIR] [--corpora DIR] [--no-record]
+ *        [--eval-lines N] [--eval-limit N] [--work DIR] [--corpora DIR] [--no-record]
  * Defaults: the toy family (test/fixtures/toy-family), 200 steps, 2000 new tokens, 8000-piece BPE, 300
- * donor steps, k 64, 300 held-out lines. Work files go to .cache/init-rules (rebuilt each run). Prints a
+ * donor steps, k 64, 300 held-out lines, 50 items per evaluation task (the demo's probes use the same). Work files go to .cache/init-rules (rebuilt each run). Prints a
  * markdown table and appends one JSON line to bench/results/init-rules.jsonl.
  */
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -44,6 +46,7 @@ import {
   trainTokenizer,
 } from '../ts/index.js';
 import { INIT_RULES, type InitRule } from '../ts/init/index.js';
+import { evaluate } from '../ts/eval/index.js';
 import { packDocuments, writeBlocks } from '../ts/train/index.js';
 import { optionError } from '../ts/errors.js';
 import { positiveInt } from './benchArgs.js';
@@ -76,6 +79,18 @@ async function losses(dir: string, seqs: number[][], oldSize: number): Promise<L
   }
 }
 
+interface Scores {
+  /** Darumeru-style Micro-Avg over the built-in suites, and the Russian copy group's score. */
+  microAvg: number;
+  copyRu: number;
+}
+
+/** The model's `lep eval --tasks all --limit N` scores (no text metrics: the losses above cover them). */
+async function scores(dir: string, limit: number, corporaDir: string): Promise<Scores> {
+  const e = await evaluate(dir, ['all'], { limit, corporaDir, textMaxChars: 2_000 });
+  return { microAvg: e.summary.microAvg, copyRu: e.summary.groups['Copy (RU)']! };
+}
+
 function documents(file: string, maxChars: number): string[][] {
   const text = readFileSync(file, 'utf8').slice(0, maxChars || undefined);
   return text.split(/\n\n+/).map((d) => d.split('\n').filter(Boolean)).filter((d) => d.length > 0);
@@ -86,7 +101,7 @@ async function main(): Promise<void> {
     options: {
       base: { type: 'string' }, instruct: { type: 'string' }, steps: { type: 'string' }, 'new-tokens': { type: 'string' },
       'bpe-size': { type: 'string' }, 'donor-steps': { type: 'string' }, 'omp-k': { type: 'string' }, rules: { type: 'string' },
-      'eval-lines': { type: 'string' }, work: { type: 'string' }, corpora: { type: 'string' }, threads: { type: 'string' },
+      'eval-lines': { type: 'string' }, 'eval-limit': { type: 'string' }, work: { type: 'string' }, corpora: { type: 'string' }, threads: { type: 'string' },
       'no-record': { type: 'boolean' },
     },
   });
@@ -98,6 +113,7 @@ async function main(): Promise<void> {
   const donorSteps = positiveInt(values['donor-steps'] ?? 300, 'donor-steps');
   const ompK = positiveInt(values['omp-k'] ?? 64, 'omp-k');
   const evalLines = positiveInt(values['eval-lines'] ?? 300, 'eval-lines');
+  const evalLimit = positiveInt(values['eval-limit'] ?? 50, 'eval-limit');
   // The default first, then the donor rules, then the baselines (a run cut short still compares the first ones).
   const rules = (values.rules ?? 'mean,omp,focus,random,global-mean').split(',') as InitRule[];
   for (const r of rules) if (!INIT_RULES.includes(r)) throw optionError('rules', INIT_RULES.join(', '), r, '--rules');
@@ -109,7 +125,8 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (m: string): void => console.error(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${m}`);
 
-  const corpora = await fetchCorpora({ cacheDir: resolve(values.corpora ?? join(packageRoot, '.cache', 'corpora')) });
+  const corporaDir = resolve(values.corpora ?? join(packageRoot, '.cache', 'corpora'));
+  const corpora = await fetchCorpora({ cacheDir: corporaDir });
   const ruFile = corpora.files['ru.txt']!;
   const heldFile = corpora.files['heldout/ru.txt']!;
 
@@ -140,6 +157,9 @@ async function main(): Promise<void> {
     log(`donor: ${donorSteps} steps, last loss ${r.lastLoss.toFixed(3)}`);
   }
 
+  const original = await scores(instruct, evalLimit, corporaDir);
+  log(`original instruct model: ${JSON.stringify(original)}`);
+
   const rows: Record<string, unknown>[] = [];
   for (const rule of rules) {
     const init = join(work, `${rule}-init`);
@@ -154,20 +174,23 @@ async function main(): Promise<void> {
     const prop = join(work, `${rule}-propagated`);
     await propagate({ base, donor: trained, instruct, out: prop, method: 'conversion' });
     const propagated = await losses(prop, seqs, oldTok.size);
-    const row = { rule, counts: ir.counts, donor: ir.input.donor, before, after, propagated, trainLoss: tr.lastLoss };
+    const evaluated = await scores(prop, evalLimit, corporaDir);
+    const row = { rule, counts: ir.counts, donor: ir.input.donor, before, after, propagated, evaluated, trainLoss: tr.lastLoss };
     rows.push(row);
-    log(`${rule}: ${JSON.stringify({ before, after, propagated })}`);
+    log(`${rule}: ${JSON.stringify({ before, after, propagated, evaluated })}`);
     for (const d of [init, trained, prop]) rmSync(d, { recursive: true, force: true });
   }
 
   const f = (x: number): string => x.toFixed(3);
+  const ratio = (x: number, of: number): string => `${f(x)} (${(x / of).toFixed(2)}x)`;
   const table = [
-    `| rule | new-token loss: init | after ${steps} steps | propagated | all-token loss: init | after | propagated |`,
-    '|---|---:|---:|---:|---:|---:|---:|',
+    `| rule | new-token loss: init | after ${steps} steps | propagated | all-token loss: init | after | propagated | propagated Micro-Avg | propagated copy RU |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => {
-      const x = r as { rule: string; before: Loss; after: Loss; propagated: Loss };
-      return `| ${x.rule} | ${f(x.before.newTargets)} | ${f(x.after.newTargets)} | ${f(x.propagated.newTargets)} | ${f(x.before.all)} | ${f(x.after.all)} | ${f(x.propagated.all)} |`;
+      const x = r as { rule: string; before: Loss; after: Loss; propagated: Loss; evaluated: Scores };
+      return `| ${x.rule} | ${f(x.before.newTargets)} | ${f(x.after.newTargets)} | ${f(x.propagated.newTargets)} | ${f(x.before.all)} | ${f(x.after.all)} | ${f(x.propagated.all)} | ${ratio(x.evaluated.microAvg, original.microAvg)} | ${ratio(x.evaluated.copyRu, original.copyRu)} |`;
     }),
+    `| *original instruct model* | | | | | | | ${f(original.microAvg)} | ${f(original.copyRu)} |`,
   ].join('\n');
   console.log(table);
   if (!values['no-record']) {
@@ -178,7 +201,7 @@ async function main(): Promise<void> {
         bench: 'init-rules',
         date: new Date().toISOString(),
         machine: { cpu: cpus()[0]?.model, cores: cpus().length, threads, loadavg: loadavg(), torch: info.torchVersion },
-        base, instruct, steps, newTokens, bpeSize, donorSteps, ompK, evalLines, oldSize: oldTok.size, newSize: newTok.size, newTargets: nNew,
+        base, instruct, steps, newTokens, bpeSize, donorSteps, ompK, evalLines, oldSize: oldTok.size, newSize: newTok.size, newTargets: nNew, evalLimit, original,
         seconds: (performance.now() - t0) / 1000,
         rows,
       })}\n`,
