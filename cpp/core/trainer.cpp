@@ -200,17 +200,18 @@ std::string checkpoint_name(int64_t step) {
 // and moments from the optimizer state. Checkpoints from before row-set state hold the whole f32 master
 // and whole-matrix moments (zero outside the rows): their rows are taken. Another row set is refused.
 void resume_rows(Trainable& t, const torch::Tensor& saved, std::map<std::string, torch::Tensor>& state) {
-  const auto dev = t.param.device();
+  // Rows are gathered where the saved tensor is (the file's memory map), not after moving it whole.
+  const auto take = [&](const torch::Tensor& whole) { return whole.index_select(0, t.rows.to(whole.device())); };
   const int64_t vocab = t.param.size(0), k = t.rows.size(0);
   if (auto r = state.find(t.name + ".rows"); r != state.end() && !torch::equal(r->second.to(torch::kCPU), t.rows.to(torch::kCPU)))
     throw Error("LEP_RESUME_MISMATCH", "the checkpoint's optimizer state of '" + t.name + "' is for another set of trained rows" +
                                            "\nHINT: resume with the rows it was trained with, or start afresh (--no-resume).");
   t.param.copy_(saved);
   auto m = state.find(t.name + ".master");
-  t.master.copy_(m != state.end() ? m->second : saved.to(dev).index_select(0, t.rows));
+  t.master.copy_(m != state.end() ? m->second : take(saved));
   for (const char* key : {".exp_avg", ".exp_avg_sq"})
     if (auto s = state.find(t.name + key); s != state.end() && s->second.dim() == 2 && s->second.size(0) == vocab && vocab != k)
-      s->second = s->second.to(dev).index_select(0, t.rows);
+      s->second = take(s->second);
 }
 
 int64_t global_batch(const TrainConfig& c) { return c.batch_size * c.grad_accum * std::max<int64_t>(1, c.dist.world_size); }

@@ -34,11 +34,19 @@ export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: Tra
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const weightBytes = dtype === 'bf16' ? 2 : 4;
-  if (rows === undefined) return n.all * weightBytes + trainable * (dtype === 'bf16' ? 2 + 4 + 4 + 8 : 4 + 8);
+  if (rows === undefined) return n.all * weightBytes + trainable * bytesPerTrainable(dtype);
   // The gradient of each whole matrix in the compute dtype; per trained row element an f32 master copy,
   // its f32 gradient and two moments.
-  return n.all * weightBytes + trainable * weightBytes + 16 * rowParameters(c, rows);
+  return n.all * weightBytes + trainable * weightBytes + ROW_ELEMENT_BYTES * rowParameters(c, rows);
 }
+
+/** Per trainable parameter: its gradient, in bf16 also an f32 master copy and f32 gradient, and two f32 moments. */
+function bytesPerTrainable(dtype: TrainDtype): number {
+  return dtype === 'bf16' ? 2 + 4 + 4 + 8 : 4 + 8;
+}
+
+/** Per trained row element of a row set: f32 master copy, f32 gradient, two f32 moments. */
+const ROW_ELEMENT_BYTES = 16;
 
 /** Elements of a row set's rows across the trained matrices (input, and output when untied). */
 function rowParameters(c: ModelConfig, rows: number): number {
@@ -75,13 +83,16 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
     : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
       // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
-      (rows === undefined ? `; or train only the new tokens' rows (--rows FILE; recipe train.newRowsOnly): ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', 0))} plus 16 bytes per trained row element.` : '.');
+      (rows === undefined ? `; or train only the new tokens' rows (--rows FILE; recipe train.newRowsOnly): ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', 0))} plus ${ROW_ELEMENT_BYTES} bytes per trained row element.` : '.');
+  const perTrainable =
+    rows === undefined
+      ? `${(trainable / 1e9).toFixed(2)} B trainable parameters x ${bytesPerTrainable(dtype)} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)`
+      : `${(trainable / 1e9).toFixed(2)} B parameters of the trained matrices x ${dtype === 'bf16' ? 2 : 4} bytes (gradient) + ${gib(ROW_ELEMENT_BYTES * rowParameters(c, rows))} for the ${rows} trained rows (f32 master, gradient, AdamW's two moments)`;
   throw new LepError(
     'LEP_OUT_OF_MEMORY',
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
-      (trainable && rows === undefined ? ` + ${(trainable / 1e9).toFixed(2)} B trainable parameters x ${dtype === 'bf16' ? 18 : 12} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)` : '') +
-      (trainable && rows !== undefined ? ` + ${(trainable / 1e9).toFixed(2)} B parameters of the trained matrices x ${dtype === 'bf16' ? 2 : 4} bytes (gradient) + ${gib(16 * rowParameters(c, rows))} for the ${rows} trained rows (f32 master, gradient, AdamW's two moments)` : '') +
+      (trainable ? ` + ${perTrainable}` : '') +
       `, activations not counted; this machine has ${gib(available)} (RAM + swap)\nHINT: ${hint}`,
   );
 }
