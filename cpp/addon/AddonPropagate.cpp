@@ -2,7 +2,8 @@
 // the overlap set and the copied rows from tokenizers; this glue copies them off the JS heap, runs the
 // core on the job thread and returns the report.
 //
-// Two shapes: with `targets` (an array of {instructFiles, copyTo, copyFrom, outRows, outDir}) the report
+// Two shapes: with `targets` (an array of {instructFiles, copyTo, copyFrom, outRows, outDir, and optionally
+// method, which overrides the top-level one for that target}) the report
 // has one entry per target, each with its error if it was not written; without it, the top-level
 // instructFiles/copyTo/copyFrom/outRows/outDir are the one target, the report is that target's (sides,
 // files, dtype at the top level) and a failure rejects the job.
@@ -48,7 +49,7 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   lep::PropagateOptions opt;
   // The options arrive resolved (ts/propagate/propagateOptions.ts holds the defaults): need_* fails on
   // a missing one instead of defaulting here. A lep::Error from the parsers becomes a JS error in Sync.
-  opt.method = lep::propagate_method_from_string(need_string(o, "method"));
+  const lep::PropagateMethod method = lep::propagate_method_from_string(need_string(o, "method"));
   opt.solver = lep::lstsq_solver_from_string(need_string(o, "solver"));
   opt.base_files = get_strings(o, "baseFiles");
   opt.donor_files = get_strings(o, "donorFiles");
@@ -60,8 +61,9 @@ Napi::Value Propagate(const Napi::CallbackInfo& info) {
   opt.chunk_rows = static_cast<int64_t>(need_number(o, "chunkRows"));
   opt.device = need_string(o, "device");
   const bool multi = o.Has("targets") && !o.Get("targets").IsUndefined();
-  const auto read_target = [&env](const Napi::Object& t) {
+  const auto read_target = [&env, method](const Napi::Object& t) {
     lep::PropagateTarget tg;
+    tg.method = t.Has("method") && !t.Get("method").IsUndefined() ? lep::propagate_method_from_string(need_string(t, "method")) : method;
     tg.instruct_files = get_strings(t, "instructFiles");
     tg.copy_to = get_ids(t, "copyTo");
     tg.copy_from = get_ids(t, "copyFrom");

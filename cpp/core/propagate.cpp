@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "core/checkpoint.h"
 #include "core/checkpoint_rewrite.h"
@@ -149,74 +150,165 @@ double correlation(const torch::Tensor& base, const torch::Tensor& inst, int64_t
   return den > 0 ? (n * sxy - sx * sy) / den : 0;
 }
 
-// Builds and solves the side's least-squares systems, one per target over a shared base side A; returns
-// P_t (d, d) per target and fills each target's report.
-std::vector<torch::Tensor> solve(const PropagateOptions& o, const Side& s, torch::Device dev, Buffers& buf, const ProgressFn& progress,
-                                 int side, std::vector<PropagateSideReport>& reps) {
-  const int64_t d = s.base.size(1);
-  const size_t m = s.inst.size();
-  StreamingLstsq ls(d, d, o.solver, dev, o.chunk_rows, static_cast<int64_t>(m));
-  int64_t system_rows = 0;
-  if (o.method == PropagateMethod::kOverlap) {
-    const int64_t n = static_cast<int64_t>(o.overlap_old.size());
-    for (int64_t j0 = 0; j0 < n; j0 += o.chunk_rows) {
-      const int64_t j1 = std::min(n, j0 + o.chunk_rows);
-      auto idx = ids(o.overlap_old, j0, j1);
-      gather_into(buf, s.base, idx, ls.chunk_a(j1 - j0));  // E_base[C] (c, d)
-      for (size_t t = 0; t < m; ++t) gather_into(buf, s.inst[t], idx, ls.chunk_b(t, j1 - j0));  // E_inst[C] (c, d)
-      ls.add_chunk(j1 - j0);
-      step(progress, "solve", j1, n, side);
-    }
-  } else {  // conversion: rows of T·E_base and T·E_inst, a chunk of new tokens at a time
-    const int64_t n = static_cast<int64_t>(o.t_offsets.size()) - 1;
-    for (int64_t r0 = 0, chunks = 0; r0 < n; r0 += o.chunk_rows, ++chunks) {
-      const int64_t r1 = std::min(n, r0 + o.chunk_rows);
-      // (matrix, its rows of the system): the base into A, each instruct model into its B_t.
-      std::vector<std::pair<const torch::Tensor*, torch::Tensor>> dsts{{&s.base, ls.chunk_a(r1 - r0)}};
-      for (size_t t = 0; t < m; ++t) dsts.emplace_back(&s.inst[t], ls.chunk_b(t, r1 - r0));
-      for (auto& [src, dst] : dsts) dst.zero_();  // empty T rows stay zero rows of both sides: they change neither AᵀA nor AᵀB
-      // T's entries of these rows, at most chunk_rows at a time (a row of T averages several old rows).
-      for (int64_t k0 = o.t_offsets[r0], kend = o.t_offsets[r1]; k0 < kend; k0 += o.chunk_rows) {
-        const int64_t k1 = std::min(kend, k0 + o.chunk_rows);
-        std::vector<int64_t> row_of(k1 - k0);
-        std::vector<double> weight(k1 - k0);
-        for (int64_t k = k0, r = std::upper_bound(o.t_offsets.begin(), o.t_offsets.end(), k0) - o.t_offsets.begin() - 1; k < k1; ++k) {
-          while (o.t_offsets[r + 1] <= k) ++r;
-          row_of[k - k0] = r - r0;
-          weight[k - k0] = 1.0 / static_cast<double>(o.t_offsets[r + 1] - o.t_offsets[r]);
-        }
-        auto idx = ids(o.t_indices, k0, k1);
-        auto rows = torch::tensor(row_of, torch::kInt64).to(dev);
-        auto w = torch::tensor(weight, torch::kFloat64).to(dev).unsqueeze(1);  // (nnz, 1)
-        for (auto& [src, dst] : dsts) {
-          auto x = buf.f64(0, k1 - k0);
-          gather_into(buf, *src, idx, x);
-          dst.index_add_(0, rows, x.mul_(w));  // (c, d) += T[r0:r1, entries] · E[entries]
-        }
-      }
-      ls.add_chunk(r1 - r0);
-      if (chunks % 16 == 15)  // gathers jump around the old vocabulary: drop the pages now and then
-        for (auto& [src, dst] : dsts) release_mapped_pages(*src);
-      step(progress, "solve", r1, n, side);
-    }
-    for (int64_t r = 0; r < n; ++r) system_rows += o.t_offsets[r + 1] > o.t_offsets[r];
+// Which rows each system is built from (the same on both sides). With both methods in one job the
+// identity rows they share are listed once (propagate.h); otherwise shared_old is empty, overlap_old holds
+// every pair and conversion_rows every row of T, in the order a one-method job adds them.
+struct SystemPlan {
+  bool overlap = false, conversion = false;   // which systems some target needs
+  std::vector<int64_t> shared_old;             // old ids: identity rows of both systems
+  std::vector<int64_t> overlap_old;            // old ids: overlap's other pairs
+  std::vector<int64_t> conversion_rows;        // donor ids: conversion's other rows of T
+  int64_t conversion_system_rows = 0;          // non-empty rows of T
+};
+
+SystemPlan plan_systems(const PropagateOptions& o, int64_t donor_rows) {
+  SystemPlan p;
+  for (const auto& t : o.targets) {
+    p.overlap |= t.method == PropagateMethod::kOverlap;
+    p.conversion |= t.method == PropagateMethod::kConversion;
   }
+  const int64_t n = p.conversion ? static_cast<int64_t>(o.t_offsets.size()) - 1 : 0;
+  // Sharing needs each donor id at most once among the overlap pairs (it is: one pair per decoded string).
+  std::vector<int64_t> pair_of;
+  bool share = p.overlap && p.conversion;
+  if (share) {
+    pair_of.assign(donor_rows, -1);
+    for (size_t j = 0; j < o.overlap_new.size() && share; ++j) {
+      share = pair_of[o.overlap_new[j]] < 0;
+      pair_of[o.overlap_new[j]] = static_cast<int64_t>(j);
+    }
+  }
+  std::vector<bool> shared_pair(o.overlap_new.size(), false);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t b = o.t_offsets[r], e = o.t_offsets[r + 1];
+    p.conversion_system_rows += e > b;
+    const int64_t j = share ? pair_of[r] : -1;
+    if (j >= 0 && e - b == 1 && o.t_indices[b] == o.overlap_old[j]) {
+      p.shared_old.push_back(o.overlap_old[j]);
+      shared_pair[j] = true;
+    } else {
+      p.conversion_rows.push_back(r);
+    }
+  }
+  if (p.overlap)
+    for (size_t j = 0; j < o.overlap_old.size(); ++j)
+      if (!shared_pair[j]) p.overlap_old.push_back(o.overlap_old[j]);
+  return p;
+}
+
+// The solve phase's progress: rows added to every system of the side so far, of all of them.
+struct SolveProgress {
+  const ProgressFn& progress;
+  int side;
+  int64_t total, done = 0;
+  void add(int64_t rows) { step(progress, "solve", done += rows, total, side); }
+};
+
+// Identity rows E_base[c] and E_inst[c] for the old ids `old_ids` (overlap pairs), a chunk at a time;
+// models[k] is the target whose instruct model is the accumulator's right-hand side k.
+void add_identity_rows(const PropagateOptions& o, const Side& s, const std::vector<size_t>& models, const std::vector<int64_t>& old_ids,
+                       StreamingLstsq& ls, Buffers& buf, SolveProgress& pr) {
+  const int64_t n = static_cast<int64_t>(old_ids.size());
+  for (int64_t j0 = 0; j0 < n; j0 += o.chunk_rows) {
+    const int64_t j1 = std::min(n, j0 + o.chunk_rows);
+    auto idx = ids(old_ids, j0, j1);
+    gather_into(buf, s.base, idx, ls.chunk_a(j1 - j0));  // E_base[C] (c, d)
+    for (size_t k = 0; k < models.size(); ++k) gather_into(buf, s.inst[models[k]], idx, ls.chunk_b(k, j1 - j0));  // E_inst[C]
+    ls.add_chunk(j1 - j0);
+    pr.add(j1 - j0);
+  }
+}
+
+// Rows T[r]·E_base and T[r]·E_inst for the donor ids `rows` (ascending), a chunk of rows at a time.
+void add_averaged_rows(const PropagateOptions& o, const Side& s, const std::vector<size_t>& models, const std::vector<int64_t>& rows,
+                       torch::Device dev, StreamingLstsq& ls, Buffers& buf, SolveProgress& pr) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> row_of, old;  // T's entries of a chunk: row in the chunk, old id, weight
+  std::vector<double> weight;
+  for (int64_t i0 = 0, chunks = 0; i0 < n; i0 += o.chunk_rows, ++chunks) {
+    const int64_t i1 = std::min(n, i0 + o.chunk_rows);
+    // (matrix, its rows of the system): the base into A, each instruct model into its B_k.
+    std::vector<std::pair<const torch::Tensor*, torch::Tensor>> dsts{{&s.base, ls.chunk_a(i1 - i0)}};
+    for (size_t k = 0; k < models.size(); ++k) dsts.emplace_back(&s.inst[models[k]], ls.chunk_b(k, i1 - i0));
+    for (auto& [src, dst] : dsts) dst.zero_();  // empty T rows stay zero rows of both sides: they change neither AᵀA nor AᵀB
+    row_of.clear(), old.clear(), weight.clear();
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = o.t_offsets[rows[i]], e = o.t_offsets[rows[i] + 1];
+      for (int64_t k = b; k < e; ++k) {
+        row_of.push_back(i - i0);
+        old.push_back(o.t_indices[k]);
+        weight.push_back(1.0 / static_cast<double>(e - b));
+      }
+    }
+    // At most chunk_rows entries at a time (a row of T averages several old rows).
+    const int64_t nnz = static_cast<int64_t>(old.size());
+    for (int64_t k0 = 0; k0 < nnz; k0 += o.chunk_rows) {
+      const int64_t k1 = std::min(nnz, k0 + o.chunk_rows);
+      auto idx = ids(old, k0, k1);
+      auto at = ids(row_of, k0, k1).to(dev);
+      auto w = torch::tensor(std::vector<double>(weight.begin() + k0, weight.begin() + k1), torch::kFloat64).to(dev).unsqueeze(1);  // (nnz, 1)
+      for (auto& [src, dst] : dsts) {
+        auto x = buf.f64(0, k1 - k0);
+        gather_into(buf, *src, idx, x);
+        dst.index_add_(0, at, x.mul_(w));  // (c, d) += T[rows, entries] · E[entries]
+      }
+    }
+    ls.add_chunk(i1 - i0);
+    if (chunks % 16 == 15)  // gathers jump around the old vocabulary: drop the pages now and then
+      for (auto& [src, dst] : dsts) release_mapped_pages(*src);
+    pr.add(i1 - i0);
+  }
+}
+
+// Builds and solves the side's systems (plan_systems) over a shared base side, one right-hand side per
+// distinct instruct model of the non-swap targets; returns P (d, d) per target (undefined for swap) and
+// fills each target's report. model_of[t]: target t's instruct model, as the index of the first target
+// that names the same files.
+std::vector<torch::Tensor> solve(const PropagateOptions& o, const SystemPlan& plan, const std::vector<size_t>& model_of, const Side& s,
+                                 torch::Device dev, Buffers& buf, const ProgressFn& progress, int side, std::vector<PropagateSideReport>& reps) {
+  std::vector<torch::Tensor> ps(o.targets.size());
+  if (!plan.overlap && !plan.conversion) return ps;
+  const int64_t d = s.base.size(1);
+  std::vector<size_t> models;  // right-hand side k -> the target whose model it is
+  std::vector<int64_t> rhs(o.targets.size(), -1);
+  for (size_t t = 0; t < o.targets.size(); ++t) {
+    if (o.targets[t].method == PropagateMethod::kSwap) continue;
+    auto it = std::find(models.begin(), models.end(), model_of[t]);
+    rhs[t] = it - models.begin();
+    if (it == models.end()) models.push_back(model_of[t]);
+  }
+  const auto count = [](const std::vector<int64_t>& v) { return static_cast<int64_t>(v.size()); };
+  SolveProgress pr{progress, side, count(plan.shared_old) + count(plan.overlap_old) + count(plan.conversion_rows)};
+  StreamingLstsq ls(d, d, o.solver, dev, o.chunk_rows, static_cast<int64_t>(models.size()));
+  add_identity_rows(o, s, models, plan.shared_old, ls, buf, pr);
+  // With both systems: `ls` goes on as overlap's, its fork as conversion's.
+  std::optional<StreamingLstsq> fork;
+  if (plan.overlap && plan.conversion) fork.emplace(ls.fork());
+  if (plan.overlap) add_identity_rows(o, s, models, plan.overlap_old, ls, buf, pr);
+  StreamingLstsq& conversion = fork ? *fork : ls;
+  if (plan.conversion) add_averaged_rows(o, s, models, plan.conversion_rows, dev, conversion, buf, pr);
   release_mapped_pages(s.base);
   for (const auto& inst : s.inst) release_mapped_pages(inst);
-  auto sols = ls.solve_all();
-  if (o.method == PropagateMethod::kOverlap) system_rows = ls.rows();
-  if (system_rows < d)
-    throw Error("LEP_TOO_FEW_ROWS", "the " + std::string(o.method == PropagateMethod::kOverlap ? "overlap" : "conversion") +
-                                        " system has " + std::to_string(system_rows) + " rows, fewer than the hidden size " +
-                                        std::to_string(d) + ": the map is not determined" +
-                                        "\nHINT: the donor and base vocabularies share too few tokens; check that the donor tokenizer was made from the base tokenizer.");
-  std::vector<torch::Tensor> ps;
-  for (size_t t = 0; t < m; ++t) {
-    reps[t].system_rows = system_rows;
-    reps[t].residual = sols[t].b_norm > 0 ? sols[t].residual / sols[t].b_norm : 0;
-    reps[t].solver_fell_back = sols[t].fell_back;
-    if (o.solver == LstsqSolver::kNormal) reps[t].gram = gram_path_name(ls.gram_path());
-    ps.push_back(sols[t].p);
+
+  for (const PropagateMethod method : {PropagateMethod::kOverlap, PropagateMethod::kConversion}) {
+    if (!(method == PropagateMethod::kOverlap ? plan.overlap : plan.conversion)) continue;
+    const StreamingLstsq& sys = method == PropagateMethod::kOverlap ? ls : conversion;
+    const int64_t system_rows = method == PropagateMethod::kOverlap ? sys.rows() : plan.conversion_system_rows;
+    if (system_rows < d)
+      throw Error("LEP_TOO_FEW_ROWS", "the " + std::string(method == PropagateMethod::kOverlap ? "overlap" : "conversion") +
+                                          " system has " + std::to_string(system_rows) + " rows, fewer than the hidden size " +
+                                          std::to_string(d) + ": the map is not determined" +
+                                          "\nHINT: the donor and base vocabularies share too few tokens; check that the donor tokenizer was made from the base tokenizer.");
+    auto sols = sys.solve_all();
+    for (size_t t = 0; t < o.targets.size(); ++t) {
+      if (o.targets[t].method != method) continue;
+      const LstsqSolution& sol = sols[rhs[t]];
+      reps[t].system_rows = system_rows;
+      reps[t].residual = sol.b_norm > 0 ? sol.residual / sol.b_norm : 0;
+      reps[t].solver_fell_back = sol.fell_back;
+      if (o.solver == LstsqSolver::kNormal) reps[t].gram = gram_path_name(sys.gram_path());
+      ps[t] = sol.p;
+    }
   }
   return ps;
 }
@@ -303,7 +395,7 @@ void validate(const PropagateOptions& o, const std::vector<Side>& sides) {
   const int64_t nd = s0.donor.size(0);
   int64_t old_rows = s0.base.size(0);
   for (const auto& inst : s0.inst) old_rows = std::min(old_rows, inst.size(0));
-  if (o.method == PropagateMethod::kConversion) {
+  if (std::any_of(o.targets.begin(), o.targets.end(), [](const PropagateTarget& t) { return t.method == PropagateMethod::kConversion; })) {
     if (o.t_offsets.empty() || static_cast<int64_t>(o.t_offsets.size()) > nd + 1 || o.t_offsets[0] != 0 ||
         o.t_offsets.back() != static_cast<int64_t>(o.t_indices.size()))
       throw Error("LEP_BAD_ARGUMENT", "the averaging map needs 1 to donor-rows + 1 offsets, from 0 to the index count");
@@ -364,8 +456,16 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
   if (o.targets.empty()) throw Error("LEP_BAD_ARGUMENT", "propagate needs at least one instruct model (target)");
   const Weights base = read_checkpoint(o.base_files);  // zero-copy views; only embeddings are touched
   const Weights donor = read_checkpoint(o.donor_files);
+  // Each instruct model once: targets naming the same files (one model, several methods) share its mapping,
+  // correlation and right-hand side. model_of[t]: the first target naming target t's files.
+  std::vector<size_t> model_of(o.targets.size());
   std::vector<Weights> inst;
-  for (const auto& tg : o.targets) inst.push_back(read_checkpoint(tg.instruct_files));
+  for (size_t t = 0; t < o.targets.size(); ++t) {
+    model_of[t] = t;
+    for (size_t u = 0; u < t && model_of[t] == t; ++u)
+      if (o.targets[u].instruct_files == o.targets[t].instruct_files) model_of[t] = u;
+    inst.push_back(model_of[t] == t ? read_checkpoint(o.targets[t].instruct_files) : inst[model_of[t]]);
+  }
 
   std::vector<Side> sides;
   sides.push_back({"input", kEmbed, need(base, kEmbed, "base", o.base_files), need(donor, kEmbed, "donor", o.donor_files), {}});
@@ -385,6 +485,7 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
     for (size_t t = 0; t < inst.size(); ++t) sides[1].inst.push_back(need(inst[t], kHead, "instruct", o.targets[t].instruct_files));
   }
   validate(o, sides);
+  const SystemPlan plan = plan_systems(o, sides[0].donor.size(0));
 
   PropagateReport report;
   report.hidden_size = sides[0].base.size(1);
@@ -406,12 +507,10 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
     for (size_t t = 0; t < o.targets.size(); ++t) {
       reps[t].side = s.name;
       reps[t].tensor = s.tensor;
-      reps[t].base_instruct_correlation = correlation(s.base, s.inst[t], o.chunk_rows, buf, for_target(progress, t), si);
+      reps[t].base_instruct_correlation = model_of[t] == t ? correlation(s.base, s.inst[t], o.chunk_rows, buf, for_target(progress, t), si)
+                                                           : reps[model_of[t]].base_instruct_correlation;
     }
-    if (o.method != PropagateMethod::kSwap)
-      ps[i] = solve(o, s, dev, buf, progress, si, reps);
-    else
-      ps[i].resize(o.targets.size());
+    ps[i] = solve(o, plan, model_of, s, dev, buf, progress, si, reps);
     const double seconds = since(t0);
     for (size_t t = 0; t < o.targets.size(); ++t) {
       reps[t].solve_seconds = seconds;

@@ -16,6 +16,14 @@
 // built once, and only what depends on an instruct model (AᵀB, the solve, F·P, the checkpoint) is per
 // target. Targets are written one after another; a failure while writing one is recorded in its report
 // and the job goes on with the next (an abort stops it), so finished targets are kept.
+//
+// Targets may differ in method (`lep adapt` runs overlap and conversion into the same instruct model in one
+// job). Overlap's system is the conversion system's identity rows: a donor token r whose T row is the
+// single old id c with (r, c) an overlap pair contributes E_base[c], E_inst[c] to both. Those shared rows are
+// accumulated once; the accumulator is then forked, overlap adds its remaining pairs and conversion its
+// remaining rows of T (about a quarter of them for an Extended LLaMa-3 vocabulary). Instruct models named by
+// several targets are read, correlated and solved for once. The sums then run in another order than in a
+// one-method job, so the maps agree with it to float64 rounding, not bit for bit.
 #pragma once
 #include <torch/torch.h>
 
@@ -32,6 +40,7 @@ PropagateMethod propagate_method_from_string(const std::string& s);  // throws l
 
 // One instruct model to propagate into, and where its checkpoint goes.
 struct PropagateTarget {
+  PropagateMethod method = PropagateMethod::kConversion;
   std::vector<std::string> instruct_files;  // its safetensors files
   // Rows copied unprojected from this instruct model: output row copy_to[j] = instruct row copy_from[j]
   // (special and added tokens, matched by string in TS).
@@ -42,10 +51,9 @@ struct PropagateTarget {
 };
 
 struct PropagateOptions {
-  PropagateMethod method = PropagateMethod::kConversion;
   std::vector<std::string> base_files, donor_files;  // safetensors files of each model
   std::vector<PropagateTarget> targets;              // at least one
-  // Conversion: T in CSR form over donor rows. Row i (t_offsets[i] .. t_offsets[i+1]) lists the old ids
+  // Conversion (needed when a target uses it): T in CSR form over donor rows. Row i (t_offsets[i] .. t_offsets[i+1]) lists the old ids
   // whose mean is new token i's row (a repeated id counts twice); an empty row leaves token i out of the
   // system. t_offsets has donor-rows + 1 entries (or fewer: missing trailing rows are empty).
   std::vector<int64_t> t_offsets, t_indices;
@@ -68,8 +76,8 @@ struct PropagateSideReport {
   int64_t overlap_rows = 0;
   double overlap_cosine = 0;       // mean cosine(new row, instruct row) over the overlap pairs
   double base_instruct_correlation = 0;  // Pearson correlation of E_base and E_inst over their shared rows
-  // solve: the correlation pass and the side's solve, which with several targets is shared (the same
-  // wall time in each target's report); apply: F·P and the overlap cosines of this target, of which
+  // solve: the correlation passes and the side's solves, shared by every target of the job (the same wall
+  // time in each target's report); apply: F·P and the overlap cosines of this target, of which
   // cosine is the overlap cosines.
   double solve_seconds = 0, apply_seconds = 0, cosine_seconds = 0;
 };

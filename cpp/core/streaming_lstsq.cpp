@@ -78,6 +78,14 @@ void StreamingLstsq::add_chunk(int64_t rows) {
   }
 }
 
+StreamingLstsq StreamingLstsq::fork() const {
+  StreamingLstsq c(*this);  // shares every tensor, the chunk buffers included
+  if (g_.defined()) c.g_ = g_.clone();
+  for (auto& h : c.h_) h = h.clone();
+  for (auto& r : c.r_) r = r.clone();
+  return c;
+}
+
 std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
   std::vector<LstsqSolution> out;
   if (solver_ == LstsqSolver::kQR) {

@@ -62,6 +62,10 @@ class StreamingLstsq {
   torch::Tensor chunk_a(int64_t rows);
   torch::Tensor chunk_b(int64_t target, int64_t rows);
   void add_chunk(int64_t rows);
+  // A second accumulator holding the rows added so far (G, H_t, ‖B_t‖² or R_t copied), to which other rows
+  // are then added: two systems that share rows accumulate those once (propagate.h, overlap and conversion).
+  // The chunk buffers are shared, so the two must be filled and added to one after the other.
+  StreamingLstsq fork() const;
   // One solution per target; G is factored once.
   std::vector<LstsqSolution> solve_all() const;
   LstsqSolution solve() const { return solve_all()[0]; }

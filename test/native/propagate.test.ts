@@ -609,6 +609,59 @@ test.serial('native: several targets share the base side; each equals its single
     }
 });
 
+test.serial('native: swap, overlap and conversion into two instruct models in one job; the rows both systems share are added once; each equals its one-method job to float64 rounding', async (t) => {
+  const p0 = makeProblem({ dtype: 'F64', seed: 9 });
+  // Overlap pairs that are not all conversion's identity rows: T row 50 is an identity row without a pair,
+  // and pairs (150, 110) and (167, 115) sit on an averaged and an empty row of T. Shared: 99 rows; overlap's
+  // own: 2; conversion's own: 71 (row 50 and rows 100-169).
+  const overlapNew = [...Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 50), 150, 167];
+  const overlapOld = [...overlapNew.slice(0, 99), 110, 115];
+  const p = { ...p0, spec: { ...p0.spec, overlapNew: Int32Array.from(overlapNew), overlapOld: Int32Array.from(overlapOld) } };
+  const r = seededRandom(22);
+  const inst2 = join(p.dir, 'instruct2.safetensors');
+  getNative().writeSafetensors(inst2, getNative().readSafetensors(p.instruct).map((x) => {
+    const v = asF64(x);
+    const z = normals(v.length, r);
+    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
+  }));
+  const { copyTo, copyFrom, outRows, ...shared } = p.spec;
+  const methods = ['swap', 'overlap', 'conversion'] as const;
+  for (const solver of ['normal', 'qr'] as const) {
+    const jobs = [p.instruct, inst2].flatMap((instruct, m) => methods.map((method) => ({ method, instruct, outDir: join(p.dir, `mm-${solver}-${method}-${m}`) })));
+    const totals = new Set<number>();
+    const many = await runJob(
+      (cb) =>
+        getNative().propagate(
+          { ...shared, method: 'conversion', solver, baseFiles: [p.base], donorFiles: [p.donor], chunkRows: 37, targets: jobs.map((j) => ({ method: j.method, instructFiles: [j.instruct], copyTo, copyFrom, outRows, outDir: j.outDir })) },
+          cb,
+        ),
+      { onProgress: (e) => { if (e.phase === 'solve') totals.add(e.total); } },
+    );
+    // Both sides add 99 shared + 2 + 71 rows; two separate systems would add 101 + 170.
+    t.deepEqual([...totals], [172], `${solver}: rows added per side`);
+    for (const [i, j] of jobs.entries()) {
+      const tag = `${solver} ${j.method} into model ${i < 3 ? 1 : 2}`;
+      t.is(many.targets[i]!.error, null, tag);
+      const single = await runNative({ ...p, instruct: j.instruct }, j.method, solver, `one-${i}`);
+      const mine = readTensors(join(j.outDir, 'model.safetensors'));
+      for (const name of [EMBED, HEAD]) {
+        const err = relErr(asF64(mine.get(name)!), asF64(single.tensors.get(name)!));
+        t.true(j.method === 'swap' ? err === 0 : err <= 1e-12, `${tag} ${name}: ${err}`);
+      }
+      for (const [k, side] of many.targets[i]!.sides.entries()) {
+        const one = single.report.sides[k]!;
+        t.is(side.systemRows, one.systemRows, `${tag}: system rows`);
+        t.is(side.baseInstructCorrelation, one.baseInstructCorrelation, `${tag}: correlation`);
+        t.is(side.gram, one.gram, `${tag}: Gram path`);
+        if (j.method !== 'swap') t.true(Math.abs(side.residual! - one.residual!) <= 1e-10 * one.residual!, `${tag}: residual ${side.residual} vs ${one.residual}`);
+        t.true(Math.abs(side.overlapCosine - one.overlapCosine) <= 1e-12, `${tag}: overlap cosine`);
+      }
+    }
+    t.not(many.targets[1]!.sides[0]!.residual, many.targets[2]!.sides[0]!.residual, 'overlap and conversion solve different systems');
+    t.log(`${solver}: input residuals overlap / conversion ${many.targets[1]!.sides[0]!.residual} / ${many.targets[2]!.sides[0]!.residual}`);
+  }
+});
+
 /** Two fine-tunes of the tiny family's base under distinct folder names (chat, code), for the --out DIR layout. */
 async function twoInstructs() {
   const f = await tinyFamily();

@@ -389,6 +389,11 @@ export interface NativeAddon {
 
 /** One instruct model of a propagation job and where its checkpoint goes. */
 export interface NativePropagateTarget {
+  /**
+   * This target's method, where it differs from the job's `method`. A job with overlap and conversion
+   * targets accumulates the rows both systems share once (cpp/core/propagate.h).
+   */
+  method?: 'swap' | 'overlap' | 'conversion';
   instructFiles: string[];
   /** Rows copied unprojected from the instruct model: output id, instruct id. */
   copyTo?: Int32Array;
@@ -467,7 +472,7 @@ interface NativePropagateShared {
 export type NativePropagateReport = NativePropagateTargetReport & NativePropagateShared;
 
 /** Several instruct models in one job: the base side is built and factored once (cpp/core/propagate.h). */
-export type NativePropagateManyOptions = Omit<NativePropagateOptions, keyof NativePropagateTarget> & { targets: NativePropagateTarget[] };
+export type NativePropagateManyOptions = Omit<NativePropagateOptions, Exclude<keyof NativePropagateTarget, 'method'>> & { targets: NativePropagateTarget[] };
 
 export interface NativePropagateManyReport extends NativePropagateShared {
   /** One per target, in order; a target that failed has `error` set and the job still resolves. */
