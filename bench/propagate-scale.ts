@@ -30,8 +30,12 @@
  * --instruct B`), alternately `--reps N` times, after checking that the one call wrote the same bytes as
  * the two. The `d1024` scale (8016 / 10926 / 1024) is small enough to run on a busy machine.
  *
+ * With `--methods 2`, each scale instead times overlap and conversion: two `lep propagate` calls (one per
+ * method) against one `propagateMethods` call with both, which adds the rows the two systems share once
+ * (cpp/core/propagate.h), alternately `--reps N` times; the outputs of the two must agree to bf16 rounding.
+ *
  * Usage: npx tsc -p tsconfig.json && node dist/bench/propagate-scale.js [--scale small|full|d1024|both] [--keep]
- *        [--baseline DIR] [--gram blocked|full] [--reps N] [--no-naive] [--instructs 2]
+ *        [--baseline DIR] [--gram blocked|full] [--reps N] [--no-naive] [--instructs 2] [--methods 2]
  * Appends JSON lines to bench/results/propagate-scale.jsonl. Deletes the synthetic files unless --keep.
  */
 import { spawnSync } from 'node:child_process';
@@ -45,6 +49,7 @@ import { packageRoot } from '../ts/binding/loadNative.js';
 import { BYTE_TO_CHAR } from '../ts/tokenizer/byteLevel.js';
 import { Tokenizer } from '../ts/tokenizer/Tokenizer.js';
 import { buildVocabularyMap } from '../ts/propagate/vocabularyMap.js';
+import { propagateMethods, type PropagateRun } from '../ts/propagate/propagate.js';
 
 const PYTHON = '/usr/bin/python3';
 const HELPER = join(packageRoot, 'bench', 'propagate_scale.py');
@@ -262,6 +267,33 @@ function compareMany(s: Scale, dir: string, reps: number): Record<string, unknow
   return { rounds, ratio, identical, sides: reports.map((r) => r.sides) };
 }
 
+/** Overlap and conversion: two calls against one `propagateMethods` call (see the module doc). */
+function compareMethods(s: Scale, dir: string, reps: number): Record<string, unknown> {
+  const common = ['propagate', '--base', join(dir, 'base'), '--donor', join(dir, 'donor'), '--instruct', join(dir, 'instruct')];
+  const methods = ['overlap', 'conversion'];
+  const singles = methods.map((m) => join(dir, `out-single-${m}`));
+  const joint = methods.map((m) => join(dir, `out-joint-${m}`));
+  const rounds: { twoCalls: number[]; oneCall: number; oneCallRssBytes: number; twoCallsRssBytes: number[] }[] = [];
+  for (let k = 0; k < reps; k++) {
+    for (const o of [...singles, ...joint]) rmSync(o, { recursive: true, force: true });
+    const load = loadavg()[0]!;
+    const two = methods.map((m, i) => run(process.execPath, [CLI, ...common, '--method', m, '--out', singles[i]!]));
+    const one = run(process.execPath, [process.argv[1]!, '--child-methods', JSON.stringify({ base: join(dir, 'base'), donor: join(dir, 'donor'), instruct: join(dir, 'instruct'), runs: methods.map((method, i) => ({ method, out: joint[i] })) })]);
+    rounds.push({ twoCalls: two.map((x) => x.seconds), oneCall: one.seconds, oneCallRssBytes: one.maxRssKiB * 1024, twoCallsRssBytes: two.map((x) => x.maxRssKiB * 1024) });
+    const r = rounds.at(-1)!;
+    console.log(`${s.name} round ${k + 1} (load ${load.toFixed(1)}): two calls ${r.twoCalls.map((x) => x.toFixed(1)).join(' + ')} s, one call ${r.oneCall.toFixed(1)} s, ratio ${((r.twoCalls[0]! + r.twoCalls[1]!) / r.oneCall).toFixed(2)}; peak RSS ${(r.oneCallRssBytes / 2 ** 30).toFixed(2)} / ${r.twoCallsRssBytes.map((x) => (x / 2 ** 30).toFixed(2)).join(', ')} GiB`);
+  }
+  // Correctness: the shared rows are summed in another order, so the rows agree to bf16 rounding.
+  const agreement = methods.map((_, i) => maxRelDiff(join(joint[i]!, 'model.safetensors'), join(singles[i]!, 'model.safetensors')));
+  const reports = (dirs: string[]) => dirs.map((o) => (JSON.parse(readFileSync(join(o, 'propagate_report.json'), 'utf8')) as { sides: { residual: number; systemRows: number; solveSeconds: number; applySeconds: number }[] }).sides);
+  const sides = { joint: reports(joint), single: reports(singles) };
+  for (const [i, m] of methods.entries()) console.log(`${s.name} ${m}: rows agree to ${agreement[i]!.toExponential(1)}; residuals ${sides.joint[i]!.map((x) => x.residual).join(' / ')} (one call) vs ${sides.single[i]!.map((x) => x.residual).join(' / ')}`);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const ratio = sum(rounds.map((r) => sum(r.twoCalls))) / sum(rounds.map((r) => r.oneCall));
+  for (const o of [...singles, ...joint]) rmSync(o, { recursive: true, force: true });
+  return { methods, rounds, ratio, agreement, sides };
+}
+
 function bf16ToF64(t: { data: Uint8Array }): Float64Array {
   const u16 = new Uint16Array(t.data.slice().buffer);
   const f32 = new Float32Array(new Uint32Array(Array.from(u16, (x) => x << 16)).buffer);
@@ -271,7 +303,12 @@ function bf16ToF64(t: { data: Uint8Array }): Float64Array {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { scale: { type: 'string', default: 'both' }, keep: { type: 'boolean', default: false },
     baseline: { type: 'string' }, reps: { type: 'string', default: '1' }, 'no-naive': { type: 'boolean', default: false }, instructs: { type: 'string', default: '1' },
-    gram: { type: 'string' } } });
+    gram: { type: 'string' }, methods: { type: 'string', default: '1' }, 'child-methods': { type: 'string' } } });
+  if (values['child-methods']) {  // the one call of compareMethods, timed by the parent
+    const a = JSON.parse(values['child-methods']) as { base: string; donor: string; instruct: string; runs: PropagateRun[] };
+    await propagateMethods({ base: a.base, donor: a.donor, instruct: a.instruct }, a.runs);
+    return;
+  }
   const scales = values.scale === 'both' ? ['small', 'full'] : [values.scale!];
   const info = getNative().info();
   for (const name of scales) {
@@ -279,6 +316,13 @@ async function main(): Promise<void> {
     const dir = join(CACHE, `${s.name}-${s.old}-${s.new}-${s.d}`);
     synthesize(s, dir);
     const machine = { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
+    if (values.methods === '2') {
+      const m = compareMethods(s, dir, Number(values.reps));
+      appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-methods', date: new Date().toISOString(), scale: s, machine, ...m })}\n`);
+      console.log(`${s.name}: overlap and conversion, two calls / one call = ${(m.ratio as number).toFixed(2)}`);
+      if (!values.keep) rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     if (values.instructs === '2') {
       const many = compareMany(s, dir, Number(values.reps));
       appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-many', date: new Date().toISOString(), scale: s, method: 'conversion', machine, ...many })}\n`);

@@ -23,7 +23,7 @@ import { LepError } from '../../ts/errors.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { runJob } from '../../ts/binding/runJob.js';
 import type { ErrorCode } from '../../ts/errorCodes.js';
-import { PROPAGATE_REPORT_FILE, propagate, type PropagateMethod } from '../../ts/propagate/propagate.js';
+import { PROPAGATE_REPORT_FILE, propagate, propagateMethods, type PropagateManyResult, type PropagateMethod } from '../../ts/propagate/propagate.js';
 import { readStageRecord, STAGE_RECORD_FILE, stageInput } from '../../ts/stage/stageRecord.js';
 import type { Json } from '../../ts/tokenizer/bpeJson.js';
 import { extendTokenizer } from '../../ts/tokenizer/extend.js';
@@ -705,6 +705,44 @@ test.serial('several instruct models: outputs DIR/<name>, each equal to the sing
   const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: pairs, method: 'conversion' });
   t.deepEqual(res.results.map((r) => r.out), pairs);
   t.true(existsSync(join(pairs[1]!, 'model.safetensors')));
+});
+
+test.serial('propagateMethods: every method into two instruct models in one job; each output matches its own propagate call (float64 rounding, then the dtype), with its own report and record', async (t) => {
+  const { f, chat, code } = await twoInstructs();
+  const root = tempDir();
+  const runs = (['swap', 'overlap', 'conversion'] as const).map((method) => ({ method, out: join(root, method) }));
+  const phases: string[] = [];
+  const all = await propagateMethods({ base: f.base, donor: f.donor, instruct: [chat, code], onProgress: (e) => void phases.push(e.phase) }, runs);
+  t.is(all.length, 3);
+  t.is(phases.filter((p) => p === 'correlation').length > 0 && new Set(phases).has('solve'), true);
+  for (const [r, run] of runs.entries()) {
+    const many = all[r] as PropagateManyResult;
+    t.deepEqual(many.results.map((x) => x.outDir), [join(run.out, 'chat'), join(run.out, 'code')]);
+    for (const [i, inst] of [chat, code].entries()) {
+      const res = many.results[i]!;
+      t.is(res.method, run.method);
+      const one = await propagate({ base: f.base, donor: f.donor, instruct: inst, out: join(tempDir(), 'one'), method: run.method });
+      const a = readTensors(join(res.outDir, 'model.safetensors'));
+      const b = readTensors(join(one.outDir, 'model.safetensors'));
+      for (const [name, x] of b) {
+        // The shared rows are summed in another order: the maps agree to float64 rounding, which can flip
+        // the last bit of a stored element.
+        const err = relErr(asF64(a.get(name)!), asF64(x));
+        t.true(run.method === 'swap' ? err === 0 : err <= 1e-6, `${run.method} ${basename(inst)} ${name}: ${err}`);
+      }
+      t.is(res.sides[0]!.systemRows, one.sides[0]!.systemRows);
+      t.is(res.sides[0]!.baseInstructCorrelation, one.sides[0]!.baseInstructCorrelation);
+      if (run.method !== 'swap') t.true(Math.abs(res.sides[0]!.residual! - one.sides[0]!.residual!) <= 1e-9, `${run.method}: residual`);
+      const record = readStageRecord(res.outDir, 'propagate');
+      t.like(record.resolved, { instruct: inst, out: res.outDir, method: run.method });
+      t.deepEqual((record.resolved as Json).batch, [{ instruct: chat, out: join(run.out, 'chat') }, { instruct: code, out: join(run.out, 'code') }], 'the batch is this method\'s models');
+    }
+  }
+  // One output directory for two methods is refused before any work.
+  const same = join(tempDir(), 'same');
+  const err = await t.throwsAsync(propagateMethods({ base: f.base, donor: f.donor, instruct: chat }, [{ method: 'overlap', out: same }, { method: 'conversion', out: same }]));
+  t.is((err as LepError).code, 'LEP_BAD_OPTION');
+  t.false(existsSync(same));
 });
 
 test.serial('several instruct models: a target that fails leaves the others complete and the error says which were written', async (t) => {

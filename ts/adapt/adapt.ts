@@ -37,7 +37,7 @@ import { calibrate } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
 import { initEmbeddings } from '../init/initEmbeddings.js';
 import { PROVENANCE_FILE } from '../init/provenance.js';
-import { propagate, PROPAGATE_METHODS, type PropagateMethod, type PropagateResult } from '../propagate/propagate.js';
+import { propagateMethods, PROPAGATE_METHODS, type PropagateMethod, type PropagateResult } from '../propagate/propagate.js';
 import { DEFAULT_MERGE_ORDER } from '../tokenizer/extend.js';
 import { extendTokenizerDir } from '../tokenizer/extendTokenizerDir.js';
 import { shrinkTokenizerDir } from '../tokenizer/shrinkTokenizerDir.js';
@@ -440,14 +440,30 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
   // Each output model holds its record: OUT/propagate-<method>, or with several instruct models one folder per model in it.
   const propRecords = { dirs: propDirs.flatMap((d) => (many ? instructs.map((i) => join(d, basename(i))) : [d])), stage: 'propagate' } as const;
   await stage('propagate', propDirs, { methods, solver: r.propagate?.solver, keepOverlapRows: r.propagate?.keepOverlapRows, alphaScale: r.propagate?.alphaScale, instruct: r.instruct }, [propRecords], async (tags) => {
+    // Every method in one job: overlap and conversion accumulate the rows they share once (propagate.ts).
+    const phases = { correlation: 'correlating base and instruct', solve: 'solving', apply: 'applying the maps', write: 'writing' } as const;
+    let shown = '';
+    let shownAt = 0;
+    const all = await propagateMethods(
+      {
+        base: r.base, donor: trainDir, instruct: many ? instructs : instructs[0]!, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, tags, signal: options.signal,
+        ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
+        onProgress: (e) => {
+          if (!(e.phase in phases)) return;
+          // One line per phase and side, then at most one every 2 s (a 7B job's solve takes minutes).
+          const what = `${phases[e.phase as keyof typeof phases]}${'side' in e ? (e.side === 1 ? ' (output side)' : ' (input side)') : ''}`;
+          if (what === shown && e.done < e.total && performance.now() - shownAt < 2000) return;
+          shown = what;
+          shownAt = performance.now();
+          report('propagate', `${methods.join(' + ')}: ${what} ${Math.round((100 * e.done) / Math.max(1, e.total))}%`, undefined, { phase: e.phase, done: e.done, total: e.total });
+        },
+      },
+      methods.map((method, i) => ({ method, out: propDirs[i]! })),
+    );
     const reports: Record<string, unknown> = {};
     for (const [i, method] of methods.entries()) {
-      report('propagate', `${method} (${i + 1}/${methods.length})`, i / methods.length, { phase: 'methods', done: i, total: methods.length });
-      const common = {
-        base: r.base, donor: trainDir, method, solver: r.propagate?.solver, device: r.propagate?.device, keepOverlapRows: r.propagate?.keepOverlapRows, tags, signal: options.signal,
-        ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
-      };
-      const results = many ? (await propagate({ ...common, instruct: instructs, out: propDirs[i]! })).results : [await propagate({ ...common, instruct: instructs[0]!, out: propDirs[i]! })];
+      const one = all[i]!;
+      const results = 'results' in one ? one.results : [one];
       const summary = (p: PropagateResult) => ({ sides: p.sides, vocabulary: p.vocabulary, warnings: p.warnings });
       reports[method] = many ? Object.fromEntries(results.map((p) => [p.instruct, summary(p)])) : summary(results[0]!);
     }

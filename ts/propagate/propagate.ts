@@ -18,6 +18,10 @@
  * (cpp/core/propagate.h). Each instruct model gets its own final tokenizer, residuals, overlap cosines,
  * correlation and report, and its own output directory, put in place as a whole; a target that fails
  * leaves the ones written before it in place, and the error says which were written.
+ *
+ * Several methods (`propagateMethods`, what `lep adapt` runs) go through one job too: overlap's system is
+ * made of conversion's identity rows, so the rows the two share are accumulated once
+ * (cpp/core/propagate.h), and each instruct model is read once.
  */
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -40,7 +44,7 @@ import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpe
 import { PROPAGATE_SPEC } from './propagateOptions.js';
 
 export { PROPAGATE_METHODS, LSTSQ_SOLVERS, type PropagateMethod, type LstsqSolverName } from './propagateOptions.js';
-import type { LstsqSolverName, PropagateMethod } from './propagateOptions.js';
+import { PROPAGATE_METHODS, type LstsqSolverName, type PropagateMethod } from './propagateOptions.js';
 /** The paper's best method. */
 export const DEFAULT_PROPAGATE_METHOD = PROPAGATE_SPEC.method.default;
 export const DEFAULT_LSTSQ_SOLVER = PROPAGATE_SPEC.solver.default;
@@ -120,24 +124,31 @@ export interface PropagateManyResult {
 }
 
 interface Target {
+  method: PropagateMethod;
   instruct: string;
   out: string;
   /** The flag the output came from, for errors. */
   outFlag: string;
 }
 
-/** Pairs each instruct model with its output directory (see PropagateOptions.out). */
-function resolveTargets(o: PropagateOptions): Target[] {
+/** One method of `propagateMethods` and where its outputs go (the forms of PropagateOptions.out). */
+export interface PropagateRun {
+  method: PropagateMethod;
+  out: string | readonly string[];
+}
+
+/** Pairs each instruct model with its output directory for one method (see PropagateOptions.out). */
+function resolveTargets(o: Pick<PropagateOptions, 'instruct' | 'out'>, method: PropagateMethod): Target[] {
   const list = typeof o.instruct === 'string' ? [o.instruct] : o.instruct;
   if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || x === ''))
     throw optionError('instruct', 'a directory path or a non-empty list of them', o.instruct, '--instruct');
   if (typeof o.instruct === 'string') {
     if (typeof o.out !== 'string' || o.out === '') throw optionError('out', 'a directory path', o.out, '--out');
-    return [{ instruct: o.instruct, out: resolve(o.out), outFlag: '--out' }];
+    return [{ method, instruct: o.instruct, out: resolve(o.out), outFlag: '--out' }];
   }
   let targets: Target[];
   if (typeof o.out === 'string' && o.out !== '') {
-    targets = list.map((instruct) => ({ instruct, out: resolve(o.out as string, basename(resolve(instruct))), outFlag: '--out' }));
+    targets = list.map((instruct) => ({ method, instruct, out: resolve(o.out as string, basename(resolve(instruct))), outFlag: '--out' }));
     const names = targets.map((t) => basename(t.out));
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined)
@@ -147,7 +158,7 @@ function resolveTargets(o: PropagateOptions): Target[] {
           '\nHINT: give one --out per --instruct, in the same order (each is that model\'s output directory).',
       );
   } else if (Array.isArray(o.out) && o.out.length === list.length && o.out.every((x) => typeof x === 'string' && x !== '')) {
-    targets = list.map((instruct, i) => ({ instruct, out: resolve(o.out[i] as string), outFlag: `--out (#${i + 1})` }));
+    targets = list.map((instruct, i) => ({ method, instruct, out: resolve(o.out[i] as string), outFlag: `--out (#${i + 1})` }));
     const outs = targets.map((t) => t.out);
     const dup = outs.find((x, i) => outs.indexOf(x) !== i);
     if (dup !== undefined) throw new LepError('LEP_BAD_OPTION', `two instruct models would be written to ${dup}\nHINT: give each --instruct its own --out.`);
@@ -157,18 +168,25 @@ function resolveTargets(o: PropagateOptions): Target[] {
   return targets;
 }
 
-function resolveOptions(options: PropagateOptions) {
+function resolveOptions(options: PropagateOptions, runs: readonly PropagateRun[]) {
   checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress', 'tags']);
   const o = withDefaults(PROPAGATE_SPEC, options);
-  const { method, solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
+  const { solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
   if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
   const alphaScale = checkAlphaScale(o.alphaScale);
   if (o.lora !== undefined && (typeof o.lora !== 'string' || o.lora === '')) throw optionError('lora', 'a PEFT adapter directory', o.lora, '--lora');
   const lora = o.lora === undefined ? undefined : readAdapterConfig(o.lora);  // a bad adapter fails before any work
-  const targets = resolveTargets(o);
+  if (runs.length === 0) throw optionError('method', 'at least one propagation method', [], '--method');
+  for (const r of runs) if (!PROPAGATE_METHODS.includes(r.method)) throw optionError('method', PROPAGATE_METHODS.join(' | '), r.method, '--method');
+  if (new Set(runs.map((r) => r.method)).size !== runs.length) throw optionError('method', 'each method once', runs.map((r) => r.method).join(', '), '--method');
+  // runs[i]'s targets are targets.slice(i * n, (i + 1) * n), n instruct models each.
+  const targets = runs.flatMap((r) => resolveTargets({ instruct: o.instruct, out: r.out }, r.method));
   const instructs = targets.map((t) => t.instruct);
   for (const t of targets) checkOutputPath(t.out, t.outFlag, { '--base': o.base, '--donor': o.donor, '--instruct': instructs, '--lora': o.lora });
-  return { method, solver, chunkRows, maxShardBytes, minCorrelation, device, targets, lora, alphaScale };
+  const outs = targets.map((t) => t.out);
+  const dup = outs.find((x, i) => outs.indexOf(x) !== i);
+  if (dup !== undefined) throw new LepError('LEP_BAD_OPTION', `two propagation methods would be written to ${dup}\nHINT: give each method its own output directory.`);
+  return { solver, chunkRows, maxShardBytes, minCorrelation, device, targets, lora, alphaScale };
 }
 
 /** One instruct model's share of the job: its tokenizer, copied rows, output rows. */
@@ -194,14 +212,26 @@ export async function propagate(options: PropagateOptions & { instruct: string }
 export async function propagate(options: PropagateOptions & { instruct: readonly string[] }): Promise<PropagateManyResult>;
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult>;
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult> {
+  const { method, out, ...rest } = options;
+  return (await propagateMethods(rest, [{ method: method ?? DEFAULT_PROPAGATE_METHOD, out }]))[0]!;
+}
+
+/**
+ * `propagate` for several methods at once, in one native job (see the module doc): `runs` gives each
+ * method and its outputs (`out`'s forms). Returns one result per run, in order, as `propagate` returns for
+ * that method alone. A failure of any output rejects the call; the outputs written before it stay, and the
+ * error names them.
+ */
+export async function propagateMethods(options: Omit<PropagateOptions, 'method' | 'out'>, runs: readonly PropagateRun[]): Promise<(PropagateResult | PropagateManyResult)[]> {
   const t0 = performance.now();
   const stage = beginStage('propagate');
-  const o = resolveOptions(options);
+  const o = resolveOptions({ ...options, out: '' }, runs);
   const single = typeof options.instruct === 'string';
   const base = readPropagateModel('base', options.base);
   const donor = readPropagateModel('donor', options.donor);
   // Every instruct model is read and checked before any work: a bad second model fails the call at once.
-  const instructs = o.targets.map((t) => readPropagateModel('instruct', t.instruct));
+  const perRun = single ? 1 : options.instruct.length;
+  const instructs = o.targets.slice(0, perRun).map((t) => readPropagateModel('instruct', t.instruct));
   for (const inst of instructs) checkFamily(base, donor, inst);
 
   const map = await buildVocabularyMap(base.tokenizer, donor.tokenizer);
@@ -212,20 +242,24 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
   const pending: PendingDir[] = [];
   try {
     for (const t of o.targets) pending.push(openDirAtomic(t.out, t.outFlag));
-    const nativeTargets: NativePropagateTarget[] = plans.map((p, i) => ({
-      instructFiles: instructs[i]!.weightFiles,
-      copyTo: Int32Array.from(p.copyPairs.map(([to]) => to)),
-      copyFrom: Int32Array.from(p.copyPairs.map(([, from]) => from)),
-      outRows: p.rows,
-      outDir: pending[i]!.dir,
-    }));
+    const nativeTargets: NativePropagateTarget[] = o.targets.map((t, i) => {
+      const p = plans[i % perRun]!;
+      return {
+        method: t.method,
+        instructFiles: instructs[i % perRun]!.weightFiles,
+        copyTo: Int32Array.from(p.copyPairs.map(([to]) => to)),
+        copyFrom: Int32Array.from(p.copyPairs.map(([, from]) => from)),
+        outRows: p.rows,
+        outDir: pending[i]!.dir,
+      };
+    });
     const report = await runPropagateJob(
       {
-        method: o.method,
+        method: runs[0]!.method,  // each target names its own
         solver: o.solver,
         baseFiles: base.weightFiles,
         donorFiles: donor.weightFiles,
-        ...(o.method === 'conversion' ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
+        ...(runs.some((r) => r.method === 'conversion') ? { tOffsets: map.averaging.offsets.subarray(0, donor.rows + 1), tIndices: map.averaging.indices } : {}),
         overlapNew: map.overlap.newIds,
         overlapOld: map.overlap.oldIds,
         maxShardBytes: o.maxShardBytes,
@@ -248,7 +282,9 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
         continue;
       }
       try {
-        const ctx = { options, o, t, base, donor, instruct: instructs[i]!, map, plan: plans[i]!, all: o.targets, times: { t0, t1, t2 }, stage };
+        // `all`: this method's instruct models (the stage record's batch).
+        const all = o.targets.filter((x) => x.method === t.method);
+        const ctx = { options, o, t, base, donor, instruct: instructs[i % perRun]!, map, plan: plans[i % perRun]!, all, times: { t0, t1, t2 }, stage };
         results.push(await finishTarget(ctx, native, report, pending[i]!.dir));
         pending[i]!.commit();
       } catch (e) {
@@ -256,13 +292,16 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
         results.push(undefined);
       }
     }
-    if (failures.length) throw partialFailure(o.targets, results, failures, single, options.signal);
+    if (failures.length) throw partialFailure(o.targets, results, failures, o.targets.length === 1, options.signal);
     const done = results as PropagateResult[];
-    if (single) return done[0]!;
-    return {
-      results: done,
-      timings: { prepareSeconds: (t1 - t0) / 1000, sharedSeconds: report.sharedSeconds, nativeSeconds: (t2 - t1) / 1000, totalSeconds: (performance.now() - t0) / 1000 },
-    };
+    return runs.map((_, r) => {
+      const mine = done.slice(r * perRun, (r + 1) * perRun);
+      if (single) return mine[0]!;
+      return {
+        results: mine,
+        timings: { prepareSeconds: (t1 - t0) / 1000, sharedSeconds: report.sharedSeconds, nativeSeconds: (t2 - t1) / 1000, totalSeconds: (performance.now() - t0) / 1000 },
+      };
+    });
   } finally {
     for (const p of pending) p.abandon();
   }
@@ -303,7 +342,7 @@ function partialFailure(
 }
 
 interface TargetContext {
-  options: PropagateOptions;
+  options: Omit<PropagateOptions, 'method' | 'out'>;
   o: ReturnType<typeof resolveOptions>;
   t: Target;
   base: PropagateModel;
@@ -376,7 +415,7 @@ async function finishTarget(c: TargetContext, native: NativePropagateTargetRepor
     outDir: t.out,
     out: t.out,
     instruct: t.instruct,
-    method: o.method,
+    method: t.method,
     solver: o.solver,
     sides,
     vocabulary: {
@@ -406,7 +445,7 @@ async function finishTarget(c: TargetContext, native: NativePropagateTargetRepor
     files: [...(merged?.files ?? native.files), 'config.json', 'tokenizer.json', 'tokenizer_config.json'],
     ...(merged ? { lora: merged.lora } : {}),
   };
-  const resolved = { method: o.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) };
+  const resolved = { method: t.method, solver: o.solver, chunkRows: o.chunkRows, maxShardBytes: o.maxShardBytes, device: o.device, minCorrelation: o.minCorrelation, keepOverlapRows: options.keepOverlapRows ?? false, ...(o.lora ? { lora: resolve(options.lora!), alphaScale: o.alphaScale } : {}) };
   // The other instruct models of the same call (their base side was solved together with this one's).
   const batch = c.all.length > 1 ? { batch: c.all.map((x) => ({ instruct: resolve(x.instruct), out: x.out })) } : {};
   writeJsonAtomic(join(dir, PROPAGATE_REPORT_FILE), {
