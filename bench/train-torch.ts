@@ -22,8 +22,14 @@
  * openblas_set_num_threads(n) (torch.set_num_threads does not reach OpenBLAS in PyTorch 1.13).
  * Correctness first: 2 steps on one fixed batch on both sides; the losses must agree (printed).
  *
+ * `--dtype bf16`: lep trains in its mixed precision (bf16 weights and products, float32 master weights,
+ * softmax and sums; oneDNN runs bf16 products on AMX / AVX-512 BF16 where the CPU has them), against
+ * the same two-sided PyTorch step in float32 (the baseline above) and under torch.autocast("cpu",
+ * bfloat16) (PyTorch's own mixed precision, `torch-autocast`); the loss check then allows bf16 rounding
+ * (1e-2 relative instead of 1e-4).
+ *
  * Run: npx tsc -p tsconfig.json && node dist/bench/train-torch.js [--size toy|small] [--threads 1,2]
- *        [--reps N] [--steps N] [--no-record]
+ *        [--reps N] [--steps N] [--dtype f32|bf16] [--no-record]
  * Prints a markdown table and appends one JSON line to bench/results/train-torch.jsonl.
  */
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -51,6 +57,7 @@ const RESULTS = join(import.meta.dirname, '..', '..', 'bench', 'results', 'train
 
 interface Options {
   size: SizeName;
+  dtype: 'f32' | 'bf16';
   threads: number[];
   reps: number;
   steps: number;
@@ -64,11 +71,14 @@ function parseOptions(): Options {
       threads: { type: 'string', default: DEFAULT_THREADS.join(',') },
       reps: { type: 'string', default: String(DEFAULT_REPS) },
       steps: { type: 'string', default: String(DEFAULT_STEPS) },
+      dtype: { type: 'string', default: 'f32' },
       'no-record': { type: 'boolean', default: false },
     },
   });
+  if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got ${values.dtype}`);
   return {
     size: parseSize(values.size, SIZES),
+    dtype: values.dtype,
     threads: parseThreadList(values.threads),
     reps: positiveInt(values.reps, 'reps'),
     steps: positiveInt(values.steps, 'steps'),
@@ -85,7 +95,7 @@ function stepFlops(c: Shape, vocab: number, tokens: number): { matmul: number; a
   return { matmul: 6 * weights * tokens, attention: 12 * c.numHiddenLayers * SEQ * q * tokens, weights };
 }
 
-type Side = 'lep' | 'torch';
+type Side = 'lep' | 'torch' | 'torch-autocast';
 
 async function main(): Promise<void> {
   const opts = parseOptions();
@@ -110,67 +120,70 @@ async function main(): Promise<void> {
   writeBlocks(checkData, seededBlocks(BATCH, config.vocabSize, 3));
   setThreads(Math.max(...opts.threads));
   const lepLosses: number[] = [];
-  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(e.loss); } });
+  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, dtype: opts.dtype, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(e.loss); } });
   const ref = await runTorchReference<{ losses: number[] }>({ task: 'train', model, blocks: checkData, out: join(work, 'check-torch.safetensors'), steps: 2, lr: train.lr, warmup_steps: 0, weight_decay: train.weightDecay, clip: train.clip, blas_threads: Math.max(...opts.threads) });
   const checkRel = Math.max(...lepLosses.map((l, i) => Math.abs(l - ref.losses[i]!) / ref.losses[i]!));
   console.error(`check: losses lep ${lepLosses.map((l) => l.toFixed(6)).join(', ')} vs torch ${ref.losses.map((l) => l.toFixed(6)).join(', ')} (worst rel ${checkRel.toExponential(1)})`);
-  if (!(checkRel < 1e-4)) throw new Error(`lep and PyTorch disagree on the loss (rel ${checkRel}); not timing a wrong step`);
+  if (!(checkRel < (opts.dtype === 'f32' ? 1e-4 : 1e-2))) throw new Error(`lep and PyTorch disagree on the loss (rel ${checkRel}); not timing a wrong step`);
 
   // --- timing
   const lepStep = async (): Promise<number[]> => {
     const secs: number[] = [];
     const out = join(work, `lep-out-${Date.now()}`);
-    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, ...train, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
+    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };
-  const torchStep = async (threads: number): Promise<{ secs: number[]; peak: number }> => {
+  const torchStep = async (threads: number, autocast: boolean): Promise<{ secs: number[]; peak: number }> => {
     const [t, p] = await runTorchReference<[{ step_seconds: number[] }, { gflops: number }]>([
-      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: 1, blas_threads: threads, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip },
+      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: 1, blas_threads: threads, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip, autocast },
       { task: 'matmul_peak', size: PEAK_SIZE, reps: 5, threads: 1, blas_threads: threads },
     ]);
     return { secs: t.step_seconds, peak: p.gflops * 1e9 };
   };
   const runs = [];
+  const sides: Side[] = opts.dtype === 'bf16' ? ['lep', 'torch', 'torch-autocast'] : ['lep', 'torch'];
   for (const threads of opts.threads) {
     setThreads(threads);
-    const rounds: Record<Side, number[]> = { lep: [], torch: [] };
-    const all: Record<Side, number[][]> = { lep: [], torch: [] };
+    const rounds: Partial<Record<Side, number[]>> = Object.fromEntries(sides.map((x) => [x, []]));
+    const all: Partial<Record<Side, number[][]>> = Object.fromEntries(sides.map((x) => [x, []]));
     let peak = 0;
     for (let rep = 0; rep < opts.reps; rep++) {
-      for (const side of (rep % 2 === 0 ? ['lep', 'torch'] : ['torch', 'lep']) as Side[]) {
+      for (const side of rep % 2 === 0 ? sides : [...sides].reverse()) {
         let secs: number[];
         if (side === 'lep') secs = await lepStep();
         else {
-          const r = await torchStep(threads);
+          const r = await torchStep(threads, side === 'torch-autocast');
           secs = r.secs;
           peak = Math.max(peak, r.peak);
         }
-        all[side].push(secs);
-        rounds[side].push(median(secs));
+        all[side]!.push(secs);
+        rounds[side]!.push(median(secs));
       }
-      console.error(`threads ${threads} round ${rep + 1}: lep ${rounds.lep.at(-1)!.toFixed(3)} s, torch ${rounds.torch.at(-1)!.toFixed(3)} s per step`);
+      console.error(`threads ${threads} round ${rep + 1}: ${sides.map((x) => `${x} ${rounds[x]!.at(-1)!.toFixed(3)} s`).join(', ')} per step`);
     }
-    const sec = { lep: median(rounds.lep), torch: median(rounds.torch) };
+    const sec = Object.fromEntries(sides.map((x) => [x, median(rounds[x]!)])) as Record<Side, number>;
     runs.push({
       threads,
       stepSeconds: all,
       medianStepSeconds: sec,
-      tokensPerSecond: { lep: tokens / sec.lep, torch: tokens / sec.torch },
+      tokensPerSecond: Object.fromEntries(sides.map((x) => [x, tokens / sec[x]])),
       ratio: sec.torch / sec.lep,
+      ...(opts.dtype === 'bf16' ? { ratioAutocast: sec['torch-autocast'] / sec.lep } : {}),
       peakGflops: peak / 1e9,
-      fractionOfPeak: { lep: stepFlop / sec.lep / peak, torch: stepFlop / sec.torch / peak },
+      fractionOfPeak: Object.fromEntries(sides.map((x) => [x, stepFlop / sec[x] / peak])),
     });
   }
 
   // --- report
   const s = shape;
+  const bf16 = opts.dtype === 'bf16';
   const lines = [
-    `| ${opts.size}: h${s.hiddenSize} L${s.numHiddenLayers} heads ${s.numAttentionHeads}/${s.numKeyValueHeads} ff${s.intermediateSize} V${config.vocabSize}, batch ${BATCH} x ${SEQ}, f32 | threads | lep tok/s | torch tok/s | lep / torch | matmul peak GFLOP/s | lep % of peak | torch % of peak |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${opts.size}: h${s.hiddenSize} L${s.numHiddenLayers} heads ${s.numAttentionHeads}/${s.numKeyValueHeads} ff${s.intermediateSize} V${config.vocabSize}, batch ${BATCH} x ${SEQ}, lep ${opts.dtype} | threads | lep tok/s | torch f32 tok/s | lep / torch f32 |${bf16 ? ' torch autocast bf16 tok/s | lep / torch autocast |' : ''} f32 matmul peak GFLOP/s | lep % of peak | torch f32 % of peak |`,
+    `|---|---:|---:|---:|---:|${bf16 ? '---:|---:|' : ''}---:|---:|---:|`,
   ];
   for (const r of runs)
-    lines.push(`| training step (all parameters) | ${r.threads} | ${r.tokensPerSecond.lep.toFixed(0)} | ${r.tokensPerSecond.torch.toFixed(0)} | **${r.ratio.toFixed(2)}** | ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep).toFixed(1)} | ${(100 * r.fractionOfPeak.torch).toFixed(1)} |`);
+    lines.push(`| training step (all parameters) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
   console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch`);
@@ -183,7 +196,7 @@ async function main(): Promise<void> {
       command,
       machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, loadAvg1m: loadavg()[0] },
       size: opts.size,
-      model: { ...config, dtype: 'f32', seed: SEED, matmulWeights: flops.weights },
+      model: { ...config, dtype: opts.dtype, seed: SEED, matmulWeights: flops.weights },
       batch: BATCH,
       seq: SEQ,
       stepFlops: { matmul: flops.matmul, attention: flops.attention },

@@ -21,9 +21,10 @@ or `tokens` (a list of rows) with an optional `loss_mask` (same shape; 1 = the t
    "weight_decay", "clip", "params", "rows": [token ids] (optional, params "embeddings": only these rows
    train), "batches": [[block indices] per step] (default: all blocks every step), "out": "w.safetensors"}
       -> {"losses": [...], "grad_norms": [...], "lrs": [...]}; trained parameters saved to `out`
-  {"task": "time", "steps": N, "warmup": 1, "batch_size": B, "threads": n, "blas_threads": n, ...}
+  {"task": "time", "steps": N, "warmup": 1, "batch_size": B, "threads": n, "blas_threads": n, "autocast": false, ...}
       -> {"step_seconds": [...], "tokens_per_step": B*T}: the "train" step (all parameters, f32)
-         on blocks taken in file order, wall-clock per step after `warmup` untimed steps
+         on blocks taken in file order, wall-clock per step after `warmup` untimed steps; with
+         "autocast": true the loss runs under torch.autocast("cpu", bfloat16) (PyTorch's mixed precision)
   {"task": "logprobs"}  (with `tokens`: rows of one length)
       -> {"token_logprobs": [[log p(x_i | x_<i), i = 1..T-1] per row], "last_logprobs": [[V values] per row],
           "argmax": [[most likely next token after each position] per row]}: log_softmax over the whole
@@ -243,7 +244,8 @@ def train_steps(req, c, W, tokens, mask, batches, on_step=None):
             g["lr"] = lr_at(req, step) * g["scale"]
         opt.zero_grad(set_to_none=True)
         idx = torch.tensor(rows, dtype=torch.int64)
-        loss = lm_loss(c, weights(), tokens[idx], None if mask is None else mask[idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(req.get("autocast", False))):
+            loss = lm_loss(c, weights(), tokens[idx], None if mask is None else mask[idx])
         loss.backward()
         clip = req.get("clip", 1.0)
         norm = torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0 else torch.sqrt(sum(p.grad.double().pow(2).sum() for p in params))

@@ -22,7 +22,13 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   if (head_grad) r.grad_head = some_rows ? torch::zeros({head_rows.size(0), head.size(1)}, head.options().dtype(compute))
                                          : torch::zeros(head.sizes(), head.options().dtype(compute));
   auto w = head.detach();
-  auto w_compute = with_grad ? w.to(compute) : w;  // converted once, not per chunk
+  // A bf16/f16 model keeps the two gradient products in its dtype too, like the logits' (mixed precision,
+  // as torch.autocast does): d is rounded to the model dtype for them, and everything accumulated (the
+  // log-softmax, the loss, the head gradient across chunks) stays float32. oneDNN runs bf16 products on
+  // AMX or AVX-512 BF16 where the CPU has them, several times its float32 rate (bench/README.md); a float32
+  // copy of W for float32 products would cost as much again.
+  const bool reduced = w.scalar_type() == torch::kBFloat16 || w.scalar_type() == torch::kHalf;
+  auto w_compute = with_grad && !reduced ? w.to(compute) : w;  // converted once, not per chunk
   auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(hidden.device()));
   auto count_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()));
   for (int64_t start = 0; start < N; start += chunk_rows) {
@@ -44,8 +50,16 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       auto d = logp.exp_();  // in place: the log-probabilities are not read again
       d.scatter_add_(-1, t, -torch::ones({n, 1}, d.options()));
       auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
-      r.grad_hidden.narrow(0, start, n).copy_(torch::matmul(d, w_compute).mul_(weight));
-      if (head_grad) r.grad_head.addmm_((some_rows ? d.index_select(1, head_rows) : d).t(), h.to(compute) * weight);
+      auto dw = reduced ? d.to(w.scalar_type()) : d;  // (n, V) in the products' dtype
+      r.grad_hidden.narrow(0, start, n).copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
+      if (head_grad) {
+        auto hw = h.to(compute) * weight;  // (n, C)
+        auto dsel = some_rows ? dw.index_select(1, head_rows) : dw;
+        if (reduced)
+          r.grad_head.add_(torch::matmul(dsel.t(), hw.to(w.scalar_type())));
+        else
+          r.grad_head.addmm_(dsel.t(), hw);
+      }
     }
   }
   r.loss_sum = loss_acc.item<double>();  // one device sync per call

@@ -6,7 +6,8 @@
  * Checks: float64 loss and every gradient tensor, for both parameter selections; and the weights after
  * 5 float32 optimizer steps of `trainModel` (warm-up + cosine, clipping active, weight decay on), also
  * with a row set (only some token rows train: lep gathers and scatters those rows and keeps moments for
- * them only; the reference trains (k, C) leaves put into frozen copies of the matrices).
+ * them only; the reference trains (k, C) leaves put into frozen copies of the matrices); and bf16 (lep's
+ * mixed precision) against float32 PyTorch on the same bf16-rounded weights, to bf16 rounding.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +31,9 @@ const F64_LOSS_REL = 1e-12;  // measured: 0 (bit-equal)
 const F64_GRAD_REL = 1e-12;  // max |Δg| over a tensor, relative to that tensor's max |g| (measured: 2e-15)
 /** float32, 5 AdamW steps at lr 1e-2: max |Δw| over a tensor, as a fraction of the learning rate. */
 const F32_WEIGHT_LR_FRACTION = 2e-3;  // measured: 4e-4 (summation order through Adam's g / sqrt(v))
+/** bf16 against float32 on the same (bf16) weights: every product and activation rounded to 8 bits. */
+const BF16_LOSS_REL = 2e-3;  // measured: 9e-5 / 2.5e-4
+const BF16_GRAD_REL = 5e-2;  // max |Δg| over a tensor relative to its max |g| (measured: 1.4e-2, a k_proj; embeddings 1e-2)
 
 interface Case {
   name: string;
@@ -119,6 +123,49 @@ test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both
           const rel = diff / scale;
           if (rel > worst.rel) worst = { name, rel };
           t.true(scale > 0 && rel < F64_GRAD_REL, `${c.name} ${params} ${name}: worst |Δ| ${diff.toExponential(2)} at ${at} of max |g| ${scale.toExponential(2)} (rel ${rel.toExponential(2)})`);
+        }
+        t.log(`${c.name} ${params}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('bfloat16 (mixed precision: bf16 products, float32 softmax and sums): loss and gradients within bf16 rounding of float32 PyTorch on the same weights', async (t) => {
+  checkTorchReference();
+  const blocks = seededBlocks(6);
+  const work = tempDir();
+  for (const c of await cases()) {
+    // The weights rounded to bf16 once: lep computes in bf16 on them, the reference in float32.
+    const dir = join(work, c.name.split(' ')[0]!);
+    const m0 = await LepModel.load(c.dir, { dtype: 'bf16' });
+    try {
+      await m0.native.save({ dir, dtype: 'bf16' }, null).promise;
+    } finally {
+      m0.dispose();
+    }
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(c.dir, f), join(dir, f));
+    const out = join(work, `grads-bf16-${c.name.split(' ')[0]!}.safetensors`);
+    const [answer] = await runTorchReference<{ loss: Record<string, number>; names: Record<string, string[]> }[]>([
+      { task: 'grads', model: dir, dtype: 'float32', tokens: blocks, loss_mask: c.mask ?? null, params: ['all', 'embeddings'], out },
+    ]);
+    const ref = new Map(readSafetensors(out).map((x) => [x.name, asNumbers(x)]));
+    const model = await LepModel.load(dir, { dtype: 'bf16' });
+    try {
+      for (const params of ['all', 'embeddings'] as const) {
+        const lossMask = c.mask ? new Uint8Array(c.mask.flat()) : undefined;
+        const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params, ...(lossMask ? { lossMask } : {}) }, null).promise;
+        const refLoss = answer!.loss[params]!;
+        const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
+        t.true(lossRel < BF16_LOSS_REL, `${c.name} ${params}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
+        let worst = { name: '', rel: 0 };
+        for (const name of answer!.names[params]!) {
+          const { diff, scale } = compare(r.grads[name]!, ref.get(`${params}/${name}`)!);
+          const rel = diff / scale;
+          if (rel > worst.rel) worst = { name, rel };
+          t.true(scale > 0 && rel < BF16_GRAD_REL, `${c.name} ${params} ${name}: rel ${rel.toExponential(2)}`);
         }
         t.log(`${c.name} ${params}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
       }
