@@ -112,13 +112,15 @@ void set_threads(int n) {
   apply_threads();
 }
 
-void apply_threads() {
+void apply_threads(ThreadPool pool) {
   int n = g_threads.load();
   if (n <= 0) n = default_threads();
-  // BLAS does the heavy matmuls with n threads; libtorch's own OpenMP pool stays at 1 so the two pools
-  // never spin against each other on the same cores.
-  if (auto setter = openblas_setter()) setter(n);
-  at::set_num_threads(openblas_setter() ? 1 : n);
+  // kBlas: OpenBLAS does the heavy matmuls with n threads and libtorch's OpenMP pool stays at 1. kOpenMp:
+  // oneDNN's bf16 matmuls use the OpenMP pool (with it at 1 they ran on one core: the bf16 loss loop of a
+  // training step took 0.72 s against 0.48 s with the pool at 2, bench/README.md).
+  auto setter = openblas_setter();
+  if (setter) setter(n);
+  at::set_num_threads(setter && pool == ThreadPool::kBlas ? 1 : n);
 }
 
 void tune_allocator() {

@@ -31,9 +31,27 @@ BlasCheck blas_self_check();
 // Intra-op threads for libtorch and OpenBLAS together (never both pools at full size: oversubscription
 // made steps 5-9x slower on 2 cores). n <= 0 picks the default (number of cores).
 void set_threads(int n);
-// Re-applies the thread setting on the calling thread (OpenMP's thread count is per thread); every job
-// thread calls this first.
-void apply_threads();
+// Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
+// or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.
+enum class ThreadPool { kBlas, kOpenMp };
+// Re-applies the thread setting on the calling thread; every job thread calls this first. OpenBLAS always
+// gets n threads. The OpenMP pool (whose thread count is per calling thread) gets 1 with kBlas, so the two
+// pools never spin against each other on the same cores, and n with kOpenMp, for a job whose heavy matmuls
+// are oneDNN's. OpenBLAS keeps n then too: its count is process-wide, and a float32 job running beside
+// this one would otherwise sum in another order (and lose its bit-identical resume).
+void apply_threads(ThreadPool pool = ThreadPool::kBlas);
+// For a job whose matmuls are bf16/f16 on the CPU: the calling thread's OpenMP pool gets the threads until
+// the end of the scope.
+class ScopedThreadPool {
+ public:
+  explicit ScopedThreadPool(ThreadPool pool) : pool_(pool) { apply_threads(pool_); }
+  ~ScopedThreadPool() { if (pool_ != ThreadPool::kBlas) apply_threads(ThreadPool::kBlas); }
+  ScopedThreadPool(const ScopedThreadPool&) = delete;
+  ScopedThreadPool& operator=(const ScopedThreadPool&) = delete;
+
+ private:
+  ThreadPool pool_;
+};
 // Raises glibc's mmap/trim thresholds so big tensors freed in a loop are reused, not returned to the OS.
 void tune_allocator();
 

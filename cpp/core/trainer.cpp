@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
+#include "core/runtime.h"
 #include "core/error.h"
 #include "core/lm_loss.h"
 #include "core/safetensors.h"
@@ -265,6 +266,9 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
+  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool (runtime.h).
+  const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
+  ScopedThreadPool pool(model.device().is_cpu() && (wdtype == torch::kBFloat16 || wdtype == torch::kHalf) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");
