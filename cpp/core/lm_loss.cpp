@@ -35,11 +35,21 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     const int64_t n = std::min(chunk_rows, N - start);
     auto h = hidden.narrow(0, start, n);                      // (n, C)
     auto t = targets.narrow(0, start, n).unsqueeze(-1);       // (n, 1)
-    // One fused log-softmax kernel over each row (max, sum of exp, write) instead of logsumexp's separate
-    // max / subtract / exp / sum passes over the whole (n, V) chunk: at the Extended toy's 40000-token
-    // vocabulary the element-wise work over the logits cost as much as the head's matmuls.
-    auto logp = torch::matmul(h, w.t()).to(compute).log_softmax(-1);  // (n, V)
-    auto tok_loss = -logp.gather(-1, t).squeeze(-1);          // (n)
+    // One softmax kernel over each row (max, sum of exp, write), and the token losses from its target
+    // entries, -log p_t: log-softmax followed by exp over the whole (n, V) chunk took 3.8x as long in
+    // PyTorch 1.13 on the CPU (17.6 against 4.6 ms for 196 x 32000), and the softmax is the gradient's
+    // start anyway. -log p_t is exact to rounding unless p_t underflows (a token loss above ~69 nats in
+    // float32); those rows, rare, take the log-softmax of their logits instead.
+    auto logits = torch::matmul(h, w.t());                  // (n, V), the model's dtype
+    auto p = torch::softmax(logits, -1, compute);           // (n, V)
+    auto p_t = p.gather(-1, t).squeeze(-1);                 // (n)
+    auto tok_loss = -p_t.log();
+    const double tiny = compute == torch::kFloat64 ? 1e-280 : 1e-30;
+    auto small = p_t < tiny;
+    if (small.any().item<bool>()) {
+      auto rows = small.nonzero().squeeze(-1);
+      tok_loss.index_copy_(0, rows, -logits.index_select(0, rows).to(compute).log_softmax(-1).gather(-1, t.index_select(0, rows)).squeeze(-1));
+    }
     const bool masked = mask.defined();
     auto m = masked ? mask.narrow(0, start, n) : torch::Tensor();
     loss_acc += (masked ? tok_loss.masked_fill(m.logical_not(), 0) : tok_loss).sum().to(torch::kFloat64);
@@ -47,7 +57,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     if (with_grad) {
       // d(sum loss)/d logits = softmax - onehot(target). The row weights (mask x grad_scale, so zero on
       // masked-out rows) scale the two (n, C)-sized products below rather than the (n, V) chunk itself.
-      auto d = logp.exp_();  // in place: the log-probabilities are not read again
+      auto d = p;  // in place: the probabilities are not read again
       d.scatter_add_(-1, t, -torch::ones({n, 1}, d.options()));
       auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
       auto dw = reduced ? d.to(w.scalar_type()) : d;  // (n, V) in the products' dtype

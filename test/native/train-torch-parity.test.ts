@@ -133,6 +133,35 @@ test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both
 });
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('float32 with huge logits (token losses of hundreds of nats, probabilities below float32 range): loss and gradients still equal PyTorch', async (t) => {
+  checkTorchReference();
+  // Large head weights: the target's probability underflows float32 for most tokens, where lep's loss
+  // falls back from -log p_t to the log-softmax of the logits (cpp/core/lm_loss.cpp).
+  const dir = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'mistral', hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 64, seed: 13, embedStd: 20, initStd: 20 });
+  const blocks = seededBlocks(7);
+  const out = join(tempDir(), 'grads.safetensors');
+  const [answer] = await runTorchReference<{ loss: Record<string, number>; names: Record<string, string[]> }[]>([
+    { task: 'grads', model: dir, dtype: 'float64', tokens: blocks, loss_mask: null, params: ['embeddings'], out },
+  ]);
+  const refLoss = answer!.loss.embeddings!;
+  t.true(refLoss > 200, `the mean token loss is far beyond float32's exp range: ${refLoss}`);
+  const ref = new Map(readSafetensors(out).map((x) => [x.name, asNumbers(x)]));
+  const model = await LepModel.load(dir, { dtype: 'f32' });
+  try {
+    const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params: 'embeddings' }, null).promise;
+    const lossRel = Math.abs(r.loss - refLoss) / refLoss;
+    t.true(Number.isFinite(r.loss) && lossRel < 1e-5, `loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
+    for (const name of answer!.names.embeddings!) {
+      const { diff, scale } = compare(r.grads[name]!, ref.get(`embeddings/${name}`)!);
+      t.true(scale > 0 && diff / scale < 1e-4, `${name}: rel ${(diff / scale).toExponential(2)}`);
+    }
+    t.log(`mean token loss ${refLoss.toFixed(1)} nats; lep float32 rel ${lossRel.toExponential(1)}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
 test.serial('bfloat16 (mixed precision: bf16 products, float32 softmax and sums): loss and gradients within bf16 rounding of float32 PyTorch on the same weights', async (t) => {
   checkTorchReference();
   const blocks = seededBlocks(6);
