@@ -7,6 +7,7 @@
                              Written a chunk of rows at a time (memory: one chunk).
   instruct2 DIR OLD D SEED   writes DIR/instruct2/model.safetensors: a second fine-tune of the same base,
                              base E + N(0, 0.005) with other noise than DIR/instruct (for `--instructs 2`).
+  compare A.safetensors B.safetensors   max relative difference of their embedding matrices, chunked
   naive DIR T.bin OUT        the naive propagation (--method conversion): all three embedding pairs loaded as
                              float64 at once, T·E dense-by-gather, torch.linalg.lstsq (gelsy) per side, like the
                              reference code. Writes OUT (float64 new matrices) and prints timings as JSON.
@@ -87,6 +88,37 @@ def read_f64(path):
     return out
 
 
+def read_bf16(path):
+    """Every embedding matrix of a checkpoint as a bf16 tensor over the file's bytes (no float64 copy)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    out = {}
+    for name in NAMES:
+        if name in header:
+            b, e = header[name]["data_offsets"]
+            u16 = torch.from_numpy(np.frombuffer(data, dtype="<i2", count=(e - b) // 2, offset=8 + n + b))
+            out[name] = u16.view(torch.bfloat16).reshape(header[name]["shape"])
+    return out
+
+
+def compare(path_a, path_b, chunk=16384):
+    """max |a - b| / max |b| over the embedding matrices of two bf16 checkpoints, a chunk of rows at a time
+    (at LLaMa-3 sizes the matrices are 1.4 GB each: too big for the bench's JS side)."""
+    a, b = read_bf16(path_a), read_bf16(path_b)
+    worst = 0.0
+    for name, y in b.items():
+        x = a[name]
+        diff = scale = 0.0
+        for r in range(0, y.shape[0], chunk):
+            xc, yc = x[r : r + chunk].float(), y[r : r + chunk].float()
+            diff = max(diff, (xc - yc).abs().max().item())
+            scale = max(scale, yc.abs().max().item())
+        worst = max(worst, diff / scale)
+    print(json.dumps({"maxRelDiff": worst}))
+
+
 def naive(d, tpath, out):
     t0 = time.time()
     base, inst, donor = (read_f64(f"{d}/{m}/model.safetensors") for m in ("base", "instruct", "donor"))
@@ -128,5 +160,7 @@ if __name__ == "__main__":
         synth(sys.argv[2], int(sys.argv[3]), 0, int(sys.argv[4]), int(sys.argv[5]), instruct2_only=True)
     elif sys.argv[1] == "naive":
         naive(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "compare":
+        compare(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -37,6 +37,8 @@ export function lepInfo(): LepInfo {
 /**
  * Sets the compute threads (0 = one per core). BLAS gets `threads`, libtorch's own pool stays at 1 when
  * OpenBLAS is in use, since both pools at full size oversubscribe the cores (5-9x slower steps measured).
+ * Exception: a bf16 training job on the CPU gives libtorch's pool `threads` too while it runs, since its
+ * matmuls are oneDNN's, which use that pool (OpenBLAS then has little to do; cpp/core/runtime.h).
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {

@@ -22,36 +22,52 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   if (head_grad) r.grad_head = some_rows ? torch::zeros({head_rows.size(0), head.size(1)}, head.options().dtype(compute))
                                          : torch::zeros(head.sizes(), head.options().dtype(compute));
   auto w = head.detach();
-  // A bf16/f16 model keeps the two gradient products in its dtype too, like the logits' (mixed precision,
-  // as torch.autocast does): d is rounded to the model dtype for them, and everything accumulated (the
-  // log-softmax, the loss, the head gradient across chunks) stays float32. oneDNN runs bf16 products on
-  // AMX or AVX-512 BF16 where the CPU has them, several times its float32 rate (bench/README.md); a float32
-  // copy of W for float32 products would cost as much again.
-  const bool reduced = w.scalar_type() == torch::kBFloat16 || w.scalar_type() == torch::kHalf;
+  const bool cpu = hidden.device().is_cpu();
+  // A bf16 model on the CPU keeps the two gradient products in bf16 too, like the logits' (mixed precision,
+  // as torch.autocast does): d is rounded to bf16 for them, and everything accumulated (the softmax, the
+  // loss, the head gradient across chunks) stays float32. oneDNN runs bf16 products on AMX or AVX-512
+  // BF16 where the CPU has them, several times its float32 rate (bench/README.md). Not for f16 (its range
+  // flushes small probabilities to zero) and not on CUDA (not measured there): those take float32 products
+  // on a float32 copy of W, as before.
+  const bool reduced = cpu && w.scalar_type() == torch::kBFloat16;
+  // The head gradient's bf16 product writes a (rows, C) temporary per chunk, added into the float32
+  // gradient: only while that stays under glibc's mmap threshold (then reused from the heap). Above it
+  // (LLaMa-3 shapes: 1.4 GB) fresh pages every chunk would cost more than the float32 product saves.
+  const int64_t grad_rows = some_rows ? head_rows.size(0) : head.size(0);
+  const bool reduced_head = reduced && grad_rows * head.size(1) * 2 <= (32 << 20);
   auto w_compute = with_grad && !reduced ? w.to(compute) : w;  // converted once, not per chunk
   auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(hidden.device()));
   auto count_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()));
+  const double tiny = compute == torch::kFloat64 ? 1e-280 : 1e-30;
   for (int64_t start = 0; start < N; start += chunk_rows) {
     const int64_t n = std::min(chunk_rows, N - start);
     auto h = hidden.narrow(0, start, n);                      // (n, C)
     auto t = targets.narrow(0, start, n).unsqueeze(-1);       // (n, 1)
-    // One softmax kernel over each row (max, sum of exp, write), and the token losses from its target
-    // entries, -log p_t: log-softmax followed by exp over the whole (n, V) chunk took 3.8x as long in
-    // PyTorch 1.13 on the CPU (17.6 against 4.6 ms for 196 x 32000), and the softmax is the gradient's
-    // start anyway. -log p_t is exact to rounding unless p_t underflows (a token loss above ~69 nats in
-    // float32); those rows, rare, take the log-softmax of their logits instead.
-    auto logits = torch::matmul(h, w.t());                  // (n, V), the model's dtype
-    auto p = torch::softmax(logits, -1, compute);           // (n, V)
-    auto p_t = p.gather(-1, t).squeeze(-1);                 // (n)
-    auto tok_loss = -p_t.log();
-    const double tiny = compute == torch::kFloat64 ? 1e-280 : 1e-30;
-    auto small = p_t < tiny;
-    if (small.any().item<bool>()) {
-      auto rows = small.nonzero().squeeze(-1);
-      tok_loss.index_copy_(0, rows, -logits.index_select(0, rows).to(compute).log_softmax(-1).gather(-1, t.index_select(0, rows)).squeeze(-1));
-    }
     const bool masked = mask.defined();
     auto m = masked ? mask.narrow(0, start, n) : torch::Tensor();
+    auto logits = torch::matmul(h, w.t());                    // (n, V), the model's dtype
+    torch::Tensor p, tok_loss;                                // (n, V) probabilities, (n) token losses
+    if (cpu) {
+      // One softmax kernel over each row (max, sum of exp, write), and the token losses from its target
+      // entries, -log p_t: log-softmax followed by exp over the whole (n, V) chunk took 3.8x as long in
+      // PyTorch 1.13 on the CPU (17.6 against 4.6 ms for 196 x 32000), and the softmax is the gradient's
+      // start anyway. -log p_t is exact to rounding unless p_t underflows (a token loss above ~69 nats in
+      // float32); those rows, rare, take the log-softmax of their logits. Knowing whether there are any
+      // reads a value back per chunk, which is free on the CPU; on a GPU it would stall the queue.
+      p = torch::softmax(logits, -1, compute);
+      auto p_t = p.gather(-1, t).squeeze(-1);
+      tok_loss = -p_t.log();
+      auto small = masked ? (p_t < tiny).logical_and_(m) : p_t < tiny;
+      if (small.any().item<bool>()) {
+        auto rows = small.nonzero().squeeze(-1);
+        tok_loss.index_copy_(0, rows, -logits.index_select(0, rows).to(compute).log_softmax(-1).gather(-1, t.index_select(0, rows)).squeeze(-1));
+      }
+    } else {
+      // One fused log-softmax kernel, exact for any loss, and no device sync.
+      auto logp = logits.to(compute).log_softmax(-1);
+      tok_loss = -logp.gather(-1, t).squeeze(-1);
+      if (with_grad) p = logp.exp_();  // in place: the log-probabilities are not read again
+    }
     loss_acc += (masked ? tok_loss.masked_fill(m.logical_not(), 0) : tok_loss).sum().to(torch::kFloat64);
     count_acc += masked ? m.sum() : torch::full({}, n, count_acc.options());
     if (with_grad) {
@@ -64,15 +80,14 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       r.grad_hidden.narrow(0, start, n).copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
       if (head_grad) {
         auto hw = h.to(compute) * weight;  // (n, C)
-        auto dsel = some_rows ? dw.index_select(1, head_rows) : dw;
-        if (reduced)
-          r.grad_head.add_(torch::matmul(dsel.t(), hw.to(w.scalar_type())));
+        if (reduced_head)
+          r.grad_head.add_(torch::matmul((some_rows ? dw.index_select(1, head_rows) : dw).t(), hw.to(w.scalar_type())));
         else
-          r.grad_head.addmm_(dsel.t(), hw);
+          r.grad_head.addmm_((some_rows ? d.index_select(1, head_rows) : d).t(), hw);
       }
     }
   }
-  r.loss_sum = loss_acc.item<double>();  // one device sync per call
+  r.loss_sum = loss_acc.item<double>();  // one device sync per call (and on the CPU one per chunk, above)
   r.tokens = count_acc.item<int64_t>();
   return r;
 }

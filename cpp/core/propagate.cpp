@@ -263,9 +263,11 @@ void add_averaged_rows(const PropagateOptions& o, const Side& s, const std::vect
 // Builds and solves the side's systems (plan_systems) over a shared base side, one right-hand side per
 // distinct instruct model of the non-swap targets; returns P (d, d) per target (undefined for swap) and
 // fills each target's report. model_of[t]: target t's instruct model, as the index of the first target
-// that names the same files.
+// that names the same files. A system that cannot be solved (fewer rows than d) fails its method's
+// targets only (`failed`: code and message per target), not the other methods of the job.
 std::vector<torch::Tensor> solve(const PropagateOptions& o, const SystemPlan& plan, const std::vector<size_t>& model_of, const Side& s,
-                                 torch::Device dev, Buffers& buf, const ProgressFn& progress, int side, std::vector<PropagateSideReport>& reps) {
+                                 torch::Device dev, Buffers& buf, const ProgressFn& progress, int side, std::vector<PropagateSideReport>& reps,
+                                 std::vector<std::pair<std::string, std::string>>& failed) {
   std::vector<torch::Tensor> ps(o.targets.size());
   if (!plan.overlap && !plan.conversion) return ps;
   const int64_t d = s.base.size(1);
@@ -294,11 +296,15 @@ std::vector<torch::Tensor> solve(const PropagateOptions& o, const SystemPlan& pl
     if (!(method == PropagateMethod::kOverlap ? plan.overlap : plan.conversion)) continue;
     const StreamingLstsq& sys = method == PropagateMethod::kOverlap ? ls : conversion;
     const int64_t system_rows = method == PropagateMethod::kOverlap ? sys.rows() : plan.conversion_system_rows;
-    if (system_rows < d)
-      throw Error("LEP_TOO_FEW_ROWS", "the " + std::string(method == PropagateMethod::kOverlap ? "overlap" : "conversion") +
-                                          " system has " + std::to_string(system_rows) + " rows, fewer than the hidden size " +
-                                          std::to_string(d) + ": the map is not determined" +
-                                          "\nHINT: the donor and base vocabularies share too few tokens; check that the donor tokenizer was made from the base tokenizer.");
+    if (system_rows < d) {
+      const std::string message = "the " + std::string(method == PropagateMethod::kOverlap ? "overlap" : "conversion") +
+                                  " system has " + std::to_string(system_rows) + " rows, fewer than the hidden size " +
+                                  std::to_string(d) + ": the map is not determined" +
+                                  "\nHINT: the donor and base vocabularies share too few tokens; check that the donor tokenizer was made from the base tokenizer.";
+      for (size_t t = 0; t < o.targets.size(); ++t)
+        if (o.targets[t].method == method && failed[t].first.empty()) failed[t] = {"LEP_TOO_FEW_ROWS", message};
+      continue;
+    }
     auto sols = sys.solve_all();
     for (size_t t = 0; t < o.targets.size(); ++t) {
       if (o.targets[t].method != method) continue;
@@ -498,6 +504,7 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
   }
   // Shared: every target's system, solved over one base side per matrix.
   std::vector<std::vector<torch::Tensor>> ps(sides.size());  // [side][target]
+  std::vector<std::pair<std::string, std::string>> failed(o.targets.size());  // a target whose system failed
   for (size_t i = 0; i < sides.size(); ++i) {
     const Side& s = sides[i];
     const int si = static_cast<int>(i);
@@ -510,7 +517,7 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
       reps[t].base_instruct_correlation = model_of[t] == t ? correlation(s.base, s.inst[t], o.chunk_rows, buf, for_target(progress, t), si)
                                                            : reps[model_of[t]].base_instruct_correlation;
     }
-    ps[i] = solve(o, plan, model_of, s, dev, buf, progress, si, reps);
+    ps[i] = solve(o, plan, model_of, s, dev, buf, progress, si, reps, failed);
     const double seconds = since(t0);
     for (size_t t = 0; t < o.targets.size(); ++t) {
       reps[t].solve_seconds = seconds;
@@ -523,6 +530,11 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
   bool aborted = false;
   for (size_t t = 0; t < o.targets.size(); ++t) {
     auto& rep = report.targets[t];
+    if (!failed[t].first.empty()) {
+      rep.error_code = failed[t].first;
+      rep.error_message = failed[t].second;
+      continue;
+    }
     if (aborted) {
       rep.error_code = "LEP_NOT_RUN";
       rep.error_message = "not written: the job was aborted before this target";

@@ -15,7 +15,8 @@
 // mapped once, the base side of each system (T·E_base or E_base[C], its Gram AᵀA and Cholesky factor) is
 // built once, and only what depends on an instruct model (AᵀB, the solve, F·P, the checkpoint) is per
 // target. Targets are written one after another; a failure while writing one is recorded in its report
-// and the job goes on with the next (an abort stops it), so finished targets are kept.
+// and the job goes on with the next (an abort stops it), so finished targets are kept. A system that
+// cannot be solved (LEP_TOO_FEW_ROWS) likewise fails only the targets of its method.
 //
 // Targets may differ in method (`lep adapt` runs overlap and conversion into the same instruct model in one
 // job). Overlap's system is the conversion system's identity rows: a donor token r whose T row is the

@@ -28,8 +28,9 @@ struct BlasCheck {
   double f32_error = 0, f64_error = 0;
 };
 BlasCheck blas_self_check();
-// Intra-op threads for libtorch and OpenBLAS together (never both pools at full size: oversubscription
-// made steps 5-9x slower on 2 cores). n <= 0 picks the default (number of cores).
+// Intra-op threads for libtorch and OpenBLAS together (never both pools busy at full size: oversubscription
+// made steps 5-9x slower on 2 cores; see apply_threads for the bf16 exception). n <= 0 picks the default
+// (number of cores).
 void set_threads(int n);
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
 // or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.

@@ -662,6 +662,29 @@ test.serial('native: swap, overlap and conversion into two instruct models in on
   }
 });
 
+test.serial('native: a method whose system cannot be solved (fewer rows than the hidden size) fails only its own targets', async (t) => {
+  const p0 = makeProblem({ dtype: 'F64', seed: 10 });
+  // 5 overlap pairs against D = 12: overlap's map is not determined; conversion's 166 rows are enough.
+  const few = Int32Array.from([0, 1, 2, 3, 4]);
+  const p = { ...p0, spec: { ...p0.spec, overlapNew: few, overlapOld: few } };
+  const { copyTo, copyFrom, outRows, ...shared } = p.spec;
+  const outs = { overlap: join(p.dir, 'few-overlap'), conversion: join(p.dir, 'few-conversion') };
+  const many = await runJob((cb) =>
+    getNative().propagate({ ...shared, method: 'conversion', solver: 'normal', baseFiles: [p.base], donorFiles: [p.donor], chunkRows: 37,
+      targets: (['overlap', 'conversion'] as const).map((method) => ({ method, instructFiles: [p.instruct], copyTo, copyFrom, outRows, outDir: outs[method] })) }, cb),
+  );
+  t.is(many.targets[0]!.error?.code, 'LEP_TOO_FEW_ROWS');
+  t.regex(many.targets[0]!.error!.message, /overlap system has 5 rows, fewer than the hidden size 12[\s\S]*HINT/);
+  t.false(existsSync(join(outs.overlap, 'model.safetensors')));
+  t.is(many.targets[1]!.error, null, 'conversion is still written');
+  const single = await runNative(p, 'conversion', 'normal', 'few');
+  const err = relErr(asF64(readTensors(join(outs.conversion, 'model.safetensors')).get(EMBED)!), asF64(single.tensors.get(EMBED)!));
+  t.true(err <= 1e-12, `conversion as in its own job: ${err}`);
+  // A one-target job still rejects with the code.
+  const e = await t.throwsAsync(runNative(p, 'overlap', 'normal', 'few'));
+  t.is((e as LepError).code, 'LEP_TOO_FEW_ROWS');
+});
+
 /** Two fine-tunes of the tiny family's base under distinct folder names (chat, code), for the --out DIR layout. */
 async function twoInstructs() {
   const f = await tinyFamily();

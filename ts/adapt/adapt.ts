@@ -450,12 +450,17 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
         ...(r.train.lora ? { lora: join(trainDir, ADAPTER_DIR), alphaScale: r.propagate?.alphaScale } : {}),
         onProgress: (e) => {
           if (!(e.phase in phases)) return;
-          // One line per phase and side, then at most one every 2 s (a 7B job's solve takes minutes).
-          const what = `${phases[e.phase as keyof typeof phases]}${'side' in e ? (e.side === 1 ? ' (output side)' : ' (input side)') : ''}`;
+          // One line per pass (phase, side, output), then at most one every 2 s (a 7B job's solve takes
+          // minutes). Each pass is its own progress phase, so its ETA counts its own rows. The job's
+          // targets are the methods' outputs in order, one per instruct model.
+          const target = 'target' in e && e.target !== undefined ? e.target : undefined;
+          const of = target === undefined ? methods.join(' + ') : `${methods[Math.floor(target / instructs.length)]}${many ? ` ${basename(instructs[target % instructs.length]!)}` : ''}`;
+          const side = 'side' in e ? (e.side === 1 ? ' (output side)' : ' (input side)') : '';
+          const what = `${phases[e.phase as keyof typeof phases]}${side}, ${of}`;
           if (what === shown && e.done < e.total && performance.now() - shownAt < 2000) return;
           shown = what;
           shownAt = performance.now();
-          report('propagate', `${methods.join(' + ')}: ${what} ${Math.round((100 * e.done) / Math.max(1, e.total))}%`, undefined, { phase: e.phase, done: e.done, total: e.total });
+          report('propagate', `${what} ${Math.round((100 * e.done) / Math.max(1, e.total))}%`, undefined, { phase: `${e.phase}${side}, ${of}`, done: e.done, total: e.total });
         },
       },
       methods.map((method, i) => ({ method, out: propDirs[i]! })),

@@ -48,7 +48,7 @@ const TOP_SPEC = inRecipe(defineOptions({
   instruct: {
     schema: Type.Union([text, Type.Array(text, { minItems: 1 })], { title: 'a non-empty string or a non-empty list of them' }),
     required: true,
-    doc: 'Instruct model derived from the base, or several: each propagation method then writes OUT/propagate-<method>/<instruct folder name>/ (their folder names must differ), in one job per method.',
+    doc: 'Instruct model derived from the base, or several: each propagation method then writes OUT/propagate-<method>/<instruct folder name>/ (their folder names must differ); every method and model in one job.',
   },
 }));
 

@@ -219,8 +219,9 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
 /**
  * `propagate` for several methods at once, in one native job (see the module doc): `runs` gives each
  * method and its outputs (`out`'s forms). Returns one result per run, in order, as `propagate` returns for
- * that method alone. A failure of any output rejects the call; the outputs written before it stay, and the
- * error names them.
+ * that method alone. A failure of any output rejects the call; the other outputs are still written and
+ * stay, and the error names the written and the failed ones (a method whose system cannot be solved fails
+ * only its own outputs).
  */
 export async function propagateMethods(options: Omit<PropagateOptions, 'method' | 'out'>, runs: readonly PropagateRun[]): Promise<(PropagateResult | PropagateManyResult)[]> {
   const t0 = performance.now();
@@ -292,7 +293,7 @@ export async function propagateMethods(options: Omit<PropagateOptions, 'method' 
         results.push(undefined);
       }
     }
-    if (failures.length) throw partialFailure(o.targets, results, failures, o.targets.length === 1, options.signal);
+    if (failures.length) throw partialFailure(o.targets, results, failures, o.targets.length === 1, runs.length > 1, options.signal);
     const done = results as PropagateResult[];
     return runs.map((_, r) => {
       const mine = done.slice(r * perRun, (r + 1) * perRun);
@@ -322,21 +323,24 @@ function partialFailure(
   results: (PropagateResult | undefined)[],
   failures: { index: number; code: string; message: string }[],
   single: boolean,
+  methods: boolean,
   signal: AbortSignal | undefined,
 ): unknown {
   if (single) {
     const err = new LepError(asErrorCode(failures[0]!.code), failures[0]!.message);
     return signal?.aborted ? abortedError(signal, err) : err;
   }
-  const written = results.flatMap((r, i) => (r ? [`${targets[i]!.instruct} -> ${r.outDir}`] : []));
+  // With several methods each output is named by its method too.
+  const what = (i: number): string => `${methods ? `${targets[i]!.method} ` : ''}${targets[i]!.instruct}`;
+  const written = results.flatMap((r, i) => (r ? [`${what(i)} -> ${r.outDir}`] : []));
   const first = failures.find((f) => f.code !== 'LEP_NOT_RUN') ?? failures[0]!;
-  const lines = failures.map((f) => `  ${targets[f.index]!.instruct} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
+  const lines = failures.map((f) => `  ${what(f.index)} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
   return new LepError(
     signal?.aborted ? 'LEP_ABORTED' : asErrorCode(first.code),
-    `propagate wrote ${written.length} of ${targets.length} instruct models` +
+    `propagate wrote ${written.length} of ${targets.length} ${methods ? 'outputs (method, instruct model)' : 'instruct models'}` +
       (written.length ? ` (complete: ${written.join(', ')})` : '') +
       `; not written:\n${lines.join('\n')}` +
-      `\nHINT: the written outputs are complete; fix the cause and run again with only the instruct models that were not written.`,
+      `\nHINT: the written outputs are complete; fix the cause and run again with only the ${methods ? 'methods and instruct models' : 'instruct models'} that were not written.`,
     signal?.aborted ? { cause: signal.reason } : undefined,
   );
 }
