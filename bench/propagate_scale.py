@@ -72,22 +72,6 @@ def synth(out, old, new, d, seed, instruct2_only=False):
     write_bf16(f"{out}/donor/model.safetensors", new, d, noisy(0.002, 29))
 
 
-def read_f64(path):
-    """Every embedding matrix of a checkpoint as float64 (the naive approach: all at once)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    out = {}
-    for name in NAMES:
-        info = header[name]
-        b, e = info["data_offsets"]
-        u16 = torch.from_numpy(np.frombuffer(data, dtype="<i2", count=(e - b) // 2, offset=8 + n + b).copy())
-        out[name] = u16.view(torch.bfloat16).reshape(info["shape"]).to(torch.float64)
-    del data
-    return out
-
-
 def read_bf16(path):
     """Every embedding matrix of a checkpoint as a bf16 tensor over the file's bytes (no float64 copy)."""
     with open(path, "rb") as f:
@@ -101,6 +85,11 @@ def read_bf16(path):
             u16 = torch.from_numpy(np.frombuffer(data, dtype="<i2", count=(e - b) // 2, offset=8 + n + b))
             out[name] = u16.view(torch.bfloat16).reshape(header[name]["shape"])
     return out
+
+
+def read_f64(path):
+    """Every embedding matrix of a checkpoint as float64 (the naive approach: all at once)."""
+    return {name: t.to(torch.float64) for name, t in read_bf16(path).items()}
 
 
 def compare(path_a, path_b, chunk=16384):

@@ -567,19 +567,24 @@ function outputFiles(dir: string): Map<string, Buffer> {
   return new Map(readdirSync(dir).filter((f) => f !== PROPAGATE_REPORT_FILE && f !== STAGE_RECORD_FILE).sort().map((f) => [f, readFileSync(join(dir, f))]));
 }
 
+/** A second fine-tune of the problem's base: its instruct model plus seeded noise, written beside it. */
+function secondInstruct(p: Problem, seed: number): string {
+  const r = seededRandom(seed);
+  const path = join(p.dir, 'instruct2.safetensors');
+  getNative().writeSafetensors(path, getNative().readSafetensors(p.instruct).map((x) => {
+    const v = asF64(x);
+    const z = normals(v.length, r);
+    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
+  }));
+  return path;
+}
+
 /** A report's per-side numbers without wall times. */
 const sideNumbers = (sides: NativePropagateSide[]) => sides.map(({ solveSeconds: _s, applySeconds: _a, cosineSeconds: _c, ...rest }) => rest);
 
 test.serial('native: several targets share the base side; each equals its single-target job bit for bit; a failed target leaves the others', async (t) => {
   const p = makeProblem({ dtype: 'F64', seed: 8 });
-  // A second fine-tune of the same base: the first instruct model, perturbed.
-  const r = seededRandom(21);
-  const inst2 = join(p.dir, 'instruct2.safetensors');
-  getNative().writeSafetensors(inst2, getNative().readSafetensors(p.instruct).map((x) => {
-    const v = asF64(x);
-    const z = normals(v.length, r);
-    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
-  }));
+  const inst2 = secondInstruct(p, 21);
   const { copyTo, copyFrom, outRows, ...shared } = p.spec;
   for (const method of ['conversion', 'overlap', 'swap'] as const)
     for (const solver of method === 'swap' ? (['normal'] as const) : (['normal', 'qr'] as const)) {
@@ -617,13 +622,7 @@ test.serial('native: swap, overlap and conversion into two instruct models in on
   const overlapNew = [...Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 50), 150, 167];
   const overlapOld = [...overlapNew.slice(0, 99), 110, 115];
   const p = { ...p0, spec: { ...p0.spec, overlapNew: Int32Array.from(overlapNew), overlapOld: Int32Array.from(overlapOld) } };
-  const r = seededRandom(22);
-  const inst2 = join(p.dir, 'instruct2.safetensors');
-  getNative().writeSafetensors(inst2, getNative().readSafetensors(p.instruct).map((x) => {
-    const v = asF64(x);
-    const z = normals(v.length, r);
-    return f64(x.name, x.shape[0]!, x.shape[1]!, v.map((y, i) => y + 0.2 * z[i]!));
-  }));
+  const inst2 = secondInstruct(p, 22);
   const { copyTo, copyFrom, outRows, ...shared } = p.spec;
   const methods = ['swap', 'overlap', 'conversion'] as const;
   for (const solver of ['normal', 'qr'] as const) {

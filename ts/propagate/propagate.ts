@@ -168,7 +168,7 @@ function resolveTargets(o: Pick<PropagateOptions, 'instruct' | 'out'>, method: P
   return targets;
 }
 
-function resolveOptions(options: PropagateOptions, runs: readonly PropagateRun[]) {
+function resolveOptions(options: Omit<PropagateOptions, 'method' | 'out'>, runs: readonly PropagateRun[]) {
   checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress', 'tags']);
   const o = withDefaults(PROPAGATE_SPEC, options);
   const { solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
@@ -226,7 +226,7 @@ export async function propagate(options: PropagateOptions): Promise<PropagateRes
 export async function propagateMethods(options: Omit<PropagateOptions, 'method' | 'out'>, runs: readonly PropagateRun[]): Promise<(PropagateResult | PropagateManyResult)[]> {
   const t0 = performance.now();
   const stage = beginStage('propagate');
-  const o = resolveOptions({ ...options, out: '' }, runs);
+  const o = resolveOptions(options, runs);
   const single = typeof options.instruct === 'string';
   const base = readPropagateModel('base', options.base);
   const donor = readPropagateModel('donor', options.donor);
