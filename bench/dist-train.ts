@@ -64,6 +64,7 @@ async function worker(model: string, data: string, out: string, batch: number, s
     warmupSteps: 1,
     resume: false,
     gradSync,
+    checkpointEvery: steps + WARMUP,  // one checkpoint, after the last step: none inside the per-step clock
     onProgress: (e) => {
       if (e.phase !== 'train') return;
       if (e.done === 1) firstLoss = e.loss;

@@ -5,7 +5,8 @@
  * (which goes first alternates too), median over rounds of each round's median step time:
  *   - lep:   `trainModel` (all parameters, f32, AdamW, clipping, cosine schedule), the step time being the
  *            engine's own per-step clock (the `tokens_per_s` of each progress event: batch assembly,
- *            forward, chunked LM loss, backward, clipping, AdamW), after one untimed warm-up step.
+ *            forward, chunked LM loss, backward, clipping, AdamW), after one untimed warm-up step; no
+ *            checkpoint is written inside the timed steps (one after the last, outside the clock).
  *   - torch: scripts/torch_reference.py `time` (Debian's PyTorch 1.13 on the same OpenBLAS): the HF
  *            LLaMA definition in eager PyTorch, full logits + F.cross_entropy, loss.backward(),
  *            clip_grad_norm_, torch.optim.AdamW; per-step wall clock after one untimed warm-up step.
@@ -130,7 +131,10 @@ async function main(): Promise<void> {
   const lepStep = async (): Promise<number[]> => {
     const secs: number[] = [];
     const out = join(work, `lep-out-${Date.now()}`);
-    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
+    // One checkpoint, after the last step: the engine's per-step clock runs from one progress event to the
+    // next, so a checkpoint written after step k (every step by default at this step count) would count
+    // into step k + 1, and the PyTorch side writes none.
+    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };
