@@ -363,9 +363,11 @@ async function main(): Promise<void> {
         const b = new Float64Array(ref.get(k)!.data.slice().buffer);
         let diff = 0;
         let scale = 0;
-        const rows = s.old - SPECIALS;  // specials are copied from the instruct model by lep, not by the naive script
+        // The donor's specials (its last SPECIALS ids, tokenizers() above) are copied from the instruct
+        // model by lep and propagated like any row by the naive script: not compared.
+        const specials = s.new - SPECIALS;
         for (let i = 0; i < b.length; i++) {
-          if (Math.floor(i / s.d) >= rows && Math.floor(i / s.d) < s.old) continue;
+          if (Math.floor(i / s.d) >= specials) continue;
           diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
           scale = Math.max(scale, Math.abs(b[i]!));
         }
