@@ -25,6 +25,8 @@ struct TorchJobTraits {
 
   // OpenMP's thread count is per thread: re-apply the setting on the job's thread.
   static void OnThreadStart() { lep::apply_threads(); }
+  // The allocator keeps freed memory for reuse while a job runs (lep::tune_allocator); give it back after.
+  static void OnThreadEnd() { lep::release_free_memory(); }
 
   static Napi::Value EventToJs(Napi::Env env, const Event& ev) { return progress_to_js(env, ev); }
 

@@ -13,6 +13,8 @@
 //   using Event = ...;                      the progress event the work reports
 //   static constexpr const char* kResourceName;   names the ThreadSafeFunction (diagnostics)
 //   static void OnThreadStart();            runs first on the job's thread
+//   static void OnThreadEnd();              runs on the job's thread after the work, before the result
+//                                           is handed over (the work's own memory is freed by then)
 //   static Napi::Value EventToJs(Napi::Env, const Event&);
 //   static std::optional<JobFailure> Describe(std::exception_ptr);   the addon's own exception types as
 //                                           (code, message); nullopt for the rest (common/JsError.h)
@@ -86,6 +88,7 @@ class NodeJob {
       JobFailure f = lep_node::Describe<Traits>(std::current_exception());
       *final_item = Item{Item::kFail, {}, std::move(f.code), std::move(f.message)};
     }
+    Traits::OnThreadEnd();
     // The main thread deletes the job when it handles the final item, possibly before BlockingCall
     // returns here: touch only a local copy of the handle from now on.
     Napi::ThreadSafeFunction tsfn = tsfn_;
