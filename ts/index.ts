@@ -5,7 +5,7 @@
  * (`lep/tokenizer`, `lep/eval`, …; docs/api.md lists them), which also re-exports the area's stages.
  */
 export { LepError, ERROR_CODES, type ErrorCode } from './errors.js';
-export { lepInfo, lepVersion, setThreads, type LepInfo } from './runtime.js';
+export { lepInfo, lepVersion, setThreads, type LepInfo, type TrainingDtypeHint } from './runtime.js';
 export { forkWhenIdle } from './binding/forkWhenIdle.js';
 export type { JobOptions } from './binding/runJob.js';
 export type { JobProgress } from './binding/progress.js';

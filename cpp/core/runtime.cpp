@@ -132,7 +132,7 @@ void tune_allocator() {
   // Jobs run on their own threads, whose memory comes from glibc's per-thread arenas: heaps of at most
   // 64 MiB, and a heap left wholly free is unmapped whatever the trim threshold, unless the top pad says
   // to keep that much. A training step's (rows x vocabulary) chunks and (V x C) gradients (25-33 MB each)
-  // filled and emptied such heaps, so from step to step they were mapped afresh and faulted in: 36k-260k
+  // filled and emptied such heaps, so from step to step they were mapped afresh and faulted in: 36k-150k
   // page faults a step at the small bench shape, 0 with this pad (bench/README.md, "Page faults"). The
   // memory is kept while a job runs and given back when it ends (release_free_memory).
   mallopt(M_TOP_PAD, 64 << 20);

@@ -15,6 +15,7 @@ import test from 'ava';
 import {
   BLAS_CHECK_TOLERANCE, coreForLevel, coreLevel, cpuLevel, decideBlasCore, parseCpuinfo, runBlasProbe,
 } from '../../ts/binding/blasCore.js';
+import { trainingDtypeHint } from '../../ts/runtime.js';
 import { tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -35,6 +36,22 @@ test('cpuinfo flags map to instruction-set levels and cores', (t) => {
   t.is(coreLevel('Zen'), 2);
   t.is(coreLevel('Cooperlake'), 3);
   t.is(coreLevel('SomeFutureCore'), 3, 'an unknown core is never replaced');
+});
+
+test('the training dtype hint: bf16 only where the CPU has AMX, and lep info prints it for this CPU', async (t) => {
+  const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${flags}\n`;
+  const amx = trainingDtypeHint(parseCpuinfo(line('avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile')));
+  t.is(amx.dtype, 'bf16');
+  t.regex(amx.reason, /AMX.*--dtype bf16.*f32 unless told/);
+  const bf16Only = trainingDtypeHint(parseCpuinfo(line('avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16')));
+  t.is(bf16Only.dtype, 'f32');
+  t.regex(bf16Only.reason, /AVX-512 BF16.*not measured/);
+  const avx2 = trainingDtypeHint(parseCpuinfo(line('sse3 avx avx2 fma')));
+  t.is(avx2.dtype, 'f32');
+  t.regex(avx2.reason, /memory here, not time/);
+  const { stdout } = await run('node', [LEP, 'info']);
+  const expected = trainingDtypeHint(cpu);
+  t.true(stdout.includes(`train dtype   ${expected.dtype} on this CPU: ${expected.reason}`), stdout);
 });
 
 test('a generic library default is replaced by the best core, which the probe loads and checks', (t) => {

@@ -1,7 +1,7 @@
 import { lepInfo } from '../runtime.js';
 import { parse } from './args.js';
 
-export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts
+export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread and CUDA facts, and the training dtype this CPU favours
 Example: lep info --json`;
 
 export function run(argv: string[]): void {
@@ -19,5 +19,6 @@ export function run(argv: string[]): void {
   console.log(`BLAS          ${info.blas} (${info.blasThreads} threads)${info.blasConfig ? `, ${info.blasConfig}` : ''}`);
   if (info.blasCore) console.log(`BLAS core     ${info.blasCore}: ${info.blasCoreReason}`);
   console.log(`torch threads intra-op ${info.intraOpThreads}, inter-op ${info.interOpThreads}`);
+  console.log(`train dtype   ${info.trainingDtype.dtype} on this CPU: ${info.trainingDtype.reason}`);
   console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
 }
