@@ -40,7 +40,7 @@ export function trainingDtypeHint(f: Pick<CpuFeatures, 'amx' | 'avx512bf16'>): T
     };
   if (f.avx512bf16)
     return { dtype: 'f32', reason: 'no AMX; with AVX-512 BF16, `--dtype bf16` may be faster here too (not measured by lep): time a few steps of each' };
-  return { dtype: 'f32', reason: 'no bf16 matmul instructions (AMX, AVX-512 BF16): bf16 products run as converted float32, so bf16 saves memory here, not time' };
+  return { dtype: 'f32', reason: 'no bf16 matmul instructions (AMX, AVX-512 BF16): bf16 products are emulated here, likely slower than f32 (not measured by lep)' };
 }
 
 export function lepVersion(): string {
@@ -51,7 +51,7 @@ export function lepVersion(): string {
 export function lepInfo(): LepInfo {
   const native = getNative().info();  // loads the addon first, which makes the BLAS core choice
   let cpu = { model: 'unknown', features: 'unknown (no /proc/cpuinfo)' };
-  let trainingDtype = trainingDtypeHint({ amx: false, avx512bf16: false });
+  let trainingDtype: TrainingDtypeHint = { dtype: 'f32', reason: 'the CPU features are unknown (no /proc/cpuinfo)' };
   if (existsSync('/proc/cpuinfo')) {
     const f = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
     cpu = { model: f.model, features: describeFeatures(f) };

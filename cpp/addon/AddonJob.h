@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <exception>
 #include <optional>
 #include <string>
@@ -24,9 +25,21 @@ struct TorchJobTraits {
   static constexpr const char* kResourceName = "lep-job";
 
   // OpenMP's thread count is per thread: re-apply the setting on the job's thread.
-  static void OnThreadStart() { lep::apply_threads(); }
-  // The allocator keeps freed memory for reuse while a job runs (lep::tune_allocator); give it back after.
-  static void OnThreadEnd() { lep::release_free_memory(); }
+  static void OnThreadStart() {
+    ++working();
+    lep::apply_threads();
+  }
+  // The allocator keeps freed memory for reuse while jobs run (lep::tune_allocator); the last job to
+  // finish its work gives it back. Not every job: malloc_trim trims every thread's arena, so a short job
+  // (an evaluation's batch) ending beside a training job would make that job fault its pages in again.
+  static void OnThreadEnd() {
+    if (--working() == 0) lep::release_free_memory();
+  }
+  // Jobs of lep.node whose work is running on their threads.
+  static std::atomic<int>& working() {
+    static std::atomic<int> n{0};
+    return n;
+  }
 
   static Napi::Value EventToJs(Napi::Env env, const Event& ev) { return progress_to_js(env, ev); }
 

@@ -13,8 +13,9 @@
 //   using Event = ...;                      the progress event the work reports
 //   static constexpr const char* kResourceName;   names the ThreadSafeFunction (diagnostics)
 //   static void OnThreadStart();            runs first on the job's thread
-//   static void OnThreadEnd();              runs on the job's thread after the work, before the result
-//                                           is handed over (the work's own memory is freed by then)
+//   static void OnThreadEnd();              runs on the job's thread after the work (success or failure),
+//                                           before the result is handed over; the work's temporaries are
+//                                           freed by then, its captures and result not yet
 //   static Napi::Value EventToJs(Napi::Env, const Event&);
 //   static std::optional<JobFailure> Describe(std::exception_ptr);   the addon's own exception types as
 //                                           (code, message); nullopt for the rest (common/JsError.h)

@@ -133,8 +133,9 @@ void tune_allocator() {
   // 64 MiB, and a heap left wholly free is unmapped whatever the trim threshold, unless the top pad says
   // to keep that much. A training step's (rows x vocabulary) chunks and (V x C) gradients (25-33 MB each)
   // filled and emptied such heaps, so from step to step they were mapped afresh and faulted in: 36k-150k
-  // page faults a step at the small bench shape, 0 with this pad (bench/README.md, "Page faults"). The
-  // memory is kept while a job runs and given back when it ends (release_free_memory).
+  // page faults a step at the small bench shape, none from step to step with this pad (bench/README.md,
+  // "Page faults"). What is kept is given back when the last running job ends (release_free_memory),
+  // except each thread arena's top, up to this pad, which stays for the next job.
   mallopt(M_TOP_PAD, 64 << 20);
 }
 

@@ -56,8 +56,9 @@ class ScopedThreadPool {
 // Raises glibc's mmap/trim thresholds and top pad so big tensors freed in a loop are reused, not returned
 // to the OS and faulted in again.
 void tune_allocator();
-// Gives the OS back the pages of freed memory that tune_allocator keeps (glibc's malloc_trim): called when
-// a job ends, so a long-lived process does not hold a finished job's peak.
+// Gives the OS back the pages of freed memory that tune_allocator keeps (glibc's malloc_trim: the free
+// chunks of every arena and the main heap's top; a thread arena's top, up to the 64 MiB pad, stays).
+// Called when the last running job ends, so a long-lived process does not hold a finished job's peak.
 void release_free_memory();
 
 }  // namespace lep
