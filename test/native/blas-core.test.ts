@@ -22,9 +22,10 @@ const run = promisify(execFile);
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const cpu = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
 const best = coreForLevel(cpuLevel(cpu));
+/** /proc/cpuinfo's text for a made-up CPU with these flags. */
+const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${flags}\n`;
 
 test('cpuinfo flags map to instruction-set levels and cores', (t) => {
-  const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${flags}\n`;
   const skx = parseCpuinfo(line('fpu sse3 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile'));
   t.is(skx.model, 'Test CPU');
   t.true(skx.avx512bf16 && skx.amx);
@@ -39,7 +40,6 @@ test('cpuinfo flags map to instruction-set levels and cores', (t) => {
 });
 
 test('the training dtype hint: bf16 only where the CPU has AMX, and lep info prints it for this CPU', async (t) => {
-  const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${flags}\n`;
   const amx = trainingDtypeHint(parseCpuinfo(line('avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile')));
   t.is(amx.dtype, 'bf16');
   t.regex(amx.reason, /AMX.*--dtype bf16.*f32 unless told/);
