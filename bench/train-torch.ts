@@ -18,9 +18,11 @@
  *            + 12 x layers x T x (heads x head_dim) x tokens for attention (QK^T and PV, forward 4·T·H·D
  *            per token, backward twice that; both sides compute the full T x T scores, no causal skip).
  *            Embedding lookups, norms, RoPE, softmax and the optimizer are not counted.
- * Threads: lep's `setThreads(n)`: OpenBLAS n threads, libtorch's OpenMP pool 1 (two full pools
- * oversubscribe 2 cores, docs/architecture.md). PyTorch gets exactly the same: torch.set_num_threads(1) and
- * openblas_set_num_threads(n) (torch.set_num_threads does not reach OpenBLAS in PyTorch 1.13).
+ * Threads: lep's `setThreads(n)`: OpenBLAS n threads, and libtorch's OpenMP pool n too in a training job
+ * where idle workers sleep soon (lep's OPENBLAS_THREAD_TIMEOUT / GOMP_SPINCOUNT, `lep info` "thread waits";
+ * else 1). PyTorch gets exactly the same: the reference process inherits this process's environment (lep's
+ * settings included), torch.set_num_threads(the pool lep's job reported) and openblas_set_num_threads(n)
+ * (torch.set_num_threads does not reach OpenBLAS in PyTorch 1.13).
  * Correctness first: 2 steps on one fixed batch on both sides; the losses must agree (printed).
  *
  * `--dtype bf16`: lep trains in its mixed precision (bf16 weights and products, float32 master weights,
@@ -128,19 +130,23 @@ async function main(): Promise<void> {
   if (!(checkRel < (opts.dtype === 'f32' ? 1e-4 : 1e-2))) throw new Error(`lep and PyTorch disagree on the loss (rel ${checkRel}); not timing a wrong step`);
 
   // --- timing
+  // libtorch's pool size in lep's job, by BLAS thread count: PyTorch gets the same (each thread count's first
+  // round runs lep first).
+  const lepPool = new Map<number, number>();
   const lepStep = async (): Promise<number[]> => {
     const secs: number[] = [];
     const out = join(work, `lep-out-${Date.now()}`);
     // One checkpoint, after the last step: the engine's per-step clock runs from one progress event to the
     // next, so a checkpoint written after step k (every step by default at this step count) would count
     // into step k + 1, and the PyTorch side writes none.
-    await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
+    const r = await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
+    lepPool.set(r.threads.blas, r.threads.intraOp);
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };
   const torchStep = async (threads: number, autocast: boolean): Promise<{ secs: number[]; peak: number }> => {
     const [t, p] = await runTorchReference<[{ step_seconds: number[] }, { gflops: number }]>([
-      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: 1, blas_threads: threads, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip, autocast },
+      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: lepPool.get(threads) ?? 1, blas_threads: threads, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip, autocast },
       { task: 'matmul_peak', size: PEAK_SIZE, reps: 5, threads: 1, blas_threads: threads },
     ]);
     return { secs: t.step_seconds, peak: p.gflops * 1e9 };
@@ -169,6 +175,8 @@ async function main(): Promise<void> {
     const sec = Object.fromEntries(sides.map((x) => [x, median(rounds[x]!)])) as Record<Side, number>;
     runs.push({
       threads,
+      /** libtorch's pool size on both sides. */
+      pool: lepPool.get(threads) ?? 1,
       stepSeconds: all,
       medianStepSeconds: sec,
       tokensPerSecond: Object.fromEntries(sides.map((x) => [x, tokens / sec[x]])),
@@ -190,7 +198,7 @@ async function main(): Promise<void> {
     lines.push(`| training step (all parameters) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
-  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch`);
+  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}`);
 
   if (opts.record) {
     mkdirSync(dirname(RESULTS), { recursive: true });

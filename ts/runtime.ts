@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { blasCoreChoice, describeFeatures, parseCpuinfo, type CpuFeatures } from './binding/blasCore.js';
 import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js';
+import { threadWaitChoice } from './binding/threadWaits.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { optionError } from './errors.js';
 
@@ -18,6 +19,8 @@ export interface LepInfo extends NativeRuntimeInfo {
   nativeAddon: string;
   /** The training dtype that is fastest on this CPU, and why (`trainingDtypeHint`). */
   trainingDtype: TrainingDtypeHint;
+  /** How long idle BLAS and OpenMP workers spin (binding/threadWaits.ts), and what CPU training does about it. */
+  threadWaits: string;
 }
 
 export interface TrainingDtypeHint {
@@ -58,14 +61,19 @@ export function lepInfo(): LepInfo {
     trainingDtype = trainingDtypeHint(f);
   }
   const blasCoreReason = blasCoreChoice()?.reason ?? 'the addon was loaded before lep could choose';
-  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, ...native };
+  const waits = threadWaitChoice()?.reason ?? 'the addon was loaded before lep could set them';
+  const threadWaits = native.shortThreadWaits
+    ? `${waits}: short, so CPU training gives libtorch's pool the threads too`
+    : `${waits}: long or unknown, so float32 CPU training keeps libtorch's pool at 1`;
+  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, ...native };
 }
 
 /**
  * Sets the compute threads (0 = one per core). BLAS gets `threads`, libtorch's own pool stays at 1 when
  * OpenBLAS is in use, since both pools at full size oversubscribe the cores (5-9x slower steps measured).
- * Exception: a bf16 training job on the CPU gives libtorch's pool `threads` too while it runs, since its
- * matmuls are oneDNN's, which use that pool (OpenBLAS then has little to do; cpp/core/runtime.h).
+ * Exception: a training job on the CPU gives libtorch's pool `threads` too while it runs: in bf16 its
+ * matmuls are oneDNN's, which use that pool; in float32 its element-wise half does, where idle workers
+ * sleep soon (`lep info`, "thread waits"; cpp/core/runtime.h).
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {

@@ -69,6 +69,8 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
     out.Set("lastEvalLoss", r.last_eval_loss);
     out.Set("stoppedEarly", r.stopped_early);
     out.Set("lastCheckpoint", r.last_checkpoint);
+    out.Set("blasThreads", r.blas_threads);
+    out.Set("intraOpThreads", r.intra_op_threads);
     return out;
   };
   return AddonJob<lep::TrainReport>::Start(env, info[1], work, convert);

@@ -2,12 +2,15 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <strings.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <thread>
 
 namespace lep {
@@ -19,17 +22,34 @@ namespace {
 using SetThreadsFn = void (*)(int);
 SetThreadsFn openblas_setter() { return reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
 
-// Full path of the BLAS library mapped into this process (libtorch resolves it at load time).
-std::string loaded_blas_path() {
+// Full path of the first of `libs` (file-name prefixes, in order of preference) mapped into this process.
+std::string loaded_library_path(std::initializer_list<const char*> libs) {
   std::ifstream maps("/proc/self/maps");
   std::string line;
-  for (const char* lib : {"libopenblas", "libmkl", "libblis", "libblas"}) {
+  for (const char* lib : libs) {
     maps.clear();
     maps.seekg(0);
     while (std::getline(maps, line))
       if (line.find(lib) != std::string::npos && line.find('/') != std::string::npos) return line.substr(line.find('/'));
   }
   return "";
+}
+
+// The BLAS library libtorch resolved to at load time.
+std::string loaded_blas_path() { return loaded_library_path({"libopenblas", "libmkl", "libblis", "libblas"}); }
+
+// An environment variable as a whole non-negative number; -1 when unset or not a plain number.
+long long env_count(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  return *end == '\0' && n >= 0 ? n : -1;
+}
+
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && strcasecmp(v, value) == 0;
 }
 
 std::string openblas_string(const char* fn) {
@@ -90,10 +110,10 @@ RuntimeInfo runtime_info() {
   info.blas = info.blas_path.empty() ? "unknown" : info.blas_path.substr(info.blas_path.rfind('/') + 1);
   info.blas_core = openblas_string("openblas_get_corename");
   info.blas_config = openblas_string("openblas_get_config");
-  using GetThreadsFn = int (*)();
-  if (auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) info.blas_threads = get();
+  info.blas_threads = blas_threads();
   info.intra_op_threads = at::get_num_threads();
   info.inter_op_threads = at::get_num_interop_threads();
+  info.short_thread_waits = short_thread_waits();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
@@ -110,6 +130,24 @@ void set_threads(int n) {
   if (n <= 0) n = default_threads();
   g_threads = n;
   apply_threads();
+}
+
+int blas_threads() {
+  using GetThreadsFn = int (*)();
+  auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? get() : 0;
+}
+
+bool short_thread_waits() {
+  if (!openblas_setter()) return true;  // one pool does all the work: nothing spins against it
+  // OpenBLAS: 1-20 is 2^4-2^20 cycles (below 4 counts as 4); 0 or unset is its default, 2^28.
+  const long long timeout = env_count("OPENBLAS_THREAD_TIMEOUT");
+  if (timeout < 1 || timeout > 20) return false;
+  // libgomp: GOMP_SPINCOUNT wins over OMP_WAIT_POLICY (passive: no spin; unset: 300000; active: ~forever).
+  // 100000 spins is about 1 ms by libgomp's own estimate; another OpenMP runtime reads neither variable.
+  if (loaded_library_path({"libgomp"}).empty()) return false;
+  const long long spins = env_count("GOMP_SPINCOUNT");
+  return spins >= 0 ? spins <= 100000 : std::getenv("GOMP_SPINCOUNT") == nullptr && env_is("OMP_WAIT_POLICY", "passive");
 }
 
 void apply_threads(ThreadPool pool) {

@@ -13,6 +13,7 @@ struct RuntimeInfo {
   int blas_threads = 0;
   int intra_op_threads = 0;
   int inter_op_threads = 0;
+  bool short_thread_waits = false;  // see short_thread_waits()
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -28,21 +29,31 @@ struct BlasCheck {
   double f32_error = 0, f64_error = 0;
 };
 BlasCheck blas_self_check();
-// Intra-op threads for libtorch and OpenBLAS together (never both pools busy at full size: oversubscription
-// made steps 5-9x slower on 2 cores; see apply_threads for the bf16 exception). n <= 0 picks the default
-// (number of cores).
+// Intra-op threads for libtorch and OpenBLAS together (never both pools at full size while their idle
+// workers spin for long: oversubscription made steps 5-9x slower on 2 cores; see apply_threads for the
+// training exception). n <= 0 picks the default (number of cores).
 void set_threads(int n);
+// Whether idle OpenBLAS and OpenMP workers stop spinning within about a millisecond, so both pools can
+// have n threads in one job without taking the cores from each other: OPENBLAS_THREAD_TIMEOUT at most 20
+// and libgomp's GOMP_SPINCOUNT at most 100000 (or OMP_WAIT_POLICY=passive), which the libraries read when
+// they load (lep sets them before that: ts/binding/threadWaits.ts). True when the BLAS is not OpenBLAS.
+bool short_thread_waits();
+// OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
+int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
 // or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.
+// CPU training uses kOpenMp for bf16/f16 always, and for float32 when short_thread_waits(): its loss
+// softmax, norms and AdamW then run on every core too (a small f32 step 1.14-1.16 s against 1.34-1.38 s
+// on 2 cores, bench/README.md "Thread waits"). Inference keeps kBlas: sharing made scoring and prompt
+// processing 20-35 % slower there.
 enum class ThreadPool { kBlas, kOpenMp };
 // Re-applies the thread setting on the calling thread; every job thread calls this first. OpenBLAS always
 // gets n threads. The OpenMP pool (whose thread count is per calling thread) gets 1 with kBlas, so the two
-// pools never spin against each other on the same cores, and n with kOpenMp, for a job whose heavy matmuls
-// are oneDNN's. OpenBLAS keeps n then too: its count is process-wide, and a float32 job running beside
+// pools never spin against each other on the same cores, and n with kOpenMp (see above). OpenBLAS keeps n
+// then too: its count is process-wide, and a float32 job running beside
 // this one would otherwise sum in another order (and lose its bit-identical resume).
 void apply_threads(ThreadPool pool = ThreadPool::kBlas);
-// For a job whose matmuls are bf16/f16 on the CPU: the calling thread's OpenMP pool gets the threads until
-// the end of the scope.
+// The calling thread's OpenMP pool gets the threads (kOpenMp) until the end of the scope.
 class ScopedThreadPool {
  public:
   explicit ScopedThreadPool(ThreadPool pool) : pool_(pool) { apply_threads(pool_); }

@@ -266,9 +266,11 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
-  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool (runtime.h).
+  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; float32: the
+  // element-wise half of the step runs there, which pays when idle workers sleep soon (runtime.h).
   const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
-  ScopedThreadPool pool(model.device().is_cpu() && (wdtype == torch::kBFloat16 || wdtype == torch::kHalf) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
+  const bool half = wdtype == torch::kBFloat16 || wdtype == torch::kHalf;
+  ScopedThreadPool pool(model.device().is_cpu() && (half || short_thread_waits()) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");
@@ -334,6 +336,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   const int64_t world = dp ? dp->world() : 1, rank = dp ? dp->rank() : 0;
 
   TrainReport report;
+  report.blas_threads = blas_threads();
+  report.intra_op_threads = at::get_num_threads();
   int64_t step = 0;
   if (!c.resume_from.empty()) {
     torch::NoGradGuard no_grad;

@@ -53,6 +53,9 @@ struct TrainReport {
   double last_eval_loss = -1;
   bool stopped_early = false;
   std::string last_checkpoint;
+  // The compute threads the job ran with on the CPU: OpenBLAS's and libtorch's OpenMP pool's.
+  int blas_threads = 0;
+  int intra_op_threads = 0;
 };
 
 // Trains `model` in place. Progress events: phase "train" (step, loss, lr, grad_norm, tokens,

@@ -25,6 +25,11 @@ export interface NativeRuntimeInfo {
   blasThreads: number;
   intraOpThreads: number;
   interOpThreads: number;
+  /**
+   * Idle OpenBLAS and OpenMP workers sleep within about a millisecond (OPENBLAS_THREAD_TIMEOUT, GOMP_SPINCOUNT
+   * or OMP_WAIT_POLICY), so CPU training gives both pools the threads (ts/binding/threadWaits.ts).
+   */
+  shortThreadWaits: boolean;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;
@@ -182,6 +187,8 @@ export interface NativeTrainReport {
   lastEvalLoss: number;
   stoppedEarly: boolean;
   lastCheckpoint: string;
+  blasThreads: number;
+  intraOpThreads: number;
 }
 
 export interface NativeModel {

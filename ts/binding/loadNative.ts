@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import { LepError } from '../errors.js';
 import { selectBlasCore } from './blasCore.js';
+import { selectThreadWaits } from './threadWaits.js';
 import { checkElf } from './checkElf.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
@@ -190,6 +191,7 @@ export function disableUcxMemoryHooks(): void {
 export function getNative(): NativeAddon {
   if (!native) {
     disableUcxMemoryHooks();  // first: the BLAS probes' children inherit it
+    selectThreadWaits();  // OpenBLAS and libgomp read their idle-spin settings when they load (threadWaits.ts)
     selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
   }
   native ??= load<NativeAddon>('lep.node');

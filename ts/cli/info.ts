@@ -19,6 +19,7 @@ export function run(argv: string[]): void {
   console.log(`BLAS          ${info.blas} (${info.blasThreads} threads)${info.blasConfig ? `, ${info.blasConfig}` : ''}`);
   if (info.blasCore) console.log(`BLAS core     ${info.blasCore}: ${info.blasCoreReason}`);
   console.log(`torch threads intra-op ${info.intraOpThreads}, inter-op ${info.interOpThreads}`);
+  console.log(`thread waits  ${info.threadWaits}`);
   console.log(`train dtype   ${info.trainingDtype.dtype} on this CPU: ${info.trainingDtype.reason}`);
   console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
 }

@@ -64,6 +64,11 @@ export interface TrainResult {
   /** Bits per character of the last evaluation (text evaluation data packed by lep). */
   lastEvalBpc?: number;
   resumedFrom?: string;
+  /**
+   * The compute threads the job ran with on the CPU: OpenBLAS's (0 for another BLAS) and libtorch's own
+   * pool's, which training gives the threads too where idle workers sleep soon (`lep info`, "thread waits").
+   */
+  threads: { blas: number; intraOp: number };
 }
 
 /**
@@ -312,7 +317,7 @@ async function trainLocked(
       );
     });
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
-    const result = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
+    const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
     if (lora) {
