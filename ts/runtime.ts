@@ -61,10 +61,12 @@ export function lepInfo(): LepInfo {
     trainingDtype = trainingDtypeHint(f);
   }
   const blasCoreReason = blasCoreChoice()?.reason ?? 'the addon was loaded before lep could choose';
-  const waits = threadWaitChoice()?.reason ?? 'the addon was loaded before lep could set them';
-  const threadWaits = native.shortThreadWaits
-    ? `${waits}: short, so CPU training gives libtorch's pool the threads too`
-    : `${waits}: long or unknown, so float32 CPU training keeps libtorch's pool at 1`;
+  const waits = threadWaitChoice()?.reason ?? 'unknown';
+  const threadWaits = !native.blasCore
+    ? `the BLAS is not OpenBLAS: libtorch's pool has the threads in every job`
+    : native.trainingSharesPools
+      ? `${waits}: short, so CPU training gives libtorch's pool the threads too`
+      : `${waits}: long or unknown, so float32 CPU training keeps libtorch's pool at 1`;
   return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, ...native };
 }
 

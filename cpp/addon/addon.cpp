@@ -27,7 +27,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("blasThreads", r.blas_threads);
   o.Set("intraOpThreads", r.intra_op_threads);
   o.Set("interOpThreads", r.inter_op_threads);
-  o.Set("shortThreadWaits", r.short_thread_waits);
+  o.Set("trainingSharesPools", r.training_shares_pools);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
   o.Set("parallelInfo", r.parallel_info);

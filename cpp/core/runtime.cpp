@@ -113,7 +113,7 @@ RuntimeInfo runtime_info() {
   info.blas_threads = blas_threads();
   info.intra_op_threads = at::get_num_threads();
   info.inter_op_threads = at::get_num_interop_threads();
-  info.short_thread_waits = short_thread_waits();
+  info.training_shares_pools = training_shares_pools();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
@@ -138,24 +138,50 @@ int blas_threads() {
   return get ? get() : 0;
 }
 
-bool short_thread_waits() {
-  if (!openblas_setter()) return true;  // one pool does all the work: nothing spins against it
-  // OpenBLAS: 1-20 is 2^4-2^20 cycles (below 4 counts as 4); 0 or unset is its default, 2^28.
-  const long long timeout = env_count("OPENBLAS_THREAD_TIMEOUT");
-  if (timeout < 1 || timeout > 20) return false;
-  // libgomp: GOMP_SPINCOUNT wins over OMP_WAIT_POLICY (passive: no spin; unset: 300000; active: ~forever).
-  // 100000 spins is about 1 ms by libgomp's own estimate; another OpenMP runtime reads neither variable.
-  if (loaded_library_path({"libgomp"}).empty()) return false;
-  const long long spins = env_count("GOMP_SPINCOUNT");
-  return spins >= 0 ? spins <= 100000 : std::getenv("GOMP_SPINCOUNT") == nullptr && env_is("OMP_WAIT_POLICY", "passive");
+namespace {
+
+// The file a symbol resolves to in this process ("" when it does not).
+std::string library_of(const char* symbol) {
+  Dl_info where{};
+  void* p = dlsym(RTLD_DEFAULT, symbol);
+  return p && dladdr(p, &where) && where.dli_fname ? where.dli_fname : "";
 }
+
+// See training_shares_pools(). Decided from the variables as they were when the libraries read them.
+bool decide_training_shares_pools() {
+  if (!openblas_setter()) return true;  // one pool does all the work: nothing spins against it
+  // OpenBLAS's own workers (pthreads builds; 0 = sequential, 2 = OpenMP: libgomp's spin governs them):
+  // OPENBLAS_THREAD_TIMEOUT 1-20 is 2^4-2^20 cycles (below 4 counts as 4); 0 or unset, its default 2^28.
+  using ParallelFn = int (*)();
+  auto parallel = reinterpret_cast<ParallelFn>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  const long long timeout = env_count("OPENBLAS_THREAD_TIMEOUT");
+  if ((!parallel || parallel() == 1) && (timeout < 1 || timeout > 20)) return false;
+  // libtorch's OpenMP runtime must be libgomp (LLVM's and Intel's read KMP_BLOCKTIME instead). There
+  // GOMP_SPINCOUNT wins over OMP_WAIT_POLICY (passive: no spin; unset: 300000; active: about forever).
+  // 30000 spins is the most measured (bench/README.md, "Thread waits"; libgomp counts ~100000 a ms).
+  if (library_of("omp_get_max_threads").find("libgomp") == std::string::npos) return false;
+  const long long spins = env_count("GOMP_SPINCOUNT");
+  return spins >= 0 ? spins <= 30000 : std::getenv("GOMP_SPINCOUNT") == nullptr && env_is("OMP_WAIT_POLICY", "passive");
+}
+
+// Evaluated when lep.node loads, just after OpenBLAS and libgomp read the same variables: a later change
+// to the environment (a script setting process.env for a child) does not reach the libraries, so it must
+// not reach this answer either.
+const bool g_training_shares_pools = decide_training_shares_pools();
+
+}  // namespace
+
+bool training_shares_pools() { return g_training_shares_pools; }
 
 void apply_threads(ThreadPool pool) {
   int n = g_threads.load();
   if (n <= 0) n = default_threads();
   // kBlas: OpenBLAS does the heavy matmuls with n threads and libtorch's OpenMP pool stays at 1. kOpenMp:
-  // oneDNN's bf16 matmuls use the OpenMP pool (with it at 1 they ran on one core: the bf16 loss loop of a
-  // training step took 0.72 s against 0.48 s with the pool at 2, bench/README.md).
+  // a training job's element-wise work, and oneDNN's bf16 matmuls, use the OpenMP pool too (runtime.h).
+  // libtorch keeps one process-wide count besides each thread's own and copies it into a thread's at that
+  // thread's first parallel op: asking first pins this thread's count, so a job starting on another thread
+  // cannot change it (a training job had otherwise run with the pool size the next job set).
+  at::get_num_threads();
   auto setter = openblas_setter();
   if (setter) setter(n);
   at::set_num_threads(setter && pool == ThreadPool::kBlas ? 1 : n);

@@ -13,7 +13,7 @@ struct RuntimeInfo {
   int blas_threads = 0;
   int intra_op_threads = 0;
   int inter_op_threads = 0;
-  bool short_thread_waits = false;  // see short_thread_waits()
+  bool training_shares_pools = false;  // see training_shares_pools()
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -33,25 +33,26 @@ BlasCheck blas_self_check();
 // workers spin for long: oversubscription made steps 5-9x slower on 2 cores; see apply_threads for the
 // training exception). n <= 0 picks the default (number of cores).
 void set_threads(int n);
-// Whether idle OpenBLAS and OpenMP workers stop spinning within about a millisecond, so both pools can
-// have n threads in one job without taking the cores from each other: OPENBLAS_THREAD_TIMEOUT at most 20
-// and libgomp's GOMP_SPINCOUNT at most 100000 (or OMP_WAIT_POLICY=passive), which the libraries read when
-// they load (lep sets them before that: ts/binding/threadWaits.ts). True when the BLAS is not OpenBLAS.
-bool short_thread_waits();
+// Whether a CPU training job gives libtorch's OpenMP pool the threads beside OpenBLAS's in every dtype.
+// True when the BLAS is not OpenBLAS (one pool), or when idle workers of both stop spinning within about
+// a third of a millisecond, so the pools do not take the cores from each other: OPENBLAS_THREAD_TIMEOUT
+// at most 20 (ts/binding/threadWaits.ts sets 20: the two numbers go together) and libgomp's
+// GOMP_SPINCOUNT at most 30000 (or OMP_WAIT_POLICY=passive). The libraries read these when they load;
+// this answer is taken then too.
+bool training_shares_pools();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
 // or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.
-// CPU training uses kOpenMp for bf16/f16 always, and for float32 when short_thread_waits(): its loss
-// softmax, norms and AdamW then run on every core too (a small f32 step 1.14-1.16 s against 1.34-1.38 s
-// on 2 cores, bench/README.md "Thread waits"). Inference keeps kBlas: sharing made scoring and prompt
-// processing 20-35 % slower there.
+// CPU training uses kOpenMp for bf16/f16 always, and for float32/float64 when training_shares_pools():
+// its loss softmax, norms and AdamW then run on every core too (bench/README.md, "Thread waits").
+// Inference keeps kBlas: sharing made scoring 18-24 % and prompt processing 34-38 % slower there.
 enum class ThreadPool { kBlas, kOpenMp };
 // Re-applies the thread setting on the calling thread; every job thread calls this first. OpenBLAS always
 // gets n threads. The OpenMP pool (whose thread count is per calling thread) gets 1 with kBlas, so the two
 // pools never spin against each other on the same cores, and n with kOpenMp (see above). OpenBLAS keeps n
-// then too: its count is process-wide, and a float32 job running beside
-// this one would otherwise sum in another order (and lose its bit-identical resume).
+// then too: its count is process-wide, and a float32 job running beside this one would otherwise sum in
+// another order (and lose its bit-identical resume).
 void apply_threads(ThreadPool pool = ThreadPool::kBlas);
 // The calling thread's OpenMP pool gets the threads (kOpenMp) until the end of the scope.
 class ScopedThreadPool {

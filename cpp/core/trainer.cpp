@@ -266,11 +266,11 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
-  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; float32: the
+  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; other dtypes: the
   // element-wise half of the step runs there, which pays when idle workers sleep soon (runtime.h).
   const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
   const bool half = wdtype == torch::kBFloat16 || wdtype == torch::kHalf;
-  ScopedThreadPool pool(model.device().is_cpu() && (half || short_thread_waits()) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
+  ScopedThreadPool pool(model.device().is_cpu() && (half || training_shares_pools()) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");

@@ -26,10 +26,11 @@ export interface NativeRuntimeInfo {
   intraOpThreads: number;
   interOpThreads: number;
   /**
-   * Idle OpenBLAS and OpenMP workers sleep within about a millisecond (OPENBLAS_THREAD_TIMEOUT, GOMP_SPINCOUNT
-   * or OMP_WAIT_POLICY), so CPU training gives both pools the threads (ts/binding/threadWaits.ts).
+   * CPU training gives libtorch's pool the threads beside OpenBLAS's: the BLAS is not OpenBLAS, or idle
+   * workers of both sleep soon (OPENBLAS_THREAD_TIMEOUT, GOMP_SPINCOUNT or OMP_WAIT_POLICY as the libraries
+   * read them when they loaded; ts/binding/threadWaits.ts, cpp/core/runtime.h).
    */
-  shortThreadWaits: boolean;
+  trainingSharesPools: boolean;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;

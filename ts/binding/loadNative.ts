@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 
 import { LepError } from '../errors.js';
 import { selectBlasCore } from './blasCore.js';
-import { selectThreadWaits } from './threadWaits.js';
 import { checkElf } from './checkElf.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
+import { selectThreadWaits } from './threadWaits.js';
 
 const require = createRequire(import.meta.url);
 /** The package root: dist/ts/binding -> three levels up; ts/binding (sources) -> two. */

@@ -9,16 +9,22 @@
  *   - `OPENBLAS_THREAD_TIMEOUT` = 20 (2^20 cycles, about 0.4 ms at 2.5 GHz): long enough that decoding's
  *     back-to-back one-row products still find the workers awake (16 made decoding 15-20 % slower), short
  *     enough that the OpenMP workers get the cores;
- *   - `GOMP_SPINCOUNT` = 10000 (3000 and 30000 were slower; `OMP_WAIT_POLICY=passive`, no spin, too).
+ *   - `GOMP_SPINCOUNT` = 10000 (30000 was slower, and so was 3000 with the timeout at 20;
+ *     `OMP_WAIT_POLICY=passive`, no spin, too).
  * With both set, a CPU training job gives libtorch's pool the threads too (cpp/core/runtime.h
- * `short_thread_waits`): a small f32 step ran 1.14-1.16 s against 1.34-1.38 s with the pool at 1, on 2
- * cores (bench/README.md, "Thread waits"). Inference keeps the pool at 1: sharing made scoring slower.
+ * `training_shares_pools`, which takes 20 and 30000 spins as the most it shares with: the numbers here and
+ * there go together): a small f32 step ran about 15 % faster on 2 cores (bench/README.md, "Thread
+ * waits"). Inference keeps the pool at 1: sharing made scoring slower.
  *
  * The user's own settings win (`OMP_WAIT_POLICY` counts for OpenMP). A library that is already in the
  * process (another addon loaded it) read its environment already: lep then sets nothing for it, so the
- * environment keeps saying what that library does, and training keeps libtorch's pool at 1.
+ * environment keeps saying what that library does, and training keeps libtorch's pool at 1. Child
+ * processes inherit what lep set, as they do `OPENBLAS_CORETYPE`; `SET_BY_LEP` names it, so a child
+ * lep reports those values as lep's, not the user's. In a worker thread `process.env` is the thread's own
+ * copy and does not reach native libraries, so lep sets nothing there.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 
 /** lep's defaults, each with the library it is for (a pattern of its file name in /proc/self/maps). */
 export const THREAD_WAIT_DEFAULTS = [
@@ -33,16 +39,22 @@ export interface ThreadWaitChoice {
   reason: string;
 }
 
+/** The variable that names the values lep set, for the processes this one starts. */
+export const SET_BY_LEP = 'LEP_THREAD_WAITS';  // a process.env name, not an error code
+
 /**
- * What to set, given the environment and the text of /proc/self/maps (the libraries this process has
- * loaded; '' where unknown). Pure, for tests.
+ * What to set, given the environment, the text of /proc/self/maps (the libraries this process has
+ * loaded; '' where unknown) and whether `process.env` reaches native code (not in a worker thread).
+ * Pure, for tests.
  */
-export function decideThreadWaits(env: NodeJS.ProcessEnv, maps: string): ThreadWaitChoice {
+export function decideThreadWaits(env: NodeJS.ProcessEnv, maps: string, canSet = true): ThreadWaitChoice {
   const set: Record<string, string> = {};
+  const inherited = new Set((env[SET_BY_LEP] ?? '').split(' '));
   const clauses = THREAD_WAIT_DEFAULTS.map(({ name, value, library, userAlso }) => {
-    const user = [name, ...userAlso].find((v) => env[v] !== undefined);
-    if (user) return `${user}=${env[user]} (yours)`;
+    const given = [name, ...userAlso].find((v) => env[v] !== undefined);
+    if (given) return `${given}=${env[given]} (${inherited.has(`${given}=${env[given]}`) ? "lep's, inherited" : 'yours'})`;
     if (library.test(maps)) return `${name} unset (its library was loaded before lep)`;
+    if (!canSet) return `${name} unset (lep loaded in a worker thread, whose process.env does not reach native libraries)`;
     set[name] = value;
     return `${name}=${value} (lep's)`;
   });
@@ -60,6 +72,9 @@ export function threadWaitChoice(): ThreadWaitChoice | undefined {
 export function selectThreadWaits(): void {
   if (decided) return;
   const maps = existsSync('/proc/self/maps') ? readFileSync('/proc/self/maps', 'utf8') : '';
-  decided = decideThreadWaits(process.env, maps);
+  decided = decideThreadWaits(process.env, maps, isMainThread);
+  const pairs = Object.entries(decided.set).map(([k, v]) => `${k}=${v}`);
+  if (pairs.length === 0) return;
   Object.assign(process.env, decided.set);
+  process.env[SET_BY_LEP] = pairs.join(' ');
 }
