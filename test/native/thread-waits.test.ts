@@ -5,6 +5,8 @@
  * OPENBLAS_THREAD_TIMEOUT of 0 or 21, a GOMP_SPINCOUNT over 30000 or in libgomp's other spellings) keep the
  * pool at 1; both ways train to the same loss. A training job's pool size does not leak into the main
  * thread. Children run with the variables cleared, so the developer's own environment does not decide.
+ * Serial: starting a child while this process runs a native job can hang both (OpenBLAS's pre-fork
+ * handler; docs/architecture.md, "Fork hazard"), and one test trains here while the others start children.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -41,7 +43,7 @@ function blocks(): number[][] {
   return Array.from({ length: 8 }, () => Array.from({ length: 33 }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % 32000));
 }
 
-test('lep info: lep sets its waits in a clean environment; which settings count as short', async (t) => {
+test.serial('lep info: lep sets its waits in a clean environment; which settings count as short', async (t) => {
   if (!OPENBLAS) return t.pass('the BLAS is not OpenBLAS: libtorch\'s pool always has the threads');
   const clean = await childInfo({});
   t.true(clean.trainingSharesPools, clean.threadWaits);
@@ -69,7 +71,7 @@ test('lep info: lep sets its waits in a clean environment; which settings count 
   t.is(inherited.threadWaits, "OPENBLAS_THREAD_TIMEOUT=20 (lep's, inherited), GOMP_SPINCOUNT=10000 (lep's, inherited): short, so CPU training gives libtorch's pool the threads too");
 });
 
-test('a float32 training job: libtorch\'s pool gets the threads with short waits, 1 with OMP_WAIT_POLICY=active, the same loss', async (t) => {
+test.serial('a float32 training job: libtorch\'s pool gets the threads with short waits, 1 with OMP_WAIT_POLICY=active, the same loss', async (t) => {
   if (!OPENBLAS) return t.pass('the BLAS is not OpenBLAS');
   const model = await tinyModel({ hiddenSize: 32, numHiddenLayers: 2, seed: 5, embedStd: 0.02 });
   const work = tempDir();
@@ -87,7 +89,7 @@ test('a float32 training job: libtorch\'s pool gets the threads with short waits
   t.true(Math.abs(active.lastLoss - shared.lastLoss) < 1e-5 * shared.lastLoss, `${active.lastLoss} vs ${shared.lastLoss}`);
 });
 
-test("a training job's pool size does not reach the main thread (libtorch copies a process-wide count into a thread at its first parallel op)", async (t) => {
+test.serial("a training job's pool size does not reach the main thread (libtorch copies a process-wide count into a thread at its first parallel op)", async (t) => {
   // Nothing in this process has asked libtorch for the main thread's count before: the first lepInfo()
   // runs during the job, when the process-wide count is the job's.
   setThreads(2);
