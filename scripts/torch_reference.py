@@ -52,8 +52,8 @@ def tune_allocator():
     libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD
     # lep also sets M_TOP_PAD, for its jobs' threads, whose per-thread arenas glibc unmaps when free
-    # whatever the trim threshold. This script works on its main thread (the main heap, which the trim
-    # threshold keeps), and its step's OpenMP pool is 1 thread, so the same pad is set for parity only.
+    # whatever the trim threshold. This script allocates on its main thread (the main heap, which the trim
+    # threshold keeps), so the same pad is set for parity only.
     libc.mallopt(-2, 64 << 20)  # M_TOP_PAD
 
 

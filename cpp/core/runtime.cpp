@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <initializer_list>
 #include <thread>
 
 namespace lep {
@@ -22,11 +21,11 @@ namespace {
 using SetThreadsFn = void (*)(int);
 SetThreadsFn openblas_setter() { return reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
 
-// Full path of the first of `libs` (file-name prefixes, in order of preference) mapped into this process.
-std::string loaded_library_path(std::initializer_list<const char*> libs) {
+// Full path of the BLAS library mapped into this process (libtorch resolves it at load time).
+std::string loaded_blas_path() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
-  for (const char* lib : libs) {
+  for (const char* lib : {"libopenblas", "libmkl", "libblis", "libblas"}) {
     maps.clear();
     maps.seekg(0);
     while (std::getline(maps, line))
@@ -34,9 +33,6 @@ std::string loaded_library_path(std::initializer_list<const char*> libs) {
   }
   return "";
 }
-
-// The BLAS library libtorch resolved to at load time.
-std::string loaded_blas_path() { return loaded_library_path({"libopenblas", "libmkl", "libblis", "libblas"}); }
 
 // An environment variable as a whole non-negative number; -1 when unset or not a plain number.
 long long env_count(const char* name) {
