@@ -124,14 +124,15 @@ const torch::Tensor& head_of(LlamaModel& m) {
 // job can all-reduce it while the body's backward runs. With `rows` (rows-only training) the head's
 // gradient is computed for those rows only and scattered into a (V, C) gradient that is zero elsewhere.
 LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool head_trainable,
-                        const std::function<void()>& head_done = nullptr, const torch::Tensor& rows = {}) {
+                        const std::function<void()>& head_done = nullptr, const torch::Tensor& rows = {},
+                        LmLossWorkspace* ws = nullptr) {
   const int64_t B = b.ids.size(0), T = b.ids.size(1);
   auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(b.ids.device())).unsqueeze(0).expand({B, T});
   auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);  // (B, T, C)
   const int64_t C = hidden.size(-1);
   auto flat_mask = b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor();
   auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask,
-                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale, 0, rows);
+                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale, 0, rows, ws);
   if (head_trainable) {
     auto& head = const_cast<torch::Tensor&>(head_of(m));
     auto g = r.grad_head.to(head.scalar_type());
@@ -153,8 +154,8 @@ LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool h
 
 // Loss sum and target-token count over the evaluation blocks: the first max_batches x batch x world
 // (0 = all), of which this rank takes every world-th from its rank on.
-std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t batch, int64_t max_batches, int64_t rank = 0,
-                                     int64_t world = 1) {
+std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t batch, int64_t max_batches, int64_t rank,
+                                     int64_t world, LmLossWorkspace* ws) {
   torch::NoGradGuard no_grad;
   const int64_t N = max_batches > 0 ? std::min(data.tokens.size(0), max_batches * batch * world) : data.tokens.size(0);
   double sum = 0;
@@ -167,7 +168,7 @@ std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t 
     auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(m.device())).unsqueeze(0).expand({B, T});
     auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);
     auto r = lm_loss_chunked(hidden.reshape({-1, hidden.size(-1)}), head_of(m), b.targets.reshape({-1}),
-                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), LmLossGrads::kNone, 1.0);
+                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), LmLossGrads::kNone, 1.0, 0, {}, ws);
     sum += r.loss_sum;
     count += r.tokens;
   }
@@ -384,9 +385,10 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
 
   BlockOrder order(data.tokens.size(0), c.seed);
   const int64_t T = data.tokens.size(1) - 1;
+  LmLossWorkspace loss_buffers;  // the loss's chunk buffers, for every step and evaluation of the job
   auto send_eval = [&](int64_t at) {
     if (!eval_data.tokens.defined()) return true;
-    auto [sum, count] = eval_sums(model, eval_data, c.batch_size, c.eval_batches, rank, world);
+    auto [sum, count] = eval_sums(model, eval_data, c.batch_size, c.eval_batches, rank, world, &loss_buffers);
     if (dp) {
       const auto v = dp->sum({sum, static_cast<double>(count)}, "the evaluation at step " + std::to_string(at));
       sum = v[0];
@@ -430,7 +432,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
       if (sync && last) sync->arm();
       loss_sum += micro_step(model, micro[a], 1.0 / std::max<int64_t>(1, step_tokens), head_trainable,
                              sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr,
-                             train_rows)
+                             train_rows, &loss_buffers)
                       .loss_sum;
     }
     model.set_training(false);

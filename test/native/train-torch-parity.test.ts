@@ -205,6 +205,59 @@ test.serial('bfloat16 (mixed precision: bf16 products, float32 softmax and sums)
 });
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('a loss over several chunks (4608 positions, each chunk written into the same buffers, the last one shorter): float64, float32 and bf16 equal PyTorch', async (t) => {
+  checkTorchReference();
+  // cpp/core/lm_loss.h: a chunk holds about 128 MiB of float32 (or float64) probabilities, so with this
+  // 8005-token vocabulary float64 runs in chunks of 2096 rows (3 here) and float32 and bf16 in chunks of
+  // 4096 (2 here). The mask takes positions out of every chunk.
+  const rows = 9;
+  const cols = 513;
+  let s = 23;
+  const blocks = Array.from({ length: rows }, () => Array.from({ length: cols }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % VOCAB));
+  const mask = blocks.map((row, r) => row.map((_, i) => ((i + r) % 7 === 3 ? 0 : 1)));
+  const dir = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'mistral', hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 512, seed: 17, embedStd: 0.5, initStd: 0.1 });
+  const work = tempDir();
+  const bf16Dir = join(work, 'bf16');  // the weights rounded to bf16 once, for the bf16 comparison
+  const m0 = await LepModel.load(dir, { dtype: 'bf16' });
+  try {
+    await m0.native.save({ dir: bf16Dir, dtype: 'bf16' }, null).promise;
+  } finally {
+    m0.dispose();
+  }
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(dir, f), join(bf16Dir, f));
+  const outs = [join(work, 'f64.safetensors'), join(work, 'bf16.safetensors')];
+  const answers = await runTorchReference<{ loss: Record<string, number>; names: Record<string, string[]> }[]>([
+    { task: 'grads', model: dir, dtype: 'float64', tokens: blocks, loss_mask: mask, params: ['all'], out: outs[0] },
+    { task: 'grads', model: bf16Dir, dtype: 'float32', tokens: blocks, loss_mask: mask, params: ['all'], out: outs[1] },
+  ]);
+  const refs = outs.map((o) => new Map(readSafetensors(o).map((x) => [x.name, asNumbers(x)])));
+  const runs = [
+    { dtype: 'f64', dir, ref: 0, lossRel: F64_LOSS_REL, gradRel: F64_GRAD_REL },
+    { dtype: 'f32', dir, ref: 0, lossRel: 1e-5, gradRel: 1e-4 },
+    { dtype: 'bf16', dir: bf16Dir, ref: 1, lossRel: BF16_LOSS_REL, gradRel: BF16_GRAD_REL },
+  ] as const;
+  for (const c of runs) {
+    const model = await LepModel.load(c.dir, { dtype: c.dtype });
+    try {
+      const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows, cols, params: 'all', lossMask: new Uint8Array(mask.flat()) }, null).promise;
+      const refLoss = answers[c.ref]!.loss.all!;
+      const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
+      t.true(lossRel < c.lossRel, `${c.dtype}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
+      let worst = { name: '', rel: 0 };
+      for (const name of answers[c.ref]!.names.all!) {
+        const { diff, scale } = compare(r.grads[name]!, refs[c.ref]!.get(`all/${name}`)!);
+        const rel = diff / scale;
+        if (rel > worst.rel) worst = { name, rel };
+        t.true(scale > 0 && rel < c.gradRel, `${c.dtype} ${name}: rel ${rel.toExponential(2)}`);
+      }
+      t.log(`${c.dtype}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
 test.serial('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay) end at torch.optim.AdamW weights', async (t) => {
   checkTorchReference();
   const all = await cases();
