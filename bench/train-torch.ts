@@ -18,6 +18,8 @@
  *            + 12 x layers x T x (heads x head_dim) x tokens for attention (QK^T and PV, forward 4·T·H·D
  *            per token, backward twice that; both sides compute the full T x T scores, no causal skip).
  *            Embedding lookups, norms, RoPE, softmax and the optimizer are not counted.
+ *            With `--params embeddings` the layers' weights take 4 x (forward, and the gradient of their
+ *            input only: they are frozen), the LM head still 6 x.
  * Threads: lep's `setThreads(n)`: OpenBLAS n threads, and libtorch's OpenMP pool n too in a training job
  * where idle workers sleep soon (lep's OPENBLAS_THREAD_TIMEOUT / GOMP_SPINCOUNT, `lep info` "thread waits";
  * else 1). PyTorch gets exactly the same: the reference process inherits this process's environment (lep's
@@ -31,8 +33,11 @@
  * bfloat16) (PyTorch's own mixed precision, `torch-autocast`); the loss check then allows bf16 rounding
  * (1e-2 relative instead of 1e-4).
  *
+ * `--params embeddings`: both sides train the input embeddings and the LM head only (the method's own
+ * training, step 3 of docs/method.md), everything else frozen; default `all`.
+ *
  * Run: npx tsc -p tsconfig.json && node dist/bench/train-torch.js [--size toy|small] [--threads 1,2]
- *        [--reps N] [--steps N] [--dtype f32|bf16] [--no-record]
+ *        [--reps N] [--steps N] [--dtype f32|bf16] [--params all|embeddings] [--no-record]
  * Prints a markdown table and appends one JSON line to bench/results/train-torch.jsonl.
  */
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -61,6 +66,7 @@ const RESULTS = join(import.meta.dirname, '..', '..', 'bench', 'results', 'train
 interface Options {
   size: SizeName;
   dtype: 'f32' | 'bf16';
+  params: 'all' | 'embeddings';
   threads: number[];
   reps: number;
   steps: number;
@@ -75,13 +81,16 @@ function parseOptions(): Options {
       reps: { type: 'string', default: String(DEFAULT_REPS) },
       steps: { type: 'string', default: String(DEFAULT_STEPS) },
       dtype: { type: 'string', default: 'f32' },
+      params: { type: 'string', default: 'all' },
       'no-record': { type: 'boolean', default: false },
     },
   });
   if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got ${values.dtype}`);
+  if (values.params !== 'all' && values.params !== 'embeddings') throw new Error(`--params must be all or embeddings, got ${values.params}`);
   return {
     size: parseSize(values.size, SIZES),
     dtype: values.dtype,
+    params: values.params,
     threads: parseThreadList(values.threads),
     reps: positiveInt(values.reps, 'reps'),
     steps: positiveInt(values.steps, 'steps'),
@@ -90,12 +99,13 @@ function parseOptions(): Options {
 }
 
 /** FLOPs of one training step, as stated in the header. */
-function stepFlops(c: Shape, vocab: number, tokens: number): { matmul: number; attention: number; weights: number } {
+function stepFlops(c: Shape, vocab: number, tokens: number, params: Options['params']): { matmul: number; attention: number; weights: number } {
   const headDim = c.hiddenSize / c.numAttentionHeads;
   const q = c.numAttentionHeads * headDim;
   const kv = c.numKeyValueHeads * headDim;
-  const weights = c.numHiddenLayers * (c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize) + vocab * c.hiddenSize;
-  return { matmul: 6 * weights * tokens, attention: 12 * c.numHiddenLayers * SEQ * q * tokens, weights };
+  const layers = c.numHiddenLayers * (c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize);
+  const head = vocab * c.hiddenSize;
+  return { matmul: ((params === 'all' ? 6 : 4) * layers + 6 * head) * tokens, attention: 12 * c.numHiddenLayers * SEQ * q * tokens, weights: layers + head };
 }
 
 type Side = 'lep' | 'torch' | 'torch-autocast';
@@ -109,7 +119,7 @@ async function main(): Promise<void> {
   const model = join(work, 'model');
   const config = await createModel(model, { tokenizerDir: mistralTokenizerDir(), modelType: 'llama', ...shape, maxPositionEmbeddings: 512, seed: SEED });
   const tokens = BATCH * SEQ;
-  const flops = stepFlops(shape, config.vocabSize, tokens);
+  const flops = stepFlops(shape, config.vocabSize, tokens, opts.params);
   const stepFlop = flops.matmul + flops.attention;
   // Timing data: warm-up + timed steps of distinct blocks, so both sides see the same batches.
   const data = join(work, 'blocks.safetensors');
@@ -123,8 +133,8 @@ async function main(): Promise<void> {
   writeBlocks(checkData, seededBlocks(BATCH, config.vocabSize, 3));
   setThreads(Math.max(...opts.threads));
   const lepLosses: number[] = [];
-  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, dtype: opts.dtype, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(e.loss); } });
-  const ref = await runTorchReference<{ losses: number[] }>({ task: 'train', model, blocks: checkData, out: join(work, 'check-torch.safetensors'), steps: 2, lr: train.lr, warmup_steps: 0, weight_decay: train.weightDecay, clip: train.clip, blas_threads: Math.max(...opts.threads) });
+  await trainModel(model, join(work, 'check-out'), { data: checkData, steps: 2, batchSize: BATCH, dtype: opts.dtype, params: opts.params, ...train, onProgress: (e) => { if (e.phase === 'train') lepLosses.push(e.loss); } });
+  const ref = await runTorchReference<{ losses: number[] }>({ task: 'train', model, blocks: checkData, out: join(work, 'check-torch.safetensors'), steps: 2, params: opts.params, lr: train.lr, warmup_steps: 0, weight_decay: train.weightDecay, clip: train.clip, blas_threads: Math.max(...opts.threads) });
   const checkRel = Math.max(...lepLosses.map((l, i) => Math.abs(l - ref.losses[i]!) / ref.losses[i]!));
   console.error(`check: losses lep ${lepLosses.map((l) => l.toFixed(6)).join(', ')} vs torch ${ref.losses.map((l) => l.toFixed(6)).join(', ')} (worst rel ${checkRel.toExponential(1)})`);
   if (!(checkRel < (opts.dtype === 'f32' ? 1e-4 : 1e-2))) throw new Error(`lep and PyTorch disagree on the loss (rel ${checkRel}); not timing a wrong step`);
@@ -139,14 +149,14 @@ async function main(): Promise<void> {
     // One checkpoint, after the last step: the engine's per-step clock runs from one progress event to the
     // next, so a checkpoint written after step k (every step by default at this step count) would count
     // into step k + 1, and the PyTorch side writes none.
-    const r = await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
+    const r = await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, params: opts.params, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
     lepPool.set(r.threads.blas, r.threads.intraOp);
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };
   const torchStep = async (threads: number, autocast: boolean): Promise<{ secs: number[]; peak: number }> => {
     const [t, p] = await runTorchReference<[{ step_seconds: number[] }, { gflops: number }]>([
-      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: lepPool.get(threads) ?? 1, blas_threads: threads, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip, autocast },
+      { task: 'time', model, blocks: data, batch_size: BATCH, steps: opts.steps, warmup: 1, threads: lepPool.get(threads) ?? 1, blas_threads: threads, params: opts.params, lr: train.lr, weight_decay: train.weightDecay, clip: train.clip, autocast },
       { task: 'matmul_peak', size: PEAK_SIZE, reps: 5, threads: 1, blas_threads: threads },
     ]);
     return { secs: t.step_seconds, peak: p.gflops * 1e9 };
@@ -195,7 +205,7 @@ async function main(): Promise<void> {
     `|---|---:|---:|---:|---:|${bf16 ? '---:|---:|' : ''}---:|---:|---:|`,
   ];
   for (const r of runs)
-    lines.push(`| training step (all parameters) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
+    lines.push(`| training step (${opts.params === 'all' ? 'all parameters' : 'embeddings only'}) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
   console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}`);
@@ -208,6 +218,7 @@ async function main(): Promise<void> {
       command,
       machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, loadAvg1m: loadavg()[0] },
       size: opts.size,
+      params: opts.params,
       model: { ...config, dtype: opts.dtype, seed: SEED, matmulWeights: flops.weights },
       batch: BATCH,
       seq: SEQ,

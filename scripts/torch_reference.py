@@ -22,7 +22,7 @@ or `tokens` (a list of rows) with an optional `loss_mask` (same shape; 1 = the t
    train), "batches": [[block indices] per step] (default: all blocks every step), "out": "w.safetensors"}
       -> {"losses": [...], "grad_norms": [...], "lrs": [...]}; trained parameters saved to `out`
   {"task": "time", "steps": N, "warmup": 1, "batch_size": B, "threads": n, "blas_threads": n, "autocast": false, ...}
-      -> {"step_seconds": [...], "tokens_per_step": B*T}: the "train" step (all parameters, f32)
+      -> {"step_seconds": [...], "tokens_per_step": B*T}: the "train" step ("params", default all; f32)
          on blocks taken in file order, wall-clock per step after `warmup` untimed steps; with
          "autocast": true the loss runs under torch.autocast("cpu", bfloat16) (PyTorch's mixed precision)
   {"task": "logprobs"}  (with `tokens`: rows of one length)
@@ -280,7 +280,7 @@ def task_time(req):
     B, N, warm = req["batch_size"], tokens.shape[0], req.get("warmup", 1)
     batches = [[(s * B + i) % N for i in range(B)] for s in range(warm + req["steps"])]
     times = []
-    train_steps({**req, "steps": len(batches), "params": "all"}, c, W, tokens, mask, batches, times.append)
+    train_steps({**req, "steps": len(batches), "params": req.get("params", "all")}, c, W, tokens, mask, batches, times.append)
     return {"step_seconds": times[warm:], "tokens_per_step": B * (tokens.shape[1] - 1),
             "threads": torch.get_num_threads(), "blas_threads": ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads()}
 
