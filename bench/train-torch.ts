@@ -3,7 +3,7 @@
  *
  * What it measures, once per thread count in `--threads`, `--reps` rounds alternating the two sides
  * (which goes first alternates too), median over rounds of each round's median step time:
- *   - lep:   `trainModel` (all parameters, f32, AdamW, clipping, cosine schedule), the step time being the
+ *   - lep:   `trainModel` (all parameters unless `--params`, f32 unless `--dtype`, AdamW, clipping, cosine schedule), the step time being the
  *            engine's own per-step clock (the `tokens_per_s` of each progress event: batch assembly,
  *            forward, chunked LM loss, backward, clipping, AdamW), after one untimed warm-up step; no
  *            checkpoint is written inside the timed steps (one after the last, outside the clock).

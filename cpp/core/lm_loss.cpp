@@ -105,7 +105,10 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
       auto dw = reduced ? reduced_buf.narrow(0, 0, n).copy_(d) : d;  // (n, V) in the products' dtype
       auto gh = r.grad_hidden.narrow(0, start, n);
-      if (dw.scalar_type() == compute && w_compute.scalar_type() == compute) at::mm_out(gh, dw, w_compute).mul_(weight);
+      // Straight into its rows when all three share the compute dtype; a bf16 or f16 model's gradient
+      // (on CUDA, where its products run in float32) is converted on the way in.
+      if (gh.scalar_type() == compute && dw.scalar_type() == compute && w_compute.scalar_type() == compute)
+        at::mm_out(gh, dw, w_compute).mul_(weight);
       else gh.copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
       if (head_grad) {
         auto hw = h.to(compute) * weight;  // (n, C)

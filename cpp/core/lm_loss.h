@@ -19,23 +19,24 @@ enum class LmLossGrads { kNone, kHidden, kHiddenAndHead };
 
 // Buffers lm_loss_chunked writes its chunks into, kept between calls: a training job holds one for its
 // life, so the (rows, V) chunk is allocated and page-faulted in once per job rather than once per step
-// (it is larger than glibc's mmap threshold, so a freed one would go back to the system). Sized on
-// first use; CPU only (CUDA's caching allocator already reuses blocks).
+// (it is larger than glibc's mmap threshold, so a freed one would go back to the system). Made on
+// first use and again when a call needs more rows or another dtype; CPU only (CUDA's caching allocator
+// already reuses blocks). It stays allocated through the backward and the optimizer step.
 struct LmLossWorkspace {
   torch::Tensor probs;    // (rows, V) float32 (float64): a chunk's logits, in place its probabilities, then d
   torch::Tensor reduced;  // (rows, V) bf16, for bf16 models: the chunk's logits, then d rounded for the products
 };
 
-// Bytes of one (rows, V) float32 chunk when chunk_rows is 0. Each of the chunk's three products packs the
+// Bytes of one (rows, V) float32 (float64 for f64 models) chunk when chunk_rows is 0. Each of the chunk's three products packs the
 // whole head (V x C) afresh, so rows per chunk decide how much of the time goes to packing rather than
 // multiplying: at the small bench shape (C 256, V 32000, 2048 rows, f32, 2 threads, PyTorch 1.13's
-// OpenBLAS) the loss took 515-525 ms in chunks of 196 rows (24 MiB), 472-485 in 392 and 444-469 in
-// 1024 (128 MiB), the last with its buffer reused.
+// OpenBLAS) the loss took 515-525 ms in chunks of 196 rows (24 MiB), 472-485 in 392, and in 1024
+// (128 MiB) 469 written into fresh memory and 444 into a reused buffer.
 constexpr int64_t kLmLossChunkBytes = int64_t{128} << 20;
 
 // hidden (N, C), head W (V, C), targets (N) int64, mask (N) bool or undefined (= all).
 // With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows so that one
-// (rows, V) float32 chunk takes about kLmLossChunkBytes. `ws` (CPU): buffers to reuse, or null for
+// (rows, V) chunk in the compute dtype takes about kLmLossChunkBytes. `ws` (CPU): buffers to reuse, or null for
 // buffers of this call only.
 // `head_rows` (k) int64: the head's gradient only for these rows (rows-only training), in their order;
 // that matmul then costs k·N·C instead of V·N·C. Undefined = every row.

@@ -208,7 +208,7 @@ test.serial('bfloat16 (mixed precision: bf16 products, float32 softmax and sums)
 test.serial('a loss over several chunks (4608 positions, each chunk written into the same buffers, the last one shorter): float64, float32 and bf16 equal PyTorch', async (t) => {
   checkTorchReference();
   // cpp/core/lm_loss.h: a chunk holds about 128 MiB of float32 (or float64) probabilities, so with this
-  // 8005-token vocabulary float64 runs in chunks of 2096 rows (3 here) and float32 and bf16 in chunks of
+  // 8005-token vocabulary float64 runs in chunks of 2095 rows (3 here) and float32 and bf16 in chunks of
   // 4096 (2 here). The mask takes positions out of every chunk.
   const rows = 9;
   const cols = 513;
