@@ -143,6 +143,7 @@ async function main(): Promise<void> {
   // libtorch's pool size in lep's job, by BLAS thread count: PyTorch gets the same (each thread count's first
   // round runs lep first).
   const lepPool = new Map<number, number>();
+  let lepProducts = '';  // where lep's float32 products ran (TrainResult.products)
   const lepStep = async (): Promise<number[]> => {
     const secs: number[] = [];
     const out = join(work, `lep-out-${Date.now()}`);
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
     // into step k + 1, and the PyTorch side writes none.
     const r = await trainModel(model, out, { data, steps: opts.steps + 1, batchSize: BATCH, seed: 0, dtype: opts.dtype, params: opts.params, ...train, checkpointEvery: opts.steps + 1, onProgress: (e) => { if (e.phase === 'train') secs.push(e.tokens / e.tokensPerS); } });
     lepPool.set(r.threads.blas, r.threads.intraOp);
+    lepProducts = r.products;
     rmSync(out, { recursive: true, force: true });
     return secs.slice(1);
   };
@@ -187,6 +189,8 @@ async function main(): Promise<void> {
       threads,
       /** libtorch's pool size on both sides. */
       pool: lepPool.get(threads) ?? 1,
+      /** Where lep's float32 products ran. */
+      products: lepProducts,
       stepSeconds: all,
       medianStepSeconds: sec,
       tokensPerSecond: Object.fromEntries(sides.map((x) => [x, tokens / sec[x]])),
@@ -208,7 +212,7 @@ async function main(): Promise<void> {
     lines.push(`| training step (${opts.params === 'all' ? 'all parameters' : 'embeddings only'}) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
-  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}`);
+  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}; lep's float32 products: ${runs.map((r) => r.products).join(', ')} (${info.trainProducts})`);
 
   if (opts.record) {
     mkdirSync(dirname(RESULTS), { recursive: true });

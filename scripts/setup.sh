@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libtorch-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev cmake g++ make)
+APT_PACKAGES=(libtorch-dev libdnnl-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev cmake g++ make)
 if [ "${1:-}" = --test ]; then APT_PACKAGES+=(python3-torch chromium debootstrap ccache clang-14 libclang-rt-14-dev); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -71,6 +71,7 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
     out.Set("lastCheckpoint", r.last_checkpoint);
     out.Set("blasThreads", r.blas_threads);
     out.Set("intraOpThreads", r.intra_op_threads);
+    out.Set("products", r.products);
     return out;
   };
   return AddonJob<lep::TrainReport>::Start(env, info[1], work, convert);
@@ -99,12 +100,13 @@ Napi::Value AddonModel::LossAndGrads(const Napi::CallbackInfo& info) {
     h->model->set_activation_checkpointing(false);
     return r;
   };
-  using R = std::pair<double, std::map<std::string, torch::Tensor>>;
+  using R = lep::LossAndGrads;
   auto convert = [](Napi::Env env, R& r) -> Napi::Value {
     Napi::Object out = Napi::Object::New(env);
-    out.Set("loss", r.first);
+    out.Set("loss", r.loss);
+    out.Set("products", r.products);
     Napi::Object grads = Napi::Object::New(env);
-    for (const auto& [name, g] : r.second) {
+    for (const auto& [name, g] : r.grads) {
       auto c = g.to(torch::kCPU, torch::kFloat64).contiguous();
       auto arr = Napi::Float64Array::New(env, c.numel());
       std::memcpy(arr.Data(), c.data_ptr<double>(), c.numel() * sizeof(double));

@@ -28,6 +28,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("intraOpThreads", r.intra_op_threads);
   o.Set("interOpThreads", r.inter_op_threads);
   o.Set("trainingSharesPools", r.training_shares_pools);
+  o.Set("onednn", r.onednn);
+  o.Set("onednnFitsCpu", r.onednn_fits_cpu);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
   o.Set("parallelInfo", r.parallel_info);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/model_tensors.h"
+#include "core/onednn_matmul.h"
 
 namespace lep {
 
@@ -201,8 +202,19 @@ torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torc
 }
 }  // namespace
 
+bool LlamaModel::onednn_now(const torch::Tensor& x) const {
+  return onednn_products_ && torch::GradMode::is_enabled() && x.scalar_type() == torch::kFloat32 && x.device().is_cpu();
+}
+
 torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name, bool bias) {
-  auto y = project(x, params_.at(name + ".weight"), bias ? params_.at(name + ".bias") : torch::Tensor());
+  const auto& w = params_.at(name + ".weight");
+  torch::Tensor y;
+  if (onednn_now(x) && w.scalar_type() == torch::kFloat32) {
+    y = onednn_linear(x, w);
+    if (bias) y = y + params_.at(name + ".bias");
+  } else {
+    y = project(x, w, bias ? params_.at(name + ".bias") : torch::Tensor());
+  }
   auto ad = lora_.find(name);
   if (ad == lora_.end()) return y;
   auto in = x;
@@ -265,7 +277,8 @@ torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const
   // are stacked as G·T query rows against it, so keys and values are never copied G times (a decoded
   // token would otherwise copy the whole cache, twice, in every layer).
   const auto acc = acc_type(q.scalar_type());
-  auto scores = torch::matmul(q.reshape({B, Hkv, G * T, D}).to(acc), k.to(acc).transpose(-2, -1)).view({B, H, T, S});
+  const auto qg = q.reshape({B, Hkv, G * T, D}).to(acc), kt = k.to(acc).transpose(-2, -1);
+  auto scores = (onednn_now(qg) ? onednn_matmul(qg, kt) : torch::matmul(qg, kt)).view({B, H, T, S});
   // Scores in float32: (B, H, T, S). Under autograd the division is out of place: in place on this view,
   // autograd rebases the matmul's history onto a CopySlices node whose backward clones the whole gradient,
   // for the division and again for the mask below (the small bench shape's body backward: 490-530 ms
@@ -276,7 +289,8 @@ torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const
   // A large finite negative rather than -inf keeps fully masked rows (left padding) free of NaN.
   if (blocked.defined()) scores.masked_fill_(blocked, -1e30);
   auto probs = torch::softmax(scores, -1).to(v.scalar_type()).view({B, Hkv, G * T, S});
-  auto out = torch::matmul(probs, v).view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});  // (B, T, H*D)
+  auto out = (onednn_now(probs) ? onednn_matmul(probs, v) : torch::matmul(probs, v))
+                 .view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});  // (B, T, H*D)
   return linear(out, p + "o_proj", false);
 }
 

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <thread>
 
+#include "core/onednn_matmul.h"
+
 namespace lep {
 
 namespace {
@@ -110,6 +112,8 @@ RuntimeInfo runtime_info() {
   info.intra_op_threads = at::get_num_threads();
   info.inter_op_threads = at::get_num_interop_threads();
   info.training_shares_pools = training_shares_pools();
+  info.onednn = onednn_version();
+  info.onednn_fits_cpu = onednn_fits_cpu();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();

@@ -15,6 +15,7 @@
 #include "core/runtime.h"
 #include "core/error.h"
 #include "core/lm_loss.h"
+#include "core/onednn_matmul.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -263,15 +264,45 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   return final_dir.string();
 }
 
+// A training job's threads and products, for train() and loss_and_grads() alike: the pool that gets the
+// threads (runtime.h), and whether float32 products go to oneDNN (onednn_matmul.h), which threads with
+// that pool. Held for the job; the model's products go back to libtorch's afterwards.
+class TrainingThreads {
+ public:
+  explicit TrainingThreads(LlamaModel& model) : model_(model), kind_(choose_pool(model)), pool_(kind_) {
+    const char* env = std::getenv("LEP_TRAIN_PRODUCTS");
+    const std::string want = env ? env : "";
+    if (!want.empty() && want != "onednn" && want != "blas")
+      throw Error("LEP_BAD_ARGUMENT", "LEP_TRAIN_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
+                                      "HINT: unset LEP_TRAIN_PRODUCTS to let lep choose (oneDNN where it has the threads).");
+    const bool f32 = model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32;
+    model.set_onednn_products(want != "blas" && f32 && kind_ == ThreadPool::kOpenMp && model.device().is_cpu() &&
+                              onednn_fits_cpu());
+  }
+  ~TrainingThreads() { model_.set_onednn_products(false); }
+  std::string products() const { return model_.onednn_products() ? "onednn" : "libtorch"; }
+  TrainingThreads(const TrainingThreads&) = delete;
+  TrainingThreads& operator=(const TrainingThreads&) = delete;
+
+ private:
+  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; other dtypes: the
+  // element-wise half of the step (and oneDNN's float32 products) runs there, which pays when idle workers
+  // sleep soon (runtime.h).
+  static ThreadPool choose_pool(LlamaModel& model) {
+    const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
+    const bool half = wdtype == torch::kBFloat16 || wdtype == torch::kHalf;
+    return model.device().is_cpu() && (half || training_shares_pools()) ? ThreadPool::kOpenMp : ThreadPool::kBlas;
+  }
+  LlamaModel& model_;
+  ThreadPool kind_;
+  ScopedThreadPool pool_;
+};
+
 }  // namespace
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
-  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; other dtypes: the
-  // element-wise half of the step runs there, which pays when idle workers sleep soon (runtime.h).
-  const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
-  const bool half = wdtype == torch::kBFloat16 || wdtype == torch::kHalf;
-  ScopedThreadPool pool(model.device().is_cpu() && (half || training_shares_pools()) ? ThreadPool::kOpenMp : ThreadPool::kBlas);
+  TrainingThreads threads(model);
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");
@@ -339,6 +370,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   TrainReport report;
   report.blas_threads = blas_threads();
   report.intra_op_threads = at::get_num_threads();
+  report.products = threads.products();
   int64_t step = 0;
   if (!c.resume_from.empty()) {
     torch::NoGradGuard no_grad;
@@ -513,11 +545,11 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   return report;
 }
 
-std::pair<double, std::map<std::string, torch::Tensor>> loss_and_grads(LlamaModel& model, const torch::Tensor& blocks,
-                                                                       const torch::Tensor& loss_mask,
-                                                                       const std::string& params) {
+LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, const torch::Tensor& loss_mask,
+                            const std::string& params) {
   const auto names = trainable_names(model, params);
   const auto& cfg = model.config();
+  TrainingThreads threads(model);  // the products and threads of a training step
   const bool head_trainable =
       std::find(names.begin(), names.end(), cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") != names.end();
   for (const auto& n : names) {
@@ -536,7 +568,7 @@ std::pair<double, std::map<std::string, torch::Tensor>> loss_and_grads(LlamaMode
     model.param(n).mutable_grad() = torch::Tensor();
     model.param(n).set_requires_grad(false);
   }
-  return {r.loss_sum / std::max<int64_t>(1, count), grads};
+  return {r.loss_sum / std::max<int64_t>(1, count), std::move(grads), threads.products()};
 }
 
 }  // namespace lep

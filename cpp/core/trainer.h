@@ -56,6 +56,9 @@ struct TrainReport {
   // The compute threads the job ran with on the CPU: OpenBLAS's and libtorch's OpenMP pool's.
   int blas_threads = 0;
   int intra_op_threads = 0;
+  // Where a float32 model's matrix products ran: "onednn" (lep calls oneDNN, onednn_matmul.h) or
+  // "libtorch" (its BLAS; bf16/f16 products always go to libtorch's own oneDNN path).
+  std::string products;
 };
 
 // Trains `model` in place. Progress events: phase "train" (step, loss, lr, grad_norm, tokens,
@@ -64,10 +67,14 @@ struct TrainReport {
 TrainReport train(LlamaModel& model, const TrainConfig& config, const ProgressFn& progress);
 
 // Loss (mean over target tokens) and gradients of the trainable selection for one batch of blocks
-// (B, T+1): used by gradient checks. Returns {loss, grads by parameter name}. "lora" uses the adapters
-// the model has (and no modules to save).
-std::pair<double, std::map<std::string, torch::Tensor>> loss_and_grads(LlamaModel& model, const torch::Tensor& blocks,
-                                                                       const torch::Tensor& loss_mask,
-                                                                       const std::string& params);
+// (B, T+1), computed as a training step would (same threads and products): used by gradient checks.
+// "lora" uses the adapters the model has (and no modules to save).
+struct LossAndGrads {
+  double loss = 0;
+  std::map<std::string, torch::Tensor> grads;  // by parameter name
+  std::string products;                        // as TrainReport::products
+};
+LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, const torch::Tensor& loss_mask,
+                            const std::string& params);
 
 }  // namespace lep

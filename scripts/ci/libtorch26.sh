@@ -24,7 +24,7 @@ out=build-libtorch2.6
 if [ "${1:-}" != "--inside" ]; then
   [ -x "$repo/node_modules/.bin/ava" ] && [ -d "$repo/dist/test" ] ||
     { echo "libtorch26.sh: $repo has no node_modules/ or dist/: run \`npm run setup\` first" >&2; exit 2; }
-  packages=(libtorch-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
+  packages=(libtorch-dev libdnnl-dev libopenblas0-pthread libgloo-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
             cmake g++ make ninja-build ccache python3-torch)
   mkdir -p "$cache/ccache-trixie"
   include=$(IFS=,; echo "${packages[*]}")

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { LepModel } from '../../ts/index.js';
+import { LepModel, lepInfo } from '../../ts/index.js';
 import { readSafetensors, type TensorData as NativeTensorData } from '../../ts/checkpoint/index.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
@@ -29,6 +29,9 @@ const COLS = 33;  // T + 1: 32 positions
 /** Tolerances. float64: both sides compute the same maths, so only summation order differs. */
 const F64_LOSS_REL = 1e-12;  // measured: 0 (bit-equal)
 const F64_GRAD_REL = 1e-12;  // max |Δg| over a tensor, relative to that tensor's max |g| (measured: 2e-15)
+/** float32 against the float64 reference: rounding of float32 sums in either summation order. */
+const F32_LOSS_REL = 1e-5;
+const F32_GRAD_REL = 5e-5;  // max |Δg| over a tensor relative to its max |g|
 /** float32, 5 AdamW steps at lr 1e-2: max |Δw| over a tensor, as a fraction of the learning rate. */
 const F32_WEIGHT_LR_FRACTION = 2e-3;  // measured: 4e-4 (summation order through Adam's g / sqrt(v))
 /** bf16 against float32 on the same (bf16) weights: every product and activation rounded to 8 bits. */
@@ -130,6 +133,57 @@ test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both
       model.dispose();
     }
   }
+});
+
+// serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
+test.serial('float32 loss and gradients equal float64 PyTorch to float32 rounding, with the products in oneDNN (where lep uses it) and in the BLAS', async (t) => {
+  checkTorchReference();
+  // lep's choice for float32 training products (lep info "f32 products"): on an AVX-512 CPU with short
+  // thread waits, as on CI, the default is oneDNN, so both paths run here against the same reference.
+  const info = lepInfo();
+  const onednnExpected = info.onednnFitsCpu && info.trainingSharesPools;
+  const all = await cases();
+  const blocks = seededBlocks(8);
+  const work = tempDir();
+  const outs = all.map((_, i) => join(work, `grads32-${i}.safetensors`));
+  const answers = await runTorchReference<{ loss: Record<string, number>; names: Record<string, string[]> }[]>(
+    all.map((c, i) => ({ task: 'grads', model: c.dir, dtype: 'float64', tokens: blocks, loss_mask: c.mask ?? null, params: ['all', 'embeddings'], out: outs[i] })),
+  );
+  const seen = new Set<string>();
+  for (const [i, c] of all.entries()) {
+    const ref = new Map(readSafetensors(outs[i]!).map((x) => [x.name, asNumbers(x)]));
+    const model = await LepModel.load(c.dir, { dtype: 'f32' });
+    try {
+      for (const products of ['default', 'blas'] as const) {
+        for (const params of ['all', 'embeddings'] as const) {
+          const lossMask = c.mask ? new Uint8Array(c.mask.flat()) : undefined;
+          if (products === 'blas') process.env.LEP_TRAIN_PRODUCTS = 'blas';
+          let r;
+          try {
+            r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params, ...(lossMask ? { lossMask } : {}) }, null).promise;
+          } finally {
+            delete process.env.LEP_TRAIN_PRODUCTS;
+          }
+          t.is(r.products, products === 'blas' || !onednnExpected ? 'libtorch' : 'onednn', `${c.name} ${params} ${products}: products`);
+          seen.add(r.products);
+          const refLoss = answers[i]!.loss[params]!;
+          const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
+          t.true(lossRel < F32_LOSS_REL, `${c.name} ${params} ${r.products}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
+          let worst = { name: '', rel: 0 };
+          for (const name of answers[i]!.names[params]!) {
+            const { diff, scale } = compare(r.grads[name]!, ref.get(`${params}/${name}`)!);
+            const rel = diff / scale;
+            if (rel > worst.rel) worst = { name, rel };
+            t.true(scale > 0 && rel < F32_GRAD_REL, `${c.name} ${params} ${r.products} ${name}: rel ${rel.toExponential(2)}`);
+          }
+          t.log(`${c.name} ${params} ${r.products}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  t.is(seen.size, onednnExpected ? 2 : 1, `paths run: ${[...seen].join(', ')}`);
 });
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).

@@ -31,6 +31,10 @@ export interface NativeRuntimeInfo {
    * read them when they loaded; ts/binding/threadWaits.ts, cpp/core/runtime.h).
    */
   trainingSharesPools: boolean;
+  /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 training products, else "". */
+  onednn: string;
+  /** oneDNN is built in and this CPU has AVX-512 (F, BW, VL, DQ), where its edge over the BLAS was measured. */
+  onednnFitsCpu: boolean;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;
@@ -190,6 +194,8 @@ export interface NativeTrainReport {
   lastCheckpoint: string;
   blasThreads: number;
   intraOpThreads: number;
+  /** Where a float32 model's matrix products ran (TrainResult.products). */
+  products: 'onednn' | 'libtorch';
 }
 
 export interface NativeModel {
@@ -198,7 +204,7 @@ export interface NativeModel {
   lossAndGrads(
     options: { tokens: Int32Array; rows: number; cols: number; lossMask?: Uint8Array; params: 'all' | 'embeddings' | 'lora'; activationCheckpointing?: boolean },
     onProgress: NativeProgressFn,
-  ): NativeJob<{ loss: number; grads: Record<string, Float64Array> }>;
+  ): NativeJob<{ loss: number; grads: Record<string, Float64Array>; products: 'onednn' | 'libtorch' }>;
   score(sequences: ArrayLike<number>[], options: NativeScoreOptions, onProgress: NativeProgressFn): NativeJob<NativeScoreResult[]>;
   generate(prompts: ArrayLike<number>[], options: NativeGenerateOptions, onProgress: NativeProgressFn): NativeJob<NativeGenerateResult[]>;
   save(options: { dir: string; dtype: NativeDtype; maxShardBytes?: number }, onProgress: NativeProgressFn): NativeJob<string[]>;

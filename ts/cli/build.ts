@@ -15,11 +15,13 @@ import { LepError } from '../errors.js';
 import { parse } from './args.js';
 
 /** What a source build needs on Debian 12 / 13 (the compiler, CMake, libtorch's headers, SentencePiece, JSON). */
-export const BUILD_APT_PACKAGES = ['cmake', 'g++', 'make', 'libtorch-dev', 'libopenblas0-pthread', 'libgloo-dev', 'libsentencepiece-dev', 'nlohmann-json3-dev'];
+export const BUILD_APT_PACKAGES = ['cmake', 'g++', 'make', 'libtorch-dev', 'libdnnl-dev', 'libopenblas0-pthread', 'libgloo-dev', 'libsentencepiece-dev', 'nlohmann-json3-dev'];
 
-export const usage = `lep build [--libtorch DIR] [--debug]   build the native addons from source (where no prebuilt fits)
+export const usage = `lep build [--libtorch DIR] [--without-onednn] [--debug]   build the native addons from source (where no prebuilt fits)
   Runs cmake-js on lep's C++ sources; writes <lep>/build/Release (or Debug), loaded before any prebuilt.
   --libtorch DIR  an unpacked libtorch (official 2.x, CUDA); default: $LIBTORCH, else the system's
+  --without-onednn  build without oneDNN (libdnnl-dev), which float32 CPU training calls for its products
+                  (faster than OpenBLAS on AVX-512 CPUs); the BLAS then runs them. Implied by --libtorch
   Needs on Debian: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}
 Example: lep build --libtorch /opt/libtorch`;
 
@@ -33,7 +35,7 @@ function hasTool(tool: string): boolean {
 }
 
 export function run(argv: string[]): void {
-  const { values } = parse(argv, { libtorch: { type: 'string' }, debug: { type: 'boolean' } }, usage);
+  const { values } = parse(argv, { libtorch: { type: 'string' }, 'without-onednn': { type: 'boolean' }, debug: { type: 'boolean' } }, usage);
   if (values.help) return void console.log(usage);
   const libtorch = values.libtorch === undefined ? process.env.LIBTORCH : resolve(values.libtorch as string);
   if (libtorch !== undefined && !existsSync(join(libtorch, 'share', 'cmake', 'Torch')))
@@ -45,7 +47,7 @@ export function run(argv: string[]): void {
       `lep build needs ${missing.join(' and ')}, not found on PATH.\nHINT: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
     );
   const cmakeJs = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
-  const args = [cmakeJs, 'compile', '--out', 'build', ...(values.debug ? ['--debug'] : [])];
+  const args = [cmakeJs, 'compile', '--out', 'build', ...(values.debug ? ['--debug'] : []), ...(values['without-onednn'] ? ['--CDLEP_ONEDNN=OFF'] : [])];
   console.log(`lep build: cmake-js in ${packageRoot}${libtorch ? ` against ${libtorch}` : ''} (a few minutes)`);
   const r = spawnSync(process.execPath, args, {
     cwd: packageRoot,
@@ -55,7 +57,7 @@ export function run(argv: string[]): void {
   if (r.status !== 0)
     throw new LepError(
       'LEP_BUILD_FAILED',
-      `the native build failed (cmake-js exit ${r.status ?? r.signal}); its output is above.\nHINT: "Could not find a package configuration file provided by Torch" means no libtorch: install libtorch-dev or pass --libtorch DIR; missing headers: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
+      `the native build failed (cmake-js exit ${r.status ?? r.signal}); its output is above.\nHINT: "Could not find a package configuration file provided by Torch" means no libtorch: install libtorch-dev or pass --libtorch DIR; "oneDNN's headers were not found": apt-get install libdnnl-dev or pass --without-onednn; missing headers: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
     );
   console.log(`lep build: done, ${join(packageRoot, 'build', values.debug ? 'Debug' : 'Release')} (lep.node, lep_spm.node)`);
 }

@@ -69,6 +69,12 @@ export interface TrainResult {
    * pool's, which training gives the threads too where idle workers sleep soon (`lep info`, "thread waits").
    */
   threads: { blas: number; intraOp: number };
+  /**
+   * Where a float32 model's matrix products ran: 'onednn' (lep calls oneDNN, faster than the BLAS on
+   * AVX-512 CPUs; a CPU job whose libtorch pool has the threads) or 'libtorch' (its BLAS; bf16 products
+   * always run in libtorch's own oneDNN path). `LEP_TRAIN_PRODUCTS=blas` keeps them in the BLAS.
+   */
+  products: 'onednn' | 'libtorch';
 }
 
 /**
@@ -317,7 +323,7 @@ async function trainLocked(
       );
     });
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
-    const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
+    const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
     if (lora) {
