@@ -277,17 +277,25 @@ torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const
   // are stacked as G·T query rows against it, so keys and values are never copied G times (a decoded
   // token would otherwise copy the whole cache, twice, in every layer).
   const auto acc = acc_type(q.scalar_type());
-  const auto qg = q.reshape({B, Hkv, G * T, D}).to(acc), kt = k.to(acc).transpose(-2, -1);
-  auto scores = (onednn_now(qg) ? onednn_matmul(qg, kt) : torch::matmul(qg, kt)).view({B, H, T, S});
-  // Scores in float32: (B, H, T, S). Under autograd the division is out of place: in place on this view,
-  // autograd rebases the matmul's history onto a CopySlices node whose backward clones the whole gradient,
-  // for the division and again for the mask below (the small bench shape's body backward: 490-530 ms
-  // with, 435-475 ms without). The mask then fills a fresh tensor in place, which autograd takes as is.
-  // Without autograd (decoding, scoring) the division stays in place too.
-  const double scale = std::sqrt(static_cast<double>(D));
-  scores = torch::GradMode::is_enabled() ? scores.div(scale) : scores.div_(scale);
-  // A large finite negative rather than -inf keeps fully masked rows (left padding) free of NaN.
-  if (blocked.defined()) scores.masked_fill_(blocked, -1e30);
+  // The 1/√D scale goes on the queries, (B, H, T, D), rather than on the scores, (B, H, T, S): a pass over
+  // a tensor S/D times smaller, forward and backward (HF scales the scores; the two differ by rounding).
+  // In place where nothing is recorded for backward (the queries are fresh from the rotary step).
+  const double inv_scale = 1.0 / std::sqrt(static_cast<double>(D));
+  auto qg = q.reshape({B, Hkv, G * T, D}).to(acc);
+  qg = torch::GradMode::is_enabled() ? qg.mul(inv_scale) : qg.mul_(inv_scale);
+  const auto kt = k.to(acc).transpose(-2, -1);
+  const auto product = onednn_now(qg) ? onednn_matmul(qg, kt) : torch::matmul(qg, kt);  // (B, Hkv, G·T, S)
+  // Scores in float32. A large finite negative rather than -inf keeps fully masked rows (left padding,
+  // in generation) free of NaN. The mask is not recorded for backward: under autograd only causal masks
+  // occur (training passes no key mask), every row keeps its own position, so the softmax gives masked
+  // pairs probability exactly 0 and their gradient is 0 without a masking pass over the gradient; and
+  // nothing recorded reads the product (it saved its operands). The mask goes in before the scores view
+  // is taken, so that view's history stays a plain view (one modified after it was taken gets a costlier one).
+  if (blocked.defined()) {
+    torch::NoGradGuard unrecorded;
+    product.view({B, H, T, S}).masked_fill_(blocked, -1e30);
+  }
+  const auto scores = product.view({B, H, T, S});
   auto probs = torch::softmax(scores, -1).to(v.scalar_type()).view({B, Hkv, G * T, S});
   auto out = (onednn_now(probs) ? onednn_matmul(probs, v) : torch::matmul(probs, v))
                  .view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});  // (B, T, H*D)

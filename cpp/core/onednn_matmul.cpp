@@ -42,22 +42,28 @@ struct Product {
   dnnl::memory::desc scratchpad;
 };
 
+std::mutex cache_mutex;
+std::unordered_map<std::string, std::shared_ptr<const Product>> cache;
+
+std::shared_ptr<const Product> remember(const std::string& key, std::shared_ptr<const Product> product) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  if (cache.size() >= 1024) cache.clear();
+  return cache.emplace(key, std::move(product)).first->second;
+}
+
 // Building a primitive JIT-compiles its kernel (tenths of a millisecond to milliseconds), so each one is
-// kept, keyed by the operands' shapes and strides, the accumulation and the thread count it was built
+// kept, keyed by the operands' shapes and strides and the thread count it was built
 // for. A training job meets a few dozen keys; the bound only guards a process that sees many shapes.
-std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out,
-                                           bool accumulate) {
-  std::string key = std::to_string(at::get_num_threads()) + (accumulate ? "+" : "=");
+std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out) {
+  std::string key = std::to_string(at::get_num_threads()) + ";";
   for (const auto* t : {&a, &b, &out}) {
     for (auto s : t->sizes()) key += std::to_string(s) + ",";
     key += ":";
     for (auto s : t->strides()) key += std::to_string(s) + ",";
     key += ";";
   }
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::shared_ptr<const Product>> cache;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    std::lock_guard<std::mutex> lock(cache_mutex);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
@@ -66,24 +72,20 @@ std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::
     dnnl::primitive_attr attr;
     // The scratchpad comes from libtorch's allocator per call, so concurrent jobs never share one.
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (accumulate) {
-      dnnl::post_ops ops;
-      ops.append_sum(1.0f);
-      attr.set_post_ops(ops);
-    }
 #if DNNL_VERSION_MAJOR >= 3
     dnnl::matmul::primitive_desc pd(cpu_engine(), desc_of(a), desc_of(b), desc_of(out), attr);
 #else
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(desc_of(a), desc_of(b), desc_of(out)), attr, cpu_engine());
 #endif
+    // oneDNN's reference kernel (operands it has no fast kernel for) would be far slower than the BLAS.
+    const std::string impl = pd.impl_info_str();
+    if (impl.rfind("ref", 0) == 0) return remember(key, std::move(made));
     made->scratchpad = pd.scratchpad_desc();
     made->primitive = std::make_unique<dnnl::matmul>(pd);
   } catch (const dnnl::error&) {
     made->primitive.reset();  // unsupported strides or shapes: libtorch does this one
   }
-  std::lock_guard<std::mutex> lock(mu);
-  if (cache.size() >= 1024) cache.clear();
-  return cache.emplace(key, std::move(made)).first->second;
+  return remember(key, std::move(made));
 }
 
 }  // namespace
@@ -98,9 +100,9 @@ bool onednn_fits_cpu() {
          __builtin_cpu_supports("avx512dq");
 }
 
-bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate) {
+bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out) {
   if (!takes(a, b, out)) return false;
-  const auto product = product_for(a, b, out, accumulate);
+  const auto product = product_for(a, b, out);
   if (!product->primitive) return false;
   auto& engine = cpu_engine();
   // oneDNN's CPU stream is synchronous; one per thread, as a stream is not to be shared between threads.
@@ -116,26 +118,17 @@ bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const tor
 #else
 std::string onednn_version() { return ""; }
 bool onednn_fits_cpu() { return false; }
-bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) { return false; }
+bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) { return false; }
 #endif
 
 namespace {
 
-// out (=|+=) a · b by oneDNN, or by libtorch where oneDNN declines.
-void product_into(const torch::Tensor& a, const torch::Tensor& b, torch::Tensor out, bool accumulate = false) {
-  if (onednn_matmul_out(a, b, out, accumulate)) return;
-  if (a.dim() == 2) {
-    accumulate ? void(out.addmm_(a, b)) : void(at::mm_out(out, a, b));
-  } else {
-    accumulate ? void(out.add_(torch::matmul(a, b))) : void(at::matmul_out(out, a, b));
-  }
-}
-
+// a · b into a fresh tensor, by oneDNN, or by libtorch where oneDNN declines.
 torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b) {
   auto shape = a.sizes().vec();
   shape.back() = b.size(-1);
   auto out = torch::empty(shape, a.options());
-  product_into(a, b, out);
+  if (!onednn_matmul_out(a, b, out)) at::matmul_out(out, a, b);
   return out;
 }
 

@@ -26,11 +26,11 @@ std::string onednn_version();
 // the BLAS was measured. On other CPUs (AVX2 only, for one) lep has not measured it, so the BLAS stays.
 bool onednn_fits_cpu();
 
-// out = a · b, or out += a · b with `accumulate`. a (…, M, K), b (…, K, N), out (…, M, N): float32 CPU
-// tensors with the same leading dims, any strides (transposed views included). Returns false, having
-// written nothing, when oneDNN is not built in or cannot take these operands; the caller then uses
-// libtorch. Primitives are cached per shape, strides and thread count.
-bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate = false);
+// out = a · b. a (…, M, K), b (…, K, N), out (…, M, N): float32 CPU tensors with the same leading dims,
+// any strides (transposed views included). Returns false, having written nothing, when oneDNN is not
+// built in or has no fast kernel for these operands; the caller then uses libtorch. Primitives are
+// cached per shape, strides and thread count.
+bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out);
 
 // Differentiable products whose forward and backward run through onednn_matmul_out (libtorch where it
 // declines): x (…, in) · wᵀ for w (out, in), giving w a gradient of w's own layout; and a (…, M, K) ·

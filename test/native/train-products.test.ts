@@ -31,8 +31,10 @@ test('the rule, as lep info states it: built in, AVX-512, libtorch pool with the
   t.regex(trainingProductsChoice({ ...yes, onednnFitsCpu: false }, {}), /^the BLAS: no AVX-512 here/);
   t.regex(trainingProductsChoice({ ...yes, trainingSharesPools: false }, {}), /^the BLAS: thread waits are long/);
   const info = lepInfo();
-  const { stdout } = await run('node', [LEP, 'info']);
-  t.true(stdout.includes(`f32 products  ${trainingProductsChoice(info)}`), stdout);
+  const env = { ...process.env };
+  delete env.LEP_TRAIN_PRODUCTS;
+  const { stdout } = await run('node', [LEP, 'info'], { env });
+  t.true(stdout.includes(`f32 products  ${trainingProductsChoice(info, env)}`), stdout);
 });
 
 test('this build calls oneDNN, and its CPU check agrees with /proc/cpuinfo', (t) => {
@@ -44,7 +46,8 @@ test('this build calls oneDNN, and its CPU check agrees with /proc/cpuinfo', (t)
   t.is(info.onednnFitsCpu, flags.avx512, `__builtin_cpu_supports against cpuinfo (AVX-512 F/BW/VL/DQ): ${info.onednnFitsCpu} vs ${flags.avx512}`);
 });
 
-test('a float32 training job reports where its products ran; LEP_TRAIN_PRODUCTS picks the BLAS or is refused when unknown', async (t) => {
+// serial: it sets LEP_TRAIN_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('a float32 training job reports where its products ran; LEP_TRAIN_PRODUCTS picks the BLAS or is refused when unknown', async (t) => {
   const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 3 });
   const data = join(tempDir(), 'blocks.safetensors');
   writeBlocks(data, Array.from({ length: 4 }, (_, r) => Array.from({ length: 17 }, (_, i) => (r * 31 + i * 7) % 200)));
