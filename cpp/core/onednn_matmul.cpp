@@ -123,13 +123,23 @@ bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::
 
 namespace {
 
-// a · b into a fresh tensor, by oneDNN, or by libtorch where oneDNN declines.
-torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b) {
+// a · b into a fresh tensor, by oneDNN (`onednn`, unless it declines) or by libtorch.
+torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, bool onednn = true) {
   auto shape = a.sizes().vec();
   shape.back() = b.size(-1);
   auto out = torch::empty(shape, a.options());
-  if (!onednn_matmul_out(a, b, out)) at::matmul_out(out, a, b);
+  if (!onednn || !onednn_matmul_out(a, b, out)) at::matmul_out(out, a, b);
   return out;
+}
+
+// Whether a linear layer's products (rows × in · in × out, and its two gradients, the same count of
+// multiply-adds) go to oneDNN. On 2 AVX-512 cores, both on 2 threads, oneDNN against OpenBLAS by
+// multiply-adds per product: 2048·256·704 (0.37 G) 1.1-1.4x, 2048·2048·256 (1.1 G) 1.2x, 2048³ (8.6 G)
+// 1.0x, 2048·2048·5632 (24 G) 0.87-0.97x, 1024·4096·14336 (60 G) 0.95x (bench/README.md, "oneDNN for
+// float32 training products"): large products stay in the BLAS.
+bool linear_in_onednn(int64_t rows, const torch::Tensor& w) {
+  constexpr double kMaxMultiplyAdds = 4e9;
+  return static_cast<double>(rows) * static_cast<double>(w.size(0)) * static_cast<double>(w.size(1)) < kMaxMultiplyAdds;
 }
 
 // y = x · wᵀ over x's rows. w's gradient is computed as gᵀ·x, a contiguous (out, in) tensor like w
@@ -139,15 +149,17 @@ struct LinearNode : torch::autograd::Function<LinearNode> {
     ctx->save_for_backward({x, w});
     auto shape = x.sizes().vec();
     shape.back() = w.size(0);
-    return product(x.reshape({-1, w.size(1)}), w.t()).view(shape);
+    const auto rows = x.reshape({-1, w.size(1)});
+    return product(rows, w.t(), linear_in_onednn(rows.size(0), w)).view(shape);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &w = saved[1];
     const auto g = grads[0].reshape({-1, w.size(0)});
+    const bool onednn = linear_in_onednn(g.size(0), w);
     torch::Tensor gx, gw;
-    if (ctx->needs_input_grad(0)) gx = product(g, w).view(x.sizes());
-    if (ctx->needs_input_grad(1)) gw = product(g.t(), x.reshape({-1, w.size(1)}));
+    if (ctx->needs_input_grad(0)) gx = product(g, w, onednn).view(x.sizes());
+    if (ctx->needs_input_grad(1)) gw = product(g.t(), x.reshape({-1, w.size(1)}), onednn);
     return {gx, gw};
   }
 };

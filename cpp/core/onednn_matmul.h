@@ -5,7 +5,8 @@
 // matrix, each threaded on its own. On a 2-core AVX-512 Xeon, oneDNN 2.6 against OpenBLAS 0.3.21, both on
 // 2 threads: the attention products (64 matrices of 256×32 · 32×128) 182-224 against 75-83 GFLOP/s,
 // the MLP and projection products (2048×256 · 256×704 and the like) 225-275 against 185-237 GFLOP/s;
-// the LM head's wide products were even (bench/README.md, "oneDNN for float32 training products").
+// the LM head's wide products were even, and so were ~1B and 8B layers' products, or a little slower
+// (bench/README.md, "oneDNN for float32 training products").
 // libtorch 1.13 and 2.6 send float32 products only to the BLAS, so lep calls the oneDNN library libtorch
 // itself links (Debian's libdnnl) directly.
 //
@@ -33,8 +34,9 @@ bool onednn_fits_cpu();
 bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out);
 
 // Differentiable products whose forward and backward run through onednn_matmul_out (libtorch where it
-// declines): x (…, in) · wᵀ for w (out, in), giving w a gradient of w's own layout; and a (…, M, K) ·
-// b (…, K, N) for activations (attention scores and their weighted values).
+// declines): x (…, in) · wᵀ for w (out, in), giving w a gradient of w's own layout, in the BLAS when
+// the layer is large (from about 4e9 multiply-adds a product, where oneDNN no longer won); and
+// a (…, M, K) · b (…, K, N) for activations (attention scores and their weighted values).
 torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& w);
 torch::Tensor onednn_matmul(const torch::Tensor& a, const torch::Tensor& b);
 
