@@ -12,7 +12,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { LepModel, lepInfo } from '../../ts/index.js';
 import { readSafetensors, type TensorData as NativeTensorData } from '../../ts/checkpoint/index.js';
@@ -88,6 +88,27 @@ function compare(ours: ArrayLike<number>, ref: ArrayLike<number>): { diff: numbe
   return { diff, scale, at };
 }
 
+/**
+ * lep's loss and every gradient tensor in `names` against the reference (its gradients stored as
+ * `${prefix}/${name}`): the loss within `bounds.lossRel` (relative), each tensor's worst |Δ| within
+ * `bounds.gradRel` of the tensor's largest reference magnitude. Logs the loss error and the worst tensor.
+ */
+function checkLossAndGrads(
+  t: ExecutionContext, label: string, r: { loss: number; grads: Record<string, Float64Array> }, refLoss: number,
+  ref: Map<string, ArrayLike<number>>, prefix: string, names: readonly string[], bounds: { lossRel: number; gradRel: number },
+): void {
+  const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
+  t.true(Number.isFinite(r.loss) && lossRel < bounds.lossRel, `${label}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
+  let worst = { name: '', rel: 0 };
+  for (const name of names) {
+    const { diff, scale, at } = compare(r.grads[name]!, ref.get(`${prefix}/${name}`)!);
+    const rel = diff / scale;
+    if (rel > worst.rel) worst = { name, rel };
+    t.true(scale > 0 && rel < bounds.gradRel, `${label} ${name}: worst |Δ| ${diff.toExponential(2)} at ${at} of max |g| ${scale.toExponential(2)} (rel ${rel.toExponential(2)})`);
+  }
+  t.log(`${label}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+}
+
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
 test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both parameter selections', async (t) => {
   checkTorchReference();  // fails (never skips) without python3-torch, saying to run scripts/setup.sh
@@ -115,19 +136,9 @@ test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both
         const tokens = new Int32Array(blocks.flat());
         const lossMask = c.mask ? new Uint8Array(c.mask.flat()) : undefined;
         const r = await model.native.lossAndGrads({ tokens, rows: ROWS, cols: COLS, params, ...(lossMask ? { lossMask } : {}) }, null).promise;
-        const refLoss = answers[i]!.loss[params]!;
-        const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
-        t.true(lossRel < F64_LOSS_REL, `${c.name} ${params}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
         const names = answers[i]!.names[params]!;
         t.deepEqual(Object.keys(r.grads).sort(), [...names].sort(), `${c.name} ${params}: the same trainable tensors`);
-        let worst = { name: '', rel: 0 };
-        for (const name of names) {
-          const { diff, scale, at } = compare(r.grads[name]!, ref.get(`${params}/${name}`)!);
-          const rel = diff / scale;
-          if (rel > worst.rel) worst = { name, rel };
-          t.true(scale > 0 && rel < F64_GRAD_REL, `${c.name} ${params} ${name}: worst |Δ| ${diff.toExponential(2)} at ${at} of max |g| ${scale.toExponential(2)} (rel ${rel.toExponential(2)})`);
-        }
-        t.log(`${c.name} ${params}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+        checkLossAndGrads(t, `${c.name} ${params}`, r, answers[i]!.loss[params]!, ref, params, names, { lossRel: F64_LOSS_REL, gradRel: F64_GRAD_REL });
       }
     } finally {
       model.dispose();
@@ -166,17 +177,7 @@ test.serial('float32 loss and gradients equal float64 PyTorch to float32 roundin
           }
           t.is(r.products, products === 'blas' || !onednnExpected ? 'libtorch' : 'onednn', `${c.name} ${params} ${products}: products`);
           seen.add(r.products);
-          const refLoss = answers[i]!.loss[params]!;
-          const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
-          t.true(lossRel < F32_LOSS_REL, `${c.name} ${params} ${r.products}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
-          let worst = { name: '', rel: 0 };
-          for (const name of answers[i]!.names[params]!) {
-            const { diff, scale } = compare(r.grads[name]!, ref.get(`${params}/${name}`)!);
-            const rel = diff / scale;
-            if (rel > worst.rel) worst = { name, rel };
-            t.true(scale > 0 && rel < F32_GRAD_REL, `${c.name} ${params} ${r.products} ${name}: rel ${rel.toExponential(2)}`);
-          }
-          t.log(`${c.name} ${params} ${r.products}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+          checkLossAndGrads(t, `${c.name} ${params} ${r.products}`, r, answers[i]!.loss[params]!, ref, params, answers[i]!.names[params]!, { lossRel: F32_LOSS_REL, gradRel: F32_GRAD_REL });
         }
       }
     } finally {
@@ -203,13 +204,7 @@ test.serial('float32 with huge logits (token losses of hundreds of nats, probabi
   const model = await LepModel.load(dir, { dtype: 'f32' });
   try {
     const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params: 'embeddings' }, null).promise;
-    const lossRel = Math.abs(r.loss - refLoss) / refLoss;
-    t.true(Number.isFinite(r.loss) && lossRel < 1e-5, `loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
-    for (const name of answer!.names.embeddings!) {
-      const { diff, scale } = compare(r.grads[name]!, ref.get(`embeddings/${name}`)!);
-      t.true(scale > 0 && diff / scale < 1e-4, `${name}: rel ${(diff / scale).toExponential(2)}`);
-    }
-    t.log(`mean token loss ${refLoss.toFixed(1)} nats; lep float32 rel ${lossRel.toExponential(1)}`);
+    checkLossAndGrads(t, `mean token loss ${refLoss.toFixed(1)} nats, lep float32`, r, refLoss, ref, 'embeddings', answer!.names.embeddings!, { lossRel: 1e-5, gradRel: 1e-4 });
   } finally {
     model.dispose();
   }
@@ -240,17 +235,7 @@ test.serial('bfloat16 (mixed precision: bf16 products, float32 softmax and sums)
       for (const params of ['all', 'embeddings'] as const) {
         const lossMask = c.mask ? new Uint8Array(c.mask.flat()) : undefined;
         const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params, ...(lossMask ? { lossMask } : {}) }, null).promise;
-        const refLoss = answer!.loss[params]!;
-        const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
-        t.true(lossRel < BF16_LOSS_REL, `${c.name} ${params}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
-        let worst = { name: '', rel: 0 };
-        for (const name of answer!.names[params]!) {
-          const { diff, scale } = compare(r.grads[name]!, ref.get(`${params}/${name}`)!);
-          const rel = diff / scale;
-          if (rel > worst.rel) worst = { name, rel };
-          t.true(scale > 0 && rel < BF16_GRAD_REL, `${c.name} ${params} ${name}: rel ${rel.toExponential(2)}`);
-        }
-        t.log(`${c.name} ${params}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+        checkLossAndGrads(t, `${c.name} ${params}`, r, answer!.loss[params]!, ref, params, answer!.names[params]!, { lossRel: BF16_LOSS_REL, gradRel: BF16_GRAD_REL });
       }
     } finally {
       model.dispose();
@@ -294,17 +279,7 @@ test.serial('a loss over several chunks (4608 positions, each chunk written into
     const model = await LepModel.load(c.dir, { dtype: c.dtype });
     try {
       const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows, cols, params: 'all', lossMask: new Uint8Array(mask.flat()) }, null).promise;
-      const refLoss = answers[c.ref]!.loss.all!;
-      const lossRel = Math.abs(r.loss - refLoss) / Math.abs(refLoss);
-      t.true(lossRel < c.lossRel, `${c.dtype}: loss ${r.loss} vs torch ${refLoss} (rel ${lossRel.toExponential(2)})`);
-      let worst = { name: '', rel: 0 };
-      for (const name of answers[c.ref]!.names.all!) {
-        const { diff, scale } = compare(r.grads[name]!, refs[c.ref]!.get(`all/${name}`)!);
-        const rel = diff / scale;
-        if (rel > worst.rel) worst = { name, rel };
-        t.true(scale > 0 && rel < c.gradRel, `${c.dtype} ${name}: rel ${rel.toExponential(2)}`);
-      }
-      t.log(`${c.dtype}: loss rel ${lossRel.toExponential(1)}, worst gradient rel ${worst.rel.toExponential(1)} (${worst.name})`);
+      checkLossAndGrads(t, c.dtype, r, answers[c.ref]!.loss.all!, refs[c.ref]!, 'all', answers[c.ref]!.names.all!, c);
     } finally {
       model.dispose();
     }
