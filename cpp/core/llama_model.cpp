@@ -203,7 +203,9 @@ torch::Tensor project(const torch::Tensor& x, const torch::Tensor& w, const torc
 }  // namespace
 
 bool LlamaModel::onednn_now(const torch::Tensor& x) const {
-  return onednn_products_ && torch::GradMode::is_enabled() && x.scalar_type() == torch::kFloat32 && x.device().is_cpu();
+  // With or without autograd alike: activation checkpointing runs a layer's forward without it and
+  // recomputes it with it in backward, and both must compute the same numbers.
+  return onednn_products_ && x.scalar_type() == torch::kFloat32 && x.device().is_cpu();
 }
 
 torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name, bool bias) {
@@ -376,6 +378,10 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
   auto half_sin = freqs.sin();
   auto sin_signed = torch::cat({-half_sin, half_sin}, -1).unsqueeze(1).to(dtype_);
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  // attention() leaves its mask out of autograd's record, which is exact for causal masks only (every
+  // row keeps its own position); key masks (left padding) are for generation, which records nothing.
+  if (key_mask.defined() && torch::GradMode::is_enabled())
+    throw Error("LEP_INTERNAL", "forward_hidden: a key mask under autograd (masks of padded batches are for inference only)");
   const auto blocked = blocked_pairs(key_mask, B, T, cache ? cache->length : 0, x.device());
   const bool checkpoint = activation_checkpointing_ && !cache && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {

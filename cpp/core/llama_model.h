@@ -68,8 +68,8 @@ class LlamaModel {
                               const torch::Tensor& blocked, KVCache* cache);
   // Recompute each layer in backward instead of storing its activations (training only).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
-  // Float32 products under autograd (projections, MLP, attention) through oneDNN (onednn_matmul.h) instead
-  // of the BLAS. The trainer turns this on for CPU jobs that give libtorch's OpenMP pool the threads.
+  // Float32 products (projections, MLP, attention) through oneDNN (onednn_matmul.h) instead of the BLAS.
+  // The trainer turns this on for the length of a CPU job that gives libtorch's OpenMP pool the threads.
   void set_onednn_products(bool on) { onednn_products_ = on; }
   bool onednn_products() const { return onednn_products_; }
   // lm_head projection in float32: (B, T, C) -> (B, T, V).
@@ -85,7 +85,7 @@ class LlamaModel {
   ModelConfig config_;
   bool activation_checkpointing_ = false;
   bool onednn_products_ = false;
-  // Whether a product of these float32 operands goes through oneDNN now (set_onednn_products, under autograd).
+  // Whether a product of these operands goes through oneDNN now (set_onednn_products; float32 on the CPU).
   bool onednn_now(const torch::Tensor& x) const;
   std::map<std::string, LoraAdapter> lora_;  // by module ("model.layers.0.self_attn.q_proj")
   LoraConfig lora_config_;

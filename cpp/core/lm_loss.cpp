@@ -26,7 +26,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     chunk_rows = std::clamp<int64_t>(kLmLossChunkBytes / std::max<int64_t>(1, bytes_per_row), 16, 4096);
   }
   chunk_rows = std::max<int64_t>(1, std::min(chunk_rows, N));
-  if (with_grad) r.grad_hidden = torch::zeros_like(hidden);
+  if (with_grad) r.grad_hidden = torch::empty_like(hidden);  // every chunk writes its rows
   const bool some_rows = head_grad && head_rows.defined();
   if (head_grad) r.grad_head = some_rows ? torch::zeros({head_rows.size(0), head.size(1)}, head.options().dtype(compute))
                                          : torch::zeros(head.sizes(), head.options().dtype(compute));
@@ -67,7 +67,13 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     if (cpu) {
       // The logits, (n, V), land in the probabilities' buffer (a bf16 model's via its bf16 buffer) and
       // become the probabilities there in place: a softmax into a fresh (n, V) tensor took 2.5x as long
-      // (8.5 against 3.4 ms for 196 x 32000, PyTorch 1.13, 2 threads).
+      // (8.5 against 3.4 ms for 196 x 32000, PyTorch 1.13, 2 threads). One softmax kernel over each row
+      // (max, sum of exp, write), and the token losses from its target entries, -log p_t: log-softmax
+      // followed by exp over the whole (n, V) chunk took 3.8x as long in PyTorch 1.13 on the CPU (17.6
+      // against 4.6 ms for 196 x 32000), and the softmax is the gradient's start anyway. -log p_t is exact
+      // to rounding unless p_t underflows (a token loss above ~69 nats in float32); those rows, rare, take
+      // the log-softmax of their logits. Knowing whether there are any reads a value back per chunk, which
+      // is free on the CPU; on a GPU it would stall the queue.
       p = probs_buf.narrow(0, 0, n);
       if (reduced) {
         auto logits = reduced_buf.narrow(0, 0, n);
@@ -75,12 +81,6 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       } else if (w.scalar_type() == compute && h.scalar_type() == compute) at::mm_out(p, h, w.t());
       else p.copy_(torch::matmul(h, w.t()));
       at::_softmax_out(p, p, -1, false);
-      // One softmax kernel over each row (max, sum of exp, write), and the token losses from its target
-      // entries, -log p_t: log-softmax followed by exp over the whole (n, V) chunk took 3.8x as long in
-      // PyTorch 1.13 on the CPU (17.6 against 4.6 ms for 196 x 32000), and the softmax is the gradient's
-      // start anyway. -log p_t is exact to rounding unless p_t underflows (a token loss above ~69 nats in
-      // float32); those rows, rare, take the log-softmax of their logits. Knowing whether there are any
-      // reads a value back per chunk, which is free on the CPU; on a GPU it would stall the queue.
       auto p_t = p.gather(-1, t).squeeze(-1);
       tok_loss = -p_t.log();
       auto small = masked ? (p_t < tiny).logical_and_(m) : p_t < tiny;

@@ -73,6 +73,10 @@ std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::
     // The scratchpad comes from libtorch's allocator per call, so concurrent jobs never share one.
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 #if DNNL_VERSION_MAJOR >= 3
+    // float32 arithmetic whatever ONEDNN_DEFAULT_FPMATH_MODE says (bf16 would change the numerics).
+    attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
+#endif
+#if DNNL_VERSION_MAJOR >= 3
     dnnl::matmul::primitive_desc pd(cpu_engine(), desc_of(a), desc_of(b), desc_of(out), attr);
 #else
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(desc_of(a), desc_of(b), desc_of(out)), attr, cpu_engine());
@@ -125,6 +129,8 @@ namespace {
 
 // a · b into a fresh tensor, by oneDNN (`onednn`, unless it declines) or by libtorch.
 torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, bool onednn = true) {
+  TORCH_CHECK(a.dim() == b.dim() && a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2),
+              "onednn products take operands with the same batch dims, not broadcast ones");
   auto shape = a.sizes().vec();
   shape.back() = b.size(-1);
   auto out = torch::empty(shape, a.options());

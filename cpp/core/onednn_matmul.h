@@ -12,7 +12,8 @@
 //
 // oneDNN threads with the calling thread's OpenMP pool, so the trainer uses these only where a job gives
 // that pool the threads (CPU training with short thread waits, runtime.h), and only on AVX-512 CPUs
-// (onednn_fits_cpu); LEP_TRAIN_PRODUCTS=blas turns them off (trainer.cpp, TrainingThreads). Without
+// (onednn_fits_cpu); LEP_TRAIN_PRODUCTS=blas turns them off, =onednn forces them (trainer.cpp,
+// TrainingThreads). Without
 // oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here falls back to libtorch's own product.
 #pragma once
 #include <torch/torch.h>

@@ -269,17 +269,23 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 // that pool. Held for the job; the model's products go back to libtorch's afterwards.
 class TrainingThreads {
  public:
-  explicit TrainingThreads(LlamaModel& model) : model_(model), kind_(choose_pool(model)), pool_(kind_) {
+  explicit TrainingThreads(LlamaModel& model)
+      : model_(model), kind_(choose_pool(model)), pool_(kind_), before_(model.onednn_products()) {
     const char* env = std::getenv("LEP_TRAIN_PRODUCTS");
     const std::string want = env ? env : "";
     if (!want.empty() && want != "onednn" && want != "blas")
       throw Error("LEP_BAD_ARGUMENT", "LEP_TRAIN_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
                                       "HINT: unset LEP_TRAIN_PRODUCTS to let lep choose (oneDNN where it has the threads).");
-    const bool f32 = model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32;
-    model.set_onednn_products(want != "blas" && f32 && kind_ == ThreadPool::kOpenMp && model.device().is_cpu() &&
-                              onednn_fits_cpu());
+    if (want == "onednn" && onednn_version().empty())
+      throw Error("LEP_BAD_ARGUMENT", "LEP_TRAIN_PRODUCTS is 'onednn' but this build of lep has no oneDNN\n"
+                                      "HINT: unset LEP_TRAIN_PRODUCTS, or rebuild with libdnnl-dev installed (lep build).");
+    // Only float32 products on the CPU can go to oneDNN; `onednn` forces them there (on any CPU, with
+    // whatever threads libtorch's pool has), `blas` keeps them in the BLAS, and unset leaves it to lep.
+    const bool f32_cpu = model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32 && model.device().is_cpu();
+    const bool chosen = want == "onednn" || (want.empty() && kind_ == ThreadPool::kOpenMp && onednn_fits_cpu());
+    model.set_onednn_products(f32_cpu && chosen);
   }
-  ~TrainingThreads() { model_.set_onednn_products(false); }
+  ~TrainingThreads() { model_.set_onednn_products(before_); }
   std::string products() const { return model_.onednn_products() ? "onednn" : "libtorch"; }
   TrainingThreads(const TrainingThreads&) = delete;
   TrainingThreads& operator=(const TrainingThreads&) = delete;
@@ -296,6 +302,7 @@ class TrainingThreads {
   LlamaModel& model_;
   ThreadPool kind_;
   ScopedThreadPool pool_;
+  bool before_;
 };
 
 }  // namespace

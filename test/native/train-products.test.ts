@@ -27,6 +27,7 @@ test('the rule, as lep info states it: built in, AVX-512, libtorch pool with the
   const yes = { onednn: 'oneDNN 2.6.3', onednnFitsCpu: true, trainingSharesPools: true };
   t.regex(trainingProductsChoice(yes, {}), /^oneDNN 2\.6\.3 /);
   t.regex(trainingProductsChoice(yes, { LEP_TRAIN_PRODUCTS: 'blas' }), /^the BLAS: LEP_TRAIN_PRODUCTS=blas/);
+  t.regex(trainingProductsChoice({ ...yes, onednnFitsCpu: false, trainingSharesPools: false }, { LEP_TRAIN_PRODUCTS: 'onednn' }), /^oneDNN 2\.6\.3: LEP_TRAIN_PRODUCTS=onednn/);
   t.regex(trainingProductsChoice({ ...yes, onednn: '' }, {}), /^the BLAS: this addon was built without oneDNN/);
   t.regex(trainingProductsChoice({ ...yes, onednnFitsCpu: false }, {}), /^the BLAS: no AVX-512 here/);
   t.regex(trainingProductsChoice({ ...yes, trainingSharesPools: false }, {}), /^the BLAS: thread waits are long/);
@@ -52,12 +53,16 @@ test.serial('a float32 training job reports where its products ran; LEP_TRAIN_PR
   const data = join(tempDir(), 'blocks.safetensors');
   writeBlocks(data, Array.from({ length: 4 }, (_, r) => Array.from({ length: 17 }, (_, i) => (r * 31 + i * 7) % 200)));
   const info = lepInfo();
-  const train = (out: string) => trainModel(dir, join(tempDir(), out), { data, steps: 1, batchSize: 2, warmupSteps: 0 });
+  const train = (out: string, dtype: 'f32' | 'bf16' = 'f32') => trainModel(dir, join(tempDir(), out), { data, steps: 1, batchSize: 2, warmupSteps: 0, dtype });
+  delete process.env.LEP_TRAIN_PRODUCTS;
   const byDefault = await train('default');
   t.is(byDefault.products, info.onednnFitsCpu && info.trainingSharesPools && info.onednn ? 'onednn' : 'libtorch');
-  process.env.LEP_TRAIN_PRODUCTS = 'blas';
   try {
+    process.env.LEP_TRAIN_PRODUCTS = 'blas';
     t.is((await train('blas')).products, 'libtorch');
+    process.env.LEP_TRAIN_PRODUCTS = 'onednn';
+    t.is((await train('onednn')).products, 'onednn', 'forced, whatever the CPU and threads');
+    t.is((await train('onednn-bf16', 'bf16')).products, 'libtorch', 'bf16 products are libtorch\'s own (its oneDNN path)');
     process.env.LEP_TRAIN_PRODUCTS = 'mkl';
     const e = await t.throwsAsync(train('bad'), { instanceOf: LepError });
     t.is(e?.code, 'LEP_BAD_ARGUMENT');

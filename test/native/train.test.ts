@@ -298,6 +298,27 @@ test('activation checkpointing: the same loss and gradients (float64), and the s
     }
   }
   m.dispose();
+  // float32: the checkpointed layer's forward (run without autograd) and its recomputation (with it) take
+  // the same products (oneDNN's where the job uses them, lep info "f32 products"), so the loss is the
+  // plain run's to the bit, and the gradients equal it to rounding of their sums.
+  const m32 = await LepModel.load(await smallModel({ hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2 }), { dtype: 'f32' });
+  try {
+    const plain = await m32.native.lossAndGrads({ tokens, rows: 2, cols: 8, lossMask, params: 'all' }, null).promise;
+    const ckpt = await m32.native.lossAndGrads({ tokens, rows: 2, cols: 8, lossMask, params: 'all', activationCheckpointing: true }, null).promise;
+    t.is(ckpt.products, plain.products);
+    t.is(ckpt.loss, plain.loss, `float32 loss with ${plain.products} products`);
+    for (const [name, g] of Object.entries(plain.grads)) {
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < g.length; i++) {
+        worst = Math.max(worst, Math.abs(g[i]! - ckpt.grads[name]![i]!));
+        scale = Math.max(scale, Math.abs(g[i]!));
+      }
+      t.true(worst <= 1e-6 * scale, `float32 ${name}: max |Δ| ${worst} of max |g| ${scale}`);
+    }
+  } finally {
+    m32.dispose();
+  }
   const f32 = await smallModel();
   const data = await packed(64, 8);
   const a = join(tempDir(), 'plain');

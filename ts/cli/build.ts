@@ -47,17 +47,22 @@ export function run(argv: string[]): void {
       `lep build needs ${missing.join(' and ')}, not found on PATH.\nHINT: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
     );
   const cmakeJs = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
-  const args = [cmakeJs, 'compile', '--out', 'build', ...(values.debug ? ['--debug'] : []), ...(values['without-onednn'] ? ['--CDLEP_ONEDNN=OFF'] : [])];
-  console.log(`lep build: cmake-js in ${packageRoot}${libtorch ? ` against ${libtorch}` : ''} (a few minutes)`);
-  const r = spawnSync(process.execPath, args, {
-    cwd: packageRoot,
-    stdio: 'inherit',
-    env: { ...process.env, ...(libtorch ? { LIBTORCH: libtorch } : {}), CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism()) },
-  });
-  if (r.status !== 0)
-    throw new LepError(
-      'LEP_BUILD_FAILED',
-      `the native build failed (cmake-js exit ${r.status ?? r.signal}); its output is above.\nHINT: "Could not find a package configuration file provided by Torch" means no libtorch: install libtorch-dev or pass --libtorch DIR; "oneDNN's headers were not found": apt-get install libdnnl-dev or pass --without-onednn; missing headers: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
-    );
+  const common = ['--out', 'build', ...(values.debug ? ['--debug'] : [])];
+  // Configured every time, with the oneDNN choice stated: cmake-js's `compile` configures only a fresh
+  // build folder, so a flag given to a second build would be ignored (and CMake caches option defaults).
+  const onednn = values['without-onednn'] || libtorch !== undefined ? 'OFF' : 'ON';
+  console.log(`lep build: cmake-js in ${packageRoot}${libtorch ? ` against ${libtorch}` : ''}, oneDNN ${onednn} (a few minutes)`);
+  for (const step of [['configure', ...common, `--CDLEP_ONEDNN=${onednn}`], ['build', ...common]]) {
+    const r = spawnSync(process.execPath, [cmakeJs, ...step], {
+      cwd: packageRoot,
+      stdio: 'inherit',
+      env: { ...process.env, ...(libtorch ? { LIBTORCH: libtorch } : {}), CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism()) },
+    });
+    if (r.status !== 0)
+      throw new LepError(
+        'LEP_BUILD_FAILED',
+        `the native build failed (cmake-js ${step[0]} exit ${r.status ?? r.signal}); its output is above.\nHINT: "Could not find a package configuration file provided by Torch" means no libtorch: install libtorch-dev or pass --libtorch DIR; "oneDNN's headers were not found": apt-get install libdnnl-dev or pass --without-onednn; missing headers: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}`,
+      );
+  }
   console.log(`lep build: done, ${join(packageRoot, 'build', values.debug ? 'Debug' : 'Release')} (lep.node, lep_spm.node)`);
 }
