@@ -32,7 +32,7 @@ export interface LepInfo extends NativeRuntimeInfo {
  * otherwise. Mirrors cpp/core/trainer.cpp (TrainingThreads), which decides per job; a job's result says
  * what it used (`products`).
  */
-export function trainingProductsChoice(native: Pick<NativeRuntimeInfo, 'onednn' | 'onednnFitsCpu' | 'trainingSharesPools'>, env: NodeJS.ProcessEnv = process.env): string {
+export function trainingProductsChoice(native: Pick<NativeRuntimeInfo, 'onednn' | 'onednnFitsCpu' | 'trainingSharesPools'>, env: Readonly<Record<string, string | undefined>> = process.env): string {
   if (!native.onednn) return 'the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)';
   if (env.LEP_TRAIN_PRODUCTS === 'blas') return `the BLAS: LEP_TRAIN_PRODUCTS=blas (${native.onednn} is built in)`;
   if (env.LEP_TRAIN_PRODUCTS === 'onednn') return `${native.onednn}: LEP_TRAIN_PRODUCTS=onednn`;
