@@ -26,7 +26,7 @@ export interface LepInfo extends NativeRuntimeInfo {
 }
 
 /**
- * What runs float32 CPU training's matrix products: lep calls oneDNN (cpp/core/onednn_matmul.h) when it
+ * What runs float32 CPU training's matrix products: lep calls oneDNN (cpp/core/onednn.h) when it
  * was built with it, the CPU has AVX-512 and the job gives libtorch's pool the threads (oneDNN threads
  * with that pool); LEP_TRAIN_PRODUCTS=onednn forces it, =blas keeps libtorch's BLAS, which runs them
  * otherwise. Mirrors cpp/core/trainer.cpp (TrainingThreads), which decides per job; a job's result says
@@ -57,7 +57,7 @@ export function trainingDtypeHint(f: Pick<CpuFeatures, 'amx' | 'avx512bf16'>): T
   if (f.amx)
     return {
       dtype: 'bf16',
-      reason: 'this CPU has AMX: `--dtype bf16` (mixed precision, float32 master weights) trained 1.3-1.8x faster than f32 on a 2-core AMX Xeon; lep uses f32 unless told, since bf16 changes the numerics',
+      reason: 'this CPU has AMX: `--dtype bf16` (mixed precision, float32 master weights) trained 1.1-1.5x faster than f32 at the bench shapes on a 2-core AMX Xeon (bench/README.md); lep uses f32 unless told, since bf16 changes the numerics',
     };
   if (f.avx512bf16)
     return { dtype: 'f32', reason: 'no AMX; with AVX-512 BF16, `--dtype bf16` may be faster here too (not measured by lep): time a few steps of each' };

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "core/model_tensors.h"
-#include "core/onednn_matmul.h"
+#include "core/onednn.h"
 
 namespace lep {
 

@@ -68,7 +68,7 @@ class LlamaModel {
                               const torch::Tensor& blocked, KVCache* cache);
   // Recompute each layer in backward instead of storing its activations (training only).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
-  // Float32 products (projections, MLP, attention) through oneDNN (onednn_matmul.h) instead of the BLAS.
+  // Float32 products (projections, MLP, attention) through oneDNN (onednn.h) instead of the BLAS.
   // The trainer turns this on for the length of a CPU job that gives libtorch's OpenMP pool the threads.
   void set_onednn_products(bool on) { onednn_products_ = on; }
   bool onednn_products() const { return onednn_products_; }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/onednn.h"
+
 namespace lep {
 namespace {
 // The workspace's (rows, V) buffer of `dtype`, made anew when missing or too small for this call.
@@ -14,7 +16,7 @@ torch::Tensor chunk_buffer(torch::Tensor& slot, int64_t rows, int64_t V, torch::
 
 LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor& head, const torch::Tensor& targets,
                              const torch::Tensor& mask, LmLossGrads grads, double grad_scale, int64_t chunk_rows,
-                             const torch::Tensor& head_rows, LmLossWorkspace* ws) {
+                             const torch::Tensor& head_rows, LmLossWorkspace* ws, bool onednn) {
   torch::NoGradGuard no_grad;
   const auto hidden = hidden_in.detach();
   const int64_t N = hidden.size(0);
@@ -23,7 +25,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   const bool with_grad = grads != LmLossGrads::kNone, head_grad = grads == LmLossGrads::kHiddenAndHead;
   if (chunk_rows <= 0) {
     const int64_t bytes_per_row = head.size(0) * static_cast<int64_t>(c10::elementSize(compute));
-    chunk_rows = std::clamp<int64_t>(kLmLossChunkBytes / std::max<int64_t>(1, bytes_per_row), 16, 4096);
+    chunk_rows = std::clamp<int64_t>(kLmLossChunkBytes / std::max<int64_t>(1, bytes_per_row), kLmLossMinChunkRows, 4096);
   }
   chunk_rows = std::max<int64_t>(1, std::min(chunk_rows, N));
   if (with_grad) r.grad_hidden = torch::empty_like(hidden);  // every chunk writes its rows
@@ -54,6 +56,10 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     probs_buf = chunk_buffer(buffers.probs, chunk_rows, head.size(0), compute, hidden.device());
     if (reduced) reduced_buf = chunk_buffer(buffers.reduced, chunk_rows, head.size(0), w.scalar_type(), hidden.device());
   }
+  // The head's three products per chunk (n·V·C multiply-adds each) go to oneDNN where the job chose it
+  // and they are small enough to gain (onednn_product_pays); the softmax wherever the job chose it.
+  const bool onednn_head = onednn && onednn_product_pays(static_cast<double>(chunk_rows) * static_cast<double>(head.size(0)) *
+                                                         static_cast<double>(head.size(1)));
   auto loss_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(hidden.device()));
   auto count_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()));
   const double tiny = compute == torch::kFloat64 ? 1e-280 : 1e-30;
@@ -78,9 +84,12 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       if (reduced) {
         auto logits = reduced_buf.narrow(0, 0, n);
         p.copy_(at::mm_out(logits, h, w.t()));
-      } else if (w.scalar_type() == compute && h.scalar_type() == compute) at::mm_out(p, h, w.t());
-      else p.copy_(torch::matmul(h, w.t()));
-      at::_softmax_out(p, p, -1, false);
+      } else if (w.scalar_type() == compute && h.scalar_type() == compute) {
+        if (!(onednn_head && onednn_matmul_out(h, w.t(), p))) at::mm_out(p, h, w.t());
+      } else {
+        p.copy_(torch::matmul(h, w.t()));
+      }
+      if (!(onednn && onednn_softmax_rows_(p))) at::_softmax_out(p, p, -1, false);
       auto p_t = p.gather(-1, t).squeeze(-1);
       tok_loss = -p_t.log();
       auto small = masked ? (p_t < tiny).logical_and_(m) : p_t < tiny;
@@ -107,15 +116,20 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       auto gh = r.grad_hidden.narrow(0, start, n);
       // Straight into its rows when all three share the compute dtype; a bf16 or f16 model's gradient
       // (on CUDA, where its products run in float32) is converted on the way in.
-      if (gh.scalar_type() == compute && dw.scalar_type() == compute && w_compute.scalar_type() == compute)
-        at::mm_out(gh, dw, w_compute).mul_(weight);
-      else gh.copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
+      if (gh.scalar_type() == compute && dw.scalar_type() == compute && w_compute.scalar_type() == compute) {
+        if (!(onednn_head && onednn_matmul_out(dw, w_compute, gh))) at::mm_out(gh, dw, w_compute);
+        gh.mul_(weight);
+      } else {
+        gh.copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
+      }
       if (head_grad) {
         auto hw = h.to(compute) * weight;  // (n, C)
-        if (reduced_head)
+        if (reduced_head) {
           r.grad_head.add_(torch::matmul((some_rows ? dw.index_select(1, head_rows) : dw).t(), hw.to(w.scalar_type())));
-        else
-          r.grad_head.addmm_((some_rows ? d.index_select(1, head_rows) : d).t(), hw);
+        } else {
+          const auto dt = (some_rows ? d.index_select(1, head_rows) : d).t();
+          if (!(onednn_head && onednn_matmul_out(dt, hw, r.grad_head, /*accumulate=*/true))) r.grad_head.addmm_(dt, hw);
+        }
       }
     }
   }

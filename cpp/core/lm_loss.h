@@ -27,21 +27,26 @@ struct LmLossWorkspace {
   torch::Tensor reduced;  // (rows, V) bf16, for bf16 models: the chunk's logits, then d rounded for the products
 };
 
-// Bytes of one (rows, V) float32 (float64 for f64 models) chunk when chunk_rows is 0. Each of the chunk's three products packs the
-// whole head (V x C) afresh, so rows per chunk decide how much of the time goes to packing rather than
-// multiplying: at the small bench shape (C 256, V 32000, 2048 rows, f32, 2 threads, PyTorch 1.13's
-// OpenBLAS) the loss took 515-525 ms in chunks of 196 rows (24 MiB), 472-485 in 392, and in 1024
-// (128 MiB) 469 written into fresh memory and 444 into a reused buffer.
-constexpr int64_t kLmLossChunkBytes = int64_t{128} << 20;
+// Rows per chunk when chunk_rows is 0: as many as fit in kLmLossChunkBytes of float32 (float64 for f64
+// models), and no fewer than kLmLossMinChunkRows. Two costs pull apart. Each of the chunk's three
+// products packs the whole head (V x C) afresh, so few rows spend the time packing rather than
+// multiplying: at the small bench shape (C 256, V 32000, 2048 rows, f32, 2 threads, OpenBLAS) the loss
+// took 515-525 ms in chunks of 196 rows, 472-485 in 392, 444-469 in 1024. And each pass over the chunk
+// (the logits written, the softmax, d read by two products) goes out to memory, so a chunk that stays
+// nearer the cores pays: with oneDNN's products and softmax, steps at 512 rows (64 MiB) against 1024
+// (128 MiB) took 0.295-0.306 against 0.310-0.325 s at the toy shape (C 96), 0.88-0.93 against 0.92-0.93
+// at the small one, and in bf16 0.96x and 0.99-1.03x (bench/README.md, "oneDNN for the LM head").
+constexpr int64_t kLmLossChunkBytes = int64_t{64} << 20;
+constexpr int64_t kLmLossMinChunkRows = 256;
 
 // hidden (N, C), head W (V, C), targets (N) int64, mask (N) bool or undefined (= all).
-// With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows so that one
-// (rows, V) chunk in the compute dtype takes about kLmLossChunkBytes. `ws` (CPU): buffers to reuse, or null for
-// buffers of this call only.
+// With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows as above. `ws` (CPU): buffers to reuse, or null for
+// buffers of this call only. `onednn`: float32 CPU products and the softmax through oneDNN (onednn.h) where it
+// takes them; the trainer passes its job's choice (LlamaModel::onednn_products).
 // `head_rows` (k) int64: the head's gradient only for these rows (rows-only training), in their order;
 // that matmul then costs k·N·C instead of V·N·C. Undefined = every row.
 LmLossResult lm_loss_chunked(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
                              const torch::Tensor& mask, LmLossGrads grads, double grad_scale, int64_t chunk_rows = 0,
-                             const torch::Tensor& head_rows = {}, LmLossWorkspace* ws = nullptr);
+                             const torch::Tensor& head_rows = {}, LmLossWorkspace* ws = nullptr, bool onednn = false);
 
 }  // namespace lep

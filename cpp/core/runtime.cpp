@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/onednn_matmul.h"
+#include "core/onednn.h"
 
 namespace lep {
 

@@ -14,7 +14,7 @@ struct RuntimeInfo {
   int intra_op_threads = 0;
   int inter_op_threads = 0;
   bool training_shares_pools = false;  // see training_shares_pools()
-  std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn_matmul.h), else empty
+  std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn.h), else empty
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
   bool cuda_available = false;
   int cuda_devices = 0;

@@ -15,7 +15,7 @@
 #include "core/runtime.h"
 #include "core/error.h"
 #include "core/lm_loss.h"
-#include "core/onednn_matmul.h"
+#include "core/onednn.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -133,7 +133,8 @@ LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool h
   const int64_t C = hidden.size(-1);
   auto flat_mask = b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor();
   auto r = lm_loss_chunked(hidden.reshape({-1, C}), head_of(m), b.targets.reshape({-1}), flat_mask,
-                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale, 0, rows, ws);
+                           head_trainable ? LmLossGrads::kHiddenAndHead : LmLossGrads::kHidden, grad_scale, 0, rows, ws,
+                           m.onednn_products());
   if (head_trainable) {
     auto& head = const_cast<torch::Tensor&>(head_of(m));
     auto g = r.grad_head.to(head.scalar_type());
@@ -169,7 +170,8 @@ std::pair<double, int64_t> eval_sums(LlamaModel& m, const Blocks& data, int64_t 
     auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(m.device())).unsqueeze(0).expand({B, T});
     auto hidden = m.forward_hidden(b.ids, pos, torch::Tensor(), nullptr);
     auto r = lm_loss_chunked(hidden.reshape({-1, hidden.size(-1)}), head_of(m), b.targets.reshape({-1}),
-                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), LmLossGrads::kNone, 1.0, 0, {}, ws);
+                             b.mask.defined() ? b.mask.reshape({-1}) : torch::Tensor(), LmLossGrads::kNone, 1.0, 0, {}, ws,
+                             m.onednn_products());
     sum += r.loss_sum;
     count += r.tokens;
   }
@@ -265,7 +267,7 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 }
 
 // A training job's threads and products, for train() and loss_and_grads() alike: the pool that gets the
-// threads (runtime.h), and whether float32 products go to oneDNN (onednn_matmul.h), which threads with
+// threads (runtime.h), and whether float32 products go to oneDNN (onednn.h), which threads with
 // that pool. Held for the job; the model's products go back to libtorch's afterwards.
 class TrainingThreads {
  public:

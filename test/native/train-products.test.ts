@@ -1,5 +1,5 @@
 /**
- * What runs float32 CPU training's matrix products (cpp/core/onednn_matmul.h, trainer.cpp
+ * What runs float32 CPU training's matrix products (cpp/core/onednn.h, trainer.cpp
  * TrainingThreads): oneDNN where lep is built with it, the CPU has AVX-512 and the job gives libtorch's
  * pool the threads, unless LEP_TRAIN_PRODUCTS=blas. The rule as `lep info` states it, the build CI
  * makes (setup installs libdnnl-dev, so it must have oneDNN), the CPU check against /proc/cpuinfo, and

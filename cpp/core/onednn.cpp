@@ -1,5 +1,6 @@
-#include "core/onednn_matmul.h"
+#include "core/onednn.h"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -37,37 +38,39 @@ dnnl::memory::desc desc_of(const torch::Tensor& t) {
                             dnnl::memory::dims(t.strides().begin(), t.strides().end()));
 }
 
-struct Product {
-  std::unique_ptr<dnnl::matmul> primitive;  // null: oneDNN has no kernel for these operands
+// A built primitive (a product or a softmax) and the scratchpad it asks for.
+struct Kernel {
+  std::unique_ptr<dnnl::primitive> primitive;  // null: oneDNN has no fast kernel for these operands
   dnnl::memory::desc scratchpad;
 };
 
-std::mutex cache_mutex;
-std::unordered_map<std::string, std::shared_ptr<const Product>> cache;
-
-std::shared_ptr<const Product> remember(const std::string& key, std::shared_ptr<const Product> product) {
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  if (cache.size() >= 1024) cache.clear();
-  return cache.emplace(key, std::move(product)).first->second;
-}
-
-// Building a primitive JIT-compiles its kernel (tenths of a millisecond to milliseconds), so each one is
-// kept, keyed by the operands' shapes and strides and the thread count it was built
-// for. A training job meets a few dozen keys; the bound only guards a process that sees many shapes.
-std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out) {
-  std::string key = std::to_string(at::get_num_threads()) + ";";
-  for (const auto* t : {&a, &b, &out}) {
+// The shapes and strides of `tensors`, as part of a cache key.
+std::string layout_key(std::initializer_list<const torch::Tensor*> tensors) {
+  std::string key;
+  for (const auto* t : tensors) {
     for (auto s : t->sizes()) key += std::to_string(s) + ",";
     key += ":";
     for (auto s : t->strides()) key += std::to_string(s) + ",";
     key += ";";
   }
+  return key;
+}
+
+// Building a primitive JIT-compiles its kernel (tenths of a millisecond to milliseconds), so each one is
+// kept, keyed by what it computes, its operands' shapes and strides and the thread count it was built
+// for. A training job meets a few dozen keys; the bound only guards a process that sees many shapes.
+// `build` returns the primitive's descriptor, or throws dnnl::error for operands oneDNN does not take.
+template <typename PrimitiveDesc, typename Primitive>
+std::shared_ptr<const Kernel> kernel_for(const std::string& what, const std::function<PrimitiveDesc(const dnnl::primitive_attr&)>& build) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::shared_ptr<const Kernel>> cache;
+  const std::string key = std::to_string(at::get_num_threads()) + ";" + what;
   {
-    std::lock_guard<std::mutex> lock(cache_mutex);
+    std::lock_guard<std::mutex> lock(mutex);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  auto made = std::make_shared<Product>();
+  auto made = std::make_shared<Kernel>();
   try {
     dnnl::primitive_attr attr;
     // The scratchpad comes from libtorch's allocator per call, so concurrent jobs never share one.
@@ -76,20 +79,29 @@ std::shared_ptr<const Product> product_for(const torch::Tensor& a, const torch::
     // float32 arithmetic whatever ONEDNN_DEFAULT_FPMATH_MODE says (bf16 would change the numerics).
     attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
 #endif
-#if DNNL_VERSION_MAJOR >= 3
-    dnnl::matmul::primitive_desc pd(cpu_engine(), desc_of(a), desc_of(b), desc_of(out), attr);
-#else
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(desc_of(a), desc_of(b), desc_of(out)), attr, cpu_engine());
-#endif
-    // oneDNN's reference kernel (operands it has no fast kernel for) would be far slower than the BLAS.
-    const std::string impl = pd.impl_info_str();
-    if (impl.rfind("ref", 0) == 0) return remember(key, std::move(made));
-    made->scratchpad = pd.scratchpad_desc();
-    made->primitive = std::make_unique<dnnl::matmul>(pd);
+    const PrimitiveDesc pd = build(attr);
+    // oneDNN's reference kernels (operands it has no fast kernel for) would be far slower than libtorch.
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) {
+      made->scratchpad = pd.scratchpad_desc();
+      made->primitive = std::make_unique<Primitive>(pd);
+    }
   } catch (const dnnl::error&) {
     made->primitive.reset();  // unsupported strides or shapes: libtorch does this one
   }
-  return remember(key, std::move(made));
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= 1024) cache.clear();
+  return cache.emplace(key, std::move(made)).first->second;
+}
+
+// Runs `kernel` on `args` plus a scratchpad from libtorch's allocator.
+void run(const Kernel& kernel, std::unordered_map<int, dnnl::memory> args) {
+  auto& engine = cpu_engine();
+  // oneDNN's CPU stream is synchronous; one per thread, as a stream is not to be shared between threads.
+  thread_local dnnl::stream stream(engine);
+  const auto scratch = torch::empty({static_cast<int64_t>(kernel.scratchpad.get_size())}, torch::kUInt8);
+  args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(kernel.scratchpad, engine, scratch.data_ptr()));
+  kernel.primitive->execute(stream, args);
+  stream.wait();
 }
 
 }  // namespace
@@ -104,26 +116,60 @@ bool onednn_fits_cpu() {
          __builtin_cpu_supports("avx512dq");
 }
 
-bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out) {
+bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate) {
   if (!takes(a, b, out)) return false;
-  const auto product = product_for(a, b, out);
-  if (!product->primitive) return false;
+  using Desc = dnnl::matmul::primitive_desc;
+  const auto kernel = kernel_for<Desc, dnnl::matmul>(
+      (accumulate ? "matmul+=;" : "matmul;") + layout_key({&a, &b, &out}), [&](dnnl::primitive_attr attr) {
+        if (accumulate) {  // out += a · b: oneDNN's sum post-op adds the product to what out holds
+          dnnl::post_ops sum;
+          sum.append_sum(1.f);
+          attr.set_post_ops(sum);
+        }
+#if DNNL_VERSION_MAJOR >= 3
+        return Desc(cpu_engine(), desc_of(a), desc_of(b), desc_of(out), attr);
+#else
+        return Desc(dnnl::matmul::desc(desc_of(a), desc_of(b), desc_of(out)), attr, cpu_engine());
+#endif
+      });
+  if (!kernel->primitive) return false;
   auto& engine = cpu_engine();
-  // oneDNN's CPU stream is synchronous; one per thread, as a stream is not to be shared between threads.
-  thread_local dnnl::stream stream(engine);
-  const auto scratch = torch::empty({static_cast<int64_t>(product->scratchpad.get_size())}, torch::kUInt8);
-  product->primitive->execute(stream, {{DNNL_ARG_SRC, dnnl::memory(desc_of(a), engine, a.data_ptr())},
-                                       {DNNL_ARG_WEIGHTS, dnnl::memory(desc_of(b), engine, b.data_ptr())},
-                                       {DNNL_ARG_DST, dnnl::memory(desc_of(out), engine, out.data_ptr())},
-                                       {DNNL_ARG_SCRATCHPAD, dnnl::memory(product->scratchpad, engine, scratch.data_ptr())}});
-  stream.wait();
+  run(*kernel, {{DNNL_ARG_SRC, dnnl::memory(desc_of(a), engine, a.data_ptr())},
+                {DNNL_ARG_WEIGHTS, dnnl::memory(desc_of(b), engine, b.data_ptr())},
+                {DNNL_ARG_DST, dnnl::memory(desc_of(out), engine, out.data_ptr())}});
+  return true;
+}
+
+bool onednn_softmax_rows_(const torch::Tensor& x) {
+  if (x.dim() != 2 || !x.is_contiguous() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu() || x.numel() == 0)
+    return false;
+  using Desc = dnnl::softmax_forward::primitive_desc;
+  const auto md = desc_of(x);
+  const auto kernel = kernel_for<Desc, dnnl::softmax_forward>("softmax;" + layout_key({&x}), [&](const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+    return Desc(cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md, md, 1, attr);
+#else
+    return Desc(dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), attr, cpu_engine());
+#endif
+  });
+  if (!kernel->primitive) return false;
+  const dnnl::memory rows(md, cpu_engine(), x.data_ptr());
+  run(*kernel, {{DNNL_ARG_SRC, rows}, {DNNL_ARG_DST, rows}});
   return true;
 }
 #else
 std::string onednn_version() { return ""; }
 bool onednn_fits_cpu() { return false; }
-bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) { return false; }
+bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) { return false; }
+bool onednn_softmax_rows_(const torch::Tensor&) { return false; }
 #endif
+
+bool onednn_product_pays(double multiply_adds) {
+  // Between the largest product measured faster in oneDNN (4.2e9, the small shape's head) and the
+  // smallest measured even or slower (8.6e9, 2048³).
+  constexpr double kMaxMultiplyAdds = 6e9;
+  return multiply_adds < kMaxMultiplyAdds;
+}
 
 namespace {
 
@@ -139,13 +185,9 @@ torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, bool onedn
 }
 
 // Whether a linear layer's products (rows × in · in × out, and its two gradients, the same count of
-// multiply-adds) go to oneDNN. On 2 AVX-512 cores, both on 2 threads, oneDNN against OpenBLAS by
-// multiply-adds per product: 2048·256·704 (0.37 G) 1.1-1.4x, 2048·2048·256 (1.1 G) 1.2x, 2048³ (8.6 G)
-// 1.0x, 2048·2048·5632 (24 G) 0.87-0.97x, 1024·4096·14336 (60 G) 0.95x (bench/README.md, "oneDNN for
-// float32 training products"): large products stay in the BLAS.
+// multiply-adds) go to oneDNN (onednn_product_pays).
 bool linear_in_onednn(int64_t rows, const torch::Tensor& w) {
-  constexpr double kMaxMultiplyAdds = 4e9;
-  return static_cast<double>(rows) * static_cast<double>(w.size(0)) * static_cast<double>(w.size(1)) < kMaxMultiplyAdds;
+  return onednn_product_pays(static_cast<double>(rows) * static_cast<double>(w.size(0)) * static_cast<double>(w.size(1)));
 }
 
 // y = x · wᵀ over x's rows. w's gradient is computed as gᵀ·x, a contiguous (out, in) tensor like w
