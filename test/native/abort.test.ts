@@ -63,7 +63,10 @@ test('train: the rejection names the checkpoint to resume from', async (t) => {
   const data = join(tempDir(), 'blocks.safetensors');
   writeBlocks(data, blocks);
   const reason = new Error('stop training');
-  const e = await rejectsAborted(t, trainModel(dir, join(tempDir(), 'run'), { data, steps: 20, batchSize: 2, lr: 1e-3, warmupSteps: 0, ...abortOnFirstEvent(reason) }), reason);
+  // Far more steps than run before the abort lands: it reaches the job only when the JS thread, shared
+  // with this file's other tests, handles the first progress event, and the job trains on meanwhile; a
+  // job that finished first would reject with the runner's generic message, not the one checked here.
+  const e = await rejectsAborted(t, trainModel(dir, join(tempDir(), 'run'), { data, steps: 5000, batchSize: 2, lr: 1e-3, warmupSteps: 0, ...abortOnFirstEvent(reason) }), reason);
   t.regex(e.message, /training stopped at step \d+; run again to resume from /);
 });
 
