@@ -21,24 +21,6 @@ export interface LepInfo extends NativeRuntimeInfo {
   trainingDtype: TrainingDtypeHint;
   /** How long idle BLAS and OpenMP workers spin (binding/threadWaits.ts), and what CPU training does about it. */
   threadWaits: string;
-  /** What runs float32 CPU training's matrix products, and why (`trainingProductsChoice`). */
-  trainProducts: string;
-}
-
-/**
- * What runs float32 CPU training's matrix products: lep calls oneDNN (cpp/core/onednn.h) when it
- * was built with it, the CPU has AVX-512 and the job gives libtorch's pool the threads (oneDNN threads
- * with that pool); LEP_TRAIN_PRODUCTS=onednn forces it, =blas keeps libtorch's BLAS, which runs them
- * otherwise. Mirrors cpp/core/trainer.cpp (TrainingThreads), which decides per job; a job's result says
- * what it used (`products`).
- */
-export function trainingProductsChoice(native: Pick<NativeRuntimeInfo, 'onednn' | 'onednnFitsCpu' | 'trainingSharesPools'>, env: Readonly<Record<string, string | undefined>> = process.env): string {
-  if (!native.onednn) return 'the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)';
-  if (env.LEP_TRAIN_PRODUCTS === 'blas') return `the BLAS: LEP_TRAIN_PRODUCTS=blas (${native.onednn} is built in)`;
-  if (env.LEP_TRAIN_PRODUCTS === 'onednn') return `${native.onednn}: LEP_TRAIN_PRODUCTS=onednn`;
-  if (!native.onednnFitsCpu) return `the BLAS: no AVX-512 here, and ${native.onednn}'s edge over the BLAS was measured only with it`;
-  if (!native.trainingSharesPools) return `the BLAS: thread waits are long, so libtorch's pool (which ${native.onednn} threads with) keeps 1 thread`;
-  return `${native.onednn} (faster than the BLAS on AVX-512 CPUs; LEP_TRAIN_PRODUCTS=blas for the BLAS)`;
 }
 
 export interface TrainingDtypeHint {
@@ -85,7 +67,7 @@ export function lepInfo(): LepInfo {
     : native.trainingSharesPools
       ? `${waits}: short, so CPU training gives libtorch's pool the threads too`
       : `${waits}: long or unknown, so float32 CPU training keeps libtorch's pool at 1`;
-  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, trainProducts: trainingProductsChoice(native), ...native };
+  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, ...native };
 }
 
 /**

@@ -114,10 +114,41 @@ RuntimeInfo runtime_info() {
   info.training_shares_pools = training_shares_pools();
   info.onednn = onednn_version();
   info.onednn_fits_cpu = onednn_fits_cpu();
+  info.train_products = training_products().reason;
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
   return info;
+}
+
+TrainingProducts training_products() {
+  const char* env = std::getenv("LEP_TRAIN_PRODUCTS");
+  const std::string want = env ? env : "", built = onednn_version();
+  TrainingProducts p;
+  if (!want.empty() && want != "onednn" && want != "blas") {
+    p.error = "LEP_TRAIN_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
+              "HINT: unset LEP_TRAIN_PRODUCTS to let lep choose (oneDNN where it has the threads).";
+    p.reason = "refused: LEP_TRAIN_PRODUCTS is '" + want + "' (a training job fails; onednn or blas)";
+  } else if (want == "onednn" && built.empty()) {
+    p.error = "LEP_TRAIN_PRODUCTS is 'onednn' but this build of lep has no oneDNN\n"
+              "HINT: unset LEP_TRAIN_PRODUCTS, or rebuild with libdnnl-dev installed (lep build).";
+    p.reason = "refused: LEP_TRAIN_PRODUCTS=onednn, but this addon was built without oneDNN";
+  } else if (built.empty()) {
+    p.reason = "the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)";
+  } else if (want == "blas") {
+    p.reason = "the BLAS: LEP_TRAIN_PRODUCTS=blas (" + built + " is built in)";
+  } else if (want == "onednn") {
+    p.onednn = true;
+    p.reason = built + ": LEP_TRAIN_PRODUCTS=onednn";
+  } else if (!onednn_fits_cpu()) {
+    p.reason = "the BLAS: no AVX-512 here, and " + built + "'s edge over the BLAS was measured only with it";
+  } else if (!training_shares_pools()) {
+    p.reason = "the BLAS: thread waits are long, so libtorch's pool (which " + built + " threads with) keeps 1 thread";
+  } else {
+    p.onednn = true;
+    p.reason = built + " (faster than the BLAS on AVX-512 CPUs; LEP_TRAIN_PRODUCTS=blas for the BLAS)";
+  }
+  return p;
 }
 
 namespace {

@@ -16,6 +16,7 @@ struct RuntimeInfo {
   bool training_shares_pools = false;  // see training_shares_pools()
   std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn.h), else empty
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
+  std::string train_products;          // training_products().reason, for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -42,6 +43,18 @@ void set_threads(int n);
 // GOMP_SPINCOUNT at most 30000 (or OMP_WAIT_POLICY=passive). The libraries read these when they load;
 // this answer is taken then too.
 bool training_shares_pools();
+// What runs a float32 CPU training job's products and loss softmax, and why: oneDNN (onednn.h) when lep
+// is built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the BLAS was measured) and
+// CPU training gives libtorch's pool the threads (training_shares_pools: oneDNN threads with that pool);
+// otherwise the BLAS and libtorch. LEP_TRAIN_PRODUCTS=onednn forces oneDNN (in a build with it, on any
+// CPU), =blas keeps the BLAS. Read afresh at each call: training jobs (trainer.cpp) and `lep info` both
+// ask here, so what info says is what a job started now does.
+struct TrainingProducts {
+  bool onednn = false;
+  std::string reason;  // one line, as `lep info` prints it ("f32 products")
+  std::string error;   // a LEP_TRAIN_PRODUCTS value a job refuses (LEP_BAD_ARGUMENT, with a hint); else empty
+};
+TrainingProducts training_products();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX

@@ -15,7 +15,6 @@
 #include "core/runtime.h"
 #include "core/error.h"
 #include "core/lm_loss.h"
-#include "core/onednn.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -273,19 +272,12 @@ class TrainingThreads {
  public:
   explicit TrainingThreads(LlamaModel& model)
       : model_(model), kind_(choose_pool(model)), pool_(kind_), before_(model.onednn_products()) {
-    const char* env = std::getenv("LEP_TRAIN_PRODUCTS");
-    const std::string want = env ? env : "";
-    if (!want.empty() && want != "onednn" && want != "blas")
-      throw Error("LEP_BAD_ARGUMENT", "LEP_TRAIN_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
-                                      "HINT: unset LEP_TRAIN_PRODUCTS to let lep choose (oneDNN where it has the threads).");
-    if (want == "onednn" && onednn_version().empty())
-      throw Error("LEP_BAD_ARGUMENT", "LEP_TRAIN_PRODUCTS is 'onednn' but this build of lep has no oneDNN\n"
-                                      "HINT: unset LEP_TRAIN_PRODUCTS, or rebuild with libdnnl-dev installed (lep build).");
-    // Only float32 products on the CPU can go to oneDNN; `onednn` forces them there (on any CPU, with
-    // whatever threads libtorch's pool has), `blas` keeps them in the BLAS, and unset leaves it to lep.
+    const auto products = training_products();
+    if (!products.error.empty()) throw Error("LEP_BAD_ARGUMENT", products.error);
+    // Only float32 products on the CPU can go to oneDNN. For those, training_products() asks whether
+    // libtorch's pool gets the threads, which choose_pool also answered (training_shares_pools).
     const bool f32_cpu = model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32 && model.device().is_cpu();
-    const bool chosen = want == "onednn" || (want.empty() && kind_ == ThreadPool::kOpenMp && onednn_fits_cpu());
-    model.set_onednn_products(f32_cpu && chosen);
+    model.set_onednn_products(f32_cpu && products.onednn);
   }
   ~TrainingThreads() { model_.set_onednn_products(before_); }
   std::string products() const { return model_.onednn_products() ? "onednn" : "libtorch"; }

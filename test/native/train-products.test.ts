@@ -1,7 +1,7 @@
 /**
- * What runs float32 CPU training's matrix products (cpp/core/onednn.h, trainer.cpp
- * TrainingThreads): oneDNN where lep is built with it, the CPU has AVX-512 and the job gives libtorch's
- * pool the threads, unless LEP_TRAIN_PRODUCTS=blas. The rule as `lep info` states it, the build CI
+ * What runs float32 CPU training's matrix products (cpp/core/onednn.h; the rule: cpp/core/runtime.h
+ * training_products, which trainer.cpp's jobs and `lep info` both call): oneDNN where lep is built with
+ * it, the CPU has AVX-512 and the job gives libtorch's pool the threads, unless LEP_TRAIN_PRODUCTS=blas. The rule as `lep info` states it, the build CI
  * makes (setup installs libdnnl-dev, so it must have oneDNN), the CPU check against /proc/cpuinfo, and
  * what a real training job reports it used. The numerics of both paths against PyTorch are in
  * train-torch-parity.test.ts.
@@ -15,7 +15,6 @@ import test from 'ava';
 
 import { LepError, lepInfo } from '../../ts/index.js';
 import { parseCpuinfo } from '../../ts/binding/blasCore.js';
-import { trainingProductsChoice } from '../../ts/runtime.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { tempDir, tinyModel } from '../helpers.js';
@@ -23,19 +22,35 @@ import { tempDir, tinyModel } from '../helpers.js';
 const run = promisify(execFile);
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
-test('the rule, as lep info states it: built in, AVX-512, libtorch pool with the threads, no LEP_TRAIN_PRODUCTS=blas', async (t) => {
-  const yes = { onednn: 'oneDNN 2.6.3', onednnFitsCpu: true, trainingSharesPools: true };
-  t.regex(trainingProductsChoice(yes, {}), /^oneDNN 2\.6\.3 /);
-  t.regex(trainingProductsChoice(yes, { LEP_TRAIN_PRODUCTS: 'blas' }), /^the BLAS: LEP_TRAIN_PRODUCTS=blas/);
-  t.regex(trainingProductsChoice({ ...yes, onednnFitsCpu: false, trainingSharesPools: false }, { LEP_TRAIN_PRODUCTS: 'onednn' }), /^oneDNN 2\.6\.3: LEP_TRAIN_PRODUCTS=onednn/);
-  t.regex(trainingProductsChoice({ ...yes, onednn: '' }, {}), /^the BLAS: this addon was built without oneDNN/);
-  t.regex(trainingProductsChoice({ ...yes, onednnFitsCpu: false }, {}), /^the BLAS: no AVX-512 here/);
-  t.regex(trainingProductsChoice({ ...yes, trainingSharesPools: false }, {}), /^the BLAS: thread waits are long/);
+// serial: it sets LEP_TRAIN_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('the rule, as lep info states it (cpp/core/runtime.h, training_products, the one jobs use): built in, AVX-512, libtorch pool with the threads, LEP_TRAIN_PRODUCTS', async (t) => {
   const info = lepInfo();
+  t.is(info.trainProducts, info.onednn && info.onednnFitsCpu && info.trainingSharesPools
+    ? `${info.onednn} (faster than the BLAS on AVX-512 CPUs; LEP_TRAIN_PRODUCTS=blas for the BLAS)`
+    : !info.onednn ? 'the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)'
+      : !info.onednnFitsCpu ? `the BLAS: no AVX-512 here, and ${info.onednn}'s edge over the BLAS was measured only with it`
+        : `the BLAS: thread waits are long, so libtorch's pool (which ${info.onednn} threads with) keeps 1 thread`);
+  try {
+    // Read afresh at each call, as a job starting now would.
+    process.env.LEP_TRAIN_PRODUCTS = 'blas';
+    t.regex(lepInfo().trainProducts, /^the BLAS: LEP_TRAIN_PRODUCTS=blas \(oneDNN /);
+    process.env.LEP_TRAIN_PRODUCTS = 'onednn';
+    t.regex(lepInfo().trainProducts, /^oneDNN \d+\.\d+\.\d+: LEP_TRAIN_PRODUCTS=onednn$/);
+    process.env.LEP_TRAIN_PRODUCTS = 'mkl';
+    t.regex(lepInfo().trainProducts, /^refused: LEP_TRAIN_PRODUCTS is 'mkl'/);
+  } finally {
+    delete process.env.LEP_TRAIN_PRODUCTS;
+  }
+  // `lep info` prints it; long thread waits (decided when the libraries load, so in a fresh process)
+  // keep libtorch's pool at 1 and the products in the BLAS.
   const env = { ...process.env };
   delete env.LEP_TRAIN_PRODUCTS;
   const { stdout } = await run('node', [LEP, 'info'], { env });
-  t.true(stdout.includes(`f32 products  ${trainingProductsChoice(info, env)}`), stdout);
+  t.true(stdout.includes(`f32 products  ${info.trainProducts}\n`), stdout);
+  if (info.onednn && info.onednnFitsCpu) {
+    const long = await run('node', [LEP, 'info'], { env: { ...env, OPENBLAS_THREAD_TIMEOUT: '1000' } });
+    t.regex(long.stdout, /f32 products {2}the BLAS: thread waits are long/);
+  }
 });
 
 test('this build calls oneDNN, and its CPU check agrees with /proc/cpuinfo', (t) => {
@@ -56,7 +71,7 @@ test.serial('a float32 training job reports where its products ran; LEP_TRAIN_PR
   const train = (out: string, dtype: 'f32' | 'bf16' = 'f32') => trainModel(dir, join(tempDir(), out), { data, steps: 1, batchSize: 2, warmupSteps: 0, dtype });
   delete process.env.LEP_TRAIN_PRODUCTS;
   const byDefault = await train('default');
-  t.is(byDefault.products, info.onednnFitsCpu && info.trainingSharesPools && info.onednn ? 'onednn' : 'libtorch');
+  t.is(byDefault.products, info.trainProducts.startsWith('oneDNN') ? 'onednn' : 'libtorch', info.trainProducts);
   try {
     process.env.LEP_TRAIN_PRODUCTS = 'blas';
     t.is((await train('blas')).products, 'libtorch');
@@ -67,6 +82,7 @@ test.serial('a float32 training job reports where its products ran; LEP_TRAIN_PR
     const e = await t.throwsAsync(train('bad'), { instanceOf: LepError });
     t.is(e?.code, 'LEP_BAD_ARGUMENT');
     t.regex(e?.message ?? '', /LEP_TRAIN_PRODUCTS is 'mkl'; it must be onednn or blas[\s\S]*HINT/);
+    t.regex(lepInfo().trainProducts, /^refused: LEP_TRAIN_PRODUCTS is 'mkl'/, 'lep info says what a job does');
   } finally {
     delete process.env.LEP_TRAIN_PRODUCTS;
   }

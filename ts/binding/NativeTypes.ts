@@ -35,6 +35,11 @@ export interface NativeRuntimeInfo {
   onednn: string;
   /** oneDNN is built in and this CPU has AVX-512 (F, BW, VL, DQ), where its edge over the BLAS was measured. */
   onednnFitsCpu: boolean;
+  /**
+   * What runs a float32 CPU training job's products and loss softmax now, and why (cpp/core/runtime.h,
+   * training_products: the rule jobs use; LEP_TRAIN_PRODUCTS as it is at this call).
+   */
+  trainProducts: string;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;
