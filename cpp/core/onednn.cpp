@@ -40,7 +40,9 @@ dnnl::memory::desc desc_of(const torch::Tensor& t) {
 
 // A built primitive (a product or a softmax) and the scratchpad it asks for.
 struct Kernel {
-  std::unique_ptr<dnnl::primitive> primitive;  // null: oneDNN has no fast kernel for these operands
+  // null: oneDNN has no fast kernel for these operands. A shared_ptr made from the derived type, as
+  // dnnl::primitive has no virtual destructor.
+  std::shared_ptr<const dnnl::primitive> primitive;
   dnnl::memory::desc scratchpad;
 };
 
@@ -83,7 +85,7 @@ std::shared_ptr<const Kernel> kernel_for(const std::string& what, const std::fun
     // oneDNN's reference kernels (operands it has no fast kernel for) would be far slower than libtorch.
     if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) {
       made->scratchpad = pd.scratchpad_desc();
-      made->primitive = std::make_unique<Primitive>(pd);
+      made->primitive = std::make_shared<const Primitive>(pd);
     }
   } catch (const dnnl::error&) {
     made->primitive.reset();  // unsupported strides or shapes: libtorch does this one
@@ -165,8 +167,8 @@ bool onednn_softmax_rows_(const torch::Tensor&) { return false; }
 #endif
 
 bool onednn_product_pays(double multiply_adds) {
-  // Between the largest product measured faster in oneDNN (4.2e9, the small shape's head) and the
-  // smallest measured even or slower (8.6e9, 2048³).
+  // Between the small shape's head chunk (4.3e9: faster in oneDNN within a step) and 2048³ (8.6e9:
+  // 0.9-1.0x alone); onednn.h has the measurements.
   constexpr double kMaxMultiplyAdds = 6e9;
   return multiply_adds < kMaxMultiplyAdds;
 }

@@ -5,16 +5,16 @@
 // matrix, each threaded on its own. On a 2-core AVX-512 Xeon, oneDNN 2.6 against OpenBLAS 0.3.21, both on
 // 2 threads: the attention products (64 matrices of 256×32 · 32×128) 182-224 against 75-83 GFLOP/s,
 // the MLP and projection products (2048×256 · 256×704 and the like) 225-275 against 185-237 GFLOP/s;
-// the LM head's products were even at C = 256 and faster at C = 96, and ~1B and 8B layers' products
-// were even or a little slower (bench/README.md, "oneDNN for float32 training products").
+// the LM head's made a step faster at C = 96 and 256 (onednn_product_pays), and ~1B and 8B layers'
+// products were even or a little slower (bench/README.md, "oneDNN for float32 training products").
 // libtorch 1.13 and 2.6 send float32 products only to the BLAS, so lep calls the oneDNN library libtorch
 // itself links (Debian's libdnnl) directly. The loss's softmax over (rows, V) logits is oneDNN's too:
-// 0.75-0.8x libtorch 1.13's time at V = 32000.
+// 0.73-0.76x libtorch 1.13's time at V = 32000.
 //
 // oneDNN threads with the calling thread's OpenMP pool, so the trainer uses these only where a job gives
-// that pool the threads (CPU training with short thread waits, runtime.h), and only on AVX-512 CPUs
-// (onednn_fits_cpu); LEP_TRAIN_PRODUCTS=blas turns them off, =onednn forces them (trainer.cpp,
-// TrainingThreads). Without oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here declines
+// that pool the threads (CPU training with short thread waits), and only on AVX-512 CPUs
+// (onednn_fits_cpu); LEP_TRAIN_PRODUCTS=blas turns them off, =onednn forces them (the rule: runtime.h,
+// training_products). Without oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here declines
 // and the caller uses libtorch.
 #pragma once
 #include <torch/torch.h>
@@ -36,17 +36,19 @@ bool onednn_fits_cpu();
 bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate = false);
 
 // x = softmax(x) over each row, in place: x (rows, V) float32, contiguous, on the CPU. Returns false,
-// having written nothing, where onednn_matmul_out would (the caller then uses libtorch's softmax).
+// having written nothing, for any other x, when oneDNN is not built in or has only its reference kernel
+// (the caller then uses libtorch's softmax).
 bool onednn_softmax_rows_(const torch::Tensor& x);
 
 // Whether a float32 product of this many multiply-adds goes to oneDNN rather than the BLAS, where a job
 // sends its products to oneDNN at all. On 2 AVX-512 cores, both on 2 threads, oneDNN against OpenBLAS
 // by multiply-adds per product, alone: 2048·256·704 (0.37 G) 1.1-1.4x, 2048·2048·256 (1.1 G) 1.2x,
-// 2048³ (8.6 G) 0.9-1.0x, 2048·2048·5632 (24 G) 0.87-0.97x, 1024·4096·14336 (60 G) 0.95x; and the LM
-// head's three products in chunks of 512 rows (32000 tokens) within a training step: at C 96 (1.6 G)
-// the step 15 % faster, at C 256 (4.2 G) 3-5 % faster; alone at C 2048 (34 G) and at LLaMa-3-8B's
-// (256 rows, 134 G) 3-4 % slower (bench/README.md, "oneDNN for float32 training products" and "oneDNN
-// for the LM head"). So products from 6e9 multiply-adds stay in the BLAS.
+// 2048³ (8.6 G) 0.9-1.0x, 2048·2048·5632 (24 G) 0.87-0.97x, 1024·4096·14336 (60 G) 0.95x. The LM head's
+// three products (32000 tokens) within a training step: in chunks of 1048 rows, at C 96 (3.2 G) the step
+// 12-15 % faster and at C 256 (8.6 G) 2-3 %; in chunks of 524 rows at C 256 (4.3 G) 3-5 % faster; alone
+// at C 2048 and at LLaMa-3-8B's shape (34 G, 134 G) 3-4 % slower (bench/README.md, "oneDNN for float32
+// training products" and "oneDNN for the LM head"). So products from 6e9 multiply-adds stay in the BLAS
+// (until 2026-12-05 the bound was 4e9; no product measured here lies between the two).
 bool onednn_product_pays(double multiply_adds);
 
 // Differentiable products whose forward and backward run through onednn_matmul_out (libtorch where it
