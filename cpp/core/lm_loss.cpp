@@ -85,7 +85,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
         auto logits = reduced_buf.narrow(0, 0, n);
         p.copy_(at::mm_out(logits, h, w.t()));
       } else if (w.scalar_type() == compute && h.scalar_type() == compute) {
-        if (!(onednn_head && onednn_matmul_out(h, w.t(), p))) at::mm_out(p, h, w.t());
+        product_out(h, w.t(), p, onednn_head);
       } else {
         p.copy_(torch::matmul(h, w.t()));
       }
@@ -117,7 +117,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       // Straight into its rows when all three share the compute dtype; a bf16 or f16 model's gradient
       // (on CUDA, where its products run in float32) is converted on the way in.
       if (gh.scalar_type() == compute && dw.scalar_type() == compute && w_compute.scalar_type() == compute) {
-        if (!(onednn_head && onednn_matmul_out(dw, w_compute, gh))) at::mm_out(gh, dw, w_compute);
+        product_out(dw, w_compute, gh, onednn_head);
         gh.mul_(weight);
       } else {
         gh.copy_(torch::matmul(dw, w_compute).to(compute).mul_(weight));
@@ -127,8 +127,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
         if (reduced_head) {
           r.grad_head.add_(torch::matmul((some_rows ? dw.index_select(1, head_rows) : dw).t(), hw.to(w.scalar_type())));
         } else {
-          const auto dt = (some_rows ? d.index_select(1, head_rows) : d).t();
-          if (!(onednn_head && onednn_matmul_out(dt, hw, r.grad_head, /*accumulate=*/true))) r.grad_head.addmm_(dt, hw);
+          product_out((some_rows ? d.index_select(1, head_rows) : d).t(), hw, r.grad_head, onednn_head, /*accumulate=*/true);
         }
       }
     }

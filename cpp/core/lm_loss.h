@@ -34,9 +34,9 @@ struct LmLossWorkspace {
 // took 515-525 ms in chunks of 196 rows, 472-485 in 392, 444-469 in 1024. And each pass over the chunk
 // (the logits written, the softmax, d read by two products) goes out to memory, so a chunk that stays
 // nearer the cores pays: with oneDNN's products and softmax, steps in chunks of 512 rows (the default
-// is now 524 at V 32000) against 1048 (128 MiB) took 0.295-0.306 against 0.310-0.325 s at the toy shape (C 96),
-// 0.88-0.93 against 0.92-0.93 at the small one, and in bf16 0.96x and 0.99-1.03x (bench/README.md,
-// "oneDNN for the LM head"). At LLaMa-3's 128256 tokens 64 MiB would be 130 rows, too few for the
+// is now 524 at V 32000) against 1048 (128 MiB) took 0.295-0.306 against 0.310-0.325 s at the toy
+// shape (C 96), 0.88-0.93 against 0.92-0.93 at the small one, and in bf16 0.96x and 0.99-1.03x
+// (bench/README.md, "oneDNN for the LM head"). At LLaMa-3's 128256 tokens 64 MiB would be 130 rows, too few for the
 // packing, so the floor of 256 keeps float32 chunks there at about the 128 MiB they had (256 MiB in
 // float64, which only tests use). Measured on the CPU; CUDA takes the same sizes (not measured there:
 // twice the chunks at 32000 tokens than before 2026-12-05).
@@ -44,8 +44,8 @@ constexpr int64_t kLmLossChunkBytes = int64_t{64} << 20;
 constexpr int64_t kLmLossMinChunkRows = 256;
 
 // hidden (N, C), head W (V, C), targets (N) int64, mask (N) bool or undefined (= all).
-// With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows as above. `ws` (CPU): buffers to reuse, or null for
-// buffers of this call only. `onednn`: the job's choice (LlamaModel::onednn_products, runtime.h
+// With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows as above.
+// `ws` (CPU): buffers to reuse, or null for buffers of this call only. `onednn`: the job's choice (LlamaModel::onednn_products, runtime.h
 // training_products): the softmax, and the head's float32 products where onednn_product_pays, through
 // oneDNN (onednn.h) wherever it takes the operands.
 // `head_rows` (k) int64: the head's gradient only for these rows (rows-only training), in their order;

@@ -166,6 +166,16 @@ bool onednn_matmul_out(const torch::Tensor&, const torch::Tensor&, const torch::
 bool onednn_softmax_rows_(const torch::Tensor&) { return false; }
 #endif
 
+void product_out(const torch::Tensor& a, const torch::Tensor& b, torch::Tensor out, bool onednn, bool accumulate) {
+  if (onednn && onednn_matmul_out(a, b, out, accumulate)) return;
+  if (!accumulate) {
+    at::matmul_out(out, a, b);
+    return;
+  }
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2, "product_out accumulates 2-D products only");
+  out.addmm_(a, b);
+}
+
 bool onednn_product_pays(double multiply_adds) {
   // Between the small shape's head chunk (4.3e9: faster in oneDNN within a step) and 2048³ (8.6e9:
   // 0.9-1.0x alone); onednn.h has the measurements.
@@ -182,7 +192,7 @@ torch::Tensor product(const torch::Tensor& a, const torch::Tensor& b, bool onedn
   auto shape = a.sizes().vec();
   shape.back() = b.size(-1);
   auto out = torch::empty(shape, a.options());
-  if (!onednn || !onednn_matmul_out(a, b, out)) at::matmul_out(out, a, b);
+  product_out(a, b, out, onednn);
   return out;
 }
 

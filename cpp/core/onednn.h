@@ -34,6 +34,10 @@ bool onednn_fits_cpu();
 // written nothing, when oneDNN is not built in or has no fast kernel for these operands; the caller then
 // uses libtorch. Primitives are cached per shape, strides, thread count and `accumulate`.
 bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate = false);
+// out = a · b (or += with `accumulate`) through onednn_matmul_out when `onednn`, and by libtorch where
+// that declines or `onednn` is false (at::matmul_out; addmm_ to accumulate, 2-D operands only). `out` is
+// a handle: the product lands in its storage (a view's too).
+void product_out(const torch::Tensor& a, const torch::Tensor& b, torch::Tensor out, bool onednn, bool accumulate = false);
 
 // x = softmax(x) over each row, in place: x (rows, V) float32, contiguous, on the CPU. Returns false,
 // having written nothing, for any other x, when oneDNN is not built in or has only its reference kernel

@@ -56,8 +56,8 @@ struct TrainReport {
   // The compute threads the job ran with on the CPU: OpenBLAS's and libtorch's OpenMP pool's.
   int blas_threads = 0;
   int intra_op_threads = 0;
-  // Where a float32 model's matrix products ran: "onednn" (lep calls oneDNN, onednn.h) or
-  // "libtorch" (its BLAS; bf16/f16 products always go to libtorch's own oneDNN path).
+  // Where a float32 model's matrix products and loss softmax ran: "onednn" (lep calls oneDNN, onednn.h)
+  // or "libtorch" (its BLAS; bf16/f16 products always go to libtorch's own oneDNN path).
   std::string products;
 };
 

@@ -31,7 +31,7 @@ export interface NativeRuntimeInfo {
    * read them when they loaded; ts/binding/threadWaits.ts, cpp/core/runtime.h).
    */
   trainingSharesPools: boolean;
-  /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 training products, else "". */
+  /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 training products and loss softmax, else "". */
   onednn: string;
   /** oneDNN is built in and this CPU has AVX-512 (F, BW, VL, DQ), where its edge over the BLAS was measured. */
   onednnFitsCpu: boolean;
