@@ -20,13 +20,13 @@
  * log-probability difference is printed, and the timed 64-token continuations are compared too.
  *
  * Caveats:
- *   - Both compute in f32: llama.cpp gets an f32 GGUF here (its usual quantised formats would be faster,
- *     and are not what lep computes); lep runs libtorch 1.13 eagerly on OpenBLAS (one native call per job,
+ *   - Both compute in f32 (`--dtype bf16`: both in bf16): llama.cpp gets an f32 (bf16) GGUF here (its
+ *     usual quantised formats would be faster, and are not what lep computes); lep runs libtorch 1.13 eagerly on OpenBLAS (one native call per job,
  *     each decoded token a few dozen small eager ops per layer; its one-row projections go through gemv).
  *     llama.cpp keeps its default f16 KV cache (`--kv f32` for an f32 one: its decoding measured 1.7x
  *     slower with it on 2 cores, so f16 is the fairer opponent); lep's KV cache is f32.
- *   - Threads: lep's BLAS gets the thread count (libtorch's own pool stays at 1 with OpenBLAS, see
- *     `setThreads`); llama.cpp's context gets the same number as both ideal and minimum. The default
+ *   - Threads: lep gets the thread count (`setThreads`; which of its pools uses them depends on the
+ *     dtype and the phase: cpp/core/compute_threads.h); llama.cpp's context gets the same number as both ideal and minimum. The default
  *     measures 1 thread and one per core, because on small machines one thread per core can hurt
  *     single-token decoding (measured here: llama.cpp decodes 2-3x slower at 2 threads than at 1 on 2 cores).
  *   - Both libraries share one process; OpenBLAS and ggml worker threads spin briefly after work, so the
@@ -36,7 +36,7 @@
  *     of the machine's peak.
  *
  * Run: npx tsc -p tsconfig.json && node dist/bench/llamacpp.js [--size small|medium|large]
- *        [--threads N[,M...]] [--reps N] [--kv f16|f32] [--no-record]
+ *        [--threads N[,M...]] [--reps N] [--kv f16|f32] [--dtype f32|bf16] [--no-record]
  * Prints a markdown table and appends one JSON line per run to bench/results/llamacpp.jsonl.
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -92,6 +92,8 @@ interface Options {
   reps: number;
   /** llama.cpp's KV cache type */
   kv: 'f16' | 'f32';
+  /** the model's dtype: stored, exported to GGUF, and computed in by lep */
+  dtype: 'f32' | 'bf16';
   record: boolean;
 }
 
@@ -102,12 +104,15 @@ function parseOptions(): Options {
       threads: { type: 'string', default: DEFAULT_THREADS.join(',') },
       reps: { type: 'string', default: String(DEFAULT_REPS) },
       kv: { type: 'string', default: DEFAULT_KV },
+      dtype: { type: 'string', default: 'f32' },
       'no-record': { type: 'boolean', default: false },
     },
   });
   const kv = values.kv as string;
   if (kv !== 'f16' && kv !== 'f32') throw optionError('kv', 'f16 or f32', kv, '--kv');
-  return { size: parseSize(values.size, SIZES), threads: parseThreadList(values.threads), reps: positiveInt(values.reps, 'reps'), kv, record: !values['no-record'] };
+  const dtype = values.dtype as string;
+  if (dtype !== 'f32' && dtype !== 'bf16') throw optionError('dtype', 'f32 or bf16', dtype, '--dtype');
+  return { size: parseSize(values.size, SIZES), threads: parseThreadList(values.threads), reps: positiveInt(values.reps, 'reps'), kv, dtype, record: !values['no-record'] };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,7 +159,7 @@ async function main(): Promise<void> {
 
   // --- the model, its GGUF and both runtimes
   const dir = join(work, 'model');
-  const gguf = join(work, 'model.f32.gguf');
+  const gguf = join(work, `model.${opts.dtype}.gguf`);
   const t0 = performance.now();
   const config = await createModel(dir, {
     tokenizerDir: mistralTokenizerDir(),
@@ -163,9 +168,10 @@ async function main(): Promise<void> {
     maxPositionEmbeddings: 1024,
     seed: SEED,
     embedStd: EMBED_STD,
+    dtype: opts.dtype,
   });
-  await exportGguf(dir, gguf, { outType: 'f32' });
-  const lep = await LepModel.load(dir);
+  await exportGguf(dir, gguf, { outType: opts.dtype });
+  const lep = await LepModel.load(dir, { dtype: opts.dtype });
   const llama = await getLlama({
     gpu: false,
     build: 'never',
@@ -320,7 +326,7 @@ async function main(): Promise<void> {
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
   const gf = (k: Metric, side: Side, rate: number) => fmt((2 * weights(k, side) * rate) / 1e9);
   const lines = [
-    `| ${opts.size}: h${shape.hiddenSize} L${shape.numHiddenLayers} GQA ${shape.numAttentionHeads}/${shape.numKeyValueHeads} ff${shape.intermediateSize} V${config.vocabSize}, f32 (llama.cpp KV ${opts.kv}) | threads | lep tok/s | llama.cpp tok/s | lep / llama.cpp | lep GFLOP/s | llama.cpp GFLOP/s |`,
+    `| ${opts.size}: h${shape.hiddenSize} L${shape.numHiddenLayers} GQA ${shape.numAttentionHeads}/${shape.numKeyValueHeads} ff${shape.intermediateSize} V${config.vocabSize}, ${opts.dtype} (llama.cpp KV ${opts.kv}) | threads | lep tok/s | llama.cpp tok/s | lep / llama.cpp | lep GFLOP/s | llama.cpp GFLOP/s |`,
     '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const k of METRICS) {
@@ -353,10 +359,10 @@ async function main(): Promise<void> {
       threads: opts.threads,
       reps: opts.reps,
       size: opts.size,
-      model: { ...config, dtype: 'f32', seed: SEED, embedStd: EMBED_STD, params, matmulWeightsBody: body, matmulWeightsHead: head },
+      model: { ...config, dtype: opts.dtype, seed: SEED, embedStd: EMBED_STD, params, matmulWeightsBody: body, matmulWeightsHead: head },
       tokens: { pp: PP_TOKENS, tgPrompt: TG_PROMPT_TOKENS, tgNew: TG_NEW_TOKENS },
       lep: info,
-      llamaCpp: { nodeLlamaCpp: NLC_VERSION, release: llama.llamaCppRelease, buildType: llama.buildType, systemInfo: llama.systemInfo, gguf: 'f32', kvCache: opts.kv },
+      llamaCpp: { nodeLlamaCpp: NLC_VERSION, release: llama.llamaCppRelease, buildType: llama.buildType, systemInfo: llama.systemInfo, gguf: opts.dtype, kvCache: opts.kv },
       check: { agree, of: CHECK_TOKENS, worstLogprobDiff: worstLogprob },
       runs,
       best,

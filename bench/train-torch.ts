@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     lines.push(`| training step (${opts.params === 'all' ? 'all parameters' : 'embeddings only'}) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
-  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}; lep's float32 products: ${runs.map((r) => r.products).join(', ')} (${info.trainProducts})`);
+  console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}; lep's float32 products: ${runs.map((r) => r.products).join(', ')} (${info.f32Products})`);
 
   if (opts.record) {
     mkdirSync(dirname(RESULTS), { recursive: true });

@@ -65,17 +65,18 @@ export function lepInfo(): LepInfo {
   const threadWaits = !native.blasCore
     ? `the BLAS is not OpenBLAS: libtorch's pool has the threads in every job`
     : native.trainingSharesPools
-      ? `${waits}: short, so CPU training gives libtorch's pool the threads too`
-      : `${waits}: long or unknown, so float32 CPU training keeps libtorch's pool at 1`;
+      ? `${waits}: short, so CPU training and float32 prompts in oneDNN give libtorch's pool the threads too`
+      : `${waits}: long or unknown, so float32 CPU training and prompts keep libtorch's pool at 1`;
   return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, ...native };
 }
 
 /**
  * Sets the compute threads (0 = one per core). BLAS gets `threads`, libtorch's own pool stays at 1 when
  * OpenBLAS is in use, since both pools at full size oversubscribe the cores (5-9x slower steps measured).
- * Exception: a training job on the CPU gives libtorch's pool `threads` too while it runs: in bf16 its
- * matmuls are oneDNN's, which use that pool; in float32 its element-wise half does, where idle workers
- * sleep soon (`lep info`, "thread waits"; cpp/core/runtime.h).
+ * Exceptions: a job gives libtorch's pool `threads` too where oneDNN or element-wise work does the most:
+ * every job of a bf16/f16 model (its matmuls are oneDNN's, which use that pool), and a float32 model's
+ * training and prompts (scoring, generation's prefill) where idle workers sleep soon (`lep info`,
+ * "thread waits"; cpp/core/compute_threads.h).
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/compute_threads.h"
 #include "core/error.h"
 
 namespace lep {
@@ -103,8 +104,13 @@ std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::v
   auto gen = at::detail::createCPUGenerator(o.seed);
   std::vector<bool> done(B, false);
   auto dmask = mask.to(dev);
-  auto hidden = model.forward_hidden(ids.to(dev), pos.to(dev), dmask.narrow(1, 0, max_len), &cache);
-  auto last = model.logits(hidden.select(1, max_len - 1)).to(torch::kCPU);  // (B, V); syncs the device
+  torch::Tensor hidden, last;
+  {  // the prompts, with the products and threads of a prompt (compute_threads.h)
+    ComputeThreads threads(model, Phase::kPrompt);
+    hidden = model.forward_hidden(ids.to(dev), pos.to(dev), dmask.narrow(1, 0, max_len), &cache);
+    last = model.logits(hidden.select(1, max_len - 1)).to(torch::kCPU);  // (B, V); syncs the device
+  }
+  ComputeThreads threads(model, Phase::kDecode);
   // The batch rows still decoding, as prompt indices. Greedy decoding drops finished rows from the batch
   // (their cache rows too) once a quarter of it has finished: a step costs about what its row count
   // does (toy model, one thread: 4.7 ms at 1 row, 20 ms at 16), and a paragraph-copy batch otherwise

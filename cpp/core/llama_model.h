@@ -68,11 +68,11 @@ class LlamaModel {
                               const torch::Tensor& blocked, KVCache* cache);
   // Recompute each layer in backward instead of storing its activations (training only).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
-  // Float32 products (projections, MLP, attention) through oneDNN (onednn.h) instead of the BLAS.
-  // The trainer turns this on for the length of a CPU job that gives libtorch's OpenMP pool the threads.
+  // Float32 products (projections, MLP, attention; the LM head in logits()) through oneDNN (onednn.h)
+  // instead of the BLAS. Set per phase of a job by ComputeThreads (compute_threads.h).
   void set_onednn_products(bool on) { onednn_products_ = on; }
   bool onednn_products() const { return onednn_products_; }
-  // lm_head projection in float32: (B, T, C) -> (B, T, V).
+  // lm_head projection in float32, outside autograd (the trainer's loss has its own head): (B, T, C) -> (B, T, V).
   torch::Tensor logits(const torch::Tensor& hidden);
 
  private:

@@ -46,7 +46,7 @@ constexpr int64_t kLmLossMinChunkRows = 256;
 // hidden (N, C), head W (V, C), targets (N) int64, mask (N) bool or undefined (= all).
 // With `grads`, also returns gradients of (loss_sum * grad_scale). chunk_rows 0 picks rows as above.
 // `ws` (CPU): buffers to reuse, or null for buffers of this call only. `onednn`: the job's choice (LlamaModel::onednn_products, runtime.h
-// training_products): the softmax, and the head's float32 products where onednn_product_pays, through
+// float32_products): the softmax, and the head's float32 products where onednn_product_pays, through
 // oneDNN (onednn.h) wherever it takes the operands.
 // `head_rows` (k) int64: the head's gradient only for these rows (rows-only training), in their order;
 // that matmul then costs k·N·C instead of V·N·C. Undefined = every row.

@@ -114,39 +114,39 @@ RuntimeInfo runtime_info() {
   info.training_shares_pools = training_shares_pools();
   info.onednn = onednn_version();
   info.onednn_fits_cpu = onednn_fits_cpu();
-  info.train_products = training_products().reason;
+  info.f32_products = float32_products().reason;
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
   return info;
 }
 
-TrainingProducts training_products() {
-  const char* env = std::getenv("LEP_TRAIN_PRODUCTS");
+Float32Products float32_products() {
+  const char* env = std::getenv("LEP_F32_PRODUCTS");
   const std::string want = env ? env : "", built = onednn_version();
-  TrainingProducts p;
+  Float32Products p;
   if (!want.empty() && want != "onednn" && want != "blas") {
-    p.error = "LEP_TRAIN_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
-              "HINT: unset LEP_TRAIN_PRODUCTS to let lep choose (oneDNN where it has the threads).";
-    p.reason = "refused: LEP_TRAIN_PRODUCTS is '" + want + "' (a training job fails; onednn or blas)";
+    p.error = "LEP_F32_PRODUCTS is '" + want + "'; it must be onednn or blas\n"
+              "HINT: unset LEP_F32_PRODUCTS to let lep choose (oneDNN where it has the threads).";
+    p.reason = "refused: LEP_F32_PRODUCTS is '" + want + "' (jobs on a model fail; onednn or blas)";
   } else if (want == "onednn" && built.empty()) {
-    p.error = "LEP_TRAIN_PRODUCTS is 'onednn' but this build of lep has no oneDNN\n"
-              "HINT: unset LEP_TRAIN_PRODUCTS, or rebuild with libdnnl-dev installed (lep build).";
-    p.reason = "refused: LEP_TRAIN_PRODUCTS=onednn, but this addon was built without oneDNN";
+    p.error = "LEP_F32_PRODUCTS is 'onednn' but this build of lep has no oneDNN\n"
+              "HINT: unset LEP_F32_PRODUCTS, or rebuild with libdnnl-dev installed (lep build).";
+    p.reason = "refused: LEP_F32_PRODUCTS=onednn, but this addon was built without oneDNN";
   } else if (built.empty()) {
     p.reason = "the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)";
   } else if (want == "blas") {
-    p.reason = "the BLAS: LEP_TRAIN_PRODUCTS=blas (" + built + " is built in)";
+    p.reason = "the BLAS: LEP_F32_PRODUCTS=blas (" + built + " is built in)";
   } else if (want == "onednn") {
     p.onednn = true;
-    p.reason = built + ": LEP_TRAIN_PRODUCTS=onednn";
+    p.reason = built + ": LEP_F32_PRODUCTS=onednn";
   } else if (!onednn_fits_cpu()) {
     p.reason = "the BLAS: no AVX-512 here, and " + built + "'s edge over the BLAS was measured only with it";
   } else if (!training_shares_pools()) {
     p.reason = "the BLAS: thread waits are long, so libtorch's pool (which " + built + " threads with) keeps 1 thread";
   } else {
     p.onednn = true;
-    p.reason = built + " (faster than the BLAS on AVX-512 CPUs; LEP_TRAIN_PRODUCTS=blas for the BLAS)";
+    p.reason = built + " (faster than the BLAS on AVX-512 CPUs; LEP_F32_PRODUCTS=blas for the BLAS)";
   }
   return p;
 }
@@ -208,7 +208,7 @@ void apply_threads(ThreadPool pool) {
   int n = g_threads.load();
   if (n <= 0) n = default_threads();
   // kBlas: OpenBLAS does the heavy matmuls with n threads and libtorch's OpenMP pool stays at 1. kOpenMp:
-  // a training job's element-wise work, and oneDNN's bf16 matmuls, use the OpenMP pool too (runtime.h).
+  // element-wise work and oneDNN's products use the OpenMP pool, in the phases compute_threads.h says.
   // libtorch keeps one process-wide count besides each thread's own and copies it into a thread's at that
   // thread's first parallel op: asking first pins this thread's count, so a job starting on another thread
   // cannot change it (a training job had otherwise run with the pool size the next job set).

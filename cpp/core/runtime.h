@@ -16,7 +16,7 @@ struct RuntimeInfo {
   bool training_shares_pools = false;  // see training_shares_pools()
   std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn.h), else empty
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
-  std::string train_products;          // training_products().reason, for lep info
+  std::string f32_products;          // float32_products().reason, for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -34,34 +34,35 @@ struct BlasCheck {
 BlasCheck blas_self_check();
 // Intra-op threads for libtorch and OpenBLAS together (never both pools at full size while their idle
 // workers spin for long: oversubscription made steps 5-9x slower on 2 cores; see apply_threads for the
-// training exception). n <= 0 picks the default (number of cores).
+// exceptions). n <= 0 picks the default (number of cores).
 void set_threads(int n);
-// Whether a CPU training job gives libtorch's OpenMP pool the threads beside OpenBLAS's in every dtype.
+// Whether libtorch's OpenMP pool may get the threads beside OpenBLAS's where the BLAS still runs some
+// products: in a CPU training job of any dtype, and for float32 prompts in oneDNN (compute_threads.h).
 // True when the BLAS is not OpenBLAS (one pool), or when idle workers of both stop spinning within about
 // a third of a millisecond, so the pools do not take the cores from each other: OPENBLAS_THREAD_TIMEOUT
 // at most 20 (ts/binding/threadWaits.ts sets 20: the two numbers go together) and libgomp's
 // GOMP_SPINCOUNT at most 30000 (or OMP_WAIT_POLICY=passive). The libraries read these when they load;
 // this answer is taken then too.
 bool training_shares_pools();
-// What runs a float32 CPU training job's products and loss softmax, and why: oneDNN (onednn.h) when lep
-// is built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the BLAS was measured) and
-// CPU training gives libtorch's pool the threads (training_shares_pools: oneDNN threads with that pool);
-// otherwise the BLAS and libtorch. LEP_TRAIN_PRODUCTS=onednn forces oneDNN (in a build with it, on any
-// CPU), =blas keeps the BLAS. Read afresh at each call: training jobs (trainer.cpp) and `lep info` both
-// ask here, so what info says is what a job started now does.
-struct TrainingProducts {
+// What runs a float32 model's products on the CPU in training and in prompts (scoring, generation's
+// prefill; compute_threads.h), with the training loss's softmax, and why: oneDNN (onednn.h) when lep is
+// built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the BLAS was measured) and
+// thread waits are short enough for libtorch's pool to get the threads (training_shares_pools: oneDNN
+// threads with that pool); otherwise the BLAS and libtorch. LEP_F32_PRODUCTS=onednn forces oneDNN (in a
+// build with it, on any CPU), =blas keeps the BLAS. Read afresh at each call: jobs (compute_threads.cpp)
+// and `lep info` both ask here, so what info says is what a job started now does.
+struct Float32Products {
   bool onednn = false;
   std::string reason;  // one line, as `lep info` prints it ("f32 products")
-  std::string error;   // a LEP_TRAIN_PRODUCTS value a job refuses (LEP_BAD_ARGUMENT, with a hint); else empty
+  std::string error;   // a LEP_F32_PRODUCTS value a job refuses (LEP_BAD_ARGUMENT, with a hint); else empty
 };
-TrainingProducts training_products();
+Float32Products float32_products();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
 // or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.
-// CPU training uses kOpenMp for bf16/f16 always, and for float32/float64 when training_shares_pools():
-// its loss softmax, norms and AdamW then run on every core too (bench/README.md, "Thread waits").
-// Inference keeps kBlas: sharing made scoring 18-24 % and prompt processing 34-38 % slower there.
+// Which one a phase of a job uses: compute_threads.h (CPU training of float32 models, for one, uses kOpenMp
+// when training_shares_pools(): its loss softmax, norms and AdamW then run on every core too).
 enum class ThreadPool { kBlas, kOpenMp };
 // Re-applies the thread setting on the calling thread; every job thread calls this first. OpenBLAS always
 // gets n threads. The OpenMP pool (whose thread count is per calling thread) gets 1 with kBlas, so the two

@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
+#include "core/compute_threads.h"
 #include "core/runtime.h"
 #include "core/error.h"
 #include "core/lm_loss.h"
@@ -265,45 +266,11 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   return final_dir.string();
 }
 
-// A training job's threads and products, for train() and loss_and_grads() alike: the pool that gets the
-// threads (runtime.h), and whether float32 products go to oneDNN (onednn.h), which threads with
-// that pool. Held for the job; the model's products go back to libtorch's afterwards.
-class TrainingThreads {
- public:
-  explicit TrainingThreads(LlamaModel& model)
-      : model_(model), kind_(choose_pool(model)), pool_(kind_), before_(model.onednn_products()) {
-    const auto products = training_products();
-    if (!products.error.empty()) throw Error("LEP_BAD_ARGUMENT", products.error);
-    // Only float32 products on the CPU can go to oneDNN. For those, training_products() asks whether
-    // libtorch's pool gets the threads, which choose_pool also answered (training_shares_pools).
-    const bool f32_cpu = model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32 && model.device().is_cpu();
-    model.set_onednn_products(f32_cpu && products.onednn);
-  }
-  ~TrainingThreads() { model_.set_onednn_products(before_); }
-  std::string products() const { return model_.onednn_products() ? "onednn" : "libtorch"; }
-  TrainingThreads(const TrainingThreads&) = delete;
-  TrainingThreads& operator=(const TrainingThreads&) = delete;
-
- private:
-  // bf16/f16 weights: the matmuls run in oneDNN, which threads with the OpenMP pool; other dtypes: the
-  // element-wise half of the step (and oneDNN's float32 products) runs there, which pays when idle workers
-  // sleep soon (runtime.h).
-  static ThreadPool choose_pool(LlamaModel& model) {
-    const auto wdtype = model.param("model.embed_tokens.weight").scalar_type();
-    const bool half = wdtype == torch::kBFloat16 || wdtype == torch::kHalf;
-    return model.device().is_cpu() && (half || training_shares_pools()) ? ThreadPool::kOpenMp : ThreadPool::kBlas;
-  }
-  LlamaModel& model_;
-  ThreadPool kind_;
-  ScopedThreadPool pool_;
-  bool before_;
-};
-
 }  // namespace
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
-  TrainingThreads threads(model);
+  ComputeThreads threads(model, Phase::kTraining);  // the products and threads of training (compute_threads.h)
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");
@@ -550,7 +517,7 @@ LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, cons
                             const std::string& params) {
   const auto names = trainable_names(model, params);
   const auto& cfg = model.config();
-  TrainingThreads threads(model);  // the products and threads of a training step
+  ComputeThreads threads(model, Phase::kTraining);
   const bool head_trainable =
       std::find(names.begin(), names.end(), cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") != names.end();
   for (const auto& n : names) {

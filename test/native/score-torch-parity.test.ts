@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 
-import { LepModel } from '../../ts/index.js';
+import { LepModel, lepInfo } from '../../ts/index.js';
 import { checkTorchReference, runTorchReference } from '../../scripts/torchReference.js';
 import { maxAbsDiff, tinyModel } from '../helpers.js';
 
@@ -21,26 +21,38 @@ interface Logprobs {
   argmax: number[][];
 }
 
-test('score and greedy decoding agree with PyTorch on a peaked model, far below the denormal range of exp', async (t) => {
+// serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('score and greedy decoding agree with PyTorch on a peaked model, far below the denormal range of exp, with the products in the BLAS and in oneDNN', async (t) => {
   checkTorchReference();  // fails (never skips) without python3-torch, saying to run scripts/setup.sh
   const dir = await tinyModel({ hiddenSize: 128, numAttentionHeads: 8, numKeyValueHeads: 2, embedStd: 3, seed: 11 });
   const m = await LepModel.load(dir);
   const prompt = [1, 415, 2936, 302, 4843, 349, 264, 1628];
-  const [g] = await m.generateTokens([prompt], { maxNewTokens: 12, stopTokens: [] });
-  const seq = [...prompt, ...g!.tokens];
-  const [lep] = await m.score([seq], { lastLogprobs: true });
-  const [ref] = await runTorchReference<Logprobs[]>([{ task: 'logprobs', model: dir, tokens: [seq] }]);
-  const tok = ref!.token_logprobs[0]!;
-  const last = ref!.last_logprobs[0]!;
-  // The test covers the clamped range: some scored tokens and most of the vocabulary lie below -87.
-  t.true(tok.some((x) => x < -87), `lowest token log-prob ${Math.min(...tok)}`);
-  t.true(last.filter((x) => x < -87).length > last.length / 2);
-  const dTok = maxAbsDiff(lep!.tokenLogprobs, tok);
-  const dLast = maxAbsDiff(lep!.lastLogprobs!, last);
-  t.log(`max |Δ log p|: tokens ${dTok.diff.toExponential(2)}, last distribution ${dLast.diff.toExponential(2)}`);
-  t.true(dTok.diff < LOGPROB_ABS);
-  t.true(dLast.diff < LOGPROB_ABS);
-  // Greedy decoding (one row at a time through the KV cache) picked the reference's argmax at every step.
-  t.deepEqual(ref!.argmax[0]!.slice(prompt.length - 1, seq.length - 1), Array.from(g!.tokens));
-  m.dispose();
+  // Both ways a float32 prompt's products run (cpp/core/compute_threads.h); decoding is the BLAS's in both.
+  const paths = lepInfo().onednn ? ['blas', 'onednn'] : ['blas'];
+  let ref: Logprobs | undefined;
+  try {
+    for (const products of paths) {
+      process.env.LEP_F32_PRODUCTS = products;
+      const [g] = await m.generateTokens([prompt], { maxNewTokens: 12, stopTokens: [] });
+      const seq = [...prompt, ...g!.tokens];
+      const [lep] = await m.score([seq], { lastLogprobs: true });
+      ref ??= (await runTorchReference<Logprobs[]>([{ task: 'logprobs', model: dir, tokens: [seq] }]))[0]!;
+      const tok = ref.token_logprobs[0]!;
+      const last = ref.last_logprobs[0]!;
+      // The test covers the clamped range: some scored tokens and most of the vocabulary lie below -87.
+      t.true(tok.some((x) => x < -87), `lowest token log-prob ${Math.min(...tok)}`);
+      t.true(last.filter((x) => x < -87).length > last.length / 2);
+      const dTok = maxAbsDiff(lep!.tokenLogprobs, tok);
+      const dLast = maxAbsDiff(lep!.lastLogprobs!, last);
+      t.log(`${products}: max |Δ log p|: tokens ${dTok.diff.toExponential(2)}, last distribution ${dLast.diff.toExponential(2)}`);
+      t.true(dTok.diff < LOGPROB_ABS, products);
+      t.true(dLast.diff < LOGPROB_ABS, products);
+      // Greedy decoding (one row at a time through the KV cache) picked the reference's argmax at every
+      // step, so both paths give the same continuation and score the same sequence.
+      t.deepEqual(ref.argmax[0]!.slice(prompt.length - 1, seq.length - 1), Array.from(g!.tokens), products);
+    }
+  } finally {
+    delete process.env.LEP_F32_PRODUCTS;
+    m.dispose();
+  }
 });

@@ -47,7 +47,7 @@ test.serial('lep info: lep sets its waits in a clean environment; which settings
   if (!OPENBLAS) return t.pass('the BLAS is not OpenBLAS: libtorch\'s pool always has the threads');
   const clean = await childInfo({});
   t.true(clean.trainingSharesPools, clean.threadWaits);
-  t.is(clean.threadWaits, "OPENBLAS_THREAD_TIMEOUT=20 (lep's), GOMP_SPINCOUNT=10000 (lep's): short, so CPU training gives libtorch's pool the threads too");
+  t.is(clean.threadWaits, "OPENBLAS_THREAD_TIMEOUT=20 (lep's), GOMP_SPINCOUNT=10000 (lep's): short, so CPU training and float32 prompts in oneDNN give libtorch's pool the threads too");
   const cases: [Record<string, string>, boolean][] = [
     [{ OMP_WAIT_POLICY: 'passive' }, true],
     [{ OMP_WAIT_POLICY: 'active' }, false],
@@ -68,7 +68,7 @@ test.serial('lep info: lep sets its waits in a clean environment; which settings
   }
   // What a child of a lep process inherits is reported as lep's.
   const inherited = await childInfo({ OPENBLAS_THREAD_TIMEOUT: '20', GOMP_SPINCOUNT: '10000', [SET_BY_LEP]: 'OPENBLAS_THREAD_TIMEOUT=20 GOMP_SPINCOUNT=10000' });
-  t.is(inherited.threadWaits, "OPENBLAS_THREAD_TIMEOUT=20 (lep's, inherited), GOMP_SPINCOUNT=10000 (lep's, inherited): short, so CPU training gives libtorch's pool the threads too");
+  t.is(inherited.threadWaits, "OPENBLAS_THREAD_TIMEOUT=20 (lep's, inherited), GOMP_SPINCOUNT=10000 (lep's, inherited): short, so CPU training and float32 prompts in oneDNN give libtorch's pool the threads too");
 });
 
 test.serial('a float32 training job: libtorch\'s pool gets the threads with short waits, 1 with OMP_WAIT_POLICY=active, the same loss', async (t) => {

@@ -149,8 +149,8 @@ test.serial('float64 loss and every gradient tensor equal PyTorch autograd, both
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
 test.serial('float32 loss and gradients equal float64 PyTorch to float32 rounding, with the products in oneDNN and in the BLAS', async (t) => {
   checkTorchReference();
-  // Both paths, forced (LEP_TRAIN_PRODUCTS), against the same reference: lep's own choice depends on the
-  // CPU (lep info "f32 products"; test/native/train-products.test.ts checks it).
+  // Both paths, forced (LEP_F32_PRODUCTS), against the same reference: lep's own choice depends on the
+  // CPU (lep info "f32 products"; test/native/f32-products.test.ts checks it).
   t.regex(lepInfo().onednn, /^oneDNN /, 'this build has oneDNN (scripts/setup.sh installs libdnnl-dev)');
   const all = await cases();
   const blocks = seededBlocks(8);
@@ -167,12 +167,12 @@ test.serial('float32 loss and gradients equal float64 PyTorch to float32 roundin
       for (const products of ['onednn', 'blas'] as const) {
         for (const params of ['all', 'embeddings'] as const) {
           const lossMask = c.mask ? new Uint8Array(c.mask.flat()) : undefined;
-          process.env.LEP_TRAIN_PRODUCTS = products;
+          process.env.LEP_F32_PRODUCTS = products;
           let r;
           try {
             r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows: ROWS, cols: COLS, params, ...(lossMask ? { lossMask } : {}) }, null).promise;
           } finally {
-            delete process.env.LEP_TRAIN_PRODUCTS;
+            delete process.env.LEP_F32_PRODUCTS;
           }
           t.is(r.products, products === 'blas' ? 'libtorch' : 'onednn', `${c.name} ${params} ${products}: products`);
           seen.add(r.products);
@@ -279,13 +279,13 @@ test.serial('a loss over several chunks (4608 positions, each chunk written into
   ] as const;
   for (const c of runs) {
     const model = await LepModel.load(c.dir, { dtype: c.dtype });
-    if ('products' in c) process.env.LEP_TRAIN_PRODUCTS = c.products;
+    if ('products' in c) process.env.LEP_F32_PRODUCTS = c.products;
     try {
       const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows, cols, params: 'all', lossMask: new Uint8Array(mask.flat()) }, null).promise;
       if ('products' in c) t.is(r.products, c.products === 'blas' ? 'libtorch' : 'onednn');
       checkLossAndGrads(t, 'products' in c ? `${c.dtype} ${r.products}` : c.dtype, r, answers[c.ref]!.loss.all!, refs[c.ref]!, 'all', answers[c.ref]!.names.all!, c);
     } finally {
-      delete process.env.LEP_TRAIN_PRODUCTS;
+      delete process.env.LEP_F32_PRODUCTS;
       model.dispose();
     }
   }

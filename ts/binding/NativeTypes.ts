@@ -26,20 +26,22 @@ export interface NativeRuntimeInfo {
   intraOpThreads: number;
   interOpThreads: number;
   /**
-   * CPU training gives libtorch's pool the threads beside OpenBLAS's: the BLAS is not OpenBLAS, or idle
+   * CPU training (and a float32 prompt in oneDNN) gives libtorch's pool the threads beside OpenBLAS's
+   * (cpp/core/compute_threads.h): the BLAS is not OpenBLAS, or idle
    * workers of both sleep soon (OPENBLAS_THREAD_TIMEOUT, GOMP_SPINCOUNT or OMP_WAIT_POLICY as the libraries
    * read them when they loaded; ts/binding/threadWaits.ts, cpp/core/runtime.h).
    */
   trainingSharesPools: boolean;
-  /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 training products and loss softmax, else "". */
+  /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 products and the training loss softmax, else "". */
   onednn: string;
   /** oneDNN is built in and this CPU has AVX-512 (F, BW, VL, DQ), where its edge over the BLAS was measured. */
   onednnFitsCpu: boolean;
   /**
-   * What runs a float32 CPU training job's products and loss softmax now, and why (cpp/core/runtime.h,
-   * training_products: the rule jobs use; LEP_TRAIN_PRODUCTS as it is at this call).
+   * What runs a float32 model's products on the CPU now, in training (with its loss softmax) and in
+   * prompts (scoring, generation's prefill), and why (cpp/core/runtime.h, float32_products: the rule jobs
+   * use; LEP_F32_PRODUCTS as it is at this call).
    */
-  trainProducts: string;
+  f32Products: string;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;

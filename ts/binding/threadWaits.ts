@@ -14,7 +14,8 @@
  * With both set, a CPU training job gives libtorch's pool the threads too (cpp/core/runtime.h
  * `training_shares_pools`, which takes 20 and 30000 spins as the most it shares with: the numbers here and
  * there go together): a small f32 step ran about 15 % faster on 2 cores (bench/README.md, "Thread
- * waits"). Inference keeps the pool at 1: sharing made scoring slower.
+ * waits"). Inference keeps the pool at 1 where the BLAS runs a float32 model's products: sharing made
+ * scoring slower there (cpp/core/compute_threads.h says where it does not).
  *
  * The user's own settings win (`OMP_WAIT_POLICY` counts for OpenMP). A library that is already in the
  * process (another addon loaded it) read its environment already: lep then sets nothing for it, so the

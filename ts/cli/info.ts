@@ -21,6 +21,6 @@ export function run(argv: string[]): void {
   console.log(`torch threads intra-op ${info.intraOpThreads}, inter-op ${info.interOpThreads}`);
   console.log(`thread waits  ${info.threadWaits}`);
   console.log(`train dtype   ${info.trainingDtype.dtype} on this CPU: ${info.trainingDtype.reason}`);
-  console.log(`f32 products  ${info.trainProducts}`);
+  console.log(`f32 products  ${info.f32Products}`);
   console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
 }

@@ -1,0 +1,114 @@
+/**
+ * What runs a float32 model's matrix products on the CPU in training and in prompts (cpp/core/onednn.h;
+ * the rule: cpp/core/runtime.h float32_products, which jobs (compute_threads.cpp) and `lep info` both
+ * call): oneDNN where lep is built with it, the CPU has AVX-512 and libtorch's pool may get the threads,
+ * unless LEP_F32_PRODUCTS=blas. The rule as `lep info` states it, the build CI makes (setup installs
+ * libdnnl-dev, so it must have oneDNN), the CPU check against /proc/cpuinfo, what a real training job
+ * reports it used, and scoring and generation refusing a bad LEP_F32_PRODUCTS like training does. The
+ * numerics of both paths against PyTorch are in train-torch-parity.test.ts and score-torch-parity.test.ts.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+
+import { LepError, LepModel, lepInfo } from '../../ts/index.js';
+import { parseCpuinfo } from '../../ts/binding/blasCore.js';
+import { writeBlocks } from '../../ts/train/packBlocks.js';
+import { trainModel } from '../../ts/train/trainModel.js';
+import { tempDir, tinyModel } from '../helpers.js';
+
+const run = promisify(execFile);
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+
+// serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('the rule, as lep info states it (cpp/core/runtime.h, float32_products, the one jobs use): built in, AVX-512, libtorch pool with the threads, LEP_F32_PRODUCTS', async (t) => {
+  delete process.env.LEP_F32_PRODUCTS;
+  const info = lepInfo();
+  t.is(info.f32Products, info.onednn && info.onednnFitsCpu && info.trainingSharesPools
+    ? `${info.onednn} (faster than the BLAS on AVX-512 CPUs; LEP_F32_PRODUCTS=blas for the BLAS)`
+    : !info.onednn ? 'the BLAS: this addon was built without oneDNN (cmake -DLEP_ONEDNN=OFF)'
+      : !info.onednnFitsCpu ? `the BLAS: no AVX-512 here, and ${info.onednn}'s edge over the BLAS was measured only with it`
+        : `the BLAS: thread waits are long, so libtorch's pool (which ${info.onednn} threads with) keeps 1 thread`);
+  try {
+    // Read afresh at each call, as a job starting now would.
+    process.env.LEP_F32_PRODUCTS = 'blas';
+    t.regex(lepInfo().f32Products, /^the BLAS: LEP_F32_PRODUCTS=blas \(oneDNN /);
+    process.env.LEP_F32_PRODUCTS = 'onednn';
+    t.regex(lepInfo().f32Products, /^oneDNN \d+\.\d+\.\d+: LEP_F32_PRODUCTS=onednn$/);
+    process.env.LEP_F32_PRODUCTS = 'mkl';
+    t.regex(lepInfo().f32Products, /^refused: LEP_F32_PRODUCTS is 'mkl'/);
+  } finally {
+    delete process.env.LEP_F32_PRODUCTS;
+  }
+  // `lep info` prints it; long thread waits (decided when the libraries load, so in a fresh process)
+  // keep libtorch's pool at 1 and the products in the BLAS.
+  const env = { ...process.env };
+  delete env.LEP_F32_PRODUCTS;
+  const { stdout } = await run('node', [LEP, 'info'], { env });
+  t.true(stdout.includes(`f32 products  ${info.f32Products}\n`), stdout);
+  if (info.onednn && info.onednnFitsCpu && info.blasCore) {
+    // Both long (an OpenMP-built OpenBLAS follows GOMP_SPINCOUNT rather than its own timeout).
+    const long = await run('node', [LEP, 'info'], { env: { ...env, OPENBLAS_THREAD_TIMEOUT: '1000', GOMP_SPINCOUNT: '1000000' } });
+    t.regex(long.stdout, /f32 products {2}the BLAS: thread waits are long/);
+  }
+});
+
+test('this build calls oneDNN, and its CPU check agrees with /proc/cpuinfo', (t) => {
+  const info = lepInfo();
+  // scripts/setup.sh installs libdnnl-dev and the build requires it unless told otherwise, so a build
+  // without it here means the prebuilt or CI build lost the faster products silently.
+  t.regex(info.onednn, /^oneDNN \d+\.\d+\.\d+$/);
+  const flags = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+  t.is(info.onednnFitsCpu, flags.avx512, `__builtin_cpu_supports against cpuinfo (AVX-512 F/BW/VL/DQ): ${info.onednnFitsCpu} vs ${flags.avx512}`);
+});
+
+// serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('a float32 training job reports where its products ran; LEP_F32_PRODUCTS picks the BLAS or is refused when unknown', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 3 });
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, Array.from({ length: 4 }, (_, r) => Array.from({ length: 17 }, (_, i) => (r * 31 + i * 7) % 200)));
+  const info = lepInfo();
+  const train = (out: string, dtype: 'f32' | 'bf16' = 'f32') => trainModel(dir, join(tempDir(), out), { data, steps: 1, batchSize: 2, warmupSteps: 0, dtype });
+  delete process.env.LEP_F32_PRODUCTS;
+  const byDefault = await train('default');
+  t.is(byDefault.products, info.f32Products.startsWith('oneDNN') ? 'onednn' : 'libtorch', info.f32Products);
+  try {
+    process.env.LEP_F32_PRODUCTS = 'blas';
+    t.is((await train('blas')).products, 'libtorch');
+    process.env.LEP_F32_PRODUCTS = 'onednn';
+    t.is((await train('onednn')).products, 'onednn', 'forced, whatever the CPU and threads');
+    t.is((await train('onednn-bf16', 'bf16')).products, 'libtorch', 'bf16 products are libtorch\'s own (its oneDNN path)');
+    process.env.LEP_F32_PRODUCTS = 'mkl';
+    const e = await t.throwsAsync(train('bad'), { instanceOf: LepError });
+    t.is(e?.code, 'LEP_BAD_ARGUMENT');
+    t.regex(e?.message ?? '', /LEP_F32_PRODUCTS is 'mkl'; it must be onednn or blas[\s\S]*HINT/);
+    t.regex(lepInfo().f32Products, /^refused: LEP_F32_PRODUCTS is 'mkl'/, 'lep info says what a job does');
+  } finally {
+    delete process.env.LEP_F32_PRODUCTS;
+  }
+});
+
+// serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
+test.serial('scoring and generation read LEP_F32_PRODUCTS as training does: an unknown value is refused, the model stays usable', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 3 });
+  const m = await LepModel.load(dir);
+  try {
+    delete process.env.LEP_F32_PRODUCTS;
+    const [before] = await m.score([[1, 5, 9, 13]]);
+    process.env.LEP_F32_PRODUCTS = 'mkl';
+    for (const job of [() => m.score([[1, 5, 9, 13]]), () => m.generateTokens([[1, 5]], { maxNewTokens: 2, stopTokens: [] })]) {
+      const e = await t.throwsAsync(job(), { instanceOf: LepError });
+      t.is(e?.code, 'LEP_BAD_ARGUMENT');
+      t.regex(e?.message ?? '', /LEP_F32_PRODUCTS is 'mkl'; it must be onednn or blas[\s\S]*HINT/);
+    }
+    delete process.env.LEP_F32_PRODUCTS;
+    const [after] = await m.score([[1, 5, 9, 13]]);
+    t.deepEqual(after!.tokenLogprobs, before!.tokenLogprobs);
+  } finally {
+    delete process.env.LEP_F32_PRODUCTS;
+    m.dispose();
+  }
+});
