@@ -12,6 +12,10 @@
  *   - tg:      generation, 64 greedy tokens after a 32-token prompt, end to end (prefill included).
  *   - decode:  the per-token decode rate inside tg: 63 / (t(64 new) - t(1 new)), both on the same 32-token
  *              prompt, so prefill and per-call overhead cancel.
+ *   - batch:   8 different 32-token prompts at once, 32 greedy tokens each, end to end (prefill included),
+ *              as evaluation generates: rows x new tokens per second. lep: one `generateTokens` call with
+ *              the 8 prompts; llama.cpp: 8 sequences of one context evaluated concurrently, which
+ *              node-llama-cpp batches into shared decode calls.
  *   - best:    each side at its own fastest thread count, for every metric.
  * Against what: llama.cpp through node-llama-cpp 3.22.1's CPU prebuilt, loading the f32 GGUF that lep's
  * `exportGguf` writes from the same seeded random Mistral-layout model (32000-token vocabulary, GQA).
@@ -68,6 +72,8 @@ export const PP_TOKENS = 256;
 export const TG_PROMPT_TOKENS = 32;
 export const TG_NEW_TOKENS = 64;
 export const CHECK_TOKENS = 16;
+export const BATCH_ROWS = 8;
+export const BATCH_NEW_TOKENS = 32;
 /** Model seed; embedStd 1 gives peaked next-token distributions, so greedy decoding is robust to summation order. */
 const SEED = 1;
 const EMBED_STD = 1;
@@ -136,7 +142,7 @@ function matmulWeights(c: Shape, vocab: number): { body: number; head: number } 
   return { body: perLayer * c.numHiddenLayers, head: vocab * c.hiddenSize };
 }
 
-const METRICS = ['pp', 'score', 'tg', 'decode'] as const;
+const METRICS = ['pp', 'score', 'tg', 'decode', 'batch'] as const;
 type Metric = (typeof METRICS)[number];
 type Side = 'lep' | 'llama';
 type Rates = Record<Metric, Record<Side, number>>;
@@ -148,6 +154,8 @@ interface ThreadRun {
   ratios: Record<Metric, number>;
   /** leading agreement of the last timed 64-token continuations */
   agreeTg: number;
+  /** the least leading agreement over the rows of the last timed batch */
+  agreeBatch: number;
 }
 
 async function main(): Promise<void> {
@@ -180,9 +188,10 @@ async function main(): Promise<void> {
     maxThreads: Math.max(...opts.threads),
   });
   const lm = await llama.loadModel({ modelPath: gguf, gpuLayers: 0 });
-  const newContext = (threads: number): Promise<LlamaContext> =>
+  const newContext = (threads: number, sequences = 1): Promise<LlamaContext> =>
     lm.createContext({
-      contextSize: 1024,
+      contextSize: sequences === 1 ? 1024 : 256,  // per sequence
+      sequences,
       batchSize: 512,
       threads: { ideal: threads, min: threads },
       experimentalKvCacheKeyType: opts.kv === 'f32' ? 'F32' : 'F16',
@@ -207,6 +216,8 @@ async function main(): Promise<void> {
   const ppPrompt = promptOf(PP_TOKENS);
   const tgPrompt = promptOf(TG_PROMPT_TOKENS);
   if (ppPrompt.length !== PP_TOKENS) throw new Error(`the prompt text gives only ${ppPrompt.length} tokens`);
+  // Different prompts of one length: windows of the same text at different offsets.
+  const batchPrompts = Array.from({ length: BATCH_ROWS }, (_, b) => [bos, ...ids.slice(5 * b, 5 * b + TG_PROMPT_TOKENS - 1)]);
 
   const lepGen = async (prompt: number[], n: number): Promise<number[]> => {
     const [r] = await lep.generateTokens([prompt], { maxNewTokens: n, stopTokens: [] });
@@ -254,7 +265,10 @@ async function main(): Promise<void> {
     setThreads(threads);
     const ctx = await newContext(threads);
     const seq = ctx.getSequence();
+    const batchCtx = await newContext(threads, BATCH_ROWS);
+    const batchSeqs = batchPrompts.map(() => batchCtx.getSequence());
     const tgOut: Record<Side, number[]> = { lep: [], llama: [] };
+    const batchOut: Record<Side, number[][]> = { lep: [], llama: [] };
     type Case = { name: string; lep: () => Promise<unknown>; llama?: () => Promise<unknown> };
     const cases: Case[] = [
       {
@@ -272,6 +286,14 @@ async function main(): Promise<void> {
         llama: async () => (tgOut.llama = await llamaGen(seq, tgPrompt, TG_NEW_TOKENS)),
       },
       { name: 'tg1', lep: () => lepGen(tgPrompt, 1), llama: () => llamaGen(seq, tgPrompt, 1) },
+      {
+        name: 'batch',
+        lep: async () => {
+          const rs = await lep.generateTokens(batchPrompts, { maxNewTokens: BATCH_NEW_TOKENS, stopTokens: [] });
+          batchOut.lep = rs.map((r) => Array.from(r.tokens));
+        },
+        llama: async () => (batchOut.llama = await Promise.all(batchPrompts.map((p, i) => llamaGen(batchSeqs[i]!, p, BATCH_NEW_TOKENS)))),
+      },
     ];
     const times: Record<string, Record<Side, number[]>> = {};
     for (const c of cases) times[c.name] = { lep: [], llama: [] };
@@ -290,6 +312,8 @@ async function main(): Promise<void> {
     }
     seq.dispose();
     await ctx.dispose();
+    for (const s of batchSeqs) s.dispose();
+    await batchCtx.dispose();
     const med = (name: string, side: Side) => median(times[name]![side]);
     const decode = (side: Side) => (TG_NEW_TOKENS - 1) / (med('tg', side) - med('tg1', side));
     const tokensPerSecond: Rates = {
@@ -297,10 +321,12 @@ async function main(): Promise<void> {
       score: { lep: PP_TOKENS / med('score', 'lep'), llama: PP_TOKENS / med('pp', 'llama') },
       tg: { lep: TG_NEW_TOKENS / med('tg', 'lep'), llama: TG_NEW_TOKENS / med('tg', 'llama') },
       decode: { lep: decode('lep'), llama: decode('llama') },
+      batch: { lep: (BATCH_ROWS * BATCH_NEW_TOKENS) / med('batch', 'lep'), llama: (BATCH_ROWS * BATCH_NEW_TOKENS) / med('batch', 'llama') },
     };
     const ratios = Object.fromEntries(METRICS.map((k) => [k, tokensPerSecond[k].lep / tokensPerSecond[k].llama])) as Record<Metric, number>;
     const agreeTg = leadingAgreement(tgOut.lep, tgOut.llama, TG_NEW_TOKENS);
-    runs.push({ threads, secondsPerRun: times, tokensPerSecond, ratios, agreeTg });
+    const agreeBatch = Math.min(...batchPrompts.map((_, i) => leadingAgreement(batchOut.lep[i] ?? [], batchOut.llama[i] ?? [], BATCH_NEW_TOKENS)));
+    runs.push({ threads, secondsPerRun: times, tokensPerSecond, ratios, agreeTg, agreeBatch });
     console.error(`threads ${threads}: done (${opts.reps} rounds)`);
   }
 
@@ -320,6 +346,7 @@ async function main(): Promise<void> {
     score: `prompt ${PP_TOKENS}, all logprobs (lep score vs llama.cpp pp)`,
     tg: `generate ${TG_NEW_TOKENS} after ${TG_PROMPT_TOKENS} (tg, end to end)`,
     decode: `decode only, ${TG_NEW_TOKENS - 1} / (t(${TG_NEW_TOKENS} new) − t(1 new))`,
+    batch: `${BATCH_ROWS} prompts at once: ${BATCH_NEW_TOKENS} after ${TG_PROMPT_TOKENS} each (rows × tokens / s, end to end)`,
   };
   /** weights per token each side multiplies for a metric (llama.cpp's pp never runs the head) */
   const weights = (k: Metric, side: Side) => (k === 'pp' || (k === 'score' && side === 'llama') ? body : body + head);
@@ -340,8 +367,10 @@ async function main(): Promise<void> {
     }
   }
   const agreeTgs = runs.map((r) => `${r.agreeTg}/${TG_NEW_TOKENS}`).join(', ');
+  const agreeBatches = runs.map((r) => `${r.agreeBatch}/${BATCH_NEW_TOKENS}`).join(', ');
   console.log(
-    `\ngreedy agreement ${agree}/${CHECK_TOKENS} (timed tg runs: ${agreeTgs}), worst |d logprob| ${worstLogprob.toExponential(2)}; median of ${opts.reps} runs\n`,
+    `\ngreedy agreement ${agree}/${CHECK_TOKENS} (timed tg runs: ${agreeTgs}; batch runs, least of ${BATCH_ROWS} rows: ${agreeBatches}), ` +
+      `worst |d logprob| ${worstLogprob.toExponential(2)}; median of ${opts.reps} runs\n`,
   );
   console.log(lines.join('\n'));
   console.log(
@@ -360,7 +389,7 @@ async function main(): Promise<void> {
       reps: opts.reps,
       size: opts.size,
       model: { ...config, dtype: opts.dtype, seed: SEED, embedStd: EMBED_STD, params, matmulWeightsBody: body, matmulWeightsHead: head },
-      tokens: { pp: PP_TOKENS, tgPrompt: TG_PROMPT_TOKENS, tgNew: TG_NEW_TOKENS },
+      tokens: { pp: PP_TOKENS, tgPrompt: TG_PROMPT_TOKENS, tgNew: TG_NEW_TOKENS, batchRows: BATCH_ROWS, batchNew: BATCH_NEW_TOKENS },
       lep: info,
       llamaCpp: { nodeLlamaCpp: NLC_VERSION, release: llama.llamaCppRelease, buildType: llama.buildType, systemInfo: llama.systemInfo, gguf: opts.dtype, kvCache: opts.kv },
       check: { agree, of: CHECK_TOKENS, worstLogprobDiff: worstLogprob },

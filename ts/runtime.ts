@@ -75,8 +75,8 @@ export function lepInfo(): LepInfo {
  * OpenBLAS is in use, since both pools at full size oversubscribe the cores (5-9x slower steps measured).
  * Exceptions: a job gives libtorch's pool `threads` too where oneDNN or element-wise work does the most:
  * every job of a bf16/f16 model (its matmuls are oneDNN's, which use that pool), and a float32 model's
- * training and prompts (scoring, generation's prefill) where idle workers sleep soon (`lep info`,
- * "thread waits"; cpp/core/compute_threads.h).
+ * training and products of several rows (prompts, scoring, batched decoding) where idle workers sleep
+ * soon (`lep info`, "thread waits"; cpp/core/compute_threads.h).
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/compute_threads.h"
 #include "core/error.h"
@@ -104,13 +105,18 @@ std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::v
   auto gen = at::detail::createCPUGenerator(o.seed);
   std::vector<bool> done(B, false);
   auto dmask = mask.to(dev);
-  torch::Tensor hidden, last;
-  {  // the prompts, with the products and threads of a prompt (compute_threads.h)
-    ComputeThreads threads(model, Phase::kPrompt);
-    hidden = model.forward_hidden(ids.to(dev), pos.to(dev), dmask.narrow(1, 0, max_len), &cache);
-    last = model.logits(hidden.select(1, max_len - 1)).to(torch::kCPU);  // (B, V); syncs the device
-  }
-  ComputeThreads threads(model, Phase::kDecode);
+  // The threads and products of the work at hand (compute_threads.h): the prompts' rows, then each
+  // decoding step's, which are one row once a single sequence is left.
+  std::unique_ptr<ComputeThreads> threads;
+  auto work_on = [&](int64_t rows) {
+    const Work w = rows == 1 ? Work::kOneRow : Work::kRows;
+    if (threads && threads->work() == w) return;
+    threads.reset();  // scopes do not nest
+    threads = std::make_unique<ComputeThreads>(model, w);
+  };
+  work_on(ids.numel());
+  auto hidden = model.forward_hidden(ids.to(dev), pos.to(dev), dmask.narrow(1, 0, max_len), &cache);
+  auto last = model.logits(hidden.select(1, max_len - 1)).to(torch::kCPU);  // (B, V); syncs the device
   // The batch rows still decoding, as prompt indices. Greedy decoding drops finished rows from the batch
   // (their cache rows too) once a quarter of it has finished: a step costs about what its row count
   // does (toy model, one thread: 4.7 ms at 1 row, 20 ms at 16), and a paragraph-copy batch otherwise
@@ -162,6 +168,7 @@ std::vector<GenerateResult> generate(LlamaModel& model, const std::vector<std::v
       step_pos = step_pos.index_select(0, k_idx);
       rows = std::move(kept_rows);
     }
+    work_on(step_ids.size(0));
     hidden = model.forward_hidden(step_ids.to(dev), step_pos.to(dev), dmask.narrow(1, 0, max_len + step + 1), &cache);
     last = model.logits(hidden.select(1, 0)).to(torch::kCPU);
   }

@@ -1,4 +1,4 @@
-// Float32 matrix products and the row softmax through oneDNN, for CPU training and prompts.
+// Float32 matrix products and the row softmax through oneDNN, for CPU training and inference.
 //
 // Why: OpenBLAS (what libtorch's float32 matmul calls) runs the small products of a training step well
 // below oneDNN's JIT (brgemm) kernels on AVX-512 CPUs, and runs a batched product as one BLAS call per
@@ -12,9 +12,9 @@
 // 0.73-0.76x libtorch 1.13's time at V = 32000.
 //
 // oneDNN threads with the calling thread's OpenMP pool, so jobs use these only where they give that pool
-// the threads (training and prompts with short thread waits; compute_threads.h), and only on AVX-512 CPUs
-// (onednn_fits_cpu); LEP_F32_PRODUCTS=blas turns them off, =onednn forces them (the rule: runtime.h,
-// float32_products). Without oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here declines
+// the threads (training, and products of several rows in inference, with short thread waits;
+// compute_threads.h), and only on AVX-512 CPUs (onednn_fits_cpu); LEP_F32_PRODUCTS=blas turns them
+// off, =onednn forces them (the rule: runtime.h, float32_products). Without oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here declines
 // and the caller uses libtorch.
 #pragma once
 #include <torch/torch.h>

@@ -44,8 +44,8 @@ void set_threads(int n);
 // GOMP_SPINCOUNT at most 30000 (or OMP_WAIT_POLICY=passive). The libraries read these when they load;
 // this answer is taken then too.
 bool training_shares_pools();
-// What runs a float32 model's products on the CPU in training and in prompts (scoring, generation's
-// prefill; compute_threads.h), with the training loss's softmax, and why: oneDNN (onednn.h) when lep is
+// What runs a float32 model's products on the CPU in training and in products of several rows (prompts,
+// scoring, batched decoding; compute_threads.h), with the training loss's softmax, and why: oneDNN (onednn.h) when lep is
 // built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the BLAS was measured) and
 // thread waits are short enough for libtorch's pool to get the threads (training_shares_pools: oneDNN
 // threads with that pool); otherwise the BLAS and libtorch. LEP_F32_PRODUCTS=onednn forces oneDNN (in a

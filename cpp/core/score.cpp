@@ -29,7 +29,7 @@ torch::Tensor logsumexp_rows_(torch::Tensor& logits) {
 std::vector<ScoreResult> score(LlamaModel& model, const std::vector<std::vector<int64_t>>& seqs,
                                const ScoreOptions& o, const ProgressFn& progress) {
   torch::NoGradGuard no_grad;
-  ComputeThreads threads(model, Phase::kPrompt);
+  ComputeThreads threads(model, Work::kRows);
   const int64_t N = static_cast<int64_t>(seqs.size()), V = model.config().vocab_size;
   std::vector<ScoreResult> results(N);
   for (const auto& s : seqs) {

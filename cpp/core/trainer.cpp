@@ -270,7 +270,7 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
 
 TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& progress) {
   const auto& cfg = model.config();
-  ComputeThreads threads(model, Phase::kTraining);  // the products and threads of training (compute_threads.h)
+  ComputeThreads threads(model, Work::kTraining);  // the products and threads of training (compute_threads.h)
   Blocks data = open_blocks(c.data, cfg, "training data");
   Blocks eval_data;
   if (!c.eval_data.empty()) eval_data = open_blocks(c.eval_data, cfg, "evaluation data");
@@ -517,7 +517,7 @@ LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, cons
                             const std::string& params) {
   const auto names = trainable_names(model, params);
   const auto& cfg = model.config();
-  ComputeThreads threads(model, Phase::kTraining);
+  ComputeThreads threads(model, Work::kTraining);
   const bool head_trainable =
       std::find(names.begin(), names.end(), cfg.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight") != names.end();
   for (const auto& n : names) {

@@ -38,7 +38,7 @@ export interface NativeRuntimeInfo {
   onednnFitsCpu: boolean;
   /**
    * What runs a float32 model's products on the CPU now, in training (with its loss softmax) and in
-   * prompts (scoring, generation's prefill), and why (cpp/core/runtime.h, float32_products: the rule jobs
+   * products of several rows (prompts, scoring, batched decoding), and why (cpp/core/runtime.h, float32_products: the rule jobs
    * use; LEP_F32_PRODUCTS as it is at this call).
    */
   f32Products: string;
