@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <strings.h>
+#include <ATen/Config.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -204,18 +205,37 @@ const bool g_training_shares_pools = decide_training_shares_pools();
 
 bool training_shares_pools() { return g_training_shares_pools; }
 
+namespace {
+// The calling thread's OpenMP pool size. at::set_num_threads also rebuilds libtorch's pthreadpool (used
+// only by XNNPACK/QNNPACK ops, which lep never runs), whose fresh workers spin for about 0.1 s on the
+// cores the job needs, and clears libtorch's cache of oneDNN primitives. Called at every job start and
+// change of pool (compute_threads.h), that cost 10 % of scoring's CPU time (bench/README.md, "Threads and
+// products of inference"). Where ATen threads with OpenMP, its parallel ops and oneDNN read the calling
+// thread's OpenMP count, so lep sets only that; elsewhere (a TBB or native-pool libtorch) libtorch's own.
+void set_pool_threads(int n) {
+#if AT_PARALLEL_OPENMP
+  static const auto omp_set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (omp_set) {
+    if (at::get_num_threads() != n) omp_set(n);
+    return;
+  }
+#endif
+  if (at::get_num_threads() != n) at::set_num_threads(n);
+}
+}  // namespace
+
 void apply_threads(ThreadPool pool) {
   int n = g_threads.load();
   if (n <= 0) n = default_threads();
   // kBlas: OpenBLAS does the heavy matmuls with n threads and libtorch's OpenMP pool stays at 1. kOpenMp:
-  // element-wise work and oneDNN's products use the OpenMP pool, in the phases compute_threads.h says.
+  // element-wise work and oneDNN's products use the OpenMP pool, for the work compute_threads.h says.
   // libtorch keeps one process-wide count besides each thread's own and copies it into a thread's at that
   // thread's first parallel op: asking first pins this thread's count, so a job starting on another thread
   // cannot change it (a training job had otherwise run with the pool size the next job set).
   at::get_num_threads();
   auto setter = openblas_setter();
   if (setter) setter(n);
-  at::set_num_threads(setter && pool == ThreadPool::kBlas ? 1 : n);
+  set_pool_threads(setter && pool == ThreadPool::kBlas ? 1 : n);
 }
 
 void tune_allocator() {
