@@ -14,7 +14,8 @@ bool half_weights(LlamaModel& model) {
 bool onednn_for(LlamaModel& model, Work work) {
   const auto products = float32_products();
   if (!products.error.empty()) throw Error("LEP_BAD_ARGUMENT", products.error);
-  const bool f32_cpu = model.device().is_cpu() && model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32;
+  const bool f32_cpu =
+      model.device().is_cpu() && model.param("model.embed_tokens.weight").scalar_type() == torch::kFloat32;
   return f32_cpu && work != Work::kOneRow && products.onednn;
 }
 
@@ -27,7 +28,11 @@ ThreadPool pool_for(LlamaModel& model, Work work, bool onednn) {
 }  // namespace
 
 ComputeThreads::ComputeThreads(LlamaModel& model, Work work)
-    : model_(model), work_(work), before_(model.onednn_products()), onednn_(onednn_for(model, work)), pool_(pool_for(model, work, onednn_)) {
+    : model_(model),
+      work_(work),
+      before_(model.onednn_products()),
+      onednn_(onednn_for(model, work)),
+      pool_(pool_for(model, work, onednn_)) {
   model.set_onednn_products(onednn_);
 }
 

@@ -405,8 +405,8 @@ torch::Tensor LlamaModel::logits(const torch::Tensor& hidden) {
   const auto& w = config_.tie_word_embeddings ? params_.at("model.embed_tokens.weight") : params_.at("lm_head.weight");
   if (onednn_now(hidden) && w.scalar_type() == torch::kFloat32 && hidden.numel() != hidden.size(-1) &&
       !torch::GradMode::is_enabled()) {
-    // Several rows (scoring): one product, in oneDNN where that pays (onednn_product_pays). One row
-    // (decoding) streams the matrix through project's matrix-vector product instead.
+    // Several rows (scoring, a batch's decoding step): one product, in oneDNN where that pays
+    // (onednn_product_pays). One row streams the matrix through project's matrix-vector product instead.
     auto rows = hidden.reshape({-1, hidden.size(-1)});
     auto out = torch::empty({rows.size(0), w.size(0)}, hidden.options());
     product_out(rows, w.t(), out, onednn_product_pays(double(rows.size(0)) * w.size(0) * w.size(1)));

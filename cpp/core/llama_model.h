@@ -69,7 +69,7 @@ class LlamaModel {
   // Recompute each layer in backward instead of storing its activations (training only).
   void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
   // Float32 products (projections, MLP, attention; the LM head in logits()) through oneDNN (onednn.h)
-  // instead of the BLAS. Set per phase of a job by ComputeThreads (compute_threads.h).
+  // instead of the BLAS. Set for each kind of work by ComputeThreads (compute_threads.h).
   void set_onednn_products(bool on) { onednn_products_ = on; }
   bool onednn_products() const { return onednn_products_; }
   // lm_head projection in float32, outside autograd (the trainer's loss has its own head): (B, T, C) -> (B, T, V).

@@ -14,8 +14,8 @@
 // oneDNN threads with the calling thread's OpenMP pool, so jobs use these only where they give that pool
 // the threads (training, and products of several rows in inference, with short thread waits;
 // compute_threads.h), and only on AVX-512 CPUs (onednn_fits_cpu); LEP_F32_PRODUCTS=blas turns them
-// off, =onednn forces them (the rule: runtime.h, float32_products). Without oneDNN in the build (cmake -DLEP_ONEDNN=OFF) every function here declines
-// and the caller uses libtorch.
+// off, =onednn forces them (the rule: runtime.h, float32_products). Without oneDNN in the build (cmake
+// -DLEP_ONEDNN=OFF) every function here declines and the caller uses libtorch.
 #pragma once
 #include <torch/torch.h>
 

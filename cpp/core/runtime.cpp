@@ -212,6 +212,8 @@ namespace {
 // change of pool (compute_threads.h), that cost 10 % of scoring's CPU time (bench/README.md, "Threads and
 // products of inference"). Where ATen threads with OpenMP, its parallel ops and oneDNN read the calling
 // thread's OpenMP count, so lep sets only that; elsewhere (a TBB or native-pool libtorch) libtorch's own.
+// What lep gives up: after setThreads changes n within a process, a bf16 product libtorch cached in its
+// ideep cache may keep running with the old count (a speed matter; oneDNN's own cache keys on threads).
 void set_pool_threads(int n) {
 #if AT_PARALLEL_OPENMP
   static const auto omp_set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));

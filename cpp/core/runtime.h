@@ -16,7 +16,7 @@ struct RuntimeInfo {
   bool training_shares_pools = false;  // see training_shares_pools()
   std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn.h), else empty
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
-  std::string f32_products;          // float32_products().reason, for lep info
+  std::string f32_products;            // float32_products().reason, for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -37,7 +37,8 @@ BlasCheck blas_self_check();
 // exceptions). n <= 0 picks the default (number of cores).
 void set_threads(int n);
 // Whether libtorch's OpenMP pool may get the threads beside OpenBLAS's where the BLAS still runs some
-// products: in a CPU training job of any dtype, and for float32 prompts in oneDNN (compute_threads.h).
+// products: in a CPU training job of any dtype, and for a float32 model's products of several rows in
+// oneDNN (compute_threads.h).
 // True when the BLAS is not OpenBLAS (one pool), or when idle workers of both stop spinning within about
 // a third of a millisecond, so the pools do not take the cores from each other: OPENBLAS_THREAD_TIMEOUT
 // at most 20 (ts/binding/threadWaits.ts sets 20: the two numbers go together) and libgomp's
@@ -45,10 +46,10 @@ void set_threads(int n);
 // this answer is taken then too.
 bool training_shares_pools();
 // What runs a float32 model's products on the CPU in training and in products of several rows (prompts,
-// scoring, batched decoding; compute_threads.h), with the training loss's softmax, and why: oneDNN (onednn.h) when lep is
-// built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the BLAS was measured) and
-// thread waits are short enough for libtorch's pool to get the threads (training_shares_pools: oneDNN
-// threads with that pool); otherwise the BLAS and libtorch. LEP_F32_PRODUCTS=onednn forces oneDNN (in a
+// scoring, batched decoding; compute_threads.h), with the training loss's softmax, and why: oneDNN
+// (onednn.h) when lep is built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the
+// BLAS was measured) and thread waits are short enough for libtorch's pool to get the threads
+// (training_shares_pools: oneDNN threads with that pool); otherwise the BLAS and libtorch. LEP_F32_PRODUCTS=onednn forces oneDNN (in a
 // build with it, on any CPU), =blas keeps the BLAS. Read afresh at each call: jobs (compute_threads.cpp)
 // and `lep info` both ask here, so what info says is what a job started now does.
 struct Float32Products {
@@ -61,8 +62,8 @@ Float32Products float32_products();
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX
 // or AVX-512 BF16 where the CPU has them) and threads with libtorch's OpenMP pool, as do element-wise ops.
-// Which one a phase of a job uses: compute_threads.h (CPU training of float32 models, for one, uses kOpenMp
-// when training_shares_pools(): its loss softmax, norms and AdamW then run on every core too).
+// Which one each kind of work uses: compute_threads.h (CPU training of float32 models, for one, uses
+// kOpenMp when training_shares_pools(): its loss softmax, norms and AdamW then run on every core too).
 enum class ThreadPool { kBlas, kOpenMp };
 // Re-applies the thread setting on the calling thread; every job thread calls this first. OpenBLAS always
 // gets n threads. The OpenMP pool (whose thread count is per calling thread) gets 1 with kBlas, so the two
