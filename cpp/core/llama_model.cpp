@@ -403,17 +403,11 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
 
 torch::Tensor LlamaModel::logits(const torch::Tensor& hidden) {
   const auto& w = config_.tie_word_embeddings ? params_.at("model.embed_tokens.weight") : params_.at("lm_head.weight");
-  if (onednn_now(hidden) && w.scalar_type() == torch::kFloat32 && hidden.numel() != hidden.size(-1) &&
-      !torch::GradMode::is_enabled()) {
-    // Several rows (scoring, a batch's decoding step): one product, in oneDNN where that pays
-    // (onednn_product_pays). One row streams the matrix through project's matrix-vector product instead.
-    auto rows = hidden.reshape({-1, hidden.size(-1)});
-    auto out = torch::empty({rows.size(0), w.size(0)}, hidden.options());
-    product_out(rows, w.t(), out, onednn_product_pays(double(rows.size(0)) * w.size(0) * w.size(1)));
-    auto shape = hidden.sizes().vec();
-    shape.back() = w.size(0);
-    return out.view(shape);
-  }
+  // Several rows (scoring, a batch's decoding step) go through the linear layers' oneDNN path (in oneDNN
+  // where that pays, onednn_product_pays); one row streams the matrix through project's matrix-vector
+  // product instead.
+  if (onednn_now(hidden) && w.scalar_type() == torch::kFloat32 && hidden.numel() != hidden.size(-1))
+    return onednn_linear(hidden, w);
   return project(hidden, w, torch::Tensor()).to(acc_type(hidden.scalar_type()));
 }
 

@@ -72,7 +72,7 @@ class LlamaModel {
   // instead of the BLAS. Set for each kind of work by ComputeThreads (compute_threads.h).
   void set_onednn_products(bool on) { onednn_products_ = on; }
   bool onednn_products() const { return onednn_products_; }
-  // lm_head projection in float32, outside autograd (the trainer's loss has its own head): (B, T, C) -> (B, T, V).
+  // lm_head projection in float32: (B, T, C) -> (B, T, V).
   torch::Tensor logits(const torch::Tensor& hidden);
 
  private:
