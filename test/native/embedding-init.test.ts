@@ -354,3 +354,41 @@ test('embedding patch: embeddings-only training written as a patch and applied t
   t.is((e as { code?: string }).code, 'LEP_PATCH_MISMATCH');
   t.regex(e!.message, /is not the base of this patch[\s\S]*HINT/);
 });
+
+// serial: it forks the CLI (see the CLI test above).
+test.serial('lep train --rows new trains exactly the rows lep init made; a model without provenance, or one file named new, is told apart', async (t) => {
+  const model = await llamaModel({ seed: 5 });
+  const tokDir = extendedTokenizerDir(LLAMA3_DIR, WORDS);
+  const base = join(tempDir(), 'init');
+  await initEmbeddings(model, tokDir, base);
+  const made = provenance(base).tokens.filter((e) => !['copy', 'id-map', 'special', 'override'].includes(e.source)).map((e) => e.id);
+  const oldRows = readMatrices(model).get(EMBED)!.rows;
+  t.true(made.length >= WORDS.length && made.every((id) => id >= oldRows), `new rows ${made.join(',')} lie past the ${oldRows} old ones`);
+  const { blocks } = await packDocuments([['Привет, мир! Молоко и лалала.', 'Hello world, the quick brown fox.']].flatMap((d) => Array(20).fill(d)), Tokenizer.fromDir(tokDir), { seqLen: 16 });
+  const dir = tempDir();
+  const data = join(dir, 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const train = (from: string, out: string, rows: string) =>
+    run('node', [CLI, 'train', from, '--data', data, '--out', out, '--embeddings-only', '--rows', rows, '--steps', '3', '--batch-size', '2', '--lr', '1e-2', '--warmup-steps', '0'], { cwd: dir });
+
+  const out = join(dir, 'new-rows');
+  await train(base, out, 'new');
+  t.deepEqual(JSON.parse(readFileSync(join(out, 'train-config.json'), 'utf8')).rows, made, 'the resolved row set is recorded as ids');
+  const before = readMatrices(base);
+  const trained = readMatrices(out);
+  for (const name of [EMBED, HEAD]) {
+    const after = trained.get(name)!;
+    const changed = Array.from({ length: after.rows }, (_, r) => r).filter((r) => !sameBytes(rowBytes(after, r), rowBytes(before.get(name)!, r)));
+    t.true(changed.length > 0 && changed.every((r) => made.includes(r)), `${name}: rows ${changed.join(',')} changed, all of them new`);
+  }
+
+  // The original model has no provenance: 'new' means nothing there, and the error says what to pass.
+  const e = await t.throwsAsync(train(model, join(dir, 'x'), 'new'));
+  t.regex((e as unknown as { stderr: string }).stderr, /--rows new: .* has no init_provenance\.json[\s\S]*HINT: .*--rows FILE with a JSON array of token ids/);
+  t.false(existsSync(join(dir, 'x', 'model.safetensors')));
+  // A file of that name is reached as ./new.
+  writeFileSync(join(dir, 'new'), JSON.stringify([made[0]]));
+  const one = join(dir, 'one-row');
+  await train(base, one, './new');
+  t.deepEqual(JSON.parse(readFileSync(join(one, 'train-config.json'), 'utf8')).rows, [made[0]]);
+});

@@ -1,9 +1,9 @@
 /** The cost ladder's own logic (bench/cost-ladder.ts): the stage chain, and reading GNU time and errors. */
 import test from 'ava';
 
-import { errorLine, ladder, parseTime, shapes, type LadderOptions } from '../../bench/cost-ladder.js';
+import { errorLine, ladder, parseTime, shapes, trainRows, type LadderOptions } from '../../bench/cost-ladder.js';
 
-const o: LadderOptions = { scratch: '/s', corpora: '/c', steps: 2, batchSize: 1, seqLen: 128, maxNewTokens: 4, limit: 2, textMaxChars: 300, donorVocab: 8000 };
+const o: LadderOptions = { scratch: '/s', corpora: '/c', steps: 2, batchSize: 1, seqLen: 128, maxNewTokens: 4, limit: 2, textMaxChars: 300, donorVocab: 8000, trainRows: ['all'] };
 
 test('every stage reads only what an earlier stage made, the donor tokenizer or a fixture; frees nothing a later stage reads', (t) => {
   for (const shape of Object.values(shapes('/llama3'))) {
@@ -18,6 +18,21 @@ test('every stage reads only what an earlier stage made, the donor tokenizer or 
     // The fixtures are read, never freed.
     if (shape.base) t.false(stages.some((s) => s.frees?.includes(shape.base!)));
   }
+});
+
+test('--train-rows all,new: both trainings from the initialised model, only the second with --rows new; propagation reads the last, then the first, then the initialised model', (t) => {
+  const stages = ladder(shapes('/llama3')['8b']!, { ...o, trainRows: trainRows('all,new') }, '/s/donor');
+  const train = stages.filter((s) => s.args[0] === 'train');
+  t.deepEqual(train.map((s) => [s.name, s.makes, s.args.includes('--rows') ? s.args[s.args.indexOf('--rows') + 1] : undefined]), [
+    ['train', '/s/8b/donor', undefined],
+    ['train new rows', '/s/8b/donor-new-rows', 'new'],
+  ]);
+  const propagate = stages.find((s) => s.name === 'propagate')!;
+  t.deepEqual(propagate.standIn, ['/s/8b/donor-new-rows', '/s/8b/donor', '/s/8b/init']);
+  t.is(propagate.args[propagate.args.indexOf('--donor') + 1], '/s/8b/donor-new-rows');
+  t.deepEqual(trainRows('new'), ['new']);
+  t.throws(() => trainRows('all,some'), { message: /--train-rows/ });
+  t.throws(() => trainRows('new,new'), { message: /at most once/ });
 });
 
 test('GNU time output: the last "seconds KiB" line, also after a signal line', (t) => {

@@ -1,7 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import test from 'ava';
 
 import type { ModelConfig } from '../../ts/checkpoint/config.js';
+import { PROVENANCE_FILE } from '../../ts/init/provenance.js';
 import { checkTrainMemory, parameterCounts, trainMemoryBytes } from '../../ts/train/trainMemory.js';
+import { tempDir } from '../helpers.js';
 
 const GIB = 2 ** 30;
 const shape = (vocabSize: number, hiddenSize: number, intermediateSize: number, numHiddenLayers: number, heads: number, kv: number): ModelConfig => ({
@@ -24,7 +29,18 @@ test('an 8B embeddings-only run in bf16 cannot fit in 24 GiB: refused with the n
   t.is((e as { code?: string }).code, 'LEP_OUT_OF_MEMORY');
   t.regex(e!.message, /training init \(8\.07 B parameters\) with --embeddings-only --dtype bf16 needs at least 33\.\d GiB: 15\.0 GiB of weights in bf16 \+ 1\.09 B trainable parameters x 18 bytes/);
   t.regex(e!.message, /this machine has 24\.0 GiB \(RAM \+ swap\)\nHINT: the smallest run, --embeddings-only --dtype bf16, needs at least 33\.\d GiB: train on a machine with that much memory/);
-  t.regex(e!.message, /or train only the new tokens' rows \(--rows FILE; recipe train\.newRowsOnly\): 17\.\d GiB plus 16 bytes per trained row element\.$/);
+  t.regex(e!.message, /or train only the new tokens' rows \(--rows FILE; recipe train\.newRowsOnly: at least 17\.\d GiB plus 16 bytes per trained row element\)\.$/);
+});
+
+test('a model lep init wrote: the refusal counts its new rows and names --rows new with what that run needs', (t) => {
+  const extended = { ...llama3_8b, vocabSize: 133_500 };
+  const dir = tempDir();
+  const tokens = Array.from({ length: 133_500 }, (_, id) => ({ id, source: id < 128_256 ? 'copy' : 'mean' }));
+  writeFileSync(join(dir, PROVENANCE_FILE), JSON.stringify({ tokens }));
+  const e = t.throws(() => checkTrainMemory(extended, 'embeddings', 'bf16', dir, 24 * GIB));
+  const need = trainMemoryBytes(extended, 'embeddings', 'bf16', 133_500 - 128_256);
+  t.true(need < 24 * GIB);
+  t.true(e!.message.endsWith(`or train only the new tokens' rows (--embeddings-only --dtype bf16 --rows new, its 5244 rows; recipe train.newRowsOnly: at least ${(need / GIB).toFixed(1)} GiB).`), e!.message);
 });
 
 test('a run that does not fit names the runs that do: f32 full training of 8B on 64 GiB', (t) => {

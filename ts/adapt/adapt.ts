@@ -36,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { calibrate } from '../calibrate/calibrate.js';
 import { LepError } from '../errors.js';
 import { initEmbeddings } from '../init/initEmbeddings.js';
-import { PROVENANCE_FILE } from '../init/provenance.js';
+import { newRowIds } from '../init/provenance.js';
 import { propagateMethods, PROPAGATE_METHODS, type PropagateMethod, type PropagateResult } from '../propagate/propagate.js';
 import { DEFAULT_MERGE_ORDER } from '../tokenizer/extend.js';
 import { extendTokenizerDir } from '../tokenizer/extendTokenizerDir.js';
@@ -230,13 +230,6 @@ function removeDirs(dirs: readonly string[]): void {
   }
 }
 
-/** The ids of rows `lep init` made (not copied from the base): what `newRowsOnly` trains. */
-function newRows(initDir: string): number[] {
-  const prov = JSON.parse(readFileSync(join(initDir, PROVENANCE_FILE), 'utf8')) as { tokens: { id: number; source: string }[] };
-  const copied = new Set(['copy', 'id-map', 'special', 'override']);
-  return prov.tokens.filter((t) => !copied.has(t.source)).map((t) => t.id);
-}
-
 export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptOptions = {}): Promise<AdaptResult> {
   const started = beginStage('adapt');
   const out = resolve(outDir);
@@ -423,7 +416,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       // With train.lora: LoRA + embeddings and head (modules to save) in one run, as the authors' later CPT.
       params: trainOptions.lora ? 'lora' : 'embeddings',
       ...(trainOptions.lora ? { lora: { modulesToSave: ['embed_tokens', 'lm_head'], ...trainOptions.lora } } : {}),
-      ...(newRowsOnly ? { rows: newRows(initDir) } : {}),
+      ...(newRowsOnly ? { rows: newRowIds(initDir, 'recipe.train.newRowsOnly') } : {}),
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       tags,
       signal: options.signal,

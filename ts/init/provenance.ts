@@ -12,11 +12,43 @@
  * `weights_output` for lm_head, solved in the donor's lm_head); a donor row that kept the mean (the
  * donor's row was all zero) has `donor_kept_mean` and its mean's ids.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { NativeDonorSide, NativeInitResult } from '../binding/NativeTypes.js';
+import { LepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { ROW_KIND, type InitPlan, type OutputRule } from './buildInitPlan.js';
 
 export const PROVENANCE_FILE = 'init_provenance.json';
+
+/** Sources of rows `lep init` took from the base model (copied, id-mapped, specials, overrides); every other row is new. */
+const TAKEN_SOURCES: ReadonlySet<string> = new Set(['copy', 'id-map', 'special', 'override']);
+
+/**
+ * The ids of the rows `lep init` made for `modelDir` (not taken from the base): what `lep train --rows new`
+ * and a recipe's `train.newRowsOnly` train. Read from the model's provenance file, which `lep init` writes
+ * (a trained model has none: its rows no longer hold what init put there); `flag` names the option in errors.
+ */
+export function newRowIds(modelDir: string, flag: string): number[] {
+  const file = join(modelDir, PROVENANCE_FILE);
+  if (!existsSync(file))
+    throw new LepError('LEP_BAD_OPTION', `${flag} new: ${modelDir} has no ${PROVENANCE_FILE}, the record of which rows lep init made\nHINT: name the model lep init wrote (its output directory, as it is before training), or list the rows yourself: ${flag} FILE with a JSON array of token ids.`);
+  let tokens: unknown;
+  try {
+    tokens = (JSON.parse(readFileSync(file, 'utf8')) as { tokens?: unknown }).tokens;
+  } catch (e) {
+    throw new LepError('LEP_BAD_JSON', `${flag} new: cannot read ${file}: ${(e as Error).message}\nHINT: run lep init again to rewrite it, or list the rows yourself: ${flag} FILE.`);
+  }
+  const ok = (t: unknown): t is { id: number; source: string } =>
+    typeof t === 'object' && t !== null && Number.isSafeInteger((t as { id?: unknown }).id) && typeof (t as { source?: unknown }).source === 'string';
+  if (!Array.isArray(tokens) || !tokens.every(ok))
+    throw new LepError('LEP_BAD_JSON', `${flag} new: ${file} has no "tokens" array of {id, source} records\nHINT: run lep init again to rewrite it, or list the rows yourself: ${flag} FILE.`);
+  const ids = tokens.filter((t) => !TAKEN_SOURCES.has(t.source)).map((t) => t.id);
+  if (ids.length === 0)
+    throw new LepError('LEP_BAD_OPTION', `${flag} new: ${modelDir} has no new rows (lep init took every row from the base model): nothing would train\nHINT: train every embedding row (drop ${flag}), or initialise from a tokenizer with new tokens.`);
+  return ids;
+}
 
 /** One new id's record, as written. */
 export interface ProvenanceEntry {

@@ -14,6 +14,7 @@ import { totalmem } from 'node:os';
 
 import type { ModelConfig } from '../checkpoint/config.js';
 import { LepError } from '../errors.js';
+import { newRowIds } from '../init/provenance.js';
 
 export type TrainParams = 'all' | 'embeddings' | 'lora';
 export type TrainDtype = 'f32' | 'bf16';
@@ -64,6 +65,19 @@ export function machineMemoryBytes(): number {
   return totalmem() + swap;
 }
 
+/** How much training only the rows `lep init` made needs: counted where the model has its provenance. */
+function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => string): string {
+  let rows: number | undefined;
+  try {
+    rows = newRowIds(modelDir, '--rows').length;
+  } catch {
+    // Not a model lep init wrote (or no new rows): the bound per row element is all there is to say.
+  }
+  return rows === undefined
+    ? `--rows FILE; recipe train.newRowsOnly: at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', 0))} plus ${ROW_ELEMENT_BYTES} bytes per trained row element`
+    : `--embeddings-only --dtype bf16 --rows new, its ${rows} rows; recipe train.newRowsOnly: at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}`;
+}
+
 /**
  * Refuses a CPU training run whose lower bound exceeds `available` bytes, naming the options that fit
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
@@ -83,7 +97,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
     : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
       // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
-      (rows === undefined ? `; or train only the new tokens' rows (--rows FILE; recipe train.newRowsOnly): ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', 0))} plus ${ROW_ELEMENT_BYTES} bytes per trained row element.` : '.');
+      (rows === undefined ? `; or train only the new tokens' rows (${newRowsHint(c, modelDir, gib)}).` : '.');
   const perTrainable =
     rows === undefined
       ? `${(trainable / 1e9).toFixed(2)} B trainable parameters x ${bytesPerTrainable(dtype)} bytes (gradient${dtype === 'bf16' ? ', f32 master weight and f32 gradient' : ''}, AdamW's two moments)`

@@ -12,6 +12,7 @@ import type { JobProgress } from '../binding/progress.js';
 import { copyTokenizerFiles, readModelDir } from '../checkpoint/modelDir.js';
 import { readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
+import { newRowIds } from '../init/provenance.js';
 import { LepModel } from '../model/LepModel.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
@@ -184,7 +185,9 @@ async function writeFinalModel(outDir: string, write: (dir: string) => Promise<v
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
   const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
-  const o = withDefaults(TRAIN_SPEC, options);
+  const given = withDefaults(TRAIN_SPEC, options);
+  // From here on a row set is ids: 'new' is read from the model's provenance (and recorded as its ids).
+  const o: ResolvedTrainOptions = { ...given, rows: given.rows === 'new' ? newRowIds(modelDir, '--rows') : given.rows };
   if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
   if (o.evalData !== undefined && !existsSync(o.evalData)) throw optionError('evalData', 'an existing packed blocks file', o.evalData, '--eval-data');
   if (o.lora !== undefined && o.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
@@ -213,7 +216,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   }
 }
 
-type ResolvedTrainOptions = TrainOptions & typeof TRAIN_DEFAULTS;
+/** The options with their defaults, a row set as ids. */
+type ResolvedTrainOptions = Omit<TrainOptions, 'rows'> & typeof TRAIN_DEFAULTS & { rows?: number[] };
 
 async function trainLocked(
   modelDir: string,

@@ -35,10 +35,11 @@ export const TRAIN_SPEC = defineOptions({
   evalData: { schema: path, arg: 'FILE', doc: 'Packed held-out blocks for the evaluation loss (none when unset).' },
   params: { schema: oneOf('all', 'embeddings', 'lora'), default: 'all', doc: 'What trains: all parameters, the input/output embeddings, or LoRA adapters.' },
   rows: {
-    schema: Type.Array(natInt),
-    arg: 'FILE',
-    doc: 'Embeddings mode: only these token rows train (a JSON array of ids in FILE; all rows when unset); the head gradient and the optimizer state cover those rows only.',
-    parse: (file: string, flag: string) => readJsonFlag(file, flag, 'a JSON array of token ids'),
+    schema: Type.Union([Type.Literal('new'), Type.Array(natInt)]),
+    arg: 'new|FILE',
+    doc: "Embeddings mode: only these token rows train: new (the rows lep init made, from the model's init_provenance.json) or a JSON array of ids in FILE (./new for a file of that name); all rows when unset. The head gradient and the optimizer state cover those rows only, which is what lets an 8B model's Extended vocabulary train in 24 GiB.",
+    // 'new' is a word, not a file: a file of that name is reached as ./new.
+    parse: (value: string, flag: string) => (value === 'new' ? 'new' : readJsonFlag(value, flag, 'a JSON array of token ids')),
   },
   steps: { schema: posInt, default: 100, recipe: true, doc: 'Optimizer steps.' },
   batchSize: { schema: posInt, default: 8, recipe: true, doc: 'Sequences per micro-batch (per rank when data-parallel).' },
