@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/model_tensors.h"
 #include "core/onednn.h"
+#include "core/runtime.h"
 
 namespace lep {
 
@@ -40,7 +41,9 @@ LlamaModel::LlamaModel(const ModelConfig& config, torch::Device device, torch::S
   for_each_parameter(c, [&](const std::string& name, const std::vector<Dim>& dims) {
     std::vector<int64_t> shape;
     for (const auto& d : dims) shape.push_back(d.size);
-    params_[name] = torch::zeros(shape, opts);
+    // Uninitialised: load_weights or init_random writes every parameter, and an 8B model's 15 GiB of
+    // zeros would be written (every page faulted in) only to be overwritten or dropped for a mapped view.
+    params_[name] = torch::empty(shape, opts);
   });
   inv_freq_ = rope_inv_freq().to(device);
 }
@@ -108,6 +111,7 @@ void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
 
 void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights) {
   torch::NoGradGuard no_grad;
+  const bool map = map_weights();
   for (auto& [name, p] : params_) {
     auto it = weights.find(name);
     if (it == weights.end())
@@ -116,11 +120,22 @@ void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weight
     if (it->second.sizes() != p.sizes())
       throw Error("LEP_SHAPE_MISMATCH", "tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
                                             " but config.json implies " + c10::str(p.sizes()));
+    const auto& w = it->second;
+    // A CPU parameter stored in its compute dtype becomes the checkpoint's mmap'ed bytes (safetensors.cpp
+    // maps files copy-on-write): no copy and no anonymous memory, the kernel's page cache holds the
+    // weights and pages them in at first use, as llama.cpp does (bench/README.md, "Cost ladder"). A
+    // write into it (an optimizer step, a LoRA merge) copies only the pages written; the file never
+    // changes. Element-aligned data only (the safetensors header is padded to 8 bytes, so every tensor
+    // of a well-formed file is; another file's tensors are copied).
+    const bool aligned = reinterpret_cast<uintptr_t>(w.data_ptr()) % w.element_size() == 0;
+    if (map && p.device().is_cpu() && w.device().is_cpu() && w.scalar_type() == p.scalar_type() && w.is_contiguous() && aligned) {
+      p.set_(w);
+      continue;
+    }
     // F16 is upcast through float32: CPU half matmul is missing in libtorch 1.13. Other dtypes are copied
     // straight into the parameter (copy_ converts element-wise): going through a float32 copy of every
     // tensor added the largest one in f32 to the peak (2 GiB for LLaMa-3-8B's embeddings) and doubled
     // the bytes a bf16 load converts.
-    const auto& w = it->second;
     p.copy_(w.scalar_type() == torch::kFloat16 && p.scalar_type() != torch::kFloat16 ? w.to(acc_type(p.scalar_type())) : w);
   }
   for (const auto& [name, t] : weights) {

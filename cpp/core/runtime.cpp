@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/error.h"
 #include "core/onednn.h"
 
 namespace lep {
@@ -120,6 +121,15 @@ RuntimeInfo runtime_info() {
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
   return info;
+}
+
+bool map_weights() {
+  const char* env = std::getenv("LEP_MMAP");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "1") return true;
+  if (v == "0") return false;
+  throw Error("LEP_BAD_ARGUMENT", "LEP_MMAP is '" + v + "'; it must be 1 (the default: weights stay in the mmap'ed checkpoint) or 0 (copied into memory)\n"
+              "HINT: unset LEP_MMAP, or set it to 0 where the checkpoint may change under a loaded model (a file rewritten in place, a flaky network filesystem).");
 }
 
 Float32Products float32_products() {

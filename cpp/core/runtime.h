@@ -58,6 +58,10 @@ struct Float32Products {
   std::string error;   // a LEP_F32_PRODUCTS value a job refuses (LEP_BAD_ARGUMENT, with a hint); else empty
 };
 Float32Products float32_products();
+// Whether a CPU model's weights that are stored in its compute dtype stay in their mmap'ed checkpoint
+// (llama_model.cpp, load_weights) instead of being copied: LEP_MMAP=0 copies them, as llama.cpp's
+// --no-mmap does. Throws LEP_BAD_ARGUMENT for another value. Read at each load.
+bool map_weights();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX

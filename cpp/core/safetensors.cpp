@@ -29,7 +29,11 @@ class MappedFile {
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
-      data_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      // Private and writable: a view that becomes a model's parameter (llama_model.cpp, load_weights)
+      // may be written in place, which copies the written pages and never reaches the file. No swap is
+      // reserved for that (MAP_NORESERVE): an untouched 16 GB mapping must not count against the
+      // commit limit.
+      data_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
       if (data_ == MAP_FAILED) {
         ::close(fd);
         throw Error("LEP_IO", "cannot mmap " + path + ": " + std::strerror(errno));

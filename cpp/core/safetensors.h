@@ -25,7 +25,7 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool has(const std::string& name) const { return index_.count(name) > 0; }
   const TensorInfo& info(const std::string& name) const;
-  // Zero-copy view of the named tensor (read-only memory: clone() before writing to it).
+  // Zero-copy view of the named tensor (copy-on-write: writing to it changes this process's copy only).
   torch::Tensor tensor(const std::string& name) const;
 
  private:

@@ -6,23 +6,31 @@
  * an f32 copy, the largest tensor in f32 was added to the peak: 2 GiB at LLaMa-3-8B shapes).
  */
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
+import { readSafetensors } from '../../ts/checkpoint/safetensors.js';
 import { createModel, mistralTokenizerDir } from '../../ts/index.js';
+import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
+import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
+import { trainModel } from '../../ts/train/trainModel.js';
 import { tempDir } from '../helpers.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 
-// Loads the addon first, so the measured growth is the model's (and the job's) alone.
-const CHILD = `
+// The children's common start: lep, and kb(key), a /proc/self/status field in bytes.
+const PRELUDE = `
 import { readFileSync } from 'node:fs';
 const lep = await import(process.argv[1]);
 const kb = (key) => Number(new RegExp(key + ':\\\\s+(\\\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-const m = await lep.LepModel.load(process.argv[2]).catch(() => undefined);
+`;
+
+// Loads the addon first, so the measured growth is the model's (and the job's) alone.
+const CHILD = `${PRELUDE}const m = await lep.LepModel.load(process.argv[2]).catch(() => undefined);
 const before = kb('VmHWM');
 await lep.createModel(process.argv[3], { tokenizerDir: lep.mistralTokenizerDir(), hiddenSize: 1024, intermediateSize: 2816,
   numHiddenLayers: 8, numAttentionHeads: 8, dtype: 'bf16' });
@@ -49,26 +57,69 @@ test('model create in bf16 never holds an f32 copy of the model', async (t) => {
 });
 
 // A model whose embeddings are most of it, so that one f32 copy of the largest tensor shows.
-const LOAD_CHILD = `
-import { readFileSync } from 'node:fs';
-const lep = await import(process.argv[1]);
-const kb = (key) => Number(new RegExp(key + ':\\\\s+(\\\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-await lep.LepModel.load(process.argv[2] + '-none').catch(() => undefined);
+const LOAD_CHILD = `${PRELUDE}await lep.LepModel.load(process.argv[2] + '-none').catch(() => undefined);
 const before = kb('VmHWM');
 const m = await lep.LepModel.load(process.argv[2], { dtype: 'bf16' });
 console.log(JSON.stringify({ before, peak: kb('VmHWM') }));
 m.dispose();
 `;
 
-test('loading a bf16 checkpoint in bf16 holds no f32 copy of a tensor', async (t) => {
+test('loading a bf16 checkpoint in bf16 with copies (LEP_MMAP=0) holds no f32 copy of a tensor', async (t) => {
   const out = join(tempDir(), 'model');
   // Made here: the child's peak is the load's alone.
   await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 2048, numHiddenLayers: 1, numAttentionHeads: 16, dtype: 'bf16' });
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHILD, INDEX, out], { encoding: 'utf8' });
+  // The copying path: by default these weights stay in the mapped file (next test).
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHILD, INDEX, out], { encoding: 'utf8', env: { ...process.env, LEP_MMAP: '0' } });
   t.is(r.status, 0, r.stderr);
   const { before, peak } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: number; peak: number };
   const bf16Bytes = statSync(join(out, 'model.safetensors')).size;
   const grown = peak - before;
   t.log(`file ${(bf16Bytes / 2 ** 20).toFixed(0)} MiB, peak RSS grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
   t.true(grown < LOAD_LIMIT * bf16Bytes, `peak RSS grew by ${grown} bytes loading a ${bf16Bytes}-byte bf16 model`);
+});
+
+// Loads a model, scores one sequence, and reports the anonymous resident set around both.
+const MAP_CHILD = `${PRELUDE}await lep.LepModel.load(process.argv[2] + '-none').catch(() => undefined);
+const before = kb('RssAnon');
+const m = await lep.LepModel.load(process.argv[2], { dtype: 'bf16' });
+const loaded = kb('RssAnon');
+const [s] = await m.score([Array.from({ length: 64 }, (_, i) => (i * 7919) % 32000)]);
+console.log(JSON.stringify({ loaded: loaded - before, scored: kb('RssAnon') - before, logprobs: Array.from(s.tokenLogprobs) }));
+m.dispose();
+`;
+
+test('a CPU model stored in its compute dtype stays in its mmap\'ed file: no anonymous copy, the same scores as a copied one, and writes never reach the file', async (t) => {
+  const out = join(tempDir(), 'model');
+  await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 2048, numHiddenLayers: 1, numAttentionHeads: 16, dtype: 'bf16' });
+  const file = join(out, 'model.safetensors');
+  const bytes = statSync(file).size;
+  const child = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', MAP_CHILD, INDEX, out], { encoding: 'utf8', env: { ...process.env, ...env } });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { loaded: number; scored: number; logprobs: number[] };
+  };
+  const mapped = child({});
+  const copied = child({ LEP_MMAP: '0' });
+  t.log(`file ${(bytes / 2 ** 20).toFixed(0)} MiB; anonymous memory after load and a score: mapped ${(mapped.loaded / 2 ** 20).toFixed(0)} / ${(mapped.scored / 2 ** 20).toFixed(0)} MiB, copied ${(copied.loaded / 2 ** 20).toFixed(0)} / ${(copied.scored / 2 ** 20).toFixed(0)} MiB`);
+  // Measured on a 346 MiB file: mapped 86 / 87 MiB, copied 429 / 438 MiB (both load the tokenizer too).
+  t.true(copied.loaded - mapped.loaded > 0.9 * bytes, `the copy holds the weights (${copied.loaded} bytes), the mapping does not (${mapped.loaded})`);
+  t.true(mapped.scored - mapped.loaded < 0.1 * bytes, `reading the mapped weights copies none of them (${mapped.scored - mapped.loaded} bytes)`);
+  t.deepEqual(mapped.logprobs, copied.logprobs, 'the same weights, the same scores to the bit');
+
+  // Training writes into the mapped embeddings (AdamW in place): the written pages are this process's copy.
+  const hash = () => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const before = hash();
+  const tok = Tokenizer.fromDir(out);
+  const { blocks } = await packDocuments(Array(16).fill(['Привет, мир! Hello world, the quick brown fox.']), tok, { seqLen: 16 });
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const trained = join(tempDir(), 'trained');
+  await trainModel(out, trained, { data, params: 'embeddings', dtype: 'bf16', steps: 2, batchSize: 2, lr: 1e-2, warmupSteps: 0 });
+  t.is(hash(), before, 'the checkpoint is unchanged');
+  const embed = (dir: string) => readSafetensors(join(dir, 'model.safetensors')).find((x) => x.name === 'model.embed_tokens.weight')!.data;
+  t.false(Buffer.from(embed(trained)).equals(Buffer.from(embed(out))), 'training moved the embeddings (the check is not vacuous)');
+
+  const bad = spawnSync(process.execPath, ['--input-type=module', '-e', MAP_CHILD, INDEX, out], { encoding: 'utf8', env: { ...process.env, LEP_MMAP: 'yes' } });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /LEP_MMAP is 'yes'; it must be 1 .* or 0[\s\S]*HINT: unset LEP_MMAP/);
 });
