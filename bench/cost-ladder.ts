@@ -71,7 +71,7 @@ export function shapes(llama3Tokenizer: string): Record<string, Shape> {
       name: 'toy', tokenizer: join(TOY, 'base'), create: [...arch(96, 256, 6, 4, 4)],
       base: join(TOY, 'base'), instruct: join(TOY, 'instruct'), diskBytes: 1e8,
     },
-    '1b': { name: '1b', tokenizer: join(TOY, 'base'), create: [...arch(2048, 5632, 22, 32, 4), '--max-positions', '2048'], diskBytes: 8e9 },
+    '1b': { name: '1b', tokenizer: join(TOY, 'base'), create: [...arch(2048, 5632, 22, 32, 4), '--max-positions', '2048'], diskBytes: 10e9 },
     '8b': { name: '8b', tokenizer: llama3Tokenizer, create: [...arch(4096, 14336, 32, 32, 8), '--max-positions', '8192'], diskBytes: 50e9 },
   };
 }
@@ -194,13 +194,7 @@ function treeRss(pid: number): { anon: number; file: number } {
  */
 export async function runStage(shape: string, stage: Stage, logDir: string, guardBytes = 2 ** 30): Promise<StageResult> {
   let note: string | undefined;
-  // A failed stage can leave its output directory behind (its log, its options): a model has config.json.
-  const [gone, ...others] = stage.standIn ?? [];
-  const instead = others.find((d) => existsSync(join(d, 'config.json')));
-  if (gone !== undefined && !existsSync(join(gone, 'config.json')) && instead !== undefined) {
-    stage = { ...stage, args: stage.args.map((a) => (a === gone ? instead : a)), needs: stage.needs.map((a) => (a === gone ? instead : a)) };
-    note = `${instead} stood in for ${gone}`;
-  }
+  ({ stage, note } = withStandIn(stage, hasModel));
   const command = `lep ${stage.args.join(' ')}`;
   const missing = stage.needs.find((n) => !existsSync(n));
   if (missing) return { shape, stage: stage.name, status: 'skipped', error: `needs ${missing}`, command };
@@ -234,6 +228,24 @@ export function trainRows(text: string): TrainRows[] {
   for (const r of list) if (!(TRAIN_ROWS as readonly string[]).includes(r)) throw optionError('train-rows', TRAIN_ROWS.join(', '), r, '--train-rows');
   if (new Set(list).size !== list.length) throw optionError('train-rows', 'each of all, new at most once', text, '--train-rows');
   return list as TrainRows[];
+}
+
+/** A failed stage can leave its output directory behind (its log, its options): a model has config.json. */
+const hasModel = (dir: string): boolean => existsSync(join(dir, 'config.json'));
+
+/** The stage reading the first of its stand-ins that holds a model where its wanted input holds none. */
+export function withStandIn(stage: Stage, isModel: (dir: string) => boolean): { stage: Stage; note?: string } {
+  const [wanted, ...others] = stage.standIn ?? [];
+  const instead = others.find(isModel);
+  if (wanted === undefined || isModel(wanted) || instead === undefined) return { stage };
+  const swap = (a: string) => (a === wanted ? instead : a);
+  return { stage: { ...stage, args: stage.args.map(swap), needs: stage.needs.map(swap) }, note: `${instead} stood in for ${wanted}` };
+}
+
+/** Stand-ins the stage frees and will not read (its wanted input holds a model): removable before it runs. */
+export function unreadStandIns(stage: Stage, isModel: (dir: string) => boolean): string[] {
+  const [wanted, ...others] = stage.standIn ?? [];
+  return wanted !== undefined && isModel(wanted) ? others.filter((f) => stage.frees?.includes(f)) : [];
 }
 
 function freeDisk(path: string): number {
@@ -307,9 +319,7 @@ async function main(): Promise<void> {
       }
       // A stage whose wanted input exists reads none of its stand-ins: those it frees go before it runs
       // (at 8b the initialised model is 16 GB that propagation's output would otherwise sit beside).
-      const [wanted, ...insteads] = stage.standIn ?? [];
-      if (wanted !== undefined && existsSync(join(wanted, 'config.json')))
-        for (const f of insteads) if (stage.frees?.includes(f)) rmSync(f, { recursive: true, force: true });
+      for (const f of unreadStandIns(stage, hasModel)) rmSync(f, { recursive: true, force: true });
       const r = await runStage(name, stage, dir);
       record(r);
       // Only after success: a failed stage may be rerun by hand from the same inputs.

@@ -95,9 +95,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       // Headers against config.json before the model allocates anything (a hostile config.json can ask
       // for 10^9 layers).
       lep::check_weights_match_config(config, lep::checkpoint_shapes(files), files.front());
-      auto weights = lep::read_checkpoint(files);
+      // Weights stay in their files' pages where they can (LEP_MMAP, docs/guide.md): mapped copy-on-write.
+      const bool in_place = device.is_cpu() && lep::map_weights();
+      auto weights = lep::read_checkpoint(files, in_place);
       if (!overrides.empty()) {
-        for (auto& [name, t] : lep::read_checkpoint(overrides)) {
+        for (auto& [name, t] : lep::read_checkpoint(overrides, in_place)) {
           if (!weights.count(name))
             throw lep::Error("LEP_UNEXPECTED_TENSOR", "override tensor '" + name + "' is not in the model's checkpoint");
           if (weights[name].sizes() != t.sizes())
@@ -106,7 +108,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
         }
       }
       holder->model = std::make_unique<lep::LlamaModel>(config, device, dtype);
-      holder->model->load_weights(weights);
+      holder->model->load_weights(weights, in_place);
     }
     holder->refresh_info();
     progress(lep::ProgressEvent{"load", 1, 1, {}});

@@ -15,10 +15,11 @@ namespace lep {
 
 namespace {
 // Calls fn(file, info) for every tensor of every file; a name found in two files is an error.
-void for_each_tensor(const std::vector<std::string>& files, const std::function<void(const SafetensorsFile&, const TensorInfo&)>& fn) {
+void for_each_tensor(const std::vector<std::string>& files, const std::function<void(const SafetensorsFile&, const TensorInfo&)>& fn,
+                     bool writable = false) {
   std::map<std::string, std::string> where;
   for (const auto& f : files) {
-    SafetensorsFile st(f);
+    SafetensorsFile st(f, writable);
     for (const auto& info : st.tensors()) {
       if (where.count(info.name))
         throw Error("LEP_DUPLICATE_TENSOR", "tensor '" + info.name + "' is in both " + where[info.name] + " and " + f);
@@ -29,9 +30,9 @@ void for_each_tensor(const std::vector<std::string>& files, const std::function<
 }
 }  // namespace
 
-std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files) {
+std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files, bool writable) {
   std::map<std::string, torch::Tensor> out;
-  for_each_tensor(files, [&](const SafetensorsFile& st, const TensorInfo& info) { out[info.name] = st.tensor(info.name); });
+  for_each_tensor(files, [&](const SafetensorsFile& st, const TensorInfo& info) { out[info.name] = st.tensor(info.name); }, writable);
   return out;
 }
 

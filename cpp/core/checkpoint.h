@@ -14,8 +14,9 @@
 namespace lep {
 
 // Zero-copy views of every tensor in the given safetensors files (the mappings stay alive with the
-// tensors). A tensor name found in two files is an error.
-std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files);
+// tensors; read-only, or private copy-on-write with `writable`: see SafetensorsFile). A tensor name
+// found in two files is an error.
+std::map<std::string, torch::Tensor> read_checkpoint(const std::vector<std::string>& files, bool writable = false);
 
 // Dtype and shape of every tensor in the given files, from their headers only (validated; nothing is
 // read or allocated). A tensor name found in two files is an error.

@@ -5,7 +5,6 @@
 #include "core/error.h"
 #include "core/model_tensors.h"
 #include "core/onednn.h"
-#include "core/runtime.h"
 
 namespace lep {
 
@@ -109,9 +108,8 @@ void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
   if (on) dropout_gen_ = at::detail::createCPUGenerator(dropout_seed);
 }
 
-void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights) {
+void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights, bool in_place) {
   torch::NoGradGuard no_grad;
-  const bool map = map_weights();
   for (auto& [name, p] : params_) {
     auto it = weights.find(name);
     if (it == weights.end())
@@ -121,14 +119,14 @@ void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weight
       throw Error("LEP_SHAPE_MISMATCH", "tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
                                             " but config.json implies " + c10::str(p.sizes()));
     const auto& w = it->second;
-    // A CPU parameter stored in its compute dtype becomes the checkpoint's mmap'ed bytes (safetensors.cpp
-    // maps files copy-on-write): no copy and no anonymous memory, the kernel's page cache holds the
-    // weights and pages them in at first use, as llama.cpp does (bench/README.md, "Cost ladder"). A
-    // write into it (an optimizer step, a LoRA merge) copies only the pages written; the file never
-    // changes. Element-aligned data only (the safetensors header is padded to 8 bytes, so every tensor
-    // of a well-formed file is; another file's tensors are copied).
+    // A CPU parameter stored in its compute dtype becomes the checkpoint's mmap'ed bytes (mapped
+    // copy-on-write by the caller; runtime.h, map_weights): no copy and no anonymous memory, the
+    // kernel's page cache holds the weights and pages them in at first use, as llama.cpp does
+    // (bench/README.md, "Cost ladder"). A write into it (an optimizer step, a LoRA merge) copies only
+    // the pages written; the file never changes. Element-aligned data only (the safetensors header is
+    // padded to 8 bytes, so every tensor of a well-formed file is; another file's tensors are copied).
     const bool aligned = reinterpret_cast<uintptr_t>(w.data_ptr()) % w.element_size() == 0;
-    if (map && p.device().is_cpu() && w.device().is_cpu() && w.scalar_type() == p.scalar_type() && w.is_contiguous() && aligned) {
+    if (in_place && p.device().is_cpu() && w.device().is_cpu() && w.scalar_type() == p.scalar_type() && w.is_contiguous() && aligned) {
       p.set_(w);
       continue;
     }

@@ -50,7 +50,9 @@ class LlamaModel {
 
   // Copy weights in (converting dtype/device). Every parameter must be present; extra names are an error
   // except rotary inv_freq buffers some checkpoints carry.
-  void load_weights(const std::map<std::string, torch::Tensor>& weights);
+  // `in_place`: CPU parameters stored in their compute dtype become the given views instead of copies;
+  // the views must be writable copy-on-write mappings (read_checkpoint(files, true)).
+  void load_weights(const std::map<std::string, torch::Tensor>& weights, bool in_place = false);
   // Normal(0, std) init for matrices and biases (embed_std for embeddings and head), ones for norms.
   void init_random(double std, double embed_std, uint64_t seed);
 

@@ -19,7 +19,7 @@ namespace lep {
 
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path) {
+  MappedFile(const std::string& path, bool writable) {
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) throw Error("LEP_FILE_NOT_FOUND", "cannot open " + path + ": " + std::strerror(errno));
     struct stat st {};
@@ -29,11 +29,13 @@ class MappedFile {
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
-      // Private and writable: a view that becomes a model's parameter (llama_model.cpp, load_weights)
-      // may be written in place, which copies the written pages and never reaches the file. No swap is
-      // reserved for that (MAP_NORESERVE): an untouched 16 GB mapping must not count against the
-      // commit limit.
-      data_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+      // Writable (a model's parameters, llama_model.cpp load_weights): private, so a write copies the
+      // pages written and never reaches the file; MAP_NORESERVE, so an untouched 16 GB mapping is not
+      // charged against the commit limit (where the kernel overcommits; under vm.overcommit_memory=2
+      // it is charged, as the copy it replaces would be). Every other reader maps read-only: a stray
+      // write there faults instead of changing what later reads see.
+      data_ = writable ? ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0)
+                       : ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (data_ == MAP_FAILED) {
         ::close(fd);
         throw Error("LEP_IO", "cannot mmap " + path + ": " + std::strerror(errno));
@@ -83,7 +85,7 @@ std::string dtype_to_safetensors(torch::ScalarType t) {
   throw Error("LEP_BAD_DTYPE", std::string("cannot store tensors of dtype ") + c10::toString(t) + " in safetensors");
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(std::make_shared<MappedFile>(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path, bool writable) : path_(path), map_(std::make_shared<MappedFile>(path, writable)) {
   SafetensorsHeader h = parse_safetensors_header(map_->data(), map_->size(), path);
   data_start_ = h.data_start;
   infos_ = std::move(h.tensors);

@@ -17,15 +17,17 @@ namespace lep {
 class MappedFile;  // an mmap'ed file; shared by every tensor viewing it
 
 // An open safetensors file. Tensors returned by tensor() view the mapping (no copy) and keep it alive.
+// The mapping is read-only, or with `writable` private copy-on-write: a write into a view then changes
+// this process's copy of the pages written, never the file (what a model's parameters need).
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, bool writable = false);
   const std::string& path() const { return path_; }
   const std::vector<TensorInfo>& tensors() const { return infos_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool has(const std::string& name) const { return index_.count(name) > 0; }
   const TensorInfo& info(const std::string& name) const;
-  // Zero-copy view of the named tensor (copy-on-write: writing to it changes this process's copy only).
+  // Zero-copy view of the named tensor (read-only memory unless the file was opened writable).
   torch::Tensor tensor(const std::string& name) const;
 
  private:

@@ -386,6 +386,12 @@ test.serial('lep train --rows new trains exactly the rows lep init made; a model
   const e = await t.throwsAsync(train(model, join(dir, 'x'), 'new'));
   t.regex((e as unknown as { stderr: string }).stderr, /--rows new: .* has no init_provenance\.json[\s\S]*HINT: .*--rows FILE with a JSON array of token ids/);
   t.false(existsSync(join(dir, 'x', 'model.safetensors')));
+  // A mistyped MODEL_DIR is reported as such, not as a missing provenance file.
+  const typo = await t.throwsAsync(train(join(dir, 'no-such-model'), join(dir, 'y'), 'new'));
+  t.notRegex((typo as unknown as { stderr: string }).stderr, /init_provenance/);
+  t.regex((typo as unknown as { stderr: string }).stderr, /no-such-model/);
+  // An empty row set is refused (the native trainer would read it as every row).
+  await t.throwsAsync(trainModel(base, join(dir, 'z'), { data, params: 'embeddings', rows: [], steps: 1 }), { message: /rows/ });
   // A file of that name is reached as ./new.
   writeFileSync(join(dir, 'new'), JSON.stringify([made[0]]));
   const one = join(dir, 'one-row');

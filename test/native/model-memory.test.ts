@@ -98,7 +98,7 @@ test('a CPU model stored in its compute dtype stays in its mmap\'ed file: no ano
     t.is(r.status, 0, r.stderr);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { loaded: number; scored: number; logprobs: number[] };
   };
-  const mapped = child({});
+  const mapped = child({ LEP_MMAP: '1' });
   const copied = child({ LEP_MMAP: '0' });
   t.log(`file ${(bytes / 2 ** 20).toFixed(0)} MiB; anonymous memory after load and a score: mapped ${(mapped.loaded / 2 ** 20).toFixed(0)} / ${(mapped.scored / 2 ** 20).toFixed(0)} MiB, copied ${(copied.loaded / 2 ** 20).toFixed(0)} / ${(copied.scored / 2 ** 20).toFixed(0)} MiB`);
   // Measured on a 346 MiB file: mapped 86 / 87 MiB, copied 429 / 438 MiB (both load the tokenizer too).
@@ -109,6 +109,10 @@ test('a CPU model stored in its compute dtype stays in its mmap\'ed file: no ano
   // Training writes into the mapped embeddings (AdamW in place): the written pages are this process's copy.
   const hash = () => createHash('sha256').update(readFileSync(file)).digest('hex');
   const before = hash();
+  // In this process too (a suite run under LEP_MMAP=0 would otherwise test the copy).
+  const inherited = process.env.LEP_MMAP;
+  process.env.LEP_MMAP = '1';
+  t.teardown(() => (inherited === undefined ? delete process.env.LEP_MMAP : (process.env.LEP_MMAP = inherited)));
   const tok = Tokenizer.fromDir(out);
   const { blocks } = await packDocuments(Array(16).fill(['Привет, мир! Hello world, the quick brown fox.']), tok, { seqLen: 16 });
   const data = join(tempDir(), 'blocks.safetensors');

@@ -1,7 +1,7 @@
 /** The cost ladder's own logic (bench/cost-ladder.ts): the stage chain, and reading GNU time and errors. */
 import test from 'ava';
 
-import { errorLine, ladder, parseTime, shapes, trainRows, type LadderOptions } from '../../bench/cost-ladder.js';
+import { errorLine, ladder, parseTime, shapes, trainRows, unreadStandIns, withStandIn, type LadderOptions } from '../../bench/cost-ladder.js';
 
 const o: LadderOptions = { scratch: '/s', corpora: '/c', steps: 2, batchSize: 1, seqLen: 128, maxNewTokens: 4, limit: 2, textMaxChars: 300, donorVocab: 8000, trainRows: ['all'] };
 
@@ -30,6 +30,16 @@ test('--train-rows all,new: both trainings from the initialised model, only the 
   const propagate = stages.find((s) => s.name === 'propagate')!;
   t.deepEqual(propagate.standIn, ['/s/8b/donor-new-rows', '/s/8b/donor', '/s/8b/init']);
   t.is(propagate.args[propagate.args.indexOf('--donor') + 1], '/s/8b/donor-new-rows');
+  // Both trainings failed: the initialised model stands in; the new-rows donor trained: nothing stands
+  // in, and the initialised model and the other donor go before propagation runs.
+  const models = (...dirs: string[]) => (d: string) => dirs.includes(d);
+  const alone = withStandIn(propagate, models('/s/8b/init', '/s/8b/base'));
+  t.is(alone.stage.args[alone.stage.args.indexOf('--donor') + 1], '/s/8b/init');
+  t.regex(alone.note!, /\/s\/8b\/init stood in for \/s\/8b\/donor-new-rows/);
+  t.deepEqual(unreadStandIns(propagate, models('/s/8b/init', '/s/8b/base')), []);
+  const trained = models('/s/8b/donor-new-rows', '/s/8b/init', '/s/8b/base');
+  t.is(withStandIn(propagate, trained).stage, propagate);
+  t.deepEqual(unreadStandIns(propagate, trained), ['/s/8b/donor', '/s/8b/init']);
   t.deepEqual(trainRows('new'), ['new']);
   t.throws(() => trainRows('all,some'), { message: /--train-rows/ });
   t.throws(() => trainRows('new,new'), { message: /at most once/ });

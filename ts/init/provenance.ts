@@ -28,25 +28,27 @@ const TAKEN_SOURCES: ReadonlySet<string> = new Set(['copy', 'id-map', 'special',
 /**
  * The ids of the rows `lep init` made for `modelDir` (not taken from the base): what `lep train --rows new`
  * and a recipe's `train.newRowsOnly` train. Read from the model's provenance file, which `lep init` writes
- * (a trained model has none: its rows no longer hold what init put there); `flag` names the option in errors.
+ * (a trained model has none: its rows no longer hold what init put there). `option` is what the user
+ * wrote ('--rows new', 'recipe.train.newRowsOnly'), named in errors; only --rows can list ids instead.
  */
-export function newRowIds(modelDir: string, flag: string): number[] {
+export function newRowIds(modelDir: string, option: string): number[] {
   const file = join(modelDir, PROVENANCE_FILE);
+  const orList = option.startsWith('--rows') ? ', or list the rows yourself: --rows FILE with a JSON array of token ids' : '';
   if (!existsSync(file))
-    throw new LepError('LEP_BAD_OPTION', `${flag} new: ${modelDir} has no ${PROVENANCE_FILE}, the record of which rows lep init made\nHINT: name the model lep init wrote (its output directory, as it is before training), or list the rows yourself: ${flag} FILE with a JSON array of token ids.`);
+    throw new LepError('LEP_BAD_OPTION', `${option}: ${modelDir} has no ${PROVENANCE_FILE}, the record of which rows lep init made\nHINT: name the model lep init wrote (its output directory, as it is before training)${orList}.`);
   let tokens: unknown;
   try {
     tokens = (JSON.parse(readFileSync(file, 'utf8')) as { tokens?: unknown }).tokens;
   } catch (e) {
-    throw new LepError('LEP_BAD_JSON', `${flag} new: cannot read ${file}: ${(e as Error).message}\nHINT: run lep init again to rewrite it, or list the rows yourself: ${flag} FILE.`);
+    throw new LepError('LEP_BAD_JSON', `${option}: cannot read ${file}: ${(e as Error).message}\nHINT: run lep init again to rewrite it${orList}.`);
   }
   const ok = (t: unknown): t is { id: number; source: string } =>
     typeof t === 'object' && t !== null && Number.isSafeInteger((t as { id?: unknown }).id) && typeof (t as { source?: unknown }).source === 'string';
   if (!Array.isArray(tokens) || !tokens.every(ok))
-    throw new LepError('LEP_BAD_JSON', `${flag} new: ${file} has no "tokens" array of {id, source} records\nHINT: run lep init again to rewrite it, or list the rows yourself: ${flag} FILE.`);
+    throw new LepError('LEP_BAD_JSON', `${option}: ${file} has no "tokens" array of {id, source} records\nHINT: run lep init again to rewrite it${orList}.`);
   const ids = tokens.filter((t) => !TAKEN_SOURCES.has(t.source)).map((t) => t.id);
   if (ids.length === 0)
-    throw new LepError('LEP_BAD_OPTION', `${flag} new: ${modelDir} has no new rows (lep init took every row from the base model): nothing would train\nHINT: train every embedding row (drop ${flag}), or initialise from a tokenizer with new tokens.`);
+    throw new LepError('LEP_BAD_OPTION', `${option}: ${modelDir} has no new rows (lep init took every row from the base model): nothing would train\nHINT: train every embedding row (drop ${option}), or initialise from a tokenizer with new tokens.`);
   return ids;
 }
 

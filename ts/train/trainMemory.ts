@@ -69,7 +69,7 @@ export function machineMemoryBytes(): number {
 function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => string): string {
   let rows: number | undefined;
   try {
-    rows = newRowIds(modelDir, '--rows').length;
+    rows = newRowIds(modelDir, '--rows new').length;
   } catch {
     // Not a model lep init wrote (or no new rows): the bound per row element is all there is to say.
   }

@@ -115,7 +115,9 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
   } catch (e) {
     throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
   }
-  const show = (v: unknown): string => (v === undefined ? 'unset' : JSON.stringify(v));
+  // A long row set (--rows new at 8B: thousands of ids) is shown by its size and ends.
+  const show = (v: unknown): string =>
+    v === undefined ? 'unset' : Array.isArray(v) && v.length > 8 ? `${v.length} ids [${v.slice(0, 3).join(',')},…,${v.slice(-2).join(',')}]` : JSON.stringify(v);
   // The model and the data are the same when their fingerprints are, wherever they now lie (a moved
   // project), and a file rewritten in place is another one; a run recorded before fingerprints: its paths.
   const moved = { modelDir: 'modelFingerprint', data: 'dataFingerprint' } as Record<string, string>;
@@ -186,16 +188,17 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
   const given = withDefaults(TRAIN_SPEC, options);
-  // From here on a row set is ids: 'new' is read from the model's provenance (and recorded as its ids).
-  const o: ResolvedTrainOptions = { ...given, rows: given.rows === 'new' ? newRowIds(modelDir, '--rows') : given.rows };
-  if (!existsSync(o.data)) throw optionError('data', 'an existing packed blocks file', o.data, '--data');
-  if (o.evalData !== undefined && !existsSync(o.evalData)) throw optionError('evalData', 'an existing packed blocks file', o.evalData, '--eval-data');
-  if (o.lora !== undefined && o.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
-  if (o.patchDir !== undefined && o.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', o.patchDir, '--patch');
-  if (o.rows !== undefined && o.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
+  if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
+  if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
+  if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
+  if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
+  if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
   // With only the embeddings training, their learning rate is --lr: a second one would be ambiguous.
-  if (o.embeddingLr !== undefined && o.params === 'embeddings')
-    throw optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', o.embeddingLr, '--embedding-lr', 'only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.');
+  if (given.embeddingLr !== undefined && given.params === 'embeddings')
+    throw optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', given.embeddingLr, '--embedding-lr', 'only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.');
+  // Model errors first (a mistyped MODEL_DIR), then 'new' becomes the ids init made, recorded as ids.
+  const rows = given.rows === 'new' ? (readModelDir(modelDir), newRowIds(modelDir, '--rows new')) : given.rows;
+  const o: ResolvedTrainOptions = { ...given, rows };
   // The two defaults that depend on another option.
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
   const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.ceil(o.steps / 10));

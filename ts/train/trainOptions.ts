@@ -35,7 +35,8 @@ export const TRAIN_SPEC = defineOptions({
   evalData: { schema: path, arg: 'FILE', doc: 'Packed held-out blocks for the evaluation loss (none when unset).' },
   params: { schema: oneOf('all', 'embeddings', 'lora'), default: 'all', doc: 'What trains: all parameters, the input/output embeddings, or LoRA adapters.' },
   rows: {
-    schema: Type.Union([Type.Literal('new'), Type.Array(natInt)]),
+    // At least one id: an empty set would mean every row to the native trainer.
+    schema: Type.Union([Type.Literal('new'), Type.Array(natInt, { minItems: 1 })]),
     arg: 'new|FILE',
     doc: "Embeddings mode: only these token rows train: new (the rows lep init made, from the model's init_provenance.json) or a JSON array of ids in FILE (./new for a file of that name); all rows when unset. The head gradient and the optimizer state cover those rows only, which is what lets an 8B model's Extended vocabulary train in 24 GiB.",
     // 'new' is a word, not a file: a file of that name is reached as ./new.
