@@ -15,8 +15,9 @@
  * Stages: model create (bf16), init to an Extended tokenizer (a BPE donor trained on the Russian corpus,
  * appended to the base vocabulary), data pack, train --embeddings-only (bf16, activation checkpointing;
  * with --train-rows, every row and/or only the rows init made, `--rows new`: the run that fits an 8B model
- * in 24 GiB; propagation reads the last one that succeeded), propagate (conversion), export gguf (f16), generate (bf16, greedy) and eval text:ru (bf16). The donor
- * tokenizer and the Extended tokenizer are preparation, timed but not part of the ladder.
+ * in 24 GiB; propagation reads the last one that succeeded), propagate (conversion), export gguf (f16),
+ * generate (bf16, greedy) and eval text:ru (bf16). The donor tokenizer and the Extended tokenizer are
+ * preparation, timed but not part of the ladder.
  *
  * Wall time and peak RSS of each stage come from GNU time (`/usr/bin/time -f '%e %M'`): the maximum
  * resident set of the CLI process (GNU time reads it from wait4's rusage), which counts the pages of an

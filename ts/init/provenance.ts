@@ -18,12 +18,12 @@ import { join } from 'node:path';
 import type { NativeDonorSide, NativeInitResult } from '../binding/NativeTypes.js';
 import { LepError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
-import { ROW_KIND, type InitPlan, type OutputRule } from './buildInitPlan.js';
+import { ROW_KIND, type InitPlan, type OutputRule, type RowSource } from './buildInitPlan.js';
 
 export const PROVENANCE_FILE = 'init_provenance.json';
 
 /** Sources of rows `lep init` took from the base model (copied, id-mapped, specials, overrides); every other row is new. */
-const TAKEN_SOURCES: ReadonlySet<string> = new Set(['copy', 'id-map', 'special', 'override']);
+const TAKEN_SOURCES: ReadonlySet<string> = new Set<RowSource>(['copy', 'id-map', 'special', 'override']);
 
 /**
  * The ids of the rows `lep init` made for `modelDir` (not taken from the base): what `lep train --rows new`
