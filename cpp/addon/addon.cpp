@@ -31,6 +31,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("onednn", r.onednn);
   o.Set("onednnFitsCpu", r.onednn_fits_cpu);
   o.Set("f32Products", r.f32_products);
+  o.Set("weights", r.weights);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
   o.Set("parallelInfo", r.parallel_info);

@@ -117,6 +117,7 @@ RuntimeInfo runtime_info() {
   info.onednn = onednn_version();
   info.onednn_fits_cpu = onednn_fits_cpu();
   info.f32_products = float32_products().reason;
+  info.weights = weight_mapping();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
@@ -130,6 +131,17 @@ bool map_weights() {
   if (v == "0") return false;
   throw Error("LEP_BAD_ARGUMENT", "LEP_MMAP is '" + v + "'; it must be 1 (the default: weights stay in the mmap'ed checkpoint) or 0 (copied into memory)\n"
               "HINT: unset LEP_MMAP, or set it to 0 where the checkpoint may change under a loaded model (a file rewritten in place, a flaky network filesystem).");
+}
+
+std::string weight_mapping() {
+  const char* env = std::getenv("LEP_MMAP");
+  const std::string set = env ? " (LEP_MMAP=" + std::string(env) + ")" : " (LEP_MMAP unset)";
+  try {
+    return map_weights() ? "mapped: a CPU model's weights stored in its dtype stay in the checkpoint's pages" + set + "; LEP_MMAP=0 copies them"
+                         : "copied into memory" + set + "; unset LEP_MMAP to map them";
+  } catch (const Error&) {
+    return "LEP_MMAP='" + std::string(env) + "' is refused by every model load: set it to 1 or 0, or unset it";
+  }
 }
 
 Float32Products float32_products() {

@@ -17,6 +17,7 @@ struct RuntimeInfo {
   std::string onednn;                  // "oneDNN 2.6.3" when built to call oneDNN itself (onednn.h), else empty
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
   std::string f32_products;            // float32_products().reason, for lep info
+  std::string weights;                 // weight_mapping(), for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;
@@ -62,6 +63,9 @@ Float32Products float32_products();
 // (llama_model.cpp, load_weights) instead of being copied: LEP_MMAP=0 copies them, as llama.cpp's
 // --no-mmap does. Throws LEP_BAD_ARGUMENT for another value. Read at each load.
 bool map_weights();
+// map_weights() as one line for `lep info` ("weights"): what a CPU load does now and why, or what is
+// wrong with LEP_MMAP (info reports a bad value instead of throwing; a load throws).
+std::string weight_mapping();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX

@@ -127,3 +127,19 @@ test('a CPU model stored in its compute dtype stays in its mmap\'ed file: no ano
   t.not(bad.status, 0);
   t.regex(bad.stderr, /LEP_MMAP is 'yes'; it must be 1 .* or 0[\s\S]*HINT: unset LEP_MMAP/);
 });
+
+test('lep info says whether loads map the weights, as LEP_MMAP is now', (t) => {
+  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
+  const info = (value: string | undefined) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.LEP_MMAP;
+    else env.LEP_MMAP = value;
+    const r = spawnSync(process.execPath, [LEP, 'info'], { encoding: 'utf8', env });
+    t.is(r.status, 0, r.stderr);
+    return /^weights {7}(.*)$/m.exec(r.stdout)?.[1] ?? `no weights line in:\n${r.stdout}`;
+  };
+  t.regex(info(undefined), /^mapped: .* \(LEP_MMAP unset\); LEP_MMAP=0 copies them$/);
+  t.regex(info('1'), /^mapped: .* \(LEP_MMAP=1\)/);
+  t.regex(info('0'), /^copied into memory \(LEP_MMAP=0\); unset LEP_MMAP to map them$/);
+  t.regex(info('yes'), /^LEP_MMAP='yes' is refused by every model load/);
+});

@@ -42,6 +42,8 @@ export interface NativeRuntimeInfo {
    * use; LEP_F32_PRODUCTS as it is at this call).
    */
   f32Products: string;
+  /** Whether a CPU model's weights stay in the mmap'ed checkpoint or are copied (LEP_MMAP as it is at this call; cpp/core/runtime.h, weight_mapping). */
+  weights: string;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;
