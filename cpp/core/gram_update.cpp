@@ -83,23 +83,26 @@ GramPath choose_gram_path(const torch::Device& device) {
   throw Error("LEP_BAD_ARGUMENT", "LEP_PROPAGATE_GRAM is '" + want + "'; it must be syrk, blocked or full\nHINT: unset LEP_PROPAGATE_GRAM to use the fastest path.");
 }
 
-void gram_update(GramPath path, torch::Tensor& g, const torch::Tensor& a) {
+GramPath gram_update(GramPath path, torch::Tensor& g, const torch::Tensor& a) {
   const int64_t d = a.size(1);
-  if (a.size(0) == 0) return;
+  if (a.size(0) == 0) return path;
   const bool syrk_fits = a.is_cpu() && g.is_cpu() && a.stride(1) == 1 && g.is_contiguous() && d <= INT_MAX && a.size(0) <= INT_MAX &&
                          a.stride(0) <= INT_MAX && a.stride(0) >= std::max<int64_t>(1, d);
   if (path == GramPath::kSyrk && syrk_fits && syrk_available()) {
     call_dsyrk(dsyrk, g, a);
-  } else if (path == GramPath::kFull) {
-    g.addmm_(a.t(), a);
-  } else {
-    // Row block [i0, i1) of G from column i0 on: A[:, i0:i1]ᵀ · A[:, i0:]. The blocks left of the diagonal
-    // are G's lower triangle, never computed.
-    for (int64_t i0 = 0; i0 < d; i0 += kGramBlock) {
-      const int64_t i1 = std::min(d, i0 + kGramBlock);
-      g.slice(0, i0, i1).slice(1, i0).addmm_(a.slice(1, i0, i1).t(), a.slice(1, i0));
-    }
+    return GramPath::kSyrk;
   }
+  if (path == GramPath::kFull) {
+    g.addmm_(a.t(), a);
+    return GramPath::kFull;
+  }
+  // Row block [i0, i1) of G from column i0 on: A[:, i0:i1]ᵀ · A[:, i0:]. The blocks left of the diagonal
+  // are G's lower triangle, never computed.
+  for (int64_t i0 = 0; i0 < d; i0 += kGramBlock) {
+    const int64_t i1 = std::min(d, i0 + kGramBlock);
+    g.slice(0, i0, i1).slice(1, i0).addmm_(a.slice(1, i0, i1).t(), a.slice(1, i0));
+  }
+  return GramPath::kBlocked;
 }
 
 }  // namespace lep

@@ -30,7 +30,9 @@ const char* gram_path_name(GramPath p);  // "syrk" | "blocked" | "full"
 // fastest available. kSyrk only on CPU and only when the BLAS routine was found and passed its check.
 GramPath choose_gram_path(const torch::Device& device);
 
-// g: (d, d) float64, contiguous; a: (c, d) float64 with unit column stride, on g's device.
-void gram_update(GramPath path, torch::Tensor& g, const torch::Tensor& a);
+// g: (d, d) float64, contiguous; a: (c, d) float64 with unit column stride, on g's device. Returns the
+// path that ran: kBlocked where kSyrk was asked but dsyrk cannot take these tensors (not on the CPU, or
+// sizes beyond its 32-bit integers), so a report never names a path that did not run.
+GramPath gram_update(GramPath path, torch::Tensor& g, const torch::Tensor& a);
 
 }  // namespace lep

@@ -64,7 +64,8 @@ void StreamingLstsq::add_chunk(int64_t rows) {
   auto a = a_.narrow(0, 0, rows);  // (c, d)
   rows_ += rows;
   // G's upper triangle (solve_all() mirrors it), shared by every target.
-  if (solver_ == LstsqSolver::kNormal) gram_update(gram_path_, g_, a);
+  // A chunk dsyrk could not take ran blocked gemms: the accumulation then reports that path.
+  if (solver_ == LstsqSolver::kNormal) gram_path_ = gram_update(gram_path_, g_, a);
   for (size_t t = 0; t < b_.size(); ++t) {
     auto b = b_[t].narrow(0, 0, rows);  // (c, k)
     const double b_norm = b.norm().item<double>();  // syncs a GPU once per chunk of thousands of rows

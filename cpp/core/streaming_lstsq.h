@@ -71,7 +71,7 @@ class StreamingLstsq {
   LstsqSolution solve() const { return solve_all()[0]; }
   int64_t rows() const { return rows_; }
   int64_t targets() const { return static_cast<int64_t>(b_.size()); }
-  // How AᵀA is accumulated (kNormal only).
+  // How AᵀA is accumulated (kNormal only): the path chosen, or the fallback once a chunk needed it.
   GramPath gram_path() const { return gram_path_; }
 
  private:

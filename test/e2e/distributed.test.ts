@@ -198,8 +198,9 @@ test.serial('a killed rank stops the other with an error; a frozen one within --
   t.not(r0.code, 0);
   t.regex(r0.stderr, /rank 0 of 2: (lost contact with another rank|the other ranks did not answer within 10 s)/);
   t.regex(r0.stderr, /HINT: restart all ranks to resume from the last checkpoint/);
-  const stoppedAfter = (Date.now() - killedAt) / 1000;
-  t.true(stoppedAfter < 10 + 5, `rank 0 stopped ${stoppedAfter.toFixed(1)} s after rank 1 was killed`);
+  // How soon is logged, not asserted (no wall-clock bounds in tests: under load they flake); a rank 0 that
+  // never noticed would hang the test to its timeout, and the message above names what it noticed.
+  t.log(`rank 0 stopped ${((Date.now() - killedAt) / 1000).toFixed(1)} s after rank 1 was killed`);
   const log = readFileSync(join(out, 'train.log'), 'utf8');
   const lastStep = Math.max(...[...log.matchAll(/^step (\d+) \| loss/gm)].map((m) => Number(m[1])));
   const lastCheckpoint = Math.floor(lastStep / 3) * 3;
@@ -224,8 +225,10 @@ test.serial('a killed rank stops the other with an error; a frozen one within --
   t.true(frozenAt > 0, f0.stderr);
   t.not(f0.code, 0);
   t.regex(f0.stderr, /the other ranks did not answer within 8 s/);
+  // It waited for the timeout it was given (a lower bound, which load cannot break), not less.
   const frozenFor = (Date.now() - frozenAt) / 1000;
-  t.true(frozenFor >= 7 && frozenFor < 8 + 6, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
+  t.true(frozenFor >= 7, `rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze`);
+  t.log(`rank 0 stopped ${frozenFor.toFixed(1)} s after rank 1 froze (--dist-timeout 8)`);
 
   // Both ranks again, now through lep launch, with the same options (other ones are refused): they resume
   // from the checkpoint; Ctrl-C to the launcher reaches both, and they stop at a step with a checkpoint.

@@ -74,6 +74,11 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   for (const s of ['tokenizer', 'data', 'train', 'propagate-conversion']) t.false(existsSync(join(out, s, MANIFEST_FILE)), `adapt writes no ${MANIFEST_FILE} into ${s}`);
   t.deepEqual(Object.keys(r.records), ['tokenizer', 'init', 'data', 'train', 'propagate']);
   t.deepEqual(r.records.propagate!.map((x) => x.resolved.method), ['swap', 'overlap', 'conversion']);
+  // One propagation job for every method (overlap and conversion accumulate their shared rows once): each
+  // side's solve is the job's, so both reports carry the same solve time; two jobs would time two solves.
+  const sides = (m: string) => (r.records.propagate!.find((x) => x.resolved.method === m)!.result as { sides: { solveSeconds: number }[] }).sides;
+  t.deepEqual(sides('overlap').map((x) => x.solveSeconds), sides('conversion').map((x) => x.solveSeconds));
+  t.true(sides('conversion').every((x) => x.solveSeconds > 0));
   // init's manifest.json is lep init's own (inputs with hashes), not overwritten by adapt.
   const initManifest = JSON.parse(readFileSync(join(out, 'init', MANIFEST_FILE), 'utf8'));
   t.like(initManifest, { stage: 'init', options: { rule: 'mean' }, result: { newSize: (r.records.init![0]!.result as { newSize: number }).newSize } });
