@@ -31,18 +31,22 @@ export interface TrainingDtypeHint {
 /**
  * Which training dtype is faster on a CPU with these features. A hint only: lep trains in f32 unless told
  * otherwise, since bf16 (mixed precision) changes the numerics. bf16 is named only where it was measured
- * faster: with AMX, whose tile kernels (oneDNN) multiply bf16 several times faster than OpenBLAS multiplies
- * float32. AVX-512 BF16 alone has bf16 dot-product instructions too, but lep has not measured a step on
- * such a CPU, so the hint says so rather than guess.
+ * faster (bench/README.md, "Training step"): with AMX, whose tile kernels (oneDNN) multiply bf16 several
+ * times faster than OpenBLAS multiplies float32; and with AVX-512 BF16 alone, whose bf16 dot products
+ * oneDNN uses too (a 2-core AMD EPYC, 2026-12-05, back-to-back runs of each dtype).
  */
 export function trainingDtypeHint(f: Pick<CpuFeatures, 'amx' | 'avx512bf16'>): TrainingDtypeHint {
+  const keep = 'lep uses f32 unless told, since bf16 changes the numerics';
   if (f.amx)
     return {
       dtype: 'bf16',
-      reason: 'this CPU has AMX: `--dtype bf16` (mixed precision, float32 master weights) trained 1.1-1.5x faster than f32 at the bench shapes on a 2-core AMX Xeon (bench/README.md); lep uses f32 unless told, since bf16 changes the numerics',
+      reason: `this CPU has AMX: \`--dtype bf16\` (mixed precision, float32 master weights) trained 1.1-1.5x faster than f32 at the bench shapes on a 2-core AMX Xeon (bench/README.md); ${keep}`,
     };
   if (f.avx512bf16)
-    return { dtype: 'f32', reason: 'no AMX; with AVX-512 BF16, `--dtype bf16` may be faster here too (not measured by lep): time a few steps of each' };
+    return {
+      dtype: 'bf16',
+      reason: `this CPU has AVX-512 BF16 (no AMX): \`--dtype bf16\` (mixed precision, float32 master weights) trained 1.2-1.5x faster than f32 at the bench shapes on a 2-core AMD EPYC with it (bench/README.md); ${keep}`,
+    };
   return { dtype: 'f32', reason: 'no bf16 matmul instructions (AMX, AVX-512 BF16): bf16 products are emulated here, likely slower than f32 (not measured by lep)' };
 }
 

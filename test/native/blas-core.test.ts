@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import {
-  BLAS_CHECK_TOLERANCE, coreForLevel, coreLevel, cpuLevel, decideBlasCore, parseCpuinfo, runBlasProbe,
+  BLAS_CHECK_TOLERANCE, coreForLevel, coreLevel, cpuLevel, decideBlasCore, describeFeatures, parseCpuinfo, runBlasProbe,
 } from '../../ts/binding/blasCore.js';
 import { trainingDtypeHint } from '../../ts/runtime.js';
 import { tempDir } from '../helpers.js';
@@ -29,6 +29,8 @@ test('cpuinfo flags map to instruction-set levels and cores', (t) => {
   const skx = parseCpuinfo(line('fpu sse3 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile'));
   t.is(skx.model, 'Test CPU');
   t.true(skx.avx512bf16 && skx.amx);
+  t.is(describeFeatures(skx), 'AVX, AVX2, FMA, AVX-512, AVX-512 BF16, AMX', 'what lep info prints for it');
+  t.is(describeFeatures(parseCpuinfo(line('fpu sse3 avx avx2 fma'))), 'AVX, AVX2, FMA');
   t.is(coreForLevel(cpuLevel(skx)), 'SKYLAKEX');
   t.is(coreForLevel(cpuLevel(parseCpuinfo(line('avx avx2 fma avx512f')))), 'HASWELL', 'AVX-512 F alone is not what SkylakeX kernels need');
   t.is(coreForLevel(cpuLevel(parseCpuinfo(line('sse3 avx')))), 'SANDYBRIDGE');
@@ -39,13 +41,13 @@ test('cpuinfo flags map to instruction-set levels and cores', (t) => {
   t.is(coreLevel('SomeFutureCore'), 3, 'an unknown core is never replaced');
 });
 
-test('the training dtype hint: bf16 only where the CPU has AMX, and lep info prints it for this CPU', async (t) => {
+test('the training dtype hint: bf16 only where the CPU has AMX or AVX-512 BF16, and lep info prints it for this CPU', async (t) => {
   const amx = trainingDtypeHint(parseCpuinfo(line('avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile')));
   t.is(amx.dtype, 'bf16');
   t.regex(amx.reason, /AMX.*--dtype bf16.*f32 unless told/);
   const bf16Only = trainingDtypeHint(parseCpuinfo(line('avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16')));
-  t.is(bf16Only.dtype, 'f32');
-  t.regex(bf16Only.reason, /AVX-512 BF16.*not measured/);
+  t.is(bf16Only.dtype, 'bf16');
+  t.regex(bf16Only.reason, /AVX-512 BF16 \(no AMX\).*--dtype bf16.*f32 unless told/);
   const avx2 = trainingDtypeHint(parseCpuinfo(line('sse3 avx avx2 fma')));
   t.is(avx2.dtype, 'f32');
   t.regex(avx2.reason, /emulated.*not measured/);
@@ -110,7 +112,7 @@ test('lep info: the cached choice is applied before OpenBLAS loads; the user set
   t.is(written.blasPath, fresh.blasPath);
   t.truthy(fresh.blasCore);
   t.regex(fresh.blasCoreReason, /OpenBLAS/);
-  t.regex(fresh.cpu.features, /AVX|none/);
+  t.is(fresh.cpu.features, describeFeatures(cpu), "lep info's CPU features are /proc/cpuinfo's");
 
   // A cached decision for a machine whose OpenBLAS picked Prescott: lep sets the core before loading.
   writeFileSync(join(cache, 'lep', 'blas-core.json'), JSON.stringify({
