@@ -26,7 +26,9 @@ namespace lep {
 // "oneDNN 2.6.3" when lep was built with oneDNN, else empty.
 std::string onednn_version();
 // Built with oneDNN and on a CPU with AVX-512 (F, BW, VL, DQ: oneDNN's avx512_core), where its edge over
-// the BLAS was measured. On other CPUs (AVX2 only, for one) lep has not measured it, so the BLAS stays.
+// the BLAS was measured: on an Intel Xeon with AMX and on an AMD EPYC with AVX-512 BF16 (training steps
+// 1.1-1.2x, prompts 1.35x there; bench/README.md). On other CPUs (AVX2 only, for one) lep has not
+// measured it, so the BLAS stays.
 bool onednn_fits_cpu();
 
 // out = a · b, or out += a · b with `accumulate`. a (…, M, K), b (…, K, N), out (…, M, N): float32 CPU
