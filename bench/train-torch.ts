@@ -225,11 +225,12 @@ async function main(): Promise<void> {
   ];
   // Each side at its own fastest thread count (issue 16's target is stated so), when several were run.
   const fastest = (side: Side) => runs.reduce((a, r) => (r.medianStepSeconds[side] < a.medianStepSeconds[side] ? r : a));
-  const best = runs.length > 1 ? { lepThreads: fastest('lep').threads, torchThreads: fastest('torch').threads, ratio: fastest('torch').medianStepSeconds.torch / fastest('lep').medianStepSeconds.lep } : undefined;
+  const [lepBest, torchBest] = [fastest('lep'), fastest('torch')];
+  const best = runs.length > 1 ? { lepThreads: lepBest.threads, torchThreads: torchBest.threads, ratio: torchBest.medianStepSeconds.torch / lepBest.medianStepSeconds.lep } : undefined;
   for (const r of runs)
     lines.push(`| training step (${opts.params === 'all' ? 'all parameters' : 'embeddings only'}) | ${r.threads} | ${r.tokensPerSecond.lep!.toFixed(0)} | ${r.tokensPerSecond.torch!.toFixed(0)} | **${r.ratio.toFixed(2)}** |${bf16 ? ` ${r.tokensPerSecond['torch-autocast']!.toFixed(0)} | **${r.ratioAutocast!.toFixed(2)}** |` : ''} ${r.peakGflops.toFixed(1)} | ${(100 * r.fractionOfPeak.lep!).toFixed(1)} | ${(100 * r.fractionOfPeak.torch!).toFixed(1)} |`);
   if (best)
-    lines.push(`| each at its best (lep / torch threads) | ${best.lepThreads} / ${best.torchThreads} | ${(tokens / fastest('lep').medianStepSeconds.lep).toFixed(0)} | ${(tokens / fastest('torch').medianStepSeconds.torch).toFixed(0)} | **${best.ratio.toFixed(2)}** |${bf16 ? ' | |' : ''} | | |`);
+    lines.push(`| each at its best (lep / torch threads) | ${best.lepThreads} / ${best.torchThreads} | ${lepBest.tokensPerSecond.lep!.toFixed(0)} | ${torchBest.tokensPerSecond.torch!.toFixed(0)} | **${best.ratio.toFixed(2)}** |${bf16 ? ' | |' : ''} | | |`);
   console.log(`\ncheck: worst loss rel ${checkRel.toExponential(1)} over 2 steps; step = ${(stepFlop / 1e9).toFixed(2)} GFLOP (${(flops.matmul / 1e9).toFixed(2)} matmul + ${(flops.attention / 1e9).toFixed(2)} attention); median of ${opts.reps} rounds x ${opts.steps} steps\n`);
   console.log(lines.join('\n'));
   console.log(`\n\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; lep ${info.lepVersion} on libtorch ${info.torchVersion} (${info.blas}); PyTorch: Debian python3-torch; threads: BLAS (column) and libtorch's pool ${runs.map((r) => r.pool).join(', ')} on both sides; thread waits: ${info.threadWaits}; lep's float32 products: ${runs.map((r) => r.products).join(', ')} (${info.f32Products})`);
