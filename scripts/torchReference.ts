@@ -22,10 +22,24 @@ export function checkTorchReference(): void {
     );
 }
 
+/**
+ * The reference's environment: this process's (the bench compares both sides on the same OpenBLAS core),
+ * except that `LEP_REFERENCE_OPENBLAS_CORETYPE`, when set, replaces `OPENBLAS_CORETYPE` ('' = OpenBLAS's
+ * own choice): scripts/ci/blas-cores.sh forces a core on lep and keeps the reference off it.
+ */
+function referenceEnv(): NodeJS.ProcessEnv {
+  const core = process.env.LEP_REFERENCE_OPENBLAS_CORETYPE;
+  if (core === undefined) return process.env;
+  const env = { ...process.env };
+  if (core === '') delete env.OPENBLAS_CORETYPE;
+  else env.OPENBLAS_CORETYPE = core;
+  return env;
+}
+
 /** Runs the reference on one request or a list (answered in order, in one Python process). */
 export async function runTorchReference<T = unknown>(request: object | object[]): Promise<T> {
   checkTorchReference();
-  const child = spawn(REFERENCE_PYTHON, [REFERENCE_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(REFERENCE_PYTHON, [REFERENCE_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: referenceEnv() });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

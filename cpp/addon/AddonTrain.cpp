@@ -72,6 +72,8 @@ Napi::Value AddonModel::Train(const Napi::CallbackInfo& info) {
     out.Set("blasThreads", r.blas_threads);
     out.Set("intraOpThreads", r.intra_op_threads);
     out.Set("products", r.products);
+    out.Set("lossChunkRows", static_cast<double>(r.loss_chunk_rows));
+    out.Set("headGradRows", static_cast<double>(r.head_grad_rows));
     return out;
   };
   return AddonJob<lep::TrainReport>::Start(env, info[1], work, convert);
@@ -105,6 +107,8 @@ Napi::Value AddonModel::LossAndGrads(const Napi::CallbackInfo& info) {
     Napi::Object out = Napi::Object::New(env);
     out.Set("loss", r.loss);
     out.Set("products", r.products);
+    out.Set("lossChunkRows", static_cast<double>(r.loss_chunk_rows));
+    out.Set("headGradRows", static_cast<double>(r.head_grad_rows));
     Napi::Object grads = Napi::Object::New(env);
     for (const auto& [name, g] : r.grads) {
       auto c = g.to(torch::kCPU, torch::kFloat64).contiguous();

@@ -28,6 +28,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
     chunk_rows = std::clamp<int64_t>(kLmLossChunkBytes / std::max<int64_t>(1, bytes_per_row), kLmLossMinChunkRows, 4096);
   }
   chunk_rows = std::max<int64_t>(1, std::min(chunk_rows, N));
+  r.chunk_rows = chunk_rows;
   if (with_grad) r.grad_hidden = torch::empty_like(hidden);  // every chunk writes its rows
   const bool some_rows = head_grad && head_rows.defined();
   if (head_grad) r.grad_head = some_rows ? torch::zeros({head_rows.size(0), head.size(1)}, head.options().dtype(compute))
@@ -45,6 +46,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   // gradient: only while that stays under glibc's mmap threshold (then reused from the heap). Above it
   // (LLaMa-3 shapes: 1.4 GB) fresh pages every chunk would cost more than the float32 product saves.
   const int64_t grad_rows = some_rows ? head_rows.size(0) : head.size(0);
+  r.head_grad_rows = head_grad ? grad_rows : 0;
   const bool reduced_head = reduced && grad_rows * head.size(1) * 2 <= (32 << 20);
   auto w_compute = with_grad && !reduced ? w.to(compute) : w;  // converted once, not per chunk
   // On the CPU each chunk is written into the same buffers: the probabilities' (and a bf16 model's logits

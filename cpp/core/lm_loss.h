@@ -11,6 +11,10 @@ struct LmLossResult {
   int64_t tokens = 0;      // positions counted
   torch::Tensor grad_hidden;  // (N, C) d(loss_sum * scale)/d hidden, when gradients were asked for
   torch::Tensor grad_head;    // (V, C) d(loss_sum * scale)/d W, when gradients were asked for; (k, C) for head_rows
+  // The work done, for reports and tests: positions per chunk (the logits never held for more at once),
+  // and the head rows whose gradient was computed (V, k for head_rows, 0 without the head's gradient).
+  int64_t chunk_rows = 0;
+  int64_t head_grad_rows = 0;
 };
 
 // Which gradients lm_loss_chunked computes: the head's costs as much as the logits themselves (V·N·C

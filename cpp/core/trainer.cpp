@@ -430,10 +430,12 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     for (size_t a = 0; a < micro.size(); ++a) {
       const bool last = a + 1 == micro.size();
       if (sync && last) sync->arm();
-      loss_sum += micro_step(model, micro[a], 1.0 / std::max<int64_t>(1, step_tokens), head_trainable,
-                             sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr,
-                             train_rows, &loss_buffers)
-                      .loss_sum;
+      const auto r = micro_step(model, micro[a], 1.0 / std::max<int64_t>(1, step_tokens), head_trainable,
+                                sync && last ? std::function<void()>([&] { sync->mark_ready(head_of(model)); }) : nullptr,
+                                train_rows, &loss_buffers);
+      loss_sum += r.loss_sum;
+      report.loss_chunk_rows = std::max(report.loss_chunk_rows, r.chunk_rows);
+      report.head_grad_rows = r.head_grad_rows;
     }
     model.set_training(false);
     if (dp) {
@@ -536,7 +538,7 @@ LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, cons
     model.param(n).mutable_grad() = torch::Tensor();
     model.param(n).set_requires_grad(false);
   }
-  return {r.loss_sum / std::max<int64_t>(1, count), std::move(grads), threads.products()};
+  return {r.loss_sum / std::max<int64_t>(1, count), std::move(grads), threads.products(), r.chunk_rows, r.head_grad_rows};
 }
 
 }  // namespace lep

@@ -59,6 +59,10 @@ struct TrainReport {
   // Where a float32 model's matrix products and loss softmax ran: "onednn" (lep calls oneDNN, onednn.h)
   // or "libtorch" (its BLAS; bf16/f16 products always go to libtorch's own oneDNN path).
   std::string products;
+  // What each micro-batch computed of the LM head (lm_loss.h, LmLossResult): positions per loss chunk, and
+  // the head rows given a gradient (the vocabulary; the trained rows with a row set; 0 for a frozen head).
+  int64_t loss_chunk_rows = 0;
+  int64_t head_grad_rows = 0;
 };
 
 // Trains `model` in place. Progress events: phase "train" (step, loss, lr, grad_norm, tokens,
@@ -73,6 +77,7 @@ struct LossAndGrads {
   double loss = 0;
   std::map<std::string, torch::Tensor> grads;  // by parameter name
   std::string products;                        // as TrainReport::products
+  int64_t loss_chunk_rows = 0, head_grad_rows = 0;  // as TrainReport's
 };
 LossAndGrads loss_and_grads(LlamaModel& model, const torch::Tensor& blocks, const torch::Tensor& loss_mask,
                             const std::string& params);

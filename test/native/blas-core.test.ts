@@ -139,5 +139,9 @@ test('lep info: the cached choice is applied before OpenBLAS loads; the user set
 
   const user = await info({ OPENBLAS_CORETYPE: 'SANDYBRIDGE' });
   t.is(user.blasCore, 'Sandybridge');
-  t.regex(user.blasCoreReason, /OPENBLAS_CORETYPE=SANDYBRIDGE is set in the environment/);
+  t.regex(user.blasCoreReason, /OPENBLAS_CORETYPE=SANDYBRIDGE is set in the environment; lep leaves it$/);
+  // A name OpenBLAS does not know: it picks by itself, silently; lep info says so.
+  const unknown = await info({ OPENBLAS_CORETYPE: 'NOSUCHCORE' });
+  t.not(unknown.blasCore.toLowerCase(), 'nosuchcore');
+  t.regex(unknown.blasCoreReason, new RegExp(`but OpenBLAS runs ${unknown.blasCore}: it does not know "NOSUCHCORE"`));
 });

@@ -61,6 +61,7 @@ test('LoRA gradients (adapters and a fully trained lm_head) match central finite
   await runJobForTest((p) => m.native.saveLora({ file: adapterFile, dtype: 'f64' }, p));
   const ref = await m.native.lossAndGrads({ tokens, rows: 2, cols: 8, lossMask, params: 'lora' }, null).promise;
   m.dispose();
+  t.is(ref.headGradRows, ref.grads['lm_head.weight']!.length / 16, 'lm_head is saved whole: every row gets a gradient');
   t.deepEqual(Object.keys(ref.grads).sort(), [
     'lm_head.weight',
     'model.layers.1.mlp.up_proj.lora_A.weight',
@@ -115,7 +116,8 @@ test.serial('lep train --params lora: PEFT adapter layout field by field, merge 
   const data = join(tempDir(), 'chat.safetensors');
   writeBlocks(data, blocks, masks);
   const out = join(tempDir(), 'lora-run');
-  await trainModel(dir, out, { data, params: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj'], layers: 'first-last', modulesToSave: ['embed_tokens'], seed: 1 }, steps: 4, batchSize: 4, lr: 1e-2, warmupSteps: 1 });
+  const run = await trainModel(dir, out, { data, params: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj'], layers: 'first-last', modulesToSave: ['embed_tokens'], seed: 1 }, steps: 4, batchSize: 4, lr: 1e-2, warmupSteps: 1 });
+  t.is(run.head.gradientRows, 0, 'the untied head is frozen: no product spent on its gradient');
 
   // adapter_config.json: PEFT's LoraConfig fields (peft docs "PEFT checkpoint format", tuners/lora/config.py)
   const cfg = JSON.parse(readFileSync(join(out, 'adapter', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;

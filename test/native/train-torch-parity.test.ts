@@ -283,6 +283,9 @@ test.serial('a loss over several chunks (4608 positions, each chunk written into
     try {
       const r = await model.native.lossAndGrads({ tokens: new Int32Array(blocks.flat()), rows, cols, params: 'all', lossMask: new Uint8Array(mask.flat()) }, null).promise;
       if ('products' in c) t.is(r.products, c.products === 'blas' ? 'libtorch' : 'onednn');
+      // The chunks are what ran, not only what the comment above says: the whole logits never existed.
+      t.is(r.lossChunkRows, c.dtype === 'f64' ? 1047 : 2095, `${c.dtype}: positions per loss chunk`);
+      t.is(r.headGradRows, VOCAB, `${c.dtype}: the head's gradient covers the vocabulary`);
       checkLossAndGrads(t, 'products' in c ? `${c.dtype} ${r.products}` : c.dtype, r, answers[c.ref]!.loss.all!, refs[c.ref]!, 'all', answers[c.ref]!.names.all!, c);
     } finally {
       delete process.env.LEP_F32_PRODUCTS;
@@ -316,7 +319,9 @@ test.serial('5 float32 trainModel steps (warm-up, cosine, clipping, weight decay
   );
   for (const [i, r] of runs.entries()) {
     const events: { loss: number; lr: number; gradNorm: number }[] = [];
-    await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, ...(r.embeddingLr ? { embeddingLr: r.embeddingLr } : {}), ...(r.rows ? { rows: r.rows } : {}), onProgress: (e) => { if (e.phase === 'train') events.push({ loss: e.loss, lr: e.lr, gradNorm: e.gradNorm }); } });
+    const result = await trainModel(r.dir, r.out, { ...opts, clip: r.clip, data: r.data, params: r.params, ...(r.embeddingLr ? { embeddingLr: r.embeddingLr } : {}), ...(r.rows ? { rows: r.rows } : {}), onProgress: (e) => { if (e.phase === 'train') events.push({ loss: e.loss, lr: e.lr, gradNorm: e.gradNorm }); } });
+    // With a row set the head's gradient is computed for its distinct rows only, not for all VOCAB and then cut.
+    t.is(result.head.gradientRows, r.rows ? new Set(r.rows).size : VOCAB, `${r.name}: head rows given a gradient`);
     const ref = answers[i]!;
     t.is(events.length, opts.steps);
     for (const [s, e] of events.entries()) {

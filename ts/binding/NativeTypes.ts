@@ -205,6 +205,9 @@ export interface NativeTrainReport {
   intraOpThreads: number;
   /** Where a float32 model's matrix products ran (TrainResult.products). */
   products: 'onednn' | 'libtorch';
+  /** Positions per loss chunk and head rows given a gradient, per micro-batch (TrainResult.head). */
+  lossChunkRows: number;
+  headGradRows: number;
 }
 
 export interface NativeModel {
@@ -213,7 +216,7 @@ export interface NativeModel {
   lossAndGrads(
     options: { tokens: Int32Array; rows: number; cols: number; lossMask?: Uint8Array; params: 'all' | 'embeddings' | 'lora'; activationCheckpointing?: boolean },
     onProgress: NativeProgressFn,
-  ): NativeJob<{ loss: number; grads: Record<string, Float64Array>; products: 'onednn' | 'libtorch' }>;
+  ): NativeJob<{ loss: number; grads: Record<string, Float64Array>; products: 'onednn' | 'libtorch'; lossChunkRows: number; headGradRows: number }>;
   score(sequences: ArrayLike<number>[], options: NativeScoreOptions, onProgress: NativeProgressFn): NativeJob<NativeScoreResult[]>;
   generate(prompts: ArrayLike<number>[], options: NativeGenerateOptions, onProgress: NativeProgressFn): NativeJob<NativeGenerateResult[]>;
   save(options: { dir: string; dtype: NativeDtype; maxShardBytes?: number }, onProgress: NativeProgressFn): NativeJob<string[]>;

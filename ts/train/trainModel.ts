@@ -77,6 +77,13 @@ export interface TrainResult {
    * `=onednn` sends them to oneDNN on any CPU.
    */
   products: 'onednn' | 'libtorch';
+  /**
+   * What each micro-batch computed of the LM head, so the work lep skips is visible: the loss ran over
+   * `lossChunkRows` positions at a time (the logits of a whole batch, positions x vocabulary, never exist
+   * at once: a chunk holds about 64 MiB of them), and the head's gradient was computed for `gradientRows`
+   * rows: the whole vocabulary when the head trains, the trained rows with `rows`, 0 when it is frozen.
+   */
+  head: { lossChunkRows: number; gradientRows: number };
 }
 
 /**
@@ -331,7 +338,7 @@ async function trainLocked(
       );
     });
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
-    const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
+    const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, head: { lossChunkRows: r.lossChunkRows, gradientRows: r.headGradRows }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
     if (lora) {
