@@ -24,15 +24,14 @@ export function checkTorchReference(): void {
 
 /**
  * The reference's environment: this process's (the bench compares both sides on the same OpenBLAS core),
- * except that `LEP_REFERENCE_OPENBLAS_CORETYPE`, when set, replaces `OPENBLAS_CORETYPE` ('' = OpenBLAS's
- * own choice): scripts/ci/blas-cores.sh forces a core on lep and keeps the reference off it.
+ * except with `LEP_REFERENCE_CPU_DEFAULTS=1`, which drops the settings that force kernels on the
+ * libraries (OPENBLAS_CORETYPE, ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA) so they choose for this CPU:
+ * scripts/ci/blas-cores.sh forces kernels on lep and keeps the reference off them.
  */
 function referenceEnv(): NodeJS.ProcessEnv {
-  const core = process.env.LEP_REFERENCE_OPENBLAS_CORETYPE;
-  if (core === undefined) return process.env;
+  if (process.env.LEP_REFERENCE_CPU_DEFAULTS !== '1') return process.env;
   const env = { ...process.env };
-  if (core === '') delete env.OPENBLAS_CORETYPE;
-  else env.OPENBLAS_CORETYPE = core;
+  for (const name of ['OPENBLAS_CORETYPE', 'ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA']) delete env[name];
   return env;
 }
 

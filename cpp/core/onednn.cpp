@@ -114,8 +114,11 @@ std::string onednn_version() {
 }
 
 bool onednn_fits_cpu() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512dq");
+  // The instruction set oneDNN itself runs here (the CPU's, capped by ONEDNN_MAX_CPU_ISA where set): its
+  // values nest bit by bit (avx2 0x7 holds avx 0x3 and sse41 0x1; every AVX-512 and AMX level holds avx2),
+  // in oneDNN 2.6 and 3.x alike.
+  const auto isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  return (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2;
 }
 
 bool onednn_matmul_out(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& out, bool accumulate) {

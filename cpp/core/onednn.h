@@ -1,7 +1,7 @@
 // Float32 matrix products and the row softmax through oneDNN, for CPU training and inference.
 //
 // Why: OpenBLAS (what libtorch's float32 matmul calls) runs the small products of a training step well
-// below oneDNN's JIT (brgemm) kernels on AVX-512 CPUs, and runs a batched product as one BLAS call per
+// below oneDNN's JIT kernels on AVX-512 and AVX2 CPUs, and runs a batched product as one BLAS call per
 // matrix, each threaded on its own. On a 2-core AVX-512 Xeon, oneDNN 2.6 against OpenBLAS 0.3.21, both on
 // 2 threads: the attention products (64 matrices of 256×32 · 32×128) 182-224 against 75-83 GFLOP/s,
 // the MLP and projection products (2048×256 · 256×704 and the like) 225-275 against 185-237 GFLOP/s;
@@ -13,7 +13,7 @@
 //
 // oneDNN threads with the calling thread's OpenMP pool, so jobs use these only where they give that pool
 // the threads (training, and products of several rows in inference, with short thread waits;
-// compute_threads.h), and only on AVX-512 CPUs (onednn_fits_cpu); LEP_F32_PRODUCTS=blas turns them
+// compute_threads.h), and only where oneDNN runs AVX2 or AVX-512 kernels (onednn_fits_cpu); LEP_F32_PRODUCTS=blas turns them
 // off, =onednn forces them (the rule: runtime.h, float32_products). Without oneDNN in the build (cmake
 // -DLEP_ONEDNN=OFF) every function here declines and the caller uses libtorch.
 #pragma once
@@ -25,10 +25,12 @@ namespace lep {
 
 // "oneDNN 2.6.3" when lep was built with oneDNN, else empty.
 std::string onednn_version();
-// Built with oneDNN and on a CPU with AVX-512 (F, BW, VL, DQ: oneDNN's avx512_core), where its edge over
-// the BLAS was measured: on an Intel Xeon with AMX and on an AMD EPYC with AVX-512 BF16 (training steps
-// 1.1-1.2x, prompts 1.35x there; bench/README.md). On other CPUs (AVX2 only, for one) lep has not
-// measured it, so the BLAS stays.
+// Built with oneDNN, which runs AVX2 kernels or better here (AVX2 + FMA; AVX-512: dnnl_get_effective_cpu_isa,
+// so ONEDNN_MAX_CPU_ISA caps it), where its edge over the BLAS was measured: with AVX-512 on an Intel Xeon
+// with AMX and on an AMD EPYC with AVX-512 BF16 (training steps 1.1-1.2x, prompts 1.35x there), and with
+// AVX2 kernels on both sides (ONEDNN_MAX_CPU_ISA=AVX2 against OpenBLAS's Haswell core, on that AMD EPYC,
+// whose AVX2 and AVX-512 run at one rate: training 1.09-1.11x, prompts 1.44x, scoring 1.21x, batches
+// 1.58x; bench/README.md, "oneDNN with AVX2 kernels"). With SSE4.1 or AVX only, unmeasured: the BLAS stays.
 bool onednn_fits_cpu();
 
 // out = a · b, or out += a · b with `accumulate`. a (…, M, K), b (…, K, N), out (…, M, N): float32 CPU

@@ -164,12 +164,12 @@ Float32Products float32_products() {
     p.onednn = true;
     p.reason = built + ": LEP_F32_PRODUCTS=onednn";
   } else if (!onednn_fits_cpu()) {
-    p.reason = "the BLAS: no AVX-512 here, and " + built + "'s edge over the BLAS was measured only with it";
+    p.reason = "the BLAS: " + built + " has no AVX2 kernels for this CPU, and its edge over the BLAS was measured with AVX2 and AVX-512";
   } else if (!training_shares_pools()) {
     p.reason = "the BLAS: thread waits are long, so libtorch's pool (which " + built + " threads with) keeps 1 thread";
   } else {
     p.onednn = true;
-    p.reason = built + " (faster than the BLAS on AVX-512 CPUs; LEP_F32_PRODUCTS=blas for the BLAS)";
+    p.reason = built + " (faster than the BLAS with AVX2 and AVX-512 kernels; LEP_F32_PRODUCTS=blas for the BLAS)";
   }
   return p;
 }

@@ -48,8 +48,8 @@ void set_threads(int n);
 bool training_shares_pools();
 // What runs a float32 model's products on the CPU in training and in products of several rows (prompts,
 // scoring, batched decoding; compute_threads.h), with the training loss's softmax, and why: oneDNN
-// (onednn.h) when lep is built with it, the CPU has AVX-512 (onednn_fits_cpu: where its edge over the
-// BLAS was measured) and thread waits are short enough for libtorch's pool to get the threads
+// (onednn.h) when lep is built with it, oneDNN runs AVX2 or AVX-512 kernels here (onednn_fits_cpu: where
+// its edge over the BLAS was measured) and thread waits are short enough for libtorch's pool to get the threads
 // (training_shares_pools: oneDNN threads with that pool); otherwise the BLAS and libtorch.
 // LEP_F32_PRODUCTS=onednn forces oneDNN (in a build with it, on any CPU), =blas keeps the BLAS. Read afresh at each call: jobs (compute_threads.cpp)
 // and `lep info` both ask here, so what info says is what a job started now does.

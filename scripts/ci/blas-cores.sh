@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# The numerical parity tests again under every OpenBLAS core lep may choose on some CPU, as far as this
-# CPU runs it: the fallback (PRESCOTT, OpenBLAS's generic core, which stays when a probe rejects a
-# better one) and the core of each instruction-set level ts/binding/blasCore.ts picks (SANDYBRIDGE for
-# AVX, HASWELL for AVX2 + FMA, SKYLAKEX for AVX-512). The main suite only ever runs the core this CI
-# machine ends up with; this shows the others compute correctly with this OpenBLAS too, against
-# independent references: llama.cpp's own kernels (gguf-parity) and PyTorch (score- and train-torch-parity).
+# The numerical parity tests again as on each class of x86-64 CPU lep chooses kernels for, as far as this
+# CPU can stand in for it: OpenBLAS's core and oneDNN's instruction set forced together.
 #
-#   scripts/ci/blas-cores.sh [CORE...]       (after `npm run setup`; default: the cores above this CPU runs)
+#   core         ONEDNN_MAX_CPU_ISA  stands for                          float32 products (runtime.h)
+#   PRESCOTT     SSE41               the generic fallback (a probe rejected a better core), SSE only
+#   SANDYBRIDGE  AVX                 an AVX CPU                           the BLAS
+#   HASWELL      AVX2                an AVX2 + FMA CPU                    oneDNN
+#   SKYLAKEX     AVX512_CORE         an AVX-512 CPU                       oneDNN
 #
-# A user's OPENBLAS_CORETYPE wins over lep's choice (blasCore.ts, rule 1), so setting it here forces the
-# core; `lep info` must then report it, or the run fails (OpenBLAS silently falls back on an unknown
-# name). The PyTorch reference runs under OpenBLAS's own choice (LEP_REFERENCE_OPENBLAS_CORETYPE empty),
-# so a wrong core cannot agree with itself. ava's lines are prefixed with the core (`✔ [OpenBLAS HASWELL]
-# ...`), which .ci/run counts. The tokenizer comparisons of gguf-parity are left out: no BLAS in them.
+# The main suite only ever runs what this CI machine ends up with; this shows the other kernels compute
+# correctly with this OpenBLAS and oneDNN too, against independent references: llama.cpp's own kernels
+# (gguf-parity) and PyTorch (score- and train-torch-parity, float32 products in oneDNN and in the BLAS).
+#
+#   scripts/ci/blas-cores.sh [CORE...]       (after `npm run setup`; default: the rows above this CPU runs)
+#
+# A user's OPENBLAS_CORETYPE wins over lep's choice (ts/binding/blasCore.ts, rule 1), so setting it here
+# forces the core; `lep info` must then report it and the float32 products the table says, or the run
+# fails (OpenBLAS silently falls back on a name it does not know). The PyTorch reference runs with the
+# libraries' own choices (LEP_REFERENCE_CPU_DEFAULTS=1), so wrong kernels cannot agree with themselves.
+# ava's lines are prefixed with the core (`✔ [OpenBLAS HASWELL] ...`), which .ci/run counts. The tokenizer
+# comparisons of gguf-parity are left out: no BLAS in them. Below AVX512_CORE the bf16 tests are left out
+# too: libtorch sends bf16 products to oneDNN by the CPU's own flags (AVX-512 here), which a capped oneDNN
+# then refuses ("could not create a primitive descriptor iterator"); a real AVX2 CPU's flags send them to
+# libtorch's own kernels instead, so that failure is the stand-in's, not one a user can meet.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ -x node_modules/.bin/ava ] && [ -d dist/test ] || { echo "blas-cores.sh: no node_modules/ or dist/: run \`npm run setup\` first" >&2; exit 2; }
 
+declare -A isa=([PRESCOTT]=SSE41 [SANDYBRIDGE]=AVX [HASWELL]=AVX2 [SKYLAKEX]=AVX512_CORE)
 cores=("$@")
 if ! ((${#cores[@]})); then
   flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
@@ -30,15 +41,22 @@ tests=(dist/test/native/gguf-parity.test.js dist/test/native/score-torch-parity.
 rc=0
 for core in "${cores[@]}"; do
   t0=$(date +%s)
-  line=$(OPENBLAS_CORETYPE=$core node dist/ts/cli/main.js info 2>&1 | grep '^BLAS core' || true)
+  cap=${isa[$core]:-}
+  [ -n "$cap" ] || { echo "  ✘ [OpenBLAS $core] a core this script knows (${!isa[*]})"; rc=1; continue; }
+  case $cap in AVX2|AVX512_CORE) want='^f32 products +oneDNN' ;; *) want='^f32 products +the BLAS' ;; esac
+  info=$(OPENBLAS_CORETYPE=$core ONEDNN_MAX_CPU_ISA=$cap node dist/ts/cli/main.js info 2>&1)
+  line=$(grep '^BLAS core' <<<"$info" || true)
+  products=$(grep '^f32 products' <<<"$info" || true)
   # OpenBLAS's names: Prescott, Sandybridge, Haswell, SkylakeX.
-  if ! grep -qi "^BLAS core *$core\b" <<<"$line"; then
-    echo "  ✘ [OpenBLAS $core] lep info reports the forced core (it says: ${line:-nothing})"
+  if ! grep -qi "^BLAS core *$core\b" <<<"$line" || ! grep -qE "$want" <<<"$products"; then
+    echo "  ✘ [OpenBLAS $core] lep info reports the forced core and ${want#^f32 products +} products (it says: ${line:-nothing}; ${products:-nothing})"
     rc=1
     continue
   fi
-  echo "blas-cores.sh: OPENBLAS_CORETYPE=$core: $line"
-  OPENBLAS_CORETYPE=$core LEP_REFERENCE_OPENBLAS_CORETYPE='' node_modules/.bin/ava "${tests[@]}" --match '!*tokenises like lep*' 2>&1 |
+  echo "blas-cores.sh: OPENBLAS_CORETYPE=$core ONEDNN_MAX_CPU_ISA=$cap: $line; $products"
+  skip=(--match '!*tokenises like lep*')
+  [ "$cap" = AVX512_CORE ] || skip+=(--match '!*bfloat16*' --match '!*bf16*')
+  OPENBLAS_CORETYPE=$core ONEDNN_MAX_CPU_ISA=$cap LEP_REFERENCE_CPU_DEFAULTS=1 node_modules/.bin/ava "${tests[@]}" "${skip[@]}" 2>&1 |
     sed -u "s/✔ /✔ [OpenBLAS $core] /; s/✘ /✘ [OpenBLAS $core] /"
   step=${PIPESTATUS[0]}; [ "$step" -ne 0 ] && rc=$step
   echo "blas-cores.sh: $core took $(($(date +%s) - t0)) s"

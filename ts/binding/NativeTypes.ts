@@ -34,7 +34,7 @@ export interface NativeRuntimeInfo {
   trainingSharesPools: boolean;
   /** "oneDNN 2.6.3" when lep was built to call oneDNN for float32 products and the training loss softmax, else "". */
   onednn: string;
-  /** oneDNN is built in and this CPU has AVX-512 (F, BW, VL, DQ), where its edge over the BLAS was measured. */
+  /** oneDNN is built in and runs AVX2 kernels or better here (AVX2 + FMA, AVX-512; ONEDNN_MAX_CPU_ISA caps it), where its edge over the BLAS was measured. */
   onednnFitsCpu: boolean;
   /**
    * What runs a float32 model's products on the CPU now, in training (with its loss softmax) and in

@@ -21,7 +21,7 @@ export const usage = `lep build [--libtorch DIR] [--without-onednn] [--debug]   
   Runs cmake-js on lep's C++ sources; writes <lep>/build/Release (or Debug), loaded before any prebuilt.
   --libtorch DIR  an unpacked libtorch (official 2.x, CUDA); default: $LIBTORCH, else the system's
   --without-onednn  build without oneDNN (libdnnl-dev), which float32 CPU training calls for its products
-                  (faster than OpenBLAS on AVX-512 CPUs); the BLAS then runs them. Implied by --libtorch
+                  (faster than OpenBLAS on AVX2 and AVX-512 CPUs); the BLAS then runs them. Implied by --libtorch
   Needs on Debian: apt-get install -y --no-install-recommends ${BUILD_APT_PACKAGES.join(' ')}
 Example: lep build --libtorch /opt/libtorch`;
 

@@ -72,7 +72,7 @@ export interface TrainResult {
   threads: { blas: number; intraOp: number };
   /**
    * Where a float32 model's matrix products and loss softmax ran: 'onednn' (lep calls oneDNN, faster
-   * than the BLAS on AVX-512 CPUs; a CPU job whose libtorch pool has the threads) or 'libtorch' (its
+   * than the BLAS with AVX2 and AVX-512 kernels; a CPU job whose libtorch pool has the threads) or 'libtorch' (its
    * BLAS; bf16 products always run in libtorch's own oneDNN path). `LEP_F32_PRODUCTS=blas` keeps them in the BLAS,
    * `=onednn` sends them to oneDNN on any CPU.
    */
