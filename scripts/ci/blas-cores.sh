@@ -20,9 +20,10 @@
 # libraries' own choices (LEP_REFERENCE_CPU_DEFAULTS=1), so wrong kernels cannot agree with themselves.
 # ava's lines are prefixed with the core (`✔ [OpenBLAS HASWELL] ...`), which .ci/run counts. The tokenizer
 # comparisons of gguf-parity are left out: no BLAS in them. Below AVX512_CORE the bf16 tests are left out
-# too: libtorch sends bf16 products to oneDNN by the CPU's own flags (AVX-512 here), which a capped oneDNN
-# then refuses ("could not create a primitive descriptor iterator"); a real AVX2 CPU's flags send them to
-# libtorch's own kernels instead, so that failure is the stand-in's, not one a user can meet.
+# too: libtorch 1.13 sends bf16 products to oneDNN by the CPU's own flags (AVX-512 here; libtorch 2.x asks
+# oneDNN, so the cap holds there), which a capped oneDNN then refuses ("could not create a primitive
+# descriptor iterator"); a real AVX2 CPU's flags send them to libtorch's own kernels, so that failure is
+# the stand-in's, met only by a user who caps oneDNN on libtorch 1.13.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ -x node_modules/.bin/ava ] && [ -d dist/test ] || { echo "blas-cores.sh: no node_modules/ or dist/: run \`npm run setup\` first" >&2; exit 2; }
