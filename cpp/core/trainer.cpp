@@ -380,7 +380,12 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
                     {"the learning rate", c.lr},
                     {"the seed", static_cast<double>(c.seed)},
                     {"the trainable parameters", static_cast<double>(ts.size())},
-                    {"the trainable rows", static_cast<double>(c.rows.size())}});
+                    // Which rows, not only how many: ranks with different sets of one size would all-reduce
+                    // gradients into different rows. The distinct rows' count, sum and sum of squares
+                    // (exact in a double up to about 200k ids; beyond, rounded alike on every rank).
+                    {"the trainable rows (distinct)", train_rows.defined() ? static_cast<double>(train_rows.size(0)) : 0.0},
+                    {"the trainable rows (sum of ids)", train_rows.defined() ? train_rows.sum().item<double>() : 0.0},
+                    {"the trainable rows (sum of squared ids)", train_rows.defined() ? train_rows.to(torch::kFloat64).square().sum().item<double>() : 0.0}});
   }
 
   BlockOrder order(data.tokens.size(0), c.seed);

@@ -302,6 +302,18 @@ test.serial('bad rendezvous settings and mismatched ranks fail with messages tha
   t.is(m0.code, 1);
   t.is(m1.code, 1);
   t.regex(m1.stderr, /the ranks disagree on the learning rate \(from 0\.001 to 0\.002; this rank, 1, has 0\.002\)/);
+  // ... and on which rows train, not only on how many (each would all-reduce into its own rows).
+  const rowsA = join(dir, 'rows-a.json');
+  const rowsB = join(dir, 'rows-b.json');
+  writeFileSync(rowsA, JSON.stringify([5, 17, 300]));
+  writeFileSync(rowsB, JSON.stringify([5, 17, 301]));  // as many rows: only their ids tell them apart
+  const rowsPort = await freePort();
+  const rowsEnv = (rank: number) => ({ ...env(rank), MASTER_PORT: String(rowsPort) });
+  const rowsBase = ['train', model, '--data', data, '--out', join(dir, 'rows-mismatch'), '--steps', '2', '--embeddings-only', '--dist-timeout', '20'];
+  const [r0, r1] = await Promise.all([lep([...rowsBase, '--rows', rowsA], rowsEnv(0)), lep([...rowsBase, '--rows', rowsB], rowsEnv(1))]);
+  t.is(r0.code, 1);
+  t.is(r1.code, 1);
+  t.regex(r1.stderr, /the ranks disagree on the trainable rows \(sum of ids\) \(from 322 to 323; this rank, 1, has 323\)/);
   // One block for two ranks.
   const st = readSafetensors(data).find((x) => x.name === 'tokens')!;
   const one = join(dir, 'one-block.safetensors');

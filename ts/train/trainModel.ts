@@ -113,7 +113,7 @@ export function checkpointStep(checkpoint: string): number {
 }
 
 /** Refuses to resume `checkpoint` when the run that wrote `configFile` had other TRAIN_RESUME_KEYS values. */
-function checkSameRun(configFile: string, checkpoint: string, now: Record<string, unknown>): void {
+function checkSameRun(configFile: string, checkpoint: string, nowOptions: Record<string, unknown>): void {
   if (!existsSync(configFile)) return;
   let then: Record<string, unknown>;
   try {
@@ -122,7 +122,18 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
   } catch (e) {
     throw new LepError('LEP_BAD_CHECKPOINT', `cannot read ${configFile}, the options of the run that wrote ${checkpoint}: ${(e as Error).message}\nHINT: start afresh with --no-resume, or choose another --out.`);
   }
-  // A long row set (--rows new at 8B: thousands of ids) is shown by its size and ends.
+  // A row set is a set: its order and repeats do not change the run (the core trains the sorted distinct
+  // ids), so those are compared and shown; a long one (--rows new at 8B: thousands of ids) by its size,
+  // its ends and the first id where the two differ.
+  const rowSet = (v: unknown): unknown => (Array.isArray(v) ? [...new Set(v as number[])].sort((a, b) => a - b) : v);
+  then = { ...then, rows: rowSet(then.rows) };
+  const now: Record<string, unknown> = { ...nowOptions, rows: rowSet(nowOptions.rows) };
+  const firstDiff = (a: unknown, b: unknown): string => {
+    if (!Array.isArray(a) || !Array.isArray(b)) return '';
+    const i = a.findIndex((x, j) => x !== b[j]);
+    const at = i < 0 ? Math.min(a.length, b.length) : i;
+    return ` (id #${at + 1}: ${a[at] ?? 'none'} then, ${b[at] ?? 'none'} now)`;
+  };
   const show = (v: unknown): string =>
     v === undefined ? 'unset' : Array.isArray(v) && v.length > 8 ? `${v.length} ids [${v.slice(0, 3).join(',')},…,${v.slice(-2).join(',')}]` : JSON.stringify(v);
   // The model and the data are the same when their fingerprints are, wherever they now lie (a moved
@@ -131,7 +142,7 @@ function checkSameRun(configFile: string, checkpoint: string, now: Record<string
   const same = (k: string): boolean =>
     k in moved && then[moved[k]!] !== undefined ? then[moved[k]!] === now[moved[k]!] : JSON.stringify(then[k]) === JSON.stringify(now[k]);
   const diffs = TRAIN_RESUME_KEYS.filter((k) => !same(k)).map((k) =>
-    `${k} ${show(then[k])} then, ${show(now[k])} now${k in moved && then[moved[k]!] !== undefined ? ` (${then[moved[k]!]} then, ${now[moved[k]!]} now)` : ''}`);
+    `${k} ${show(then[k])} then, ${show(now[k])} now${k in moved && then[moved[k]!] !== undefined ? ` (${then[moved[k]!]} then, ${now[moved[k]!]} now)` : ''}${k === 'rows' ? firstDiff(then[k], now[k]) : ''}`);
   if (diffs.length > 0)
     throw new LepError(
       'LEP_RESUME_MISMATCH',
