@@ -342,6 +342,15 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
   int64_t step = 0;
   if (!c.resume_from.empty()) {
     torch::NoGradGuard no_grad;
+    // The run's own record first: a refused resume leaves the model's weights as they were.
+    std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
+    nlohmann::json j = nlohmann::json::parse(sj);
+    step = j.at("step").get<int64_t>();
+    if (j.contains("global_batch") && j.at("global_batch").get<int64_t>() != global_batch(c))
+      throw Error("LEP_RESUME_MISMATCH", "the checkpoint " + c.resume_from + " was trained with a global batch of " +
+                                             std::to_string(j.at("global_batch").get<int64_t>()) + " blocks, this run has " +
+                                             std::to_string(global_batch(c)) + " (batch size x grad accumulation x ranks)" +
+                                             "\nHINT: keep batch size x grad accumulation x number of processes as it was, or start afresh (--no-resume).");
     SafetensorsFile w((fs::path(c.resume_from) / "trainable.safetensors").string());
     auto state = read_checkpoint({(fs::path(c.resume_from) / "optimizer.safetensors").string()});
     for (auto& t : ts) {
@@ -353,14 +362,6 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
       if (!t.param.is_same(t.master)) t.param.copy_(t.master);
     }
     opt.load_state(state);
-    std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
-    nlohmann::json j = nlohmann::json::parse(sj);
-    step = j.at("step").get<int64_t>();
-    if (j.contains("global_batch") && j.at("global_batch").get<int64_t>() != global_batch(c))
-      throw Error("LEP_RESUME_MISMATCH", "the checkpoint " + c.resume_from + " was trained with a global batch of " +
-                                             std::to_string(j.at("global_batch").get<int64_t>()) + " blocks, this run has " +
-                                             std::to_string(global_batch(c)) + " (batch size x grad accumulation x ranks)" +
-                                             "\nHINT: keep batch size x grad accumulation x number of processes as it was, or start afresh (--no-resume).");
     opt.set_steps(step);
     report.last_checkpoint = c.resume_from;
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
@@ -198,6 +198,15 @@ test.serial('rows-only training keeps moments for its rows only and resumes bit-
     t.deepEqual(state.get(`${name}.master`)?.shape, [rows.length, 32], `${name}: a master copy of the ${rows.length} rows only`);
     t.deepEqual([...new BigInt64Array(new Uint8Array(state.get(`${name}.rows`)!.data).slice().buffer)].map(Number), [...rows].sort((a, b) => a - b));
   }
+  // A checkpoint made with another global batch (another number of ranks: batch size and accumulation are
+  // options, compared above) is refused, before any of its weights are read in.
+  const stateFile = join(ckpt, 'state.json');
+  const stateText = readFileSync(stateFile, 'utf8');
+  writeFileSync(stateFile, JSON.stringify({ ...JSON.parse(stateText), global_batch: 4 }));
+  const ranks = await t.throwsAsync(trainModel(model, interrupted, opts), { instanceOf: LepError });
+  t.is(ranks.code, 'LEP_RESUME_MISMATCH', ranks.message);
+  t.regex(ranks.message, /trained with a global batch of 4 blocks, this run has 2 \(batch size x grad accumulation x ranks\)/);
+  writeFileSync(stateFile, stateText);
   const other = await t.throwsAsync(trainModel(model, interrupted, { ...opts, rows: [5, 17, 300, 301, 7998] }), { instanceOf: LepError });
   t.is(other.code, 'LEP_RESUME_MISMATCH', other.message);
   t.regex(other.message, /rows \[5,17,300,301,7999\] then, \[5,17,300,301,7998\] now \(id #5: 7999 then, 7998 now\)/);
