@@ -31,8 +31,10 @@ class MappedFile {
     if (size_ > 0) {
       // Writable (a model's parameters, llama_model.cpp load_weights): private, so a write copies the
       // pages written and never reaches the file; MAP_NORESERVE, so an untouched 16 GB mapping is not
-      // charged against the commit limit (where the kernel overcommits; under vm.overcommit_memory=2
-      // it is charged, as the copy it replaces would be). Every other reader maps read-only: a stray
+      // charged against the commit limit where the kernel overcommits. Under vm.overcommit_memory=2 it
+      // is charged, and so are the model's uninitialised parameters until load_weights swaps them for
+      // the mapping: about twice the model at the peak, against once when copied (LEP_MMAP=0, which
+      // docs/guide.md names for such hosts). Every other reader maps read-only: a stray
       // write there faults instead of changing what later reads see.
       data_ = writable ? ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0)
                        : ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
