@@ -264,13 +264,14 @@ test.serial('AᵀA by the BLAS dsyrk, by blocked gemms or by one gemm (LEP_PROPA
     }
   };
   // syrk wherever libtorch's BLAS exports dsyrk_ (OpenBLAS does: with it in use, anything else means the
-  // lookup or its check broke); blocked gemms otherwise.
+  // lookup or its check broke); blocked gemms otherwise. Another BLAS (netlib, BLIS, MKL) may export it
+  // or not, so there either is right.
   const { blasCore, blas } = lepInfo();
-  const fastest = blasCore ? 'syrk' : 'blocked';
+  const fastest: string[] = blasCore ? ['syrk'] : ['syrk', 'blocked'];
   for (const method of ['conversion', 'overlap'] as const) {
     const byDefault = await run(undefined, method);
     const syrk = await run('syrk', method);
-    for (const side of byDefault.report.sides) t.is(side.gram, fastest, `${method}: ${blas}${blasCore ? ' (OpenBLAS)' : ''}`);
+    for (const side of byDefault.report.sides) t.true(fastest.includes(side.gram), `${method}: ${side.gram} with ${blas}${blasCore ? ' (OpenBLAS)' : ''}`);
     t.is(syrk.report.sides[0]!.gram, byDefault.report.sides[0]!.gram, 'unset means the fastest path');
     t.log(`${method}: default path ${byDefault.report.sides[0]!.gram}`);
     for (const old of ['blocked', 'full'] as const) {
