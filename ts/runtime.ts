@@ -64,11 +64,12 @@ export function lepInfo(): LepInfo {
     cpu = { model: f.model, features: describeFeatures(f) };
     trainingDtype = trainingDtypeHint(f);
   }
-  let blasCoreReason = blasCoreChoice()?.reason ?? 'the addon was loaded before lep could choose';
+  const choice = blasCoreChoice();
+  let blasCoreReason = choice?.reason ?? 'the addon was loaded before lep could choose';
   // OpenBLAS ignores a core name it does not know (or cannot run here) and picks by itself, silently: a
   // user who set one learns it here. (OpenBLAS's names are the variable's, capitalised: SKYLAKEX, SkylakeX.)
   const asked = process.env.OPENBLAS_CORETYPE;
-  if (asked && native.blasCore && !blasCoreChoice()?.chosen && asked.toLowerCase() !== native.blasCore.toLowerCase())
+  if (asked && native.blasCore && !choice?.chosen && asked.toLowerCase() !== native.blasCore.toLowerCase())
     blasCoreReason += `, but OpenBLAS runs ${native.blasCore}: it does not know "${asked}" or cannot use it on this CPU`;
   const waits = threadWaitChoice()?.reason ?? 'unknown';
   const threadWaits = !native.blasCore

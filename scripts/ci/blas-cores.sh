@@ -31,12 +31,12 @@ cd "$(dirname "$0")/../.."
 declare -A isa=([PRESCOTT]=SSE41 [SANDYBRIDGE]=AVX [HASWELL]=AVX2 [SKYLAKEX]=AVX512_CORE)
 cores=("$@")
 if ! ((${#cores[@]})); then
-  flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
-  has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
-  cores=(PRESCOTT)
-  has avx && cores+=(SANDYBRIDGE)
-  has avx2 fma && cores+=(HASWELL)
-  has avx512f avx512cd avx512bw avx512dq avx512vl && cores+=(SKYLAKEX)
+  # The cores of every level up to this CPU's, by the rule lep itself chooses with (blasCore.ts).
+  read -ra cores < <(node --input-type=module -e "
+    import { readFileSync } from 'node:fs';
+    import { coreForLevel, cpuLevel, parseCpuinfo } from './dist/ts/binding/blasCore.js';
+    const level = cpuLevel(parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8')));
+    console.log(['PRESCOTT', ...Array.from({ length: level }, (_, i) => coreForLevel(i + 1))].join(' '));")
 fi
 tests=(dist/test/native/gguf-parity.test.js dist/test/native/score-torch-parity.test.js dist/test/native/train-torch-parity.test.js)
 rc=0
