@@ -1,6 +1,6 @@
 // The libtorch addon's job runner: common/NodeJob.h (one thread per job, progress and result through one
 // queue, {promise, abort}) with what is torch-specific here: thread settings applied on the job's thread,
-// c10::Error as LEP_TORCH (common/JsError.h does the rest), lep::ProgressEvent as the progress event.
+// c10::Error as LEP_TORCH or, an allocation's, LEP_OUT_OF_MEMORY (common/JsError.h does the rest), lep::ProgressEvent as the progress event.
 // The traits also guard the addon's synchronous calls (Sync below).
 #pragma once
 #include <napi.h>
@@ -46,8 +46,15 @@ struct TorchJobTraits {
   static std::optional<lep_node::JobFailure> Describe(std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
+    } catch (const c10::OutOfMemoryError& e) {  // a device allocator's (CUDA)
+      return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", e.what_without_backtrace() + std::string("\n") + lep::out_of_memory_hint()};
     } catch (const c10::Error& e) {  // no C++ backtrace in the message
-      return lep_node::JobFailure{"LEP_TORCH", e.what_without_backtrace()};
+      const std::string what = e.what_without_backtrace();
+      // The CPU allocator's failures are plain c10::Errors ("DefaultCPUAllocator: can't allocate memory:
+      // you tried to allocate N bytes", or "not enough memory" for sizes it refuses outright).
+      if (what.find("DefaultCPUAllocator") != std::string::npos)
+        return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", what + "\n" + lep::out_of_memory_hint()};
+      return lep_node::JobFailure{"LEP_TORCH", what};
     } catch (...) {
       return std::nullopt;
     }

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <exception>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -25,7 +26,8 @@ inline Napi::Error MakeError(Napi::Env env, const std::string& code, const std::
 }
 
 // The addon's own exception types first (Traits::Describe: they may derive from std::exception), then
-// lep::Error (its code), then any std::exception or anything else as LEP_NATIVE.
+// lep::Error (its code), std::bad_alloc as LEP_OUT_OF_MEMORY, then any std::exception or anything else as
+// LEP_NATIVE.
 template <class Traits>
 JobFailure Describe(std::exception_ptr ep) {
   if (std::optional<JobFailure> own = Traits::Describe(ep)) return *std::move(own);
@@ -33,6 +35,8 @@ JobFailure Describe(std::exception_ptr ep) {
     std::rethrow_exception(ep);
   } catch (const lep::Error& e) {
     return {e.code(), e.what()};
+  } catch (const std::bad_alloc& e) {
+    return {"LEP_OUT_OF_MEMORY", std::string("out of memory (") + e.what() + ")\n" + lep::out_of_memory_hint()};
   } catch (const std::exception& e) {
     return {"LEP_NATIVE", e.what()};
   } catch (...) {

@@ -15,4 +15,12 @@ class Error : public std::runtime_error {
   std::string code_;
 };
 
+// The HINT of LEP_OUT_OF_MEMORY, for every allocation that fails (libtorch's allocators, operator new, a
+// mapped checkpoint): the limit a process meets is often not the machine's RAM but one set on it.
+inline const char* out_of_memory_hint() {
+  return "HINT: free memory, or raise the limit this process met (ulimit -v or -d, a cgroup or job "
+         "scheduler's memory limit, the commit limit under vm.overcommit_memory=2), or ask for less: "
+         "--dtype bf16, a smaller batch, --activation-checkpointing when training";
+}
+
 }  // namespace lep

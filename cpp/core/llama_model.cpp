@@ -40,9 +40,11 @@ LlamaModel::LlamaModel(const ModelConfig& config, torch::Device device, torch::S
   for_each_parameter(c, [&](const std::string& name, const std::vector<Dim>& dims) {
     std::vector<int64_t> shape;
     for (const auto& d : dims) shape.push_back(d.size);
-    // Uninitialised: load_weights or init_random writes every parameter, and an 8B model's 15 GiB of
-    // zeros would be written (every page faulted in) only to be overwritten or dropped for a mapped view.
-    params_[name] = torch::empty(shape, opts);
+    // Shape and dtype only (the meta device holds no memory): load_weights or init_random gives each
+    // parameter its storage. Allocated here, an 8B model's 15 GiB were charged against a strict commit
+    // limit (vm.overcommit_memory=2) or a data/address-space ulimit on top of the mapped checkpoint that
+    // replaces them at load: twice the model at the peak instead of once.
+    params_[name] = torch::empty(shape, opts.device(torch::kMeta));
   });
   inv_freq_ = rope_inv_freq().to(device);
 }
@@ -126,10 +128,11 @@ void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weight
     // the pages written; the file never changes. Element-aligned data only (the safetensors header is
     // padded to 8 bytes, so every tensor of a well-formed file is; another file's tensors are copied).
     const bool aligned = reinterpret_cast<uintptr_t>(w.data_ptr()) % w.element_size() == 0;
-    if (in_place && p.device().is_cpu() && w.device().is_cpu() && w.scalar_type() == p.scalar_type() && w.is_contiguous() && aligned) {
-      p.set_(w);
+    if (in_place && device_.is_cpu() && w.device().is_cpu() && w.scalar_type() == dtype_ && w.is_contiguous() && aligned) {
+      p = w.detach();  // a tensor of its own over the mapping's storage
       continue;
     }
+    p = torch::empty(p.sizes(), torch::TensorOptions().dtype(dtype_).device(device_));
     // F16 is upcast through float32: CPU half matmul is missing in libtorch 1.13. Other dtypes are copied
     // straight into the parameter (copy_ converts element-wise): going through a float32 copy of every
     // tensor added the largest one in f32 to the peak (2 GiB for LLaMa-3-8B's embeddings) and doubled
@@ -153,6 +156,7 @@ void LlamaModel::init_random(double std, double embed_std, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   // Biases are drawn like weights (HF zeroes them), so that tiny test models exercise them.
   for (auto& [name, p] : params_) {
+    p = torch::empty(p.sizes(), torch::TensorOptions().dtype(dtype_).device(device_));
     const bool is_norm = name.find("norm.weight") != std::string::npos;
     const bool is_embed = name == "model.embed_tokens.weight" || name == "lm_head.weight";
     if (is_norm)

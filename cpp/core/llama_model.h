@@ -23,6 +23,8 @@ struct KVCache {
 
 class LlamaModel {
  public:
+  // Parameters get their shapes here and their storage from load_weights or init_random, one of which
+  // must come next.
   LlamaModel(const ModelConfig& config, torch::Device device, torch::ScalarType dtype);
 
   const ModelConfig& config() const { return config_; }

@@ -31,16 +31,20 @@ class MappedFile {
     if (size_ > 0) {
       // Writable (a model's parameters, llama_model.cpp load_weights): private, so a write copies the
       // pages written and never reaches the file; MAP_NORESERVE, so an untouched 16 GB mapping is not
-      // charged against the commit limit where the kernel overcommits. Under vm.overcommit_memory=2 it
-      // is charged, and so are the model's uninitialised parameters until load_weights swaps them for
-      // the mapping: about twice the model at the peak, against once when copied (LEP_MMAP=0, which
-      // docs/guide.md names for such hosts). Every other reader maps read-only: a stray
+      // charged against the commit limit where the kernel overcommits. Under vm.overcommit_memory=2 (or a
+      // data ulimit) it is charged: once the model, as a copy is (the model allocates no parameter it
+      // would replace by the mapping; llama_model.cpp). Every other reader maps read-only: a stray
       // write there faults instead of changing what later reads see.
       data_ = writable ? ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0)
                        : ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (data_ == MAP_FAILED) {
+        const int err = errno;
         ::close(fd);
-        throw Error("LEP_IO", "cannot mmap " + path + ": " + std::strerror(errno));
+        // ENOMEM: the mapping would pass a limit (an address-space or data ulimit, the commit limit).
+        if (err == ENOMEM)
+          throw Error("LEP_OUT_OF_MEMORY", "cannot map " + path + " (" + std::to_string(size_) + " bytes) into memory: " +
+                                               std::strerror(err) + "\n" + out_of_memory_hint());
+        throw Error("LEP_IO", "cannot mmap " + path + ": " + std::strerror(err));
       }
     }
     ::close(fd);

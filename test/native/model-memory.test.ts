@@ -128,6 +128,50 @@ test('a CPU model stored in its compute dtype stays in its mmap\'ed file: no ano
   t.regex(bad.stderr, /LEP_MMAP is 'yes'; it must be 1 .* or 0[\s\S]*HINT: unset LEP_MMAP/);
 });
 
+// Loads the model mapped (LEP_MMAP=1) and reports its data segments after (VmData: the private writable
+// memory that RLIMIT_DATA limits, and what vm.overcommit_memory=2 charges). With argv[3], a data limit is
+// in force: then the same model again copied, and again mapped, must each fail for memory, cleanly.
+const LIMIT_CHILD = `${PRELUDE}await lep.LepModel.load(process.argv[2] + '-none').catch(() => undefined);
+const m = await lep.LepModel.load(process.argv[2], { dtype: 'bf16' });
+const [s] = await m.score([[1, 2, 3, 4, 5]]);
+const out = { loaded: kb('VmData'), logprob: s.tokenLogprobs[2], again: [] };
+if (process.argv[3]) {
+  for (const mmap of ['0', '1']) {
+    process.env.LEP_MMAP = mmap;
+    out.again.push(await lep.LepModel.load(process.argv[2], { dtype: 'bf16' }).then(() => 'loaded', (e) => ({ code: e.code, message: e.message })));
+  }
+}
+console.log(JSON.stringify(out));
+`;
+
+test('a mapped load is charged once the model, not twice, against a data limit (ulimit -d, strict overcommit)', async (t) => {
+  const out = join(tempDir(), 'model');
+  await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 2048, numHiddenLayers: 1, numAttentionHeads: 16, dtype: 'bf16' });
+  const bytes = statSync(join(out, 'model.safetensors')).size;
+  const child = (limit?: number) => {
+    // bash's ulimit -d (KiB) sets RLIMIT_DATA for the node it execs.
+    const script = limit === undefined ? 'exec "$0" "$@"' : `ulimit -d ${Math.floor(limit / 1024)} && exec "$0" "$@"`;
+    const args = ['-c', script, process.execPath, '--input-type=module', '-e', LIMIT_CHILD, INDEX, out, ...(limit === undefined ? [] : ['limited'])];
+    const r = spawnSync('bash', args, { encoding: 'utf8', env: { ...process.env, LEP_MMAP: '1' } });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { loaded: number; logprob: number; again: ({ code: string; message: string } | string)[] };
+  };
+  const free = child();
+  // Room for 0.4x the model above what the load holds after it: the parameters allocated before the
+  // mapping replaced them (1x) failed here with LEP_TORCH "DefaultCPUAllocator: can't allocate memory".
+  const limited = child(free.loaded + 0.4 * bytes);
+  t.log(`file ${(bytes / 2 ** 20).toFixed(0)} MiB; data segments after a mapped load ${(free.loaded / 2 ** 20).toFixed(0)} MiB; limit ${((free.loaded + 0.4 * bytes) / 2 ** 20).toFixed(0)} MiB`);
+  t.is(limited.logprob, free.logprob, 'loaded and scored under the limit');
+  // The limit binds: a second copy (LEP_MMAP=0) or mapping of the model does not fit, and each says so.
+  t.is(limited.again.length, 2);
+  for (const [i, failed] of limited.again.entries()) {
+    t.like(failed, { code: 'LEP_OUT_OF_MEMORY' }, `second load, ${i ? 'mapped' : 'copied'}`);
+    if (typeof failed === 'string') continue;
+    t.regex(failed.message, i ? /cannot map .*model\.safetensors \(\d+ bytes\) into memory/ : /DefaultCPUAllocator/);
+    t.regex(failed.message, /HINT: free memory, or raise the limit this process met \(ulimit -v or -d/);
+  }
+});
+
 test('lep info says whether loads map the weights, as LEP_MMAP is now', (t) => {
   const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
   const info = (value: string | undefined) => {
