@@ -4,10 +4,23 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 
 namespace lep {
+
+namespace {
+// Why a write that fails partway usually does, by errno.
+std::string write_hint(int err) {
+  switch (err) {
+    case ENOSPC: return "the disk is full: free space there, or write somewhere else";
+    case EDQUOT: return "your disk quota is used up: free space there, or write somewhere else";
+    case EFBIG: return "the file would be larger than this process may write (ulimit -f) or the filesystem allows";
+    default: return "is the disk full?";
+  }
+}
+}  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
@@ -21,14 +34,18 @@ AtomicFile::~AtomicFile() {
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
-  if (bytes && std::fwrite(data, 1, bytes, f_) != bytes)
-    throw Error("LEP_IO", "cannot write " + tmp_ + ": " + std::strerror(errno) + "\nHINT: is the disk full?");
+  if (bytes && std::fwrite(data, 1, bytes, f_) != bytes) {
+    const int err = errno;
+    throw Error("LEP_IO", "cannot write " + tmp_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err));
+  }
   written_ += bytes;
 }
 
 void AtomicFile::commit() {
-  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0)
-    throw Error("LEP_IO", "cannot flush " + tmp_ + ": " + std::strerror(errno));
+  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) {  // buffered bytes meet a full disk here too
+    const int err = errno;
+    throw Error("LEP_IO", "cannot flush " + tmp_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err));
+  }
   std::fclose(f_);
   f_ = nullptr;
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)

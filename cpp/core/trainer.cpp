@@ -346,6 +346,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
     nlohmann::json j = nlohmann::json::parse(sj);
     step = j.at("step").get<int64_t>();
+    // A resume with no step left (a run whose final write failed) reports the checkpoint's loss.
+    if (j.contains("loss") && j.at("loss").is_number()) report.last_loss = j.at("loss").get<double>();
     if (j.contains("global_batch") && j.at("global_batch").get<int64_t>() != global_batch(c))
       throw Error("LEP_RESUME_MISMATCH", "the checkpoint " + c.resume_from + " was trained with a global batch of " +
                                              std::to_string(j.at("global_batch").get<int64_t>()) + " blocks, this run has " +

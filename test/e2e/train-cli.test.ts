@@ -1,7 +1,7 @@
 // `lep data pack` and `lep train` through the CLI, on real Debian text: a config file with flag
 // overrides, the log and resolved config, and a process killed while writing a checkpoint.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -84,6 +84,44 @@ test('--embedding-lr: the embeddings and head move by about that rate while the 
   t.is(bad.code, 1);
   t.regex(bad.stderr, /--embedding-lr[\s\S]*HINT/);
   t.false(existsSync(join(dir, 'bad')), 'nothing written');
+});
+
+test('a run whose final model cannot be written says which checkpoint to resume from; the same command then writes the model of an uninterrupted run', async (t) => {
+  const dir = tempDir();
+  // Tied embeddings and a wide MLP: the checkpoints (embeddings and their two AdamW moments) are smaller
+  // than the model, so a file-size limit between them fails only the final write, a stand-in for a disk
+  // that fills up at the end of a run.
+  const model = await tinyModel({ tokenizerDir: LLAMA3_8K, modelType: 'llama', hiddenSize: 64, intermediateSize: 2048, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2, tieWordEmbeddings: true, embedStd: 0.02 });
+  const data = join(dir, 'blocks.safetensors');
+  t.is((await lep(['data', 'pack', '--tokenizer', model, '--out', data, '--seq-len', '32', '--max-chars', '4000', (await corpora())['en.txt']!])).code, 0);
+  const args = ['--data', data, '--steps', '3', '--batch-size', '2', '--embeddings-only', '--checkpoint-every', '1'];
+  const straight = join(dir, 'straight');
+  const first = await lep(['train', model, ...args, '--out', straight]);
+  t.is(first.code, 0, first.stderr);
+  const straightLoss = /3 steps, loss (\d+\.\d+)/.exec(first.stdout)?.[1];
+  t.truthy(straightLoss, first.stdout);
+  const modelBytes = statSync(join(straight, 'model.safetensors')).size;
+  const out = join(dir, 'out');
+  const ckptBytes = () => statSync(join(out, 'checkpoints', 'step-00000003', 'optimizer.safetensors')).size;
+
+  // bash's ulimit -f (KiB) sets RLIMIT_FSIZE; node ignores SIGXFSZ, so a write past it fails with EFBIG.
+  const limit = Math.floor((0.75 * modelBytes) / 1024);
+  const failed = await new Promise<{ code: number | null; stderr: string }>((done) =>
+    execFile('bash', ['-c', `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, ...args, '--out', out], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
+      done({ code: e ? (e as { code: number }).code : 0, stderr }),
+    ),
+  );
+  t.true(ckptBytes() < limit * 1024, `the checkpoint (${ckptBytes()} bytes) fits under the limit, the model (${modelBytes}) does not`);
+  t.is(failed.code, 1, failed.stderr);
+  t.regex(failed.stderr, /cannot write .*model\.safetensors.*File too large\nHINT: the file would be larger than this process may write \(ulimit -f\)/);
+  t.regex(failed.stderr, /RESUME: training reached step 3; its newest checkpoint is .*step-00000003 \(step 3\): once the cause is fixed, the same command resumes from there\n\(code LEP_IO\)/);
+  t.false(existsSync(join(out, 'model.safetensors')), 'no model where the write failed');
+
+  const resumed = await lep(['train', model, ...args, '--out', out]);
+  t.is(resumed.code, 0, resumed.stderr);
+  t.regex(resumed.stdout, new RegExp(`0 steps, loss ${straightLoss} \\(resumed from .*step-00000003\\)`), 'the loss of the checkpoint, not 0');
+  const a = new Map(readSafetensors(join(straight, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
+  for (const x of readSafetensors(join(out, 'model.safetensors'))) t.true(Buffer.from(x.data).equals(a.get(x.name)!), `${x.name} bit-identical`);
 });
 
 test('killed while writing a checkpoint: the previous checkpoint survives and the resumed run equals an uninterrupted one', async (t) => {
