@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/model_tensors.h"
 #include "core/onednn.h"
+#include "core/runtime.h"
 
 namespace lep {
 
@@ -387,6 +388,8 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
 torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                          const torch::Tensor& key_mask, KVCache* cache) {
   const auto& c = config_;
+  // Here, not at construction: making, loading, exporting and propagating a bf16 model need no products.
+  if (device_.is_cpu() && dtype_ == torch::kBFloat16) require_cpu_bf16_products();
   auto x = torch::embedding(params_.at("model.embed_tokens.weight"), input_ids);  // (B, T, C)
   // RoPE tables for these positions: (B, 1, T, D), float32 then model dtype, as HF does; the sine with
   // its first half negated (apply_rotary).

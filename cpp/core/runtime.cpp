@@ -124,6 +124,27 @@ RuntimeInfo runtime_info() {
   return info;
 }
 
+void require_cpu_bf16_products() {
+  static const std::string failure = [] {
+    try {
+      torch::NoGradGuard no_grad;
+      const auto a = torch::ones({64, 64}, torch::kBFloat16);
+      (void)torch::matmul(a, a);
+      return std::string();
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      return what.substr(0, what.find('\n'));
+    }
+  }();
+  if (failure.empty()) return;
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!cap) cap = std::getenv("DNNL_MAX_CPU_ISA");
+  throw Error("LEP_BAD_DTYPE", "bfloat16 products fail on this CPU (" + failure + ")" +
+                                   (cap ? std::string("; ONEDNN_MAX_CPU_ISA=") + cap + " holds oneDNN below the AVX-512 kernels libtorch sends them to" : "") +
+                                   "\nHINT: " + (cap ? "unset ONEDNN_MAX_CPU_ISA (or set AVX512_CORE or higher), or " : "") +
+                                   "use --dtype f32 on the CPU");
+}
+
 bool map_weights() {
   const char* env = std::getenv("LEP_MMAP");
   const std::string v = env ? env : "";

@@ -66,6 +66,12 @@ bool map_weights();
 // map_weights() as one line for `lep info` ("weights"): what a CPU load does now and why, or what is
 // wrong with LEP_MMAP (info reports a bad value instead of throwing; a load throws).
 std::string weight_mapping();
+// Throws LEP_BAD_DTYPE, with a hint, when a bfloat16 product fails on this CPU: libtorch 1.13 sends bf16
+// matmuls to oneDNN by the CPU's own flags (AVX-512), so oneDNN held below AVX-512 by ONEDNN_MAX_CPU_ISA
+// has no kernel for them and every product of a bf16 model would fail with oneDNN's bare "could not
+// create a primitive descriptor iterator". Probed once per process (a 64 x 64 product); a CPU bf16
+// model asks at each forward pass.
+void require_cpu_bf16_products();
 // OpenBLAS's thread count (process-wide); 0 when the BLAS is not OpenBLAS.
 int blas_threads();
 // Which pool gets the threads. OpenBLAS runs float32/float64 matmuls; oneDNN runs bf16/f16 ones (on AMX

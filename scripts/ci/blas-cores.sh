@@ -22,8 +22,9 @@
 # comparisons of gguf-parity are left out: no BLAS in them. Below AVX512_CORE the bf16 tests are left out
 # too: libtorch 1.13 sends bf16 products to oneDNN by the CPU's own flags (AVX-512 here; libtorch 2.x asks
 # oneDNN, so the cap holds there), which a capped oneDNN then refuses ("could not create a primitive
-# descriptor iterator"); a real AVX2 CPU's flags send them to libtorch's own kernels, so that failure is
-# the stand-in's, met only by a user who caps oneDNN on libtorch 1.13.
+# descriptor iterator"; lep refuses them with LEP_BAD_DTYPE, test/native/f32-products.test.ts); a real
+# AVX2 CPU's flags send them to libtorch's own kernels, so that failure is the stand-in's, met only by a
+# user who caps oneDNN on libtorch 1.13.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ -x node_modules/.bin/ava ] && [ -d dist/test ] || { echo "blas-cores.sh: no node_modules/ or dist/: run \`npm run setup\` first" >&2; exit 2; }

@@ -80,6 +80,33 @@ test('this build calls oneDNN, and its CPU check agrees with /proc/cpuinfo and f
   }
 });
 
+// Scores one sequence with a bf16 model in a child, so that ONEDNN_MAX_CPU_ISA is read at its start.
+const BF16_CHILD = `const lep = await import(process.argv[1]);
+const m = await lep.LepModel.load(process.argv[2], { dtype: 'bf16' });
+console.log(JSON.stringify(await m.score([[1, 2, 3, 4, 5, 6]]).then(([s]) => ({ logprob: s.tokenLogprobs[2] }), (e) => ({ code: e.code, message: e.message }))));`;
+
+test('bf16 products oneDNN is held from (libtorch 1.13 sends them to its AVX-512 kernels) are refused with a hint, not oneDNN\'s bare error', async (t) => {
+  const model = await tinyModel({ hiddenSize: 64, dtype: 'bf16' });
+  const flags = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
+  const INDEX = join(import.meta.dirname, '..', '..', 'ts', 'index.js');
+  const score = async (isa?: string) => {
+    const env = { ...process.env };
+    delete env.ONEDNN_MAX_CPU_ISA;
+    const r = await run('node', ['--input-type=module', '-e', BF16_CHILD, INDEX, model], { env: isa ? { ...env, ONEDNN_MAX_CPU_ISA: isa } : env });
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { logprob?: number; code?: string; message?: string };
+  };
+  const capped = await score('AVX2');
+  // libtorch 1.13 routes bf16 matmuls by the CPU's AVX-512 flags; 2.x asks oneDNN, which then uses other kernels.
+  if (lepInfo().torchVersion.startsWith('1.') && flags.avx512) {
+    t.is(capped.code, 'LEP_BAD_DTYPE', JSON.stringify(capped));
+    t.regex(capped.message ?? '', /^bfloat16 products fail on this CPU \(could not create a primitive descriptor.*\); ONEDNN_MAX_CPU_ISA=AVX2 holds oneDNN below[\s\S]*\nHINT: unset ONEDNN_MAX_CPU_ISA \(or set AVX512_CORE or higher\), or use --dtype f32/);
+  } else {
+    t.is(typeof capped.logprob, 'number', JSON.stringify(capped));
+  }
+  // Uncapped, the same model scores.
+  t.is(typeof (await score()).logprob, 'number');
+});
+
 // serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
 test.serial('a float32 training job reports where its products ran; LEP_F32_PRODUCTS picks the BLAS or is refused when unknown', async (t) => {
   const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 3 });
