@@ -1,13 +1,15 @@
 // `lep data pack` and `lep train` through the CLI, on real Debian text: a config file with flag
 // overrides, the log and resolved config, and a process killed while writing a checkpoint.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import test from 'ava';
 
 import { readSafetensors } from '../../ts/checkpoint/index.js';
+import { readModelDir } from '../../ts/checkpoint/modelDir.js';
+import { trainMemoryBytes } from '../../ts/train/trainMemory.js';
 import { corpora } from '../corpora.js';
 import { float32Values, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
@@ -122,6 +124,43 @@ test('a run whose final model cannot be written says which checkpoint to resume 
   t.regex(resumed.stdout, new RegExp(`0 steps, loss ${straightLoss} \\(resumed from .*step-00000003\\)`), 'the loss of the checkpoint, not 0');
   const a = new Map(readSafetensors(join(straight, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   for (const x of readSafetensors(join(out, 'model.safetensors'))) t.true(Buffer.from(x.data).equals(a.get(x.name)!), `${x.name} bit-identical`);
+});
+
+/** A memory cgroup capped at `bytes` (v1's memory controller, or v2 with memory delegated at the root), or why none can be made. */
+function memoryCgroup(bytes: number): { procs: string; remove: () => void } | string {
+  const name = `lep-test-${process.pid}`;
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const dir = v2 ? join('/sys/fs/cgroup', name) : join('/sys/fs/cgroup/memory', name);
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
+    return { procs: join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
+  } catch (e) {
+    return `cannot make the memory cgroup ${dir}: ${(e as Error).message}`;
+  }
+}
+
+test('in a container or job whose cgroup caps memory below RAM, training is refused against the cap, not killed by the OOM killer', async (t) => {
+  const model = await tinyModel({ hiddenSize: 512, intermediateSize: 1408, numHiddenLayers: 2, numAttentionHeads: 8, dtype: 'bf16' });
+  const need = trainMemoryBytes(readModelDir(model).config, 'all', 'f32');
+  // Room for node and libtorch, well below what this f32 run needs (about 0.8 GB).
+  const cap = Math.max(400 * 2 ** 20, Math.round(0.6 * need));
+  const cgroup = memoryCgroup(cap);
+  // The suite runs as root (CI's chroots need it), where cgroups can be made; say so plainly where not.
+  if (typeof cgroup === 'string') return t.fail(cgroup);
+  t.teardown(cgroup.remove);
+  const dir = tempDir();
+  const data = join(dir, 'blocks.safetensors');
+  t.is((await lep(['data', 'pack', '--tokenizer', model, '--out', data, '--seq-len', '32', '--max-chars', '4000', (await corpora())['en.txt']!])).code, 0);
+  const r = await new Promise<{ code: number | null; signal: string | null; stderr: string }>((done) =>
+    execFile('bash', ['-c', `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, '--data', data, '--out', join(dir, 'out'), '--steps', '2', '--batch-size', '2'], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
+      done({ code: e ? ((e as { code?: number }).code ?? null) : 0, signal: e ? ((e as { signal?: string }).signal ?? null) : null, stderr }),
+    ),
+  );
+  t.is(r.signal, null, `not killed (${r.signal}): ${r.stderr}`);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`needs at least [\\d.]+ GiB: .*; this process may use ${(cap / 2 ** 30).toFixed(1)} GiB \\(its cgroup's memory limit \\+ swap`));
+  t.regex(r.stderr, /\(code LEP_OUT_OF_MEMORY\)/);
 });
 
 test('killed while writing a checkpoint: the previous checkpoint survives and the resumed run equals an uninterrupted one', async (t) => {

@@ -54,15 +54,29 @@ function rowParameters(c: ModelConfig, rows: number): number {
   return rows * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
 }
 
-/** RAM plus swap, in bytes. */
-export function machineMemoryBytes(): number {
+/** The memory a run may use, and what limits it. */
+export interface ProcessMemory {
+  bytes: number;
+  /** 'machine': RAM + swap; 'cgroup': the memory limit of this process's cgroup (a container's, a job scheduler's), lower than RAM, + swap. */
+  limit: 'machine' | 'cgroup';
+}
+
+/**
+ * RAM plus swap, or, where this process's cgroup caps memory below RAM (a container, a Slurm job), that
+ * cap plus swap: above it the kernel's OOM killer ends the run with SIGKILL and no message, so the
+ * preflight must count against it. The cap comes from Node's process.constrainedMemory() (libuv reads
+ * cgroup v1 and v2), not from parsing /sys here.
+ */
+export function processMemory(): ProcessMemory {
   let swap = 0;
   try {
     swap = Number(/SwapTotal:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
   } catch {
     // Not Linux: RAM only.
   }
-  return totalmem() + swap;
+  // 0 (older Node) or a huge value when unconstrained.
+  const cap = process.constrainedMemory?.() ?? 0;
+  return cap > 0 && cap < totalmem() ? { bytes: cap + swap, limit: 'cgroup' } : { bytes: totalmem() + swap, limit: 'machine' };
 }
 
 /** How much training only the rows `lep init` made needs: counted where the model has its provenance. */
@@ -79,10 +93,12 @@ function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => strin
 }
 
 /**
- * Refuses a CPU training run whose lower bound exceeds `available` bytes, naming the options that fit
+ * Refuses a CPU training run whose lower bound exceeds `memory` (bytes of RAM + swap, or what
+ * processMemory() found, cgroup limit included), naming the options that fit
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
  */
-export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, available = machineMemoryBytes(), rows?: number): void {
+export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, memory: number | ProcessMemory = processMemory(), rows?: number): void {
+  const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' } : memory;
   const need = trainMemoryBytes(c, params, dtype, rows);
   if (need <= available) return;
   const gib = (b: number) => `${(b / GIB).toFixed(1)} GiB`;
@@ -95,7 +111,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d, rows) <= available);
   const hint = fits.length
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
-    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: train on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
+    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: ${limit === 'cgroup' ? "raise this process's memory limit (the container's or job's) to that and more, or train" : 'train'} on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
       // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
       (rows === undefined ? `; or train only the new tokens' rows (${newRowsHint(c, modelDir, gib)}).` : '.');
   const perTrainable =
@@ -107,6 +123,6 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
       (trainable ? ` + ${perTrainable}` : '') +
-      `, activations not counted; this machine has ${gib(available)} (RAM + swap)\nHINT: ${hint}`,
+      `, activations not counted; ${limit === 'cgroup' ? `this process may use ${gib(available)} (its cgroup's memory limit + swap: a container's or job's, below the machine's RAM)` : `this machine has ${gib(available)} (RAM + swap)`}\nHINT: ${hint}`,
   );
 }
