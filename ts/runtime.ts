@@ -7,6 +7,7 @@ import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js
 import { threadWaitChoice } from './binding/threadWaits.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { optionError } from './errors.js';
+import { describeMemory, processMemory } from './processMemory.js';
 
 export interface LepInfo extends NativeRuntimeInfo {
   lepVersion: string;
@@ -21,6 +22,8 @@ export interface LepInfo extends NativeRuntimeInfo {
   trainingDtype: TrainingDtypeHint;
   /** How long idle BLAS and OpenMP workers spin (binding/threadWaits.ts), and what CPU training does about it. */
   threadWaits: string;
+  /** The memory this process may use (RAM, or a lower cgroup limit, + swap: processMemory.ts) and the line `lep info` prints. */
+  memory: { bytes: number; limit: 'machine' | 'cgroup'; ramBytes: number; swapBytes: number; description: string };
 }
 
 export interface TrainingDtypeHint {
@@ -77,7 +80,9 @@ export function lepInfo(): LepInfo {
     : native.trainingSharesPools
       ? `${waits}: short, so CPU training and float32 prompts in oneDNN give libtorch's pool the threads too`
       : `${waits}: long or unknown, so float32 CPU training and prompts keep libtorch's pool at 1`;
-  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, ...native };
+  const m = processMemory();
+  const memory = { ...m, description: describeMemory(m) };
+  return { lepVersion: lepVersion(), nodeVersion: process.version, cpu, blasCoreReason, nativeAddon: nativeAddonPath(), trainingDtype, threadWaits, memory, ...native };
 }
 
 /**

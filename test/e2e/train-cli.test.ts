@@ -2,6 +2,7 @@
 // overrides, the log and resolved config, and a process killed while writing a checkpoint.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -161,6 +162,13 @@ test('in a container or job whose cgroup caps memory below RAM, training is refu
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, new RegExp(`needs at least [\\d.]+ GiB: .*; this process may use ${(cap / 2 ** 30).toFixed(1)} GiB \\(its cgroup's memory limit \\+ swap`));
   t.regex(r.stderr, /\(code LEP_OUT_OF_MEMORY\)/);
+  // lep info says so too, inside the cgroup and outside it.
+  const info = async (inside: boolean) =>
+    (JSON.parse((await promisify(execFile)('bash', ['-c', `${inside ? `echo $$ > ${cgroup.procs} && ` : ''}exec "$0" "$@"`, process.execPath, LEP, 'info', '--json'])).stdout) as { memory: { bytes: number; limit: string; description: string } }).memory;
+  const capped = await info(true);
+  t.like(capped, { limit: 'cgroup' });
+  t.is(capped.bytes - (await info(false)).bytes, cap - totalmem(), 'the cap replaces RAM; swap is counted either way');
+  t.regex(capped.description, new RegExp(`^${(cap / 2 ** 30).toFixed(1)} GiB: this process's cgroup memory limit`));
 });
 
 test('killed while writing a checkpoint: the previous checkpoint survives and the resumed run equals an uninterrupted one', async (t) => {

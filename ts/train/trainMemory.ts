@@ -9,11 +9,10 @@
  * and the moments for its rows only; the model's own gradient stays whole. Activations and temporaries are not counted, so a refusal
  * is never wrong; a run just under the bound can still run out.
  */
-import { readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
 
 import type { ModelConfig } from '../checkpoint/config.js';
 import { LepError } from '../errors.js';
+import { processMemory, type ProcessMemory } from '../processMemory.js';
 import { newRowIds } from '../init/provenance.js';
 
 export type TrainParams = 'all' | 'embeddings' | 'lora';
@@ -54,30 +53,6 @@ function rowParameters(c: ModelConfig, rows: number): number {
   return rows * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
 }
 
-/** The memory a run may use, and what limits it. */
-export interface ProcessMemory {
-  bytes: number;
-  /** 'machine': RAM + swap; 'cgroup': the memory limit of this process's cgroup (a container's, a job scheduler's), lower than RAM, + swap. */
-  limit: 'machine' | 'cgroup';
-}
-
-/**
- * RAM plus swap, or, where this process's cgroup caps memory below RAM (a container, a Slurm job), that
- * cap plus swap: above it the kernel's OOM killer ends the run with SIGKILL and no message, so the
- * preflight must count against it. The cap comes from Node's process.constrainedMemory() (libuv reads
- * cgroup v1 and v2), not from parsing /sys here.
- */
-export function processMemory(): ProcessMemory {
-  let swap = 0;
-  try {
-    swap = Number(/SwapTotal:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
-  } catch {
-    // Not Linux: RAM only.
-  }
-  // 0 (older Node) or a huge value when unconstrained.
-  const cap = process.constrainedMemory?.() ?? 0;
-  return cap > 0 && cap < totalmem() ? { bytes: cap + swap, limit: 'cgroup' } : { bytes: totalmem() + swap, limit: 'machine' };
-}
 
 /** How much training only the rows `lep init` made needs: counted where the model has its provenance. */
 function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => string): string {
