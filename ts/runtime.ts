@@ -7,7 +7,7 @@ import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js
 import { threadWaitChoice } from './binding/threadWaits.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { optionError } from './errors.js';
-import { describeMemory, processMemory } from './processMemory.js';
+import { describeMemory, processMemory, type ProcessMemory } from './processMemory.js';
 
 export interface LepInfo extends NativeRuntimeInfo {
   lepVersion: string;
@@ -23,7 +23,7 @@ export interface LepInfo extends NativeRuntimeInfo {
   /** How long idle BLAS and OpenMP workers spin (binding/threadWaits.ts), and what CPU training does about it. */
   threadWaits: string;
   /** The memory this process may use (RAM, or a lower cgroup limit, + swap: processMemory.ts) and the line `lep info` prints. */
-  memory: { bytes: number; limit: 'machine' | 'cgroup'; ramBytes: number; swapBytes: number; description: string };
+  memory: ProcessMemory & { description: string };
 }
 
 export interface TrainingDtypeHint {
