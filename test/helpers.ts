@@ -1,5 +1,5 @@
 /** Shared test helpers: temporary directories and small real models with Mistral's real tokenizer. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -71,4 +71,18 @@ export async function rejectsAborted(t: ExecutionContext, promise: Promise<unkno
   t.is(e.code, 'LEP_ABORTED', e.message);
   if (reason !== undefined) t.is(e.cause, reason);
   return e;
+}
+
+/** A memory cgroup capped at `bytes` (v1's memory controller, or v2 with memory delegated at the root), or why none can be made. */
+export function memoryCgroup(bytes: number): { procs: string; remove: () => void } | string {
+  const name = `lep-test-${process.pid}`;
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const dir = v2 ? join('/sys/fs/cgroup', name) : join('/sys/fs/cgroup/memory', name);
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
+    return { procs: join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
+  } catch (e) {
+    return `cannot make the memory cgroup ${dir}: ${(e as Error).message}`;
+  }
 }

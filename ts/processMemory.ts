@@ -40,3 +40,10 @@ export function describeMemory(m: ProcessMemory): string {
     ? `${gib(m.bytes - m.swapBytes)}: this process's cgroup memory limit (a container's or job's), below the machine's ${gib(m.ramBytes)} RAM; + ${gib(m.swapBytes)} swap. CPU training's memory check counts against it`
     : `${gib(m.ramBytes)} RAM + ${gib(m.swapBytes)} swap, no lower cgroup limit`;
 }
+
+/** "this machine has 23.5 GiB (RAM + swap)", or the cgroup's limit: how refusals name what there is. */
+export function memoryClause(m: Pick<ProcessMemory, 'bytes' | 'limit'>): string {
+  return m.limit === 'cgroup'
+    ? `this process may use ${gib(m.bytes)} (its cgroup's memory limit + swap: a container's or job's, below the machine's RAM)`
+    : `this machine has ${gib(m.bytes)} (RAM + swap)`;
+}

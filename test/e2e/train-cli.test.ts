@@ -1,7 +1,7 @@
 // `lep data pack` and `lep train` through the CLI, on real Debian text: a config file with flag
 // overrides, the log and resolved config, and a process killed while writing a checkpoint.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { readModelDir } from '../../ts/checkpoint/modelDir.js';
 import { trainMemoryBytes } from '../../ts/train/trainMemory.js';
 import { corpora } from '../corpora.js';
-import { float32Values, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+import { float32Values, maxAbsDiff, memoryCgroup, tempDir, tinyModel } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
@@ -126,20 +126,6 @@ test('a run whose final model cannot be written says which checkpoint to resume 
   const a = new Map(readSafetensors(join(straight, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   for (const x of readSafetensors(join(out, 'model.safetensors'))) t.true(Buffer.from(x.data).equals(a.get(x.name)!), `${x.name} bit-identical`);
 });
-
-/** A memory cgroup capped at `bytes` (v1's memory controller, or v2 with memory delegated at the root), or why none can be made. */
-function memoryCgroup(bytes: number): { procs: string; remove: () => void } | string {
-  const name = `lep-test-${process.pid}`;
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const dir = v2 ? join('/sys/fs/cgroup', name) : join('/sys/fs/cgroup/memory', name);
-  try {
-    mkdirSync(dir);
-    writeFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
-    return { procs: join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
-  } catch (e) {
-    return `cannot make the memory cgroup ${dir}: ${(e as Error).message}`;
-  }
-}
 
 test('in a container or job whose cgroup caps memory below RAM, training is refused against the cap, not killed by the OOM killer', async (t) => {
   const model = await tinyModel({ hiddenSize: 512, intermediateSize: 1408, numHiddenLayers: 2, numAttentionHeads: 8, dtype: 'bf16' });

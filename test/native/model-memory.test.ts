@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +18,7 @@ import { createModel, mistralTokenizerDir } from '../../ts/index.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
-import { tempDir } from '../helpers.js';
+import { memoryCgroup, tempDir } from '../helpers.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 
@@ -170,6 +170,29 @@ test('a mapped load is charged once the model, not twice, against a data limit (
     t.regex(failed.message, i ? /cannot map .*model\.safetensors \(\d+ bytes\) into memory/ : /DefaultCPUAllocator/);
     t.regex(failed.message, /HINT: free memory, or raise the limit this process met \(ulimit -v or -d/);
   }
+});
+
+test('model create refuses a model it cannot hold under a cgroup memory limit, instead of being killed while drawing it', async (t) => {
+  const cap = 512 * 2 ** 20;
+  const cgroup = memoryCgroup(cap);
+  if (typeof cgroup === 'string') return t.fail(cgroup);
+  t.teardown(cgroup.remove);
+  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
+  const dir = tempDir();
+  const create = (out: string, hidden: string) =>
+    spawnSync('bash', ['-c', `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, LEP, 'model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', join(dir, out), '--hidden-size', hidden, '--layers', '2', '--heads', '8'], { encoding: 'utf8' });
+  // 32000 x 4096 embeddings, untied, and two layers: 0.66 B parameters, about 3 GiB in f32.
+  const big = create('big', '4096');
+  t.is(big.signal, null, `not killed: ${big.stderr}`);
+  t.is(big.status, 1, big.stderr);
+  t.regex(big.stderr, /creating a random model of \d+\.\d+ B parameters in f32 needs at least \d+\.\d GiB .*; this process may use 0\.5 GiB \(its cgroup's memory limit/);
+  t.regex(big.stderr, /HINT: --dtype bf16 halves the weights; fewer --layers or a smaller --hidden-size/);
+  t.regex(big.stderr, /\(code LEP_OUT_OF_MEMORY\)/);
+  t.false(existsSync(join(dir, 'big')));
+  // What fits is made there.
+  const small = create('small', '64');
+  t.is(small.status, 0, small.stderr);
+  t.true(existsSync(join(dir, 'small', 'model.safetensors')));
 });
 
 test('lep info says whether loads map the weights, as LEP_MMAP is now', (t) => {

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import type { ModelConfig } from '../../ts/checkpoint/config.js';
+import { parameterCounts, type ModelConfig } from '../../ts/checkpoint/config.js';
 import { PROVENANCE_FILE } from '../../ts/init/provenance.js';
-import { checkTrainMemory, parameterCounts, trainMemoryBytes } from '../../ts/train/trainMemory.js';
+import { checkTrainMemory, trainMemoryBytes } from '../../ts/train/trainMemory.js';
 import { tempDir } from '../helpers.js';
 
 const GIB = 2 ** 30;

@@ -129,3 +129,12 @@ export function toHfConfig(cfg: ModelConfig, base: Json = {}): Json {
   }
   return out;
 }
+
+/** Parameters of the model: embeddings, head (untied) and decoder layers. */
+export function parameterCounts(c: ModelConfig): { embeddings: number; all: number } {
+  const q = c.numAttentionHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const layer = c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize + (c.attentionBias ? q + 2 * kv : 0);
+  const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
+  return { embeddings, all: embeddings + c.numHiddenLayers * layer + c.hiddenSize };
+}

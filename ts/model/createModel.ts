@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { optionError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
-import { type ModelConfig, toHfConfig } from '../checkpoint/config.js';
+import { parameterCounts, type ModelConfig, toHfConfig } from '../checkpoint/config.js';
 import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
+import { memoryClause, processMemory } from '../processMemory.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
@@ -50,6 +51,7 @@ export async function createModel(outDir: string, options: CreateModelOptions): 
     tieWordEmbeddings: o.tieWordEmbeddings ?? modelType === 'qwen2',
     attentionBias: modelType === 'qwen2',
   };
+  checkCreateMemory(config, o.dtype);
   // Built in OUT.tmp-PID and renamed into place: a killed run never leaves weights without config.json.
   await writeDirAtomic(outDir, '--out', async (dir) => {
     const native = await runJob(
@@ -97,4 +99,23 @@ export async function createModel(outDir: string, options: CreateModelOptions): 
     if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error('tokenizer.json was not copied');
   });
   return config;
+}
+
+/**
+ * Refuses a model the process cannot hold while drawing it: its weights (bf16, else f32: f16 is held in
+ * f32 and converted at save) and the largest tensor, the embeddings, drawn in f32. Above RAM + swap, or
+ * a lower cgroup limit, the run would be killed by the kernel without a word after minutes of drawing.
+ */
+function checkCreateMemory(c: ModelConfig, dtype: string): void {
+  const held = dtype === 'bf16' ? 2 : 4;
+  const params = parameterCounts(c).all;
+  const need = params * held + c.vocabSize * c.hiddenSize * 4;
+  const memory = processMemory();
+  if (need <= memory.bytes) return;
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  throw new LepError(
+    'LEP_OUT_OF_MEMORY',
+    `creating a random model of ${(params / 1e9).toFixed(2)} B parameters in ${dtype} needs at least ${gib(need)} (its weights held in ${held === 2 ? 'bf16' : 'f32'} and its embeddings drawn in f32); ${memoryClause(memory)}` +
+      `\nHINT: ${held === 4 ? '--dtype bf16 halves the weights; ' : ''}fewer --layers or a smaller --hidden-size, or a machine (or limit) with more memory.`,
+  );
 }

@@ -10,9 +10,9 @@
  * is never wrong; a run just under the bound can still run out.
  */
 
-import type { ModelConfig } from '../checkpoint/config.js';
+import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
 import { LepError } from '../errors.js';
-import { processMemory, type ProcessMemory } from '../processMemory.js';
+import { memoryClause, processMemory, type ProcessMemory } from '../processMemory.js';
 import { newRowIds } from '../init/provenance.js';
 
 export type TrainParams = 'all' | 'embeddings' | 'lora';
@@ -20,14 +20,6 @@ export type TrainDtype = 'f32' | 'bf16';
 
 const GIB = 2 ** 30;
 
-/** Parameters of the model: embeddings, head (untied) and decoder layers. */
-export function parameterCounts(c: ModelConfig): { embeddings: number; all: number } {
-  const q = c.numAttentionHeads * c.headDim;
-  const kv = c.numKeyValueHeads * c.headDim;
-  const layer = c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize + (c.attentionBias ? q + 2 * kv : 0);
-  const embeddings = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
-  return { embeddings, all: embeddings + c.numHiddenLayers * layer + c.hiddenSize };
-}
 
 /** Bytes a training run holds at least (see the module comment). LoRA counts the weights only. */
 export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype, rows?: number): number {
@@ -73,7 +65,7 @@ function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => strin
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
  */
 export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, memory: number | ProcessMemory = processMemory(), rows?: number): void {
-  const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' } : memory;
+  const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
   const need = trainMemoryBytes(c, params, dtype, rows);
   if (need <= available) return;
   const gib = (b: number) => `${(b / GIB).toFixed(1)} GiB`;
@@ -98,6 +90,6 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
       (trainable ? ` + ${perTrainable}` : '') +
-      `, activations not counted; ${limit === 'cgroup' ? `this process may use ${gib(available)} (its cgroup's memory limit + swap: a container's or job's, below the machine's RAM)` : `this machine has ${gib(available)} (RAM + swap)`}\nHINT: ${hint}`,
+      `, activations not counted; ${memoryClause({ bytes: available, limit })}\nHINT: ${hint}`,
   );
 }
