@@ -151,7 +151,9 @@ function appendLines(file: string, lines: string[]): void {
   // One write per batch, then fsync: after a kill the file holds whole batches plus at most one torn line.
   const fd = openSync(file, 'a');
   try {
-    writeSync(fd, lines.join(''));
+    // Every byte, or the error that stopped it (a short write is not one: the next call says why).
+    const buf = Buffer.from(lines.join(''), 'utf8');
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

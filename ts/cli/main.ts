@@ -42,8 +42,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** A file-system error (it names its path) as a message for people. */
-function ioMessage(e: NodeJS.ErrnoException): string {
-  return `cannot ${e.syscall ?? 'access'} ${e.path}: ${e.code}\nHINT: check that the path exists, is writable and is on a real disk.`;
+function ioMessage(e: NodeJS.ErrnoException & { dest?: string }): string {
+  const hint: Record<string, string> = {
+    ENOSPC: 'the disk is full: free space there, or write somewhere else.',
+    EDQUOT: 'your disk quota is used up: free space there, or write somewhere else.',
+    EFBIG: 'the file would be larger than this process may write (ulimit -f) or the filesystem allows.',
+    EMFILE: 'this process may open too few files: raise `ulimit -n`.',
+    ENFILE: 'the system has too many files open: close some, or raise fs.file-max.',
+  };
+  // copyfile and rename name both ends: the destination is usually the one that failed.
+  const where = e.dest ? `${e.path} to ${e.dest}` : e.path;
+  return `cannot ${e.syscall ?? 'access'} ${where}: ${e.code}\nHINT: ${hint[e.code ?? ''] ?? 'check that the path exists, is writable and is on a real disk.'}`;
 }
 
 // A reader that has gone (`lep eval --json | head -c 10`) closes the pipe: the rest of the output has

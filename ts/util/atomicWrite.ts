@@ -9,7 +9,10 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      // writeSync may write less than asked (a file-size limit or a full disk reached mid-buffer); the
+      // next call then throws the reason. One call used to publish the truncated file.
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -17,6 +20,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
+    // write and fsync errors name no file: name the one asked for (the CLI's LEP_IO_<errno> message).
+    const err = e as NodeJS.ErrnoException;
+    if (err instanceof Error && typeof err.code === 'string' && err.path === undefined) err.path = path;
     throw e;
   } finally {
     untrackTemp(tmp);

@@ -1,0 +1,48 @@
+/**
+ * Files appear whole or not at all when a write stops partway: a file-size limit (`ulimit -f`, which
+ * Node meets as EFBIG: it ignores SIGXFSZ) stands in for a disk that fills up mid-write. writeFileAtomic
+ * (46 callers: config.json, tokenizer.json, reports, stage records) once published a truncated file and
+ * exited 0, since one writeSync call may write less than it is given.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import test from 'ava';
+
+import { mistralTokenizerDir } from '../../ts/index.js';
+import { tempDir } from '../helpers.js';
+
+const ATOMIC = fileURLToPath(new URL('../../ts/util/atomicWrite.js', import.meta.url));
+const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
+
+/** Runs node with `args` under a file-size limit of `kib` KiB. */
+function limited(kib: number, args: string[]) {
+  return spawnSync('bash', ['-c', `ulimit -f ${kib} && exec "$0" "$@"`, process.execPath, ...args], { encoding: 'utf8' });
+}
+
+test('writeFileAtomic writes every byte or throws naming the file, and leaves nothing behind', (t) => {
+  const dir = tempDir();
+  const target = join(dir, 'big.json');
+  const child = `const { writeFileAtomic } = await import(process.argv[1]);
+try { writeFileAtomic(process.argv[2], 'x'.repeat(3 * 2 ** 20)); console.log('written'); }
+catch (e) { console.log(JSON.stringify({ code: e.code, path: e.path })); }`;
+  const r = limited(1024, ['--input-type=module', '-e', child, ATOMIC, target]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { code: 'EFBIG', path: target });
+  t.deepEqual(readdirSync(dir), [], 'no file, no temporary');
+  // Under no limit the same write succeeds (the child is not failing for another reason).
+  const ok = spawnSync(process.execPath, ['--input-type=module', '-e', child, ATOMIC, target], { encoding: 'utf8' });
+  t.is(ok.stdout.trim(), 'written', ok.stderr);
+});
+
+test('a command whose output outgrows the limit fails naming the output, with a hint, and publishes nothing', (t) => {
+  const out = join(tempDir(), 'model');
+  // A tied bf16 model of hidden size 8 (0.5 MiB of weights) under 1 MiB: its tokenizer.json (1.8 MB) fails.
+  const r = limited(1024, [LEP, 'model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', out, '--hidden-size', '8', '--heads', '2', '--layers', '1', '--tie', '--dtype', 'bf16']);
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^lep: cannot copyfile .*tokenizer\.json to .*tokenizer\.json: EFBIG\nHINT: the file would be larger than this process may write \(ulimit -f\)/m);
+  t.regex(r.stderr, /\(code LEP_IO_EFBIG\)/);
+  t.false(existsSync(out), 'no half-made model');
+});
