@@ -105,6 +105,44 @@ test.serial('lep train: Ctrl-C stops at a step with a checkpoint and exit 130, s
   t.deepEqual(tempsIn(out), []);
 });
 
+/** Sends `signal` to `pid` `times` times, 1 ms apart. */
+function signalTimes(pid: number, signal: NodeJS.Signals, times: number): void {
+  for (let i = 0; i < times; i++) {
+    process.kill(pid, signal);
+    spawnSync('sleep', ['0.001']);
+  }
+}
+
+test.serial('a signal that quits at once while a native job computes exits 130, not with a segfault, and leaves no lock or temporary', async (t) => {
+  // process.exit ran libtorch's and oneDNN's static destructors under the job's thread: exit 139 in 3 of 6
+  // double Ctrl-Cs during training and in 6 of 6 Ctrl-Cs during lep eval (a resource-limit hunt).
+  const model = join(tempDir(), 'model');
+  const made = await lep('model', 'create', '--tokenizer', BASE, '--out', model, '--hidden-size', '256', '--layers', '4', '--heads', '4');
+  t.is(made.code, 0, made.stderr);
+  const data = await packed();
+  for (let round = 0; round < 3; round++) {
+    const out = join(tempDir(), 'run');
+    // The second SIGINT arrives while the step after step 1 runs (each takes tens of milliseconds here).
+    const r = await lepInterrupted(['train', model, '--data', data, '--out', out, '--batch-size', '4', '--steps', '200'], (pid) => {
+      if (!existsSync(join(out, 'train.log')) || !readFileSync(join(out, 'train.log'), 'utf8').includes('step 1 ')) return false;
+      signalTimes(pid, 'SIGINT', 2);
+      return true;
+    }, 'SIGINT');
+    t.is(r.code, 130, `round ${round}: ${r.stderr}`);
+    t.regex(r.stderr, /interrupted by SIGINT; its temporary files were removed/);
+    t.false(existsSync(join(out, 'lep.lock')), 'the lock is released');
+    t.deepEqual(tempsIn(out), []);
+  }
+  // lep eval quits at the first signal, mid-generation.
+  const task = join(tempDir(), 'copy.jsonl');
+  writeFileSync(task, [JSON.stringify({ task: { name: 'copy', group: 'Copy', metric: 'copy_sentence', maxNewTokens: 48 } }), ...Array.from({ length: 64 }, (_, i) => JSON.stringify({ id: `c${i}`, messages: [{ role: 'user', content: `Copy: the cat sat on mat number ${i}.` }], gold: 'x' }))].join('\n') + '\n');
+  for (let round = 0; round < 3; round++) {
+    const r = await lepInterrupted(['eval', model, '--tasks', task, '--progress', 'json'], /"done"/, 'SIGINT');
+    t.is(r.code, 130, `eval round ${round}: ${r.stderr}`);
+    t.regex(r.stderr, /interrupted by SIGINT/);
+  }
+});
+
 test.serial('lep train checkpoints by default, every tenth of the run', async (t) => {
   const data = await packed();
   const out = join(tempDir(), 'run');

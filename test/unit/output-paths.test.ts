@@ -11,7 +11,7 @@ import { LepError } from '../../ts/errors.js';
 import { checkOutputPath } from '../../ts/util/checkOutputPath.js';
 import { makeDirs } from '../../ts/util/makeDirs.js';
 import { LOCK_FILE, lockOutputDir } from '../../ts/util/outputLock.js';
-import { removeOrphanTemps, removeTrackedTemps, trackTemp } from '../../ts/util/tempPaths.js';
+import { pidAlive, removeOrphanTemps, removeTrackedTemps, trackTemp } from '../../ts/util/tempPaths.js';
 import { writeDirAtomic, writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
 import { tempDir } from '../helpers.js';
 
@@ -190,4 +190,27 @@ test('makeDirs fails with a named error where Node\'s recursive mkdir would spin
   t.regex(t.throws(() => makeDirs(join(dir, 'file', 'sub'), '--out'))!.message, /\S+file exists and is not a directory/);
   makeDirs(join(dir, 'a', 'b', 'c'), '--out');
   t.true(existsSync(join(dir, 'a', 'b', 'c')));
+});
+
+test('a zombie (exited, not yet reaped) holds no lock: a new run takes its lock over', async (t) => {
+  // `sleep 0` exits at once; its parent then execs into `sleep 3` and never reaps it: a zombie for 3 s,
+  // as a process killed in a container whose init reaps slowly (a resource-limit hunt met this).
+  const child = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 3']);
+  const pid = await new Promise<number>((done) => child.stdout.once('data', (d: Buffer) => done(Number(d.toString().trim()))));
+  t.teardown(() => child.kill());
+  let state = '';
+  for (let i = 0; i < 200 && state !== 'Z'; i++) {
+    spawnSync('sleep', ['0.01']);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  }
+  t.is(state, 'Z', 'the zombie is there');
+  t.false(pidAlive(pid));
+  t.true(pidAlive(child.pid!), 'a live process still counts');
+  const dir = tempDir();
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid, host: hostname(), command: 'lep train', since: new Date().toISOString() }));
+  const release = lockOutputDir(dir, '--out', 'lep train');
+  t.is(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).pid, process.pid);
+  release();
+  t.false(existsSync(join(dir, LOCK_FILE)));
 });

@@ -269,6 +269,8 @@ export interface NativeAddon {
   blasSelfCheck(): { f32Error: number; f64Error: number };
   /** Jobs of lep.node started and not yet settled (their promise resolved or rejected). */
   runningJobs(): number;
+  /** Ends the process at once with `code`, without C++ static destructors (cli/interrupt.ts, exitProcess). */
+  exitNow(code: number): never;
   inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> };
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;

@@ -5,8 +5,25 @@
  * once. Either way every temporary output this process was writing is removed first (a `process.on('exit')`
  * hook), and the exit code is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
  */
+import { loadedNative } from '../binding/loadNative.js';
 import { LepError } from '../errors.js';
 import { removeTrackedTemps } from '../util/tempPaths.js';
+
+/**
+ * How the `lep` command ends: the 'exit' hooks first (temporary outputs, output locks), then, where lep.node
+ * is loaded, out without C++ static destructors (addon.cpp, ExitNow): process.exit runs them, and under a
+ * job thread still computing (a second Ctrl-C, or one during `lep eval`) libtorch's and oneDNN's segfaulted
+ * (exit 139), while OpenBLAS's joined a worker stuck retrying an allocation under a memory limit, forever.
+ * Nothing of lep's needs a destructor at exit; stdout and stderr are flushed by then (exitWhenFlushed) or
+ * written synchronously.
+ */
+export function exitProcess(code: number): never {
+  const native = loadedNative();
+  if (!native) process.exit(code);
+  process.exitCode = code;
+  process.emit('exit', code);
+  return native.exitNow(code);
+}
 
 const controller = new AbortController();
 
@@ -57,12 +74,12 @@ export function handleInterrupts(command: string, stopsOnSignal: boolean): void 
     process.on(sig, () => {
       if (finished) {
         console.error(`lep ${command}: ${sig} came while its output was being printed; its work and files are complete, the printed output may be cut`);
-        process.exit(exitCodeOf(sig));
+        exitProcess(exitCodeOf(sig));
       }
       if (received !== undefined || !stopsOnSignal) {
         received ??= sig;
         console.error(interruptedMessage(command, sig));
-        process.exit(exitCodeOf(received));
+        exitProcess(exitCodeOf(received));
       }
       received = sig;
       console.error(`lep ${command}: ${sig} received, stopping at the next safe point (send it again to quit at once)`);

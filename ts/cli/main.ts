@@ -2,7 +2,7 @@
 /** The `lep` command: each subcommand is a thin wrapper over an exported TS function. */
 import { LepError } from '../errors.js';
 import { lepVersion, setThreads } from '../runtime.js';
-import { exitCodeOf, handleInterrupts, interruptedBy, interruptedMessage, markFinished } from './interrupt.js';
+import { exitCodeOf, exitProcess, handleInterrupts, interruptedBy, interruptedMessage, markFinished } from './interrupt.js';
 import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
 
@@ -77,7 +77,7 @@ main(process.argv.slice(2)).then(
       // says so in a HINT (train: the checkpoint), the others get the generic message.
       const own = e instanceof LepError && e.code === 'LEP_ABORTED' && e.message.includes('\nHINT:');
       console.error(own ? `lep ${running}: ${e.message}` : interruptedMessage(running, signal));
-      process.exit(exitCodeOf(signal));
+      exitProcess(exitCodeOf(signal));
     }
     if (e instanceof Error && typeof (e as NodeJS.ErrnoException).path === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string') {
       console.error(`lep: ${ioMessage(e)}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
@@ -103,7 +103,7 @@ function exitWhenFlushed(code: number): void {
   markFinished();
   let pending = 2;
   const done = (): void => {
-    if (--pending === 0) process.exit(code);
+    if (--pending === 0) exitProcess(code);
   };
   process.stdout.write('', done);
   process.stderr.write('', done);

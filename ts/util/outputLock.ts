@@ -61,6 +61,14 @@ function sleepMs(ms: number): void {
  * others then find a live one, so two commands never hold the lock together. (A takeover lock whose
  * process died within its few microseconds is itself removed as stale.)
  */
+// The locks this process holds. Released by their commands when they end, or at exit: the CLI exits on a
+// signal without the command's own cleanup (cli/interrupt.ts), and a lock left behind made the next run
+// take it over as stale. One 'exit' listener for all of them.
+const held = new Set<() => void>();
+process.on('exit', () => {
+  for (const release of [...held]) release();
+});
+
 export function lockOutputDir(dir: string, flag: string, command: string): () => void {
   const file = join(dir, LOCK_FILE);
   const takeover = `${file}.takeover`;
@@ -68,7 +76,14 @@ export function lockOutputDir(dir: string, flag: string, command: string): () =>
   const live = (h: Holder | undefined): h is Holder => !!h && (h.host !== me.host || (h.pid !== process.pid && pidAlive(h.pid)));
   const ours = (f: string): boolean => sameHolder(readHolder(f), me);
   for (let attempt = 0; attempt < 1000; attempt++) {
-    if (createLock(file, me)) return () => ours(file) && rmSync(file, { force: true });
+    if (createLock(file, me)) {
+      const release = (): void => {
+        held.delete(release);
+        if (ours(file)) rmSync(file, { force: true });
+      };
+      held.add(release);
+      return release;
+    }
     const h = readHolder(file);
     // Another machine's process cannot be checked from here: refused, the user decides.
     if (live(h))

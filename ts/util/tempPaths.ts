@@ -3,7 +3,7 @@
  * command can remove them before it exits; ones left by a killed process (its PID no longer running) are
  * removed by the next command that writes next to them.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const live = new Set<string>();
@@ -42,9 +42,16 @@ export function pidAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie (exited, not yet reaped by its parent; a container's init can take seconds) answers the
+  // signal too, but holds nothing: its state in /proc/PID/stat, after the last ')' of its name, is Z.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;  // no /proc (not Linux), or gone just now: kill answered, so count it alive
   }
 }
 
