@@ -161,16 +161,18 @@ export function latestCheckpoint(outDir: string): string | undefined {
 }
 
 /**
- * A training that failed after it trained (out of memory, a full disk, the final model's write) as the
- * error it was, plus how to go on: the newest checkpoint and that the same command resumes from it. Left
- * as it was: an abort (its message says where to resume), and errors that already name a checkpoint or
- * say how to resume (a non-finite loss, whose resume needs other options; a lost rank).
+ * A training that failed once its job had started (out of memory, a full disk at a checkpoint or at the
+ * final model's write) as the error it was, plus how to go on: the newest checkpoint, which the same
+ * command resumes from. Not for an abort (its message says where to resume), nor for failures whose
+ * resume needs more than fixing a cause: a non-finite loss or weights (other options), a refused resume,
+ * a lost rank (its HINT says to restart all ranks).
  */
-function withResumeNote(e: unknown, outDir: string, stepReached: number): unknown {
-  if (!(e instanceof LepError) || e.code === 'LEP_ABORTED' || stepReached === 0 || /checkpoint|resume/i.test(e.message)) return e;
+const NO_RESUME_NOTE = new Set(['LEP_ABORTED', 'LEP_NAN_LOSS', 'LEP_NAN_WEIGHTS', 'LEP_RESUME_MISMATCH']);
+function withResumeNote(e: unknown, outDir: string): unknown {
+  if (!(e instanceof LepError) || NO_RESUME_NOTE.has(e.code) || e.code.startsWith('LEP_DIST')) return e;
   const last = latestCheckpoint(outDir);
   if (last === undefined) return e;
-  const note = `RESUME: training reached step ${stepReached}; its newest checkpoint is ${last} (step ${checkpointStep(last)}): once the cause is fixed, the same command resumes from there`;
+  const note = `RESUME: the newest checkpoint is ${last} (step ${checkpointStep(last)}): once the cause is fixed, the same command resumes from there`;
   const err = new LepError(e.code, `${e.message}\n${note}`, { cause: e.cause });
   err.stack = e.stack;
   return err;
@@ -304,11 +306,9 @@ async function trainLocked(
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
   // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
   const bpcOf = evalBitsPerChar(o.evalData, o.batchSize * (dist?.worldSize ?? 1), o.evalBatches);
-  let stepReached = 0;  // by this run, for withResumeNote
   const onEvent = (e: JobProgress): void => {
     // train.log keeps its 0.1.0 line format (report/parseTrainLog.ts reads it).
     if (e.phase === 'train') {
-      stepReached = e.done;
       const elapsed = (Date.now() - started) / 1000;
       // Data-parallel: what this rank all-reduced, how long it then waited, how many buckets started during backward.
       const comm = dist ? ` | allreduce_mb ${(e.allreduceBytes / 1e6).toFixed(2)} | allreduce_wait_s ${e.allreduceWaitS.toFixed(3)} | early_buckets ${e.allreduceEarlyBuckets}` : '';
@@ -393,7 +393,7 @@ async function trainLocked(
     });
     return result;
   } catch (e) {
-    throw withResumeNote(e, outDir, stepReached);
+    throw withResumeNote(e, outDir);  // everything in this try runs once the training job starts
   } finally {
     model.dispose();
   }
