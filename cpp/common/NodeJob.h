@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "common/JsError.h"
@@ -59,7 +60,17 @@ class NodeJob {
     handle.Set("promise", job->deferred_.Promise());
     auto abort = job->abort_;
     handle.Set("abort", Napi::Function::New(env, [abort](const Napi::CallbackInfo&) { *abort = true; }));
-    std::thread([job] { job->Run(); }).detach();
+    try {
+      std::thread([job] { job->Run(); }).detach();
+    } catch (const std::system_error& e) {
+      // No thread for the job (memory for its stack, or the thread limit): undo Start, say so; the JS
+      // caller gets this as a LepError (binding/runJob.ts) instead of a job that never settles.
+      --running_jobs();
+      job->tsfn_.Release();
+      delete job;
+      throw MakeError(env, "LEP_OUT_OF_MEMORY", std::string("cannot start a thread for the job (") + e.what() +
+                                                    "; a memory limit, or the thread limit `ulimit -u`)\n" + lep::out_of_memory_hint());
+    }
     return handle;
   }
 

@@ -7,7 +7,7 @@
  * finished with a partial result such as a generation cut short or a training stopped early). What a job
  * made before it stopped reaches the caller through its progress events, never through the rejection.
  */
-import { LepError, withCallerStack } from '../errors.js';
+import { callNative, LepError, withCallerStack } from '../errors.js';
 import type { NativeJob } from './NativeTypes.js';
 import type { JobProgress } from './progress.js';
 
@@ -46,10 +46,13 @@ export async function runJob<T, E = JobProgress>(
 ): Promise<T> {
   const { signal, onProgress } = options;
   throwIfAborted(signal);
-  const job = start((e) => {
-    onProgress?.(e);
-    return !signal?.aborted;
-  });
+  // A job that cannot start (no thread for it) throws here, synchronously: a LepError like a rejection.
+  const job = callNative(() =>
+    start((e) => {
+      onProgress?.(e);
+      return !signal?.aborted;
+    }),
+  );
   const onAbort = (): void => job.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
