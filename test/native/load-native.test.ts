@@ -157,3 +157,22 @@ test('UCX memory hooks are off in a process that loaded lep.node, unless the use
   t.is(r.stdout.trim(), 'none no', r.stderr);
   t.is(run({ UCX_MEM_MMAP_HOOK_MODE: 'reloc', UCX_MEM_MALLOC_HOOKS: 'yes' }).stdout.trim(), 'reloc yes');
 });
+
+test('an addon the loader cannot map for want of memory is LEP_OUT_OF_MEMORY, never "damaged or built against another libtorch"', (t) => {
+  const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+  // Data limits from where node barely starts to where lep.node loads: the loader runs out while mapping
+  // libtorch and its dependencies somewhere in between (on this machine 120-160 MiB).
+  const seen = { loaded: 0, outOfMemory: 0, other: 0 };
+  for (let kib = 100_000; kib <= 300_000; kib += 10_000) {
+    const r = spawnSync('bash', ['-c', `ulimit -d ${kib} && exec "$0" "$@"`, process.execPath, LEP, 'info'], { encoding: 'utf8', env: ENV });
+    t.notRegex(r.stderr, /LEP_NATIVE_NOT_FOUND|is damaged or was built against another libtorch/, `at ${kib} KiB`);
+    if (r.status === 0) seen.loaded++;
+    else if (/^lep: cannot load the native addon .*: .*(failed to map segment|cannot map zero-fill pages|cannot allocate memory)\nHINT: the process is out of memory or at a limit/m.test(r.stderr) && /\(code LEP_OUT_OF_MEMORY\)/.test(r.stderr)) seen.outOfMemory++;
+    // Else a library's own abort under the limit before lep has a say (std::bad_alloc in libtorch's static
+    // initialisers, node failing to start): not lep's message to fix.
+    else seen.other++;
+  }
+  t.log(seen);
+  t.true(seen.outOfMemory > 0, 'some limit met the loader');
+  t.true(seen.loaded > 0, 'lep loads under the larger limits');
+});

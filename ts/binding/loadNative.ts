@@ -165,6 +165,10 @@ function load<T>(file: string): T {
       return exports;
     } catch (e) {
       const message = (e as Error).message.split('\n')[0]!;
+      // The loader could not map the library's segments or allocate for it: memory, not a bad file
+      // (a data or address-space ulimit, a cgroup limit); rebuilding would not help.
+      if (/failed to map segment|cannot map zero-fill pages|cannot allocate memory/i.test(message))
+        throw new LepError('LEP_OUT_OF_MEMORY', `cannot load the native addon ${label}: ${message}\nHINT: the process is out of memory or at a limit (ulimit -v or -d, a cgroup or job's memory limit): free memory or raise the limit.`);
       tried.push(`  ${label}: ${message}`);
       failures.push({ candidate, message });
     }
