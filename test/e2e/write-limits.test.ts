@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { mistralTokenizerDir } from '../../ts/index.js';
+import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';
 
 const ATOMIC = fileURLToPath(new URL('../../ts/util/atomicWrite.js', import.meta.url));
@@ -45,4 +46,15 @@ test('a command whose output outgrows the limit fails naming the output, with a 
   t.regex(r.stderr, /^lep: cannot copyfile .*tokenizer\.json to .*tokenizer\.json: EFBIG\nHINT: the file would be larger than this process may write \(ulimit -f\)/m);
   t.regex(r.stderr, /\(code LEP_IO_EFBIG\)/);
   t.false(existsSync(out), 'no half-made model');
+});
+
+test('tokenizer train: a working copy of the corpus that outgrows the limit names itself and --tmp-dir, and is removed', async (t) => {
+  const tmp = tempDir();
+  const out = join(tempDir(), 'tok');
+  const r = limited(100, [LEP, 'tokenizer', 'train', '--corpus', (await corpora())['en.txt']!, '--vocab-size', '2000', '--out', out, '--tmp-dir', tmp]);
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^lep: cannot write the working copy of the corpus, .*corpus\.txt: EFBIG\nHINT: .*point --tmp-dir at a disk with room for it, or raise the file-size limit \(ulimit -f\)/m);
+  t.regex(r.stderr, /\(code LEP_IO\)/);
+  t.deepEqual(readdirSync(tmp), [], 'the working copy is gone');
+  t.false(existsSync(out));
 });

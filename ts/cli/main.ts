@@ -51,8 +51,8 @@ function ioMessage(e: NodeJS.ErrnoException & { dest?: string }): string {
     ENFILE: 'the system has too many files open: close some, or raise fs.file-max.',
   };
   // copyfile and rename name both ends: the destination is usually the one that failed.
-  const where = e.dest ? `${e.path} to ${e.dest}` : e.path;
-  return `cannot ${e.syscall ?? 'access'} ${where}: ${e.code}\nHINT: ${hint[e.code ?? ''] ?? 'check that the path exists, is writable and is on a real disk.'}`;
+  const where = e.dest ? ` ${e.path} to ${e.dest}` : e.path ? ` ${e.path}` : '';
+  return `cannot ${e.syscall ?? 'access'}${where}: ${e.code}\nHINT: ${hint[e.code ?? ''] ?? 'check that the path exists, is writable and is on a real disk.'}`;
 }
 
 // A reader that has gone (`lep eval --json | head -c 10`) closes the pipe: the rest of the output has
@@ -79,7 +79,8 @@ main(process.argv.slice(2)).then(
       console.error(own ? `lep ${running}: ${e.message}` : interruptedMessage(running, signal));
       exitProcess(exitCodeOf(signal));
     }
-    if (e instanceof Error && typeof (e as NodeJS.ErrnoException).path === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string') {
+    // A file-system error (an errno code; a write's carries no path, which a full disk often meets).
+    if (e instanceof Error && !(e instanceof LepError) && typeof (e as NodeJS.ErrnoException).errno === 'number' && typeof (e as NodeJS.ErrnoException).code === 'string') {
       console.error(`lep: ${ioMessage(e)}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
       console.error(`(code LEP_IO_${(e as NodeJS.ErrnoException).code})`);
     } else if (e instanceof LepError) {

@@ -9,6 +9,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { createHash, type Hash } from 'node:crypto';
 
 import { tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
+import { withPath } from '../util/atomicWrite.js';
 
 export interface CorpusFileStats {
   bytes: number;
@@ -69,8 +70,11 @@ export class CorpusFileWriter {
     this.bufLen = 0;
     this.hash.update(data);
     this.bytes += data.length;
-    let off = 0;
-    while (off < data.length) off += writeSync(this.fd, data, off);
+    try {
+      for (let off = 0; off < data.length; ) off += writeSync(this.fd, data, off);
+    } catch (e) {
+      throw withPath(e, this.path);
+    }
   }
 
   /** Flushes, syncs and renames over the target; returns what was written. */

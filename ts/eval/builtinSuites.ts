@@ -19,7 +19,8 @@
  * Each task file also carries 5 shots (items not in the test set) for the plain few-shot format.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
@@ -265,14 +266,12 @@ export function writeBuiltinSuites(dir: string, corporaDir: string, n = DEFAULT_
   const counts: Record<string, { items: number; sha256: string }> = {};
   for (const [name, text] of suites) {
     const f = builtinTaskFile(dir, name);
-    writeFileSync(`${f}.tmp`, text);
-    renameSync(`${f}.tmp`, f);
+    writeFileAtomic(f, text);
     files.push(f);
     counts[name] = { items: text.split('\n').filter(Boolean).length - 1, sha256: createHash('sha256').update(text).digest('hex') };
   }
   const manifest = { format: SUITE_FORMAT, seed: SUITE_SEED, itemsPerTask: n, heldoutSha256: held.hash, tasks: counts, madeBy: 'scripts/make-eval-suites.ts' };
-  writeFileSync(join(dir, `${MANIFEST}.tmp`), JSON.stringify(manifest, null, 2) + '\n');
-  renameSync(join(dir, `${MANIFEST}.tmp`), join(dir, MANIFEST));
+  writeFileAtomic(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
   return { files, manifest };
 }
 

@@ -31,7 +31,8 @@
  * here after llmtf's, so scores compare with the paper's but need not match them to the last digit.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
@@ -406,8 +407,7 @@ export function convertDarumeru(input: string, outDir: string, options: ConvertO
     for (const f of from) sources[f] = createHash('sha256').update(readFileSync(f)).digest('hex');
     for (const t of c.tasks) {
       const file = join(outDir, `${t.header.name}.jsonl`);
-      writeFileSync(`${file}.tmp`, taskFileText(t));
-      renameSync(`${file}.tmp`, file);
+      writeFileAtomic(file, taskFileText(t));
       const shots = (t.header.shots?.length ?? 0) + Object.values(t.header.shotsBySubject ?? {}).reduce((n, s) => n + s.length, 0);
       report.tasks.push({ name: t.header.name, group: t.header.group, file, items: t.items.length, shots, from });
       if (t.header.aggregate === 'subjects') report.unknownSubjects.push(...categoriesOf(t.items).unknown);
@@ -415,6 +415,6 @@ export function convertDarumeru(input: string, outDir: string, options: ConvertO
   }
   report.unknownSubjects = [...new Set(report.unknownSubjects)].sort();
   const manifest = { madeBy: 'lep eval convert-darumeru', input, tasks: report.tasks, sourcesSha256: sources, unknownSubjects: report.unknownSubjects };
-  writeFileSync(report.manifest, JSON.stringify(manifest, null, 2) + '\n');
+  writeFileAtomic(report.manifest, JSON.stringify(manifest, null, 2) + '\n');
   return report;
 }

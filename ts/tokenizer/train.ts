@@ -150,6 +150,13 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
       seed: o.seed,
       maxLineBytes: o.maxSentenceLength,
       onLines: (lines) => options.onProgress?.({ phase: 'corpus', done: lines, total: 0, step: lines }),
+    }).catch((e: unknown) => {
+      // The working copy of the corpus goes to a temporary folder the user did not name: say which, and
+      // how to put it elsewhere.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (e instanceof Error && typeof code === 'string' && (e as NodeJS.ErrnoException).errno !== undefined && !(e as NodeJS.ErrnoException).path)
+        throw new LepError('LEP_IO', `cannot write the working copy of the corpus, ${input}: ${code}\nHINT: it takes about the corpus's size (or --input-sentence-size lines): point --tmp-dir at a disk with room for it${code === 'EFBIG' ? ', or raise the file-size limit (ulimit -f)' : ''}.`, { cause: e });
+      throw e;
     });
     options.onProgress?.({ phase: 'corpus', done: written.lines, total: written.lines, step: written.lines });
     if (written.lines === 0)

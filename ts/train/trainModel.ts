@@ -167,9 +167,9 @@ export function latestCheckpoint(outDir: string): string | undefined {
  * resume needs more than fixing a cause: a non-finite loss or weights (other options), a refused resume,
  * a lost rank (its HINT says to restart all ranks).
  */
-const NO_RESUME_NOTE = new Set(['LEP_ABORTED', 'LEP_NAN_LOSS', 'LEP_NAN_WEIGHTS', 'LEP_RESUME_MISMATCH']);
+const NO_RESUME_NOTE = new Set(['LEP_ABORTED', 'LEP_NAN_LOSS', 'LEP_NAN_WEIGHTS', 'LEP_RESUME_MISMATCH', 'LEP_DIST_PEER_LOST', 'LEP_DIST_TIMEOUT', 'LEP_DIST_MISMATCH']);
 function withResumeNote(e: unknown, outDir: string): unknown {
-  if (!(e instanceof LepError) || NO_RESUME_NOTE.has(e.code) || e.code.startsWith('LEP_DIST')) return e;
+  if (!(e instanceof LepError) || NO_RESUME_NOTE.has(e.code)) return e;
   const last = latestCheckpoint(outDir);
   if (last === undefined) return e;
   const note = `RESUME: the newest checkpoint is ${last} (step ${checkpointStep(last)}): once the cause is fixed, the same command resumes from there`;

@@ -20,10 +20,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
-    // write and fsync errors name no file: name the one asked for (the CLI's LEP_IO_<errno> message).
-    const err = e as NodeJS.ErrnoException;
-    if (err instanceof Error && typeof err.code === 'string' && err.path === undefined) err.path = path;
-    throw e;
+    throw withPath(e, path);
   } finally {
     untrackTemp(tmp);
   }
@@ -31,4 +28,14 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * `e` naming `path` when it is a file-system error that names none: write and fsync errors carry no path,
+ * and the CLI's LEP_IO_<errno> message (cli/main.ts) should say which output met the full disk.
+ */
+export function withPath(e: unknown, path: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof err.code === 'string' && err.path === undefined) err.path = path;
+  return e;
 }
