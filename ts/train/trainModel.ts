@@ -19,7 +19,7 @@ import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type Stage
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
 import { lockOutputDir } from '../util/outputLock.js';
-import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from '../util/tempPaths.js';
+import { removeOrphanTemps, tempPathFor, trackTemp, trackTempsIn, untrackTemp, untrackTempsIn } from '../util/tempPaths.js';
 import { resolveLora, type LoraOptions } from '../lora/loraOptions.js';
 import { saveAdapter } from '../lora/peftAdapter.js';
 import { fileFingerprint, modelFingerprint } from '../stage/inputFingerprint.js';
@@ -319,6 +319,8 @@ async function trainLocked(
     }
     options.onProgress?.(e);
   };
+  // The trainer writes each checkpoint as step-N.tmp-PID first: removed if the CLI quits on a signal mid-write.
+  trackTempsIn(join(outDir, 'checkpoints'));
   try {
     const r = await runJob(
       (p) =>
@@ -395,6 +397,7 @@ async function trainLocked(
   } catch (e) {
     throw withResumeNote(e, outDir);  // everything in this try runs once the training job starts
   } finally {
+    untrackTempsIn(join(outDir, 'checkpoints'));
     model.dispose();
   }
 }

@@ -21,8 +21,28 @@ export function untrackTemp(path: string): void {
   live.delete(path);
 }
 
+// Folders where native code writes temporaries of this process whose names TS cannot know in advance (a
+// training checkpoint's step-N.tmp-PID): removeTrackedTemps removes this process's there too.
+const liveDirs = new Set<string>();
+
+export function trackTempsIn(dir: string): void {
+  liveDirs.add(dir);
+}
+
+export function untrackTempsIn(dir: string): void {
+  liveDirs.delete(dir);
+}
+
 /** Removes every temporary output this process still has (synchronous: safe in an `exit` handler). */
 export function removeTrackedTemps(): string[] {
+  for (const dir of liveDirs) {
+    try {
+      for (const name of readdirSync(dir)) if (name.endsWith(`.tmp-${process.pid}`)) live.add(join(dir, name));
+    } catch {
+      // not made yet, or unreadable: nothing of ours to remove
+    }
+  }
+  liveDirs.clear();
   const removed = [...live];
   for (const p of removed) {
     try {
