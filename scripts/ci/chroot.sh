@@ -75,7 +75,10 @@ cleanup() {
 trap cleanup EXIT
 mount -t overlay overlay -o "lowerdir=$pristine,upperdir=$run/upper,workdir=$run/work" "$root"
 mounted+=("$root")
-for d in proc sys dev dev/pts; do mount --bind "/$d" "$root/$d"; mounted+=("$root/$d"); done
+for d in proc dev dev/pts; do mount --bind "/$d" "$root/$d"; mounted+=("$root/$d"); done
+# /sys with the file systems mounted under it (the cgroup hierarchies, which tests make memory limits in),
+# as slaves: nothing unmounted in the chroot's tree reaches the host's. Its cleanup is umount -l's.
+mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"; mounted+=("$root/sys")
 for b in "${binds[@]}"; do
   src=${b%%:*} dst=${b#*:}
   mkdir -p "$root$dst"
