@@ -19,11 +19,16 @@ test('the event loop keeps turning while generate runs; progress arrives in orde
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
   const steps: number[] = [];
+  const started = performance.now();
   const [r] = await m.generateTokens([[1, 415, 2936]], { maxNewTokens: 60, stopTokens: [], onProgress: (e) => steps.push(e.done) });
+  const ms = performance.now() - started;
   clearInterval(timer);
   t.is(r!.tokens.length, 60);
   t.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i + 1));
-  t.true(ticks > 10, `only ${ticks} timer ticks during generation`);
+  // A loop blocked by the job would fire the 1 ms timer at most once, when it is free again. How many more
+  // fire depends on the machine's speed and load (7 in a loaded CI run on libtorch 2.6, where 60 tokens
+  // took a few milliseconds): a fixed count above a handful tested the speed, not the loop.
+  t.true(ticks >= 3, `only ${ticks} timer ticks during ${ms.toFixed(0)} ms of generation`);
   m.dispose();
 });
 
