@@ -32,7 +32,8 @@ export function processMemory(): ProcessMemory {
     : { bytes: ramBytes + swapBytes, limit: 'machine', ramBytes, swapBytes };
 }
 
-const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
+/** Bytes as "1.5 GiB", as the memory refusals print them. */
+export const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /** One line for `lep info` ("memory"). */
 export function describeMemory(m: ProcessMemory): string {

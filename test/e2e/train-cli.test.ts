@@ -109,22 +109,20 @@ test('a run whose final model cannot be written says which checkpoint to resume 
 
   // bash's ulimit -f (KiB) sets RLIMIT_FSIZE; node ignores SIGXFSZ, so a write past it fails with EFBIG.
   const limit = Math.floor((0.75 * modelBytes) / 1024);
-  const failed = await new Promise<{ code: number | null; stderr: string }>((done) =>
-    execFile('bash', ['-c', `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, ...args, '--out', out], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
-      done({ code: e ? (e as { code: number }).code : 0, stderr }),
-    ),
-  );
+  const trainLimited = () =>
+    new Promise<{ code: number | null; stderr: string }>((done) =>
+      execFile('bash', ['-c', `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, ...args, '--out', out], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
+        done({ code: e ? (e as { code: number }).code : 0, stderr }),
+      ),
+    );
+  const failed = await trainLimited();
   t.true(ckptBytes() < limit * 1024, `the checkpoint (${ckptBytes()} bytes) fits under the limit, the model (${modelBytes}) does not`);
   t.is(failed.code, 1, failed.stderr);
   t.regex(failed.stderr, /cannot write .*model\.safetensors.*File too large\nHINT: the file would be larger than this process may write \(ulimit -f\)/);
   t.regex(failed.stderr, /RESUME: the newest checkpoint is .*step-00000003 \(step 3\): once the cause is fixed, the same command resumes from there\n\(code LEP_IO\)/);
   t.false(existsSync(join(out, 'model.safetensors')), 'no model where the write failed');
   // Again under the limit: the resumed run, with no step left to train, fails the same way and says so again.
-  const again = await new Promise<{ code: number | null; stderr: string }>((done) =>
-    execFile('bash', ['-c', `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, ...args, '--out', out], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
-      done({ code: e ? (e as { code: number }).code : 0, stderr }),
-    ),
-  );
+  const again = await trainLimited();
   t.is(again.code, 1, again.stderr);
   t.regex(again.stderr, /resuming from .*step-00000003[\s\S]*RESUME: the newest checkpoint is .*step-00000003 \(step 3\)/);
 

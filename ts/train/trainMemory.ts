@@ -12,7 +12,7 @@
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
 import { LepError } from '../errors.js';
-import { memoryClause, processMemory, type ProcessMemory } from '../processMemory.js';
+import { gib, memoryClause, processMemory, type ProcessMemory } from '../processMemory.js';
 import { newRowIds } from '../init/provenance.js';
 
 export type TrainParams = 'all' | 'embeddings' | 'lora';
@@ -68,7 +68,6 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
   const need = trainMemoryBytes(c, params, dtype, rows);
   if (need <= available) return;
-  const gib = (b: number) => `${(b / GIB).toFixed(1)} GiB`;
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const flags = (p: TrainParams, d: TrainDtype) => [p === 'embeddings' ? '--embeddings-only' : `--params ${p}`, `--dtype ${d}`].join(' ');
