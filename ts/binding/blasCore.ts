@@ -71,7 +71,12 @@ export interface BlasCoreChoice {
 
 /** Largest relative errors a correct f32 / f64 kernel stays under in blas_self_check (measured 3e-7 / 6e-16). */
 export const BLAS_CHECK_TOLERANCE = { f32: 1e-4, f64: 1e-12 };
-const PROBE_TIMEOUT_MS = 120_000;
+/**
+ * How long a probe may take; one takes about 1 s (two addon loads and a few small products). A probe
+ * stuck past it (OpenBLAS spinning on a failed allocation under a memory limit) is killed, by its own
+ * watchdog (exitWithParent.ts) and by the parent's timeout, and lep keeps the library's choice for that run.
+ */
+export const PROBE_TIMEOUT_MS = 30_000;
 /** Set in probe children so they load the library's own choice instead of choosing again. */
 export const PROBE_ENV = 'LEP_BLAS_PROBE';
 
@@ -137,7 +142,7 @@ function probeFailure(p: BlasProbe): string | undefined {
  */
 export function decideBlasCore(cpu: CpuFeatures, libraryDefault: BlasProbe, probe: (core: string) => BlasProbe): BlasCoreChoice {
   const own = libraryDefault.core;
-  if (libraryDefault.failed) return { reason: `kept the library's choice: the probe could not load it (${libraryDefault.failed})` };
+  if (libraryDefault.failed) return { reason: `kept the library's choice: the probe of it failed (${libraryDefault.failed})` };
   if (!own) return { reason: 'the BLAS in use is not OpenBLAS; nothing to choose' };
   const level = cpuLevel(cpu);
   const better = coreForLevel(level);
@@ -163,7 +168,11 @@ export function runBlasProbe(core: string | undefined, extraEnv: Record<string, 
   if (core === undefined) delete env.OPENBLAS_CORETYPE;
   else env.OPENBLAS_CORETYPE = core;
   const script = fileURLToPath(new URL('./blasProbe.js', import.meta.url));
-  const r = spawnSync(process.execPath, [script], { env, encoding: 'utf8', timeout: PROBE_TIMEOUT_MS });
+  // The child's watchdog ends it at PROBE_TIMEOUT_MS, or when this process dies first; the parent's own
+  // limit, a little later, is for a child that could not start one. SIGKILL: a stuck child ignores SIGTERM.
+  const r = spawnSync(process.execPath, [script], {
+    env, encoding: 'utf8', timeout: PROBE_TIMEOUT_MS + 5000, killSignal: 'SIGKILL',
+  });
   const last = (s: string | null): string => (s ?? '').trim().split('\n').pop() ?? '';
   if (r.status === 0) {
     try {
@@ -172,7 +181,10 @@ export function runBlasProbe(core: string | undefined, extraEnv: Record<string, 
       /* reported below */
     }
   }
-  const how = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+  // SIGKILL is the watchdog's or the timeout's: the child was stuck (a crashing core dies by SIGSEGV/SIGILL).
+  const how = r.signal === 'SIGKILL'
+    ? `did not finish within ${PROBE_TIMEOUT_MS / 1000} s and was killed (OpenBLAS can spin on an allocation that fails under a memory limit such as ulimit -v or -d)`
+    : r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
   const why = last(r.stderr);
   return { core: '', blasPath: '', f32Error: NaN, f64Error: NaN, failed: `probe ${how}${why ? `: ${why}` : ''}` };
 }
