@@ -25,7 +25,7 @@ std::string write_hint(int err) {
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");
-  if (!f_) throw Error("LEP_IO", "cannot create " + tmp_ + ": " + std::strerror(errno));
+  if (!f_) throw Error("LEP_IO", "cannot create " + tmp_ + " (the working copy of " + path_ + "): " + std::strerror(errno));
 }
 
 AtomicFile::~AtomicFile() {
@@ -33,10 +33,15 @@ AtomicFile::~AtomicFile() {
   if (!committed_) std::remove(tmp_.c_str());
 }
 
+// Names the file asked for, not its working copy: that one is removed as the error unwinds this object.
+std::string AtomicFile::failed(const char* what, int err) const {
+  return std::string("cannot ") + what + " " + path_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err);
+}
+
 void AtomicFile::write(const void* data, size_t bytes) {
   if (bytes && std::fwrite(data, 1, bytes, f_) != bytes) {
     const int err = errno;
-    throw Error("LEP_IO", "cannot write " + tmp_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err));
+    throw Error("LEP_IO", failed("write", err));
   }
   written_ += bytes;
 }
@@ -44,7 +49,7 @@ void AtomicFile::write(const void* data, size_t bytes) {
 void AtomicFile::commit() {
   if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) {  // buffered bytes meet a full disk here too
     const int err = errno;
-    throw Error("LEP_IO", "cannot flush " + tmp_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err));
+    throw Error("LEP_IO", failed("flush", err));
   }
   std::fclose(f_);
   f_ = nullptr;

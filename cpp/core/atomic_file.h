@@ -17,6 +17,8 @@ class AtomicFile {
   void commit();
 
  private:
+  std::string failed(const char* what, int err) const;
+
   std::string path_, tmp_;
   FILE* f_ = nullptr;
   uint64_t written_ = 0;

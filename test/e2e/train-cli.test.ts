@@ -118,7 +118,7 @@ test('a run whose final model cannot be written says which checkpoint to resume 
   const failed = await trainLimited();
   t.true(ckptBytes() < limit * 1024, `the checkpoint (${ckptBytes()} bytes) fits under the limit, the model (${modelBytes}) does not`);
   t.is(failed.code, 1, failed.stderr);
-  t.regex(failed.stderr, /cannot write .*model\.safetensors.*File too large\nHINT: the file would be larger than this process may write \(ulimit -f\)/);
+  t.regex(failed.stderr, /cannot write \S*model\.safetensors: File too large\nHINT: the file would be larger than this process may write \(ulimit -f\)/);
   t.regex(failed.stderr, /RESUME: the newest checkpoint is .*step-00000003 \(step 3\): once the cause is fixed, the same command resumes from there\n\(code LEP_IO\)/);
   t.false(existsSync(join(out, 'model.safetensors')), 'no model where the write failed');
   // Again under the limit: the resumed run, with no step left to train, fails the same way and says so again.
