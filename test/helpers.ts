@@ -13,6 +13,15 @@ process.on('exit', () => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * `bash` and its arguments to run `command` under shell resource limits, e.g. `-f 1024` (file size, KiB),
+ * `-d N` (data), `-u N` (processes): for spawnSync/execFile as `(...underUlimit(o, cmd), options)`.
+ * bash's `ulimit` sets the rlimit, and `exec` makes the command that limited process itself (its pid, exit status and signals).
+ */
+export function underUlimit(limits: string, command: string[]): [string, string[]] {
+  return ['bash', ['-c', `ulimit ${limits} && exec "$0" "$@"`, ...command]];
+}
+
 export function tempDir(prefix = 'lep-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   made.push(dir);

@@ -12,7 +12,7 @@ import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { readModelDir } from '../../ts/checkpoint/modelDir.js';
 import { trainMemoryBytes } from '../../ts/train/trainMemory.js';
 import { corpora } from '../corpora.js';
-import { float32Values, maxAbsDiff, memoryCgroup, tempDir, tinyModel } from '../helpers.js';
+import { float32Values, maxAbsDiff, memoryCgroup, tempDir, tinyModel, underUlimit } from '../helpers.js';
 
 const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
@@ -111,7 +111,7 @@ test('a run whose final model cannot be written says which checkpoint to resume 
   const limit = Math.floor((0.75 * modelBytes) / 1024);
   const trainLimited = () =>
     new Promise<{ code: number | null; stderr: string }>((done) =>
-      execFile('bash', ['-c', `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, LEP, 'train', model, ...args, '--out', out], { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
+      execFile(...underUlimit(`-f ${limit}`, [process.execPath, LEP, 'train', model, ...args, '--out', out]), { env: { ...process.env, LEP_THREADS: '1' } }, (e, _stdout, stderr) =>
         done({ code: e ? (e as { code: number }).code : 0, stderr }),
       ),
     );

@@ -13,14 +13,14 @@ import test from 'ava';
 
 import { mistralTokenizerDir } from '../../ts/index.js';
 import { corpora } from '../corpora.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, underUlimit } from '../helpers.js';
 
 const ATOMIC = fileURLToPath(new URL('../../ts/util/atomicWrite.js', import.meta.url));
 const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
 
 /** Runs node with `args` under a file-size limit of `kib` KiB. */
 function limited(kib: number, args: string[]) {
-  return spawnSync('bash', ['-c', `ulimit -f ${kib} && exec "$0" "$@"`, process.execPath, ...args], { encoding: 'utf8' });
+  return spawnSync(...underUlimit(`-f ${kib}`, [process.execPath, ...args]), { encoding: 'utf8' });
 }
 
 test('writeFileAtomic writes every byte or throws naming the file, and leaves nothing behind', (t) => {

@@ -18,7 +18,7 @@ import { createModel, mistralTokenizerDir } from '../../ts/index.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
-import { memoryCgroup, tempDir } from '../helpers.js';
+import { memoryCgroup, tempDir, underUlimit } from '../helpers.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 
@@ -149,10 +149,10 @@ test('a mapped load is charged once the model, not twice, against a data limit (
   await createModel(out, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 2048, numHiddenLayers: 1, numAttentionHeads: 16, dtype: 'bf16' });
   const bytes = statSync(join(out, 'model.safetensors')).size;
   const child = (limit?: number) => {
-    // bash's ulimit -d (KiB) sets RLIMIT_DATA for the node it execs.
-    const script = limit === undefined ? 'exec "$0" "$@"' : `ulimit -d ${Math.floor(limit / 1024)} && exec "$0" "$@"`;
-    const args = ['-c', script, process.execPath, '--input-type=module', '-e', LIMIT_CHILD, INDEX, out, ...(limit === undefined ? [] : ['limited'])];
-    const r = spawnSync('bash', args, { encoding: 'utf8', env: { ...process.env, LEP_MMAP: '1' } });
+    // ulimit -d (KiB) sets RLIMIT_DATA.
+    const node = [process.execPath, '--input-type=module', '-e', LIMIT_CHILD, INDEX, out];
+    const [file, args] = limit === undefined ? [node[0]!, node.slice(1)] : underUlimit(`-d ${Math.floor(limit / 1024)}`, [...node, 'limited']);
+    const r = spawnSync(file, args, { encoding: 'utf8', env: { ...process.env, LEP_MMAP: '1' } });
     t.is(r.status, 0, r.stderr);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { loaded: number; logprob: number; again: ({ code: string; message: string } | string)[] };
   };

@@ -13,7 +13,7 @@ import { getNative } from '../../ts/binding/loadNative.js';
 import { callNative, LepError } from '../../ts/errors.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { lepInfo } from '../../ts/runtime.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { tempDir, tinyModel, underUlimit } from '../helpers.js';
 
 test('a libtorch error in a synchronous call is a LEP_TORCH error, and the process lives on', async (t) => {
   const m = await LepModel.load(await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2 }));
@@ -46,7 +46,7 @@ console.log(r);`;
   // that let a model load are node's, OpenBLAS's and the load job's own: one fewer leaves the job without
   // its thread, whatever this machine's count is.
   const run = (threads: number) =>
-    spawnSync('bash', ['-c', `ulimit -u ${threads} && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" "$@"`, process.execPath, '--input-type=module', '-e', child, INDEX, model], { encoding: 'utf8', env }).stdout.trim();
+    spawnSync(...underUlimit(`-u ${threads}`, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', child, INDEX, model]), { encoding: 'utf8', env }).stdout.trim();
   let fewest = 0;
   for (let n = 8; n <= 64 && !fewest; n++) if (run(n) === 'loaded') fewest = n;
   t.true(fewest > 0, 'a model loads with at most 64 threads');
