@@ -1,4 +1,5 @@
 /** Shared test helpers: temporary directories and small real models with Mistral's real tokenizer. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +81,14 @@ export async function rejectsAborted(t: ExecutionContext, promise: Promise<unkno
   t.is(e.code, 'LEP_ABORTED', e.message);
   if (reason !== undefined) t.is(e.cause, reason);
   return e;
+}
+
+/** A tmpfs of `bytes` mounted on a new temporary directory (root only), or why none can be made. */
+export function smallFilesystem(bytes: number): { dir: string; remove: () => void } | string {
+  const dir = tempDir('lep-fs-');
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'lep-test', dir], { encoding: 'utf8' });
+  if (r.status !== 0) return `cannot mount a tmpfs on ${dir}: ${(r.stderr || r.error?.message || '').trim()}`;
+  return { dir, remove: () => void spawnSync('umount', ['-l', dir]) };
 }
 
 /** A memory cgroup capped at `bytes` (v1's memory controller, or v2 with memory delegated at the root), or why none can be made. */

@@ -26,6 +26,7 @@ import { fileFingerprint, modelFingerprint } from '../stage/inputFingerprint.js'
 import { readDistributedEnv, type DistributedEnv, type GradSync } from './distributedEnv.js';
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
+import { checkTrainDiskSpace } from './trainDisk.js';
 import { checkTrainMemory } from './trainMemory.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
@@ -241,10 +242,16 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const dist = o.distributed === undefined ? readDistributedEnv() : o.distributed || undefined;
   const { distTimeout, gradSync } = o;
   // Before anything is written: a run that cannot fit in memory leaves no output directory.
-  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, o.rows === undefined ? undefined : new Set(o.rows).size);
+  const rowCount = o.rows === undefined ? undefined : new Set(o.rows).size;
+  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, rowCount);
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
+  // And on disk: checkpoints and the final model that cannot fit on --out's filesystem.
+  if (writer) {
+    const last = o.resume === false ? undefined : latestCheckpoint(outDir);
+    checkTrainDiskSpace(modelDir, outDir, { ...o, rows: rowCount, checkpointEvery, startStep: last ? checkpointStep(last) : 0, resume: o.resume !== false });
+  }
   makeDirs(outDir, '--out');
   // Two runs writing one directory would interleave checkpoints and logs: the second is refused.
   const unlock = writer ? lockOutputDir(outDir, '--out', 'lep train') : () => {};
