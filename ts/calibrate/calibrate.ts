@@ -31,6 +31,7 @@ import { filterAnswers, scriptByLang, type FilterAnswersOptions } from './filter
 import { generateAnswers, type CalibrationPrompt, type GenerateAnswersOptions } from './generateAnswers.js';
 import { packCalibrationSet } from './packCalibrationSet.js';
 import { readChatDataset, type ChatRecord } from './readChatDataset.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** The calibration options: CALIBRATE_SPEC (calibrateOptions.ts) gives each one's type, bounds, default and doc. */
 export type CalibrateOptions = Omit<OptionsOf<typeof CALIBRATE_SPEC>, 'lora' | 'train'> &
@@ -93,6 +94,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   checkOptions(CALIBRATE_SPEC, options, { kind: 'options' }, CALIBRATE_NON_SPEC_KEYS);
   checkCalibrateCombination(options, { kind: 'options' });
   const o = withDefaults(CALIBRATE_SPEC, options);
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--original': options.original, '--data': options.data, '--prompts': typeof options.prompts === 'string' ? options.prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
   const out = resolve(outDir);
   const work = resolve(o.workDir ?? join(out, 'calibration-data'));
   mkdirSync(work, { recursive: true });

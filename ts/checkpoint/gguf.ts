@@ -29,6 +29,8 @@ import {
   type SpmVocab,
 } from './ggufTokenizerParity.js';
 import { inspectWeights, readModelDir } from './modelDir.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { prepareFileOutput } from '../util/prepareFileOutput.js';
 
 export { GGUF_OUT_TYPES, type GgufOutType } from './ggufOptions.js';
 /** llama.cpp's general.file_type for each output type (LlamaFileType). */
@@ -327,6 +329,8 @@ export function checkGgufValues(metadata: [string, GgufValue][]): void {
 export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<ExportGgufResult> {
   checkOptions(GGUF_SPEC, options, { kind: 'options' }, GGUF_NON_SPEC_KEYS);
   const { outType } = withDefaults(GGUF_SPEC, options);
+  checkOutputPath(path, '--out', { MODEL_DIR: modelDir, '--check-text': options.checkText });
+  prepareFileOutput(path, '--out');
   const dir = readModelDir(modelDir);
   const tok = Tokenizer.fromDir(modelDir);
   const names = new Set(inspectWeights(dir).keys());

@@ -6,7 +6,6 @@ import { LepError } from '../errors.js';
 import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { parse, printJson, required } from './args.js';
 import { LORA_FLAGS, LORA_USAGE, loraFromFlags } from './loraFlags.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
 import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 
@@ -37,8 +36,6 @@ export async function run(argv: string[]): Promise<void> {
   // Checked here so that a wrong value names its flag (calibrate() names the train option, train.steps).
   const train = fromFlags(CALIBRATE_TRAIN_FLAGS, values);
   checkOptions(CALIBRATE_TRAIN_FLAGS, train, { kind: 'options' });
-  const prompts = options.prompts;
-  checkOutputPath(out, '--out', { MODEL_DIR: model, '--original': options.original, '--data': options.data, '--prompts': typeof prompts === 'string' ? prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
   // Progress of the original model's answers (calibration's longest step, mode self) and of training.
   const json = jsonProgress('calibrate', values.progress);
   const r = await calibrate(model, out, {

@@ -8,8 +8,6 @@ import { packCorpus, type PackCorpusOptions } from '../train/packCorpus.js';
 import { PACK_SPEC } from '../train/packCorpusOptions.js';
 import { parse, printJson, progressLine, required } from './args.js';
 import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
-import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { interruptSignal } from './interrupt.js';
 
 /** The flags of the command itself (not options of packCorpus). */
@@ -36,10 +34,8 @@ export async function run(argv: string[]): Promise<void> {
   const out = required(values.out as string | undefined, '--out', usage);
   required(values['seq-len'] as string | undefined, '--seq-len', usage);
   const options = fromFlags(PACK_SPEC, values) as PackCorpusOptions;
-  // Checked before the output file is prepared (packCorpus checks the same).
+  // Checked before the corpus is listed (packCorpus checks the same).
   checkOptions(PACK_SPEC, options, { kind: 'options' });
-  checkOutputPath(out, '--out', { CORPUS: positionals, '--tokenizer': tokenizer });
-  prepareFileOutput(out, '--out');
   // Progress: text bytes read against the corpus files' sizes (compressed or JSONL files make it a rough guide), in MB.
   const total = (await listCorpusFiles(positionals)).reduce((n, f) => n + statSync(f).size, 0);
   const json = jsonProgress('data', values.progress);

@@ -2,7 +2,6 @@
 import { convertDarumeru, DARUMERU_SETS } from '../eval/convertDarumeru.js';
 import { LepError } from '../errors.js';
 import { parse, required } from './args.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep eval convert-darumeru IN --out DIR [--sets S1,S2]    Darumeru snapshot dir → task files
 lep eval convert-darumeru FILE.jsonl --set S [--prompt P.jsonl] --out DIR    one set's file
@@ -18,7 +17,6 @@ export async function run(argv: string[]): Promise<void> {
   if (!input || positionals.length > 1) throw new LepError('LEP_BAD_OPTION', `lep eval convert-darumeru needs one input (directory or file)\n\n${usage}`);
   const out = required(values.out as string | undefined, '--out', usage);
   if (values.prompt !== undefined && values.set === undefined) throw new LepError('LEP_BAD_OPTION', `--prompt goes with --set\n\n${usage}`);
-  checkOutputPath(out, '--out', { IN: input, '--prompt': values.prompt as string | undefined });
   const report = convertDarumeru(input, out, {
     sets: (values.sets as string | undefined)?.split(',').map((s) => s.trim()).filter(Boolean),
     set: values.set as string | undefined,

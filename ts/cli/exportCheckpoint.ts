@@ -4,7 +4,6 @@ import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG 
 import { exportCheckpoint, type ExportCheckpointOptions } from '../train/exportCheckpoint.js';
 import { EXPORT_CHECKPOINT_SPEC } from '../train/exportCheckpointOptions.js';
 import { parse, printJson, required } from './args.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 import { interruptSignal } from './interrupt.js';
 
 /** The flags of the command itself (not options of exportCheckpoint). */
@@ -29,7 +28,6 @@ export async function run(argv: string[]): Promise<void> {
   const checkpoint = required(positionals[1], 'CHECKPOINT_DIR', usage);
   const options = fromFlags(EXPORT_CHECKPOINT_SPEC, values) as ExportCheckpointOptions;
   checkOptions(EXPORT_CHECKPOINT_SPEC, options, { kind: 'options' });
-  checkOutputPath(out, '--out', { MODEL_DIR: model, CHECKPOINT_DIR: checkpoint });
   const r = await exportCheckpoint(model, checkpoint, out, { ...options, signal: interruptSignal });
   if (values.json) return printJson({ out, ...r });
   console.log(`${out}: the model at step ${r.step}`);

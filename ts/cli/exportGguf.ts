@@ -7,8 +7,6 @@ import { exportGguf, type ExportGgufOptions } from '../checkpoint/gguf.js';
 import { GGUF_SPEC } from '../checkpoint/ggufOptions.js';
 import { LepError } from '../errors.js';
 import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
-import { prepareFileOutput } from '../util/prepareFileOutput.js';
 import { parse, printJson, progressLine, required } from './args.js';
 
 /** The flags of the command itself (not options of exportGguf). */
@@ -45,10 +43,7 @@ export async function run(argv: string[]): Promise<void> {
   const options = fromFlags(GGUF_SPEC, values) as ExportGgufOptions;
   // Checked before anything is read or the output prepared (exportGguf checks the same).
   checkOptions(GGUF_SPEC, options, { kind: 'options' });
-  const { checkText } = options;
-  checkOutputPath(out, '--out', { MODEL_DIR: dir, ...(checkText ? { '--check-text': checkText } : {}) });
   checkComplete(dir);
-  prepareFileOutput(out, '--out');
   const r = await exportGguf(dir, out, { ...options, onProgress: progressLine('gguf') });
   if (values.json) return printJson({ out, ...r });
   if (r.warning) console.error(`lep: warning: ${r.warning}`);

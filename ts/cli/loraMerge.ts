@@ -1,6 +1,5 @@
 import { mergeAdapter } from '../lora/peftAdapter.js';
 import { numFlag, parse, printJson, required } from './args.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep lora merge MODEL_DIR ADAPTER_DIR --out DIR [--dtype f32|bf16] [--alpha-scale S] [--skip-modules-to-save]
   Merges a LoRA adapter in PEFT layout (adapter_config.json + adapter_model.safetensors, e.g. OUT/adapter
@@ -16,7 +15,6 @@ export async function run(argv: string[]): Promise<void> {
   const out = required(values.out as string | undefined, '--out', usage);
   const model = required(positionals[0], 'MODEL_DIR', usage);
   const adapter = required(positionals[1], 'ADAPTER_DIR', usage);
-  checkOutputPath(out, '--out', { MODEL_DIR: model, ADAPTER_DIR: adapter });
   await mergeAdapter(model, adapter, out, {
     dtype: values.dtype as 'f32' | 'bf16' | undefined,
     alphaScale: numFlag(values['alpha-scale'], '--alpha-scale'),

@@ -4,7 +4,6 @@ import { createModel, type CreateModelOptions } from '../model/createModel.js';
 import { CREATE_MODEL_SPEC } from '../model/createModelOptions.js';
 import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { parse, printJson, progressLine, required } from './args.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** The flags of the command itself (not options of createModel). */
 const CLI_ONLY = defineOptions({
@@ -25,7 +24,6 @@ export async function run(argv: string[]): Promise<void> {
   const options = fromFlags(CREATE_MODEL_SPEC, values) as unknown as CreateModelOptions;
   // Checked before the output path (createModel checks the same).
   checkOptions(CREATE_MODEL_SPEC, options, { kind: 'options' });
-  checkOutputPath(out, '--out', { '--tokenizer': tokenizerDir });
   const cfg = await createModel(out, { ...options, onProgress: progressLine('create') });
   if (values.json) return printJson({ out, config: cfg });
   console.log(`wrote ${out}: ${cfg.modelType}, ${cfg.numHiddenLayers} layers, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize}`);

@@ -1,6 +1,5 @@
 import { applyEmbeddingPatch } from '../init/embeddingPatch.js';
 import { parse, printJson, required } from './args.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const usage = `lep patch apply PATCH_DIR BASE_DIR --out DIR
   Applies an embedding patch (lep train --embeddings-only --patch) to the model it was trained from:
@@ -14,7 +13,6 @@ export async function run(argv: string[]): Promise<void> {
   const patch = required(positionals[0], 'PATCH_DIR', usage);
   const base = required(positionals[1], 'BASE_DIR', usage);
   const out = required(values.out as string | undefined, '--out', usage);
-  checkOutputPath(out, '--out', { PATCH_DIR: patch, BASE_DIR: base });
   const r = applyEmbeddingPatch(patch, base, out);
   if (values.json) return printJson(r);
   console.log(`${r.outDir}: ${r.files.join(', ')}`);

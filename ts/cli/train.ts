@@ -68,7 +68,8 @@ export async function run(argv: string[]): Promise<void> {
   if (options.data === undefined) required(undefined, '--data', usage);
   const out = required(values.out as string | undefined, '--out', usage);
   checkOptions(TRAIN_SPEC, options, { kind: 'options' });
-  checkOutputPath(out, '--out', { MODEL_DIR: dir, '--data': options.data, '--eval-data': options.evalData, '--rows': values.rows as string | undefined, '--config': values.config as string | undefined });
+  // The inputs only the command line has; trainModel checks the model and the data.
+  checkOutputPath(out, '--out', { '--rows': values.rows as string | undefined, '--config': values.config as string | undefined });
   const steps = options.steps ?? TRAIN_DEFAULTS.steps;
   const json = jsonProgress('train', values.progress);
   const r = await trainModel(dir, out, {

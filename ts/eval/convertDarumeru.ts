@@ -39,6 +39,7 @@ import { LepError } from '../errors.js';
 import { checkUseMeta } from './metrics/useGrade.js';
 import { MMLU_SUBJECTS_RU, mmluCategory } from './mmluSubjects.js';
 import type { TaskHeader, TaskItem, TaskMessage, TaskShot as Shot } from './taskFile.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** Few-shot examples kept per task (per subject for MMLU): enough for the paper's 5-shot runs and a few more. */
 export const CONVERT_MAX_SHOTS = 10;
@@ -376,6 +377,7 @@ export function taskFileText(t: ConvertedTask): string {
 
 /** Converts the Darumeru sets under `input` (or one file with `set`) into task files in `outDir`. */
 export function convertDarumeru(input: string, outDir: string, options: ConvertOptions = {}): ConvertReport {
+  checkOutputPath(outDir, '--out', { IN: input, '--prompt': options.promptFile });
   const jobs: { set: string; test: string; prompt?: string }[] = [];
   if (options.set !== undefined) {
     if (!DARUMERU_SETS[options.set]) throw unknownSet(options.set);

@@ -18,6 +18,7 @@ import type { NativeTensorData, NativeTensorInfo } from '../binding/NativeTypes.
 import { copyTokenizerFiles, inspectWeights, readModelDir, TOKENIZER_FILES } from '../checkpoint/modelDir.js';
 import { callNative, LepError, optionError } from '../errors.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const PATCH_TENSORS_FILE = 'embeddings.safetensors';
 export const PATCH_FILE = 'patch.json';
@@ -91,6 +92,7 @@ export function writeEmbeddingPatch(modelDir: string, outDir: string): { outDir:
 
 /** Applies the patch in `patchDir` to the base model in `baseDir`, writing the adapted model to `outDir`. */
 export function applyEmbeddingPatch(patchDir: string, baseDir: string, outDir: string): { outDir: string; files: string[] } {
+  checkOutputPath(outDir, '--out', { PATCH_DIR: patchDir, BASE_DIR: baseDir });
   const patchPath = join(patchDir, PATCH_FILE);
   if (!existsSync(patchPath) || !existsSync(join(patchDir, PATCH_TENSORS_FILE)))
     throw new LepError('LEP_BAD_PATCH', `${patchDir} is not an embedding patch (no ${PATCH_FILE} or ${PATCH_TENSORS_FILE})\nHINT: make one with writeEmbeddingPatch (lep train --embeddings-only --patch DIR).`);

@@ -15,6 +15,7 @@ import { runJob, type JobOptions } from '../binding/runJob.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { LORA_PROJECTIONS } from './loraOptions.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -122,6 +123,7 @@ export async function mergeAdapterInto(model: LepModel, adapterDir: string, opti
 /** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
 export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & MergeOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
   checkAlphaScale(options.alphaScale);
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, ADAPTER_DIR: adapterDir });
   readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
   const model = await LepModel.load(modelDir, { signal: options.signal });
   try {

@@ -16,6 +16,7 @@ import { writeDirAtomic } from '../util/writeDirAtomic.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { CREATE_MODEL_SPEC } from './createModelOptions.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** The model's shape and init: CREATE_MODEL_SPEC (createModelOptions.ts) gives each option's type, bounds, default and doc. */
 export type CreateModelOptions = OptionsOf<typeof CREATE_MODEL_SPEC> & JobOptions;
@@ -27,6 +28,7 @@ const CREATE_NON_SPEC_KEYS = ['signal', 'onProgress'];
 export async function createModel(outDir: string, options: CreateModelOptions): Promise<ModelConfig> {
   checkOptions(CREATE_MODEL_SPEC, options, { kind: 'options' }, CREATE_NON_SPEC_KEYS);
   const o = withDefaults(CREATE_MODEL_SPEC, options);
+  checkOutputPath(outDir, '--out', { '--tokenizer': options.tokenizerDir });
   const tok = Tokenizer.fromDir(options.tokenizerDir);
   const { modelType, hiddenSize, numAttentionHeads } = o;
   const numKeyValueHeads = o.numKeyValueHeads ?? numAttentionHeads;

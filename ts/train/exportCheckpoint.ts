@@ -12,6 +12,7 @@ import { LepModel } from '../model/LepModel.js';
 import type { JobOptions } from '../binding/runJob.js';
 import { checkOptions, type OptionsOf } from '../options/optionSpec.js';
 import { EXPORT_CHECKPOINT_SPEC } from './exportCheckpointOptions.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** The export options: EXPORT_CHECKPOINT_SPEC (exportCheckpointOptions.ts) gives each one's type, default and doc. */
 export type ExportCheckpointOptions = OptionsOf<typeof EXPORT_CHECKPOINT_SPEC> & JobOptions;
@@ -19,6 +20,7 @@ export type ExportCheckpointOptions = OptionsOf<typeof EXPORT_CHECKPOINT_SPEC> &
 /** Writes `outDir` (atomically: built aside, then renamed) and returns the checkpoint's step. */
 export async function exportCheckpoint(modelDir: string, checkpointDir: string, outDir: string, options: ExportCheckpointOptions = {}): Promise<{ step: number }> {
   checkOptions(EXPORT_CHECKPOINT_SPEC, options, { kind: 'options' }, ['signal', 'onProgress']);
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, CHECKPOINT_DIR: checkpointDir });
   const weights = join(checkpointDir, 'trainable.safetensors');
   const state = join(checkpointDir, 'state.json');
   if (!existsSync(weights) || !existsSync(state))

@@ -15,6 +15,8 @@ import { readTexts } from '../corpus/readCorpus.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { packChat, type ChatExample } from './packChat.js';
 import { packDocuments, writeBlocks } from './packBlocks.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
+import { prepareFileOutput } from '../util/prepareFileOutput.js';
 
 /** The packing options: PACK_SPEC (packCorpusOptions.ts) gives each one's type, bounds, default and doc. */
 export type PackCorpusOptions = OptionsOf<typeof PACK_SPEC> & {
@@ -60,6 +62,8 @@ async function* chatRecords(files: string[]): AsyncGenerator<ChatExample> {
 export async function packCorpus(corpus: string | readonly string[], tokenizerDir: string, out: string, options: PackCorpusOptions): Promise<PackCorpusResult> {
   checkOptions(PACK_SPEC, options, { kind: 'options' }, PACK_NON_SPEC_KEYS);
   const { seqLen, kind, maxBlocks } = withDefaults(PACK_SPEC, options);
+  checkOutputPath(out, '--out', { CORPUS: corpus, '--tokenizer': tokenizerDir });
+  prepareFileOutput(out, '--out');
   const tok = Tokenizer.fromDir(tokenizerDir);
   if (kind === 'chat') {
     const r = await packChat(chatRecords(await listCorpusFiles(corpus)), tok, { seqLen });

@@ -28,6 +28,7 @@ import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../optio
 import { TRAIN_SPEC } from './trainOptions.js';
 import { checkTrainDiskSpace } from './trainDisk.js';
 import { checkTrainMemory } from './trainMemory.js';
+import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -227,6 +228,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   const given = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
   if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
   if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
