@@ -26,6 +26,7 @@ export function optionError(name: string, expected: string, actual: unknown, fla
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') return String(v);  // NaN and Infinity, which JSON writes as null
   if (v === undefined) return 'undefined';
   try {
     return JSON.stringify(v) ?? String(v);

@@ -38,7 +38,8 @@ test('expected values in words', (t) => {
   t.is(expectedOf(TRAIN_SPEC.steps.schema), 'a positive integer');
   t.is(expectedOf(TRAIN_SPEC.lr.schema), 'a positive number');
   t.is(expectedOf(TRAIN_SPEC.beta1.schema), 'a number in [0, 1)');
-  t.is(expectedOf(TRAIN_SPEC.seed.schema), 'a non-negative integer');
+  t.is(expectedOf(TRAIN_SPEC.evalEvery.schema), 'a non-negative integer');
+  t.is(expectedOf(TRAIN_SPEC.seed.schema), 'an integer in [0, 4294967295]');
   t.is(expectedOf(TRAIN_SPEC.dtype.schema), '"f32" or "bf16"');
   t.is(expectedOf(TRAIN_SPEC.device.schema), 'cpu, cuda or cuda:N');
 });

@@ -6,7 +6,7 @@
  */
 import { Type } from '@sinclair/typebox';
 
-import { combinationError, defineOptions, flagOf, nameIn, oneOf, type Source } from '../options/optionSpec.js';
+import { combinationError, defineOptions, flagOf, nameIn, oneOf, SEED_SCHEMA, type Source } from '../options/optionSpec.js';
 import { DEVICE_SCHEMA } from '../train/trainOptions.js';
 import { DONOR_RULES, INIT_RULES, OUTPUT_RULES, type InitRule } from './buildInitPlan.js';
 
@@ -40,7 +40,7 @@ export const INIT_SPEC = defineOptions({
     recipe: true,
     doc: "Output (lm_head) rows of new tokens: the mean like the input side, or the first sub-token's row (some vocabulary-expansion methods).",
   },
-  seed: { schema: Type.Integer({ minimum: 0 }), default: 0, recipe: true, doc: 'Seed of the random rule.' },
+  seed: { schema: SEED_SCHEMA, default: 0, recipe: true, doc: 'Seed of the random rule.' },
   padToMultipleOf: {
     schema: Type.Integer({ minimum: 1 }),
     default: 1,

@@ -13,7 +13,9 @@ import type {
   NativeScoreResult,
 } from '../binding/NativeTypes.js';
 import { checkVocab, readModelDir, type ModelDir } from '../checkpoint/modelDir.js';
+import { checkTokenIds } from '../tokenizer/checkTokenIds.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { checkPlainOptions } from '../options/checkPlainOptions.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { GENERATE_SPEC } from './generateOptions.js';
 import { LOAD_SPEC } from './loadOptions.js';
@@ -110,20 +112,13 @@ export class LepModel {
           `${name}[${i}] has ${seq.length} tokens, more than the ${maxLength} the model's context allows (max_position_embeddings ${this.config.maxPositionEmbeddings})` +
             '\nHINT: split the text into windows no longer than the context.',
         );
-      for (let j = 0; j < seq.length; j++) {
-        const id = seq[j]!;
-        if (!Number.isInteger(id) || id < 0 || id >= vocab)
-          throw new LepError(
-            'LEP_BAD_TOKEN',
-            `${name}[${i}][${j}]: token id ${String(id)} is ${Number.isInteger(id) ? `outside the vocabulary (size ${vocab})` : `not an integer (ids are integers from 0 to ${vocab - 1})`}` +
-              '\nHINT: encode text with the model\'s own tokenizer.',
-          );
-      }
+      checkTokenIds(seq, vocab, `${name}[${i}]`);
     });
   }
 
   /** Per-token log-probabilities of each sequence (teacher forcing). */
   async score(sequences: ArrayLike<number>[], options: ScoreOptions = {}): Promise<NativeScoreResult[]> {
+    checkPlainOptions(options, { maxBatchTokens: 'number', lastLogprobs: 'boolean', signal: 'object', onProgress: 'function' }, 'score');
     this.checkSequences(sequences, 'sequences', this.config.maxPositionEmbeddings);
     const { maxBatchTokens, lastLogprobs } = options;
     if (maxBatchTokens !== undefined && (!Number.isSafeInteger(maxBatchTokens) || maxBatchTokens < 1))
@@ -173,10 +168,11 @@ export class LepModel {
     options: GenerateOptions & { addSpecialTokens?: boolean; onText?: (piece: string) => void } = {},
   ): Promise<{ text: string; tokens: number[]; finishReason: string }> {
     const tok = this.needTokenizer();
+    const { onText } = options;
+    if (onText !== undefined && typeof onText !== 'function') throw optionError('onText', 'a function', onText);
     // A prompt rendered by the chat template already carries BOS: pass addSpecialTokens false for it.
     const ids = await tok.encode(prompt, { addSpecialTokens: options.addSpecialTokens ?? true });
     const stop = new Set([...(options.stopTokens ?? []), ...[tok.specialId('eos')].filter((t) => t !== undefined)]);
-    const { onText } = options;
     // The prompt's tail as decoding context: 8 tokens cover any piece boundary (and a partial UTF-8
     // character) while the cost per streamed step stays independent of the prompt's length.
     const context = ids.slice(-8);
@@ -187,6 +183,9 @@ export class LepModel {
       return all.startsWith(contextText) ? all.slice(contextText.length) : tok.decode(newIds, { skipSpecialTokens: true });
     };
     let streamed = Promise.resolve();
+    // What onText (or decoding for it) threw: thrown from the next onTokens, which stops the job and
+    // rejects with it (runJob's rule for a throwing callback), or after the last step.
+    let failed: { error: unknown } | undefined;
     let emitted = '';
     const sofar: number[] = [];
     // Each step decodes the tokens up to that step (not whatever has come meanwhile, so the pieces are the
@@ -201,11 +200,12 @@ export class LepModel {
     };
     const onTokens = onText
       ? (step: number[]): void => {
+          if (failed) throw failed.error;
           options.onTokens?.(step);
           const t = step[0]!;
           if (t < 0 || stop.has(t)) return;
           const upTo = sofar.push(t);
-          streamed = streamed.then(() => flush(upTo));
+          streamed = streamed.then(() => (failed ? undefined : flush(upTo))).catch((error: unknown) => void (failed ??= { error }));
         }
       : undefined;
     const [r] = await this.generateTokens([ids], { ...options, onTokens: onTokens ?? options.onTokens });
@@ -215,6 +215,7 @@ export class LepModel {
     const text = await decodeNew(shown);
     if (onText) {
       await streamed;
+      if (failed) throw failed.error;
       if (text.startsWith(emitted) && text.length > emitted.length) onText(text.slice(emitted.length));
     }
     return { text, tokens, finishReason: r.finishReason };
@@ -225,6 +226,7 @@ export class LepModel {
    * `for await (const piece of model.stream(prompt)) process.stdout.write(piece)`.
    */
   async *stream(prompt: string, options: GenerateOptions & { addSpecialTokens?: boolean } = {}): AsyncGenerator<string, { text: string; tokens: number[]; finishReason: string }> {
+    if ((options as { onText?: unknown }).onText !== undefined) throw optionError('onText', 'no onText with stream(): its pieces are what the iteration yields', 'a callback');
     const pieces: string[] = [];
     let wake: (() => void) | undefined;
     // A consumer that stops iterating (break, return, a throw) stops the generation too.

@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 
-import { defineOptions, oneOf } from '../options/optionSpec.js';
+import { defineOptions, oneOf, SEED_SCHEMA } from '../options/optionSpec.js';
 
 const posInt = Type.Integer({ minimum: 1 });
 
@@ -21,7 +21,7 @@ export const CREATE_MODEL_SPEC = defineOptions({
   vocabSize: { schema: posInt, defaultDoc: 'the tokenizer size', doc: 'Embedding rows, at least the tokenizer size (more: a padded vocabulary).' },
   tieWordEmbeddings: { schema: Type.Boolean(), flag: 'tie', defaultDoc: 'untied (tied for qwen2)', doc: 'Tie lm_head to the input embeddings.' },
   ropeTheta: { schema: Type.Number({ exclusiveMinimum: 0 }), default: 10000, flag: false, doc: 'RoPE base.' },
-  seed: { schema: Type.Integer({ minimum: 0 }), default: 0, doc: 'Random seed (the same options give the same bytes).' },
+  seed: { schema: SEED_SCHEMA, default: 0, doc: 'Random seed (the same options give the same bytes).' },
   initStd: { schema: Type.Number({ minimum: 0 }), default: 0.02, doc: 'Std of the normal init of the matrices and biases (HF zeroes biases; drawn here, small test models exercise them).' },
   embedStd: {
     schema: Type.Number({ minimum: 0 }),

@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 
-import { defineOptions } from '../options/optionSpec.js';
+import { defineOptions, SEED_SCHEMA } from '../options/optionSpec.js';
 
 export const GENERATE_SPEC = defineOptions({
   maxNewTokens: { schema: Type.Integer({ minimum: 1 }), default: 64, doc: 'New tokens at most (the prompt plus these must fit the context).' },
@@ -15,7 +15,7 @@ export const GENERATE_SPEC = defineOptions({
   repetitionPenalty: { schema: Type.Number({ exclusiveMinimum: 0 }), default: 1, doc: 'Hugging Face-style repetition penalty: > 1 discourages tokens already in the sequence (1 = off).' },
   stopTokens: { schema: Type.Array(Type.Integer({ minimum: 0 })), flag: false, defaultDoc: "the tokenizer's EOS", doc: 'Token ids that end a sequence.' },
   seed: {
-    schema: Type.Integer({ minimum: 0 }),
+    schema: SEED_SCHEMA,
     default: 0,
     doc: 'Sampling seed: the same seed, prompt and options give the same tokens (the library draws none, so calls stay reproducible).',
   },

@@ -76,6 +76,12 @@ export function pickOptions<const T extends OptionSpecs, const K extends readonl
 export type ResolvedOf<T extends OptionSpecs> = OptionsOf<T> & { [K in DefaultedKeys<T>]-?: Static<T[K]['schema']> };
 
 /** `batchSize` -> `batch-size`. */
+/**
+ * A seed that reaches a libtorch generator: at::mt19937 keeps only its low 32 bits, so 2^32 would draw
+ * what 0 draws. Bounded, a larger seed is an error instead of a silent alias.
+ */
+export const SEED_SCHEMA = Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 });
+
 export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export function flagOf(key: string, spec: OptionSpec): string | undefined {

@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
 
-import { LepError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
+import { checkPlainOptions } from '../options/checkPlainOptions.js';
+import { checkTokenIds } from './checkTokenIds.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | string;
@@ -153,16 +155,24 @@ export class Tokenizer {
 
   /** Encodes text; special tokens (BOS) are added only when asked. */
   async encode(text: string, options: { addSpecialTokens?: boolean } = {}): Promise<number[]> {
+    if (typeof text !== 'string') throw optionError('text', 'a string', text);
+    checkPlainOptions(options, { addSpecialTokens: 'boolean' }, 'encode');
     const enc = await this.hf.encode(text, null, { addSpecialTokens: options.addSpecialTokens ?? false });
     return enc.getIds();
   }
 
   async encodeBatch(texts: string[], options: { addSpecialTokens?: boolean } = {}): Promise<number[][]> {
+    if (!Array.isArray(texts) || texts.some((x) => typeof x !== 'string')) throw optionError('texts', 'an array of strings', texts);
+    checkPlainOptions(options, { addSpecialTokens: 'boolean' }, 'encodeBatch');
     const encs = await this.hf.encodeBatch(texts, { addSpecialTokens: options.addSpecialTokens ?? false });
     return encs.map((e) => e.getIds());
   }
 
   async decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): Promise<string> {
+    // Integers that fit the Rust binding's u32: 1.5, NaN and 2^32 + 5 were read as 1, 0 and 5. An id past
+    // the vocabulary decodes to nothing, as in Hugging Face tokenizers (a padded model head can emit one).
+    checkTokenIds(ids, 2 ** 32, 'ids');
+    checkPlainOptions(options, { skipSpecialTokens: 'boolean' }, 'decode');
     return this.hf.decode(Array.from(ids), options.skipSpecialTokens ?? false);
   }
 

@@ -223,12 +223,25 @@ async function writeFinalModel(outDir: string, write: (dir: string) => Promise<v
 }
 
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
+  return train(modelDir, outDir, options, true);
+}
+
+/**
+ * `trainModel` for a stage that keeps the data it made inside its own output (calibrate's
+ * `OUT/calibration-data/`), which the output-over-input check would refuse; training writes into OUT
+ * (checkpoints, the model's files) and never replaces it whole.
+ */
+export async function trainModelWithin(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
+  return train(modelDir, outDir, options, false);
+}
+
+async function train(modelDir: string, outDir: string, options: TrainOptions, checkInputs: boolean): Promise<TrainResult> {
   const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
   const given = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
-  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
+  if (checkInputs) checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
   if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
   if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');

@@ -6,7 +6,7 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 
 import { readJsonFlag } from '../util/readJsonFile.js';
-import { defineOptions, oneOf } from '../options/optionSpec.js';
+import { defineOptions, oneOf, SEED_SCHEMA } from '../options/optionSpec.js';
 import { LORA_MODULES_TO_SAVE, LORA_PROJECTIONS } from '../lora/loraOptions.js';
 import { DEFAULT_DIST_TIMEOUT_S, DEFAULT_GRAD_SYNC, GRAD_SYNC_MODES } from './distributedEnv.js';
 
@@ -25,7 +25,7 @@ export const LORA_SCHEMA: TSchema = Type.Object(
     targets: Type.Optional(Type.Array(oneOf(...LORA_PROJECTIONS), { minItems: 1, description: 'Adapted projections.' })),
     layers: Type.Optional(Type.Union([oneOf('all', 'first-last'), Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 })], { description: 'Decoder layers with adapters: all, first-last, or layer numbers.' })),
     modulesToSave: Type.Optional(Type.Array(oneOf(...LORA_MODULES_TO_SAVE), { description: 'Modules trained in full next to the adapters.' })),
-    seed: Type.Optional(Type.Integer({ minimum: 0, description: "Seed of the adapters' initialisation." })),
+    seed: Type.Optional(Type.Integer({ ...SEED_SCHEMA, description: "Seed of the adapters' initialisation." })),
   },
   { additionalProperties: false },
 );
@@ -59,7 +59,7 @@ export const TRAIN_SPEC = defineOptions({
   eps: { schema: Type.Number({ exclusiveMinimum: 0 }), default: 1e-5, recipe: true, doc: 'AdamW epsilon.' },
   weightDecay: { schema: Type.Number({ minimum: 0 }), default: 0.1, recipe: true, doc: 'AdamW decoupled weight decay.' },
   clip: { schema: Type.Number({ minimum: 0 }), default: 1.0, recipe: true, doc: 'Gradient-norm clip (0 = off).' },
-  seed: { schema: natInt, default: 0, recipe: true, doc: 'Data-order seed.' },
+  seed: { schema: SEED_SCHEMA, default: 0, recipe: true, doc: 'Data-order seed.' },
   evalEvery: { schema: natInt, default: 0, recipe: true, doc: 'Evaluation loss every N steps (0: at the start and the end only).' },
   evalBatches: { schema: natInt, default: 0, doc: 'Evaluate on at most N batches (0 = all).' },
   checkpointEvery: {
