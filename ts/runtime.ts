@@ -4,9 +4,9 @@ import { join } from 'node:path';
 
 import { blasCoreChoice, describeFeatures, parseCpuinfo, type CpuFeatures } from './binding/blasCore.js';
 import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js';
+import { checkThreadCount } from './binding/threadCount.js';
 import { threadWaitChoice } from './binding/threadWaits.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
-import { optionError } from './errors.js';
 import { describeMemory, processMemory, type ProcessMemory } from './processMemory.js';
 
 export interface LepInfo extends NativeRuntimeInfo {
@@ -95,6 +95,5 @@ export function lepInfo(): LepInfo {
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 0) throw optionError('threads', 'a non-negative integer', threads, '--threads');
-  getNative().setThreads(threads);
+  getNative().setThreads(checkThreadCount(threads, 'threads', '--threads'));
 }

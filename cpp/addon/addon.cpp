@@ -56,15 +56,6 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lep_node::running_jobs().load()); }
 
-// Ends the process without C++ static destructors (ts/cli/interrupt.ts, exitProcess): exit() runs
-// libtorch's and lep's (the dispatcher's tables, the oneDNN kernel cache) under a job thread still
-// computing with them, which segfaulted on Ctrl-C, and OpenBLAS's, which joins its workers and waited
-// forever on one stuck retrying an allocation under a memory limit. The caller has run its exit hooks.
-Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  std::fflush(nullptr);
-  std::_Exit(info[0].As<Napi::Number>().Int32Value());
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::tune_allocator();
   lep::set_threads(0);
@@ -72,7 +63,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, Sync<SetThreads>));
   exports.Set("blasSelfCheck", Napi::Function::New(env, Sync<BlasSelfCheck>));
   exports.Set("runningJobs", Napi::Function::New(env, Sync<RunningJobs>));
-  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
+  exports.Set("exitNow", Napi::Function::New(env, lep_node::ExitNow));
+  exports.Set("stopJobs", Napi::Function::New(env, lep_node::StopJobsJs));
   InitSafetensors(env, exports);
   AddonModel::Init(env, exports);
   InitGguf(env, exports);

@@ -9,6 +9,13 @@
 // abort flag, which the work sees as its progress function returning false at its next report, where it
 // stops; a throw becomes the rejection. abort() from JS sets the same flag.
 //
+// A job outliving its JS environment crashed the process: a worker terminated mid-job left the thread to
+// call a freed ThreadSafeFunction (SIGABRT), and process.exit() or an uncaught throw mid-job ran libtorch's
+// and oneDNN's static destructors under the computing thread (SIGSEGV). So each job registers its life
+// (JobLife): an environment cleanup hook (a worker's end) stops the job and waits for its thread, and
+// the addons' `stopJobs`, called from lep's process 'exit' listener (ts/binding/loadNative.ts), stops the
+// main environment's jobs before exit() runs the destructors.
+//
 // Traits supplies:
 //   using Event = ...;                      the progress event the work reports
 //   static constexpr const char* kResourceName;   names the ThreadSafeFunction (diagnostics)
@@ -22,14 +29,21 @@
 #pragma once
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "common/JsError.h"
 
@@ -42,6 +56,76 @@ namespace lep_node {
 inline std::atomic<int>& running_jobs() {
   static std::atomic<int> n{0};
   return n;
+}
+
+// A job's stop flag and whether its thread has finished, shared by the job, its thread, the JS handle's
+// abort() and the registry below; it outlives the job object, which the main thread deletes.
+struct JobLife {
+  explicit JobLife(napi_env e) : env(e) {}
+  const napi_env env;
+  std::atomic<bool> abort{false};
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;  // the thread has run its last line (guarded by m)
+
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      finished = true;
+    }
+    cv.notify_all();
+  }
+  bool WaitUntil(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(m);
+    return cv.wait_until(lock, deadline, [this] { return finished; });
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [this] { return finished; });
+  }
+};
+
+// The jobs of this addon whose threads have not finished.
+inline std::mutex& live_jobs_mutex() {
+  static std::mutex m;
+  return m;
+}
+inline std::vector<std::shared_ptr<JobLife>>& live_jobs() {
+  static std::vector<std::shared_ptr<JobLife>> jobs;
+  return jobs;
+}
+
+// Sets the stop flag of `env`'s live jobs and waits for their threads until `deadline`; true when all
+// have finished. Each job stops at its next progress report (a token, a batch, a training step).
+inline bool StopJobs(napi_env env, std::chrono::steady_clock::time_point deadline) {
+  std::vector<std::shared_ptr<JobLife>> mine;
+  {
+    std::lock_guard<std::mutex> lock(live_jobs_mutex());
+    for (const auto& j : live_jobs())
+      if (j->env == env) mine.push_back(j);
+  }
+  for (const auto& j : mine) j->abort = true;
+  bool all = true;
+  for (const auto& j : mine) all = j->WaitUntil(deadline) && all;
+  return all;
+}
+
+// stopJobs(waitMs) -> boolean, from the main thread's process 'exit' listener (ts/binding/loadNative.ts):
+// StopJobs for this environment; false when a job is still computing after waitMs (a long step between
+// two progress reports), and the listener then ends the process with exitNow.
+inline Napi::Value StopJobsJs(const Napi::CallbackInfo& info) {
+  const auto wait = std::chrono::milliseconds(info[0].As<Napi::Number>().Int64Value());
+  return Napi::Boolean::New(info.Env(), StopJobs(info.Env(), std::chrono::steady_clock::now() + wait));
+}
+
+// exitNow(code): ends the process without C++ static destructors (ts/cli/interrupt.ts, exitProcess, and
+// the 'exit' listener above): exit() runs libtorch's and lep's (the dispatcher's tables, the oneDNN kernel
+// cache) under a job thread still computing with them, which segfaulted on Ctrl-C, and OpenBLAS's, which
+// joins its workers and waited forever on one stuck retrying an allocation under a memory limit. The
+// caller has run its exit hooks.
+inline Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  std::fflush(nullptr);
+  std::_Exit(info[0].As<Napi::Number>().Int32Value());
 }
 
 template <class R, class Traits>
@@ -58,19 +142,27 @@ class NodeJob {
     ++running_jobs();  // down again when the promise settles, on this (the main) thread
     Napi::Object handle = Napi::Object::New(env);
     handle.Set("promise", job->deferred_.Promise());
-    auto abort = job->abort_;
-    handle.Set("abort", Napi::Function::New(env, [abort](const Napi::CallbackInfo&) { *abort = true; }));
+    auto life = job->life_;
+    handle.Set("abort", Napi::Function::New(env, [life](const Napi::CallbackInfo&) { life->abort = true; }));
+    {
+      std::lock_guard<std::mutex> lock(live_jobs_mutex());
+      live_jobs().push_back(life);
+    }
     try {
       std::thread([job] { job->Run(); }).detach();
     } catch (const std::system_error& e) {
       // No thread for the job (memory for its stack, or the thread limit): undo Start, say so; the JS
       // caller gets this as a LepError (binding/runJob.ts) instead of a job that never settles.
       --running_jobs();
+      Forget(life);
       job->tsfn_.Release();
       delete job;
       throw MakeError(env, "LEP_OUT_OF_MEMORY", std::string("cannot start a thread for the job (") + e.what() +
                                                     "; a memory limit, or the thread limit `ulimit -u`)\n" + lep::out_of_memory_hint());
     }
+    // Registered after the ThreadSafeFunction, so it runs before the function's own cleanup (hooks run
+    // last-in first-out): the thread's last calls still find it.
+    napi_add_env_cleanup_hook(env, &NodeJob::OnEnvCleanup, job);
     return handle;
   }
 
@@ -82,19 +174,36 @@ class NodeJob {
   };
 
   NodeJob(Napi::Env env, Napi::Value on_progress, Work work, Convert convert)
-      : deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), convert_(std::move(convert)) {
+      : deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), convert_(std::move(convert)), life_(std::make_shared<JobLife>(env)) {
     if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
     tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                           Traits::kResourceName, 0, 1);
   }
 
+  static void Forget(const std::shared_ptr<JobLife>& life) {
+    std::lock_guard<std::mutex> lock(live_jobs_mutex());
+    auto& jobs = live_jobs();
+    jobs.erase(std::remove(jobs.begin(), jobs.end(), life), jobs.end());
+  }
+
+  // The environment is ending (a worker terminated, or the main thread's normal teardown) with the job
+  // unsettled: stop it and wait for its thread, which must not outlive the environment. The job object
+  // stays (its references belong to the ending environment); its final item is never delivered.
+  static void OnEnvCleanup(void* arg) {
+    auto* job = static_cast<NodeJob*>(arg);
+    job->life_->abort = true;
+    job->life_->Wait();
+    --running_jobs();
+  }
+
   void Run() {
+    std::shared_ptr<JobLife> life = life_;  // `this` may be deleted by the main thread before the end
     Traits::OnThreadStart();
     Item* final_item = new Item{Item::kDone, {}, "", ""};
     try {
       result_.emplace(work_([this](const Event& ev) {
         if (!on_progress_.IsEmpty()) tsfn_.BlockingCall(new Item{Item::kProgress, ev, "", ""}, Deliver(this));
-        return !abort_->load();
+        return !life_->abort.load();
       }));
     } catch (...) {
       JobFailure f = lep_node::Describe<Traits>(std::current_exception());
@@ -106,6 +215,8 @@ class NodeJob {
     Napi::ThreadSafeFunction tsfn = tsfn_;
     tsfn.BlockingCall(final_item, Deliver(this));
     tsfn.Release();
+    Forget(life);
+    life->Finish();
   }
 
   static auto Deliver(NodeJob* job) {
@@ -121,9 +232,9 @@ class NodeJob {
       if (callback_error_) return;
       try {
         Napi::Value ret = on_progress_.Call({Traits::EventToJs(env, item.event)});
-        if (ret.IsBoolean() && !ret.As<Napi::Boolean>().Value()) *abort_ = true;
+        if (ret.IsBoolean() && !ret.As<Napi::Boolean>().Value()) life_->abort = true;
       } catch (const Napi::Error& e) {  // the user's callback threw: stop the job, reject with that error
-        *abort_ = true;
+        life_->abort = true;
         callback_error_ = Napi::Persistent(e.Value());
       }
       return;
@@ -143,6 +254,7 @@ class NodeJob {
       }
     }
     --running_jobs();  // after settling: code awaiting the promise sees the job over, then 0 here
+    napi_remove_env_cleanup_hook(env, &NodeJob::OnEnvCleanup, this);
     delete this;  // last item: the thread has finished with the job
   }
 
@@ -152,7 +264,7 @@ class NodeJob {
   Napi::FunctionReference on_progress_;
   Napi::ObjectReference callback_error_;
   Napi::ThreadSafeFunction tsfn_;
-  std::shared_ptr<std::atomic<bool>> abort_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<JobLife> life_;
   std::optional<R> result_;
 };
 

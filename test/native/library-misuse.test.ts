@@ -2,10 +2,14 @@
  * Mistakes a plain-JavaScript caller makes (no TypeScript to catch them) are LepErrors naming the option,
  * not a crash, a silently ignored option or a wrong result. Each case here was found misbehaving.
  */
+import { spawnSync } from 'node:child_process';
+
 import test from 'ava';
 
-import { createModel, LepError, LepModel, mistralTokenizerDir, Tokenizer } from '../../ts/index.js';
+import { createModel, LepError, LepModel, mistralTokenizerDir, setThreads, Tokenizer } from '../../ts/index.js';
 import { tempDir, tinyModel } from '../helpers.js';
+
+const INDEX = new URL('../../ts/index.js', import.meta.url).href;
 
 const badOption = (t: import('ava').ExecutionContext, e: Error | undefined, message: RegExp): void => {
   t.true(e instanceof LepError, String(e));
@@ -53,4 +57,12 @@ test('Tokenizer: ids that are not integers in 0 .. 2^32 - 1 and misspelt options
   badOption(t, await t.throwsAsync(tok.encode(5 as never)), /Expected a string for text but received 5$/);
   // NaN is named as NaN (JSON would print null).
   badOption(t, await t.throwsAsync(tok.encode('x', { addSpecialTokens: NaN } as never)), /received NaN$/);
+});
+
+test('thread counts past 1024 are refused (1e9 made libgomp abort the process); LEP_THREADS is the library\'s default too, and checked', (t) => {
+  badOption(t, t.throws(() => setThreads(1e9)), /Expected an integer from 0 \(one per core\) to 1024 for threads \(--threads\) but received 1000000000/);
+  const info = (threads: string) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', `const { lepInfo } = await import(${JSON.stringify(INDEX)}); try { console.log(lepInfo().blasThreads); } catch (e) { console.log(e.code, e.message); }`], { encoding: 'utf8', env: { ...process.env, LEP_THREADS: threads } }).stdout.trim();
+  t.is(info('3'), '3', 'a library caller gets LEP_THREADS (it was read by the CLI only)');
+  t.is(info('abc'), 'LEP_BAD_OPTION Expected an integer from 0 (one per core) to 1024 for LEP_THREADS but received "abc"');
 });

@@ -67,3 +67,14 @@ test('a row set keeps the master copy, its gradient and the moments for its rows
   const e = t.throws(() => checkTrainMemory(extended, 'embeddings', 'bf16', 'init', 16 * GIB, rows));
   t.regex(e!.message, /1\.09 B parameters of the trained matrices x 2 bytes \(gradient\) \+ 0\.6 GiB for the 5244 trained rows \(f32 master, gradient, AdamW's two moments\)/);
 });
+
+test('the layers\' inputs of one batch count: a batch of 1e9 blocks is refused with the batch size that fits (it filled memory for minutes)', (t) => {
+  const small = shape(32000, 32, 64, 1, 4, 4);
+  const batch = { batchSize: 1e9, positions: 15 };
+  t.is(trainMemoryBytes(small, 'embeddings', 'f32', undefined, batch) - trainMemoryBytes(small, 'embeddings', 'f32'), 1 * 1e9 * 15 * 32 * 4);
+  const e = t.throws(() => checkTrainMemory(small, 'embeddings', 'f32', 'm', 24 * GIB, undefined, batch));
+  t.is((e as { code?: string }).code, 'LEP_OUT_OF_MEMORY');
+  t.regex(e!.message, /^training m with --batch-size 1000000000 needs at least 1788\.\d GiB, 1788\.1 GiB of it for the layers' inputs of one batch \(1 layers x 1000000000 blocks x 15 positions x 32 in f32\)/);
+  t.regex(e!.message, /\nHINT: lower --batch-size and raise --grad-accum to keep the global batch \(6710886 blocks per batch at most here\)\.$/);
+  t.notThrows(() => checkTrainMemory(small, 'embeddings', 'f32', 'm', 24 * GIB, undefined, { batchSize: 64, positions: 2047 }));
+});

@@ -271,6 +271,8 @@ export interface NativeAddon {
   runningJobs(): number;
   /** Ends the process at once with `code`, without C++ static destructors (cli/interrupt.ts, exitProcess). */
   exitNow(code: number): never;
+  /** Stops this thread's running jobs, waiting up to `waitMs`; false if one still computes (cpp/common/NodeJob.h). */
+  stopJobs(waitMs: number): boolean;
   inspectSafetensors(path: string): { tensors: NativeTensorInfo[]; metadata: Record<string, string> };
   readSafetensors(path: string): NativeTensorData[];
   writeSafetensors(path: string, tensors: NativeTensorData[], metadata?: Record<string, string>): void;
@@ -312,6 +314,9 @@ export interface NativeSpmAddon {
   readModel(path: string): NativeSpmModel;
   /** SentencePiece's own ids for each text (the reference for parity checks). */
   encode(path: string, texts: string[], onProgress: NativeProgressFn<SpmProgress>): NativeJob<Int32Array[]>;
+  /** As NativeAddon's. */
+  stopJobs(waitMs: number): boolean;
+  exitNow(code: number): never;
 }
 
 // ---- embedding initialisation (ts/init/, cpp/addon/AddonInit.cpp) ----------------------------------

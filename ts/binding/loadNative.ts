@@ -15,10 +15,13 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 
 import { LepError } from '../errors.js';
 import { selectBlasCore } from './blasCore.js';
 import { checkElf } from './checkElf.js';
+import { threadsFromEnv } from './threadCount.js';
+import { removeTrackedTemps } from '../util/tempPaths.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
 import { selectThreadWaits } from './threadWaits.js';
@@ -191,14 +194,47 @@ export function disableUcxMemoryHooks(): void {
   process.env.UCX_MEM_MALLOC_HOOKS ??= 'no';
 }
 
+/** How long process exit waits for running jobs to stop at their next progress report. */
+const EXIT_WAIT_MS = 2000;
+let exitingNow = false;
+
+/** For the CLI's exitProcess, which ends the process with exitNow whatever runs: no wait at its 'exit'. */
+export function markExitingNow(): void {
+  exitingNow = true;
+}
+
+/**
+ * process.exit() or an uncaught throw while a job computes: exit() would run libtorch's and oneDNN's
+ * static destructors under the job's thread (a segfault, exit 139, instead of the script's code). lep's
+ * 'exit' listener stops the jobs first (each at its next progress report) and waits for their threads;
+ * one still computing after EXIT_WAIT_MS makes it end the process at once with the same code, after
+ * removing lep's temporary outputs. Main thread only: a worker's jobs are stopped by its environment's
+ * cleanup (cpp/common/NodeJob.h).
+ */
+function stopJobsAtExit(addon: Pick<NativeAddon, 'stopJobs' | 'exitNow'>): void {
+  if (!isMainThread) return;
+  process.on('exit', (code) => {
+    if (exitingNow || addon.stopJobs(EXIT_WAIT_MS)) return;
+    exitingNow = true;
+    removeTrackedTemps();
+    addon.exitNow(code);
+  });
+}
+
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
   if (!native) {
     disableUcxMemoryHooks();  // first: the BLAS probes' children inherit it
     selectThreadWaits();  // OpenBLAS and libgomp read their idle-spin settings when they load (threadWaits.ts)
     selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
+    const loaded = load<NativeAddon>('lep.node');
+    // LEP_THREADS is the default for library callers too (lep launch sets it for each rank); the CLI's
+    // --threads and setThreads() come after and win.
+    const threads = threadsFromEnv();
+    if (threads !== undefined) loaded.setThreads(threads);
+    stopJobsAtExit(loaded);
+    native = loaded;
   }
-  native ??= load<NativeAddon>('lep.node');
   return native;
 }
 
@@ -214,6 +250,9 @@ export function loadedNative(): NativeAddon | undefined {
 
 /** The SentencePiece addon, loaded on first use (a separate .node: protobuf symbol clash). */
 export function getSpmNative(): NativeSpmAddon {
-  spm ??= load<NativeSpmAddon>('lep_spm.node');
+  if (!spm) {
+    spm = load<NativeSpmAddon>('lep_spm.node');
+    stopJobsAtExit(spm);
+  }
   return spm;
 }

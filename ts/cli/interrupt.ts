@@ -5,7 +5,7 @@
  * once. Either way every temporary output this process was writing is removed first (a `process.on('exit')`
  * hook), and the exit code is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
  */
-import { loadedNative } from '../binding/loadNative.js';
+import { loadedNative, markExitingNow } from '../binding/loadNative.js';
 import { LepError } from '../errors.js';
 import { removeTrackedTemps } from '../util/tempPaths.js';
 
@@ -20,6 +20,7 @@ import { removeTrackedTemps } from '../util/tempPaths.js';
 export function exitProcess(code: number): never {
   const native = loadedNative();
   if (!native) process.exit(code);
+  markExitingNow();
   process.exitCode = code;
   process.emit('exit', code);
   return native.exitNow(code);

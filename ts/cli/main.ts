@@ -17,8 +17,11 @@ let running = '';
 export async function main(argv: string[]): Promise<number> {
   const args = [...argv];
   const threadsAt = args.indexOf('--threads');
-  const threads = threadsAt >= 0 ? args.splice(threadsAt, 2)[1] : process.env.LEP_THREADS;
-  if (threads !== undefined) setThreads(Number(threads));
+  // LEP_THREADS is applied when lep.node loads (binding/loadNative.ts); --threads overrides it.
+  if (threadsAt >= 0) {
+    const threads = args.splice(threadsAt, 2)[1];
+    setThreads(threads !== undefined && /^\d+$/.test(threads) ? Number(threads) : (threads as unknown as number));
+  }
   const key = [args.slice(0, 2).join(' '), args[0] ?? ''].find((k) => k in commands);
   if (args[0] === '--version' || args[0] === '-V') {
     console.log(`lep ${lepVersion()}`);

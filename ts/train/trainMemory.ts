@@ -6,8 +6,11 @@
  * A lower bound: the weights in the compute dtype, plus per trainable parameter its gradient in the
  * compute dtype, and in bf16 its f32 master copy and f32 gradient, plus AdamW's two f32 moments
  * (cpp/core/trainer.cpp, cpp/core/adamw.cpp). A row set (`rows`) keeps the master copy, its gradient
- * and the moments for its rows only; the model's own gradient stays whole. Activations and temporaries are not counted, so a refusal
- * is never wrong; a run just under the bound can still run out.
+ * and the moments for its rows only; the model's own gradient stays whole. Of the activations only each
+ * layer's input is counted (batch x positions x hidden in the compute dtype: autograd, or activation
+ * checkpointing, keeps it for the backward pass, whichever parameters train); temporaries are not, so a
+ * refusal is never wrong (a run just under the bound can still run out), and a batch of 1e9 blocks is
+ * refused instead of filling memory for minutes.
  */
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
@@ -21,15 +24,27 @@ export type TrainDtype = 'f32' | 'bf16';
 const GIB = 2 ** 30;
 
 
+/** A step's tokens: blocks per batch (per rank) and positions per block. */
+export interface TrainBatch {
+  batchSize: number;
+  positions: number;
+}
+
 /** Bytes a training run holds at least (see the module comment). LoRA counts the weights only. */
-export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype, rows?: number): number {
+export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: TrainDtype, rows?: number, batch?: TrainBatch): number {
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const weightBytes = dtype === 'bf16' ? 2 : 4;
-  if (rows === undefined) return n.all * weightBytes + trainable * bytesPerTrainable(dtype);
+  const activations = activationBytes(c, dtype, batch);
+  if (rows === undefined) return n.all * weightBytes + trainable * bytesPerTrainable(dtype) + activations;
   // The gradient of each whole matrix in the compute dtype; per trained row element an f32 master copy,
   // its f32 gradient and two moments.
-  return n.all * weightBytes + trainable * weightBytes + ROW_ELEMENT_BYTES * rowParameters(c, rows);
+  return n.all * weightBytes + trainable * weightBytes + ROW_ELEMENT_BYTES * rowParameters(c, rows) + activations;
+}
+
+/** Each layer's input for the backward pass: layers x batch x positions x hidden in the compute dtype. */
+function activationBytes(c: ModelConfig, dtype: TrainDtype, batch?: TrainBatch): number {
+  return batch ? c.numHiddenLayers * batch.batchSize * batch.positions * c.hiddenSize * (dtype === 'bf16' ? 2 : 4) : 0;
 }
 
 /** Per trainable parameter: its gradient, in bf16 also an f32 master copy and f32 gradient, and two f32 moments. */
@@ -64,10 +79,19 @@ function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => strin
  * processMemory() found, cgroup limit included), naming the options that fit
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
  */
-export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, memory: number | ProcessMemory = processMemory(), rows?: number): void {
+export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, memory: number | ProcessMemory = processMemory(), rows?: number, batch?: TrainBatch): void {
   const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
-  const need = trainMemoryBytes(c, params, dtype, rows);
+  const need = trainMemoryBytes(c, params, dtype, rows, batch);
   if (need <= available) return;
+  const activations = activationBytes(c, dtype, batch);
+  // The batch alone is past the memory: the parameter options below cannot help.
+  if (activations > available / 2)
+    throw new LepError(
+      'LEP_OUT_OF_MEMORY',
+      `training ${modelDir} with --batch-size ${batch!.batchSize} needs at least ${gib(need)}, ${gib(activations)} of it for the layers' inputs of one batch ` +
+        `(${c.numHiddenLayers} layers x ${batch!.batchSize} blocks x ${batch!.positions} positions x ${c.hiddenSize} in ${dtype}); ${memoryClause({ bytes: available, limit })}` +
+        `\nHINT: lower --batch-size and raise --grad-accum to keep the global batch (${Math.max(1, Math.floor(batch!.batchSize * available / 2 / activations))} blocks per batch at most here).`,
+    );
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const flags = (p: TrainParams, d: TrainDtype) => [p === 'embeddings' ? '--embeddings-only' : `--params ${p}`, `--dtype ${d}`].join(' ');

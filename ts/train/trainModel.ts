@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { LepError, optionError } from '../errors.js';
 import type { JobProgress } from '../binding/progress.js';
 import { copyTokenizerFiles, readModelDir } from '../checkpoint/modelDir.js';
-import { readSafetensors } from '../checkpoint/safetensors.js';
+import { inspectSafetensors, readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { newRowIds } from '../init/provenance.js';
 import { LepModel } from '../model/LepModel.js';
@@ -27,7 +27,7 @@ import { readDistributedEnv, type DistributedEnv, type GradSync } from './distri
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
 import { checkTrainDiskSpace } from './trainDisk.js';
-import { checkTrainMemory } from './trainMemory.js';
+import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
@@ -153,6 +153,12 @@ function checkSameRun(configFile: string, checkpoint: string, nowOptions: Record
     );
 }
 
+/** The batch's shape for the memory check, from the data file's header (none if it has no tokens tensor: the trainer names that). */
+function trainBatch(data: string, batchSize: number): TrainBatch | undefined {
+  const tokens = inspectSafetensors(data).tensors.find((t) => t.name === 'tokens');
+  return tokens?.shape.length === 2 ? { batchSize, positions: Math.max(0, tokens.shape[1]! - 1) } : undefined;
+}
+
 /** Newest complete checkpoint directory in `outDir/checkpoints`, if any. */
 export function latestCheckpoint(outDir: string): string | undefined {
   const dir = join(outDir, 'checkpoints');
@@ -258,7 +264,7 @@ async function train(modelDir: string, outDir: string, options: TrainOptions, ch
   const { distTimeout, gradSync } = o;
   // Before anything is written: a run that cannot fit in memory leaves no output directory.
   const rowCount = o.rows === undefined ? undefined : new Set(o.rows).size;
-  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, rowCount);
+  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, rowCount, trainBatch(o.data, o.batchSize));
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);

@@ -1,0 +1,56 @@
+/**
+ * A script that ends while a native job computes: process.exit(code) or an uncaught throw exits with its
+ * code (it segfaulted, 139, in 9 runs of 10: exit() ran libtorch's and oneDNN's static destructors under
+ * the job's thread), and a worker terminated mid-job ends alone (the whole process aborted, 134: the
+ * job's thread called a freed ThreadSafeFunction). cpp/common/NodeJob.h, ts/binding/loadNative.ts.
+ */
+import { spawnSync } from 'node:child_process';
+
+import test from 'ava';
+
+import { tinyModel } from '../helpers.js';
+
+const INDEX = new URL('../../ts/index.js', import.meta.url).href;
+
+function run(code: string): { status: number | null; signal: string | null; out: string } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, signal: r.signal, out: `${r.stdout}${r.stderr}` };
+}
+
+test('process.exit(3) and an uncaught throw while generate runs exit with 3 and 1', async (t) => {
+  const model = await tinyModel();
+  // The job starts (generateTokens starts it at once), then a timer ends the script mid-generation. (With
+  // a progress callback the old code happened not to crash: keep this without one.)
+  const start = `const lep = await import(${JSON.stringify(INDEX)});
+    const m = await lep.LepModel.load(${JSON.stringify(model)});
+    m.generateTokens([[1, 22557]], { maxNewTokens: 400, stopTokens: [] });
+    setTimeout(end, 20);`;
+  for (let i = 0; i < 3; i++) {
+    const exit = run(`${start}\nfunction end() { console.log('exiting'); process.exit(3); }`);
+    t.is(exit.status, 3, `run ${i}: ${exit.signal ?? ''} ${exit.out}`);
+    t.regex(exit.out, /exiting/);
+    const thrown = run(`${start}\nfunction end() { throw new Error('the script failed'); }`);
+    t.is(thrown.status, 1, `run ${i}: ${thrown.signal ?? ''} ${thrown.out}`);
+    t.regex(thrown.out, /the script failed/);
+  }
+});
+
+test('a worker terminated mid-generate ends alone; the main thread\'s model keeps working', async (t) => {
+  const model = await tinyModel();
+  const worker = `const { parentPort } = await import('node:worker_threads');
+    const lep = await import(${JSON.stringify(INDEX)});
+    const m = await lep.LepModel.load(${JSON.stringify(model)});
+    let n = 0;
+    await m.generate('Hello', { maxNewTokens: 160, stopTokens: [], onTokens: () => { if (++n === 2) parentPort.postMessage('generating'); } });`;
+  const main = `const { Worker } = await import('node:worker_threads');
+    const lep = await import(${JSON.stringify(INDEX)});
+    const m = await lep.LepModel.load(${JSON.stringify(model)});
+    const w = new Worker(${JSON.stringify(worker)}, { eval: true, type: 'module' });
+    await new Promise((resolve) => w.once('message', resolve));
+    console.log('terminated with', await w.terminate());
+    console.log('main generates', (await m.generate('Hello', { maxNewTokens: 3 })).tokens.length);
+    process.exitCode = 5;`;
+  const r = run(main);
+  t.is(r.status, 5, `${r.signal ?? ''} ${r.out}`);
+  t.regex(r.out, /terminated with 1\nmain generates 3\n/);
+});
