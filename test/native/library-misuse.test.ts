@@ -3,10 +3,12 @@
  * not a crash, a silently ignored option or a wrong result. Each case here was found misbehaving.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import test from 'ava';
 
-import { createModel, LepError, LepModel, mistralTokenizerDir, setThreads, Tokenizer } from '../../ts/index.js';
+import { createModel, LepError, LepModel, mistralTokenizerDir, packCorpus, setThreads, Tokenizer, trainModel } from '../../ts/index.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 const INDEX = new URL('../../ts/index.js', import.meta.url).href;
@@ -65,4 +67,19 @@ test('thread counts past 1024 are refused (1e9 made libgomp abort the process); 
     spawnSync(process.execPath, ['--input-type=module', '-e', `const { lepInfo } = await import(${JSON.stringify(INDEX)}); try { console.log(lepInfo().blasThreads); } catch (e) { console.log(e.code, e.message); }`], { encoding: 'utf8', env: { ...process.env, LEP_THREADS: threads } }).stdout.trim();
   t.is(info('3'), '3', 'a library caller gets LEP_THREADS (it was read by the CLI only)');
   t.is(info('abc'), 'LEP_BAD_OPTION Expected an integer from 0 (one per core) to 1024 for LEP_THREADS but received "abc"');
+});
+
+test('training refuses blocks packed with another vocabulary (they trained without a word); the model\'s own pass', async (t) => {
+  const llama3 = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
+  const model = await tinyModel({ tokenizerDir: llama3, modelType: 'llama', vocabSize: 32000 });
+  const corpus = join(tempDir(), 'corpus.txt');
+  writeFileSync(corpus, 'The quick brown fox jumps over the lazy dog. '.repeat(200));
+  const other = join(tempDir(), 'mistral.safetensors');
+  await packCorpus(corpus, mistralTokenizerDir(), other, { seqLen: 16 });
+  const e = await t.throwsAsync(trainModel(model, join(tempDir(), 'run'), { data: other, steps: 1 }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_VOCAB_MISMATCH', e!.message);
+  t.regex(e!.message, /^--data \S+mistral\.safetensors was packed with another tokenizer than \S+'s \(vocabulary [0-9a-f]{16}, the model's [0-9a-f]{16}\)[^]*\nHINT: pack the corpus again with the model's tokenizer: lep data pack --tokenizer /);
+  const own = join(tempDir(), 'own.safetensors');
+  await packCorpus(corpus, model, own, { seqLen: 16 });
+  t.is((await trainModel(model, join(tempDir(), 'run'), { data: own, steps: 1 })).stepsDone, 1);
 });

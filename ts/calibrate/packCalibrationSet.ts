@@ -23,6 +23,6 @@ export interface PackCalibrationResult {
 
 export async function packCalibrationSet(file: string, tokenizer: Tokenizer, seqLen: number, out: string, options: { signal?: AbortSignal } = {}): Promise<PackCalibrationResult> {
   const packed = await packChat(readChatLines(file, options), tokenizer, { seqLen });
-  writeBlocks(out, packed.blocks, packed.lossMask);
+  writeBlocks(out, packed.blocks, packed.lossMask, undefined, tokenizer);
   return { file: out, blocks: packed.blocks.length, seqLen, examples: packed.examples, skippedTooLong: packed.skippedTooLong, targetTokens: packed.targetTokens };
 }

@@ -2,6 +2,7 @@
  * A model directory's tokenizer: `tokenizer.json` run by Hugging Face's `tokenizers` (the reference
  * encoder), plus `tokenizer_config.json` for special tokens and the chat template.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -146,6 +147,17 @@ export class Tokenizer {
       ((o as Json).type === 'ByteLevel' || (Array.isArray((o as Json).pretokenizers) && ((o as Json).pretokenizers as unknown[]).some(has)) ||
         (Array.isArray((o as Json).decoders) && ((o as Json).decoders as unknown[]).some(has)));
     return has(this.json.pre_tokenizer) || has(this.json.decoder);
+  }
+
+  /**
+   * A short hash of the id -> token table (added tokens included): two tokenizers that map every id to
+   * the same token share it, whatever else their files hold (merges order, formatting, chat template).
+   * Packed data records it, so training refuses blocks packed with another vocabulary (packBlocks.ts).
+   */
+  get vocabFingerprint(): string {
+    const byId: string[] = [];
+    for (const [token, id] of Object.entries(this.hf.getVocab(true))) byId[id] = token;
+    return createHash('sha256').update(JSON.stringify(byId)).digest('hex').slice(0, 16);
   }
 
   /** Number of ids, added tokens included (the highest id + 1). */

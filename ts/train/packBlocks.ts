@@ -7,7 +7,7 @@
  */
 import { LepError, optionError } from '../errors.js';
 import type { NativeTensorData } from '../binding/NativeTypes.js';
-import { writeSafetensors } from '../checkpoint/safetensors.js';
+import { inspectSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 
 export interface PackOptions {
@@ -145,7 +145,7 @@ export async function packDocuments(
  * Writes blocks (and an optional per-token loss mask, and per-block target characters for bits per
  * character) as the trainer's safetensors file.
  */
-export function writeBlocks(path: string, blocks: number[][], lossMask?: number[][], targetChars?: number[]): void {
+export function writeBlocks(path: string, blocks: number[][], lossMask?: number[][], targetChars?: number[], tokenizer?: Tokenizer): void {
   if (blocks.length === 0)
     throw new LepError('LEP_CORPUS_EMPTY', `no complete block to write to ${path}\nHINT: the corpus is shorter than one block; add text or lower --seq-len.`);
   const seqLen = blocks[0]!.length;
@@ -161,5 +161,22 @@ export function writeBlocks(path: string, blocks: number[][], lossMask?: number[
     if (targetChars.length !== blocks.length) throw new LepError('LEP_BAD_DATA', `${targetChars.length} target character counts for ${blocks.length} blocks`);
     tensors.push({ name: 'target_chars', dtype: 'I32', shape: [blocks.length], data: new Uint8Array(Int32Array.from(targetChars).buffer) });
   }
-  writeSafetensors(path, tensors, { format: 'lep-blocks', seq_len: String(seqLen) });
+  writeSafetensors(path, tensors, { format: 'lep-blocks', seq_len: String(seqLen), ...(tokenizer ? { [VOCAB_KEY]: tokenizer.vocabFingerprint } : {}) });
+}
+
+/** The metadata key of the packing tokenizer's vocabFingerprint (files packed before lep 0.1.x lack it). */
+const VOCAB_KEY = 'tokenizer_vocab';
+
+/**
+ * Refuses blocks packed with another vocabulary than `tokenizer`'s: their ids would name other tokens,
+ * and training on them runs without an error and learns nothing useful. Files without the record pass.
+ */
+export function checkBlocksVocabulary(path: string, tokenizer: Tokenizer, flag: string, modelDir: string): void {
+  const packed = inspectSafetensors(path).metadata[VOCAB_KEY];
+  if (packed === undefined || packed === tokenizer.vocabFingerprint) return;
+  throw new LepError(
+    'LEP_VOCAB_MISMATCH',
+    `${flag} ${path} was packed with another tokenizer than ${modelDir}'s (vocabulary ${packed}, the model's ${tokenizer.vocabFingerprint}): its token ids name other tokens` +
+      `\nHINT: pack the corpus again with the model's tokenizer: lep data pack --tokenizer ${modelDir} ...`,
+  );
 }

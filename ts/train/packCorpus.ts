@@ -68,7 +68,7 @@ export async function packCorpus(corpus: string | readonly string[], tokenizerDi
   if (kind === 'chat') {
     const r = await packChat(chatRecords(await listCorpusFiles(corpus)), tok, { seqLen });
     const n = maxBlocks > 0 ? Math.min(maxBlocks, r.blocks.length) : r.blocks.length;
-    writeBlocks(out, r.blocks.slice(0, n), r.lossMask.slice(0, n));
+    writeBlocks(out, r.blocks.slice(0, n), r.lossMask.slice(0, n), undefined, tok);
     return { out, blocks: n, seqLen, tokens: r.targetTokens, documents: r.examples, skippedTooLong: r.skippedTooLong };
   }
   const { normalize, script, textField, maxChars, signal, onProgress } = options;
@@ -83,6 +83,6 @@ export async function packCorpus(corpus: string | readonly string[], tokenizerDi
     onProgress?.({ documents: n, bytes });
   }
   const { blocks, result } = await packDocuments(docs(), tok, { seqLen, maxBlocks });
-  writeBlocks(out, blocks, undefined, result.targetChars);
+  writeBlocks(out, blocks, undefined, result.targetChars, tok);
   return { out, blocks: result.blocks, seqLen, tokens: result.tokens, documents: result.documents };
 }

@@ -14,6 +14,8 @@ import { inspectSafetensors, readSafetensors } from '../checkpoint/safetensors.j
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { newRowIds } from '../init/provenance.js';
 import { LepModel } from '../model/LepModel.js';
+import { Tokenizer } from '../tokenizer/Tokenizer.js';
+import { checkBlocksVocabulary } from './packBlocks.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
@@ -248,6 +250,12 @@ async function train(modelDir: string, outDir: string, options: TrainOptions, ch
   if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
   if (checkInputs) checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
+  // Blocks packed with another vocabulary train without an error and teach nothing.
+  if (existsSync(join(modelDir, 'tokenizer.json'))) {
+    const tok = Tokenizer.fromDir(modelDir);
+    checkBlocksVocabulary(given.data, tok, '--data', modelDir);
+    if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, tok, '--eval-data', modelDir);
+  }
   if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
   if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
