@@ -3,12 +3,12 @@
  * not a crash, a silently ignored option or a wrong result. Each case here was found misbehaving.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 
-import { createModel, LepError, LepModel, mistralTokenizerDir, packCorpus, setThreads, Tokenizer, trainModel } from '../../ts/index.js';
+import { createModel, evaluate, LepError, LepModel, mistralTokenizerDir, packCorpus, propagate, setThreads, Tokenizer, trainModel } from '../../ts/index.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 const INDEX = new URL('../../ts/index.js', import.meta.url).href;
@@ -82,4 +82,35 @@ test('training refuses blocks packed with another vocabulary (they trained witho
   const own = join(tempDir(), 'own.safetensors');
   await packCorpus(corpus, model, own, { seqLen: 16 });
   t.is((await trainModel(model, join(tempDir(), 'run'), { data: own, steps: 1 })).stepsDone, 1);
+});
+
+test('wrong types from plain JavaScript are LepErrors naming the option, not TypeErrors from inside', async (t) => {
+  const dir = await tinyModel();
+  const model = await LepModel.load(dir);
+  t.teardown(() => model.dispose());
+  const cases: [string, () => unknown, RegExp][] = [
+    ['stopTokens 5', () => model.generate('Hi', { stopTokens: 5 as never }), /for stopTokens but received 5/],
+    ['signal {}', () => model.generate('Hi', { signal: {} as never }), /Expected an AbortSignal for signal/],
+    ['onProgress 1', () => model.score([[1, 2]], { onProgress: 1 as never }), /Expected a function for onProgress/],
+    ['onTokens 1', () => model.generateTokens([[1, 2]], { onTokens: 1 as never }), /Expected a function for onTokens/],
+    ['prompt 5', () => model.generate(5 as never), /Expected a string for prompt but received 5/],
+    ['null options', () => model.generate('Hi', null as never), /Expected an object for options but received null/],
+    ['load 5', () => LepModel.load(5 as never), /Expected a path for model directory but received 5/],
+    ['createModel null', () => createModel(join(tempDir(), 'm'), null as never), /Expected an object for options but received null/],
+    ['createModel out 5', () => createModel(5 as never, { tokenizerDir: mistralTokenizerDir() }), /Expected a path for --out but received 5/],
+    ['trainModel null', () => trainModel(dir, join(tempDir(), 'r'), null as never), /Expected an object for options/],
+    ['evaluate tasks string', () => evaluate(model, 'task' as never), /Expected an array of task names or files for tasks \(--tasks\)/],
+    ['evaluate dtype on a loaded model', () => evaluate(model, ['text:en'], { dtype: 'bf16' }), /no dtype with a loaded LepModel/],
+    ['propagate null', () => propagate(null as never), /Expected an object for options but received null/],
+  ];
+  for (const [name, call, message] of cases) {
+    const e = await t.throwsAsync(async () => call(), undefined, name);
+    t.true(e instanceof LepError, `${name}: ${String(e)}`);
+    t.regex(e?.message ?? '', message, name);
+  }
+  // An already aborted signal: trainModel makes no output directory.
+  const out = join(tempDir(), 'never');
+  const aborted = AbortSignal.abort(new Error('stop'));
+  await t.throwsAsync(trainModel(dir, out, { data: join(dir, 'model.safetensors'), signal: aborted }), { instanceOf: LepError });
+  t.false(existsSync(out));
 });

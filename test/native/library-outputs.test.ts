@@ -5,7 +5,7 @@
  * with the GGUF), and leaves the input as it was.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -50,6 +50,15 @@ test('library writers refuse their output over an input and leave the input unto
     t.is(e?.code, 'LEP_OUTPUT_OVER_INPUT', `${name}: ${e?.message}`);
     t.regex(e?.message ?? '', /^--out \S+ (is|is inside|contains) the input /, name);
   }
+  // A .gguf name inside the model's directory is allowed (llama.cpp's converter writes there; lep reads
+  // no such file), and leaves the model's own files as they were.
+  await exportGguf(model, join(model, 'model.gguf'));
+  t.deepEqual(snapshot(model).filter((l) => !l.startsWith('model.gguf ')), before.model);
+  rmSync(join(model, 'model.gguf'));
+  // A file output that is a directory is refused before the work (it failed at the final rename).
+  const e = await t.throwsAsync(exportGguf(model, tempDir()), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_BAD_OUTPUT');
+  t.regex(e!.message, /^--out \S+ is a directory; this output is a file\nHINT: /);
   t.deepEqual(snapshot(model), before.model);
   t.deepEqual(snapshot(tok), before.tok);
   t.is(readFileSync(corpus, 'utf8'), before.corpus);

@@ -7,7 +7,7 @@
  * finished with a partial result such as a generation cut short or a training stopped early). What a job
  * made before it stopped reaches the caller through its progress events, never through the rejection.
  */
-import { callNative, LepError, withCallerStack } from '../errors.js';
+import { callNative, LepError, optionError, withCallerStack } from '../errors.js';
 import type { NativeJob } from './NativeTypes.js';
 import type { JobProgress } from './progress.js';
 
@@ -44,6 +44,7 @@ export async function runJob<T, E = JobProgress>(
   options: JobOptions<E> = {},
   keepPartial = false,
 ): Promise<T> {
+  checkJobOptions(options);
   const { signal, onProgress } = options;
   throwIfAborted(signal);
   // A job that cannot start (no thread for it) throws here, synchronously: a LepError like a rejection.
@@ -65,6 +66,17 @@ export async function runJob<T, E = JobProgress>(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * `signal` an AbortSignal and `onProgress` a function, or absent: from plain JavaScript a wrong value
+ * failed inside the job's wiring with a bare TypeError.
+ */
+export function checkJobOptions(options: { signal?: unknown; onProgress?: unknown } | null | undefined): void {
+  if (options === null || (options !== undefined && typeof options !== 'object')) throw optionError('options', 'an object', options);
+  const { signal, onProgress } = options ?? {};
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw optionError('signal', 'an AbortSignal', signal);
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw optionError('onProgress', 'a function', onProgress);
 }
 
 /** The abort rule between native jobs (a stage's loop over batches or steps): LEP_ABORTED once the signal is aborted. */

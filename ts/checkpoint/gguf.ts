@@ -329,7 +329,11 @@ export function checkGgufValues(metadata: [string, GgufValue][]): void {
 export async function exportGguf(modelDir: string, path: string, options: ExportGgufOptions = {}): Promise<ExportGgufResult> {
   checkOptions(GGUF_SPEC, options, { kind: 'options' }, GGUF_NON_SPEC_KEYS);
   const { outType } = withDefaults(GGUF_SPEC, options);
-  checkOutputPath(path, '--out', { MODEL_DIR: modelDir, '--check-text': options.checkText });
+  // A .gguf file may go into the model's own directory, where llama.cpp's converter writes it: lep reads
+  // nothing of that name. Any other name there (model.safetensors, config.json) is refused; a directory
+  // of that name too (prepareFileOutput).
+  const ggufName = typeof path === 'string' && path.toLowerCase().endsWith('.gguf');
+  checkOutputPath(path, '--out', { ...(ggufName ? {} : { MODEL_DIR: modelDir }), '--check-text': options.checkText });
   prepareFileOutput(path, '--out');
   const dir = readModelDir(modelDir);
   const tok = Tokenizer.fromDir(modelDir);

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { callNative, LepError } from '../errors.js';
+import { callNative, LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import type { NativeTensorInfo } from '../binding/NativeTypes.js';
 import { type ModelConfig, parseConfig } from './config.js';
@@ -74,6 +74,7 @@ export function weightFilesOf(dir: string): string[] {
 
 /** Reads and checks a model directory (config, weight files; tensors are not loaded). */
 export function readModelDir(dir: string): ModelDir {
+  if (typeof dir !== 'string' || dir === '') throw optionError('model directory', 'a path', dir);
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath))
     throw new LepError('LEP_BAD_CHECKPOINT', `${dir} has no config.json; is it a Hugging Face model directory?`);

@@ -34,6 +34,7 @@ import { fitContext } from './fitContext.js';
 /** The evaluation options: EVAL_SPEC (evalOptions.ts) gives each one's type, bounds, default and doc. */
 export type EvaluateOptions = OptionsOf<typeof EVAL_SPEC> &
   JobOptions & {
+    // JobOptions' onProgress: the model load's events, when evaluate loads it (a directory is given).
     /** Called when a task starts and ends. */
     onTask?: (event: { task: string; index: number; total: number; done: boolean; score?: number }) => void;
     /** Called after each native batch inside a task: items (or scored sequences) done of the task's total. */
@@ -171,6 +172,7 @@ async function runTask(
 /** Evaluates a model (a directory or a loaded LepModel) on tasks; see the module comment. */
 export async function evaluate(model: string | LepModel, tasks: readonly string[], options: EvaluateOptions = {}): Promise<EvalResult> {
   checkOptions(EVAL_SPEC, options, { kind: 'options' }, EVAL_NON_SPEC_KEYS);
+  if (!Array.isArray(tasks) || tasks.some((x) => typeof x !== 'string')) throw optionError('tasks', 'an array of task names or files', tasks, '--tasks');
   const { format, shots, batchSize, rouge, rougeStem, paragraphOverlap, textMaxChars, suitesDir, corporaDir, skipBadLines, device, dtype } = withDefaults(EVAL_SPEC, options);
   if (tasks.length === 0) throw optionError('tasks', 'at least one task', [], '--tasks');
   const { files, textLangs } = resolveTasks(tasks, suitesDir, corporaDir);
@@ -182,7 +184,11 @@ export async function evaluate(model: string | LepModel, tasks: readonly string[
     names.add(t.header.name);
   }
   const owned = typeof model === 'string';
-  const m = owned ? await LepModel.load(model, { device, dtype, signal: options.signal }) : model;
+  // A loaded model has its device and dtype: the options would be silently ignored.
+  if (!owned)
+    for (const key of ['device', 'dtype'] as const)
+      if (options[key] !== undefined) throw optionError(key, `no ${key} with a loaded LepModel (it has its own; pass the model directory for evaluate to load)`, options[key]);
+  const m = owned ? await LepModel.load(model, { device, dtype, signal: options.signal, onProgress: options.onProgress }) : model;
   try {
     const tok = m.tokenizer;
     if (!tok) throw new LepError('LEP_NO_TOKENIZER', `${m.dir.dir} has no tokenizer.json\nHINT: evaluation needs the model's tokenizer next to its weights.`);

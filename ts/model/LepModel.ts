@@ -144,6 +144,7 @@ export class LepModel {
     const stopTokens = options.stopTokens ?? (eos === undefined ? [] : [eos]);
     const { temperature, topK, topP, repetitionPenalty, seed } = o;
     const { onTokens } = options;
+    if (onTokens !== undefined && typeof onTokens !== 'function') throw optionError('onTokens', 'a function', onTokens);
     const onProgress = onTokens
       ? (e: JobProgress): void => {
           if (e.phase === 'generate') onTokens(e.tokens);
@@ -168,6 +169,8 @@ export class LepModel {
     options: GenerateOptions & { addSpecialTokens?: boolean; onText?: (piece: string) => void } = {},
   ): Promise<{ text: string; tokens: number[]; finishReason: string }> {
     const tok = this.needTokenizer();
+    checkSampling(options);  // before the options are read here (a stopTokens that is not an array)
+    if (typeof prompt !== 'string') throw optionError('prompt', 'a string', prompt);
     const { onText } = options;
     if (onText !== undefined && typeof onText !== 'function') throw optionError('onText', 'a function', onText);
     // A prompt rendered by the chat template already carries BOS: pass addSpecialTokens false for it.

@@ -13,7 +13,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
-import { LepError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 
 export interface OptionSpec {
   /** Type and bounds. */
@@ -213,6 +213,11 @@ export function checkValue(schema: TSchema, v: unknown, path: string, h: CheckHa
  * (callbacks, signals) and pass unchecked.
  */
 export function checkOptions(specs: OptionSpecs, given: object, source: Source, extra: readonly string[] = []): void {
+  // From plain JavaScript: null, a string or an array where the options object goes.
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    if (source.kind === 'recipe') throw new LepError('LEP_BAD_RECIPE', `recipe.${source.section ?? ''}: expected an object, got ${JSON.stringify(given)}`);
+    throw optionError('options', 'an object', given);
+  }
   const options = given as Record<string, unknown>;
   const prefix = source.kind === 'recipe' && source.section ? `${source.section}.` : '';
   for (const [k, v] of Object.entries(options)) {

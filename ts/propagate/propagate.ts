@@ -212,6 +212,7 @@ export async function propagate(options: PropagateOptions & { instruct: string }
 export async function propagate(options: PropagateOptions & { instruct: readonly string[] }): Promise<PropagateManyResult>;
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult>;
 export async function propagate(options: PropagateOptions): Promise<PropagateResult | PropagateManyResult> {
+  if (typeof options !== 'object' || options === null) throw optionError('options', 'an object', options);
   const { method, out, ...rest } = options;
   return (await propagateMethods(rest, [{ method: method ?? DEFAULT_PROPAGATE_METHOD, out }]))[0]!;
 }

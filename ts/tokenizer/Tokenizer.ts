@@ -100,6 +100,7 @@ export class Tokenizer {
 
   /** Loads `dir/tokenizer.json` (required) and `dir/tokenizer_config.json` (optional). */
   static fromDir(dir: string): Tokenizer {
+    if (typeof dir !== 'string' || dir === '') throw optionError('tokenizer directory', 'a path', dir);
     const file = join(dir, 'tokenizer.json');
     if (!existsSync(file))
       throw new LepError('LEP_NO_TOKENIZER', `${dir} has no tokenizer.json\nHINT: lep reads Hugging Face "fast" tokenizers; save one with tokenizer.save_pretrained().`);

@@ -16,7 +16,7 @@ import { newRowIds } from '../init/provenance.js';
 import { LepModel } from '../model/LepModel.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { checkBlocksVocabulary } from './packBlocks.js';
-import { runJob, type JobOptions } from '../binding/runJob.js';
+import { runJob, throwIfAborted, type JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
@@ -246,6 +246,7 @@ export async function trainModelWithin(modelDir: string, outDir: string, options
 async function train(modelDir: string, outDir: string, options: TrainOptions, checkInputs: boolean): Promise<TrainResult> {
   const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
+  throwIfAborted(options.signal);  // before OUT and its train-config.json are made
   const given = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');

@@ -7,7 +7,7 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
-import { LepError } from '../errors.js';
+import { LepError, optionError } from '../errors.js';
 
 /** Input paths of a command by the flag (or positional name) they came from; globs are cut at the first wildcard. */
 export type CommandInputs = Record<string, string | readonly string[] | undefined>;
@@ -45,6 +45,11 @@ const inside = (child: string, parent: string): boolean => {
 
 /** Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an input. */
 export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs): void {
+  // From plain JavaScript a path can be anything: a bare TypeError from path.resolve otherwise.
+  if (typeof out !== 'string' || out === '') throw optionError(outFlag, 'a path', out);
+  for (const [flag, value] of Object.entries(inputs))
+    for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : Array.isArray(value) ? value : [value])
+      if (typeof input !== 'string') throw optionError(flag, 'a path', input);
   const link = lstatSync(out, { throwIfNoEntry: false });
   if (link?.isSymbolicLink()) {
     try {
