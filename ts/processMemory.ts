@@ -33,7 +33,7 @@ export function processMemory(): ProcessMemory {
 }
 
 /** Bytes as "1.5 GiB", as the memory refusals print them. */
-export const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
+export const gib = (b: number): string => (b < 2 ** 30 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 2 ** 30).toFixed(1)} GiB`);
 
 /** One line for `lep info` ("memory"). */
 export function describeMemory(m: ProcessMemory): string {

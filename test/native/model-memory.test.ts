@@ -185,7 +185,7 @@ test('model create refuses a model it cannot hold under a cgroup memory limit, i
   const big = create('big', '4096');
   t.is(big.signal, null, `not killed: ${big.stderr}`);
   t.is(big.status, 1, big.stderr);
-  t.regex(big.stderr, /creating a random model of \d+\.\d+ B parameters in f32 needs at least \d+\.\d GiB .*; this process may use 0\.5 GiB \(its cgroup's memory limit/);
+  t.regex(big.stderr, /creating a random model of \d+\.\d+ B parameters in f32 needs at least \d+\.\d GiB .*; this process may use 512\.0 MiB \(its cgroup's memory limit/);
   t.regex(big.stderr, /HINT: --dtype bf16 halves the weights; fewer --layers or a smaller --hidden-size/);
   t.regex(big.stderr, /\(code LEP_OUT_OF_MEMORY\)/);
   t.false(existsSync(join(dir, 'big')));

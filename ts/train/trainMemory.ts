@@ -113,6 +113,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     `training ${modelDir} (${(n.all / 1e9).toFixed(2)} B parameters) with ${flags(params, dtype)} needs at least ${gib(need)}: ` +
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
       (trainable ? ` + ${perTrainable}` : '') +
-      `, activations not counted; ${memoryClause({ bytes: available, limit })}\nHINT: ${hint}`,
+      (activations ? ` + ${gib(activations)} for the layers' inputs of one batch, other activations not counted` : ', activations not counted') +
+      `; ${memoryClause({ bytes: available, limit })}\nHINT: ${hint}`,
   );
 }
