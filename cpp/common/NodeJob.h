@@ -67,6 +67,7 @@ struct JobLife {
   std::mutex m;
   std::condition_variable cv;
   bool finished = false;  // the thread has run its last line (guarded by m)
+  bool orphaned = false;  // its environment ended without waiting for it: no more calls into it (guarded by m)
 
   void Finish() {
     {
@@ -78,10 +79,6 @@ struct JobLife {
   bool WaitUntil(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock<std::mutex> lock(m);
     return cv.wait_until(lock, deadline, [this] { return finished; });
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [this] { return finished; });
   }
 };
 
@@ -187,13 +184,32 @@ class NodeJob {
   }
 
   // The environment is ending (a worker terminated, or the main thread's normal teardown) with the job
-  // unsettled: stop it and wait for its thread, which must not outlive the environment. The job object
-  // stays (its references belong to the ending environment); its final item is never delivered.
+  // unsettled: stop it and wait for its thread. A job that does not stop within kEnvEndWait (SentencePiece
+  // training cannot be stopped; a long training step) is orphaned instead: it computes on, never calling
+  // into the environment again (Post), so the worker ends without hanging. The job object stays (its
+  // references belong to the ending environment); its final item is never delivered.
   static void OnEnvCleanup(void* arg) {
     auto* job = static_cast<NodeJob*>(arg);
-    job->life_->abort = true;
-    job->life_->Wait();
+    const std::shared_ptr<JobLife> life = job->life_;
+    life->abort = true;
+    if (!life->WaitUntil(std::chrono::steady_clock::now() + kEnvEndWait)) {
+      std::lock_guard<std::mutex> lock(life->m);
+      life->orphaned = true;
+    }
     --running_jobs();
+  }
+
+  static constexpr std::chrono::seconds kEnvEndWait{2};
+
+  // Hands an item to the main thread unless the job was orphaned; under the lock, the environment cannot
+  // be declared gone in the middle of the call (the queue is unbounded: BlockingCall never waits).
+  static void Post(JobLife& life, Napi::ThreadSafeFunction& tsfn, Item* item, NodeJob* job) {
+    std::lock_guard<std::mutex> lock(life.m);
+    if (life.orphaned) {
+      delete item;
+      return;
+    }
+    tsfn.BlockingCall(item, Deliver(job));
   }
 
   void Run() {
@@ -202,7 +218,7 @@ class NodeJob {
     Item* final_item = new Item{Item::kDone, {}, "", ""};
     try {
       result_.emplace(work_([this](const Event& ev) {
-        if (!on_progress_.IsEmpty()) tsfn_.BlockingCall(new Item{Item::kProgress, ev, "", ""}, Deliver(this));
+        if (!on_progress_.IsEmpty()) Post(*life_, tsfn_, new Item{Item::kProgress, ev, "", ""}, this);
         return !life_->abort.load();
       }));
     } catch (...) {
@@ -213,8 +229,11 @@ class NodeJob {
     // The main thread deletes the job when it handles the final item, possibly before BlockingCall
     // returns here: touch only a local copy of the handle from now on.
     Napi::ThreadSafeFunction tsfn = tsfn_;
-    tsfn.BlockingCall(final_item, Deliver(this));
-    tsfn.Release();
+    Post(*life, tsfn, final_item, this);
+    {
+      std::lock_guard<std::mutex> lock(life->m);
+      if (!life->orphaned) tsfn.Release();
+    }
     Forget(life);
     life->Finish();
   }

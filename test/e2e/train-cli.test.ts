@@ -11,6 +11,7 @@ import test from 'ava';
 import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { readModelDir } from '../../ts/checkpoint/modelDir.js';
 import { trainMemoryBytes } from '../../ts/train/trainMemory.js';
+import { gib } from '../../ts/processMemory.js';
 import { corpora } from '../corpora.js';
 import { float32Values, maxAbsDiff, memoryCgroup, tempDir, tinyModel, underUlimit } from '../helpers.js';
 
@@ -152,7 +153,7 @@ test('in a container or job whose cgroup caps memory below RAM, training is refu
   );
   t.is(r.signal, null, `not killed (${r.signal}): ${r.stderr}`);
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, new RegExp(`needs at least [\\d.]+ GiB: .*; this process may use ${(cap / 2 ** 30).toFixed(1)} GiB \\(its cgroup's memory limit \\+ swap`));
+  t.regex(r.stderr, new RegExp(`needs at least [\\d.]+ [GM]iB: .*; this process may use ${gib(cap)} \\(its cgroup's memory limit \\+ swap`));
   t.regex(r.stderr, /\(code LEP_OUT_OF_MEMORY\)/);
   // lep info says so too, inside the cgroup and outside it.
   const info = async (inside: boolean) =>
@@ -160,7 +161,7 @@ test('in a container or job whose cgroup caps memory below RAM, training is refu
   const capped = await info(true);
   t.like(capped, { limit: 'cgroup' });
   t.is(capped.bytes - (await info(false)).bytes, cap - totalmem(), 'the cap replaces RAM; swap is counted either way');
-  t.regex(capped.description, new RegExp(`^${(cap / 2 ** 30).toFixed(1)} GiB: this process's cgroup memory limit`));
+  t.regex(capped.description, new RegExp(`^${gib(cap)}: this process's cgroup memory limit`));
 });
 
 test('killed while writing a checkpoint: the previous checkpoint survives and the resumed run equals an uninterrupted one', async (t) => {

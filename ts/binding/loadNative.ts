@@ -230,7 +230,8 @@ export function getNative(): NativeAddon {
     const loaded = load<NativeAddon>('lep.node');
     // LEP_THREADS is the default for library callers too (lep launch sets it for each rank); the CLI's
     // --threads and setThreads() come after and win.
-    const threads = threadsFromEnv();
+    // The main thread's load only: a worker loading lep would reset what setThreads chose, process-wide.
+    const threads = isMainThread ? threadsFromEnv() : undefined;
     if (threads !== undefined) loaded.setThreads(threads);
     stopJobsAtExit(loaded);
     native = loaded;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `lep` command: each subcommand is a thin wrapper over an exported TS function. */
 import { LepError } from '../errors.js';
-import { lepVersion, setThreads } from '../runtime.js';
+import { lepVersion } from '../runtime.js';
+import { checkThreadCount } from '../binding/threadCount.js';
 import { exitCodeOf, exitProcess, handleInterrupts, interruptedBy, interruptedMessage, markFinished } from './interrupt.js';
 import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
@@ -17,10 +18,11 @@ let running = '';
 export async function main(argv: string[]): Promise<number> {
   const args = [...argv];
   const threadsAt = args.indexOf('--threads');
-  // LEP_THREADS is applied when lep.node loads (binding/loadNative.ts); --threads overrides it.
+  // --threads N is LEP_THREADS=N for this process and the ones it starts: lep.node applies it when it
+  // loads (binding/loadNative.ts), so a bad LEP_THREADS beside a good --threads is not an error.
   if (threadsAt >= 0) {
     const threads = args.splice(threadsAt, 2)[1];
-    setThreads(threads !== undefined && /^\d+$/.test(threads) ? Number(threads) : (threads as unknown as number));
+    process.env.LEP_THREADS = String(checkThreadCount(threads !== undefined && /^\d+$/.test(threads) ? Number(threads) : threads, 'threads', '--threads'));
   }
   const key = [args.slice(0, 2).join(' '), args[0] ?? ''].find((k) => k in commands);
   if (args[0] === '--version' || args[0] === '-V') {

@@ -169,14 +169,17 @@ const VOCAB_KEY = 'tokenizer_vocab';
 
 /**
  * Refuses blocks packed with another vocabulary than `tokenizer`'s: their ids would name other tokens,
- * and training on them runs without an error and learns nothing useful. Files without the record pass.
+ * and training on them runs without an error and learns nothing useful. Files without the record pass
+ * (`tokenizer` is then not loaded: the trainer itself never needs it).
  */
-export function checkBlocksVocabulary(path: string, tokenizer: Tokenizer, flag: string, modelDir: string): void {
+export function checkBlocksVocabulary(path: string, tokenizer: () => Tokenizer, flag: string, modelDir: string): void {
   const packed = inspectSafetensors(path).metadata[VOCAB_KEY];
-  if (packed === undefined || packed === tokenizer.vocabFingerprint) return;
+  if (packed === undefined) return;
+  const own = tokenizer().vocabFingerprint;
+  if (packed === own) return;
   throw new LepError(
     'LEP_VOCAB_MISMATCH',
-    `${flag} ${path} was packed with another tokenizer than ${modelDir}'s (vocabulary ${packed}, the model's ${tokenizer.vocabFingerprint}): its token ids name other tokens` +
+    `${flag} ${path} was packed with another tokenizer than ${modelDir}'s (vocabulary ${packed}, the model's ${own}): its token ids name other tokens` +
       `\nHINT: pack the corpus again with the model's tokenizer: lep data pack --tokenizer ${modelDir} ...`,
   );
 }

@@ -35,7 +35,8 @@ export function trainMemoryBytes(c: ModelConfig, params: TrainParams, dtype: Tra
   const n = parameterCounts(c);
   const trainable = params === 'all' ? n.all : params === 'embeddings' ? n.embeddings : 0;
   const weightBytes = dtype === 'bf16' ? 2 : 4;
-  const activations = activationBytes(c, dtype, batch);
+  // LoRA on some layers saves nothing below the lowest of them: counting none keeps the bound a bound.
+  const activations = params === 'lora' ? 0 : activationBytes(c, dtype, batch);
   if (rows === undefined) return n.all * weightBytes + trainable * bytesPerTrainable(dtype) + activations;
   // The gradient of each whole matrix in the compute dtype; per trained row element an f32 master copy,
   // its f32 gradient and two moments.
@@ -83,7 +84,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
   const need = trainMemoryBytes(c, params, dtype, rows, batch);
   if (need <= available) return;
-  const activations = activationBytes(c, dtype, batch);
+  const activations = params === 'lora' ? 0 : activationBytes(c, dtype, batch);
   // The batch alone is past the memory: the parameter options below cannot help.
   if (activations > available / 2)
     throw new LepError(

@@ -253,9 +253,10 @@ async function train(modelDir: string, outDir: string, options: TrainOptions, ch
   if (checkInputs) checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
   // Blocks packed with another vocabulary train without an error and teach nothing.
   if (existsSync(join(modelDir, 'tokenizer.json'))) {
-    const tok = Tokenizer.fromDir(modelDir);
-    checkBlocksVocabulary(given.data, tok, '--data', modelDir);
-    if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, tok, '--eval-data', modelDir);
+    let tok: Tokenizer | undefined;
+    const modelTokenizer = (): Tokenizer => (tok ??= Tokenizer.fromDir(modelDir));
+    checkBlocksVocabulary(given.data, modelTokenizer, '--data', modelDir);
+    if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, modelTokenizer, '--eval-data', modelDir);
   }
   if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
