@@ -5,10 +5,12 @@
  * job's thread called a freed ThreadSafeFunction). cpp/common/NodeJob.h, ts/binding/loadNative.ts.
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 import test from 'ava';
 
-import { tinyModel } from '../helpers.js';
+import { corpora } from '../corpora.js';
+import { tempDir, tinyModel } from '../helpers.js';
 
 const INDEX = new URL('../../ts/index.js', import.meta.url).href;
 
@@ -53,4 +55,33 @@ test('a worker terminated mid-generate ends alone; the main thread\'s model keep
   const r = run(main);
   t.is(r.status, 5, `${r.signal ?? ''} ${r.out}`);
   t.regex(r.out, /terminated with 1\nmain generates 3\n/);
+});
+
+test('a worker terminated during a job that cannot stop (SentencePiece training) ends well before the job would', async (t) => {
+  const corpus = (await corpora())['en.txt']!;
+  const train = `await lep.trainTokenizer(${JSON.stringify(corpus)}, ${JSON.stringify(join(tempDir(), 'tok'))} + Math.random(), { vocabSize: 16000 });`;
+  const worker = `const { parentPort } = await import('node:worker_threads');
+    const lep = await import(${JSON.stringify(INDEX)});
+    parentPort.postMessage('training');
+    ${train}
+    parentPort.postMessage('trained');`;
+  // Side by side in one process: the whole training on the main thread, then a worker's, terminated.
+  const main = `const { Worker } = await import('node:worker_threads');
+    const lep = await import(${JSON.stringify(INDEX)});
+    let t0 = Date.now();
+    ${train}
+    console.log('trained in', Date.now() - t0, 'ms');
+    const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+    w.on('message', (m) => console.log('worker:', m));
+    await new Promise((resolve) => w.once('message', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t0 = Date.now();
+    console.log('terminated with', await w.terminate(), 'after', Date.now() - t0, 'ms');`;
+  const r = run(main);
+  t.is(r.status, 0, `${r.signal ?? ''} ${r.out}`);
+  const whole = Number(/trained in (\d+) ms/.exec(r.out)?.[1]);
+  const waited = Number(/terminated with 1 after (\d+) ms/.exec(r.out)?.[1]);
+  t.false(/worker: trained/.test(r.out), r.out);
+  // It waited for the job (cpp/common/NodeJob.h gives it 2 s), not for the training to end.
+  t.true(waited < whole * 0.75, `terminate took ${waited} ms, the training ${whole} ms`);
 });
