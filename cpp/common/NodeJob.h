@@ -92,14 +92,17 @@ inline std::vector<std::shared_ptr<JobLife>>& live_jobs() {
   return jobs;
 }
 
-// Sets the stop flag of `env`'s live jobs and waits for their threads until `deadline`; true when all
-// have finished. Each job stops at its next progress report (a token, a batch, a training step).
+// Sets the stop flag of `env`'s live jobs, and of jobs orphaned by an ended worker (still computing,
+// so exit() must not run the destructors under them either), and waits for their threads until
+// `deadline`; true when all have finished. Each job stops at its next progress report.
 inline bool StopJobs(napi_env env, std::chrono::steady_clock::time_point deadline) {
   std::vector<std::shared_ptr<JobLife>> mine;
   {
     std::lock_guard<std::mutex> lock(live_jobs_mutex());
-    for (const auto& j : live_jobs())
-      if (j->env == env) mine.push_back(j);
+    for (const auto& j : live_jobs()) {
+      std::lock_guard<std::mutex> life(j->m);
+      if (j->env == env || j->orphaned) mine.push_back(j);
+    }
   }
   for (const auto& j : mine) j->abort = true;
   bool all = true;

@@ -73,7 +73,7 @@ test('a run whose checkpoints cannot fit on --out\'s filesystem is refused befor
   const opts = { data, steps: 4, checkpointEvery: 1, batchSize: 2, warmupSteps: 0 };
   const e = await t.throwsAsync(trainModel(dir, out, { ...opts, keepCheckpoints: 2 }), { instanceOf: LepError });
   t.is(e!.code, 'LEP_NO_SPACE', e!.message);
-  t.regex(e!.message, new RegExp(`^training into ${out} needs at least [\\d.]+ GiB more disk space, and its filesystem has [\\d.]+ GiB free: the final model \\([\\d.]+ GiB\\) and up to 3 checkpoints at a time`));
+  t.regex(e!.message, new RegExp(`^training into ${out} needs at least [\\d.]+ [GM]iB more disk space, and its filesystem has [\\d.]+ [GM]iB free: the final model \\([\\d.]+ [GM]iB\\) and up to 3 checkpoints at a time`));
   t.regex(e!.message, /\nHINT: free space there or write --out to a disk with room, or keep fewer checkpoints \(--keep-checkpoints 1 needs at least/);
   t.false(existsSync(out), 'nothing written');
   const r = await trainModel(dir, out, { ...opts, keepCheckpoints: 1 });
