@@ -228,9 +228,9 @@ export function getNative(): NativeAddon {
     selectThreadWaits();  // OpenBLAS and libgomp read their idle-spin settings when they load (threadWaits.ts)
     selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)
     const loaded = load<NativeAddon>('lep.node');
-    // LEP_THREADS is the default for library callers too (lep launch sets it for each rank); the CLI's
-    // --threads and setThreads() come after and win.
-    // The main thread's load only: a worker loading lep would reset what setThreads chose, process-wide.
+    // LEP_THREADS is the default for library callers too (lep launch sets it for each rank; the CLI's
+    // --threads sets it before the load); setThreads() comes after and wins. The main thread's load
+    // only: a worker loading lep would reset what setThreads chose, process-wide.
     const threads = isMainThread ? threadsFromEnv() : undefined;
     if (threads !== undefined) loaded.setThreads(threads);
     stopJobsAtExit(loaded);
