@@ -30,7 +30,13 @@ test('checkOutputPath: an output that is, is inside, or contains an input is ref
     [join(dir, 'alias', 'x.gguf'), { MODEL_DIR: model }, /is inside the input MODEL_DIR/],
     [join(model, 'new', 'deeper'), { MODEL_DIR: join(dir, 'alias') }, /is inside the input MODEL_DIR/],
     [dir, { '--data': join(model, 'config.json') }, /contains the input --data/],
-    [join(model, 'a.txt'), { CORPUS: [join(dir, 'other.txt'), join(model, '*.txt')] }, /is inside the input CORPUS/],
+    [join(model, 'a.txt'), { CORPUS: [join(dir, 'other.txt'), join(model, '*.txt')] }, /falls under the input CORPUS/],
+    [model, { '--corpus': join(model, '*.txt') }, /contains the input --corpus/],
+    [dir, { '--corpus': join(model, '**', '*.txt') }, /contains the input --corpus/],
+    // A directory output's files are named by the command: a pattern that could reach below it counts.
+    [join(model, 'tok'), { '--corpus': join(model, '*', '*.txt') }, /falls under the input --corpus/],
+    [join(model, 'a', 'b', 'tok'), { '--corpus': join(model, '**', '*.txt') }, /falls under the input --corpus/],
+    [join(model, 'tok.txt'), { '--corpus': join(model, 't?k.*') }, /falls under the input --corpus/],
   ];
   for (const [out, inputs, message] of refused) {
     const e = t.throws(() => checkOutputPath(out, '--out', inputs));
@@ -39,6 +45,15 @@ test('checkOutputPath: an output that is, is inside, or contains an input is ref
     t.is(code(e), 'LEP_OUTPUT_OVER_INPUT');
   }
   t.notThrows(() => checkOutputPath(join(dir, 'model-out'), '--out', { MODEL_DIR: model, CORPUS: [join(dir, 'c', '*.txt')] }));
+  // Below a glob's root, but where the pattern never reads: `--corpus '*.txt' --out tok` is the usual case.
+  for (const [out, corpus] of [
+    ['tok', '*.txt'],
+    [join('a', 'tok'), join('a', '*.txt')],
+    [join('tok', 'x.txt'), join('*', 'ru', '*.txt')],
+    ['.hidden', join('**', '*.txt')],
+    ['tok.json', '*.txt'],
+  ] as [string, string][])
+    t.notThrows(() => checkOutputPath(join(dir, out), '--out', { '--corpus': join(dir, corpus) }), `${out} under ${corpus}`);
   t.notThrows(() => checkOutputPath(`${model}.gguf`, '--out', { MODEL_DIR: model }));
   symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
   const e = t.throws(() => checkOutputPath(join(dir, 'dangling'), '--out', {}));

@@ -12,13 +12,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
-
-const GLOB_CHARS = /[*?]/;
-
-/** Whether a spec is a glob pattern (contains `*` or `?`). */
-export function isGlob(spec: string): boolean {
-  return GLOB_CHARS.test(spec);
-}
+import { isGlob, segmentMatches, splitGlob } from '../util/globPattern.js';
 
 /**
  * The files a list of specs names, in spec order, each spec's files sorted; a file named twice is
@@ -87,11 +81,7 @@ function cmp(a: string, b: string): number {
 
 /** Files matching a glob, sorted by path. The part before the first segment with a wildcard is the root. */
 async function globFiles(pattern: string): Promise<string[]> {
-  const segments = pattern.split('/');
-  const firstGlob = segments.findIndex((s) => GLOB_CHARS.test(s));
-  const base = segments.slice(0, firstGlob).join('/');
-  const root = pattern.startsWith('/') && base === '' ? '/' : base === '' ? '.' : base;
-  const rest = segments.slice(firstGlob).filter((s) => s !== '' && s !== '.');
+  const { root, rest } = splitGlob(pattern);
   if (!(await isDir(root))) return [];
   const out: string[] = [];
   await matchFrom(root, rest, out);
@@ -114,10 +104,8 @@ async function matchFrom(dir: string, rest: string[], out: string[]): Promise<vo
     }
     return;
   }
-  const re = segmentRegExp(seg);
   for (const e of await entriesOf(dir)) {
-    if (e.name.startsWith('.') && !seg.startsWith('.')) continue;
-    if (!re.test(e.name)) continue;
+    if (!segmentMatches(seg, e.name)) continue;
     const p = join(dir, e.name);
     if (tail.length === 0) {
       if (e.isFile() || (e.isSymbolicLink() && (await isFile(p)))) out.push(p);
@@ -134,14 +122,4 @@ async function entriesOf(dir: string): Promise<Dirent[]> {
 async function isDir(p: string): Promise<boolean> {
   const st = await stat(p).catch(() => undefined);
   return st?.isDirectory() ?? false;
-}
-
-function segmentRegExp(seg: string): RegExp {
-  let src = '';
-  for (const ch of seg) {
-    if (ch === '*') src += '.*';
-    else if (ch === '?') src += '.';
-    else src += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`^${src}$`, 's');
 }

@@ -8,8 +8,9 @@ import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
+import { globCouldReach, isGlob, splitGlob } from './globPattern.js';
 
-/** Input paths of a command by the flag (or positional name) they came from; globs are cut at the first wildcard. */
+/** Input paths of a command by the flag (or positional name) they came from; a corpus input may be a glob. */
 export type CommandInputs = Record<string, string | readonly string[] | undefined>;
 
 /** The real path of `p` (symbolic links resolved), for paths that do not exist yet too. */
@@ -29,19 +30,28 @@ function realPath(p: string): string {
   }
 }
 
-/** The fixed directory part of a glob (`data/*.txt` -> `data`). */
-function globRoot(spec: string): string {
-  const at = spec.search(/[*?[{]/);
-  if (at < 0) return spec;
-  const head = spec.slice(0, at);
-  return head.endsWith('/') ? head : dirname(head) || '.';
-}
-
 const inside = (child: string, parent: string): boolean => {
   const r = relative(parent, child);
   // `..x` is a name inside parent; only `..` itself or `../...` leaves it.
   return r !== '' && r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);
 };
+
+/**
+ * How `realOut` overlaps one input, if it does. A glob's files are what it matches: an output that is or
+ * contains the glob's fixed root holds them, one below the root overlaps only where the pattern could
+ * reach it or a file in it (`--corpus '*.txt' --out tok` is fine: `*.txt` never reads tok/).
+ */
+function overlap(realOut: string, input: string): string | undefined {
+  if (!isGlob(input)) {
+    const realIn = realPath(input);
+    return realOut === realIn ? 'is' : inside(realOut, realIn) ? 'is inside' : inside(realIn, realOut) ? 'contains' : undefined;
+  }
+  const { root, rest } = splitGlob(input);
+  const realRoot = realPath(root);
+  if (realOut === realRoot || inside(realRoot, realOut)) return 'contains';
+  if (inside(realOut, realRoot) && globCouldReach(rest, relative(realRoot, realOut).split(sep))) return 'falls under';
+  return undefined;
+}
 
 /** Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an input. */
 export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs): void {
@@ -61,8 +71,7 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   const realOut = realPath(out);
   for (const [flag, value] of Object.entries(inputs)) {
     for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : value) {
-      const realIn = realPath(globRoot(input));
-      const how = realOut === realIn ? 'is' : inside(realOut, realIn) ? 'is inside' : inside(realIn, realOut) ? 'contains' : undefined;
+      const how = overlap(realOut, input);
       if (how)
         throw new LepError(
           'LEP_OUTPUT_OVER_INPUT',
