@@ -2,17 +2,18 @@
  * Every library function that writes refuses an output that is, lies inside, or contains one of its
  * inputs, as the CLI does (it once checked only in ts/cli/: `createModel(tok, { tokenizerDir: tok })`
  * replaced a tokenizer directory with a model, `exportGguf(dir, dir + '/model.safetensors')` the weights
- * with the GGUF), and leaves the input as it was.
+ * with the GGUF), and leaves the input as it was. Training, which writes into its output, may keep its
+ * data in a subdirectory of it; the outputs written at a run's end are checked at its start.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 
 import { calibrate, createModel, exportCheckpoint, exportGguf, LepError, mergeAdapter, mistralTokenizerDir, packCorpus, trainModel } from '../../ts/index.js';
 import { convertDarumeru } from '../../ts/eval/convertDarumeru.js';
-import { applyEmbeddingPatch } from '../../ts/init/embeddingPatch.js';
+import { applyEmbeddingPatch, writeEmbeddingPatch } from '../../ts/init/embeddingPatch.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 /** Names and SHA-256 of every file under `dir`. */
@@ -62,4 +63,56 @@ test('library writers refuse their output over an input and leave the input unto
   t.deepEqual(snapshot(model), before.model);
   t.deepEqual(snapshot(tok), before.tok);
   t.is(readFileSync(corpus, 'utf8'), before.corpus);
+});
+
+test('training writes into OUT: data in a subdirectory of it trains, beside its files or in its checkpoints is refused; --patch is checked before the run', async (t) => {
+  const model = await tinyModel();
+  const corpus = join(tempDir(), 'corpus.txt');
+  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
+  const out = join(tempDir(), 'run');
+  mkdirSync(join(out, 'data'), { recursive: true });
+  const data = join(out, 'data', 'blocks.safetensors');
+  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const result = await trainModel(model, out, { data, steps: 1, batchSize: 2, params: 'embeddings', patchDir: join(tempDir(), 'patch') });
+  t.is(result.stepsDone, 1);
+  t.true(existsSync(join(out, 'config.json')) && existsSync(data));
+
+  for (const [where, at] of [['beside its files', join(out, 'blocks.safetensors')], ['in its checkpoints', join(out, 'checkpoints', 'data', 'blocks.safetensors')]] as const) {
+    mkdirSync(join(at, '..'), { recursive: true });
+    cpSync(data, at);
+    const e = await t.throwsAsync(trainModel(model, out, { data: at, steps: 1 }), { instanceOf: LepError }, where);
+    t.is(e?.code, 'LEP_OUTPUT_OVER_INPUT', where);
+    t.regex(e!.message, /^--out \S+ contains the input --data /, where);
+  }
+  // A --patch that would overwrite an input, or a directory lep did not write, fails before any training:
+  // no OUT appears (it was written only when the run ended).
+  const notes = join(tempDir(), 'notes');
+  mkdirSync(notes);
+  writeFileSync(join(notes, 'todo.txt'), 'the user\'s own file');
+  for (const [patchDir, code] of [[model, 'LEP_OUTPUT_OVER_INPUT'], [join(out, '..'), 'LEP_OUTPUT_OVER_INPUT'], [notes, 'LEP_OUTPUT_NOT_EMPTY']] as const) {
+    const fresh = join(tempDir(), 'run');
+    const e = await t.throwsAsync(trainModel(model, fresh, { data, steps: 1, params: 'embeddings', patchDir }), { instanceOf: LepError }, patchDir);
+    t.is(e?.code, code, e?.message);
+    t.regex(e!.message, /^--patch /);
+    t.false(existsSync(fresh), `${patchDir}: nothing written`);
+  }
+  t.deepEqual(readdirSync(notes), ['todo.txt']);
+});
+
+test('embedding patches appear whole, and a damaged patch.json is named', async (t) => {
+  const model = await tinyModel();
+  const patch = join(tempDir(), 'patch');
+  writeEmbeddingPatch(model, patch);
+  t.deepEqual(readdirSync(patch).filter((n) => n.includes('.tmp-')), []);
+  const first = snapshot(patch);
+  writeEmbeddingPatch(model, patch);  // an earlier patch is replaced
+  t.deepEqual(snapshot(patch), first);
+  const out = join(tempDir(), 'patched');
+  applyEmbeddingPatch(patch, model, out);
+  t.true(existsSync(join(out, 'model.safetensors')));
+  t.deepEqual(readdirSync(join(out, '..')).filter((n) => n.includes('.tmp-')), []);
+  writeFileSync(join(patch, 'patch.json'), '{"format": "lep-embedding-patch/1", "ten');
+  const e = t.throws(() => applyEmbeddingPatch(patch, model, join(tempDir(), 'again')), { instanceOf: LepError });
+  t.is(e?.code, 'LEP_BAD_PATCH');
+  t.regex(e!.message, /cannot read \S+patch\.json: .*\nHINT: /);
 });

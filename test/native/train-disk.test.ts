@@ -45,7 +45,7 @@ test('a checkpoint holds what the bound counts (all, embeddings, a row set; f32 
     await trainModel(dir, out, { data, steps: 1, batchSize: 2, warmupSteps: 0, params: r.params, dtype: r.dtype, ...('rows' in r ? { rows: [...r.rows] } : {}) });
     const config = readModelDir(dir).config;
     const bound = checkpointBytes(config, r.params, r.dtype, 'rows' in r ? new Set(r.rows).size : undefined);
-    const { count, bytes } = existingCheckpoints(join(out, 'checkpoints'));
+    const { count, bytes } = existingCheckpoints(out);
     const name = JSON.stringify(r);
     t.is(count, 1, name);
     t.true(bound <= bytes && bytes <= bound + SMALL_FILES, `${name}: checkpoint ${bytes} bytes, bound ${bound}`);

@@ -21,7 +21,7 @@ import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOpt
 import type { JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
-import { TRAIN_DEFAULTS, trainModelWithin, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { CALIBRATE_SPEC, checkCalibrateCombination, type CALIBRATE_TRAIN_KEYS } from './calibrateOptions.js';
 import { buildCalibrationSet } from './buildCalibrationSet.js';
@@ -153,7 +153,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     signal: o.signal,
     onProgress: o.onProgress,
   };
-  const train = await trainModelWithin(modelDir, out, trainOptions);
+  const train = await trainModel(modelDir, out, trainOptions);
   const result: CalibrateResult = { outDir: out, out, adapter: join(out, 'adapter'), examples: { generated: before, kept: generated.length, rejected, copy: copy.length }, blocks: packed.blocks, train };
   const { signal: _s, onProgress: _p, onAnswers: _a, filter, lora: _l, train: _t, tags, ...spec } = o;
   const { signal: _s2, onProgress: _p2, data: _d, lora, ...trained } = trainOptions;

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 
 import { LepError, optionError } from '../errors.js';
-import { checkpointStep, latestCheckpoint, TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
+import { checkpointStep, TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
+import { latestCheckpoint } from '../train/checkpointDirs.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';

@@ -10,15 +10,16 @@
  * adapted model's. The base is rewritten one safetensors file at a time, so peak memory is one shard.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { getNative } from '../binding/loadNative.js';
 import type { NativeTensorData, NativeTensorInfo } from '../binding/NativeTypes.js';
-import { copyTokenizerFiles, inspectWeights, readModelDir, TOKENIZER_FILES } from '../checkpoint/modelDir.js';
-import { callNative, LepError, optionError } from '../errors.js';
+import { copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
+import { callNative, LepError } from '../errors.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 
 export const PATCH_TENSORS_FILE = 'embeddings.safetensors';
 export const PATCH_FILE = 'patch.json';
@@ -66,11 +67,14 @@ function fingerprint(files: string[]): PatchJson['base'] {
   return out;
 }
 
-/** Writes the embedding patch of the model in `modelDir` into the directory `outDir`. Returns the patch's size in bytes. */
+/**
+ * Writes the embedding patch of the model in `modelDir` to the directory `outDir`, which appears whole
+ * (written aside and renamed; an earlier patch there is replaced). Returns the patch's size in bytes.
+ */
 export function writeEmbeddingPatch(modelDir: string, outDir: string): { outDir: string; bytes: number } {
+  checkOutputPath(outDir, '--patch', { MODEL_DIR: modelDir });
   const model = readModelDir(modelDir);
   outDir = resolve(outDir);
-  if (outDir === resolve(modelDir)) throw optionError('outDir', 'a directory other than the model directory', outDir, '--patch');
   const tensors: NativeTensorData[] = [];
   const base = fingerprint(model.weightFiles);
   for (const f of model.weightFiles) {
@@ -81,12 +85,13 @@ export function writeEmbeddingPatch(modelDir: string, outDir: string): { outDir:
   }
   if (!tensors.some((t) => t.name === EMBEDDING_TENSORS[0]))
     throw new LepError('LEP_MISSING_TENSOR', `${modelDir}: checkpoint lacks model.embed_tokens.weight`);
-  mkdirSync(outDir, { recursive: true });
-  callNative(() => getNative().writeSafetensors(join(outDir, PATCH_TENSORS_FILE), tensors, { format: 'pt' }));
-  const patch: PatchJson = { format: 'lep-embedding-patch/1', tensors: tensors.map((t) => t.name), base };
-  writeJsonAtomic(join(outDir, PATCH_FILE), patch);
-  for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(outDir, f));
-  copyTokenizerFiles(modelDir, outDir);
+  writeDirAtomicSync(outDir, '--patch', (dir) => {
+    callNative(() => getNative().writeSafetensors(join(dir, PATCH_TENSORS_FILE), tensors, { format: 'pt' }));
+    const patch: PatchJson = { format: 'lep-embedding-patch/1', tensors: tensors.map((t) => t.name), base };
+    writeJsonAtomic(join(dir, PATCH_FILE), patch);
+    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(dir, f));
+    copyTokenizerFiles(modelDir, dir);
+  });
   return { outDir, bytes: tensors.reduce((s, t) => s + t.data.length, 0) };
 }
 
@@ -96,11 +101,16 @@ export function applyEmbeddingPatch(patchDir: string, baseDir: string, outDir: s
   const patchPath = join(patchDir, PATCH_FILE);
   if (!existsSync(patchPath) || !existsSync(join(patchDir, PATCH_TENSORS_FILE)))
     throw new LepError('LEP_BAD_PATCH', `${patchDir} is not an embedding patch (no ${PATCH_FILE} or ${PATCH_TENSORS_FILE})\nHINT: make one with writeEmbeddingPatch (lep train --embeddings-only --patch DIR).`);
-  const patch = JSON.parse(readFileSync(patchPath, 'utf8')) as PatchJson;
-  if (patch.format !== 'lep-embedding-patch/1') throw new LepError('LEP_BAD_PATCH', `${patchPath}: unknown format ${JSON.stringify(patch.format)}`);
+  let patch: PatchJson;
+  try {
+    patch = JSON.parse(readFileSync(patchPath, 'utf8')) as PatchJson;
+  } catch (e) {
+    throw new LepError('LEP_BAD_PATCH', `cannot read ${patchPath}: ${(e as Error).message}\nHINT: write the patch again (lep train --embeddings-only --patch DIR).`);
+  }
+  if (patch?.format !== 'lep-embedding-patch/1' || typeof patch.base !== 'object' || !Array.isArray(patch.tensors))
+    throw new LepError('LEP_BAD_PATCH', `${patchPath}: not a lep embedding patch (format ${JSON.stringify(patch?.format)})\nHINT: write the patch again (lep train --embeddings-only --patch DIR).`);
   const base = readModelDir(baseDir);
   outDir = resolve(outDir);
-  if (outDir === resolve(baseDir)) throw optionError('outDir', 'a directory other than the base model directory', outDir, '--out');
   // The base must have exactly the adapted model's other tensors, or the result would be another model.
   const have = inspectWeights(base);
   const sampled = fingerprint(base.weightFiles);
@@ -126,28 +136,29 @@ export function applyEmbeddingPatch(patchDir: string, baseDir: string, outDir: s
     );
   const patchTensors = new Map(callNative(() => getNative().readSafetensors(join(patchDir, PATCH_TENSORS_FILE))).map((t) => [t.name, t]));
 
-  mkdirSync(outDir, { recursive: true });
   const files: string[] = [];
-  for (const f of base.weightFiles) {
-    const { metadata } = callNative(() => getNative().inspectSafetensors(f));
-    const tensors = callNative(() => getNative().readSafetensors(f))
-      .filter((t) => !EMBEDDING_TENSORS.includes(t.name) || patchTensors.has(t.name))
-      .map((t) => patchTensors.get(t.name) ?? t);
-    callNative(() => getNative().writeSafetensors(join(outDir, basename(f)), tensors, metadata));
-    files.push(basename(f));
-  }
-  if (existsSync(join(baseDir, 'model.safetensors.index.json'))) {
-    const weightMap: Record<string, string> = {};
-    let total = 0;
-    for (const f of files)
-      for (const t of callNative(() => getNative().inspectSafetensors(join(outDir, f))).tensors) {
-        weightMap[t.name] = f;
-        total += t.end - t.begin;
-      }
-    writeJsonAtomic(join(outDir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1))) });
-  }
-  for (const f of TOKENIZER_FILES) if (!existsSync(join(patchDir, f))) rmSync(join(outDir, f), { force: true });
-  copyTokenizerFiles(patchDir, outDir);
-  for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(patchDir, f))) copyFileSync(join(patchDir, f), join(outDir, f));
+  // Written aside and renamed: a killed run leaves no half-patched model that looks finished.
+  writeDirAtomicSync(outDir, '--out', (dir) => {
+    for (const f of base.weightFiles) {
+      const { metadata } = callNative(() => getNative().inspectSafetensors(f));
+      const tensors = callNative(() => getNative().readSafetensors(f))
+        .filter((t) => !EMBEDDING_TENSORS.includes(t.name) || patchTensors.has(t.name))
+        .map((t) => patchTensors.get(t.name) ?? t);
+      callNative(() => getNative().writeSafetensors(join(dir, basename(f)), tensors, metadata));
+      files.push(basename(f));
+    }
+    if (existsSync(join(baseDir, 'model.safetensors.index.json'))) {
+      const weightMap: Record<string, string> = {};
+      let total = 0;
+      for (const f of files)
+        for (const t of callNative(() => getNative().inspectSafetensors(join(dir, f))).tensors) {
+          weightMap[t.name] = f;
+          total += t.end - t.begin;
+        }
+      writeJsonAtomic(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1))) });
+    }
+    copyTokenizerFiles(patchDir, dir);
+    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(patchDir, f))) copyFileSync(join(patchDir, f), join(dir, f));
+  });
   return { outDir, files };
 }

@@ -7,7 +7,7 @@
  */
 import { LepError, optionError } from '../errors.js';
 import type { NativeTensorData } from '../binding/NativeTypes.js';
-import { inspectSafetensors, writeSafetensors } from '../checkpoint/safetensors.js';
+import { writeSafetensors } from '../checkpoint/safetensors.js';
 import type { Tokenizer } from '../tokenizer/Tokenizer.js';
 
 export interface PackOptions {
@@ -172,8 +172,8 @@ const VOCAB_KEY = 'tokenizer_vocab';
  * and training on them runs without an error and learns nothing useful. Files without the record pass
  * (`tokenizer` is then not loaded: the trainer itself never needs it).
  */
-export function checkBlocksVocabulary(path: string, tokenizer: () => Tokenizer, flag: string, modelDir: string): void {
-  const packed = inspectSafetensors(path).metadata[VOCAB_KEY];
+export function checkBlocksVocabulary(path: string, header: { metadata: Record<string, string> }, tokenizer: () => Tokenizer, flag: string, modelDir: string): void {
+  const packed = header.metadata[VOCAB_KEY];
   if (packed === undefined) return;
   const own = tokenizer().vocabFingerprint;
   if (packed === own) return;

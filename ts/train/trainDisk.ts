@@ -16,7 +16,8 @@ import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
-import { readModelDir } from '../checkpoint/modelDir.js';
+import type { ModelDir } from '../checkpoint/modelDir.js';
+import { checkpointDirs } from './checkpointDirs.js';
 import { LepError } from '../errors.js';
 import { gib } from '../processMemory.js';
 import type { TrainDtype, TrainParams } from './trainMemory.js';
@@ -58,18 +59,12 @@ export function diskBytesNeeded(p: DiskPlan): number {
   return Math.max(writingLast, writingModel) - p.existing * p.checkpoint;
 }
 
-/** Bytes of the complete checkpoints in `dir` (the files of its step-* directories) and their count. */
-export function existingCheckpoints(dir: string): { count: number; bytes: number } {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => /^step-\d+$/.test(n));
-  } catch {
-    return { count: 0, bytes: 0 };
-  }
+/** Bytes of the complete checkpoints of the run writing `outDir` (the files of its step-* directories) and their count. */
+export function existingCheckpoints(outDir: string): { count: number; bytes: number } {
+  const dirs = checkpointDirs(outDir);
   let bytes = 0;
-  for (const n of names)
-    for (const f of readdirSync(join(dir, n))) bytes += statSync(join(dir, n, f)).size;
-  return { count: names.length, bytes };
+  for (const d of dirs) for (const f of readdirSync(d)) bytes += statSync(join(d, f)).size;
+  return { count: dirs.length, bytes };
 }
 
 /**
@@ -123,9 +118,9 @@ export interface TrainDiskRun {
 }
 
 /** checkTrainDisk for `lep train MODEL --out OUT`, from the model's config and what OUT holds now. */
-export function checkTrainDiskSpace(modelDir: string, outDir: string, run: TrainDiskRun): void {
-  const { config, rawConfig } = readModelDir(modelDir);
-  const old = existingCheckpoints(join(outDir, 'checkpoints'));
+export function checkTrainDiskSpace(model: Pick<ModelDir, 'config' | 'rawConfig'>, outDir: string, run: TrainDiskRun): void {
+  const { config, rawConfig } = model;
+  const old = existingCheckpoints(outDir);
   const plan: DiskPlan = {
     checkpoint: checkpointBytes(config, run.params, run.dtype, run.rows),
     // The final model is stored in the input model's dtype (trainModel.ts).

@@ -29,6 +29,8 @@ import { readDistributedEnv, type DistributedEnv, type GradSync } from './distri
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
 import { checkTrainDiskSpace } from './trainDisk.js';
+import { CHECKPOINTS_DIR, latestCheckpoint } from './checkpointDirs.js';
+import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 
@@ -156,18 +158,9 @@ function checkSameRun(configFile: string, checkpoint: string, nowOptions: Record
 }
 
 /** The batch's shape for the memory check, from the data file's header (none if it has no tokens tensor: the trainer names that). */
-function trainBatch(data: string, batchSize: number): TrainBatch | undefined {
-  const tokens = inspectSafetensors(data).tensors.find((t) => t.name === 'tokens');
+function trainBatch(header: ReturnType<typeof inspectSafetensors>, batchSize: number): TrainBatch | undefined {
+  const tokens = header.tensors.find((t) => t.name === 'tokens');
   return tokens?.shape.length === 2 ? { batchSize, positions: Math.max(0, tokens.shape[1]! - 1) } : undefined;
-}
-
-/** Newest complete checkpoint directory in `outDir/checkpoints`, if any. */
-export function latestCheckpoint(outDir: string): string | undefined {
-  const dir = join(outDir, 'checkpoints');
-  if (!existsSync(dir)) return undefined;
-  const steps = readdirSync(dir).filter((n) => /^step-\d+$/.test(n)).sort();
-  const last = steps[steps.length - 1];
-  return last === undefined ? undefined : join(dir, last);
 }
 
 /**
@@ -231,32 +224,28 @@ async function writeFinalModel(outDir: string, write: (dir: string) => Promise<v
 }
 
 export async function trainModel(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
-  return train(modelDir, outDir, options, true);
-}
-
-/**
- * `trainModel` for a stage that keeps the data it made inside its own output (calibrate's
- * `OUT/calibration-data/`), which the output-over-input check would refuse; training writes into OUT
- * (checkpoints, the model's files) and never replaces it whole.
- */
-export async function trainModelWithin(modelDir: string, outDir: string, options: TrainOptions): Promise<TrainResult> {
-  return train(modelDir, outDir, options, false);
-}
-
-async function train(modelDir: string, outDir: string, options: TrainOptions, checkInputs: boolean): Promise<TrainResult> {
   const stage = beginStage('train');
   checkOptions(TRAIN_SPEC, options, { kind: 'options' }, TRAIN_NON_SPEC_KEYS);
   throwIfAborted(options.signal);  // before OUT and its train-config.json are made
   const given = withDefaults(TRAIN_SPEC, options);
   if (!existsSync(given.data)) throw optionError('data', 'an existing packed blocks file', given.data, '--data');
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
-  if (checkInputs) checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData });
+  // Training writes into OUT and never replaces it: data may lie in a subdirectory of it (calibrate keeps
+  // its blocks in OUT/calibration-data), not beside the files the run writes nor in its checkpoints.
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData }, { ownSubdirs: [CHECKPOINTS_DIR, ADAPTER_DIR] });
+  // The patch is written when the training ends: a path it cannot take is refused now, not hours later.
+  if (given.patchDir !== undefined) {
+    checkOutputPath(given.patchDir, '--patch', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData, '--out': outDir });
+    checkReplaceable(given.patchDir, '--patch');
+  }
+  const model = readModelDir(modelDir);  // model errors first (a mistyped MODEL_DIR)
+  const dataHeader = inspectSafetensors(given.data);
   // Blocks packed with another vocabulary train without an error and teach nothing.
   if (existsSync(join(modelDir, 'tokenizer.json'))) {
     let tok: Tokenizer | undefined;
     const modelTokenizer = (): Tokenizer => (tok ??= Tokenizer.fromDir(modelDir));
-    checkBlocksVocabulary(given.data, modelTokenizer, '--data', modelDir);
-    if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, modelTokenizer, '--eval-data', modelDir);
+    checkBlocksVocabulary(given.data, dataHeader, modelTokenizer, '--data', modelDir);
+    if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, inspectSafetensors(given.evalData), modelTokenizer, '--eval-data', modelDir);
   }
   if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
   if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
@@ -264,8 +253,8 @@ async function train(modelDir: string, outDir: string, options: TrainOptions, ch
   // With only the embeddings training, their learning rate is --lr: a second one would be ambiguous.
   if (given.embeddingLr !== undefined && given.params === 'embeddings')
     throw optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', given.embeddingLr, '--embedding-lr', 'only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.');
-  // Model errors first (a mistyped MODEL_DIR), then 'new' becomes the ids init made, recorded as ids.
-  const rows = given.rows === 'new' ? (readModelDir(modelDir), newRowIds(modelDir, '--rows new')) : given.rows;
+  // 'new' becomes the ids init made, recorded as ids.
+  const rows = given.rows === 'new' ? newRowIds(modelDir, '--rows new') : given.rows;
   const o: ResolvedTrainOptions = { ...given, rows };
   // The two defaults that depend on another option.
   const warmupSteps = o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10));
@@ -274,14 +263,14 @@ async function train(modelDir: string, outDir: string, options: TrainOptions, ch
   const { distTimeout, gradSync } = o;
   // Before anything is written: a run that cannot fit in memory leaves no output directory.
   const rowCount = o.rows === undefined ? undefined : new Set(o.rows).size;
-  if (o.device === 'cpu') checkTrainMemory(readModelDir(modelDir).config, o.params, o.dtype, modelDir, undefined, rowCount, trainBatch(o.data, o.batchSize));
+  if (o.device === 'cpu') checkTrainMemory(model.config, o.params, o.dtype, modelDir, undefined, rowCount, trainBatch(dataHeader, o.batchSize));
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
   // And on disk: checkpoints and the final model that cannot fit on --out's filesystem.
   if (writer) {
     const last = o.resume === false ? undefined : latestCheckpoint(outDir);
-    checkTrainDiskSpace(modelDir, outDir, { ...o, rows: rowCount, checkpointEvery, startStep: last ? checkpointStep(last) : 0, resume: o.resume !== false });
+    checkTrainDiskSpace(model, outDir, { ...o, rows: rowCount, checkpointEvery, startStep: last ? checkpointStep(last) : 0, resume: o.resume !== false });
   }
   makeDirs(outDir, '--out');
   // Two runs writing one directory would interleave checkpoints and logs: the second is refused.
@@ -308,7 +297,7 @@ async function trainLocked(
   // record is written again when the final model is in place.
   if (writer) rmSync(join(outDir, STAGE_RECORD_FILE), { force: true });
   // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
-  const ckpts = join(outDir, 'checkpoints');
+  const ckpts = join(outDir, CHECKPOINTS_DIR);
   if (writer) {
     removeOrphanTemps(ckpts);
     removeOrphanTemps(outDir);
@@ -358,7 +347,7 @@ async function trainLocked(
     options.onProgress?.(e);
   };
   // The trainer writes each checkpoint as step-N.tmp-PID first: removed if the CLI quits on a signal mid-write.
-  trackTempsIn(join(outDir, 'checkpoints'));
+  trackTempsIn(join(outDir, CHECKPOINTS_DIR));
   try {
     const r = await runJob(
       (p) =>
@@ -385,7 +374,7 @@ async function trainLocked(
             evalEvery: o.evalEvery,
             evalBatches: o.evalBatches,
             checkpointEvery,
-            checkpointDir: join(outDir, 'checkpoints'),
+            checkpointDir: join(outDir, CHECKPOINTS_DIR),
             keepCheckpoints: o.keepCheckpoints,
             resumeFrom,
             reportEvery: o.reportEvery,
@@ -435,7 +424,7 @@ async function trainLocked(
   } catch (e) {
     throw withResumeNote(e, outDir);  // everything in this try runs once the training job starts
   } finally {
-    untrackTempsIn(join(outDir, 'checkpoints'));
+    untrackTempsIn(join(outDir, CHECKPOINTS_DIR));
     model.dispose();
   }
 }

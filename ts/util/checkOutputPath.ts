@@ -2,9 +2,11 @@
  * The one check every command runs on its output path before it writes anything: the output must not be
  * a dangling symbolic link, and must not be, lie inside, or contain any of the command's inputs (a
  * directory output is replaced as a whole, so an input inside it would be deleted; a file output inside
- * an input directory would be read back as input by the next run).
+ * an input directory would be read back as input by the next run). Training's output is the one written
+ * into rather than replaced (checkpoints, a log, the model's files beside them): it may hold inputs in
+ * subdirectories of its own (`into`).
  */
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
@@ -41,20 +43,40 @@ const inside = (child: string, parent: string): boolean => {
  * contains the glob's fixed root holds them, one below the root overlaps only where the pattern could
  * reach it or a file in it (`--corpus '*.txt' --out tok` is fine: `*.txt` never reads tok/).
  */
-function overlap(realOut: string, input: string): string | undefined {
+function overlap(realOut: string, input: string, into: WrittenInto | undefined): string | undefined {
   if (!isGlob(input)) {
     const realIn = realPath(input);
+    if (into && inSubdirectory(realIn, realOut, into)) return undefined;
     return realOut === realIn ? 'is' : inside(realOut, realIn) ? 'is inside' : inside(realIn, realOut) ? 'contains' : undefined;
   }
   const { root, rest } = splitGlob(input);
   const realRoot = realPath(root);
+  if (into && inSubdirectory(realRoot, realOut, into)) return undefined;
   if (realOut === realRoot || inside(realRoot, realOut)) return 'contains';
   if (inside(realOut, realRoot) && globCouldReach(rest, relative(realRoot, realOut).split(sep))) return 'falls under';
   return undefined;
 }
 
-/** Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an input. */
-export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs): void {
+/**
+ * An output directory the command writes into, never replaces: `ownSubdirs` are the subdirectories it
+ * writes (an input there would be overwritten or removed); its top level holds the files it writes.
+ */
+export interface WrittenInto {
+  ownSubdirs: readonly string[];
+}
+
+/** Whether `realIn` lies in an existing subdirectory of `realOut` that the command does not write. */
+function inSubdirectory(realIn: string, realOut: string, into: WrittenInto): boolean {
+  if (!inside(realIn, realOut)) return false;
+  const first = relative(realOut, realIn).split(sep)[0]!;
+  return !into.ownSubdirs.includes(first) && statSync(join(realOut, first), { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/**
+ * Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an
+ * input; with `into`, an input in a subdirectory of `out` other than its own ones is no overlap.
+ */
+export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs, into?: WrittenInto): void {
   // From plain JavaScript a path can be anything: a bare TypeError from path.resolve otherwise.
   if (typeof out !== 'string' || out === '') throw optionError(outFlag, 'a path', out);
   for (const [flag, value] of Object.entries(inputs))
@@ -71,7 +93,7 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   const realOut = realPath(out);
   for (const [flag, value] of Object.entries(inputs)) {
     for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : value) {
-      const how = overlap(realOut, input);
+      const how = overlap(realOut, input, into);
       if (how)
         throw new LepError(
           'LEP_OUTPUT_OVER_INPUT',

@@ -19,10 +19,15 @@ import { pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from
 const LEP_OUTPUT_MARKERS = [
   'config.json', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json', 'model.safetensors',
   'model.safetensors.index.json', 'adapter_config.json', 'init_provenance.json', 'propagate_report.json',
-  'lep_tokenizer_run.json', 'tokenizer.model', 'lep-stage.json',
+  'lep_tokenizer_run.json', 'tokenizer.model', 'lep-stage.json', 'patch.json',
 ];
 
-function checkReplaceable(outDir: string, flag: string): void {
+/**
+ * Throws unless `outDir` is absent, empty, or one of lep's outputs (replaced as a whole); for a command
+ * that writes the directory only at its end (training's --patch), to refuse before the work.
+ */
+export function checkReplaceable(outDir: string, flag: string): void {
+  outDir = resolve(outDir);
   let st;
   try {
     st = lstatSync(outDir);
