@@ -78,3 +78,13 @@ test('the layers\' inputs of one batch count: a batch of 1e9 blocks is refused w
   t.regex(e!.message, /\nHINT: lower --batch-size and raise --grad-accum to keep the global batch \(6710886 blocks per batch at most here\)\.$/);
   t.notThrows(() => checkTrainMemory(small, 'embeddings', 'f32', 'm', 24 * GIB, undefined, { batchSize: 64, positions: 2047 }));
 });
+
+test('where the embeddings are most of the model, the smallest run named is the smallest, not embeddings-only in bf16', (t) => {
+  const toy = shape(256_000, 64, 128, 2, 4, 2);  // a toy shape with a Gemma-sized vocabulary
+  const f32 = trainMemoryBytes(toy, 'embeddings', 'f32');
+  t.true(trainMemoryBytes(toy, 'embeddings', 'bf16') > f32);
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const e = t.throws(() => checkTrainMemory(toy, 'embeddings', dtype, 'toy', f32 - 1));
+    t.regex(e!.message, new RegExp(`\\nHINT: the smallest run, --embeddings-only --dtype f32, needs at least ${(f32 / 2 ** 20).toFixed(1)} MiB: train on a machine`), dtype);
+  }
+});

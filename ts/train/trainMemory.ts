@@ -100,9 +100,13 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   // never fits where f32 does not: the ways around are embeddings-only, then bf16.
   const options: [TrainParams, TrainDtype][] = [['embeddings', 'f32'], ['embeddings', 'bf16']];
   const fits = options.filter(([p, d]) => !(p === params && d === dtype) && trainMemoryBytes(c, p, d, rows) <= available);
+  // Usually embeddings-only in bf16; where the embeddings are most of the model (a toy with a large
+  // vocabulary), their f32 master copy can make it need more than the run refused, which is then named.
+  const [smallP, smallD] = [...options, [params, dtype] as [TrainParams, TrainDtype]].reduce((a, b) => (trainMemoryBytes(c, b[0], b[1], rows) < trainMemoryBytes(c, a[0], a[1], rows) ? b : a));
+  const smallest = `the smallest run, ${flags(smallP, smallD)}, needs at least ${gib(trainMemoryBytes(c, smallP, smallD, rows))}`;
   const hint = fits.length
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
-    : `the smallest run, ${flags('embeddings', 'bf16')}, needs at least ${gib(trainMemoryBytes(c, 'embeddings', 'bf16', rows))}: ${limit === 'cgroup' ? "raise this process's memory limit (the container's or job's) to that and more, or train" : 'train'} on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
+    : `${smallest}: ${limit === 'cgroup' ? "raise this process's memory limit (the container's or job's) to that and more, or train" : 'train'} on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
       // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
       (rows === undefined ? `; or train only the new tokens' rows (${newRowsHint(c, modelDir, gib)}).` : '.');
   const perTrainable =
