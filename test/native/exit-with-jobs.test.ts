@@ -2,7 +2,8 @@
  * A script that ends while a native job computes: process.exit(code) or an uncaught throw exits with its
  * code (it segfaulted, 139, in 9 runs of 10: exit() ran libtorch's and oneDNN's static destructors under
  * the job's thread), and a worker terminated mid-job ends alone (the whole process aborted, 134: the
- * job's thread called a freed ThreadSafeFunction). cpp/common/NodeJob.h, ts/binding/loadNative.ts.
+ * job's thread called a freed ThreadSafeFunction). A job that cannot stop gets 2 s, then the process ends
+ * with the code all the same. cpp/common/NodeJob.h, ts/binding/loadNative.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -84,4 +85,25 @@ test('a worker terminated during a job that cannot stop (SentencePiece training)
   t.false(/worker: trained/.test(r.out), r.out);
   // It waited for the job (cpp/common/NodeJob.h gives it 2 s), not for the training to end.
   t.true(waited < whole * 0.75, `terminate took ${waited} ms, the training ${whole} ms`);
+});
+
+test('process.exit(4) during a job that cannot stop (SentencePiece training) exits with 4 after the 2 s wait, well before the job would end', async (t) => {
+  const corpus = (await corpora())['en.txt']!;
+  const train = `await lep.trainTokenizer(${JSON.stringify(corpus)}, ${JSON.stringify(join(tempDir(), 'tok'))} + Math.random(), { vocabSize: 16000 });`;
+  const start = `const lep = await import(${JSON.stringify(INDEX)});\n`;
+  // Side by side, each timed whole (start-up included): a script that trains, and one that calls
+  // process.exit(4) 0.5 s into the same training. loadNative's 'exit' listener stops the job, which
+  // cannot stop, waits 2 s for it, then ends the process with the code; waiting for the job would take
+  // as long as the training.
+  const timed = (code: string) => {
+    const t0 = Date.now();
+    return { ...run(code), ms: Date.now() - t0 };
+  };
+  const whole = timed(`${start}${train}\nconsole.log('trained');`);
+  t.is(whole.status, 0, whole.out);
+  const exited = timed(`${start}setTimeout(() => process.exit(4), 500);\n${train}\nconsole.log('trained');`);
+  t.is(exited.status, 4, `${exited.signal ?? ''} ${exited.out}`);
+  t.false(/trained/.test(exited.out), exited.out);
+  t.log(`training script ${whole.ms} ms, exiting script ${exited.ms} ms`);
+  t.true(exited.ms < whole.ms * 0.75, `the exit took ${exited.ms} ms, the training script ${whole.ms} ms`);
 });
