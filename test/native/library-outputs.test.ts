@@ -116,3 +116,29 @@ test('embedding patches appear whole, and a damaged patch.json is named', async 
   t.is(e?.code, 'LEP_BAD_PATCH');
   t.regex(e!.message, /cannot read \S+patch\.json: .*\nHINT: /);
 });
+
+test('a training refused at its start leaves OUT as it was: the finished run\'s record, options and checkpoints', async (t) => {
+  const model = await tinyModel();
+  const corpus = join(tempDir(), 'corpus.txt');
+  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
+  const data = join(tempDir(), 'blocks.safetensors');
+  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const out = join(tempDir(), 'run');
+  const opts = { data, steps: 2, batchSize: 2, checkpointEvery: 1, keepCheckpoints: 0 };
+  await trainModel(model, out, opts);
+  const before = snapshot(out).filter((l) => !l.startsWith('train.log'));
+  t.true(before.some((l) => l.startsWith('lep-stage.json ')) && before.some((l) => l.startsWith('train-config.json ')));
+  // Other options than the checkpoints': refused (it removed the stage record, and a failed start with
+  // --no-resume rewrote train-config.json, under which the old checkpoints would then have resumed).
+  const refused = await t.throwsAsync(trainModel(model, out, { ...opts, steps: 3 }), { instanceOf: LepError });
+  t.is(refused.code, 'LEP_RESUME_MISMATCH');
+  t.deepEqual(snapshot(out).filter((l) => !l.startsWith('train.log')), before);
+  // A model that fails only when it loads (its weights cut short), with --no-resume.
+  const broken = join(tempDir(), 'broken');
+  cpSync(model, broken, { recursive: true });
+  const weightsFile = join(broken, 'model.safetensors');
+  writeFileSync(weightsFile, readFileSync(weightsFile).subarray(0, 4096));
+  const noModel = await t.throwsAsync(trainModel(broken, out, { ...opts, steps: 3, resume: false }), { instanceOf: LepError });
+  t.regex(noModel.message, /model\.safetensors/);
+  t.deepEqual(snapshot(out).filter((l) => !l.startsWith('train.log')), before);
+});

@@ -293,9 +293,6 @@ async function trainLocked(
 ): Promise<TrainResult> {
   const options = o;
   const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage } = r;
-  // A record left by an earlier run would call this unfinished run finished: it goes first, and the
-  // record is written again when the final model is in place.
-  if (writer) rmSync(join(outDir, STAGE_RECORD_FILE), { force: true });
   // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
   const ckpts = join(outDir, CHECKPOINTS_DIR);
   if (writer) {
@@ -311,7 +308,6 @@ async function trainLocked(
     checkSameRun(configFile, resumeFrom, resolved);
     o.onResume?.(resumeFrom, step);
   }
-  if (writer) writeJsonAtomic(configFile, resolved);
   // One GPU per local rank, as torchrun expects.
   const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
@@ -324,6 +320,14 @@ async function trainLocked(
   } catch (e) {
     model.dispose();
     throw e;
+  }
+  // Only now, with the options checked and the model loaded, does OUT change: a refused or failed start
+  // leaves an earlier run's record and options as they were (its checkpoints resume under those). A
+  // record left by an earlier run would call this unfinished run finished: it goes, and is written again
+  // when the final model is in place.
+  if (writer) {
+    rmSync(join(outDir, STAGE_RECORD_FILE), { force: true });
+    writeJsonAtomic(configFile, resolved);
   }
   const log = join(outDir, 'train.log');
   const started = Date.now();
