@@ -41,6 +41,15 @@ test('every command answers --help with its usage and an example, exit 0; an unk
     t.true(r.stdout.startsWith(`lep ${name}`), `${name}: ${r.stdout.slice(0, 80)}`);
     t.regex(r.stdout, /\nExample: lep /, name);
   }
+  // lep --help lists every form of every command (lep eval has three: evaluate, --compare, convert-darumeru).
+  const top = await lep('--help');
+  t.is(top.code, 0, top.stderr);
+  for (const name of names) {
+    const usage = commands[name as keyof typeof commands]!.usage.split('\n');
+    const forms = usage.slice(0, Math.max(1, usage.findIndex((l) => !l.startsWith('lep '))));
+    for (const form of forms) t.true(top.stdout.includes(`\n${form}\n`), `${name}: ${form}`);
+  }
+  t.regex(top.stdout, /\nlep eval --compare A B/);
   const bad = await lep('info', '--jsn');
   t.not(bad.code, 0);
   t.regex(bad.stderr, /Unknown option '--jsn'/);

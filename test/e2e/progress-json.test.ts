@@ -70,6 +70,12 @@ test('tokenizer train, init, data pack, train, propagate, calibrate and eval rep
   checkEvents(t, await lines(t, 'init', base, '--tokenizer', tok, '--out', inited), 'init', []);
   const data = join(dir, 'blocks.safetensors');
   checkEvents(t, await lines(t, 'data', 'pack', '--tokenizer', inited, '--out', data, '--seq-len', '32', text), 'data', ['packing']);
+  // With --max-blocks packing stops early: the events count documents read and never go down (the last
+  // one said the documents packed, fewer than an earlier event's count).
+  const early = (await lines(t, 'data', 'pack', '--tokenizer', inited, '--out', join(dir, 'few.safetensors'), '--seq-len', '32', '--max-blocks', '3', text))
+    .map((e) => Number(/^(\d+) documents read, /.exec('detail' in e ? e.detail ?? '' : '')?.[1]));
+  t.true(early.length >= 2 && early.every(Number.isFinite), JSON.stringify(early));
+  t.deepEqual(early, [...early].sort((a, b) => a - b));
   const trained = join(dir, 'trained');
   checkEvents(t, await lines(t, 'train', inited, '--data', data, '--eval-data', data, '--eval-every', '2', '--out', trained, '--steps', '2', '--batch-size', '2', '--embeddings-only'), 'train', ['train', 'eval']);
   checkEvents(t, await lines(t, 'propagate', '--base', base, '--donor', trained, '--instruct', instruct, '--out', join(dir, 'prop')), 'propagate', ['input correlation', 'output correlation']);

@@ -88,6 +88,14 @@ test.serial('shrink + extend (Optimized): exact size, id map correct, loads in H
   const f = await lep('tokenizer', 'shrink', LLAMA3, '--rule', 'first-ids', '--keep', '4000', '--out', firstIds);
   t.is(f.code, 0, f.stderr);
   t.deepEqual((readJson(join(firstIds, 'id_map.json')).new_to_old as number[]).slice(0, 4000), [...Array(4000).keys()]);
+
+  // The extend step's padding flags, as lep tokenizer extend has them.
+  const padded = join(OUT, 'llama3-first-padded');
+  const p = await lep('tokenizer', 'shrink', LLAMA3, '--rule', 'first-ids', '--keep', '4000', '--donor', MISTRAL, '--max-new-tokens', '100', '--pad-to-multiple-of', '64', '--reserved-token', '<|pad_{k}|>', '--out', padded);
+  t.is(p.code, 0, p.stderr);
+  const hf = HfTokenizer.fromFile(join(padded, 'tokenizer.json'));
+  t.is(hf.getVocabSize(true) % 64, 0);
+  t.is(typeof hf.tokenToId('<|pad_0|>'), 'number');
 });
 
 test.serial('stats: a table and --json; compare: overlap, changed share, symbols/token of each', async (t) => {

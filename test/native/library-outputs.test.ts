@@ -14,6 +14,7 @@ import test from 'ava';
 import { calibrate, createModel, exportCheckpoint, exportGguf, LepError, mergeAdapter, mistralTokenizerDir, packCorpus, trainModel } from '../../ts/index.js';
 import { convertDarumeru } from '../../ts/eval/convertDarumeru.js';
 import { applyEmbeddingPatch, writeEmbeddingPatch } from '../../ts/init/embeddingPatch.js';
+import { readSafetensors } from '../../ts/checkpoint/safetensors.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 /** Names and SHA-256 of every file under `dir`. */
@@ -141,4 +142,31 @@ test('a training refused at its start leaves OUT as it was: the finished run\'s 
   const noModel = await t.throwsAsync(trainModel(broken, out, { ...opts, steps: 3, resume: false }), { instanceOf: LepError });
   t.regex(noModel.message, /model\.safetensors/);
   t.deepEqual(snapshot(out).filter((l) => !l.startsWith('train.log')), before);
+});
+
+test('a model written in another dtype than its source says so in config.json (torch_dtype, and dtype where present)', async (t) => {
+  const model = await tinyModel({ dtype: 'bf16' });
+  // transformers >= 4.56 writes `dtype` beside or instead of torch_dtype.
+  const configFile = join(model, 'config.json');
+  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), dtype: 'bfloat16' }));
+  const corpus = join(tempDir(), 'corpus.txt');
+  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
+  const data = join(tempDir(), 'blocks.safetensors');
+  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const run = join(tempDir(), 'run');
+  await trainModel(model, run, { data, steps: 1, batchSize: 2, params: 'embeddings' });
+  const [step] = readdirSync(join(run, 'checkpoints'));
+  const read = (dir: string) => ({
+    config: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+    dtypes: [...new Set(readSafetensors(join(dir, 'model.safetensors')).map((x) => x.dtype))],
+  });
+  const trained = read(run);
+  t.deepEqual([trained.config.torch_dtype, trained.config.dtype, trained.dtypes], ['bfloat16', 'bfloat16', ['BF16']]);
+  for (const [dtype, torchDtype, stored] of [['f32', 'float32', 'F32'], ['bf16', 'bfloat16', 'BF16']] as const) {
+    const out = join(tempDir(), `export-${dtype}`);
+    await exportCheckpoint(model, join(run, 'checkpoints', step!), out, { dtype });
+    const got = read(out);
+    t.deepEqual([got.config.torch_dtype, got.config.dtype, got.dtypes], [torchDtype, torchDtype, [stored]], dtype);
+    t.is(got.config.hidden_size, trained.config.hidden_size);
+  }
 });

@@ -12,7 +12,7 @@ import { RECIPE_SECTIONS, readRecipe } from '../../ts/adapt/recipe.js';
 import { commands } from '../../ts/cli/commands.js';
 import { run as trainCli, usage as trainUsage } from '../../ts/cli/train.js';
 import { LepError } from '../../ts/errors.js';
-import { CLI_DOCS_FILE, cliDocsText, RECIPE_SCHEMA_FILE, recipeSchemaText } from '../../ts/options/generated.js';
+import { CLI_DOCS_FILE, cliDocsText, RECIPE_SCHEMA_FILE, recipeKeysText, recipeSchemaText } from '../../ts/options/generated.js';
 import { checkOptions, expectedOf, type OptionSpecs } from '../../ts/options/optionSpec.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { TRAIN_SPEC } from '../../ts/train/trainOptions.js';
@@ -95,6 +95,24 @@ test('every help page has an example; train shows every default of its spec', (t
 test('recipes/recipe.schema.json and docs/cli.md are what the specs generate (node dist/scripts/write-generated.js)', (t) => {
   t.is(readFileSync(join(ROOT, RECIPE_SCHEMA_FILE), 'utf8'), recipeSchemaText());
   t.is(readFileSync(join(ROOT, CLI_DOCS_FILE), 'utf8'), cliDocsText());
+});
+
+test('docs/cli.md\'s recipe keys name every key a recipe may hold, sections as dotted names, with type and default', (t) => {
+  const keys = recipeKeysText().split('\n').map((l) => l.slice(0, l.indexOf(' (')));
+  const want: string[] = [];
+  const walk = (props: Record<string, { type?: string; properties?: Record<string, unknown> }>, prefix: string): void => {
+    for (const [k, v] of Object.entries(props)) {
+      want.push(prefix + k);
+      if (v.type === 'object' && v.properties) walk(v.properties as never, `${prefix}${k}.`);
+    }
+  };
+  walk((JSON.parse(recipeSchemaText()) as { properties: never }).properties, '');
+  t.deepEqual(keys, want);
+  const text = recipeKeysText();
+  t.regex(text, /^train\.newRowsOnly \(boolean; default false\): Train only the rows of new tokens/m);
+  t.regex(text, /^tokenizer\.kind \("existing" \| "train" \| "extend" \| "shrink"\): /m);
+  t.regex(text, /^base \(string; required\): /m);
+  t.true(cliDocsText().includes(`## Recipe keys\n`) && cliDocsText().includes(text));
 });
 
 test('the JSON Schema, read by an independent validator, accepts every shipped recipe and refuses what lep refuses', (t) => {

@@ -125,6 +125,14 @@ export function checkVocab(m: ModelDir, tokenizerSize: number | undefined): void
     );
 }
 
+/**
+ * The dtype lep writes a model's weights in by default: bf16 for a bfloat16 checkpoint, f32 otherwise
+ * (lep computes in f32 or bf16 and stores no f16).
+ */
+export function storedDtype(rawConfig: Record<string, unknown>): 'f32' | 'bf16' {
+  return (rawConfig.torch_dtype ?? rawConfig.dtype) === 'bfloat16' ? 'bf16' : 'f32';
+}
+
 /** Copies tokenizer files (those present) from one model directory to another. */
 export function copyTokenizerFiles(from: string, to: string): string[] {
   mkdirSync(to, { recursive: true });

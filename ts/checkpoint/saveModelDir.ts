@@ -2,20 +2,35 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { copyTokenizerFiles } from './modelDir.js';
+import { copyTokenizerFiles, storedDtype } from './modelDir.js';
 import type { LepModel } from '../model/LepModel.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
+import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
 
+const TORCH_DTYPE = { f32: 'float32', bf16: 'bfloat16' } as const;
+
 /**
- * Writes `model`'s weights (in `dtype`, default: the source's `torch_dtype`) with the tokenizer, config and
- * generation config of `sourceDir` to `outDir`. An interrupted write leaves `outDir` as it was.
+ * Writes `model`'s weights in `dtype` into the existing directory `dir`, with `sourceDir`'s tokenizer
+ * files, generation config and config.json, the last with the dtype the weights were written in (a
+ * bf16 model written in f32 said "bfloat16" before, and loaders that honour torch_dtype read it so).
+ */
+export async function writeModelFiles(model: LepModel, sourceDir: string, dir: string, dtype: 'f32' | 'bf16', options: JobOptions = {}): Promise<void> {
+  await runJob((p) => model.native.save({ dir, dtype }, p), options);
+  copyTokenizerFiles(sourceDir, dir);
+  const gen = join(sourceDir, 'generation_config.json');
+  if (existsSync(gen)) copyFileSync(gen, join(dir, 'generation_config.json'));
+  // transformers writes `dtype` since 4.56 and `torch_dtype` before: both are set where present.
+  const config = { ...model.dir.rawConfig, torch_dtype: TORCH_DTYPE[dtype] };
+  if ('dtype' in config) config.dtype = TORCH_DTYPE[dtype];
+  writeJsonAtomic(join(dir, 'config.json'), config);
+}
+
+/**
+ * Writes `model`'s weights (in `dtype`, default: the source's, see storedDtype) with the tokenizer, config
+ * and generation config of `sourceDir` to `outDir`. An interrupted write leaves `outDir` as it was.
  */
 export async function saveModelDir(model: LepModel, sourceDir: string, outDir: string, options: JobOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
-  await writeDirAtomic(outDir, '--out', async (tmp) => {
-    const dtype = options.dtype ?? (model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32');
-    await runJob((p) => model.native.save({ dir: tmp, dtype }, p), options);
-    copyTokenizerFiles(sourceDir, tmp);
-    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(tmp, f));
-  });
+  const { dtype, ...job } = options;
+  await writeDirAtomic(outDir, '--out', (tmp) => writeModelFiles(model, sourceDir, tmp, dtype ?? storedDtype(model.dir.rawConfig), job));
 }

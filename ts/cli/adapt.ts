@@ -12,7 +12,8 @@ export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   (DIR/<stage>/lep-stage.json), tagged with the recipe section it ran with; running the same command
   again resumes at the first stage whose record is missing, or whose options or inputs (by content)
   changed (training from its last checkpoint). The run's own record, DIR/lep-stage.json, is written last.
-  The recipe keys: docs/cli.md and recipes/recipe.schema.json (editors validate YAML recipes with it); recipes/ has shipped examples.
+  The recipe keys: docs/cli.md ("Recipe keys") and recipes/recipe.schema.json (editors validate YAML
+  recipes with it); recipes/ has shipped examples.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
   --progress text|json (progress on stderr: lines for people (default), or one JSON object a line:
     {"stage","phase","done","total","etaSeconds","detail"})

@@ -41,14 +41,18 @@ export async function run(argv: string[]): Promise<void> {
   const json = jsonProgress('data', values.progress);
   const bar = progressLine('pack (MB)');
   const mb = (b: number) => Math.round(b / 1e6);
+  const unit = options.kind === 'chat' ? 'conversations' : 'documents';
+  // Events count what was read; --max-blocks can stop packing before all of it is used (the result's count).
+  let read = 0;
   const report = (bytes: number, documents: number) => {
     const done = Math.min(bytes, total);
-    if (json) json('packing', done, total, `${documents} documents, ${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`);
+    read = Math.max(read, documents);
+    if (json) json('packing', done, total, `${read} ${unit} read, ${(bytes / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`);
     else bar({ done: mb(done), total: mb(total) });
   };
   const r = await packCorpus(positionals, tokenizer, out, { ...options, signal: interruptSignal, onProgress: (e) => report(Math.min(e.bytes, Math.max(0, total - 1)), e.documents) });
   report(total, r.documents);
   if (values.json) return printJson(r);
-  console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${options.kind === 'chat' ? 'conversations' : 'documents'}` +
+  console.log(`${r.out}: ${r.blocks} blocks of ${r.seqLen} tokens from ${r.documents} ${unit}` +
     (r.skippedTooLong ? ` (${r.skippedTooLong} longer than a block skipped)` : ''));
 }

@@ -13,10 +13,10 @@ const CLI_ONLY = defineOptions({
 });
 
 export const usage = `lep export checkpoint MODEL_DIR CHECKPOINT_DIR --out DIR [options]
-  Writes a training checkpoint (OUT/checkpoints/step-N of lep train) as a full model directory:
-  MODEL_DIR (the model the run started from) with the checkpoint's trained tensors.
+  Writes a training checkpoint (lep train's OUT/checkpoints/step-NNNNNNNN, the step zero-padded) as a
+  full model directory: MODEL_DIR (the model the run started from) with the checkpoint's trained tensors.
 ${helpLines({ ...CLI_ONLY, ...EXPORT_CHECKPOINT_SPEC }).join('\n')}
-Example: lep export checkpoint base runs/train/checkpoints/step-200 --out model-step-200`;
+Example: lep export checkpoint base runs/train/checkpoints/step-00000200 --out model-step-200`;
 
 export const stopsOnSignal = true;
 

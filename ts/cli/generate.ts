@@ -13,7 +13,7 @@ const CLI_ONLY = defineOptions({
   prompt: { schema: Type.String(), required: true, arg: 'TEXT', doc: 'The prompt.' },
   chat: { schema: Type.Boolean(), doc: "Wrap the prompt in the model's chat template (as a user message)." },
   ...LOAD_FLAGS_SPEC,
-  json: { ...JSON_FLAG, doc: 'No streaming: print {text, tokens, finishReason, seed} as one JSON document on stdout.' },
+  json: { ...JSON_FLAG, doc: 'No streaming: print {text, tokens, finishReason} (and seed, when sampling) as one JSON document on stdout.' },
 });
 
 /** The sampling flags: the library's spec, except that the command draws a seed when sampling without one. */

@@ -7,11 +7,18 @@ import { exitCodeOf, exitProcess, handleInterrupts, interruptedBy, interruptedMe
 import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
 
+/** A command's forms: the leading lines of its usage that start with `lep ` (lep eval has three). */
+function usageForms(text: string): string[] {
+  const lines = text.split('\n');
+  const end = lines.findIndex((l) => !l.startsWith('lep '));
+  return lines.slice(0, end < 0 ? lines.length : Math.max(1, end));
+}
+
 const usage = `lep — Learned Embedding Propagation
 
 Usage: lep [--threads N] <command> [options]   (lep <command> --help for details; lep --version)
 
-${Object.values(commands).map((c) => c.usage.split('\n')[0]).join('\n')}`;
+${Object.values(commands).flatMap((c) => usageForms(c.usage)).join('\n')}`;
 
 let running = '';
 

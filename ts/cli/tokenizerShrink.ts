@@ -16,7 +16,7 @@ const CLI_ONLY = defineOptions({
 });
 
 /** The extend step's options this command sets (with --donor). */
-const EXTEND_FLAGS_SPEC = pickOptions(EXTEND_SPEC, ['mergeOrder', 'maxNewTokens', 'padToMultipleOf', 'maxSize']);
+const EXTEND_FLAGS_SPEC = pickOptions(EXTEND_SPEC, ['mergeOrder', 'maxNewTokens', 'padToMultipleOf', 'reservedToken', 'maxSize']);
 
 export const usage = `lep tokenizer shrink ORIGINAL_DIR --keep N --out DIR [--corpus SPEC] [options]
   Optimized vocabulary: keep N original base tokens (closed under merges; specials kept on top), re-pack

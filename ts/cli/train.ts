@@ -23,7 +23,7 @@ const CLI_ONLY = defineOptions({
 
 export const usage = `lep train MODEL_DIR --data FILE --out DIR [options]
   Trains a model on packed blocks (lep data pack); resumes from the newest checkpoint in --out (refused
-  when that run had other options). Writes DIR/train.log, DIR/train-config.json, DIR/checkpoints/step-N
+  when that run had other options). Writes DIR/train.log, DIR/train-config.json, DIR/checkpoints/step-NNNNNNNN
   and the final model (HF layout). Ctrl-C or SIGTERM stops at the next step and checkpoints there.
 ${helpLines({ ...CLI_ONLY, ...TRAIN_SPEC }).join('\n')}
   Data-parallel: run one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set (torchrun,

@@ -1,6 +1,6 @@
 /**
  * The files generated from the option specs, as text: the recipe JSON Schema (recipes/recipe.schema.json)
- * and the CLI reference (docs/cli.md); and from the stage record's schema, its JSON Schema
+ * and the CLI reference (docs/cli.md, with the recipe keys); and from the stage record's schema, its JSON Schema
  * (docs/stage-record.schema.json). scripts/write-generated.ts writes them; tests check the committed
  * copies are current.
  */
@@ -20,6 +20,37 @@ export function recipeSchemaText(): string {
   return `${JSON.stringify(recipeSchema(), null, 2)}\n`;
 }
 
+type JsonSchema = { type?: string; enum?: unknown[]; const?: unknown; title?: string; default?: unknown; description?: string; properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; minimum?: number; maximum?: number; exclusiveMinimum?: number };
+
+/** A schema's value type in a few words: `"a" | "b"`, `integer >= 1`, the schema's own title for other unions. */
+function typeWords(s: JsonSchema): string {
+  if (s.title) return s.title;
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (s.anyOf) return s.anyOf.map(typeWords).join(' | ');
+  if (s.type === 'array') return `list of ${s.items ? `(${typeWords(s.items)})` : 'values'}`;
+  // Bounds that only say "fits in an int32 / is a safe integer" are left out.
+  const max = s.maximum !== undefined && s.maximum !== 2 ** 31 - 1 && s.maximum !== Number.MAX_SAFE_INTEGER ? `<= ${s.maximum}` : '';
+  const bounds = [s.minimum !== undefined ? `>= ${s.minimum}` : '', s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : '', max].filter(Boolean);
+  return [s.type ?? 'value', ...bounds].join(' ');
+}
+
+/** One line per recipe key (sections as dotted names), from the recipe's JSON Schema: what `lep adapt` reads. */
+export function recipeKeysText(): string {
+  const lines: string[] = [];
+  const walk = (props: Record<string, JsonSchema>, prefix: string, required: readonly string[]): void => {
+    for (const [k, s] of Object.entries(props)) {
+      const name = `${prefix}${k}`;
+      const facts = [s.type === 'object' ? 'section' : typeWords(s), required.includes(name) ? 'required' : '', s.default !== undefined ? `default ${JSON.stringify(s.default)}` : ''].filter(Boolean).join('; ');
+      lines.push(`${name} (${facts})${s.description ? `: ${s.description}` : ''}`);
+      if (s.type === 'object' && s.properties) walk(s.properties, `${name}.`, []);
+    }
+  };
+  const schema = recipeSchema() as { properties: Record<string, JsonSchema>; required: string[] };
+  walk(schema.properties, '', schema.required);
+  return lines.join('\n');
+}
+
 export function cliDocsText(): string {
   const pages = Object.entries(commands).map(([name, c]) => `## lep ${name}\n\n\`\`\`text\n${c.usage}\n\`\`\`\n`);
   return [
@@ -33,5 +64,13 @@ export function cliDocsText(): string {
     '`# yaml-language-server: $schema=recipe.schema.json` (recipes/recipe.schema.json, generated from the same specs).',
     '',
     ...pages,
+    '## Recipe keys',
+    '',
+    'What a `lep adapt` recipe (YAML or JSON) may hold, from recipes/recipe.schema.json; paths are relative to the recipe\'s folder.',
+    '',
+    '```text',
+    recipeKeysText(),
+    '```',
+    '',
   ].join('\n');
 }

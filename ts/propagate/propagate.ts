@@ -38,6 +38,7 @@ import { openDirAtomic, type PendingDir } from '../util/writeDirAtomic.js';
 import { beginStage, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
+import { storedDtype } from '../checkpoint/modelDir.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
 import { buildVocabularyMap } from './vocabularyMap.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
@@ -370,7 +371,7 @@ async function mergeLoraInto(dir: string, oldFiles: string[], c: TargetContext):
   try {
     const scaled = await mergeAdapterInto(model, c.options.lora!, { alphaScale: c.o.alphaScale, skipModulesToSave: true, signal: c.options.signal });
     const sub = join(dir, 'lora-merged');  // inside the temporary output: removed with it if anything fails
-    const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
+    const dtype = storedDtype(model.dir.rawConfig);
     const files = await runJob((p) => model.native.save({ dir: sub, dtype, maxShardBytes: c.o.maxShardBytes }, p), { signal: c.options.signal });
     for (const f of oldFiles) rmSync(join(dir, f), { force: true });
     for (const f of files) renameSync(join(sub, f), join(dir, f));

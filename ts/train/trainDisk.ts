@@ -16,7 +16,7 @@ import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
-import type { ModelDir } from '../checkpoint/modelDir.js';
+import { storedDtype, type ModelDir } from '../checkpoint/modelDir.js';
 import { checkpointDirs } from './checkpointDirs.js';
 import { LepError } from '../errors.js';
 import { gib } from '../processMemory.js';
@@ -124,7 +124,7 @@ export function checkTrainDiskSpace(model: Pick<ModelDir, 'config' | 'rawConfig'
   const plan: DiskPlan = {
     checkpoint: checkpointBytes(config, run.params, run.dtype, run.rows),
     // The final model is stored in the input model's dtype (trainModel.ts).
-    model: parameterCounts(config).all * (rawConfig.torch_dtype === 'bfloat16' ? 2 : 4),
+    model: parameterCounts(config).all * (storedDtype(rawConfig) === 'bf16' ? 2 : 4),
     existing: run.resume ? old.count : 0,
     written: checkpointsWritten(run.startStep, run.steps, run.checkpointEvery),
     keep: run.keepCheckpoints,

@@ -4,12 +4,13 @@
  * report step), train-config.json (the resolved options, read when a run resumes), the final model in HF
  * layout, and last the stage record `lep-stage.json` (stage/stageRecord.ts), removed when a run starts.
  */
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import type { JobProgress } from '../binding/progress.js';
-import { copyTokenizerFiles, readModelDir } from '../checkpoint/modelDir.js';
+import { readModelDir, storedDtype } from '../checkpoint/modelDir.js';
+import { writeModelFiles } from '../checkpoint/saveModelDir.js';
 import { inspectSafetensors, readSafetensors } from '../checkpoint/safetensors.js';
 import { writeEmbeddingPatch } from '../init/embeddingPatch.js';
 import { newRowIds } from '../init/provenance.js';
@@ -402,16 +403,11 @@ async function trainLocked(
     if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
     const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, head: { lossChunkRows: r.lossChunkRows, gradientRows: r.headGradRows }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
-    const dtype = model.dir.rawConfig.torch_dtype === 'bfloat16' ? 'bf16' : 'f32';
     if (lora) {
       await saveAdapter(model, lora, join(outDir, ADAPTER_DIR), resolve(modelDir));
       await runJob((p) => model.native.mergeLora(p), {});
     }
-    await writeFinalModel(outDir, async (dir) => {
-      await runJob((p) => model.native.save({ dir, dtype }, p), {});
-      copyTokenizerFiles(modelDir, dir);
-      for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(dir, f));
-    });
+    await writeFinalModel(outDir, (dir) => writeModelFiles(model, modelDir, dir, storedDtype(model.dir.rawConfig)));
     if (o.patchDir !== undefined) writeEmbeddingPatch(outDir, o.patchDir);
     writeStageRecord(outDir, stage, {
       inputs: [
