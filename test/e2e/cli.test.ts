@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -148,4 +148,34 @@ test('sampling without --seed draws a seed, prints it, and --seed repeats the ru
   t.notRegex(r.stderr, /sampling with seed/, 'a given seed is not announced');
   r = await lep('generate', dir, '--prompt', 'Hello', '--max-new-tokens', '2');
   t.notRegex(r.stderr, /sampling with seed/, 'greedy decoding needs no seed');
+});
+
+/** Runs lep with stdout or stderr on /dev/full (every write fails with ENOSPC); returns the exit code and the other stream. */
+function withFullStream(which: 'stdout' | 'stderr', args: string[]): Promise<{ code: number | null; text: string }> {
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [LEP, ...args], { env: { ...process.env, LEP_THREADS: '1' }, stdio: ['ignore', which === 'stdout' ? full : 'pipe', which === 'stderr' ? full : 'pipe'] });
+  closeSync(full);
+  let text = '';
+  (which === 'stdout' ? child.stderr : child.stdout)!.on('data', (d: Buffer) => (text += d));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, text })));
+}
+
+test('a stdout that cannot be written (a full disk) fails the command with a message; a failing stderr does not stop the work', async (t) => {
+  // It exited 0 with an empty file (info --json), or threw a stack trace (generate's streamed text).
+  const dir = join(tempDir(), 'm');
+  t.is((await lep('model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', dir, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2')).code, 0);
+  for (const args of [['info', '--json'], ['generate', dir, '--prompt', 'Hello', '--max-new-tokens', '3']]) {
+    const r = await withFullStream('stdout', args);
+    t.is(r.code, 1, `${args[0]}: ${r.text}`);
+    t.regex(r.text, /lep: cannot write the output to stdout: ENOSPC\nHINT: .*\n\(code LEP_IO_ENOSPC\)\n$/, args[0]);
+    t.notRegex(r.text, /\n    at /, `${args[0]}: no stack trace`);
+  }
+  // Notes and progress lost on stderr: the model is written all the same, exit 0 (a training died at once).
+  const out = join(tempDir(), 'm2');
+  const r = await withFullStream('stderr', ['model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', out, '--arch', 'mistral', '--hidden-size', '32', '--layers', '1', '--heads', '2']);
+  t.is(r.code, 0, r.text);
+  t.true(existsSync(join(out, 'model.safetensors')));
+  const gen = await withFullStream('stderr', ['generate', out, '--prompt', 'Hello', '--max-new-tokens', '3']);
+  t.is(gen.code, 0);
+  t.true(gen.text.length > 0, 'the generated text reached stdout');
 });

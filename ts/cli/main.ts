@@ -70,10 +70,17 @@ function ioMessage(e: NodeJS.ErrnoException & { dest?: string }): string {
 // A reader that has gone (`lep eval --json | head -c 10`) closes the pipe: the rest of the output has
 // nowhere to go, so EPIPE is not an error. The command still finishes its work (its files stay whole) and
 // exits with its own code; without a listener Node threw the EPIPE with a stack trace, exit code 1.
-for (const stream of [process.stdout, process.stderr])
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
-  });
+const readerGone = (e: NodeJS.ErrnoException): boolean => e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED';
+// Any other failure to write stdout (`lep info --json > file` on a full disk, /dev/full) lost the output:
+// the command finishes its work and then exits 1 saying so (it exited 0 with an empty file; generate's
+// streamed text threw a stack trace). A failing stderr loses only notes and progress: the work goes on (a
+// training whose log went to a full disk died at once, silently).
+let stdoutError: NodeJS.ErrnoException | undefined;
+const noteStdoutError = (e: NodeJS.ErrnoException | null | undefined): void => {
+  if (e && !readerGone(e)) stdoutError ??= e;
+};
+process.stdout.on('error', noteStdoutError);
+process.stderr.on('error', () => {});
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -116,8 +123,20 @@ function exitWhenFlushed(code: number): void {
   markFinished();
   let pending = 2;
   const done = (): void => {
-    if (--pending === 0) exitProcess(code);
+    if (--pending > 0) return;
+    if (stdoutError && code === 0) {
+      console.error(
+        `lep: cannot write the output to stdout: ${stdoutError.code ?? stdoutError.message}` +
+          `\nHINT: files the command wrote are complete; only what it printed was lost (a full or failing disk, or /dev/full): send stdout elsewhere and run it again for the printed result.` +
+          `\n(code LEP_IO_${stdoutError.code ?? 'EIO'})`,
+      );
+      code = 1;
+    }
+    exitProcess(code);
   };
-  process.stdout.write('', done);
+  process.stdout.write('', (e) => {
+    noteStdoutError(e);
+    done();
+  });
   process.stderr.write('', done);
 }
