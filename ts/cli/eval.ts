@@ -1,18 +1,19 @@
 import { Type } from '@sinclair/typebox';
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 
 import { LepError } from '../errors.js';
 import { compareResults, formatComparison, readEvalResult, type CompareOptions } from '../eval/compare.js';
 import { COMPARE_SPEC, EVAL_SPEC } from '../eval/evalOptions.js';
 import { checkOptions, cliFlags, defineOptions, fromFlags, helpLines, withDefaults } from '../options/optionSpec.js';
-import { evaluate, writeEvalRecord, type EvaluateOptions, type EvalResult } from '../eval/evaluate.js';
+import { evalRecordFile, evaluate, writeEvalRecord, type EvaluateOptions, type EvalResult } from '../eval/evaluate.js';
 import { beginStage } from '../stage/stageRecord.js';
 import { formatResults } from '../eval/formatResults.js';
 import { parse } from './args.js';
 import { jsonProgress, PROGRESS_FLAG } from './progressFlag.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
+import { prepareFileOutput } from '../util/prepareFileOutput.js';
 
 /** The flags of the command itself (not options of evaluate). */
 const CLI_ONLY = defineOptions({
@@ -64,6 +65,10 @@ export async function run(argv: string[]): Promise<void> {
     // Checked before any run is read or evaluated.
     const cmp = withDefaults(COMPARE_SPEC, fromFlags(COMPARE_SPEC, values) as CompareOptions);
     checkOptions(COMPARE_SPEC, cmp, { kind: 'options' });
+    if (values.out) {
+      checkOutputPath(values.out as string, '--out', { RUN: positionals, '--tasks': tasks });
+      prepareFileOutput(values.out as string, '--out');
+    }
     const runs: EvalResult[] = [];
     for (const p of positionals) {
       if (existsSync(p) && statSync(p).isDirectory()) {
@@ -72,20 +77,27 @@ export async function run(argv: string[]): Promise<void> {
       } else runs.push(readEvalResult(p));
     }
     const comparisons = runs.slice(1).map((r) => compareResults(runs[0]!, r, cmp));
-    if (values.out) checkOutputPath(values.out as string, '--out', { RUN: positionals, '--tasks': tasks });
-    if (values.out) writeFileAtomic(values.out as string, JSON.stringify(comparisons, null, 2) + '\n');
+    // Printed before the file is written: a write that fails (a full disk) does not lose the evaluation.
     if (values.json) console.log(JSON.stringify(comparisons, null, 2));
     else console.log(comparisons.map((c) => formatComparison(c, cmp.alpha)).join('\n\n'));
+    if (values.out) writeFileAtomic(values.out as string, JSON.stringify(comparisons, null, 2) + '\n');
     return;
   }
   const model = positionals[0];
   if (!model || !tasks) throw new LepError('LEP_BAD_OPTION', `lep eval needs MODEL_DIR and --tasks\n\n${usage}`);
-  if (values.out) checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks });
+  if (values.out) {
+    checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks });
+    prepareFileOutput(values.out as string, '--out');
+  }
   const stage = beginStage('eval');
   const result = await evaluate(model, tasks, opts);
+  // Printed before the files are written: a write that fails (a full disk) does not lose the evaluation.
+  console.log(values.json ? JSON.stringify(result, null, 2) : formatResults(result));
   if (values.out) {
+    // The old record goes first: a results file whose record failed to follow must not be described by
+    // the previous run's record.
+    rmSync(evalRecordFile(values.out as string), { force: true });
     writeFileAtomic(values.out as string, JSON.stringify(result) + '\n');
     writeEvalRecord(values.out as string, stage, tasks, opts, result);
   }
-  console.log(values.json ? JSON.stringify(result, null, 2) : formatResults(result));
 }

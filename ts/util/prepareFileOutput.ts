@@ -1,9 +1,10 @@
 /**
- * Before a command writes a single output file: its folder exists (or a named error), temporaries of that
+ * Before a command writes a single output file: its folder exists and can be written (or a named error,
+ * before the work: data pack tokenised a whole corpus, then met a read-only folder), temporaries of that
  * file left by dead processes are removed, and this process's temporary name (`OUT.tmp-PID`, the name the
  * native writers use too) is tracked so that an interrupted command removes it.
  */
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
@@ -17,6 +18,16 @@ export function prepareFileOutput(out: string, flag: string): void {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
     throw new LepError('LEP_BAD_OUTPUT', `${flag} ${out} is a directory; this output is a file\nHINT: give the file's own path (a new name in that directory, say).`);
   makeDirs(dirname(path), flag, out);
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new LepError(
+      'LEP_BAD_OUTPUT',
+      `${flag} ${out}: its folder ${dirname(path)} cannot be written (${code})` +
+        `\nHINT: ${code === 'EROFS' ? 'it is on a read-only file system: choose' : 'give this user write permission there, or choose'} another ${flag}.`,
+    );
+  }
   removeOrphanTemps(dirname(path), `${basename(path)}.`);
   trackTemp(tempPathFor(path));
 }
