@@ -11,13 +11,21 @@
 namespace lep {
 
 namespace {
-// Why a write that fails partway usually does, by errno.
-std::string write_hint(int err) {
+// What to do about a file that cannot be created or written, by errno.
+std::string io_hint(int err) {
   switch (err) {
-    case ENOSPC: return "the disk is full: free space there, or write somewhere else";
+    case ENOSPC: return "the disk is full (of bytes or of inodes): free space there, or write somewhere else";
     case EDQUOT: return "your disk quota is used up: free space there, or write somewhere else";
     case EFBIG: return "the file would be larger than this process may write (ulimit -f) or the filesystem allows";
-    default: return "is the disk full?";
+    case EROFS: return "the folder is on a read-only file system: write somewhere else";
+    case EACCES:
+    case EPERM: return "this user may not write in that folder: give it write permission, or write somewhere else";
+    case ENOENT:
+    case ENOTDIR: return "the folder does not exist (or a part of its path is a file): choose an existing folder";
+    case EMFILE:
+    case ENFILE: return "too many files are open: raise the limit (ulimit -n)";
+    case EIO: return "the disk reported an error: check it (dmesg), or write somewhere else";
+    default: return "is the disk full, read-only or failing?";
   }
 }
 }  // namespace
@@ -25,7 +33,10 @@ std::string write_hint(int err) {
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");
-  if (!f_) throw Error("LEP_IO", "cannot create " + tmp_ + " (the working copy of " + path_ + "): " + std::strerror(errno));
+  if (!f_) {
+    const int err = errno;
+    throw Error("LEP_IO", "cannot create " + tmp_ + " (the working copy of " + path_ + "): " + std::strerror(err) + "\nHINT: " + io_hint(err));
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -35,7 +46,7 @@ AtomicFile::~AtomicFile() {
 
 // Names the file asked for, not its working copy: that one is removed as the error unwinds this object.
 std::string AtomicFile::failed(const char* what, int err) const {
-  return std::string("cannot ") + what + " " + path_ + ": " + std::strerror(err) + "\nHINT: " + write_hint(err);
+  return std::string("cannot ") + what + " " + path_ + ": " + std::strerror(err) + "\nHINT: " + io_hint(err);
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
@@ -53,8 +64,10 @@ void AtomicFile::commit() {
   }
   std::fclose(f_);
   f_ = nullptr;
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-    throw Error("LEP_IO", "cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno));
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    throw Error("LEP_IO", "cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(err) + "\nHINT: " + io_hint(err));
+  }
   committed_ = true;
 }
 

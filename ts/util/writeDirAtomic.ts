@@ -101,6 +101,20 @@ function abandon(tmp: string): void {
 }
 
 /**
+ * An error met while building `tmp`, naming `outDir` instead: the temporary directory it names is gone
+ * by the time the user reads it (`cannot write OUT/model.safetensors`, not `OUT.tmp-PID/...`).
+ */
+function naming(e: unknown, tmp: string, outDir: string): unknown {
+  if (!(e instanceof Error)) return e;
+  const fix = (v: unknown): unknown => (typeof v === 'string' ? v.split(tmp).join(outDir) : v);
+  e.message = fix(e.message) as string;
+  const io = e as NodeJS.ErrnoException & { dest?: string };
+  if (io.path !== undefined) io.path = fix(io.path) as string;
+  if (io.dest !== undefined) io.dest = fix(io.dest) as string;
+  return e;
+}
+
+/**
  * Runs `build(tmp)` on a fresh temporary directory and then puts it at `outDir`, replacing what was there.
  * `flag` names the option `outDir` came from (for errors).
  */
@@ -108,7 +122,12 @@ export async function writeDirAtomic<T>(outDir: string, flag: string, build: (tm
   outDir = resolve(outDir);
   const tmp = begin(outDir, flag);
   try {
-    const result = await build(tmp);
+    let result: T;
+    try {
+      result = await build(tmp);
+    } catch (e) {
+      throw naming(e, tmp, outDir);
+    }
     finish(tmp, outDir);
     return result;
   } finally {
@@ -121,7 +140,12 @@ export function writeDirAtomicSync<T>(outDir: string, flag: string, build: (tmp:
   outDir = resolve(outDir);
   const tmp = begin(outDir, flag);
   try {
-    const result = build(tmp);
+    let result: T;
+    try {
+      result = build(tmp);
+    } catch (e) {
+      throw naming(e, tmp, outDir);
+    }
     finish(tmp, outDir);
     return result;
   } finally {

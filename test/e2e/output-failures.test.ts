@@ -1,6 +1,7 @@
-// `lep eval --out FILE` on outputs that fail: the output is checked before the evaluation (its folder made
-// or refused, a read-only one named), the results are printed before they are written, and a rerun whose
-// write fails leaves no record of the previous run beside the new results (helper hunt, 2026-12-06).
+// Outputs that cannot be written (helper hunt, 2026-12-06). `lep eval --out FILE`: the output is checked
+// before the evaluation (its folder made or refused, a read-only one named), the results are printed
+// before they are written, and a rerun whose write fails leaves no record of the previous run beside the
+// new results. A full disk under a directory output: the error names the output, not its temporary.
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,4 +57,19 @@ test('eval --out: its folder is made, a failed write still prints the results an
     t.regex(r.stderr, /^lep: --out \S+: its folder \S+ cannot be written \(EROFS\)\nHINT: it is on a read-only file system/, run[0]);
     t.is(r.stdout, '', `${run[0]}: refused before the work`);
   }
+});
+
+test('a full disk under a directory output: the error names the file in the output asked for, with a hint; the previous output stays', async (t) => {
+  const fs = smallFilesystem(1 << 20);
+  if (typeof fs === 'string') return t.fail(fs);
+  t.teardown(fs.remove);
+  const out = join(fs.dir, 'm');
+  const create = (hidden: string) => lep(['model', 'create', '--tokenizer', join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k'), '--out', out, '--arch', 'llama', '--hidden-size', hidden, '--layers', '1', '--heads', '2']);
+  t.is((await create('4')).code, 0);  // two 8000 x 4 matrices in f32, 250 KiB: fits; 8000 x 64 (4 MiB) does not
+  const before = readFileSync(join(out, 'model.safetensors'));
+  const r = await create('64');
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`^lep: cannot (write|flush|create) ${out}/model\\.safetensors.*: No space left on device\nHINT: the disk is full`, 'm'));
+  t.notRegex(r.stderr, /\.tmp-\d+\//, 'no temporary directory named');
+  t.true(readFileSync(join(out, 'model.safetensors')).equals(before), 'the previous output stays');
 });
