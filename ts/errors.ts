@@ -40,7 +40,9 @@ function describe(v: unknown): string {
  * sharp's pattern) and the native `code`. Other values pass through unchanged.
  */
 export function fromNative(e: unknown, site: Error): unknown {
-  if (e instanceof Error && !(e instanceof LepError) && typeof (e as { code?: unknown }).code === 'string') {
+  // Node's own file-system errors (a numeric errno; thrown by a JS callback the job called) keep their
+  // path and code: they were LEP_NATIVE "ENOSPC: ENOSPC: no space left on device, write".
+  if (e instanceof Error && !(e instanceof LepError) && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { errno?: unknown }).errno !== 'number') {
     const code = (e as unknown as { code: string }).code;
     // A code outside the union would be a native code missing from errorCodes.ts (its test says which).
     const err = new LepError(isErrorCode(code) ? code : 'LEP_NATIVE', isErrorCode(code) ? e.message : `${code}: ${e.message}`);

@@ -6,7 +6,7 @@
  * data in a subdirectory of it; the outputs written at a run's end are checked at its start.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -23,6 +23,14 @@ function snapshot(dir: string): string[] {
     const p = join(dir, n);
     return statSync(p).isDirectory() ? `${n}/` : `${n} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
   });
+}
+
+/** A few blocks of 16 tokens packed with `model`'s tokenizer, at `out` (its folder made). */
+async function blocksFor(model: string, out = join(tempDir(), 'blocks.safetensors')): Promise<string> {
+  const corpus = join(tempDir(), 'corpus.txt');
+  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
+  await packCorpus(corpus, model, out, { seqLen: 16 });
+  return out;
 }
 
 test('library writers refuse their output over an input and leave the input untouched', async (t) => {
@@ -68,12 +76,8 @@ test('library writers refuse their output over an input and leave the input unto
 
 test('training writes into OUT: data in a subdirectory of it trains, beside its files or in its checkpoints is refused; --patch is checked before the run', async (t) => {
   const model = await tinyModel();
-  const corpus = join(tempDir(), 'corpus.txt');
-  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
   const out = join(tempDir(), 'run');
-  mkdirSync(join(out, 'data'), { recursive: true });
-  const data = join(out, 'data', 'blocks.safetensors');
-  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const data = await blocksFor(model, join(out, 'data', 'blocks.safetensors'));
   const result = await trainModel(model, out, { data, steps: 1, batchSize: 2, params: 'embeddings', patchDir: join(tempDir(), 'patch') });
   t.is(result.stepsDone, 1);
   t.true(existsSync(join(out, 'config.json')) && existsSync(data));
@@ -120,10 +124,7 @@ test('embedding patches appear whole, and a damaged patch.json is named', async 
 
 test('a training refused at its start leaves OUT as it was: the finished run\'s record, options and checkpoints', async (t) => {
   const model = await tinyModel();
-  const corpus = join(tempDir(), 'corpus.txt');
-  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
-  const data = join(tempDir(), 'blocks.safetensors');
-  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const data = await blocksFor(model);
   const out = join(tempDir(), 'run');
   const opts = { data, steps: 2, batchSize: 2, checkpointEvery: 1, keepCheckpoints: 0 };
   await trainModel(model, out, opts);
@@ -149,10 +150,7 @@ test('a model written in another dtype than its source says so in config.json (t
   // transformers >= 4.56 writes `dtype` beside or instead of torch_dtype.
   const configFile = join(model, 'config.json');
   writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, 'utf8')), dtype: 'bfloat16' }));
-  const corpus = join(tempDir(), 'corpus.txt');
-  writeFileSync(corpus, 'Some text to train on, long enough for a few blocks of sixteen tokens each.\n'.repeat(20));
-  const data = join(tempDir(), 'blocks.safetensors');
-  await packCorpus(corpus, model, data, { seqLen: 16 });
+  const data = await blocksFor(model);
   const run = join(tempDir(), 'run');
   await trainModel(model, run, { data, steps: 1, batchSize: 2, params: 'embeddings' });
   const [step] = readdirSync(join(run, 'checkpoints'));
@@ -169,4 +167,15 @@ test('a model written in another dtype than its source says so in config.json (t
     t.deepEqual([got.config.torch_dtype, got.config.dtype, got.dtypes], [torchDtype, torchDtype, [stored]], dtype);
     t.is(got.config.hidden_size, trained.config.hidden_size);
   }
+});
+
+test('a train.log that cannot be written (a full disk: /dev/full) stops the training with LEP_IO naming it, not LEP_NATIVE "ENOSPC: ENOSPC"', async (t) => {
+  const model = await tinyModel();
+  const data = await blocksFor(model);
+  const out = join(tempDir(), 'run');
+  mkdirSync(out);
+  symlinkSync('/dev/full', join(out, 'train.log'));
+  const e = await t.throwsAsync(trainModel(model, out, { data, steps: 2, batchSize: 2 }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_IO', e!.message);
+  t.regex(e!.message, /^cannot write \S+\/run\/train\.log: ENOSPC\nHINT: the disk is full/);
 });

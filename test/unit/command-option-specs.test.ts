@@ -165,14 +165,15 @@ test('tokenizer extend and shrink: flags, defaults and an example from the specs
   t.regex(reserved.message, /Expected a string containing "\{k\}" for reservedToken \(--reserved-token\) but received "<r>"/);
 
   await acceptsFlags(t, tokenizerShrinkCli, tokenizerShrinkUsage, {
-    string: ['corpus', ...CORPUS_FLAGS, 'out', 'keep', 'rule', 'donor', 'merge-order', 'max-new-tokens', 'pad-to-multiple-of', 'max-size'],
+    string: ['corpus', ...CORPUS_FLAGS, 'out', 'keep', 'rule', 'donor', 'merge-order', 'max-new-tokens', 'pad-to-multiple-of', 'reserved-token', 'max-size'],
     boolean: ['json'],
   });
   helpShowsDefaults(t, tokenizerShrinkUsage, SHRINK_DIR_SPEC);
   t.regex(tokenizerShrinkUsage, /--rule frequency\|first-ids +.*\(default frequency\)/);
   t.regex(tokenizerShrinkUsage, /--max-lines N /);
   t.regex(tokenizerShrinkUsage, /\nExample: lep tokenizer shrink /);
-  t.notRegex(tokenizerShrinkUsage, /--reserved-token/);
+  // The extend step's padding flags, as in lep tokenizer extend (--reserved-token was missing; docs said "as lep tokenizer extend").
+  t.regex(tokenizerShrinkUsage, /--reserved-token PATTERN +.*\(default <\|reserved_\{k\}\|>\)/);
   const keep = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', 'many', '--corpus', 'c.txt']), { instanceOf: LepError });
   t.regex(keep.message, /^Expected a positive integer for keep \(--keep\) but received "many"\nHINT: /);
   const lines = await t.throwsAsync(tokenizerShrinkCli(['/nonexistent/a', '--out', out, '--keep', '10', '--corpus', 'c.txt', '--max-lines=-1']), { instanceOf: LepError });

@@ -6,6 +6,7 @@ import { checkThreadCount } from '../binding/threadCount.js';
 import { exitCodeOf, exitProcess, handleInterrupts, interruptedBy, interruptedMessage, markFinished } from './interrupt.js';
 import { commands } from './commands.js';
 import { unknownCommand } from './unknownCommand.js';
+import { ioMessage, isIoError } from '../util/ioError.js';
 
 /** A command's forms: the leading lines of its usage that start with `lep ` (lep eval has three). */
 function usageForms(text: string): string[] {
@@ -53,20 +54,6 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** A file-system error (it names its path) as a message for people. */
-function ioMessage(e: NodeJS.ErrnoException & { dest?: string }): string {
-  const hint: Record<string, string> = {
-    ENOSPC: 'the disk is full: free space there, or write somewhere else.',
-    EDQUOT: 'your disk quota is used up: free space there, or write somewhere else.',
-    EFBIG: 'the file would be larger than this process may write (ulimit -f) or the filesystem allows.',
-    EMFILE: 'this process may open too few files: raise `ulimit -n`.',
-    ENFILE: 'the system has too many files open: close some, or raise fs.file-max.',
-  };
-  // copyfile and rename name both ends: the destination is usually the one that failed.
-  const where = e.dest ? ` ${e.path} to ${e.dest}` : e.path ? ` ${e.path}` : '';
-  return `cannot ${e.syscall ?? 'access'}${where}: ${e.code}\nHINT: ${hint[e.code ?? ''] ?? 'check that the path exists, is writable and is on a real disk.'}`;
-}
-
 // A reader that has gone (`lep eval --json | head -c 10`) closes the pipe: the rest of the output has
 // nowhere to go, so EPIPE is not an error. The command still finishes its work (its files stay whole) and
 // exits with its own code; without a listener Node threw the EPIPE with a stack trace, exit code 1.
@@ -99,9 +86,9 @@ main(process.argv.slice(2)).then(
       exitProcess(exitCodeOf(signal));
     }
     // A file-system error (an errno code; a write's carries no path, which a full disk often meets).
-    if (e instanceof Error && !(e instanceof LepError) && typeof (e as NodeJS.ErrnoException).errno === 'number' && typeof (e as NodeJS.ErrnoException).code === 'string') {
+    if (isIoError(e)) {
       console.error(`lep: ${ioMessage(e)}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
-      console.error(`(code LEP_IO_${(e as NodeJS.ErrnoException).code})`);
+      console.error(`(code LEP_IO_${e.code})`);
     } else if (e instanceof LepError) {
       console.error(`lep: ${e.message}${process.env.LEP_DEBUG ? `\n${e.stack}` : ''}`);
       console.error(`(code ${e.code})`);

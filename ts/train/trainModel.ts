@@ -34,6 +34,7 @@ import { CHECKPOINTS_DIR, latestCheckpoint } from './checkpointDirs.js';
 import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
+import { writeError } from '../util/ioError.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -333,7 +334,12 @@ async function trainLocked(
   const log = join(outDir, 'train.log');
   const started = Date.now();
   const appendLog = (line: string): void => {
-    if (writer) appendFileSync(log, line);
+    if (!writer) return;
+    try {
+      appendFileSync(log, line);
+    } catch (e) {
+      throw writeError(e, log);  // a full disk meets the log first: it stops the run, which then resumes
+    }
   };
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
   // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
