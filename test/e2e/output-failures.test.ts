@@ -51,7 +51,14 @@ test('eval --out: its folder is made, a failed write still prints the results an
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   t.is(spawnSync('mount', ['-o', 'remount,ro', fs.dir]).status, 0);
-  for (const run of [args(join(fs.dir, 'ev.json'), 2000), ['data', 'pack', '--tokenizer', model, '--seq-len', '16', '--out', join(fs.dir, 'd.safetensors'), join(corporaDir, 'heldout', 'ru.txt')]]) {
+  const blocks = join(tempDir(), 'd.safetensors');
+  t.is((await lep(['data', 'pack', '--tokenizer', model, '--seq-len', '16', '--out', blocks, join(corporaDir, 'heldout', 'ru.txt')])).code, 0);
+  for (const run of [
+    args(join(fs.dir, 'ev.json'), 2000),
+    ['data', 'pack', '--tokenizer', model, '--seq-len', '16', '--out', join(fs.dir, 'd.safetensors'), join(corporaDir, 'heldout', 'ru.txt')],
+    // Training named no space (its free-space check ran first), not the read-only disk.
+    ['train', model, '--data', blocks, '--steps', '1', '--out', join(fs.dir, 'run')],
+  ]) {
     const r = await lep(run);
     t.is(r.code, 1, run[0]);
     t.regex(r.stderr, /^lep: --out \S+: its folder \S+ cannot be written \(EROFS\)\nHINT: it is on a read-only file system/, run[0]);

@@ -1,7 +1,7 @@
 // Self-calibration answers from the committed toy instruct model (6.8 M parameters; 16 new tokens keep
 // each run about a second): resuming after an abort or a kill answers every prompt exactly once, with the
 // answers of an uninterrupted run; and the whole data side, answers → filter → mix → blocks.
-import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -15,7 +15,7 @@ import { readChatDataset } from '../../ts/calibrate/readChatDataset.js';
 import { LepModel } from '../../ts/index.js';
 import { readSafetensors } from '../../ts/checkpoint/index.js';
 import { COPY_PROMPT, FAQ_PROMPT, TRANSLATE_PROMPT } from '../../ts/train/instructData.js';
-import { tempDir, rejectsAborted } from '../helpers.js';
+import { rejectsAborted, smallFilesystem, tempDir } from '../helpers.js';
 
 const INSTRUCT = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
 const DIR = tempDir();
@@ -193,4 +193,26 @@ test('the data side end to end: answers → filter → mix with copy examples �
   // A bad line in the set fails with its file and line, before any block is written.
   writeFileSync(set, `${readFileSync(set, 'utf8')}{"messages": [{"role": "user", "content": "no answer"}]}\n`);
   await t.throwsAsync(packCalibrationSet(set, tok, 128, join(DIR, 'never.safetensors')), { code: 'LEP_BAD_CHAT_DATA', message: new RegExp(`${set}:${kept.length + 4}: no assistant turn`) });
+});
+
+test('a full disk under the answers file: the error names the file it could not write (it was "cannot write: ENOSPC")', async (t) => {
+  const fs = smallFilesystem(64 * 1024);
+  if (typeof fs === 'string') return t.fail(fs);
+  t.teardown(fs.remove);
+  // Fill it: files can then be created, not written.
+  const fd = openSync(join(fs.dir, 'filler'), 'w');
+  try {
+    for (;;) writeSync(fd, Buffer.alloc(4096));
+  } catch (e) {
+    t.is((e as NodeJS.ErrnoException).code, 'ENOSPC');
+  } finally {
+    closeSync(fd);
+  }
+  const file = join(fs.dir, 'answers.jsonl');
+  // The run's record or the answers, whichever is written first: a file-system error naming it (the CLI
+  // prints "cannot write FILE: ENOSPC" and LEP_IO_ENOSPC, cli/main.ts).
+  const e = await t.throwsAsync(generateAnswers(await model(), PROMPTS.slice(0, 2), file, OPTS));
+  const io = e as NodeJS.ErrnoException;
+  t.is(io.code, 'ENOSPC', io.message);
+  t.true([file, runFile(file)].includes(io.path!), io.path);
 });

@@ -58,6 +58,10 @@ test('checkOutputPath: an output that is, is inside, or contains an input is ref
   symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
   const e = t.throws(() => checkOutputPath(join(dir, 'dangling'), '--out', {}));
   t.regex(e!.message, /--out \S+dangling is a symbolic link to a path that does not exist/);
+  // A part of the path is a file: named with the flag (it was "cannot lstat ...: ENOTDIR").
+  const underFile = t.throws(() => checkOutputPath(join(model, 'config.json', 'm'), '--out', {}));
+  t.is(code(underFile), 'LEP_BAD_OUTPUT');
+  t.regex(underFile!.message, /^--out \S+config\.json\/m cannot be made: a part of its path is a file, not a folder\nHINT: /);
 });
 
 test('lockOutputDir: a live holder is named and refused; a dead or half-written one is taken over; release removes only ours', async (t) => {

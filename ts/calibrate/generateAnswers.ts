@@ -27,7 +27,7 @@ import { generateEvalAnswers as generateBatch, DEFAULT_EVAL_BATCH_SIZE } from '.
 import { LepModel, type LoadModelOptions } from '../model/LepModel.js';
 import { throwIfAborted, type JobOptions } from '../binding/runJob.js';
 import type { ChatMessage } from '../tokenizer/Tokenizer.js';
-import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { withPath, writeJsonAtomic } from '../util/atomicWrite.js';
 
 /** An instruction prompt: the turns before the answer (ending with a user turn) plus any extra fields. */
 export interface CalibrationPrompt {
@@ -155,6 +155,8 @@ function appendLines(file: string, lines: string[]): void {
     const buf = Buffer.from(lines.join(''), 'utf8');
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
+  } catch (e) {
+    throw withPath(e, file);  // writeSync's error names no path ("cannot write: ENOSPC")
   } finally {
     closeSync(fd);
   }

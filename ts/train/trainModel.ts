@@ -34,6 +34,7 @@ import { CHECKPOINTS_DIR, latestCheckpoint } from './checkpointDirs.js';
 import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
+import { checkWritable } from '../util/prepareFileOutput.js';
 import { writeError } from '../util/ioError.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
@@ -269,8 +270,10 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
-  // And on disk: checkpoints and the final model that cannot fit on --out's filesystem.
+  // And on disk: checkpoints and the final model that cannot fit on --out's filesystem (a read-only one is
+  // named as such first: its free space says nothing).
   if (writer) {
+    checkWritable(outDir, '--out', outDir);
     const last = o.resume === false ? undefined : latestCheckpoint(outDir);
     checkTrainDiskSpace(model, outDir, { ...o, rows: rowCount, checkpointEvery, startStep: last ? checkpointStep(last) : 0, resume: o.resume !== false });
   }

@@ -82,7 +82,13 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   for (const [flag, value] of Object.entries(inputs))
     for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : Array.isArray(value) ? value : [value])
       if (typeof input !== 'string') throw optionError(flag, 'a path', input);
-  const link = lstatSync(out, { throwIfNoEntry: false });
+  let link;
+  try {
+    link = lstatSync(out, { throwIfNoEntry: false });
+  } catch (e) {
+    // ENOTDIR: a part of the path is a file (it was "cannot lstat ...: ENOTDIR" without the flag).
+    throw new LepError('LEP_BAD_OUTPUT', `${outFlag} ${out} cannot be made: ${(e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'a part of its path is a file, not a folder' : (e as Error).message}\nHINT: choose an ${outFlag} whose folders are folders.`);
+  }
   if (link?.isSymbolicLink()) {
     try {
       realpathSync(out);
