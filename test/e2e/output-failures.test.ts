@@ -80,3 +80,16 @@ test('a full disk under a directory output: the error names the file in the outp
   t.notRegex(r.stderr, /\.tmp-\d+\//, 'no temporary directory named');
   t.true(readFileSync(join(out, 'model.safetensors')).equals(before), 'the previous output stays');
 });
+
+test('SentencePiece saving into a full --tmp-dir: the error says the disk is full and names --tmp-dir', async (t) => {
+  // The corpus's working copy fits (200 kB in 256 KiB), SentencePiece's model and vocabulary then do not.
+  const fs = smallFilesystem(256 * 1024);
+  if (typeof fs === 'string') return t.fail(fs);
+  t.teardown(fs.remove);
+  const corpus = join(tempDir(), 'c.txt');
+  const text = readFileSync((await corpora())['ru.txt']!, 'utf8').slice(0, 120_000);  // ~200 kB of Cyrillic
+  writeFileSync(corpus, text.slice(0, text.lastIndexOf('\n') + 1));
+  const r = await lep(['tokenizer', 'train', '--corpus', corpus, '--vocab-size', '4000', '--tmp-dir', fs.dir, '--out', join(tempDir(), 'tok')]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /^lep: SentencePiece could not write its model into \S+: .*\nHINT: the disk holding it is full: point --tmp-dir at a disk with room/);
+});

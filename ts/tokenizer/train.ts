@@ -33,6 +33,7 @@ import { runJob } from '../binding/runJob.js';
 import { beginStage, corpusInputs, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
+import { freeBytes } from '../util/freeBytes.js';
 import { trackTemp, untrackTemp } from '../util/tempPaths.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 import type { AddedToken, Json } from './bpeJson.js';
@@ -174,7 +175,7 @@ export async function trainTokenizer(corpus: string | readonly string[], outDir:
         onProgress: (e) => options.onProgress?.({ phase: e.phase, done: e.done, total: e.total, step: e.done }),
       });
     } catch (e) {
-      throw explainTrainError(e, o, plan);
+      throw explainTrainError(e, o, plan, work);
     }
     // SentencePiece reports that it starts saving (save 0/1); its job resolving is the save's end.
     options.onProgress?.({ phase: 'save', done: 1, total: 1, step: 1 });
@@ -252,7 +253,7 @@ function logNumber(log: readonly string[], re: RegExp): number | undefined {
 }
 
 /** Turns SentencePiece's own error texts into messages that name the option to change. */
-function explainTrainError(e: unknown, o: Resolved, plan: SpecialsPlan): unknown {
+function explainTrainError(e: unknown, o: Resolved, plan: SpecialsPlan, work: string): unknown {
   if (!(e instanceof LepError) || e.code !== 'LEP_SPM_TRAIN') return e;
   const small = /Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)/.exec(e.message);
   if (small) {
@@ -274,5 +275,9 @@ function explainTrainError(e: unknown, o: Resolved, plan: SpecialsPlan): unknown
         `HINT: use more text (check --max-lines/--max-chars and --input-sentence-size) or a --vocab-size of at most ${large[2]}`,
       { cause: e },
     );
+  // Its model and vocabulary are written into the working folder: a failed write there (a full disk)
+  // surfaces only as SentencePiece's own check, e.g. "[output->WriteLine(os.str())]".
+  if (/Write|output|open/i.test(e.message) && freeBytes(work) < 1 << 20)
+    return new LepError('LEP_SPM_TRAIN', `SentencePiece could not write its model into ${work}: ${e.message}\nHINT: the disk holding it is full: point --tmp-dir at a disk with room (the model needs a few MB).`, { cause: e });
   return new LepError('LEP_SPM_TRAIN', `SentencePiece training failed: ${e.message}\nHINT: run with --verbose to see SentencePiece's log`, { cause: e });
 }

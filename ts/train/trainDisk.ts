@@ -12,12 +12,13 @@
  * the last `keep` checkpoints in place. Checkpoints already in --out count as written (a resumed run),
  * or as freed (--no-resume removes them).
  */
-import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
 import { storedDtype, type ModelDir } from '../checkpoint/modelDir.js';
 import { checkpointDirs } from './checkpointDirs.js';
+import { freeBytes } from '../util/freeBytes.js';
 import { LepError } from '../errors.js';
 import { gib } from '../processMemory.js';
 import type { TrainDtype, TrainParams } from './trainMemory.js';
@@ -67,16 +68,6 @@ export function existingCheckpoints(outDir: string): { count: number; bytes: num
   return { count: dirs.length, bytes };
 }
 
-/**
- * Free bytes for this user on the filesystem that holds, or will hold, `path` (its nearest existing
- * ancestor); Infinity where the filesystem reports no size (some FUSE and network mounts), so that lep
- * never refuses a run on a number the filesystem did not give.
- */
-export function freeBytes(path: string): number {
-  while (!existsSync(path) && dirname(path) !== path) path = dirname(path);
-  const s = statfsSync(path);
-  return s.blocks > 0 ? s.bavail * s.bsize : Infinity;
-}
 
 /**
  * Refuses a run whose lower bound exceeds `free` bytes (plus `freed`, what --no-resume removes), naming
