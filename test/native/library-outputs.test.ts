@@ -143,6 +143,11 @@ test('a training refused at its start leaves OUT as it was: the finished run\'s 
   const noModel = await t.throwsAsync(trainModel(broken, out, { ...opts, steps: 3, resume: false }), { instanceOf: LepError });
   t.regex(noModel.message, /model\.safetensors/);
   t.deepEqual(snapshot(out).filter((l) => !l.startsWith('train.log')), before);
+  // The same command again resumes from the last checkpoint with no step left (as after a failed final
+  // write): it reports the run's steps, not 0.
+  const again = await trainModel(model, out, opts);
+  t.is(again.stepsDone, 2);
+  t.regex(again.resumedFrom ?? '', /step-0+2$/);
 });
 
 test('a model written in another dtype than its source says so in config.json (torch_dtype, and dtype where present)', async (t) => {
@@ -178,4 +183,17 @@ test('a train.log that cannot be written (a full disk: /dev/full) stops the trai
   const e = await t.throwsAsync(trainModel(model, out, { data, steps: 2, batchSize: 2 }), { instanceOf: LepError });
   t.is(e!.code, 'LEP_IO', e!.message);
   t.regex(e!.message, /^cannot write \S+\/run\/train\.log: ENOSPC\nHINT: the disk is full/);
+});
+
+test('a file-system error while the final model is put in place is LEP_IO with the RESUME line (it was a bare ENOTEMPTY)', async (t) => {
+  const model = await tinyModel();
+  const data = await blocksFor(model);
+  const out = join(tempDir(), 'run');
+  // Something in the way of the final model's tokenizer.json: a folder with a file in it.
+  mkdirSync(join(out, 'tokenizer.json'), { recursive: true });
+  writeFileSync(join(out, 'tokenizer.json', 'x'), '');
+  const e = await t.throwsAsync(trainModel(model, out, { data, steps: 2, batchSize: 2, checkpointEvery: 1 }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_IO', e!.message);
+  t.regex(e!.message, /tokenizer\.json/);
+  t.regex(e!.message, /\nRESUME: the newest checkpoint is \S+step-0+2 \(step 2\)/);
 });

@@ -35,7 +35,7 @@ import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { checkWritable } from '../util/prepareFileOutput.js';
-import { writeError } from '../util/ioError.js';
+import { ioMessage, isIoError, writeError } from '../util/ioError.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -175,6 +175,9 @@ function trainBatch(header: ReturnType<typeof inspectSafetensors>, batchSize: nu
  */
 const NO_RESUME_NOTE = new Set(['LEP_ABORTED', 'LEP_NAN_LOSS', 'LEP_NAN_WEIGHTS', 'LEP_RESUME_MISMATCH', 'LEP_DIST_PEER_LOST', 'LEP_DIST_TIMEOUT', 'LEP_DIST_MISMATCH']);
 function withResumeNote(e: unknown, outDir: string): unknown {
+  // A file-system error (a full disk at the final model's tokenizer files or the stage record) gets the
+  // note too, as LEP_IO with the same words the CLI would print.
+  if (isIoError(e)) e = new LepError('LEP_IO', ioMessage(e), { cause: e });
   if (!(e instanceof LepError) || NO_RESUME_NOTE.has(e.code)) return e;
   const last = latestCheckpoint(outDir);
   if (last === undefined) return e;
