@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <exception>
+#include <filesystem>
 #include <new>
 #include <optional>
 #include <string>
@@ -26,8 +27,8 @@ inline Napi::Error MakeError(Napi::Env env, const std::string& code, const std::
 }
 
 // The addon's own exception types first (Traits::Describe: they may derive from std::exception), then
-// lep::Error (its code), std::bad_alloc as LEP_OUT_OF_MEMORY, then any std::exception or anything else as
-// LEP_NATIVE.
+// lep::Error (its code), std::bad_alloc as LEP_OUT_OF_MEMORY, std::filesystem's errors as LEP_IO, then any
+// std::exception or anything else as LEP_NATIVE.
 template <class Traits>
 JobFailure Describe(std::exception_ptr ep) {
   if (std::optional<JobFailure> own = Traits::Describe(ep)) return *std::move(own);
@@ -37,6 +38,12 @@ JobFailure Describe(std::exception_ptr ep) {
     return {e.code(), e.what()};
   } catch (const std::bad_alloc& e) {
     return {"LEP_OUT_OF_MEMORY", std::string("out of memory (") + e.what() + ")\n" + lep::out_of_memory_hint()};
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Directories made or listed by the core (a checkpoint's): "cannot create directories: No space left
+    // on device [OUT/checkpoints]" as LEP_IO with its hint, not LEP_NATIVE.
+    std::string what = e.what();
+    if (what.rfind("filesystem error: ", 0) == 0) what.erase(0, 18);
+    return {"LEP_IO", what + "\nHINT: " + lep::io_hint(e.code().value())};
   } catch (const std::exception& e) {
     return {"LEP_NATIVE", e.what()};
   } catch (...) {

@@ -10,26 +10,6 @@
 
 namespace lep {
 
-namespace {
-// What to do about a file that cannot be created or written, by errno.
-std::string io_hint(int err) {
-  switch (err) {
-    case ENOSPC: return "the disk is full (of bytes or of inodes): free space there, or write somewhere else";
-    case EDQUOT: return "your disk quota is used up: free space there, or write somewhere else";
-    case EFBIG: return "the file would be larger than this process may write (ulimit -f) or the filesystem allows";
-    case EROFS: return "the folder is on a read-only file system: write somewhere else";
-    case EACCES:
-    case EPERM: return "this user may not write in that folder: give it write permission, or write somewhere else";
-    case ENOENT:
-    case ENOTDIR: return "the folder does not exist (or a part of its path is a file): choose an existing folder";
-    case EMFILE:
-    case ENFILE: return "too many files are open: raise the limit (ulimit -n)";
-    case EIO: return "the disk reported an error: check it (dmesg), or write somewhere else";
-    default: return "is the disk full, read-only or failing?";
-  }
-}
-}  // namespace
-
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");

@@ -1,6 +1,7 @@
 // Errors thrown by the core. Each carries a stable machine-readable code (used by TS as `err.code`)
 // and a message written for people; a HINT line says how to fix causes a user can fix.
 #pragma once
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,25 @@ inline const char* out_of_memory_hint() {
   return "HINT: free memory, or raise the limit this process met (ulimit -v or -d, a cgroup or job "
          "scheduler's memory limit, the commit limit under vm.overcommit_memory=2), or ask for less: "
          "--dtype bf16, a smaller batch, --activation-checkpointing when training";
+}
+
+// What to do about a file that cannot be created or written, by errno (core/atomic_file.cpp, and
+// std::filesystem's errors in common/JsError.h). Inline: lep_spm.node links no core library.
+inline std::string io_hint(int err) {
+  switch (err) {
+    case ENOSPC: return "the disk is full (of bytes or of inodes): free space there, or write somewhere else";
+    case EDQUOT: return "your disk quota is used up: free space there, or write somewhere else";
+    case EFBIG: return "the file would be larger than this process may write (ulimit -f) or the filesystem allows";
+    case EROFS: return "the folder is on a read-only file system: write somewhere else";
+    case EACCES:
+    case EPERM: return "this user may not write in that folder: give it write permission, or write somewhere else";
+    case ENOENT:
+    case ENOTDIR: return "the folder does not exist (or a part of its path is a file): choose an existing folder";
+    case EMFILE:
+    case ENFILE: return "too many files are open: raise the limit (ulimit -n)";
+    case EIO: return "the disk reported an error: check it (dmesg), or write somewhere else";
+    default: return "is the disk full, read-only or failing?";
+  }
 }
 
 }  // namespace lep

@@ -346,6 +346,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     std::ifstream sj((fs::path(c.resume_from) / "state.json").string());
     nlohmann::json j = nlohmann::json::parse(sj);
     step = j.at("step").get<int64_t>();
+    report.steps_done = step;  // steps_done counts from the run's start: a resume with none left reported 0
     // A resume with no step left (a run whose final write failed) reports the checkpoint's loss.
     if (j.contains("loss") && j.at("loss").is_number()) report.last_loss = j.at("loss").get<double>();
     if (j.contains("global_batch") && j.at("global_batch").get<int64_t>() != global_batch(c))

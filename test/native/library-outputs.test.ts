@@ -197,3 +197,14 @@ test('a file-system error while the final model is put in place is LEP_IO with t
   t.regex(e!.message, /tokenizer\.json/);
   t.regex(e!.message, /\nRESUME: the newest checkpoint is \S+step-0+2 \(step 2\)/);
 });
+
+test('a checkpoint folder the trainer cannot make is LEP_IO with a hint (std::filesystem\'s error was LEP_NATIVE)', async (t) => {
+  const model = await tinyModel();
+  const data = await blocksFor(model);
+  const out = join(tempDir(), 'run');
+  mkdirSync(out);
+  writeFileSync(join(out, 'checkpoints'), '');  // a file where the folder goes
+  const e = await t.throwsAsync(trainModel(model, out, { data, steps: 2, batchSize: 2, checkpointEvery: 1 }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_IO', e!.message);
+  t.regex(e!.message, /^cannot create directories: Not a directory \[\S+\/run\/checkpoints\]\nHINT: /);
+});

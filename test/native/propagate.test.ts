@@ -780,6 +780,9 @@ test.serial('several instruct models: a target that fails leaves the others comp
   const dir = join(tempDir(), 'many');
   const err = await t.throwsAsync(propagate({ base: f.base, donor: f.donor, instruct: [chat, broken, code], out: dir, method: 'conversion' }));
   t.regex(err!.message, /propagate wrote 2 of 3 instruct models \(complete: .*chat -> .*many\/chat, .*code -> .*many\/code\); not written:\n  .*broken -> .*many\/broken: .*special_tokens_map\.json[\s\S]*HINT/);
+  // One HINT line after the list: the failure's own hint first, then how to go on.
+  t.is(err!.message.split('\nHINT: ').length, 2, err!.message);
+  t.regex(err!.message, /\nHINT: .*the written outputs are complete: fix the cause and run again \(lep adapt: the same command/);
   t.deepEqual(readdirSync(dir).sort(), ['chat', 'code'], 'the failed one left nothing behind');
   for (const name of ['chat', 'code']) {
     t.true(existsSync(join(dir, name, PROPAGATE_REPORT_FILE)), `${name} is complete`);

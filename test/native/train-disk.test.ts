@@ -74,7 +74,7 @@ test('a run whose checkpoints cannot fit on --out\'s filesystem is refused befor
   const e = await t.throwsAsync(trainModel(dir, out, { ...opts, keepCheckpoints: 2 }), { instanceOf: LepError });
   t.is(e!.code, 'LEP_NO_SPACE', e!.message);
   t.regex(e!.message, new RegExp(`^training into ${out} needs at least [\\d.]+ [GM]iB more disk space, and its filesystem has [\\d.]+ [GM]iB free: the final model \\([\\d.]+ [GM]iB\\) and up to 3 checkpoints at a time`));
-  t.regex(e!.message, /\nHINT: free space there or write --out to a disk with room, or keep fewer checkpoints \(--keep-checkpoints 1 needs at least/);
+  t.regex(e!.message, /\nHINT: free space there or write --out to a disk with room, or keep fewer checkpoints \(--keep-checkpoints 1, in a recipe train.keepCheckpoints: 1, needs at least/);
   t.false(existsSync(out), 'nothing written');
   const r = await trainModel(dir, out, { ...opts, keepCheckpoints: 1 });
   t.is(r.stepsDone, 4);

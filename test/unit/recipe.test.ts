@@ -35,6 +35,10 @@ test('bad recipes name the key and the problem', (t) => {
   t.is(readRecipe(join(dir, 'ok.json')).base, join(dir, 'b'));
   bad('typo.json', { ...ok, train: { seqLen: 128, stpes: 10 } }, /recipe\.train\.stpes: unknown key\nHINT: the known keys of train are seqLen, newRowsOnly/);
   bad('type.json', { ...ok, train: { seqLen: 128, lr: '1e-4' } }, /recipe\.train\.lr: expected a positive number, got "1e-4"/);
+  // keepCheckpoints is a recipe key (the disk refusal names it: at 8B a checkpoint holds 17 GB).
+  writeFileSync(join(dir, 'keep.json'), JSON.stringify({ ...ok, train: { seqLen: 128, keepCheckpoints: 1 } }));
+  t.is(readRecipe(join(dir, 'keep.json')).train.keepCheckpoints, 1);
+  bad('keep-bad.json', { ...ok, train: { seqLen: 128, keepCheckpoints: -1 } }, /recipe\.train\.keepCheckpoints: expected/);
   bad('missing.json', { ...ok, instruct: undefined }, /recipe\.instruct is required/);
   bad('kind.json', { ...ok, tokenizer: { kind: 'merge' } }, /recipe\.tokenizer\.kind: expected "existing" or "train" or "extend" or "shrink"/);
   bad('shrink.json', { ...ok, tokenizer: { kind: 'shrink' } }, /recipe\.tokenizer\.keep is required for kind "shrink"/);

@@ -38,7 +38,7 @@ test('8B embeddings-only: 12.2 GiB per checkpoint (f32 matrices and moments), 2.
   const e = t.throws(() => checkTrainDisk('/runs/8b', plan, 40 * GIB));
   t.is((e as { code?: string }).code, 'LEP_NO_SPACE');
   t.is(e!.message, 'training into /runs/8b needs at least 40.4 GiB more disk space, and its filesystem has 40.0 GiB free: the final model (16.0 GiB) and up to 3 checkpoints at a time of 12.2 GiB each (the trained tensors in f32 and AdamW\'s two moments; a new one is written before the oldest beyond --keep-checkpoints 2 is removed)' +
-    '\nHINT: free space there or write --out to a disk with room, or keep fewer checkpoints (--keep-checkpoints 1 needs at least 28.2 GiB).');
+    '\nHINT: free space there or write --out to a disk with room, or keep fewer checkpoints (--keep-checkpoints 1, in a recipe train.keepCheckpoints: 1, needs at least 28.2 GiB).');
   t.notThrows(() => checkTrainDisk('/runs/8b', plan, 41 * GIB));
   // --no-resume removes the old checkpoints: their bytes count as free.
   t.notThrows(() => checkTrainDisk('/runs/8b', plan, 40 * GIB, 30 * GIB));

@@ -336,13 +336,21 @@ function partialFailure(
   const what = (i: number): string => `${methods ? `${targets[i]!.method} ` : ''}${targets[i]!.instruct}`;
   const written = results.flatMap((r, i) => (r ? [`${what(i)} -> ${r.outDir}`] : []));
   const first = failures.find((f) => f.code !== 'LEP_NOT_RUN') ?? failures[0]!;
-  const lines = failures.map((f) => `  ${what(f.index)} -> ${targets[f.index]!.out}: ${f.code === 'LEP_NOT_RUN' ? 'not run (an earlier target was aborted)' : `${f.code}: ${f.message}`}`);
+  // Each failure's own HINT once, after the list (targets failing alike repeated it in every line).
+  const hints: string[] = [];
+  const lines = failures.map((f) => {
+    if (f.code === 'LEP_NOT_RUN') return `  ${what(f.index)} -> ${targets[f.index]!.out}: not run (an earlier target was aborted)`;
+    const [text, ...hint] = f.message.split('\nHINT: ');
+    for (const h of hint) if (!hints.includes(h)) hints.push(h);
+    return `  ${what(f.index)} -> ${targets[f.index]!.out}: ${f.code}: ${text}`;
+  });
   return new LepError(
     signal?.aborted ? 'LEP_ABORTED' : asErrorCode(first.code),
     `propagate wrote ${written.length} of ${targets.length} ${methods ? 'outputs (method, instruct model)' : 'instruct models'}` +
       (written.length ? ` (complete: ${written.join(', ')})` : '') +
       `; not written:\n${lines.join('\n')}` +
-      `\nHINT: the written outputs are complete; fix the cause and run again with only the ${methods ? 'methods and instruct models' : 'instruct models'} that were not written.`,
+      `\nHINT: ${hints.map((h) => `${h.replace(/\.$/, '')}; `).join('')}the written outputs are complete: fix the cause and run again ` +
+      `(lep adapt: the same command, which skips what is done; lep propagate: only the ${methods ? 'methods and instruct models' : 'instruct models'} not written).`,
     signal?.aborted ? { cause: signal.reason } : undefined,
   );
 }

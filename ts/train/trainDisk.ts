@@ -79,7 +79,7 @@ export function checkTrainDisk(outDir: string, plan: DiskPlan, free: number, fre
   const at = plan.keep > 0 ? Math.min(plan.keep, plan.existing + plan.written - 1) + 1 : plan.existing + plan.written;
   const ways = [
     'free space there or write --out to a disk with room',
-    ...(plan.keep !== 1 && plan.checkpoint > 0 ? [`keep fewer checkpoints (--keep-checkpoints 1 needs at least ${gib(diskBytesNeeded({ ...plan, keep: 1 }))})`] : []),
+    ...(plan.keep !== 1 && plan.checkpoint > 0 ? [`keep fewer checkpoints (--keep-checkpoints 1, in a recipe train.keepCheckpoints: 1, needs at least ${gib(diskBytesNeeded({ ...plan, keep: 1 }))})`] : []),
   ];
   const keeping = plan.keep > 0
     ? `a new one is written before the oldest beyond --keep-checkpoints ${plan.keep} is removed`

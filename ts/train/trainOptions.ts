@@ -68,7 +68,7 @@ export const TRAIN_SPEC = defineOptions({
     defaultDoc: 'a tenth of the steps',
     doc: 'Checkpoint every N steps (0: only when stopped and at the end); a stopped run always checkpoints where it stops.',
   },
-  keepCheckpoints: { schema: natInt, default: 2, doc: 'Checkpoints kept (0 = all); a new one is written before the oldest goes, so N + 1 exist for a moment.' },
+  keepCheckpoints: { schema: natInt, default: 2, recipe: true, doc: 'Checkpoints kept (0 = all); a new one is written before the oldest goes, so N + 1 exist for a moment.' },
   resume: { schema: Type.Boolean(), default: true, flag: 'no-resume', doc: 'Resume from the newest checkpoint in --out; --no-resume starts afresh and removes the old checkpoints.' },
   device: { schema: DEVICE_SCHEMA, arg: 'cpu|cuda[:N]', recipe: true, default: 'cpu', doc: 'Device to train on.' },
   dtype: {
