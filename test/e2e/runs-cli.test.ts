@@ -277,7 +277,7 @@ test.serial('every command refuses an output that is, is inside, or contains one
   const cases: [string[], RegExp][] = [
     [['export', 'gguf', model, '--out', join(model, 'model.safetensors')], /--out \S+model.safetensors is inside the input MODEL_DIR/],
     [['data', 'pack', '--tokenizer', model, '--out', join(corpus, 'blocks.safetensors'), '--seq-len', '32', corpus], /is inside the input CORPUS/],
-    [['data', 'pack', '--tokenizer', model, '--out', join(corpus, 'a.txt'), '--seq-len', '32', join(corpus, '*.txt')], /is inside the input CORPUS/],
+    [['data', 'pack', '--tokenizer', model, '--out', join(corpus, 'a.txt'), '--seq-len', '32', join(corpus, '*.txt')], /falls under the input CORPUS/],
     [['tokenizer', 'train', '--corpus', join(corpus, 'a.txt'), '--out', corpus, '--vocab-size', '300'], /--out \S+corpus contains the input --corpus/],
     [['init', model, '--tokenizer', model, '--out', join(model, 'resized')], /is inside the input MODEL_DIR/],
     [['propagate', '--base', model, '--donor', model, '--instruct', INSTRUCT, '--out', dir], /contains the input --base/],

@@ -171,7 +171,8 @@ test('an addon the loader cannot map for want of memory is LEP_OUT_OF_MEMORY, ne
     // process.env, LEP_NATIVE kept: the addon this suite tests (the libtorch 2.6 one in CI's chroot).
     // A timeout: at some limits OpenBLAS's start-up retries a failed allocation forever (seen with libtorch
     // 2.6's build in CI's chroot), a library's hang under the limit like the aborts below.
-    const r = spawnSync(...underUlimit(`-d ${kib}`, [process.execPath, LEP, 'info']), { encoding: 'utf8', timeout: 5_000, killSignal: 'SIGKILL', env: probeless });
+    // 10 s, not 5: on a loaded 2-core machine a start that loads was killed as a hang (CI, 2026-12-06).
+    const r = spawnSync(...underUlimit(`-d ${kib}`, [process.execPath, LEP, 'info']), { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL', env: probeless });
     t.notRegex(r.stderr, /LEP_NATIVE_NOT_FOUND|is damaged or was built against another libtorch/, `at ${kib} KiB`);
     if (r.status === 0) seen.loaded++;
     else if (/^lep: cannot load the native addon .*: .*(failed to map segment|cannot map zero-fill pages|cannot allocate memory)\nHINT: the process is out of memory or at a limit/m.test(r.stderr) && /\(code LEP_OUT_OF_MEMORY\)/.test(r.stderr)) seen.outOfMemory++;
