@@ -167,7 +167,8 @@ test('an addon the loader cannot map for want of memory is LEP_OUT_OF_MEMORY, ne
   // The BLAS core named, so that no core probe starts (binding/blasCore.ts): a probe under the same limit
   // spins in OpenBLAS too, and would outlive a child killed for its timeout.
   const probeless = { ...process.env, OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE || (runtimeInfo().blasCore ?? '') };
-  for (let kib = 100_000; kib <= 300_000; kib += 10_000) {
+  // Steps of 5 MiB: the window where the loader itself fails is 30-40 MiB wide and moves with the environment.
+  for (let kib = 100_000; kib <= 300_000; kib += 5_000) {
     // process.env, LEP_NATIVE kept: the addon this suite tests (the libtorch 2.6 one in CI's chroot).
     // A timeout: at some limits OpenBLAS's start-up retries a failed allocation forever (seen with libtorch
     // 2.6's build in CI's chroot), a library's hang under the limit like the aborts below.
