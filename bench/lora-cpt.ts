@@ -11,7 +11,7 @@
  * interrupted run resumes. Each model (the original instruct model, embeddings-only, LoRA at each S) is
  * scored with `evaluate(model, ['all'])`: the built-in tasks' Micro-Avg and held-out bits per character.
  *
- * Needs the corpora (node dist/scripts/fetch-corpora.js) and test/fixtures/toy-family.
+ * Needs the corpora (node dist/ts/cli/main.js corpora fetch) and test/fixtures/toy-family.
  * Usage: npx tsc -p tsconfig.json && node dist/bench/lora-cpt.js [--out DIR] [--alpha-scales 1,2,4]
  *        [--steps N] [--limit N]
  * Appends one JSON line per model to bench/results/lora-cpt.jsonl.

@@ -10,7 +10,7 @@
  *   node dist/bench/spm-train.js [--corpus FILE] [--type bpe|unigram] [--vocab-size N] [--max-chars N]
  *        [--threads N] [--no-record]
  *
- * Corpus: FILE, else .cache/corpora/ru.txt (`node dist/scripts/fetch-corpora.js`), else Debian's
+ * Corpus: FILE, else .cache/corpora/ru.txt (`lep corpora fetch`), else Debian's
  * fortunes-ru fetched into .cache/corpora-fortunes-ru. Non-blank lines (capped at --max-chars characters)
  * are first written to one input file that both sides read.
  * Prints a markdown row and appends one JSON line per run to bench/results/spm-train.jsonl.

@@ -4,7 +4,7 @@
  *
  * What it measures, per tokenizer (Mistral's SentencePiece-style BPE; the full byte-level LLaMa-3 when
  * .cache/llama3-src holds it, see scripts/tokenizer-table.ts, else the llama3-8k fixture), on the Russian
- * and English held-out lines from Debian (`node dist/scripts/fetch-corpora.js`):
+ * and English held-out lines from Debian (`lep corpora fetch`):
  *   - batch:  `Tokenizer.encodeBatch(lines)` vs `hf.encodeBatch(lines, {addSpecialTokens: false})` +
  *             `getIds()`, in batches of `--batch` lines over the whole file;
  *   - single: `Tokenizer.encode(line)` vs `hf.encode(line, null, {addSpecialTokens: false})` + `getIds()`,
@@ -51,7 +51,7 @@ const TOKENIZERS = [
 ];
 const TEXTS = ['ru', 'en'].map((lang) => {
   const file = join(ROOT, `.cache/corpora/heldout/${lang}.txt`);
-  if (!existsSync(file)) throw optionError('corpus', 'the held-out corpora (run `node dist/scripts/fetch-corpora.js` first)', file);
+  if (!existsSync(file)) throw optionError('corpus', 'the held-out corpora (run `lep corpora fetch` first)', file);
   return { lang, lines: readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '') };
 });
 

@@ -5,7 +5,7 @@
  * held-out input). Deterministic: the same corpora give byte-identical files.
  *
  * Usage: npx tsc -p tsconfig.json && node dist/scripts/make-eval-suites.js
- *          [--corpora DIR]   held-out corpora cache (default .cache/corpora; fetch with dist/scripts/fetch-corpora.js)
+ *          [--corpora DIR]   held-out corpora cache (default .cache/corpora; fetch with `lep corpora fetch`)
  *          [--out DIR]       default .cache/eval-suites
  *          [--items N]       items per task (default 50)
  */

@@ -20,7 +20,7 @@
  * measured under new-first, the default before); `--original-first` adds a row in that order after each
  * Extended row.
  *
- * Usage: npx tsc -p tsconfig.json && node dist/scripts/fetch-corpora.js && node dist/scripts/tokenizer-table.js
+ * Usage: npx tsc -p tsconfig.json && node dist/ts/cli/main.js corpora fetch && node dist/scripts/tokenizer-table.js
  *          [--heldout FILE]   default .cache/corpora/heldout/ru.txt (what is measured)
  *          [--english FILE]   default .cache/corpora/heldout/en.txt (changed share; first --english-lines lines)
  *          [--english-lines N] default 2000
@@ -115,7 +115,7 @@ const capLabel = (n: number | undefined, newTokens?: number): string => (n === u
 
 async function main(): Promise<void> {
   for (const f of [values.heldout, values.english, values.corpus])
-    if (!existsSync(f)) throw optionError('corpus file', 'an existing file (run `node dist/scripts/fetch-corpora.js` first)', f);
+    if (!existsSync(f)) throw optionError('corpus file', 'an existing file (run `node dist/ts/cli/main.js corpora fetch` first)', f);
   if (!existsSync(join(LLAMA3_DIR, 'tokenizer.json')))
     execFileSync('npm', ['install', '--no-save', '--omit=optional', '--no-audit', '--no-fund', '--prefix', LLAMA3_CACHE, LLAMA3_PKG], { stdio: 'inherit' });
   const mistral = Tokenizer.fromDir(mistralTokenizerDir());

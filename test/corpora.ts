@@ -1,6 +1,6 @@
 /**
  * The Debian corpora for tests, fetched once into the project's .cache/corpora (the same place
- * `scripts/fetch-corpora` uses) and shared by test files, which ava runs in parallel processes: a lock
+ * `lep corpora fetch` uses) and shared by test files, which ava runs in parallel processes: a lock
  * directory makes the first process fetch while the others wait for it.
  */
 import { mkdirSync, rmSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // Really fetches one small Debian package (fortunes-ru, 0.7 MB) from the archive, as the full corpus
-// script does, into a temporary cache; then checks the cache hit through the CLI script.
+// command does, into a temporary cache; then checks the cache hit through lep corpora fetch.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { readTexts } from '../../ts/corpus/readCorpus.js';
 import { tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'fetch-corpora.js');
+const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 test('fortunes-ru: fetched, Cyrillic UTF-8, split without overlap, second call a cache hit', async (t) => {
   const cacheDir = tempDir('lep-corpora-');
@@ -63,14 +63,14 @@ test('fortunes-ru: fetched, Cyrillic UTF-8, split without overlap, second call a
   t.deepEqual(stamps(), before);
   t.deepEqual(second.manifest, m);
 
-  // The CLI script reports the same cache hit.
-  const { stdout } = await run(process.execPath, [SCRIPT, '--cache', cacheDir, '--sources', 'fortunes-ru', '--json']);
+  // lep corpora fetch reports the same cache hit.
+  const { stdout } = await run(process.execPath, [LEP, 'corpora', 'fetch', '--out', cacheDir, '--sources', 'fortunes-ru', '--json']);
   const r = JSON.parse(stdout);
   t.true(r.cached);
   t.is(r.manifest.files['ru.txt'].sha256, m.files['ru.txt']!.sha256);
 });
 
-test('the script rejects an unknown output with the option named', async (t) => {
-  const e = await t.throwsAsync(run(process.execPath, [SCRIPT, '--cache', tempDir(), '--only', 'fr']));
+test('lep corpora fetch rejects an unknown output with the option named', async (t) => {
+  const e = await t.throwsAsync(run(process.execPath, [LEP, 'corpora', 'fetch', '--out', tempDir(), '--only', 'fr']));
   t.regex((e as unknown as { stderr: string }).stderr, /Expected "ru", "en" or "pairs" for outputs \(--only\) but received "fr"/);
 });

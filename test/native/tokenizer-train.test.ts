@@ -1,5 +1,5 @@
 // Tokenizer training through SentencePiece (lep_spm.node) on real Russian text: the fortunes-ru package
-// from Debian, fetched by the same code as `scripts/fetch-corpora` into its own cache folder (the shared
+// from Debian, fetched by the same code as `lep corpora fetch` into its own cache folder (the shared
 // .cache/corpora holds the full corpus and must not be rebuilt with one source). The reference for every
 // id comparison is SentencePiece itself — its library through the addon, and Debian's `spm_encode` CLI.
 import { execFile } from 'node:child_process';

@@ -131,7 +131,7 @@ export async function readTrainingMaterial(corporaDir: string, chars: { min: num
   try {
     pairsText = readFileSync(file('pairs.jsonl'), 'utf8');
   } catch (e) {
-    throw new LepError('LEP_CORPUS_NOT_FOUND', `${file('pairs.jsonl')} cannot be read: ${(e as Error).message}\nHINT: fetch the corpora first: node dist/scripts/fetch-corpora.js (API: fetchCorpora()).`, { cause: e });
+    throw new LepError('LEP_CORPUS_NOT_FOUND', `${file('pairs.jsonl')} cannot be read: ${(e as Error).message}\nHINT: fetch the corpora first: lep corpora fetch (API: fetchCorpora()), and pass their folder as --corpora.`, { cause: e });
   }
   // Translation paragraphs within the length bounds (a long help paragraph would not fit the toy
   // context); headings stay, they are the help-page questions.

@@ -2,6 +2,7 @@
 import * as adapt from './adapt.js';
 import * as build from './build.js';
 import * as calibrate from './calibrate.js';
+import * as corporaFetch from './corporaFetch.js';
 import * as dataPack from './dataPack.js';
 import * as demo from './demo.js';
 import * as evalCmd from './eval.js';
@@ -38,6 +39,7 @@ export const commands: Record<string, Command> = {
   'export gguf': exportGguf,
   'export checkpoint': exportCheckpoint,
   'patch apply': patchApply,
+  'corpora fetch': corporaFetch,
   'tokenizer train': tokenizerTrain,
   'tokenizer extend': tokenizerExtend,
   'tokenizer shrink': tokenizerShrink,

@@ -69,7 +69,7 @@ export function builtinTaskFile(dir: string, name: string): string {
 
 export function heldoutTextFiles(corporaDir: string, lang: string): string {
   const f = join(corporaDir, 'heldout', `${lang}.txt`);
-  if (!existsSync(f)) throw new LepError('LEP_NO_CORPORA', `no held-out text ${f}\nHINT: fetch the corpora first: node dist/scripts/fetch-corpora.js (or pass --corpora DIR).`);
+  if (!existsSync(f)) throw new LepError('LEP_NO_CORPORA', `no held-out text ${f}\nHINT: fetch them first: lep corpora fetch (into ./.cache/corpora; with --out DIR elsewhere, then pass --corpora DIR).`);
   return f;
 }
 
@@ -250,7 +250,7 @@ export function readHeldout(corporaDir: string): { en: string; ru: string; pairs
   const files = ['en.txt', 'ru.txt', 'pairs.jsonl'].map((f) => join(corporaDir, 'heldout', f));
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0)
-    throw new LepError('LEP_NO_CORPORA', `the built-in suites need the held-out corpora; missing ${missing.join(', ')}\nHINT: fetch them first: node dist/scripts/fetch-corpora.js (or pass --corpora DIR).`);
+    throw new LepError('LEP_NO_CORPORA', `the built-in suites need the held-out corpora; missing ${missing.join(', ')}\nHINT: fetch them first: lep corpora fetch (into ./.cache/corpora; with --out DIR elsewhere, then pass --corpora DIR).`);
   const [en, ru, pairsText] = files.map((f) => readFileSync(f, 'utf8')) as [string, string, string];
   const pairs = pairsText.split('\n').filter(Boolean).map((l) => JSON.parse(l) as HelpPair);
   const hash = createHash('sha256').update(en).update('\0').update(ru).update('\0').update(pairsText).digest('hex');
