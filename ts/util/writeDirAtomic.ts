@@ -86,7 +86,19 @@ function finish(tmp: string, outDir: string): void {
     try {
       renameSync(tmp, outDir);
     } catch (e) {
-      if (hadOld) renameSync(old, outDir); // the previous output stays
+      if (hadOld) {
+        try {
+          renameSync(old, outDir); // the previous output stays
+        } catch {
+          // Both renames failed (a failing disk): say where the previous output is; the next run puts it back.
+          throw new LepError(
+            'LEP_IO',
+            `cannot put the new ${outDir} in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), nor the previous one back: it is at ${old}` +
+              `\nHINT: check the disk (dmesg); the next lep run writing ${outDir} moves it back, or rename it yourself.`,
+            { cause: e },
+          );
+        }
+      }
       throw e;
     }
     rmSync(old, { recursive: true, force: true });
