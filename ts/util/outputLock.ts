@@ -4,7 +4,7 @@
  * a process that no longer runs (killed, machine rebooted) is taken over.
  */
 import { hostname } from 'node:os';
-import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { LepError } from '../errors.js';
@@ -25,6 +25,26 @@ function readHolder(file: string): Holder | undefined {
     return JSON.parse(readFileSync(file, 'utf8')) as Holder;
   } catch {
     return undefined; // unreadable or half-written by a killed process: treated as stale
+  }
+}
+
+/**
+ * Whether `file` holds a lock that may be removed: one whose holder no longer runs, or one that cannot be
+ * read. A file that is gone is not stale: another command released or removed it, and a new lock may be
+ * there by the time this one would remove "it" (that removed a live takeover lock under contention, and
+ * two commands then held the lock at once).
+ */
+function stale(file: string, live: (h: Holder | undefined) => boolean): boolean {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false; // gone (released or removed), or not ours to read: retried, never removed blind
+  }
+  try {
+    return !live(JSON.parse(text) as Holder);
+  } catch {
+    return true; // half-written by a killed process (before locks appeared whole)
   }
 }
 
@@ -93,14 +113,14 @@ export function lockOutputDir(dir: string, flag: string, command: string): () =>
           `HINT: wait for that run to finish or stop it, or choose another ${flag}${h.host !== me.host ? `; if it no longer runs, delete ${file}` : ''}.`,
       );
     if (!createLock(takeover, me)) {
-      if (!live(readHolder(takeover))) rmSync(takeover, { force: true });
+      if (stale(takeover, live)) rmSync(takeover, { force: true });
       else sleepMs(5); // another command is taking the stale lock over: see what it leaves
       continue;
     }
     try {
       // Nobody else removes or replaces a stale lock now; a new one can appear only where the file is gone,
       // so only a file that is there and stale is removed.
-      if (existsSync(file) && !live(readHolder(file))) rmSync(file, { force: true });
+      if (stale(file, live)) rmSync(file, { force: true });
     } finally {
       if (ours(takeover)) rmSync(takeover, { force: true });
     }
