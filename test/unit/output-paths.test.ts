@@ -212,13 +212,15 @@ test('makeDirs fails with a named error where Node\'s recursive mkdir would spin
 });
 
 test('a zombie (exited, not yet reaped) holds no lock: a new run takes its lock over', async (t) => {
-  // `sleep 0` exits at once; its parent then execs into `sleep 3` and never reaps it: a zombie for 3 s,
-  // as a process killed in a container whose init reaps slowly (a resource-limit hunt met this).
-  const child = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 3']);
+  // `sleep 1` exits after its parent has exec'd into `sleep 60`, which never reaps it: a zombie until the
+  // teardown kills the parent, as a process killed in a container whose init reaps slowly (a
+  // resource-limit hunt met this). (`sleep 0` could exit before the exec, and bash reaped it; `sleep 3`
+  // as the parent ended before the loop below saw the zombie on a loaded machine.)
+  const child = spawn('bash', ['-c', 'sleep 1 & echo $!; exec sleep 60']);
   const pid = await new Promise<number>((done) => child.stdout.once('data', (d: Buffer) => done(Number(d.toString().trim()))));
   t.teardown(() => child.kill());
   let state = '';
-  for (let i = 0; i < 200 && state !== 'Z'; i++) {
+  for (let i = 0; i < 1000 && state !== 'Z'; i++) {
     spawnSync('sleep', ['0.01']);
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
