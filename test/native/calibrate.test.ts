@@ -1,13 +1,13 @@
-import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 
-import { calibrate, LepModel } from '../../ts/index.js';
+import { calibrate, LepError, LepModel } from '../../ts/index.js';
 import { readAdapterConfig } from '../../ts/lora/index.js';
 import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { corpora } from '../corpora.js';
-import { tempDir } from '../helpers.js';
+import { smallFilesystem, tempDir } from '../helpers.js';
 
 const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family');
 
@@ -62,4 +62,15 @@ test('instruction-tuning calibration reads a chat dataset; a line without an ass
   t.is(readAdapterConfig(r.adapter).rank, 4);
   t.deepEqual(readAdapterConfig(r.adapter).modulesToSave, ['lm_head'], 'the sft preset trains lm_head');
   await t.throwsAsync(calibrate(join(TOY, 'instruct'), join(tempDir(), 'o'), { mode: 'self' }), { message: /original/ });
+});
+
+test('a merged model that cannot fit on --out\'s disk is refused before any answer is generated (it failed after them, when the training started)', async (t) => {
+  const fs = smallFilesystem(1 << 20);  // the toy instruct model is megabytes
+  if (typeof fs === 'string') return t.fail(fs);
+  t.teardown(fs.remove);
+  const out = join(fs.dir, 'calibrated');
+  const e = await t.throwsAsync(calibrate(join(TOY, 'instruct'), out, { mode: 'self', original: join(TOY, 'instruct'), prompts: 4, corpora: join((await corpora())['ru.txt']!, '..') }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_NO_SPACE', e!.message);
+  t.regex(e!.message, /the final model \(/);
+  t.false(existsSync(out), 'nothing written: no answers generated');
 });

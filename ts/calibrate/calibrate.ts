@@ -22,6 +22,9 @@ import type { JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { checkTrainDiskSpace } from '../train/trainDisk.js';
+import { checkWritable } from '../util/prepareFileOutput.js';
+import { readModelDir } from '../checkpoint/modelDir.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { CALIBRATE_SPEC, checkCalibrateCombination, type CALIBRATE_TRAIN_KEYS } from './calibrateOptions.js';
 import { buildCalibrationSet } from './buildCalibrationSet.js';
@@ -96,6 +99,10 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   const o = withDefaults(CALIBRATE_SPEC, options);
   checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--original': options.original, '--data': options.data, '--prompts': typeof options.prompts === 'string' ? options.prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
   const out = resolve(outDir);
+  // The merged model must fit on --out's disk: refused now, before the answers are generated (minutes to
+  // hours), not when the training that follows them starts. (LoRA checkpoints are small and not counted.)
+  checkWritable(out, '--out', outDir);
+  checkTrainDiskSpace(readModelDir(modelDir), out, { params: 'lora', dtype: o.train?.dtype ?? TRAIN_DEFAULTS.dtype, steps: 1, checkpointEvery: 1, keepCheckpoints: o.train?.keepCheckpoints ?? TRAIN_DEFAULTS.keepCheckpoints, startStep: 0, resume: true });
   const work = resolve(o.workDir ?? join(out, 'calibration-data'));
   mkdirSync(work, { recursive: true });
   // An earlier run's record would call this one finished until it is.
