@@ -68,6 +68,7 @@ export const TRAIN_DEFAULTS = defaultsOf(TRAIN_SPEC);
 
 export interface TrainResult {
   outDir: string;
+  /** The run's steps at the end, counted from its start: a resumed run counts its checkpoint's steps too. */
   stepsDone: number;
   lastLoss: number;
   lastEvalLoss?: number;
