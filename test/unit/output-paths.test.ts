@@ -83,9 +83,19 @@ test('lockOutputDir: a live holder is named and refused; a dead or half-written 
     t.false(existsSync(join(dir, LOCK_FILE)));
   }
   const release = lockOutputDir(dir, '--out', 'lep train');
+  // A second run in this same process (two trainModel calls on one OUT) is refused: it was let in, since
+  // a lock bearing our own pid counted as a dead process's.
+  const twice = t.throws(() => lockOutputDir(dir, '--out', 'lep train'));
+  t.is(code(twice), 'LEP_OUTPUT_LOCKED');
+  t.regex(twice!.message, new RegExp(`is in use by lep train \\(pid ${process.pid} `));
   writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: sleeper.pid, host: hostname() }));
   release();
   t.true(existsSync(join(dir, LOCK_FILE)), 'a lock another process took is not removed');
+  // Our pid on a lock from before this process started: an earlier process that had the same pid (a
+  // container restarted), taken over.
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid, host: hostname(), command: 'lep train', since: new Date(Date.now() - process.uptime() * 1000 - 60_000).toISOString() }));
+  lockOutputDir(dir, '--out', 'lep train')();
+  t.false(existsSync(join(dir, LOCK_FILE)));
 });
 
 test('lockOutputDir: commands taking over stale locks at the same moments: never two holders at once', async (t) => {

@@ -89,11 +89,22 @@ process.on('exit', () => {
   for (const release of [...held]) release();
 });
 
+/**
+ * Whether a lock bearing this process's pid was taken by this process (any of its threads: a second
+ * trainModel on the same OUT, from a worker too) rather than left by an earlier process that had the same
+ * pid (a container's processes reuse low pids across restarts): taken after this process started.
+ */
+function sinceThisProcess(h: Holder): boolean {
+  const started = Date.now() - process.uptime() * 1000;
+  const at = Date.parse(h.since);
+  return Number.isFinite(at) && at >= started - 50;
+}
+
 export function lockOutputDir(dir: string, flag: string, command: string): () => void {
   const file = join(dir, LOCK_FILE);
   const takeover = `${file}.takeover`;
   const me: Holder = { pid: process.pid, host: hostname(), command, since: new Date().toISOString() };
-  const live = (h: Holder | undefined): h is Holder => !!h && (h.host !== me.host || (h.pid !== process.pid && pidAlive(h.pid)));
+  const live = (h: Holder | undefined): h is Holder => !!h && (h.host !== me.host || (h.pid === process.pid ? sinceThisProcess(h) : pidAlive(h.pid)));
   const ours = (f: string): boolean => sameHolder(readHolder(f), me);
   for (let attempt = 0; attempt < 1000; attempt++) {
     if (createLock(file, me)) {
