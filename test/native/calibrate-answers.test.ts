@@ -195,24 +195,30 @@ test('the data side end to end: answers → filter → mix with copy examples �
   await t.throwsAsync(packCalibrationSet(set, tok, 128, join(DIR, 'never.safetensors')), { code: 'LEP_BAD_CHAT_DATA', message: new RegExp(`${set}:${kept.length + 4}: no assistant turn`) });
 });
 
-test('a full disk under the answers file: the error names the file it could not write (it was "cannot write: ENOSPC")', async (t) => {
+test('a full disk under the answers file: the error names it (it was "cannot write: ENOSPC")', async (t) => {
   const fs = smallFilesystem(64 * 1024);
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
-  // Fill it: files can then be created, not written.
-  const fd = openSync(join(fs.dir, 'filler'), 'w');
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(4096));
-  } catch (e) {
-    t.is((e as NodeJS.ErrnoException).code, 'ENOSPC');
-  } finally {
-    closeSync(fd);
-  }
   const file = join(fs.dir, 'answers.jsonl');
-  // The run's record or the answers, whichever is written first: a file-system error naming it (the CLI
-  // prints "cannot write FILE: ENOSPC" and LEP_IO_ENOSPC, cli/main.ts).
-  const e = await t.throwsAsync(generateAnswers(await model(), PROMPTS.slice(0, 2), file, OPTS));
+  // The disk fills after the first batch is written: the next batch's append fails.
+  const fill = (): void => {
+    const fd = openSync(join(fs.dir, 'filler'), 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(4096));
+    } catch (e) {
+      t.is((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+  };
+  // Enough prompts to fill the answers file's last page (appends within it need no new space).
+  const many = Array.from({ length: 4 }, (_, k) => PROMPTS.map((p) => ({ ...p, id: `${p.id}-${k}` }))).flat();
+  const e = await t.throwsAsync(generateAnswers(await model(), many, file, { ...OPTS, onAnswers: (p) => { if (p.done === OPTS.batchSize) fill(); } }));
   const io = e as NodeJS.ErrnoException;
   t.is(io.code, 'ENOSPC', io.message);
-  t.true([file, runFile(file)].includes(io.path!), io.path);
+  t.is(io.path, file);
+  // Whole batches, plus the part of the batch that filled the disk (a torn line the next run repairs).
+  const text = readFileSync(file, 'utf8');
+  const kept = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).length;
+  t.true(kept >= OPTS.batchSize && kept < many.length, `${kept} whole answers kept`);
 });

@@ -74,3 +74,11 @@ test('a merged model that cannot fit on --out\'s disk is refused before any answ
   t.regex(e!.message, /the final model \(/);
   t.false(existsSync(out), 'nothing written: no answers generated');
 });
+
+test('a work folder at --out\'s top level (where training writes) is refused before any answer is generated', async (t) => {
+  const out = join(tempDir(), 'calibrated');
+  const e = await t.throwsAsync(calibrate(join(TOY, 'instruct'), out, { mode: 'self', original: join(TOY, 'instruct'), prompts: 4, corpora: join((await corpora())['ru.txt']!, '..'), workDir: out }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_OUTPUT_OVER_INPUT', e!.message);
+  t.regex(e!.message, /contains the input --work /);
+  t.false(existsSync(join(out, 'answers.jsonl')), 'no answers generated');
+});

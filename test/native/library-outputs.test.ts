@@ -78,9 +78,10 @@ test('training writes into OUT: data in a subdirectory of it trains, beside its 
   const model = await tinyModel();
   const out = join(tempDir(), 'run');
   const data = await blocksFor(model, join(out, 'data', 'blocks.safetensors'));
-  const result = await trainModel(model, out, { data, steps: 1, batchSize: 2, params: 'embeddings', patchDir: join(tempDir(), 'patch') });
+  // The patch may go into a subfolder of OUT too (written whole when the run ends; OUT's model is read at its top level).
+  const result = await trainModel(model, out, { data, steps: 1, batchSize: 2, params: 'embeddings', patchDir: join(out, 'patch') });
   t.is(result.stepsDone, 1);
-  t.true(existsSync(join(out, 'config.json')) && existsSync(data));
+  t.true(existsSync(join(out, 'config.json')) && existsSync(data) && existsSync(join(out, 'patch', 'patch.json')));
 
   for (const [where, at] of [['beside its files', join(out, 'blocks.safetensors')], ['in its checkpoints', join(out, 'checkpoints', 'data', 'blocks.safetensors')]] as const) {
     mkdirSync(join(at, '..'), { recursive: true });
@@ -94,8 +95,15 @@ test('training writes into OUT: data in a subdirectory of it trains, beside its 
   const notes = join(tempDir(), 'notes');
   mkdirSync(notes);
   writeFileSync(join(notes, 'todo.txt'), 'the user\'s own file');
-  for (const [patchDir, code] of [[model, 'LEP_OUTPUT_OVER_INPUT'], [join(out, '..'), 'LEP_OUTPUT_OVER_INPUT'], [notes, 'LEP_OUTPUT_NOT_EMPTY']] as const) {
+  const cases: [(run: string) => string, LepError['code']][] = [
+    [() => model, 'LEP_OUTPUT_OVER_INPUT'],
+    [(run) => join(run, '..'), 'LEP_OUTPUT_OVER_INPUT'],
+    [() => notes, 'LEP_OUTPUT_NOT_EMPTY'],
+    [(run) => join(run, 'checkpoints', 'patch'), 'LEP_OUTPUT_OVER_INPUT'],  // the run's own subfolders
+  ];
+  for (const [where, code] of cases) {
     const fresh = join(tempDir(), 'run');
+    const patchDir = where(fresh);
     const e = await t.throwsAsync(trainModel(model, fresh, { data, steps: 1, params: 'embeddings', patchDir }), { instanceOf: LepError }, patchDir);
     t.is(e?.code, code, e?.message);
     t.regex(e!.message, /^--patch /);
@@ -112,6 +120,15 @@ test('embedding patches appear whole, and a damaged patch.json is named', async 
   const first = snapshot(patch);
   writeEmbeddingPatch(model, patch);  // an earlier patch is replaced
   t.deepEqual(snapshot(patch), first);
+  // A write that fails partway (a tokenizer file that cannot be copied: a folder in the model's place)
+  // leaves the earlier patch whole and no temporary.
+  // Another model's (other embeddings): a write in place would have replaced the patch's tensors first.
+  const broken = await tinyModel({ seed: 8 });
+  rmSync(join(broken, 'special_tokens_map.json'), { force: true });
+  mkdirSync(join(broken, 'special_tokens_map.json'));
+  t.throws(() => writeEmbeddingPatch(broken, patch));
+  t.deepEqual(snapshot(patch), first);
+  t.deepEqual(readdirSync(join(patch, '..')).filter((n) => n.includes('.tmp-')), []);
   const out = join(tempDir(), 'patched');
   applyEmbeddingPatch(patch, model, out);
   t.true(existsSync(join(out, 'model.safetensors')));

@@ -45,6 +45,11 @@ test('checkOutputPath: an output that is, is inside, or contains an input is ref
     t.is(code(e), 'LEP_OUTPUT_OVER_INPUT');
   }
   t.notThrows(() => checkOutputPath(join(dir, 'model-out'), '--out', { MODEL_DIR: model, CORPUS: [join(dir, 'c', '*.txt')] }));
+  // Listing walks linked folders by their link's name: data/latest -> v2 is read as data/latest/*.txt.
+  mkdirSync(join(dir, 'data', 'v2'), { recursive: true });
+  symlinkSync('v2', join(dir, 'data', 'latest'));
+  const linked = t.throws(() => checkOutputPath(join(dir, 'data', 'latest', 'out.txt'), '--out', { '--corpus': join(dir, 'data', 'l*', '*.txt') }));
+  t.regex(linked!.message, /falls under the input --corpus/);
   // Below a glob's root, but where the pattern never reads: `--corpus '*.txt' --out tok` is the usual case.
   for (const [out, corpus] of [
     ['tok', '*.txt'],

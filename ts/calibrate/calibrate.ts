@@ -21,7 +21,7 @@ import { LORA_PRESETS, type LoraOptions, type LoraPreset } from '../lora/loraOpt
 import type { JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageTagOptions } from '../stage/stageRecord.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
-import { TRAIN_DEFAULTS, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
+import { TRAIN_DEFAULTS, TRAIN_OUTPUT, trainModel, type TrainOptions, type TrainResult } from '../train/trainModel.js';
 import { checkTrainDiskSpace } from '../train/trainDisk.js';
 import { checkWritable } from '../util/prepareFileOutput.js';
 import { readModelDir } from '../checkpoint/modelDir.js';
@@ -104,6 +104,9 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   checkWritable(out, '--out', outDir);
   checkTrainDiskSpace(readModelDir(modelDir), out, { params: 'lora', dtype: o.train?.dtype ?? TRAIN_DEFAULTS.dtype, steps: 1, checkpointEvery: 1, keepCheckpoints: o.train?.keepCheckpoints ?? TRAIN_DEFAULTS.keepCheckpoints, startStep: 0, resume: true });
   const work = resolve(o.workDir ?? join(out, 'calibration-data'));
+  // The training at the end reads its blocks from the work folder: one at OUT's top level or in its
+  // checkpoints would be refused only then, after the answers (trainModel's check, TRAIN_OUTPUT).
+  checkOutputPath(outDir, '--out', { '--work': join(work, 'blocks.safetensors') }, TRAIN_OUTPUT);
   mkdirSync(work, { recursive: true });
   // An earlier run's record would call this one finished until it is.
   rmSync(join(out, STAGE_RECORD_FILE), { force: true });

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 
 import { LepError, optionError } from '../errors.js';
-import { checkpointStep, TRAIN_DEFAULTS, trainModel, type TrainOptions } from '../train/trainModel.js';
+import { checkpointStep, TRAIN_DEFAULTS, TRAIN_OUTPUT, trainModel, type TrainOptions } from '../train/trainModel.js';
 import { latestCheckpoint } from '../train/checkpointDirs.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<void> {
   const out = required(values.out as string | undefined, '--out', usage);
   checkOptions(TRAIN_SPEC, options, { kind: 'options' });
   // The inputs only the command line has; trainModel checks the model and the data.
-  checkOutputPath(out, '--out', { '--rows': values.rows as string | undefined, '--config': values.config as string | undefined });
+  checkOutputPath(out, '--out', { '--rows': values.rows as string | undefined, '--config': values.config as string | undefined }, TRAIN_OUTPUT);
   const steps = options.steps ?? TRAIN_DEFAULTS.steps;
   const json = jsonProgress('train', values.progress);
   const r = await trainModel(dir, out, {

@@ -18,7 +18,7 @@ import type { NativeTensorData, NativeTensorInfo } from '../binding/NativeTypes.
 import { copyTokenizerFiles, inspectWeights, readModelDir } from '../checkpoint/modelDir.js';
 import { callNative, LepError } from '../errors.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
+import { checkBesideModels, checkOutputPath } from '../util/checkOutputPath.js';
 import { writeDirAtomicSync } from '../util/writeDirAtomic.js';
 
 export const PATCH_TENSORS_FILE = 'embeddings.safetensors';
@@ -72,7 +72,7 @@ function fingerprint(files: string[]): PatchJson['base'] {
  * (written aside and renamed; an earlier patch there is replaced). Returns the patch's size in bytes.
  */
 export function writeEmbeddingPatch(modelDir: string, outDir: string): { outDir: string; bytes: number } {
-  checkOutputPath(outDir, '--patch', { MODEL_DIR: modelDir });
+  checkBesideModels(outDir, '--patch', { MODEL_DIR: modelDir });
   const model = readModelDir(modelDir);
   outDir = resolve(outDir);
   const tensors: NativeTensorData[] = [];

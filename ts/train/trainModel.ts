@@ -33,12 +33,15 @@ import { checkTrainDiskSpace } from './trainDisk.js';
 import { CHECKPOINTS_DIR, latestCheckpoint } from './checkpointDirs.js';
 import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
-import { checkOutputPath } from '../util/checkOutputPath.js';
+import { checkBesideModels, checkOutputPath, type WrittenInto } from '../util/checkOutputPath.js';
 import { checkWritable } from '../util/prepareFileOutput.js';
 import { ioMessage, isIoError, writeError } from '../util/ioError.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
+
+/** A training output is written into, not replaced: inputs may lie in its subfolders other than these. */
+export const TRAIN_OUTPUT: WrittenInto = { ownSubdirs: [CHECKPOINTS_DIR, ADAPTER_DIR] };
 
 /**
  * The training options: TRAIN_SPEC (trainOptions.ts) gives each one's type, bounds, default and doc; the
@@ -239,10 +242,11 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   if (given.evalData !== undefined && !existsSync(given.evalData)) throw optionError('evalData', 'an existing packed blocks file', given.evalData, '--eval-data');
   // Training writes into OUT and never replaces it: data may lie in a subdirectory of it (calibrate keeps
   // its blocks in OUT/calibration-data), not beside the files the run writes nor in its checkpoints.
-  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData }, { ownSubdirs: [CHECKPOINTS_DIR, ADAPTER_DIR] });
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData }, TRAIN_OUTPUT);
   // The patch is written when the training ends: a path it cannot take is refused now, not hours later.
   if (given.patchDir !== undefined) {
-    checkOutputPath(given.patchDir, '--patch', { MODEL_DIR: modelDir, '--data': given.data, '--eval-data': given.evalData, '--out': outDir });
+    checkOutputPath(given.patchDir, '--patch', { '--data': given.data, '--eval-data': given.evalData });
+    checkBesideModels(given.patchDir, '--patch', { MODEL_DIR: modelDir, '--out': outDir }, TRAIN_OUTPUT.ownSubdirs);
     checkReplaceable(given.patchDir, '--patch');
   }
   const model = readModelDir(modelDir);  // model errors first (a mistyped MODEL_DIR)

@@ -43,7 +43,7 @@ const inside = (child: string, parent: string): boolean => {
  * contains the glob's fixed root holds them, one below the root overlaps only where the pattern could
  * reach it or a file in it (`--corpus '*.txt' --out tok` is fine: `*.txt` never reads tok/).
  */
-function overlap(realOut: string, input: string, into: WrittenInto | undefined): string | undefined {
+function overlap(out: string, realOut: string, input: string, into: WrittenInto | undefined): string | undefined {
   if (!isGlob(input)) {
     const realIn = realPath(input);
     if (into && inSubdirectory(realIn, realOut, into)) return undefined;
@@ -53,7 +53,10 @@ function overlap(realOut: string, input: string, into: WrittenInto | undefined):
   const realRoot = realPath(root);
   if (into && inSubdirectory(realRoot, realOut, into)) return undefined;
   if (realOut === realRoot || inside(realRoot, realOut)) return 'contains';
-  if (inside(realOut, realRoot) && globCouldReach(rest, relative(realRoot, realOut).split(sep))) return 'falls under';
+  // The pattern is matched on the paths as listing walks them (through linked folders: `data/latest` ->
+  // v2 is listed as data/latest/...) and as they resolve.
+  const reaches = (o: string, r: string): boolean => inside(o, r) && globCouldReach(rest, relative(r, o).split(sep));
+  if (reaches(realOut, realRoot) || reaches(resolve(out), resolve(root))) return 'falls under';
   return undefined;
 }
 
@@ -65,11 +68,15 @@ export interface WrittenInto {
   ownSubdirs: readonly string[];
 }
 
-/** Whether `realIn` lies in an existing subdirectory of `realOut` that the command does not write. */
+/**
+ * Whether `realIn` lies in a subfolder of `realOut` that the command does not write: its first segment is
+ * a folder (it has more below it, or is an existing folder), not a name at OUT's top level.
+ */
 function inSubdirectory(realIn: string, realOut: string, into: WrittenInto): boolean {
   if (!inside(realIn, realOut)) return false;
-  const first = relative(realOut, realIn).split(sep)[0]!;
-  return !into.ownSubdirs.includes(first) && statSync(join(realOut, first), { throwIfNoEntry: false })?.isDirectory() === true;
+  const rel = relative(realOut, realIn).split(sep);
+  const first = rel[0]!;
+  return !into.ownSubdirs.includes(first) && (rel.length > 1 || statSync(join(realOut, first), { throwIfNoEntry: false })?.isDirectory() === true);
 }
 
 /**
@@ -99,13 +106,32 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   const realOut = realPath(out);
   for (const [flag, value] of Object.entries(inputs)) {
     for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : value) {
-      const how = overlap(realOut, input, into);
-      if (how)
-        throw new LepError(
-          'LEP_OUTPUT_OVER_INPUT',
-          `${outFlag} ${out} ${how} the input ${flag} ${input}: writing it would overwrite or mix with what the command reads\n` +
-            `HINT: choose an ${outFlag} that is outside every input and contains none of them.`,
-        );
+      const how = overlap(out, realOut, input, into);
+      if (how) throw overInput(out, outFlag, how, flag, input);
     }
+  }
+}
+
+function overInput(out: string, outFlag: string, how: string, flag: string, input: string): LepError {
+  return new LepError(
+    'LEP_OUTPUT_OVER_INPUT',
+    `${outFlag} ${out} ${how} the input ${flag} ${input}: writing it would overwrite or mix with what the command reads\n` +
+      `HINT: choose an ${outFlag} that is outside every input and contains none of them.`,
+  );
+}
+
+/**
+ * For a directory output (replaced whole) beside model directories, which are read at their top level
+ * only: refuses an output that is one of them or contains one, or lies in one of their `reserved`
+ * subfolders (a training output's checkpoints/ and adapter/); an output in another subfolder of one is no
+ * overlap (`lep train --out run --patch run/patch`).
+ */
+export function checkBesideModels(out: string, outFlag: string, models: Record<string, string>, reserved: readonly string[] = []): void {
+  checkOutputPath(out, outFlag, {});
+  const realOut = realPath(out);
+  for (const [flag, model] of Object.entries(models)) {
+    const realIn = realPath(model);
+    const how = realOut === realIn ? 'is' : inside(realIn, realOut) ? 'contains' : inside(realOut, realIn) && reserved.includes(relative(realIn, realOut).split(sep)[0]!) ? 'is inside' : undefined;
+    if (how) throw overInput(out, outFlag, how, flag, model);
   }
 }

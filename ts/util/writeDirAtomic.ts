@@ -19,7 +19,7 @@ import { pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from
 const LEP_OUTPUT_MARKERS = [
   'config.json', 'tokenizer.json', 'tokenizer_config.json', 'manifest.json', 'model.safetensors',
   'model.safetensors.index.json', 'adapter_config.json', 'init_provenance.json', 'propagate_report.json',
-  'lep_tokenizer_run.json', 'tokenizer.model', 'lep-stage.json', 'patch.json',
+  'lep_tokenizer_run.json', 'tokenizer.model', 'lep-stage.json',
 ];
 
 /**
