@@ -851,7 +851,12 @@ test.serial('LoRA donor: the body LoRA is merged into each propagated model with
   const merged = join(tempDir(), 'merged');
   const S = 2;
   const p0 = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: plain, method: 'conversion' });
+  // An instruct model whose config says float16 (its tensors here are f32): the merged weights are written
+  // in f32 (lep stores no f16), and config.json must say so (it kept "float16").
+  const codeConfig = join(code, 'config.json');
+  writeFileSync(codeConfig, JSON.stringify({ ...JSON.parse(readFileSync(codeConfig, 'utf8')), torch_dtype: 'float16' }));
   const res = await propagate({ base: f.base, donor: f.donor, instruct: [chat, code], out: merged, method: 'conversion', lora: adapter, alphaScale: S });
+  t.is(JSON.parse(readFileSync(join(merged, 'code', 'config.json'), 'utf8')).torch_dtype, 'float32');
   for (const [i, r] of res.results.entries()) {
     t.deepEqual(sideNumbers(r.sides), sideNumbers(p0.results[i]!.sides), 'the propagation itself is unchanged');
     t.is(r.lora?.mergedScale, lora.alpha / S / lora.rank);

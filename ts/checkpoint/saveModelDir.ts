@@ -20,10 +20,12 @@ export async function writeModelFiles(model: LepModel, sourceDir: string, dir: s
   copyTokenizerFiles(sourceDir, dir);
   const gen = join(sourceDir, 'generation_config.json');
   if (existsSync(gen)) copyFileSync(gen, join(dir, 'generation_config.json'));
-  // transformers writes `dtype` since 4.56 and `torch_dtype` before: both are set where present.
-  const config = { ...model.dir.rawConfig, torch_dtype: TORCH_DTYPE[dtype] };
-  if ('dtype' in config) config.dtype = TORCH_DTYPE[dtype];
-  writeJsonAtomic(join(dir, 'config.json'), config);
+  writeJsonAtomic(join(dir, 'config.json'), configWithDtype(model.dir.rawConfig, dtype));
+}
+
+/** config.json saying the weights are stored in `dtype`: torch_dtype, and `dtype` where present (transformers >= 4.56 writes it). */
+export function configWithDtype(rawConfig: Record<string, unknown>, dtype: 'f32' | 'bf16'): Record<string, unknown> {
+  return { ...rawConfig, torch_dtype: TORCH_DTYPE[dtype], ...('dtype' in rawConfig ? { dtype: TORCH_DTYPE[dtype] } : {}) };
 }
 
 /**

@@ -39,6 +39,7 @@ import { beginStage, stageInput, writeStageRecord, type StageStart, type StageTa
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { checkFamily, readPropagateModel, type PropagateModel } from './checkInputs.js';
 import { storedDtype } from '../checkpoint/modelDir.js';
+import { configWithDtype } from '../checkpoint/saveModelDir.js';
 import { buildFinalTokenizer } from './finalTokenizer.js';
 import { buildVocabularyMap } from './vocabularyMap.js';
 import { checkOptions, withDefaults, type OptionsOf } from '../options/optionSpec.js';
@@ -384,6 +385,8 @@ async function mergeLoraInto(dir: string, oldFiles: string[], c: TargetContext):
     for (const f of oldFiles) rmSync(join(dir, f), { force: true });
     for (const f of files) renameSync(join(sub, f), join(dir, f));
     rmSync(sub, { recursive: true, force: true });
+    // The merged weights are stored in `dtype` (f32 for an f16 instruct model): config.json says so.
+    writeJsonAtomic(join(dir, 'config.json'), configWithDtype(model.dir.rawConfig, dtype));
     const l = c.o.lora!;
     return { files, lora: { adapter: resolve(c.options.lora!), rank: l.rank, alpha: l.alpha, alphaScale: c.o.alphaScale, mergedScale: scaled.alpha / l.rank, targets: l.targets, layers: l.layers, modulesToSaveSkipped: l.modulesToSave } };
   } finally {
