@@ -19,7 +19,7 @@ import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { checkBlocksVocabulary } from './packBlocks.js';
 import { runJob, throwIfAborted, type JobOptions } from '../binding/runJob.js';
 import { beginStage, STAGE_RECORD_FILE, stageInput, writeStageRecord, type StageStart, type StageTagOptions } from '../stage/stageRecord.js';
-import { writeJsonAtomic } from '../util/atomicWrite.js';
+import { withPath, writeJsonAtomic } from '../util/atomicWrite.js';
 import { makeDirs } from '../util/makeDirs.js';
 import { lockOutputDir } from '../util/outputLock.js';
 import { removeOrphanTemps, tempPathFor, trackTemp, trackTempsIn, untrackTemp, untrackTempsIn } from '../util/tempPaths.js';
@@ -35,7 +35,7 @@ import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkBesideModels, checkOutputPath, type WrittenInto } from '../util/checkOutputPath.js';
 import { checkWritable } from '../util/prepareFileOutput.js';
-import { ioMessage, isIoError, writeError } from '../util/ioError.js';
+import { ioMessage, isIoError } from '../util/ioError.js';
 
 /** Where a LoRA run writes its adapter (PEFT layout), next to the merged model. */
 export const ADAPTER_DIR = 'adapter';
@@ -349,7 +349,9 @@ async function trainLocked(
     try {
       appendFileSync(log, line);
     } catch (e) {
-      throw writeError(e, log);  // a full disk meets the log first: it stops the run, which then resumes
+      // A full disk meets the log first: it stops the run (LEP_IO with the RESUME line, withResumeNote);
+      // appendFileSync's error names no path.
+      throw withPath(e, log);
     }
   };
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);

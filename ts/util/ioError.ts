@@ -1,7 +1,7 @@
 /**
  * File-system errors (Node's, with an errno code and the path) as messages for people, with what to do
- * about each: one table for the CLI's last-resort report and for the places that wrap such an error in a
- * LepError naming their own file (train.log). cpp/core/atomic_file.cpp has the native writers' table.
+ * about each: one table for the CLI's last-resort report and for training, which reports such an error
+ * as LEP_IO with where to resume. cpp/core/error.h has the native writers' table (io_hint).
  */
 import { LepError } from '../errors.js';
 
@@ -33,10 +33,4 @@ export function ioMessage(e: NodeJS.ErrnoException & { dest?: string }): string 
   // copyfile and rename name both ends: the destination is usually the one that failed.
   const where = e.dest ? ` ${e.path} to ${e.dest}` : e.path ? ` ${e.path}` : '';
   return `cannot ${e.syscall ?? 'access'}${where}: ${e.code}\nHINT: ${ioHint(e.code)}`;
-}
-
-/** `e` from writing `file` as a LepError naming it (LEP_IO), when `e` is a file-system error; else `e`. */
-export function writeError(e: unknown, file: string): unknown {
-  if (!isIoError(e)) return e;
-  return new LepError('LEP_IO', `cannot write ${file}: ${e.code}\nHINT: ${ioHint(e.code)}`, { cause: e });
 }
