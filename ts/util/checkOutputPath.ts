@@ -87,8 +87,7 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   // From plain JavaScript a path can be anything: a bare TypeError from path.resolve otherwise.
   if (typeof out !== 'string' || out === '') throw optionError(outFlag, 'a path', out);
   for (const [flag, value] of Object.entries(inputs))
-    for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : Array.isArray(value) ? value : [value])
-      if (typeof input !== 'string') throw optionError(flag, 'a path', input);
+    for (const input of pathsOf(value)) if (typeof input !== 'string') throw optionError(flag, 'a path', input);
   let link;
   try {
     link = lstatSync(out, { throwIfNoEntry: false });
@@ -105,12 +104,15 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   }
   const realOut = realPath(out);
   for (const [flag, value] of Object.entries(inputs)) {
-    for (const input of value === undefined ? [] : typeof value === 'string' ? [value] : value) {
+    for (const input of pathsOf(value) as string[]) {
       const how = overlap(out, realOut, input, into);
       if (how) throw overInput(out, outFlag, how, flag, input);
     }
   }
 }
+
+/** An input's paths as a list (from plain JavaScript a value may be anything: checked by the caller). */
+const pathsOf = (value: unknown): unknown[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
 function overInput(out: string, outFlag: string, how: string, flag: string, input: string): LepError {
   return new LepError(

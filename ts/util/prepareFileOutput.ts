@@ -4,11 +4,12 @@
  * file left by dead processes are removed, and this process's temporary name (`OUT.tmp-PID`, the name the
  * native writers use too) is tracked so that an interrupted command removes it.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
 
+import { nearestExisting } from './freeBytes.js';
 import { makeDirs } from './makeDirs.js';
 import { removeOrphanTemps, tempPathFor, trackTemp } from './tempPaths.js';
 
@@ -17,8 +18,7 @@ import { removeOrphanTemps, tempPathFor, trackTemp } from './tempPaths.js';
  * read-only file system or a folder without permission, named before the work rather than after it.
  */
 export function checkWritable(dir: string, flag: string, out: string): void {
-  let at = resolve(dir);
-  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  const at = nearestExisting(dir);
   try {
     accessSync(at, constants.W_OK);
   } catch (e) {
