@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
+import { listCorpusFiles } from '../../ts/corpus/listCorpusFiles.js';
 import { corpora } from '../corpora.js';
 import { tempDir } from '../helpers.js';
 
@@ -292,6 +293,10 @@ test.serial('every command refuses an output that is, is inside, or contains one
   }
   t.true(readFileSync(join(model, 'model.safetensors')).equals(weights), 'the model is untouched');
   t.deepEqual(readdirSync(corpus), ['a.txt']);
+  // A folder output beside the files a one-level glob reads is never read back by it (listing yields files).
+  const beside = await lep('tokenizer', 'train', '--corpus', join(corpus, '*'), '--out', join(corpus, 'tok'), '--vocab-size', '200', '--no-byte-fallback');
+  t.is(beside.code, 0, beside.stderr);
+  t.deepEqual(await listCorpusFiles(join(corpus, '*')), [join(corpus, 'a.txt')]);
 });
 
 test.serial('hostile input gives a named error (code, file or flag, hint), never a stack trace or a hang', async (t) => {

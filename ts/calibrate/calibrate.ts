@@ -97,7 +97,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   checkOptions(CALIBRATE_SPEC, options, { kind: 'options' }, CALIBRATE_NON_SPEC_KEYS);
   checkCalibrateCombination(options, { kind: 'options' });
   const o = withDefaults(CALIBRATE_SPEC, options);
-  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--original': options.original, '--data': options.data, '--prompts': typeof options.prompts === 'string' ? options.prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText });
+  checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, '--original': options.original, '--data': options.data, '--prompts': typeof options.prompts === 'string' ? options.prompts : undefined, '--corpora': options.corpora, '--copy-text': options.copyText }, 'folder');
   const out = resolve(outDir);
   // The merged model must fit on --out's disk: refused now, before the answers are generated (minutes to
   // hours), not when the training that follows them starts. (LoRA checkpoints are small and not counted.)

@@ -333,7 +333,7 @@ export async function exportGguf(modelDir: string, path: string, options: Export
   // nothing of that name. Any other name there (model.safetensors, config.json) is refused; a directory
   // of that name too (prepareFileOutput).
   const ggufName = typeof path === 'string' && path.toLowerCase().endsWith('.gguf');
-  checkOutputPath(path, '--out', { ...(ggufName ? {} : { MODEL_DIR: modelDir }), '--check-text': options.checkText });
+  checkOutputPath(path, '--out', { ...(ggufName ? {} : { MODEL_DIR: modelDir }), '--check-text': options.checkText }, 'file');
   prepareFileOutput(path, '--out');
   const dir = readModelDir(modelDir);
   const tok = Tokenizer.fromDir(modelDir);

@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<void> {
     const cmp = withDefaults(COMPARE_SPEC, fromFlags(COMPARE_SPEC, values) as CompareOptions);
     checkOptions(COMPARE_SPEC, cmp, { kind: 'options' });
     if (values.out) {
-      checkOutputPath(values.out as string, '--out', { RUN: positionals, '--tasks': tasks });
+      checkOutputPath(values.out as string, '--out', { RUN: positionals, '--tasks': tasks }, 'file');
       prepareFileOutput(values.out as string, '--out');
     }
     const runs: EvalResult[] = [];
@@ -86,7 +86,7 @@ export async function run(argv: string[]): Promise<void> {
   const model = positionals[0];
   if (!model || !tasks) throw new LepError('LEP_BAD_OPTION', `lep eval needs MODEL_DIR and --tasks\n\n${usage}`);
   if (values.out) {
-    checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks });
+    checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks }, 'file');
     prepareFileOutput(values.out as string, '--out');
   }
   const stage = beginStage('eval');

@@ -65,7 +65,7 @@ export async function shrinkTokenizerDir(originalDir: string, outDir: string, op
   const { keep, rule, batchSize } = withDefaults(SHRINK_DIR_SPEC, options);
   resolveReadTextsOptions(options.read);
   const extend = resolveExtendOptions(options.extend ?? {});
-  checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': options.donorDir, '--corpus': options.corpus });
+  checkOutputPath(outDir, '--out', { ORIGINAL_DIR: originalDir, '--donor': options.donorDir, '--corpus': options.corpus }, 'folder');
   if (rule === 'frequency' && (options.corpus === undefined || options.corpus.length === 0))
     throw optionError('corpus', 'a target-language corpus when rule is "frequency"', options.corpus, '--corpus');
   const original = Tokenizer.fromDir(originalDir);

@@ -128,7 +128,7 @@ export function resolveTrainOptions(options: TrainTokenizerOptions): Resolved {
 export async function trainTokenizer(corpus: string | readonly string[], outDir: string, options: TrainTokenizerOptions = {}): Promise<TrainTokenizerResult> {
   const stage = beginStage('tokenizer');
   const o = resolveTrainOptions(options);
-  checkOutputPath(outDir, '--out', { '--corpus': corpus, '--like': options.like });
+  checkOutputPath(outDir, '--out', { '--corpus': corpus, '--like': options.like }, 'folder');
   const plan = planSpecials(options.like, o.userDefinedSymbols, o.byteFallback);
   const metaCount = plan.metaPieces.length + (o.byteFallback ? 256 : 0);
   if (o.vocabSize <= metaCount)

@@ -62,7 +62,7 @@ async function* chatRecords(files: string[]): AsyncGenerator<ChatExample> {
 export async function packCorpus(corpus: string | readonly string[], tokenizerDir: string, out: string, options: PackCorpusOptions): Promise<PackCorpusResult> {
   checkOptions(PACK_SPEC, options, { kind: 'options' }, PACK_NON_SPEC_KEYS);
   const { seqLen, kind, maxBlocks } = withDefaults(PACK_SPEC, options);
-  checkOutputPath(out, '--out', { CORPUS: corpus, '--tokenizer': tokenizerDir });
+  checkOutputPath(out, '--out', { CORPUS: corpus, '--tokenizer': tokenizerDir }, 'file');
   prepareFileOutput(out, '--out');
   const tok = Tokenizer.fromDir(tokenizerDir);
   if (kind === 'chat') {

@@ -43,7 +43,9 @@ const inside = (child: string, parent: string): boolean => {
  * contains the glob's fixed root holds them, one below the root overlaps only where the pattern could
  * reach it or a file in it (`--corpus '*.txt' --out tok` is fine: `*.txt` never reads tok/).
  */
-function overlap(out: string, realOut: string, input: string, into: WrittenInto | undefined): string | undefined {
+function overlap(out: string, realOut: string, input: string, shape: OutputShape | undefined): string | undefined {
+  const into = typeof shape === 'object' ? shape : undefined;
+  const kind = shape === undefined ? undefined : shape === 'file' ? 'file' : 'folder';
   if (!isGlob(input)) {
     const realIn = realPath(input);
     if (into && inSubdirectory(realIn, realOut, into)) return undefined;
@@ -54,11 +56,19 @@ function overlap(out: string, realOut: string, input: string, into: WrittenInto 
   if (into && inSubdirectory(realRoot, realOut, into)) return undefined;
   if (realOut === realRoot || inside(realRoot, realOut)) return 'contains';
   // The pattern is matched on the paths as listing walks them (through linked folders: `data/latest` ->
-  // v2 is listed as data/latest/...) and as they resolve.
-  const reaches = (o: string, r: string): boolean => inside(o, r) && globCouldReach(rest, relative(r, o).split(sep));
+  // v2 is listed as data/latest/...) and as they resolve. Listing yields files only, so `--corpus 'data/*'
+  // --out data/tok` is fine for a folder output (data/tok/* is one level too deep) and refused for a file.
+  const reaches = (o: string, r: string): boolean => inside(o, r) && globCouldReach(rest, relative(r, o).split(sep), kind);
   if (reaches(realOut, realRoot) || reaches(resolve(out), resolve(root))) return 'falls under';
   return undefined;
 }
+
+/**
+ * What an output is, where a corpus glob may reach it: a `'file'`, a `'folder'` (replaced whole), or a
+ * folder written into (`WrittenInto`). Left out, it may be either, and a glob that could reach it as
+ * either refuses it.
+ */
+export type OutputShape = 'file' | 'folder' | WrittenInto;
 
 /**
  * An output directory the command writes into, never replaces: `ownSubdirs` are the subdirectories it
@@ -81,9 +91,10 @@ function inSubdirectory(realIn: string, realOut: string, into: WrittenInto): boo
 
 /**
  * Throws a LepError when `out` (given by `outFlag`) is a dangling link, or is, lies inside, or contains an
- * input; with `into`, an input in a subdirectory of `out` other than its own ones is no overlap.
+ * input; with a `WrittenInto` shape, an input in a subdirectory of `out` other than its own ones is no
+ * overlap.
  */
-export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs, into?: WrittenInto): void {
+export function checkOutputPath(out: string, outFlag: string, inputs: CommandInputs, shape?: OutputShape): void {
   // From plain JavaScript a path can be anything: a bare TypeError from path.resolve otherwise.
   if (typeof out !== 'string' || out === '') throw optionError(outFlag, 'a path', out);
   for (const [flag, value] of Object.entries(inputs))
@@ -105,7 +116,7 @@ export function checkOutputPath(out: string, outFlag: string, inputs: CommandInp
   const realOut = realPath(out);
   for (const [flag, value] of Object.entries(inputs)) {
     for (const input of pathsOf(value) as string[]) {
-      const how = overlap(out, realOut, input, into);
+      const how = overlap(out, realOut, input, shape);
       if (how) throw overInput(out, outFlag, how, flag, input);
     }
   }

@@ -41,14 +41,21 @@ export function segmentMatches(seg: string, name: string): boolean {
 }
 
 /**
- * Whether the pattern segments `rest` could match the path `path` (segments below the glob's root) or any
- * path below it. Names below are unknown (an output directory's files are named by the command), so any
- * pattern left once `path` is used up counts as a match.
+ * Whether the pattern segments `rest` could match the path `path` (segments below the glob's root) or a
+ * file below it, for an output that is a `file`, a `folder`, or either (not said). Listing yields files
+ * only: a folder is never read as one, and a file has nothing below it. Names below a folder are unknown
+ * (an output directory's files are named by the command), so any pattern left once `path` is used up
+ * counts as reaching them.
  */
-export function globCouldReach(rest: readonly string[], path: readonly string[]): boolean {
-  if (path.length === 0) return true;
+export function globCouldReach(rest: readonly string[], path: readonly string[], kind?: 'file' | 'folder'): boolean {
+  if (path.length === 0) {
+    // A file: the pattern must end here (a trailing `**` matches zero levels). A folder: a file below it.
+    const asFile = rest.every((s) => s === '**');
+    const asFolder = rest.length > 0;
+    return kind === 'file' ? asFile : kind === 'folder' ? asFolder : asFile || asFolder;
+  }
   const [seg, ...tail] = rest;
   if (seg === undefined) return false;
-  if (seg === '**') return globCouldReach(tail, path) || (!path[0]!.startsWith('.') && globCouldReach(rest, path.slice(1)));
-  return segmentMatches(seg, path[0]!) && globCouldReach(tail, path.slice(1));
+  if (seg === '**') return globCouldReach(tail, path, kind) || (!path[0]!.startsWith('.') && globCouldReach(rest, path.slice(1), kind));
+  return segmentMatches(seg, path[0]!) && globCouldReach(tail, path.slice(1), kind);
 }
