@@ -4,8 +4,9 @@
  * a process that no longer runs (killed, machine rebooted) is taken over.
  */
 import { hostname } from 'node:os';
-import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 import { LepError } from '../errors.js';
 import { pidAlive, tempPathFor } from './tempPaths.js';
@@ -29,22 +30,41 @@ function readHolder(file: string): Holder | undefined {
 }
 
 /**
- * Whether `file` holds a lock that may be removed: one whose holder no longer runs, or one that cannot be
- * read. A file that is gone is not stale: another command released or removed it, and a new lock may be
- * there by the time this one would remove "it" (that removed a live takeover lock under contention, and
- * two commands then held the lock at once).
+ * Removes `file` if it holds a lock that may be removed: one whose holder no longer runs, or one that
+ * cannot be parsed. A file that is gone is left gone: another command released or removed it.
+ *
+ * The file is moved aside to a name of this process's own before it is removed, and what was moved is
+ * compared with what was judged: between the read and the removal, another command may have removed the
+ * stale lock and taken a new one, and removing by name would then remove that live lock (two commands
+ * held the lock at once). A live lock moved aside by that race is linked back at once.
  */
-function stale(file: string, live: (h: Holder | undefined) => boolean): boolean {
+function removeIfStale(file: string, live: (h: Holder | undefined) => boolean): void {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    return false; // gone (released or removed), or not ours to read: retried, never removed blind
+    return; // gone, or not ours to read: retried, never removed blind
+  }
+  let holder: Holder | undefined;
+  try {
+    holder = JSON.parse(text) as Holder;
+  } catch {
+    holder = undefined; // half-written by a killed process (before locks appeared whole)
+  }
+  if (holder !== undefined && live(holder)) return;
+  const aside = tempPathFor(`${file}.aside${threadId}`);
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // gone: another command removed it first
   }
   try {
-    return !live(JSON.parse(text) as Holder);
+    if (readFileSync(aside, 'utf8') !== text) linkSync(aside, file);
   } catch {
-    return true; // half-written by a killed process (before locks appeared whole)
+    // EEXIST: a third command took the lock in the instant it was aside. The race left is that instant,
+    // where before it was the whole time between a read and a removal.
+  } finally {
+    rmSync(aside, { force: true });
   }
 }
 
@@ -53,7 +73,8 @@ const sameHolder = (a: Holder | undefined, b: Holder | undefined): boolean =>
 
 /** Creates `file` holding `me` all at once (written to a temporary name, then hard-linked: fails with EEXIST). */
 function createLock(file: string, me: Holder): boolean {
-  const tmp = tempPathFor(file);
+  // Per thread too: workers of one process share its pid, and one's temporary overwrote another's.
+  const tmp = tempPathFor(`${file}.new${threadId}`);
   writeFileSync(tmp, JSON.stringify(me));
   try {
     linkSync(tmp, file);
@@ -124,14 +145,14 @@ export function lockOutputDir(dir: string, flag: string, command: string): () =>
           `HINT: wait for that run to finish or stop it, or choose another ${flag}${h.host !== me.host ? `; if it no longer runs, delete ${file}` : ''}.`,
       );
     if (!createLock(takeover, me)) {
-      if (stale(takeover, live)) rmSync(takeover, { force: true });
-      else sleepMs(5); // another command is taking the stale lock over: see what it leaves
+      removeIfStale(takeover, live);
+      sleepMs(5); // another command is taking the stale lock over: see what it leaves
       continue;
     }
     try {
       // Nobody else removes or replaces a stale lock now; a new one can appear only where the file is gone,
       // so only a file that is there and stale is removed.
-      if (stale(file, live)) rmSync(file, { force: true });
+      removeIfStale(file, live);
     } finally {
       if (ours(takeover)) rmSync(takeover, { force: true });
     }
