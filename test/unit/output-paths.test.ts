@@ -1,7 +1,8 @@
 // The shared output helpers (ts/util): the output-over-input check, the output lock, orphaned temporaries,
 // directories written aside and renamed, and mkdir -p that fails with a named error.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, type PathLike, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,7 +13,7 @@ import { checkOutputPath } from '../../ts/util/checkOutputPath.js';
 import { makeDirs } from '../../ts/util/makeDirs.js';
 import { LOCK_FILE, lockOutputDir } from '../../ts/util/outputLock.js';
 import { pidAlive, removeOrphanTemps, removeTrackedTemps, trackTemp } from '../../ts/util/tempPaths.js';
-import { writeDirAtomic, writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
+import { openDirAtomic, writeDirAtomic, writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
 import { tempDir } from '../helpers.js';
 
 const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
@@ -59,6 +60,20 @@ test('checkOutputPath: an output that is, is inside, or contains an input is ref
     ['tok.json', '*.txt'],
   ] as [string, string][])
     t.notThrows(() => checkOutputPath(join(dir, out), '--out', { '--corpus': join(dir, corpus) }), `${out} under ${corpus}`);
+  // Listing yields files only: a folder output one level under `data/*` is never read back (data/tok/x is
+  // too deep, and data/tok itself is not a file); a file output there is, and an output of unknown shape
+  // is refused as either. A file has nothing below it for a deeper pattern to read.
+  const data = join(dir, 'data');
+  t.notThrows(() => checkOutputPath(join(data, 'tok'), '--out', { '--corpus': join(data, '*') }, 'folder'));
+  t.notThrows(() => checkOutputPath(join(data, 'tok'), '--out', { '--corpus': join(data, '*') }, { ownSubdirs: ['checkpoints'] }));
+  for (const shape of ['file', undefined] as const)
+    t.is(code(t.throws(() => checkOutputPath(join(data, 'tok'), '--out', { '--corpus': join(data, '*') }, shape))), 'LEP_OUTPUT_OVER_INPUT', String(shape));
+  t.notThrows(() => checkOutputPath(join(data, 'x.bin'), '--out', { '--corpus': join(data, '*', '*.txt') }, 'file'));
+  t.regex(t.throws(() => checkOutputPath(join(data, 'tok'), '--out', { '--corpus': join(data, '*', '*.txt') }, 'folder'))!.message, /falls under the input --corpus/);
+  for (const pattern of [join(data, '**'), join(data, '**', '*')]) {
+    t.regex(t.throws(() => checkOutputPath(join(data, 'x.bin'), '--out', { '--corpus': pattern }, 'file'))!.message, /falls under/, pattern);
+    t.regex(t.throws(() => checkOutputPath(join(data, 'tok'), '--out', { '--corpus': pattern }, 'folder'))!.message, /falls under/, pattern);
+  }
   t.notThrows(() => checkOutputPath(`${model}.gguf`, '--out', { MODEL_DIR: model }));
   symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
   const e = t.throws(() => checkOutputPath(join(dir, 'dangling'), '--out', {}));
@@ -206,6 +221,44 @@ test('writeDirAtomic never replaces what no lep run wrote, and puts back an outp
   t.throws(() => writeDirAtomicSync(out, '--out', () => { throw new Error('fails'); }), { message: 'fails' });
   t.is(readFileSync(join(out, 'config.json'), 'utf8'), 'previous');
   t.false(existsSync(aside));
+});
+
+test('writeDirAtomic: when neither the new output nor the previous one can be renamed into place, the error says where the previous one is', (t) => {
+  const dir = tempDir();
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  writeFileSync(join(out, 'config.json'), 'previous');
+  const pending = openDirAtomic(out, '--out');
+  const old = `${out}.old.tmp-${process.pid}`;
+  let e: Error | undefined;
+  try {
+    writeFileSync(join(pending.dir, 'config.json'), 'new');
+    // A failing disk cannot be had on demand: every rename onto OUT fails as one would (EIO). The window is
+    // synchronous, so no other test sees the patched fs.
+    const rename = fs.renameSync;
+    fs.renameSync = (from: PathLike, to: PathLike): void => {
+      if (to === out) throw Object.assign(new Error(`EIO: i/o error, rename '${String(from)}' -> '${out}'`), { code: 'EIO' });
+      rename(from, to);
+    };
+    syncBuiltinESMExports();
+    try {
+      e = t.throws(() => pending.commit());
+    } finally {
+      fs.renameSync = rename;
+      syncBuiltinESMExports();
+    }
+  } finally {
+    pending.abandon();
+  }
+  t.is(code(e), 'LEP_IO');
+  t.is(e!.message, `cannot put the new ${out} in place (EIO), nor the previous one back: it is at ${old}\nHINT: check the disk (dmesg); the next lep run writing ${out} moves it back, or rename it yourself.`);
+  t.is(readFileSync(join(old, 'config.json'), 'utf8'), 'previous');
+  t.false(existsSync(out));
+  // The next write of OUT puts it back first, from this process too (its move aside is over), so a
+  // failing build leaves the previous output where it was.
+  t.throws(() => writeDirAtomicSync(out, '--out', () => { throw new Error('fails'); }), { message: 'fails' });
+  t.is(readFileSync(join(out, 'config.json'), 'utf8'), 'previous');
+  t.false(existsSync(old));
 });
 
 test('checkOutputPath: a name starting with two dots inside an input is inside it', (t) => {

@@ -67,6 +67,12 @@ function fingerprint(files: string[]): PatchJson['base'] {
   return out;
 }
 
+/** The trained model's config, generation config and tokenizer: the patch carries them to the applied model. */
+function copyModelFiles(from: string, to: string): void {
+  for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
+  copyTokenizerFiles(from, to);
+}
+
 /**
  * Writes the embedding patch of the model in `modelDir` to the directory `outDir`, which appears whole
  * (written aside and renamed; an earlier patch there is replaced). Returns the patch's size in bytes.
@@ -89,8 +95,7 @@ export function writeEmbeddingPatch(modelDir: string, outDir: string): { outDir:
     callNative(() => getNative().writeSafetensors(join(dir, PATCH_TENSORS_FILE), tensors, { format: 'pt' }));
     const patch: PatchJson = { format: 'lep-embedding-patch/1', tensors: tensors.map((t) => t.name), base };
     writeJsonAtomic(join(dir, PATCH_FILE), patch);
-    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(modelDir, f))) copyFileSync(join(modelDir, f), join(dir, f));
-    copyTokenizerFiles(modelDir, dir);
+    copyModelFiles(modelDir, dir);
   });
   return { outDir, bytes: tensors.reduce((s, t) => s + t.data.length, 0) };
 }
@@ -157,8 +162,7 @@ export function applyEmbeddingPatch(patchDir: string, baseDir: string, outDir: s
         }
       writeJsonAtomic(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: total }, weight_map: Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1))) });
     }
-    copyTokenizerFiles(patchDir, dir);
-    for (const f of ['config.json', 'generation_config.json']) if (existsSync(join(patchDir, f))) copyFileSync(join(patchDir, f), join(dir, f));
+    copyModelFiles(patchDir, dir);
   });
   return { outDir, files };
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join, parse, resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
 import { makeDirs } from './makeDirs.js';
-import { pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
+import { isTracked, pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
 
 /**
  * Files one of lep's output directories holds (a model, a tokenizer, a stage's record). An existing OUT is
@@ -45,8 +45,10 @@ export function checkReplaceable(outDir: string, flag: string): void {
 }
 
 /**
- * A process killed between finish()'s two renames leaves no OUT and the previous output at
- * OUT.old.tmp-PID: put it back before anything removes orphans, so that output is never lost.
+ * A process killed between finish()'s two renames, or one whose second rename and rename back both failed
+ * (finish() then says where the previous output is), leaves no OUT and the previous output at
+ * OUT.old.tmp-PID: put it back before anything removes orphans, so that output is never lost. One of
+ * this process's own is put back when its move is no longer under way (a library caller's next write).
  */
 function restoreOld(outDir: string): void {
   if (existsSync(outDir)) return;
@@ -57,7 +59,11 @@ function restoreOld(outDir: string): void {
   } catch {
     return;
   }
-  const left = names.find((n) => n.startsWith(prefix) && !pidAlive(Number(n.slice(prefix.length))));
+  const left = names.find((n) => {
+    if (!n.startsWith(prefix)) return false;
+    const pid = Number(n.slice(prefix.length));
+    return pid === process.pid ? !isTracked(join(dirname(outDir), n)) : !pidAlive(pid);
+  });
   if (left) renameSync(join(dirname(outDir), left), outDir);
 }
 
