@@ -1,4 +1,4 @@
-// A signal while a finished command waits for a slow reader to take its output (ts/cli/main.ts,
+// A signal while a finished command waits for a slow reader to take its output (ts/cli/dispatch.ts,
 // exitWhenFlushed): there is no safe point left to stop at, so even a command that stops by itself on the
 // first signal (adapt, train, ...) quits at once, saying its work is complete.
 import { spawn } from 'node:child_process';

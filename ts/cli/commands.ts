@@ -1,4 +1,4 @@
-/** The `lep` subcommands by name: main.ts dispatches on it, scripts/write-cli-docs.ts documents it. */
+/** The `lep` subcommands by name: dispatch.ts dispatches on it, scripts/write-cli-docs.ts documents it. */
 import * as adapt from './adapt.js';
 import * as build from './build.js';
 import * as calibrate from './calibrate.js';

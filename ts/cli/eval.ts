@@ -54,7 +54,7 @@ function options(values: Record<string, string | boolean | undefined>): Evaluate
 }
 
 export async function run(argv: string[]): Promise<void> {
-  // A subcommand of its own (own flags), dispatched here so main.ts keeps one `eval` entry.
+  // A subcommand of its own (own flags), dispatched here so dispatch.ts keeps one `eval` entry.
   if (argv[0] === 'convert-darumeru') return (await import('./evalConvert.js')).run(argv.slice(1));
   const { values, positionals } = parse(argv, { ...cliFlags(CLI_ONLY), ...cliFlags(EVAL_SPEC), ...cliFlags(COMPARE_FLAG), ...cliFlags(COMPARE_SPEC) }, usage);
   if (values.help) return void console.log(usage);

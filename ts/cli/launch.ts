@@ -35,7 +35,7 @@ export async function run(argv: string[]): Promise<void> {
     masterAddr: values['master-addr'] as string | undefined,
     masterPort: intFlag(values['master-port'], '--master-port'),
   });
-  // Ranks that stopped on the forwarded signal: main.ts prints where the work stands and exits 130/143.
+  // Ranks that stopped on the forwarded signal: dispatch.ts prints where the work stands and exits 130/143.
   if (r.interrupted) throw new LepError('LEP_INTERRUPTED', `the ranks stopped on ${r.interrupted} before their work was done`);
   if (r.failed) throw new LepError('LEP_LAUNCH_FAILED', `rank ${r.failed.rank} failed (${r.failed.signal ?? `exit code ${r.failed.code}`}); the other ranks were stopped`);
 }

@@ -32,7 +32,7 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 
 /**
  * `e` naming `path` when it is a file-system error that names none: write and fsync errors carry no path,
- * and the CLI's LEP_IO_<errno> message (cli/main.ts) should say which output met the full disk.
+ * and the CLI's LEP_IO_<errno> message (cli/dispatch.ts) should say which output met the full disk.
  */
 export function withPath(e: unknown, path: string): unknown {
   const err = e as NodeJS.ErrnoException;
