@@ -152,8 +152,10 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   const batchSize = o.train?.batchSize ?? TRAIN_DEFAULTS.batchSize;
   const steps = o.train?.steps ?? Math.max(1, Math.ceil(packed.blocks / batchSize));  // one epoch, as the method
   const trainOptions: TrainOptions = {
-    ...preset.train,
+    // The preset's warm-up where it has one (sft: 10 steps), else a tenth of the steps up to 10; this
+    // default stood after the preset and overrode its 10 (3 warm-up steps for a 30-step sft calibration).
     warmupSteps: Math.min(10, Math.floor(steps / 10)),
+    ...preset.train,
     ...o.train,
     batchSize,
     steps,

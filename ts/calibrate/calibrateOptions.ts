@@ -20,6 +20,20 @@ export const CALIBRATE_TRAIN_KEYS = [
   'checkpointEvery', 'keepCheckpoints', 'reportEvery', 'activationCheckpointing', 'device', 'dtype',
 ] as const satisfies readonly (keyof typeof TRAIN_SPEC)[];
 
+/**
+ * The flags of lep calibrate that set `train` options, with calibration's defaults in their help (lep
+ * train's own defaults do not apply: the steps default to one epoch, lr and weight decay to the preset's).
+ * The recipe's `calibrate.train` keys say the same (they said lep train's defaults, and an editor that
+ * fills in a schema's defaults would have replaced the preset's lr with lep train's).
+ */
+export const CALIBRATE_TRAIN_FLAGS: Readonly<Record<string, OptionSpec>> = {
+  steps: { ...TRAIN_SPEC.steps, default: undefined, defaultDoc: 'one epoch of the data' },
+  batchSize: TRAIN_SPEC.batchSize,
+  lr: { ...TRAIN_SPEC.lr, default: undefined, defaultDoc: "the preset's", doc: 'Peak learning rate.' },
+  weightDecay: { ...TRAIN_SPEC.weightDecay, default: undefined, defaultDoc: "the preset's" },
+  warmupSteps: { ...TRAIN_SPEC.warmupSteps, defaultDoc: "the preset's, else a tenth of the steps up to 10" },
+};
+
 export const CALIBRATE_SPEC = defineOptions({
   mode: {
     schema: oneOf('self', 'data'),
@@ -55,25 +69,13 @@ export const CALIBRATE_SPEC = defineOptions({
   seed: { schema: Type.Integer({ minimum: 0 }), default: DEFAULT_CALIBRATION_SEED, recipe: true, doc: 'Seed of the prompt choice, the copy choice and the mixing.' },
   lora: { schema: LORA_SCHEMA, flag: false, recipe: true, doc: "LoRA settings over the preset's." },
   train: {
-    schema: pickSchema(TRAIN_SPEC, CALIBRATE_TRAIN_KEYS),
+    schema: pickSchema({ ...TRAIN_SPEC, ...CALIBRATE_TRAIN_FLAGS }, CALIBRATE_TRAIN_KEYS),
     flag: false,
     recipe: true,
     doc: "lep train's options over the preset's (steps default: one epoch of the data).",
   },
   workDir: { schema: path, flag: 'work', arg: 'DIR', defaultDoc: 'OUT/calibration-data', doc: 'Where the answers and the calibration set go (share it to calibrate several models from one set of answers).' },
 });
-
-/**
- * The flags of lep calibrate that set `train` options, with calibration's defaults in their help (lep
- * train's own defaults do not apply: the steps default to one epoch, lr and weight decay to the preset's).
- */
-export const CALIBRATE_TRAIN_FLAGS: Readonly<Record<string, OptionSpec>> = {
-  steps: { ...TRAIN_SPEC.steps, default: undefined, defaultDoc: 'one epoch of the data' },
-  batchSize: TRAIN_SPEC.batchSize,
-  lr: { ...TRAIN_SPEC.lr, default: undefined, defaultDoc: "the preset's", doc: 'Peak learning rate.' },
-  weightDecay: { ...TRAIN_SPEC.weightDecay, default: undefined, defaultDoc: "the preset's" },
-  warmupSteps: { ...TRAIN_SPEC.warmupSteps, defaultDoc: "the preset's, else a tenth of the steps up to 10" },
-};
 
 /** The options of the spec that `checkCalibrateCombination` reads. */
 interface Combination {
