@@ -49,6 +49,12 @@ test('packing: whole examples per block, tail filled and masked out, too-long ex
     for (let k = end + 1; k < 40; k++) t.is(r.lossMask[i]![k], 0);
   }
   t.is(r.targetTokens, r.lossMask.flat().reduce((a, b) => a + b, 0));
+  // Every example too long: the hint says to raise --seq-len to the shortest one's length (it said to lower it).
+  const shortest = (await renderChat(ex(50), tok)).ids.length;
+  const e = await t.throwsAsync(packChat([ex(200), ex(50)], tok, { seqLen: 40 }));
+  t.is((e as { code?: string }).code, 'LEP_CORPUS_EMPTY');
+  t.is(e!.message, `every example (2) is longer than one block of 40 tokens, and examples are never cut\nHINT: raise --seq-len to at least ${shortest} (the shortest example's length), or give shorter examples.`);
+  t.is((await packChat([ex(200), ex(50)], tok, { seqLen: shortest })).examples, 1);
 });
 
 test('a template whose user turn does not end in markup is rejected with a clear message', async (t) => {

@@ -62,10 +62,12 @@ export async function packChat(examples: AsyncIterable<ChatExample> | Iterable<C
     ids = [];
     mask = [];
   };
+  let shortest = Infinity;
   for await (const ex of examples) {
     const r = await renderChat(ex, tokenizer);
     if (r.ids.length > seqLen) {
       out.skippedTooLong++;
+      shortest = Math.min(shortest, r.ids.length);
       continue;
     }
     if (ids.length + r.ids.length > seqLen) flush();
@@ -75,5 +77,11 @@ export async function packChat(examples: AsyncIterable<ChatExample> | Iterable<C
     out.targetTokens += r.mask.reduce((a, b) => a + b, 0);
   }
   flush();
+  // Every example left out: "add text or lower --seq-len" (the empty-corpus hint) would be the wrong way.
+  if (out.blocks.length === 0 && out.skippedTooLong > 0)
+    throw new LepError(
+      'LEP_CORPUS_EMPTY',
+      `every example (${out.skippedTooLong}) is longer than one block of ${seqLen} tokens, and examples are never cut\nHINT: raise --seq-len to at least ${shortest} (the shortest example's length), or give shorter examples.`,
+    );
   return out;
 }
