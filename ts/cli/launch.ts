@@ -7,7 +7,8 @@ import { intFlag, parse } from './args.js';
 export const usage = `lep launch --nproc N [--nnodes M --node-rank K --master-addr HOST --master-port P] -- COMMAND...
   Starts N processes of COMMAND with the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
   MASTER_ADDR, MASTER_PORT); \`lep\` as COMMAND runs this lep. Output lines are prefixed with the rank;
-  when one rank fails the others are stopped and lep launch exits with its code.
+  when one rank fails the others are stopped and lep launch exits 1 (LEP_LAUNCH_FAILED), naming the
+  rank and its exit code.
 Example: lep launch --nproc 2 -- lep train MODEL --data blocks.safetensors --out run --embeddings-only
   Several machines: run it on each with the same --nnodes, --master-addr, --master-port and its own
   --node-rank (or use torchrun / Slurm / Kubernetes: see docs/guide.md, "Training on several processes").`;

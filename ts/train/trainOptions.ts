@@ -85,7 +85,7 @@ export const TRAIN_SPEC = defineOptions({
     doc: 'Recompute each decoder layer in backward: activation memory of one layer instead of all, for about a third more compute.',
   },
   patchDir: { schema: path, flag: 'patch', arg: 'DIR', doc: 'Embeddings mode: also write an embedding patch (the trained embeddings + tokenizer) to DIR.' },
-  lora: { schema: LORA_SCHEMA, flag: false, recipe: true, doc: 'LoRA settings (params lora); unset fields take the sft preset. Writes OUT/adapter (PEFT) and the merged model.' },
+  lora: { schema: LORA_SCHEMA, flag: false, recipe: true, doc: 'LoRA settings (params lora); unset fields take the sft preset (in a recipe, modulesToSave defaults to embed_tokens and lm_head: the new embeddings train too). Writes OUT/adapter (PEFT) and the merged model.' },
   distTimeout: { schema: Type.Number({ exclusiveMinimum: 0 }), default: DEFAULT_DIST_TIMEOUT_S, arg: 'S', doc: 'Data-parallel: seconds a rank waits for the others before failing.' },
   gradSync: {
     schema: oneOf(...GRAD_SYNC_MODES),
