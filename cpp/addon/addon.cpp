@@ -57,6 +57,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lep_node::running_jobs().load()); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  lep::load_unwinder();
   lep::tune_allocator();
   lep::set_threads(0);
   exports.Set("info", Napi::Function::New(env, Sync<Info>));

@@ -1,6 +1,7 @@
 #include "core/runtime.h"
 
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <malloc.h>
 #include <strings.h>
 #include <ATen/Config.h>
@@ -300,5 +301,10 @@ void tune_allocator() {
 }
 
 void release_free_memory() { malloc_trim(0); }
+
+void load_unwinder() {
+  void* frame[1];
+  backtrace(frame, 1);  // loads libgcc_s through glibc's unwind link, which keeps it for every later unwind
+}
 
 }  // namespace lep

@@ -99,6 +99,11 @@ class ScopedThreadPool {
 // Raises glibc's mmap/trim thresholds and top pad so big tensors freed in a loop are reused, not returned
 // to the OS and faulted in again.
 void tune_allocator();
+// Makes glibc load libgcc_s's unwinder now, while memory is there. glibc loads it at the first exception
+// unwound through C frames (oneDNN's) or the first backtrace (every c10::Error takes one); under an address
+// space limit (ulimit -v) that first load met the exhausted memory, and glibc aborted the process
+// ("libgcc_s.so.1 must be installed for unwinding to work") instead of the bad_alloc reaching lep's handler.
+void load_unwinder();
 // Gives the OS back the pages of freed memory that tune_allocator keeps (glibc's malloc_trim: the free
 // chunks of every arena and the main heap's top; a thread arena's top, up to the 64 MiB pad, stays).
 // Called when the last running job ends, so a long-lived process does not hold a finished job's peak.

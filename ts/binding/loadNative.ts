@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 
 import { LepError } from '../errors.js';
+import { checkAddressSpace } from '../processMemory.js';
 import { selectBlasCore } from './blasCore.js';
 import { checkElf } from './checkElf.js';
 import { threadsFromEnv } from './threadCount.js';
@@ -224,6 +225,7 @@ function stopJobsAtExit(addon: Pick<NativeAddon, 'stopJobs' | 'exitNow'>): void 
 /** The libtorch addon, loaded on first use. */
 export function getNative(): NativeAddon {
   if (!native) {
+    checkAddressSpace('load');  // OpenBLAS's threads fail to start, uncaught, where the address space is short
     disableUcxMemoryHooks();  // first: the BLAS probes' children inherit it
     selectThreadWaits();  // OpenBLAS and libgomp read their idle-spin settings when they load (threadWaits.ts)
     selectBlasCore();  // sets OPENBLAS_CORETYPE before libtorch loads OpenBLAS (blasCore.ts)

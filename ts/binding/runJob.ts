@@ -8,6 +8,7 @@
  * made before it stopped reaches the caller through its progress events, never through the rejection.
  */
 import { callNative, LepError, optionError, withCallerStack } from '../errors.js';
+import { checkAddressSpace } from '../processMemory.js';
 import type { NativeJob } from './NativeTypes.js';
 import type { JobProgress } from './progress.js';
 
@@ -47,6 +48,7 @@ export async function runJob<T, E = JobProgress>(
   checkJobOptions(options);
   const { signal, onProgress } = options;
   throwIfAborted(signal);
+  checkAddressSpace('job');
   // A job that cannot start (no thread for it) throws here, synchronously: a LepError like a rejection.
   const job = callNative(() =>
     start((e) => {

@@ -106,7 +106,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
   const smallest = `the smallest run, ${flags(smallP, smallD)}, needs at least ${gib(trainMemoryBytes(c, smallP, smallD, rows))}`;
   const hint = fits.length
     ? `${fits.map(([p, d]) => `${flags(p, d)} (at least ${gib(trainMemoryBytes(c, p, d, rows))})`).join(', or ')} fits; add --activation-checkpointing to keep the activations to one layer's.`
-    : `${smallest}: ${limit === 'cgroup' ? "raise this process's memory limit (the container's or job's) to that and more, or train" : 'train'} on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
+    : `${smallest}: ${limit === 'cgroup' ? "raise this process's memory limit (the container's or job's) to that and more, or train" : limit === 'ulimit' ? 'raise ulimit -v (or lift it), or train' : 'train'} on a machine with that much memory and more (or swap), or on a GPU with --device cuda` +
       // Training only some rows (the new tokens') keeps the f32 copies and moments for those rows only.
       (rows === undefined ? `; or train only the new tokens' rows (${newRowsHint(c, modelDir, gib)}).` : '.');
   const perTrainable =
