@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import type { ExecutionContext } from 'ava';
 
-import { createModel, LepError, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
+import { createModel, forkWhenIdle, LepError, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
 
 const made: string[] = [];
 // One exit handler for all of them (a handler per directory trips Node's listener-leak warning).
@@ -83,12 +83,17 @@ export async function rejectsAborted(t: ExecutionContext, promise: Promise<unkno
   return e;
 }
 
-/** A tmpfs of `bytes` mounted on a new temporary directory (root only), or why none can be made. */
-export function smallFilesystem(bytes: number): { dir: string; remove: () => void } | string {
+/**
+ * A tmpfs of `bytes` mounted on a new temporary directory (root only), or why none can be made. mount and
+ * umount start once no lep job runs in this process (forkWhenIdle): a fork during a job's threaded BLAS
+ * call hangs that job (docs/architecture.md, "Known hazard"), and a test beside this one may be computing
+ * (a CI run hung there: calibrate-answers' generation spinning in OpenBLAS's exec_blas, 2026-12-06).
+ */
+export async function smallFilesystem(bytes: number): Promise<{ dir: string; remove: () => Promise<void> } | string> {
   const dir = tempDir('lep-fs-');
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'lep-test', dir], { encoding: 'utf8' });
+  const r = await forkWhenIdle(() => spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'lep-test', dir], { encoding: 'utf8' }));
   if (r.status !== 0) return `cannot mount a tmpfs on ${dir}: ${(r.stderr || r.error?.message || '').trim()}`;
-  return { dir, remove: () => void spawnSync('umount', ['-l', dir]) };
+  return { dir, remove: async () => void (await forkWhenIdle(() => spawnSync('umount', ['-l', dir]))) };
 }
 
 /** A memory cgroup capped at `bytes` (v1's memory controller, or v2 with memory delegated at the root), or why none can be made. */

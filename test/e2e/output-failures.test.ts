@@ -47,7 +47,7 @@ test('eval --out: its folder is made, a failed write still prints the results an
   t.deepEqual(Object.keys(JSON.parse(limited.stdout)).sort(), Object.keys(JSON.parse(first.stdout)).sort());
   t.true(!existsSync(record) || JSON.parse(readFileSync(record, 'utf8')).resolved.textMaxChars === 4000, 'no record of the 2000-character run');
 
-  const fs = smallFilesystem(1 << 20);
+  const fs = await smallFilesystem(1 << 20);
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   t.is(spawnSync('mount', ['-o', 'remount,ro', fs.dir]).status, 0);
@@ -67,7 +67,7 @@ test('eval --out: its folder is made, a failed write still prints the results an
 });
 
 test('a full disk under a directory output: the error names the file in the output asked for, with a hint; the previous output stays', async (t) => {
-  const fs = smallFilesystem(1 << 20);
+  const fs = await smallFilesystem(1 << 20);
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   const out = join(fs.dir, 'm');
@@ -83,7 +83,7 @@ test('a full disk under a directory output: the error names the file in the outp
 
 test('SentencePiece saving into a full --tmp-dir: the error says the disk is full and names --tmp-dir', async (t) => {
   // The corpus's working copy fits (200 kB in 256 KiB), SentencePiece's model and vocabulary then do not.
-  const fs = smallFilesystem(256 * 1024);
+  const fs = await smallFilesystem(256 * 1024);
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   const corpus = join(tempDir(), 'c.txt');

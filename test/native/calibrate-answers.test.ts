@@ -196,7 +196,7 @@ test('the data side end to end: answers → filter → mix with copy examples �
 });
 
 test('a full disk under the answers file: the error names it (it was "cannot write: ENOSPC")', async (t) => {
-  const fs = smallFilesystem(64 * 1024);
+  const fs = await smallFilesystem(64 * 1024);
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   const file = join(fs.dir, 'answers.jsonl');

@@ -66,7 +66,7 @@ test('instruction-tuning calibration reads a chat dataset; a line without an ass
 });
 
 test('a merged model that cannot fit on --out\'s disk is refused before any answer is generated (it failed after them, when the training started)', async (t) => {
-  const fs = smallFilesystem(1 << 20);  // the toy instruct model is megabytes
+  const fs = await smallFilesystem(1 << 20);  // the toy instruct model is megabytes
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
   const out = join(fs.dir, 'calibrated');

@@ -64,7 +64,7 @@ test('a run whose checkpoints cannot fit on --out\'s filesystem is refused befor
   t.true(needKeep1 < needKeep2);
   // Between the two: room for one checkpoint being written beside one kept and the model, not for three.
   const size = Math.round((needKeep1 + needKeep2) / 2);
-  const fs = smallFilesystem(size);
+  const fs = await smallFilesystem(size);
   // The suite runs as root (CI's chroots need it), where a tmpfs can be mounted; say so plainly where not.
   if (typeof fs === 'string') return t.fail(fs);
   t.teardown(fs.remove);
