@@ -1,8 +1,13 @@
 // Module entry of lep.node: registers the native surface declared in ts/binding/NativeTypes.ts.
 #include <napi.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "addon/AddonJob.h"
 #include "addon/AddonModel.h"
@@ -56,7 +61,26 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lep_node::running_jobs().load()); }
 
+// Node starts child processes with fork(), and OpenBLAS's pre-fork handler tears its thread pool down,
+// under a threaded BLAS call a job may be in: that job then waits forever (ts/binding/forkWhenIdle.ts).
+// lep's own children wait for idle; a program's may not. This handler says so, once, when a fork comes
+// while a job runs, so that such a hang is not a silent one. It runs in the forking thread before the
+// fork, where only async-signal-safe calls belong: an atomic and write(2).
+void WarnForkDuringJob() {
+  if (lep_node::running_jobs().load() == 0) return;
+  static std::atomic<bool> said{false};
+  if (said.exchange(true)) return;
+  static const char message[] =
+      "lep: a child process is starting while a lep job computes in this process: OpenBLAS's pre-fork handler can "
+      "leave that job waiting forever. Start children with forkWhenIdle(() => spawn(...)) from lep, or from another "
+      "process (docs/architecture.md, \"Known hazard\"). Said once.\n";
+  ssize_t written = write(STDERR_FILENO, message, sizeof message - 1);
+  (void)written;  // nothing to do if stderr is gone
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag fork_warning;
+  std::call_once(fork_warning, [] { pthread_atfork(WarnForkDuringJob, nullptr, nullptr); });
   lep::load_unwinder();
   lep::tune_allocator();
   lep::set_threads(0);
