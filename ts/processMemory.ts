@@ -9,8 +9,9 @@
  * libraries charge to it is hard to foresee).
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 
+import { computeThreads } from './binding/threadCount.js';
 import { LepError } from './errors.js';
 
 export interface ProcessMemory {
@@ -53,34 +54,45 @@ const left = (a: AddressSpace): number => Math.max(0, a.limitBytes - a.usedBytes
  * a product, and more comes besides (oneDNN's scratch, malloc's per-thread arenas). Measured here: a toy
  * model's 4-token generation on 2 threads took VmSize from 1.89 to 2.31 GB.
  */
-export function jobHeadroomBytes(threads = availableParallelism()): number {
+export function jobHeadroomBytes(threads = computeThreads()): number {
   return (256 + 128 * threads) * 2 ** 20;
 }
 
 /** What loading lep.node maps (libtorch, oneDNN, OpenBLAS and its threads): VmSize went from 0.73 to 1.62 GB here. */
 const LOAD_BYTES = 2 ** 30;
 
+/** Whether libtorch is mapped in this process already (another thread loaded lep.node). */
+function librariesMapped(): boolean {
+  try {
+    return readFileSync('/proc/self/maps', 'utf8').includes('libtorch_cpu');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Refuses to load lep's native libraries (`load`) or start a native job (`job`) where the address-space
  * limit leaves less than that needs: there the BLAS and oneDNN fail in ways that cannot be caught. Under
  * `ulimit -v` a toy generation hung with OpenBLAS retrying its buffer, segfaulted, or aborted in a oneDNN
  * thread, a few MB apart; lower, OpenBLAS's threads failed to start as the library loaded (an abort).
- * Conservative by design: it may refuse a run that would have fitted by a few hundred MB.
+ * Checked when a job starts, so a job's own allocations (a KV cache, activations) come on top; and
+ * conservative: it may refuse a run that would have fitted by a few hundred MB.
  */
 export function checkAddressSpace(what: 'load' | 'job'): void {
   const a = addressSpace();
   if (!a) return;
-  const need = jobHeadroomBytes() + (what === 'load' ? LOAD_BYTES : 0);
+  const loading = what === 'load' && !librariesMapped();
+  const threads = computeThreads();
+  const need = jobHeadroomBytes(threads) + (loading ? LOAD_BYTES : 0);
   if (left(a) >= need) return;
-  const needs =
-    what === 'load'
-      ? `loading lep's native libraries (libtorch, oneDNN, OpenBLAS: about ${gib(LOAD_BYTES)}) and starting a job need at least ${gib(need)}`
-      : `a job needs at least ${gib(need)} more to start (its BLAS maps 128 MiB a thread)`;
+  const needs = loading
+    ? `loading lep's native libraries (libtorch, oneDNN, OpenBLAS: about ${gib(LOAD_BYTES)}) and starting a job on ${threads} threads need at least ${gib(need)}`
+    : `a job on ${threads} threads needs at least ${gib(need)} more to start (its BLAS maps 128 MiB a thread)`;
   throw new LepError(
     'LEP_OUT_OF_MEMORY',
     `ulimit -v leaves this process ${gib(left(a))} of its ${gib(a.limitBytes)} address space (${gib(a.usedBytes)} is mapped), and ${needs}; ` +
       `short of that the BLAS and oneDNN fail in ways that cannot be caught (a hang, a crash)` +
-      `\nHINT: raise the limit (ulimit -v unlimited, or ask the job scheduler for more virtual memory); the model's own memory comes on top.`,
+      `\nHINT: raise the limit (ulimit -v unlimited, or ask the job scheduler for more virtual memory)${threads > 2 ? ', or use fewer threads (--threads N, LEP_THREADS)' : ''}; the model's own memory comes on top.`,
   );
 }
 

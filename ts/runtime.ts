@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { blasCoreChoice, describeFeatures, parseCpuinfo, type CpuFeatures } from './binding/blasCore.js';
 import { getNative, nativeAddonPath, packageRoot } from './binding/loadNative.js';
-import { checkThreadCount } from './binding/threadCount.js';
+import { checkThreadCount, noteThreads } from './binding/threadCount.js';
 import { threadWaitChoice } from './binding/threadWaits.js';
 import type { NativeRuntimeInfo } from './binding/NativeTypes.js';
 import { describeMemory, processMemory, type ProcessMemory } from './processMemory.js';
@@ -95,5 +95,7 @@ export function lepInfo(): LepInfo {
  * Defaults to LEP_THREADS, else one per core.
  */
 export function setThreads(threads: number): void {
-  getNative().setThreads(checkThreadCount(threads, 'threads', '--threads'));
+  const n = checkThreadCount(threads, 'threads', '--threads');
+  getNative().setThreads(n);
+  noteThreads(n);
 }

@@ -60,11 +60,16 @@ test('tokenizer train: a working copy of the corpus that outgrows the limit name
 });
 
 test('under an open-file limit too low to load lep, the command says so with a hint, not a stack trace', (t) => {
-  // Node's module loader opens many of lep's files at once: it failed with EMFILE below about 175 here.
+  // Node 20's module loader opens many of lep's files at once: it failed with EMFILE below about 175 here.
+  // A Node that loads them one by one may run the command instead; never a stack trace either way.
   const low = spawnSync(...underUlimit('-n 64', [process.execPath, LEP, 'info']), { encoding: 'utf8' });
-  t.is(low.status, 1, low.stderr);
-  t.regex(low.stderr, /^lep: cannot load lep's modules: cannot open \S+: EMFILE\nHINT: this process may open too few files: raise `ulimit -n`\.\n\(code LEP_IO_EMFILE\)\n$/);
-  t.is(low.stdout, '');
+  if (low.status === 0) t.log(`lep info ran under ulimit -n 64 on Node ${process.version}`);
+  else {
+    t.is(low.status, 1, low.stderr);
+    t.regex(low.stderr, /^lep: cannot load lep's modules: cannot open \S+: EMFILE\nHINT: this process may open too few files: raise `ulimit -n`\.\n\(code LEP_IO_EMFILE\)\n$/);
+    t.is(low.stdout, '');
+  }
+  t.notRegex(low.stderr, /^\s+at |Node\.js v\d/m, 'no stack trace');
   // The same command under a common limit runs (the child failed for the limit, not another reason).
   const ok = spawnSync(...underUlimit('-n 1024', [process.execPath, LEP, 'info']), { encoding: 'utf8' });
   t.is(ok.status, 0, ok.stderr);

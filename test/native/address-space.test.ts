@@ -38,18 +38,20 @@ test('a job that the address-space limit leaves too little for is refused, namin
   t.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { limited: { code: string; message: string }; info: string; lifted: string };
   t.is(out.limited.code, 'LEP_OUT_OF_MEMORY');
-  t.regex(out.limited.message, /^ulimit -v leaves this process \d+\.\d MiB of its \d+\.\d GiB address space \(\d+\.\d GiB is mapped\), and a job needs at least \d+\.\d MiB more to start .*\nHINT: raise the limit \(ulimit -v unlimited/s);
+  t.regex(out.limited.message, /^ulimit -v leaves this process [\d.]+ MiB of its [\d.]+ GiB address space \([\d.]+ GiB is mapped\), and a job on \d+ threads needs at least [\d.]+ [MG]iB more to start .*\nHINT: raise the limit \(ulimit -v unlimited/s);
   t.is(out.info, 'ulimit', 'lep info counts what the limit leaves');
   t.is(out.lifted, 'string');
 });
 
 test('lep refuses to load its libraries where the address-space limit leaves too little, instead of crashing in them', (t) => {
-  // 1.5 GiB: node starts (about 0.75 GB mapped), lep's libraries (about 0.9 GB) and a job's buffers do not fit.
-  const low = spawnSync(...underUlimit(`-v ${1.5 * 1024 * 1024}`, [process.execPath, LEP, 'generate', TOY, '--prompt', 'hi', '--max-new-tokens', '4']), { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
+  // 1.5 GiB: node starts (about 0.75 GB mapped), lep's libraries (about 0.9 GB) and a job's buffers do not
+  // fit. Two threads, so that the limits hold on a machine of any size.
+  const env = { ...process.env, LEP_THREADS: '2' };
+  const low = spawnSync(...underUlimit(`-v ${1.5 * 1024 * 1024}`, [process.execPath, LEP, 'generate', TOY, '--prompt', 'hi', '--max-new-tokens', '4']), { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env });
   t.is(low.signal, null, low.stderr);
   t.is(low.status, 1, low.stderr);
-  t.regex(low.stderr, /^lep: ulimit -v leaves this process \d+\.\d MiB of its 1\.5 GiB address space .*loading lep's native libraries .*\nHINT: raise the limit .*\n\(code LEP_OUT_OF_MEMORY\)\n$/s);
+  t.regex(low.stderr, /^lep: ulimit -v leaves this process [\d.]+ MiB of its 1\.5 GiB address space .*loading lep's native libraries .* on 2 threads .*\nHINT: raise the limit .*\n\(code LEP_OUT_OF_MEMORY\)\n$/s);
   // A limit that leaves room runs the same command.
-  const ok = spawnSync(...underUlimit(`-v ${8 * 1024 * 1024}`, [process.execPath, LEP, 'generate', TOY, '--prompt', 'hi', '--max-new-tokens', '4']), { encoding: 'utf8', timeout: 120_000 });
+  const ok = spawnSync(...underUlimit(`-v ${8 * 1024 * 1024}`, [process.execPath, LEP, 'generate', TOY, '--prompt', 'hi', '--max-new-tokens', '4']), { encoding: 'utf8', timeout: 120_000, env });
   t.is(ok.status, 0, ok.stderr);
 });

@@ -21,7 +21,7 @@ import { LepError } from '../errors.js';
 import { checkAddressSpace } from '../processMemory.js';
 import { selectBlasCore } from './blasCore.js';
 import { checkElf } from './checkElf.js';
-import { threadsFromEnv } from './threadCount.js';
+import { noteThreads, threadsFromEnv } from './threadCount.js';
 import { removeTrackedTemps } from '../util/tempPaths.js';
 import type { NativeAddon, NativeSpmAddon } from './NativeTypes.js';
 import { aptRuntimeLine, distroCodename, flavoursForThisMachine, prebuiltPackageName, type PrebuiltFlavour } from './prebuilts.js';
@@ -234,7 +234,10 @@ export function getNative(): NativeAddon {
     // --threads sets it before the load); setThreads() comes after and wins. The main thread's load
     // only: a worker loading lep would reset what setThreads chose, process-wide.
     const threads = isMainThread ? threadsFromEnv() : undefined;
-    if (threads !== undefined) loaded.setThreads(threads);
+    if (threads !== undefined) {
+      loaded.setThreads(threads);
+      noteThreads(threads);
+    }
     stopJobsAtExit(loaded);
     native = loaded;
   }

@@ -9,6 +9,7 @@
  */
 import { callNative, LepError, optionError, withCallerStack } from '../errors.js';
 import { checkAddressSpace } from '../processMemory.js';
+import { loadedNative } from './loadNative.js';
 import type { NativeJob } from './NativeTypes.js';
 import type { JobProgress } from './progress.js';
 
@@ -48,7 +49,7 @@ export async function runJob<T, E = JobProgress>(
   checkJobOptions(options);
   const { signal, onProgress } = options;
   throwIfAborted(signal);
-  checkAddressSpace('job');
+  if (loadedNative()) checkAddressSpace('job');  // a SentencePiece job alone maps no BLAS
   // A job that cannot start (no thread for it) throws here, synchronously: a LepError like a rejection.
   const job = callNative(() =>
     start((e) => {

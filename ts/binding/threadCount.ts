@@ -1,3 +1,5 @@
+import { cpus } from 'node:os';
+
 import { optionError } from '../errors.js';
 
 /**
@@ -18,4 +20,21 @@ export function threadsFromEnv(): number | undefined {
   const name = 'LEP_THREADS', value = process.env[name]?.trim();
   if (!value) return undefined;
   return checkThreadCount(/^\d+$/.test(value) ? Number(value) : value, name);
+}
+
+/** The thread count lep.node was last given in this thread (by its load from LEP_THREADS, or setThreads). */
+let given: number | undefined;
+
+/** Notes what lep.node was told (0: one per core), for `computeThreads`. */
+export function noteThreads(threads: number): void {
+  given = threads;
+}
+
+/**
+ * The compute threads a job runs with: what lep.node was told, else LEP_THREADS, else one per core
+ * (os.cpus(), the count lep.node's own default, hardware_concurrency, sees too).
+ */
+export function computeThreads(): number {
+  const n = given ?? threadsFromEnv() ?? 0;
+  return n > 0 ? n : Math.max(1, cpus().length);
 }

@@ -152,10 +152,10 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
   const batchSize = o.train?.batchSize ?? TRAIN_DEFAULTS.batchSize;
   const steps = o.train?.steps ?? Math.max(1, Math.ceil(packed.blocks / batchSize));  // one epoch, as the method
   const trainOptions: TrainOptions = {
-    // The preset's warm-up where it has one (sft: 10 steps), else a tenth of the steps up to 10; this
-    // default stood after the preset and overrode its 10 (3 warm-up steps for a 30-step sft calibration).
-    warmupSteps: Math.min(10, Math.floor(steps / 10)),
     ...preset.train,
+    // The preset's warm-up (sft: 10 steps; self: 10 too), at most a tenth of the steps as in lep train: a
+    // short calibration (one epoch of a few blocks) would otherwise never reach its peak learning rate.
+    warmupSteps: Math.min((preset.train as { warmupSteps?: number }).warmupSteps ?? 10, Math.floor(steps / 10)),
     ...o.train,
     batchSize,
     steps,

@@ -31,7 +31,7 @@ export const CALIBRATE_TRAIN_FLAGS: Readonly<Record<string, OptionSpec>> = {
   batchSize: TRAIN_SPEC.batchSize,
   lr: { ...TRAIN_SPEC.lr, default: undefined, defaultDoc: "the preset's", doc: 'Peak learning rate.' },
   weightDecay: { ...TRAIN_SPEC.weightDecay, default: undefined, defaultDoc: "the preset's" },
-  warmupSteps: { ...TRAIN_SPEC.warmupSteps, defaultDoc: "the preset's, else a tenth of the steps up to 10" },
+  warmupSteps: { ...TRAIN_SPEC.warmupSteps, defaultDoc: "the preset's 10, at most a tenth of the steps" },
 };
 
 export const CALIBRATE_SPEC = defineOptions({
@@ -64,7 +64,7 @@ export const CALIBRATE_SPEC = defineOptions({
     schema: oneOf('self', 'sft'),
     recipe: true,
     defaultDoc: 'self for mode self, sft for mode data',
-    doc: 'LoRA and optimiser preset (self: rank 8, alpha 1, first+last layers, embed_tokens+lm_head, lr 2.5e-5, wd 0.1; sft: rank 32, alpha 16, all layers, lm_head, lr 5e-5, wd 0.05, 10 warm-up steps).',
+    doc: 'LoRA and optimiser preset (self: rank 8, alpha 1, first+last layers, embed_tokens+lm_head, lr 2.5e-5, wd 0.1; sft: rank 32, alpha 16, all layers, lm_head, lr 5e-5, wd 0.05, 10 warm-up steps, at most a tenth of the steps).',
   },
   seed: { schema: Type.Integer({ minimum: 0 }), default: DEFAULT_CALIBRATION_SEED, recipe: true, doc: 'Seed of the prompt choice, the copy choice and the mixing.' },
   lora: { schema: LORA_SCHEMA, flag: false, recipe: true, doc: "LoRA settings over the preset's." },

@@ -3,10 +3,10 @@
  * final model). A second command on the same directory is refused while the holder runs; a lock left by
  * a process that no longer runs (killed, machine rebooted) is taken over.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
 
 import { LepError } from '../errors.js';
 import { pidAlive, tempPathFor } from './tempPaths.js';
@@ -52,7 +52,7 @@ function removeIfStale(file: string, live: (h: Holder | undefined) => boolean): 
     holder = undefined; // half-written by a killed process (before locks appeared whole)
   }
   if (holder !== undefined && live(holder)) return;
-  const aside = tempPathFor(`${file}.aside${threadId}`);
+  const aside = tempPathFor(`${file}.aside-${randomUUID()}`);
   try {
     renameSync(file, aside);
   } catch {
@@ -73,8 +73,10 @@ const sameHolder = (a: Holder | undefined, b: Holder | undefined): boolean =>
 
 /** Creates `file` holding `me` all at once (written to a temporary name, then hard-linked: fails with EEXIST). */
 function createLock(file: string, me: Holder): boolean {
-  // Per thread too: workers of one process share its pid, and one's temporary overwrote another's.
-  const tmp = tempPathFor(`${file}.new${threadId}`);
+  // Unique: workers of one process share its pid, and processes on other machines writing a shared
+  // folder can have the same pid (pid 1 in two containers); a shared name let one's content be linked as
+  // the other's lock.
+  const tmp = tempPathFor(`${file}.new-${randomUUID()}`);
   writeFileSync(tmp, JSON.stringify(me));
   try {
     linkSync(tmp, file);

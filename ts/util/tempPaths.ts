@@ -17,11 +17,6 @@ export function trackTemp(path: string): void {
   live.add(path);
 }
 
-/** Whether this process (this thread) is writing `path` now. */
-export function isTracked(path: string): boolean {
-  return live.has(path);
-}
-
 export function untrackTemp(path: string): void {
   live.delete(path);
 }

@@ -9,7 +9,7 @@ import { basename, dirname, join, parse, resolve } from 'node:path';
 
 import { LepError } from '../errors.js';
 import { makeDirs } from './makeDirs.js';
-import { isTracked, pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
+import { pidAlive, removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
 
 /**
  * Files one of lep's output directories holds (a model, a tokenizer, a stage's record). An existing OUT is
@@ -45,10 +45,17 @@ export function checkReplaceable(outDir: string, flag: string): void {
 }
 
 /**
+ * Previous outputs this thread left aside when both of finish()'s renames failed (it then said where they
+ * are): the next write of the same OUT from this thread puts them back. Recorded rather than found by
+ * name, since another thread of this process (same pid) may be between its own two renames.
+ */
+const stranded = new Set<string>();
+
+/**
  * A process killed between finish()'s two renames, or one whose second rename and rename back both failed
  * (finish() then says where the previous output is), leaves no OUT and the previous output at
- * OUT.old.tmp-PID: put it back before anything removes orphans, so that output is never lost. One of
- * this process's own is put back when its move is no longer under way (a library caller's next write).
+ * OUT.old.tmp-PID: put it back before anything removes orphans, so that output is never lost. This
+ * process's own is put back only where this thread recorded it (`stranded`).
  */
 function restoreOld(outDir: string): void {
   if (existsSync(outDir)) return;
@@ -62,9 +69,12 @@ function restoreOld(outDir: string): void {
   const left = names.find((n) => {
     if (!n.startsWith(prefix)) return false;
     const pid = Number(n.slice(prefix.length));
-    return pid === process.pid ? !isTracked(join(dirname(outDir), n)) : !pidAlive(pid);
+    return pid === process.pid ? stranded.has(join(dirname(outDir), n)) : !pidAlive(pid);
   });
-  if (left) renameSync(join(dirname(outDir), left), outDir);
+  if (left) {
+    renameSync(join(dirname(outDir), left), outDir);
+    stranded.delete(join(dirname(outDir), left));
+  }
 }
 
 /** A fresh temporary directory for `outDir`, after removing the ones dead processes left. */
@@ -97,6 +107,7 @@ function finish(tmp: string, outDir: string): void {
           renameSync(old, outDir); // the previous output stays
         } catch {
           // Both renames failed (a failing disk): say where the previous output is; the next run puts it back.
+          stranded.add(old);
           throw new LepError(
             'LEP_IO',
             `cannot put the new ${outDir} in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), nor the previous one back: it is at ${old}` +
