@@ -15,6 +15,7 @@
 #include "addon/errors.h"
 #include "common/NodeJob.h"
 #include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/progress.h"
 #include "core/runtime.h"
 
@@ -24,15 +25,20 @@ struct TorchJobTraits {
   using Event = lep::ProgressEvent;
   static constexpr const char* kResourceName = "lep-job";
 
-  // OpenMP's thread count is per thread: re-apply the setting on the job's thread.
+  // OpenMP's thread count is per thread: re-apply the setting on the job's thread. The job computes
+  // inside the fork gate (core/fork_gate.h): a fork waits for one of its safe points.
   static void OnThreadStart() {
     ++working();
     lep::apply_threads();
+    lep::fork_gate_enter();
   }
+  // Each progress report is a safe point: no BLAS call is under way.
+  static void AtProgress() { lep::fork_safe_point(); }
   // The allocator keeps freed memory for reuse while jobs run (lep::tune_allocator); the last job to
   // finish its work gives it back. Not every job: malloc_trim trims every thread's arena, so a short job
   // (an evaluation's batch) ending beside a training job would make that job fault its pages in again.
   static void OnThreadEnd() {
+    lep::fork_gate_leave();
     if (--working() == 0) lep::release_free_memory();
   }
   // Jobs of lep.node whose work is running on their threads.

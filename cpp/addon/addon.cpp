@@ -1,19 +1,16 @@
 // Module entry of lep.node: registers the native surface declared in ts/binding/NativeTypes.ts.
 #include <napi.h>
 
-#include <pthread.h>
-#include <unistd.h>
-
-#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 
 #include "addon/AddonJob.h"
 #include "addon/AddonModel.h"
 #include "addon/AddonSafetensors.h"
 #include "addon/convert.h"
 #include "common/NodeJob.h"
+#include "core/fork_gate.h"
 #include "core/runtime.h"
 
 namespace lep_addon {
@@ -61,26 +58,17 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value RunningJobs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), lep_node::running_jobs().load()); }
 
-// Node starts child processes with fork(), and OpenBLAS's pre-fork handler tears its thread pool down,
-// under a threaded BLAS call a job may be in: that job then waits forever (ts/binding/forkWhenIdle.ts).
-// lep's own children wait for idle; a program's may not. This handler says so, once, when a fork comes
-// while a job runs, so that such a hang is not a silent one. It runs in the forking thread before the
-// fork, where only async-signal-safe calls belong: an atomic and write(2).
-void WarnForkDuringJob() {
-  if (lep_node::running_jobs().load() == 0) return;
-  static std::atomic<bool> said{false};
-  if (said.exchange(true)) return;
-  static const char message[] =
-      "lep: a child process is starting while a lep job computes in this process: OpenBLAS's pre-fork handler can "
-      "leave that job waiting forever. Start children with forkWhenIdle(() => spawn(...)) from lep, or from another "
-      "process (docs/architecture.md, \"Known hazard\"). Said once.\n";
-  ssize_t written = write(STDERR_FILENO, message, sizeof message - 1);
-  (void)written;  // nothing to do if stderr is gone
+// How long a fork waits for running jobs to reach a safe point (core/fork_gate.h): LEP_FORK_WAIT_MS, else
+// 10 s; a process that must not block on a spawn that long can set less (the hazard then comes back).
+std::chrono::milliseconds ForkWait() {
+  const char* v = std::getenv("LEP_FORK_WAIT_MS");
+  char* end = nullptr;
+  const long ms = v && *v ? std::strtol(v, &end, 10) : -1;
+  return std::chrono::milliseconds(ms >= 0 && end && *end == '\0' ? ms : 10000);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  static std::once_flag fork_warning;
-  std::call_once(fork_warning, [] { pthread_atfork(WarnForkDuringJob, nullptr, nullptr); });
+  lep::install_fork_gate(ForkWait());
   lep::load_unwinder();
   lep::tune_allocator();
   lep::set_threads(0);

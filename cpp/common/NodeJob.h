@@ -20,6 +20,7 @@
 //   using Event = ...;                      the progress event the work reports
 //   static constexpr const char* kResourceName;   names the ThreadSafeFunction (diagnostics)
 //   static void OnThreadStart();            runs first on the job's thread
+//   static void AtProgress();               runs on the job's thread at each progress report (a safe point)
 //   static void OnThreadEnd();              runs on the job's thread after the work (success or failure),
 //                                           before the result is handed over; the work's temporaries are
 //                                           freed by then, its captures and result not yet
@@ -221,6 +222,7 @@ class NodeJob {
     Item* final_item = new Item{Item::kDone, {}, "", ""};
     try {
       result_.emplace(work_([this](const Event& ev) {
+        Traits::AtProgress();
         if (!on_progress_.IsEmpty()) Post(*life_, tsfn_, new Item{Item::kProgress, ev, "", ""}, this);
         return !life_->abort.load();
       }));

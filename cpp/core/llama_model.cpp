@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/model_tensors.h"
 #include "core/onednn.h"
 #include "core/runtime.h"
@@ -324,6 +325,7 @@ torch::Tensor LlamaModel::attention(int64_t layer, const torch::Tensor& x, const
 
 torch::Tensor LlamaModel::layer_forward(int64_t i, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed,
                                         const torch::Tensor& blocked, KVCache* cache) {
+  fork_safe_point();  // between two layers no BLAS call is under way (core/fork_gate.h)
   const std::string p = layer_prefix(i);
   auto y = x + attention(i, rms_norm(x, params_.at(p + "input_layernorm.weight")), cos, sin_signed, blocked, cache);
   auto h = rms_norm(y, params_.at(p + "post_attention_layernorm.weight"));

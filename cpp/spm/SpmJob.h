@@ -29,6 +29,7 @@ struct SpmJobTraits {
   static constexpr const char* kResourceName = "lep-spm-job";
 
   static void OnThreadStart() {}
+  static void AtProgress() {}
   static void OnThreadEnd() {}
 
   static Napi::Value EventToJs(Napi::Env env, const Event& event) {

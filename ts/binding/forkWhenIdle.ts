@@ -1,9 +1,10 @@
 /**
- * Starting a child process while a lep job runs in this process can hang that job: Node starts children
+ * Starting a child process while a lep job runs in this process could hang that job: Node starts children
  * with fork(), OpenBLAS's pre-fork handler shuts its thread pool down, and a job inside a multithreaded
- * BLAS call at that moment waits forever for the work the pool lost (backtrace: the job's thread spins
- * in OpenBLAS's exec_blas, the new pool's thread sleeps with nothing queued). lep's own child processes
- * go through here.
+ * BLAS call at that moment waited forever for the work the pool lost (backtrace: the job's thread spins
+ * in OpenBLAS's exec_blas). lep.node's fork gate (cpp/core/fork_gate.h) now makes a fork wait for a safe
+ * point, up to LEP_FORK_WAIT_MS; waiting here instead never blocks the event loop and has no limit. lep's
+ * own child processes go through here.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 

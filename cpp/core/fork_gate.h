@@ -1,0 +1,26 @@
+#pragma once
+// Forks wait for lep's jobs to reach a safe point. A process that starts a child with fork() (Node does,
+// for every spawn) runs OpenBLAS's pre-fork handler, which tears OpenBLAS's thread pool down; a job inside
+// a threaded BLAS call at that moment then waits forever for work the pool lost (reproduced: a generation
+// loop beside a loop spawning `true` hung within seconds, its thread spinning in exec_blas_async_wait).
+// So a job thread holds this gate, shared, while it computes, and lets it go at safe points (each layer of
+// a forward pass, each progress report); a pre-fork handler of lep's, which runs before OpenBLAS's (handlers
+// registered later run first), takes it exclusively, so the fork comes between two BLAS calls. It waits at
+// most `max_wait` (a step that reports rarely, a long backward pass), then lets the fork go as before and
+// says so on stderr, once.
+#include <chrono>
+
+namespace lep {
+
+// A job's thread takes the gate as its work starts and lets it go as it ends (once per run: not reentrant).
+void fork_gate_enter();
+void fork_gate_leave();
+
+// A safe point on a job's thread: no BLAS call is under way. Lets a waiting fork go first; cheap (one
+// atomic load) when none waits, and nothing on a thread that holds no gate.
+void fork_safe_point();
+
+// Registers the pre-fork handlers (once per process).
+void install_fork_gate(std::chrono::milliseconds max_wait);
+
+}  // namespace lep
