@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fork_gate.h"
 
 namespace lep {
 
@@ -65,6 +66,7 @@ struct DataParallel::Group {
   }
 
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
+    ForkSafeRegion waiting;  // waiting on other ranks: no BLAS call, and it may be long
     try {
       work->wait(std::chrono::milliseconds(static_cast<int64_t>(config.timeout_s * 1000)));
     } catch (const std::exception& e) {
@@ -154,6 +156,7 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
   without_libuv(so, 0);
   auto t0 = std::chrono::steady_clock::now();
   const auto waited = [&t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  ForkSafeRegion joining;  // waiting for the other ranks to join: no BLAS call, and it may be long
   try {
     g->store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, so);
   } catch (const std::exception& e) {

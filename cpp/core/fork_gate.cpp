@@ -77,6 +77,14 @@ void fork_gate_leave() {
   pthread_rwlock_unlock(gate());
 }
 
+ForkSafeRegion::ForkSafeRegion() : held_(holding) {
+  if (held_) fork_gate_leave();
+}
+
+ForkSafeRegion::~ForkSafeRegion() {
+  if (held_) fork_gate_enter();
+}
+
 void fork_safe_point() {
   if (!holding || forks_waiting.load(std::memory_order_relaxed) == 0) return;
   pthread_rwlock_unlock(gate());

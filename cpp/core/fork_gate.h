@@ -16,6 +16,19 @@ namespace lep {
 void fork_gate_enter();
 void fork_gate_leave();
 
+// A stretch of a job's thread with no BLAS call, which may be long (waiting for other ranks): the gate is
+// let go for it, so a fork need not wait for it to end.
+class ForkSafeRegion {
+ public:
+  ForkSafeRegion();
+  ~ForkSafeRegion();
+  ForkSafeRegion(const ForkSafeRegion&) = delete;
+  ForkSafeRegion& operator=(const ForkSafeRegion&) = delete;
+
+ private:
+  bool held_;
+};
+
 // A safe point on a job's thread: no BLAS call is under way. Lets a waiting fork go first; cheap (one
 // atomic load) when none waits, and nothing on a thread that holds no gate.
 void fork_safe_point();

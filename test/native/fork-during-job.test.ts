@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
+import { freePort } from '../../ts/train/index.js';
+
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
 
@@ -67,4 +69,43 @@ test('a fork that may not wait (LEP_FORK_WAIT_MS=0) while a job computes is name
   t.is(r.stderr.match(warning)?.length, 1, r.stderr);
   const at = r.stderr.search(warning);
   t.true(r.stderr.indexOf('idle fork done') < at && at < r.stderr.indexOf('job done'), r.stderr);
+});
+
+// Rank 0 of 2, alone: its training job waits for rank 1 to join (no BLAS call, as long as --dist-timeout).
+// That wait is a safe region, so a spawn meanwhile goes at once, without waiting out LEP_FORK_WAIT_MS.
+const WAITING_RANK = `
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const lep = await import(process.argv[1]);
+const dir = mkdtempSync(join(tmpdir(), 'lep-fork-'));
+const model = process.argv[2];
+writeFileSync(join(dir, 'c.txt'), 'Hello there, world. '.repeat(400));
+await lep.packCorpus(join(dir, 'c.txt'), model, join(dir, 'blocks.safetensors'), { seqLen: 32 });
+Object.assign(process.env, { RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: process.argv[3] });
+const job = lep.trainModel(model, join(dir, 'out'), { data: join(dir, 'blocks.safetensors'), steps: 2, distTimeout: 30 }).catch(() => undefined);
+// The job is in the wait once rank 0's store listens on the port (/proc/net/tcp or tcp6: state 0A, LISTEN).
+const port = Number(process.argv[3]).toString(16).toUpperCase().padStart(4, '0');
+const listening = () => ['/proc/net/tcp', '/proc/net/tcp6'].map((f) => readFileSync(f, 'utf8')).join('\\n').split('\\n').some((l) => l.split(/\\s+/)[2]?.endsWith(':' + port) && l.split(/\\s+/)[4] === '0A');
+const waitFrom = Date.now();
+while (!listening()) {
+  if (Date.now() - waitFrom > 60000) { console.log(JSON.stringify({ listening: false })); process.exit(0); }
+  await new Promise((r) => setTimeout(r, 50));
+}
+const t0 = Date.now();
+spawnSync('true');
+console.log(JSON.stringify({ listening: true, ms: Date.now() - t0 }));
+process.exit(0);
+`;
+
+test('a job waiting for other ranks lets a fork go at once (the wait is a safe region)', async (t) => {
+  const base = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', WAITING_RANK, INDEX, base, String(await freePort())], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, LEP_FORK_WAIT_MS: '20000' } });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { listening: boolean; ms: number };
+  t.true(out.listening, 'rank 0 waits for rank 1');
+  // Waiting out the gate would take the whole 20 s; a fork takes milliseconds.
+  t.true(out.ms < 10_000, `the spawn took ${out.ms} ms`);
+  t.notRegex(r.stderr, /lep: a child process started/);
 });
