@@ -3,10 +3,14 @@
 #pragma once
 #include <napi.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "common/NodeJob.h"
+#include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/llama_model.h"
 
 namespace lep_addon {
@@ -19,7 +23,7 @@ struct ModelInfo {
 
 struct ModelHolder {
   std::unique_ptr<lep::LlamaModel> model;
-  std::mutex busy;  // one job at a time on the model
+  std::timed_mutex busy;  // one job at a time on the model (ModelLock)
 
   // info() runs on the main thread: it must neither walk the LoRA map while a job changes it (addLora,
   // mergeLora, train with LoRA) nor wait for `busy` (a training job holds it for minutes). It reads this
@@ -36,9 +40,20 @@ struct ModelHolder {
 };
 
 // A job's hold on the model: `busy` for the job's length, then the info() snapshot refreshed.
+//
+// A job that finds the model busy waits outside the fork gate (core/fork_gate.h): the job ahead passes
+// safe points while it holds the model, and a fork waiting for this thread's gate would wait for that job,
+// which waits for the fork at its next safe point (found: two overlapping generations and a spawn hung,
+// the fork going ahead after its 10 s and OpenBLAS's pool lost under the running one). And it waits
+// stoppably: an aborted job leaves at once, not when the job ahead ends.
 class ModelLock {
  public:
-  explicit ModelLock(ModelHolder& h) : h_(h), lock_(h.busy) {}
+  explicit ModelLock(ModelHolder& h) : h_(h), lock_(h.busy, std::try_to_lock) {
+    if (lock_.owns_lock()) return;
+    lep::ForkSafeRegion waiting;
+    while (!lock_.try_lock_for(std::chrono::milliseconds(20)))
+      if (lep_node::current_job_aborted()) throw lep::Error("LEP_ABORTED", "stopped while it waited for another job on the model");
+  }
   // Runs while `busy` is still held (members are destroyed after the body). A failed refresh (it only
   // reads shapes) keeps the previous snapshot rather than throwing from a destructor.
   ~ModelLock() {
@@ -52,7 +67,7 @@ class ModelLock {
 
  private:
   ModelHolder& h_;
-  std::lock_guard<std::mutex> lock_;
+  std::unique_lock<std::timed_mutex> lock_;
 };
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {

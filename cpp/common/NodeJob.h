@@ -59,6 +59,17 @@ inline std::atomic<int>& running_jobs() {
   return n;
 }
 
+// The stop flag of the job running on this thread (none on other threads): for work that waits rather
+// than computes (AddonModel.h, ModelLock) and has no progress report to learn of a stop from.
+inline const std::atomic<bool>*& current_job_abort() {
+  static thread_local const std::atomic<bool>* flag = nullptr;
+  return flag;
+}
+inline bool current_job_aborted() {
+  const std::atomic<bool>* flag = current_job_abort();
+  return flag != nullptr && flag->load();
+}
+
 // A job's stop flag and whether its thread has finished, shared by the job, its thread, the JS handle's
 // abort() and the registry below; it outlives the job object, which the main thread deletes.
 struct JobLife {
@@ -218,6 +229,7 @@ class NodeJob {
 
   void Run() {
     std::shared_ptr<JobLife> life = life_;  // `this` may be deleted by the main thread before the end
+    current_job_abort() = &life->abort;
     Traits::OnThreadStart();
     Item* final_item = new Item{Item::kDone, {}, "", ""};
     try {
@@ -231,6 +243,7 @@ class NodeJob {
       *final_item = Item{Item::kFail, {}, std::move(f.code), std::move(f.message)};
     }
     Traits::OnThreadEnd();
+    current_job_abort() = nullptr;
     // The main thread deletes the job when it handles the final item, possibly before BlockingCall
     // returns here: touch only a local copy of the handle from now on.
     Napi::ThreadSafeFunction tsfn = tsfn_;

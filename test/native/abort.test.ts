@@ -14,6 +14,7 @@ import { saveModelDir } from '../../ts/checkpoint/saveModelDir.js';
 import { mistralTokenizerDir } from '../../ts/data/builtinTokenizers.js';
 import { initEmbeddings } from '../../ts/init/initEmbeddings.js';
 import { createModel } from '../../ts/model/createModel.js';
+import { loadedNative } from '../../ts/binding/loadNative.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { trainTokenizer } from '../../ts/tokenizer/train.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
@@ -92,4 +93,30 @@ test('SentencePiece training', async (t) => {
   // Aborted once the corpus is read: the SentencePiece job itself must reject with LEP_ABORTED.
   const p = trainTokenizer(corpus, join(tempDir(), 'tok'), { vocabSize: 400, signal: ctl.signal, onProgress: (e) => void (e.phase === 'corpus' && e.total > 0 && ctl.abort(reason)) });
   await rejectsAborted(t, p, reason);
+});
+
+test.serial('a job waiting for another on the same model stops at once when aborted, not when the job ahead ends', async (t) => {
+  const m = await LepModel.load(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct'));
+  t.teardown(() => m.dispose());
+  const settled: string[] = [];
+  const ctl = new AbortController();
+  const reason = new Error('client gone');
+  // The second generation starts once the first holds the model (its first piece), and is aborted once
+  // its native job has started (two jobs running: serial, no other test's) and so waits for the model.
+  let pieces = 0;
+  let first!: () => void;
+  const holding = new Promise<void>((r) => (first = r));
+  const onText = (): void => {
+    if (++pieces === 1) first();
+    if (pieces > 1 && !ctl.signal.aborted && loadedNative()!.runningJobs() === 2) ctl.abort(reason);
+  };
+  const ahead = m.generate('Hello', { maxNewTokens: 400, stopTokens: [], onText }).then(() => settled.push('ahead'));
+  await holding;
+  const waiting = m.generate('Hello', { maxNewTokens: 400, signal: ctl.signal });
+  const e = await rejectsAborted(t, waiting, reason);
+  settled.push('waiting');
+  t.regex(e.message, /stopped while it waited for another job on the model/);
+  await ahead;
+  // It waited 20 ms at a time; before, it left only when the 400 tokens ahead of it were done.
+  t.deepEqual(settled, ['waiting', 'ahead']);
 });

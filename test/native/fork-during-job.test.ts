@@ -109,3 +109,29 @@ test('a job waiting for other ranks lets a fork go at once (the wait is a safe r
   t.true(out.ms < 10_000, `the spawn took ${out.ms} ms`);
   t.notRegex(r.stderr, /lep: a child process started/);
 });
+
+// Two generations on one model (the second waits for the first) and a spawn: the waiting job waits
+// outside the gate. Before, the fork waited for it, it waited for the running one, and the running one
+// waited for the fork at its next safe point: the spawn took the whole LEP_FORK_WAIT_MS, then OpenBLAS's
+// pool was torn down under the running generation, which hung in 5 runs of 6.
+const QUEUED = `
+import { execFileSync } from 'node:child_process';
+const lep = await import(process.argv[1]);
+lep.setThreads(2);
+const m = await lep.LepModel.load(process.argv[2]);
+const a = m.generate('Hello', { maxNewTokens: 300, stopTokens: [] });
+const b = m.generate('Hello', { maxNewTokens: 300, stopTokens: [] });
+await new Promise((r) => setTimeout(r, 50));
+const t0 = Date.now();
+execFileSync('true');
+const ms = Date.now() - t0;
+await Promise.all([a, b]);
+console.log(JSON.stringify({ ms }));
+`;
+
+test('a spawn beside a running job and one waiting for the same model neither waits out the gate nor hangs them', (t) => {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', QUEUED, INDEX, TOY], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, LEP_FORK_WAIT_MS: '20000' } });
+  t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  t.true((JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number }).ms < 10_000, r.stdout);
+  t.notRegex(r.stderr, /lep: a child process started/);
+});
