@@ -208,7 +208,13 @@ std::shared_ptr<DataParallel> DataParallel::join(const DistConfig& c, torch::Dev
   static std::mutex mu;
   static std::shared_ptr<Group> group;
   static DistConfig joined;
-  std::lock_guard<std::mutex> lock(mu);
+  std::unique_lock<std::mutex> lock(mu, std::defer_lock);
+  {
+    // Outside the fork gate: a job joining holds `mu` across its own safe region (make_group), and one
+    // waiting here with the gate held would keep a fork, and so that job, waiting (core/fork_gate.h).
+    ForkSafeRegion waiting;
+    lock.lock();
+  }
   if (group && (joined.rank != c.rank || joined.world_size != c.world_size || joined.master_addr != c.master_addr ||
                 joined.master_port != c.master_port))
     throw Error("LEP_BAD_ARGUMENT", "this process already joined another data-parallel group (rank " + std::to_string(joined.rank) + " of " +

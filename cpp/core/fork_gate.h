@@ -8,6 +8,11 @@
 // registered later run first), takes it exclusively, so the fork comes between two BLAS calls. It waits at
 // most `max_wait` (a step that reports rarely, a long backward pass), then lets the fork go as before and
 // says so on stderr, once.
+//
+// The rule that keeps it from deadlocking: a job's thread never waits, holding the gate, for something
+// another job holds across a safe point (a model, the data-parallel group); it waits in a ForkSafeRegion.
+// Otherwise a fork waits for the waiter, the waiter for the other job, and that job, at its safe point,
+// for the fork (seen with two generations on one model: addon/AddonModel.h, ModelLock).
 #include <chrono>
 
 namespace lep {
