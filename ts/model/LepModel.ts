@@ -259,6 +259,10 @@ export class LepModel {
     }
   }
 
+  /**
+   * Frees the model once the jobs already started on it end (it does not stop them: abort them with their
+   * signals); later calls reject with LEP_DISPOSED.
+   */
   dispose(): void {
     this.native.dispose();
   }
