@@ -4,7 +4,7 @@
  * whether the native side stopped with an error of its own (score, gguf, init) or finished with a partial
  * result (generate, train).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -14,7 +14,7 @@ import { saveModelDir } from '../../ts/checkpoint/saveModelDir.js';
 import { mistralTokenizerDir } from '../../ts/data/builtinTokenizers.js';
 import { initEmbeddings } from '../../ts/init/initEmbeddings.js';
 import { createModel } from '../../ts/model/createModel.js';
-import { loadedNative } from '../../ts/binding/loadNative.js';
+import { runJob } from '../../ts/binding/runJob.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { trainTokenizer } from '../../ts/tokenizer/train.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
@@ -95,28 +95,58 @@ test('SentencePiece training', async (t) => {
   await rejectsAborted(t, p, reason);
 });
 
-test.serial('a job waiting for another on the same model stops at once when aborted, not when the job ahead ends', async (t) => {
+test.serial('a call waiting for another on the same model stops at once when aborted, not when the call ahead ends', async (t) => {
   const m = await LepModel.load(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct'));
   t.teardown(() => m.dispose());
   const settled: string[] = [];
-  const ctl = new AbortController();
   const reason = new Error('client gone');
-  // The second generation starts once the first holds the model (its first piece), and is aborted once
-  // its native job has started (two jobs running: serial, no other test's) and so waits for the model.
+  // Queued in LepModel behind the first generation once that one runs (its first piece; no native job
+  // for the waiting one yet), and aborted at the first one's tenth piece.
+  const ctl = new AbortController();
   let pieces = 0;
-  let first!: () => void;
-  const holding = new Promise<void>((r) => (first = r));
+  let running!: () => void;
+  const started = new Promise<void>((r) => (running = r));
   const onText = (): void => {
-    if (++pieces === 1) first();
-    if (pieces > 1 && !ctl.signal.aborted && loadedNative()!.runningJobs() === 2) ctl.abort(reason);
+    if (++pieces === 1) running();
+    if (pieces === 10) ctl.abort(reason);
   };
   const ahead = m.generate('Hello', { maxNewTokens: 400, stopTokens: [], onText }).then(() => settled.push('ahead'));
-  await holding;
+  await started;
   const waiting = m.generate('Hello', { maxNewTokens: 400, signal: ctl.signal });
-  const e = await rejectsAborted(t, waiting, reason);
+  await rejectsAborted(t, waiting, reason);
   settled.push('waiting');
+  // The next call still waits for the one ahead: the queue's order holds when a call leaves it.
+  const after = m.generate('Hello', { maxNewTokens: 4 }).then(() => settled.push('after'));
+  await Promise.all([ahead, after]);
+  t.deepEqual(settled, ['waiting', 'ahead', 'after']);
+
+  // The same on the native side, which other callers (training, saving) share: a native job waiting for
+  // the model's lock leaves at once when aborted (it left when the job ahead ended).
+  const GREEDY_400 = { maxNewTokens: 400, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stopTokens: [], seed: 0 };
+  let holding!: () => void;
+  const holds = new Promise<void>((r) => (holding = r));
+  const first = runJob((p) => m.native.generate([[1, 15043]], GREEDY_400, p), { onProgress: () => holding() });
+  await holds;  // the first job holds the model: the second waits for it
+  const ctl2 = new AbortController();
+  const second = runJob((p) => m.native.generate([[1, 15043]], GREEDY_400, p), { signal: ctl2.signal });
+  setTimeout(() => ctl2.abort(reason), 20);
+  const order: string[] = [];
+  const e = await rejectsAborted(t, second.finally(() => order.push('second')), reason);
+  await first.then(() => order.push('first'));
   t.regex(e.message, /stopped while it waited for another job on the model/);
-  await ahead;
-  // It waited 20 ms at a time; before, it left only when the 400 tokens ahead of it were done.
-  t.deepEqual(settled, ['waiting', 'ahead']);
+  t.deepEqual(order, ['second', 'first']);
+});
+
+test.serial('calls waiting for a model hold no thread: 40 overlapping generations add at most a few', async (t) => {
+  const m = await LepModel.load(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct'));
+  t.teardown(() => m.dispose());
+  const threads = (): number => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+  const before = threads();
+  let most = before;
+  const calls = Array.from({ length: 40 }, () => m.generate('Hello', { maxNewTokens: 8, onText: () => void (most = Math.max(most, threads())) }));
+  most = Math.max(most, threads());
+  const texts = (await Promise.all(calls)).map((r) => r.text);
+  // Each native job has a thread: 40 waiting generations held 40 (12 -> 52 here) before they queued in LepModel.
+  t.true(most - before <= 4, `threads ${before} -> ${most}`);
+  t.true(texts.every((x) => x === texts[0]), 'greedy: the same text each time');
 });

@@ -56,7 +56,8 @@ const m = await lep.LepModel.load(process.argv[2]);
 spawnSync('true');
 writeSync(2, 'idle fork done\\n');
 let forks = 0;
-await m.generate('Hello', { maxNewTokens: 8, onText: () => { if (forks++ < 2) spawnSync('true'); } });
+// 300 tokens: the job is still computing (holding the gate) when the first pieces reach JavaScript.
+await m.generate('Hello', { maxNewTokens: 300, stopTokens: [], onText: () => { if (forks++ < 2) spawnSync('true'); } });
 writeSync(2, 'job done\\n');
 console.log(forks);
 `;
@@ -119,8 +120,9 @@ import { execFileSync } from 'node:child_process';
 const lep = await import(process.argv[1]);
 lep.setThreads(2);
 const m = await lep.LepModel.load(process.argv[2]);
-const a = m.generate('Hello', { maxNewTokens: 300, stopTokens: [] });
-const b = m.generate('Hello', { maxNewTokens: 300, stopTokens: [] });
+// Natively, as a training beside a generation would: LepModel's own calls queue before their native jobs.
+const a = m.native.generate([[1, 15043]], { maxNewTokens: 300, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stopTokens: [], seed: 0 }, () => true).promise;
+const b = m.native.generate([[1, 15043]], { maxNewTokens: 300, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, stopTokens: [], seed: 0 }, () => true).promise;
 await new Promise((r) => setTimeout(r, 50));
 const t0 = Date.now();
 execFileSync('true');

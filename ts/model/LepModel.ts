@@ -5,7 +5,7 @@
 import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import type { JobProgress } from '../binding/progress.js';
-import { runJob, type JobOptions } from '../binding/runJob.js';
+import { abortedError, checkJobOptions, runJob, type JobOptions } from '../binding/runJob.js';
 import type {
   NativeDtype,
   NativeGenerateResult,
@@ -58,6 +58,11 @@ export class LepModel {
   readonly dir: ModelDir;
   readonly tokenizer: Tokenizer | undefined;
   readonly native: NativeModel;
+
+  /** The end of this model's queue of scores and generations: each starts when the one before it ends. */
+  private turn: Promise<void> = Promise.resolve();
+  /** Calls in that queue, running or waiting. */
+  private queued = 0;
 
   private constructor(dir: ModelDir, tokenizer: Tokenizer | undefined, native: NativeModel) {
     this.dir = dir;
@@ -116,6 +121,41 @@ export class LepModel {
     });
   }
 
+  /**
+   * Runs `start` once the scores and generations asked of this model before it have ended, in the order
+   * they were asked. A waiting call holds no native thread (each native job has one: 40 overlapping
+   * generations held 40, and the model's native lock served them in no order), and one whose signal
+   * aborts while it waits rejects at once (LEP_ABORTED, the reason as cause).
+   */
+  private inTurn<T>(options: JobOptions<never>, start: () => Promise<T>): Promise<T> {
+    checkJobOptions(options);
+    const before = this.turn;
+    let done!: () => void;
+    this.turn = new Promise<void>((r) => (done = r));
+    const finish = (): void => {
+      this.queued--;
+      done();
+    };
+    // Nothing ahead: the job starts now, as without a queue (a caller that checks runningJobs right after,
+    // such as forkWhenIdle, sees it).
+    if (this.queued++ === 0) return start().finally(finish);
+    const { signal } = options;
+    const ready = !signal
+      ? before
+      : new Promise<void>((resolve, reject) => {
+          if (signal.aborted) return reject(abortedError(signal));
+          const onAbort = (): void => reject(abortedError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+          void before.then(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          });
+        });
+    // The next call's turn comes when this one has ended, or, if it left while waiting, when the one
+    // before it has.
+    return ready.then(start).finally(() => void before.then(finish));
+  }
+
   /** Per-token log-probabilities of each sequence (teacher forcing). */
   async score(sequences: ArrayLike<number>[], options: ScoreOptions = {}): Promise<NativeScoreResult[]> {
     checkPlainOptions(options, { maxBatchTokens: 'number', lastLogprobs: 'boolean', signal: 'object', onProgress: 'function' }, 'score');
@@ -123,7 +163,7 @@ export class LepModel {
     const { maxBatchTokens, lastLogprobs } = options;
     if (maxBatchTokens !== undefined && (!Number.isSafeInteger(maxBatchTokens) || maxBatchTokens < 1))
       throw optionError('maxBatchTokens', 'a positive integer', maxBatchTokens);
-    return runJob((p) => this.native.score(sequences, { maxBatchTokens, lastLogprobs }, p), options);
+    return this.inTurn(options, () => runJob((p) => this.native.score(sequences, { maxBatchTokens, lastLogprobs }, p), options));
   }
 
   /** Generates from token prompts (batched; left-padded natively). */
@@ -151,9 +191,8 @@ export class LepModel {
           options.onProgress?.(e);
         }
       : options.onProgress;
-    return runJob(
-      (p) => this.native.generate(prompts, { maxNewTokens: max, temperature, topK, topP, repetitionPenalty, stopTokens, seed }, p),
-      { ...options, onProgress },
+    return this.inTurn(options, () =>
+      runJob((p) => this.native.generate(prompts, { maxNewTokens: max, temperature, topK, topP, repetitionPenalty, stopTokens, seed }, p), { ...options, onProgress }),
     );
   }
 
