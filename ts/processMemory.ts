@@ -36,7 +36,7 @@ export interface AddressSpace {
 }
 
 /** This process's address-space limit and use, if a limit is set (none where /proc cannot tell: not Linux). */
-export function addressSpace(): AddressSpace | undefined {
+function addressSpace(): AddressSpace | undefined {
   try {
     const soft = /^Max address space\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
     if (soft === undefined || soft === 'unlimited') return undefined;
@@ -54,7 +54,7 @@ const left = (a: AddressSpace): number => Math.max(0, a.limitBytes - a.usedBytes
  * a product, and more comes besides (oneDNN's scratch, malloc's per-thread arenas). Measured here: a toy
  * model's 4-token generation on 2 threads took VmSize from 1.89 to 2.31 GB.
  */
-export function jobHeadroomBytes(threads = computeThreads()): number {
+function jobHeadroomBytes(threads: number): number {
   return (256 + 128 * threads) * 2 ** 20;
 }
 

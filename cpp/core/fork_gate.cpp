@@ -87,8 +87,8 @@ ForkSafeRegion::~ForkSafeRegion() {
 
 void fork_safe_point() {
   if (!holding || forks_waiting.load(std::memory_order_relaxed) == 0) return;
-  pthread_rwlock_unlock(gate());
-  pthread_rwlock_rdlock(gate());  // after the fork: writers go first
+  fork_gate_leave();
+  fork_gate_enter();  // after the fork: writers go first
 }
 
 void install_fork_gate(std::chrono::milliseconds max_wait) {

@@ -21,11 +21,20 @@ interface Holder {
   since: string;
 }
 
+/** A lock file's holder; undefined when it is half-written (by a killed process): treated as stale. */
+function parseHolder(text: string): Holder | undefined {
+  try {
+    return JSON.parse(text) as Holder;
+  } catch {
+    return undefined;
+  }
+}
+
 function readHolder(file: string): Holder | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Holder;
+    return parseHolder(readFileSync(file, 'utf8'));
   } catch {
-    return undefined; // unreadable or half-written by a killed process: treated as stale
+    return undefined; // unreadable: treated as stale
   }
 }
 
@@ -45,13 +54,7 @@ function removeIfStale(file: string, live: (h: Holder | undefined) => boolean): 
   } catch {
     return; // gone, or not ours to read: retried, never removed blind
   }
-  let holder: Holder | undefined;
-  try {
-    holder = JSON.parse(text) as Holder;
-  } catch {
-    holder = undefined; // half-written by a killed process (before locks appeared whole)
-  }
-  if (holder !== undefined && live(holder)) return;
+  if (live(parseHolder(text))) return;
   const aside = tempPathFor(`${file}.aside-${randomUUID()}`);
   try {
     renameSync(file, aside);

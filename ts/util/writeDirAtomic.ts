@@ -66,14 +66,13 @@ function restoreOld(outDir: string): void {
   } catch {
     return;
   }
-  const left = names.find((n) => {
-    if (!n.startsWith(prefix)) return false;
-    const pid = Number(n.slice(prefix.length));
-    return pid === process.pid ? stranded.has(join(dirname(outDir), n)) : !pidAlive(pid);
-  });
+  const left = names
+    .filter((n) => n.startsWith(prefix))
+    .map((n) => ({ path: join(dirname(outDir), n), pid: Number(n.slice(prefix.length)) }))
+    .find(({ path, pid }) => (pid === process.pid ? stranded.has(path) : !pidAlive(pid)));
   if (left) {
-    renameSync(join(dirname(outDir), left), outDir);
-    stranded.delete(join(dirname(outDir), left));
+    renameSync(left.path, outDir);
+    stranded.delete(left.path);
   }
 }
 
