@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fork_gate.h"
 
 namespace lep {
 
@@ -16,6 +17,7 @@ void AdamW::step(double step_lr, const std::map<std::string, torch::Tensor>& gra
   const double bc1 = 1 - std::pow(c_.beta1, static_cast<double>(step_));
   const double bc2 = 1 - std::pow(c_.beta2, static_cast<double>(step_));
   for (auto& [name, s] : slots_) {
+    fork_safe_point();  // between two tensors' updates (core/fork_gate.h): 8B shapes have seconds of them
     auto it = grads.find(name);
     if (it == grads.end() || !it->second.defined()) continue;
     const auto& g = it->second;

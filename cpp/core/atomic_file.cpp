@@ -12,7 +12,7 @@ namespace lep {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
-  f_ = std::fopen(tmp_.c_str(), "wb");
+  f_ = std::fopen(tmp_.c_str(), "wbe");  // e: O_CLOEXEC, a child spawned meanwhile keeps no descriptor
   if (!f_) {
     const int err = errno;
     throw Error("LEP_IO", "cannot create " + tmp_ + " (the working copy of " + path_ + "): " + std::strerror(err) + "\nHINT: " + io_hint(err));

@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -97,6 +98,7 @@ std::vector<std::string> write_checkpoint(const std::string& dir, const std::map
   std::vector<std::pair<std::string, torch::Tensor>> converted;
   std::vector<ShardItem> items;
   for (const auto& [name, t] : tensors) {
+    fork_safe_point();  // between two tensors' conversions (core/fork_gate.h)
     auto c = t.is_floating_point() ? t.detach().to(torch::kCPU, dtype) : t.detach().to(torch::kCPU);
     items.push_back({name, static_cast<uint64_t>(c.numel() * c.element_size())});
     converted.emplace_back(name, c);

@@ -29,7 +29,7 @@ struct Entry {
 };
 
 uint64_t data_start(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error("LEP_FILE_NOT_FOUND", "cannot open " + path + ": " + std::strerror(errno));
   uint64_t len = 0;
   const ssize_t n = ::pread(fd, &len, 8, 0);
@@ -56,7 +56,7 @@ class Copier {
     }
     if (e.file != open_name_) {
       close();
-      fd_ = ::open(e.file.c_str(), O_RDONLY);
+      fd_ = ::open(e.file.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd_ < 0) throw Error("LEP_FILE_NOT_FOUND", "cannot open " + e.file + ": " + std::strerror(errno));
       open_name_ = e.file;
     }

@@ -3,11 +3,13 @@
 // for every spawn) runs OpenBLAS's pre-fork handler, which tears OpenBLAS's thread pool down; a job inside
 // a threaded BLAS call at that moment then waits forever for work the pool lost (reproduced: a generation
 // loop beside a loop spawning `true` hung within seconds, its thread spinning in exec_blas_async_wait).
-// So a job thread holds this gate, shared, while it computes, and lets it go at safe points (each layer of
-// a forward pass, each progress report); a pre-fork handler of lep's, which runs before OpenBLAS's (handlers
-// registered later run first), takes it exclusively, so the fork comes between two BLAS calls. It waits at
-// most `max_wait` (a step that reports rarely, a long backward pass), then lets the fork go as before and
-// says so on stderr, once.
+// So a job thread holds this gate, shared, while it computes, and lets it go at safe points (each decoder
+// layer, forward and backward; each loss chunk; each tensor of an update or a checkpoint; each progress
+// report): any point of the job's thread between two libtorch ops is one, since a BLAS call returns only
+// when its pool is done. A pre-fork handler of lep's, which runs before OpenBLAS's (handlers registered
+// later run first), takes it exclusively, so the fork comes between two BLAS calls. It waits at most
+// `max_wait` (a stretch with no safe point: loading a model's tensors, one layer of a very long sequence),
+// then lets the fork go as before and says so on stderr, once.
 //
 // The rule that keeps it from deadlocking: a job's thread never waits, holding the gate, for something
 // another job holds across a safe point (a model, the data-parallel group); it waits in a ForkSafeRegion.

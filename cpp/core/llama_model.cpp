@@ -409,6 +409,10 @@ torch::Tensor LlamaModel::forward_hidden(const torch::Tensor& input_ids, const t
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     if (!checkpoint) {
       x = layer_forward(i, x, cos, sin_signed, blocked, cache);
+      // Backward runs a CPU graph on this thread; between two layers' backward no BLAS call is under way,
+      // and the whole backward of a large model takes minutes, so each layer's gradient is a safe point
+      // too (core/fork_gate.h). A checkpointed layer gets one from its recomputed forward.
+      if (x.requires_grad()) x.register_hook([](const torch::Tensor&) { fork_safe_point(); });
       continue;
     }
     std::vector<torch::Tensor> layer_params;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/fork_gate.h"
 #include "core/onednn.h"
 
 namespace lep {
@@ -66,6 +67,7 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   auto count_acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(hidden.device()));
   const double tiny = compute == torch::kFloat64 ? 1e-280 : 1e-30;
   for (int64_t start = 0; start < N; start += chunk_rows) {
+    fork_safe_point();  // between two chunks no BLAS call is under way; at 8B shapes a step has seconds of them
     const int64_t n = std::min(chunk_rows, N - start);
     auto h = hidden.narrow(0, start, n);                      // (n, C)
     auto t = targets.narrow(0, start, n).unsqueeze(-1);       // (n, 1)

@@ -14,13 +14,14 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/finite_check.h"
+#include "core/fork_gate.h"
 
 namespace lep {
 
 class MappedFile {
  public:
   MappedFile(const std::string& path, bool writable) {
-    int fd = ::open(path.c_str(), O_RDONLY);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error("LEP_FILE_NOT_FOUND", "cannot open " + path + ": " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -122,6 +123,7 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
+    fork_safe_point();
     if (!names.insert(name).second) throw Error("LEP_DUPLICATE_TENSOR", "tensor '" + name + "' given twice");
     auto c = t.detach().to(torch::kCPU).contiguous();
     check_finite(path, name, c);
@@ -138,7 +140,10 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   uint64_t len = h.size();
   out.write(&len, 8);
   out.write(h.data(), h.size());
-  for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
+  {
+    ForkSafeRegion writing;  // only file writes here, no BLAS call (core/fork_gate.h); a large model's take minutes
+    for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
+  }
   out.commit();
 }
 

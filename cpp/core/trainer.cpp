@@ -15,6 +15,7 @@
 #include "core/compute_threads.h"
 #include "core/runtime.h"
 #include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/lm_loss.h"
 #include "core/safetensors.h"
 
@@ -461,6 +462,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     double sq = 0;
     std::map<std::string, torch::Tensor> grads;
     for (auto& t : ts) {
+      fork_safe_point();  // between two tensors (core/fork_gate.h); the update below has its own
       auto g = t.rows.defined() ? t.param.grad().index_select(0, t.rows) : t.param.grad();
       g = g.to(t.master.scalar_type());
       sq += g.pow(2).sum().item<double>();

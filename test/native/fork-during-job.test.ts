@@ -137,3 +137,43 @@ test('a spawn beside a running job and one waiting for the same model neither wa
   t.true((JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number }).ms < 10_000, r.stdout);
   t.notRegex(r.stderr, /lep: a child process started/);
 });
+
+// A training step's backward pass, its loss chunks, its update and its checkpoint write let a fork go
+// between two layers or two tensors, not only at the step's end: 64 layers without activation
+// checkpointing, whose backward alone (seconds) is longer than the gate's wait here. Before the safe points
+// there, a spawn during the backward waited it out and then went ahead, and lep said so. The children
+// also list their descriptors: lep opens its files close-on-exec, so none leaks into them.
+const TRAINING = `
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const lep = await import(process.argv[1]);
+lep.setThreads(2);
+const dir = mkdtempSync(join(tmpdir(), 'lep-fork-'));
+const model = join(dir, 'model');
+await lep.createModel(model, { tokenizerDir: process.argv[2], modelType: 'mistral', hiddenSize: 256, numHiddenLayers: 64, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 768, seed: 7 });
+writeFileSync(join(dir, 'c.txt'), 'Hello there, world. The quick brown fox jumps. '.repeat(400));
+await lep.packCorpus(join(dir, 'c.txt'), model, join(dir, 'blocks.safetensors'), { seqLen: 256 });
+let running = true, forks = 0;
+const inherited = new Set();
+const job = lep.trainModel(model, join(dir, 'out'), { data: join(dir, 'blocks.safetensors'), steps: 1, batchSize: 8, activationCheckpointing: false }).finally(() => { running = false; });
+while (running) {
+  await new Promise((r) => setTimeout(r, 100));
+  // The child lists the descriptors it inherited: none of lep's files (all opened close-on-exec).
+  for (const l of spawnSync('ls', ['-l', '/proc/self/fd'], { encoding: 'utf8' }).stdout.split('\\n')) if (l.includes(dir)) inherited.add(l.split(' -> ')[1]);
+  forks++;
+}
+await job;
+console.log(JSON.stringify({ forks, inherited: [...inherited] }));
+`;
+
+test('spawning beside a training step finds safe points inside its backward pass, update and checkpoint write', (t) => {
+  const tokenizer = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', TRAINING, INDEX, tokenizer], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL', env: { ...process.env, LEP_FORK_WAIT_MS: '1500' } });
+  t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { forks: number; inherited: string[] };
+  t.true(out.forks >= 10, `forks during the job: ${r.stdout}`);
+  t.deepEqual(out.inherited, [], 'a child inherited a descriptor of a file lep had open');
+  t.notRegex(r.stderr, /lep: a child process started/, 'a fork waited out the gate');
+});
