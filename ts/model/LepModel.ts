@@ -57,6 +57,10 @@ export function checkSampling(o: GenerateOptions): void {
 export class LepModel {
   readonly dir: ModelDir;
   readonly tokenizer: Tokenizer | undefined;
+  /**
+   * @internal The native model (lep's own modules and tests use it). Left out of the published types
+   * (tsconfig's stripInternal): its calls skip the checks, the queue and the LepError wrapping above.
+   */
   readonly native: NativeModel;
 
   /** The end of this model's queue of scores and generations: each starts when the one before it ends. */
