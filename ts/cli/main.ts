@@ -3,13 +3,20 @@
  * The `lep` command's entry point. The command itself (cli/dispatch.ts) is loaded by a dynamic import so
  * that a failure to load it is reported as lep reports errors: Node's module loader opens lep's and its
  * dependencies' files many at once, and under a low open-file limit (`ulimit -n` below about 175 here) it
- * died with EMFILE and a stack trace before any of lep ran.
+ * died with EMFILE and a stack trace before any of lep ran; an install missing a dependency or one of
+ * lep's own files died with ERR_MODULE_NOT_FOUND and a stack trace. This file imports nothing statically,
+ * so that a missing module is reported whichever it is.
  */
-import { ioMessage, isIoError } from '../util/ioError.js';
-
-import('./dispatch.js').catch((e: unknown) => {
+import('./dispatch.js').catch(async (e: unknown) => {
+  process.exitCode = 1;
+  if ((e as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND') {
+    console.error(`lep: cannot load lep's modules: ${(e as Error).message.split('\n')[0]}`);
+    console.error("HINT: lep's installation is incomplete: install it again (`npm install lep`; in a checkout, `npm ci && npm run build`).");
+    console.error('(code LEP_MISSING_PACKAGE)');
+    return;
+  }
+  const { ioMessage, isIoError } = await import('../util/ioError.js');
   if (!isIoError(e)) throw e;
   console.error(`lep: cannot load lep's modules: ${ioMessage(e)}`);
   console.error(`(code LEP_IO_${e.code})`);
-  process.exitCode = 1;
 });
