@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { fetchCorpora } from '../../ts/corpus/fetchDebian.js';
+import type { LepError } from '../../ts/errors.js';
 import { readTexts } from '../../ts/corpus/readCorpus.js';
 import { tempDir } from '../helpers.js';
 
@@ -63,14 +64,25 @@ test('fortunes-ru: fetched, Cyrillic UTF-8, split without overlap, second call a
   t.deepEqual(stamps(), before);
   t.deepEqual(second.manifest, m);
 
-  // lep corpora fetch reports the same cache hit.
-  const { stdout } = await run(process.execPath, [LEP, 'corpora', 'fetch', '--out', cacheDir, '--sources', 'fortunes-ru', '--json']);
+  // lep corpora fetch reports the same cache hit. --only repeated adds up (the last alone, pairs, is
+  // an output fortunes-ru does not feed: an error).
+  const { stdout } = await run(process.execPath, [LEP, 'corpora', 'fetch', '--out', cacheDir, '--only', 'ru', '--only', 'pairs', '--sources', 'fortunes-ru', '--json']);
   const r = JSON.parse(stdout);
   t.true(r.cached);
   t.is(r.manifest.files['ru.txt'].sha256, m.files['ru.txt']!.sha256);
 });
 
 test('lep corpora fetch rejects an unknown output with the option named', async (t) => {
-  const e = await t.throwsAsync(run(process.execPath, [LEP, 'corpora', 'fetch', '--out', tempDir(), '--only', 'fr']));
-  t.regex((e as unknown as { stderr: string }).stderr, /Expected "ru", "en" or "pairs" for outputs \(--only\) but received "fr"/);
+  const e = await t.throwsAsync(run(process.execPath, [LEP, 'corpora', 'fetch', '--out', tempDir(), '--only', 'ru,fr']));
+  t.regex((e as unknown as { stderr: string }).stderr, /Expected "ru" or "en" or "pairs" for outputs\[1\] \(--only\) but received "fr"/);
+});
+
+test('fetchCorpora checks its options before it fetches anything: an unknown key, a bound', async (t) => {
+  const dir = tempDir();
+  const typo = await t.throwsAsync(fetchCorpora({ cacheDir: dir, heldOutPercent: 3 } as never));
+  t.is((typo as LepError).code, 'LEP_BAD_OPTION');
+  t.regex(typo!.message, /unknown option heldOutPercent\nHINT: the known options are cacheDir, outputs, sources, heldoutPercent,/);
+  const bound = await t.throwsAsync(fetchCorpora({ cacheDir: dir, heldoutPercent: 100 }));
+  t.regex(bound!.message, /Expected a number in \[0, 100\) for heldoutPercent \(--heldout-percent\) but received 100/);
+  t.deepEqual(readdirSync(dir), [], 'nothing written');
 });

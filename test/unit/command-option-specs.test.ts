@@ -1,6 +1,6 @@
 /**
  * The commands whose flags, help and checks derive from an option spec (data pack, generate, export gguf and
- * checkpoint, tokenizer extend and shrink, model create, the corpus flags; LepModel.load and the --device
+ * checkpoint, tokenizer extend and shrink, model create, corpora fetch, the corpus flags; LepModel.load and the --device
  * and --dtype of the commands that load a model): the flags each command had
  * before its spec are still accepted and documented, the defaults are the same and shown, and a wrong value
  * is refused naming the option and its flag before anything is read or written.
@@ -12,7 +12,9 @@ import test from 'ava';
 
 import { exportGguf } from '../../ts/checkpoint/gguf.js';
 import { GGUF_SPEC } from '../../ts/checkpoint/ggufOptions.js';
+import { run as corporaFetchCli, usage as corporaFetchUsage } from '../../ts/cli/corporaFetch.js';
 import { CORPUS_FLAGS_SPEC, corpusUsage, readOptions } from '../../ts/cli/corpusFlags.js';
+import { FETCH_CORPORA_SPEC } from '../../ts/corpus/fetchCorporaOptions.js';
 import { run as dataPackCli, usage as dataPackUsage } from '../../ts/cli/dataPack.js';
 import { run as exportCheckpointCli, usage as exportCheckpointUsage } from '../../ts/cli/exportCheckpoint.js';
 import { run as exportGgufCli, usage as exportGgufUsage } from '../../ts/cli/exportGguf.js';
@@ -51,6 +53,7 @@ test('the defaults are the ones the hand-written code had (each now written once
   t.deepEqual(defaultsOf(PACK_SPEC), { kind: 'text', maxBlocks: 0, maxChars: 0, normalize: 'none', textField: 'text' });
   t.deepEqual(defaultsOf(GGUF_SPEC), { outType: 'f16', force: false });
   t.deepEqual(defaultsOf(EXPORT_CHECKPOINT_SPEC), {});
+  t.deepEqual(defaultsOf(FETCH_CORPORA_SPEC), { cacheDir: '.cache/corpora', heldoutPercent: 5, enManpagesMaxBytes: 8 * 1024 * 1024, force: false });
   t.deepEqual(defaultsOf(CREATE_MODEL_SPEC), {
     modelType: 'llama', hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, maxPositionEmbeddings: 512, ropeTheta: 10000, seed: 0, initStd: 0.02, embedStd: 0.02, dtype: 'f32', maxShardBytes: 0,
   });
@@ -68,6 +71,18 @@ test('corpus flags: every reader flag, its default in the help, checked by the r
   t.regex(lines.message, /^Expected a non-negative integer for maxItems \(--max-lines\) but received -1\nHINT: maxItems \(--max-lines\): .* Defaults to 0\./);
   t.throws(() => readOptions({ mode: 'para' }), { message: /Expected "line" or "document" for mode \(--mode\) but received "para"/ });
   t.throws(() => readOptions({ 'text-field': 'a..b' }), { message: /Expected a field name such as "text" for textField \(--text-field\) but received "a\.\.b"/ });
+});
+
+test('corpora fetch: the flags it had, defaults from the spec; a wrong value is refused before anything is fetched', async (t) => {
+  await acceptsFlags(t, corporaFetchCli, corporaFetchUsage, { string: ['out', 'only', 'sources', 'heldout-percent', 'en-manpages-max-bytes'], boolean: ['force', 'json'] });
+  helpShowsDefaults(t, corporaFetchUsage, FETCH_CORPORA_SPEC);
+  t.regex(corporaFetchUsage, /--only LIST +.*comma-separated \(or the flag repeated\), of ru, en, pairs\. \(default all\)/);
+  const out = join(tempDir(), 'corpora');
+  const pct = await t.throwsAsync(corporaFetchCli(['--out', out, '--heldout-percent', '5%']), { instanceOf: LepError });
+  t.regex(pct.message, /^Expected a number in \[0, 100\) for heldoutPercent \(--heldout-percent\) but received "5%"\nHINT: /);
+  const src = await t.throwsAsync(corporaFetchCli(['--out', out, '--sources', 'fortunes-ru', '--sources', 'manpages-fr']), { instanceOf: LepError });
+  t.regex(src.message, /^Expected "fortunes-ru" or "manpages-ru" or "manpages-en" or "libreoffice-help" for sources\[1\] \(--sources\) but received "manpages-fr"/);
+  t.false(existsSync(out));
 });
 
 test('data pack: flags, defaults and an example from the spec; a wrong value is refused before the output is touched', async (t) => {

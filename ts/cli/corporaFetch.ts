@@ -1,48 +1,27 @@
-import { fetchCorpora, type CorpusOutput, type CorpusSource } from '../corpus/fetchDebian.js';
+import { FETCH_CORPORA_SPEC, type FetchCorporaOptions } from '../corpus/fetchCorporaOptions.js';
+import { fetchCorpora } from '../corpus/fetchDebian.js';
 import { LepError } from '../errors.js';
-import { numFlag, parse, printJson } from './args.js';
+import { cliFlags, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
+import { parse, printJson } from './args.js';
+
+/** The flags of the command itself (not options of fetchCorpora). */
+const CLI_ONLY = defineOptions({ json: JSON_FLAG });
 
 export const usage = `lep corpora fetch [--out DIR] [options]
   Fetches lep's Russian, English and EN<->RU corpora from Debian packages (apt-get download + dpkg -x, no
   installation; the Debian archive must be reachable) into DIR, with held-out splits and a manifest:
   DIR/ru.txt, en.txt, pairs.jsonl and heldout/ (what lep eval --corpora, the built-in suites and
   calibrate's built-in prompts read). A second run with the outputs current returns at once.
-  --out DIR                   Where the corpora go. (default .cache/corpora, where lep eval looks)
-  --only LIST                 Outputs to write, comma-separated, of ru, en, pairs. (default all)
-  --sources LIST              Sources, comma-separated, of fortunes-ru, manpages-ru, manpages-en, libreoffice-help. (default all)
-  --heldout-percent N         Share of documents held out, in percent. (default 5)
-  --en-manpages-max-bytes N   Cap on the UTF-8 bytes of English man-page text. (default 8388608)
-  --force                     Rebuild the outputs even when current (downloads stay cached).
-  --json                      Print the result (files, manifest) as one JSON document on stdout.
+${helpLines({ ...FETCH_CORPORA_SPEC, ...CLI_ONLY }).join('\n')}
 Example: lep corpora fetch --only ru --out corpora`;
 
-const list = (v: unknown): string[] | undefined =>
-  v === undefined ? undefined : (v as string[]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
-
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      out: { type: 'string' },
-      only: { type: 'string', multiple: true },
-      sources: { type: 'string', multiple: true },
-      'heldout-percent': { type: 'string' },
-      'en-manpages-max-bytes': { type: 'string' },
-      force: { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    usage,
-  );
+  const { values, positionals } = parse(argv, { ...cliFlags(FETCH_CORPORA_SPEC), ...cliFlags(CLI_ONLY) }, usage);
   if (values.help) return void console.log(usage);
   if (positionals.length) throw new LepError('LEP_BAD_OPTION', `unexpected argument ${positionals[0]}: the folder is --out DIR\n\n${usage}`);
   const t0 = performance.now();
   const result = await fetchCorpora({
-    cacheDir: values.out as string | undefined,
-    outputs: list(values.only) as CorpusOutput[] | undefined,
-    sources: list(values.sources) as CorpusSource[] | undefined,
-    heldoutPercent: numFlag(values['heldout-percent'], '--heldout-percent'),
-    enManpagesMaxBytes: numFlag(values['en-manpages-max-bytes'], '--en-manpages-max-bytes'),
-    force: values.force as boolean | undefined,
+    ...(fromFlags(FETCH_CORPORA_SPEC, values) as FetchCorporaOptions),
     log: (m) => console.error(`lep corpora fetch: ${m}`),
   });
   const seconds = (performance.now() - t0) / 1000;

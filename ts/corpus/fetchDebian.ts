@@ -32,14 +32,24 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { optionError } from '../errors.js';
+import { checkOptions, withDefaults } from '../options/optionSpec.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { CorpusFileWriter, codePoints, type CorpusFileStats } from './CorpusFileWriter.js';
 import { downloadDebs, extractDeb, type DebInfo } from './debianPackages.js';
 import { readFortunes, readHelpPages, readManpages, type CorpusDoc, type CorpusPair } from './debianSources.js';
-import { DEFAULT_HELDOUT_PERCENT, isHeldOut } from './heldout.js';
+import {
+  CORPUS_OUTPUTS,
+  CORPUS_SOURCE_NAMES,
+  DEFAULT_CORPUS_CACHE_DIR,
+  FETCH_CORPORA_NON_SPEC_KEYS,
+  FETCH_CORPORA_SPEC,
+  type CorpusOutput,
+  type CorpusSource,
+  type FetchCorporaOptions,
+} from './fetchCorporaOptions.js';
+import { isHeldOut } from './heldout.js';
 
-export type CorpusOutput = 'ru' | 'en' | 'pairs';
-export type CorpusSource = 'fortunes-ru' | 'manpages-ru' | 'manpages-en' | 'libreoffice-help';
+export { CORPUS_OUTPUTS, DEFAULT_CORPUS_CACHE_DIR, DEFAULT_EN_MANPAGES_MAX_BYTES, type CorpusOutput, type CorpusSource, type FetchCorporaOptions } from './fetchCorporaOptions.js';
 
 /** Each source: the Debian packages it needs and the outputs it feeds. */
 export const CORPUS_SOURCES: Readonly<Record<CorpusSource, { packages: readonly string[]; outputs: readonly CorpusOutput[] }>> = {
@@ -49,32 +59,10 @@ export const CORPUS_SOURCES: Readonly<Record<CorpusSource, { packages: readonly 
   'libreoffice-help': { packages: ['libreoffice-help-en-us', 'libreoffice-help-ru'], outputs: ['ru', 'en', 'pairs'] },
 };
 
-export const CORPUS_OUTPUTS: readonly CorpusOutput[] = ['ru', 'en', 'pairs'];
-export const DEFAULT_CORPUS_CACHE_DIR = '.cache/corpora';
-/** English man pages are many; their text is capped (pages taken in sorted path order). */
-export const DEFAULT_EN_MANPAGES_MAX_BYTES = 8 * 1024 * 1024;
 /** Training drops paragraphs equal to a held-out paragraph from this length (characters) up. */
 export const MIN_LEAK_CHARS = 32;
 /** Bump when the cleaning or layout changes, so existing caches are rebuilt. */
 const MANIFEST_FORMAT = 1;
-
-/** Options of `fetchCorpora`. */
-export interface FetchCorporaOptions {
-  /** Folder for downloads, unpacked packages and outputs. Defaults to `.cache/corpora`. */
-  cacheDir?: string;
-  /** Which outputs to write (each with its held-out twin). Defaults to all: `['ru', 'en', 'pairs']`. */
-  outputs?: readonly CorpusOutput[];
-  /** Which sources to use; packages of sources feeding no requested output are not fetched. Defaults to all four. */
-  sources?: readonly CorpusSource[];
-  /** Share of documents held out, in percent. Defaults to `5`. */
-  heldoutPercent?: number;
-  /** Cap on the UTF-8 bytes of English man-page text. Defaults to `8 MiB`. */
-  enManpagesMaxBytes?: number;
-  /** Rebuild the outputs even when the manifest says they are current (downloads stay cached). Defaults to `false`. */
-  force?: boolean;
-  /** Progress messages. Defaults to none. */
-  log?: (message: string) => void;
-}
 
 export interface CorpusManifest {
   format: number;
@@ -109,18 +97,15 @@ function outputFiles(outputs: readonly CorpusOutput[]): string[] {
   });
 }
 
-function resolveConfig(o: FetchCorporaOptions): CorpusManifest['config'] {
-  const sources = [...(o.sources ?? (Object.keys(CORPUS_SOURCES) as CorpusSource[]))];
-  for (const s of sources) if (!(s in CORPUS_SOURCES)) throw optionError('sources', Object.keys(CORPUS_SOURCES).map((k) => `"${k}"`).join(', '), s, '--sources');
-  const wanted = [...(o.outputs ?? CORPUS_OUTPUTS)];
-  for (const w of wanted) if (!CORPUS_OUTPUTS.includes(w)) throw optionError('outputs', '"ru", "en" or "pairs"', w, '--only');
+function resolveConfig(given: FetchCorporaOptions): CorpusManifest['config'] {
+  checkOptions(FETCH_CORPORA_SPEC, given, { kind: 'options' }, FETCH_CORPORA_NON_SPEC_KEYS);
+  const o = withDefaults(FETCH_CORPORA_SPEC, given);
+  const sources: readonly CorpusSource[] = o.sources ?? CORPUS_SOURCE_NAMES;
+  const wanted: readonly CorpusOutput[] = o.outputs ?? CORPUS_OUTPUTS;
   const fed = new Set(sources.flatMap((s) => CORPUS_SOURCES[s].outputs));
   const outputs = CORPUS_OUTPUTS.filter((x) => wanted.includes(x) && fed.has(x));
   if (outputs.length === 0) throw optionError('outputs', `an output that the sources (${sources.join(', ')}) feed`, wanted, '--only');
-  const heldoutPercent = o.heldoutPercent ?? DEFAULT_HELDOUT_PERCENT;
-  if (!(heldoutPercent >= 0 && heldoutPercent < 100)) throw optionError('heldoutPercent', 'a number in [0, 100)', heldoutPercent, '--heldout-percent');
-  const enManpagesMaxBytes = o.enManpagesMaxBytes ?? DEFAULT_EN_MANPAGES_MAX_BYTES;
-  if (!Number.isSafeInteger(enManpagesMaxBytes) || enManpagesMaxBytes <= 0) throw optionError('enManpagesMaxBytes', 'a positive integer', enManpagesMaxBytes, '--en-manpages-max-bytes');
+  const { heldoutPercent, enManpagesMaxBytes } = o;
   // Only sources that feed a written output count; sorted so the config compares equal across calls.
   const used = (Object.keys(CORPUS_SOURCES) as CorpusSource[]).filter((s) => sources.includes(s) && CORPUS_SOURCES[s].outputs.some((x) => outputs.includes(x)));
   return { outputs, sources: used, heldoutPercent, enManpagesMaxBytes, minLeakChars: MIN_LEAK_CHARS };

@@ -269,8 +269,11 @@ export function combinationError(source: Source, message: string, hint: string):
 
 type ParseArgsOption = { type: 'string' | 'boolean'; multiple?: boolean };
 
-/** A list the command line gives by repeating the flag (`--corpus a --corpus b`). */
-const repeatable = (s: OptionSpec): boolean => s.schema.type === 'array' && !s.parse;
+/**
+ * A list the command line gives by repeating the flag (`--corpus a --corpus b`). A list with a `parse`
+ * (a comma-separated one) may repeat too: each value is parsed and the lists joined.
+ */
+const repeatable = (s: OptionSpec): boolean => s.schema.type === 'array';
 
 /** node:util parseArgs options for the spec's flags. */
 export function cliFlags(specs: OptionSpecs): Record<string, ParseArgsOption> {
@@ -289,7 +292,8 @@ export function fromFlags(specs: OptionSpecs, values: Record<string, string | bo
     const flag = flagOf(k, s);
     const v = flag ? values[flag.slice(2)] : undefined;
     if (v === undefined) continue;
-    if (s.parse) out[k] = s.parse(String(v), flag!);
+    if (s.parse && Array.isArray(v)) out[k] = (v as string[]).flatMap((x) => s.parse!(x, flag!) as unknown[]);
+    else if (s.parse) out[k] = s.parse(String(v), flag!);
     else if (s.schema.type === 'boolean') out[k] = flag!.startsWith('--no-') ? !v : v;
     else if (s.schema.type === 'integer' || s.schema.type === 'number') {
       const n = Number(v);
