@@ -8,6 +8,7 @@
 namespace lep {
 
 void AdamW::add(const std::string& name, const torch::Tensor& master, double lr_scale) {
+  fork_safe_point();  // between two tensors' moments (core/fork_gate.h)
   slots_[name] = Slot{master, torch::zeros_like(master), torch::zeros_like(master), lr_scale};
 }
 

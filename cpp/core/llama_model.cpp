@@ -115,6 +115,7 @@ void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
 void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights, bool in_place) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : params_) {
+    fork_safe_point();  // between two tensors' copies (core/fork_gate.h): a converting 8B load takes minutes
     auto it = weights.find(name);
     if (it == weights.end())
       throw Error("LEP_MISSING_TENSOR", "checkpoint lacks tensor '" + name +
@@ -158,6 +159,7 @@ void LlamaModel::init_random(double std, double embed_std, uint64_t seed) {
   auto gen = at::detail::createCPUGenerator(seed);
   // Biases are drawn like weights (HF zeroes them), so that tiny test models exercise them.
   for (auto& [name, p] : params_) {
+    fork_safe_point();  // between two tensors' draws (core/fork_gate.h)
     p = torch::empty(p.sizes(), torch::TensorOptions().dtype(dtype_).device(device_));
     const bool is_norm = name.find("norm.weight") != std::string::npos;
     const bool is_embed = name == "model.embed_tokens.weight" || name == "lm_head.weight";
