@@ -222,6 +222,9 @@ void resume_rows(Trainable& t, const torch::Tensor& saved, std::map<std::string,
 
 int64_t global_batch(const TrainConfig& c) { return c.batch_size * c.grad_accum * std::max<int64_t>(1, c.dist.world_size); }
 
+// A checkpoint's files, all three present in every complete one (ts/train/checkpointDirs.ts lists the same).
+constexpr const char* kCheckpointFiles[] = {"trainable.safetensors", "optimizer.safetensors", "state.json"};
+
 std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& ts, const AdamW& opt, int64_t step,
                             double loss) {
   const std::string name = checkpoint_name(step);
@@ -254,8 +257,24 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   // but not yet renamed into place (the one moment a non-atomic scheme would lose the previous one).
   if (const char* f = std::getenv("LEP_FAULT_KILL_IN_CHECKPOINT"); f && std::to_string(step) == f) std::_Exit(137);
   // A checkpoint appears under its final name only when complete: killing the process mid-write
-  // leaves a stray *.tmp-PID directory and every earlier checkpoint intact.
-  fs::remove_all(final_dir);
+  // leaves a stray *.tmp-PID directory and every earlier checkpoint intact. The files are checked once
+  // more first: a CLI quitting on a second signal removes its temporary paths from under a job still
+  // writing (ts/util/tempPaths.ts), and renaming the half-removed folder made a checkpoint that every
+  // later run resumed from and failed on (ts/train/checkpointDirs.ts now skips such a one as well).
+  for (const char* f : kCheckpointFiles)
+    if (!fs::exists(tmp / f))
+      throw Error("LEP_INTERRUPTED", "the checkpoint of step " + std::to_string(step) + " lost its file " + f +
+                                         " while it was written (its temporary folder was removed: the process is quitting)");
+  // What goes away (a checkpoint of the same step from before, the oldest beyond --keep-checkpoints) is
+  // renamed to a *.tmp-PID first and then removed, so a kill meanwhile leaves no half-removed checkpoint
+  // under a checkpoint's name (the next run removes the stray, as any other).
+  const auto discard = [&](const fs::path& dir) {
+    const fs::path aside = dir.string() + ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(aside);
+    fs::rename(dir, aside);
+    fs::remove_all(aside);
+  };
+  if (fs::exists(final_dir)) discard(final_dir);
   fs::rename(tmp, final_dir);
   std::vector<fs::path> all;
   for (const auto& e : fs::directory_iterator(c.checkpoint_dir)) {
@@ -263,7 +282,7 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
     if (n.rfind("step-", 0) == 0 && n.find(".tmp-") == std::string::npos) all.push_back(e.path());
   }
   std::sort(all.begin(), all.end());
-  for (size_t i = 0; c.keep_checkpoints > 0 && i + c.keep_checkpoints < all.size(); ++i) fs::remove_all(all[i]);
+  for (size_t i = 0; c.keep_checkpoints > 0 && i + c.keep_checkpoints < all.size(); ++i) discard(all[i]);
   return final_dir.string();
 }
 

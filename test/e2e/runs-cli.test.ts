@@ -144,6 +144,52 @@ test.serial('a signal that quits at once while a native job computes exits 130, 
   }
 });
 
+test.serial('a second Ctrl-C while a checkpoint is written leaves no step folder that the rerun fails on', async (t) => {
+  // The CLI's exit removed the checkpoint's temporary folder while the job still wrote it, and the job
+  // renamed what was left into place: step-N without trainable.safetensors, which every rerun resumed from
+  // and failed on (a kill hunt: 14 of 17 tries with this trigger). The trainer now checks its files first.
+  const model = join(tempDir(), 'model');
+  const made = await lep('model', 'create', '--tokenizer', BASE, '--out', model, '--hidden-size', '256', '--layers', '4', '--heads', '4');
+  t.is(made.code, 0, made.stderr);
+  const data = await packed();
+  const args = (out: string): string[] => ['train', model, '--data', data, '--out', out, '--batch-size', '2', '--steps', '12', '--checkpoint-every', '3'];
+  let hits = 0;
+  for (let round = 0; round < 3; round++) {
+    const out = join(tempDir(), 'run');
+    const ckpts = join(out, 'checkpoints');
+    // The moment the first checkpoint's weights are on disk and the rest is still being written.
+    const r = await lepInterrupted(args(out), (pid) => {
+      const writing = existsSync(ckpts) && readdirSync(ckpts).some((n) => /^step-\d+\.tmp-\d+$/.test(n) && existsSync(join(ckpts, n, 'trainable.safetensors')));
+      if (writing) signalTimes(pid, 'SIGINT', 2);
+      return writing;
+    }, 'SIGINT');
+    t.is(r.code, 130, `round ${round}: ${r.stderr}`);
+    if (r.sent) hits++;
+    const steps = existsSync(ckpts) ? readdirSync(ckpts).filter((n) => /^step-\d+$/.test(n)) : [];
+    for (const n of steps)
+      for (const f of ['trainable.safetensors', 'optimizer.safetensors', 'state.json']) t.true(existsSync(join(ckpts, n, f)), `round ${round}: ${n} has ${f}`);
+    const again = await lep(...args(out));
+    t.is(again.code, 0, `round ${round}, rerun: ${again.stderr}`);
+    t.regex(again.stdout, /12 steps, loss \d/);
+    t.deepEqual(tempsIn(out), []);
+  }
+  t.log(`${hits} of 3 rounds signalled while a checkpoint was written`);
+  t.true(hits > 0, 'no round caught a checkpoint being written');
+});
+
+test.serial('a step folder missing a checkpoint file is not resumed from: removed, named in train.log, the run resumes from the one before', async (t) => {
+  const data = await packed();
+  const out = join(tempDir(), 'run');
+  t.is((await lep(...trainArgs(data, out, '--steps', '6', '--checkpoint-every', '3'))).code, 0);
+  const broken = join(out, 'checkpoints', 'step-00000006');
+  rmSync(join(broken, 'trainable.safetensors'));
+  const r = await lep(...trainArgs(data, out, '--steps', '6', '--checkpoint-every', '3'));
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^lep train: resuming from \S+step-00000003 \(step 3 of 6\)/m);
+  t.regex(readFileSync(join(out, 'train.log'), 'utf8'), new RegExp(`^removed ${broken}: an incomplete checkpoint`, 'm'));
+  t.deepEqual(readdirSync(join(out, 'checkpoints')).sort(), ['step-00000003', 'step-00000006']);
+});
+
 test.serial('lep train checkpoints by default, every tenth of the run', async (t) => {
   const data = await packed();
   const out = join(tempDir(), 'run');

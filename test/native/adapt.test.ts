@@ -120,6 +120,11 @@ test('lep adapt: all stages, three propagated models, resume, and a changed opti
   t.deepEqual((await adapt(recipe, out)).ran, ['propagate']);
   const changed = await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out);
   t.deepEqual(changed.ran, ['train', 'propagate']);
+  // A training stage stopped before its record (killed) goes on from its newest checkpoint, and says so.
+  rmSync(join(out, 'train', STAGE_RECORD_FILE));
+  const resumedEvents: AdaptProgress[] = [];
+  t.deepEqual((await adapt({ ...recipe, train: { ...recipe.train, steps: 7 } }, out, { onProgress: (p) => resumedEvents.push(p) })).ran, ['train', 'propagate']);
+  t.true(resumedEvents.some((e) => e.stage === 'train' && /^resuming from \S+step-0*7 \(step 7 of 7\)$/.test(e.detail)), JSON.stringify(resumedEvents.filter((e) => e.stage === 'train')));
   // Inputs are compared by content: the instruct weights rewritten as they were, with a new time, change
   // nothing; one bit of one weight changed redoes what reads them.
   const weights = join(instruct, 'model.safetensors');

@@ -420,6 +420,8 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       checkpointEvery: trainOptions.checkpointEvery ?? Math.max(1, Math.ceil(steps / 10)),
       tags,
       signal: options.signal,
+      // A run stopped in this stage goes on from its newest checkpoint: said, as lep train says it.
+      onResume: (checkpoint, step) => report('train', `resuming from ${checkpoint} (step ${step} of ${steps})`, step / steps),
       onProgress: (e) => {
         if (e.phase === 'train') report('train', trainEventDetail(e), e.done / e.total, { phase: 'train', done: e.done, total: e.total });
         if (e.phase === 'eval') report('train', trainEventDetail(e));

@@ -30,7 +30,7 @@ import { readDistributedEnv, type DistributedEnv, type GradSync } from './distri
 import { checkOptions, defaultsOf, withDefaults, type OptionsOf } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from './trainOptions.js';
 import { checkTrainDiskSpace } from './trainDisk.js';
-import { CHECKPOINTS_DIR, latestCheckpoint } from './checkpointDirs.js';
+import { CHECKPOINTS_DIR, incompleteCheckpoints, latestCheckpoint } from './checkpointDirs.js';
 import { checkReplaceable } from '../util/writeDirAtomic.js';
 import { checkTrainMemory, type TrainBatch } from './trainMemory.js';
 import { checkBesideModels, checkOutputPath, type WrittenInto } from '../util/checkOutputPath.js';
@@ -308,9 +308,12 @@ async function trainLocked(
   const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage } = r;
   // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
   const ckpts = join(outDir, CHECKPOINTS_DIR);
+  // So is a step folder missing one of a checkpoint's files (checkpointDirs.ts): named in train.log below.
+  const incomplete = writer ? incompleteCheckpoints(outDir) : [];
   if (writer) {
     removeOrphanTemps(ckpts);
     removeOrphanTemps(outDir);
+    for (const d of incomplete) rmSync(d, { recursive: true, force: true });
   }
   const resumeFrom = o.resume === false ? undefined : latestCheckpoint(outDir);
   const resolved = { ...o, warmupSteps, checkpointEvery, modelDir: resolve(modelDir), data: resolve(o.data),
@@ -354,6 +357,7 @@ async function trainLocked(
       throw withPath(e, log);
     }
   };
+  for (const d of incomplete) appendLog(`removed ${d}: an incomplete checkpoint (a process was killed while writing or removing it)\n`);
   if (resumeFrom) appendLog(`resume from ${resumeFrom}\n`);
   // The evaluation covers evalBatches x the global micro-batch (batchSize x ranks), split over the ranks.
   const bpcOf = evalBitsPerChar(o.evalData, o.batchSize * (dist?.worldSize ?? 1), o.evalBatches);
