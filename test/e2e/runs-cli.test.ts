@@ -177,6 +177,30 @@ test.serial('a second Ctrl-C while a checkpoint is written leaves no step folder
   t.true(hits > 0, 'no round caught a checkpoint being written');
 });
 
+test.serial('lep adapt: a signal in its training stage names the step and checkpoint; the rerun keeps the stages before and says training resumes', async (t) => {
+  const files = await corpora();
+  const dir = tempDir();
+  const recipe = join(dir, 'recipe.json');
+  writeFileSync(recipe, JSON.stringify({
+    base: BASE,
+    instruct: INSTRUCT,
+    corpus: { train: files['ru.txt'], eval: files['heldout/ru.txt'], maxChars: 100_000 },
+    tokenizer: { kind: 'extend', vocabSize: 1200 },
+    train: { seqLen: 32, steps: 400, batchSize: 2, lr: 1e-3, warmupSteps: 1, newRowsOnly: true, checkpointEvery: 5 },
+    propagate: { methods: ['swap'] },
+  }));
+  const out = join(dir, 'out');
+  const r = await lepInterrupted(['adapt', recipe, '--out', out], /\[4\/5 train\] step \d+\/400/, 'SIGTERM');
+  t.is(r.code, 143, r.stderr);
+  const m = /^lep adapt: training stopped at step (\d+); checkpoint (\S+)\nHINT: run again \(the same command or call\) to resume from it\.$/m.exec(r.stderr);
+  t.truthy(m, r.stderr);
+  t.deepEqual(tempsIn(out), []);
+  const again = await lep('adapt', recipe, '--out', out);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, /\[1\/5 tokenizer\] done before, kept/);
+  t.regex(again.stderr, new RegExp(`\\[4/5 train\\] resuming from ${m![2]} \\(step ${m![1]} of 400\\)`));
+});
+
 test.serial('a step folder missing a checkpoint file is not resumed from: removed, named in train.log, the run resumes from the one before', async (t) => {
   const data = await packed();
   const out = join(tempDir(), 'run');

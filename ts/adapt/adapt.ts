@@ -421,7 +421,7 @@ export async function adapt(recipe: AdaptRecipe, outDir: string, options: AdaptO
       tags,
       signal: options.signal,
       // A run stopped in this stage goes on from its newest checkpoint: said, as lep train says it.
-      onResume: (checkpoint, step) => report('train', `resuming from ${checkpoint} (step ${step} of ${steps})`, step / steps),
+      onResume: (checkpoint, step) => report('train', `resuming from ${checkpoint} (step ${step} of ${steps})`),
       onProgress: (e) => {
         if (e.phase === 'train') report('train', trainEventDetail(e), e.done / e.total, { phase: 'train', done: e.done, total: e.total });
         if (e.phase === 'eval') report('train', trainEventDetail(e));

@@ -419,11 +419,14 @@ async function trainLocked(
       const last = latestCheckpoint(outDir);
       throw new LepError(
         'LEP_ABORTED',
-        last ? `training stopped at step ${checkpointStep(last)}; run again to resume from ${last}` : 'training stopped before its first step; nothing to resume',
+        // With a HINT, so that a command running training as a stage (lep adapt) prints it as it is.
+        last
+          ? `training stopped at step ${checkpointStep(last)}; checkpoint ${last}\nHINT: run again (the same command or call) to resume from it.`
+          : 'training stopped before its first step; nothing to resume\nHINT: run again (the same command or call) to start it.',
         { cause: e.cause },
       );
     });
-    if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; run again to resume from ${r.lastCheckpoint}`);
+    if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; checkpoint ${r.lastCheckpoint}\nHINT: run again (the same command or call) to resume from it.`);
     const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, head: { lossChunkRows: r.lossChunkRows, gradientRows: r.headGradRows }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     if (lora) {
