@@ -266,10 +266,11 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
       throw Error("LEP_INTERRUPTED", "the checkpoint of step " + std::to_string(step) + " lost its file " + f +
                                          " while it was written (its temporary folder was removed: the process is quitting)");
   // What goes away (a checkpoint of the same step from before, the oldest beyond --keep-checkpoints) is
-  // renamed to a *.tmp-PID first and then removed, so a kill meanwhile leaves no half-removed checkpoint
-  // under a checkpoint's name (the next run removes the stray, as any other).
+  // renamed to a *-old.tmp-PID first and then removed, so a kill meanwhile leaves no half-removed
+  // checkpoint under a checkpoint's name (the next run removes the stray, as any other). "-old": the same
+  // step's plain *.tmp-PID is the new checkpoint itself.
   const auto discard = [&](const fs::path& dir) {
-    const fs::path aside = dir.string() + ".tmp-" + std::to_string(::getpid());
+    const fs::path aside = dir.string() + "-old.tmp-" + std::to_string(::getpid());
     fs::remove_all(aside);
     fs::rename(dir, aside);
     fs::remove_all(aside);
