@@ -140,10 +140,10 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   uint64_t len = h.size();
   out.write(&len, 8);
   out.write(h.data(), h.size());
-  {
-    ForkSafeRegion writing;  // only file writes here, no BLAS call (core/fork_gate.h); a large model's take minutes
-    for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
-  }
+  // Only file writes, the flush to disk and the rename here, no BLAS call (core/fork_gate.h); a large
+  // model's take minutes, most of it in commit's fsync.
+  ForkSafeRegion writing;
+  for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
   out.commit();
 }
 

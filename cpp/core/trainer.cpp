@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cstdlib>
@@ -280,7 +281,11 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   std::vector<fs::path> all;
   for (const auto& e : fs::directory_iterator(c.checkpoint_dir)) {
     const std::string n = e.path().filename().string();
-    if (n.rfind("step-", 0) == 0 && n.find(".tmp-") == std::string::npos) all.push_back(e.path());
+    // Complete ones only: a folder renamed into place half-removed (the check above races a quitting
+    // CLI's removal by a moment) must not count toward --keep-checkpoints and push out a good one.
+    const bool complete = std::all_of(std::begin(kCheckpointFiles), std::end(kCheckpointFiles),
+                                      [&](const char* f) { return fs::exists(e.path() / f); });
+    if (n.rfind("step-", 0) == 0 && n.find(".tmp-") == std::string::npos && complete) all.push_back(e.path());
   }
   std::sort(all.begin(), all.end());
   for (size_t i = 0; c.keep_checkpoints > 0 && i + c.keep_checkpoints < all.size(); ++i) discard(all[i]);

@@ -2,7 +2,7 @@
 // fix it and a code, not Node's ERR_MODULE_NOT_FOUND stack trace (ts/cli/main.ts). A copy of the built
 // package without node_modules stands in for the one, the same copy less a module for the other.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -29,7 +29,9 @@ test('a missing dependency or a missing file of lep is named, with a hint and a 
   t.regex(noDeps.stderr, /^lep: cannot load lep's modules: Cannot find package '[^']+' imported from \S+\n/);
   t.true(noDeps.stderr.endsWith(`${HINT}\n(code LEP_MISSING_PACKAGE)\n`), noDeps.stderr);
   t.is(noDeps.stdout, '');
-  // One of lep's own files, one the entry point's error path would need too.
+  // One of lep's own files, one the entry point's error path would need too; its dependencies present,
+  // so the missing file is the only thing the loader can report.
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   rmSync(join(dir, 'dist', 'ts', 'util', 'ioError.js'));
   const noFile = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', cwd: dir });
   t.is(noFile.status, 1, noFile.stderr);

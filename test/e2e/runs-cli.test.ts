@@ -163,8 +163,12 @@ test.serial('a second Ctrl-C while a checkpoint is written leaves no step folder
       if (writing) signalTimes(pid, 'SIGINT', 2);
       return writing;
     }, 'SIGINT');
+    if (!r.sent) {
+      t.is(r.code, 0, `round ${round}, no write caught: ${r.stderr}`);
+      continue;
+    }
     t.is(r.code, 130, `round ${round}: ${r.stderr}`);
-    if (r.sent) hits++;
+    hits++;
     const steps = existsSync(ckpts) ? readdirSync(ckpts).filter((n) => /^step-\d+$/.test(n)) : [];
     for (const n of steps)
       for (const f of ['trainable.safetensors', 'optimizer.safetensors', 'state.json']) t.true(existsSync(join(ckpts, n, f)), `round ${round}: ${n} has ${f}`);
@@ -190,7 +194,9 @@ test.serial('lep adapt: a signal in its training stage names the step and checkp
     propagate: { methods: ['swap'] },
   }));
   const out = join(dir, 'out');
-  const r = await lepInterrupted(['adapt', recipe, '--out', out], /\[4\/5 train\] step \d+\/400/, 'SIGTERM');
+  // Once training has written a checkpoint (a log that is not a TTY shows a stage's start and end only).
+  const ckpts = join(out, 'train', 'checkpoints');
+  const r = await lepInterrupted(['adapt', recipe, '--out', out], () => existsSync(ckpts) && readdirSync(ckpts).some((n) => /^step-\d+$/.test(n)), 'SIGTERM');
   t.is(r.code, 143, r.stderr);
   const m = /^lep adapt: training stopped at step (\d+); checkpoint (\S+)\nHINT: run again \(the same command or call\) to resume from it\.$/m.exec(r.stderr);
   t.truthy(m, r.stderr);

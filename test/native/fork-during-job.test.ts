@@ -76,7 +76,7 @@ test('a fork that may not wait (LEP_FORK_WAIT_MS=0) while a job computes is name
 // That wait is a safe region, so a spawn meanwhile goes at once, without waiting out LEP_FORK_WAIT_MS.
 const WAITING_RANK = `
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 const lep = await import(process.argv[1]);
@@ -97,6 +97,7 @@ while (!listening()) {
 const t0 = Date.now();
 spawnSync('true');
 console.log(JSON.stringify({ listening: true, ms: Date.now() - t0 }));
+rmSync(dir, { recursive: true, force: true });
 process.exit(0);
 `;
 
@@ -145,7 +146,7 @@ test('a spawn beside a running job and one waiting for the same model neither wa
 // also list their descriptors: lep opens its files close-on-exec, so none leaks into them.
 const TRAINING = `
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 const lep = await import(process.argv[1]);
@@ -165,6 +166,7 @@ while (running) {
   forks++;
 }
 await job;
+rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify({ forks, inherited: [...inherited] }));
 `;
 

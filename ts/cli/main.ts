@@ -15,8 +15,16 @@ import('./dispatch.js').catch(async (e: unknown) => {
     console.error('(code LEP_MISSING_PACKAGE)');
     return;
   }
-  const { ioMessage, isIoError } = await import('../util/ioError.js');
-  if (!isIoError(e)) throw e;
-  console.error(`lep: cannot load lep's modules: ${ioMessage(e)}`);
+  const code = (e as { code?: unknown } | null)?.code;
+  const io = await import('../util/ioError.js').catch(() => undefined);
+  if (!io) {
+    // Still out of files (EMFILE), or the module itself is gone: say what failed without it.
+    if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw e;
+    console.error(`lep: cannot load lep's modules: ${(e as Error).message}`);
+    console.error(`(code LEP_IO_${code})`);
+    return;
+  }
+  if (!io.isIoError(e)) throw e;
+  console.error(`lep: cannot load lep's modules: ${io.ioMessage(e)}`);
   console.error(`(code LEP_IO_${e.code})`);
 });

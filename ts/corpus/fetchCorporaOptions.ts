@@ -58,8 +58,10 @@ export const FETCH_CORPORA_SPEC = defineOptions({
 /** Keys of `fetchCorpora`'s options outside the spec (no flag: API only). */
 export const FETCH_CORPORA_NON_SPEC_KEYS = ['log'] as const;
 
-/** Options of `fetchCorpora`. */
-export type FetchCorporaOptions = OptionsOf<typeof FETCH_CORPORA_SPEC> & {
+/** Options of `fetchCorpora` (its lists may be readonly, as `CORPUS_OUTPUTS` is). */
+export type FetchCorporaOptions = Omit<OptionsOf<typeof FETCH_CORPORA_SPEC>, 'outputs' | 'sources'> & {
+  outputs?: readonly CorpusOutput[];
+  sources?: readonly CorpusSource[];
   /** Progress messages. Defaults to none. */
   log?: (message: string) => void;
 };
