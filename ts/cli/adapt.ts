@@ -45,7 +45,9 @@ export async function run(argv: string[]): Promise<void> {
     onProgress: (p) => {
       if (progress === 'json') return writeProgressJson(stageProgressOf(clock, p));
       const line = `[${p.index}/${p.stages} ${p.stage}] ${p.detail}`;
-      if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 ? '\n' : ''}`);
+      // On a terminal a progress line is rewritten in place; a stage's end and a note without a fraction
+      // (training resumes, an evaluation, a rank waiting) end theirs, so they stay on screen.
+      if (tty) process.stderr.write(`\r${line.padEnd(last.length)}${p.fraction === 1 || p.fraction === undefined ? '\n' : ''}`);
       else if (p.fraction === undefined || p.fraction === 0 || p.fraction === 1 || p.stage !== 'train') process.stderr.write(`${line}\n`);
       last = line;
     },
