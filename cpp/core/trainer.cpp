@@ -226,6 +226,13 @@ int64_t global_batch(const TrainConfig& c) { return c.batch_size * c.grad_accum 
 // A checkpoint's files, all three present in every complete one (ts/train/checkpointDirs.ts lists the same).
 constexpr const char* kCheckpointFiles[] = {"trainable.safetensors", "optimizer.safetensors", "state.json"};
 
+// The first of a checkpoint's files that `dir` lacks; nullptr when it has them all.
+const char* missing_checkpoint_file(const fs::path& dir) {
+  for (const char* f : kCheckpointFiles)
+    if (!fs::exists(dir / f)) return f;
+  return nullptr;
+}
+
 std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& ts, const AdamW& opt, int64_t step,
                             double loss) {
   const std::string name = checkpoint_name(step);
@@ -262,10 +269,9 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
   // more first: a CLI quitting on a second signal removes its temporary paths from under a job still
   // writing (ts/util/tempPaths.ts), and renaming the half-removed folder made a checkpoint that every
   // later run resumed from and failed on (ts/train/checkpointDirs.ts now skips such a one as well).
-  for (const char* f : kCheckpointFiles)
-    if (!fs::exists(tmp / f))
-      throw Error("LEP_INTERRUPTED", "the checkpoint of step " + std::to_string(step) + " lost its file " + f +
-                                         " while it was written (its temporary folder was removed: the process is quitting)");
+  if (const char* f = missing_checkpoint_file(tmp))
+    throw Error("LEP_INTERRUPTED", "the checkpoint of step " + std::to_string(step) + " lost its file " + f +
+                                       " while it was written (its temporary folder was removed: the process is quitting)");
   // What goes away (a checkpoint of the same step from before, the oldest beyond --keep-checkpoints) is
   // renamed to a *-old.tmp-PID first and then removed, so a kill meanwhile leaves no half-removed
   // checkpoint under a checkpoint's name (the next run removes the stray, as any other). "-old": the same
@@ -283,9 +289,8 @@ std::string save_checkpoint(const TrainConfig& c, const std::vector<Trainable>& 
     const std::string n = e.path().filename().string();
     // Complete ones only: a folder renamed into place half-removed (the check above races a quitting
     // CLI's removal by a moment) must not count toward --keep-checkpoints and push out a good one.
-    const bool complete = std::all_of(std::begin(kCheckpointFiles), std::end(kCheckpointFiles),
-                                      [&](const char* f) { return fs::exists(e.path() / f); });
-    if (n.rfind("step-", 0) == 0 && n.find(".tmp-") == std::string::npos && complete) all.push_back(e.path());
+    if (n.rfind("step-", 0) == 0 && n.find(".tmp-") == std::string::npos && !missing_checkpoint_file(e.path()))
+      all.push_back(e.path());
   }
   std::sort(all.begin(), all.end());
   for (size_t i = 0; c.keep_checkpoints > 0 && i + c.keep_checkpoints < all.size(); ++i) discard(all[i]);

@@ -9,13 +9,13 @@
  */
 import('./dispatch.js').catch(async (e: unknown) => {
   process.exitCode = 1;
-  if ((e as { code?: unknown } | null)?.code === 'ERR_MODULE_NOT_FOUND') {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ERR_MODULE_NOT_FOUND') {
     console.error(`lep: cannot load lep's modules: ${(e as Error).message.split('\n')[0]}`);
     console.error("HINT: lep's installation is incomplete: install it again (`npm install lep`; in a checkout, `npm ci && npm run build`).");
     console.error('(code LEP_MISSING_PACKAGE)');
     return;
   }
-  const code = (e as { code?: unknown } | null)?.code;
   const io = await import('../util/ioError.js').catch(() => undefined);
   if (!io) {
     // Still out of files (EMFILE), or the module itself is gone: say what failed without it.

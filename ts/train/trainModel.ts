@@ -295,6 +295,14 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   }
 }
 
+/**
+ * Training stopped at a step boundary, where it checkpointed. With a HINT, so that a command running
+ * training as a stage (lep adapt) prints it as it is.
+ */
+function stoppedAt(step: number, checkpoint: string, options?: { cause?: unknown }): LepError {
+  return new LepError('LEP_ABORTED', `training stopped at step ${step}; checkpoint ${checkpoint}\nHINT: run again (the same command or call) to resume from it.`, options);
+}
+
 /** The options with their defaults, a row set as ids. */
 type ResolvedTrainOptions = Omit<TrainOptions, 'rows'> & typeof TRAIN_DEFAULTS & { rows?: number[] };
 
@@ -417,16 +425,11 @@ async function trainLocked(
       // at the step boundary where it stopped.
       if (!(e instanceof LepError && e.code === 'LEP_ABORTED')) throw e;
       const last = latestCheckpoint(outDir);
-      throw new LepError(
-        'LEP_ABORTED',
-        // With a HINT, so that a command running training as a stage (lep adapt) prints it as it is.
-        last
-          ? `training stopped at step ${checkpointStep(last)}; checkpoint ${last}\nHINT: run again (the same command or call) to resume from it.`
-          : 'training stopped before its first step; nothing to resume\nHINT: run again (the same command or call) to start it.',
-        { cause: e.cause },
-      );
+      throw last
+        ? stoppedAt(checkpointStep(last), last, { cause: e.cause })
+        : new LepError('LEP_ABORTED', 'training stopped before its first step; nothing to resume\nHINT: run again (the same command or call) to start it.', { cause: e.cause });
     });
-    if (r.stoppedEarly) throw new LepError('LEP_ABORTED', `training stopped at step ${r.stepsDone}; checkpoint ${r.lastCheckpoint}\nHINT: run again (the same command or call) to resume from it.`);
+    if (r.stoppedEarly) throw stoppedAt(r.stepsDone, r.lastCheckpoint);
     const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, head: { lossChunkRows: r.lossChunkRows, gradientRows: r.headGradRows }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     if (lora) {
