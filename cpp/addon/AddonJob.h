@@ -14,6 +14,7 @@
 
 #include "addon/errors.h"
 #include "common/NodeJob.h"
+#include "core/cpu_allocator.h"
 #include "core/error.h"
 #include "core/fork_gate.h"
 #include "core/progress.h"
@@ -29,6 +30,7 @@ struct TorchJobTraits {
   // inside the fork gate (core/fork_gate.h): a fork waits for one of its safe points.
   static void OnThreadStart() {
     ++working();
+    lep::cpu_job_started();
     lep::apply_threads();
     lep::fork_gate_enter();
   }
@@ -39,6 +41,7 @@ struct TorchJobTraits {
   // (an evaluation's batch) ending beside a training job would make that job fault its pages in again.
   static void OnThreadEnd() {
     lep::fork_gate_leave();
+    lep::cpu_job_ended();
     if (--working() == 0) lep::release_free_memory();
   }
   // Jobs of lep.node whose work is running on their threads.
@@ -52,12 +55,12 @@ struct TorchJobTraits {
   static std::optional<lep_node::JobFailure> Describe(std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
-    } catch (const c10::OutOfMemoryError& e) {  // a device allocator's (CUDA)
+    } catch (const c10::OutOfMemoryError& e) {  // a device allocator's (CUDA), lep's CPU allocator's for a large block
       return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", e.what_without_backtrace() + std::string("\n") + lep::out_of_memory_hint()};
     } catch (const c10::Error& e) {  // no C++ backtrace in the message
       const std::string what = e.what_without_backtrace();
-      // The CPU allocator's failures are plain c10::Errors ("DefaultCPUAllocator: can't allocate memory:
-      // you tried to allocate N bytes", or "not enough memory" for sizes it refuses outright).
+      // libtorch's CPU allocator's failures (lep's passes blocks under 1 MiB to it) are plain c10::Errors
+      // ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes", or "not enough memory").
       if (what.find("DefaultCPUAllocator") != std::string::npos)
         return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", what + "\n" + lep::out_of_memory_hint()};
       return lep_node::JobFailure{"LEP_TORCH", what};

@@ -10,6 +10,7 @@
 #include "addon/AddonSafetensors.h"
 #include "addon/convert.h"
 #include "common/NodeJob.h"
+#include "core/cpu_allocator.h"
 #include "core/fork_gate.h"
 #include "core/runtime.h"
 
@@ -37,6 +38,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("onednnFitsCpu", r.onednn_fits_cpu);
   o.Set("f32Products", r.f32_products);
   o.Set("weights", r.weights);
+  o.Set("allocator", r.allocator);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
   o.Set("parallelInfo", r.parallel_info);
@@ -71,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::install_fork_gate(ForkWait());
   lep::load_unwinder();
   lep::tune_allocator();
+  lep::install_cpu_allocator();
   lep::set_threads(0);
   exports.Set("info", Napi::Function::New(env, Sync<Info>));
   exports.Set("setThreads", Napi::Function::New(env, Sync<SetThreads>));

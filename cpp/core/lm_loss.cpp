@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/cpu_allocator.h"
 #include "core/fork_gate.h"
 #include "core/onednn.h"
 
@@ -44,11 +45,11 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
   // on a float32 copy of W, as before.
   const bool reduced = cpu && w.scalar_type() == torch::kBFloat16;
   // The head gradient's bf16 product writes a (rows, C) temporary per chunk, added into the float32
-  // gradient: only while that stays under glibc's mmap threshold (then reused from the heap). Above it
+  // gradient: only while that stays small enough to be reused (cpu_allocator.h, kReusedBelow). Above it
   // (LLaMa-3 shapes: 1.4 GB) fresh pages every chunk would cost more than the float32 product saves.
   const int64_t grad_rows = some_rows ? head_rows.size(0) : head.size(0);
   r.head_grad_rows = head_grad ? grad_rows : 0;
-  const bool reduced_head = reduced && grad_rows * head.size(1) * 2 <= (32 << 20);
+  const bool reduced_head = reduced && grad_rows * head.size(1) * 2 <= static_cast<int64_t>(kReusedBelow);
   auto w_compute = with_grad && !reduced ? w.to(compute) : w;  // converted once, not per chunk
   // On the CPU each chunk is written into the same buffers: the probabilities' (and a bf16 model's logits
   // and rounded d) for every chunk, so the products write into memory that is already mapped.

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
 #include "core/onednn.h"
 
@@ -119,6 +120,7 @@ RuntimeInfo runtime_info() {
   info.onednn_fits_cpu = onednn_fits_cpu();
   info.f32_products = float32_products().reason;
   info.weights = weight_mapping();
+  info.allocator = cpu_allocator_description();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.parallel_info = at::get_parallel_info();
@@ -288,7 +290,7 @@ void tune_allocator() {
   // Freed blocks below the mmap threshold stay in glibc's heap and are reused: page faults on fresh
   // memory ran at 0.25 GB/s here against 34 GB/s for touched memory (docs/architecture.md). 32 MiB is the
   // largest mmap threshold glibc accepts on 64-bit; the trim threshold keeps the heap from shrinking.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kReusedBelow));
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   // Jobs run on their own threads, whose memory comes from glibc's per-thread arenas: heaps of at most
   // 64 MiB, and a heap left wholly free is unmapped whatever the trim threshold, unless the top pad says

@@ -18,6 +18,7 @@ struct RuntimeInfo {
   bool onednn_fits_cpu = false;        // see onednn_fits_cpu()
   std::string f32_products;            // float32_products().reason, for lep info
   std::string weights;                 // weight_mapping(), for lep info
+  std::string allocator;               // cpu_allocator_description(), for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string parallel_info;

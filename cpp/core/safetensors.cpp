@@ -47,6 +47,11 @@ class MappedFile {
                                                std::strerror(err) + "\n" + out_of_memory_hint());
         throw Error("LEP_IO", "cannot mmap " + path + ": " + std::strerror(err));
       }
+      // A model's parameters over this mapping: the pages a write copies (an optimizer step, a LoRA
+      // merge; llama_model.cpp) are anonymous, and a child process (Node forks for every spawn) would
+      // get their page tables copied, the job a fault on each page it writes next (cpu_allocator.h).
+      // No child touches them before it execs.
+      if (writable) ::madvise(data_, size_, MADV_DONTFORK);
     }
     ::close(fd);
   }

@@ -44,6 +44,8 @@ export interface NativeRuntimeInfo {
   f32Products: string;
   /** Whether a CPU model's weights stay in the mmap'ed checkpoint or are copied (LEP_MMAP as it is at this call; cpp/core/runtime.h, weight_mapping). */
   weights: string;
+  /** libtorch's CPU allocator in use and why (LEP_CPU_ALLOCATOR, read when lep.node loads; cpp/core/cpu_allocator.h). */
+  allocator: string;
   cudaAvailable: boolean;
   cudaDevices: number;
   parallelInfo: string;

@@ -1,7 +1,7 @@
 import { lepInfo } from '../runtime.js';
 import { parse } from './args.js';
 
-export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread facts, the memory this process may use, whether weights are mapped, CUDA, and the training dtype this CPU favours
+export const usage = `lep info [--json]   print lep, libtorch, the native addon in use, CPU features, BLAS (and its kernel choice), thread facts, the memory this process may use, whether weights are mapped, the CPU allocator, CUDA, and the training dtype this CPU favours
 Example: lep info --json`;
 
 export function run(argv: string[]): void {
@@ -24,5 +24,6 @@ export function run(argv: string[]): void {
   console.log(`f32 products  ${info.f32Products}`);
   console.log(`memory        ${info.memory.description}`);
   console.log(`weights       ${info.weights}`);
+  console.log(`allocator     ${info.allocator}`);
   console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
 }
