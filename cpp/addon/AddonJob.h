@@ -74,9 +74,11 @@ struct TorchJobTraits {
 template <class R>
 using AddonJob = lep_node::NodeJob<R, TorchJobTraits>;
 
-// A synchronous module function of lep.node, its exceptions turned into JS errors as a job's would be.
+// A synchronous module function of lep.node, its exceptions turned into JS errors as a job's would be;
+// the blocks it frees are reused within the call as a job's are (core/cpu_allocator.h).
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Sync(const Napi::CallbackInfo& info) {
+  lep::CpuJobScope scope;
   return lep_node::Sync<TorchJobTraits, F>(info);
 }
 

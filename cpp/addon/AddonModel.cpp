@@ -37,6 +37,7 @@ torch::Device device_arg(Napi::Env env, const std::string& s) {
 
 template <Napi::Value (AddonModel::*M)(const Napi::CallbackInfo&)>
 Napi::Value AddonModel::Guarded(const Napi::CallbackInfo& info) {
+  lep::CpuJobScope scope;  // as lep.node's synchronous functions (addon/AddonJob.h, Sync)
   return lep_node::Guard<TorchJobTraits>(info.Env(), [&] { return (this->*M)(info); });
 }
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -23,11 +24,12 @@ constexpr std::size_t kLarge = std::size_t{1} << 20;      // smaller blocks stay
 constexpr std::size_t kHugePage = std::size_t{2} << 20;   // x86-64's transparent huge page
 constexpr std::size_t kSmallStep = std::size_t{64} << 10;
 // Freed blocks kept for reuse: classes up to kReusedBelow, so every request below it (as glibc's heap,
-// which tune_allocator lets hold 1 GiB free), up to 1 GiB in all.
+// which tune_allocator lets hold 1 GiB free), up to 1 GiB in all, the oldest given back first.
 constexpr std::size_t kKeepAtMost = std::size_t{1} << 30;
 
-// A block's size class: 64 KiB steps below 2 MiB, then whole huge pages and at most 8 classes per
-// doubling, so a class wastes at most 1/8 of its address space (pages never touched cost no memory).
+// A block's size class: 64 KiB steps below 2 MiB, whole huge pages up to 16 MiB, then 8 classes per
+// doubling (a class spans at most 1/8 more address space than asked). Untouched pages cost no memory,
+// but a touched huge page is resident whole: a block of 2-16 MiB may hold up to 2 MiB it never uses.
 std::size_t class_size(std::size_t n) {
   if (n < kHugePage) return (n + kSmallStep - 1) / kSmallStep * kSmallStep;
   std::size_t power = kHugePage;  // the largest power of two <= n
@@ -47,10 +49,22 @@ void* map_block(std::size_t size) {
     if (aligned > p) ::munmap(p, aligned - p);
     if (aligned + size < p + size + align) ::munmap(aligned + size, p + size + align - (aligned + size));
     p = aligned;
-    ::madvise(p, size, MADV_HUGEPAGE);  // refused where THP is off: then 4 KiB pages, as before
+    // Does nothing where the kernel's mode is "never" (and fails where it has no THP): 4 KiB pages then.
+    // Where its defrag setting compacts memory on a fault in such a range ("madvise", a common default),
+    // a first touch may wait for that; lep's jobs touch a block's pages once and reuse it.
+    ::madvise(p, size, MADV_HUGEPAGE);
   }
   ::madvise(p, size, MADV_DONTFORK);  // a child never gets this block (no page tables to copy)
   return p;
+}
+
+struct Block {
+  void* p;
+  std::size_t size;
+};
+
+void unmap(const std::vector<Block>& blocks) {
+  for (const Block& b : blocks) ::munmap(b.p, b.size);
 }
 
 class LargeBlockAllocator final : public c10::Allocator {
@@ -61,7 +75,8 @@ class LargeBlockAllocator final : public c10::Allocator {
 #else
   c10::DataPtr allocate(std::size_t n) const override { return allocate_block(n); }
 #endif
-  c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
+  // For raw_allocate / raw_deallocate (oneDNN's ideep allocates through them): either kind of block.
+  c10::DeleterFnPtr raw_deleter() const override { return &free_any; }
 
   static LargeBlockAllocator& instance() {
     static auto* a = new LargeBlockAllocator;  // never destroyed: tensors may outlive static destruction
@@ -74,8 +89,12 @@ class LargeBlockAllocator final : public c10::Allocator {
   }
 
   void job_ended() {
-    std::lock_guard lock(mu_);
-    if (--jobs_ == 0) evict();
+    std::vector<Block> gone;
+    {
+      std::lock_guard lock(mu_);
+      if (--jobs_ == 0) gone = take_all_kept();
+    }
+    unmap(gone);
   }
 
  private:
@@ -83,69 +102,101 @@ class LargeBlockAllocator final : public c10::Allocator {
     const c10::Device cpu(c10::DeviceType::CPU);
     if (n < kLarge) {
       void* p = c10::alloc_cpu(n);  // what libtorch's own allocator does (its errors say DefaultCPUAllocator)
-      return {p, p, &free_block, cpu};
+      return {p, p, &c10::free_cpu, cpu};
     }
     void* p = const_cast<LargeBlockAllocator*>(this)->take(n);
-    return {p, p, &free_block, cpu};
+    return {p, p, &free_large, cpu};
   }
 
   void* take(std::size_t n) {
     const std::size_t size = class_size(n);
-    std::lock_guard lock(mu_);
-    if (auto it = free_.find(size); it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      cached_ -= size;
-      in_use_ += size;
-      live_.emplace(p, size);
-      return p;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = by_size_.find(size); it != by_size_.end() && !it->second.empty()) {
+        const auto k = it->second.back();
+        it->second.pop_back();
+        void* p = k->p;
+        kept_.erase(k);
+        kept_bytes_ -= size;
+        live_.emplace(p, size);
+        return p;
+      }
     }
-    void* p = map_block(size);
+    void* p = map_block(size);  // system calls outside the lock: other threads' frees go on meanwhile
     if (!p) {
       const int err = errno;
-      evict();
+      std::vector<Block> gone;
+      {
+        std::lock_guard lock(mu_);
+        gone = take_all_kept();
+      }
+      unmap(gone);
       p = map_block(size);
       if (!p)
         TORCH_CHECK_WITH(OutOfMemoryError, false, "lep's CPU allocator: cannot allocate memory: you tried to allocate ",
                          n, " bytes (mmap: ", std::strerror(err), ")");
     }
-    in_use_ += size;
+    std::lock_guard lock(mu_);
     live_.emplace(p, size);
     return p;
   }
 
-  // Called with mu_ held: unmaps every kept block.
-  void evict() {
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) ::munmap(p, size);
-    free_.clear();
-    cached_ = 0;
+  // With mu_ held: empties the kept blocks and returns them, to be unmapped after the lock.
+  std::vector<Block> take_all_kept() {
+    std::vector<Block> gone(kept_.begin(), kept_.end());
+    kept_.clear();
+    by_size_.clear();
+    kept_bytes_ = 0;
+    return gone;
   }
 
-  static void free_block(void* p) {
+  static void free_large(void* p) {
     auto& self = instance();
+    std::vector<Block> gone;
     {
       std::lock_guard lock(self.mu_);
-      if (auto it = self.live_.find(p); it != self.live_.end()) {
-        const std::size_t size = it->second;
-        self.live_.erase(it);
-        self.in_use_ -= size;
-        if (self.jobs_ > 0 && size <= kReusedBelow && self.cached_ + size <= kKeepAtMost) {
-          self.cached_ += size;
-          self.free_[size].push_back(p);
-        } else {
-          ::munmap(p, size);
+      const auto it = self.live_.find(p);
+      const std::size_t size = it->second;
+      self.live_.erase(it);
+      if (self.jobs_ > 0 && size <= kReusedBelow) {
+        self.kept_.push_back({p, size});
+        self.by_size_[size].push_back(std::prev(self.kept_.end()));
+        self.kept_bytes_ += size;
+        // Over the bound: the oldest kept blocks go (a job whose sizes drift keeps its recent ones). The
+        // oldest of all is the oldest of its class, at the front of that class's list.
+        while (self.kept_bytes_ > kKeepAtMost) {
+          const Block old = self.kept_.front();
+          auto& same = self.by_size_[old.size];
+          same.erase(same.begin());
+          self.kept_.pop_front();
+          self.kept_bytes_ -= old.size;
+          gone.push_back(old);
         }
-        return;
+      } else {
+        gone.push_back({p, size});
       }
     }
-    c10::free_cpu(p);
+    unmap(gone);
+  }
+
+  static void free_any(void* p) {
+    auto& self = instance();
+    bool large;
+    {
+      std::lock_guard lock(self.mu_);
+      large = self.live_.count(p) > 0;
+    }
+    if (large)
+      free_large(p);
+    else
+      c10::free_cpu(p);
   }
 
   std::mutex mu_;
-  std::unordered_map<void*, std::size_t> live_;                // handed out: address -> class size
-  std::unordered_map<std::size_t, std::vector<void*>> free_;   // kept for reuse, by class size
-  std::size_t in_use_ = 0, cached_ = 0;
+  std::unordered_map<void*, std::size_t> live_;  // large blocks handed out: address -> class size
+  std::list<Block> kept_;                         // freed large blocks kept for reuse, oldest first
+  std::unordered_map<std::size_t, std::vector<std::list<Block>::iterator>> by_size_;  // kept_, by class
+  std::size_t kept_bytes_ = 0;
   int jobs_ = 0;  // running jobs: blocks are kept only while there are some
 };
 
@@ -170,6 +221,8 @@ void install_cpu_allocator() {
     g_setting = env ? env : "";
     if (g_setting.empty() || g_setting == "lep") {
       // Priority above the default's registration (0), so libtorch's own static setter cannot win later.
+      // Nothing replaces it after (one lep.node per process: ts/binding/loadNative.ts); if something did,
+      // blocks given out by raw_allocate before would go back to that allocator's raw deleter.
       c10::SetCPUAllocator(&LargeBlockAllocator::instance(), 1);
       g_choice = Choice::kLep;
     } else if (g_setting == "libtorch") {

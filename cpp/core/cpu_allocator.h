@@ -33,6 +33,15 @@ void install_cpu_allocator();
 void cpu_job_started();
 void cpu_job_ended();
 
+// The same for work done in a call on the caller's thread (lep.node's synchronous functions).
+class CpuJobScope {
+ public:
+  CpuJobScope() { cpu_job_started(); }
+  ~CpuJobScope() { cpu_job_ended(); }
+  CpuJobScope(const CpuJobScope&) = delete;
+  CpuJobScope& operator=(const CpuJobScope&) = delete;
+};
+
 // One line for `lep info`: which allocator runs and why.
 std::string cpu_allocator_description();
 

@@ -15,11 +15,18 @@ import { writeBlocks } from '../../ts/train/packBlocks.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
-const THP = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+// The kernel's transparent huge page mode (undefined where the kernel has none).
+const THP = (() => {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+})();
 
 // Loads the toy model in float32 (its bf16 checkpoint converted: 12 MB embeddings and head, allocated),
-// reads its own smaps, trains 3 steps (reading smaps at the second), reads them after, and prints what
-// it saw with a score and the losses.
+// reads its own smaps, trains 3 steps (reading smaps at each), reads them after, and prints what it saw
+// with a score and the losses.
 const CHILD = `
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -55,14 +62,23 @@ for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
 inPlace.dispose();
 const [scored] = await m.score([[1, 300, 5000, 17, 29, 31000, 8]]);
 m.dispose();
-let during;
+// Sampled at each step of a job that cannot end by itself first (its progress events arrive after the
+// steps they report, maybe after a short job's end): stopped after three.
+let during = { blocks: 0, hugeAsked: 0 };
 const losses = [];
-await lep.trainModel(model, out, { data, steps: 3, batchSize: 2, lr: 1e-3, warmupSteps: 0, seed: 3,
-  onProgress: (e) => { if (e.phase !== 'train') return; losses.push(e.loss); if (losses.length === 2) during = smaps(); } });
+const stop = new AbortController();
+await lep.trainModel(model, out, { data, steps: 100000, batchSize: 2, lr: 1e-3, warmupSteps: 0, seed: 3, signal: stop.signal,
+  onProgress: (e) => {
+    if (e.phase !== 'train') return;
+    losses.push(e.loss);
+    const now = smaps();
+    if (now.blocks > during.blocks) during = now;
+    if (losses.length === 3) stop.abort();
+  } }).catch((e) => { if (e.code !== 'LEP_ABORTED') throw e; });
 // The job gives its blocks back as its thread ends, just after its promise settles.
 let after = smaps();
 for (let i = 0; i < 100 && after.blocks >= during.blocks / 10; i++) { await new Promise((r) => setTimeout(r, 100)); after = smaps(); }
-console.log(JSON.stringify({ allocator: lep.lepInfo().allocator, loaded, child, mappedFlags, during, after, logprobs: Array.from(scored.tokenLogprobs), losses }));
+console.log(JSON.stringify({ allocator: lep.lepInfo().allocator, loaded, child, mappedFlags, during, after, logprobs: Array.from(scored.tokenLogprobs), losses: losses.slice(0, 3) }));
 `;
 
 interface Smaps { blocks: number; hugeAsked: number }
@@ -120,6 +136,17 @@ test("libtorch's allocator (LEP_CPU_ALLOCATOR=libtorch) gives the same losses an
   t.is(b.loaded.blocks, 0, "no block of lep's allocator");
   t.deepEqual(a.losses, b.losses);
   t.deepEqual(a.logprobs, b.logprobs);
+});
+
+test('lep info prints the allocator in use', (t) => {
+  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
+  const line = (allocator: string) => {
+    const r = spawnSync(process.execPath, [LEP, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LEP_CPU_ALLOCATOR: allocator } });
+    t.is(r.status, 0, r.stderr);
+    return /^allocator {5}(.*)$/m.exec(r.stdout)?.[1] ?? `no allocator line in:\n${r.stdout}`;
+  };
+  t.regex(line(''), new RegExp(`^lep's: .*\\(transparent_hugepage: ${THP ?? 'unknown'}\\); LEP_CPU_ALLOCATOR=libtorch for libtorch's own$`));
+  t.regex(line('libtorch'), /^libtorch's own \(LEP_CPU_ALLOCATOR=libtorch\)/);
 });
 
 test('an unknown LEP_CPU_ALLOCATOR is said on stderr and in lep info, and libtorch\'s allocator runs', (t) => {
