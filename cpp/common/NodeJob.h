@@ -28,7 +28,10 @@
 //   static std::optional<JobFailure> Describe(std::exception_ptr);   the addon's own exception types as
 //                                           (code, message); nullopt for the rest (common/JsError.h)
 #pragma once
+#include <fcntl.h>
 #include <napi.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -134,9 +137,19 @@ inline Napi::Value StopJobsJs(const Napi::CallbackInfo& info) {
 // the 'exit' listener above): exit() runs libtorch's and lep's (the dispatcher's tables, the oneDNN kernel
 // cache) under a job thread still computing with them, which segfaulted on Ctrl-C, and OpenBLAS's, which
 // joins its workers and waited forever on one stuck retrying an allocation under a memory limit. The
-// caller has run its exit hooks.
+// caller has run its exit hooks. _Exit also skips Node's own atexit hook that gives stdin, stdout and
+// stderr back their flags: Node makes a pipe or socket among them non-blocking, on the open file that the
+// parent shares (a shell script, `| tee`, `/usr/bin/time`), whose writes after lep then failed with EAGAIN
+// (GNU time's report cut short, exit 1). Such a pipe or terminal started blocking (a shell's, or one a
+// parent's libuv made blocking for its child), so blocking is what this gives back.
 inline Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   std::fflush(nullptr);
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st {};
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(fd)))
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
   std::_Exit(info[0].As<Napi::Number>().Int32Value());
 }
 
