@@ -32,17 +32,17 @@ import { packageRoot } from '../ts/binding/loadNative.js';
 import { writeBlocks } from '../ts/train/packBlocks.js';
 import { trainModel } from '../ts/train/trainModel.js';
 import { median, positiveInt } from './benchArgs.js';
+import { SEQ, seededBlocks } from './trainShapes.js';
 
 const RESULTS = join(packageRoot, 'bench', 'results', 'cpu-allocator.jsonl');
 const ALLOCATORS = ['lep', 'libtorch'] as const;
 const BATCH = 2;
-const SEQ = 128;
 const METRICS = ['train', 'train+spawns', 'spawn', 'score', 'decode'] as const;
 type Metric = (typeof METRICS)[number];
 /** Seconds per step / per call (decode: per token), and the allocator line lep info printed. */
 type ChildResult = Record<Metric, number> & { allocator: string; anonymousGb: number };
 
-interface ChildArgs { model: string; data: string; steps: number; spawnEvery: number; threads: number }
+interface ChildArgs { model: string; vocab: number; data: string; steps: number; spawnEvery: number; threads: number }
 
 /** This process's anonymous memory now, from /proc/self/status. */
 function anonymousGb(): number {
@@ -78,9 +78,7 @@ async function child(a: ChildArgs): Promise<ChildResult> {
   const train = await trainSteps(a, `${a.data}.out-${process.pid}`, 0, [], anon);
   const trainSpawns = await trainSteps(a, `${a.data}.out-${process.pid}`, a.spawnEvery, latencies);
   const model = await LepModel.load(a.model, { dtype: 'f32' });
-  let s = 11;
-  const ids = (n: number) => Array.from({ length: n }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % 32000);
-  const rows = Array.from({ length: 4 }, () => ids(256));
+  const rows = seededBlocks(4, a.vocab, 11, 256);
   await model.score(rows);
   const scores: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -88,7 +86,7 @@ async function child(a: ChildArgs): Promise<ChildResult> {
     await model.score(rows);
     scores.push((performance.now() - t) / 1000);
   }
-  const prompt = ids(16);
+  const prompt = seededBlocks(1, a.vocab, 12, 16)[0]!;
   await model.generateTokens([prompt], { maxNewTokens: 4, stopTokens: [] });
   const t = performance.now();
   await model.generateTokens([prompt], { maxNewTokens: 32, stopTokens: [] });
@@ -117,12 +115,11 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'lep-bench-alloc-'));
   try {
     const model = join(work, 'model');
-    await createModel(model, { tokenizerDir: mistralTokenizerDir(), modelType: 'llama', hiddenSize: hidden, numHiddenLayers: 8, numAttentionHeads: 16,
+    const config = await createModel(model, { tokenizerDir: mistralTokenizerDir(), modelType: 'llama', hiddenSize: hidden, numHiddenLayers: 8, numAttentionHeads: 16,
       numKeyValueHeads: 16, intermediateSize: Math.round(hidden * 11 / 4), maxPositionEmbeddings: 512, seed: 1 });
-    let s = 7;
     const data = join(work, 'blocks.safetensors');
-    writeBlocks(data, Array.from({ length: BATCH * (steps + 1) }, () => Array.from({ length: SEQ + 1 }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % 32000)));
-    const args: ChildArgs = { model, data, steps, spawnEvery: positiveInt(values['spawn-every'], 'spawn-every'), threads: positiveInt(values.threads, 'threads') };
+    writeBlocks(data, seededBlocks(BATCH * (steps + 1), config.vocabSize, 7));
+    const args: ChildArgs = { model, vocab: config.vocabSize, data, steps, spawnEvery: positiveInt(values['spawn-every'], 'spawn-every'), threads: positiveInt(values.threads, 'threads') };
     const load = [loadavg()[0]!];
     const runs: Record<string, ChildResult[]> = { lep: [], libtorch: [] };
     for (let rep = 0; rep < reps; rep++)

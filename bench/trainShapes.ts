@@ -10,9 +10,10 @@ export const SIZES = {
 export const BATCH = 16;
 export const SEQ = 128;
 
-/** Seeded token ids (a fixed LCG); throughput does not depend on the text. */
-export function seededBlocks(n: number, vocab: number, seed: number): number[][] {
+/** Seeded token ids (a fixed LCG), `n` rows of `length` (a training block by default); throughput does
+ *  not depend on the text. */
+export function seededBlocks(n: number, vocab: number, seed: number, length = SEQ + 1): number[][] {
   let s = seed;
   const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % vocab;
-  return Array.from({ length: n }, () => Array.from({ length: SEQ + 1 }, next));
+  return Array.from({ length: n }, () => Array.from({ length }, next));
 }
