@@ -155,41 +155,48 @@ class LargeBlockAllocator final : public c10::Allocator {
     std::vector<Block> gone;
     {
       std::lock_guard lock(self.mu_);
-      const auto it = self.live_.find(p);
-      const std::size_t size = it->second;
-      self.live_.erase(it);
-      if (self.jobs_ > 0 && size <= kReusedBelow) {
-        self.kept_.push_back({p, size});
-        self.by_size_[size].push_back(std::prev(self.kept_.end()));
-        self.kept_bytes_ += size;
-        // Over the bound: the oldest kept blocks go (a job whose sizes drift keeps its recent ones). The
-        // oldest of all is the oldest of its class, at the front of that class's list.
-        while (self.kept_bytes_ > kKeepAtMost) {
-          const Block old = self.kept_.front();
-          auto& same = self.by_size_[old.size];
-          same.erase(same.begin());
-          self.kept_.pop_front();
-          self.kept_bytes_ -= old.size;
-          gone.push_back(old);
-        }
-      } else {
-        gone.push_back({p, size});
-      }
+      self.release(self.live_.find(p), gone);
     }
     unmap(gone);
   }
 
+  // raw_allocate's blocks come back here, of either kind: one lookup under the lock tells which.
   static void free_any(void* p) {
     auto& self = instance();
+    std::vector<Block> gone;
     bool large;
     {
       std::lock_guard lock(self.mu_);
-      large = self.live_.count(p) > 0;
+      const auto it = self.live_.find(p);
+      large = it != self.live_.end();
+      if (large) self.release(it, gone);
     }
-    if (large)
-      free_large(p);
-    else
-      c10::free_cpu(p);
+    if (!large) c10::free_cpu(p);
+    unmap(gone);
+  }
+
+  // With mu_ held: a large block handed back is kept for reuse while jobs run (below kReusedBelow), or
+  // put in `gone` to be unmapped after the lock.
+  void release(std::unordered_map<void*, std::size_t>::iterator it, std::vector<Block>& gone) {
+    const Block b{it->first, it->second};
+    live_.erase(it);
+    if (jobs_ == 0 || b.size > kReusedBelow) {
+      gone.push_back(b);
+      return;
+    }
+    kept_.push_back(b);
+    by_size_[b.size].push_back(std::prev(kept_.end()));
+    kept_bytes_ += b.size;
+    // Over the bound: the oldest kept blocks go (a job whose sizes drift keeps its recent ones). The
+    // oldest of all is the oldest of its class, at the front of that class's list.
+    while (kept_bytes_ > kKeepAtMost) {
+      const Block old = kept_.front();
+      auto& same = by_size_[old.size];
+      same.erase(same.begin());
+      kept_.pop_front();
+      kept_bytes_ -= old.size;
+      gone.push_back(old);
+    }
   }
 
   std::mutex mu_;

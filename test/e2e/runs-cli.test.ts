@@ -89,7 +89,7 @@ test.serial('lep train: Ctrl-C stops at a step with a checkpoint and exit 130, s
   const r = await lepInterrupted(trainArgs(data, out, '--steps', '30'), /^step 2\/30/m, 'SIGINT');
   t.is(r.code, 130, r.stderr);
   t.regex(r.stderr, /SIGINT received, stopping at the next safe point/);
-  const m = /training stopped at step (\d+) of 30; checkpoint (\S+)\nHINT: run the same command again to resume from it\./.exec(r.stderr);
+  const m = /^lep train: training stopped at step (\d+) of 30; checkpoint (\S+)\nHINT: run again \(the same command or call\) to resume from it\.$/m.exec(r.stderr);
   t.truthy(m, r.stderr);
   const step = Number(m![1]);
   t.true(step >= 2 && step < 30);
@@ -198,7 +198,7 @@ test.serial('lep adapt: a signal in its training stage names the step and checkp
   const ckpts = join(out, 'train', 'checkpoints');
   const r = await lepInterrupted(['adapt', recipe, '--out', out], () => existsSync(ckpts) && readdirSync(ckpts).some((n) => /^step-\d+$/.test(n)), 'SIGTERM');
   t.is(r.code, 143, r.stderr);
-  const m = /^lep adapt: training stopped at step (\d+); checkpoint (\S+)\nHINT: run again \(the same command or call\) to resume from it\.$/m.exec(r.stderr);
+  const m = /^lep adapt: training stopped at step (\d+) of \d+; checkpoint (\S+)\nHINT: run again \(the same command or call\) to resume from it\.$/m.exec(r.stderr);
   t.truthy(m, r.stderr);
   t.deepEqual(tempsIn(out), []);
   const again = await lep('adapt', recipe, '--out', out);

@@ -68,7 +68,7 @@ test('train: the rejection names the checkpoint to resume from', async (t) => {
   // with this file's other tests, handles the first progress event, and the job trains on meanwhile; a
   // job that finished first would reject with the runner's generic message, not the one checked here.
   const e = await rejectsAborted(t, trainModel(dir, join(tempDir(), 'run'), { data, steps: 5000, batchSize: 2, lr: 1e-3, warmupSteps: 0, ...abortOnFirstEvent(reason) }), reason);
-  t.regex(e.message, /^training stopped at step \d+; checkpoint \S+\nHINT: run again \(the same command or call\) to resume from it\.$/);
+  t.regex(e.message, /^training stopped at step \d+ of 5000; checkpoint \S+\nHINT: run again \(the same command or call\) to resume from it\.$/);
 });
 
 test('init and gguf export', async (t) => {

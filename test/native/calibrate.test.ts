@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { calibrate, LepError, LepModel } from '../../ts/index.js';
+import { calibrate, LepError, lepInfo, LepModel } from '../../ts/index.js';
 import { readAdapterConfig } from '../../ts/lora/index.js';
 import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { corpora } from '../corpora.js';
@@ -74,6 +74,18 @@ test('a merged model that cannot fit on --out\'s disk is refused before any answ
   t.is(e!.code, 'LEP_NO_SPACE', e!.message);
   t.regex(e!.message, /the final model \(/);
   t.false(existsSync(out), 'nothing written: no answers generated');
+});
+
+test('mode self answers on the training\'s device and dtype: a device this libtorch lacks fails before any answer (the answers ran on the CPU in float32 whatever the training asked)', async (t) => {
+  if (lepInfo().cudaAvailable) return t.pass('this libtorch has CUDA: the answers would run there');
+  const out = join(tempDir(), 'calibrated');
+  const answered: number[] = [];
+  const e = await t.throwsAsync(
+    calibrate(join(TOY, 'instruct'), out, { mode: 'self', original: join(TOY, 'instruct'), prompts: 4, corpora: join((await corpora())['ru.txt']!, '..'), train: { device: 'cuda', dtype: 'bf16' }, onAnswers: (a) => answered.push(a.done) }),
+    { instanceOf: LepError },
+  );
+  t.is(e!.code, 'LEP_NO_CUDA', e!.message);
+  t.deepEqual(answered.filter((n) => n > 0), [], 'no answer generated');
 });
 
 test('a work folder at --out\'s top level (where training writes) is refused before any answer is generated', async (t) => {

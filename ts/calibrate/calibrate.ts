@@ -120,7 +120,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     if (!existsSync(join(o.original, 'config.json'))) throw optionError('original', 'a model directory', o.original, '--original');
     const ps = await prompts(o);
     const answers = join(work, 'answers.jsonl');
-    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens, signal: o.signal, onAnswers: o.onAnswers });
+    await generateAnswers(o.original, ps, answers, { maxNewTokens: o.maxNewTokens, device: o.train?.device, dtype: o.train?.dtype, signal: o.signal, onAnswers: o.onAnswers });
     const records = await readChatDataset(answers, { signal: o.signal });
     before = records.length;
     const f = await filterAnswers(records, o.filter ?? { language: { script: scriptByLang() } });

@@ -32,6 +32,10 @@ export const CALIBRATE_TRAIN_FLAGS: Readonly<Record<string, OptionSpec>> = {
   lr: { ...TRAIN_SPEC.lr, default: undefined, defaultDoc: "the preset's", doc: 'Peak learning rate.' },
   weightDecay: { ...TRAIN_SPEC.weightDecay, default: undefined, defaultDoc: "the preset's" },
   warmupSteps: { ...TRAIN_SPEC.warmupSteps, defaultDoc: "the preset's 10, at most a tenth of the steps" },
+  // Mode self's answers are generated where the training runs (an 8B instruct model answering 400
+  // prompts belongs on the GPU as much as its calibration does).
+  device: { ...TRAIN_SPEC.device, doc: "Device of the original model's answers (mode self) and of the training." },
+  dtype: { ...TRAIN_SPEC.dtype, doc: "Dtype of the original model's answers (mode self) and of the training (as lep train's --dtype)." },
 };
 
 export const CALIBRATE_SPEC = defineOptions({

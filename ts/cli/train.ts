@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox';
 
 import { LepError, optionError } from '../errors.js';
-import { checkpointStep, TRAIN_DEFAULTS, TRAIN_OUTPUT, trainModel, type TrainOptions } from '../train/trainModel.js';
-import { latestCheckpoint } from '../train/checkpointDirs.js';
+import { TRAIN_DEFAULTS, TRAIN_OUTPUT, trainModel, type TrainOptions } from '../train/trainModel.js';
 import { checkOutputPath } from '../util/checkOutputPath.js';
 import { cliFlags, checkOptions, defineOptions, fromFlags, helpLines, JSON_FLAG } from '../options/optionSpec.js';
 import { TRAIN_SPEC } from '../train/trainOptions.js';
@@ -36,18 +35,6 @@ Example: lep train base --data train.safetensors --eval-data eval.safetensors --
 
 export const stopsOnSignal = true;
 
-/** Where an interrupted run stands: the trainer checkpointed at the step boundary where it stopped. */
-function stoppedAt(out: string, steps: number, cause: unknown): LepError {
-  const last = latestCheckpoint(out);
-  return new LepError(
-    'LEP_ABORTED',
-    last
-      ? `training stopped at step ${checkpointStep(last)} of ${steps}; checkpoint ${last}\nHINT: run the same command again to resume from it.`
-      : 'training stopped before its first step; nothing to resume\nHINT: run the same command again to start it.',
-    { cause },
-  );
-}
-
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parse(
     argv,
@@ -73,6 +60,8 @@ export async function run(argv: string[]): Promise<void> {
   checkOutputPath(out, '--out', { '--rows': values.rows as string | undefined, '--config': values.config as string | undefined }, TRAIN_OUTPUT);
   const steps = options.steps ?? TRAIN_DEFAULTS.steps;
   const json = jsonProgress('train', values.progress);
+  // Interrupted, trainModel rejects with a LEP_ABORTED that names the checkpoint to resume from, and
+  // cli/dispatch.ts prints it as it is.
   const r = await trainModel(dir, out, {
     ...options,
     signal: interruptSignal,
@@ -89,8 +78,6 @@ export async function run(argv: string[]): Promise<void> {
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${Math.round(e.tokensPerS)} tok/s\n`);
       else if (e.phase === 'eval') process.stderr.write(`step ${e.done} eval_loss ${e.evalLoss.toFixed(4)}\n`);
     },
-  }).catch((e: unknown) => {
-    throw interruptSignal.aborted ? stoppedAt(out, steps, e) : e;
   });
   if (values.json) return printJson(r);
   console.log(`${r.outDir}: ${r.stepsDone} steps, loss ${r.lastLoss.toFixed(4)}${r.lastEvalLoss !== undefined ? `, eval loss ${r.lastEvalLoss.toFixed(4)}` : ''}${r.resumedFrom ? ` (resumed from ${r.resumedFrom})` : ''}`);

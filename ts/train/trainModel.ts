@@ -299,8 +299,8 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
  * Training stopped at a step boundary, where it checkpointed. With a HINT, so that a command running
  * training as a stage (lep adapt) prints it as it is.
  */
-function stoppedAt(step: number, checkpoint: string, options?: { cause?: unknown }): LepError {
-  return new LepError('LEP_ABORTED', `training stopped at step ${step}; checkpoint ${checkpoint}\nHINT: run again (the same command or call) to resume from it.`, options);
+function stoppedAt(step: number, steps: number, checkpoint: string, options?: { cause?: unknown }): LepError {
+  return new LepError('LEP_ABORTED', `training stopped at step ${step} of ${steps}; checkpoint ${checkpoint}\nHINT: run again (the same command or call) to resume from it.`, options);
 }
 
 /** The options with their defaults, a row set as ids. */
@@ -426,10 +426,10 @@ async function trainLocked(
       if (!(e instanceof LepError && e.code === 'LEP_ABORTED')) throw e;
       const last = latestCheckpoint(outDir);
       throw last
-        ? stoppedAt(checkpointStep(last), last, { cause: e.cause })
+        ? stoppedAt(checkpointStep(last), o.steps, last, { cause: e.cause })
         : new LepError('LEP_ABORTED', 'training stopped before its first step; nothing to resume\nHINT: run again (the same command or call) to start it.', { cause: e.cause });
     });
-    if (r.stoppedEarly) throw stoppedAt(r.stepsDone, r.lastCheckpoint);
+    if (r.stoppedEarly) throw stoppedAt(r.stepsDone, o.steps, r.lastCheckpoint);
     const result: TrainResult = { outDir, stepsDone: r.stepsDone, lastLoss: r.lastLoss, threads: { blas: r.blasThreads, intraOp: r.intraOpThreads }, products: r.products, head: { lossChunkRows: r.lossChunkRows, gradientRows: r.headGradRows }, ...(r.lastEvalLoss >= 0 ? { lastEvalLoss: r.lastEvalLoss, ...(bpcOf ? { lastEvalBpc: bpcOf(r.lastEvalLoss) } : {}) } : {}), ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
     if (!writer) return result;
     if (lora) {
