@@ -94,19 +94,16 @@ std::vector<std::string> write_shards(const std::string& dir, const std::vector<
 
 std::vector<std::string> write_checkpoint(const std::string& dir, const std::map<std::string, torch::Tensor>& tensors,
                                           uint64_t max_shard_bytes, torch::ScalarType dtype) {
-  // Floating tensors are stored in `dtype`; integer tensors keep theirs.
-  std::vector<std::pair<std::string, torch::Tensor>> converted;
+  // Floating tensors are stored in `dtype`; integer tensors keep theirs. write_safetensors converts them
+  // one at a time as it writes (converted here up front, a float32 model stored as bf16 was held 1.5 times).
+  std::vector<std::pair<std::string, torch::Tensor>> named(tensors.begin(), tensors.end());
   std::vector<ShardItem> items;
-  for (const auto& [name, t] : tensors) {
-    fork_safe_point();  // between two tensors' conversions (core/fork_gate.h)
-    auto c = t.is_floating_point() ? t.detach().to(torch::kCPU, dtype) : t.detach().to(torch::kCPU);
-    items.push_back({name, static_cast<uint64_t>(c.numel() * c.element_size())});
-    converted.emplace_back(name, c);
-  }
+  for (const auto& [name, t] : named)
+    items.push_back({name, static_cast<uint64_t>(t.numel()) * c10::elementSize(t.is_floating_point() ? dtype : t.scalar_type())});
   return write_shards(dir, items, max_shard_bytes, [&](const std::string& path, const std::vector<size_t>& idx) {
     std::vector<std::pair<std::string, torch::Tensor>> shard;
-    for (size_t k : idx) shard.push_back(converted[k]);
-    write_safetensors(path, shard, {{"format", "pt"}});
+    for (size_t k : idx) shard.push_back(named[k]);
+    write_safetensors(path, shard, {{"format", "pt"}}, dtype);
   });
 }
 

@@ -121,23 +121,23 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
 }
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, std::optional<torch::ScalarType> float_dtype) {
+  // What one tensor is stored as: on the CPU, contiguous, in the stored dtype (a no-op for a contiguous
+  // CPU tensor of that dtype; otherwise one tensor's copy, made when it is needed and dropped after).
+  const auto dtype_of = [&](const torch::Tensor& t) { return float_dtype && t.is_floating_point() ? *float_dtype : t.scalar_type(); };
+  const auto stored = [&](const torch::Tensor& t) { return t.detach().to(torch::kCPU, dtype_of(t)).contiguous(); };
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<torch::Tensor> data;
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     fork_safe_point();
     if (!names.insert(name).second) throw Error("LEP_DUPLICATE_TENSOR", "tensor '" + name + "' given twice");
-    auto c = t.detach().to(torch::kCPU).contiguous();
-    check_finite(path, name, c);
-    uint64_t bytes = c.numel() * c.element_size();
-    header[name] = {{"dtype", dtype_to_safetensors(c.scalar_type())},
-                    {"shape", c.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+    const auto dtype = dtype_of(t);
+    check_finite(path, name, stored(t));  // before the file exists: a non-finite model is never begun
+    const uint64_t bytes = t.numel() * c10::elementSize(dtype);
+    header[name] = {{"dtype", dtype_to_safetensors(dtype)}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
-    data.push_back(c);
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // pad so the data section is 8-byte aligned, as the reference writer does
@@ -145,10 +145,15 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   uint64_t len = h.size();
   out.write(&len, 8);
   out.write(h.data(), h.size());
-  // Only file writes, the flush to disk and the rename here, no BLAS call (core/fork_gate.h); a large
-  // model's take minutes, most of it in commit's fsync.
-  ForkSafeRegion writing;
-  for (const auto& c : data) out.write(c.data_ptr(), c.numel() * c.element_size());
+  for (const auto& [name, t] : tensors) {
+    fork_safe_point();  // a GPU tensor's copy or a conversion runs between the writes
+    const auto c = stored(t);
+    // Only a file write here, no BLAS call (core/fork_gate.h).
+    ForkSafeRegion writing;
+    out.write(c.data_ptr(), c.numel() * c.element_size());
+  }
+  // The flush to disk and the rename: a large model's take minutes, most of it in commit's fsync.
+  ForkSafeRegion committing;
   out.commit();
 }
 

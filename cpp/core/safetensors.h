@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,8 +45,11 @@ std::string dtype_to_safetensors(torch::ScalarType t);
 int64_t dtype_size(const std::string& dtype);
 
 // Write tensors (in the given order) to `path` atomically: temporary file in the same directory,
-// fsync, rename. Tensors are written contiguous, on CPU, in their own dtype.
+// fsync, rename. Tensors are written contiguous, in their own dtype or, floating ones, in `float_dtype`.
+// Each is copied to the CPU (or converted) only as it is checked and written, one at a time: a model on a
+// GPU, or one stored in another dtype, is never held twice whole.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {},
+                       std::optional<torch::ScalarType> float_dtype = std::nullopt);
 
 }  // namespace lep

@@ -87,6 +87,17 @@ StreamingLstsq StreamingLstsq::fork() const {
   return c;
 }
 
+namespace {
+
+// Least squares for a rank-deficient system: gelsy (QR with column pivoting) on the host. On CUDA,
+// linalg_lstsq has only gels, which assumes full rank and returns inf/NaN or huge finite values on
+// exactly the systems that come here; the (d, d) systems are small enough to solve anywhere.
+torch::Tensor lstsq_rank_deficient(const torch::Tensor& a, const torch::Tensor& b) {
+  return std::get<0>(torch::linalg_lstsq(a.cpu(), b.cpu(), c10::nullopt, "gelsy")).to(a.device());
+}
+
+}  // namespace
+
 std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
   std::vector<LstsqSolution> out;
   if (solver_ == LstsqSolver::kQR) {
@@ -105,9 +116,9 @@ std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
     if (!fell_back) {
       s.p = torch::cholesky_solve(h, l);
     } else {
-      // A is rank-deficient: G is only semi-definite. lstsq on G (gelsy on CPU) picks a solution of the
-      // normal equations, which is a least-squares solution of the original system.
-      s.p = std::get<0>(torch::linalg_lstsq(g, h));
+      // A is rank-deficient: G is only semi-definite. lstsq on G picks a solution of the normal
+      // equations, which is a least-squares solution of the original system.
+      s.p = lstsq_rank_deficient(g, h);
       s.fell_back = true;
     }
     // ‖AP − B‖² = ‖B‖² − 2·tr(PᵀH) + tr(PᵀGP); cancellation limits this to about 1e-8·‖B‖ absolute,
@@ -132,7 +143,7 @@ LstsqSolution StreamingLstsq::solve_qr(int64_t t) const {
   if (dmax > 0 && diag.min().item<double>() > 1e-13 * dmax) {
     s.p = torch::linalg_solve_triangular(r11, r12, /*upper=*/true);
   } else {
-    s.p = std::get<0>(torch::linalg_lstsq(r11, r12));
+    s.p = lstsq_rank_deficient(r11, r12);
     s.fell_back = true;
   }
   // With R = [R11 R12; 0 R22] from QR of [A | B]: min ‖AP − B‖ = ‖R22‖_F exactly.

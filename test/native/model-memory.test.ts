@@ -78,6 +78,32 @@ test('loading a bf16 checkpoint in bf16 with copies (LEP_MMAP=0) holds no f32 co
   t.true(grown < LOAD_LIMIT * bf16Bytes, `peak RSS grew by ${grown} bytes loading a ${bf16Bytes}-byte bf16 model`);
 });
 
+// Loads a model in float32 and saves it in bf16 (as a LoRA merge or a float32 training of a bf16 model does).
+const SAVE_CHILD = `${PRELUDE}const { saveModelDir } = await import(process.argv[3]);
+const m = await lep.LepModel.load(process.argv[2], { dtype: 'f32' });
+(await import('node:fs')).writeFileSync('/proc/self/clear_refs', '5');  // the peak from here on: the load's is higher
+const before = kb('VmHWM');
+await saveModelDir(m, process.argv[2], process.argv[4], { dtype: 'bf16' });
+console.log(JSON.stringify({ before, peak: kb('VmHWM') }));
+m.dispose();
+`;
+
+test('saving a float32 model in bf16 converts one tensor at a time: no bf16 copy of the whole model', async (t) => {
+  const dir = tempDir();
+  const src = join(dir, 'model');
+  await createModel(src, { tokenizerDir: mistralTokenizerDir(), hiddenSize: 1024, intermediateSize: 2816, numHiddenLayers: 8, numAttentionHeads: 8, dtype: 'bf16' });
+  const out = join(dir, 'saved');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', SAVE_CHILD, INDEX, src, fileURLToPath(new URL('../../ts/checkpoint/index.js', import.meta.url)), out], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const { before, peak } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: number; peak: number };
+  const bf16Bytes = statSync(join(out, 'model.safetensors')).size;
+  t.true(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(src, 'model.safetensors'))), 'bf16 -> f32 -> bf16 is exact');
+  const grown = peak - before;
+  t.log(`file ${(bf16Bytes / 2 ** 20).toFixed(0)} MiB, peak RSS grew ${(grown / 2 ** 20).toFixed(0)} MiB while saving`);
+  // Its largest tensor is a fifth of the file; converted all at once before writing, the peak grew by the whole file.
+  t.true(grown < 0.6 * bf16Bytes, `peak RSS grew by ${grown} bytes saving a ${bf16Bytes}-byte bf16 model`);
+});
+
 // Loads a model, scores one sequence, and reports the anonymous resident set around both.
 const MAP_CHILD = `${PRELUDE}await lep.LepModel.load(process.argv[2] + '-none').catch(() => undefined);
 const before = kb('RssAnon');
