@@ -35,6 +35,21 @@ export interface AddressSpace {
   usedBytes: number;
 }
 
+/**
+ * The memory mappings this process holds and the kernel's limit on them (vm.max_map_count), when they
+ * are within 5% of it: an mmap then fails with ENOMEM however much memory is free (the C++ side says the
+ * same in its hints, core/error.h). Undefined otherwise, or where /proc cannot tell.
+ */
+export function mappingsAtLimit(): { mappings: number; limit: number } | undefined {
+  try {
+    const limit = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+    const mappings = readFileSync('/proc/self/maps', 'utf8').split('\n').length - 1;
+    return limit > 0 && mappings * 20 >= limit * 19 ? { mappings, limit } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** This process's address-space limit and use, if a limit is set (none where /proc cannot tell: not Linux). */
 function addressSpace(): AddressSpace | undefined {
   try {

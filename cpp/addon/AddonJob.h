@@ -56,7 +56,8 @@ struct TorchJobTraits {
     try {
       std::rethrow_exception(ep);
     } catch (const c10::OutOfMemoryError& e) {  // a device allocator's (CUDA), lep's CPU allocator's for a large block
-      return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", e.what_without_backtrace() + std::string("\n") + lep::out_of_memory_hint()};
+      const std::string what = e.what_without_backtrace();
+      return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", what + "\n" + lep::out_of_memory_hint(what)};
     } catch (const c10::Error& e) {  // no C++ backtrace in the message
       const std::string what = e.what_without_backtrace();
       // libtorch's CPU allocator's failures (lep's passes blocks under 1 MiB to it) are plain c10::Errors

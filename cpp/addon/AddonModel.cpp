@@ -3,6 +3,7 @@
 #include "addon/AddonJob.h"
 #include "addon/convert.h"
 #include "core/checkpoint.h"
+#include "core/device.h"
 #include "core/generate.h"
 #include "core/score.h"
 
@@ -25,14 +26,11 @@ torch::ScalarType dtype_arg(Napi::Env env, const std::string& s) {
 }
 
 torch::Device device_arg(Napi::Env env, const std::string& s) {
-  if (s == "cpu") return torch::kCPU;
-  if (s.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw make_error(env, "LEP_NO_CUDA", "device '" + s + "' requested but this libtorch has no CUDA device" +
-                                               "\nHINT: build lep against a CUDA libtorch (LIBTORCH=/path/to/libtorch) or use --device cpu");
-    return torch::Device(s);
+  try {
+    return lep::parse_device(s);
+  } catch (const lep::Error& e) {
+    throw make_error(env, e.code(), e.what());
   }
-  throw make_error(env, "LEP_BAD_ARGUMENT", "device must be cpu or cuda[:N], got '" + s + "'");
 }
 
 template <Napi::Value (AddonModel::*M)(const Napi::CallbackInfo&)>

@@ -2,6 +2,7 @@
 // and a message written for people; a HINT line says how to fix causes a user can fix.
 #pragma once
 #include <cerrno>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -16,9 +17,32 @@ class Error : public std::runtime_error {
   std::string code_;
 };
 
+// Mappings this process holds when they are within 5% of the kernel's vm.max_map_count, else 0: an
+// mmap then fails with ENOMEM however much memory is free (lep's CPU allocator maps each block of 1 MiB
+// or more apart; a thread's stack is one more), and "out of memory" would send the user the wrong way.
+inline long mappings_at_limit(long* limit_out = nullptr) {
+  long limit = 0, n = 0;
+  std::ifstream("/proc/sys/vm/max_map_count") >> limit;
+  if (limit <= 0) return 0;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) ++n;
+  if (limit_out) *limit_out = limit;
+  return n * 20 >= limit * 19 ? n : 0;
+}
+
 // The HINT of LEP_OUT_OF_MEMORY, for every allocation that fails (libtorch's allocators, operator new, a
-// mapped checkpoint): the limit a process meets is often not the machine's RAM but one set on it.
-inline const char* out_of_memory_hint() {
+// mapped checkpoint, a thread), given the failure's message: the limit a process meets is often not the
+// machine's RAM but one set on it, or the GPU's memory.
+inline std::string out_of_memory_hint(const std::string& what = "") {
+  if (what.find("CUDA out of memory") != std::string::npos)
+    return "HINT: the GPU's memory is full: ask for less (--dtype bf16, a smaller batch, --activation-checkpointing "
+           "when training), free the GPU of other processes (nvidia-smi), or, when the message shows much memory "
+           "reserved but unallocated, set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True";
+  long limit = 0;
+  if (const long n = mappings_at_limit(&limit))
+    return "HINT: this process holds " + std::to_string(n) + " memory mappings, at the kernel's limit vm.max_map_count=" +
+           std::to_string(limit) + ", which fails an allocation however much memory is free: raise it (sysctl -w "
+           "vm.max_map_count=262144, as root)";
   return "HINT: free memory, or raise the limit this process met (ulimit -v or -d, a cgroup or job "
          "scheduler's memory limit, the commit limit under vm.overcommit_memory=2), or ask for less: "
          "--dtype bf16, a smaller batch, --activation-checkpointing when training";

@@ -11,6 +11,7 @@
 
 #include "core/checkpoint.h"
 #include "core/checkpoint_rewrite.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 
@@ -456,9 +457,7 @@ void write_target(const PropagateOptions& o, size_t t, const std::vector<Side>& 
 
 PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress) {
   const auto t_start = Clock::now();
-  torch::Device dev(o.device);
-  if (dev.is_cuda() && !torch::cuda::is_available())
-    throw Error("LEP_NO_CUDA", "device '" + o.device + "' requested but this libtorch has no CUDA device\nHINT: use --device cpu");
+  const torch::Device dev = parse_device(o.device);
   if (o.targets.empty()) throw Error("LEP_BAD_ARGUMENT", "propagate needs at least one instruct model (target)");
   const Weights base = read_checkpoint(o.base_files);  // zero-copy views; only embeddings are touched
   const Weights donor = read_checkpoint(o.donor_files);
@@ -546,9 +545,15 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
       rep.error_code = e.code();
       rep.error_message = e.what();
       aborted = e.code() == "LEP_ABORTED";
+    } catch (const c10::OutOfMemoryError& e) {  // before c10::Error, which it is (a GPU's, a large CPU block's)
+      rep.error_code = "LEP_OUT_OF_MEMORY";
+      rep.error_message = e.what_without_backtrace() + std::string("\n") + out_of_memory_hint(e.what_without_backtrace());
     } catch (const c10::Error& e) {
       rep.error_code = "LEP_TORCH";
       rep.error_message = e.what_without_backtrace();
+    } catch (const std::bad_alloc& e) {
+      rep.error_code = "LEP_OUT_OF_MEMORY";
+      rep.error_message = std::string("out of memory (") + e.what() + ")\n" + out_of_memory_hint();
     } catch (const std::exception& e) {
       rep.error_code = "LEP_NATIVE";
       rep.error_message = e.what();

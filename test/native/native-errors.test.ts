@@ -5,6 +5,8 @@
  * error keeps its code on either path.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
@@ -12,6 +14,7 @@ import test from 'ava';
 import { getNative } from '../../ts/binding/loadNative.js';
 import { callNative, LepError } from '../../ts/errors.js';
 import { LepModel } from '../../ts/model/LepModel.js';
+import { propagate } from '../../ts/propagate/index.js';
 import { lepInfo } from '../../ts/runtime.js';
 import { tempDir, tinyModel, underUlimit } from '../helpers.js';
 
@@ -45,8 +48,8 @@ console.log(r);`;
   // RLIMIT_NPROC counts the threads of a user (root is exempt, so the child runs as nobody). The fewest
   // that let a model load are node's, OpenBLAS's and the load job's own: one fewer leaves the job without
   // its thread, whatever this machine's count is.
-  const run = (threads: number) =>
-    spawnSync(...underUlimit(`-u ${threads}`, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', child, INDEX, model]), { encoding: 'utf8', env }).stdout.trim();
+  const command = (threads: number) => underUlimit(`-u ${threads}`, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', child, INDEX, model]);
+  const run = (threads: number) => spawnSync(...command(threads), { encoding: 'utf8', env }).stdout.trim();
   let fewest = 0;
   for (let n = 8; n <= 64 && !fewest; n++) if (run(n) === 'loaded') fewest = n;
   t.true(fewest > 0, 'a model loads with at most 64 threads');
@@ -54,4 +57,44 @@ console.log(r);`;
   t.true(failed.lep);
   t.is(failed.code, 'LEP_OUT_OF_MEMORY');
   t.regex(failed.message, /^cannot start a thread for the job \(Resource temporarily unavailable; a memory limit, or the thread limit `ulimit -u`\)\nHINT: /);
+  t.notRegex(failed.message, /max_map_count/);
+  // The same failure in a process at the kernel's limit on mappings (a mount namespace where
+  // vm.max_map_count reads 100, below what any process holds): the hint names that limit instead.
+  const fake = join(tempDir(), 'max_map_count');
+  writeFileSync(fake, '100\n');
+  const [bash, args] = command(fewest - 1);
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `mount --bind "${fake}" /proc/sys/vm/max_map_count && exec "$0" "$@"`, bash, ...args], { encoding: 'utf8', env });
+  t.is(r.status, 0, r.stderr);
+  const atLimit = JSON.parse(r.stdout.trim()) as { code: string; message: string };
+  t.is(atLimit.code, 'LEP_OUT_OF_MEMORY');
+  t.regex(atLimit.message, /\nHINT: this process holds \d+ memory mappings, at the kernel's limit vm\.max_map_count=100, which fails an allocation however much memory is free: raise it/);
+});
+
+test('a CUDA device this libtorch or machine lacks is LEP_NO_CUDA with a hint, before any work (a model, propagation)', async (t) => {
+  const info = lepInfo();
+  const toy = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family');
+  // Past the last GPU where there are some (libtorch's "invalid device ordinal" mid-job before); any CUDA device where there are none.
+  const device = info.cudaAvailable ? `cuda:${info.cudaDevices}` : 'cuda:1';
+  const load = await t.throwsAsync(LepModel.load(join(toy, 'base'), { device }), { instanceOf: LepError });
+  t.is(load!.code, 'LEP_NO_CUDA', load!.message);
+  t.regex(load!.message, info.cudaAvailable ? /this process sees \d+ CUDA device\(s\)[\s\S]*\nHINT: / : /this libtorch has no CUDA device\nHINT: /);
+  const out = join(tempDir(), 'propagated');
+  const prop = await t.throwsAsync(propagate({ base: join(toy, 'base'), donor: join(toy, 'base'), instruct: join(toy, 'instruct'), out, method: 'conversion', device }), { instanceOf: LepError });
+  t.is(prop!.code, 'LEP_NO_CUDA', prop!.message);
+  t.regex(prop!.message, /\nHINT: /);
+  t.false(existsSync(out), 'nothing written');
+});
+
+test('mappingsAtLimit (the addon loader\'s hint) tells a process at vm.max_map_count from one far below it', (t) => {
+  const code = "const { mappingsAtLimit } = await import(process.argv[1]); console.log(JSON.stringify(mappingsAtLimit() ?? null))";
+  const module = fileURLToPath(new URL('../../ts/processMemory.js', import.meta.url));
+  const node = [process.execPath, '--input-type=module', '-e', code, module];
+  t.is(spawnSync(node[0]!, node.slice(1), { encoding: 'utf8' }).stdout.trim(), 'null', 'the default limit (65530 here) is far away');
+  const fake = join(tempDir(), 'max_map_count');
+  writeFileSync(fake, '100\n');
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `mount --bind "${fake}" /proc/sys/vm/max_map_count && exec "$0" "$@"`, ...node], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const at = JSON.parse(r.stdout.trim()) as { mappings: number; limit: number };
+  t.is(at.limit, 100);
+  t.true(at.mappings > 95, `a node process holds more than 95 mappings (${at.mappings})`);
 });

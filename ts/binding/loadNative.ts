@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 
 import { LepError } from '../errors.js';
-import { checkAddressSpace } from '../processMemory.js';
+import { checkAddressSpace, mappingsAtLimit } from '../processMemory.js';
 import { selectBlasCore } from './blasCore.js';
 import { checkElf } from './checkElf.js';
 import { noteThreads, threadsFromEnv } from './threadCount.js';
@@ -171,8 +171,17 @@ function load<T>(file: string): T {
       const message = (e as Error).message.split('\n')[0]!;
       // The loader could not map the library's segments or allocate for it: memory, not a bad file
       // (a data or address-space ulimit, a cgroup limit); rebuilding would not help.
-      if (/failed to map segment|cannot map zero-fill pages|cannot allocate memory/i.test(message))
-        throw new LepError('LEP_OUT_OF_MEMORY', `cannot load the native addon ${label}: ${message}\nHINT: the process is out of memory or at a limit (ulimit -v or -d, a cgroup or job's memory limit): free memory or raise the limit.`);
+      if (/failed to map segment|cannot map zero-fill pages|cannot allocate memory/i.test(message)) {
+        const maps = mappingsAtLimit();
+        throw new LepError(
+          'LEP_OUT_OF_MEMORY',
+          `cannot load the native addon ${label}: ${message}\nHINT: ${
+            maps
+              ? `this process holds ${maps.mappings} memory mappings, at the kernel's limit vm.max_map_count=${maps.limit}, which fails a mapping however much memory is free: raise it (sysctl -w vm.max_map_count=262144, as root).`
+              : "the process is out of memory or at a limit (ulimit -v or -d, a cgroup or job's memory limit): free memory or raise the limit."
+          }`,
+        );
+      }
       tried.push(`  ${label}: ${message}`);
       failures.push({ candidate, message });
     }
