@@ -13,7 +13,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
-#if defined(LEP_HAVE_GLOO) && defined(USE_C10D_NCCL)
+// NCCL for CUDA models: libtorch built with it and NCCL's header where the compiler finds it (the
+// rendezvous store comes with the Gloo headers above).
+#if defined(LEP_HAVE_GLOO) && defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
+#define LEP_HAVE_NCCL 1
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -164,8 +167,14 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
   }
   t0 = std::chrono::steady_clock::now();
   try {
-#ifdef USE_C10D_NCCL
+#ifdef LEP_HAVE_NCCL
     if (device.is_cuda()) {
+      // Blocking waits, so that Work::wait(timeout) returns only when the collective is done and throws
+      // when it times out (LEP_DIST_TIMEOUT, LEP_DIST_PEER_LOST); without them a wait only orders the GPU
+      // stream, and a dead peer hangs the next copy to the host until NCCL's watchdog aborts the process.
+      // The user's own setting wins. (Both names: the variable was renamed in libtorch 2.2.)
+      ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+      ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = timeout;
       auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, static_cast<int>(c.rank), static_cast<int>(c.world_size), o);
@@ -199,15 +208,16 @@ std::shared_ptr<DataParallel> DataParallel::join(const DistConfig& c, torch::Dev
     throw Error("LEP_BAD_ARGUMENT", "a data-parallel group needs MASTER_ADDR and a MASTER_PORT in 1..65535");
   if (c.grad_sync != "dense" && c.grad_sync != "touched-rows")
     throw Error("LEP_BAD_ARGUMENT", "grad_sync must be 'dense' or 'touched-rows', got '" + c.grad_sync + "'");
-#ifndef USE_C10D_NCCL
+#ifndef LEP_HAVE_NCCL
   if (device.is_cuda())
-    throw Error("LEP_DIST_NO_NCCL", "data-parallel training of a CUDA model needs libtorch built with NCCL\nHINT: use an official libtorch with CUDA (LIBTORCH=...), or train on CPU.");
+    throw Error("LEP_DIST_NO_NCCL", "data-parallel training of a CUDA model needs a libtorch built with NCCL, and NCCL's header (nccl.h) when lep is built\nHINT: use an official libtorch with CUDA (LIBTORCH=...) with NCCL's development files installed (nccl.h where the compiler finds it), then rebuild lep; or train on CPU.");
 #endif
   // One group per process, as in torch.distributed: the rendezvous port can be bound only once, and
   // every job of a process (lep adapt's stages) talks to the same peers.
   static std::mutex mu;
   static std::shared_ptr<Group> group;
   static DistConfig joined;
+  static bool joined_cuda = false;  // the group's backend: NCCL for CUDA tensors, Gloo for CPU ones
   std::unique_lock<std::mutex> lock(mu, std::defer_lock);
   {
     // Outside the fork gate: a job joining holds `mu` across its own safe region (make_group), and one
@@ -220,9 +230,14 @@ std::shared_ptr<DataParallel> DataParallel::join(const DistConfig& c, torch::Dev
     throw Error("LEP_BAD_ARGUMENT", "this process already joined another data-parallel group (rank " + std::to_string(joined.rank) + " of " +
                                         std::to_string(joined.world_size) + " at " + joined.master_addr + ":" +
                                         std::to_string(joined.master_port) + ")");
+  if (group && joined_cuda != device.is_cuda())
+    throw Error("LEP_BAD_ARGUMENT", std::string("this process joined its data-parallel group for a ") + (joined_cuda ? "CUDA" : "CPU") +
+                                        " model; a stage on " + (device.is_cuda() ? "CUDA" : "the CPU") +
+                                        " cannot use it (one group per process)\nHINT: run every training stage of a data-parallel lep adapt on one device.");
   if (!group) {
     group = make_group(c, device);
     joined = c;
+    joined_cuda = device.is_cuda();
   }
   group->config.timeout_s = c.timeout_s;
   const torch::Device comm = device.is_cuda() ? device : torch::Device(torch::kCPU);

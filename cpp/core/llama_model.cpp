@@ -109,7 +109,15 @@ void LlamaModel::drop_lora() {
 
 void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
   training_ = on;
-  if (on) dropout_gen_ = at::detail::createCPUGenerator(dropout_seed);
+  if (!on) return;
+  if (device_.is_cpu()) {
+    dropout_gen_ = at::detail::createCPUGenerator(dropout_seed);
+  } else {
+    // The device's own generator, seeded the same way: masks drawn on the CPU and copied cost more than
+    // the GPU's whole step (one float per activation of every adapted projection).
+    dropout_gen_ = at::globalContext().defaultGenerator(device_).clone();
+    dropout_gen_.set_current_seed(dropout_seed);
+  }
 }
 
 void LlamaModel::load_weights(const std::map<std::string, torch::Tensor>& weights, bool in_place) {
@@ -243,8 +251,9 @@ torch::Tensor LlamaModel::linear(const torch::Tensor& x, const std::string& name
   auto in = x;
   const double p = lora_config_.dropout;
   if (training_ && p > 0) {
-    // Masks drawn on the CPU from our generator (device-independent, reproducible), then moved.
-    auto keep = torch::empty(x.sizes(), torch::kFloat32).bernoulli_(1 - p, dropout_gen_).to(x.device(), x.scalar_type());
+    // Masks drawn where the model is from our generator (seeded per step: reproducible, and a resumed run
+    // draws what an uninterrupted one does); the CPU's and a GPU's draws differ.
+    auto keep = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32)).bernoulli_(1 - p, dropout_gen_).to(x.scalar_type());
     in = x * keep / (1 - p);
   }
   return y + torch::linear(torch::linear(in, ad->second.a), ad->second.b) * ad->second.scale;

@@ -150,7 +150,16 @@ LmLossResult micro_step(LlamaModel& m, const Batch& b, double grad_scale, bool h
     }
   }
   if (head_done) head_done();
-  if (hidden.requires_grad()) hidden.backward(r.grad_hidden.view({B, T, C}));
+  if (hidden.requires_grad()) {
+    if (hidden.is_cpu()) {
+      hidden.backward(r.grad_hidden.view({B, T, C}));  // its safe points are autograd hooks on this thread
+    } else {
+      // On a GPU this thread only waits while autograd's device thread runs the backward (no CPU BLAS
+      // call, and the hooks' safe points do nothing there): a spawn need not wait for it.
+      ForkSafeRegion waiting;
+      hidden.backward(r.grad_hidden.view({B, T, C}));
+    }
+  }
   r.grad_hidden = torch::Tensor();
   r.grad_head = torch::Tensor();
   return r;
@@ -490,14 +499,18 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
                                       "\nHINT: lower the learning rate, or use f32 instead of bf16.");
     // Gradients in master precision (only the selected rows' of a row set), global norm clipped.
     double sq = 0;
+    std::vector<torch::Tensor> device_squares;  // on a GPU, summed there: one host sync a step, not one a tensor
     std::map<std::string, torch::Tensor> grads;
     for (auto& t : ts) {
       fork_safe_point();  // between two tensors (core/fork_gate.h); the update below has its own
       auto g = t.rows.defined() ? t.param.grad().index_select(0, t.rows) : t.param.grad();
       g = g.to(t.master.scalar_type());
-      sq += g.pow(2).sum().item<double>();
+      auto square = g.pow(2).sum();
+      if (square.is_cpu()) sq += square.item<double>();
+      else device_squares.push_back(square.to(torch::kFloat64));
       grads[t.name] = g;
     }
+    if (!device_squares.empty()) sq += torch::stack(device_squares).sum().item<double>();
     const double grad_norm = std::sqrt(sq);
     if (c.clip > 0 && grad_norm > c.clip) {
       const double coef = c.clip / (grad_norm + 1e-6);
