@@ -1,4 +1,4 @@
-// NativeModel.addLora / loadLora / saveLora / mergeLora: LoRA adapters on a loaded model (core/lora*.h).
+// NativeModel.addLora / loadLora / saveLora / mergeLora / mergeLoraFile: LoRA adapters on a loaded model (core/lora*.h).
 #include "addon/AddonJob.h"
 #include "addon/AddonModel.h"
 #include "addon/convert.h"
@@ -39,17 +39,44 @@ Napi::Value AddonModel::AddLora(const Napi::CallbackInfo& info) {
   return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
 }
 
+namespace {
+
+// loadLora's and mergeLoraFile's options: the adapter's config, its file, and whether to leave the
+// model's own modules to save.
+struct AdapterFile {
+  lep::LoraConfig config;
+  std::string file;
+  bool skip_modules_to_save;
+};
+
+AdapterFile adapter_file_from_js(const Napi::CallbackInfo& info, const char* what) {
+  Napi::Object o = obj_arg(info, 0, "LoRA options");
+  AdapterFile a{lora_from_js(o), get_string(o, "file", ""), o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value()};
+  if (a.file.empty()) throw make_error(info.Env(), "LEP_BAD_ARGUMENT", std::string(what) + " needs a file");
+  return a;
+}
+
+}  // namespace
+
 Napi::Value AddonModel::LoadLora(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto h = holder(env);
-  Napi::Object o = obj_arg(info, 0, "LoRA options");
-  const auto c = lora_from_js(o);
-  const std::string file = get_string(o, "file", "");
-  if (file.empty()) throw make_error(env, "LEP_BAD_ARGUMENT", "loadLora needs a file");
-  const bool skip = o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value();
-  auto work = [h, c, file, skip](const lep::ProgressFn&) {
+  const auto a = adapter_file_from_js(info, "loadLora");
+  auto work = [h, a](const lep::ProgressFn&) {
     ModelLock lock(*h);
-    lep::load_lora(*h->model, c, file, skip);
+    lep::load_lora(*h->model, a.config, a.file, a.skip_modules_to_save);
+    return true;
+  };
+  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonModel::MergeLoraFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = holder(env);
+  const auto a = adapter_file_from_js(info, "mergeLoraFile");
+  auto work = [h, a](const lep::ProgressFn&) {
+    ModelLock lock(*h);
+    lep::merge_lora_file(*h->model, a.config, a.file, a.skip_modules_to_save);
     return true;
   };
   return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });

@@ -51,6 +51,7 @@ void AddonModel::Init(Napi::Env env, Napi::Object exports) {
                                      InstanceMethod<&AddonModel::Guarded<&AddonModel::LoadLora>>("loadLora"),
                                      InstanceMethod<&AddonModel::Guarded<&AddonModel::SaveLora>>("saveLora"),
                                      InstanceMethod<&AddonModel::Guarded<&AddonModel::MergeLora>>("mergeLora"),
+                                     InstanceMethod<&AddonModel::Guarded<&AddonModel::MergeLoraFile>>("mergeLoraFile"),
                                      InstanceMethod<&AddonModel::Dispose>("dispose")});
   auto* data = new AddonData{Napi::Persistent(ctor)};
   env.SetInstanceData<AddonData>(data);

@@ -87,6 +87,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value LoadLora(const Napi::CallbackInfo& info);
   Napi::Value SaveLora(const Napi::CallbackInfo& info);
   Napi::Value MergeLora(const Napi::CallbackInfo& info);
+  Napi::Value MergeLoraFile(const Napi::CallbackInfo& info);
   void Dispose(const Napi::CallbackInfo& info);
   std::shared_ptr<ModelHolder> holder(Napi::Env env);
   // A method as registered: its exceptions become JS errors as a job's would (common/JsError.h).

@@ -93,13 +93,15 @@ std::vector<std::pair<std::string, torch::Tensor>> LlamaModel::lora_tensors() co
 }
 
 void LlamaModel::merge_lora() {
+  for (auto& [m, ad] : lora_) merge_into(m, ad.a, ad.b, ad.scale);
+  drop_lora();
+}
+
+void LlamaModel::merge_into(const std::string& module, const torch::Tensor& a, const torch::Tensor& b, double scale) {
   torch::NoGradGuard no_grad;
   const auto acc = acc_type(dtype_);
-  for (auto& [m, ad] : lora_) {
-    auto& w = params_.at(m + ".weight");
-    w.copy_((w.to(acc) + torch::matmul(ad.b.to(acc), ad.a.to(acc)) * ad.scale).to(w.scalar_type()));
-  }
-  drop_lora();
+  auto& w = params_.at(module + ".weight");
+  w.copy_((w.to(acc) + torch::matmul(b.to(w.device(), acc), a.to(w.device(), acc)) * scale).to(w.scalar_type()));
 }
 
 void LlamaModel::drop_lora() {

@@ -44,6 +44,9 @@ class LlamaModel {
   std::vector<std::pair<std::string, torch::Tensor>> lora_tensors() const;
   // W += (alpha / r) · B A for every adapter, then the adapters are dropped: a plain model again.
   void merge_lora();
+  // W += scale · B A into `module`'s weight, summed in float32 (float64 for a float64 model) and rounded
+  // once to the weight's dtype; `a` and `b` may be of any dtype and device (an adapter file's tensors).
+  void merge_into(const std::string& module, const torch::Tensor& a, const torch::Tensor& b, double scale);
   // Removes the adapters without merging them.
   void drop_lora();
   // Adapter dropout is active only in training mode; its masks come from a generator of our own, reseeded

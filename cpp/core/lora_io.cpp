@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/fork_gate.h"
 #include "core/safetensors.h"
 
 namespace lep {
@@ -19,42 +20,80 @@ void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dty
   write_safetensors(path, out, {{"format", "pt"}});
 }
 
-void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save) {
-  SafetensorsFile file(path);
-  LoraConfig c = config;
-  c.init = "peft";
-  // Skipped modules to save: the file's tensors for them are accounted for (not "unexpected") but not
-  // loaded, and the model does not train them.
-  std::vector<std::string> skipped;
-  if (skip_modules_to_save) skipped.swap(c.modules_to_save);
-  model.add_lora(c, 0);
-  // Everything is checked before anything is copied: a bad file leaves the model as it was.
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (model tensor, file tensor)
+namespace {
+
+// An adapter file's tensors for `config`, each checked against the model before anything changes: A
+// (rank, in) and B (out, rank) of every adapted projection, and every module to save with its
+// parameter's shape (skip_modules_to_save: accounted for, not read). A tensor the config implies that
+// the file lacks, or one the config does not describe, is an error: the config and the file disagree.
+struct AdapterTensors {
+  struct Pair {
+    std::string module;
+    torch::Tensor a, b;
+  };
+  std::vector<Pair> adapters;
+  std::vector<std::pair<std::string, torch::Tensor>> saved;  // (model parameter, file tensor)
+};
+
+AdapterTensors read_adapter(LlamaModel& model, const LoraConfig& config, const SafetensorsFile& file, const std::string& path,
+                            bool skip_modules_to_save) {
   std::set<std::string> expected;
-  auto plan = [&](const std::string& name) {
+  auto checked = [&](const std::string& name, c10::IntArrayRef shape) {
     const std::string key = kPeftPrefix + name;
-    if (!expected.insert(key).second) return;
+    expected.insert(key);
     if (!file.has(key)) throw Error("LEP_MISSING_TENSOR", path + " lacks '" + key + "' that its adapter_config.json implies");
     auto src = file.tensor(key);
-    auto& dst = model.param(name);
-    if (src.sizes() != dst.sizes())
+    if (src.sizes() != shape)
       throw Error("LEP_SHAPE_MISMATCH", path + ": '" + key + "' has shape " + c10::str(src.sizes()) + " but the model needs " +
-                                            c10::str(dst.sizes()) + "\nHINT: was the adapter trained on another model or vocabulary?");
-    copies.emplace_back(dst, src);
+                                            c10::str(shape) + "\nHINT: was the adapter trained on another model or vocabulary?");
+    return src;
   };
-  try {
-    for (const auto& [name, _] : model.lora_tensors()) plan(name);
-    for (const auto& module : c.modules_to_save) plan(module_to_save_param(module, model.config()));
-    for (const auto& module : skipped) expected.insert(kPeftPrefix + module_to_save_param(module, model.config()));
-    for (const auto& info : file.tensors())
-      if (!expected.count(info.name))
-        throw Error("LEP_UNEXPECTED_TENSOR", path + " has tensor '" + info.name + "' that its adapter_config.json does not describe");
-  } catch (...) {
-    model.drop_lora();
-    throw;
+  AdapterTensors t;
+  for (const auto& m : lora_modules(config, model.config())) {
+    const auto& w = model.param(m + ".weight");
+    auto a = checked(m + ".lora_A.weight", {config.rank, w.size(1)});
+    t.adapters.push_back({m, a, checked(m + ".lora_B.weight", {w.size(0), config.rank})});
   }
+  for (const auto& module : config.modules_to_save) {
+    const auto name = module_to_save_param(module, model.config());
+    if (skip_modules_to_save) expected.insert(kPeftPrefix + name);
+    else if (!expected.count(kPeftPrefix + name)) t.saved.emplace_back(name, checked(name, model.param(name).sizes()));
+  }
+  for (const auto& info : file.tensors())
+    if (!expected.count(info.name))
+      throw Error("LEP_UNEXPECTED_TENSOR", path + " has tensor '" + info.name + "' that its adapter_config.json does not describe");
+  return t;
+}
+
+}  // namespace
+
+void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save) {
+  if (model.has_lora()) throw Error("LEP_BAD_ARGUMENT", "the model already has LoRA adapters; merge them first");
+  SafetensorsFile file(path);
+  const AdapterTensors t = read_adapter(model, config, file, path, skip_modules_to_save);  // a bad file changes nothing
+  LoraConfig c = config;
+  c.init = "peft";
+  // Skipped modules to save are not trained either.
+  if (skip_modules_to_save) c.modules_to_save.clear();
+  model.add_lora(c, 0);
   torch::NoGradGuard no_grad;
-  for (auto& [dst, src] : copies) dst.copy_(src.to(dst.scalar_type()));
+  for (const auto& p : t.adapters) {
+    model.param(p.module + ".lora_A.weight").copy_(p.a);
+    model.param(p.module + ".lora_B.weight").copy_(p.b);
+  }
+  for (const auto& [name, src] : t.saved) model.param(name).copy_(src);
+}
+
+void merge_lora_file(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save) {
+  if (model.has_lora()) throw Error("LEP_BAD_ARGUMENT", "the model already has LoRA adapters; merge them first");
+  SafetensorsFile file(path);
+  const AdapterTensors t = read_adapter(model, config, file, path, skip_modules_to_save);  // a bad file changes nothing
+  torch::NoGradGuard no_grad;
+  for (const auto& p : t.adapters) {
+    fork_safe_point();  // between two projections' products (core/fork_gate.h)
+    model.merge_into(p.module, p.a, p.b, config.scale());
+  }
+  for (const auto& [name, src] : t.saved) model.param(name).copy_(src);
 }
 
 }  // namespace lep

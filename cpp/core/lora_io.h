@@ -18,4 +18,10 @@ void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dty
 // came through LEP instead).
 void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save = false);
 
+// The same adapter merged into the model's weights straight from the file (W += (alpha / r) · B A in
+// float32, rounded once to the weight's dtype), with the modules to save copied in: what load_lora and
+// merge_lora do, bit for bit, without adapter tensors in the model's dtype. A bf16 model merges exactly
+// as a float32 copy of it would and is then stored in bf16 (its loaded copy is half the size).
+void merge_lora_file(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save = false);
+
 }  // namespace lep

@@ -211,6 +211,38 @@ test('a LoRA run with dropout, aborted and resumed, ends bit-identical to an uni
   }
 });
 
+test('lep lora merge of a bf16 model loads it in bf16 and writes the bits a float32 load and merge would (summed in float32, rounded once)', async (t) => {
+  const base = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
+  const blocks = Array.from({ length: 8 }, (_, i) => Array.from({ length: 17 }, (_, j) => 1 + ((i * 131 + j * 17) % 30000)));
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const run = join(tempDir(), 'run');
+  await trainModel(base, run, { data, params: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'down_proj'], modulesToSave: ['embed_tokens'], seed: 3 }, steps: 3, batchSize: 2, lr: 1e-2, warmupSteps: 1 });
+  const adapter = join(run, 'adapter');
+  const merged = join(tempDir(), 'merged');
+  await mergeAdapter(base, adapter, merged);
+  // The float32 way, by hand: load in float32, adapters into the model, merge, store in bf16.
+  const f32 = await LepModel.load(base, { dtype: 'f32' });
+  const cfg = readAdapterConfig(adapter);
+  await runJobForTest((p) => f32.native.loadLora({ ...cfg, file: join(adapter, ADAPTER_WEIGHTS_FILE) }, p));
+  await runJobForTest((p) => f32.native.mergeLora(p));
+  const byHand = join(tempDir(), 'by-hand');
+  await runJobForTest((p) => f32.native.save({ dir: byHand, dtype: 'bf16' }, p));
+  f32.dispose();
+  const read = (f: string) => new Map(readSafetensors(f).map((v) => [v.name, { dtype: v.dtype, bytes: Buffer.from(v.data) }]));
+  const a = read(join(merged, 'model.safetensors'));
+  const b = read(join(byHand, 'model.safetensors'));
+  const c = read(join(run, 'model.safetensors'));
+  const start = read(join(base, 'model.safetensors'));
+  t.is(a.size, b.size);
+  for (const [name, x] of b) {
+    t.is(a.get(name)!.dtype, 'BF16', name);
+    t.true(a.get(name)!.bytes.equals(x.bytes), `${name}: lep lora merge vs the float32 merge`);
+    t.true(c.get(name)!.bytes.equals(x.bytes), `${name}: the training run's merged output vs the float32 merge`);
+  }
+  t.false(a.get('model.layers.0.mlp.down_proj.weight')!.bytes.equals(start.get('model.layers.0.mlp.down_proj.weight')!.bytes), 'a target moved');
+});
+
 test('bad input: unknown target, rank above a projection, missing layer, adapter files that disagree with their config', async (t) => {
   const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2 });
   const m = await LepModel.load(dir);
@@ -230,6 +262,12 @@ test('bad input: unknown target, rank above a projection, missing layer, adapter
   await t.throwsAsync(runJobForTest((p) => n.native.loadLora({ rank: 3, alpha: 4, targets: ['q_proj'], file }, p)), { message: /has shape \[2, 32\] but the model needs \[3, 32\]/ });
   await t.throwsAsync(runJobForTest((p) => n.native.loadLora({ rank: 2, alpha: 4, targets: ['q_proj'], layers: [0], file }, p)), { message: /has tensor 'base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_A\.weight' that its adapter_config\.json does not describe/ });
   t.is(n.native.info().loraParameters, 0, 'a refused adapter file leaves the model as it was');
+  // Merged straight from the file: the same checks, before any weight changes.
+  const before = await logprobs(n);
+  await t.throwsAsync(runJobForTest((p) => n.native.mergeLoraFile({ rank: 2, alpha: 4, targets: ['q_proj', 'v_proj'], file }, p)), { message: /lacks 'base_model\.model\.model\.layers\.0\.self_attn\.v_proj\.lora_A\.weight'/ });
+  await t.throwsAsync(runJobForTest((p) => n.native.mergeLoraFile({ rank: 3, alpha: 4, targets: ['q_proj'], file }, p)), { message: /has shape \[2, 32\] but the model needs \[3, 32\]/ });
+  await t.throwsAsync(runJobForTest((p) => n.native.mergeLoraFile({ rank: 2, alpha: 4, targets: ['q_proj'], layers: [0], file }, p)), { message: /has tensor 'base_model\.model\.model\.layers\.1\.self_attn\.q_proj\.lora_A\.weight' that its adapter_config\.json does not describe/ });
+  t.deepEqual(await logprobs(n), before, 'a refused merge leaves the weights as they were');
   n.dispose();
 
   const adapterDir = join(tempDir(), 'adapter');

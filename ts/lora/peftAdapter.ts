@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 import { LepError, optionError } from '../errors.js';
 import type { NativeLoraOptions } from '../binding/NativeTypes.js';
+import { readModelDir, storedDtype } from '../checkpoint/modelDir.js';
 import { saveModelDir } from '../checkpoint/saveModelDir.js';
 import { LepModel } from '../model/LepModel.js';
 import { runJob, type JobOptions } from '../binding/runJob.js';
@@ -115,8 +116,7 @@ export function checkAlphaScale(s: number | undefined, flag = '--alpha-scale'): 
 export async function mergeAdapterInto(model: LepModel, adapterDir: string, options: JobOptions & MergeOptions = {}): Promise<NativeLoraOptions> {
   const lora = readAdapterConfig(adapterDir);
   const scaled = { ...lora, alpha: lora.alpha / checkAlphaScale(options.alphaScale) };
-  await runJob((p) => model.native.loadLora({ ...scaled, file: join(adapterDir, ADAPTER_WEIGHTS_FILE), skipModulesToSave: options.skipModulesToSave ?? false }, p), options);
-  await runJob((p) => model.native.mergeLora(p), options);
+  await runJob((p) => model.native.mergeLoraFile({ ...scaled, file: join(adapterDir, ADAPTER_WEIGHTS_FILE), skipModulesToSave: options.skipModulesToSave ?? false }, p), options);
   return scaled;
 }
 
@@ -125,7 +125,9 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   checkAlphaScale(options.alphaScale);
   checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, ADAPTER_DIR: adapterDir });
   readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
-  const model = await LepModel.load(modelDir, { signal: options.signal });
+  // Loaded in the dtype it is written in: mergeLoraFile sums in float32 and rounds once to the weights'
+  // dtype, so a bf16 output is the same bits as from a float32 load, which took twice the memory (32 GB at 8B).
+  const model = await LepModel.load(modelDir, { dtype: options.dtype ?? storedDtype(readModelDir(modelDir).rawConfig), signal: options.signal });
   try {
     await mergeAdapterInto(model, adapterDir, options);
     await saveModelDir(model, modelDir, outDir, options);
