@@ -26,6 +26,11 @@ export interface ProcessMemory {
   swapBytes: number;
   /** The address-space limit (`ulimit -v`), where one is set. */
   addressSpace?: AddressSpace;
+  /**
+   * Anonymous memory this process holds already (RssAnon: Node, libtorch, models it has loaded), which
+   * a new run's memory comes on top of; absent for 'ulimit', whose `bytes` already leave out what is mapped.
+   */
+  heldBytes?: number;
 }
 
 /** An address-space limit (`ulimit -v`): it counts every mapping (libraries, mapped weights, stacks, arenas). */
@@ -125,7 +130,22 @@ export function processMemory(): ProcessMemory {
     ? { bytes: cap + swapBytes, limit: 'cgroup', ramBytes, swapBytes }
     : { bytes: ramBytes + swapBytes, limit: 'machine', ramBytes, swapBytes };
   const a = addressSpace();
-  return a && left(a) < physical.bytes ? { ...physical, bytes: left(a), limit: 'ulimit', addressSpace: a } : physical;
+  if (a && left(a) < physical.bytes) return { ...physical, bytes: left(a), limit: 'ulimit', addressSpace: a };
+  return { ...physical, heldBytes: heldNow() };
+}
+
+/** RssAnon, or 0 where /proc cannot tell. */
+function heldNow(): number {
+  try {
+    return Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** What a new run may still use: `bytes` less what this process holds already. */
+export function spareBytes(m: Pick<ProcessMemory, 'bytes' | 'heldBytes'>): number {
+  return m.bytes - (m.heldBytes ?? 0);
 }
 
 /** Bytes as "1.5 GiB", as the memory refusals print them. */
@@ -141,9 +161,10 @@ export function describeMemory(m: ProcessMemory): string {
 }
 
 /** "this machine has 23.5 GiB (RAM + swap)", or the cgroup's limit: how refusals name what there is. */
-export function memoryClause(m: Pick<ProcessMemory, 'bytes' | 'limit'>): string {
+export function memoryClause(m: Pick<ProcessMemory, 'bytes' | 'limit' | 'heldBytes'>): string {
   if (m.limit === 'ulimit') return `this process may map ${gib(m.bytes)} more (what its address-space limit, ulimit -v, leaves)`;
+  const held = m.heldBytes ? `, ${gib(m.heldBytes)} of it held by this process already` : '';
   return m.limit === 'cgroup'
-    ? `this process may use ${gib(m.bytes)} (its cgroup's memory limit + swap: a container's or job's, below the machine's RAM)`
-    : `this machine has ${gib(m.bytes)} (RAM + swap)`;
+    ? `this process may use ${gib(m.bytes)} (its cgroup's memory limit + swap: a container's or job's, below the machine's RAM)${held}`
+    : `this machine has ${gib(m.bytes)} (RAM + swap)${held}`;
 }

@@ -88,3 +88,20 @@ test('where the embeddings are most of the model, the smallest run named is the 
     t.regex(e!.message, new RegExp(`\\nHINT: the smallest run, --embeddings-only --dtype f32, needs at least ${(f32 / 2 ** 20).toFixed(1)} MiB: train on a machine`), dtype);
   }
 });
+
+test('what this process holds already counts: a run that fits the cgroup alone is refused beside it, naming what is held', (t) => {
+  const need = trainMemoryBytes(tinyLlama, 'embeddings', 'bf16');
+  const memory = { bytes: need + 0.1 * GIB, limit: 'cgroup' as const, ramBytes: 64 * GIB, swapBytes: 0 };
+  t.notThrows(() => checkTrainMemory(tinyLlama, 'embeddings', 'bf16', 'm', memory));
+  const e = t.throws(() => checkTrainMemory(tinyLlama, 'embeddings', 'bf16', 'm', { ...memory, heldBytes: 0.3 * GIB }));
+  t.is((e as { code?: string }).code, 'LEP_OUT_OF_MEMORY');
+  t.regex(e!.message, /this process may use \d+\.\d GiB \(its cgroup's memory limit \+ swap: a container's or job's, below the machine's RAM\), 307\.2 MiB of it held by this process already/);
+});
+
+test('processMemory counts what this process holds (RssAnon) where a limit is RAM or a cgroup', async (t) => {
+  const { processMemory } = await import('../../ts/processMemory.js');
+  const m = processMemory();
+  if (m.limit === 'ulimit') return t.is(m.heldBytes, undefined);
+  t.true(m.heldBytes! > 10 * 2 ** 20, `a Node process holds more than 10 MiB (${m.heldBytes})`);
+  t.true(m.heldBytes! < m.bytes);
+});

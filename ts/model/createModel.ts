@@ -9,7 +9,7 @@ import { LepError, optionError } from '../errors.js';
 import { getNative } from '../binding/loadNative.js';
 import { parameterCounts, type ModelConfig, toHfConfig } from '../checkpoint/config.js';
 import { copyTokenizerFiles } from '../checkpoint/modelDir.js';
-import { gib, memoryClause, processMemory } from '../processMemory.js';
+import { gib, memoryClause, processMemory, spareBytes } from '../processMemory.js';
 import { Tokenizer } from '../tokenizer/Tokenizer.js';
 import { writeJsonAtomic } from '../util/atomicWrite.js';
 import { writeDirAtomic } from '../util/writeDirAtomic.js';
@@ -113,7 +113,7 @@ function checkCreateMemory(c: ModelConfig, dtype: string): void {
   const params = parameterCounts(c).all;
   const need = params * held + c.vocabSize * c.hiddenSize * 4;
   const memory = processMemory();
-  if (need <= memory.bytes) return;
+  if (need <= spareBytes(memory)) return;
   throw new LepError(
     'LEP_OUT_OF_MEMORY',
     `creating a random model of ${(params / 1e9).toFixed(2)} B parameters in ${dtype} needs at least ${gib(need)} (its weights held in ${held === 2 ? 'bf16' : 'f32'} and its embeddings drawn in f32); ${memoryClause(memory)}` +

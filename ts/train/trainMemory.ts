@@ -15,7 +15,7 @@
 
 import { parameterCounts, type ModelConfig } from '../checkpoint/config.js';
 import { LepError } from '../errors.js';
-import { gib, memoryClause, processMemory, type ProcessMemory } from '../processMemory.js';
+import { gib, memoryClause, processMemory, spareBytes, type ProcessMemory } from '../processMemory.js';
 import { newRowIds } from '../init/provenance.js';
 
 export type TrainParams = 'all' | 'embeddings' | 'lora';
@@ -81,7 +81,11 @@ function newRowsHint(c: ModelConfig, modelDir: string, gib: (b: number) => strin
  * (bf16, embeddings-only) or, when none does, the smallest run and what it needs.
  */
 export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: TrainDtype, modelDir: string, memory: number | ProcessMemory = processMemory(), rows?: number, batch?: TrainBatch): void {
-  const { bytes: available, limit } = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
+  const m: ProcessMemory | Pick<ProcessMemory, 'bytes' | 'limit'> = typeof memory === 'number' ? { bytes: memory, limit: 'machine' as const } : memory;
+  const { limit } = m;
+  // What the run may use: less what this process holds already (Node, libtorch, other models), which
+  // its cgroup or the machine must hold beside it.
+  const available = spareBytes(m);
   const need = trainMemoryBytes(c, params, dtype, rows, batch);
   if (need <= available) return;
   const activations = params === 'lora' ? 0 : activationBytes(c, dtype, batch);
@@ -90,7 +94,7 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
     throw new LepError(
       'LEP_OUT_OF_MEMORY',
       `training ${modelDir} with --batch-size ${batch!.batchSize} needs at least ${gib(need)}, ${gib(activations)} of it for the layers' inputs of one batch ` +
-        `(${c.numHiddenLayers} layers x ${batch!.batchSize} blocks x ${batch!.positions} positions x ${c.hiddenSize} in ${dtype}); ${memoryClause({ bytes: available, limit })}` +
+        `(${c.numHiddenLayers} layers x ${batch!.batchSize} blocks x ${batch!.positions} positions x ${c.hiddenSize} in ${dtype}); ${memoryClause(m)}` +
         `\nHINT: lower --batch-size and raise --grad-accum to keep the global batch (${Math.max(1, Math.floor(batch!.batchSize * available / 2 / activations))} blocks per batch at most here).`,
     );
   const n = parameterCounts(c);
@@ -119,6 +123,6 @@ export function checkTrainMemory(c: ModelConfig, params: TrainParams, dtype: Tra
       `${gib(n.all * (dtype === 'bf16' ? 2 : 4))} of weights in ${dtype}` +
       (trainable ? ` + ${perTrainable}` : '') +
       (activations ? ` + ${gib(activations)} for the layers' inputs of one batch, other activations not counted` : ', activations not counted') +
-      `; ${memoryClause({ bytes: available, limit })}\nHINT: ${hint}`,
+      `; ${memoryClause(m)}\nHINT: ${hint}`,
   );
 }
