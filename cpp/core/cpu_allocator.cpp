@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,11 @@ constexpr std::size_t kSmallStep = std::size_t{64} << 10;
 // Freed blocks kept for reuse: classes up to kReusedBelow, so every request below it (as glibc's heap,
 // which tune_allocator lets hold 1 GiB free), up to 1 GiB in all, the oldest given back first.
 constexpr std::size_t kKeepAtMost = std::size_t{1} << 30;
+// A kept block not reused for this long goes back too, though jobs still run: a server whose jobs
+// overlap (one model generating while another scores rows of every length) never has none running, and
+// kept every class any job freed, up to the 1 GiB (+200-300 MiB over libtorch's glibc heap in a hunt).
+// A job's sizes repeat within a step; where a step takes longer, fresh pages cost little beside it.
+constexpr auto kKeepFor = std::chrono::seconds(10);
 
 // A block's size class: 64 KiB steps below 2 MiB, whole huge pages up to 16 MiB, then 8 classes per
 // doubling (a class spans at most 1/8 more address space than asked). Untouched pages cost no memory,
@@ -61,6 +67,7 @@ void* map_block(std::size_t size) {
 struct Block {
   void* p;
   std::size_t size;
+  std::chrono::steady_clock::time_point freed{};  // when it was kept
 };
 
 void unmap(const std::vector<Block>& blocks) {
@@ -184,12 +191,13 @@ class LargeBlockAllocator final : public c10::Allocator {
       gone.push_back(b);
       return;
     }
-    kept_.push_back(b);
+    const auto now = std::chrono::steady_clock::now();
+    kept_.push_back({b.p, b.size, now});
     by_size_[b.size].push_back(std::prev(kept_.end()));
     kept_bytes_ += b.size;
-    // Over the bound: the oldest kept blocks go (a job whose sizes drift keeps its recent ones). The
-    // oldest of all is the oldest of its class, at the front of that class's list.
-    while (kept_bytes_ > kKeepAtMost) {
+    // Over the bound, or kept too long: the oldest kept blocks go (a job whose sizes drift keeps its
+    // recent ones). The oldest of all is the oldest of its class, at the front of that class's list.
+    while (kept_bytes_ > kKeepAtMost || now - kept_.front().freed > kKeepFor) {
       const Block old = kept_.front();
       auto& same = by_size_[old.size];
       same.erase(same.begin());
