@@ -23,7 +23,9 @@
 // triangular solves are per target; kQR factors [A | B_t] per target (a joint QR of [A | B_1 | … | B_m]
 // would cost more than m separate ones), sharing only the chunk of A. Each target's arithmetic has the
 // same shapes and order whatever m is, so target t's solution is bit for bit the one a single-target
-// accumulator gives (test/native/propagate.test.ts checks it end to end).
+// accumulator gives (test/native/propagate.test.ts checks it end to end, on the CPU: on CUDA the
+// scatter of mean-initialised rows, index_add_ with repeated rows, adds in no fixed order, so runs
+// agree to float64 rounding, not to the bit).
 #pragma once
 #include <torch/torch.h>
 
