@@ -11,6 +11,7 @@
 #include "addon/convert.h"
 #include "common/NodeJob.h"
 #include "core/cpu_allocator.h"
+#include "core/distributed.h"
 #include "core/fork_gate.h"
 #include "core/runtime.h"
 
@@ -74,6 +75,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lep::load_unwinder();
   lep::tune_allocator();
   lep::install_cpu_allocator();
+  lep::prepare_distributed_env();
   lep::set_threads(0);
   exports.Set("info", Napi::Function::New(env, Sync<Info>));
   exports.Set("setThreads", Napi::Function::New(env, Sync<SetThreads>));

@@ -91,8 +91,13 @@ class LargeBlockAllocator final : public c10::Allocator {
   }
 
   void job_started() {
-    std::lock_guard lock(mu_);
-    ++jobs_;
+    std::vector<Block> gone;
+    {
+      std::lock_guard lock(mu_);
+      ++jobs_;
+      expire(gone);
+    }
+    unmap(gone);
   }
 
   void job_ended() {
@@ -117,19 +122,23 @@ class LargeBlockAllocator final : public c10::Allocator {
 
   void* take(std::size_t n) {
     const std::size_t size = class_size(n);
+    std::vector<Block> expired;
+    void* reused = nullptr;
     {
       std::lock_guard lock(mu_);
+      expire(expired);
       if (auto it = by_size_.find(size); it != by_size_.end() && !it->second.empty()) {
         const auto k = it->second.back();
         it->second.pop_back();
-        void* p = k->p;
+        reused = k->p;
         kept_.erase(k);
         kept_bytes_ -= size;
-        live_.emplace(p, size);
-        return p;
+        live_.emplace(reused, size);
       }
     }
-    void* p = map_block(size);  // system calls outside the lock: other threads' frees go on meanwhile
+    unmap(expired);  // system calls outside the lock: other threads' frees go on meanwhile
+    if (reused) return reused;
+    void* p = map_block(size);
     if (!p) {
       const int err = errno;
       std::vector<Block> gone;
@@ -191,13 +200,19 @@ class LargeBlockAllocator final : public c10::Allocator {
       gone.push_back(b);
       return;
     }
-    const auto now = std::chrono::steady_clock::now();
-    kept_.push_back({b.p, b.size, now});
+    kept_.push_back({b.p, b.size, std::chrono::steady_clock::now()});
     by_size_[b.size].push_back(std::prev(kept_.end()));
     kept_bytes_ += b.size;
-    // Over the bound, or kept too long: the oldest kept blocks go (a job whose sizes drift keeps its
-    // recent ones). The oldest of all is the oldest of its class, at the front of that class's list.
-    while (kept_bytes_ > kKeepAtMost || now - kept_.front().freed > kKeepFor) {
+    expire(gone);
+  }
+
+  // With mu_ held: over the bound, or unused for kKeepFor, the oldest kept blocks go to `gone` (a job whose
+  // sizes drift keeps its recent ones). Run on every take, release and job start, so a block outlives its
+  // 10 s only while the process allocates nothing large and starts nothing. The oldest of all is the
+  // oldest of its class, at the front of that class's list.
+  void expire(std::vector<Block>& gone) {
+    const auto now = std::chrono::steady_clock::now();
+    while (!kept_.empty() && (kept_bytes_ > kKeepAtMost || now - kept_.front().freed > kKeepFor)) {
       const Block old = kept_.front();
       auto& same = by_size_[old.size];
       same.erase(same.begin());

@@ -8,9 +8,9 @@
 // from 2 MiB on with MADV_HUGEPAGE (where transparent huge pages are in "madvise" or "always" mode):
 // one fault per 2 MiB instead of 512. Freed blocks are kept by size class for the next allocation while
 // jobs run (a training step's sizes repeat step to step), as glibc kept them in its heaps, up to 1 GiB and
-// for 10 s unused (jobs that overlap would otherwise keep every class any of them freed); a process that
-// runs no job keeps none. Smaller blocks stay with libtorch's own allocator (glibc, tuned by
-// tune_allocator).
+// about 10 s unused (checked whenever a large block is taken or freed, or a job starts: jobs that overlap
+// would otherwise keep every class any of them freed); a process that runs no job keeps none. Smaller
+// blocks stay with libtorch's own allocator (glibc, tuned by tune_allocator).
 //
 // LEP_CPU_ALLOCATOR=libtorch keeps libtorch's allocator for everything (read once, at load).
 #include <cstddef>

@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
+#include <torch/version.h>
 
 // Gloo needs libtorch built with it (USE_C10D_GLOO, set by libtorch's CMake targets) and gloo's headers
 // (Debian: libgloo-dev). Without them lep still builds; joining a group then fails with a message.
@@ -169,12 +170,7 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig& c, torch::Devi
   try {
 #ifdef LEP_HAVE_NCCL
     if (device.is_cuda()) {
-      // Blocking waits, so that Work::wait(timeout) returns only when the collective is done and throws
-      // when it times out (LEP_DIST_TIMEOUT, LEP_DIST_PEER_LOST); without them a wait only orders the GPU
-      // stream, and a dead peer hangs the next copy to the host until NCCL's watchdog aborts the process.
-      // The user's own setting wins. (Both names: the variable was renamed in libtorch 2.2.)
-      ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
-      ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
+      // Blocking waits: prepare_distributed_env, at load.
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = timeout;
       auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, static_cast<int>(c.rank), static_cast<int>(c.world_size), o);
@@ -199,6 +195,23 @@ std::shared_ptr<DataParallel::Group> make_group(const DistConfig&, torch::Device
 #endif
 
 }  // namespace
+
+void prepare_distributed_env() {
+#ifdef LEP_HAVE_NCCL
+  // NCCL's blocking waits, so that Work::wait(timeout) returns only when the collective is done and throws
+  // when it times out (LEP_DIST_TIMEOUT, LEP_DIST_PEER_LOST); without them a wait only orders the GPU
+  // stream, and a dead peer hangs the next copy to the host until NCCL's watchdog aborts the process.
+  // Set here, as the addon loads, before lep starts a thread (setenv beside another thread's getenv is
+  // undefined behaviour), under the one name this libtorch reads (renamed in 2.2; the old one then
+  // draws a deprecation warning), and only where the user set neither.
+  if (!std::getenv("TORCH_NCCL_BLOCKING_WAIT") && !std::getenv("NCCL_BLOCKING_WAIT"))
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+    ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+#else
+    ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
+#endif
+#endif
+}
 
 std::shared_ptr<DataParallel> DataParallel::join(const DistConfig& c, torch::Device device) {
   if (c.world_size < 2) throw Error("LEP_BAD_ARGUMENT", "a data-parallel group needs a world size of at least 2");

@@ -21,6 +21,10 @@ class Work;
 
 namespace lep {
 
+// Process environment the c10d backends read (NCCL's blocking waits, where lep has NCCL): called once
+// as lep.node loads, before any thread of lep's starts.
+void prepare_distributed_env();
+
 struct DistConfig {
   int64_t rank = 0;
   int64_t world_size = 1;        // 1 = one process, nothing distributed

@@ -101,7 +101,11 @@ void LlamaModel::merge_into(const std::string& module, const torch::Tensor& a, c
   torch::NoGradGuard no_grad;
   const auto acc = acc_type(dtype_);
   auto& w = params_.at(module + ".weight");
-  w.copy_((w.to(acc) + torch::matmul(b.to(w.device(), acc), a.to(w.device(), acc)) * scale).to(w.scalar_type()));
+  // Copies of A and B (copy=true): a file's tensors are views of its mapping, aligned to 8 bytes only, and
+  // a BLAS may round a product differently by alignment; they are small.
+  const auto a_acc = a.to(w.device(), acc, /*non_blocking=*/false, /*copy=*/true);
+  const auto b_acc = b.to(w.device(), acc, /*non_blocking=*/false, /*copy=*/true);
+  w.copy_((w.to(acc) + torch::matmul(b_acc, a_acc) * scale).to(w.scalar_type()));
 }
 
 void LlamaModel::drop_lora() {
@@ -117,7 +121,11 @@ void LlamaModel::set_training(bool on, uint64_t dropout_seed) {
   } else {
     // The device's own generator, seeded the same way: masks drawn on the CPU and copied cost more than
     // the GPU's whole step (one float per activation of every adapted projection).
-    dropout_gen_ = at::globalContext().defaultGenerator(device_).clone();
+    auto shared = at::globalContext().defaultGenerator(device_);  // a handle on the device's own generator
+    {
+      std::lock_guard<std::mutex> lock(shared.mutex());  // other threads draw from it meanwhile
+      dropout_gen_ = shared.clone();
+    }
     dropout_gen_.set_current_seed(dropout_seed);
   }
 }

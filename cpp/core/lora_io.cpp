@@ -88,6 +88,8 @@ void merge_lora_file(LlamaModel& model, const LoraConfig& config, const std::str
   if (model.has_lora()) throw Error("LEP_BAD_ARGUMENT", "the model already has LoRA adapters; merge them first");
   SafetensorsFile file(path);
   const AdapterTensors t = read_adapter(model, config, file, path, skip_modules_to_save);  // a bad file changes nothing
+  if (t.adapters.empty() && t.saved.empty())
+    throw Error("LEP_BAD_ARGUMENT", path + ": the adapter has nothing to merge: no target projections, and its modules to save are skipped");
   torch::NoGradGuard no_grad;
   for (const auto& p : t.adapters) {
     fork_safe_point();  // between two projections' products (core/fork_gate.h)

@@ -19,9 +19,10 @@ void save_lora(LlamaModel& model, const std::string& path, torch::ScalarType dty
 void load_lora(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save = false);
 
 // The same adapter merged into the model's weights straight from the file (W += (alpha / r) · B A in
-// float32, rounded once to the weight's dtype), with the modules to save copied in: what load_lora and
-// merge_lora do, bit for bit, without adapter tensors in the model's dtype. A bf16 model merges exactly
-// as a float32 copy of it would and is then stored in bf16 (its loaded copy is half the size).
+// float32, from the file's A and B as they are, rounded once to the weight's dtype), with the modules to
+// save copied in. For a float32 model that is load_lora then merge_lora, bit for bit; a bf16 model gets
+// the bits a float32 copy of it would, stored in bf16 (load_lora would round A and B to bf16 first), at
+// half the memory. Refused when nothing would change (no targets, and its modules to save skipped).
 void merge_lora_file(LlamaModel& model, const LoraConfig& config, const std::string& path, bool skip_modules_to_save = false);
 
 }  // namespace lep

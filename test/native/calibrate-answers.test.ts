@@ -144,7 +144,17 @@ test('resuming with other options, a damaged complete line, or bad prompts are e
   copyFileSync(full, file);
   copyFileSync(runFile(full), runFile(file));
   const e = await t.throwsAsync(generateAnswers(INSTRUCT, PROMPTS, file, { ...OPTS, maxNewTokens: 32 }), { code: 'LEP_RESUME_MISMATCH' });
-  t.regex(e!.message, /holds answers made with maxNewTokens 16, but this run has 32\nHINT: resume with the same model and options, or write to another file/);
+  t.regex(e!.message, /holds answers made with maxNewTokens 16, but this run has 32\nHINT: resume with the same model and options \(device and dtype too\), or write to another file/);
+  // Four answers of ten made in float32 on the CPU: resumed in bf16 they would mix (greedy answers differ).
+  writeFileSync(file, readFileSync(full, 'utf8').split('\n').slice(0, 4).join('\n') + '\n');
+  const e3 = await t.throwsAsync(generateAnswers(INSTRUCT, PROMPTS, file, { ...OPTS, dtype: 'bf16' }), { code: 'LEP_RESUME_MISMATCH' });
+  t.regex(e3!.message, /holds answers made with numerics "cpu Float", but this run has "cpu BFloat16"/);
+  // A run file of an older lep, which recorded none: resumed as before.
+  const { numerics, ...older } = JSON.parse(readFileSync(runFile(full), 'utf8')) as Record<string, unknown>;
+  t.is(numerics, 'cpu Float');
+  writeFileSync(runFile(file), JSON.stringify(older));
+  t.like(await generateAnswers(INSTRUCT, PROMPTS, file, { ...OPTS, dtype: 'bf16' }), { reused: 4, generated: 6 });
+  t.is((JSON.parse(readFileSync(runFile(file), 'utf8')) as { numerics: string }).numerics, 'cpu BFloat16', 'recorded from now on');
   const lines = readFileSync(full, 'utf8').split('\n');
   lines[2] = '{"id": "copy-en-1", "messages": [';
   writeFileSync(file, lines.join('\n'));

@@ -241,6 +241,45 @@ test('lep lora merge of a bf16 model loads it in bf16 and writes the bits a floa
     t.true(c.get(name)!.bytes.equals(x.bytes), `${name}: the training run's merged output vs the float32 merge`);
   }
   t.false(a.get('model.layers.0.mlp.down_proj.weight')!.bytes.equals(start.get('model.layers.0.mlp.down_proj.weight')!.bytes), 'a target moved');
+
+  // Written in f32, the bf16 model is merged from a float32 load: the float32 sums themselves.
+  const mergedF32 = join(tempDir(), 'merged-f32');
+  await mergeAdapter(base, adapter, mergedF32, { dtype: 'f32' });
+  const f32Again = await LepModel.load(base, { dtype: 'f32' });
+  await runJobForTest((p) => f32Again.native.loadLora({ ...cfg, file: join(adapter, ADAPTER_WEIGHTS_FILE) }, p));
+  await runJobForTest((p) => f32Again.native.mergeLora(p));
+  const byHandF32 = join(tempDir(), 'by-hand-f32');
+  await runJobForTest((p) => f32Again.native.save({ dir: byHandF32, dtype: 'f32' }, p));
+  f32Again.dispose();
+  const d = read(join(mergedF32, 'model.safetensors'));
+  for (const [name, x] of read(join(byHandF32, 'model.safetensors'))) t.true(d.get(name)!.bytes.equals(x.bytes), `${name}: --dtype f32 merge vs the float32 merge`);
+
+  // An adapter whose only tensors are modules to save, skipped: nothing to merge is refused, not a silent no-op.
+  const onlySaved = join(tempDir(), 'only-saved.safetensors');
+  writeSafetensors(onlySaved, readSafetensors(join(adapter, ADAPTER_WEIGHTS_FILE)).filter((x) => x.name.endsWith('embed_tokens.weight')));
+  const m = await LepModel.load(base, { dtype: 'bf16' });
+  await t.throwsAsync(runJobForTest((p) => m.native.mergeLoraFile({ rank: 4, alpha: 8, targets: [], modulesToSave: ['embed_tokens'], file: onlySaved, skipModulesToSave: true }, p)),
+    { message: /the adapter has nothing to merge: no target projections, and its modules to save are skipped/ });
+  m.dispose();
+});
+
+test('lep lora merge --dtype bf16 of a float32 model merges from its float32 weights (loaded in bf16 they were rounded before the merge)', async (t) => {
+  const dir = await tinyModel({ hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, seed: 6, embedStd: 0.02 });
+  const blocks = Array.from({ length: 4 }, (_, i) => Array.from({ length: 17 }, (_, j) => 1 + ((i * 131 + j * 17) % 30000)));
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const run = join(tempDir(), 'run');
+  await trainModel(dir, run, { data, params: 'lora', lora: { rank: 2, alpha: 4, targets: ['q_proj'], seed: 1 }, steps: 2, batchSize: 2, lr: 1e-2, warmupSteps: 1 });
+  const merged = join(tempDir(), 'merged');
+  await mergeAdapter(dir, join(run, 'adapter'), merged, { dtype: 'bf16' });
+  const f32 = await LepModel.load(dir, { dtype: 'f32' });
+  await runJobForTest((p) => f32.native.loadLora({ ...readAdapterConfig(join(run, 'adapter')), file: join(run, 'adapter', ADAPTER_WEIGHTS_FILE) }, p));
+  await runJobForTest((p) => f32.native.mergeLora(p));
+  const byHand = join(tempDir(), 'by-hand');
+  await runJobForTest((p) => f32.native.save({ dir: byHand, dtype: 'bf16' }, p));
+  f32.dispose();
+  const a = new Map(readSafetensors(join(merged, 'model.safetensors')).map((v) => [v.name, Buffer.from(v.data)]));
+  for (const v of readSafetensors(join(byHand, 'model.safetensors'))) t.true(a.get(v.name)!.equals(Buffer.from(v.data)), `${v.name}: bf16 output of a float32 model's merge`);
 });
 
 test('bad input: unknown target, rank above a projection, missing layer, adapter files that disagree with their config', async (t) => {

@@ -18,6 +18,15 @@ import { propagate } from '../../ts/propagate/index.js';
 import { lepInfo } from '../../ts/runtime.js';
 import { tempDir, tinyModel, underUlimit } from '../helpers.js';
 
+/**
+ * `command` in a mount namespace of its own where /proc/sys/vm/max_map_count reads what `fake` holds. The
+ * namespace's /proc is made private first (not `unshare --propagation private`, which fails where / is
+ * not a mount point, as in CI's chroot), so the bind never reaches the host's /proc.
+ */
+function withMapLimitFrom(fake: string, command: string[]): [string, string[]] {
+  return ['unshare', ['-m', '--propagation', 'unchanged', 'bash', '-c', `mount --make-rprivate /proc && mount --bind "${fake}" /proc/sys/vm/max_map_count && exec "$0" "$@"`, ...command]];
+}
+
 test('a libtorch error in a synchronous call is a LEP_TORCH error, and the process lives on', async (t) => {
   const m = await LepModel.load(await tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2 }));
   // rows x cols matches the 4 tokens, but negative sizes make torch::from_blob throw c10::Error.
@@ -63,7 +72,7 @@ console.log(r);`;
   const fake = join(tempDir(), 'max_map_count');
   writeFileSync(fake, '100\n');
   const [bash, args] = command(fewest - 1);
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `mount --bind "${fake}" /proc/sys/vm/max_map_count && exec "$0" "$@"`, bash, ...args], { encoding: 'utf8', env });
+  const r = spawnSync(...withMapLimitFrom(fake, [bash, ...args]), { encoding: 'utf8', env });
   t.is(r.status, 0, r.stderr);
   const atLimit = JSON.parse(r.stdout.trim()) as { code: string; message: string };
   t.is(atLimit.code, 'LEP_OUT_OF_MEMORY');
@@ -92,7 +101,7 @@ test('mappingsAtLimit (the addon loader\'s hint) tells a process at vm.max_map_c
   t.is(spawnSync(node[0]!, node.slice(1), { encoding: 'utf8' }).stdout.trim(), 'null', 'the default limit (65530 here) is far away');
   const fake = join(tempDir(), 'max_map_count');
   writeFileSync(fake, '100\n');
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', `mount --bind "${fake}" /proc/sys/vm/max_map_count && exec "$0" "$@"`, ...node], { encoding: 'utf8' });
+  const r = spawnSync(...withMapLimitFrom(fake, node), { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const at = JSON.parse(r.stdout.trim()) as { mappings: number; limit: number };
   t.is(at.limit, 100);

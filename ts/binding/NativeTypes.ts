@@ -234,8 +234,9 @@ export interface NativeModel {
   /** W += (alpha / r)·B·A for every adapter; the adapters are dropped. */
   mergeLora(onProgress: NativeProgressFn): NativeJob<void>;
   /**
-   * loadLora then mergeLora in one, bit for bit, straight from the file: no adapter tensors are added in
-   * the model's dtype, so a bf16 model merges as a float32 copy of it would (summed in float32, rounded once).
+   * The adapter merged straight from the file (for a float32 model, loadLora then mergeLora bit for bit):
+   * no adapter tensors are added in the model's dtype, so a bf16 model merges as a float32 copy of it
+   * would (summed in float32 from the file's A and B, rounded once).
    */
   mergeLoraFile(options: NativeLoraOptions & { file: string; skipModulesToSave?: boolean }, onProgress: NativeProgressFn): NativeJob<void>;
   info(): { parameters: number; loraParameters: number; device: string; dtype: string };

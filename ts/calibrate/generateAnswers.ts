@@ -86,6 +86,11 @@ interface RunConfig {
   maxNewTokens: number;
   stop: string[];
   batchSize: number;
+  /**
+   * Where and in what the model ran ("cpu Float", "cuda:0 BFloat16": its info()), known once it is
+   * loaded: greedy answers differ between them. Absent in the files of lep before 2026-12-06.
+   */
+  numerics?: string;
 }
 
 /** The run-config file kept next to the answers. */
@@ -132,19 +137,20 @@ function checkPrompts(prompts: readonly CalibrationPrompt[]): void {
 }
 
 /** Compares the saved run config with this run's; a difference is an error with the way out. */
-function checkRunConfig(out: string, config: RunConfig, hasAnswers: boolean): void {
+function checkRunConfig(out: string, config: Partial<RunConfig>, hasAnswers: boolean): void {
   const path = runFile(out);
-  if (existsSync(path) && hasAnswers) {
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as RunConfig;
+  const saved = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Partial<RunConfig>) : {};
+  if (hasAnswers) {
     for (const k of Object.keys(config) as (keyof RunConfig)[]) {
+      if (k === 'numerics' && saved.numerics === undefined) continue;  // answers of an older lep: not recorded
       if (JSON.stringify(saved[k]) !== JSON.stringify(config[k]))
         throw new LepError(
           'LEP_RESUME_MISMATCH',
-          `${out} holds answers made with ${k} ${JSON.stringify(saved[k])}, but this run has ${JSON.stringify(config[k])}\nHINT: resume with the same model and options, or write to another file (or delete ${out} and ${path}).`,
+          `${out} holds answers made with ${k} ${JSON.stringify(saved[k])}, but this run has ${JSON.stringify(config[k])}\nHINT: resume with the same model and options (device and dtype too), or write to another file (or delete ${out} and ${path}).`,
         );
     }
   }
-  writeJsonAtomic(path, config);
+  writeJsonAtomic(path, { ...saved, ...config });
 }
 
 function appendLines(file: string, lines: string[]): void {
@@ -188,6 +194,8 @@ export async function generateAnswers(model: string | LepModel, prompts: readonl
   const owned = typeof model === 'string';
   const m = owned ? await LepModel.load(model, { device: options.device, dtype: options.dtype, signal: options.signal }) : model;
   try {
+    const { device, dtype } = m.native.info();
+    checkRunConfig(out, { numerics: `${device} ${dtype}` }, done.size > 0);
     const tok = m.tokenizer;
     if (!tok) throw new LepError('LEP_NO_TOKENIZER', `${m.dir.dir} has no tokenizer.json\nHINT: answer generation needs the instruct model's tokenizer (with its chat template) next to its weights.`);
     // The chat template's text starts with BOS itself, so it is encoded without special tokens (as in eval).

@@ -125,9 +125,13 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   checkAlphaScale(options.alphaScale);
   checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, ADAPTER_DIR: adapterDir });
   readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
-  // Loaded in the dtype it is written in: mergeLoraFile sums in float32 and rounds once to the weights'
-  // dtype, so a bf16 output is the same bits as from a float32 load, which took twice the memory (32 GB at 8B).
-  const model = await LepModel.load(modelDir, { dtype: options.dtype ?? storedDtype(readModelDir(modelDir).rawConfig), signal: options.signal });
+  // A bf16 model written in bf16 is loaded in bf16: mergeLoraFile sums in float32 and rounds once to the
+  // weights' dtype, the bits a float32 load gives, which took twice the memory (32 GB at 8B). Any other
+  // (a float32 model, or an output in f32) is loaded in float32: loading a float32 model in bf16 would
+  // round its weights before the merge.
+  const stored = storedDtype(readModelDir(modelDir).rawConfig);
+  const dtype = stored === 'bf16' && (options.dtype ?? stored) === 'bf16' ? 'bf16' : 'f32';
+  const model = await LepModel.load(modelDir, { dtype, signal: options.signal });
   try {
     await mergeAdapterInto(model, adapterDir, options);
     await saveModelDir(model, modelDir, outDir, options);
