@@ -13,7 +13,7 @@ between the final rows of the overlap pairs and the instruct rows.
 
 Usage: /usr/bin/python3 scripts/propagate_reference.py SPEC.json OUT.safetensors  (prints a JSON report)
 SPEC: {method, base, donor, instruct: safetensors paths; tOffsets, tIndices, overlapNew, overlapOld,
-       copyTo, copyFrom: id lists; outRows}
+       copyTo, copyFrom: id lists; outRows; driver: optional, "gelsy" (default) or "gelsd"}
 Needs Debian's python3-torch and numpy (Debian's /usr/bin/python3); reads and writes safetensors itself.
 """
 import json
@@ -47,7 +47,9 @@ def main():
                     for j in ids:
                         t[i, j] += 1.0 / len(ids)
                 a, b = t @ eb, t @ ei[: eb.shape[0]]
-            p = torch.linalg.lstsq(a, b, driver="gelsy").solution
+            # SPEC "driver": "gelsd" for the minimum-norm solution by SVD (a rank-deficient system: gelsy's
+            # rank estimate misjudges some exactly rank-deficient ones).
+            p = torch.linalg.lstsq(a, b, driver=spec.get("driver", "gelsy")).solution
             residual = float(torch.linalg.norm(a @ p - b) / torch.linalg.norm(b))
             new = f @ p
         final = torch.empty(spec["outRows"], f.shape[1], dtype=torch.float64)

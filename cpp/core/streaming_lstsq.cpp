@@ -89,11 +89,21 @@ StreamingLstsq StreamingLstsq::fork() const {
 
 namespace {
 
-// Least squares for a rank-deficient system: gelsy (QR with column pivoting) on the host. On CUDA,
-// linalg_lstsq has only gels, which assumes full rank and returns inf/NaN or huge finite values on
-// exactly the systems that come here; the (d, d) systems are small enough to solve anywhere.
-torch::Tensor lstsq_rank_deficient(const torch::Tensor& a, const torch::Tensor& b) {
-  return std::get<0>(torch::linalg_lstsq(a.cpu(), b.cpu(), c10::nullopt, "gelsy")).to(a.device());
+// Relative cutoffs of the rank-deficient fallback. R11 (QR of A) holds A's singular values: directions
+// below 1e-13 of the largest are dropped (the test that sends a system here). G = AᵀA holds their squares
+// with rounding of about 1e-16 of its largest, so its cutoff sits well above that: 1e-12 drops A's
+// directions below 1e-6 of the largest (ones the normal equations cannot resolve; solver qr keeps more).
+constexpr double kTriangularRcond = 1e-13;
+constexpr double kGramRcond = 1e-12;
+
+// Least squares for a rank-deficient system: the minimum-norm solution over the singular directions above
+// `rcond` of the largest, by SVD (gelsd) on the host. gelsy's rank estimate (QR with column pivoting and
+// an incremental condition estimate) misjudged exactly rank-deficient systems: a repeated column of the
+// base gave rank 9 of 11 in one process and 11 in another, and a head off by 50% (found by a test that
+// forces this path). On CUDA, linalg_lstsq has only gels, which assumes full rank; the (d, d) systems
+// are small enough to solve anywhere.
+torch::Tensor lstsq_rank_deficient(const torch::Tensor& a, const torch::Tensor& b, double rcond) {
+  return std::get<0>(torch::linalg_lstsq(a.cpu(), b.cpu(), rcond, "gelsd")).to(a.device());
 }
 
 }  // namespace
@@ -107,7 +117,13 @@ std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
   auto upper = g_.triu();
   auto g = upper + upper.triu(1).t();  // (d, d) AᵀA, symmetric
   auto [l, info] = torch::linalg_cholesky_ex(g);  // once for every target
-  const bool fell_back = info.item<int64_t>() != 0;
+  // Singular to working precision also where the factorisation went through on rounding: a pivot (the
+  // square of L's diagonal) below kGramRcond of the largest.
+  bool fell_back = info.item<int64_t>() != 0;
+  if (!fell_back) {
+    const auto pivots = l.diagonal().square();
+    fell_back = (pivots.min() < kGramRcond * pivots.max()).item<bool>();
+  }
   for (int64_t t = 0; t < targets(); ++t) {
     LstsqSolution s;
     s.rows = rows_;
@@ -116,9 +132,9 @@ std::vector<LstsqSolution> StreamingLstsq::solve_all() const {
     if (!fell_back) {
       s.p = torch::cholesky_solve(h, l);
     } else {
-      // A is rank-deficient: G is only semi-definite. lstsq on G picks a solution of the normal
-      // equations, which is a least-squares solution of the original system.
-      s.p = lstsq_rank_deficient(g, h);
+      // A is rank-deficient: G is only semi-definite. The minimum-norm solution of the normal equations
+      // is the minimum-norm least-squares solution of the original system (G and A share a null space).
+      s.p = lstsq_rank_deficient(g, h, kGramRcond);
       s.fell_back = true;
     }
     // ‖AP − B‖² = ‖B‖² − 2·tr(PᵀH) + tr(PᵀGP); cancellation limits this to about 1e-8·‖B‖ absolute,
@@ -140,10 +156,10 @@ LstsqSolution StreamingLstsq::solve_qr(int64_t t) const {
   auto r12 = r.slice(0, 0, d_).slice(1, d_);
   auto diag = r11.diagonal().abs();
   const double dmax = diag.max().item<double>();
-  if (dmax > 0 && diag.min().item<double>() > 1e-13 * dmax) {
+  if (dmax > 0 && diag.min().item<double>() > kTriangularRcond * dmax) {
     s.p = torch::linalg_solve_triangular(r11, r12, /*upper=*/true);
   } else {
-    s.p = lstsq_rank_deficient(r11, r12);
+    s.p = lstsq_rank_deficient(r11, r12, kTriangularRcond);
     s.fell_back = true;
   }
   // With R = [R11 R12; 0 R22] from QR of [A | B]: min ‖AP − B‖ = ‖R22‖_F exactly.

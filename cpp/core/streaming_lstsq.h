@@ -45,7 +45,7 @@ struct LstsqSolution {
   double residual = 0;    // ‖A·P − B‖_F
   double b_norm = 0;      // ‖B‖_F
   int64_t rows = 0;       // rows added
-  bool fell_back = false; // the Cholesky/triangular solve failed (rank-deficient A); solved by lstsq instead
+  bool fell_back = false; // A rank-deficient to working precision: the minimum-norm solution by SVD instead
 };
 
 class StreamingLstsq {
