@@ -41,45 +41,32 @@ Napi::Value AddonModel::AddLora(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// loadLora's and mergeLoraFile's options: the adapter's config, its file, and whether to leave the
-// model's own modules to save.
-struct AdapterFile {
-  lep::LoraConfig config;
-  std::string file;
-  bool skip_modules_to_save;
-};
+// loadLora and mergeLoraFile: a job that applies the adapter file the options name (its config, the
+// file, whether to leave the model's own modules to save) to the model with `apply` (core/lora_io.h).
+using ApplyAdapter = void (*)(lep::LlamaModel&, const lep::LoraConfig&, const std::string&, bool);
 
-AdapterFile adapter_file_from_js(const Napi::CallbackInfo& info, const char* what) {
+Napi::Value StartAdapterFileJob(const Napi::CallbackInfo& info, std::shared_ptr<ModelHolder> h, const char* what, ApplyAdapter apply) {
   Napi::Object o = obj_arg(info, 0, "LoRA options");
-  AdapterFile a{lora_from_js(o), get_string(o, "file", ""), o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value()};
-  if (a.file.empty()) throw make_error(info.Env(), "LEP_BAD_ARGUMENT", std::string(what) + " needs a file");
-  return a;
+  const auto c = lora_from_js(o);
+  const std::string file = get_string(o, "file", "");
+  if (file.empty()) throw make_error(info.Env(), "LEP_BAD_ARGUMENT", std::string(what) + " needs a file");
+  const bool skip = o.Has("skipModulesToSave") && o.Get("skipModulesToSave").ToBoolean().Value();
+  auto work = [h, c, file, skip, apply](const lep::ProgressFn&) {
+    ModelLock lock(*h);
+    apply(*h->model, c, file, skip);
+    return true;
+  };
+  return AddonJob<bool>::Start(info.Env(), info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
 }
 
 }  // namespace
 
 Napi::Value AddonModel::LoadLora(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto h = holder(env);
-  const auto a = adapter_file_from_js(info, "loadLora");
-  auto work = [h, a](const lep::ProgressFn&) {
-    ModelLock lock(*h);
-    lep::load_lora(*h->model, a.config, a.file, a.skip_modules_to_save);
-    return true;
-  };
-  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  return StartAdapterFileJob(info, holder(info.Env()), "loadLora", &lep::load_lora);
 }
 
 Napi::Value AddonModel::MergeLoraFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto h = holder(env);
-  const auto a = adapter_file_from_js(info, "mergeLoraFile");
-  auto work = [h, a](const lep::ProgressFn&) {
-    ModelLock lock(*h);
-    lep::merge_lora_file(*h->model, a.config, a.file, a.skip_modules_to_save);
-    return true;
-  };
-  return AddonJob<bool>::Start(env, info[1], work, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+  return StartAdapterFileJob(info, holder(info.Env()), "mergeLoraFile", &lep::merge_lora_file);
 }
 
 Napi::Value AddonModel::SaveLora(const Napi::CallbackInfo& info) {
