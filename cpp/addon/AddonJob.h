@@ -1,15 +1,12 @@
 // The libtorch addon's job runner: common/NodeJob.h (one thread per job, progress and result through one
 // queue, {promise, abort}) with what is torch-specific here: thread settings applied on the job's thread,
-// c10::Error as LEP_TORCH or, an allocation's, LEP_OUT_OF_MEMORY (common/JsError.h does the rest), lep::ProgressEvent as the progress event.
+// libtorch's exceptions described first (core/torch_failure.h), lep::ProgressEvent as the progress event.
 // The traits also guard the addon's synchronous calls (Sync below).
 #pragma once
 #include <napi.h>
 
-#include <c10/util/Exception.h>
-
 #include <atomic>
 #include <exception>
-#include <optional>
 #include <string>
 
 #include "addon/errors.h"
@@ -19,6 +16,7 @@
 #include "core/fork_gate.h"
 #include "core/progress.h"
 #include "core/runtime.h"
+#include "core/torch_failure.h"
 
 namespace lep_addon {
 
@@ -52,23 +50,7 @@ struct TorchJobTraits {
 
   static Napi::Value EventToJs(Napi::Env env, const Event& ev) { return progress_to_js(env, ev); }
 
-  static std::optional<lep_node::JobFailure> Describe(std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const c10::OutOfMemoryError& e) {  // a device allocator's (CUDA), lep's CPU allocator's for a large block
-      const std::string what = e.what_without_backtrace();
-      return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", what + "\n" + lep::out_of_memory_hint(what)};
-    } catch (const c10::Error& e) {  // no C++ backtrace in the message
-      const std::string what = e.what_without_backtrace();
-      // libtorch's CPU allocator's failures (lep's passes blocks under 1 MiB to it) are plain c10::Errors
-      // ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes", or "not enough memory").
-      if (what.find("DefaultCPUAllocator") != std::string::npos)
-        return lep_node::JobFailure{"LEP_OUT_OF_MEMORY", what + "\n" + lep::out_of_memory_hint()};
-      return lep_node::JobFailure{"LEP_TORCH", what};
-    } catch (...) {
-      return std::nullopt;
-    }
-  }
+  static lep_node::JobFailure Describe(std::exception_ptr ep) { return lep::describe_torch_failure(ep); }
 };
 
 // AddonJob<R>::Start(env, onProgress, work, convert); work takes a const lep::ProgressFn&.

@@ -25,8 +25,8 @@
 //                                           before the result is handed over; the work's temporaries are
 //                                           freed by then, its captures and result not yet
 //   static Napi::Value EventToJs(Napi::Env, const Event&);
-//   static std::optional<JobFailure> Describe(std::exception_ptr);   the addon's own exception types as
-//                                           (code, message); nullopt for the rest (common/JsError.h)
+//   static JobFailure Describe(std::exception_ptr);   an exception as (code, message): core/failure.h's
+//                                           describe_failure, or describe_torch_failure in lep.node
 #pragma once
 #include <fcntl.h>
 #include <napi.h>
@@ -252,7 +252,7 @@ class NodeJob {
         return !life_->abort.load();
       }));
     } catch (...) {
-      JobFailure f = lep_node::Describe<Traits>(std::current_exception());
+      JobFailure f = Traits::Describe(std::current_exception());
       *final_item = Item{Item::kFail, {}, std::move(f.code), std::move(f.message)};
     }
     Traits::OnThreadEnd();
@@ -299,7 +299,7 @@ class NodeJob {
       } catch (const Napi::Error& e) {
         deferred_.Reject(e.Value());
       } catch (...) {
-        const JobFailure f = lep_node::Describe<Traits>(std::current_exception());
+        const JobFailure f = Traits::Describe(std::current_exception());
         deferred_.Reject(MakeError(env, f.code, f.message).Value());
       }
     }

@@ -14,6 +14,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/torch_failure.h"
 
 namespace lep {
 
@@ -541,22 +542,11 @@ PropagateReport propagate(const PropagateOptions& o, const ProgressFn& progress)
     }
     try {
       write_target(o, t, sides, ps, dev, for_target(progress, t), rep);
-    } catch (const Error& e) {
-      rep.error_code = e.code();
-      rep.error_message = e.what();
-      aborted = e.code() == "LEP_ABORTED";
-    } catch (const c10::OutOfMemoryError& e) {  // before c10::Error, which it is (a GPU's, a large CPU block's)
-      rep.error_code = "LEP_OUT_OF_MEMORY";
-      rep.error_message = e.what_without_backtrace() + std::string("\n") + out_of_memory_hint(e.what_without_backtrace());
-    } catch (const c10::Error& e) {
-      rep.error_code = "LEP_TORCH";
-      rep.error_message = e.what_without_backtrace();
-    } catch (const std::bad_alloc& e) {
-      rep.error_code = "LEP_OUT_OF_MEMORY";
-      rep.error_message = std::string("out of memory (") + e.what() + ")\n" + out_of_memory_hint();
-    } catch (const std::exception& e) {
-      rep.error_code = "LEP_NATIVE";
-      rep.error_message = e.what();
+    } catch (...) {  // reported with the code a job's failure would have (core/torch_failure.h)
+      const Failure f = describe_torch_failure(std::current_exception());
+      rep.error_code = f.code;
+      rep.error_message = f.message;
+      aborted = f.code == "LEP_ABORTED";
     }
   }
   report.total_seconds = since(t_start);

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <optional>
 #include <string>
 
 #include "common/NodeJob.h"
@@ -42,8 +41,8 @@ struct SpmJobTraits {
     return ev;
   }
 
-  // SpmError is lep::Error, which common/JsError.h describes itself.
-  static std::optional<lep_node::JobFailure> Describe(std::exception_ptr) { return std::nullopt; }
+  // SpmError is lep::Error; no libtorch here.
+  static lep_node::JobFailure Describe(std::exception_ptr ep) { return lep::describe_failure(ep); }
 };
 
 // SpmJob<R>::Start(env, onProgress, work, convert); work takes a const ProgressFn&.

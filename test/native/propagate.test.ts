@@ -624,6 +624,9 @@ test.serial('native: several targets share the base side; each equals its single
       t.is(many.targets[0]!.error, null);
       t.truthy(many.targets[1]!.error, `${tag}: the second target fails`);
       t.regex(many.targets[1]!.error!.message, new RegExp(`m2-${tag}`));
+      // The code and hint a job's failure would have (core/torch_failure.h), not LEP_NATIVE.
+      t.is(many.targets[1]!.error!.code, 'LEP_IO');
+      t.regex(many.targets[1]!.error!.message, /^cannot create directories: Not a directory .*\nHINT: /s);
       t.is(many.targets[2]!.error, null, `${tag}: the third target is still written`);
       t.false(existsSync(join(outs[1]!, 'model.safetensors')));
       for (const [i, inst] of [[0, p.instruct], [2, inst2]] as const) {
