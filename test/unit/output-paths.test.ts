@@ -12,7 +12,8 @@ import { LepError } from '../../ts/errors.js';
 import { checkOutputPath } from '../../ts/util/checkOutputPath.js';
 import { makeDirs } from '../../ts/util/makeDirs.js';
 import { LOCK_FILE, lockOutputDir } from '../../ts/util/outputLock.js';
-import { pidAlive, removeOrphanTemps, removeTrackedTemps, trackTemp } from '../../ts/util/tempPaths.js';
+import { prepareFileOutput } from '../../ts/util/prepareFileOutput.js';
+import { pidAlive, removeOrphanTemps, removeTrackedTemps, tempPathFor, trackTemp, untrackTemp } from '../../ts/util/tempPaths.js';
 import { openDirAtomic, writeDirAtomic, writeDirAtomicSync } from '../../ts/util/writeDirAtomic.js';
 import { tempDir } from '../helpers.js';
 
@@ -168,6 +169,26 @@ test('removeOrphanTemps removes dead processes\' *.tmp-PID only; tracked tempora
   trackTemp(join(dir, `out.tmp-${process.pid}`));
   removeTrackedTemps();
   t.false(existsSync(join(dir, `out.tmp-${process.pid}`)));
+});
+
+// Serial: removeTrackedTemps empties this process's list, which the concurrent tests below fill.
+test.serial('a file output\'s temporary is tracked until its writer releases it; a path two writers hold stays tracked until both let go', (t) => {
+  const dir = tempDir();
+  const out = join(dir, 'blocks.bin');
+  const release = prepareFileOutput(out, '--out');
+  const held = prepareFileOutput(out, '--out');
+  release();
+  release();  // a second call of the same release does not let go of the other writer's hold
+  t.deepEqual(removeTrackedTemps(), [tempPathFor(out)], 'still held by the second writer');
+  held();
+  const one = prepareFileOutput(out, '--out');
+  trackTemp(tempPathFor(out));  // as writeFileAtomic does for the same name
+  untrackTemp(tempPathFor(out));
+  t.deepEqual(removeTrackedTemps(), [tempPathFor(out)], 'the file writer\'s own untrack leaves the output\'s hold');
+  one();
+  const two = prepareFileOutput(out, '--out');
+  two();
+  t.deepEqual(removeTrackedTemps(), [], 'released: nothing left to remove on exit');
 });
 
 test('writeDirAtomic: the output appears whole and replaces the old one; a failed build leaves the old one and no temporary', async (t) => {

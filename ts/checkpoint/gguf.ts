@@ -334,34 +334,38 @@ export async function exportGguf(modelDir: string, path: string, options: Export
   // of that name too (prepareFileOutput).
   const ggufName = typeof path === 'string' && path.toLowerCase().endsWith('.gguf');
   checkOutputPath(path, '--out', { ...(ggufName ? {} : { MODEL_DIR: modelDir }), '--check-text': options.checkText }, 'file');
-  prepareFileOutput(path, '--out');
-  const dir = readModelDir(modelDir);
-  const tok = Tokenizer.fromDir(modelDir);
-  const names = new Set(inspectWeights(dir).keys());
-  const name = options.name ?? modelDir.replace(/\/+$/, '').split('/').pop() ?? 'model';
-  const checkText = options.checkText === undefined ? undefined : readCheckText(options.checkText);
-  const vocabMeta = tokenizerMetadata(tok, dir.config.vocabSize);
-  const metadata: [string, GgufValue][] = [
-    ...modelMetadata(dir.config, outType, name),
-    ...vocabMeta.entries,
-    ['general.quantization_version', u32(2)],
-  ];
-  checkGgufValues(metadata);
-  const tensors = tensorPlan(dir.config, names, outType);
-  const parity = await ggufTokenizerParity(tok, vocabMeta, checkText);
-  let warning: string | undefined;
-  if (!parity.exact) {
-    if (!options.force)
-      throw new LepError(
-        'LEP_GGUF_TOKENIZER_MISMATCH',
-        `${modelDir}: ${parityMessage(parity)}` +
-          '\nHINT: pass --force to write it anyway (prompts may be tokenised differently in llama.cpp than in training); --check-text FILE measures your own held-out lines.',
-      );
-    warning = `${parityMessage(parity)}; written anyway (--force)`;
+  const release = prepareFileOutput(path, '--out');
+  try {
+    const dir = readModelDir(modelDir);
+    const tok = Tokenizer.fromDir(modelDir);
+    const names = new Set(inspectWeights(dir).keys());
+    const name = options.name ?? modelDir.replace(/\/+$/, '').split('/').pop() ?? 'model';
+    const checkText = options.checkText === undefined ? undefined : readCheckText(options.checkText);
+    const vocabMeta = tokenizerMetadata(tok, dir.config.vocabSize);
+    const metadata: [string, GgufValue][] = [
+      ...modelMetadata(dir.config, outType, name),
+      ...vocabMeta.entries,
+      ['general.quantization_version', u32(2)],
+    ];
+    checkGgufValues(metadata);
+    const tensors = tensorPlan(dir.config, names, outType);
+    const parity = await ggufTokenizerParity(tok, vocabMeta, checkText);
+    let warning: string | undefined;
+    if (!parity.exact) {
+      if (!options.force)
+        throw new LepError(
+          'LEP_GGUF_TOKENIZER_MISMATCH',
+          `${modelDir}: ${parityMessage(parity)}` +
+            '\nHINT: pass --force to write it anyway (prompts may be tokenised differently in llama.cpp than in training); --check-text FILE measures your own held-out lines.',
+        );
+      warning = `${parityMessage(parity)}; written anyway (--force)`;
+    }
+    const r = await runJob(
+      (p: (e: JobProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),
+      options,
+    );
+    return { bytes: r.bytes, tokenizer: parity, ...(warning ? { warning } : {}) };
+  } finally {
+    release();
   }
-  const r = await runJob(
-    (p: (e: JobProgress) => boolean) => getNative().writeGguf({ path, files: dir.weightFiles, metadata, tensors }, p),
-    options,
-  );
-  return { bytes: r.bytes, tokenizer: parity, ...(warning ? { warning } : {}) };
 }

@@ -87,6 +87,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!model || !tasks) throw new LepError('LEP_BAD_OPTION', `lep eval needs MODEL_DIR and --tasks\n\n${usage}`);
   if (values.out) {
     checkOutputPath(values.out as string, '--out', { MODEL_DIR: model, '--tasks': tasks }, 'file');
+    // Its temporary stays tracked until the command (the process) ends: no release() to call.
     prepareFileOutput(values.out as string, '--out');
   }
   const stage = beginStage('eval');

@@ -63,26 +63,30 @@ export async function packCorpus(corpus: string | readonly string[], tokenizerDi
   checkOptions(PACK_SPEC, options, { kind: 'options' }, PACK_NON_SPEC_KEYS);
   const { seqLen, kind, maxBlocks } = withDefaults(PACK_SPEC, options);
   checkOutputPath(out, '--out', { CORPUS: corpus, '--tokenizer': tokenizerDir }, 'file');
-  prepareFileOutput(out, '--out');
-  const tok = Tokenizer.fromDir(tokenizerDir);
-  if (kind === 'chat') {
-    const r = await packChat(chatRecords(await listCorpusFiles(corpus)), tok, { seqLen });
-    const n = maxBlocks > 0 ? Math.min(maxBlocks, r.blocks.length) : r.blocks.length;
-    writeBlocks(out, r.blocks.slice(0, n), r.lossMask.slice(0, n), undefined, tok);
-    return { out, blocks: n, seqLen, tokens: r.targetTokens, documents: r.examples, skippedTooLong: r.skippedTooLong };
-  }
-  const { normalize, script, textField, maxChars, signal, onProgress } = options;
-  async function* docs(): AsyncGenerator<string[]> {
-    let n = 0;
-    let bytes = 0;
-    for await (const d of readTexts(corpus, { mode: 'document', normalize, script, textField, maxChars, signal })) {
-      bytes += Buffer.byteLength(d, 'utf8');
-      if (onProgress && ++n % 256 === 0) onProgress({ documents: n, bytes });
-      yield d.split('\n');
+  const release = prepareFileOutput(out, '--out');
+  try {
+    const tok = Tokenizer.fromDir(tokenizerDir);
+    if (kind === 'chat') {
+      const r = await packChat(chatRecords(await listCorpusFiles(corpus)), tok, { seqLen });
+      const n = maxBlocks > 0 ? Math.min(maxBlocks, r.blocks.length) : r.blocks.length;
+      writeBlocks(out, r.blocks.slice(0, n), r.lossMask.slice(0, n), undefined, tok);
+      return { out, blocks: n, seqLen, tokens: r.targetTokens, documents: r.examples, skippedTooLong: r.skippedTooLong };
     }
-    onProgress?.({ documents: n, bytes });
+    const { normalize, script, textField, maxChars, signal, onProgress } = options;
+    async function* docs(): AsyncGenerator<string[]> {
+      let n = 0;
+      let bytes = 0;
+      for await (const d of readTexts(corpus, { mode: 'document', normalize, script, textField, maxChars, signal })) {
+        bytes += Buffer.byteLength(d, 'utf8');
+        if (onProgress && ++n % 256 === 0) onProgress({ documents: n, bytes });
+        yield d.split('\n');
+      }
+      onProgress?.({ documents: n, bytes });
+    }
+    const { blocks, result } = await packDocuments(docs(), tok, { seqLen, maxBlocks });
+    writeBlocks(out, blocks, undefined, result.targetChars, tok);
+    return { out, blocks: result.blocks, seqLen, tokens: result.tokens, documents: result.documents };
+  } finally {
+    release();
   }
-  const { blocks, result } = await packDocuments(docs(), tok, { seqLen, maxBlocks });
-  writeBlocks(out, blocks, undefined, result.targetChars, tok);
-  return { out, blocks: result.blocks, seqLen, tokens: result.tokens, documents: result.documents };
 }

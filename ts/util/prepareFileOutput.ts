@@ -2,7 +2,8 @@
  * Before a command writes a single output file: its folder exists and can be written (or a named error,
  * before the work: data pack tokenised a whole corpus, then met a read-only folder), temporaries of that
  * file left by dead processes are removed, and this process's temporary name (`OUT.tmp-PID`, the name the
- * native writers use too) is tracked so that an interrupted command removes it.
+ * native writers use too) is tracked so that an interrupted command removes it, until the returned function
+ * is called once the file is written or given up (a `finally`).
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { LepError } from '../errors.js';
 
 import { nearestExisting } from './freeBytes.js';
 import { makeDirs } from './makeDirs.js';
-import { removeOrphanTemps, tempPathFor, trackTemp } from './tempPaths.js';
+import { removeOrphanTemps, tempPathFor, trackTemp, untrackTemp } from './tempPaths.js';
 
 /**
  * Throws LEP_BAD_OUTPUT unless `dir`, or the nearest of its ancestors that exists, can be written: a
@@ -31,7 +32,7 @@ export function checkWritable(dir: string, flag: string, out: string): void {
   }
 }
 
-export function prepareFileOutput(out: string, flag: string): void {
+export function prepareFileOutput(out: string, flag: string): () => void {
   const path = resolve(out);
   // Else the work runs to its end and the final rename fails.
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
@@ -39,5 +40,11 @@ export function prepareFileOutput(out: string, flag: string): void {
   makeDirs(dirname(path), flag, out);
   checkWritable(dirname(path), flag, out);
   removeOrphanTemps(dirname(path), `${basename(path)}.`);
-  trackTemp(tempPathFor(path));
+  const tmp = tempPathFor(path);
+  trackTemp(tmp);
+  let released = false;
+  return () => {
+    if (!released) untrackTemp(tmp);
+    released = true;
+  };
 }

@@ -6,7 +6,9 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-const live = new Set<string>();
+// Each path with the number of writers of this process that have it in hand (two exports to one path may
+// overlap): the last to finish untracks it.
+const live = new Map<string, number>();
 
 /** The temporary name lep writes `path` under before renaming it into place. */
 export function tempPathFor(path: string): string {
@@ -14,11 +16,13 @@ export function tempPathFor(path: string): string {
 }
 
 export function trackTemp(path: string): void {
-  live.add(path);
+  live.set(path, (live.get(path) ?? 0) + 1);
 }
 
 export function untrackTemp(path: string): void {
-  live.delete(path);
+  const n = live.get(path) ?? 0;
+  if (n > 1) live.set(path, n - 1);
+  else live.delete(path);
 }
 
 // Folders where native code writes temporaries of this process whose names TS cannot know in advance (a
@@ -37,13 +41,13 @@ export function untrackTempsIn(dir: string): void {
 export function removeTrackedTemps(): string[] {
   for (const dir of liveDirs) {
     try {
-      for (const name of readdirSync(dir)) if (name.endsWith(`.tmp-${process.pid}`)) live.add(join(dir, name));
+      for (const name of readdirSync(dir)) if (name.endsWith(`.tmp-${process.pid}`)) live.set(join(dir, name), 1);
     } catch {
       // not made yet, or unreadable: nothing of ours to remove
     }
   }
   liveDirs.clear();
-  const removed = [...live];
+  const removed = [...live.keys()];
   for (const p of removed) {
     try {
       // A native job may still be writing into it as the process exits: retry, and never throw from here
