@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 # Native build: when any C++ source or CMakeLists.txt is newer than the built addons.
-if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] ||
+if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] || [ ! -f build/lep_device_check ] ||
    [ -n "$(find cpp CMakeLists.txt -newer build/Release/lep.node -print -quit)" ]; then
   echo "setup: building native addons (a few minutes the first time)"
   # ccache, where installed, makes rebuilds in other clones and after a clean take seconds; the
@@ -46,7 +46,9 @@ if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] ||
     export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
   fi
   mkdir -p build
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npx cmake-js compile --out build >build/cmake-js.log 2>&1 || {
+  # With the device check (cpp/check/device_check.cpp), which test/native/device-check.test.ts runs on the
+  # CPU: configured each time, as a build folder may have been configured without it.
+  { npx cmake-js configure --out build --CDLEP_DEVICE_CHECK=ON && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npx cmake-js build --out build; } >build/cmake-js.log 2>&1 || {
     tail -50 build/cmake-js.log; echo "setup: native build failed; full log in build/cmake-js.log"; exit 1; }
 fi
 

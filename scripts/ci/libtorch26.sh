@@ -42,7 +42,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
 echo "libtorch26.sh: building lep against $(dpkg-query -W -f='libtorch ${Version}' libtorch-dev) into $out/ (log: $out.log)"
 t0=$(date +%s)
 ccache -z >/dev/null
-if ! nice -n 10 node node_modules/cmake-js/bin/cmake-js compile --out "$out" >"$out.log" 2>&1; then
+# Configured each time with the device check (test/native/device-check.test.ts runs it), also in a kept
+# build folder configured without it.
+if ! { nice -n 10 node node_modules/cmake-js/bin/cmake-js configure --out "$out" --CDLEP_DEVICE_CHECK=ON &&
+       nice -n 10 node node_modules/cmake-js/bin/cmake-js build --out "$out"; } >"$out.log" 2>&1; then
   tail -40 "$out.log"
   echo "libtorch26.sh: the libtorch 2.6 build failed; full log in $out.log"
   exit 1
