@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fork_gate.h"
 #include "core/llama_model.h"
+#include "core/progress.h"
 
 namespace lep_addon {
 
@@ -52,7 +53,7 @@ class ModelLock {
     if (lock_.owns_lock()) return;
     lep::ForkSafeRegion waiting;
     while (!lock_.try_lock_for(std::chrono::milliseconds(20)))
-      if (lep_node::current_job_aborted()) throw lep::Error("LEP_ABORTED", "stopped while it waited for another job on the model");
+      if (lep::job_stop_requested()) throw lep::Error("LEP_ABORTED", "stopped while it waited for another job on the model");
   }
   // Runs while `busy` is still held (members are destroyed after the body). A failed refresh (it only
   // reads shapes) keeps the previous snapshot rather than throwing from a destructor.

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "common/JsError.h"
+#include "core/progress.h"
 
 namespace lep_node {
 
@@ -60,17 +61,6 @@ namespace lep_node {
 inline std::atomic<int>& running_jobs() {
   static std::atomic<int> n{0};
   return n;
-}
-
-// The stop flag of the job running on this thread (none on other threads): for work that waits rather
-// than computes (AddonModel.h, ModelLock) and has no progress report to learn of a stop from.
-inline const std::atomic<bool>*& current_job_abort() {
-  static thread_local const std::atomic<bool>* flag = nullptr;
-  return flag;
-}
-inline bool current_job_aborted() {
-  const std::atomic<bool>* flag = current_job_abort();
-  return flag != nullptr && flag->load();
 }
 
 // A job's stop flag and whether its thread has finished, shared by the job, its thread, the JS handle's
@@ -242,7 +232,7 @@ class NodeJob {
 
   void Run() {
     std::shared_ptr<JobLife> life = life_;  // `this` may be deleted by the main thread before the end
-    current_job_abort() = &life->abort;
+    lep::current_job_stop() = &life->abort;
     Traits::OnThreadStart();
     Item* final_item = new Item{Item::kDone, {}, "", ""};
     try {
@@ -256,7 +246,7 @@ class NodeJob {
       *final_item = Item{Item::kFail, {}, std::move(f.code), std::move(f.message)};
     }
     Traits::OnThreadEnd();
-    current_job_abort() = nullptr;
+    lep::current_job_stop() = nullptr;
     // The main thread deletes the job when it handles the final item, possibly before BlockingCall
     // returns here: touch only a local copy of the handle from now on.
     Napi::ThreadSafeFunction tsfn = tsfn_;

@@ -1,6 +1,7 @@
 // Progress reporting from long jobs. The callback runs on the job's thread; returning false asks the
 // job to stop at the next step boundary (the caller's abort).
 #pragma once
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -26,5 +27,18 @@ struct ProgressEvent {
 };
 
 using ProgressFn = std::function<bool(const ProgressEvent&)>;
+
+// The stop flag of the job running on this thread (the caller's abort; set by the job runner,
+// common/NodeJob.h; none on other threads). Progress reports return it too, but some work must learn of a
+// stop between reports: a training step that is not reported (report_every), or a wait for another job
+// on the model (addon/AddonModel.h).
+inline const std::atomic<bool>*& current_job_stop() {
+  static thread_local const std::atomic<bool>* flag = nullptr;
+  return flag;
+}
+inline bool job_stop_requested() {
+  const std::atomic<bool>* flag = current_job_stop();
+  return flag != nullptr && flag->load();
+}
 
 }  // namespace lep

@@ -528,6 +528,8 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
     tokens_since += step_tokens;
     report.steps_done = step;
     report.last_loss = loss;
+    // A stop asked for between reports ends the run at this step too, not at the next reported one
+    // (report_every 1000 kept a Ctrl-C waiting a minute).
     bool keep_going = true;
     if (progress && (step % std::max<int64_t>(1, c.report_every) == 0 || step == c.steps)) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -541,6 +543,7 @@ TrainReport train(LlamaModel& model, const TrainConfig& c, const ProgressFn& pro
       t0 = std::chrono::steady_clock::now();
       tokens_since = 0;
     }
+    keep_going = keep_going && !job_stop_requested();
     if (dp) keep_going = dp->all(keep_going, "the stop check" + at_step);  // a stop on one rank stops all here
     if (keep_going && ((c.eval_every > 0 && step % c.eval_every == 0) || step == c.steps)) keep_going = send_eval(step);
     const bool periodic = c.checkpoint_every > 0 && step % c.checkpoint_every == 0;

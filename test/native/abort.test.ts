@@ -31,6 +31,15 @@ function abortOnFirstEvent(reason: Error): { signal: AbortSignal; onProgress: ()
 
 const small = () => tinyModel({ hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 2 });
 
+/** The small model and packed blocks of its own tokenizer to train it on. */
+async function smallWithBlocks(): Promise<{ dir: string; data: string }> {
+  const dir = await small();
+  const { blocks } = await packDocuments([['Привет, мир. '.repeat(200)]], Tokenizer.fromDir(dir), { seqLen: 16 });
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  return { dir, data };
+}
+
 test('load and create', async (t) => {
   const dir = await small();
   const reason = new Error('stop loading');
@@ -58,17 +67,23 @@ test('generate (finishes natively with a partial result) and score (stops with i
 });
 
 test('train: the rejection names the checkpoint to resume from', async (t) => {
-  const dir = await small();
-  const tok = Tokenizer.fromDir(dir);
-  const { blocks } = await packDocuments([['Привет, мир. '.repeat(200)]], tok, { seqLen: 16 });
-  const data = join(tempDir(), 'blocks.safetensors');
-  writeBlocks(data, blocks);
+  const { dir, data } = await smallWithBlocks();
   const reason = new Error('stop training');
   // Far more steps than run before the abort lands: it reaches the job only when the JS thread, shared
   // with this file's other tests, handles the first progress event, and the job trains on meanwhile; a
   // job that finished first would reject with the runner's generic message, not the one checked here.
   const e = await rejectsAborted(t, trainModel(dir, join(tempDir(), 'run'), { data, steps: 5000, batchSize: 2, lr: 1e-3, warmupSteps: 0, ...abortOnFirstEvent(reason) }), reason);
   t.regex(e.message, /^training stopped at step \d+ of 5000; checkpoint \S+\nHINT: run again \(the same command or call\) to resume from it\.$/);
+});
+
+test('train: an abort between reported steps stops at the next step, not the next reported one', async (t) => {
+  const { dir, data } = await smallWithBlocks();
+  const reason = new Error('stop training');
+  // The first event is the evaluation before step 1; the next report would come at step 1000 (about 20 s
+  // here), which is where the stop landed before the trainer looked at the stop flag every step.
+  const e = await rejectsAborted(t, trainModel(dir, join(tempDir(), 'run'), { data, evalData: data, steps: 5000, reportEvery: 1000, batchSize: 2, lr: 1e-3, warmupSteps: 0, ...abortOnFirstEvent(reason) }), reason);
+  const step = Number(/^training stopped at step (\d+) of 5000/.exec(e.message)?.[1]);
+  t.true(step >= 1 && step < 1000, e.message);
 });
 
 test('init and gguf export', async (t) => {
