@@ -14,6 +14,11 @@ export function neededLibraries(file: string): string[] {
   return [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]!);
 }
 
+/** The CUDA parts of libtorch that `file` links (a build against a CUDA libtorch), if any. */
+export function linkedCudaLibraries(file: string): string[] {
+  return neededLibraries(file).filter((n) => /^lib(torch_cuda|c10_cuda)[._]/.test(n));
+}
+
 /**
  * The flavours whose libtorch soname `file` links: [] for an addon that links no libtorch (lep_spm.node)
  * or one no flavour describes (another libtorch), more than one only for a broken build.

@@ -27,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { PREBUILT_FLAVOURS, aptRuntimeLine, prebuiltPackageName, type PrebuiltFlavour } from '../ts/binding/prebuilts.js';
-import { linkedFlavours } from './linkedFlavour.js';
+import { linkedCudaLibraries, linkedFlavours } from './linkedFlavour.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The main package's packed-size limit (issue 12). */
@@ -83,6 +83,10 @@ function flavourOfBuild(dir: string, expected?: PrebuiltFlavour): PrebuiltFlavou
       return fail(`cannot read the libraries ${file} links (readelf: ${(e as Error).message.split('\n')[0]}): rebuild it`);
     }
   };
+  // A prebuilt links the distribution's CPU libtorch: a build against a CUDA one (Debian's libtorch-cuda links
+  // the same libtorch_cpu soname) would ship as that flavour and fail to load without CUDA and cuDNN.
+  const cuda = linkedCudaLibraries(lepNode);
+  if (cuda.length > 0) fail(`${lepNode} links ${cuda.join(', ')}: it was built against a CUDA libtorch, which no prebuilt flavour is; build the release against the distribution's CPU libtorch`);
   const found = linked(lepNode);
   const sonames = PREBUILT_FLAVOURS.map((x) => x.torchSoname).join(', ');
   if (found.length !== 1)

@@ -11,6 +11,7 @@
 #include "addon/convert.h"
 #include "common/NodeJob.h"
 #include "core/cpu_allocator.h"
+#include "core/device.h"
 #include "core/distributed.h"
 #include "core/fork_gate.h"
 #include "core/runtime.h"
@@ -42,6 +43,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("allocator", r.allocator);
   o.Set("cudaAvailable", r.cuda_available);
   o.Set("cudaDevices", r.cuda_devices);
+  o.Set("cudaVersion", r.cuda_version);
   o.Set("parallelInfo", r.parallel_info);
   return o;
 }
@@ -56,6 +58,14 @@ Napi::Value BlasSelfCheck(const Napi::CallbackInfo& info) {
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   lep::set_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// A device this libtorch and this machine have, or LEP_BAD_ARGUMENT / LEP_NO_CUDA (core/device.h): for
+// commands that check it before they make their outputs (lep train left an empty --out behind).
+Napi::Value CheckDevice(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "checkDevice(device: string)");
+  lep::parse_device(info[0].As<Napi::String>().Utf8Value());
   return info.Env().Undefined();
 }
 
@@ -81,6 +91,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, Sync<SetThreads>));
   exports.Set("blasSelfCheck", Napi::Function::New(env, Sync<BlasSelfCheck>));
   exports.Set("runningJobs", Napi::Function::New(env, Sync<RunningJobs>));
+  exports.Set("checkDevice", Napi::Function::New(env, Sync<CheckDevice>));
   exports.Set("exitNow", Napi::Function::New(env, lep_node::ExitNow));
   exports.Set("stopJobs", Napi::Function::New(env, lep_node::StopJobsJs));
   InitSafetensors(env, exports);

@@ -12,4 +12,8 @@ namespace lep {
 // machine does not have (a libtorch built without CUDA, no visible GPU, an index past the last one).
 c10::Device parse_device(const std::string& name);
 
+// The CUDA runtime version this libtorch was built with ("12.4"), or "" for a libtorch without CUDA:
+// a CUDA libtorch on a machine with no usable GPU says so rather than "no CUDA".
+std::string libtorch_cuda_version();
+
 }  // namespace lep

@@ -118,7 +118,8 @@ class GradSync {
   std::vector<Entry> entries_;
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<size_t> bucket_of_;  // entry -> bucket
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  // What grad_accumulator returns: std::shared_ptr<Node> up to libtorch 2.12, c10::intrusive_ptr<Node> from 2.13.
+  std::vector<decltype(torch::autograd::impl::grad_accumulator(std::declval<const torch::Tensor&>()))> accumulators_;
   std::vector<uintptr_t> hook_keys_;
   size_t next_launch_ = 0;
   bool armed_ = false;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/cpu_allocator.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/onednn.h"
 
@@ -123,6 +124,7 @@ RuntimeInfo runtime_info() {
   info.allocator = cpu_allocator_description();
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
+  info.cuda_version = libtorch_cuda_version();
   info.parallel_info = at::get_parallel_info();
   return info;
 }

@@ -21,6 +21,7 @@ struct RuntimeInfo {
   std::string allocator;               // cpu_allocator_description(), for lep info
   bool cuda_available = false;
   int cuda_devices = 0;
+  std::string cuda_version;            // libtorch_cuda_version() (device.h): "" without CUDA
   std::string parallel_info;
 };
 

@@ -67,6 +67,16 @@ test('a lep.node linking a libtorch that is not here: the missing library and th
   t.true(r.out.includes(`apt-get install -y --no-install-recommends ${FLAVOUR.aptPackages.join(' ')}`), r.out);
 });
 
+test('a lep.node missing a CUDA library (a build against a CUDA libtorch): no apt line, which would replace that libtorch', (t) => {
+  // libgcc_s.so.1 renamed to libcudnn.so.9 (same length), as libtorch-cuda needs cuDNN at load.
+  const dir = doctored((b) => renameString(b, 'libgcc_s.so.1', 'libcudnn.so.9'));
+  const r = lepInfo(LEP, { LEP_NATIVE: dir });
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`${join(dir, 'lep.node')}: libcudnn.so.9: cannot open shared object file`), r.out);
+  t.regex(r.out, /HINT: the CUDA library libcudnn\.so\.9 is missing: this lep\.node was built against a CUDA libtorch\..*LD_LIBRARY_PATH/s);
+  t.false(r.out.includes('apt-get install'), r.out);
+});
+
 test('a lep.node built against another libtorch (a symbol it calls is absent): refused at load, not at the first call', (t) => {
   // maybe_wrap_dim_slow is a function lep.node imports from libc10 and `lep info` never calls: Node's own
   // require binds it lazily and would load this file; the loader binds every symbol up front (RTLD_NOW).

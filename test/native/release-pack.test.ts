@@ -48,6 +48,21 @@ test('a missing flavour stops the release, naming the build that makes it', (t) 
   t.deepEqual(r.wrote, []);
 });
 
+test('--native: a build against a CUDA libtorch is refused: no prebuilt flavour is one (it would need CUDA and cuDNN to load)', (t) => {
+  const dir = tempDir();
+  // libgcc_s.so.1 renamed to a libc10_cuda soname of the same length: what Debian's libtorch-cuda adds beside libtorch_cpu.
+  const bytes = readFileSync(join(BUILD, 'lep.node'));
+  const at = bytes.indexOf(Buffer.from('\0libgcc_s.so.1\0'));
+  t.true(at > 0);
+  bytes.write('libc10_cuda.1', at + 1, 'latin1');
+  writeFileSync(join(dir, 'lep.node'), bytes);
+  copyFileSync(join(BUILD, 'lep_spm.node'), join(dir, 'lep_spm.node'));
+  const r = pack([], ['--native', dir]);
+  t.is(r.status, 1, r.out);
+  t.true(r.out.includes(`${join(dir, 'lep.node')} links libc10_cuda.1: it was built against a CUDA libtorch`), r.out);
+  t.deepEqual(r.wrote, []);
+});
+
 test('--native: a truncated lep.node is refused with the file named, and a folder without addons too', (t) => {
   const dir = tempDir();
   writeFileSync(join(dir, 'lep.node'), readFileSync(join(BUILD, 'lep.node')).subarray(0, 100_000));

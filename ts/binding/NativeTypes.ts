@@ -48,6 +48,8 @@ export interface NativeRuntimeInfo {
   allocator: string;
   cudaAvailable: boolean;
   cudaDevices: number;
+  /** The CUDA version this libtorch was built with ("12.4"), or "" for a libtorch without CUDA. */
+  cudaVersion: string;
   parallelInfo: string;
 }
 
@@ -277,6 +279,8 @@ export interface NativeAddon {
   blasSelfCheck(): { f32Error: number; f64Error: number };
   /** Jobs of lep.node started and not yet settled (their promise resolved or rejected). */
   runningJobs(): number;
+  /** Throws LEP_NO_CUDA (or LEP_BAD_ARGUMENT) for a device this libtorch and machine lack (core/device.h). */
+  checkDevice(device: string): void;
   /** Ends the process at once with `code`, without C++ static destructors (cli/interrupt.ts, exitProcess). */
   exitNow(code: number): never;
   /** Stops this thread's running jobs, waiting up to `waitMs`; false if one still computes (cpp/common/NodeJob.h). */

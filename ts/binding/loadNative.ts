@@ -109,6 +109,10 @@ function dlopenNow(path: string): unknown {
 }
 
 const MISSING_LIBRARY = /(\S+\.so[^\s:]*): cannot open shared object file/;
+// Libraries of CUDA and its kin that a build against a CUDA libtorch needs (cuDNN, cuBLAS, NCCL, libtorch's
+// own CUDA parts). No prebuilt links them, and the runtime line does not bring them: installing it beside a
+// CUDA libtorch would replace that libtorch (Debian's libtorch2.6 conflicts with libtorch-cuda-2.6).
+const CUDA_LIBRARY = /^lib(cudnn|cuda|cudart|cublas|cublasLt|cufft|curand|cusolver|cusparse|cusparseLt|nccl|nvrtc|nvToolsExt|nvJitLink|cupti|torch_cuda|c10_cuda)[._]/;
 
 function hint(file: string, failures: { candidate: Candidate; message: string }[], prebuiltsHere: PrebuiltFlavour[]): string {
   const build = 'build from source with `npx lep build` (needs a compiler, cmake and libtorch; see docs/install.md, "Other platforms")';
@@ -116,8 +120,15 @@ function hint(file: string, failures: { candidate: Candidate; message: string }[
   // A prebuilt's missing library first: its flavour says which packages bring it.
   const missing = prebuiltFailures.find((f) => MISSING_LIBRARY.test(f.message)) ?? failures.find((f) => MISSING_LIBRARY.test(f.message));
   const flavour = missing?.candidate.flavour ?? prebuiltsHere[0];
+  const missingLib = missing ? MISSING_LIBRARY.exec(missing.message)![1]! : undefined;
+  if (missingLib !== undefined && CUDA_LIBRARY.test(missingLib))
+    return (
+      `HINT: the CUDA library ${missingLib} is missing: this lep.node was built against a CUDA libtorch. Install the CUDA ` +
+      'runtime libraries that libtorch needs (cuDNN: Debian\'s nvidia-cudnn, or NVIDIA\'s packages), or put the folder that holds ' +
+      'them on LD_LIBRARY_PATH (an official libtorch keeps them in its lib/). Not the prebuilt\'s apt line: it would replace a CUDA libtorch.'
+    );
   if (missing && flavour) {
-    const lib = MISSING_LIBRARY.exec(missing.message)![1];
+    const lib = missingLib!;
     const codename = distroCodename();
     const onOtherDistro = codename !== '' && codename !== flavour.codename;
     return (

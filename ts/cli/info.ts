@@ -25,5 +25,7 @@ export function run(argv: string[]): void {
   console.log(`memory        ${info.memory.description}`);
   console.log(`weights       ${info.weights}`);
   console.log(`allocator     ${info.allocator}`);
-  console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)` : 'not available'}`);
+  // A CUDA libtorch without a usable GPU (no driver, none granted) is told from a libtorch without CUDA.
+  const cuda = info.cudaVersion ? `CUDA ${info.cudaVersion}` : '';
+  console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s), ${cuda}` : cuda ? `${cuda} in libtorch, no GPU visible to this process` : 'not in this libtorch'}`);
 }
