@@ -162,6 +162,7 @@ test.serial('tied embeddings (Qwen2), a row set and evaluation: 2 ranks give the
   const one = join(dir, 'one');
   const r1 = await lep(['train', model, '--data', data, '--out', one, '--batch-size', '4', ...opts]);
   t.is(r1.code, 0, r1.stderr);
+  t.regex(r1.stderr, /^step 2 eval_loss \d+\.\d{4} bpc \d+\.\d{4}$/m, 'the terminal line has the bits per character too');
   const two = join(dir, 'two');
   const r2 = await lep(['launch', '--nproc', '2', '--', 'lep', 'train', model, '--data', data, '--out', two, '--batch-size', '2', ...opts]);
   t.is(r2.code, 0, r2.stderr);

@@ -314,7 +314,7 @@ test('bad input: unknown target, rank above a projection, missing layer, adapter
   copyFileSync(file, join(adapterDir, 'adapter_model.safetensors'));
   const config = (c: Record<string, unknown>) => writeFileSync(join(adapterDir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'], ...c }));
   config({ use_dora: true });
-  t.throws(() => readAdapterConfig(adapterDir), { message: /use_dora = true is not supported/ });
+  t.throws(() => readAdapterConfig(adapterDir), { message: /use_dora = true is not supported\nHINT: lep loads plain PEFT LoRA adapters .*merge_and_unload/ });
   config({ target_modules: '.*q_proj' });
   t.throws(() => readAdapterConfig(adapterDir), { message: /a regular expression is not supported/ });
   config({ peft_type: 'IA3' });

@@ -16,6 +16,9 @@ import { callNative, LepError } from '../../ts/errors.js';
 import { LepModel } from '../../ts/model/LepModel.js';
 import { propagate } from '../../ts/propagate/index.js';
 import { lepInfo } from '../../ts/runtime.js';
+import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
+import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
+import { trainModel } from '../../ts/train/trainModel.js';
 import { tempDir, tinyModel, underUlimit } from '../helpers.js';
 
 /**
@@ -92,6 +95,14 @@ test('a CUDA device this libtorch or machine lacks is LEP_NO_CUDA with a hint, b
   t.is(prop!.code, 'LEP_NO_CUDA', prop!.message);
   t.regex(prop!.message, /\nHINT: /);
   t.false(existsSync(out), 'nothing written');
+  // Training checks the device before it makes --out (an empty one was left behind).
+  const { blocks } = await packDocuments([['Привет, мир. '.repeat(50)]], Tokenizer.fromDir(join(toy, 'base')), { seqLen: 16 });
+  const data = join(tempDir(), 'blocks.safetensors');
+  writeBlocks(data, blocks);
+  const run = join(tempDir(), 'run');
+  const train = await t.throwsAsync(trainModel(join(toy, 'base'), run, { data, steps: 1, device }), { instanceOf: LepError });
+  t.is(train!.code, 'LEP_NO_CUDA', train!.message);
+  t.false(existsSync(run), 'no --out made');
 });
 
 test('mappingsAtLimit (the addon loader\'s hint) tells a process at vm.max_map_count from one far below it', (t) => {

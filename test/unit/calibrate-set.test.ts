@@ -3,9 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildCalibrationSet } from '../../ts/calibrate/buildCalibrationSet.js';
+import { CALIBRATE_SPEC } from '../../ts/calibrate/calibrateOptions.js';
 import { builtinCalibrationPrompts, calibrationPrompts, promptCounts, PROMPT_KINDS } from '../../ts/calibrate/calibrationPrompts.js';
 import { copyExamples } from '../../ts/calibrate/copyExamples.js';
 import { readChatDataset } from '../../ts/calibrate/readChatDataset.js';
+import { COMPARE_SPEC } from '../../ts/eval/evalOptions.js';
+import { checkOptions } from '../../ts/options/optionSpec.js';
 import { COPY_PROMPT, TRANSLATE_PROMPT, type HelpPair } from '../../ts/train/instructData.js';
 import { corpora, CORPORA } from '../corpora.js';
 import { tempDir } from '../helpers.js';
@@ -120,4 +123,10 @@ test('buildCalibrationSet: mixes by counts, shuffles by a seed into identical fi
   buildCalibrationSet({ generated, copy, maxCopy: 5, seed: 10, out: b });
   t.not(readFileSync(a, 'utf8'), readFileSync(b, 'utf8'));
   t.throws(() => buildCalibrationSet({ generated, copy, maxCopy: -1, out: b }), { code: 'LEP_BAD_OPTION', message: /maxCopy \(--copy-examples\)/ });
+  // The sampler keeps 32 bits of its seed: 2^32 would shuffle as 0 does, so it is refused, here, in the
+  // prompts and in the options of calibrate and eval --compare (they took any non-negative integer).
+  buildCalibrationSet({ generated, copy, maxCopy: 5, seed: 2 ** 32 - 1, out: b });
+  t.throws(() => buildCalibrationSet({ generated, copy, maxCopy: 5, seed: 2 ** 32, out: b }), { code: 'LEP_BAD_OPTION', message: /an integer from 0 to 2\^32 - 1 for seed \(--seed\) but received 4294967296/ });
+  t.throws(() => calibrationPrompts({ en: [], ru: [] }, [], { count: 1, seed: -1 }), { code: 'LEP_BAD_OPTION', message: /for seed \(--seed\)/ });
+  for (const spec of [CALIBRATE_SPEC, COMPARE_SPEC] as const) t.throws(() => checkOptions(spec, { seed: 2 ** 32 }, { kind: 'options' }), { code: 'LEP_BAD_OPTION', message: /seed \(--seed\)/ });
 });

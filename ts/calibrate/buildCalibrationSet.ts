@@ -6,7 +6,7 @@
  * optional 2000 copy examples, so the mix is given in counts, not shares.
  */
 import { optionError } from '../errors.js';
-import { seededRandom, shuffle } from '../util/random.js';
+import { isSeed, seededRandom, shuffle } from '../util/random.js';
 import type { ChatExample } from '../train/packChat.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 
@@ -49,7 +49,7 @@ function cap(v: number | undefined, name: string, flag: string, all: number): nu
 /** Mixes, shuffles and writes the calibration set; the same inputs and seed give a byte-identical file. */
 export function buildCalibrationSet(options: CalibrationSetOptions): CalibrationSetResult {
   const seed = options.seed ?? DEFAULT_CALIBRATION_SEED;
-  if (!Number.isSafeInteger(seed)) throw optionError('seed', 'an integer', seed, '--seed');
+  if (!isSeed(seed)) throw optionError('seed', 'an integer from 0 to 2^32 - 1', seed, '--seed');
   const copy = options.copy ?? [];
   const nGen = cap(options.maxGenerated, 'maxGenerated', '--max-generated', options.generated.length);
   const nCopy = cap(options.maxCopy, 'maxCopy', '--copy-examples', copy.length);

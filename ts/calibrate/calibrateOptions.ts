@@ -7,7 +7,7 @@
 import { Type } from '@sinclair/typebox';
 
 import { DEFAULT_CORPUS_CACHE_DIR } from '../corpus/fetchDebian.js';
-import { combinationError, defineOptions, nameIn, oneOf, pickSchema, type OptionSpec, type Source } from '../options/optionSpec.js';
+import { combinationError, defineOptions, nameIn, oneOf, pickSchema, SEED_SCHEMA, type OptionSpec, type Source } from '../options/optionSpec.js';
 import { LORA_SCHEMA, TRAIN_SPEC } from '../train/trainOptions.js';
 import { DEFAULT_CALIBRATION_SEED } from './buildCalibrationSet.js';
 
@@ -70,7 +70,7 @@ export const CALIBRATE_SPEC = defineOptions({
     defaultDoc: 'self for mode self, sft for mode data',
     doc: 'LoRA and optimiser preset (self: rank 8, alpha 1, first+last layers, embed_tokens+lm_head, lr 2.5e-5, wd 0.1; sft: rank 32, alpha 16, all layers, lm_head, lr 5e-5, wd 0.05, 10 warm-up steps, at most a tenth of the steps).',
   },
-  seed: { schema: Type.Integer({ minimum: 0 }), default: DEFAULT_CALIBRATION_SEED, recipe: true, doc: 'Seed of the prompt choice, the copy choice and the mixing.' },
+  seed: { schema: SEED_SCHEMA, default: DEFAULT_CALIBRATION_SEED, recipe: true, doc: 'Seed of the prompt choice, the copy choice and the mixing.' },
   lora: { schema: LORA_SCHEMA, flag: false, recipe: true, doc: "LoRA settings over the preset's." },
   train: {
     schema: pickSchema({ ...TRAIN_SPEC, ...CALIBRATE_TRAIN_FLAGS }, CALIBRATE_TRAIN_KEYS),

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { LepError, optionError } from '../errors.js';
 import { readTexts } from '../corpus/readCorpus.js';
 import { buildInstructExamples, COPY_PROMPT, FAQ_PROMPT, TRANSLATE_PROMPT, type HelpPair } from '../train/instructData.js';
+import { isSeed } from '../util/random.js';
 import { LANG_SCRIPTS } from './filterAnswers.js';
 import type { CalibrationPrompt } from './generateAnswers.js';
 
@@ -91,7 +92,7 @@ export function promptCounts(count: number, mix: PromptMix = DEFAULT_PROMPT_MIX)
  */
 export function calibrationPrompts(paragraphs: { en: string[]; ru: string[] }, pairs: HelpPair[], options: CalibrationPromptsOptions): BuiltinPrompt[] {
   const seed = options.seed ?? DEFAULT_PROMPT_SEED;
-  if (!Number.isSafeInteger(seed)) throw optionError('seed', 'an integer', seed, '--seed');
+  if (!isSeed(seed)) throw optionError('seed', 'an integer from 0 to 2^32 - 1', seed, '--seed');
   const counts = promptCounts(options.count, options.mix);
   const examples = buildInstructExamples(paragraphs, pairs, counts, seed);
   if (examples.length < options.count)

@@ -77,7 +77,7 @@ export function readModelDir(dir: string): ModelDir {
   if (typeof dir !== 'string' || dir === '') throw optionError('model directory', 'a path', dir);
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath))
-    throw new LepError('LEP_BAD_CHECKPOINT', `${dir} has no config.json; is it a Hugging Face model directory?`);
+    throw new LepError('LEP_BAD_CHECKPOINT', `${dir} has no config.json; is it a Hugging Face model directory?\nHINT: give a model's folder: config.json beside its *.safetensors weights (a Hugging Face download, or a folder lep wrote).`);
   const rawConfig = readJson(cfgPath);
   const config = parseConfig(rawConfig, cfgPath);
   const weightFiles = weightFilesOf(dir);

@@ -13,7 +13,9 @@ export const usage = `lep adapt RECIPE.(json|yaml) --out DIR
   again resumes at the first stage whose record is missing, or whose options or inputs (by content)
   changed (training from its last checkpoint). The run's own record, DIR/lep-stage.json, is written last.
   The recipe keys: docs/cli.md ("Recipe keys") and recipes/recipe.schema.json (editors validate YAML
-  recipes with it); recipes/ has shipped examples.
+  recipes with it); recipes/ has shipped examples: the toy-*.yaml ones run in a clone of the repository
+  (they name its toy family and .cache/corpora), llama3-8b-ru-extended.yaml is the paper's setting to point
+  at your own downloads.
   --json (print the result as one JSON document on stdout; progress stays on stderr)
   --progress text|json (progress on stderr: lines for people (default), or one JSON object a line:
     {"stage","phase","done","total","etaSeconds","detail"})

@@ -16,7 +16,8 @@ export function parse(argv: string[], options: Options, usage: string): Parsed {
     const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: r.values as Parsed['values'], positionals: r.positionals };
   } catch (e) {
-    throw new LepError('LEP_BAD_OPTION', `${(e as Error).message}\n\n${usage}`);
+    // Node's message, then a hint: its "ambiguous" one is a value that starts with a dash (--steps -3).
+    throw new LepError('LEP_BAD_OPTION', `${(e as Error).message}\nHINT: the flags are listed below; a value that starts with a dash goes as --flag=VALUE.\n\n${usage}`);
   }
 }
 

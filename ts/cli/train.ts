@@ -76,7 +76,7 @@ export async function run(argv: string[]): Promise<void> {
         return;
       }
       if (e.phase === 'train') process.stderr.write(`step ${e.done}/${e.total} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${Math.round(e.tokensPerS)} tok/s\n`);
-      else if (e.phase === 'eval') process.stderr.write(`step ${e.done} eval_loss ${e.evalLoss.toFixed(4)}\n`);
+      else if (e.phase === 'eval') process.stderr.write(`step ${e.done} eval_loss ${e.evalLoss.toFixed(4)}${e.bpc === undefined ? '' : ` bpc ${e.bpc.toFixed(4)}`}\n`);
     },
   });
   if (values.json) return printJson(r);

@@ -6,7 +6,7 @@
 import { Type } from '@sinclair/typebox';
 
 import { DEFAULT_CORPUS_CACHE_DIR } from '../corpus/fetchDebian.js';
-import { defineOptions, oneOf } from '../options/optionSpec.js';
+import { defineOptions, oneOf, SEED_SCHEMA } from '../options/optionSpec.js';
 import { LOAD_FLAGS_SPEC } from '../model/loadOptions.js';
 import { DEFAULT_SUITES_DIR } from './builtinSuites.js';
 import { PARAGRAPH_OVERLAPS } from './itemScores.js';
@@ -40,6 +40,6 @@ export const EVAL_SPEC = defineOptions({
 /** `lep eval --compare`: the paired bootstrap (eval/compare.ts). */
 export const COMPARE_SPEC = defineOptions({
   samples: { schema: posInt, default: 1000, doc: 'Bootstrap resamples.' },
-  seed: { schema: Type.Integer({ minimum: 0 }), default: 0, doc: 'Seed of the resampling.' },
+  seed: { schema: SEED_SCHEMA, default: 0, doc: 'Seed of the resampling.' },
   alpha: { schema: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 }), default: 0.05, doc: 'Significance level: a difference is significant when p < alpha.' },
 });

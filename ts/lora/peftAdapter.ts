@@ -67,7 +67,11 @@ export function readAdapterConfig(dir: string): NativeLoraOptions {
   } catch (e) {
     throw new LepError('LEP_BAD_ADAPTER', `${file} is not valid JSON: ${(e as Error).message}`);
   }
-  const bad = (what: string) => new LepError('LEP_BAD_ADAPTER', `${file}: ${what}`);
+  const bad = (what: string) =>
+    new LepError(
+      'LEP_BAD_ADAPTER',
+      `${file}: ${what}\nHINT: lep loads plain PEFT LoRA adapters (r, lora_alpha, target_modules as a list of projection names); merge this one with PEFT itself (merge_and_unload) and give lep the merged model.`,
+    );
   if (c.peft_type !== 'LORA') throw bad(`peft_type is ${JSON.stringify(c.peft_type)}; only LORA adapters are supported`);
   for (const [k, off] of [['use_rslora', false], ['use_dora', false], ['fan_in_fan_out', false]] as const)
     if (c[k] !== undefined && c[k] !== off) throw bad(`${k} = ${JSON.stringify(c[k])} is not supported`);

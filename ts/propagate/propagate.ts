@@ -174,7 +174,7 @@ function resolveOptions(options: Omit<PropagateOptions, 'method' | 'out'>, runs:
   checkOptions(PROPAGATE_SPEC, options, { kind: 'options' }, ['instruct', 'out', 'onWarning', 'signal', 'onProgress', 'tags']);
   const o = withDefaults(PROPAGATE_SPEC, options);
   const { solver, chunkRows, maxShardBytes, minCorrelation, device } = o;
-  if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale');
+  if (o.alphaScale !== undefined && o.lora === undefined) throw optionError('alphaScale', 'no alpha scale without a LoRA adapter (--lora)', o.alphaScale, '--alpha-scale', 'the scale divides the merged adapter\'s lora_alpha: give the adapter with --lora, or drop --alpha-scale.');
   const alphaScale = checkAlphaScale(o.alphaScale);
   if (o.lora !== undefined && (typeof o.lora !== 'string' || o.lora === '')) throw optionError('lora', 'a PEFT adapter directory', o.lora, '--lora');
   const lora = o.lora === undefined ? undefined : readAdapterConfig(o.lora);  // a bad adapter fails before any work

@@ -7,7 +7,8 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { LepError, optionError } from '../errors.js';
+import { callNative, LepError, optionError } from '../errors.js';
+import { getNative } from '../binding/loadNative.js';
 import type { JobProgress } from '../binding/progress.js';
 import { readModelDir, storedDtype } from '../checkpoint/modelDir.js';
 import { writeModelFiles } from '../checkpoint/saveModelDir.js';
@@ -258,9 +259,9 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
     checkBlocksVocabulary(given.data, dataHeader, modelTokenizer, '--data', modelDir);
     if (given.evalData !== undefined) checkBlocksVocabulary(given.evalData, inspectSafetensors(given.evalData), modelTokenizer, '--eval-data', modelDir);
   }
-  if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*');
-  if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch');
-  if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows');
+  if (given.lora !== undefined && given.params !== 'lora') throw optionError('lora', 'no LoRA settings unless params is "lora"', 'LoRA settings', '--lora-*', 'add --params lora (--lora), or drop the --lora-* settings.');
+  if (given.patchDir !== undefined && given.params !== 'embeddings') throw optionError('patchDir', 'no patch unless params is "embeddings"', given.patchDir, '--patch', 'a patch holds trained embedding rows: add --params embeddings (--embeddings-only), or drop --patch.');
+  if (given.rows !== undefined && given.params !== 'embeddings') throw optionError('rows', 'no row set unless params is "embeddings"', 'a row set', '--rows', 'a row set trains some embedding rows only: add --params embeddings (--embeddings-only), or drop --rows.');
   // With only the embeddings training, their learning rate is --lr: a second one would be ambiguous.
   if (given.embeddingLr !== undefined && given.params === 'embeddings')
     throw optionError('embeddingLr', 'no embedding learning rate when params is "embeddings"', given.embeddingLr, '--embedding-lr', 'only the embeddings train here, at --lr: drop --embedding-lr, or train all parameters with it.');
@@ -275,6 +276,9 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // Before anything is written: a run that cannot fit in memory leaves no output directory.
   const rowCount = o.rows === undefined ? undefined : new Set(o.rows).size;
   if (o.device === 'cpu') checkTrainMemory(model.config, o.params, o.dtype, modelDir, undefined, rowCount, trainBatch(dataHeader, o.batchSize));
+  // One GPU per local rank, as torchrun expects; one this libtorch and machine lack leaves no output either.
+  const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
+  if (device !== 'cpu') callNative(() => getNative().checkDevice(device));
   // Only rank 0 writes into outDir; the others read the checkpoint to resume from (shared storage).
   const writer = (dist?.rank ?? 0) === 0;
   outDir = resolve(outDir);
@@ -289,7 +293,7 @@ export async function trainModel(modelDir: string, outDir: string, options: Trai
   // Two runs writing one directory would interleave checkpoints and logs: the second is refused.
   const unlock = writer ? lockOutputDir(outDir, '--out', 'lep train') : () => {};
   try {
-    return await trainLocked(modelDir, outDir, o, { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage });
+    return await trainLocked(modelDir, outDir, o, { device, warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage });
   } finally {
     unlock();
   }
@@ -310,10 +314,10 @@ async function trainLocked(
   modelDir: string,
   outDir: string,
   o: ResolvedTrainOptions,
-  r: { warmupSteps: number; checkpointEvery: number; dist: DistributedEnv | undefined; distTimeout: number; gradSync: GradSync; writer: boolean; stage: StageStart },
+  r: { device: string; warmupSteps: number; checkpointEvery: number; dist: DistributedEnv | undefined; distTimeout: number; gradSync: GradSync; writer: boolean; stage: StageStart },
 ): Promise<TrainResult> {
   const options = o;
-  const { warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage } = r;
+  const { device, warmupSteps, checkpointEvery, dist, distTimeout, gradSync, writer, stage } = r;
   // A checkpoint or final model killed mid-write is a stray *.tmp-PID: never resumed from, removed here.
   const ckpts = join(outDir, CHECKPOINTS_DIR);
   // So is a step folder missing one of a checkpoint's files (checkpointDirs.ts): named in train.log below.
@@ -332,8 +336,6 @@ async function trainLocked(
     checkSameRun(configFile, resumeFrom, resolved);
     o.onResume?.(resumeFrom, step);
   }
-  // One GPU per local rank, as torchrun expects.
-  const device = dist && o.device === 'cuda' ? `cuda:${dist.localRank}` : o.device;
   const model = await LepModel.load(modelDir, { device, dtype: o.dtype });
   // --no-resume drops the old checkpoints only once the model has loaded: a wrong model or device then
   // fails with the old run intact.

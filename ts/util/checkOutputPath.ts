@@ -129,7 +129,7 @@ function overInput(out: string, outFlag: string, how: string, flag: string, inpu
   return new LepError(
     'LEP_OUTPUT_OVER_INPUT',
     `${outFlag} ${out} ${how} the input ${flag} ${input}: writing it would overwrite or mix with what the command reads\n` +
-      `HINT: choose an ${outFlag} that is outside every input and contains none of them.`,
+      `HINT: give ${outFlag} a path that is outside every input and contains none of them.`,
   );
 }
 
@@ -144,7 +144,14 @@ export function checkBesideModels(out: string, outFlag: string, models: Record<s
   const realOut = realPath(out);
   for (const [flag, model] of Object.entries(models)) {
     const realIn = realPath(model);
-    const how = realOut === realIn ? 'is' : inside(realIn, realOut) ? 'contains' : inside(realOut, realIn) && reserved.includes(relative(realIn, realOut).split(sep)[0]!) ? 'is inside' : undefined;
+    const how = realOut === realIn ? 'is' : inside(realIn, realOut) ? 'contains' : undefined;
     if (how) throw overInput(out, outFlag, how, flag, model);
+    const sub = inside(realOut, realIn) ? relative(realIn, realOut).split(sep)[0]! : undefined;
+    if (sub !== undefined && reserved.includes(sub))
+      throw new LepError(
+        'LEP_OUTPUT_OVER_INPUT',
+        `${outFlag} ${out} lies in ${join(model, sub)}, which ${flag} ${model} writes itself\n` +
+          `HINT: give ${outFlag} a path outside ${sub}/ (another folder inside ${model} is fine, e.g. ${join(model, 'patch')}).`,
+      );
   }
 }

@@ -1,5 +1,10 @@
 /** Seeded randomness: the same numbers on every machine and Node version (data sets, bootstrap samples, tests). */
 
+/** Whether `seed` is one seededRandom draws from as given: it keeps 32 bits, so 2^32 would alias 0. */
+export function isSeed(seed: unknown): seed is number {
+  return Number.isInteger(seed) && (seed as number) >= 0 && (seed as number) <= 0xffffffff;
+}
+
 /** Mulberry32: a tiny seeded PRNG, so the data is the same on every machine and Node version. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
