@@ -37,19 +37,22 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
                                          : torch::zeros(head.sizes(), head.options().dtype(compute));
   auto w = head.detach();
   const bool cpu = hidden.device().is_cpu();
-  // A bf16 model on the CPU keeps the two gradient products in bf16 too, like the logits' (mixed precision,
-  // as torch.autocast does): d is rounded to bf16 for them, and everything accumulated (the softmax, the
-  // loss, the head gradient across chunks) stays float32. oneDNN runs bf16 products on AMX or AVX-512
-  // BF16 where the CPU has them, several times its float32 rate (bench/README.md). Not for f16 (its range
-  // flushes small probabilities to zero) and not on CUDA (not measured there): those take float32 products
-  // on a float32 copy of W, as before.
-  const bool reduced = cpu && w.scalar_type() == torch::kBFloat16;
+  // A bf16 model keeps the two gradient products in bf16 too, like the logits' (mixed precision, as
+  // torch.autocast does): d is rounded to bf16 for them, and everything accumulated (the softmax, the loss,
+  // the head gradient across chunks) stays float32. oneDNN runs bf16 products on AMX or AVX-512 BF16 where
+  // the CPU has them, several times its float32 rate (bench/README.md); a GPU runs them on its tensor cores,
+  // where float32 products (TF32 off) run at a small fraction of that, on a float32 copy of W made every
+  // call (2 GB for LLaMa-3-8B's head). The GPU side is not measured yet (docs/testing.md, "On a GPU": the
+  // device check compares these gradients with the CPU's). Not for f16 (its range flushes small
+  // probabilities to zero): that takes float32 products on a float32 copy of W.
+  const bool reduced = w.scalar_type() == torch::kBFloat16;
   // The head gradient's bf16 product writes a (rows, C) temporary per chunk, added into the float32
-  // gradient: only while that stays small enough to be reused (cpu_allocator.h, kReusedBelow). Above it
-  // (LLaMa-3 shapes: 1.4 GB) fresh pages every chunk would cost more than the float32 product saves.
+  // gradient. On the CPU only while that stays small enough to be reused (cpu_allocator.h, kReusedBelow):
+  // above it (LLaMa-3 shapes: 1.4 GB) fresh pages every chunk would cost more than the float32 product
+  // saves. A GPU's caching allocator hands the same block back every chunk.
   const int64_t grad_rows = some_rows ? head_rows.size(0) : head.size(0);
   r.head_grad_rows = head_grad ? grad_rows : 0;
-  const bool reduced_head = reduced && grad_rows * head.size(1) * 2 <= static_cast<int64_t>(kReusedBelow);
+  const bool reduced_head = reduced && (!cpu || grad_rows * head.size(1) * 2 <= static_cast<int64_t>(kReusedBelow));
   auto w_compute = with_grad && !reduced ? w.to(compute) : w;  // converted once, not per chunk
   // On the CPU each chunk is written into the same buffers: the probabilities' (and a bf16 model's logits
   // and rounded d) for every chunk, so the products write into memory that is already mapped.
@@ -117,10 +120,10 @@ LmLossResult lm_loss_chunked(const torch::Tensor& hidden_in, const torch::Tensor
       auto d = p;  // in place: the probabilities are not read again
       d.scatter_add_(-1, t, -torch::ones({n, 1}, d.options()));
       auto weight = masked ? (m.to(compute) * grad_scale).unsqueeze(-1) : torch::full({n, 1}, grad_scale, d.options());
-      auto dw = reduced ? reduced_buf.narrow(0, 0, n).copy_(d) : d;  // (n, V) in the products' dtype
+      auto dw = !reduced ? d : cpu ? reduced_buf.narrow(0, 0, n).copy_(d) : d.to(w.scalar_type());  // (n, V) in the products' dtype
       auto gh = r.grad_hidden.narrow(0, start, n);
-      // Straight into its rows when all three share the compute dtype; a bf16 or f16 model's gradient
-      // (on CUDA, where its products run in float32) is converted on the way in.
+      // Straight into its rows when all three share the compute dtype; a bf16 or f16 model's gradient is
+      // converted on the way in.
       if (gh.scalar_type() == compute && dw.scalar_type() == compute && w_compute.scalar_type() == compute) {
         product_out(dw, w_compute, gh, onednn_head);
         gh.mul_(weight);
