@@ -156,10 +156,14 @@ test.serial('lep train --params lora: PEFT adapter layout field by field, merge 
 
   // The run's merged model = lep lora merge of the adapter onto the start model, byte for byte.
   const merged = join(tempDir(), 'merged');
-  await mergeAdapter(dir, join(out, 'adapter'), merged);
+  t.deepEqual(await mergeAdapter(dir, join(out, 'adapter'), merged), { out: merged, rank: 4, alpha: 8, alphaScale: 1, mergedScale: 2 }, 'what was merged, at which scale');
   const a = new Map(readSafetensors(join(out, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   const b = new Map(readSafetensors(join(merged, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name}: run output vs lep lora merge`);
+  // The command says the same (it printed only the folders).
+  const lep = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+  const said = execFileSync(process.execPath, [lep, 'lora', 'merge', dir, join(out, 'adapter'), '--out', join(tempDir(), 'cli'), '--alpha-scale', '4'], { encoding: 'utf8' });
+  t.regex(said, /merged \(rank 4, alpha 8 \/ 4\): W \+= 0\.5000 B·A$/m);
   // Untargeted tensors are untouched; targeted ones moved.
   const start = new Map(readSafetensors(join(dir, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   t.true(start.get('model.layers.1.self_attn.q_proj.weight')!.equals(a.get('model.layers.1.self_attn.q_proj.weight')!), 'layer 1 has no adapter');

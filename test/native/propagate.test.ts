@@ -896,6 +896,11 @@ test.serial('LoRA donor: the body LoRA is merged into each propagated model with
     m.dispose();
   }
   t.deepEqual(readdirSync(merged).sort(), ['chat', 'code']);
+  // The CLI says which adapter went in and at what scale (it was only in propagate_report.json).
+  const lep = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
+  const cli = spawnSync(process.execPath, [lep, 'propagate', '--base', f.base, '--donor', f.donor, '--instruct', chat, '--out', join(tempDir(), 'cli'), '--lora', adapter, '--alpha-scale', String(S)], { encoding: 'utf8' });
+  t.is(cli.status, 0, cli.stderr);
+  t.true(cli.stdout.includes(`merged the LoRA ${adapter} (rank 4, alpha 8 / 2): W += 1.000 B·A`), cli.stdout);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), alphaScale: 2 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: f.donor }), 'LEP_BAD_ADAPTER', /not a PEFT adapter directory/);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), lora: adapter, alphaScale: 0 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);

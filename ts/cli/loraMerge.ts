@@ -15,11 +15,11 @@ export async function run(argv: string[]): Promise<void> {
   const out = required(values.out as string | undefined, '--out', usage);
   const model = required(positionals[0], 'MODEL_DIR', usage);
   const adapter = required(positionals[1], 'ADAPTER_DIR', usage);
-  await mergeAdapter(model, adapter, out, {
+  const r = await mergeAdapter(model, adapter, out, {
     dtype: values.dtype as 'f32' | 'bf16' | undefined,
     alphaScale: numFlag(values['alpha-scale'], '--alpha-scale'),
     skipModulesToSave: Boolean(values['skip-modules-to-save']),
   });
-  if (values.json) return printJson({ out, model, adapter });
-  console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged`);
+  if (values.json) return printJson({ model, adapter, ...r, out });
+  console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged (rank ${r.rank}, alpha ${r.alpha} / ${r.alphaScale}): W += ${r.mergedScale.toPrecision(4)} B·A`);
 }

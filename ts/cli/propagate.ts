@@ -63,6 +63,9 @@ export async function run(argv: string[]): Promise<void> {
       `${many ? '  ' : ''}wrote ${r.outDir}: ${r.method}, vocabulary ${r.vocabulary.oldSize} -> ${r.vocabulary.finalSize} tokens (${r.vocabulary.rows} rows, ${r.dtype}), ` +
         `${r.vocabulary.copiedRows} rows copied from the instruct model, ${r.timings.totalSeconds.toFixed(1)} s`,
     );
+    // --lora: which adapter went in and at what scale (it was only in propagate_report.json).
+    const l = r.lora as { adapter: string; rank: number; alpha: number; alphaScale: number; mergedScale: number } | undefined;
+    if (l) console.log(`${many ? '  ' : ''}merged the LoRA ${l.adapter} (rank ${l.rank}, alpha ${l.alpha} / ${l.alphaScale}): W += ${l.mergedScale.toPrecision(4)} B·A`);
   }
   if ('results' in res) console.log(`${results.length} instruct models in ${res.timings.totalSeconds.toFixed(1)} s (shared solve ${res.timings.sharedSeconds.toFixed(1)} s)`);
 }

@@ -124,11 +124,20 @@ export async function mergeAdapterInto(model: LepModel, adapterDir: string, opti
   return scaled;
 }
 
+/** What `mergeAdapter` merged: the adapter's rank and alpha, the alpha scale, and W += mergedScale · B·A. */
+export interface MergeResult {
+  out: string;
+  rank: number;
+  alpha: number;
+  alphaScale: number;
+  mergedScale: number;
+}
+
 /** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
-export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & MergeOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<void> {
-  checkAlphaScale(options.alphaScale);
+export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & MergeOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<MergeResult> {
+  const alphaScale = checkAlphaScale(options.alphaScale);
   checkOutputPath(outDir, '--out', { MODEL_DIR: modelDir, ADAPTER_DIR: adapterDir });
-  readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
+  const lora = readAdapterConfig(adapterDir);  // a bad adapter fails before the model is loaded
   // A bf16 model written in bf16 is loaded in bf16: mergeLoraFile sums in float32 and rounds once to the
   // weights' dtype, the bits a float32 load gives, which took twice the memory (32 GB at 8B). Any other
   // (a float32 model, or an output in f32) is loaded in float32: loading a float32 model in bf16 would
@@ -137,8 +146,9 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   const dtype = stored === 'bf16' && (options.dtype ?? stored) === 'bf16' ? 'bf16' : 'f32';
   const model = await LepModel.load(modelDir, { dtype, signal: options.signal });
   try {
-    await mergeAdapterInto(model, adapterDir, options);
+    const scaled = await mergeAdapterInto(model, adapterDir, options);
     await saveModelDir(model, modelDir, outDir, options);
+    return { out: outDir, rank: lora.rank, alpha: lora.alpha, alphaScale, mergedScale: scaled.alpha / scaled.rank };
   } finally {
     model.dispose();
   }
