@@ -8,8 +8,8 @@
 # The GPU machine has PyTorch with CUDA (its libtorch and CMake files), CMake, ninja and nvcc, but no Node,
 # no SentencePiece and no network. So this builds the core alone (-DLEP_ADDONS=OFF) and lep_device_check
 # against that PyTorch into build-device/, then runs the check: float32 and bf16 at the toy shape, bf16 at
-# the small shape, each against the CPU in float32 in the same process. Logs and report.json files go to
-# OUT_DIR; the exit status is the first failure's. About 3-5 minutes on 16 cores, most of it the build.
+# the small shape, each against the CPU in float32 in the same process. Logs and reports (NAME.log,
+# NAME.json) go to OUT_DIR; the exit status is the first failure's. About 3-5 minutes on 16 cores, most of it the build.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -37,23 +37,27 @@ t0=$(date +%s)
 if ! { cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DLEP_ADDONS=OFF -DLEP_ONEDNN=OFF -DLEP_DEVICE_CHECK=ON \
          -DCMAKE_PREFIX_PATH="$torch_cmake;$repo/.device/nlohmann" &&
        cmake --build build-device --target lep_device_check -j "$(nproc)"; } >"$out/build.log" 2>&1; then
-  grep -E "error|Error|fatal" "$out/build.log" | head -40
+  grep -m 40 -E "error|Error|fatal" "$out/build.log" || true
   echo "device-check: the build failed; full log in $out/build.log"
   exit 1
 fi
 echo "device-check: built in $(($(date +%s) - t0)) s"
 
 status=0
-run() {  # NAME ARGS...: one run of the check, its log and report under OUT_DIR/NAME
+run() {  # NAME ARGS...: one run of the check; its log and report as OUT_DIR/NAME.log and NAME.json
   local name=$1
   shift
   echo "device-check: $name"
+  # The models, checkpoints and propagated files (2 GB at the small shape) stay in build-device/.
+  local work="build-device/check-$name"
+  rm -rf "$work"
   set +e
-  ./build-device/lep_device_check "$@" --out "$out/$name" 2>&1 | tee "$out/$name.log"
+  ./build-device/lep_device_check "$@" --out "$work" 2>&1 | tee "$out/$name.log"
   local rc=${PIPESTATUS[0]}
   set -e
   [ "$status" -ne 0 ] || status=$rc
-  rm -rf "$out/$name"/*.safetensors "$out/$name"/checkpoints "$out/$name"/propagated-*  # keep report.json only
+  cp "$work/report.json" "$out/$name.json" 2>/dev/null || true
+  rm -rf "$work"
 }
 run cuda-f32 --device cuda --dtype f32
 run cuda-bf16 --device cuda --dtype bf16

@@ -35,9 +35,10 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# Native build: when any C++ source or CMakeLists.txt is newer than the built addons.
+# Native build: when any C++ source or CMakeLists.txt is newer than the last build (a stamp: an edit that
+# relinks one target only, the device check's, leaves lep.node older than the sources for good).
 if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] || [ ! -f build/lep_device_check ] ||
-   [ -n "$(find cpp CMakeLists.txt -newer build/Release/lep.node -print -quit)" ]; then
+   [ ! -f build/.native-stamp ] || [ -n "$(find cpp CMakeLists.txt -newer build/.native-stamp -print -quit)" ]; then
   echo "setup: building native addons (a few minutes the first time)"
   # ccache, where installed, makes rebuilds in other clones and after a clean take seconds; the
   # precompiled torch header needs the sloppiness below, or ccache refuses every call.
@@ -50,6 +51,7 @@ if [ ! -f build/Release/lep.node ] || [ ! -f build/Release/lep_spm.node ] || [ !
   # CPU: configured each time, as a build folder may have been configured without it.
   { npx cmake-js configure --out build --CDLEP_DEVICE_CHECK=ON && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" npx cmake-js build --out build; } >build/cmake-js.log 2>&1 || {
     tail -50 build/cmake-js.log; echo "setup: native build failed; full log in build/cmake-js.log"; exit 1; }
+  touch build/.native-stamp
 fi
 
 # TypeScript (sources and tests): incremental.

@@ -34,7 +34,9 @@ inline long mappings_at_limit(long* limit_out = nullptr) {
 // mapped checkpoint, a thread), given the failure's message: the limit a process meets is often not the
 // machine's RAM but one set on it, or the GPU's memory.
 inline std::string out_of_memory_hint(const std::string& what = "") {
-  if (what.find("CUDA out of memory") != std::string::npos)
+  // The caching allocator says "CUDA out of memory"; cudaMallocAsync (PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync)
+  // "... would exceed allowed memory. (out of memory)".
+  if (what.find("CUDA out of memory") != std::string::npos || what.find("would exceed allowed memory") != std::string::npos)
     return "HINT: the GPU's memory is full: ask for less (--dtype bf16, a smaller batch, --activation-checkpointing "
            "when training), free the GPU of other processes (nvidia-smi), or, when the message shows much memory "
            "reserved but unallocated, set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True";

@@ -109,7 +109,7 @@ test('training writes into OUT: data in a subdirectory of it trains, beside its 
     t.regex(e!.message, /^--patch /);
     // The run's own subfolder is named as such: OUT is no input, "inside the input --out" misled.
     if (patchDir.endsWith(join('checkpoints', 'patch')))
-      t.regex(e!.message, /lies in \S+checkpoints, which --out \S+ writes itself\nHINT: give --patch a path outside checkpoints\//);
+      t.regex(e!.message, /lies in \S+checkpoints, the checkpoints\/ folder that training writes in --out \S+\nHINT: give --patch a path outside checkpoints\//);
     t.false(existsSync(fresh), `${patchDir}: nothing written`);
   }
   t.deepEqual(readdirSync(notes), ['todo.txt']);

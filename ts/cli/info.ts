@@ -27,5 +27,5 @@ export function run(argv: string[]): void {
   console.log(`allocator     ${info.allocator}`);
   // A CUDA libtorch without a usable GPU (no driver, none granted) is told from a libtorch without CUDA.
   const cuda = info.cudaVersion ? `CUDA ${info.cudaVersion}` : '';
-  console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s), ${cuda}` : cuda ? `${cuda} in libtorch, no GPU visible to this process` : 'not in this libtorch'}`);
+  console.log(`CUDA          ${info.cudaAvailable ? `${info.cudaDevices} device(s)${cuda ? `, ${cuda}` : ''}` : cuda ? `${cuda} in libtorch, no GPU visible to this process` : 'not in this libtorch'}`);
 }

@@ -14,6 +14,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
 import { LepError, optionError } from '../errors.js';
+import { MAX_SEED } from '../util/random.js';
 
 export interface OptionSpec {
   /** Type and bounds. */
@@ -75,13 +76,10 @@ export function pickOptions<const T extends OptionSpecs, const K extends readonl
 /** The options with every default filled in. */
 export type ResolvedOf<T extends OptionSpecs> = OptionsOf<T> & { [K in DefaultedKeys<T>]-?: Static<T[K]['schema']> };
 
-/** `batchSize` -> `batch-size`. */
-/**
- * A seed that reaches a libtorch generator: at::mt19937 keeps only its low 32 bits, so 2^32 would draw
- * what 0 draws. Bounded, a larger seed is an error instead of a silent alias.
- */
-export const SEED_SCHEMA = Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 });
+/** A seed (a libtorch generator's or lep's own sampler's), at most MAX_SEED: a larger one is an error, not an alias. */
+export const SEED_SCHEMA = Type.Integer({ minimum: 0, maximum: MAX_SEED });
 
+/** `batchSize` -> `batch-size`. */
 export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export function flagOf(key: string, spec: OptionSpec): string | undefined {

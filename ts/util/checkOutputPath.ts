@@ -150,7 +150,7 @@ export function checkBesideModels(out: string, outFlag: string, models: Record<s
     if (sub !== undefined && reserved.includes(sub))
       throw new LepError(
         'LEP_OUTPUT_OVER_INPUT',
-        `${outFlag} ${out} lies in ${join(model, sub)}, which ${flag} ${model} writes itself\n` +
+        `${outFlag} ${out} lies in ${join(model, sub)}, the ${sub}/ folder that training writes in ${flag} ${model}\n` +
           `HINT: give ${outFlag} a path outside ${sub}/ (another folder inside ${model} is fine, e.g. ${join(model, 'patch')}).`,
       );
   }

@@ -1,8 +1,14 @@
 /** Seeded randomness: the same numbers on every machine and Node version (data sets, bootstrap samples, tests). */
 
-/** Whether `seed` is one seededRandom draws from as given: it keeps 32 bits, so 2^32 would alias 0. */
+/**
+ * The largest seed: seededRandom keeps 32 bits of its seed, and so does libtorch's generator (at::mt19937),
+ * so 2^32 would draw what 0 draws. Larger seeds are refused rather than aliased (SEED_SCHEMA, isSeed).
+ */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/** Whether `seed` is one seededRandom draws from as given. */
 export function isSeed(seed: unknown): seed is number {
-  return Number.isInteger(seed) && (seed as number) >= 0 && (seed as number) <= 0xffffffff;
+  return Number.isInteger(seed) && (seed as number) >= 0 && (seed as number) <= MAX_SEED;
 }
 
 /** Mulberry32: a tiny seeded PRNG, so the data is the same on every machine and Node version. */
