@@ -1,4 +1,4 @@
-import { mergeAdapter } from '../lora/peftAdapter.js';
+import { describeMerge, mergeAdapter } from '../lora/peftAdapter.js';
 import { numFlag, parse, printJson, required } from './args.js';
 
 export const usage = `lep lora merge MODEL_DIR ADAPTER_DIR --out DIR [--dtype f32|bf16] [--alpha-scale S] [--skip-modules-to-save]
@@ -21,5 +21,5 @@ export async function run(argv: string[]): Promise<void> {
     skipModulesToSave: Boolean(values['skip-modules-to-save']),
   });
   if (values.json) return printJson({ model, adapter, ...r, out });
-  console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged (rank ${r.rank}, alpha ${r.alpha} / ${r.alphaScale}): W += ${r.mergedScale.toPrecision(4)} B·A`);
+  console.log(`${out}: ${positionals[0]} with ${positionals[1]} merged ${describeMerge(r)}`);
 }

@@ -1,5 +1,6 @@
 import type { JobProgress } from '../binding/progress.js';
 import { cliFlags, fromFlags, helpLines } from '../options/optionSpec.js';
+import { describeMerge } from '../lora/peftAdapter.js';
 import { propagate, PROPAGATE_REPORT_FILE, type PropagateOptions } from '../propagate/propagate.js';
 import { PROPAGATE_SPEC } from '../propagate/propagateOptions.js';
 import { parse, printJson, progressLine, required } from './args.js';
@@ -64,8 +65,8 @@ export async function run(argv: string[]): Promise<void> {
         `${r.vocabulary.copiedRows} rows copied from the instruct model, ${r.timings.totalSeconds.toFixed(1)} s`,
     );
     // --lora: which adapter went in and at what scale (it was only in propagate_report.json).
-    const l = r.lora as { adapter: string; rank: number; alpha: number; alphaScale: number; mergedScale: number } | undefined;
-    if (l) console.log(`${many ? '  ' : ''}merged the LoRA ${l.adapter} (rank ${l.rank}, alpha ${l.alpha} / ${l.alphaScale}): W += ${l.mergedScale.toPrecision(4)} B·A`);
+    const l = r.lora as (Parameters<typeof describeMerge>[0] & { adapter: string }) | undefined;
+    if (l) console.log(`${many ? '  ' : ''}merged the LoRA ${l.adapter} ${describeMerge(l)}`);
   }
   if ('results' in res) console.log(`${results.length} instruct models in ${res.timings.totalSeconds.toFixed(1)} s (shared solve ${res.timings.sharedSeconds.toFixed(1)} s)`);
 }

@@ -133,6 +133,11 @@ export interface MergeResult {
   mergedScale: number;
 }
 
+/** How a merge is reported by `lep lora merge` and `lep propagate --lora`: "(rank 4, alpha 8 / 2): W += 1.000 B·A". */
+export function describeMerge(m: Pick<MergeResult, 'rank' | 'alpha' | 'alphaScale' | 'mergedScale'>): string {
+  return `(rank ${m.rank}, alpha ${m.alpha} / ${m.alphaScale}): W += ${m.mergedScale.toPrecision(4)} B·A`;
+}
+
 /** `lep lora merge`: the model at `modelDir` with the adapter at `adapterDir` merged in, as a model directory. */
 export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, options: JobOptions & MergeOptions & { dtype?: 'f32' | 'bf16' } = {}): Promise<MergeResult> {
   const alphaScale = checkAlphaScale(options.alphaScale);
