@@ -20,7 +20,7 @@ import { resolveRecipePaths, validateRecipe } from '../../ts/adapt/recipe.js';
 import { LepModel, readTexts, Tokenizer, trainModel } from '../../ts/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
-import { corpora } from '../corpora.js';
+import { CORPORA, corpora } from '../corpora.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 async function family(): Promise<{ base: string; instruct: string; data: string }> {
@@ -204,7 +204,7 @@ test('lep adapt: two instruct models and LoRA + embeddings CPT, merged with alph
 });
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (docs/architecture.md, fork hazard).
-test.serial('lep adapt --progress json: one stage progress object a line on stderr, counts and ETAs included', async (t) => {
+test.serial('lep adapt --progress json: one stage progress object a line on stderr, counts and ETAs included; the summary names the calibrated model', async (t) => {
   const files = await corpora();
   const { base, instruct } = await family();
   const dir = tempDir();
@@ -215,20 +215,24 @@ test.serial('lep adapt --progress json: one stage progress object a line on stde
     tokenizer: { kind: 'extend', vocabSize: 1200 },
     train: { seqLen: 64, steps: 3, batchSize: 4, lr: 1e-3, warmupSteps: 1 },
     propagate: { methods: ['swap'] },
+    calibrate: { mode: 'self', prompts: 4, maxNewTokens: 8, corpora: CORPORA, copyText: files['ru.txt'], copyExamples: 4, seqLen: 64, train: { steps: 2, batchSize: 2, warmupSteps: 1 } },
   }));
   const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
   const r = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'json'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as StageProgress);
   t.true(events.every((e) => typeof e.stage === 'string' && typeof e.phase === 'string' && typeof e.done === 'number' && typeof e.total === 'number'));
-  t.deepEqual([...new Set(events.map((e) => e.stage))], ['tokenizer', 'init', 'data', 'train', 'propagate']);
+  t.deepEqual([...new Set(events.map((e) => e.stage))], ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate']);
+  // The summary on stdout names every model the run wrote, the calibrated one included.
+  const out = join(dir, 'out');
+  t.is(r.stdout, `${out}: ran tokenizer, init, data, train, propagate, calibrate\n  swap: ${join(out, 'propagate-swap')}\n  swap + calibration: ${join(out, 'calibrate-swap')}\n`);
   const steps = events.filter((e) => e.stage === 'train' && e.phase === 'train');
   t.deepEqual(steps.map((e) => [e.done, e.total]), [[1, 3], [2, 3], [3, 3]]);
   t.true(steps.every((e) => typeof e.etaSeconds === 'number' && e.etaSeconds >= 0), JSON.stringify(steps));
   t.is(steps.at(-1)!.etaSeconds, 0);
   t.regex(steps[0]!.detail!, /^step 1\/3 loss \d+\.\d{3}$/);
   t.true(events.some((e) => e.stage === 'data' && e.phase === 'packing' && e.total > 0 && e.done > 0), 'packing counts bytes of the corpus');
-  t.deepEqual(events.filter((e) => e.phase === 'stage' && e.done === 1).map((e) => e.stage), ['tokenizer', 'init', 'data', 'train', 'propagate'], 'each stage ends with done 1 of 1');
+  t.deepEqual(events.filter((e) => e.phase === 'stage' && e.done === 1).map((e) => e.stage), ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'], 'each stage ends with done 1 of 1');
   const bad = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'xml'], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr, /Expected text or json for --progress but received "xml"\nHINT: --progress json prints one JSON object a line/);

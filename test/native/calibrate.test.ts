@@ -95,3 +95,12 @@ test('a work folder at --out\'s top level (where training writes) is refused bef
   t.regex(e!.message, /contains the input --work /);
   t.false(existsSync(join(out, 'answers.jsonl')), 'no answers generated');
 });
+
+test('a calibration set with no example left is an error that names the way out, and no model is written', async (t) => {
+  const out = join(tempDir(), 'calibrated');
+  // A filter no answer passes (2 prompts, answers of at most 4 tokens, none a billion characters long).
+  const e = await t.throwsAsync(calibrate(join(TOY, 'instruct'), out, { mode: 'self', original: join(TOY, 'instruct'), prompts: 2, maxNewTokens: 4, corpora: join((await corpora())['ru.txt']!, '..'), filter: { length: { min: 1e9 } } }), { instanceOf: LepError });
+  t.is(e!.code, 'LEP_CORPUS_EMPTY', e!.message);
+  t.regex(e!.message, /HINT: add copy examples \(--copy-examples N with --copy-text FILE; copyExamples with copyText in a recipe or the API\)/);
+  t.false(existsSync(join(out, 'model.safetensors')));
+});

@@ -15,6 +15,7 @@ import { calibrate, createModel, exportCheckpoint, exportGguf, LepError, mergeAd
 import { convertDarumeru } from '../../ts/eval/convertDarumeru.js';
 import { applyEmbeddingPatch, writeEmbeddingPatch } from '../../ts/init/embeddingPatch.js';
 import { readSafetensors } from '../../ts/checkpoint/safetensors.js';
+import { removeTrackedTemps } from '../../ts/util/tempPaths.js';
 import { tempDir, tinyModel } from '../helpers.js';
 
 /** Names and SHA-256 of every file under `dir`. */
@@ -32,6 +33,18 @@ async function blocksFor(model: string, out = join(tempDir(), 'blocks.safetensor
   await packCorpus(corpus, model, out, { seqLen: 16 });
   return out;
 }
+
+// Serial (AVA runs serial tests before the concurrent ones): removeTrackedTemps reads and empties this
+// process's whole list, which nothing else may be filling meanwhile.
+test.serial('file writers let go of their temporary once the file is in place (a held one would be removed at exit)', async (t) => {
+  removeTrackedTemps();
+  const model = await tinyModel();
+  const blocks = await blocksFor(model);
+  const gguf = join(tempDir(), 'model.gguf');
+  await exportGguf(model, gguf);
+  t.true(existsSync(blocks) && existsSync(gguf));
+  t.deepEqual(removeTrackedTemps(), [], 'packCorpus and exportGguf released what they tracked');
+});
 
 test('library writers refuse their output over an input and leave the input untouched', async (t) => {
   const model = await tinyModel();

@@ -140,7 +140,7 @@ export async function calibrate(modelDir: string, outDir: string, options: Calib
     copy = copyExamples(texts, nCopy, seed, o.copyLang);
   }
   const set = buildCalibrationSet({ generated, copy, maxGenerated: o.maxGenerated, seed, out: join(work, 'calibration.jsonl') });
-  if (set.examples === 0) throw new LepError('LEP_CORPUS_EMPTY', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: add copy examples (--copy-examples N with --copy-text FILE), ask for more prompts (--prompts), or loosen the answer filter (the API\'s `filter` options).');
+  if (set.examples === 0) throw new LepError('LEP_CORPUS_EMPTY', 'the calibration set is empty (every answer was filtered out and no copy examples were asked for)\nHINT: add copy examples (--copy-examples N with --copy-text FILE; copyExamples with copyText in a recipe or the API), ask for more prompts (--prompts), or loosen the answer filter (the API\'s `filter` options).');
 
   const tok = Tokenizer.fromDir(modelDir);
   const blocksFile = join(work, `blocks-${tok.size}.safetensors`);

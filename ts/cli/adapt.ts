@@ -57,4 +57,5 @@ export async function run(argv: string[]): Promise<void> {
   if (values.json) return printJson(r);
   console.log(`${r.outDir}: ran ${r.ran.length ? r.ran.join(', ') : 'nothing (all stages done before)'}`);
   for (const [m, dir] of Object.entries(r.models)) console.log(`  ${m}: ${dir}`);
+  for (const [m, dir] of Object.entries(r.calibrated)) console.log(`  ${m} + calibration: ${dir}`);
 }
