@@ -28,6 +28,7 @@ const line = (flags: string): string => `model name\t: Test CPU\nflags\t\t: ${fl
 test('cpuinfo flags map to instruction-set levels and cores', (t) => {
   const skx = parseCpuinfo(line('fpu sse3 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 amx_tile'));
   t.is(skx.model, 'Test CPU');
+  t.is(parseCpuinfo(`processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n`).model, 'AMD EPYC (family 26, model 2)', 'the generation beside a name that does not say it');
   t.true(skx.avx512bf16 && skx.amx);
   t.is(describeFeatures(skx), 'AVX, AVX2, FMA, AVX-512, AVX-512 BF16, AMX', 'what lep info prints for it');
   t.is(describeFeatures(parseCpuinfo(line('fpu sse3 avx avx2 fma'))), 'AVX, AVX2, FMA');
