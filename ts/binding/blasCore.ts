@@ -110,8 +110,8 @@ export function parseCpuinfo(text: string): CpuFeatures {
   const flags = new Set((/^flags\s*:(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/));
   const name = (/^model name\s*:(.*)$/m.exec(text)?.[1] ?? 'unknown CPU').trim();
   // The family and model numbers name the generation where the name does not: a virtual machine's "AMD
-  // EPYC" was Zen 4 one day and Zen 5 (family 26) the next, with twice the float32 matmul rate, and bench
-  // records that say only the name could not be told apart.
+  // EPYC" was a Zen 5 (family 26) one day and, by its float32 matmul rate (less than half), an older one
+  // days before, and bench records that said only the name could not tell the two apart.
   const family = /^cpu family\s*:\s*(\d+)/m.exec(text)?.[1];
   const number = /^model\s*:\s*(\d+)/m.exec(text)?.[1];
   const model = family && number ? `${name} (family ${family}, model ${number})` : name;
