@@ -253,9 +253,24 @@ export function selectBlasCore(): void {
   if (decided.chosen) process.env.OPENBLAS_CORETYPE = decided.chosen;
 }
 
+const LEVEL_NAMES = ['SSE', 'AVX', 'AVX2', 'AVX-512'];
+
+/**
+ * What a user's core leaves unused, for `lep info`: a machine's environment can set an older core than the
+ * CPU runs (a Zen 5 EPYC whose environment said Haswell ran OpenBLAS's float32 products at about half the
+ * rate of the Cooperlake core the library picks there by itself; bench/README.md).
+ */
+function belowCpu(user: string): string {
+  if (process.platform !== 'linux' || process.arch !== 'x64' || !existsSync('/proc/cpuinfo')) return '';
+  const best = cpuLevel(parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8')));
+  const level = coreLevel(user);
+  if (level >= best) return '';
+  return ` (its kernels use ${LEVEL_NAMES[level]}, this CPU has ${LEVEL_NAMES[best]}: unset it for faster BLAS products, and lep checks and picks the core)`;
+}
+
 function choose(): BlasCoreChoice {
   const user = process.env.OPENBLAS_CORETYPE;
-  if (user) return { reason: `OPENBLAS_CORETYPE=${user} is set in the environment; lep leaves it` };
+  if (user) return { reason: `OPENBLAS_CORETYPE=${user} is set in the environment; lep leaves it${belowCpu(user)}` };
   if (process.platform !== 'linux' || process.arch !== 'x64' || !existsSync('/proc/cpuinfo'))
     return { reason: 'not x86-64 Linux: the library chooses' };
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
