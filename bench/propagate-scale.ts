@@ -45,6 +45,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { getNative } from '../ts/binding/loadNative.js';
+import { lepInfo } from '../ts/runtime.js';
 import { packageRoot } from '../ts/binding/loadNative.js';
 import { BYTE_TO_CHAR } from '../ts/tokenizer/byteLevel.js';
 import { Tokenizer } from '../ts/tokenizer/Tokenizer.js';
@@ -320,7 +321,7 @@ async function main(): Promise<void> {
     const s = SCALES[name]!;
     const dir = join(CACHE, `${s.name}-${s.old}-${s.new}-${s.d}`);
     synthesize(s, dir);
-    const machine = { memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
+    const machine = { cpu: lepInfo().cpu.model, memBytes: totalmem(), torch: info.torchVersion, blas: info.blas, blasCore: info.blasCore, blasThreads: info.blasThreads, load1: loadavg()[0] };
     if (values.methods === '2') {
       const m = compareMethods(s, dir, Number(values.reps));
       appendFileSync(RESULTS, `${JSON.stringify({ bench: 'propagate-methods', date: new Date().toISOString(), scale: s, machine, ...m })}\n`);

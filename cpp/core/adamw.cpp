@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/adamw_kernel.h"
 #include "core/error.h"
 #include "core/fork_gate.h"
 
@@ -16,43 +17,29 @@ void AdamW::add(const std::string& name, const torch::Tensor& master, double lr_
 
 namespace {
 
-// Elements per task of the fused update: a few hundred KiB of each stream, so a task is long against the
-// pool's dispatch and short against a tensor (the embedding matrices have millions of elements).
+// Elements per task of the fused update: 128 KiB of each of the four streams, long against the pool's
+// dispatch and short against a tensor (the embedding matrices have millions of elements).
 constexpr int64_t kGrain = 1 << 15;
 
 // One pass over the four streams (parameter, gradient, two moments), each element read once and written
-// once, where the eager sequence below makes about nine passes over the tensor and allocates a temporary
-// of its size. The update is memory-bound, so passes are its cost: on the training bench's small model (22 M
-// parameters, 2 cores) the whole step is 3-6 % faster fused (bench/README.md, "AdamW in one pass").
-// The eager sequence's arithmetic in the same order. float32 only: the masters lep train makes (a float64
-// master, from a float64 model, takes the eager path).
-void fused_update(torch::Tensor& param, torch::Tensor& m, torch::Tensor& v, const torch::Tensor& grad, double decay,
-                  double beta1, double beta2, double bc2, double eps, double step_size) {
-  float* __restrict p = param.data_ptr<float>();
-  float* __restrict pm = m.data_ptr<float>();
-  float* __restrict pv = v.data_ptr<float>();
-  const float* __restrict g = grad.data_ptr<float>();
-  const auto keep = static_cast<float>(decay), b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-  const auto a1 = static_cast<float>(1 - beta1), a2 = static_cast<float>(1 - beta2);
-  const auto bc = static_cast<float>(bc2), e = static_cast<float>(eps), lr = static_cast<float>(step_size);
-  at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float gi = g[i];
-      const float mi = b1 * pm[i] + a1 * gi;
-      const float vi = b2 * pv[i] + a2 * gi * gi;
-      pm[i] = mi;
-      pv[i] = vi;
-      // vi >= 0, so sqrt never sets errno: adamw.cpp is built with -fno-math-errno (CMakeLists.txt) so
-      // that this loop vectorises.
-      p[i] = p[i] * keep - lr * (mi / (std::sqrt(vi / bc) + e));
-    }
-  });
-}
-
+// once (core/adamw_kernel.h), where the eager sequence below makes about nine passes over the tensor and
+// allocates a temporary of its size. The update is memory-bound, so passes are its cost: on the training
+// bench's small model (22 M parameters, 2 cores) the whole step is 3-6 % faster fused (bench/README.md,
+// "AdamW in one pass"). float32 only: the masters lep train makes (a float64 master, from a float64 model,
+// takes the eager path).
 bool fusable(const torch::Tensor& param, const torch::Tensor& m, const torch::Tensor& v, const torch::Tensor& grad) {
   for (const auto* t : {&param, &m, &v, &grad})
-    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || !t->is_contiguous() || t->numel() != param.numel()) return false;
-  return true;
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || !t->is_contiguous() || t->sizes() != param.sizes()) return false;
+  // The kernel's arrays must not overlap (no caller passes a gradient that is its parameter; checked all the same).
+  return !grad.is_alias_of(param) && !grad.is_alias_of(m) && !grad.is_alias_of(v);
+}
+
+void fused_update(torch::Tensor& param, torch::Tensor& m, torch::Tensor& v, const torch::Tensor& grad, const AdamWCoefficients& c) {
+  float* p = param.data_ptr<float>();
+  float* pm = m.data_ptr<float>();
+  float* pv = v.data_ptr<float>();
+  const float* g = grad.data_ptr<float>();
+  at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) { adamw_update_f32(p, pm, pv, g, begin, end, c); });
 }
 
 }  // namespace
@@ -69,7 +56,9 @@ void AdamW::step(double step_lr, const std::map<std::string, torch::Tensor>& gra
     const auto& g = it->second;
     const double lr = step_lr * s.lr_scale;
     if (fusable(s.param, s.exp_avg, s.exp_avg_sq, g)) {
-      fused_update(s.param, s.exp_avg, s.exp_avg_sq, g, 1 - lr * c_.weight_decay, c_.beta1, c_.beta2, bc2, c_.eps, lr / bc1);
+      const auto f = [](double x) { return static_cast<float>(x); };
+      const AdamWCoefficients k{f(1 - lr * c_.weight_decay), f(c_.beta1), f(c_.beta2), f(1 - c_.beta1), f(1 - c_.beta2), f(bc2), f(c_.eps), f(lr / bc1)};
+      fused_update(s.param, s.exp_avg, s.exp_avg_sq, g, k);
       continue;
     }
     // Other devices (and layouts): libtorch's own ops, one kernel each.
