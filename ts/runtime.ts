@@ -12,7 +12,7 @@ import { describeMemory, processMemory, type ProcessMemory } from './processMemo
 export interface LepInfo extends NativeRuntimeInfo {
   lepVersion: string;
   nodeVersion: string;
-  /** CPU model and the instruction sets that matter for matmul kernels ("AVX2, FMA, AVX-512, AVX-512 BF16"). */
+  /** CPU name with its family and model numbers ("AMD EPYC (family 26, model 2)"; the name alone where /proc/cpuinfo has no numbers) and the instruction sets that matter for matmul kernels ("AVX2, FMA, AVX-512, AVX-512 BF16"). */
   cpu: { model: string; features: string };
   /** Why the BLAS core in use (`blasCore`) is the one: chosen by lep, kept, or set by the user. */
   blasCoreReason: string;
