@@ -8,6 +8,9 @@ import type { ExecutionContext } from 'ava';
 
 import { createModel, forkWhenIdle, LepError, mistralTokenizerDir, type CreateModelOptions } from '../ts/index.js';
 
+/** The lep CLI's entry point in the compiled tree (tests run from dist/test). */
+export const LEP_CLI = join(import.meta.dirname, '..', 'ts', 'cli', 'main.js');
+
 const made: string[] = [];
 // One exit handler for all of them (a handler per directory trips Node's listener-leak warning).
 process.on('exit', () => {

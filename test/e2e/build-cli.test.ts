@@ -1,13 +1,11 @@
 // `lep build` (ts/cli/build.ts) refuses what cannot work before starting a multi-minute compile. The
 // build itself runs in a copy of the published package: see the README, Install ("Other platforms").
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 
 import test from 'ava';
 
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 test('lep build --libtorch DIR without share/cmake/Torch: LEP_BUILD_LIBTORCH naming the folder', (t) => {
   const dir = tempDir();

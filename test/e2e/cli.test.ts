@@ -7,10 +7,9 @@ import test from 'ava';
 
 import { commands } from '../../ts/cli/commands.js';
 import { mistralTokenizerDir } from '../../ts/index.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 async function lep(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {

@@ -10,10 +10,9 @@ import test from 'ava';
 import { fetchCorpora } from '../../ts/corpus/fetchDebian.js';
 import type { LepError } from '../../ts/errors.js';
 import { readTexts } from '../../ts/corpus/readCorpus.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 test('fortunes-ru: fetched, Cyrillic UTF-8, split without overlap, second call a cache hit', async (t) => {
   const cacheDir = tempDir('lep-corpora-');

@@ -12,9 +12,8 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { corpora } from '../corpora.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_FAMILY = existsSync(join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family-llama3', 'base', 'config.json'));
 const rowsOf = (v: string) => [`${v}/swap`, `${v}/overlap`, `${v}/conversion`, `${v}/swap + calibration`];
 

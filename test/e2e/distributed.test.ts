@@ -22,9 +22,8 @@ import { freePort, readDistributedEnv } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { corpora } from '../corpora.js';
-import { float32Values, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+import { float32Values, LEP_CLI as LEP, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 
 interface Run {

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 test("after lep exits, the pipes it shared with its parent are blocking again (a shell's next write does not fail with EAGAIN)", (t) => {
   const file = join(tempDir(), 'fdinfo');

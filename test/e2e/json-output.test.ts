@@ -8,9 +8,8 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { mistralTokenizerDir } from '../../ts/index.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 async function lepJson(...args: string[]): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(process.execPath, [LEP, ...args, '--json'], { env: { ...process.env, LEP_THREADS: '1' } });

@@ -10,9 +10,8 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { corpora } from '../corpora.js';
-import { smallFilesystem, tempDir, tinyModel, underUlimit } from '../helpers.js';
+import { LEP_CLI as LEP, smallFilesystem, tempDir, tinyModel, underUlimit } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 async function lep(args: string[], limits?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, argv] = limits ? underUlimit(limits, [process.execPath, LEP, ...args]) : [process.execPath, [LEP, ...args]];

@@ -11,9 +11,8 @@ import test from 'ava';
 
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import type { StageProgress } from '../../ts/stage/stageProgress.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir, tinyModel } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 type Line = StageProgress | { stage: string; warning: string };
 

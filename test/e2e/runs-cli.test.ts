@@ -10,9 +10,8 @@ import test from 'ava';
 
 import { listCorpusFiles } from '../../ts/corpus/listCorpusFiles.js';
 import { corpora } from '../corpora.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family');
 const BASE = join(FIXTURES, 'base');
 const INSTRUCT = join(FIXTURES, 'instruct');

@@ -11,10 +11,9 @@ import { Tokenizer as HfTokenizer } from 'tokenizers';
 
 import { fetchCorpora } from '../../ts/corpus/fetchDebian.js';
 import { mistralTokenizerDir } from '../../ts/index.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const ROOT = process.cwd();
 const MISTRAL = mistralTokenizerDir();
 const LLAMA3 = join(ROOT, 'test/fixtures/llama3-8k');

@@ -13,9 +13,8 @@ import { readModelDir } from '../../ts/checkpoint/modelDir.js';
 import { trainMemoryBytes } from '../../ts/train/trainMemory.js';
 import { gib } from '../../ts/processMemory.js';
 import { corpora } from '../corpora.js';
-import { float32Values, maxAbsDiff, memoryCgroup, tempDir, tinyModel, underUlimit } from '../helpers.js';
+import { float32Values, LEP_CLI as LEP, maxAbsDiff, memoryCgroup, tempDir, tinyModel, underUlimit } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 
 async function lep(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string; code: number }> {

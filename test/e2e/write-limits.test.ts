@@ -13,10 +13,9 @@ import test from 'ava';
 
 import { mistralTokenizerDir } from '../../ts/index.js';
 import { corpora } from '../corpora.js';
-import { tempDir, underUlimit } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir, underUlimit } from '../helpers.js';
 
 const ATOMIC = fileURLToPath(new URL('../../ts/util/atomicWrite.js', import.meta.url));
-const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
 
 /** Runs node with `args` under a file-size limit of `kib` KiB. */
 function limited(kib: number, args: string[]) {

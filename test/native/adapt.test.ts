@@ -21,7 +21,7 @@ import { LepModel, readTexts, Tokenizer, trainModel } from '../../ts/index.js';
 import { packDocuments, writeBlocks } from '../../ts/train/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
 import { CORPORA, corpora } from '../corpora.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI, tempDir, tinyModel } from '../helpers.js';
 
 async function family(): Promise<{ base: string; instruct: string; data: string }> {
   const base = await tinyModel({ modelType: 'llama', hiddenSize: 32, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4, maxPositionEmbeddings: 128, embedStd: 0.02, chatTemplate: TOY_CHAT_TEMPLATE });
@@ -217,8 +217,7 @@ test.serial('lep adapt --progress json: one stage progress object a line on stde
     propagate: { methods: ['swap'] },
     calibrate: { mode: 'self', prompts: 4, maxNewTokens: 8, corpora: CORPORA, copyText: files['ru.txt'], copyExamples: 4, seqLen: 64, train: { steps: 2, batchSize: 2, warmupSteps: 1 } },
   }));
-  const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
-  const r = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'json'], { encoding: 'utf8' });
+  const r = spawnSync('node', [LEP_CLI, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'json'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as StageProgress);
   t.true(events.every((e) => typeof e.stage === 'string' && typeof e.phase === 'string' && typeof e.done === 'number' && typeof e.total === 'number'));
@@ -233,7 +232,7 @@ test.serial('lep adapt --progress json: one stage progress object a line on stde
   t.regex(steps[0]!.detail!, /^step 1\/3 loss \d+\.\d{3}$/);
   t.true(events.some((e) => e.stage === 'data' && e.phase === 'packing' && e.total > 0 && e.done > 0), 'packing counts bytes of the corpus');
   t.deepEqual(events.filter((e) => e.phase === 'stage' && e.done === 1).map((e) => e.stage), ['tokenizer', 'init', 'data', 'train', 'propagate', 'calibrate'], 'each stage ends with done 1 of 1');
-  const bad = spawnSync('node', [cli, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'xml'], { encoding: 'utf8' });
+  const bad = spawnSync('node', [LEP_CLI, 'adapt', recipe, '--out', join(dir, 'out'), '--progress', 'xml'], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr, /Expected text or json for --progress but received "xml"\nHINT: --progress json prints one JSON object a line/);
 });

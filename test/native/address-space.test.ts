@@ -8,10 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { underUlimit } from '../helpers.js';
+import { LEP_CLI as LEP, underUlimit } from '../helpers.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
-const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
 const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
 const MIB = 2 ** 20;
 

@@ -16,10 +16,9 @@ import {
   BLAS_CHECK_TOLERANCE, coreForLevel, coreLevel, cpuLevel, decideBlasCore, describeFeatures, parseCpuinfo, runBlasProbe,
 } from '../../ts/binding/blasCore.js';
 import { trainingDtypeHint } from '../../ts/runtime.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const cpu = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
 const best = coreForLevel(cpuLevel(cpu));
 /** /proc/cpuinfo's text for a made-up CPU with these flags. */

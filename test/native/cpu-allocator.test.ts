@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { tempDir } from '../helpers.js';
+import { LEP_CLI, tempDir } from '../helpers.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
@@ -192,9 +192,8 @@ test("lep's allocator: blocks a finished job freed are given back after 10 s unu
 });
 
 test('lep info prints the allocator in use', (t) => {
-  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
   const line = (allocator: string) => {
-    const r = spawnSync(process.execPath, [LEP, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LEP_CPU_ALLOCATOR: allocator } });
+    const r = spawnSync(process.execPath, [LEP_CLI, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LEP_CPU_ALLOCATOR: allocator } });
     t.is(r.status, 0, r.stderr);
     return /^allocator {5}(.*)$/m.exec(r.stdout)?.[1] ?? `no allocator line in:\n${r.stdout}`;
   };

@@ -18,12 +18,11 @@ import { initEmbeddings } from '../../ts/init/initEmbeddings.js';
 import type { ProvenanceEntry } from '../../ts/init/provenance.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { seededRandom } from '../../ts/util/random.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as CLI, tempDir, tinyModel } from '../helpers.js';
 import { extendedTokenizerDir, LLAMA3_DIR } from '../initHelpers.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's python3 with numpy (the pyenv python3 on PATH has none)
 const REFERENCE = join(process.cwd(), 'scripts', 'donor_init_reference.py');
-const CLI = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const EMBED = 'model.embed_tokens.weight';
 const HEAD = 'lm_head.weight';
 const WORDS = ['▁привет', '▁мир', '▁лалала', '▁молоко', '▁человек'];

@@ -26,11 +26,10 @@ import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
 import { corpora } from '../corpora.js';
-import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as CLI, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 import { donorFor, extendedTokenizerDir, LLAMA3_DIR, meanRows, meanRows64, readMatrices, row, rowBytes, type Matrix } from '../initHelpers.js';
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 // Absent from Mistral's vocabulary; Mistral splits "лалала" into ▁ла ла ла (a repeated part counts twice).
 const WORDS = ['▁привет', '▁мир', '▁лалала', '▁молоко'];
 const EMBED = 'model.embed_tokens.weight';

@@ -14,7 +14,7 @@ import { evaluate } from '../../ts/eval/evaluate.js';
 import { subjectCategoryAccuracy } from '../../ts/eval/metrics/subjectAccuracy.js';
 import { useGradeNorm } from '../../ts/eval/metrics/useGrade.js';
 import { LepModel } from '../../ts/index.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI, tempDir } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'darumeru');
@@ -62,15 +62,14 @@ test('converted sets evaluate on the toy instruct model (chat zero-shot and plai
 
 // serial: forking while another test's native job is inside OpenBLAS can deadlock (OpenBLAS's pre-fork handler, blas_thread_shutdown_).
 test.serial('lep eval convert-darumeru: converts a directory; a malformed file fails with its line', (t) => {
-  const cli = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
   const out = join(dir, 'cli');
-  const r = spawnSync('node', [cli, 'eval', 'convert-darumeru', FIXTURES, '--out', out, '--sets', 'parus,rcb'], { encoding: 'utf8' });
+  const r = spawnSync('node', [LEP_CLI, 'eval', 'convert-darumeru', FIXTURES, '--out', out, '--sets', 'parus,rcb'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /parus\.jsonl {2}DaruMERA {2}3 items, 1 shots/);
   t.true(existsSync(join(out, 'rcb.jsonl')) && existsSync(join(out, 'darumeru-manifest.json')));
-  const bad = spawnSync('node', [cli, 'eval', 'convert-darumeru', join(FIXTURES, 'data', 'rcb', 'test.jsonl'), '--set', 'parus', '--out', join(dir, 'bad')], { encoding: 'utf8' });
+  const bad = spawnSync('node', [LEP_CLI, 'eval', 'convert-darumeru', join(FIXTURES, 'data', 'rcb', 'test.jsonl'), '--set', 'parus', '--out', join(dir, 'bad')], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr, /rcb\/test\.jsonl:1: inputs needs choice1 and choice2|rcb\/test\.jsonl:1: outputs must be one of/);
-  const help = spawnSync('node', [cli, 'eval', 'convert-darumeru', '--help'], { encoding: 'utf8' });
+  const help = spawnSync('node', [LEP_CLI, 'eval', 'convert-darumeru', '--help'], { encoding: 'utf8' });
   t.regex(help.stdout, /lep eval convert-darumeru IN --out DIR/);
 });

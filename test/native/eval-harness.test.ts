@@ -13,7 +13,7 @@ import { evalRecordFile, evaluate } from '../../ts/eval/evaluate.js';
 import { readStageRecord, stageInput } from '../../ts/stage/stageRecord.js';
 import { LepModel } from '../../ts/index.js';
 import { TOY_CHAT_TEMPLATE } from '../../ts/train/instructData.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI, tempDir, tinyModel } from '../helpers.js';
 
 const dir = tempDir();
 const user = (content: string) => [{ role: 'user', content }];
@@ -127,9 +127,8 @@ test('a malformed task line: error with its line number before the model loads; 
 test.serial('lep eval CLI writes results and its stage record, and --compare prints per-task differences', async (t) => {
   const files = writeTasks();
   const model = await chatModel();
-  const cli = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
   const out = join(dir, 'a.json');
-  const r1 = spawnSync('node', [cli, 'eval', model, '--tasks', files.join(','), '--out', out], { encoding: 'utf8' });
+  const r1 = spawnSync('node', [LEP_CLI, 'eval', model, '--tasks', files.join(','), '--out', out], { encoding: 'utf8' });
   t.is(r1.status, 0, r1.stderr);
   t.regex(r1.stdout, /Micro-Avg/);
   // The stage record beside the results: the options as they ran, the model and task files, the scores.
@@ -140,7 +139,7 @@ test.serial('lep eval CLI writes results and its stage record, and --compare pri
   t.deepEqual(record.inputs, [stageInput('model', model), ...files.map((f, i) => stageInput(`task:${['copy', 'pick', 'ext'][i]}`, f))]);
   t.like(record.result, { resultsFile: out, summary: results.summary });
   t.deepEqual((record.result as { tasks: { name: string; score: number }[] }).tasks.map((x) => [x.name, x.score]), results.tasks.map((x: { name: string; score: number }) => [x.name, x.score]));
-  const r2 = spawnSync('node', [cli, 'eval', '--compare', out, out], { encoding: 'utf8' });
+  const r2 = spawnSync('node', [LEP_CLI, 'eval', '--compare', out, out], { encoding: 'utf8' });
   t.is(r2.status, 0, r2.stderr);
   t.regex(r2.stdout, /^copy\s+\S+\s+\S+\s+\+0\.000 .* 1\.000$/m);
 });

@@ -18,10 +18,9 @@ import { LepError, LepModel, lepInfo } from '../../ts/index.js';
 import { parseCpuinfo } from '../../ts/binding/blasCore.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir, tinyModel } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 // serial: it sets LEP_F32_PRODUCTS in this process's environment, which the other tests must not see.
 test.serial('the rule, as lep info states it (cpp/core/runtime.h, float32_products, the one jobs use): built in, AVX2 kernels or better, libtorch pool with the threads, LEP_F32_PRODUCTS', async (t) => {

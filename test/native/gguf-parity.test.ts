@@ -26,9 +26,8 @@ import { tokenizerMetadata } from '../../ts/checkpoint/gguf.js';
 import { llamaSpmTokenize, type SpmVocab } from '../../ts/checkpoint/ggufTokenizerParity.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { corpora } from '../corpora.js';
-import { maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as LEP, maxAbsDiff, tempDir, tinyModel } from '../helpers.js';
 
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 const LLAMA3_8K = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'llama3-8k');
 const TEXTS = [
   'Hello world',

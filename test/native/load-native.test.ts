@@ -14,12 +14,11 @@ import test from 'ava';
 import { PREBUILT_FLAVOURS, prebuiltPackageName, type PrebuiltFlavour } from '../../ts/binding/prebuilts.js';
 import { linkedFlavours } from '../../scripts/linkedFlavour.js';
 import { lepInfo as runtimeInfo } from '../../ts/runtime.js';
-import { nativeBuildDir, tempDir, underUlimit } from '../helpers.js';
+import { LEP_CLI as LEP, nativeBuildDir, tempDir, underUlimit } from '../helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const { LEP_NATIVE: _, ...ENV } = process.env;
 const BUILD = nativeBuildDir();
-const LEP = join(ROOT, 'dist', 'ts', 'cli', 'main.js');
 const FLAVOUR = ((linked) => {
   if (linked.length !== 1) throw new Error(`${BUILD}/lep.node links ${linked.length} libtorch flavours of ts/binding/prebuilts.ts, not 1`);
   return linked[0]!;
@@ -170,7 +169,6 @@ test('UCX memory hooks are off in a process that loaded lep.node, unless the use
 });
 
 test('an addon the loader cannot map for want of memory is LEP_OUT_OF_MEMORY, never "damaged or built against another libtorch"', (t) => {
-  const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
   // Data limits from where node barely starts to where lep.node loads (libtorch 1.13): the loader runs out
   // while mapping libtorch and its dependencies somewhere in between (on this machine 120-160 MiB).
   const seen = { loaded: 0, outOfMemory: 0, other: 0 };

@@ -12,7 +12,7 @@ import type { NativeLoraOptions } from '../../ts/binding/NativeTypes.js';
 import { runJob } from '../../ts/binding/runJob.js';
 
 const runJobForTest = <T>(start: Parameters<typeof runJob<T>>[0]) => runJob(start, {});
-import { tempDir, tinyModel, rejectsAborted } from '../helpers.js';
+import { LEP_CLI, rejectsAborted, tempDir, tinyModel } from '../helpers.js';
 
 const TOY_INSTRUCT = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'instruct');
 const SEQS = [
@@ -161,8 +161,7 @@ test.serial('lep train --params lora: PEFT adapter layout field by field, merge 
   const b = new Map(readSafetensors(join(merged, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));
   for (const [name, bytes] of a) t.true(bytes.equals(b.get(name)!), `${name}: run output vs lep lora merge`);
   // The command says the same (it printed only the folders).
-  const lep = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
-  const said = execFileSync(process.execPath, [lep, 'lora', 'merge', dir, join(out, 'adapter'), '--out', join(tempDir(), 'cli'), '--alpha-scale', '4'], { encoding: 'utf8' });
+  const said = execFileSync(process.execPath, [LEP_CLI, 'lora', 'merge', dir, join(out, 'adapter'), '--out', join(tempDir(), 'cli'), '--alpha-scale', '4'], { encoding: 'utf8' });
   t.regex(said, /merged \(rank 4, alpha 8 \/ 4\): W \+= 0\.5000 B·A$/m);
   // Untargeted tensors are untouched; targeted ones moved.
   const start = new Map(readSafetensors(join(dir, 'model.safetensors')).map((x) => [x.name, Buffer.from(x.data)]));

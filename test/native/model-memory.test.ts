@@ -20,7 +20,7 @@ import { saveAdapter } from '../../ts/lora/index.js';
 import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { packDocuments, writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel } from '../../ts/train/trainModel.js';
-import { memoryCgroup, tempDir, underUlimit } from '../helpers.js';
+import { LEP_CLI, memoryCgroup, tempDir, underUlimit } from '../helpers.js';
 
 const INDEX = fileURLToPath(new URL('../../ts/index.js', import.meta.url));
 const TOY = join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'toy-family', 'base');
@@ -238,10 +238,9 @@ test('model create refuses a model it cannot hold under a cgroup memory limit, i
   const cgroup = memoryCgroup(cap);
   if (typeof cgroup === 'string') return t.fail(cgroup);
   t.teardown(cgroup.remove);
-  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
   const dir = tempDir();
   const create = (out: string, hidden: string) =>
-    spawnSync('bash', ['-c', `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, LEP, 'model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', join(dir, out), '--hidden-size', hidden, '--layers', '2', '--heads', '8'], { encoding: 'utf8' });
+    spawnSync('bash', ['-c', `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, LEP_CLI, 'model', 'create', '--tokenizer', mistralTokenizerDir(), '--out', join(dir, out), '--hidden-size', hidden, '--layers', '2', '--heads', '8'], { encoding: 'utf8' });
   // 32000 x 4096 embeddings, untied, and two layers: 0.66 B parameters, about 3 GiB in f32.
   const big = create('big', '4096');
   t.is(big.signal, null, `not killed: ${big.stderr}`);
@@ -257,12 +256,11 @@ test('model create refuses a model it cannot hold under a cgroup memory limit, i
 });
 
 test('lep info says whether loads map the weights, as LEP_MMAP is now', (t) => {
-  const LEP = fileURLToPath(new URL('../../ts/cli/main.js', import.meta.url));
   const info = (value: string | undefined) => {
     const env = { ...process.env };
     if (value === undefined) delete env.LEP_MMAP;
     else env.LEP_MMAP = value;
-    const r = spawnSync(process.execPath, [LEP, 'info'], { encoding: 'utf8', env });
+    const r = spawnSync(process.execPath, [LEP_CLI, 'info'], { encoding: 'utf8', env });
     t.is(r.status, 0, r.stderr);
     return /^weights {7}(.*)$/m.exec(r.stdout)?.[1] ?? `no weights line in:\n${r.stdout}`;
   };

@@ -31,7 +31,7 @@ import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { seededRandom } from '../../ts/util/random.js';
 import { createModel, lepInfo, mistralTokenizerDir } from '../../ts/index.js';
 import { saveAdapter } from '../../ts/lora/peftAdapter.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI, tempDir, tinyModel } from '../helpers.js';
 
 const PYTHON = '/usr/bin/python3';  // Debian's python3-torch (the pyenv python3 on PATH has no torch)
 const REFERENCE = join(process.cwd(), 'scripts', 'propagate_reference.py');
@@ -897,8 +897,7 @@ test.serial('LoRA donor: the body LoRA is merged into each propagated model with
   }
   t.deepEqual(readdirSync(merged).sort(), ['chat', 'code']);
   // The CLI says which adapter went in and at what scale (it was only in propagate_report.json).
-  const lep = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
-  const cli = spawnSync(process.execPath, [lep, 'propagate', '--base', f.base, '--donor', f.donor, '--instruct', chat, '--out', join(tempDir(), 'cli'), '--lora', adapter, '--alpha-scale', String(S)], { encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, [LEP_CLI, 'propagate', '--base', f.base, '--donor', f.donor, '--instruct', chat, '--out', join(tempDir(), 'cli'), '--lora', adapter, '--alpha-scale', String(S)], { encoding: 'utf8' });
   t.is(cli.status, 0, cli.stderr);
   t.true(cli.stdout.includes(`merged the LoRA ${adapter} (rank 4, alpha 8 / 2): W += 1.000 B·A`), cli.stdout);
   await expectError(t, propagate({ base: f.base, donor: f.donor, instruct: chat, out: join(tempDir(), 'x'), alphaScale: 2 }), 'LEP_BAD_OPTION', /alphaScale \(--alpha-scale\)/);

@@ -18,10 +18,9 @@ import { lepInfo, setThreads, type LepInfo } from '../../ts/index.js';
 import { writeBlocks } from '../../ts/train/packBlocks.js';
 import { trainModel, type TrainResult } from '../../ts/train/trainModel.js';
 import { SET_BY_LEP, THREAD_WAIT_DEFAULTS } from '../../ts/binding/threadWaits.js';
-import { tempDir, tinyModel } from '../helpers.js';
+import { LEP_CLI as LEP, tempDir, tinyModel } from '../helpers.js';
 
 const run = promisify(execFile);
-const LEP = join(import.meta.dirname, '..', '..', 'ts', 'cli', 'main.js');
 
 /** This process's environment without any thread-wait setting, plus `extra`. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -17,7 +17,7 @@ import { Tokenizer } from '../../ts/tokenizer/Tokenizer.js';
 import { resolveTrainOptions, trainTokenizer, type TrainTokenizerOptions } from '../../ts/tokenizer/train.js';
 import { filesFingerprint } from '../../ts/stage/inputFingerprint.js';
 import { readStageRecord } from '../../ts/stage/stageRecord.js';
-import { tempDir } from '../helpers.js';
+import { LEP_CLI, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
 const LLAMA3_FIXTURE = join(packageRoot, 'test', 'fixtures', 'llama3-8k');
@@ -168,8 +168,7 @@ test('--like: Mistral keeps its specials at their ids; LLaMa-3 lends its special
   // Through the CLI, as a user would.
   const { train: file } = await fortunes();
   const out = join(tempDir('lep-spm-like-'), 'llama3-like');
-  const cli = join(packageRoot, 'dist', 'ts', 'cli', 'main.js');
-  const { stdout } = await run('node', [cli, 'tokenizer', 'train', '--corpus', file, '--max-chars', '100000', '--out', out, '--vocab-size', '2000', '--type', 'unigram', '--like', LLAMA3_FIXTURE]);
+  const { stdout } = await run('node', [LEP_CLI, 'tokenizer', 'train', '--corpus', file, '--max-chars', '100000', '--out', out, '--vocab-size', '2000', '--type', 'unigram', '--like', LLAMA3_FIXTURE]);
   t.regex(stdout, /wrote .*unigram, 2000 pieces/);
   const tok = Tokenizer.fromDir(out);
   const like = Tokenizer.fromDir(LLAMA3_FIXTURE);
